@@ -1,0 +1,2 @@
+//! The `lsmkv` REPL (in progress).
+fn main() {}

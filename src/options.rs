@@ -1,0 +1,354 @@
+//! Engine configuration: [`Options`], with documented defaults, and [`Options::from_env`].
+//!
+//! Every field can be set from an environment variable of the same name in upper case (listed on
+//! each field and in `.env.example`). `from_env` uses std only; binaries load `.env` first.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+
+/// When the write-ahead log is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// A write is acknowledged only after its WAL record is fdatasync'ed. Concurrent writers share
+    /// one fsync (group commit). Survives power loss.
+    Always,
+    /// A write is handed to the OS before it is acknowledged (it survives a process crash) and a
+    /// background thread fdatasyncs the WAL every `wal_sync_interval_ms`: power loss can lose at
+    /// most that window.
+    AsyncBatch,
+    /// A write is handed to the OS before it is acknowledged; the engine never fsyncs the WAL on its
+    /// own (only on `sync()`, flush and close). Survives a process crash, not power loss.
+    None,
+}
+
+impl FromStr for SyncMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "always" => Ok(SyncMode::Always),
+            "async_batch" | "async-batch" | "asyncbatch" => Ok(SyncMode::AsyncBatch),
+            "none" => Ok(SyncMode::None),
+            _ => Err("expected one of: always, async_batch, none".into()),
+        }
+    }
+}
+
+/// Block compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Store blocks raw (they are then served straight from the mapping).
+    None,
+    /// LZ4 (lz4_flex block format), used for a block only when it saves space.
+    Lz4,
+}
+
+impl FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "off" => Ok(Compression::None),
+            "lz4" => Ok(Compression::Lz4),
+            _ => Err("expected one of: lz4, none".into()),
+        }
+    }
+}
+
+/// Configuration of a [`crate::Db`]. A plain struct: set the fields you care about on
+/// `Options::default()`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// `DATA_DIR`: where the binaries open the database (the library takes the path as an
+    /// argument to `Db::open`). Default `./data`.
+    pub data_dir: PathBuf,
+    /// `WAL_SYNC_MODE` = always | async_batch | none. Default `async_batch`.
+    pub sync_mode: SyncMode,
+    /// `WAL_SYNC_INTERVAL_MS`: how often `AsyncBatch` fsyncs the WAL. Default 100 ms.
+    pub wal_sync_interval_ms: u64,
+    /// `MAX_WAL_SIZE`: bytes of WAL after which a flush is forced, bounding recovery time.
+    /// Default 256 MiB.
+    pub max_wal_size: u64,
+    /// `MEMTABLE_MAX_SIZE`: bytes of memtable after which it is frozen and flushed. Default 64 MiB.
+    pub memtable_max_size: usize,
+    /// `MAX_IMMUTABLE_MEMTABLES`: frozen memtables allowed to wait for flush before writers stall.
+    /// Default 2.
+    pub max_immutable_memtables: usize,
+    /// `BLOCK_SIZE`: target uncompressed size of an SSTable data block. Default 4096 bytes.
+    pub block_size: usize,
+    /// `SPARSE_INDEX_INTERVAL`: inside a data block, every Nth entry is a restart point that the
+    /// block's binary search lands on (the finest level of the sparse index; the table index holds
+    /// one entry per block). Default 16.
+    pub sparse_index_interval: usize,
+    /// `BLOOM_FALSE_POSITIVE_RATE`: target false-positive rate of each table's bloom filter,
+    /// in (0, 1). 0 disables filters. Default 0.01.
+    pub bloom_false_positive_rate: f64,
+    /// `BLOCK_CACHE_SIZE_MB`: bytes of decompressed blocks cached, in MiB. Default 64.
+    pub block_cache_size_mb: usize,
+    /// `COMPRESSION` = lz4 | none. Default lz4.
+    pub compression: Compression,
+    /// `MAX_VALUE_SIZE`: largest value accepted, in bytes. Default 64 MiB; at most 1 GiB.
+    pub max_value_size: usize,
+    /// `FLUSH_THREADS`: background threads writing memtables to SSTables. Default 1.
+    pub flush_threads: usize,
+    /// `PARANOID_CHECKS`: verify block checksums on every read, also of cached blocks. Default off
+    /// (checksums are verified whenever a block is read from the file).
+    pub paranoid_checks: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            data_dir: PathBuf::from("./data"),
+            sync_mode: SyncMode::AsyncBatch,
+            wal_sync_interval_ms: 100,
+            max_wal_size: 256 << 20,
+            memtable_max_size: 64 << 20,
+            max_immutable_memtables: 2,
+            block_size: 4096,
+            sparse_index_interval: 16,
+            bloom_false_positive_rate: 0.01,
+            block_cache_size_mb: 64,
+            compression: Compression::Lz4,
+            max_value_size: 64 << 20,
+            flush_threads: 1,
+            paranoid_checks: false,
+        }
+    }
+}
+
+/// Parses a byte size: a plain number of bytes, or a number with a K/M/G suffix
+/// (`64MiB`, `64M`, `64mb` are all 64 * 2^20).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a byte size such as 4096, 64KiB or 64MiB".to_string())?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err("expected a byte size such as 4096, 64KiB or 64MiB".into()),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| "byte size overflows".to_string())
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// Reads variable `name` through `lookup` and parses it, naming the variable on error.
+fn var<T>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>> {
+    match lookup(name) {
+        None => Ok(None),
+        Some(raw) => parse(&raw)
+            .map(Some)
+            .map_err(|why| Error::InvalidArgument(format!("{name}={raw:?}: {why}"))),
+    }
+}
+
+fn number<T: FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a non-negative whole number".to_string())
+}
+
+impl Options {
+    /// Options from the process environment, starting from the defaults. A variable that is set
+    /// but invalid is an [`Error::InvalidArgument`] naming it and what it accepts.
+    pub fn from_env() -> Result<Options> {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Like [`Options::from_env`], reading variables through `lookup` (for tests and for callers
+    /// that keep configuration elsewhere).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Options> {
+        let mut o = Options::default();
+        if let Some(v) = var(lookup, "DATA_DIR", |s| Ok(PathBuf::from(s)))? {
+            o.data_dir = v;
+        }
+        if let Some(v) = var(lookup, "WAL_SYNC_MODE", SyncMode::from_str)? {
+            o.sync_mode = v;
+        }
+        if let Some(v) = var(lookup, "WAL_SYNC_INTERVAL_MS", number)? {
+            o.wal_sync_interval_ms = v;
+        }
+        if let Some(v) = var(lookup, "MAX_WAL_SIZE", parse_size)? {
+            o.max_wal_size = v;
+        }
+        if let Some(v) = var(lookup, "MEMTABLE_MAX_SIZE", parse_size)? {
+            o.memtable_max_size = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = var(lookup, "MAX_IMMUTABLE_MEMTABLES", number)? {
+            o.max_immutable_memtables = v;
+        }
+        if let Some(v) = var(lookup, "BLOCK_SIZE", parse_size)? {
+            o.block_size = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = var(lookup, "SPARSE_INDEX_INTERVAL", number)? {
+            o.sparse_index_interval = v;
+        }
+        if let Some(v) = var(lookup, "BLOOM_FALSE_POSITIVE_RATE", |s| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| "expected a number in [0, 1)".to_string())
+        })? {
+            o.bloom_false_positive_rate = v;
+        }
+        if let Some(v) = var(lookup, "BLOCK_CACHE_SIZE_MB", number)? {
+            o.block_cache_size_mb = v;
+        }
+        if let Some(v) = var(lookup, "COMPRESSION", Compression::from_str)? {
+            o.compression = v;
+        }
+        if let Some(v) = var(lookup, "MAX_VALUE_SIZE", parse_size)? {
+            o.max_value_size = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = var(lookup, "FLUSH_THREADS", number)? {
+            o.flush_threads = v;
+        }
+        if let Some(v) = var(lookup, "PARANOID_CHECKS", parse_bool)? {
+            o.paranoid_checks = v;
+        }
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Checks ranges and relations between fields. Called by `Db::open` too.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name: &str, why: &str| Err(Error::InvalidArgument(format!("{name}: {why}")));
+        if self.memtable_max_size < 1024 {
+            return bad("MEMTABLE_MAX_SIZE", "must be at least 1024 bytes");
+        }
+        if self.block_size < 64 || self.block_size > (256 << 20) {
+            return bad("BLOCK_SIZE", "must be between 64 bytes and 256 MiB");
+        }
+        if self.sparse_index_interval == 0 || self.sparse_index_interval > 1024 {
+            return bad("SPARSE_INDEX_INTERVAL", "must be between 1 and 1024");
+        }
+        if !(0.0..1.0).contains(&self.bloom_false_positive_rate)
+            || self.bloom_false_positive_rate.is_nan()
+        {
+            return bad(
+                "BLOOM_FALSE_POSITIVE_RATE",
+                "must be in [0, 1) (0 disables bloom filters)",
+            );
+        }
+        if self.max_value_size > MAX_VALUE_SIZE_LIMIT {
+            return bad("MAX_VALUE_SIZE", "must be at most 1 GiB");
+        }
+        if self.max_immutable_memtables == 0 {
+            return bad("MAX_IMMUTABLE_MEMTABLES", "must be at least 1");
+        }
+        if self.flush_threads == 0 || self.flush_threads > 64 {
+            return bad("FLUSH_THREADS", "must be between 1 and 64");
+        }
+        if self.sync_mode == SyncMode::AsyncBatch && self.wal_sync_interval_ms == 0 {
+            return bad(
+                "WAL_SYNC_INTERVAL_MS",
+                "must be at least 1 with async_batch",
+            );
+        }
+        if self.max_wal_size < 4096 {
+            return bad("MAX_WAL_SIZE", "must be at least 4096 bytes");
+        }
+        let _ = MAX_KEY_SIZE;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Options> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Options::from_lookup(&|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_validate() {
+        Options::default().validate().unwrap();
+        let o = with(&[]).unwrap();
+        assert_eq!(o.memtable_max_size, 64 << 20);
+        assert_eq!(o.block_size, 4096);
+    }
+
+    #[test]
+    fn env_values_are_wired() {
+        let o = with(&[
+            ("MEMTABLE_MAX_SIZE", "1MiB"),
+            ("BLOCK_SIZE", "8192"),
+            ("SPARSE_INDEX_INTERVAL", "4"),
+            ("BLOOM_FALSE_POSITIVE_RATE", "0.05"),
+            ("WAL_SYNC_MODE", "always"),
+            ("DATA_DIR", "/tmp/x"),
+            ("BLOCK_CACHE_SIZE_MB", "8"),
+            ("COMPRESSION", "none"),
+            ("MAX_VALUE_SIZE", "1k"),
+            ("MAX_WAL_SIZE", "1G"),
+            ("WAL_SYNC_INTERVAL_MS", "5"),
+            ("MAX_IMMUTABLE_MEMTABLES", "3"),
+            ("FLUSH_THREADS", "2"),
+            ("PARANOID_CHECKS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(o.memtable_max_size, 1 << 20);
+        assert_eq!(o.block_size, 8192);
+        assert_eq!(o.sparse_index_interval, 4);
+        assert_eq!(o.bloom_false_positive_rate, 0.05);
+        assert_eq!(o.sync_mode, SyncMode::Always);
+        assert_eq!(o.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(o.block_cache_size_mb, 8);
+        assert_eq!(o.compression, Compression::None);
+        assert_eq!(o.max_value_size, 1024);
+        assert_eq!(o.max_wal_size, 1 << 30);
+        assert_eq!(o.wal_sync_interval_ms, 5);
+        assert_eq!(o.max_immutable_memtables, 3);
+        assert_eq!(o.flush_threads, 2);
+        assert!(o.paranoid_checks);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = with(&[("WAL_SYNC_MODE", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("WAL_SYNC_MODE"), "{e}");
+        assert!(e.to_string().contains("always"), "{e}");
+        let e = with(&[("BLOCK_SIZE", "big")]).unwrap_err();
+        assert!(e.to_string().contains("BLOCK_SIZE"), "{e}");
+        let e = with(&[("BLOOM_FALSE_POSITIVE_RATE", "2")]).unwrap_err();
+        assert!(e.to_string().contains("BLOOM_FALSE_POSITIVE_RATE"), "{e}");
+        let e = with(&[("MEMTABLE_MAX_SIZE", "10")]).unwrap_err();
+        assert!(e.to_string().contains("MEMTABLE_MAX_SIZE"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("2g").unwrap(), 2 << 30);
+        assert!(parse_size("12q").is_err());
+        assert!(parse_size("").is_err());
+    }
+}
