@@ -29,6 +29,7 @@ pub mod cache;
 mod db;
 pub mod error;
 pub mod format;
+mod iter;
 pub mod key;
 pub mod manifest;
 pub mod memtable;
@@ -39,8 +40,9 @@ pub mod value;
 pub mod wal;
 
 pub use batch::WriteBatch;
-pub use db::Db;
+pub use db::{Db, Snapshot};
 pub use error::{Error, Result};
+pub use iter::DbIter;
 pub use options::{Compression, Options, SyncMode};
 pub use stats::Stats;
 pub use value::{Key, Value};

@@ -94,8 +94,6 @@ pub struct Options {
     pub compression: Compression,
     /// `MAX_VALUE_SIZE`: largest value accepted, in bytes. Default 64 MiB; at most 1 GiB.
     pub max_value_size: usize,
-    /// `FLUSH_THREADS`: background threads writing memtables to SSTables. Default 1.
-    pub flush_threads: usize,
     /// `PARANOID_CHECKS`: verify block checksums on every read, also of cached blocks. Default off
     /// (checksums are verified whenever a block is read from the file).
     pub paranoid_checks: bool,
@@ -116,7 +114,6 @@ impl Default for Options {
             block_cache_size_mb: 64,
             compression: Compression::Lz4,
             max_value_size: 64 << 20,
-            flush_threads: 1,
             paranoid_checks: false,
         }
     }
@@ -221,9 +218,6 @@ impl Options {
         if let Some(v) = var(lookup, "MAX_VALUE_SIZE", parse_size)? {
             o.max_value_size = usize::try_from(v).unwrap_or(usize::MAX);
         }
-        if let Some(v) = var(lookup, "FLUSH_THREADS", number)? {
-            o.flush_threads = v;
-        }
         if let Some(v) = var(lookup, "PARANOID_CHECKS", parse_bool)? {
             o.paranoid_checks = v;
         }
@@ -256,9 +250,6 @@ impl Options {
         }
         if self.max_immutable_memtables == 0 {
             return bad("MAX_IMMUTABLE_MEMTABLES", "must be at least 1");
-        }
-        if self.flush_threads == 0 || self.flush_threads > 64 {
-            return bad("FLUSH_THREADS", "must be between 1 and 64");
         }
         if self.sync_mode == SyncMode::AsyncBatch && self.wal_sync_interval_ms == 0 {
             return bad(
@@ -310,7 +301,6 @@ mod tests {
             ("MAX_WAL_SIZE", "1G"),
             ("WAL_SYNC_INTERVAL_MS", "5"),
             ("MAX_IMMUTABLE_MEMTABLES", "3"),
-            ("FLUSH_THREADS", "2"),
             ("PARANOID_CHECKS", "true"),
         ])
         .unwrap();
@@ -326,7 +316,6 @@ mod tests {
         assert_eq!(o.max_wal_size, 1 << 30);
         assert_eq!(o.wal_sync_interval_ms, 5);
         assert_eq!(o.max_immutable_memtables, 3);
-        assert_eq!(o.flush_threads, 2);
         assert!(o.paranoid_checks);
     }
 

@@ -1,0 +1,400 @@
+//! The database: the only module that knows every component.
+//!
+//! - `write.rs`: the write path. Writers queue; one leader at a time takes every queued batch,
+//!   assigns seqnos, appends them to the WAL with one write (and one fdatasync with
+//!   `SyncMode::Always`), inserts them into the memtable and publishes the new visible seqno.
+//! - `flush.rs`: the background flush thread, memtable -> L0 SSTable -> manifest edit.
+//! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup.
+//! - `version.rs`: the `SuperVersion` readers load without locking (arc-swap).
+//!
+//! Invariants: a reader never takes a lock that a writer or the flush thread holds across I/O; the
+//! visible seqno only moves forward and only after a whole batch is in the memtable; a memtable's
+//! WAL segment is deleted only after the manifest edit recording its table is durable.
+
+mod flush;
+mod open;
+mod read;
+mod version;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use crate::batch::WriteBatch;
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::format::ValueKind;
+use crate::key::{SeqNo, unpack_trailer};
+use crate::manifest::Manifest;
+use crate::options::Options;
+use crate::stats::{LevelStats, Stats};
+use crate::value::Value;
+
+use version::SuperVersion;
+pub use read::Snapshot;
+use write::{WalState, WriteQueue};
+
+/// Operation counters, reported by `stats()`.
+#[derive(Default)]
+struct Counters {
+    puts: AtomicU64,
+    deletes: AtomicU64,
+    gets: AtomicU64,
+    get_hits: AtomicU64,
+    batches: AtomicU64,
+    user_bytes_written: AtomicU64,
+    wal_bytes_written: AtomicU64,
+    wal_syncs: AtomicU64,
+    group_commit_followers: AtomicU64,
+    flushes: AtomicU64,
+    flush_bytes_written: AtomicU64,
+    write_stalls: AtomicU64,
+    write_stall_micros: AtomicU64,
+    bloom_useful: AtomicU64,
+}
+
+/// Flush coordination: the flush thread sleeps on `work`, writers and `flush()` wait on `done`.
+#[derive(Default)]
+struct FlushSignal {
+    lock: Mutex<()>,
+    work: Condvar,
+    done: Condvar,
+}
+
+/// State shared by every handle and the background threads.
+pub(crate) struct Shared {
+    dir: PathBuf,
+    opts: Options,
+    cache: Arc<BlockCache>,
+    sv: ArcSwap<SuperVersion>,
+    /// Serialises changes of `sv` (rotation, flush install).
+    sv_lock: Mutex<()>,
+    manifest: Mutex<Manifest>,
+    /// The WAL; holding this lock is holding the right to write.
+    wal: Mutex<WalState>,
+    queue: WriteQueue,
+    /// Highest seqno assigned; only the write leader changes it.
+    last_seqno: AtomicU64,
+    /// Highest seqno whose batch is fully in the memtable; what readers see.
+    visible_seqno: AtomicU64,
+    flush: FlushSignal,
+    /// Set once an unrecoverable background or I/O error happened.
+    poisoned: AtomicBool,
+    poison_cause: Mutex<Option<String>>,
+    shutdown: AtomicBool,
+    counters: Counters,
+    snapshots: read::SnapshotList,
+    /// Held (locked) for the lifetime of the database.
+    _lock_file: std::fs::File,
+}
+
+impl Shared {
+    fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let cause = self
+                .poison_cause
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "unknown".into());
+            return Err(Error::Poisoned { cause });
+        }
+        Ok(())
+    }
+
+    /// Records the first fatal error; later writes fail with `Error::Poisoned`.
+    fn poison(&self, err: &Error) {
+        let mut cause = self.poison_cause.lock();
+        if cause.is_none() {
+            tracing::error!(error = %err, "lsmkv: database is now read-only");
+            *cause = Some(err.to_string());
+        }
+        self.poisoned.store(true, Ordering::Release);
+        drop(cause);
+        let _g = self.flush.lock.lock();
+        self.flush.done.notify_all();
+        self.flush.work.notify_all();
+    }
+
+    fn get_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let sv = self.sv.load();
+        let found = self.lookup(&sv, key, snapshot)?;
+        let out = match found {
+            Some((trailer, v)) if unpack_trailer(trailer).1 == Some(ValueKind::Put) => Some(v),
+            _ => None,
+        };
+        if out.is_some() {
+            self.counters.get_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(out)
+    }
+
+    /// The newest entry for `key` visible at `snapshot`, tombstones included.
+    fn lookup(&self, sv: &SuperVersion, key: &[u8], snapshot: SeqNo) -> Result<Option<(u64, Value)>> {
+        if let Some(hit) = sv.mem.get(key, snapshot) {
+            return Ok(Some(hit));
+        }
+        for imm in &sv.imms {
+            if let Some(hit) = imm.get(key, snapshot) {
+                return Ok(Some(hit));
+            }
+        }
+        let version = &sv.version;
+        if version.table_count() == 0 {
+            return Ok(None);
+        }
+        let hash = crate::sstable::key_hash(key);
+        if let Some(l0) = version.levels.first() {
+            for table in l0 {
+                if !table.may_contain_hash(hash) {
+                    self.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                if let Some(hit) = table.get(key, hash, snapshot)? {
+                    return Ok(Some(hit));
+                }
+            }
+        }
+        for level in 1..version.levels.len() {
+            if let Some(table) = version.find_in_level(level, key) {
+                if !table.may_contain_hash(hash) {
+                    self.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                if let Some(hit) = table.get(key, hash, snapshot)? {
+                    return Ok(Some(hit));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn stats(&self) -> Stats {
+        let sv = self.sv.load();
+        let c = &self.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut levels = Vec::new();
+        let (mut sst_files, mut sst_bytes) = (0, 0);
+        for (i, l) in sv.version.levels.iter().enumerate() {
+            let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
+            sst_files += l.len() as u64;
+            sst_bytes += bytes;
+            levels.push(LevelStats {
+                level: i as u32,
+                files: l.len() as u64,
+                bytes,
+            });
+        }
+        let (wal_current_segment, wal_current_bytes) = {
+            let w = self.wal.lock();
+            (w.writer.number(), w.writer.size())
+        };
+        let imm_bytes: u64 = sv
+            .imms
+            .iter()
+            .map(|m| m.approximate_size() as u64)
+            .sum();
+        let mut s = Stats {
+            last_seqno: self.visible_seqno.load(Ordering::Acquire),
+            memtable_bytes: sv.mem.approximate_size() as u64,
+            memtable_entries: sv.mem.len(),
+            immutable_memtables: sv.imms.len() as u64,
+            immutable_memtable_bytes: imm_bytes,
+            wal_segments: 1 + sv.imms.len() as u64,
+            // Frozen memtables' segments are about as large as the memtables.
+            wal_bytes: wal_current_bytes + imm_bytes,
+            wal_current_segment,
+            levels,
+            sst_files,
+            sst_bytes,
+            puts: r(&c.puts),
+            deletes: r(&c.deletes),
+            gets: r(&c.gets),
+            get_hits: r(&c.get_hits),
+            batches: r(&c.batches),
+            user_bytes_written: r(&c.user_bytes_written),
+            wal_bytes_written: r(&c.wal_bytes_written),
+            wal_syncs: r(&c.wal_syncs),
+            group_commit_followers: r(&c.group_commit_followers),
+            flushes: r(&c.flushes),
+            flush_bytes_written: r(&c.flush_bytes_written),
+            write_stalls: r(&c.write_stalls),
+            write_stall_micros: r(&c.write_stall_micros),
+            bloom_useful: r(&c.bloom_useful),
+            ..Stats::default()
+        };
+        s.block_cache = self.cache.stats();
+        s
+    }
+}
+
+/// Owns the background threads; dropping it (with the last `Db` clone) shuts the database down.
+struct DbInner {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl DbInner {
+    fn shutdown(&self) -> Result<()> {
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::Release);
+        {
+            let _g = shared.flush.lock.lock();
+            shared.flush.work.notify_all();
+            shared.flush.done.notify_all();
+        }
+        for h in self.threads.lock().drain(..) {
+            if h.join().is_err() {
+                shared.poison(&Error::Poisoned {
+                    cause: "a background thread panicked".into(),
+                });
+            }
+        }
+        // Make every acknowledged write durable before the lock is released.
+        let mut wal = shared.wal.lock();
+        wal.sync(&shared.counters)
+    }
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        if !self.shared.shutdown.load(Ordering::Acquire) {
+            if let Err(e) = self.shutdown() {
+                tracing::error!(error = %e, "lsmkv: error while closing the database");
+            }
+        }
+    }
+}
+
+/// An open database. Cheap to clone; every clone is the same database. `Send + Sync`.
+///
+/// See the crate documentation for an example.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.inner.shared.dir)
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `path`, locking the directory against a second
+    /// opener, and recovers every write acknowledged before a crash.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when the directory is in use, [`Error::Corruption`] when a file is damaged,
+    /// [`Error::InvalidArgument`] for bad options, [`Error::Io`].
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let (shared, threads) = open::open(path.as_ref(), opts)?;
+        Ok(Db {
+            inner: Arc::new(DbInner {
+                shared,
+                threads: Mutex::new(threads),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Inserts or replaces `key`.
+    ///
+    /// # Errors
+    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::Poisoned`], [`Error::Io`].
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(b)
+    }
+
+    /// Deletes `key` (writes a tombstone). Deleting an absent key is not an error.
+    ///
+    /// # Errors
+    /// As [`Db::put`].
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(b)
+    }
+
+    /// Reads the newest value of `key`.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] when a block on the lookup path is damaged.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let s = self.shared();
+        s.get_at(key.as_ref(), s.visible_seqno.load(Ordering::Acquire))
+    }
+
+    /// Applies a batch atomically: readers see all of it or none of it, and after a crash it is
+    /// either wholly recovered or wholly absent. An empty batch is a no-op.
+    ///
+    /// # Errors
+    /// As [`Db::put`]; on error nothing of the batch was applied.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        write::write(self.shared(), batch)
+    }
+
+    /// Freezes the memtable, writes it to an SSTable and returns when that table is durable and
+    /// live. Also waits for memtables frozen earlier.
+    ///
+    /// # Errors
+    /// The flush's I/O error, or [`Error::Poisoned`].
+    pub fn flush(&self) -> Result<()> {
+        flush::flush_and_wait(self.shared())
+    }
+
+    /// Makes every acknowledged write durable (fdatasync of the WAL).
+    ///
+    /// # Errors
+    /// [`Error::Io`]; the database is then poisoned.
+    pub fn sync(&self) -> Result<()> {
+        let s = self.shared();
+        s.check_poisoned()?;
+        let mut wal = s.wal.lock();
+        let r = wal.sync(&s.counters);
+        if let Err(e) = &r {
+            s.poison(e);
+        }
+        r
+    }
+
+    /// Current statistics.
+    pub fn stats(&self) -> Stats {
+        self.shared().stats()
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> &Options {
+        &self.shared().opts
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.shared().dir
+    }
+
+    /// Closes this handle. When it is the last one, stops the background threads, syncs the WAL
+    /// and releases the directory lock, reporting any error. Dropping the last handle does the same
+    /// but can only log errors.
+    ///
+    /// # Errors
+    /// The final WAL sync's error.
+    pub fn close(self) -> Result<()> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.shutdown(),
+            Err(_) => Ok(()),
+        }
+    }
+}

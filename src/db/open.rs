@@ -1,0 +1,277 @@
+//! Opening a database: lock, manifest, live tables, WAL replay, orphan cleanup, threads.
+//!
+//! Recovery replays every WAL segment numbered at or above the manifest's `log_number`, oldest
+//! first, into one memtable, writes that memtable as a level-0 table, and records it together with
+//! a fresh `log_number` in one manifest edit. Only then are the replayed segments deleted, so a
+//! crash during recovery simply recovers again.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use super::flush::{flush_thread, write_table};
+use super::version::{SuperVersion, Version, smallest_user_key};
+use super::write::{WalState, WriteQueue, wal_preallocation};
+use super::{Counters, FlushSignal, Shared};
+use crate::batch::decode_batch;
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::format::files::{self, FileKind, parse_name};
+use crate::manifest::{Manifest, VersionEdit};
+use crate::memtable::Memtable;
+use crate::options::{Options, SyncMode};
+use crate::sstable::Table;
+use crate::wal::{Tail, WalWriter, read_segment};
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(files::LOCK);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("opening", &path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
+    }
+}
+
+struct DirListing {
+    wals: BTreeSet<u64>,
+    ssts: BTreeSet<u64>,
+    temps: Vec<PathBuf>,
+    max_number: u64,
+}
+
+fn list_dir(dir: &Path) -> Result<DirListing> {
+    let mut l = DirListing {
+        wals: BTreeSet::new(),
+        ssts: BTreeSet::new(),
+        temps: Vec::new(),
+        max_number: 0,
+    };
+    let rd = fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        match parse_name(name) {
+            Some(FileKind::Wal(n)) => {
+                l.wals.insert(n);
+                l.max_number = l.max_number.max(n);
+            }
+            Some(FileKind::Sst(n)) => {
+                l.ssts.insert(n);
+                l.max_number = l.max_number.max(n);
+            }
+            Some(FileKind::Manifest(n)) => l.max_number = l.max_number.max(n),
+            Some(FileKind::Temp) => l.temps.push(entry.path()),
+            _ => {}
+        }
+    }
+    Ok(l)
+}
+
+/// Replays one WAL segment into `mem`; returns the largest seqno seen.
+fn replay_segment(path: &Path, mem: &Memtable) -> Result<u64> {
+    let data = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+    let seg = read_segment(&data, path)?;
+    let mut max_seqno = 0;
+    for rec in &seg.records {
+        let batch = decode_batch(rec.payload, path, rec.offset)?;
+        let mut seq = batch.base_seqno;
+        for entry in batch.iter() {
+            let e = entry?;
+            mem.insert(e.key, seq, e.kind, e.value);
+            max_seqno = max_seqno.max(seq);
+            seq += 1;
+        }
+    }
+    if let Tail::Torn { offset } = seg.tail {
+        tracing::warn!(
+            path = %path.display(),
+            offset,
+            "WAL segment ends with an incomplete record (torn write); it was dropped"
+        );
+    }
+    Ok(max_seqno)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}
+
+pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
+    opts.validate()?;
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+    let dir = dir.canonicalize().map_err(|e| Error::io("resolving", dir, e))?;
+    let lock_file = lock_dir(&dir)?;
+    let (mut manifest, state) = Manifest::open(&dir)?;
+    let listing = list_dir(&dir)?;
+    // Numbers handed out before a crash but never recorded must not be reused.
+    while manifest.state().next_file_number <= listing.max_number {
+        manifest.new_file_number();
+    }
+
+    let cache = Arc::new(BlockCache::new(
+        (opts.block_cache_size_mb as u64).saturating_mul(1 << 20),
+    ));
+    let mut version = Version::default();
+    for meta in state.files.values() {
+        let path = dir.join(files::sst_name(meta.number));
+        let table = Table::open(&path, meta.number, Some(cache.clone()))?;
+        let level = meta.level as usize;
+        while version.levels.len() <= level {
+            version.levels.push(Vec::new());
+        }
+        if let Some(l) = version.levels.get_mut(level) {
+            l.push(table);
+        }
+    }
+    if let Some(l0) = version.levels.first_mut() {
+        // Newest first: higher file numbers were flushed later.
+        l0.sort_by(|a, b| b.file_number().cmp(&a.file_number()));
+    }
+    for l in version.levels.iter_mut().skip(1) {
+        l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
+    }
+
+    // Replay the WAL.
+    let recovered = Memtable::new(0);
+    let mut last_seqno = state.last_seqno;
+    let replay: Vec<u64> = listing
+        .wals
+        .iter()
+        .copied()
+        .filter(|n| *n >= state.log_number)
+        .collect();
+    for n in &replay {
+        let path = dir.join(files::wal_name(*n));
+        last_seqno = last_seqno.max(replay_segment(&path, &recovered)?);
+    }
+
+    let wal_number = manifest.new_file_number();
+    let mut edit = VersionEdit {
+        log_number: Some(wal_number),
+        last_seqno: Some(last_seqno),
+        ..VersionEdit::default()
+    };
+    let mut recovered_table = None;
+    if !recovered.is_empty() {
+        let number = manifest.new_file_number();
+        if let Some((meta, table)) = write_table(&dir, &opts, &cache, &recovered, number, 0)? {
+            edit.added.push(meta);
+            recovered_table = Some(table);
+        }
+    }
+    let writer = WalWriter::create(&dir, wal_number, wal_preallocation(&opts))?;
+    manifest.log_edit(edit)?;
+    if let Some(t) = recovered_table {
+        if version.levels.is_empty() {
+            version.levels.push(Vec::new());
+        }
+        if let Some(l0) = version.levels.first_mut() {
+            l0.insert(0, t);
+        }
+    }
+
+    // Everything the manifest does not name is garbage from an interrupted operation.
+    let live: BTreeSet<u64> = manifest.state().files.keys().copied().collect();
+    for n in listing.ssts.difference(&live) {
+        let p = dir.join(files::sst_name(*n));
+        tracing::info!(path = %p.display(), "removing orphan table");
+        let _ = fs::remove_file(p);
+    }
+    for n in listing.wals.iter().filter(|n| **n < wal_number) {
+        let _ = fs::remove_file(dir.join(files::wal_name(*n)));
+    }
+    for p in &listing.temps {
+        let _ = fs::remove_file(p);
+    }
+    sync_dir(&dir)?;
+
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        opts: opts.clone(),
+        cache,
+        sv: ArcSwap::from_pointee(SuperVersion {
+            mem: Arc::new(Memtable::new(wal_number)),
+            imms: Vec::new(),
+            version: Arc::new(version),
+        }),
+        sv_lock: Mutex::new(()),
+        manifest: Mutex::new(manifest),
+        wal: Mutex::new(WalState {
+            writer,
+            unsynced: false,
+        }),
+        queue: WriteQueue::default(),
+        last_seqno: AtomicU64::new(last_seqno),
+        visible_seqno: AtomicU64::new(last_seqno),
+        flush: FlushSignal::default(),
+        poisoned: AtomicBool::new(false),
+        poison_cause: Mutex::new(None),
+        shutdown: AtomicBool::new(false),
+        counters: Counters::default(),
+        snapshots: Default::default(),
+        _lock_file: lock_file,
+    });
+
+    let mut threads = Vec::new();
+    let s = shared.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("lsmkv-flush".into())
+            .spawn(move || flush_thread(s))
+            .map_err(|e| Error::io("spawning flush thread", &dir, e))?,
+    );
+    if opts.sync_mode == SyncMode::AsyncBatch {
+        let s = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("lsmkv-wal-sync".into())
+                .spawn(move || wal_sync_thread(s))
+                .map_err(|e| Error::io("spawning WAL sync thread", &dir, e))?,
+        );
+    }
+    Ok((shared, threads))
+}
+
+/// `SyncMode::AsyncBatch`: fdatasync the WAL every `wal_sync_interval_ms`.
+fn wal_sync_thread(shared: Arc<Shared>) {
+    let interval = Duration::from_millis(shared.opts.wal_sync_interval_ms.max(1));
+    loop {
+        {
+            let mut g = shared.flush.lock.lock();
+            if shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            shared.flush.work.wait_for(&mut g, interval);
+            if shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+        }
+        let mut wal = shared.wal.lock();
+        if wal.unsynced {
+            if let Err(e) = wal.sync(&shared.counters) {
+                drop(wal);
+                shared.poison(&e);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Range reads and snapshots: `Db::range`, `Db::prefix`, `Db::snapshot`, `search_substring`.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::Mutex;
+
+use super::version::{SuperVersion, largest_user_key, smallest_user_key};
+use super::{Db, Shared};
+use crate::error::Result;
+use crate::iter::{Bounds, DbIter, InternalCursor, MemIter, prefix_upper_bound};
+use crate::key::SeqNo;
+use crate::value::{Key, Value};
+
+/// Live snapshots by seqno (with a count each), so that compaction keeps the versions they see.
+#[derive(Default)]
+pub(crate) struct SnapshotList {
+    live: Mutex<BTreeMap<SeqNo, usize>>,
+}
+
+impl SnapshotList {
+    /// The oldest seqno some reader still needs, if any.
+    #[allow(dead_code)]
+    pub fn oldest(&self) -> Option<SeqNo> {
+        self.live.lock().keys().next().copied()
+    }
+}
+
+/// A registration in the snapshot list; unregisters on drop.
+pub(crate) struct SnapshotGuard {
+    shared: Arc<Shared>,
+    seqno: SeqNo,
+}
+
+impl SnapshotGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        let mut live = shared.snapshots.live.lock();
+        // Read the seqno under the list's lock so compaction never misses a snapshot being taken.
+        let seqno = shared.visible_seqno.load(Ordering::Acquire);
+        *live.entry(seqno).or_insert(0) += 1;
+        drop(live);
+        SnapshotGuard { shared, seqno }
+    }
+}
+
+impl Drop for SnapshotGuard {
+    fn drop(&mut self) {
+        let mut live = self.shared.snapshots.live.lock();
+        if let Some(n) = live.get_mut(&self.seqno) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.seqno);
+            }
+        }
+    }
+}
+
+fn to_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: &R) -> Bounds {
+    let own = |b: Bound<&K>| match b {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    Bounds {
+        lower: own(range.start_bound()),
+        upper: own(range.end_bound()),
+    }
+}
+
+fn prefix_bounds(prefix: &[u8]) -> Bounds {
+    Bounds {
+        lower: Bound::Included(prefix.to_vec()),
+        upper: prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+    }
+}
+
+/// Cursors over every source of `sv` that may hold keys in the bounds.
+fn children(sv: &SuperVersion, b: &Bounds) -> Vec<Box<dyn InternalCursor>> {
+    let mut v: Vec<Box<dyn InternalCursor>> = Vec::new();
+    v.push(Box::new(MemIter::new(sv.mem.clone())));
+    for m in &sv.imms {
+        v.push(Box::new(MemIter::new(m.clone())));
+    }
+    for level in &sv.version.levels {
+        for t in level {
+            if b.overlaps(smallest_user_key(t), largest_user_key(t)) {
+                v.push(Box::new(t.iter()));
+            }
+        }
+    }
+    v
+}
+
+fn iter_at(shared: &Arc<Shared>, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {
+    let sv = shared.sv.load_full();
+    let seqno = guard.seqno;
+    DbIter::new(
+        Arc::new(move |b: &Bounds| children(&sv, b)),
+        seqno,
+        bounds,
+        Some(guard),
+    )
+}
+
+fn search(it: DbIter, needle: &[u8], limit: usize) -> Result<Vec<(Key, Value)>> {
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    for kv in it {
+        let (k, v) = kv?;
+        if finder.find(&k).is_some() || finder.find(&v).is_some() {
+            out.push((k, v));
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Db {
+    fn shared_arc(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Iterates the keys in `range` in order; `.rev()` iterates backward. The iterator is a
+    /// consistent snapshot: it sees exactly the writes acknowledged before it was created.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> DbIter {
+        self.snapshot().range(range)
+    }
+
+    /// Iterates the keys starting with `prefix`, forward or (with `.rev()`) backward.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIter {
+        self.snapshot().prefix(prefix)
+    }
+
+    /// Up to `limit` entries whose key or value contains `needle`, in key order. The scan stops
+    /// as soon as `limit` matches are found.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`] from a damaged block on the way.
+    pub fn search_substring(
+        &self,
+        needle: impl AsRef<[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Key, Value)>> {
+        self.snapshot().search_substring(needle, limit)
+    }
+
+    /// A consistent read-only view of the database as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        let shared = self.shared_arc().clone();
+        Snapshot {
+            guard: Arc::new(SnapshotGuard::new(shared)),
+        }
+    }
+
+    /// Approximate number of live keys, from table metadata and memtable counters (O(files)):
+    /// entries minus tombstones, counting overwritten versions that are not yet compacted away.
+    pub fn len_estimate(&self) -> u64 {
+        let sv = self.shared_arc().sv.load();
+        let mut n: i64 = 0;
+        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
+            n += m.len() as i64 - 2 * m.tombstones() as i64;
+        }
+        for level in &sv.version.levels {
+            for t in level {
+                let meta = t.meta();
+                n += meta.entries as i64 - 2 * meta.tombstones as i64;
+            }
+        }
+        n.max(0) as u64
+    }
+}
+
+/// A consistent, read-only view of the database at the moment it was taken. Reads through it see
+/// exactly the writes acknowledged before it, whatever happens afterwards. Cheap to clone; while
+/// any clone lives, the versions it sees are kept.
+#[derive(Clone)]
+pub struct Snapshot {
+    guard: Arc<SnapshotGuard>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("seqno", &self.guard.seqno)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// The sequence number this snapshot reads at.
+    pub fn seqno(&self) -> SeqNo {
+        self.guard.seqno
+    }
+
+    /// The value of `key` as of the snapshot.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`] when a block on the lookup path is damaged.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        self.guard.shared.get_at(key.as_ref(), self.guard.seqno)
+    }
+
+    /// Keys in `range` as of the snapshot.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> DbIter {
+        iter_at(&self.guard.shared, self.guard.clone(), to_bounds(&range))
+    }
+
+    /// Keys starting with `prefix` as of the snapshot.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIter {
+        iter_at(
+            &self.guard.shared,
+            self.guard.clone(),
+            prefix_bounds(prefix.as_ref()),
+        )
+    }
+
+    /// As [`Db::search_substring`], as of the snapshot.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`] from a damaged block on the way.
+    pub fn search_substring(
+        &self,
+        needle: impl AsRef<[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Key, Value)>> {
+        search(self.range::<&[u8], _>(..), needle.as_ref(), limit)
+    }
+}

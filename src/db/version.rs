@@ -1,0 +1,46 @@
+//! The in-memory view readers take: the memtables and the live SSTables, swapped atomically.
+
+use std::sync::Arc;
+
+use crate::key::decode_internal;
+use crate::memtable::Memtable;
+use crate::sstable::Table;
+
+/// The live SSTables, by level. Level 0 is ordered newest first (its tables may overlap); every
+/// other level is a sorted run ordered by smallest key.
+#[derive(Default, Clone)]
+pub(crate) struct Version {
+    pub levels: Vec<Vec<Arc<Table>>>,
+}
+
+impl Version {
+    /// Tables of level `level >= 1` whose key range may hold `user_key` (at most one).
+    pub fn find_in_level(&self, level: usize, user_key: &[u8]) -> Option<&Arc<Table>> {
+        let tables = self.levels.get(level)?;
+        // First table whose largest user key >= user_key.
+        let idx = tables.partition_point(|t| largest_user_key(t) < user_key);
+        let t = tables.get(idx)?;
+        (smallest_user_key(t) <= user_key).then_some(t)
+    }
+
+    pub fn table_count(&self) -> usize {
+        self.levels.iter().map(Vec::len).sum()
+    }
+}
+
+pub(crate) fn smallest_user_key(t: &Table) -> &[u8] {
+    decode_internal(&t.meta().smallest_key).map_or(&[], |(k, _)| k)
+}
+
+pub(crate) fn largest_user_key(t: &Table) -> &[u8] {
+    decode_internal(&t.meta().largest_key).map_or(&[], |(k, _)| k)
+}
+
+/// Everything a read needs, captured at once.
+pub(crate) struct SuperVersion {
+    /// The memtable taking writes.
+    pub mem: Arc<Memtable>,
+    /// Frozen memtables waiting for flush, newest first.
+    pub imms: Vec<Arc<Memtable>>,
+    pub version: Arc<Version>,
+}

@@ -1,0 +1,301 @@
+//! The write path: group commit, WAL append, memtable insert, memtable rotation and stalls.
+//!
+//! A writer enqueues its batch. If no leader is active it becomes the leader: it takes every queued
+//! batch, and under the WAL lock assigns consecutive seqnos, frames all batches into the WAL with
+//! one `write(2)` (plus one fdatasync when any of them needs it), inserts them into the memtable,
+//! publishes the visible seqno, and hands each follower its result. While it works, new writers
+//! queue behind it and the next leader takes them all: concurrent writers share one fsync.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::version::SuperVersion;
+use super::{Counters, Shared};
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::format::MAX_KEY_SIZE;
+use crate::memtable::Memtable;
+use crate::options::SyncMode;
+use crate::wal::WalWriter;
+
+/// The WAL being appended to, and whether it holds data not yet fsynced.
+pub(crate) struct WalState {
+    pub writer: WalWriter,
+    pub unsynced: bool,
+}
+
+impl WalState {
+    /// flush + fdatasync, if anything is unsynced.
+    pub fn sync(&mut self, c: &Counters) -> Result<()> {
+        self.writer.sync()?;
+        if self.unsynced {
+            self.unsynced = false;
+            c.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct QueueState {
+    leader_active: bool,
+    next_ticket: u64,
+    waiting: Vec<(u64, WriteBatch)>,
+    results: HashMap<u64, Result<()>>,
+}
+
+/// Writers waiting for a leader.
+#[derive(Default)]
+pub(crate) struct WriteQueue {
+    state: Mutex<QueueState>,
+    cv: Condvar,
+}
+
+fn validate(shared: &Shared, batch: &WriteBatch) -> Result<()> {
+    let (max_key, max_value) = batch.max_sizes();
+    if max_key > MAX_KEY_SIZE {
+        return Err(Error::KeyTooLarge {
+            len: max_key,
+            max: MAX_KEY_SIZE,
+        });
+    }
+    if max_value > shared.opts.max_value_size {
+        return Err(Error::ValueTooLarge {
+            len: max_value,
+            max: shared.opts.max_value_size,
+        });
+    }
+    if batch.len() > u32::MAX as usize / 2 {
+        return Err(Error::InvalidArgument("batch has too many entries".into()));
+    }
+    Ok(())
+}
+
+/// Commits `batch`, as leader or follower.
+pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
+    validate(shared, &batch)?;
+    if batch.is_empty() {
+        return Ok(());
+    }
+    shared.check_poisoned()?;
+    let q = &shared.queue;
+    let mut st = q.state.lock();
+    let mut group: Vec<WriteBatch>;
+    let my_ticket;
+    if !st.leader_active && st.waiting.is_empty() {
+        // Fast path: nobody else is writing.
+        st.leader_active = true;
+        drop(st);
+        group = vec![batch];
+        my_ticket = None;
+    } else {
+        let t = st.next_ticket;
+        st.next_ticket += 1;
+        st.waiting.push((t, batch));
+        loop {
+            if let Some(r) = st.results.remove(&t) {
+                shared
+                    .counters
+                    .group_commit_followers
+                    .fetch_add(1, Ordering::Relaxed);
+                return r;
+            }
+            if !st.leader_active {
+                break;
+            }
+            q.cv.wait(&mut st);
+        }
+        st.leader_active = true;
+        let taken = std::mem::take(&mut st.waiting);
+        drop(st);
+        my_ticket = Some(t);
+        let mut tickets = Vec::with_capacity(taken.len());
+        group = Vec::with_capacity(taken.len());
+        for (t, b) in taken {
+            tickets.push(t);
+            group.push(b);
+        }
+        let result = commit_group(shared, &mut group);
+        let mut st = q.state.lock();
+        let mine = result.clone();
+        for t2 in tickets {
+            if Some(t2) != my_ticket {
+                st.results.insert(t2, result.clone());
+            }
+        }
+        st.leader_active = false;
+        drop(st);
+        q.cv.notify_all();
+        return mine;
+    }
+    let result = commit_group(shared, &mut group);
+    let mut st = q.state.lock();
+    st.leader_active = false;
+    let others = !st.waiting.is_empty();
+    drop(st);
+    if others {
+        q.cv.notify_all();
+    }
+    let _ = my_ticket;
+    result
+}
+
+/// Leader's work for one group. On error nothing of the group is visible to readers; the WAL may
+/// hold part of it, so the database is poisoned (a reopen replays what the WAL really holds).
+fn commit_group(shared: &Shared, group: &mut [WriteBatch]) -> Result<()> {
+    let mut wal = shared.wal.lock();
+    shared.check_poisoned()?;
+    make_room(shared, &mut wal)?;
+    let c = &shared.counters;
+    let first = shared.last_seqno.load(Ordering::Relaxed) + 1;
+    let mut seq = first;
+    let mut bytes = 0u64;
+    for b in group.iter_mut() {
+        let payload = b.seal(seq);
+        bytes += payload.len() as u64;
+        wal.writer.add_record(payload);
+        seq += b.len() as u64;
+    }
+    let last = seq - 1;
+    let io = match shared.opts.sync_mode {
+        SyncMode::Always => wal.writer.sync(),
+        SyncMode::AsyncBatch | SyncMode::None => wal.writer.flush(),
+    };
+    if let Err(e) = io {
+        shared.poison(&e);
+        return Err(e);
+    }
+    match shared.opts.sync_mode {
+        SyncMode::Always => {
+            c.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => wal.unsynced = true,
+    }
+    c.wal_bytes_written.fetch_add(bytes, Ordering::Relaxed);
+    shared.last_seqno.store(last, Ordering::Relaxed);
+
+    let sv = shared.sv.load();
+    let mem = &sv.mem;
+    let mut seq = first;
+    let (mut puts, mut deletes, mut user_bytes) = (0u64, 0u64, 0u64);
+    for b in group.iter() {
+        for entry in b.iter() {
+            // A self-built batch always decodes; a failure here is our bug.
+            let e = entry?;
+            mem.insert(e.key, seq, e.kind, e.value);
+            seq += 1;
+            user_bytes += (e.key.len() + e.value.len()) as u64;
+            match e.kind {
+                crate::format::ValueKind::Put => puts += 1,
+                crate::format::ValueKind::Delete => deletes += 1,
+            }
+        }
+    }
+    shared.visible_seqno.store(last, Ordering::Release);
+    c.puts.fetch_add(puts, Ordering::Relaxed);
+    c.deletes.fetch_add(deletes, Ordering::Relaxed);
+    c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
+    c.user_bytes_written
+        .fetch_add(user_bytes, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Ensures the memtable has room, rotating it (and the WAL segment) when full. Stalls while too
+/// many frozen memtables wait for the flush thread.
+fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
+    loop {
+        let sv = shared.sv.load();
+        let full = sv.mem.approximate_size() >= shared.opts.memtable_max_size
+            || wal.writer.size() >= shared.opts.max_wal_size;
+        if !full {
+            return Ok(());
+        }
+        if sv.imms.len() >= shared.opts.max_immutable_memtables {
+            stall(shared)?;
+            continue;
+        }
+        drop(sv);
+        rotate(shared, wal)?;
+        return Ok(());
+    }
+}
+
+/// Waits for the flush thread to make progress.
+fn stall(shared: &Shared) -> Result<()> {
+    let start = Instant::now();
+    shared.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut g = shared.flush.lock.lock();
+        while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables
+            && !shared.poisoned.load(Ordering::Acquire)
+            && !shared.shutdown.load(Ordering::Acquire)
+        {
+            shared.flush.work.notify_all();
+            shared
+                .flush
+                .done
+                .wait_for(&mut g, std::time::Duration::from_millis(100));
+        }
+    }
+    shared
+        .counters
+        .write_stall_micros
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    shared.check_poisoned()?;
+    if shared.shutdown.load(Ordering::Acquire) {
+        return Err(Error::Closed);
+    }
+    Ok(())
+}
+
+/// Freezes the memtable and starts a new WAL segment. Requires the WAL lock (`wal`).
+pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
+    let number = shared.manifest.lock().new_file_number();
+    let prealloc = wal_preallocation(&shared.opts);
+    let new_writer = match WalWriter::create(&shared.dir, number, prealloc) {
+        Ok(w) => w,
+        Err(e) => {
+            shared.poison(&e);
+            return Err(e);
+        }
+    };
+    let old = std::mem::replace(&mut wal.writer, new_writer);
+    // The old segment is complete: sync it (its writes may have been acknowledged without fsync
+    // under AsyncBatch/None) and trim its preallocated tail.
+    if let Err(e) = old.finish() {
+        shared.poison(&e);
+        return Err(e);
+    }
+    wal.unsynced = false;
+    {
+        let _g = shared.sv_lock.lock();
+        let cur = shared.sv.load();
+        let mut imms = Vec::with_capacity(cur.imms.len() + 1);
+        imms.push(cur.mem.clone());
+        imms.extend(cur.imms.iter().cloned());
+        shared.sv.store(Arc::new(SuperVersion {
+            mem: Arc::new(Memtable::new(number)),
+            imms,
+            version: cur.version.clone(),
+        }));
+    }
+    let _g = shared.flush.lock.lock();
+    shared.flush.work.notify_all();
+    Ok(())
+}
+
+/// Bytes to preallocate for a new WAL segment: about one memtable's worth, so fdatasync does not
+/// have to update the file size on every commit in `SyncMode::Always`.
+pub(crate) fn wal_preallocation(opts: &crate::options::Options) -> u64 {
+    if opts.sync_mode == SyncMode::Always {
+        (opts.memtable_max_size as u64)
+            .saturating_add(opts.memtable_max_size as u64 / 8)
+            .min(opts.max_wal_size)
+    } else {
+        0
+    }
+}

@@ -1,0 +1,69 @@
+//! Iterators: the internal cursor trait, its memtable implementation, the merging cursor over many
+//! sources, and the user-facing [`DbIter`] (snapshot visibility, tombstones, bounds, both ends).
+
+mod mem;
+mod merge;
+mod user;
+
+pub use user::DbIter;
+
+pub(crate) use mem::MemIter;
+pub(crate) use merge::MergeCursor;
+pub(crate) use user::{Bounds, prefix_upper_bound};
+
+use crate::error::Result;
+use crate::value::{Key, Value};
+
+/// A bidirectional cursor over internal entries (user key asc, trailer desc).
+pub(crate) trait InternalCursor: Send {
+    fn valid(&self) -> bool;
+    fn seek_to_first(&mut self) -> Result<()>;
+    fn seek_to_last(&mut self) -> Result<()>;
+    /// First entry >= (user_key, trailer).
+    fn seek(&mut self, user_key: &[u8], trailer: u64) -> Result<()>;
+    /// Last entry <= (user_key, trailer).
+    fn seek_for_prev(&mut self, user_key: &[u8], trailer: u64) -> Result<()>;
+    fn next(&mut self) -> Result<()>;
+    fn prev(&mut self) -> Result<()>;
+    /// Requires `valid()`.
+    fn user_key(&self) -> &[u8];
+    fn trailer(&self) -> u64;
+    fn value(&self) -> Value;
+    fn key(&self) -> Key;
+}
+
+impl InternalCursor for crate::sstable::TableIter {
+    fn valid(&self) -> bool {
+        crate::sstable::TableIter::valid(self)
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        crate::sstable::TableIter::seek_to_first(self)
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        crate::sstable::TableIter::seek_to_last(self)
+    }
+    fn seek(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
+        crate::sstable::TableIter::seek(self, user_key, trailer)
+    }
+    fn seek_for_prev(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
+        crate::sstable::TableIter::seek_for_prev(self, user_key, trailer)
+    }
+    fn next(&mut self) -> Result<()> {
+        crate::sstable::TableIter::next(self)
+    }
+    fn prev(&mut self) -> Result<()> {
+        crate::sstable::TableIter::prev(self)
+    }
+    fn user_key(&self) -> &[u8] {
+        crate::sstable::TableIter::user_key(self)
+    }
+    fn trailer(&self) -> u64 {
+        crate::sstable::TableIter::trailer(self)
+    }
+    fn value(&self) -> Value {
+        crate::sstable::TableIter::value(self)
+    }
+    fn key(&self) -> Key {
+        crate::sstable::TableIter::key_bytes(self)
+    }
+}

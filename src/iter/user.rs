@@ -1,0 +1,425 @@
+//! [`DbIter`]: the user-facing iterator over a consistent view of the database.
+//!
+//! It pins the `SuperVersion` (memtables and tables) and a seqno when it is created, so it sees
+//! exactly the writes committed before that moment. For each user key it yields the newest version
+//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone. Both
+//! ends work (`DoubleEndedIterator`): each end has its own merging cursor, created on first use,
+//! and the iterator ends when the two meet.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::{InternalCursor, MemIter, MergeCursor};
+use crate::error::Result;
+use crate::format::ValueKind;
+use crate::key::{SeqNo, unpack_trailer};
+use crate::value::{Key, Value};
+
+/// Key bounds of an iteration, owned.
+#[derive(Debug, Clone)]
+pub(crate) struct Bounds {
+    pub lower: Bound<Vec<u8>>,
+    pub upper: Bound<Vec<u8>>,
+}
+
+impl Bounds {
+    pub fn all() -> Self {
+        Bounds {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        }
+    }
+
+    pub fn above_lower(&self, k: &[u8]) -> bool {
+        match &self.lower {
+            Bound::Unbounded => true,
+            Bound::Included(l) => k >= &l[..],
+            Bound::Excluded(l) => k > &l[..],
+        }
+    }
+
+    pub fn below_upper(&self, k: &[u8]) -> bool {
+        match &self.upper {
+            Bound::Unbounded => true,
+            Bound::Included(u) => k <= &u[..],
+            Bound::Excluded(u) => k < &u[..],
+        }
+    }
+
+    /// True when a source holding user keys in `[smallest, largest]` may hold keys in bounds.
+    pub fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {
+        self.below_upper(smallest) && self.above_lower(largest)
+    }
+
+    /// True when no key can be in bounds.
+    pub fn is_empty(&self) -> bool {
+        match (&self.lower, &self.upper) {
+            (Bound::Included(l), Bound::Included(u)) => l > u,
+            (Bound::Included(l), Bound::Excluded(u))
+            | (Bound::Excluded(l), Bound::Included(u))
+            | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
+            _ => false,
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None` when there is none
+/// (the prefix is empty or all 0xff).
+pub(crate) fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Builds the children of a merging cursor: one cursor per memtable and per table that may hold
+/// keys in bounds.
+pub(crate) type SourceFactory = dyn Fn(&Bounds) -> Vec<Box<dyn InternalCursor>> + Send + Sync;
+
+/// Iterator over `(Key, Value)` pairs in key order (or reverse with `.rev()`), as of the moment it
+/// was created. Items are `Result`s: a damaged block on the way yields `Err(Error::Corruption)`, after
+/// which the iterator ends.
+pub struct DbIter {
+    sources: Arc<SourceFactory>,
+    snapshot: SeqNo,
+    bounds: Bounds,
+    front: Option<MergeCursor>,
+    back: Option<MergeCursor>,
+    /// Last key yielded (or decided) from each end.
+    last_front: Option<Key>,
+    last_back: Option<Key>,
+    done: bool,
+    /// Keeps whatever must outlive the iteration (e.g. a snapshot registration).
+    _guard: Option<Arc<dyn Send + Sync>>,
+}
+
+impl std::fmt::Debug for DbIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbIter")
+            .field("snapshot", &self.snapshot)
+            .field("bounds", &self.bounds)
+            .finish()
+    }
+}
+
+impl DbIter {
+    pub(crate) fn new(
+        sources: Arc<SourceFactory>,
+        snapshot: SeqNo,
+        bounds: Bounds,
+        guard: Option<Arc<dyn Send + Sync>>,
+    ) -> Self {
+        let done = bounds.is_empty();
+        DbIter {
+            sources,
+            snapshot,
+            bounds,
+            front: None,
+            back: None,
+            last_front: None,
+            last_back: None,
+            done,
+            _guard: guard,
+        }
+    }
+
+    /// The seqno this iterator reads at.
+    pub fn seqno(&self) -> SeqNo {
+        self.snapshot
+    }
+
+    fn front_cursor(&mut self) -> Result<&mut MergeCursor> {
+        if self.front.is_none() {
+            let mut c = MergeCursor::new((self.sources)(&self.bounds), true);
+            match &self.bounds.lower {
+                Bound::Unbounded => c.seek(None)?,
+                Bound::Included(k) => c.seek(Some((k, u64::MAX)))?,
+                // Trailer 0 sorts after every real version of `k` (seqnos start at 1).
+                Bound::Excluded(k) => c.seek(Some((k, 0)))?,
+            }
+            self.front = Some(c);
+        }
+        match self.front.as_mut() {
+            Some(c) => Ok(c),
+            None => unreachable!("front cursor was just created"),
+        }
+    }
+
+    fn back_cursor(&mut self) -> Result<&mut MergeCursor> {
+        if self.back.is_none() {
+            let mut c = MergeCursor::new((self.sources)(&self.bounds), false);
+            match &self.bounds.upper {
+                Bound::Unbounded => c.seek(None)?,
+                // Last entry <= (k, 0) is the oldest version of `k`, or the key before it.
+                Bound::Included(k) => c.seek(Some((k, 0)))?,
+                // (k, MAX) sorts before every version of `k`.
+                Bound::Excluded(k) => c.seek(Some((k, u64::MAX)))?,
+            }
+            self.back = Some(c);
+        }
+        match self.back.as_mut() {
+            Some(c) => Ok(c),
+            None => unreachable!("back cursor was just created"),
+        }
+    }
+
+    fn step_front(&mut self) -> Result<Option<(Key, Value)>> {
+        let snapshot = self.snapshot;
+        loop {
+            let bounds_ok;
+            let (key, trailer, value);
+            {
+                let c = self.front_cursor()?;
+                let Some(cur) = c.current() else {
+                    return Ok(None);
+                };
+                let (seq, _) = unpack_trailer(cur.trailer());
+                if seq > snapshot {
+                    c.advance()?;
+                    continue;
+                }
+                key = cur.key();
+                trailer = cur.trailer();
+                value = cur.value();
+                c.advance()?;
+                // Skip the older versions of this key.
+                while let Some(cur) = c.current() {
+                    if cur.user_key() != &key[..] {
+                        break;
+                    }
+                    c.advance()?;
+                }
+            }
+            bounds_ok = self.bounds.below_upper(&key);
+            if !bounds_ok {
+                return Ok(None);
+            }
+            if let Some(lb) = &self.last_back {
+                if key >= *lb {
+                    return Ok(None);
+                }
+            }
+            self.last_front = Some(key.clone());
+            if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
+                return Ok(Some((key, value)));
+            }
+        }
+    }
+
+    fn step_back(&mut self) -> Result<Option<(Key, Value)>> {
+        let snapshot = self.snapshot;
+        loop {
+            let key;
+            let mut best: Option<(u64, Value)> = None;
+            {
+                let c = self.back_cursor()?;
+                let Some(cur) = c.current() else {
+                    return Ok(None);
+                };
+                key = cur.key();
+                // Going backward, the versions of one key come oldest first.
+                while let Some(cur) = c.current() {
+                    if cur.user_key() != &key[..] {
+                        break;
+                    }
+                    if unpack_trailer(cur.trailer()).0 <= snapshot {
+                        best = Some((cur.trailer(), cur.value()));
+                    }
+                    c.advance()?;
+                }
+            }
+            if !self.bounds.above_lower(&key) {
+                return Ok(None);
+            }
+            if let Some(lf) = &self.last_front {
+                if key <= *lf {
+                    return Ok(None);
+                }
+            }
+            let Some((trailer, value)) = best else {
+                continue;
+            };
+            self.last_back = Some(key.clone());
+            if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
+                return Ok(Some((key, value)));
+            }
+        }
+    }
+}
+
+impl Iterator for DbIter {
+    type Item = Result<(Key, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step_front() {
+            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl DoubleEndedIterator for DbIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step_back() {
+            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for DbIter {}
+
+/// Children over memtables, for tests of this module and for the db's factory.
+pub(crate) fn mem_children(
+    mems: &[Arc<crate::memtable::Memtable>],
+) -> Vec<Box<dyn InternalCursor>> {
+    mems.iter()
+        .map(|m| Box::new(MemIter::new(m.clone())) as Box<dyn InternalCursor>)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memtable::Memtable;
+    use std::collections::BTreeMap;
+
+    fn iter_over(mems: Vec<Arc<Memtable>>, snap: SeqNo, bounds: Bounds) -> DbIter {
+        let f: Arc<SourceFactory> = Arc::new(move |_b: &Bounds| mem_children(&mems));
+        DbIter::new(f, snap, bounds, None)
+    }
+
+    fn keys(it: impl Iterator<Item = Result<(Key, Value)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        it.map(|r| {
+            let (k, v) = r.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+    }
+
+    #[test]
+    fn versions_tombstones_and_snapshots() {
+        let a = Arc::new(Memtable::new(1));
+        let b = Arc::new(Memtable::new(2));
+        a.insert(b"k1", 1, ValueKind::Put, b"old");
+        a.insert(b"k2", 2, ValueKind::Put, b"two");
+        b.insert(b"k1", 3, ValueKind::Put, b"new");
+        b.insert(b"k2", 4, ValueKind::Delete, b"");
+        b.insert(b"k3", 5, ValueKind::Put, b"three");
+        let all = Bounds::all();
+        let got = keys(iter_over(vec![b.clone(), a.clone()], 5, all.clone()));
+        assert_eq!(
+            got,
+            vec![(b"k1".to_vec(), b"new".to_vec()), (b"k3".to_vec(), b"three".to_vec())]
+        );
+        let got = keys(iter_over(vec![b.clone(), a.clone()], 5, all.clone()).rev());
+        assert_eq!(
+            got,
+            vec![(b"k3".to_vec(), b"three".to_vec()), (b"k1".to_vec(), b"new".to_vec())]
+        );
+        let got = keys(iter_over(vec![b.clone(), a.clone()], 2, all.clone()));
+        assert_eq!(
+            got,
+            vec![(b"k1".to_vec(), b"old".to_vec()), (b"k2".to_vec(), b"two".to_vec())]
+        );
+        let got = keys(iter_over(vec![b.clone(), a.clone()], 2, all).rev());
+        assert_eq!(
+            got,
+            vec![(b"k2".to_vec(), b"two".to_vec()), (b"k1".to_vec(), b"old".to_vec())]
+        );
+    }
+
+    #[test]
+    fn bounds_and_both_ends_against_a_model() {
+        let m = Arc::new(Memtable::new(1));
+        let mut model = BTreeMap::new();
+        let mut seq = 0;
+        for i in 0..200u32 {
+            let k = format!("{:03}", (i * 37) % 101).into_bytes();
+            seq += 1;
+            if i % 7 == 3 {
+                m.insert(&k, seq, ValueKind::Delete, b"");
+                model.remove(&k);
+            } else {
+                let v = format!("v{i}").into_bytes();
+                m.insert(&k, seq, ValueKind::Put, &v);
+                model.insert(k, v);
+            }
+        }
+        let cases: Vec<(Bound<Vec<u8>>, Bound<Vec<u8>>)> = vec![
+            (Bound::Unbounded, Bound::Unbounded),
+            (Bound::Included(b"010".to_vec()), Bound::Excluded(b"050".to_vec())),
+            (Bound::Excluded(b"010".to_vec()), Bound::Included(b"050".to_vec())),
+            (Bound::Included(b"0999".to_vec()), Bound::Unbounded),
+            (Bound::Included(b"5".to_vec()), Bound::Included(b"1".to_vec())),
+        ];
+        for (lo, hi) in cases {
+            let bounds = Bounds {
+                lower: lo.clone(),
+                upper: hi.clone(),
+            };
+            let expect: Vec<(Vec<u8>, Vec<u8>)> = if bounds.is_empty() {
+                vec![]
+            } else {
+                model
+                    .range((lo.clone(), hi.clone()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            assert_eq!(keys(iter_over(vec![m.clone()], seq, bounds.clone())), expect);
+            let mut rev = expect.clone();
+            rev.reverse();
+            assert_eq!(keys(iter_over(vec![m.clone()], seq, bounds.clone()).rev()), rev);
+            // Alternate ends: every item exactly once.
+            let mut it = iter_over(vec![m.clone()], seq, bounds);
+            let mut front = vec![];
+            let mut back = vec![];
+            loop {
+                match it.next() {
+                    Some(r) => front.push(r.unwrap().0.to_vec()),
+                    None => break,
+                }
+                match it.next_back() {
+                    Some(r) => back.push(r.unwrap().0.to_vec()),
+                    None => break,
+                }
+            }
+            back.reverse();
+            front.extend(back);
+            let ks: Vec<Vec<u8>> = expect.into_iter().map(|(k, _)| k).collect();
+            assert_eq!(front, ks);
+        }
+    }
+
+    #[test]
+    fn prefix_bounds() {
+        assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_upper_bound(b"\xff\xff"), None);
+        assert_eq!(prefix_upper_bound(b""), None);
+    }
+}
