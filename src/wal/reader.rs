@@ -1,0 +1,311 @@
+//! Parsing a segment: records, and the verdict on how the segment ends.
+//!
+//! Rules (`format-spec/wal.md`, "Reading a segment"):
+//! - The first record that fails to parse at offset `p` (short header, wrong marker, bad header
+//!   checksum, length past the end, bad checksum) ends the record sequence.
+//! - If every byte from `p` on is zero (preallocated space, or nothing was appended): [`Tail::Clean`].
+//! - Else, if a valid record starts anywhere after `p`: [`Error::Corruption`] at `p` (bytes inside
+//!   the log were damaged; silently dropping the records after them would lose acknowledged writes).
+//! - Else: [`Tail::Torn`] at `p` (the last write was cut short by a crash).
+//!
+//! The resync scan is linear: it looks for [`RECORD_MAGIC`] and checks each candidate's 8-byte
+//! header checksum before touching a payload, so only real record headers (which never overlap)
+//! cost a payload checksum.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use zerocopy::FromBytes;
+
+use super::{
+    RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
+    SegmentHeader, WAL_FORMAT_VERSION, record_crc, record_header_crc,
+};
+use crate::error::{Error, Result};
+use crate::format::files::{FileKind, parse_name};
+
+/// One record of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// File offset of the record header.
+    pub offset: u64,
+    /// The payload (an encoded write batch).
+    pub payload: &'a [u8],
+}
+
+impl Record<'_> {
+    /// File offset of the first payload byte: pass it to `crate::batch::decode_batch` so its
+    /// errors name absolute offsets.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + RECORD_HEADER_SIZE as u64
+    }
+}
+
+/// How a segment ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// After the last record: end of file or zero fill.
+    Clean,
+    /// An incomplete record starts at `offset`; everything from there on is garbage from a write
+    /// cut short. `offset` 0 means the segment header itself is missing (crash during create).
+    Torn { offset: u64 },
+}
+
+/// A parsed segment.
+#[derive(Debug)]
+pub struct Segment<'a> {
+    /// From the header; from the file name when the header is missing (0 if the name is not a
+    /// segment name).
+    pub number: u64,
+    /// Every complete record, in order.
+    pub records: Vec<Record<'a>>,
+    pub tail: Tail,
+}
+
+/// Parses a whole segment held in memory. `file` names the segment in errors; when its file name
+/// is a segment name (`NNNNNN.wal`) the header's number must match it.
+///
+/// # Errors
+/// [`Error::Corruption`] (damaged header, or a bad record followed by a valid one) or
+/// [`Error::UnsupportedVersion`].
+pub fn read_segment<'a>(data: &'a [u8], file: &Path) -> Result<Segment<'a>> {
+    let mut records = Vec::new();
+    let (number, tail) = scan(data, file, |r| {
+        records.push(r);
+        Ok(())
+    })?;
+    Ok(Segment {
+        number,
+        records,
+        tail,
+    })
+}
+
+/// Maps the segment at `path` and calls `f` on each record in order, without collecting them.
+/// Returns how the segment ends. An error from `f` stops the replay and is returned.
+///
+/// Records before a mid-log corruption are passed to `f` before the corruption is found; the
+/// caller discards its state when `replay` fails.
+pub fn replay(path: &Path, f: impl FnMut(Record<'_>) -> Result<()>) -> Result<Tail> {
+    WalReader::open(path)?.replay(f)
+}
+
+/// A read-only mapping of one segment file.
+///
+/// Mapping contract (`format-spec/README.md`): the segment is not written while mapped. The db
+/// reads segments only during recovery, under the directory lock, before any writer exists;
+/// [`super::WalWriter`] creates new files only. Mapping the live segment of a running db (e.g. a
+/// dump tool in another process) is outside the contract: `WalWriter::finish` truncates the file
+/// and an access past the new end raises SIGBUS.
+#[derive(Debug)]
+pub struct WalReader {
+    path: PathBuf,
+    /// `None` for an empty file, which is never mapped.
+    map: Option<Mmap>,
+}
+
+impl WalReader {
+    /// Opens and maps `path` read-only.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be opened or mapped.
+    pub fn open(path: &Path) -> Result<WalReader> {
+        let file = File::open(path).map_err(|e| Error::io("opening WAL segment", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("reading metadata of WAL segment", path, e))?
+            .len();
+        let map = if len == 0 {
+            None
+        } else {
+            let map = map_file(&file).map_err(|e| Error::io("mapping WAL segment", path, e))?;
+            #[cfg(unix)]
+            let _ = map.advise(memmap2::Advice::Sequential);
+            Some(map)
+        };
+        Ok(WalReader {
+            path: path.to_path_buf(),
+            map,
+        })
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The mapped bytes (empty for an empty file).
+    pub fn data(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+
+    /// Parses the whole segment; see [`read_segment`].
+    pub fn read(&self) -> Result<Segment<'_>> {
+        read_segment(self.data(), &self.path)
+    }
+
+    /// Streams the records to `f`; see [`replay`].
+    pub fn replay<'a>(&'a self, f: impl FnMut(Record<'a>) -> Result<()>) -> Result<Tail> {
+        scan(self.data(), &self.path, f).map(|(_, tail)| tail)
+    }
+}
+
+#[expect(unsafe_code, reason = "memory-mapping a WAL segment for replay")]
+fn map_file(file: &File) -> std::io::Result<Mmap> {
+    // SAFETY: `Mmap::map` is unsound only if the file is modified or truncated while mapped (the
+    // slice would change under us, or an access past the end raises SIGBUS). The db maps a
+    // segment only during recovery, while it holds the exclusive directory LOCK and before it
+    // creates a WalWriter, and WalWriter never reopens an existing segment (`create_new`); so no
+    // one in the contract writes the file while this mapping lives. The caller never maps an
+    // empty file. Modifying the directory from outside is out of contract (format-spec/README.md):
+    // then a read may see changing bytes (caught by the checksums as corruption) or SIGBUS.
+    unsafe { Mmap::map(file) }
+}
+
+/// Whether the segment header is present.
+enum Header {
+    /// Crash during create: shorter than a header, or zero-filled.
+    Missing,
+    Present(u64),
+}
+
+/// Parses the header and every record, passing records to `f`. Returns (number, tail).
+fn scan<'a>(
+    data: &'a [u8],
+    file: &Path,
+    mut f: impl FnMut(Record<'a>) -> Result<()>,
+) -> Result<(u64, Tail)> {
+    let number = match parse_header(data, file)? {
+        Header::Missing => {
+            return Ok((name_number(file).unwrap_or(0), Tail::Torn { offset: 0 }));
+        }
+        Header::Present(n) => n,
+    };
+    let mut pos = SEGMENT_HEADER_SIZE;
+    loop {
+        let rest = data.get(pos..).unwrap_or_default();
+        if rest.is_empty() {
+            return Ok((number, Tail::Clean));
+        }
+        match parse_record(data, pos, number) {
+            Ok((payload, next)) => {
+                f(Record {
+                    offset: pos as u64,
+                    payload,
+                })?;
+                pos = next;
+            }
+            Err(why) => {
+                if is_zero(rest) {
+                    return Ok((number, Tail::Clean));
+                }
+                if let Some(valid) = find_valid_record(data, pos.saturating_add(1), number) {
+                    return Err(Error::corruption(
+                        file,
+                        pos as u64,
+                        format!("damaged WAL record ({why}) followed by a valid record at {valid}"),
+                    ));
+                }
+                return Ok((number, Tail::Torn { offset: pos as u64 }));
+            }
+        }
+    }
+}
+
+fn parse_header(data: &[u8], file: &Path) -> Result<Header> {
+    let Ok((h, rest)) = SegmentHeader::ref_from_prefix(data) else {
+        // Shorter than a header: create crashed before its fsync completed. Accept a zero or
+        // magic prefix; other bytes are not something create could have left.
+        let magic_part = data.get(..SEGMENT_MAGIC.len()).unwrap_or(data);
+        if is_zero(magic_part) || SEGMENT_MAGIC.starts_with(magic_part) {
+            return Ok(Header::Missing);
+        }
+        return Err(Error::corruption(file, 0, "bad WAL segment magic"));
+    };
+    if h.magic == [0; 8] && is_zero(data) {
+        return Ok(Header::Missing);
+    }
+    if h.magic != SEGMENT_MAGIC {
+        let why = if is_zero(&h.magic) && !is_zero(rest) {
+            "WAL segment header is missing but the segment holds data"
+        } else {
+            "bad WAL segment magic"
+        };
+        return Err(Error::corruption(file, 0, why));
+    }
+    // The header layout is the same in every version, so the checksum is checked first: a damaged
+    // version field is corruption, not a newer format.
+    if h.crc.get() != h.compute_crc() {
+        return Err(Error::corruption(
+            file,
+            0,
+            "WAL segment header checksum mismatch",
+        ));
+    }
+    let version = h.format_version.get();
+    if version != WAL_FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            file: file.to_path_buf(),
+            found: version,
+            supported: WAL_FORMAT_VERSION,
+        });
+    }
+    let number = h.number.get();
+    if let Some(expected) = name_number(file)
+        && expected != number
+    {
+        return Err(Error::corruption(
+            file,
+            12,
+            format!("WAL segment header says number {number}, file name says {expected}"),
+        ));
+    }
+    Ok(Header::Present(number))
+}
+
+/// The record at `pos`: its payload and the offset just after it, or why it is not valid.
+fn parse_record(data: &[u8], pos: usize, number: u64) -> Result<(&[u8], usize), &'static str> {
+    let rest = data.get(pos..).ok_or("offset past end")?;
+    let (h, body) = RecordHeader::ref_from_prefix(rest).map_err(|_| "short record header")?;
+    if h.magic != RECORD_MAGIC {
+        return Err("bad record marker");
+    }
+    if h.header_crc.get() != record_header_crc(&h.magic, h.length) {
+        return Err("record header checksum mismatch");
+    }
+    // A u32 length fits usize on every supported target (>= 32 bits); `get` bounds it by the file.
+    let len = usize::try_from(h.length.get()).map_err(|_| "record length overflows")?;
+    let payload = body.get(..len).ok_or("record extends past end of file")?;
+    if h.crc.get() != record_crc(number, pos as u64, h.length, h.header_crc, payload) {
+        return Err("record checksum mismatch");
+    }
+    // No overflow: pos + 16 + len <= data.len().
+    Ok((payload, pos + RECORD_HEADER_SIZE + len))
+}
+
+/// Offset of the first valid record starting at or after `from`.
+fn find_valid_record(data: &[u8], mut from: usize, number: u64) -> Option<usize> {
+    loop {
+        let hay = data.get(from..)?;
+        let rel = hay
+            .windows(RECORD_MAGIC.len())
+            .position(|w| w == RECORD_MAGIC)?;
+        let candidate = from + rel;
+        if parse_record(data, candidate, number).is_ok() {
+            return Some(candidate);
+        }
+        from = candidate + 1;
+    }
+}
+
+fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+fn name_number(file: &Path) -> Option<u64> {
+    match parse_name(file.file_name()?.to_str()?)? {
+        FileKind::Wal(n) => Some(n),
+        _ => None,
+    }
+}

@@ -1,0 +1,479 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::mem::{offset_of, size_of};
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::error::Error;
+
+/// Deterministic filler bytes.
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A segment written by `WalWriter` with `payloads`, finished; returns (path, bytes, offsets).
+fn write_segment(
+    dir: &Path,
+    number: u64,
+    payloads: &[Vec<u8>],
+    preallocate: u64,
+) -> (PathBuf, Vec<u8>, Vec<u64>) {
+    let mut w = WalWriter::create(dir, number, preallocate).unwrap();
+    let mut offsets = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        offsets.push(w.add_record(p));
+        if i % 3 == 0 {
+            w.flush().unwrap();
+        }
+    }
+    let size = w.size();
+    let path = w.path().to_path_buf();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    (path, bytes, offsets)
+}
+
+fn small_payloads() -> Vec<Vec<u8>> {
+    vec![b"first".to_vec(), Vec::new(), payload(40, 3)]
+}
+
+fn payloads_of<'a>(s: &Segment<'a>) -> Vec<&'a [u8]> {
+    s.records.iter().map(|r| r.payload).collect()
+}
+
+#[test]
+fn round_trip_various_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [0usize, 1, 100, 64 << 10, 16 << 20, 0, 7];
+    let payloads: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| payload(n, i as u64))
+        .collect();
+    let (path, _, offsets) = write_segment(dir.path(), 7, &payloads, 0);
+    assert_eq!(path.file_name().unwrap(), "000007.wal");
+    let r = WalReader::open(&path).unwrap();
+    let seg = r.read().unwrap();
+    assert_eq!(seg.number, 7);
+    assert_eq!(seg.tail, Tail::Clean);
+    assert_eq!(seg.records.len(), payloads.len());
+    for ((rec, p), off) in seg.records.iter().zip(&payloads).zip(&offsets) {
+        assert_eq!(rec.payload, &p[..]);
+        assert_eq!(rec.offset, *off);
+        assert_eq!(rec.payload_offset(), off + RECORD_HEADER_SIZE as u64);
+    }
+    // Streaming replay sees the same records.
+    let mut seen = Vec::new();
+    let tail = replay(&path, |rec| {
+        seen.push((rec.offset, rec.payload.len()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(tail, Tail::Clean);
+    let want: Vec<_> = offsets.iter().copied().zip(sizes).collect();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn many_records_with_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = WalWriter::create(dir.path(), 1, 0).unwrap();
+    let mut batches = Vec::new();
+    for i in 0..1000u64 {
+        let mut b = crate::WriteBatch::new();
+        b.put(format!("key{i}"), payload((i % 50) as usize, i));
+        if i % 7 == 0 {
+            b.delete(format!("gone{i}"));
+        }
+        let enc = b.seal(i * 2 + 1).to_vec();
+        w.add_record(&enc);
+        batches.push(enc);
+        if i % 10 == 9 {
+            w.sync().unwrap();
+        }
+    }
+    w.sync().unwrap();
+    let path = w.path().to_path_buf();
+    drop(w);
+    let r = WalReader::open(&path).unwrap();
+    let seg = r.read().unwrap();
+    assert_eq!(seg.tail, Tail::Clean);
+    assert_eq!(seg.records.len(), 1000);
+    for (i, rec) in seg.records.iter().enumerate() {
+        assert_eq!(rec.payload, &batches[i][..]);
+        let d = crate::batch::decode_batch(rec.payload, &path, rec.payload_offset()).unwrap();
+        assert_eq!(d.base_seqno, i as u64 * 2 + 1);
+        assert_eq!(d.entries().unwrap().len(), if i % 7 == 0 { 2 } else { 1 });
+    }
+}
+
+#[test]
+fn preallocated_segment_reads_clean_then_finish_truncates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = WalWriter::create(dir.path(), 3, 1 << 20).unwrap();
+    let path = w.path().to_path_buf();
+    for i in 0..10 {
+        w.add_record(&payload(100, i));
+    }
+    w.sync().unwrap();
+    let logical = w.size();
+    assert_eq!(
+        logical,
+        (SEGMENT_HEADER_SIZE + 10 * (RECORD_HEADER_SIZE + 100)) as u64
+    );
+    let on_disk = std::fs::metadata(&path).unwrap().len();
+    // 1 MiB where fallocate is supported; the logical size elsewhere.
+    assert!(on_disk == 1 << 20 || on_disk == logical, "{on_disk}");
+    {
+        let r = WalReader::open(&path).unwrap();
+        let seg = r.read().unwrap();
+        assert_eq!(seg.records.len(), 10);
+        assert_eq!(seg.tail, Tail::Clean);
+    }
+    w.finish().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), logical);
+    let r = WalReader::open(&path).unwrap();
+    assert_eq!(r.read().unwrap().tail, Tail::Clean);
+}
+
+#[test]
+fn create_refuses_existing_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    WalWriter::create(dir.path(), 5, 0).unwrap();
+    let e = WalWriter::create(dir.path(), 5, 0).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+}
+
+#[test]
+fn header_only_segment_is_clean_and_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = WalWriter::create(dir.path(), 9, 0).unwrap();
+    assert_eq!(w.size(), SEGMENT_HEADER_SIZE as u64);
+    assert_eq!(w.number(), 9);
+    let path = w.path().to_path_buf();
+    w.finish().unwrap();
+    let seg_bytes = std::fs::read(&path).unwrap();
+    let seg = read_segment(&seg_bytes, &path).unwrap();
+    assert_eq!(
+        (seg.number, seg.records.len(), seg.tail),
+        (9, 0, Tail::Clean)
+    );
+}
+
+#[test]
+fn every_truncation_gives_complete_prefix_and_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, bytes, offsets) = write_segment(dir.path(), 1, &payloads, 0);
+    let ends: Vec<usize> = offsets
+        .iter()
+        .zip(&payloads)
+        .map(|(o, p)| *o as usize + RECORD_HEADER_SIZE + p.len())
+        .collect();
+    for cut in 0..=bytes.len() {
+        let seg = read_segment(&bytes[..cut], &path)
+            .unwrap_or_else(|e| panic!("cut {cut}: unexpected error {e}"));
+        assert_eq!(seg.number, 1);
+        let complete = ends.iter().filter(|&&e| e <= cut).count();
+        assert_eq!(seg.records.len(), complete, "cut {cut}");
+        let want: Vec<&[u8]> = payloads[..complete].iter().map(|p| &p[..]).collect();
+        assert_eq!(payloads_of(&seg), want, "cut {cut}");
+        let want_tail = if cut < SEGMENT_HEADER_SIZE {
+            Tail::Torn { offset: 0 }
+        } else if cut == SEGMENT_HEADER_SIZE || ends.contains(&cut) {
+            Tail::Clean
+        } else {
+            Tail::Torn {
+                offset: offsets[complete],
+            }
+        };
+        assert_eq!(seg.tail, want_tail, "cut {cut}");
+    }
+}
+
+#[test]
+fn damage_in_middle_record_is_corruption_at_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, bytes, offsets) = write_segment(dir.path(), 1, &payloads, 0);
+    let mid = offsets[1] as usize;
+    // Every byte of the middle record (header and payload; its payload is empty).
+    for at in mid..offsets[2] as usize {
+        let mut b = bytes.clone();
+        b[at] ^= 0x20;
+        let e = read_segment(&b, &path).unwrap_err();
+        assert!(
+            matches!(e, Error::Corruption { offset, .. } if offset == offsets[1]),
+            "flip at {at}: {e}"
+        );
+    }
+    // A payload byte of the first record.
+    let mut b = bytes.clone();
+    b[offsets[0] as usize + RECORD_HEADER_SIZE + 2] ^= 1;
+    let e = read_segment(&b, &path).unwrap_err();
+    assert!(
+        matches!(e, Error::Corruption { offset, .. } if offset == offsets[0]),
+        "{e}"
+    );
+}
+
+#[test]
+fn damage_in_last_record_is_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, bytes, offsets) = write_segment(dir.path(), 1, &payloads, 0);
+    for at in offsets[2] as usize..bytes.len() {
+        let mut b = bytes.clone();
+        b[at] ^= 0x01;
+        let seg = read_segment(&b, &path).unwrap();
+        assert_eq!(seg.records.len(), 2, "flip at {at}");
+        assert_eq!(seg.tail, Tail::Torn { offset: offsets[2] }, "flip at {at}");
+    }
+}
+
+#[test]
+fn zero_gap_before_valid_record_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, mut bytes, offsets) = write_segment(dir.path(), 1, &payloads, 0);
+    bytes[offsets[0] as usize..offsets[1] as usize].fill(0);
+    let e = read_segment(&bytes, &path).unwrap_err();
+    assert!(
+        matches!(e, Error::Corruption { offset, .. } if offset == offsets[0]),
+        "{e}"
+    );
+    // Zero fill to the end is the clean end of the log.
+    bytes[offsets[0] as usize..].fill(0);
+    let seg = read_segment(&bytes, &path).unwrap();
+    assert_eq!((seg.records.len(), seg.tail), (0, Tail::Clean));
+}
+
+#[test]
+fn record_from_another_place_does_not_validate() {
+    // A record framed for offset X is not valid at offset Y, nor in another segment.
+    let mut buf = SegmentHeader::new(1).as_bytes().to_vec();
+    frame_record(&mut buf, 1, 1000, b"payload");
+    let seg = read_segment(&buf, Path::new("000001.wal")).unwrap();
+    assert_eq!(seg.tail, Tail::Torn { offset: 24 });
+    let mut buf = SegmentHeader::new(1).as_bytes().to_vec();
+    frame_record(&mut buf, 2, 24, b"payload");
+    let seg = read_segment(&buf, Path::new("x")).unwrap();
+    assert_eq!(seg.tail, Tail::Torn { offset: 24 });
+}
+
+#[test]
+fn header_damage_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, bytes, _) = write_segment(dir.path(), 7, &small_payloads(), 0);
+    for at in 0..SEGMENT_HEADER_SIZE {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[at] ^= mask;
+            let e = read_segment(&b, &path).unwrap_err();
+            assert!(
+                matches!(e, Error::Corruption { offset: 0, .. }),
+                "flip {mask:#x} at {at}: {e}"
+            );
+        }
+    }
+    // A valid header whose number disagrees with the file name.
+    let other = dir.path().join("000008.wal");
+    let e = read_segment(&bytes, &other).unwrap_err();
+    assert!(matches!(e, Error::Corruption { offset: 12, .. }), "{e}");
+    // A zeroed header in front of data.
+    let mut b = bytes.clone();
+    b[..SEGMENT_HEADER_SIZE].fill(0);
+    let e = read_segment(&b, &path).unwrap_err();
+    assert!(matches!(e, Error::Corruption { offset: 0, .. }), "{e}");
+}
+
+#[test]
+fn unknown_version_is_unsupported() {
+    let mut h = SegmentHeader::new(4);
+    h.format_version = zerocopy::little_endian::U32::new(2);
+    h.crc = zerocopy::little_endian::U32::new(h.compute_crc());
+    let e = read_segment(h.as_bytes(), Path::new("000004.wal")).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_and_zero_files_are_empty_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("000011.wal");
+    std::fs::write(&empty, b"").unwrap();
+    let r = WalReader::open(&empty).unwrap();
+    assert!(r.data().is_empty());
+    let seg = r.read().unwrap();
+    assert_eq!(seg.number, 11);
+    assert_eq!(seg.tail, Tail::Torn { offset: 0 });
+    assert!(seg.records.is_empty());
+
+    let zeros = dir.path().join("000012.wal");
+    std::fs::write(&zeros, vec![0u8; 4096]).unwrap();
+    let r = WalReader::open(&zeros).unwrap();
+    let seg = r.read().unwrap();
+    assert_eq!((seg.number, seg.tail), (12, Tail::Torn { offset: 0 }));
+    assert_eq!(
+        replay(&zeros, |_| Ok(())).unwrap(),
+        Tail::Torn { offset: 0 }
+    );
+
+    let garbage = read_segment(b"garbage", Path::new("x")).unwrap_err();
+    assert!(matches!(garbage, Error::Corruption { offset: 0, .. }));
+}
+
+#[test]
+fn replay_stops_on_callback_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = write_segment(dir.path(), 1, &small_payloads(), 0);
+    let mut n = 0;
+    let e = replay(&path, |_| {
+        n += 1;
+        Err(Error::InvalidArgument("stop".into()))
+    })
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)));
+    assert_eq!(n, 1);
+}
+
+/// Every single-byte change of a small segment gives either a prefix of the records or
+/// Corruption, never a panic or other records.
+#[test]
+fn byte_flip_sweep_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = vec![b"a".to_vec(), payload(30, 1), Vec::new(), payload(5, 2)];
+    let (path, bytes, _) = write_segment(dir.path(), 2, &payloads, 0);
+    for at in 0..bytes.len() {
+        for mask in [0x01u8, 0x10, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[at] ^= mask;
+            match read_segment(&b, &path) {
+                Ok(seg) => {
+                    let got = payloads_of(&seg);
+                    assert!(got.len() < payloads.len(), "flip at {at} went unnoticed");
+                    for (g, p) in got.iter().zip(&payloads) {
+                        assert_eq!(*g, &p[..]);
+                    }
+                    assert!(matches!(seg.tail, Tail::Torn { .. }));
+                }
+                Err(e) => assert!(e.is_corruption(), "flip at {at}: {e}"),
+            }
+        }
+    }
+}
+
+/// The worked example in format-spec/wal.md is exactly what the writer produces.
+#[test]
+fn golden_example_matches_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = WalWriter::create(dir.path(), 1, 0).unwrap();
+    let mut b = crate::WriteBatch::new();
+    b.put(b"k", b"v");
+    b.delete(b"x");
+    w.add_record(b.seal(1));
+    let path = w.path().to_path_buf();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let got = hex_dump(&bytes);
+
+    let spec = include_str!("../../format-spec/wal.md");
+    let start = spec.find("```hexdump\n").expect("hexdump block in wal.md") + 11;
+    let len = spec[start..].find("```").unwrap();
+    let want = &spec[start..start + len];
+    if std::env::var_os("LSMKV_BLESS").is_some() && want != got {
+        eprintln!("new example:\n{got}");
+    }
+    assert_eq!(want, got, "format-spec/wal.md example is stale");
+}
+
+/// `offset  hex bytes` lines of 16 bytes, as in the spec.
+fn hex_dump(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for (i, chunk) in bytes.chunks(16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        s.push_str(&format!("{:08x}  {}\n", i * 16, hex.join(" ")));
+    }
+    s
+}
+
+/// Rows `| offset | size | type | field | meaning |` of the table after `heading` in wal.md.
+fn spec_table(heading: &str) -> Vec<(usize, usize, String)> {
+    let spec = include_str!("../../format-spec/wal.md");
+    let at = spec.find(heading).expect(heading);
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in spec[at..].lines().skip(1) {
+        let line = line.trim();
+        if !line.starts_with('|') {
+            if in_table {
+                break;
+            }
+            continue;
+        }
+        in_table = true;
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let (Ok(off), Ok(size)) = (cells[0].parse(), cells[1].parse()) else {
+            continue;
+        };
+        rows.push((off, size, cells[3].trim_matches('`').to_string()));
+    }
+    rows
+}
+
+#[test]
+fn spec_tables_match_structs() {
+    let seg = spec_table("### Segment header");
+    let want = vec![
+        (offset_of!(SegmentHeader, magic), 8, "magic".to_string()),
+        (
+            offset_of!(SegmentHeader, format_version),
+            4,
+            "format_version".into(),
+        ),
+        (offset_of!(SegmentHeader, number), 8, "number".into()),
+        (offset_of!(SegmentHeader, crc), 4, "crc".into()),
+    ];
+    assert_eq!(seg, want);
+    assert_eq!(
+        seg.iter().map(|r| r.1).sum::<usize>(),
+        size_of::<SegmentHeader>()
+    );
+    let rec = spec_table("### Record header");
+    let want = vec![
+        (offset_of!(RecordHeader, magic), 4, "magic".to_string()),
+        (offset_of!(RecordHeader, crc), 4, "crc".into()),
+        (offset_of!(RecordHeader, length), 4, "length".into()),
+        (offset_of!(RecordHeader, header_crc), 4, "header_crc".into()),
+    ];
+    assert_eq!(rec, want);
+    let spec = include_str!("../../format-spec/wal.md");
+    assert!(spec.contains("`4c 53 4d 4b 56 57 41 4c`"), "segment magic");
+    assert_eq!(&SEGMENT_MAGIC, b"LSMKVWAL");
+    assert!(spec.contains("`d1 57 41 4c`"), "record magic");
+    assert_eq!(RECORD_MAGIC, [0xd1, 0x57, 0x41, 0x4c]);
+    assert!(spec.contains(&format!("format_version = {WAL_FORMAT_VERSION}")));
+}

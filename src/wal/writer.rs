@@ -1,0 +1,245 @@
+//! [`WalWriter`]: creates a segment and appends framed records to it.
+//!
+//! Records are framed into an in-memory buffer ([`WalWriter::add_record`], no syscall) and written
+//! with one `write(2)` per [`WalWriter::flush`], so a group commit of many batches costs one write
+//! and one `fdatasync`. After any I/O error the writer refuses further work: a failed write or
+//! fsync leaves the file in an unknown state, and an fsync must never be retried (STYLE.md §5).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use zerocopy::IntoBytes;
+use zerocopy::little_endian::U32;
+
+use super::{
+    MAX_RECORD_PAYLOAD, RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEGMENT_HEADER_SIZE,
+    SegmentHeader, record_crc, record_header_crc,
+};
+use crate::error::{Error, Result};
+use crate::format::files::wal_name;
+
+/// After a flush, a buffer that grew beyond this (one huge record) is shrunk back.
+const KEEP_BUFFER_BYTES: usize = 4 << 20;
+
+/// Appends `payload` framed as the record at file offset `offset` of segment `segment` to `out`.
+/// Returns nothing; the record takes `RECORD_HEADER_SIZE + payload.len()` bytes.
+///
+/// # Panics
+/// If `payload.len() > MAX_RECORD_PAYLOAD` (the caller bounds batch sizes; a bug otherwise).
+pub fn frame_record(out: &mut Vec<u8>, segment: u64, offset: u64, payload: &[u8]) {
+    assert!(
+        payload.len() <= MAX_RECORD_PAYLOAD,
+        "WAL record payload of {} bytes exceeds {MAX_RECORD_PAYLOAD}",
+        payload.len()
+    );
+    // Cannot truncate: checked just above.
+    let length = U32::new(payload.len() as u32);
+    let header_crc = U32::new(record_header_crc(&RECORD_MAGIC, length));
+    let header = RecordHeader {
+        magic: RECORD_MAGIC,
+        crc: U32::new(record_crc(segment, offset, length, header_crc, payload)),
+        length,
+        header_crc,
+    };
+    out.reserve(RECORD_HEADER_SIZE + payload.len());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Appends records to one WAL segment. Not thread-safe by itself: the db's commit path owns it.
+#[derive(Debug)]
+pub struct WalWriter {
+    file: File,
+    path: PathBuf,
+    number: u64,
+    /// Framed records not yet written.
+    buf: Vec<u8>,
+    /// Bytes already handed to the OS (header included).
+    written: u64,
+    /// File length reserved by `fallocate` (0 when nothing was reserved).
+    allocated: u64,
+    /// Set by the first failed I/O operation; every later call fails with it.
+    failed: Option<String>,
+}
+
+impl WalWriter {
+    /// Creates segment `number` in `dir` (fails if it exists), writes and fsyncs the header and
+    /// fsyncs the directory. `preallocate` bytes are reserved with `fallocate` when larger than the
+    /// header (so `fdatasync` does not have to update the file size); a file system without
+    /// `fallocate` is used without reservation.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file exists or any step fails; the partly created file is removed
+    /// (best effort; a leftover one reads as an empty segment).
+    pub fn create(dir: &Path, number: u64, preallocate: u64) -> Result<WalWriter> {
+        let path = dir.join(wal_name(number));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io("creating WAL segment", &path, e))?;
+        match init_segment(&file, &path, dir, number, preallocate) {
+            Ok(allocated) => Ok(WalWriter {
+                file,
+                path,
+                number,
+                buf: Vec::with_capacity(64 << 10),
+                written: SEGMENT_HEADER_SIZE as u64,
+                allocated,
+                failed: None,
+            }),
+            Err(e) => {
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Frames one record into the in-memory buffer (no syscall). Returns the record's file offset
+    /// (what [`super::Record::offset`] will say when it is read back).
+    ///
+    /// # Panics
+    /// If `payload.len() > MAX_RECORD_PAYLOAD`.
+    pub fn add_record(&mut self, payload: &[u8]) -> u64 {
+        let offset = self.size();
+        frame_record(&mut self.buf, self.number, offset, payload);
+        offset
+    }
+
+    /// Writes buffered records to the file with one `write_all`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] on a failed write; [`Error::Poisoned`] if an earlier call failed.
+    pub fn flush(&mut self) -> Result<()> {
+        self.check()?;
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            return Err(self.fail(Error::io("writing WAL segment", &self.path, e)));
+        }
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_BUFFER_BYTES {
+            self.buf.shrink_to(64 << 10);
+        }
+        Ok(())
+    }
+
+    /// [`flush`](Self::flush) + `fdatasync`: every record added so far is durable on return.
+    ///
+    /// # Errors
+    /// As `flush`, plus [`Error::Io`] when the fsync fails (never retry it: poison the db).
+    pub fn sync(&mut self) -> Result<()> {
+        self.flush()?;
+        if let Err(e) = self.file.sync_data() {
+            return Err(self.fail(Error::io("syncing WAL segment", &self.path, e)));
+        }
+        Ok(())
+    }
+
+    /// The segment number.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Path of the segment file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Logical bytes of the segment (header + every record added, flushed or not), excluding
+    /// preallocated space. Use it to decide when to roll to a new segment.
+    pub fn size(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    /// Bytes added but not yet flushed.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Flush + sync, then truncates preallocated space to the logical size and fsyncs, so the
+    /// closed segment ends exactly after its last record.
+    ///
+    /// # Errors
+    /// As [`sync`](Self::sync), or [`Error::Io`] from the truncation.
+    pub fn finish(mut self) -> Result<()> {
+        self.sync()?;
+        if self.allocated > self.written {
+            let r = self
+                .file
+                .set_len(self.written)
+                .and_then(|()| self.file.sync_all());
+            if let Err(e) = r {
+                return Err(self.fail(Error::io(
+                    "truncating preallocated WAL space",
+                    &self.path,
+                    e,
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            None => Ok(()),
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.failed = Some(e.to_string());
+        e
+    }
+}
+
+/// Writes the header, reserves space and makes file and directory entry durable. Returns the
+/// reserved file length (0 if nothing was reserved).
+fn init_segment(
+    mut file: &File,
+    path: &Path,
+    dir: &Path,
+    number: u64,
+    preallocate: u64,
+) -> Result<u64> {
+    file.write_all(SegmentHeader::new(number).as_bytes())
+        .map_err(|e| Error::io("writing WAL segment header", path, e))?;
+    let allocated = if preallocate > SEGMENT_HEADER_SIZE as u64 {
+        reserve(file, path, preallocate)?
+    } else {
+        0
+    };
+    file.sync_all()
+        .map_err(|e| Error::io("syncing WAL segment header", path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
+    Ok(allocated)
+}
+
+/// `fallocate(fd, 0, 0, len)`: allocates zeroed blocks and sets the file size, so later
+/// `fdatasync`s need not log a size change. Returns `len`, or 0 where unsupported.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn reserve(file: &File, path: &Path, len: u64) -> Result<u64> {
+    use rustix::io::Errno;
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(len),
+        Err(e) if e == Errno::OPNOTSUPP || e == Errno::NOSYS => Ok(0),
+        Err(e) => Err(Error::io(
+            "preallocating WAL segment",
+            path,
+            std::io::Error::from(e),
+        )),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn reserve(_file: &File, _path: &Path, _len: u64) -> Result<u64> {
+    Ok(0)
+}
