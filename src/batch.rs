@@ -87,7 +87,9 @@ impl WriteBatch {
         self.count = self.count.saturating_add(1);
         self.max_key = self.max_key.max(key_len);
         self.max_value = self.max_value.max(value_len);
-        self.rep[8..12].copy_from_slice(&self.count.to_le_bytes());
+        if let Some(h) = self.rep.get_mut(8..12) {
+            h.copy_from_slice(&self.count.to_le_bytes());
+        }
     }
 
     /// Number of entries.
@@ -121,7 +123,9 @@ impl WriteBatch {
 
     /// Stamps the first seqno into the header and returns the encoded batch (the WAL payload).
     pub(crate) fn seal(&mut self, base_seqno: SeqNo) -> &[u8] {
-        self.rep[0..8].copy_from_slice(&base_seqno.to_le_bytes());
+        if let Some(h) = self.rep.get_mut(0..8) {
+            h.copy_from_slice(&base_seqno.to_le_bytes());
+        }
         &self.rep
     }
 

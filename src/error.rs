@@ -173,7 +173,7 @@ mod tests {
         let e = Error::io(
             "reading",
             "x",
-            std::io::Error::new(std::io::ErrorKind::Other, "boom"),
+            std::io::Error::other("boom"),
         );
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.to_string().contains("reading x"));

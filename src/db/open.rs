@@ -28,7 +28,7 @@ use crate::manifest::{Manifest, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode};
 use crate::sstable::Table;
-use crate::wal::{Tail, WalWriter, read_segment};
+use crate::wal::{Tail, WalReader, WalWriter};
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(files::LOCK);
@@ -86,11 +86,11 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
 
 /// Replays one WAL segment into `mem`; returns the largest seqno seen.
 fn replay_segment(path: &Path, mem: &Memtable) -> Result<u64> {
-    let data = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let seg = read_segment(&data, path)?;
+    let reader = WalReader::open(path)?;
+    let seg = reader.read()?;
     let mut max_seqno = 0;
     for rec in &seg.records {
-        let batch = decode_batch(rec.payload, path, rec.offset)?;
+        let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
         let mut seq = batch.base_seqno;
         for entry in batch.iter() {
             let e = entry?;

@@ -69,8 +69,11 @@ fn validate(shared: &Shared, batch: &WriteBatch) -> Result<()> {
             max: shared.opts.max_value_size,
         });
     }
-    if batch.len() > u32::MAX as usize / 2 {
-        return Err(Error::InvalidArgument("batch has too many entries".into()));
+    if batch.len() > u32::MAX as usize / 2 || batch.encoded_size() > crate::wal::MAX_RECORD_PAYLOAD
+    {
+        return Err(Error::InvalidArgument(
+            "batch too large: it must encode to less than 4 GiB".into(),
+        ));
     }
     Ok(())
 }
