@@ -358,3 +358,178 @@ fn every_truncation_opens_to_a_prefix_or_corruption() {
         }
     }
 }
+
+/// The manifest of the worked example in `format-spec/manifest.md`: a new database, then a flush
+/// of table 2 (keys "a"@1 .. "c"@2) that also switches to WAL segment 3.
+fn golden_manifest() -> Vec<u8> {
+    use crate::key::{ValueKind, encode_internal, pack_trailer};
+    let d = dir();
+    let (mut m, _) = Manifest::open(d.path()).unwrap();
+    let table = m.new_file_number();
+    let wal = m.new_file_number();
+    m.log_edit(VersionEdit {
+        added: vec![FileMeta {
+            number: table,
+            level: 0,
+            file_size: 1000,
+            smallest_key: encode_internal(b"a", pack_trailer(1, ValueKind::Put)),
+            largest_key: encode_internal(b"c", pack_trailer(2, ValueKind::Put)),
+            min_seqno: 1,
+            max_seqno: 2,
+            entries: 2,
+            tombstones: 0,
+        }],
+        last_seqno: Some(2),
+        log_number: Some(wal),
+        ..VersionEdit::default()
+    })
+    .unwrap();
+    fs::read(m.path()).unwrap()
+}
+
+/// `offset: hex bytes`, 16 per line, as in the spec.
+fn hex_dump(data: &[u8]) -> String {
+    data.chunks(16)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let bytes: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{:04x}: {}\n", i * 16, bytes.join(" "))
+        })
+        .collect()
+}
+
+/// The worked example in the spec is what this code writes. `LSMKV_BLESS=1` prints the dump to
+/// paste into the spec after reviewing it.
+#[test]
+fn spec_worked_example_matches_the_code() {
+    let data = golden_manifest();
+    let dump = hex_dump(&data);
+    if std::env::var_os("LSMKV_BLESS").is_some() {
+        println!("{dump}");
+    }
+    let spec = spec();
+    let start = spec.find("<!-- golden:manifest -->").unwrap();
+    let block = &spec[start..];
+    let block = &block[block.find("```text\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    assert_eq!(block, dump);
+    // And it replays to the state the example describes.
+    let edits = read_manifest(&data, Path::new("golden")).unwrap();
+    assert_eq!(edits.len(), 2);
+    let mut state = ManifestState::default();
+    for e in &edits {
+        state.apply(e).unwrap();
+    }
+    assert_eq!(state.files.keys().copied().collect::<Vec<_>>(), [2]);
+    assert_eq!(
+        (state.next_file_number, state.last_seqno, state.log_number),
+        (4, 2, 3)
+    );
+}
+
+fn spec() -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/manifest.md"))
+        .unwrap()
+}
+
+/// Rows `(offset, size, field)` of the first `| offset | size | ...` table after `heading`.
+fn spec_layout(spec: &str, heading: &str) -> Vec<(usize, usize, String)> {
+    let section = &spec[spec.find(heading).unwrap()..];
+    let table = &section[section.find("| offset | size |").unwrap()..];
+    table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                cells[1].parse().unwrap(),
+                cells[2].parse().unwrap(),
+                cells[4].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn spec_layouts_and_constants_match_the_code() {
+    use std::mem::{offset_of, size_of};
+    let spec = spec();
+    assert_eq!(
+        spec_layout(&spec, "### File header"),
+        [
+            (offset_of!(FileHeader, magic), 8, "magic".to_string()),
+            (
+                offset_of!(FileHeader, format_version),
+                4,
+                "format_version".into()
+            ),
+            (offset_of!(FileHeader, header_crc), 4, "header_crc".into()),
+        ]
+    );
+    assert_eq!(size_of::<FileHeader>(), FILE_HEADER_SIZE);
+    assert_eq!(
+        spec_layout(&spec, "### Record"),
+        [
+            (
+                offset_of!(RecordHeader, payload_len),
+                4,
+                "payload_len".to_string()
+            ),
+            (
+                offset_of!(RecordHeader, payload_crc),
+                4,
+                "payload_crc".into()
+            ),
+            (offset_of!(RecordHeader, header_crc), 4, "header_crc".into()),
+        ]
+    );
+    assert_eq!(size_of::<RecordHeader>(), RECORD_HEADER_SIZE);
+
+    // Constants table: `| name | value | code |`; the value starts with the number.
+    let constant = |code: &str| -> String {
+        let row = spec
+            .lines()
+            .find(|l| l.contains(&format!("`manifest::{code}`")))
+            .unwrap();
+        row.split('|').nth(2).unwrap().trim().to_string()
+    };
+    let number = |code: &str| -> u64 {
+        let v = constant(code);
+        v.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let magic_hex: Vec<String> = MANIFEST_MAGIC.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(constant("MANIFEST_MAGIC").starts_with(&format!("`{}`", magic_hex.join(" "))));
+    assert_eq!(
+        number("MANIFEST_FORMAT_VERSION"),
+        u64::from(MANIFEST_FORMAT_VERSION)
+    );
+    assert_eq!(number("FILE_HEADER_SIZE"), FILE_HEADER_SIZE as u64);
+    assert_eq!(number("RECORD_HEADER_SIZE"), RECORD_HEADER_SIZE as u64);
+    assert_eq!(number("MAX_RECORD_SIZE"), u64::from(MAX_RECORD_SIZE));
+    assert_eq!(number("FIRST_MANIFEST_NUMBER"), FIRST_MANIFEST_NUMBER);
+    assert_eq!(number("DEFAULT_ROLLOVER_BYTES"), DEFAULT_ROLLOVER_BYTES);
+    assert!(constant("MAX_LEVELS").contains(&format!("`MAX_LEVELS` = {MAX_LEVELS}")));
+
+    // Tag table: `| tag | NAME | ...`.
+    for (value, name) in [
+        (tag::NEXT_FILE_NUMBER, "NEXT_FILE_NUMBER"),
+        (tag::LAST_SEQNO, "LAST_SEQNO"),
+        (tag::LOG_NUMBER, "LOG_NUMBER"),
+        (tag::ADDED_FILE, "ADDED_FILE"),
+        (tag::DELETED_FILE, "DELETED_FILE"),
+        (tag::RESERVED_COMPARATOR, "RESERVED_COMPARATOR"),
+        (
+            tag::RESERVED_COMPACTION_STRATEGY,
+            "RESERVED_COMPACTION_STRATEGY",
+        ),
+    ] {
+        let row = format!("| {value} | {name} |");
+        assert!(spec.contains(&row), "spec lacks {row}");
+    }
+    assert!(spec.contains(&format!("`tag & 0x{:x} != 0`", tag::SKIPPABLE_BIT)));
+}
