@@ -387,17 +387,7 @@ fn write_new_manifest(dir: &Path, state: &ManifestState) -> Result<NewManifest> 
     let mut payload = Vec::new();
     state.snapshot_edit().encode(&mut payload);
     log::put_record(&mut buf, &payload)?;
-    let write = || -> std::io::Result<File> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
-        f.write_all(&buf)?;
-        f.sync_all()?;
-        Ok(f)
-    };
-    let file = match write() {
+    let file = match write_synced(&path, &buf) {
         Ok(f) => f,
         Err(e) => {
             let _ = fs::remove_file(&path);
@@ -417,18 +407,22 @@ fn write_new_manifest(dir: &Path, state: &ManifestState) -> Result<NewManifest> 
 fn set_current(dir: &Path, number: u64) -> Result<()> {
     let tmp = dir.join(CURRENT_TMP);
     let contents = format!("{}\n", files::manifest_name(number));
-    let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()
-    };
-    write().map_err(|e| Error::io("writing", &tmp, e))?;
+    write_synced(&tmp, contents.as_bytes()).map_err(|e| Error::io("writing", &tmp, e))?;
     fs::rename(&tmp, dir.join(CURRENT)).map_err(|e| Error::io("renaming", &tmp, e))?;
     sync_dir(dir)
+}
+
+/// Creates or truncates `path`, writes `bytes` and fsyncs; returns the handle (positioned at the
+/// end, so later writes append).
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(f)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
