@@ -1,0 +1,514 @@
+//! The manifest log's byte layout: a 16-byte file header, then records of a 12-byte header and a
+//! payload (one encoded [`VersionEdit`]). Parsing tells a torn last record (dropped) from damage
+//! followed by valid data (corruption). See `format-spec/manifest.md`, "Manifest file" and
+//! "Recovery".
+//!
+//! Crash model: records are appended with one `write` and fsynced before the next append starts,
+//! so only the last record can be incomplete after a crash. A damaged record that has a valid
+//! record anywhere after it is therefore not a torn write but corruption.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use crate::error::{Error, Result};
+use crate::format::crc::crc32c;
+
+use super::edit::VersionEdit;
+use super::state::ManifestState;
+use super::{MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE};
+
+/// The first 16 bytes of a manifest file (`format-spec/manifest.md`, "File header").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct FileHeader {
+    /// [`MANIFEST_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`MANIFEST_FORMAT_VERSION`].
+    pub format_version: U32,
+    /// crc32c of bytes 0..12.
+    pub header_crc: U32,
+}
+
+/// Size of [`FileHeader`].
+pub const FILE_HEADER_SIZE: usize = 16;
+const _: () = assert!(size_of::<FileHeader>() == FILE_HEADER_SIZE);
+const _: () = assert!(offset_of!(FileHeader, magic) == 0);
+const _: () = assert!(offset_of!(FileHeader, format_version) == 8);
+const _: () = assert!(offset_of!(FileHeader, header_crc) == 12);
+
+/// The header before each record's payload (`format-spec/manifest.md`, "Record").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RecordHeader {
+    /// Payload length in bytes, at most [`MAX_RECORD_SIZE`].
+    pub payload_len: U32,
+    /// crc32c of the payload.
+    pub payload_crc: U32,
+    /// crc32c of bytes 0..8 of this header, so the length is trusted before it is used.
+    pub header_crc: U32,
+}
+
+/// Size of [`RecordHeader`].
+pub const RECORD_HEADER_SIZE: usize = 12;
+const _: () = assert!(size_of::<RecordHeader>() == RECORD_HEADER_SIZE);
+const _: () = assert!(offset_of!(RecordHeader, payload_len) == 0);
+const _: () = assert!(offset_of!(RecordHeader, payload_crc) == 4);
+const _: () = assert!(offset_of!(RecordHeader, header_crc) == 8);
+
+/// Appends the file header.
+pub(crate) fn put_file_header(out: &mut Vec<u8>) {
+    let mut h = FileHeader {
+        magic: MANIFEST_MAGIC,
+        format_version: U32::new(MANIFEST_FORMAT_VERSION),
+        header_crc: U32::new(0),
+    };
+    h.header_crc = U32::new(crc32c(h.as_bytes().get(..12).unwrap_or_default()));
+    out.extend_from_slice(h.as_bytes());
+}
+
+/// Appends one framed record holding `payload`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if the payload exceeds [`MAX_RECORD_SIZE`].
+pub(crate) fn put_record(out: &mut Vec<u8>, payload: &[u8]) -> Result<()> {
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&l| l <= MAX_RECORD_SIZE)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "manifest record of {} bytes exceeds the maximum of {MAX_RECORD_SIZE}",
+                payload.len()
+            ))
+        })?;
+    let mut h = RecordHeader {
+        payload_len: U32::new(len),
+        payload_crc: U32::new(crc32c(payload)),
+        header_crc: U32::new(0),
+    };
+    h.header_crc = U32::new(crc32c(h.as_bytes().get(..8).unwrap_or_default()));
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// Checks the file header at the start of `data`.
+fn check_file_header(data: &[u8], file: &Path) -> Result<()> {
+    let (h, _) = FileHeader::ref_from_prefix(data).map_err(|_| {
+        Error::corruption(
+            file,
+            0,
+            format!(
+                "file of {} bytes is shorter than the {FILE_HEADER_SIZE}-byte manifest header",
+                data.len()
+            ),
+        )
+    })?;
+    if h.magic != MANIFEST_MAGIC {
+        return Err(Error::corruption(file, 0, "not a manifest: bad magic"));
+    }
+    let crc_input = data.get(..12).unwrap_or_default();
+    if crc32c(crc_input) != h.header_crc.get() {
+        return Err(Error::corruption(
+            file,
+            12,
+            "manifest header checksum mismatch",
+        ));
+    }
+    let version = h.format_version.get();
+    if version != MANIFEST_FORMAT_VERSION {
+        if version > MANIFEST_FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                file: file.to_path_buf(),
+                found: version,
+                supported: MANIFEST_FORMAT_VERSION,
+            });
+        }
+        return Err(Error::corruption(
+            file,
+            8,
+            format!("invalid format version {version}"),
+        ));
+    }
+    Ok(())
+}
+
+/// What lies at one record position.
+enum Slot<'a> {
+    /// A complete record with both checksums good; the next record starts at `end`.
+    Valid { payload: &'a [u8], end: usize },
+    /// Fewer bytes than a header remain, or a good header whose payload runs past the end.
+    Incomplete,
+    /// The header checksum fails: the length cannot be trusted.
+    BadHeader,
+    /// Good header, payload checksum fails; the record's extent ends at `end`.
+    BadPayload { end: usize },
+    /// Good header whose length exceeds [`MAX_RECORD_SIZE`]: never written by this code.
+    TooLong,
+}
+
+fn slot_at(data: &[u8], pos: usize) -> Slot<'_> {
+    let Some(rest) = data.get(pos..) else {
+        return Slot::Incomplete;
+    };
+    let Ok((h, after)) = RecordHeader::ref_from_prefix(rest) else {
+        return Slot::Incomplete;
+    };
+    if crc32c(h.as_bytes().get(..8).unwrap_or_default()) != h.header_crc.get() {
+        return Slot::BadHeader;
+    }
+    let len = h.payload_len.get();
+    if len > MAX_RECORD_SIZE {
+        return Slot::TooLong;
+    }
+    // usize is at least 32 bits on supported targets; `len` <= MAX_RECORD_SIZE.
+    let len = len as usize;
+    let Some(payload) = after.get(..len) else {
+        return Slot::Incomplete;
+    };
+    // pos + header + len <= data.len() because `payload` was found inside `data`.
+    let end = pos + RECORD_HEADER_SIZE + len;
+    if crc32c(payload) != h.payload_crc.get() {
+        return Slot::BadPayload { end };
+    }
+    Slot::Valid { payload, end }
+}
+
+/// True if a complete, checksum-valid record starts anywhere after `pos`.
+fn valid_record_after(data: &[u8], pos: usize) -> bool {
+    (pos.saturating_add(1)..data.len()).any(|q| matches!(slot_at(data, q), Slot::Valid { .. }))
+}
+
+/// A parsed manifest log.
+#[derive(Debug)]
+pub(crate) struct ParsedLog {
+    /// Each edit with the absolute offset of its record.
+    pub records: Vec<(u64, VersionEdit)>,
+    /// Bytes from the start of the file through the last valid record.
+    pub valid_len: u64,
+    /// Offset of a dropped torn last record, if there was one.
+    pub torn_at: Option<u64>,
+}
+
+/// Parses a whole manifest file.
+///
+/// # Errors
+/// [`Error::Corruption`] for a bad header, a damaged record that is not the torn tail, or a
+/// valid record whose payload does not decode; [`Error::UnsupportedVersion`] for a newer format.
+pub(crate) fn parse(data: &[u8], file: &Path) -> Result<ParsedLog> {
+    check_file_header(data, file)?;
+    let mut records = Vec::new();
+    let mut pos = FILE_HEADER_SIZE;
+    let mut torn_at = None;
+    while pos < data.len() {
+        let offset = pos as u64;
+        match slot_at(data, pos) {
+            Slot::Valid { payload, end } => {
+                let edit = VersionEdit::decode(payload, file, offset + RECORD_HEADER_SIZE as u64)?;
+                records.push((offset, edit));
+                pos = end;
+            }
+            Slot::TooLong => {
+                return Err(Error::corruption(
+                    file,
+                    offset,
+                    format!("record length exceeds {MAX_RECORD_SIZE}"),
+                ));
+            }
+            // A record that reaches past the end of the file was being written during a crash.
+            Slot::Incomplete => {
+                torn_at = Some(offset);
+                break;
+            }
+            // A complete record is the torn tail only if it is the last thing in the file.
+            Slot::BadPayload { end } => {
+                if end != data.len() {
+                    return Err(Error::corruption(
+                        file,
+                        offset,
+                        "record checksum mismatch before the end of the log",
+                    ));
+                }
+                torn_at = Some(offset);
+                break;
+            }
+            // The length is unknown: torn unless a valid record follows somewhere.
+            Slot::BadHeader => {
+                if valid_record_after(data, pos) {
+                    return Err(Error::corruption(
+                        file,
+                        offset,
+                        "record header checksum mismatch, followed by valid records",
+                    ));
+                }
+                torn_at = Some(offset);
+                break;
+            }
+        }
+    }
+    Ok(ParsedLog {
+        records,
+        valid_len: pos as u64,
+        torn_at,
+    })
+}
+
+/// Parses a whole manifest file's bytes into its edits, dropping a torn last record as recovery
+/// does. For inspection tools and fuzzing.
+///
+/// # Errors
+/// As [`parse`].
+pub fn read_manifest(data: &[u8], file: &Path) -> Result<Vec<VersionEdit>> {
+    Ok(parse(data, file)?
+        .records
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// A replayed manifest: the state and what recovery needs to know about the log.
+#[derive(Debug)]
+pub(crate) struct Replayed {
+    /// The state after every edit (`manifest_number` is left 0 for the caller to set).
+    pub state: ManifestState,
+    /// Bytes through the last valid record.
+    pub valid_len: u64,
+    /// Bytes of the file header and the first (snapshot) record.
+    pub snapshot_len: u64,
+    /// Offset of a dropped torn last record.
+    pub torn_at: Option<u64>,
+}
+
+/// Parses `data` and applies its edits to an empty state.
+///
+/// # Errors
+/// As [`parse`]; also [`Error::Corruption`] if there is no first record, the first record is not
+/// a full snapshot (all three counters set), or an edit does not apply.
+pub(crate) fn replay(data: &[u8], file: &Path) -> Result<Replayed> {
+    let parsed = parse(data, file)?;
+    let mut records = parsed.records.iter();
+    let Some((_, first)) = records.next() else {
+        return Err(Error::corruption(
+            file,
+            FILE_HEADER_SIZE as u64,
+            "manifest holds no complete snapshot record",
+        ));
+    };
+    if first.next_file_number.is_none() || first.last_seqno.is_none() || first.log_number.is_none()
+    {
+        return Err(Error::corruption(
+            file,
+            FILE_HEADER_SIZE as u64,
+            "first manifest record is not a snapshot",
+        ));
+    }
+    let snapshot_len = parsed
+        .records
+        .get(1)
+        .map_or(parsed.valid_len, |(offset, _)| *offset);
+    let mut state = ManifestState::default();
+    for (offset, edit) in &parsed.records {
+        state
+            .check(edit)
+            .map_err(|reason| Error::corruption(file, *offset, reason))?;
+        state.apply_checked(edit);
+    }
+    Ok(Replayed {
+        state,
+        valid_len: parsed.valid_len,
+        snapshot_len,
+        torn_at: parsed.torn_at,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::manifest::edit::test_meta as meta;
+
+    fn edits() -> Vec<VersionEdit> {
+        vec![
+            ManifestState {
+                next_file_number: 2,
+                ..ManifestState::default()
+            }
+            .snapshot_edit(),
+            VersionEdit {
+                added: vec![meta(2, 0, b"apple", b"melon")],
+                next_file_number: Some(4),
+                last_seqno: Some(9),
+                log_number: Some(3),
+                ..VersionEdit::default()
+            },
+            VersionEdit {
+                added: vec![meta(4, 1, b"apple", b"melon")],
+                deleted: vec![(0, 2)],
+                ..VersionEdit::default()
+            },
+        ]
+    }
+
+    fn build(edits: &[VersionEdit]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_file_header(&mut out);
+        for e in edits {
+            let mut p = Vec::new();
+            e.encode(&mut p);
+            put_record(&mut out, &p).unwrap();
+        }
+        out
+    }
+
+    /// The state after each prefix of `edits` (index k = first k edits).
+    fn prefix_states(edits: &[VersionEdit]) -> Vec<ManifestState> {
+        let mut s = ManifestState::default();
+        let mut out = vec![s.clone()];
+        for e in edits {
+            s.apply(e).unwrap();
+            out.push(s.clone());
+        }
+        out
+    }
+
+    fn path() -> &'static Path {
+        Path::new("MANIFEST-000001")
+    }
+
+    #[test]
+    fn round_trip_and_torn_tails() {
+        let edits = edits();
+        let data = build(&edits);
+        assert_eq!(read_manifest(&data, path()).unwrap(), edits);
+        let r = replay(&data, path()).unwrap();
+        assert_eq!(r.state, prefix_states(&edits)[3]);
+        assert_eq!(r.valid_len, data.len() as u64);
+        assert!(r.torn_at.is_none());
+
+        // Torn last record: cut inside it, or zero its tail (a torn sector).
+        let last_start = build(&edits[..2]).len();
+        for cut in last_start + 1..data.len() {
+            let r = replay(&data[..cut], path()).unwrap();
+            assert_eq!(r.state, prefix_states(&edits)[2]);
+            assert_eq!(r.torn_at, Some(last_start as u64));
+            assert_eq!(r.valid_len, last_start as u64);
+        }
+        let mut zeroed = data.clone();
+        zeroed[last_start + 4..].fill(0);
+        assert_eq!(
+            replay(&zeroed, path()).unwrap().torn_at,
+            Some(last_start as u64)
+        );
+        // Zeros appended after the last record (file extended, data never written).
+        let mut padded = data.clone();
+        padded.extend_from_slice(&[0; 40]);
+        let r = replay(&padded, path()).unwrap();
+        assert_eq!(r.state, prefix_states(&edits)[3]);
+        assert_eq!(r.torn_at, Some(data.len() as u64));
+    }
+
+    #[test]
+    fn damage_before_valid_records_is_corruption() {
+        let edits = edits();
+        let data = build(&edits);
+        let second = build(&edits[..1]).len();
+        // Payload byte of the second record.
+        let mut d = data.clone();
+        d[second + RECORD_HEADER_SIZE + 1] ^= 0x10;
+        let e = replay(&d, path()).unwrap_err();
+        assert!(
+            matches!(e, Error::Corruption { offset, .. } if offset == second as u64),
+            "{e}"
+        );
+        // Length field of the second record.
+        let mut d = data.clone();
+        d[second + 1] ^= 0x01;
+        let e = replay(&d, path()).unwrap_err();
+        assert!(
+            matches!(e, Error::Corruption { offset, .. } if offset == second as u64),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn header_checks() {
+        let data = build(&edits());
+        assert!(
+            replay(&data[..FILE_HEADER_SIZE], path())
+                .unwrap_err()
+                .is_corruption()
+        );
+        let mut d = data.clone();
+        d[0] = b'X';
+        assert!(read_manifest(&d, path()).unwrap_err().is_corruption());
+        // A newer version with a correct header checksum.
+        let mut d = data.clone();
+        d[8] = 2;
+        let crc = crc32c(&d[..12]);
+        d[12..16].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            read_manifest(&d, path()).unwrap_err(),
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ));
+        // The first record must be a snapshot.
+        let not_snapshot = build(&[VersionEdit {
+            last_seqno: Some(1),
+            ..VersionEdit::default()
+        }]);
+        assert!(replay(&not_snapshot, path()).unwrap_err().is_corruption());
+    }
+
+    #[test]
+    fn edit_that_does_not_apply_is_corruption_at_its_record() {
+        let mut edits = edits();
+        edits.push(VersionEdit {
+            deleted: vec![(0, 2)],
+            ..VersionEdit::default()
+        });
+        let data = build(&edits);
+        let last = build(&edits[..3]).len() as u64;
+        let e = replay(&data, path()).unwrap_err();
+        assert!(
+            matches!(e, Error::Corruption { offset, .. } if offset == last),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_prefix_or_corruption() {
+        let edits = edits();
+        let data = build(&edits);
+        let prefixes = prefix_states(&edits);
+        let check = |d: &[u8]| match replay(d, path()) {
+            Ok(r) => assert!(
+                prefixes.contains(&r.state),
+                "state not a prefix: {:?}",
+                r.state
+            ),
+            Err(e) => assert!(e.is_corruption(), "{e}"),
+        };
+        for cut in 0..=data.len() {
+            check(&data[..cut]);
+        }
+        for i in 0..data.len() {
+            for bit in 0..8 {
+                let mut d = data.clone();
+                d[i] ^= 1 << bit;
+                check(&d);
+            }
+        }
+    }
+}
