@@ -123,9 +123,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     let (mut manifest, state) = Manifest::open(&dir)?;
     let listing = list_dir(&dir)?;
     // Numbers handed out before a crash but never recorded must not be reused.
-    while manifest.state().next_file_number <= listing.max_number {
-        manifest.new_file_number();
-    }
+    manifest.mark_file_number_used(listing.max_number);
 
     let cache = Arc::new(BlockCache::new(
         (opts.block_cache_size_mb as u64).saturating_mul(1 << 20),
