@@ -72,7 +72,7 @@ impl BlockBuilder {
     /// Appends an entry. Requires: key and value lengths fit in u32, and the block stays below
     /// 4 GiB (the table builder cuts blocks long before).
     pub fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) {
-        if self.entries % self.restart_interval == 0 {
+        if self.entries.is_multiple_of(self.restart_interval) {
             self.restarts.push(self.buf.len() as u32);
         }
         let h = EntryHeader {
@@ -364,7 +364,7 @@ mod tests {
                 (100 - u64::from(i)) << 8 | 1,
                 vec![i as u8; i as usize],
             ));
-            v.push((k, (10 << 8) | 0, Vec::new()));
+            v.push((k, 10 << 8, Vec::new()));
         }
         v
     }

@@ -186,6 +186,8 @@ impl TableIter {
     }
 
     /// Moves to the next entry. Requires: `valid()`.
+    // Not `Iterator::next`: moving can fail, and the cursor also moves backwards and seeks.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<()> {
         self.guard(|it| {
             let Some(c) = it.cur.take() else {
