@@ -1,0 +1,221 @@
+//! The filter block: a fastbloom filter over `xxh3_64(user_key)`.
+//!
+//! ```text
+//! filter payload = format u8 | num_hashes u32 LE | num_words u32 LE | word u64 LE * num_words
+//! ```
+//!
+//! Keys are hashed by us (xxh3, platform-stable) and inserted/queried by hash, so fastbloom's own
+//! `Hash`-based hashing never touches the format. Its bit layout (how a hash maps to bit indices)
+//! is still fastbloom's, which is why the version is pinned and a golden table is read back in the
+//! tests. Format [`FILTER_FORMAT_NONE`] (or any unknown format byte) means "no filter": the table
+//! is read without one, which costs I/O but never loses a key. See `format-spec/sstable.md`
+//! ("Filter block").
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::Path;
+
+use fastbloom::BloomFilter;
+
+use super::consts::{
+    BLOOM_SEED, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_NONE, FILTER_HEADER_SIZE,
+    MAX_BLOOM_HASHES,
+};
+use crate::error::{Error, Result};
+
+fn corrupt(offset: usize, reason: &'static str) -> Error {
+    Error::corruption(Path::new(""), offset as u64, reason)
+}
+
+/// Collects key hashes while a table is written; the filter is sized at the end, when the number
+/// of distinct keys is known.
+#[derive(Debug, Default)]
+pub struct FilterBuilder {
+    hashes: Vec<u64>,
+    false_positive_rate: f64,
+}
+
+impl FilterBuilder {
+    /// `false_positive_rate` outside (0, 1) disables the filter.
+    pub fn new(false_positive_rate: f64, expected_keys: usize) -> FilterBuilder {
+        let enabled = false_positive_rate > 0.0 && false_positive_rate < 1.0;
+        FilterBuilder {
+            hashes: if enabled {
+                Vec::with_capacity(expected_keys.min(1 << 20))
+            } else {
+                Vec::new()
+            },
+            false_positive_rate: if enabled { false_positive_rate } else { 0.0 },
+        }
+    }
+
+    /// Adds one distinct user key's hash (call once per user key, not per version).
+    pub fn add_hash(&mut self, hash: u64) {
+        if self.false_positive_rate > 0.0 {
+            self.hashes.push(hash);
+        }
+    }
+
+    /// The filter block payload.
+    pub fn finish(&self) -> Vec<u8> {
+        if self.false_positive_rate <= 0.0 || self.hashes.is_empty() {
+            return vec![FILTER_FORMAT_NONE];
+        }
+        // Very small rates would make huge filters; 1e-9 is far below anything useful.
+        let fp = self.false_positive_rate.max(1e-9);
+        let mut f = BloomFilter::with_false_pos(fp)
+            .seed(&BLOOM_SEED)
+            .expected_items(self.hashes.len());
+        for &h in &self.hashes {
+            f.insert_hash(h);
+        }
+        encode(&f)
+    }
+}
+
+/// Serializes a filter in format [`FILTER_FORMAT_FASTBLOOM_XXH3`].
+pub fn encode(f: &BloomFilter) -> Vec<u8> {
+    let words = f.as_slice();
+    let mut out = Vec::with_capacity(FILTER_HEADER_SIZE + 8 * words.len());
+    out.push(FILTER_FORMAT_FASTBLOOM_XXH3);
+    out.extend_from_slice(&f.num_hashes().to_le_bytes());
+    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+/// A decoded filter, or none.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    bloom: Option<BloomFilter>,
+}
+
+impl Filter {
+    /// A filter that answers "maybe" for every key.
+    pub fn none() -> Filter {
+        Filter { bloom: None }
+    }
+
+    /// Decodes a filter payload. Unknown formats yield [`Filter::none`]; a known format with bad
+    /// framing is corruption (offsets relative to the payload start).
+    pub fn decode(payload: &[u8]) -> Result<Filter> {
+        let Some((&format, rest)) = payload.split_first() else {
+            return Err(corrupt(0, "empty filter block"));
+        };
+        match format {
+            FILTER_FORMAT_NONE => return Ok(Filter::none()),
+            FILTER_FORMAT_FASTBLOOM_XXH3 => {}
+            other => {
+                tracing::warn!(
+                    format = other,
+                    "unknown SSTable filter format; reading without the filter"
+                );
+                return Ok(Filter::none());
+            }
+        }
+        let (hashes, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt(1, "filter header truncated"))?;
+        let (words, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt(5, "filter header truncated"))?;
+        let num_hashes = u32::from_le_bytes(*hashes);
+        let num_words = u32::from_le_bytes(*words) as usize;
+        if num_hashes == 0 || num_hashes > MAX_BLOOM_HASHES {
+            return Err(corrupt(1, "filter hash count out of range"));
+        }
+        // fastbloom requires at least one word; the count must match the bytes exactly
+        // (checked by division, so `num_words * 8` cannot overflow).
+        if num_words == 0 || rest.len() % 8 != 0 || rest.len() / 8 != num_words {
+            return Err(corrupt(5, "filter word count does not match its length"));
+        }
+        let bits: Vec<u64> = rest
+            .chunks_exact(8)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(c);
+                u64::from_le_bytes(w)
+            })
+            .collect();
+        let bloom = BloomFilter::from_vec(bits)
+            .seed(&BLOOM_SEED)
+            .hashes(num_hashes);
+        Ok(Filter { bloom: Some(bloom) })
+    }
+
+    /// False only if `key_hash` (= `xxh3_64(user_key)`) was certainly never added.
+    #[inline]
+    pub fn may_contain_hash(&self, key_hash: u64) -> bool {
+        self.bloom
+            .as_ref()
+            .is_none_or(|b| b.contains_hash(key_hash))
+    }
+
+    /// True when a real filter is present.
+    pub fn is_present(&self) -> bool {
+        self.bloom.is_some()
+    }
+
+    /// Heap bytes held by the filter.
+    pub fn size_bytes(&self) -> usize {
+        self.bloom.as_ref().map_or(0, |b| b.as_slice().len() * 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use crate::sstable::key_hash;
+
+    #[test]
+    fn round_trip_and_false_positive_rate() {
+        let mut b = FilterBuilder::new(0.01, 1000);
+        for i in 0..1000u32 {
+            b.add_hash(key_hash(&i.to_le_bytes()));
+        }
+        let payload = b.finish();
+        let f = Filter::decode(&payload).unwrap();
+        assert!(f.is_present());
+        for i in 0..1000u32 {
+            assert!(f.may_contain_hash(key_hash(&i.to_le_bytes())));
+        }
+        let fps = (1000..11000u32)
+            .filter(|i| f.may_contain_hash(key_hash(&i.to_le_bytes())))
+            .count();
+        assert!(fps < 300, "false positives {fps} / 10000");
+    }
+
+    #[test]
+    fn disabled_and_unknown_formats_admit_everything() {
+        let b = FilterBuilder::new(0.0, 10);
+        assert_eq!(b.finish(), vec![FILTER_FORMAT_NONE]);
+        let f = Filter::decode(&[FILTER_FORMAT_NONE]).unwrap();
+        assert!(!f.is_present() && f.may_contain_hash(1));
+        let f = Filter::decode(&[200, 1, 2, 3]).unwrap();
+        assert!(!f.is_present() && f.may_contain_hash(1));
+    }
+
+    #[test]
+    fn damaged_framing_is_corruption() {
+        let mut b = FilterBuilder::new(0.1, 10);
+        b.add_hash(1);
+        let payload = b.finish();
+        for cut in 0..payload.len() {
+            assert!(Filter::decode(&payload[..cut]).is_err(), "cut {cut}");
+        }
+        let mut p = payload.clone();
+        p[1..5].copy_from_slice(&0u32.to_le_bytes());
+        assert!(Filter::decode(&p).is_err());
+        let mut p = payload;
+        p[5..9].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Filter::decode(&p).is_err());
+    }
+}

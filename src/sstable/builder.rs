@@ -1,0 +1,291 @@
+//! Writing tables: [`TableBuilder`] streams entries to a file; [`build_table_to_vec`] builds one
+//! in memory (tests, fuzzing).
+//!
+//! Entries must arrive in internal-key order (user key ascending, trailer descending), each
+//! internal key once. A data block is cut before an entry would push it past `block_size`; an
+//! entry larger than a block gets a block of its own. After the data blocks come the filter,
+//! index and meta blocks (always stored raw) and the footer. Only one block is held in memory at
+//! a time (so a 1 GiB value needs about 2 GiB while its block is written).
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::cmp::Ordering;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use zerocopy::IntoBytes;
+
+use super::block::BlockBuilder;
+use super::bloom::FilterBuilder;
+use super::compress::encode_block;
+use super::footer::{Footer, Handle};
+use super::index::IndexBuilder;
+use super::meta::TableMeta;
+use super::{TableOptions, key_hash};
+use crate::error::{Error, Result};
+use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+use crate::key::{cmp_internal, encode_internal};
+use crate::options::Compression;
+
+/// What a finished table holds; the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSummary {
+    pub file_size: u64,
+    pub entries: u64,
+    pub tombstones: u64,
+    /// Encoded internal key (`user_key ++ trailer LE`) of the first entry; empty if no entries.
+    pub smallest_key: Vec<u8>,
+    /// Encoded internal key of the last entry; empty if no entries.
+    pub largest_key: Vec<u8>,
+    pub min_seqno: u64,
+    pub max_seqno: u64,
+}
+
+/// The writer shared by the file and in-memory builders.
+struct Core<W: Write> {
+    out: W,
+    path: PathBuf,
+    opts: TableOptions,
+    offset: u64,
+    block: BlockBuilder,
+    index: IndexBuilder,
+    filter: FilterBuilder,
+    scratch: Vec<u8>,
+    encoded: Vec<u8>,
+    last_key: Vec<u8>,
+    last_trailer: u64,
+    meta: TableMeta,
+}
+
+impl<W: Write> Core<W> {
+    fn new(out: W, path: PathBuf, opts: TableOptions) -> Core<W> {
+        Core {
+            out,
+            path,
+            block: BlockBuilder::new(opts.restart_interval),
+            index: IndexBuilder::new(),
+            filter: FilterBuilder::new(opts.bloom_false_positive_rate, opts.expected_entries),
+            opts,
+            offset: 0,
+            scratch: Vec::new(),
+            encoded: Vec::new(),
+            last_key: Vec::new(),
+            last_trailer: 0,
+            meta: TableMeta::default(),
+        }
+    }
+
+    fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) -> Result<()> {
+        if user_key.len() > MAX_KEY_SIZE {
+            return Err(Error::KeyTooLarge {
+                len: user_key.len(),
+                max: MAX_KEY_SIZE,
+            });
+        }
+        if value.len() > MAX_VALUE_SIZE_LIMIT {
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: MAX_VALUE_SIZE_LIMIT,
+            });
+        }
+        let first = self.meta.entries == 0;
+        let new_user_key = first || self.last_key != user_key;
+        if !first {
+            let ord = cmp_internal(&self.last_key, self.last_trailer, user_key, trailer);
+            debug_assert_eq!(ord, Ordering::Less, "TableBuilder::add out of order");
+            if ord != Ordering::Less {
+                return Err(Error::InvalidArgument(
+                    "SSTable entries must be added in strictly increasing internal-key order"
+                        .into(),
+                ));
+            }
+        }
+        let entry_size = super::consts::ENTRY_HEADER_SIZE + user_key.len() + value.len();
+        if !self.block.is_empty() && self.block.estimated_size() + entry_size > self.opts.block_size
+        {
+            self.flush_block()?;
+        }
+        self.block.add(user_key, trailer, value);
+
+        if new_user_key {
+            self.filter.add_hash(key_hash(user_key));
+            self.meta.distinct_user_keys += 1;
+            self.last_key.clear();
+            self.last_key.extend_from_slice(user_key);
+        }
+        self.last_trailer = trailer;
+        let seqno = trailer >> 8;
+        let m = &mut self.meta;
+        if first {
+            m.smallest_key = encode_internal(user_key, trailer);
+            m.min_seqno = seqno;
+            m.max_seqno = seqno;
+        }
+        m.min_seqno = m.min_seqno.min(seqno);
+        m.max_seqno = m.max_seqno.max(seqno);
+        m.entries += 1;
+        if trailer as u8 == crate::format::ValueKind::Delete as u8 {
+            m.tombstones += 1;
+        }
+        m.raw_key_bytes += user_key.len() as u64;
+        m.raw_value_bytes += value.len() as u64;
+
+        if self.block.estimated_size() >= self.opts.block_size {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `self.encoded` and returns its length.
+    fn write_encoded(&mut self) -> Result<u32> {
+        let len = u32::try_from(self.encoded.len())
+            .map_err(|_| Error::InvalidArgument("SSTable block exceeds 4 GiB".into()))?;
+        self.out
+            .write_all(&self.encoded)
+            .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+        self.offset += u64::from(len);
+        Ok(len)
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let offset = self.offset;
+        let raw = self.block.finish();
+        #[cfg(debug_assertions)]
+        {
+            let v = super::block::BlockView::new(raw).and_then(|v| v.validate());
+            debug_assert!(v.is_ok(), "freshly built block does not validate: {v:?}");
+        }
+        self.encoded.clear();
+        encode_block(
+            raw,
+            self.opts.compression,
+            &mut self.scratch,
+            &mut self.encoded,
+        );
+        self.block.reset();
+        let len = self.write_encoded()?;
+        self.index
+            .add(&self.last_key, self.last_trailer, offset, len);
+        self.meta.data_blocks += 1;
+        self.meta.data_bytes += u64::from(len);
+        Ok(())
+    }
+
+    fn write_raw_block(&mut self, payload: &[u8]) -> Result<Handle> {
+        let offset = self.offset;
+        self.encoded.clear();
+        encode_block(
+            payload,
+            Compression::None,
+            &mut self.scratch,
+            &mut self.encoded,
+        );
+        let len = self.write_encoded()?;
+        Ok(Handle::new(offset, len))
+    }
+
+    fn finish(mut self) -> Result<(W, TableSummary)> {
+        self.flush_block()?;
+        if self.meta.entries > 0 {
+            self.meta.largest_key = encode_internal(&self.last_key, self.last_trailer);
+        }
+        self.meta.restart_interval = u32::try_from(self.opts.restart_interval).unwrap_or(u32::MAX);
+        self.meta.block_size = u32::try_from(self.opts.block_size).unwrap_or(u32::MAX);
+        let filter = self.filter.finish();
+        let filter = self.write_raw_block(&filter)?;
+        let index = self.index.finish();
+        let index = self.write_raw_block(&index)?;
+        let meta = self.meta.encode();
+        let meta = self.write_raw_block(&meta)?;
+        let footer = Footer::new(filter, index, meta);
+        self.out
+            .write_all(footer.as_bytes())
+            .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+        self.offset += footer.as_bytes().len() as u64;
+        self.out
+            .flush()
+            .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+        let m = self.meta;
+        Ok((
+            self.out,
+            TableSummary {
+                file_size: self.offset,
+                entries: m.entries,
+                tombstones: m.tombstones,
+                smallest_key: m.smallest_key,
+                largest_key: m.largest_key,
+                min_seqno: m.min_seqno,
+                max_seqno: m.max_seqno,
+            },
+        ))
+    }
+}
+
+/// Streams a table to a file.
+pub struct TableBuilder {
+    core: Core<BufWriter<File>>,
+}
+
+impl TableBuilder {
+    /// Creates (truncating) the file at `path`. The caller renames it into place after
+    /// [`TableBuilder::finish`] and fsyncs the directory.
+    pub fn create(path: &Path, opts: TableOptions) -> Result<TableBuilder> {
+        let file = File::create(path).map_err(|e| Error::io("creating SSTable", path, e))?;
+        Ok(TableBuilder {
+            core: Core::new(
+                BufWriter::with_capacity(256 * 1024, file),
+                path.to_path_buf(),
+                opts,
+            ),
+        })
+    }
+
+    /// Appends an entry. Requires: (user_key, trailer) sorts strictly after the previous entry
+    /// (else [`Error::InvalidArgument`]); key <= 64 KiB, value <= 1 GiB.
+    pub fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) -> Result<()> {
+        self.core.add(user_key, trailer, value)
+    }
+
+    /// Bytes written so far plus the pending block (for cutting output files by size).
+    pub fn estimated_size(&self) -> u64 {
+        self.core.offset + self.core.block.estimated_size() as u64
+    }
+
+    /// Entries added so far.
+    pub fn entries(&self) -> u64 {
+        self.core.meta.entries
+    }
+
+    /// Writes the filter, index, meta blocks and footer, and fsyncs the file.
+    pub fn finish(self) -> Result<TableSummary> {
+        let path = self.core.path.clone();
+        let (out, summary) = self.core.finish()?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io("writing SSTable", &path, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| Error::io("syncing SSTable", &path, e))?;
+        Ok(summary)
+    }
+}
+
+/// Builds a complete table in memory from sorted `(user_key, trailer, value)` entries.
+pub fn build_table_to_vec(
+    entries: impl IntoIterator<Item = (Vec<u8>, u64, Vec<u8>)>,
+    opts: TableOptions,
+) -> Result<Vec<u8>> {
+    let mut core = Core::new(Vec::new(), PathBuf::from("<memory>"), opts);
+    for (k, t, v) in entries {
+        core.add(&k, t, &v)?;
+    }
+    Ok(core.finish()?.0)
+}

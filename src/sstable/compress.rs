@@ -1,0 +1,198 @@
+//! The block trailer and block compression.
+//!
+//! ```text
+//! block on disk = payload | compression u8 | crc32c u32 LE      crc covers payload + compression
+//! lz4 payload   = uncompressed_len u32 LE | lz4_flex block
+//! ```
+//!
+//! The crc is checked before anything else is parsed. The stored uncompressed length is trusted
+//! only up to [`MAX_BLOCK_SIZE`] and [`MAX_LZ4_RATIO`] times the compressed size, so a damaged
+//! length cannot make the reader allocate gigabytes. LZ4 is used only when it saves at least 1/8
+//! of the block. See `format-spec/sstable.md` ("Block trailer").
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::consts::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, COMPRESSION_NONE, MAX_LZ4_RATIO};
+use crate::cache::pool::BufferPool;
+use crate::error::{Error, Result};
+use crate::format::MAX_BLOCK_SIZE;
+use crate::format::crc::{crc32c, crc32c_append};
+use crate::options::Compression;
+
+fn corrupt(offset: usize, reason: &'static str) -> Error {
+    Error::corruption(Path::new(""), offset as u64, reason)
+}
+
+/// Appends the on-disk form of `raw` to `out`, compressing with LZ4 when asked and worth it.
+/// `scratch` is reused between calls. Returns the compression byte used.
+pub fn encode_block(
+    raw: &[u8],
+    compression: Compression,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> u8 {
+    let start = out.len();
+    let mut kind = COMPRESSION_NONE;
+    if compression == Compression::Lz4 && raw.len() >= 64 && u32::try_from(raw.len()).is_ok() {
+        scratch.clear();
+        scratch.resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
+        if let Ok(n) = lz4_flex::block::compress_into(raw, scratch) {
+            // Keep LZ4 only if it saves at least 1/8 of the block (header included).
+            if n + 4 <= raw.len() - raw.len() / 8 {
+                out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                out.extend_from_slice(scratch.get(..n).unwrap_or_default());
+                kind = COMPRESSION_LZ4;
+            }
+        }
+    }
+    if kind == COMPRESSION_NONE {
+        out.extend_from_slice(raw);
+    }
+    out.push(kind);
+    let crc = crc32c(out.get(start..).unwrap_or_default());
+    out.extend_from_slice(&crc.to_le_bytes());
+    kind
+}
+
+/// A block whose checksum passed.
+#[derive(Debug, Clone, Copy)]
+pub enum Checked<'a> {
+    /// The payload is the block contents.
+    Raw(&'a [u8]),
+    /// The payload must be decompressed to `uncompressed_len` bytes.
+    Lz4 {
+        uncompressed_len: usize,
+        compressed: &'a [u8],
+    },
+}
+
+/// Verifies the trailer of the on-disk block `block` and classifies its payload. Offsets in
+/// errors are relative to the block start.
+#[inline]
+pub fn check_block(block: &[u8]) -> Result<Checked<'_>> {
+    let payload_len = block
+        .len()
+        .checked_sub(BLOCK_TRAILER_SIZE)
+        .ok_or_else(|| corrupt(0, "block shorter than its trailer"))?;
+    let (covered, crc_bytes) = block.split_at(payload_len + 1);
+    let stored = u32::from_le_bytes(
+        crc_bytes
+            .try_into()
+            .map_err(|_| corrupt(payload_len + 1, "block trailer truncated"))?,
+    );
+    let (payload, kind) = covered.split_at(payload_len);
+    let kind = kind.first().copied().unwrap_or(u8::MAX);
+    let actual = crc32c_append(crc32c(payload), &[kind]);
+    if actual != stored {
+        return Err(corrupt(payload_len + 1, "block checksum mismatch"));
+    }
+    match kind {
+        COMPRESSION_NONE => Ok(Checked::Raw(payload)),
+        COMPRESSION_LZ4 => {
+            let (len, compressed) = payload
+                .split_first_chunk::<4>()
+                .ok_or_else(|| corrupt(0, "lz4 block shorter than its length"))?;
+            let uncompressed_len = u32::from_le_bytes(*len) as usize;
+            // Bound the allocation before making it: the format's block limit, and LZ4's
+            // maximum expansion ratio (a few bytes cannot claim a gigabyte).
+            if uncompressed_len > MAX_BLOCK_SIZE
+                || uncompressed_len > compressed.len().saturating_mul(MAX_LZ4_RATIO) + 64
+            {
+                return Err(corrupt(0, "implausible uncompressed block length"));
+            }
+            Ok(Checked::Lz4 {
+                uncompressed_len,
+                compressed,
+            })
+        }
+        _ => Err(corrupt(payload_len, "unknown block compression")),
+    }
+}
+
+/// Decompresses an LZ4 payload into a pooled buffer. Offsets in errors are relative to the
+/// block start.
+pub fn decompress(uncompressed_len: usize, compressed: &[u8]) -> Result<Bytes> {
+    let mut buf = BufferPool::global().take(uncompressed_len);
+    match lz4_flex::block::decompress_into(compressed, buf.as_mut_slice()) {
+        Ok(n) if n == uncompressed_len => Ok(buf.freeze()),
+        Ok(_) => Err(corrupt(0, "lz4 block shorter than its stated length")),
+        Err(_) => Err(corrupt(4, "lz4 block does not decode")),
+    }
+}
+
+/// Checks and, if needed, decompresses an on-disk block into an owned `Bytes` (raw payloads are
+/// copied). For callers off the hot path (filter, index, meta, verify).
+pub fn read_block_owned(block: &[u8]) -> Result<Bytes> {
+    match check_block(block)? {
+        Checked::Raw(p) => Ok(Bytes::copy_from_slice(p)),
+        Checked::Lz4 {
+            uncompressed_len,
+            compressed,
+        } => decompress(uncompressed_len, compressed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn raw_and_lz4_round_trip() {
+        let mut scratch = Vec::new();
+        let compressible = vec![b'a'; 1000];
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let random: Vec<u8> = (0..1000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        for (data, comp, expect) in [
+            (&compressible, Compression::Lz4, COMPRESSION_LZ4),
+            (&compressible, Compression::None, COMPRESSION_NONE),
+            (&random, Compression::Lz4, COMPRESSION_NONE),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(encode_block(data, comp, &mut scratch, &mut out), expect);
+            assert_eq!(&read_block_owned(&out).unwrap()[..], &data[..]);
+            for cut in 0..out.len() {
+                assert!(read_block_owned(&out[..cut]).unwrap_err().is_corruption());
+            }
+            for i in 0..out.len() {
+                let mut d = out.clone();
+                d[i] ^= 0x10;
+                assert!(read_block_owned(&d).unwrap_err().is_corruption());
+            }
+        }
+    }
+
+    #[test]
+    fn absurd_length_rejected_before_allocating() {
+        // A valid crc over a payload that claims 1 GiB from 10 bytes.
+        let mut payload = (1u32 << 30).to_le_bytes().to_vec();
+        payload.extend_from_slice(&[0u8; 10]);
+        payload.push(COMPRESSION_LZ4);
+        let crc = crc32c(&payload);
+        payload.extend_from_slice(&crc.to_le_bytes());
+        let e = read_block_owned(&payload).unwrap_err();
+        assert!(e.to_string().contains("implausible"), "{e}");
+        // Unknown compression byte with a valid crc.
+        let mut p = b"abc".to_vec();
+        p.push(7);
+        let crc = crc32c(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        assert!(read_block_owned(&p).unwrap_err().is_corruption());
+    }
+}

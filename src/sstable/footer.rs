@@ -1,0 +1,162 @@
+//! The footer: the fixed-size last 52 bytes of every SSTable.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 12 | filter handle (offset u64, len u32) |
+//! | 12 | 12 | index handle |
+//! | 24 | 12 | meta handle |
+//! | 36 | 4 | format_version u32 |
+//! | 40 | 4 | crc32c of bytes 0..40 |
+//! | 44 | 8 | magic u64 |
+//!
+//! Checks in order: magic (else corruption: not an SSTable or truncated), format version (else
+//! [`crate::Error::UnsupportedVersion`]: a newer format may lay out the footer differently, so its
+//! crc is not checked), crc (else corruption). See `format-spec/sstable.md` ("Footer").
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::Path;
+
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use super::consts::{FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
+use crate::error::{Error, Result};
+use crate::format::crc::crc32c;
+
+/// Location of a block: offset and on-disk length (trailer included).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct Handle {
+    pub offset: U64,
+    pub len: U32,
+}
+
+const _: () = assert!(size_of::<Handle>() == 12);
+const _: () = assert!(std::mem::offset_of!(Handle, offset) == 0);
+const _: () = assert!(std::mem::offset_of!(Handle, len) == 8);
+
+impl Handle {
+    pub fn new(offset: u64, len: u32) -> Handle {
+        Handle {
+            offset: U64::new(offset),
+            len: U32::new(len),
+        }
+    }
+}
+
+/// The footer. Spec: `format-spec/sstable.md` ("Footer").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct Footer {
+    pub filter: Handle,
+    pub index: Handle,
+    pub meta: Handle,
+    pub format_version: U32,
+    pub crc: U32,
+    pub magic: U64,
+}
+
+const _: () = assert!(size_of::<Footer>() == FOOTER_SIZE);
+const _: () = assert!(std::mem::offset_of!(Footer, filter) == 0);
+const _: () = assert!(std::mem::offset_of!(Footer, index) == 12);
+const _: () = assert!(std::mem::offset_of!(Footer, meta) == 24);
+const _: () = assert!(std::mem::offset_of!(Footer, format_version) == 36);
+const _: () = assert!(std::mem::offset_of!(Footer, crc) == 40);
+const _: () = assert!(std::mem::offset_of!(Footer, magic) == 44);
+
+/// Bytes of the footer covered by its crc.
+pub const FOOTER_CRC_COVERAGE: usize = 40;
+
+impl Footer {
+    /// A version-1 footer with its crc filled in.
+    pub fn new(filter: Handle, index: Handle, meta: Handle) -> Footer {
+        let mut f = Footer {
+            filter,
+            index,
+            meta,
+            format_version: U32::new(TABLE_FORMAT_VERSION),
+            crc: U32::new(0),
+            magic: U64::new(TABLE_MAGIC),
+        };
+        f.crc = U32::new(f.compute_crc());
+        f
+    }
+
+    fn compute_crc(&self) -> u32 {
+        crc32c(
+            self.as_bytes()
+                .get(..FOOTER_CRC_COVERAGE)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Reads and checks the footer at the end of `file`. Errors name `path` and absolute offsets.
+    pub fn decode(file: &[u8], path: &Path) -> Result<Footer> {
+        let start = file.len().saturating_sub(FOOTER_SIZE) as u64;
+        let (_, f) = Footer::ref_from_suffix(file)
+            .map_err(|_| Error::corruption(path, 0, "file shorter than an SSTable footer"))?;
+        if f.magic.get() != TABLE_MAGIC {
+            return Err(Error::corruption(path, start + 44, "bad SSTable magic"));
+        }
+        if f.format_version.get() != TABLE_FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                file: path.to_path_buf(),
+                found: f.format_version.get(),
+                supported: TABLE_FORMAT_VERSION,
+            });
+        }
+        if f.crc.get() != f.compute_crc() {
+            return Err(Error::corruption(
+                path,
+                start + 40,
+                "footer checksum mismatch",
+            ));
+        }
+        Ok(*f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn round_trip_and_checks() {
+        let f = Footer::new(Handle::new(1, 2), Handle::new(3, 4), Handle::new(5, 6));
+        let mut file = vec![0xAAu8; 10];
+        file.extend_from_slice(f.as_bytes());
+        let p = Path::new("t.sst");
+        let g = Footer::decode(&file, p).unwrap();
+        assert_eq!(g.meta, Handle::new(5, 6));
+        for i in 10..file.len() {
+            let mut d = file.clone();
+            d[i] ^= 1;
+            let e = Footer::decode(&d, p).unwrap_err();
+            if (46..50).contains(&i) {
+                assert!(matches!(e, Error::UnsupportedVersion { .. }), "{i}: {e}");
+            } else {
+                assert!(e.is_corruption(), "{i}: {e}");
+            }
+        }
+        let mut d = file.clone();
+        d[10 + 36..10 + 40].copy_from_slice(&2u32.to_le_bytes());
+        assert!(matches!(
+            Footer::decode(&d, p).unwrap_err(),
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ));
+        assert!(Footer::decode(&file[..40], p).unwrap_err().is_corruption());
+    }
+}

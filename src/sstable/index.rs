@@ -1,0 +1,239 @@
+//! The index block: one fixed-size entry per data block, binary-searched in place.
+//!
+//! ```text
+//! index payload = num_entries u32 LE | IndexEntry * num_entries | key heap
+//! IndexEntry    = key_offset u32 | key_len u32 | block_offset u64 | block_len u32   (20 bytes)
+//! ```
+//!
+//! An entry's key (at `key_offset` from the start of the key heap) is the encoded internal key
+//! (`user_key ++ trailer u64 LE`) of the LAST entry of its data block; `block_offset`/`block_len`
+//! locate the data block on disk, trailer included. Lookups never deserialise the index: they
+//! binary-search the entry array and read keys out of the heap, checking every range.
+//! See `format-spec/sstable.md` ("Index block").
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use bytes::Bytes;
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use super::consts::INDEX_ENTRY_SIZE;
+use crate::error::{Error, Result};
+use crate::key::{cmp_internal, decode_internal};
+
+/// One index entry. Spec: `format-spec/sstable.md` ("Index entry").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct IndexEntry {
+    pub key_offset: U32,
+    pub key_len: U32,
+    pub block_offset: U64,
+    pub block_len: U32,
+}
+
+const _: () = assert!(size_of::<IndexEntry>() == INDEX_ENTRY_SIZE);
+const _: () = assert!(std::mem::offset_of!(IndexEntry, key_offset) == 0);
+const _: () = assert!(std::mem::offset_of!(IndexEntry, key_len) == 4);
+const _: () = assert!(std::mem::offset_of!(IndexEntry, block_offset) == 8);
+const _: () = assert!(std::mem::offset_of!(IndexEntry, block_len) == 16);
+
+fn corrupt(offset: usize, reason: &'static str) -> Error {
+    Error::corruption(Path::new(""), offset as u64, reason)
+}
+
+/// Builds the index payload.
+#[derive(Debug, Default)]
+pub struct IndexBuilder {
+    entries: Vec<IndexEntry>,
+    heap: Vec<u8>,
+}
+
+impl IndexBuilder {
+    pub fn new() -> IndexBuilder {
+        IndexBuilder::default()
+    }
+
+    /// Records a data block whose last entry is (`user_key`, `trailer`).
+    pub fn add(&mut self, user_key: &[u8], trailer: u64, block_offset: u64, block_len: u32) {
+        self.entries.push(IndexEntry {
+            key_offset: U32::new(self.heap.len() as u32),
+            key_len: U32::new((user_key.len() + 8) as u32),
+            block_offset: U64::new(block_offset),
+            block_len: U32::new(block_len),
+        });
+        self.heap.extend_from_slice(user_key);
+        self.heap.extend_from_slice(&trailer.to_le_bytes());
+    }
+
+    /// Number of blocks recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no block was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The index payload.
+    pub fn finish(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(4 + self.entries.len() * INDEX_ENTRY_SIZE + self.heap.len());
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.entries.as_bytes());
+        out.extend_from_slice(&self.heap);
+        out
+    }
+}
+
+/// A checked view of an index payload, kept as `Bytes` (usually a slice of the mapping).
+#[derive(Debug, Clone)]
+pub struct Index {
+    data: Bytes,
+    len: usize,
+    /// Offset of the key heap in `data`.
+    heap_start: usize,
+}
+
+/// A block location read from the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockHandle {
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Index {
+    /// Validates the framing; entries are checked when used. Offsets are relative to the payload.
+    pub fn new(data: Bytes) -> Result<Index> {
+        let (count, rest) = U32::read_from_prefix(&data)
+            .map_err(|_| corrupt(0, "index block shorter than its entry count"))?;
+        let len = count.get() as usize;
+        // Bound the count by the bytes present before multiplying (no overflow, no huge cast).
+        if len > rest.len() / INDEX_ENTRY_SIZE {
+            return Err(corrupt(0, "index entry count exceeds the block"));
+        }
+        Ok(Index {
+            heap_start: 4 + len * INDEX_ENTRY_SIZE,
+            data,
+            len,
+        })
+    }
+
+    /// Number of data blocks.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the table has no data block.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn entry(&self, i: usize) -> Result<&IndexEntry> {
+        let at = 4 + i * INDEX_ENTRY_SIZE;
+        self.data
+            .get(at..)
+            .and_then(|b| IndexEntry::ref_from_prefix(b).ok())
+            .filter(|_| i < self.len)
+            .map(|(e, _)| e)
+            .ok_or_else(|| corrupt(at, "index entry out of range"))
+    }
+
+    /// The encoded internal key of block `i`'s last entry, split into (user key, trailer).
+    pub fn key(&self, i: usize) -> Result<(&[u8], u64)> {
+        let e = self.entry(i)?;
+        let at = 4 + i * INDEX_ENTRY_SIZE;
+        let start = self.heap_start.checked_add(e.key_offset.get() as usize);
+        let end = start.and_then(|s| s.checked_add(e.key_len.get() as usize));
+        let encoded = start
+            .zip(end)
+            .and_then(|(s, end)| self.data.get(s..end))
+            .ok_or_else(|| corrupt(at, "index key outside the key heap"))?;
+        decode_internal(encoded).ok_or_else(|| corrupt(at, "index key shorter than a trailer"))
+    }
+
+    /// Where block `i` is on disk.
+    pub fn handle(&self, i: usize) -> Result<BlockHandle> {
+        let e = self.entry(i)?;
+        Ok(BlockHandle {
+            offset: e.block_offset.get(),
+            len: u64::from(e.block_len.get()),
+        })
+    }
+
+    /// Index of the first block whose last key is >= (user_key, trailer); `len()` if none.
+    #[inline]
+    pub fn find(&self, user_key: &[u8], trailer: u64) -> Result<usize> {
+        let (mut lo, mut hi) = (0usize, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (k, t) = self.key(mid)?;
+            if cmp_internal(k, t, user_key, trailer) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn round_trip_and_find() {
+        let mut b = IndexBuilder::new();
+        for i in 0..20u64 {
+            b.add(format!("k{i:02}").as_bytes(), 5 << 8, i * 100, 100);
+        }
+        let idx = Index::new(Bytes::from(b.finish())).unwrap();
+        assert_eq!(idx.len(), 20);
+        for i in 0..20usize {
+            assert_eq!(idx.key(i).unwrap(), (format!("k{i:02}").as_bytes(), 5 << 8));
+            assert_eq!(idx.handle(i).unwrap().offset, i as u64 * 100);
+            assert_eq!(idx.find(format!("k{i:02}").as_bytes(), 9 << 8).unwrap(), i);
+            assert_eq!(
+                idx.find(format!("k{i:02}").as_bytes(), 1 << 8).unwrap(),
+                i + 1
+            );
+        }
+        assert_eq!(idx.find(b"", 0).unwrap(), 0);
+        assert_eq!(idx.find(b"z", 0).unwrap(), 20);
+        assert!(idx.key(20).is_err());
+    }
+
+    #[test]
+    fn damage_never_panics() {
+        let mut b = IndexBuilder::new();
+        for i in 0..4u64 {
+            b.add(format!("key{i}").as_bytes(), 1, i * 10, 10);
+        }
+        let data = b.finish();
+        for cut in 0..data.len() {
+            if let Ok(idx) = Index::new(Bytes::copy_from_slice(&data[..cut])) {
+                let _ = idx.find(b"key2", 0);
+                for i in 0..idx.len() {
+                    let _ = idx.key(i);
+                }
+            }
+        }
+        for i in 0..data.len() {
+            let mut d = data.clone();
+            d[i] ^= 0xff;
+            if let Ok(idx) = Index::new(Bytes::from(d)) {
+                let _ = idx.find(b"key2", 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! [`TableIter`]: a bidirectional cursor over one table in internal-key order.
+//!
+//! The iterator holds an `Arc<Table>` and the current block as `Bytes` (a slice of the mapping or
+//! a decompressed buffer), so keys and values it hands out are zero-copy and stay valid after the
+//! iterator moves on. Any error leaves the iterator invalid.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::cmp::Ordering;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::block::{BlockView, Entry};
+use super::consts::ENTRY_HEADER_SIZE;
+use super::reader::Table;
+use crate::error::{Error, Result};
+use crate::key::cmp_internal;
+use crate::value::{Key, Value};
+
+/// Position inside the current block.
+#[derive(Debug, Clone)]
+struct Cursor {
+    offset: usize,
+    next: usize,
+    key: Range<usize>,
+    value: Range<usize>,
+    trailer: u64,
+}
+
+impl Cursor {
+    fn from_entry(e: &Entry<'_>) -> Cursor {
+        let key_start = e.offset + ENTRY_HEADER_SIZE;
+        let key_end = key_start + e.user_key.len();
+        Cursor {
+            offset: e.offset,
+            next: e.next,
+            key: key_start..key_end,
+            value: key_end..key_end + e.value.len(),
+            trailer: e.trailer,
+        }
+    }
+}
+
+/// Bidirectional cursor over one table. Created by [`Table::iter`]; unpositioned until a seek.
+pub struct TableIter {
+    table: Arc<Table>,
+    block_idx: usize,
+    block: Bytes,
+    cur: Option<Cursor>,
+}
+
+impl std::fmt::Debug for TableIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableIter")
+            .field("table", &self.table.path())
+            .field("block_idx", &self.block_idx)
+            .field("valid", &self.valid())
+            .finish()
+    }
+}
+
+impl TableIter {
+    pub(super) fn new(table: Arc<Table>) -> TableIter {
+        TableIter {
+            table,
+            block_idx: 0,
+            block: Bytes::new(),
+            cur: None,
+        }
+    }
+
+    fn err_ctx(&self, e: Error) -> Error {
+        e.in_file(
+            self.table.path_buf(),
+            self.table.block_offset(self.block_idx),
+        )
+    }
+
+    /// Runs `f`; on error the iterator becomes invalid.
+    fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let r = f(self);
+        if r.is_err() {
+            self.cur = None;
+            self.block = Bytes::new();
+        }
+        r
+    }
+
+    fn load(&mut self, i: usize) -> Result<()> {
+        self.block_idx = i;
+        self.block = self.table.block_bytes(i)?;
+        Ok(())
+    }
+
+    /// Applies `f` to a view of the current block and stores the entry it returns.
+    fn set(&mut self, f: impl FnOnce(&BlockView<'_>) -> Result<Option<Cursor>>) -> Result<()> {
+        let r = BlockView::new(&self.block).and_then(|v| f(&v));
+        self.cur = r.map_err(|e| self.err_ctx(e))?;
+        Ok(())
+    }
+
+    /// Positions at the first entry of block `i` or a later non-empty block.
+    fn first_from(&mut self, mut i: usize) -> Result<()> {
+        self.cur = None;
+        while i < self.table.index().len() {
+            self.load(i)?;
+            self.set(|v| {
+                if v.entries_end() == 0 {
+                    return Ok(None);
+                }
+                v.entry_at(0).map(|e| Some(Cursor::from_entry(&e)))
+            })?;
+            if self.cur.is_some() {
+                return Ok(());
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Positions at the last entry of block `i` or an earlier non-empty block.
+    fn last_from(&mut self, i: Option<usize>) -> Result<()> {
+        self.cur = None;
+        let mut i = i;
+        while let Some(b) = i {
+            self.load(b)?;
+            self.set(|v| Ok(v.last()?.map(|e| Cursor::from_entry(&e))))?;
+            if self.cur.is_some() {
+                return Ok(());
+            }
+            i = b.checked_sub(1);
+        }
+        Ok(())
+    }
+
+    pub fn seek_to_first(&mut self) -> Result<()> {
+        self.guard(|it| it.first_from(0))
+    }
+
+    pub fn seek_to_last(&mut self) -> Result<()> {
+        self.guard(|it| {
+            let n = it.table.index().len();
+            it.last_from(n.checked_sub(1))
+        })
+    }
+
+    /// Positions at the first entry >= (user_key, trailer).
+    pub fn seek(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
+        self.guard(|it| {
+            it.cur = None;
+            let i = it
+                .table
+                .index()
+                .find(user_key, trailer)
+                .map_err(|e| it.err_ctx(e))?;
+            if i >= it.table.index().len() {
+                return Ok(());
+            }
+            it.load(i)?;
+            it.set(|v| Ok(v.seek(user_key, trailer)?.map(|e| Cursor::from_entry(&e))))?;
+            if it.cur.is_none() {
+                // Only possible if the index key overstates the block; be robust anyway.
+                it.first_from(i + 1)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Positions at the last entry <= (user_key, trailer).
+    pub fn seek_for_prev(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
+        self.seek(user_key, trailer)?;
+        if !self.valid() {
+            return self.seek_to_last();
+        }
+        if cmp_internal(self.user_key(), self.trailer(), user_key, trailer) == Ordering::Equal {
+            return Ok(());
+        }
+        self.prev()
+    }
+
+    /// Moves to the next entry. Requires: `valid()`.
+    // Not `Iterator::next`: moving can fail, and the cursor also moves backwards and seeks.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<()> {
+        self.guard(|it| {
+            let Some(c) = it.cur.take() else {
+                return Ok(());
+            };
+            it.set(|v| {
+                if c.next >= v.entries_end() {
+                    return Ok(None);
+                }
+                v.entry_at(c.next).map(|e| Some(Cursor::from_entry(&e)))
+            })?;
+            if it.cur.is_none() {
+                it.first_from(it.block_idx + 1)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves to the previous entry. Requires: `valid()`.
+    pub fn prev(&mut self) -> Result<()> {
+        self.guard(|it| {
+            let Some(c) = it.cur.take() else {
+                return Ok(());
+            };
+            it.set(|v| Ok(v.prev_of(c.offset)?.map(|e| Cursor::from_entry(&e))))?;
+            if it.cur.is_none() {
+                it.last_from(it.block_idx.checked_sub(1))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// True when positioned at an entry.
+    pub fn valid(&self) -> bool {
+        self.cur.is_some()
+    }
+
+    /// User key of the current entry (empty when invalid).
+    pub fn user_key(&self) -> &[u8] {
+        self.cur
+            .as_ref()
+            .and_then(|c| self.block.get(c.key.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Trailer of the current entry (0 when invalid).
+    pub fn trailer(&self) -> u64 {
+        self.cur.as_ref().map_or(0, |c| c.trailer)
+    }
+
+    fn sub(&self, r: Option<Range<usize>>) -> Bytes {
+        match r {
+            Some(r) if r.start <= r.end && r.end <= self.block.len() => self.block.slice(r),
+            _ => Bytes::new(),
+        }
+    }
+
+    /// Value of the current entry: a zero-copy handle (empty when invalid).
+    pub fn value(&self) -> Value {
+        Value::from_bytes(self.sub(self.cur.as_ref().map(|c| c.value.clone())))
+    }
+
+    /// User key of the current entry as a zero-copy handle (empty when invalid).
+    pub fn key_bytes(&self) -> Key {
+        Key::from_bytes(self.sub(self.cur.as_ref().map(|c| c.key.clone())))
+    }
+
+    /// The table this iterator reads.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+}

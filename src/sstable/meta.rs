@@ -1,0 +1,185 @@
+//! The meta block: table statistics and key range.
+//!
+//! ```text
+//! meta payload = MetaFixed (88 bytes) | smallest_key | largest_key
+//! ```
+//!
+//! Keys are encoded internal keys (`user_key ++ trailer u64 LE`), empty for an empty table.
+//! Readers require the payload to be at least [`META_FIXED_SIZE`] + key bytes; bytes after the
+//! keys are ignored (room for fields added by a later minor revision). See
+//! `format-spec/sstable.md` ("Meta block").
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::Path;
+
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use super::consts::META_FIXED_SIZE;
+use crate::error::{Error, Result};
+
+/// Fixed part of the meta block. Spec: `format-spec/sstable.md` ("Meta block").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct MetaFixed {
+    pub entries: U64,
+    pub tombstones: U64,
+    pub min_seqno: U64,
+    pub max_seqno: U64,
+    pub data_blocks: U64,
+    pub raw_key_bytes: U64,
+    pub raw_value_bytes: U64,
+    pub data_bytes: U64,
+    pub distinct_user_keys: U64,
+    pub restart_interval: U32,
+    pub block_size: U32,
+    pub smallest_key_len: U32,
+    pub largest_key_len: U32,
+}
+
+const _: () = assert!(size_of::<MetaFixed>() == META_FIXED_SIZE);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, entries) == 0);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, tombstones) == 8);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, min_seqno) == 16);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, max_seqno) == 24);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, data_blocks) == 32);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, raw_key_bytes) == 40);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, raw_value_bytes) == 48);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, data_bytes) == 56);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, distinct_user_keys) == 64);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, restart_interval) == 72);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, block_size) == 76);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, smallest_key_len) == 80);
+const _: () = assert!(std::mem::offset_of!(MetaFixed, largest_key_len) == 84);
+
+/// Decoded meta block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableMeta {
+    /// Entries (all versions, tombstones included).
+    pub entries: u64,
+    /// Entries of kind `Delete`.
+    pub tombstones: u64,
+    /// Smallest and largest seqno of any entry (0, 0 for an empty table).
+    pub min_seqno: u64,
+    pub max_seqno: u64,
+    /// Number of data blocks.
+    pub data_blocks: u64,
+    /// Sum of user key lengths and of value lengths over all entries.
+    pub raw_key_bytes: u64,
+    pub raw_value_bytes: u64,
+    /// Bytes of the data block region on disk (trailers included).
+    pub data_bytes: u64,
+    /// Number of distinct user keys (the items in the bloom filter).
+    pub distinct_user_keys: u64,
+    /// Writer settings.
+    pub restart_interval: u32,
+    pub block_size: u32,
+    /// Encoded internal keys of the first and last entry (empty for an empty table).
+    pub smallest_key: Vec<u8>,
+    pub largest_key: Vec<u8>,
+}
+
+impl TableMeta {
+    /// The meta payload.
+    pub fn encode(&self) -> Vec<u8> {
+        let fixed = MetaFixed {
+            entries: U64::new(self.entries),
+            tombstones: U64::new(self.tombstones),
+            min_seqno: U64::new(self.min_seqno),
+            max_seqno: U64::new(self.max_seqno),
+            data_blocks: U64::new(self.data_blocks),
+            raw_key_bytes: U64::new(self.raw_key_bytes),
+            raw_value_bytes: U64::new(self.raw_value_bytes),
+            data_bytes: U64::new(self.data_bytes),
+            distinct_user_keys: U64::new(self.distinct_user_keys),
+            restart_interval: U32::new(self.restart_interval),
+            block_size: U32::new(self.block_size),
+            smallest_key_len: U32::new(self.smallest_key.len() as u32),
+            largest_key_len: U32::new(self.largest_key.len() as u32),
+        };
+        let mut out =
+            Vec::with_capacity(META_FIXED_SIZE + self.smallest_key.len() + self.largest_key.len());
+        out.extend_from_slice(fixed.as_bytes());
+        out.extend_from_slice(&self.smallest_key);
+        out.extend_from_slice(&self.largest_key);
+        out
+    }
+
+    /// Decodes a meta payload; offsets in errors are relative to the payload.
+    pub fn decode(payload: &[u8]) -> Result<TableMeta> {
+        let corrupt =
+            |off: usize, why: &'static str| Error::corruption(Path::new(""), off as u64, why);
+        let (f, rest) = MetaFixed::ref_from_prefix(payload)
+            .map_err(|_| corrupt(0, "meta block shorter than its fixed part"))?;
+        let s_len = f.smallest_key_len.get() as usize;
+        let l_len = f.largest_key_len.get() as usize;
+        let smallest = rest
+            .get(..s_len)
+            .ok_or_else(|| corrupt(80, "smallest key exceeds the meta block"))?;
+        let largest = rest
+            .get(s_len..)
+            .and_then(|r| r.get(..l_len))
+            .ok_or_else(|| corrupt(84, "largest key exceeds the meta block"))?;
+        let entries = f.entries.get();
+        // Keys are either both absent (empty table) or both full internal keys.
+        let keys_ok = if entries == 0 {
+            s_len == 0 && l_len == 0
+        } else {
+            s_len >= 8 && l_len >= 8
+        };
+        if !keys_ok || f.tombstones.get() > entries || f.min_seqno.get() > f.max_seqno.get() {
+            return Err(corrupt(0, "meta block fields are inconsistent"));
+        }
+        Ok(TableMeta {
+            entries,
+            tombstones: f.tombstones.get(),
+            min_seqno: f.min_seqno.get(),
+            max_seqno: f.max_seqno.get(),
+            data_blocks: f.data_blocks.get(),
+            raw_key_bytes: f.raw_key_bytes.get(),
+            raw_value_bytes: f.raw_value_bytes.get(),
+            data_bytes: f.data_bytes.get(),
+            distinct_user_keys: f.distinct_user_keys.get(),
+            restart_interval: f.restart_interval.get(),
+            block_size: f.block_size.get(),
+            smallest_key: smallest.to_vec(),
+            largest_key: largest.to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn round_trip_and_truncation() {
+        let m = TableMeta {
+            entries: 10,
+            tombstones: 2,
+            min_seqno: 1,
+            max_seqno: 9,
+            data_blocks: 3,
+            raw_key_bytes: 40,
+            raw_value_bytes: 500,
+            data_bytes: 700,
+            distinct_user_keys: 8,
+            restart_interval: 16,
+            block_size: 4096,
+            smallest_key: crate::key::encode_internal(b"a", 9 << 8 | 1),
+            largest_key: crate::key::encode_internal(b"zz", 1 << 8),
+        };
+        let e = m.encode();
+        assert_eq!(TableMeta::decode(&e).unwrap(), m);
+        for cut in 0..e.len() {
+            assert!(TableMeta::decode(&e[..cut]).unwrap_err().is_corruption());
+        }
+    }
+}

@@ -1,0 +1,606 @@
+//! Table-level tests: builder -> reader round trips against a model, iterators, corruption
+//! sweeps, filter format fallback, cache bound, obsolete-file unlinking, golden file.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::consts::*;
+use super::footer::Footer;
+use super::*;
+use crate::cache::BlockCache;
+use crate::error::Error;
+use crate::format::crc::{crc32c, crc32c_append};
+use crate::key::{cmp_internal, pack_trailer, seek_trailer};
+use crate::options::Compression;
+
+type Entry = (Vec<u8>, u64, Vec<u8>);
+
+/// splitmix64: deterministic, dependency-free.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn opts(block_size: usize, restart: usize, compression: Compression) -> TableOptions {
+    TableOptions {
+        block_size,
+        restart_interval: restart,
+        bloom_false_positive_rate: 0.01,
+        compression,
+        expected_entries: 100,
+    }
+}
+
+fn sort(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| cmp_internal(&a.0, a.1, &b.0, b.1));
+}
+
+/// Random entries: several versions per key, tombstones, an empty key, empty values, a value
+/// larger than the block and a 70 KB value.
+fn random_entries(seed: u64, keys: usize) -> Vec<Entry> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    for i in 0..keys {
+        let key = if i == 0 {
+            Vec::new()
+        } else {
+            format!("key{:06}", i * 3 + rng.below(3) as usize).into_bytes()
+        };
+        let versions = 1 + rng.below(3);
+        let mut seqs: Vec<u64> = (0..versions).map(|_| 1 + rng.below(1000)).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        for s in seqs {
+            let kind = if rng.below(5) == 0 {
+                crate::key::ValueKind::Delete
+            } else {
+                crate::key::ValueKind::Put
+            };
+            let value = match (kind, rng.below(40)) {
+                (crate::key::ValueKind::Delete, _) => Vec::new(),
+                (_, 0) => Vec::new(),
+                (_, 1) => vec![b'b'; 5000],
+                _ => {
+                    let n = rng.below(64) as usize;
+                    // Half compressible, half not.
+                    if rng.below(2) == 0 {
+                        vec![b'v'; n]
+                    } else {
+                        (0..n).map(|_| rng.next() as u8).collect()
+                    }
+                }
+            };
+            out.push((key.clone(), pack_trailer(s, kind), value));
+        }
+    }
+    out.push((
+        b"key~big".to_vec(),
+        pack_trailer(7, crate::key::ValueKind::Put),
+        (0..70_000u32).map(|i| (i % 251) as u8).collect(),
+    ));
+    sort(&mut out);
+    out.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    out
+}
+
+fn model_get(entries: &[Entry], key: &[u8], snapshot: u64) -> Option<(u64, Vec<u8>)> {
+    entries
+        .iter()
+        .find(|e| e.0 == key && e.1 <= seek_trailer(snapshot))
+        .map(|e| (e.1, e.2.clone()))
+}
+
+fn check_gets(table: &Table, entries: &[Entry]) {
+    let mut keys: Vec<&[u8]> = entries.iter().map(|e| e.0.as_slice()).collect();
+    keys.dedup();
+    let absent: Vec<Vec<u8>> = (0..50).map(|i| format!("absent{i}").into_bytes()).collect();
+    for snapshot in [0u64, 1, 100, 500, 999, 1000, crate::key::MAX_SEQNO] {
+        for &k in keys.iter().chain(
+            absent
+                .iter()
+                .map(|a| a.as_slice())
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
+            let got = table
+                .get(k, key_hash(k), snapshot)
+                .unwrap()
+                .map(|(t, v)| (t, v.to_vec()));
+            assert_eq!(
+                got,
+                model_get(entries, k, snapshot),
+                "key {k:?} at {snapshot}"
+            );
+        }
+    }
+}
+
+fn collect_forward(it: &mut TableIter) -> Vec<Entry> {
+    let mut out = Vec::new();
+    while it.valid() {
+        out.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+        it.next().unwrap();
+    }
+    out
+}
+
+fn check_iter(table: &Arc<Table>, entries: &[Entry], rng: &mut Rng) {
+    let mut it = table.iter();
+    assert!(!it.valid());
+    it.seek_to_first().unwrap();
+    assert_eq!(collect_forward(&mut it), entries);
+    it.seek_to_last().unwrap();
+    let mut back = Vec::new();
+    while it.valid() {
+        back.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+        assert_eq!(&it.key_bytes()[..], it.user_key());
+        it.prev().unwrap();
+    }
+    back.reverse();
+    assert_eq!(back, entries);
+    // Seeks to existing keys, between keys, and with random trailers.
+    for _ in 0..300 {
+        let (k, t) = if rng.below(2) == 0 && !entries.is_empty() {
+            let e = &entries[rng.below(entries.len() as u64) as usize];
+            (
+                e.0.clone(),
+                if rng.below(2) == 0 {
+                    e.1
+                } else {
+                    rng.next() >> 8
+                },
+            )
+        } else {
+            (
+                format!("key{:06}", rng.below(400)).into_bytes(),
+                rng.next() >> 8,
+            )
+        };
+        let ge = entries
+            .iter()
+            .position(|e| cmp_internal(&e.0, e.1, &k, t) != Ordering::Less);
+        it.seek(&k, t).unwrap();
+        match ge {
+            Some(p) => {
+                assert!(it.valid());
+                assert_eq!(
+                    (it.user_key(), it.trailer()),
+                    (&entries[p].0[..], entries[p].1)
+                );
+                // Step around the position.
+                it.prev().unwrap();
+                if p == 0 {
+                    assert!(!it.valid());
+                } else {
+                    assert_eq!(it.trailer(), entries[p - 1].1);
+                    it.next().unwrap();
+                    assert_eq!(it.user_key(), &entries[p].0[..]);
+                }
+            }
+            None => assert!(!it.valid()),
+        }
+        let le = entries
+            .iter()
+            .rposition(|e| cmp_internal(&e.0, e.1, &k, t) != Ordering::Greater);
+        it.seek_for_prev(&k, t).unwrap();
+        match le {
+            Some(p) => {
+                assert!(it.valid());
+                assert_eq!(
+                    (it.user_key(), it.trailer()),
+                    (&entries[p].0[..], entries[p].1)
+                );
+            }
+            None => assert!(!it.valid()),
+        }
+    }
+}
+
+#[test]
+fn round_trip_from_bytes_against_model() {
+    let mut rng = Rng(42);
+    for (seed, block, restart, comp, cache) in [
+        (1u64, 256usize, 1usize, Compression::None, 0usize),
+        (2, 512, 4, Compression::Lz4, 0),
+        (3, 4096, 16, Compression::Lz4, 1 << 20),
+        (4, 64, 2, Compression::Lz4, 4096),
+        (5, 4096, 16, Compression::None, 1 << 20),
+    ] {
+        let entries = random_entries(seed, 300);
+        let data = build_table_to_vec(entries.clone(), opts(block, restart, comp)).unwrap();
+        let cache = Some(Arc::new(BlockCache::new(cache)));
+        let t = Arc::new(
+            Table::from_bytes(Bytes::from(data), PathBuf::from("mem.sst"), 9, cache).unwrap(),
+        );
+        t.verify().unwrap();
+        assert_eq!(t.meta().entries, entries.len() as u64);
+        assert!(t.has_filter());
+        check_gets(&t, &entries);
+        check_iter(&t, &entries, &mut rng);
+    }
+}
+
+#[test]
+fn round_trip_through_file_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::format::files::sst_name(7));
+    let entries = random_entries(11, 200);
+    let mut b = TableBuilder::create(&path, opts(1024, 8, Compression::Lz4)).unwrap();
+    for (k, t, v) in &entries {
+        b.add(k, *t, v).unwrap();
+    }
+    assert_eq!(b.entries(), entries.len() as u64);
+    assert!(b.estimated_size() > 0);
+    let s = b.finish().unwrap();
+    assert_eq!(s.file_size, std::fs::metadata(&path).unwrap().len());
+    assert_eq!(s.entries, entries.len() as u64);
+    let first = &entries[0];
+    let last = entries.last().unwrap();
+    assert_eq!(
+        s.smallest_key,
+        crate::key::encode_internal(&first.0, first.1)
+    );
+    assert_eq!(s.largest_key, crate::key::encode_internal(&last.0, last.1));
+    assert_eq!(
+        s.tombstones,
+        entries.iter().filter(|e| e.1 as u8 == 0).count() as u64
+    );
+    assert_eq!(s.min_seqno, entries.iter().map(|e| e.1 >> 8).min().unwrap());
+    assert_eq!(s.max_seqno, entries.iter().map(|e| e.1 >> 8).max().unwrap());
+    let t = Table::open(&path, 7, Some(Arc::new(BlockCache::new(1 << 20)))).unwrap();
+    assert_eq!(t.file_number(), 7);
+    assert_eq!(t.path(), path);
+    assert_eq!(t.file_size(), s.file_size);
+    t.verify().unwrap();
+    check_gets(&t, &entries);
+    check_iter(&t, &entries, &mut Rng(3));
+}
+
+#[test]
+fn huge_value_round_trips() {
+    let big: Vec<u8> = (0..16u32 << 20)
+        .map(|i| (i.wrapping_mul(31) >> 7) as u8)
+        .collect();
+    let entries = vec![
+        (
+            b"a".to_vec(),
+            pack_trailer(1, crate::key::ValueKind::Put),
+            b"x".to_vec(),
+        ),
+        (
+            b"b".to_vec(),
+            pack_trailer(2, crate::key::ValueKind::Put),
+            big.clone(),
+        ),
+        (
+            b"c".to_vec(),
+            pack_trailer(3, crate::key::ValueKind::Put),
+            b"y".to_vec(),
+        ),
+        (
+            vec![b'k'; crate::format::MAX_KEY_SIZE],
+            4 << 8 | 1,
+            b"z".to_vec(),
+        ),
+    ];
+    let data = build_table_to_vec(entries.clone(), opts(4096, 16, Compression::Lz4)).unwrap();
+    let t = Table::from_bytes(Bytes::from(data), "big.sst".into(), 1, None).unwrap();
+    assert_eq!(t.num_blocks(), 4, "each large entry gets a block");
+    let (_, v) = t.get(b"b", key_hash(b"b"), 10).unwrap().unwrap();
+    assert!(v[..] == big[..]);
+    let k = vec![b'k'; crate::format::MAX_KEY_SIZE];
+    assert_eq!(&t.get(&k, key_hash(&k), 10).unwrap().unwrap().1[..], b"z");
+    t.verify().unwrap();
+    // Oversized key rejected.
+    let too_big = vec![(vec![0u8; crate::format::MAX_KEY_SIZE + 1], 1, Vec::new())];
+    assert!(matches!(
+        build_table_to_vec(too_big, opts(4096, 16, Compression::None)),
+        Err(Error::KeyTooLarge { .. })
+    ));
+}
+
+#[test]
+fn empty_table() {
+    let data = build_table_to_vec(Vec::new(), opts(4096, 16, Compression::Lz4)).unwrap();
+    let t = Arc::new(Table::from_bytes(Bytes::from(data), "e.sst".into(), 1, None).unwrap());
+    assert_eq!(t.meta().entries, 0);
+    assert!(t.get(b"a", key_hash(b"a"), 5).unwrap().is_none());
+    let mut it = t.iter();
+    it.seek_to_first().unwrap();
+    assert!(!it.valid());
+    it.seek_to_last().unwrap();
+    assert!(!it.valid());
+    it.seek_for_prev(b"a", 0).unwrap();
+    assert!(!it.valid());
+    t.verify().unwrap();
+}
+
+/// Reads everything; returns Err on the first error.
+fn read_all(data: &[u8], entries: &[Entry]) -> Result<(), Error> {
+    let t = Arc::new(Table::from_bytes(
+        Bytes::copy_from_slice(data),
+        "sweep.sst".into(),
+        1,
+        None,
+    )?);
+    let mut it = t.iter();
+    it.seek_to_first()?;
+    while it.valid() {
+        it.next()?;
+    }
+    it.seek_to_last()?;
+    while it.valid() {
+        it.prev()?;
+    }
+    for (k, _, _) in entries {
+        t.get(k, key_hash(k), u64::MAX >> 8)?;
+    }
+    t.verify()
+}
+
+fn small_table(comp: Compression) -> (Vec<Entry>, Vec<u8>) {
+    let mut entries: Vec<Entry> = (0..12u64)
+        .map(|i| {
+            (
+                format!("k{i:02}").into_bytes(),
+                pack_trailer(i + 1, crate::key::ValueKind::Put),
+                vec![b'a' + i as u8; 30],
+            )
+        })
+        .collect();
+    entries.push((
+        b"k05".to_vec(),
+        pack_trailer(0, crate::key::ValueKind::Delete),
+        Vec::new(),
+    ));
+    sort(&mut entries);
+    let data = build_table_to_vec(entries.clone(), opts(128, 2, comp)).unwrap();
+    (entries, data)
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    for comp in [Compression::None, Compression::Lz4] {
+        let (entries, data) = small_table(comp);
+        read_all(&data, &entries).unwrap();
+        for cut in 0..data.len() {
+            let e = read_all(&data[..cut], &entries).unwrap_err();
+            assert!(e.is_corruption(), "cut {cut}: {e}");
+        }
+    }
+}
+
+#[test]
+fn every_byte_flip_is_detected() {
+    for comp in [Compression::None, Compression::Lz4] {
+        let (entries, data) = small_table(comp);
+        let footer_start = data.len() - FOOTER_SIZE;
+        for i in 0..data.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut d = data.clone();
+                d[i] ^= bit;
+                match read_all(&d, &entries) {
+                    Err(Error::Corruption { .. }) => {}
+                    Err(Error::UnsupportedVersion { .. })
+                        if (footer_start + 36..footer_start + 40).contains(&i) => {}
+                    other => panic!("flip at {i} ({comp:?}): {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// Rewrites the filter block's format byte and fixes its crc, as a future writer might.
+fn patch_filter_format(data: &mut [u8], format: u8) {
+    let f = Footer::decode(data, Path::new("x")).unwrap();
+    let off = f.filter.offset.get() as usize;
+    let len = f.filter.len.get() as usize;
+    data[off] = format;
+    let payload_end = off + len - BLOCK_TRAILER_SIZE;
+    let crc = crc32c_append(crc32c(&data[off..payload_end]), &[data[payload_end]]);
+    data[payload_end + 1..payload_end + 5].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn unknown_filter_format_reads_without_filter() {
+    let entries = random_entries(5, 100);
+    let mut data = build_table_to_vec(entries.clone(), opts(512, 4, Compression::Lz4)).unwrap();
+    patch_filter_format(&mut data, 0x7f);
+    let t = Table::from_bytes(Bytes::from(data), "f.sst".into(), 1, None).unwrap();
+    assert!(!t.has_filter());
+    assert!(t.may_contain_hash(key_hash(b"surely absent")));
+    check_gets(&t, &entries);
+}
+
+#[test]
+fn cache_bound_holds_and_caches_lz4_blocks() {
+    let entries: Vec<Entry> = (0..5000u64)
+        .map(|i| (format!("k{i:06}").into_bytes(), i << 8 | 1, vec![b'q'; 100]))
+        .collect();
+    let data = build_table_to_vec(entries.clone(), opts(1024, 16, Compression::Lz4)).unwrap();
+    let cache = Arc::new(BlockCache::new(16 * 1024));
+    let t = Table::from_bytes(Bytes::from(data), "c.sst".into(), 3, Some(cache.clone())).unwrap();
+    for round in 0..2 {
+        for (k, _, v) in entries.iter().step_by(7) {
+            let got = t.get(k, key_hash(k), u64::MAX >> 8).unwrap().unwrap();
+            assert_eq!(&got.1[..], &v[..]);
+            let s = cache.stats();
+            assert!(s.used_bytes <= s.capacity_bytes, "round {round}: {s:?}");
+        }
+    }
+    let s = cache.stats();
+    assert!(s.hits > 0 && s.misses > 0 && s.entries > 0, "{s:?}");
+}
+
+#[test]
+fn obsolete_file_unlinked_after_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    for comp in [Compression::None, Compression::Lz4] {
+        let path = dir.path().join("000001.sst");
+        let entries = random_entries(8, 50);
+        let mut b = TableBuilder::create(&path, opts(256, 4, comp)).unwrap();
+        for (k, t, v) in &entries {
+            b.add(k, *t, v).unwrap();
+        }
+        b.finish().unwrap();
+        let t = Table::open(&path, 1, None).unwrap();
+        // The newest version of some key, with a non-empty value.
+        let (k, _, v) = entries
+            .iter()
+            .enumerate()
+            .find(|(i, e)| e.2.len() > 10 && (*i == 0 || entries[i - 1].0 != e.0))
+            .map(|(_, e)| e.clone())
+            .unwrap();
+        let (_, value) = t.get(&k, key_hash(&k), u64::MAX >> 8).unwrap().unwrap();
+        let mut it = t.iter();
+        it.seek_to_first().unwrap();
+        t.mark_obsolete();
+        drop(t);
+        assert!(path.exists(), "iterator and value still hold the mapping");
+        drop(it);
+        // A raw block's value points into the mapping and keeps it; an LZ4 block's value points
+        // into a decompressed buffer and does not.
+        if comp == Compression::None {
+            assert!(path.exists(), "value still holds the mapping");
+        }
+        assert_eq!(&value[..], &v[..]);
+        drop(value);
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn empty_and_short_files_are_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("000002.sst");
+    std::fs::write(&p, b"").unwrap();
+    assert!(Table::open(&p, 2, None).unwrap_err().is_corruption());
+    std::fs::write(&p, b"short").unwrap();
+    assert!(Table::open(&p, 2, None).unwrap_err().is_corruption());
+    assert!(matches!(
+        Table::open(&dir.path().join("missing.sst"), 3, None),
+        Err(Error::Io { .. })
+    ));
+}
+
+fn golden_entries() -> Vec<Entry> {
+    let mut e: Vec<Entry> = vec![
+        (
+            b"apple".to_vec(),
+            pack_trailer(3, crate::key::ValueKind::Put),
+            b"red".to_vec(),
+        ),
+        (
+            b"apple".to_vec(),
+            pack_trailer(1, crate::key::ValueKind::Put),
+            b"green".to_vec(),
+        ),
+        (
+            b"banana".to_vec(),
+            pack_trailer(2, crate::key::ValueKind::Delete),
+            Vec::new(),
+        ),
+        (
+            b"cherry".to_vec(),
+            pack_trailer(4, crate::key::ValueKind::Put),
+            vec![b'c'; 100],
+        ),
+    ];
+    sort(&mut e);
+    e
+}
+
+fn golden_opts() -> TableOptions {
+    TableOptions {
+        block_size: 64,
+        restart_interval: 2,
+        bloom_false_positive_rate: 0.01,
+        compression: Compression::Lz4,
+        expected_entries: 4,
+    }
+}
+
+fn golden_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sstable/testdata/golden.sst")
+}
+
+/// The committed golden table must still be readable through its filter (catches a fastbloom
+/// change in hashing/bit layout) and the writer must still produce it byte for byte.
+/// Regenerate with `LSMKV_BLESS=1` and review the diff with `format-spec/sstable.md`.
+#[test]
+fn golden_table() {
+    let built = build_table_to_vec(golden_entries(), golden_opts()).unwrap();
+    if std::env::var_os("LSMKV_BLESS").is_some() {
+        std::fs::create_dir_all(golden_path().parent().unwrap()).unwrap();
+        std::fs::write(golden_path(), &built).unwrap();
+    }
+    let golden = std::fs::read(golden_path()).unwrap();
+    let t =
+        Arc::new(Table::from_bytes(Bytes::from(golden.clone()), golden_path(), 1, None).unwrap());
+    assert!(t.has_filter(), "golden filter must be readable");
+    let entries = golden_entries();
+    for (k, _, _) in &entries {
+        assert!(t.may_contain_hash(key_hash(k)), "filter lost {k:?}");
+    }
+    check_gets(&t, &entries);
+    check_iter(&t, &entries, &mut Rng(1));
+    t.verify().unwrap();
+    assert!(
+        built == golden,
+        "writer output differs from src/sstable/testdata/golden.sst; if intended, bless with \
+         LSMKV_BLESS=1 and update format-spec/sstable.md"
+    );
+}
+
+/// Prints the golden table's layout and hex dump for the spec:
+/// `cargo test --lib sstable::tests::print_golden -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_golden() {
+    let data = build_table_to_vec(golden_entries(), golden_opts()).unwrap();
+    let f = Footer::decode(&data, Path::new("g")).unwrap();
+    let t = Table::from_bytes(Bytes::from(data.clone()), "g".into(), 1, None).unwrap();
+    for i in 0..t.num_blocks() {
+        let h = t.index().handle(i).unwrap();
+        let kind = data[(h.offset + h.len) as usize - 5];
+        println!("data  {:>5} {:>5} compression={kind}", h.offset, h.len);
+    }
+    for (n, h) in [("filter", f.filter), ("index", f.index), ("meta", f.meta)] {
+        println!("{n:<6}{:>5} {:>5}", h.offset.get(), h.len.get());
+    }
+    println!("footer{:>5} {:>5}", data.len() - FOOTER_SIZE, FOOTER_SIZE);
+    for (i, chunk) in data.chunks(16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let asc: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        println!("{:08x}  {:<48} |{asc}|", i * 16, hex.join(" "));
+    }
+    println!("meta = {:?}", t.meta());
+}
