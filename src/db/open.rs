@@ -126,7 +126,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     manifest.mark_file_number_used(listing.max_number);
 
     let cache = Arc::new(BlockCache::new(
-        (opts.block_cache_size_mb as u64).saturating_mul(1 << 20),
+        opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
     let mut version = Version::default();
     for meta in state.files.values() {
