@@ -458,3 +458,11 @@ fn slice(data: &[u8], off: u64, len: u64) -> Option<&[u8]> {
     let len = usize::try_from(len).ok()?;
     data.get(off..off.checked_add(len)?)
 }
+
+// Tables and iterators are shared across reader threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Table>();
+    assert_send_sync::<TableIter>();
+    assert_send_sync::<BlockCache>();
+};
