@@ -129,11 +129,6 @@ impl WriteBatch {
         &self.rep
     }
 
-    /// The encoded batch as last sealed.
-    pub(crate) fn encoded(&self) -> &[u8] {
-        &self.rep
-    }
-
     /// Iterates the entries of this (well-formed, self-built) batch.
     pub fn iter(&self) -> BatchIter<'_> {
         BatchIter {
@@ -309,7 +304,7 @@ mod tests {
         assert_eq!(own, e);
         b.clear();
         assert!(b.is_empty());
-        assert_eq!(b.encoded().len(), BATCH_HEADER_SIZE);
+        assert_eq!(b.encoded_size(), BATCH_HEADER_SIZE);
     }
 
     #[test]

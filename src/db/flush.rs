@@ -61,23 +61,29 @@ pub(crate) fn write_table(
     if mem.is_empty() {
         return Ok(None);
     }
+    // Written under a temporary name and renamed into place only when complete and fsynced: a
+    // file with a table name is never partial, and is never written again once mapped.
     let path = dir.join(sst_name(number));
+    let tmp = dir.join(format!("{}.tmp", sst_name(number)));
     let mut topts = TableOptions::from(opts);
     topts.expected_entries = usize::try_from(mem.len()).unwrap_or(usize::MAX);
     let build = || -> Result<_> {
-        let mut builder = TableBuilder::create(&path, topts)?;
+        let mut builder = TableBuilder::create(&tmp, topts)?;
         let mut c = mem.cursor();
         c.seek_to_first();
         while c.valid() {
             builder.add(c.user_key(), c.trailer(), &c.value())?;
             c.next();
         }
-        builder.finish()
+        let summary = builder.finish()?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &tmp, e))?;
+        sync_dir(dir)?;
+        Ok(summary)
     };
     let summary = match build() {
         Ok(s) => s,
         Err(e) => {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
     };
@@ -157,11 +163,10 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
     }
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
-    if let Err(e) = std::fs::remove_file(&wal_path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
+    if let Err(e) = std::fs::remove_file(&wal_path)
+        && e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
         }
-    }
     Ok(())
 }
 
@@ -214,4 +219,11 @@ fn wait_for_flush(shared: &Shared) -> Result<()> {
         .wait_for(&mut g, std::time::Duration::from_millis(50));
     drop(g);
     shared.check_poisoned()
+}
+
+/// fsync of a directory, making renames and unlinks in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))
 }

@@ -263,11 +263,10 @@ impl DbInner {
 
 impl Drop for DbInner {
     fn drop(&mut self) {
-        if !self.shared.shutdown.load(Ordering::Acquire) {
-            if let Err(e) = self.shutdown() {
+        if !self.shared.shutdown.load(Ordering::Acquire)
+            && let Err(e) = self.shutdown() {
                 tracing::error!(error = %e, "lsmkv: error while closing the database");
             }
-        }
     }
 }
 

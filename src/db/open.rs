@@ -16,7 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
-use super::flush::{flush_thread, write_table};
+use super::flush::{flush_thread, sync_dir, write_table};
 use super::version::{SuperVersion, Version, smallest_user_key};
 use super::write::{WalState, WriteQueue, wal_preallocation};
 use super::{Counters, FlushSignal, Shared};
@@ -91,12 +91,10 @@ fn replay_segment(path: &Path, mem: &Memtable) -> Result<u64> {
     let mut max_seqno = 0;
     for rec in &seg.records {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
-        let mut seq = batch.base_seqno;
-        for entry in batch.iter() {
+        for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
             let e = entry?;
             mem.insert(e.key, seq, e.kind, e.value);
             max_seqno = max_seqno.max(seq);
-            seq += 1;
         }
     }
     if let Tail::Torn { offset } = seg.tail {
@@ -107,12 +105,6 @@ fn replay_segment(path: &Path, mem: &Memtable) -> Result<u64> {
         );
     }
     Ok(max_seqno)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))
 }
 
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
@@ -142,7 +134,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     }
     if let Some(l0) = version.levels.first_mut() {
         // Newest first: higher file numbers were flushed later.
-        l0.sort_by(|a, b| b.file_number().cmp(&a.file_number()));
+        l0.sort_by_key(|t| std::cmp::Reverse(t.file_number()));
     }
     for l in version.levels.iter_mut().skip(1) {
         l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
@@ -264,12 +256,11 @@ fn wal_sync_thread(shared: Arc<Shared>) {
             }
         }
         let mut wal = shared.wal.lock();
-        if wal.unsynced {
-            if let Err(e) = wal.sync(&shared.counters) {
+        if wal.unsynced
+            && let Err(e) = wal.sync(&shared.counters) {
                 drop(wal);
                 shared.poison(&e);
                 return;
             }
-        }
     }
 }

@@ -9,7 +9,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::{InternalCursor, MemIter, MergeCursor};
+use super::{InternalCursor, MergeCursor};
 use crate::error::Result;
 use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
@@ -23,6 +23,7 @@ pub(crate) struct Bounds {
 }
 
 impl Bounds {
+    #[cfg(test)]
     pub fn all() -> Self {
         Bounds {
             lower: Bound::Unbounded,
@@ -170,7 +171,7 @@ impl DbIter {
     fn step_front(&mut self) -> Result<Option<(Key, Value)>> {
         let snapshot = self.snapshot;
         loop {
-            let bounds_ok;
+            
             let (key, trailer, value);
             {
                 let c = self.front_cursor()?;
@@ -194,15 +195,14 @@ impl DbIter {
                     c.advance()?;
                 }
             }
-            bounds_ok = self.bounds.below_upper(&key);
+            let bounds_ok = self.bounds.below_upper(&key);
             if !bounds_ok {
                 return Ok(None);
             }
-            if let Some(lb) = &self.last_back {
-                if key >= *lb {
+            if let Some(lb) = &self.last_back
+                && key >= *lb {
                     return Ok(None);
                 }
-            }
             self.last_front = Some(key.clone());
             if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
                 return Ok(Some((key, value)));
@@ -235,11 +235,10 @@ impl DbIter {
             if !self.bounds.above_lower(&key) {
                 return Ok(None);
             }
-            if let Some(lf) = &self.last_front {
-                if key <= *lf {
+            if let Some(lf) = &self.last_front
+                && key <= *lf {
                     return Ok(None);
                 }
-            }
             let Some((trailer, value)) = best else {
                 continue;
             };
@@ -293,12 +292,13 @@ impl DoubleEndedIterator for DbIter {
 
 impl std::iter::FusedIterator for DbIter {}
 
-/// Children over memtables, for tests of this module and for the db's factory.
-pub(crate) fn mem_children(
+/// Children over memtables, for tests of this module.
+#[cfg(test)]
+fn mem_children(
     mems: &[Arc<crate::memtable::Memtable>],
 ) -> Vec<Box<dyn InternalCursor>> {
     mems.iter()
-        .map(|m| Box::new(MemIter::new(m.clone())) as Box<dyn InternalCursor>)
+        .map(|m| Box::new(super::MemIter::new(m.clone())) as Box<dyn InternalCursor>)
         .collect()
 }
 
@@ -313,7 +313,9 @@ mod tests {
         DbIter::new(f, snap, bounds, None)
     }
 
-    fn keys(it: impl Iterator<Item = Result<(Key, Value)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn keys(it: impl Iterator<Item = Result<(Key, Value)>>) -> Pairs {
         it.map(|r| {
             let (k, v) = r.unwrap();
             (k.to_vec(), v.to_vec())
@@ -370,7 +372,8 @@ mod tests {
                 model.insert(k, v);
             }
         }
-        let cases: Vec<(Bound<Vec<u8>>, Bound<Vec<u8>>)> = vec![
+        type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+        let cases: Vec<Range> = vec![
             (Bound::Unbounded, Bound::Unbounded),
             (Bound::Included(b"010".to_vec()), Bound::Excluded(b"050".to_vec())),
             (Bound::Excluded(b"010".to_vec()), Bound::Included(b"050".to_vec())),
@@ -382,7 +385,7 @@ mod tests {
                 lower: lo.clone(),
                 upper: hi.clone(),
             };
-            let expect: Vec<(Vec<u8>, Vec<u8>)> = if bounds.is_empty() {
+            let expect: Pairs = if bounds.is_empty() {
                 vec![]
             } else {
                 model
