@@ -33,6 +33,8 @@ pub mod key;
 pub mod manifest;
 pub mod memtable;
 pub mod options;
+#[cfg(feature = "cli")]
+pub mod repl;
 pub mod sstable;
 mod stats;
 pub mod value;
