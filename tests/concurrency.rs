@@ -3,9 +3,6 @@
 //! present. `Db` is `Send + Sync + Clone`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-// `drop(db)` is the point of several tests (dropping the last handle closes the database); the
-// lint only fires while `Db` has no drop glue.
-#![allow(clippy::drop_non_drop)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -10,9 +10,6 @@
 //! Replay: `LSMKV_SEED=<n>` changes the seed (printed at the start).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-// `drop(db)` is the point of several tests (dropping the last handle closes the database); the
-// lint only fires while `Db` has no drop glue.
-#![allow(clippy::drop_non_drop)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -6,9 +6,6 @@
 //! one, because tests run in parallel threads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-// `drop(db)` is the point of several tests (dropping the last handle closes the database); the
-// lint only fires while `Db` has no drop glue.
-#![allow(clippy::drop_non_drop)]
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,9 +2,6 @@
 //! stdout, errors on stderr, exit status 1 if any line failed; data persists across runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-// `drop(db)` is the point of several tests (dropping the last handle closes the database); the
-// lint only fires while `Db` has no drop glue.
-#![allow(clippy::drop_non_drop)]
 
 use std::io::Write;
 use std::path::Path;
