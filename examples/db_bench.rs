@@ -75,6 +75,18 @@ fn parse_args() -> Result<Args, String> {
         if name == "--help" || name == "-h" {
             return Err(USAGE.into());
         }
+        const VALUED: &[&str] = &[
+            "--benchmarks",
+            "--num",
+            "--value-size",
+            "--key-size",
+            "--sync-mode",
+            "--db",
+            "--seed",
+        ];
+        if !VALUED.contains(&name.as_str()) {
+            return Err(format!("unknown flag {name}\n{USAGE}"));
+        }
         let value = match inline.or_else(|| it.next()) {
             Some(v) => v,
             None => return Err(format!("{name} needs a value\n{USAGE}")),

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use lsmkv::{Db, Options, SyncMode, WriteBatch};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
 const DEFAULT_SEED: u64 = 0x6c73_6d6b_7621;
 const DEFAULT_CASES: u32 = 24;
@@ -87,30 +87,47 @@ fn options() -> Options {
     }
 }
 
-fn check(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>, step: usize, op: &Op) {
-    for k in alphabet() {
-        let got = db
-            .get(&k)
-            .unwrap_or_else(|e| panic!("step {step} ({op:?}): get {k:?}: {e}"));
-        let got = got.as_deref();
-        let want = model.get(&k).map(Vec::as_slice);
-        assert_eq!(got, want, "step {step} after {op:?}: key {k:?}");
-    }
+/// Fails the case (without a panic, so shrinking stays quiet) with `what` and the error.
+fn ok<T>(r: lsmkv::Result<T>, what: impl FnOnce() -> String) -> Result<T, TestCaseError> {
+    r.map_err(|e| TestCaseError::fail(format!("{}: {e}", what())))
 }
 
-fn run_case(ops: &[Op]) {
+fn check(
+    db: &Db,
+    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+    step: usize,
+    op: &Op,
+) -> Result<(), TestCaseError> {
+    for k in alphabet() {
+        let got = ok(db.get(&k), || format!("step {step} ({op:?}): get {k:?}"))?;
+        let want = model.get(&k).map(Vec::as_slice);
+        prop_assert_eq!(
+            got.as_deref(),
+            want,
+            "step {} after {:?}: key {:?}",
+            step,
+            op,
+            k
+        );
+    }
+    Ok(())
+}
+
+fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Some(Db::open(dir.path(), options()).unwrap());
+    let open = || ok(Db::open(dir.path(), options()), || "open".to_string());
+    let mut db = Some(open()?);
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for (step, op) in ops.iter().enumerate() {
         let d = db.as_ref().unwrap();
+        let what = || format!("step {step} ({op:?})");
         match op {
             Op::Put(k, v) => {
-                d.put(k, v).unwrap();
+                ok(d.put(k, v), what)?;
                 model.insert(k.clone(), v.clone());
             }
             Op::Delete(k) => {
-                d.delete(k).unwrap();
+                ok(d.delete(k), what)?;
                 model.remove(k);
             }
             Op::Batch(entries) => {
@@ -121,7 +138,7 @@ fn run_case(ops: &[Op]) {
                         None => b.delete(k),
                     }
                 }
-                d.write(b).unwrap();
+                ok(d.write(b), what)?;
                 for (k, v) in entries {
                     match v {
                         Some(v) => model.insert(k.clone(), v.clone()),
@@ -129,19 +146,19 @@ fn run_case(ops: &[Op]) {
                     };
                 }
             }
-            Op::Flush => d.flush().unwrap(),
+            Op::Flush => ok(d.flush(), what)?,
             Op::Reopen => {
                 // Drop (not close) the only handle: that must release the lock and keep the data.
                 drop(db.take());
-                db = Some(Db::open(dir.path(), options()).unwrap());
+                db = Some(open()?);
             }
         }
-        check(db.as_ref().unwrap(), &model, step, op);
+        check(db.as_ref().unwrap(), &model, step, op)?;
     }
     // Finally a clean close and reopen.
-    db.take().unwrap().close().unwrap();
-    let d = Db::open(dir.path(), options()).unwrap();
-    check(&d, &model, ops.len(), &Op::Reopen);
+    ok(db.take().unwrap().close(), || "final close".to_string())?;
+    let d = open()?;
+    check(&d, &model, ops.len(), &Op::Reopen)
 }
 
 #[test]
@@ -165,10 +182,7 @@ fn db_matches_btreemap_model() {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&prop::collection::vec(op(), 1..60), |ops| {
-        run_case(&ops);
-        Ok(())
-    });
+    let result = runner.run(&prop::collection::vec(op(), 1..60), |ops| run_case(&ops));
     if let Err(e) = result {
         panic!("{e}\nreplay with LSMKV_SEED={seed}");
     }
