@@ -34,6 +34,8 @@ pub mod key;
 pub mod manifest;
 pub mod memtable;
 pub mod options;
+#[cfg(feature = "cli")]
+pub mod repl;
 pub mod sstable;
 mod stats;
 pub mod value;

@@ -1,0 +1,98 @@
+//! Criterion micro-benchmarks of the public `Db` API: puts (memtable only vs. fsync'ed WAL) and
+//! gets (memtable vs. warm SSTables). Kept short: small samples, short measurement windows.
+//!
+//! `cargo bench --bench db` (add `-- get` to filter). For throughput at scale use
+//! `examples/db_bench.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use lsmkv::{Db, Options, SyncMode};
+
+const KEYS: u64 = 20_000;
+const VALUE: [u8; 100] = [0x5a; 100];
+
+fn key(i: u64) -> [u8; 16] {
+    let mut k = [b'0'; 16];
+    let s = format!("{i:016}");
+    k.copy_from_slice(s.as_bytes());
+    k
+}
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn open(mode: SyncMode) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options {
+        sync_mode: mode,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), o).unwrap();
+    (dir, db)
+}
+
+fn puts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("put");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, mode) in [
+        ("memtable_sync_none", SyncMode::None),
+        ("wal_sync_always", SyncMode::Always),
+    ] {
+        let (_dir, db) = open(mode);
+        let mut i = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                db.put(key(i), VALUE).unwrap();
+            })
+        });
+        db.close().unwrap();
+    }
+    g.finish();
+}
+
+fn gets(c: &mut Criterion) {
+    let mut g = c.benchmark_group("get");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, flush) in [("memtable", false), ("sstable_warm", true)] {
+        let (_dir, db) = open(SyncMode::None);
+        for i in 0..KEYS {
+            db.put(key(i), VALUE).unwrap();
+        }
+        if flush {
+            db.flush().unwrap();
+            // Warm the block cache and page cache.
+            for i in 0..KEYS {
+                black_box(db.get(key(i)).unwrap());
+            }
+        }
+        let mut rng = Rng(0x9e37_79b9);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || key(rng.below(KEYS)),
+                |k| black_box(db.get(k).unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+        db.close().unwrap();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, puts, gets);
+criterion_main!(benches);

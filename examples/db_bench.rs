@@ -1,0 +1,426 @@
+//! db_bench-style throughput and latency benchmark (after LevelDB/RocksDB `db_bench`).
+//!
+//! ```text
+//! cargo run --release --example db_bench -- \
+//!     --benchmarks fillseq,fillrandom,readrandom,readmissing \
+//!     --num 1000000 --value-size 100 --key-size 16 --sync-mode none --db /tmp/lsmkv-bench
+//! ```
+//!
+//! Keys are the zero-padded decimal index (`--key-size` bytes); values are "half compressible"
+//! (random bytes followed by a repeat of them, like RocksDB's `CompressibleString` at ratio 0.5).
+//! Every run is seeded (`--seed`), so the same flags produce the same operations.
+//!
+//! Benchmarks:
+//! - `fillseq`: puts keys 0..num in order.
+//! - `fillrandom`: puts `num` keys drawn uniformly from 0..num.
+//! - `overwrite`: as fillrandom, on top of what exists.
+//! - `readrandom`: gets `num` keys that exist, from SSTables: runs fillseq first if this invocation
+//!   has not, then flushes.
+//! - `readmissing`: gets `num` keys that sort among existing ones but were never written.
+//! - `fillsync`: like fillrandom with `num / 100` ops and SyncMode::Always (fsync per write).
+//!
+//! Each reports ops/s, MB/s of user data, p50/p99/p99.9 latency of single operations and the bytes
+//! the database directory holds afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use lsmkv::{Db, Options, SyncMode};
+
+struct Args {
+    benchmarks: Vec<String>,
+    num: u64,
+    value_size: usize,
+    key_size: usize,
+    sync_mode: SyncMode,
+    db: Option<PathBuf>,
+    use_existing_db: bool,
+    seed: u64,
+}
+
+const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size N] [--key-size N]
+                [--sync-mode always|async_batch|none] [--db DIR] [--use-existing-db] [--seed N]
+  LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync
+  Other engine options come from the environment (see .env.example), e.g. MEMTABLE_MAX_SIZE.";
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        benchmarks: "fillseq,fillrandom,readrandom,readmissing"
+            .split(',')
+            .map(String::from)
+            .collect(),
+        num: 1_000_000,
+        value_size: 100,
+        key_size: 16,
+        sync_mode: SyncMode::None,
+        db: None,
+        use_existing_db: false,
+        seed: 301,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        // Accept both `--flag value` and `--flag=value`, with `-` or `_` in names.
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (flag.clone(), None),
+        };
+        let name = name.replace('_', "-");
+        if name == "--use-existing-db" {
+            a.use_existing_db = true;
+            continue;
+        }
+        if name == "--help" || name == "-h" {
+            return Err(USAGE.into());
+        }
+        const VALUED: &[&str] = &[
+            "--benchmarks",
+            "--num",
+            "--value-size",
+            "--key-size",
+            "--sync-mode",
+            "--db",
+            "--seed",
+        ];
+        if !VALUED.contains(&name.as_str()) {
+            return Err(format!("unknown flag {name}\n{USAGE}"));
+        }
+        let value = match inline.or_else(|| it.next()) {
+            Some(v) => v,
+            None => return Err(format!("{name} needs a value\n{USAGE}")),
+        };
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name}: not a number: {v}"))
+        };
+        match name.as_str() {
+            "--benchmarks" => {
+                a.benchmarks = value
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "--num" => a.num = num(&value)?,
+            "--value-size" => a.value_size = num(&value)? as usize,
+            "--key-size" => a.key_size = num(&value)? as usize,
+            "--sync-mode" => a.sync_mode = value.parse().map_err(|e| format!("{name}: {e}"))?,
+            "--db" => a.db = Some(PathBuf::from(value)),
+            "--seed" => a.seed = num(&value)?,
+            _ => return Err(format!("unknown flag {name}\n{USAGE}")),
+        }
+    }
+    if a.key_size < 8 {
+        return Err("--key-size must be at least 8".into());
+    }
+    Ok(a)
+}
+
+/// xorshift64*: tiny, seeded, good enough to pick keys and fill values.
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A pool of half-compressible bytes; values are windows into it (as db_bench's RandomGenerator).
+struct ValueGen {
+    data: Vec<u8>,
+    pos: usize,
+}
+impl ValueGen {
+    fn new(rng: &mut Rng, value_size: usize) -> Self {
+        let mut data = Vec::with_capacity(1 << 20);
+        let piece = value_size.clamp(1, 1 << 20);
+        while data.len() < (1 << 20).max(value_size * 2) {
+            // Half random, half a repeat of that half: compresses to about 50%.
+            let half = piece.div_ceil(2);
+            let random: Vec<u8> = (0..half).map(|_| rng.next() as u8).collect();
+            data.extend_from_slice(&random);
+            data.extend(random.iter().cycle().take(piece - half));
+        }
+        ValueGen { data, pos: 0 }
+    }
+    fn next(&mut self, len: usize) -> &[u8] {
+        if self.pos + len > self.data.len() {
+            self.pos = 0;
+        }
+        let s = &self.data[self.pos..self.pos + len];
+        self.pos += len;
+        s
+    }
+}
+
+fn make_key(i: u64, key_size: usize) -> Vec<u8> {
+    format!("{i:0key_size$}").into_bytes()
+}
+
+/// A key that sorts next to existing key `i` but was never written (last byte changed to '.').
+fn missing_key(i: u64, key_size: usize) -> Vec<u8> {
+    let mut k = make_key(i, key_size);
+    if let Some(last) = k.last_mut() {
+        *last = b'.';
+    }
+    k
+}
+
+struct Hist {
+    nanos: Vec<u64>,
+}
+impl Hist {
+    fn percentile(&mut self, p: f64) -> Duration {
+        if self.nanos.is_empty() {
+            return Duration::ZERO;
+        }
+        self.nanos.sort_unstable();
+        let idx = ((self.nanos.len() as f64 - 1.0) * p).round() as usize;
+        Duration::from_nanos(self.nanos[idx.min(self.nanos.len() - 1)])
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+struct Bench<'a> {
+    args: &'a Args,
+    dir: PathBuf,
+    db: Option<Db>,
+    rng: Rng,
+    values: ValueGen,
+    seq_filled: bool,
+}
+
+impl Bench<'_> {
+    fn open(&mut self, mode: SyncMode) -> lsmkv::Result<&Db> {
+        let reopen = self
+            .db
+            .as_ref()
+            .is_none_or(|d| d.options().sync_mode != mode);
+        if reopen {
+            if let Some(db) = self.db.take() {
+                db.close()?;
+            }
+            let mut opts = Options::from_env()?;
+            opts.sync_mode = mode;
+            self.db = Some(Db::open(&self.dir, opts)?);
+        }
+        Ok(self.db.as_ref().unwrap())
+    }
+
+    fn fill(
+        &mut self,
+        n: u64,
+        random: bool,
+        mode: SyncMode,
+        hist: &mut Hist,
+    ) -> lsmkv::Result<u64> {
+        let (ks, vs) = (self.args.key_size, self.args.value_size);
+        let db = self.open(mode)?.clone();
+        let mut bytes = 0;
+        for i in 0..n {
+            let k = make_key(
+                if random {
+                    self.rng.below(self.args.num)
+                } else {
+                    i
+                },
+                ks,
+            );
+            let v = self.values.next(vs);
+            let t = Instant::now();
+            db.put(&k, v)?;
+            hist.nanos.push(t.elapsed().as_nanos() as u64);
+            bytes += (k.len() + v.len()) as u64;
+        }
+        Ok(bytes)
+    }
+
+    fn read(&mut self, missing: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
+        let (n, ks) = (self.args.num, self.args.key_size);
+        if !self.seq_filled && !self.args.use_existing_db {
+            eprintln!("  (filling {n} keys in order first so that reads find them)");
+            self.fill(
+                n,
+                false,
+                self.args.sync_mode,
+                &mut Hist { nanos: Vec::new() },
+            )?;
+            self.seq_filled = true;
+        }
+        let db = self.open(self.args.sync_mode)?.clone();
+        db.flush()?;
+        let (mut found, mut bytes) = (0, 0);
+        for _ in 0..n {
+            let i = self.rng.below(n);
+            let k = if missing {
+                missing_key(i, ks)
+            } else {
+                make_key(i, ks)
+            };
+            let t = Instant::now();
+            let v = db.get(&k)?;
+            hist.nanos.push(t.elapsed().as_nanos() as u64);
+            if let Some(v) = v {
+                found += 1;
+                bytes += (k.len() + v.len()) as u64;
+            }
+        }
+        Ok((found, bytes))
+    }
+
+    fn run(&mut self, name: &str) -> lsmkv::Result<()> {
+        let mut hist = Hist {
+            nanos: Vec::with_capacity(self.args.num as usize),
+        };
+        let start = Instant::now();
+        let mut note = String::new();
+        let (ops, bytes) = match name {
+            "fillseq" => {
+                let b = self.fill(self.args.num, false, self.args.sync_mode, &mut hist)?;
+                self.seq_filled = true;
+                (self.args.num, b)
+            }
+            "fillrandom" | "overwrite" => (
+                self.args.num,
+                self.fill(self.args.num, true, self.args.sync_mode, &mut hist)?,
+            ),
+            "fillsync" => {
+                let n = (self.args.num / 100).max(1);
+                let b = self.fill(n, true, SyncMode::Always, &mut hist)?;
+                note = format!(" ({n} ops, sync always)");
+                (n, b)
+            }
+            "readrandom" | "readmissing" => {
+                let missing = name == "readmissing";
+                // The fill (if needed) and the flush are not timed.
+                let (found, b) = self.read(missing, &mut hist)?;
+                note = format!(" ({found} of {} found)", self.args.num);
+                (self.args.num, b)
+            }
+            other => {
+                eprintln!("unknown benchmark {other}, skipped");
+                return Ok(());
+            }
+        };
+        // Time the operations only (the read benchmarks' setup is excluded).
+        let timed: Duration = Duration::from_nanos(hist.nanos.iter().sum());
+        let elapsed = if name.starts_with("read") {
+            timed
+        } else {
+            start.elapsed()
+        };
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "{name:<12} : {:>10.0} ops/s {:>8.1} MB/s  p50 {:>9.2?} p99 {:>9.2?} p99.9 {:>9.2?}  disk {:>7.1} MiB{note}",
+            ops as f64 / secs,
+            bytes as f64 / secs / 1e6,
+            hist.percentile(0.50),
+            hist.percentile(0.99),
+            hist.percentile(0.999),
+            dir_bytes(&self.dir) as f64 / (1 << 20) as f64,
+        );
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let (dir, temporary) = match &args.db {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("lsmkv-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    if !args.use_existing_db
+        && dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    {
+        eprintln!(
+            "{} is not empty; delete it or pass --use-existing-db",
+            dir.display()
+        );
+        return ExitCode::from(2);
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!(
+        "lsmkv {} (commit {commit}, {} build)  keys {} B  values {} B (50% compressible)  num {}  sync {:?}  cpus {}  db {}",
+        env!("CARGO_PKG_VERSION"),
+        if cfg!(debug_assertions) {
+            "DEBUG"
+        } else {
+            "release"
+        },
+        args.key_size,
+        args.value_size,
+        args.num,
+        args.sync_mode,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        dir.display(),
+    );
+    let mut rng = Rng::new(args.seed);
+    let values = ValueGen::new(&mut rng, args.value_size);
+    let mut bench = Bench {
+        args: &args,
+        dir: dir.clone(),
+        db: None,
+        rng,
+        values,
+        seq_filled: false,
+    };
+    let mut status = ExitCode::SUCCESS;
+    for name in &args.benchmarks {
+        if let Err(e) = bench.run(name) {
+            eprintln!("{name}: {e}");
+            status = ExitCode::FAILURE;
+            break;
+        }
+    }
+    if let Some(db) = bench.db.take()
+        && let Err(e) = db.close()
+    {
+        eprintln!("close: {e}");
+        status = ExitCode::FAILURE;
+    }
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    status
+}
