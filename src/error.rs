@@ -170,11 +170,7 @@ mod tests {
 
     #[test]
     fn io_error_has_source() {
-        let e = Error::io(
-            "reading",
-            "x",
-            std::io::Error::other("boom"),
-        );
+        let e = Error::io("reading", "x", std::io::Error::other("boom"));
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.to_string().contains("reading x"));
     }

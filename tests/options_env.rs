@@ -76,7 +76,6 @@ fn every_variable_is_read() {
         ("BLOCK_CACHE_SIZE_MB", "128"),
         ("COMPRESSION", "none"),
         ("MAX_VALUE_SIZE", "1G"),
-        ("FLUSH_THREADS", "3"),
         ("PARANOID_CHECKS", "yes"),
     ])
     .unwrap();
@@ -92,7 +91,6 @@ fn every_variable_is_read() {
     assert_eq!(o.block_cache_size_mb, 128);
     assert_eq!(o.compression, Compression::None);
     assert_eq!(o.max_value_size, 1 << 30);
-    assert_eq!(o.flush_threads, 3);
     assert!(o.paranoid_checks);
 }
 
@@ -126,7 +124,6 @@ fn invalid_values_are_invalid_argument_naming_the_variable() {
         ("BLOCK_CACHE_SIZE_MB", "x"),
         ("COMPRESSION", "zstd"),
         ("MAX_VALUE_SIZE", "2G"),
-        ("FLUSH_THREADS", "0"),
         ("PARANOID_CHECKS", "maybe"),
     ] {
         let e = from_map(&[(var, bad)]).unwrap_err();

@@ -16,10 +16,10 @@ use super::version::{SuperVersion, Version};
 use super::write::rotate;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
-use crate::options::Options;
 use crate::format::files::{sst_name, wal_name};
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::Memtable;
+use crate::options::Options;
 use crate::sstable::{Table, TableBuilder, TableOptions};
 
 /// Body of the background flush thread.
@@ -164,9 +164,10 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
     if let Err(e) = std::fs::remove_file(&wal_path)
-        && e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
-        }
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
+    }
     Ok(())
 }
 

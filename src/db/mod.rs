@@ -35,8 +35,8 @@ use crate::options::Options;
 use crate::stats::{LevelStats, Stats};
 use crate::value::Value;
 
-use version::SuperVersion;
 pub use read::Snapshot;
+use version::SuperVersion;
 use write::{WalState, WriteQueue};
 
 /// Operation counters, reported by `stats()`.
@@ -135,7 +135,12 @@ impl Shared {
     }
 
     /// The newest entry for `key` visible at `snapshot`, tombstones included.
-    fn lookup(&self, sv: &SuperVersion, key: &[u8], snapshot: SeqNo) -> Result<Option<(u64, Value)>> {
+    fn lookup(
+        &self,
+        sv: &SuperVersion,
+        key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(u64, Value)>> {
         if let Some(hit) = sv.mem.get(key, snapshot) {
             return Ok(Some(hit));
         }
@@ -194,11 +199,7 @@ impl Shared {
             let w = self.wal.lock();
             (w.writer.number(), w.writer.size())
         };
-        let imm_bytes: u64 = sv
-            .imms
-            .iter()
-            .map(|m| m.approximate_size() as u64)
-            .sum();
+        let imm_bytes: u64 = sv.imms.iter().map(|m| m.approximate_size() as u64).sum();
         let mut s = Stats {
             last_seqno: self.visible_seqno.load(Ordering::Acquire),
             memtable_bytes: sv.mem.approximate_size() as u64,
@@ -264,9 +265,10 @@ impl DbInner {
 impl Drop for DbInner {
     fn drop(&mut self) {
         if !self.shared.shutdown.load(Ordering::Acquire)
-            && let Err(e) = self.shutdown() {
-                tracing::error!(error = %e, "lsmkv: error while closing the database");
-            }
+            && let Err(e) = self.shutdown()
+        {
+            tracing::error!(error = %e, "lsmkv: error while closing the database");
+        }
     }
 }
 

@@ -110,7 +110,9 @@ fn replay_segment(path: &Path, mem: &Memtable) -> Result<u64> {
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     opts.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
-    let dir = dir.canonicalize().map_err(|e| Error::io("resolving", dir, e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| Error::io("resolving", dir, e))?;
     let lock_file = lock_dir(&dir)?;
     let (mut manifest, state) = Manifest::open(&dir)?;
     let listing = list_dir(&dir)?;
@@ -257,10 +259,11 @@ fn wal_sync_thread(shared: Arc<Shared>) {
         }
         let mut wal = shared.wal.lock();
         if wal.unsynced
-            && let Err(e) = wal.sync(&shared.counters) {
-                drop(wal);
-                shared.poison(&e);
-                return;
-            }
+            && let Err(e) = wal.sync(&shared.counters)
+        {
+            drop(wal);
+            shared.poison(&e);
+            return;
+        }
     }
 }

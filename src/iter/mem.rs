@@ -77,9 +77,15 @@ impl InternalCursor for MemIter {
         self.cur.as_ref().map_or(0, |(_, t, _)| *t)
     }
     fn value(&self) -> Value {
-        self.cur.as_ref().map(|(_, _, v)| v.clone()).unwrap_or_default()
+        self.cur
+            .as_ref()
+            .map(|(_, _, v)| v.clone())
+            .unwrap_or_default()
     }
     fn key(&self) -> Key {
-        self.cur.as_ref().map(|(k, _, _)| k.clone()).unwrap_or_default()
+        self.cur
+            .as_ref()
+            .map(|(k, _, _)| k.clone())
+            .unwrap_or_default()
     }
 }

@@ -171,7 +171,6 @@ impl DbIter {
     fn step_front(&mut self) -> Result<Option<(Key, Value)>> {
         let snapshot = self.snapshot;
         loop {
-            
             let (key, trailer, value);
             {
                 let c = self.front_cursor()?;
@@ -200,9 +199,10 @@ impl DbIter {
                 return Ok(None);
             }
             if let Some(lb) = &self.last_back
-                && key >= *lb {
-                    return Ok(None);
-                }
+                && key >= *lb
+            {
+                return Ok(None);
+            }
             self.last_front = Some(key.clone());
             if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
                 return Ok(Some((key, value)));
@@ -236,9 +236,10 @@ impl DbIter {
                 return Ok(None);
             }
             if let Some(lf) = &self.last_front
-                && key <= *lf {
-                    return Ok(None);
-                }
+                && key <= *lf
+            {
+                return Ok(None);
+            }
             let Some((trailer, value)) = best else {
                 continue;
             };
@@ -294,9 +295,7 @@ impl std::iter::FusedIterator for DbIter {}
 
 /// Children over memtables, for tests of this module.
 #[cfg(test)]
-fn mem_children(
-    mems: &[Arc<crate::memtable::Memtable>],
-) -> Vec<Box<dyn InternalCursor>> {
+fn mem_children(mems: &[Arc<crate::memtable::Memtable>]) -> Vec<Box<dyn InternalCursor>> {
     mems.iter()
         .map(|m| Box::new(super::MemIter::new(m.clone())) as Box<dyn InternalCursor>)
         .collect()
@@ -336,22 +335,34 @@ mod tests {
         let got = keys(iter_over(vec![b.clone(), a.clone()], 5, all.clone()));
         assert_eq!(
             got,
-            vec![(b"k1".to_vec(), b"new".to_vec()), (b"k3".to_vec(), b"three".to_vec())]
+            vec![
+                (b"k1".to_vec(), b"new".to_vec()),
+                (b"k3".to_vec(), b"three".to_vec())
+            ]
         );
         let got = keys(iter_over(vec![b.clone(), a.clone()], 5, all.clone()).rev());
         assert_eq!(
             got,
-            vec![(b"k3".to_vec(), b"three".to_vec()), (b"k1".to_vec(), b"new".to_vec())]
+            vec![
+                (b"k3".to_vec(), b"three".to_vec()),
+                (b"k1".to_vec(), b"new".to_vec())
+            ]
         );
         let got = keys(iter_over(vec![b.clone(), a.clone()], 2, all.clone()));
         assert_eq!(
             got,
-            vec![(b"k1".to_vec(), b"old".to_vec()), (b"k2".to_vec(), b"two".to_vec())]
+            vec![
+                (b"k1".to_vec(), b"old".to_vec()),
+                (b"k2".to_vec(), b"two".to_vec())
+            ]
         );
         let got = keys(iter_over(vec![b.clone(), a.clone()], 2, all).rev());
         assert_eq!(
             got,
-            vec![(b"k2".to_vec(), b"two".to_vec()), (b"k1".to_vec(), b"old".to_vec())]
+            vec![
+                (b"k2".to_vec(), b"two".to_vec()),
+                (b"k1".to_vec(), b"old".to_vec())
+            ]
         );
     }
 
@@ -375,10 +386,19 @@ mod tests {
         type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
         let cases: Vec<Range> = vec![
             (Bound::Unbounded, Bound::Unbounded),
-            (Bound::Included(b"010".to_vec()), Bound::Excluded(b"050".to_vec())),
-            (Bound::Excluded(b"010".to_vec()), Bound::Included(b"050".to_vec())),
+            (
+                Bound::Included(b"010".to_vec()),
+                Bound::Excluded(b"050".to_vec()),
+            ),
+            (
+                Bound::Excluded(b"010".to_vec()),
+                Bound::Included(b"050".to_vec()),
+            ),
             (Bound::Included(b"0999".to_vec()), Bound::Unbounded),
-            (Bound::Included(b"5".to_vec()), Bound::Included(b"1".to_vec())),
+            (
+                Bound::Included(b"5".to_vec()),
+                Bound::Included(b"1".to_vec()),
+            ),
         ];
         for (lo, hi) in cases {
             let bounds = Bounds {
@@ -393,10 +413,16 @@ mod tests {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             };
-            assert_eq!(keys(iter_over(vec![m.clone()], seq, bounds.clone())), expect);
+            assert_eq!(
+                keys(iter_over(vec![m.clone()], seq, bounds.clone())),
+                expect
+            );
             let mut rev = expect.clone();
             rev.reverse();
-            assert_eq!(keys(iter_over(vec![m.clone()], seq, bounds.clone()).rev()), rev);
+            assert_eq!(
+                keys(iter_over(vec![m.clone()], seq, bounds.clone()).rev()),
+                rev
+            );
             // Alternate ends: every item exactly once.
             let mut it = iter_over(vec![m.clone()], seq, bounds);
             let mut front = vec![];

@@ -84,7 +84,12 @@ impl PartialOrd for MemKey {
 }
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_internal(self.user_key(), self.trailer, other.user_key(), other.trailer)
+        cmp_internal(
+            self.user_key(),
+            self.trailer,
+            other.user_key(),
+            other.trailer,
+        )
     }
 }
 
@@ -301,7 +306,12 @@ mod tests {
         }
         assert_eq!(
             seen,
-            vec![(vec![], 4), (b"a".to_vec(), 3), (b"a".to_vec(), 2), (b"b".to_vec(), 1)]
+            vec![
+                (vec![], 4),
+                (b"a".to_vec(), 3),
+                (b"a".to_vec(), 2),
+                (b"b".to_vec(), 1)
+            ]
         );
         c.seek(b"a", seek_trailer(2));
         assert_eq!((c.user_key(), c.trailer() >> 8), (&b"a"[..], 2));
