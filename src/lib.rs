@@ -42,7 +42,7 @@ pub mod value;
 pub mod wal;
 
 pub use batch::WriteBatch;
-pub use db::{Db, Snapshot};
+pub use db::{Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use iter::DbIter;
 pub use options::{Compression, Options, SyncMode};

@@ -35,7 +35,7 @@ use crate::options::Options;
 use crate::stats::{LevelStats, Stats};
 use crate::value::Value;
 
-pub use read::Snapshot;
+pub use read::{Snapshot, TableInfo};
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
 

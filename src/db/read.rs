@@ -233,3 +233,59 @@ impl Snapshot {
         search(self.range::<&[u8], _>(..), needle.as_ref(), limit)
     }
 }
+
+/// One live SSTable, as reported by [`Db::tables`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableInfo {
+    pub level: u32,
+    pub number: u64,
+    pub file_size: u64,
+    pub entries: u64,
+    pub tombstones: u64,
+    /// Smallest and largest user keys.
+    pub smallest_key: Vec<u8>,
+    pub largest_key: Vec<u8>,
+    pub min_seqno: u64,
+    pub max_seqno: u64,
+}
+
+impl Db {
+    /// Every live SSTable by level (level 0 newest first, other levels in key order): the shape of
+    /// the LSM tree.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        let sv = self.shared_arc().sv.load();
+        let mut out = Vec::new();
+        for (level, tables) in sv.version.levels.iter().enumerate() {
+            for t in tables {
+                let m = t.meta();
+                out.push(TableInfo {
+                    level: level as u32,
+                    number: t.file_number(),
+                    file_size: t.file_size(),
+                    entries: m.entries,
+                    tombstones: m.tombstones,
+                    smallest_key: smallest_user_key(t).to_vec(),
+                    largest_key: largest_user_key(t).to_vec(),
+                    min_seqno: m.min_seqno,
+                    max_seqno: m.max_seqno,
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks every checksum of every live table (each block is read and decoded). Returns the
+    /// first damage found as [`crate::Error::Corruption`] with file and offset.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`].
+    pub fn verify(&self) -> Result<()> {
+        let sv = self.shared_arc().sv.load_full();
+        for tables in &sv.version.levels {
+            for t in tables {
+                t.verify()?;
+            }
+        }
+        Ok(())
+    }
+}
