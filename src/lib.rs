@@ -45,6 +45,6 @@ pub use batch::WriteBatch;
 pub use db::{Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use iter::DbIter;
-pub use options::{Compression, Options, SyncMode};
+pub use options::{CompactionStrategy, Compression, Options, SyncMode};
 pub use stats::Stats;
 pub use value::{Key, Value};

@@ -60,6 +60,36 @@ impl FromStr for Compression {
     }
 }
 
+/// How SSTables are merged in the background. See the README's "Compaction" section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompactionStrategy {
+    /// One sorted run per level, each level `level_size_ratio` times larger than the one above
+    /// (with dynamic level targets). Lowest space and read amplification; highest write
+    /// amplification. The default.
+    Leveled,
+    /// Size-tiered: sorted runs of similar size are merged once `tiered_min_merge_width` of them
+    /// accumulate. Lowest write amplification; more space and read amplification.
+    Tiered,
+    /// Dostoevsky's lazy leveling: tiered at every level but the last, which is one sorted run.
+    /// Write amplification close to tiered, space amplification close to leveled.
+    LazyLeveling,
+}
+
+impl FromStr for CompactionStrategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "leveled" | "levelled" => Ok(CompactionStrategy::Leveled),
+            "tiered" | "size_tiered" => Ok(CompactionStrategy::Tiered),
+            "lazy_leveling" | "lazy-leveling" | "lazy_levelling" => {
+                Ok(CompactionStrategy::LazyLeveling)
+            }
+            _ => Err("expected one of: leveled, tiered, lazy_leveling".into()),
+        }
+    }
+}
+
 /// Configuration of a [`crate::Db`]. A plain struct: set the fields you care about on
 /// `Options::default()`.
 #[derive(Debug, Clone, Serialize)]
@@ -97,6 +127,37 @@ pub struct Options {
     /// `PARANOID_CHECKS`: verify block checksums on every read, also of cached blocks. Default off
     /// (checksums are verified whenever a block is read from the file).
     pub paranoid_checks: bool,
+    /// `COMPACTION_STRATEGY` = leveled | tiered | lazy_leveling. Default leveled.
+    pub compaction_strategy: CompactionStrategy,
+    /// `COMPACTION_THREADS`: background compaction threads; compactions of disjoint key ranges
+    /// run at once. Default 1.
+    pub compaction_threads: usize,
+    /// `L0_COMPACTION_TRIGGER`: level-0 files (sorted runs, for tiered) that start a compaction.
+    /// Default 4.
+    pub l0_compaction_trigger: usize,
+    /// `L0_SLOWDOWN_WRITES_TRIGGER`: level-0 files at which writers are slowed down gradually.
+    /// Default 20.
+    pub l0_slowdown_writes_trigger: usize,
+    /// `L0_STOP_WRITES_TRIGGER`: level-0 files at which writers wait for compaction. Default 36.
+    pub l0_stop_writes_trigger: usize,
+    /// `LEVEL_SIZE_RATIO`: size ratio between adjacent levels (leveled, lazy leveling). Default 10.
+    pub level_size_ratio: usize,
+    /// `LEVEL_BASE_SIZE`: target size of the first level below L0, in bytes. Default 256 MiB.
+    pub level_base_size: u64,
+    /// `TARGET_FILE_SIZE`: compaction output files are cut at about this size. Default 64 MiB.
+    pub target_file_size: u64,
+    /// `MAX_LEVELS`: number of levels including L0 (2 to 16). Default 7.
+    pub max_levels: usize,
+    /// `TIERED_MIN_MERGE_WIDTH`: sorted runs of similar size merged at once (tiered, lazy
+    /// leveling). Default 4.
+    pub tiered_min_merge_width: usize,
+    /// `COMPACTION_MAX_BYTES_PER_SEC`: rate limit of compaction writes; 0 = unlimited (default).
+    pub compaction_max_bytes_per_sec: u64,
+    /// `SOFT_PENDING_COMPACTION_BYTES`: estimated bytes awaiting compaction at which writers are
+    /// slowed down. Default 64 GiB.
+    pub soft_pending_compaction_bytes: u64,
+    /// `HARD_PENDING_COMPACTION_BYTES`: ... at which writers wait. Default 256 GiB.
+    pub hard_pending_compaction_bytes: u64,
 }
 
 impl Default for Options {
@@ -115,6 +176,19 @@ impl Default for Options {
             compression: Compression::Lz4,
             max_value_size: 64 << 20,
             paranoid_checks: false,
+            compaction_strategy: CompactionStrategy::Leveled,
+            compaction_threads: 1,
+            l0_compaction_trigger: 4,
+            l0_slowdown_writes_trigger: 20,
+            l0_stop_writes_trigger: 36,
+            level_size_ratio: 10,
+            level_base_size: 256 << 20,
+            target_file_size: 64 << 20,
+            max_levels: 7,
+            tiered_min_merge_width: 4,
+            compaction_max_bytes_per_sec: 0,
+            soft_pending_compaction_bytes: 64 << 30,
+            hard_pending_compaction_bytes: 256 << 30,
         }
     }
 }
@@ -221,6 +295,45 @@ impl Options {
         if let Some(v) = var(lookup, "PARANOID_CHECKS", parse_bool)? {
             o.paranoid_checks = v;
         }
+        if let Some(v) = var(lookup, "COMPACTION_STRATEGY", CompactionStrategy::from_str)? {
+            o.compaction_strategy = v;
+        }
+        if let Some(v) = var(lookup, "COMPACTION_THREADS", number)? {
+            o.compaction_threads = v;
+        }
+        if let Some(v) = var(lookup, "L0_COMPACTION_TRIGGER", number)? {
+            o.l0_compaction_trigger = v;
+        }
+        if let Some(v) = var(lookup, "L0_SLOWDOWN_WRITES_TRIGGER", number)? {
+            o.l0_slowdown_writes_trigger = v;
+        }
+        if let Some(v) = var(lookup, "L0_STOP_WRITES_TRIGGER", number)? {
+            o.l0_stop_writes_trigger = v;
+        }
+        if let Some(v) = var(lookup, "LEVEL_SIZE_RATIO", number)? {
+            o.level_size_ratio = v;
+        }
+        if let Some(v) = var(lookup, "LEVEL_BASE_SIZE", parse_size)? {
+            o.level_base_size = v;
+        }
+        if let Some(v) = var(lookup, "TARGET_FILE_SIZE", parse_size)? {
+            o.target_file_size = v;
+        }
+        if let Some(v) = var(lookup, "MAX_LEVELS", number)? {
+            o.max_levels = v;
+        }
+        if let Some(v) = var(lookup, "TIERED_MIN_MERGE_WIDTH", number)? {
+            o.tiered_min_merge_width = v;
+        }
+        if let Some(v) = var(lookup, "COMPACTION_MAX_BYTES_PER_SEC", parse_size)? {
+            o.compaction_max_bytes_per_sec = v;
+        }
+        if let Some(v) = var(lookup, "SOFT_PENDING_COMPACTION_BYTES", parse_size)? {
+            o.soft_pending_compaction_bytes = v;
+        }
+        if let Some(v) = var(lookup, "HARD_PENDING_COMPACTION_BYTES", parse_size)? {
+            o.hard_pending_compaction_bytes = v;
+        }
         o.validate()?;
         Ok(o)
     }
@@ -259,6 +372,45 @@ impl Options {
         }
         if self.max_wal_size < 4096 {
             return bad("MAX_WAL_SIZE", "must be at least 4096 bytes");
+        }
+        if self.compaction_threads == 0 || self.compaction_threads > 64 {
+            return bad("COMPACTION_THREADS", "must be between 1 and 64");
+        }
+        if self.l0_compaction_trigger < 2 {
+            return bad("L0_COMPACTION_TRIGGER", "must be at least 2");
+        }
+        if self.l0_slowdown_writes_trigger < self.l0_compaction_trigger {
+            return bad(
+                "L0_SLOWDOWN_WRITES_TRIGGER",
+                "must be at least L0_COMPACTION_TRIGGER",
+            );
+        }
+        if self.l0_stop_writes_trigger <= self.l0_slowdown_writes_trigger {
+            return bad(
+                "L0_STOP_WRITES_TRIGGER",
+                "must be greater than L0_SLOWDOWN_WRITES_TRIGGER",
+            );
+        }
+        if self.level_size_ratio < 2 || self.level_size_ratio > 1000 {
+            return bad("LEVEL_SIZE_RATIO", "must be between 2 and 1000");
+        }
+        if self.level_base_size < 4096 {
+            return bad("LEVEL_BASE_SIZE", "must be at least 4096 bytes");
+        }
+        if self.target_file_size < 4096 {
+            return bad("TARGET_FILE_SIZE", "must be at least 4096 bytes");
+        }
+        if !(2..=16).contains(&self.max_levels) {
+            return bad("MAX_LEVELS", "must be between 2 and 16");
+        }
+        if self.tiered_min_merge_width < 2 || self.tiered_min_merge_width > 64 {
+            return bad("TIERED_MIN_MERGE_WIDTH", "must be between 2 and 64");
+        }
+        if self.hard_pending_compaction_bytes < self.soft_pending_compaction_bytes {
+            return bad(
+                "HARD_PENDING_COMPACTION_BYTES",
+                "must be at least SOFT_PENDING_COMPACTION_BYTES",
+            );
         }
         let _ = MAX_KEY_SIZE;
         Ok(())
@@ -302,6 +454,19 @@ mod tests {
             ("WAL_SYNC_INTERVAL_MS", "5"),
             ("MAX_IMMUTABLE_MEMTABLES", "3"),
             ("PARANOID_CHECKS", "true"),
+            ("COMPACTION_STRATEGY", "lazy_leveling"),
+            ("COMPACTION_THREADS", "2"),
+            ("L0_COMPACTION_TRIGGER", "3"),
+            ("L0_SLOWDOWN_WRITES_TRIGGER", "8"),
+            ("L0_STOP_WRITES_TRIGGER", "12"),
+            ("LEVEL_SIZE_RATIO", "8"),
+            ("LEVEL_BASE_SIZE", "1MiB"),
+            ("TARGET_FILE_SIZE", "512KiB"),
+            ("MAX_LEVELS", "5"),
+            ("TIERED_MIN_MERGE_WIDTH", "3"),
+            ("COMPACTION_MAX_BYTES_PER_SEC", "10MiB"),
+            ("SOFT_PENDING_COMPACTION_BYTES", "1GiB"),
+            ("HARD_PENDING_COMPACTION_BYTES", "2GiB"),
         ])
         .unwrap();
         assert_eq!(o.memtable_max_size, 1 << 20);
@@ -317,6 +482,19 @@ mod tests {
         assert_eq!(o.wal_sync_interval_ms, 5);
         assert_eq!(o.max_immutable_memtables, 3);
         assert!(o.paranoid_checks);
+        assert_eq!(o.compaction_strategy, CompactionStrategy::LazyLeveling);
+        assert_eq!(o.compaction_threads, 2);
+        assert_eq!(o.l0_compaction_trigger, 3);
+        assert_eq!(o.l0_slowdown_writes_trigger, 8);
+        assert_eq!(o.l0_stop_writes_trigger, 12);
+        assert_eq!(o.level_size_ratio, 8);
+        assert_eq!(o.level_base_size, 1 << 20);
+        assert_eq!(o.target_file_size, 512 << 10);
+        assert_eq!(o.max_levels, 5);
+        assert_eq!(o.tiered_min_merge_width, 3);
+        assert_eq!(o.compaction_max_bytes_per_sec, 10 << 20);
+        assert_eq!(o.soft_pending_compaction_bytes, 1 << 30);
+        assert_eq!(o.hard_pending_compaction_bytes, 2 << 30);
     }
 
     #[test]
