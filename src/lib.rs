@@ -26,6 +26,7 @@
 
 pub mod batch;
 pub mod cache;
+pub mod compaction;
 mod db;
 pub mod error;
 pub mod format;

@@ -61,12 +61,13 @@ impl FromStr for Compression {
 }
 
 /// How SSTables are merged in the background. See the README's "Compaction" section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompactionStrategy {
     /// One sorted run per level, each level `level_size_ratio` times larger than the one above
     /// (with dynamic level targets). Lowest space and read amplification; highest write
     /// amplification. The default.
+    #[default]
     Leveled,
     /// Size-tiered: sorted runs of similar size are merged once `tiered_min_merge_width` of them
     /// accumulate. Lowest write amplification; more space and read amplification.

@@ -47,8 +47,32 @@ pub struct Stats {
     /// time spent waiting.
     pub write_stalls: u64,
     pub write_stall_micros: u64,
+    /// Longest single write stall.
+    pub longest_stall_micros: u64,
     /// Point lookups answered "absent" by a bloom filter without reading a block.
     pub bloom_useful: u64,
+    /// Compactions run since open (trivial moves included), and those that only moved a table.
+    pub compactions: u64,
+    pub trivial_moves: u64,
+    /// Time spent in compactions, and bytes they read and wrote.
+    pub compaction_micros: u64,
+    pub compaction_bytes_read: u64,
+    pub compaction_bytes_written: u64,
+    /// Versions and tombstones compactions dropped as garbage.
+    pub compaction_entries_dropped: u64,
+    /// Estimated bytes compaction must still rewrite to bring levels within their targets.
+    pub pending_compaction_bytes: u64,
+    /// (Bytes flushed + bytes written by compaction) / bytes written by users, since open.
+    pub write_amplification: f64,
+    /// Table bytes / bytes of the deepest non-empty level.
+    pub space_amplification: f64,
+    /// Compaction configuration and backpressure thresholds in force.
+    pub compaction_strategy: crate::options::CompactionStrategy,
+    pub l0_compaction_trigger: u64,
+    pub l0_slowdown_writes_trigger: u64,
+    pub l0_stop_writes_trigger: u64,
+    pub soft_pending_compaction_bytes: u64,
+    pub hard_pending_compaction_bytes: u64,
     /// Block cache.
     pub block_cache: CacheStats,
 }

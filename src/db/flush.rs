@@ -162,6 +162,8 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         }));
     }
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
+    super::compact::refresh_pressure(shared);
+    super::compact::signal(shared);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
     if let Err(e) = std::fs::remove_file(&wal_path)
         && e.kind() != std::io::ErrorKind::NotFound

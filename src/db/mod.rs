@@ -11,6 +11,7 @@
 //! visible seqno only moves forward and only after a whole batch is in the memtable; a memtable's
 //! WAL segment is deleted only after the manifest edit recording its table is durable.
 
+mod compact;
 mod flush;
 mod open;
 mod read;
@@ -35,6 +36,7 @@ use crate::options::Options;
 use crate::stats::{LevelStats, Stats};
 use crate::value::Value;
 
+pub(crate) use flush::sync_dir;
 pub use read::{Snapshot, TableInfo};
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
@@ -55,7 +57,14 @@ struct Counters {
     flush_bytes_written: AtomicU64,
     write_stalls: AtomicU64,
     write_stall_micros: AtomicU64,
+    longest_stall_micros: AtomicU64,
     bloom_useful: AtomicU64,
+    compactions: AtomicU64,
+    trivial_moves: AtomicU64,
+    compaction_micros: AtomicU64,
+    compaction_bytes_read: AtomicU64,
+    compaction_bytes_written: AtomicU64,
+    compaction_entries_dropped: AtomicU64,
 }
 
 /// Flush coordination: the flush thread sleeps on `work`, writers and `flush()` wait on `done`.
@@ -89,6 +98,10 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     counters: Counters,
     snapshots: read::SnapshotList,
+    compaction: compact::CompactionState,
+    compaction_limiter: crate::compaction::job::RateLimiter,
+    /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
+    pending_compaction_bytes: AtomicU64,
     /// Held (locked) for the lifetime of the database.
     _lock_file: std::fs::File,
 }
@@ -227,8 +240,32 @@ impl Shared {
             write_stalls: r(&c.write_stalls),
             write_stall_micros: r(&c.write_stall_micros),
             bloom_useful: r(&c.bloom_useful),
+            longest_stall_micros: r(&c.longest_stall_micros),
+            compactions: r(&c.compactions),
+            trivial_moves: r(&c.trivial_moves),
+            compaction_micros: r(&c.compaction_micros),
+            compaction_bytes_read: r(&c.compaction_bytes_read),
+            compaction_bytes_written: r(&c.compaction_bytes_written),
+            compaction_entries_dropped: r(&c.compaction_entries_dropped),
+            pending_compaction_bytes: self.pending_compaction_bytes.load(Ordering::Relaxed),
+            compaction_strategy: self.opts.compaction_strategy,
+            l0_compaction_trigger: self.opts.l0_compaction_trigger as u64,
+            l0_slowdown_writes_trigger: self.opts.l0_slowdown_writes_trigger as u64,
+            l0_stop_writes_trigger: self.opts.l0_stop_writes_trigger as u64,
+            soft_pending_compaction_bytes: self.opts.soft_pending_compaction_bytes,
+            hard_pending_compaction_bytes: self.opts.hard_pending_compaction_bytes,
             ..Stats::default()
         };
+        let flushed = r(&c.flush_bytes_written);
+        let user = r(&c.user_bytes_written);
+        if user > 0 {
+            s.write_amplification = (flushed + r(&c.compaction_bytes_written)) as f64 / user as f64;
+        }
+        // Space amplification: all table bytes over the bytes of the deepest non-empty level, the
+        // usual estimate for leveled trees (live data is mostly at the bottom).
+        if let Some(bottom) = s.levels.iter().rev().find(|l| l.bytes > 0) {
+            s.space_amplification = s.sst_bytes as f64 / bottom.bytes as f64;
+        }
         s.block_cache = self.cache.stats();
         s
     }
@@ -249,6 +286,7 @@ impl DbInner {
             shared.flush.work.notify_all();
             shared.flush.done.notify_all();
         }
+        shared.compaction.cv.notify_all();
         for h in self.threads.lock().drain(..) {
             if h.join().is_err() {
                 shared.poison(&Error::Poisoned {
@@ -384,6 +422,35 @@ impl Db {
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.shared().dir
+    }
+
+    /// Compacts the whole database into one sorted run at the last level, dropping every version
+    /// and tombstone that no snapshot needs. Flushes the memtable first; returns when done.
+    ///
+    /// # Errors
+    /// I/O or corruption errors of the compaction; the database is then poisoned.
+    pub fn compact(&self) -> Result<()> {
+        compact::compact_range(self.shared(), &compact::everything())
+    }
+
+    /// Compacts the tables holding keys in `range` (and what overlaps them) into the last level.
+    ///
+    /// # Errors
+    /// As [`Db::compact`].
+    pub fn compact_range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<()> {
+        let own = |b: std::ops::Bound<&K>| match b {
+            std::ops::Bound::Included(k) => std::ops::Bound::Included(k.as_ref().to_vec()),
+            std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_ref().to_vec()),
+            std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
+        };
+        let bounds = crate::iter::Bounds {
+            lower: own(range.start_bound()),
+            upper: own(range.end_bound()),
+        };
+        compact::compact_range(self.shared(), &bounds)
     }
 
     /// Closes this handle. When it is the last one, stops the background threads, syncs the WAL

@@ -220,6 +220,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         shutdown: AtomicBool::new(false),
         counters: Counters::default(),
         snapshots: Default::default(),
+        compaction: Default::default(),
+        compaction_limiter: crate::compaction::job::RateLimiter::new(
+            opts.compaction_max_bytes_per_sec,
+        ),
+        pending_compaction_bytes: AtomicU64::new(0),
         _lock_file: lock_file,
     });
 
@@ -231,6 +236,16 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             .spawn(move || flush_thread(s))
             .map_err(|e| Error::io("spawning flush thread", &dir, e))?,
     );
+    super::compact::refresh_pressure(&shared);
+    for i in 0..opts.compaction_threads {
+        let s = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("lsmkv-compact-{i}"))
+                .spawn(move || super::compact::compaction_thread(s))
+                .map_err(|e| Error::io("spawning compaction thread", &dir, e))?,
+        );
+    }
     if opts.sync_mode == SyncMode::AsyncBatch {
         let s = shared.clone();
         threads.push(

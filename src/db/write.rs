@@ -85,6 +85,7 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
         return Ok(());
     }
     shared.check_poisoned()?;
+    super::compact::throttle(shared, batch.encoded_size() as u64)?;
     let q = &shared.queue;
     let mut st = q.state.lock();
     let mut group: Vec<WriteBatch>;
@@ -230,7 +231,6 @@ fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
 /// Waits for the flush thread to make progress.
 fn stall(shared: &Shared) -> Result<()> {
     let start = Instant::now();
-    shared.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
     {
         let mut g = shared.flush.lock.lock();
         while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables
@@ -244,10 +244,7 @@ fn stall(shared: &Shared) -> Result<()> {
                 .wait_for(&mut g, std::time::Duration::from_millis(100));
         }
     }
-    shared
-        .counters
-        .write_stall_micros
-        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    super::compact::record_stall(shared, start.elapsed());
     shared.check_poisoned()?;
     if shared.shutdown.load(Ordering::Acquire) {
         return Err(Error::Closed);

@@ -1,0 +1,213 @@
+//! Running one compaction: a merging cursor over the input tables, garbage collection of versions
+//! no snapshot can see, and output tables cut at the target size (never between two versions of
+//! one user key, so a level's tables stay disjoint by user key).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::format::ValueKind;
+use crate::format::files::sst_name;
+use crate::iter::{InternalCursor, MergeCursor};
+use crate::key::{SeqNo, unpack_trailer};
+use crate::manifest::FileMeta;
+use crate::options::Options;
+use crate::sstable::{Table, TableBuilder, TableOptions, TableSummary};
+
+/// A token bucket limiting bytes per second (0 = unlimited), shared by compaction threads.
+pub(crate) struct RateLimiter {
+    bytes_per_sec: u64,
+    next: Mutex<Option<Instant>>,
+}
+
+impl RateLimiter {
+    pub fn new(bytes_per_sec: u64) -> Self {
+        RateLimiter {
+            bytes_per_sec,
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Waits until `bytes` more may be written. A burst of up to 50 ms of budget goes through
+    /// without waiting.
+    pub fn request(&self, bytes: u64) {
+        if self.bytes_per_sec == 0 || bytes == 0 {
+            return;
+        }
+        let cost = Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+        let now = Instant::now();
+        let wait = {
+            let mut next = self.next.lock();
+            let start = match *next {
+                Some(n) if n > now => n,
+                _ => now,
+            };
+            let end = start + cost;
+            *next = Some(end);
+            end.saturating_duration_since(now)
+                .saturating_sub(Duration::from_millis(50))
+        };
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// Everything a job needs from the database.
+pub(crate) struct JobContext<'a> {
+    pub dir: &'a Path,
+    pub opts: &'a Options,
+    pub cache: &'a Arc<BlockCache>,
+    pub limiter: &'a RateLimiter,
+    /// Allocates file numbers.
+    pub new_file_number: &'a (dyn Fn() -> u64 + Sync),
+}
+
+/// What a job produced.
+pub(crate) struct JobOutput {
+    pub tables: Vec<(FileMeta, Arc<Table>)>,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub entries_dropped: u64,
+}
+
+/// Merges `inputs` into new tables at `output_level`. Versions hidden by a newer version visible to
+/// every snapshot (`smallest_snapshot`) are dropped; tombstones too when `bottommost`.
+pub(crate) fn run(
+    ctx: &JobContext<'_>,
+    inputs: &[Arc<Table>],
+    output_level: u32,
+    bottommost: bool,
+    smallest_snapshot: SeqNo,
+) -> Result<JobOutput> {
+    let children: Vec<Box<dyn InternalCursor>> = inputs
+        .iter()
+        .map(|t| Box::new(t.iter()) as Box<dyn InternalCursor>)
+        .collect();
+    let mut merge = MergeCursor::new(children, true);
+    merge.seek(None)?;
+    let mut out = JobOutput {
+        tables: Vec::new(),
+        bytes_read: inputs.iter().map(|t| t.file_size()).sum(),
+        bytes_written: 0,
+        entries_dropped: 0,
+    };
+    let mut writer: Option<OutputFile> = None;
+    let mut current_key: Vec<u8> = Vec::new();
+    let mut have_key = false;
+    let mut last_seq_for_key = u64::MAX;
+    let result = (|| -> Result<()> {
+        while let Some(cur) = merge.current() {
+            let uk = cur.user_key();
+            let trailer = cur.trailer();
+            let new_key = !have_key || uk != current_key.as_slice();
+            if new_key {
+                // A good place to cut the output: between two user keys.
+                let full = writer
+                    .as_ref()
+                    .is_some_and(|w| w.builder.estimated_size() >= ctx.opts.target_file_size);
+                if full && let Some(w) = writer.take() {
+                    let t = w.finish(ctx, output_level)?;
+                    out.bytes_written += t.0.file_size;
+                    out.tables.push(t);
+                }
+                current_key.clear();
+                current_key.extend_from_slice(uk);
+                have_key = true;
+                last_seq_for_key = u64::MAX;
+            }
+            let (seq, kind) = unpack_trailer(trailer);
+            let drop = if last_seq_for_key <= smallest_snapshot {
+                // A newer version of this key is visible to every snapshot.
+                true
+            } else {
+                kind == Some(ValueKind::Delete) && seq <= smallest_snapshot && bottommost
+            };
+            last_seq_for_key = seq;
+            if drop {
+                out.entries_dropped += 1;
+            } else {
+                if writer.is_none() {
+                    writer = Some(OutputFile::create(ctx)?);
+                }
+                if let Some(w) = writer.as_mut() {
+                    let before = w.builder.estimated_size();
+                    w.builder.add(uk, trailer, &cur.value())?;
+                    ctx.limiter
+                        .request(w.builder.estimated_size().saturating_sub(before));
+                }
+            }
+            merge.advance()?;
+        }
+        if let Some(w) = writer.take() {
+            let t = w.finish(ctx, output_level)?;
+            out.bytes_written += t.0.file_size;
+            out.tables.push(t);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        if let Some(w) = writer.take() {
+            w.abandon();
+        }
+        for (_, t) in &out.tables {
+            t.mark_obsolete();
+        }
+        return Err(e);
+    }
+    Ok(out)
+}
+
+/// An output table being written under a temporary name.
+struct OutputFile {
+    number: u64,
+    tmp: std::path::PathBuf,
+    builder: TableBuilder,
+}
+
+impl OutputFile {
+    fn create(ctx: &JobContext<'_>) -> Result<Self> {
+        let number = (ctx.new_file_number)();
+        let tmp = ctx.dir.join(format!("{}.tmp", sst_name(number)));
+        let mut topts = TableOptions::from(ctx.opts);
+        // Sized for a full output file of ~128-byte entries (the filter is sized at finish).
+        topts.expected_entries = usize::try_from(ctx.opts.target_file_size / 128)
+            .unwrap_or(usize::MAX)
+            .max(1024);
+        let builder = TableBuilder::create(&tmp, topts)?;
+        Ok(OutputFile {
+            number,
+            tmp,
+            builder,
+        })
+    }
+
+    fn finish(self, ctx: &JobContext<'_>, level: u32) -> Result<(FileMeta, Arc<Table>)> {
+        let summary: TableSummary = self.builder.finish()?;
+        let path = ctx.dir.join(sst_name(self.number));
+        std::fs::rename(&self.tmp, &path).map_err(|e| Error::io("renaming", &self.tmp, e))?;
+        crate::db::sync_dir(ctx.dir)?;
+        let table = Table::open(&path, self.number, Some(ctx.cache.clone()))?;
+        let meta = FileMeta {
+            number: self.number,
+            level,
+            file_size: summary.file_size,
+            smallest_key: summary.smallest_key,
+            largest_key: summary.largest_key,
+            min_seqno: summary.min_seqno,
+            max_seqno: summary.max_seqno,
+            entries: summary.entries,
+            tombstones: summary.tombstones,
+        };
+        Ok((meta, table))
+    }
+
+    fn abandon(self) {
+        drop(self.builder);
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
