@@ -62,6 +62,19 @@ impl WriteBatch {
         }
     }
 
+    /// An empty batch with room for `bytes` of encoded entries (each entry takes 9 bytes plus its
+    /// key and value).
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut rep = Vec::with_capacity(BATCH_HEADER_SIZE + bytes);
+        rep.resize(BATCH_HEADER_SIZE, 0);
+        WriteBatch {
+            rep,
+            count: 0,
+            max_key: 0,
+            max_value: 0,
+        }
+    }
+
     /// Adds a put. Sizes are checked when the batch is written.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());

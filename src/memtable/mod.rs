@@ -14,15 +14,30 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
-use crate::key::{SeqNo, ValueKind, cmp_internal, seek_trailer};
+use crate::key::{SeqNo, ValueKind, seek_trailer};
 use crate::value::{Key, Value};
 
 /// Approximate per-entry overhead of the skiplist node and the entry's allocation, counted in
 /// [`Memtable::approximate_size`] so that many tiny entries still trigger a flush.
 const ENTRY_OVERHEAD: usize = 64;
 
+/// Bytes of each key kept inline in the skiplist node, so that most comparisons while searching
+/// resolve without following a pointer to the key's allocation (a cache miss per node visited).
+const PREFIX: usize = 16;
+
+fn make_prefix(key: &[u8]) -> [u8; PREFIX] {
+    let mut p = [0u8; PREFIX];
+    let n = key.len().min(PREFIX);
+    if let (Some(dst), Some(src)) = (p.get_mut(..n), key.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    p
+}
+
 /// An internal key as the skiplist stores it.
 struct MemKey {
+    /// The first `PREFIX` bytes of the user key, zero padded.
+    prefix: [u8; PREFIX],
     /// `user_key ++ value`.
     data: Bytes,
     key_len: usize,
@@ -37,19 +52,81 @@ impl MemKey {
 
 /// What the skiplist is searched with: anything that can present a (user key, trailer).
 trait KeyView {
-    fn parts(&self) -> (&[u8], u64);
+    fn prefix(&self) -> &[u8; PREFIX];
+    fn key_len(&self) -> usize;
+    fn user_key(&self) -> &[u8];
+    fn trailer(&self) -> u64;
 }
 
 impl KeyView for MemKey {
-    fn parts(&self) -> (&[u8], u64) {
-        (self.user_key(), self.trailer)
+    fn prefix(&self) -> &[u8; PREFIX] {
+        &self.prefix
+    }
+    fn key_len(&self) -> usize {
+        self.key_len
+    }
+    fn user_key(&self) -> &[u8] {
+        MemKey::user_key(self)
+    }
+    fn trailer(&self) -> u64 {
+        self.trailer
     }
 }
 
-impl KeyView for (&[u8], u64) {
-    fn parts(&self) -> (&[u8], u64) {
-        (self.0, self.1)
+/// A search key.
+struct Probe<'a> {
+    prefix: [u8; PREFIX],
+    key: &'a [u8],
+    trailer: u64,
+}
+
+impl<'a> Probe<'a> {
+    fn new(key: &'a [u8], trailer: u64) -> Self {
+        Probe {
+            prefix: make_prefix(key),
+            key,
+            trailer,
+        }
     }
+}
+
+impl KeyView for Probe<'_> {
+    fn prefix(&self) -> &[u8; PREFIX] {
+        &self.prefix
+    }
+    fn key_len(&self) -> usize {
+        self.key.len()
+    }
+    fn user_key(&self) -> &[u8] {
+        self.key
+    }
+    fn trailer(&self) -> u64 {
+        self.trailer
+    }
+}
+
+/// Internal-key order (user key ascending, trailer descending), comparing the inline prefixes
+/// first and the rest of the keys only when the prefixes tie.
+fn cmp_views<A: KeyView + ?Sized, B: KeyView + ?Sized>(a: &A, b: &B) -> Ordering {
+    let (al, bl) = (a.key_len(), b.key_len());
+    let by_key = if al >= PREFIX && bl >= PREFIX {
+        match u128::from_be_bytes(*a.prefix()).cmp(&u128::from_be_bytes(*b.prefix())) {
+            Ordering::Equal if al == PREFIX && bl == PREFIX => Ordering::Equal,
+            Ordering::Equal => {
+                let ar = a.user_key().get(PREFIX..).unwrap_or_default();
+                let br = b.user_key().get(PREFIX..).unwrap_or_default();
+                ar.cmp(br)
+            }
+            o => o,
+        }
+    } else {
+        // One key is shorter than the prefix, so it lies wholly inside it.
+        let n = al.min(bl);
+        let ap = a.prefix().get(..n).unwrap_or_default();
+        let bp = b.prefix().get(..n).unwrap_or_default();
+        ap.cmp(bp).then(al.cmp(&bl))
+    };
+    by_key.then_with(|| b.trailer().cmp(&a.trailer()))
 }
 
 impl PartialEq for dyn KeyView + '_ {
@@ -65,9 +142,7 @@ impl PartialOrd for dyn KeyView + '_ {
 }
 impl Ord for dyn KeyView + '_ {
     fn cmp(&self, other: &Self) -> Ordering {
-        let (ak, at) = self.parts();
-        let (bk, bt) = other.parts();
-        cmp_internal(ak, at, bk, bt)
+        cmp_views(self, other)
     }
 }
 
@@ -84,12 +159,7 @@ impl PartialOrd for MemKey {
 }
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_internal(
-            self.user_key(),
-            self.trailer,
-            other.user_key(),
-            other.trailer,
-        )
+        cmp_views(self, other)
     }
 }
 
@@ -144,6 +214,7 @@ impl Memtable {
         let size = data.len() + ENTRY_OVERHEAD;
         self.map.insert(
             MemKey {
+                prefix: make_prefix(user_key),
                 data: Bytes::from(data),
                 key_len: user_key.len(),
                 trailer: crate::key::pack_trailer(seqno, kind),
@@ -161,7 +232,7 @@ impl Memtable {
     /// The newest version of `user_key` with seqno <= `snapshot`: `(trailer, value)`, tombstones
     /// included (their value is empty).
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(u64, Value)> {
-        let probe: (&[u8], u64) = (user_key, seek_trailer(snapshot));
+        let probe = Probe::new(user_key, seek_trailer(snapshot));
         let entry = self
             .map
             .lower_bound(Bound::Included(&probe as &dyn KeyView))?;
@@ -225,7 +296,7 @@ impl MemCursor<'_> {
     }
     /// First entry >= (user_key, trailer).
     pub fn seek(&mut self, user_key: &[u8], trailer: u64) {
-        let probe: (&[u8], u64) = (user_key, trailer);
+        let probe = Probe::new(user_key, trailer);
         self.entry = self
             .table
             .map
@@ -233,7 +304,7 @@ impl MemCursor<'_> {
     }
     /// Last entry <= (user_key, trailer).
     pub fn seek_for_prev(&mut self, user_key: &[u8], trailer: u64) {
-        let probe: (&[u8], u64) = (user_key, trailer);
+        let probe = Probe::new(user_key, trailer);
         self.entry = self
             .table
             .map
@@ -342,5 +413,28 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(m.len(), 4000);
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The prefix comparison agrees with plain internal-key order.
+        #[test]
+        fn prefix_order_matches_internal_order(
+            a in proptest::collection::vec(0u8..4, 0..40),
+            b in proptest::collection::vec(0u8..4, 0..40),
+            ta in 0u64..4, tb in 0u64..4,
+        ) {
+            let pa = Probe::new(&a, ta);
+            let pb = Probe::new(&b, tb);
+            prop_assert_eq!(
+                cmp_views(&pa, &pb),
+                crate::key::cmp_internal(&a, ta, &b, tb)
+            );
+        }
     }
 }
