@@ -170,7 +170,10 @@ fn run(strategy: CompactionStrategy, salt: u64) {
     }
     check_all(&db, &model, "end");
     let st = db.stats();
-    assert!(st.compactions + compactions > 0, "no compaction ran: {st:?}");
+    assert!(
+        st.compactions + compactions > 0,
+        "no compaction ran: {st:?}"
+    );
     assert!(st.flushes + flushes > 0);
     // A full compaction leaves one sorted run at the last level and no garbage.
     db.compact().unwrap();

@@ -272,13 +272,28 @@ fn wal_sync_thread(shared: Arc<Shared>) {
                 return;
             }
         }
-        let mut wal = shared.wal.lock();
-        if wal.unsynced
-            && let Err(e) = wal.sync(&shared.counters)
-        {
-            drop(wal);
-            shared.poison(&e);
-            return;
+        // Take a second handle under the lock, fsync outside it: commits go on meanwhile. A
+        // rotation in between is harmless (the old segment is synced when it is finished).
+        let handle = {
+            let mut wal = shared.wal.lock();
+            if !wal.unsynced {
+                continue;
+            }
+            wal.unsynced = false;
+            wal.writer.sync_handle()
+        };
+        let r = handle.and_then(|f| {
+            f.sync_data()
+                .map_err(|e| Error::io("syncing WAL segment", &shared.dir, e))
+        });
+        match r {
+            Ok(()) => {
+                shared.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                shared.poison(&e);
+                return;
+            }
         }
     }
 }

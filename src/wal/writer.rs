@@ -140,6 +140,18 @@ impl WalWriter {
         Ok(())
     }
 
+    /// A second handle to the segment file, so that a background thread can `fdatasync` records
+    /// already flushed without holding the writer (and so without blocking commits).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the descriptor cannot be duplicated; [`Error::Poisoned`] after a failure.
+    pub fn sync_handle(&self) -> Result<File> {
+        self.check()?;
+        self.file
+            .try_clone()
+            .map_err(|e| Error::io("duplicating WAL descriptor", &self.path, e))
+    }
+
     /// The segment number.
     pub fn number(&self) -> u64 {
         self.number
