@@ -46,6 +46,6 @@ pub use batch::WriteBatch;
 pub use db::{Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use iter::DbIter;
-pub use options::{CompactionStrategy, Compression, Options, SyncMode};
+pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use stats::Stats;
 pub use value::{Key, Value};

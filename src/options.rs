@@ -39,6 +39,33 @@ impl FromStr for SyncMode {
     }
 }
 
+/// What recovery does with a damaged WAL record that is followed by valid ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalRecoveryMode {
+    /// `Db::open` fails with `Error::Corruption` naming the segment and offset. The default:
+    /// nothing is ever dropped silently.
+    #[default]
+    Strict,
+    /// In the newest segment only, replay stops at the damaged record and the rest is dropped
+    /// with a logged warning. Power loss under `async_batch` or `none` (or during an
+    /// `always` group commit) can persist a later page of the unsynced tail before an earlier
+    /// one; this mode recovers to the last consistent point, losing only writes that were not yet
+    /// synced. Older segments were synced when they were closed, so damage there is always an error.
+    PointInTime,
+}
+
+impl FromStr for WalRecoveryMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "strict" => Ok(WalRecoveryMode::Strict),
+            "point_in_time" | "point-in-time" => Ok(WalRecoveryMode::PointInTime),
+            _ => Err("expected one of: strict, point_in_time".into()),
+        }
+    }
+}
+
 /// Block compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +129,8 @@ pub struct Options {
     pub sync_mode: SyncMode,
     /// `WAL_SYNC_INTERVAL_MS`: how often `AsyncBatch` fsyncs the WAL. Default 100 ms.
     pub wal_sync_interval_ms: u64,
+    /// `WAL_RECOVERY_MODE` = strict | point_in_time. Default strict.
+    pub wal_recovery_mode: WalRecoveryMode,
     /// `MAX_WAL_SIZE`: bytes of WAL after which a flush is forced, bounding recovery time.
     /// Default 256 MiB.
     pub max_wal_size: u64,
@@ -167,6 +196,7 @@ impl Default for Options {
             data_dir: PathBuf::from("./data"),
             sync_mode: SyncMode::AsyncBatch,
             wal_sync_interval_ms: 100,
+            wal_recovery_mode: WalRecoveryMode::Strict,
             max_wal_size: 256 << 20,
             memtable_max_size: 64 << 20,
             max_immutable_memtables: 2,
@@ -261,6 +291,9 @@ impl Options {
         }
         if let Some(v) = var(lookup, "WAL_SYNC_INTERVAL_MS", number)? {
             o.wal_sync_interval_ms = v;
+        }
+        if let Some(v) = var(lookup, "WAL_RECOVERY_MODE", WalRecoveryMode::from_str)? {
+            o.wal_recovery_mode = v;
         }
         if let Some(v) = var(lookup, "MAX_WAL_SIZE", parse_size)? {
             o.max_wal_size = v;
@@ -456,6 +489,7 @@ mod tests {
             ("MAX_IMMUTABLE_MEMTABLES", "3"),
             ("PARANOID_CHECKS", "true"),
             ("COMPACTION_STRATEGY", "lazy_leveling"),
+            ("WAL_RECOVERY_MODE", "point_in_time"),
             ("COMPACTION_THREADS", "2"),
             ("L0_COMPACTION_TRIGGER", "3"),
             ("L0_SLOWDOWN_WRITES_TRIGGER", "8"),
@@ -485,6 +519,7 @@ mod tests {
         assert!(o.paranoid_checks);
         assert_eq!(o.compaction_strategy, CompactionStrategy::LazyLeveling);
         assert_eq!(o.compaction_threads, 2);
+        assert_eq!(o.wal_recovery_mode, WalRecoveryMode::PointInTime);
         assert_eq!(o.l0_compaction_trigger, 3);
         assert_eq!(o.l0_slowdown_writes_trigger, 8);
         assert_eq!(o.l0_stop_writes_trigger, 12);

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
 use crate::manifest::{Manifest, VersionEdit};
 use crate::memtable::Memtable;
-use crate::options::{Options, SyncMode};
+use crate::options::{Options, SyncMode, WalRecoveryMode};
 use crate::sstable::Table;
 use crate::wal::{Tail, WalReader, WalWriter};
 
@@ -84,25 +84,40 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
     Ok(l)
 }
 
-/// Replays one WAL segment into `mem`; returns the largest seqno seen.
-fn replay_segment(path: &Path, mem: &Memtable) -> Result<u64> {
+/// Replays one WAL segment into `mem`; returns the largest seqno seen. `newest` marks the segment
+/// that was being appended to at the crash: only there can `PointInTime` recovery cut the log.
+fn replay_segment(path: &Path, mem: &Memtable, newest: bool, mode: WalRecoveryMode) -> Result<u64> {
     let reader = WalReader::open(path)?;
-    let seg = reader.read()?;
     let mut max_seqno = 0;
-    for rec in &seg.records {
+    let result = reader.replay(|rec| {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
         for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
             let e = entry?;
             mem.insert(e.key, seq, e.kind, e.value);
             max_seqno = max_seqno.max(seq);
         }
-    }
-    if let Tail::Torn { offset } = seg.tail {
-        tracing::warn!(
+        Ok(())
+    });
+    match result {
+        Ok(Tail::Clean) => {}
+        Ok(Tail::Torn { offset }) => tracing::warn!(
             path = %path.display(),
             offset,
             "WAL segment ends with an incomplete record (torn write); it was dropped"
-        );
+        ),
+        Err(Error::Corruption {
+            file,
+            offset,
+            reason,
+        }) if newest && mode == WalRecoveryMode::PointInTime => {
+            tracing::warn!(
+                path = %file.display(),
+                offset,
+                reason,
+                "WAL damaged in its unsynced tail; recovered to the last consistent point"
+            );
+        }
+        Err(e) => return Err(e),
     }
     Ok(max_seqno)
 }
@@ -151,9 +166,15 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         .copied()
         .filter(|n| *n >= state.log_number)
         .collect();
-    for n in &replay {
+    for (i, n) in replay.iter().enumerate() {
         let path = dir.join(files::wal_name(*n));
-        last_seqno = last_seqno.max(replay_segment(&path, &recovered)?);
+        let newest = i + 1 == replay.len();
+        last_seqno = last_seqno.max(replay_segment(
+            &path,
+            &recovered,
+            newest,
+            opts.wal_recovery_mode,
+        )?);
     }
 
     let wal_number = manifest.new_file_number();
