@@ -659,6 +659,102 @@ mod tests {
         assert_eq!(p, (0..1000).collect::<Vec<_>>());
     }
 
+    /// A BTreeMap engine, to run the runner end to end without a real store.
+    struct Mem(std::sync::RwLock<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>);
+
+    impl Engine for Mem {
+        fn put(&self, k: &[u8], v: &[u8], _sync: bool) -> Result<()> {
+            self.0.write().unwrap().insert(k.to_vec(), v.to_vec());
+            Ok(())
+        }
+        fn write_batch(&self, items: &[(&[u8], &[u8])], _sync: bool) -> Result<()> {
+            let mut m = self.0.write().unwrap();
+            for (k, v) in items {
+                m.insert(k.to_vec(), v.to_vec());
+            }
+            Ok(())
+        }
+        fn reader(&self) -> Result<Box<dyn crate::engines::Reader + '_>> {
+            Ok(Box::new(MemReader(self)))
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+        fn compact(&self) -> Result<bool> {
+            Ok(false)
+        }
+    }
+
+    struct MemReader<'a>(&'a Mem);
+
+    impl crate::engines::Reader for MemReader<'_> {
+        fn get(&mut self, k: &[u8]) -> Result<Option<usize>> {
+            Ok(self.0.0.read().unwrap().get(k).map(Vec::len))
+        }
+        fn scan(&mut self, start: &[u8], limit: usize) -> Result<Option<u64>> {
+            let m = self.0.0.read().unwrap();
+            Ok(Some(m.range(start.to_vec()..).take(limit).count() as u64))
+        }
+    }
+
+    #[test]
+    fn runner_runs_every_workload() {
+        let p = Params {
+            num: 2000,
+            reads: Some(500),
+            seeks: Some(50),
+            sync_num: Some(40),
+            seed: 1,
+            cache_mib: 8,
+        };
+        let dir = std::env::temp_dir().join(format!("compare-runner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut all = Vec::new();
+        for g in ["fillseq", "fill", "fillbatch", "sync", "read"] {
+            let ws: Vec<String> = WORKLOADS
+                .iter()
+                .filter(|w| w.1 == g)
+                .map(|w| w.0.to_string())
+                .collect();
+            let eng = Mem(Default::default());
+            all.extend(run_group("mem", &eng, &dir, &ws, &p));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(all.len(), WORKLOADS.len());
+        let get = |w: &str| all.iter().find(|r| r.workload == w).unwrap();
+        for r in &all {
+            assert_eq!(r.status, "ok", "{r:?}");
+            assert!(r.ops > 0, "{r:?}");
+        }
+        assert_eq!(get("fillbatch").ops, 2000);
+        assert_eq!(get("fillsync4").ops, 40);
+        assert_eq!(get("readrandom").found, Some(500));
+        assert_eq!(get("readmissing").found, Some(0));
+        assert_eq!(get("readseq").ops, 2000);
+        assert_eq!(get("seekrandom").ops, 50);
+        assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
+        assert!(get("readrandom").p99_us.is_some());
+    }
+
+    #[test]
+    fn overwrite_alone_loads_first() {
+        let p = Params {
+            num: 300,
+            reads: None,
+            seeks: None,
+            sync_num: None,
+            seed: 1,
+            cache_mib: 8,
+        };
+        let eng = Mem(Default::default());
+        let dir = std::env::temp_dir().join(format!("compare-ow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rs = run_group("mem", &eng, &dir, &["overwrite".to_string()], &p);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(rs[0].status, "ok");
+        assert_eq!(eng.0.read().unwrap().len(), 300);
+    }
+
     #[test]
     fn every_workload_has_a_group() {
         for (w, _, _) in WORKLOADS {
