@@ -193,6 +193,7 @@ fn drive(a: DriveArgs) -> AnyResult<()> {
     std::fs::create_dir_all(&base)?;
     let exe = std::env::current_exe()?;
     let loadavg_before = sys::loadavg();
+    let commit = lsmkv_commit();
     let mut results = Vec::new();
     for e in &engine_names {
         for (g, ws) in &groups {
@@ -227,7 +228,7 @@ fn drive(a: DriveArgs) -> AnyResult<()> {
             machine: sys::machine(),
             loadavg_before,
             loadavg_after: sys::loadavg(),
-            lsmkv_commit: lsmkv_commit(),
+            lsmkv_commit: commit,
             command: std::env::args().collect::<Vec<_>>().join(" "),
             params: a.params.clone(),
             engines: engine_names,
