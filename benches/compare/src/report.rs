@@ -221,11 +221,12 @@ pub fn render_svg(rep: &Report, path: &Path) -> Result<(), Box<dyn std::error::E
         .margin(12)
         .x_label_area_size(60)
         .y_label_area_size(50)
-        .build_cartesian_2d(0f64..workloads.len() as f64, 0f64..1.1f64)?;
+        .build_cartesian_2d(0f64..workloads.len() as f64, 0f64..1.4f64)?;
     let wl = workloads.clone();
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_labels(workloads.len() * 2 + 1)
         .x_label_formatter(&move |x| {
             let i = x.floor() as usize;
