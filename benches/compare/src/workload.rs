@@ -1,0 +1,764 @@
+//! Workloads, key/value generation and the per-process runner (`compare run`).
+//!
+//! Keys are 16 bytes: 15 decimal digits of the key index and a tag byte, `0` for keys that are
+//! written and `1` for keys that never are, so missing keys fall between present ones (inside
+//! every table's key range: only the bloom filter can skip them). Values are 100 bytes: 50
+//! pseudo-random bytes followed by the same 50 again (half compressible). All randomness comes
+//! from splitmix64 seeded by `--seed` and the workload, so runs are repeatable.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::engines::{Engine, Result};
+use crate::sys;
+
+pub const KEY_LEN: usize = 16;
+pub const VALUE_LEN: usize = 100;
+/// Entries per batch in `fillbatch` and in the (untimed) load of the read group.
+pub const BATCH: usize = 1000;
+/// Entries read after each seek in `seekrandom`.
+pub const SEEK_NEXTS: usize = 100;
+/// Writer threads in `fillsync4`.
+pub const SYNC_THREADS: usize = 4;
+
+/// Every workload: name, the process group it runs in, and what one timed "op" is.
+/// Workloads of one group run in one child process, in this order, on one database.
+pub const WORKLOADS: &[(&str, &str, &str)] = &[
+    ("fillseq", "fillseq", "put"),
+    ("fillrandom", "fill", "put"),
+    ("overwrite", "fill", "put"),
+    ("fillbatch", "fillbatch", "batch of 1000"),
+    ("fillsync", "sync", "put + fsync"),
+    ("fillsync4", "sync", "put + fsync"),
+    ("readrandom", "read", "get"),
+    ("readmissing", "read", "get"),
+    ("readseq", "read", "next"),
+    ("seekrandom", "read", "seek + 100 next"),
+    ("readwhilewriting", "read", "get"),
+];
+
+pub fn group_of(workload: &str) -> Option<&'static str> {
+    WORKLOADS.iter().find(|w| w.0 == workload).map(|w| w.1)
+}
+
+fn unit_of(workload: &str) -> &'static str {
+    WORKLOADS
+        .iter()
+        .find(|w| w.0 == workload)
+        .map_or("op", |w| w.2)
+}
+
+/// Sizes and seed of a run; passed verbatim from the driver to each child.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+pub struct Params {
+    /// Keys written by the fill workloads and loaded for the read workloads.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub num: u64,
+    /// Gets in readrandom, readmissing and readwhilewriting (default: --num).
+    #[arg(long)]
+    pub reads: Option<u64>,
+    /// Seeks in seekrandom, each followed by 100 nexts (default: --num / 10).
+    #[arg(long)]
+    pub seeks: Option<u64>,
+    /// Writes in fillsync and in fillsync4 (all threads together) (default: min(--num, 10000)).
+    #[arg(long)]
+    pub sync_num: Option<u64>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Block/page cache of every engine, MiB.
+    #[arg(long, default_value_t = 64)]
+    pub cache_mib: u64,
+}
+
+impl Params {
+    pub fn reads(&self) -> u64 {
+        self.reads.unwrap_or(self.num)
+    }
+    pub fn seeks(&self) -> u64 {
+        self.seeks.unwrap_or((self.num / 10).max(1))
+    }
+    pub fn sync_num(&self) -> u64 {
+        self.sync_num.unwrap_or(self.num.min(10_000))
+    }
+    /// Values of every `--flag` this struct has, for a child's command line.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--num".to_string(),
+            self.num.to_string(),
+            "--seed".into(),
+            self.seed.to_string(),
+            "--cache-mib".into(),
+            self.cache_mib.to_string(),
+        ];
+        for (flag, v) in [
+            ("--reads", self.reads),
+            ("--seeks", self.seeks),
+            ("--sync-num", self.sync_num),
+        ] {
+            if let Some(v) = v {
+                a.push(flag.into());
+                a.push(v.to_string());
+            }
+        }
+        a
+    }
+}
+
+/// One (engine, workload) measurement. Also the JSON record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadResult {
+    pub engine: String,
+    pub workload: String,
+    /// "ok", "unsupported" or "failed".
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What one latency sample covers ("put", "get", "batch of 1000", "seek + 100 next", ...).
+    pub unit: String,
+    /// Timed operations (for readseq: entries; for fillbatch: keys, i.e. 1000 per batch).
+    pub ops: u64,
+    pub secs: f64,
+    pub ops_per_sec: f64,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    /// Gets that found their key (readrandom, readmissing, readwhilewriting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<u64>,
+    /// Bytes allocated to the files of the database directory (as `du`) after the workload and
+    /// an untimed flush (after overwrite: and a full compaction where the engine has one).
+    /// Allocated rather than apparent size: fjall's journal is a sparse 64 MiB file.
+    pub disk_bytes: u64,
+    /// The same as the sum of file lengths (`du --apparent-size`).
+    pub disk_apparent_bytes: u64,
+    /// disk_bytes / (distinct keys * 116 bytes): the raw size of the live data.
+    pub space_amp: f64,
+    /// Peak RSS (VmHWM) of the child while this workload ran (reset before it, where allowed).
+    pub peak_rss_bytes: u64,
+    /// Whether the engine ran a full compaction before `disk_bytes` was measured.
+    pub compacted: bool,
+    /// readwhilewriting: puts per second of the concurrent writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer_ops_per_sec: Option<f64>,
+}
+
+impl WorkloadResult {
+    pub fn empty(engine: &str, workload: &str, status: &str, error: Option<String>) -> Self {
+        WorkloadResult {
+            engine: engine.into(),
+            workload: workload.into(),
+            status: status.into(),
+            error,
+            unit: unit_of(workload).into(),
+            ops: 0,
+            secs: 0.0,
+            ops_per_sec: 0.0,
+            p50_us: None,
+            p99_us: None,
+            found: None,
+            disk_bytes: 0,
+            disk_apparent_bytes: 0,
+            space_amp: 0.0,
+            peak_rss_bytes: 0,
+            compacted: false,
+            writer_ops_per_sec: None,
+        }
+    }
+}
+
+/// splitmix64: tiny, fast, good enough to pick keys and fill values.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64, stream: &str) -> Rng {
+        let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
+        for b in stream.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        Rng(h)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in 0..n (n > 0), by multiply-shift.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// The key of index `i`: 15 decimal digits, then `0` (written) or `1` (never written).
+pub fn key(i: u64, present: bool) -> [u8; KEY_LEN] {
+    let mut k = [b'0'; KEY_LEN];
+    let mut n = i;
+    for slot in k[..KEY_LEN - 1].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    k[KEY_LEN - 1] = if present { b'0' } else { b'1' };
+    k
+}
+
+/// 50 random bytes, then the same 50 bytes again.
+pub fn fill_value(rng: &mut Rng, v: &mut [u8; VALUE_LEN]) {
+    let half = VALUE_LEN / 2;
+    for chunk in v[..half].chunks_mut(8) {
+        let r = rng.next_u64().to_le_bytes();
+        chunk.copy_from_slice(&r[..chunk.len()]);
+    }
+    v.copy_within(..half, half);
+}
+
+/// A random permutation of 0..n (Fisher-Yates).
+fn permutation(n: u64, rng: &mut Rng) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..n).collect();
+    for i in (1..v.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 ns .. 100 s at 3 significant digits; record() saturates beyond that.
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Timing of one workload: per-op latencies and the wall time of the whole.
+struct Meas {
+    hist: Histogram<u64>,
+    ops: u64,
+    found: u64,
+    secs: f64,
+}
+
+impl Meas {
+    fn new() -> Self {
+        Meas {
+            hist: new_hist(),
+            ops: 0,
+            found: 0,
+            secs: 0.0,
+        }
+    }
+    fn merge(&mut self, o: &Meas) {
+        self.hist.add(&o.hist).ok();
+        self.ops += o.ops;
+        self.found += o.found;
+    }
+}
+
+/// Calls `op(i)` for i in 0..n, timing each call into the histogram. One clock read per op.
+fn timed(n: u64, mut op: impl FnMut(u64) -> Result<u64>) -> Result<Meas> {
+    let mut m = Meas::new();
+    let start = Instant::now();
+    let mut t0 = start;
+    for i in 0..n {
+        m.found += op(i)?;
+        let t1 = Instant::now();
+        m.hist.saturating_record((t1 - t0).as_nanos() as u64);
+        t0 = t1;
+    }
+    m.ops = n;
+    m.secs = start.elapsed().as_secs_f64();
+    Ok(m)
+}
+
+/// Runs `workloads` (all of one group, in table order) against engine `eng` on a fresh database
+/// in `dir`. Never panics on engine errors: a failing workload is reported as failed.
+pub fn run_group(
+    engine_name: &str,
+    eng: &dyn Engine,
+    dir: &std::path::Path,
+    workloads: &[String],
+    p: &Params,
+) -> Vec<WorkloadResult> {
+    let mut out = Vec::new();
+    let group = workloads.first().and_then(|w| group_of(w)).unwrap_or("");
+
+    let prep = || -> Result<u64> {
+        match group {
+            // overwrite alone still needs the keys to overwrite.
+            "fill" if !workloads.iter().any(|w| w == "fillrandom") => {
+                load(eng, p.num, p.seed)?;
+                Ok(p.num)
+            }
+            "read" => {
+                let t = Instant::now();
+                load(eng, p.num, p.seed)?;
+                eng.flush()?;
+                warm(eng, p.num)?;
+                eprintln!(
+                    "  [{engine_name}] loaded, flushed and warmed {} keys in {:.1}s",
+                    p.num,
+                    t.elapsed().as_secs_f64()
+                );
+                Ok(p.num)
+            }
+            _ => Ok(0),
+        }
+    };
+    // Distinct keys in the database, for space amplification.
+    let mut distinct: u64 = match prep() {
+        Ok(n) => n,
+        Err(e) => {
+            for w in workloads {
+                out.push(WorkloadResult::empty(
+                    engine_name,
+                    w,
+                    "failed",
+                    Some(format!("preparing the database: {e}")),
+                ));
+            }
+            return out;
+        }
+    };
+
+    for w in workloads {
+        sys::reset_peak_rss();
+        let res = run_one(eng, w, p);
+        let mut r = match res {
+            Ok(None) => WorkloadResult::empty(engine_name, w, "unsupported", None),
+            Ok(Some((m, writer))) => {
+                let mut r = WorkloadResult::empty(engine_name, w, "ok", None);
+                r.ops = m.ops;
+                r.secs = m.secs;
+                r.ops_per_sec = if m.secs > 0.0 {
+                    m.ops as f64 / m.secs
+                } else {
+                    0.0
+                };
+                if w == "fillbatch" {
+                    // Histogram holds per-batch latencies; ops count keys.
+                    r.ops *= BATCH as u64;
+                    r.ops_per_sec *= BATCH as f64;
+                }
+                if !m.hist.is_empty() {
+                    r.p50_us = Some(m.hist.value_at_quantile(0.50) as f64 / 1000.0);
+                    r.p99_us = Some(m.hist.value_at_quantile(0.99) as f64 / 1000.0);
+                }
+                if matches!(
+                    w.as_str(),
+                    "readrandom" | "readmissing" | "readwhilewriting"
+                ) {
+                    r.found = Some(m.found);
+                }
+                r.writer_ops_per_sec = writer;
+                r
+            }
+            Err(e) => WorkloadResult::empty(engine_name, w, "failed", Some(e.to_string())),
+        };
+        r.peak_rss_bytes = sys::peak_rss_bytes();
+        distinct = match w.as_str() {
+            "fillseq" | "fillrandom" | "fillbatch" => p.num,
+            "fillsync" | "fillsync4" => distinct + p.sync_num(),
+            _ => distinct,
+        };
+        // Untimed: make the state on disk comparable before measuring it.
+        let settle = || -> Result<bool> {
+            if w.starts_with("fill") || w == "overwrite" || w == "readwhilewriting" {
+                eng.flush()?;
+            }
+            if w == "overwrite" {
+                return eng.compact();
+            }
+            Ok(false)
+        };
+        match settle() {
+            Ok(c) => r.compacted = c,
+            Err(e) => {
+                r.status = "failed".into();
+                r.error = Some(format!("flush/compact after the workload: {e}"));
+            }
+        }
+        let (apparent, allocated) = sys::dir_bytes(dir);
+        r.disk_bytes = allocated;
+        r.disk_apparent_bytes = apparent;
+        if distinct > 0 {
+            r.space_amp = allocated as f64 / (distinct as f64 * (KEY_LEN + VALUE_LEN) as f64);
+        }
+        eprintln!(
+            "  [{engine_name}] {w:<17} {:>9} {:>12.0} ops/s  p50 {:>8} us  p99 {:>8} us  disk {:>6.1} MiB  rss {:>6.1} MiB{}",
+            r.status,
+            r.ops_per_sec,
+            r.p50_us.map_or("-".into(), |v| format!("{v:.2}")),
+            r.p99_us.map_or("-".into(), |v| format!("{v:.2}")),
+            r.disk_bytes as f64 / 1048576.0,
+            r.peak_rss_bytes as f64 / 1048576.0,
+            r.error
+                .as_deref()
+                .map_or(String::new(), |e| format!("  ({e})")),
+        );
+        out.push(r);
+    }
+    out
+}
+
+/// Writes keys 0..n in order, 1000 per batch, no sync. Untimed preparation.
+fn load(eng: &dyn Engine, n: u64, seed: u64) -> Result<()> {
+    let mut rng = Rng::new(seed, "load");
+    let mut keys = Vec::with_capacity(BATCH);
+    let mut vals = Vec::with_capacity(BATCH);
+    let mut i = 0;
+    while i < n {
+        keys.clear();
+        vals.clear();
+        let end = (i + BATCH as u64).min(n);
+        for j in i..end {
+            keys.push(key(j, true));
+            let mut v = [0u8; VALUE_LEN];
+            fill_value(&mut rng, &mut v);
+            vals.push(v);
+        }
+        let items: Vec<(&[u8], &[u8])> = keys
+            .iter()
+            .zip(&vals)
+            .map(|(k, v)| (&k[..], &v[..]))
+            .collect();
+        eng.write_batch(&items, false)?;
+        i = end;
+    }
+    Ok(())
+}
+
+/// Brings the database into the page cache and block cache: a full scan where the engine can
+/// iterate, else a get of every key in order.
+fn warm(eng: &dyn Engine, n: u64) -> Result<()> {
+    let mut r = eng.reader()?;
+    if eng.supports_scan()
+        && let Some(seen) = r.scan(b"", usize::MAX)?
+    {
+        if seen != n {
+            return Err(format!("warm-up scan saw {seen} entries, expected {n}").into());
+        }
+        return Ok(());
+    }
+    for i in 0..n {
+        if r.get(&key(i, true))?.is_none() {
+            return Err(format!("loaded key {i} not found").into());
+        }
+    }
+    Ok(())
+}
+
+type Outcome = Option<(Meas, Option<f64>)>;
+
+/// Runs one timed workload. `Ok(None)`: the engine cannot do it.
+fn run_one(eng: &dyn Engine, w: &str, p: &Params) -> Result<Outcome> {
+    let seed = p.seed;
+    let mut vrng = Rng::new(seed, &format!("{w}/values"));
+    let mut v = [0u8; VALUE_LEN];
+    let m = match w {
+        "fillseq" => timed(p.num, |i| {
+            fill_value(&mut vrng, &mut v);
+            eng.put(&key(i, true), &v, false)?;
+            Ok(0)
+        })?,
+        "fillrandom" => {
+            let order = permutation(p.num, &mut Rng::new(seed, w));
+            timed(p.num, |i| {
+                fill_value(&mut vrng, &mut v);
+                eng.put(&key(order[i as usize], true), &v, false)?;
+                Ok(0)
+            })?
+        }
+        "overwrite" => {
+            let mut krng = Rng::new(seed, w);
+            timed(p.num, |_| {
+                fill_value(&mut vrng, &mut v);
+                eng.put(&key(krng.below(p.num), true), &v, false)?;
+                Ok(0)
+            })?
+        }
+        "fillbatch" => {
+            // Random key order, so each batch touches keys all over the key space.
+            let order = permutation(p.num, &mut Rng::new(seed, w));
+            let batches = p.num.div_ceil(BATCH as u64);
+            let mut vals = vec![[0u8; VALUE_LEN]; BATCH];
+            timed(batches, |b| {
+                let lo = (b * BATCH as u64) as usize;
+                let hi = (lo + BATCH).min(order.len());
+                let keys: Vec<[u8; KEY_LEN]> =
+                    order[lo..hi].iter().map(|&i| key(i, true)).collect();
+                for val in vals.iter_mut() {
+                    fill_value(&mut vrng, val);
+                }
+                let items: Vec<(&[u8], &[u8])> = keys
+                    .iter()
+                    .zip(&vals)
+                    .map(|(k, v)| (&k[..], &v[..]))
+                    .collect();
+                eng.write_batch(&items, false)?;
+                Ok(0)
+            })?
+        }
+        "fillsync" => {
+            let n = p.sync_num();
+            let mut krng = Rng::new(seed, w);
+            timed(n, |_| {
+                fill_value(&mut vrng, &mut v);
+                eng.put(&key(krng.below(p.num), true), &v, true)?;
+                Ok(0)
+            })?
+        }
+        "fillsync4" => {
+            let n = p.sync_num();
+            let per = n / SYNC_THREADS as u64;
+            let start = Instant::now();
+            let parts: Vec<Result<Meas>> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..SYNC_THREADS)
+                    .map(|t| {
+                        s.spawn(move || {
+                            let mut vr = Rng::new(seed, &format!("{w}/{t}/values"));
+                            let mut kr = Rng::new(seed, &format!("{w}/{t}"));
+                            let mut v = [0u8; VALUE_LEN];
+                            timed(per, |_| {
+                                fill_value(&mut vr, &mut v);
+                                // Disjoint from fillsync's keys: indices num..2*num.
+                                eng.put(&key(p.num + kr.below(p.num), true), &v, true)?;
+                                Ok(0)
+                            })
+                        })
+                    })
+                    .collect();
+                hs.into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err("writer thread panicked".into()))
+                    })
+                    .collect()
+            });
+            let mut m = Meas::new();
+            for part in parts {
+                m.merge(&part?);
+            }
+            m.secs = start.elapsed().as_secs_f64();
+            m
+        }
+        "readrandom" | "readmissing" => {
+            let present = w == "readrandom";
+            let mut krng = Rng::new(seed, w);
+            let mut r = eng.reader()?;
+            timed(p.reads(), |_| {
+                Ok(u64::from(
+                    r.get(&key(krng.below(p.num), present))?.is_some(),
+                ))
+            })?
+        }
+        "readseq" => {
+            if !eng.supports_scan() {
+                return Ok(None);
+            }
+            let mut r = eng.reader()?;
+            let start = Instant::now();
+            let Some(n) = r.scan(b"", usize::MAX)? else {
+                return Ok(None);
+            };
+            let mut m = Meas::new();
+            m.ops = n;
+            m.secs = start.elapsed().as_secs_f64();
+            // No per-entry latency: one clock read per next would dominate the measurement.
+            m
+        }
+        "seekrandom" => {
+            if !eng.supports_scan() {
+                return Ok(None);
+            }
+            let mut krng = Rng::new(seed, w);
+            let mut r = eng.reader()?;
+            let mut unsupported = false;
+            let m = timed(p.seeks(), |_| {
+                match r.scan(&key(krng.below(p.num), true), SEEK_NEXTS + 1)? {
+                    Some(_) => Ok(0),
+                    None => {
+                        unsupported = true;
+                        Err("scan unsupported".into())
+                    }
+                }
+            });
+            if unsupported {
+                return Ok(None);
+            }
+            m?
+        }
+        "readwhilewriting" => {
+            let stop = AtomicBool::new(false);
+            let writes = AtomicU64::new(0);
+            let reads = p.reads();
+            let (m, wsecs) = std::thread::scope(|s| -> Result<(Meas, f64)> {
+                let writer = s.spawn(|| -> Result<f64> {
+                    let mut kr = Rng::new(seed, "readwhilewriting/writer");
+                    let mut vr = Rng::new(seed, "readwhilewriting/writer/values");
+                    let mut v = [0u8; VALUE_LEN];
+                    let t = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        fill_value(&mut vr, &mut v);
+                        eng.put(&key(kr.below(p.num), true), &v, false)?;
+                        writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(t.elapsed().as_secs_f64())
+                });
+                let mut krng = Rng::new(seed, w);
+                let res = (|| -> Result<Meas> {
+                    let mut r = eng.reader()?;
+                    timed(reads, |_| {
+                        Ok(u64::from(r.get(&key(krng.below(p.num), true))?.is_some()))
+                    })
+                })();
+                stop.store(true, Ordering::Relaxed);
+                let wsecs = writer
+                    .join()
+                    .unwrap_or_else(|_| Err("writer thread panicked".into()))?;
+                Ok((res?, wsecs))
+            })?;
+            let wps = writes.load(Ordering::Relaxed) as f64 / wsecs.max(1e-9);
+            return Ok(Some((m, Some(wps))));
+        }
+        other => return Err(format!("unknown workload {other:?}").into()),
+    };
+    Ok(Some((m, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_and_interleave() {
+        assert_eq!(&key(5, true), b"0000000000000050");
+        assert_eq!(&key(5, false), b"0000000000000051");
+        assert!(key(5, true) < key(5, false) && key(5, false) < key(6, true));
+        assert!(key(999, true) < key(1000, true));
+    }
+
+    #[test]
+    fn values_are_half_repeated_and_seeded() {
+        let mut a = Rng::new(1, "x");
+        let mut b = Rng::new(1, "x");
+        let (mut va, mut vb) = ([0u8; VALUE_LEN], [0u8; VALUE_LEN]);
+        fill_value(&mut a, &mut va);
+        fill_value(&mut b, &mut vb);
+        assert_eq!(va, vb);
+        assert_eq!(va[..50], va[50..]);
+        let mut c = Rng::new(2, "x");
+        fill_value(&mut c, &mut vb);
+        assert_ne!(va, vb);
+    }
+
+    #[test]
+    fn permutation_is_a_permutation() {
+        let mut p = permutation(1000, &mut Rng::new(7, "p"));
+        p.sort_unstable();
+        assert_eq!(p, (0..1000).collect::<Vec<_>>());
+    }
+
+    /// A BTreeMap engine, to run the runner end to end without a real store.
+    struct Mem(std::sync::RwLock<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>);
+
+    impl Engine for Mem {
+        fn put(&self, k: &[u8], v: &[u8], _sync: bool) -> Result<()> {
+            self.0.write().unwrap().insert(k.to_vec(), v.to_vec());
+            Ok(())
+        }
+        fn write_batch(&self, items: &[(&[u8], &[u8])], _sync: bool) -> Result<()> {
+            let mut m = self.0.write().unwrap();
+            for (k, v) in items {
+                m.insert(k.to_vec(), v.to_vec());
+            }
+            Ok(())
+        }
+        fn reader(&self) -> Result<Box<dyn crate::engines::Reader + '_>> {
+            Ok(Box::new(MemReader(self)))
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+        fn compact(&self) -> Result<bool> {
+            Ok(false)
+        }
+    }
+
+    struct MemReader<'a>(&'a Mem);
+
+    impl crate::engines::Reader for MemReader<'_> {
+        fn get(&mut self, k: &[u8]) -> Result<Option<usize>> {
+            Ok(self.0.0.read().unwrap().get(k).map(Vec::len))
+        }
+        fn scan(&mut self, start: &[u8], limit: usize) -> Result<Option<u64>> {
+            let m = self.0.0.read().unwrap();
+            Ok(Some(m.range(start.to_vec()..).take(limit).count() as u64))
+        }
+    }
+
+    #[test]
+    fn runner_runs_every_workload() {
+        let p = Params {
+            num: 2000,
+            reads: Some(500),
+            seeks: Some(50),
+            sync_num: Some(40),
+            seed: 1,
+            cache_mib: 8,
+        };
+        let dir = std::env::temp_dir().join(format!("compare-runner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut all = Vec::new();
+        for g in ["fillseq", "fill", "fillbatch", "sync", "read"] {
+            let ws: Vec<String> = WORKLOADS
+                .iter()
+                .filter(|w| w.1 == g)
+                .map(|w| w.0.to_string())
+                .collect();
+            let eng = Mem(Default::default());
+            all.extend(run_group("mem", &eng, &dir, &ws, &p));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(all.len(), WORKLOADS.len());
+        let get = |w: &str| all.iter().find(|r| r.workload == w).unwrap();
+        for r in &all {
+            assert_eq!(r.status, "ok", "{r:?}");
+            assert!(r.ops > 0, "{r:?}");
+        }
+        assert_eq!(get("fillbatch").ops, 2000);
+        assert_eq!(get("fillsync4").ops, 40);
+        assert_eq!(get("readrandom").found, Some(500));
+        assert_eq!(get("readmissing").found, Some(0));
+        assert_eq!(get("readseq").ops, 2000);
+        assert_eq!(get("seekrandom").ops, 50);
+        assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
+        assert!(get("readrandom").p99_us.is_some());
+    }
+
+    #[test]
+    fn overwrite_alone_loads_first() {
+        let p = Params {
+            num: 300,
+            reads: None,
+            seeks: None,
+            sync_num: None,
+            seed: 1,
+            cache_mib: 8,
+        };
+        let eng = Mem(Default::default());
+        let dir = std::env::temp_dir().join(format!("compare-ow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rs = run_group("mem", &eng, &dir, &["overwrite".to_string()], &p);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(rs[0].status, "ok");
+        assert_eq!(eng.0.read().unwrap().len(), 300);
+    }
+
+    #[test]
+    fn every_workload_has_a_group() {
+        for (w, _, _) in WORKLOADS {
+            assert!(group_of(w).is_some());
+        }
+    }
+}
