@@ -65,6 +65,9 @@ pub(crate) struct JobContext<'a> {
     pub limiter: &'a RateLimiter,
     /// Allocates file numbers.
     pub new_file_number: &'a (dyn Fn() -> u64 + Sync),
+    /// Set when the database closes: the job stops early with [`Error::Closed`], leaving the
+    /// tree as it was (its partial outputs are deleted).
+    pub cancel: &'a std::sync::atomic::AtomicBool,
 }
 
 /// What a job produced.
@@ -100,8 +103,13 @@ pub(crate) fn run(
     let mut current_key: Vec<u8> = Vec::new();
     let mut have_key = false;
     let mut last_seq_for_key = u64::MAX;
+    let mut steps = 0u32;
     let result = (|| -> Result<()> {
         while let Some(cur) = merge.current() {
+            steps = steps.wrapping_add(1);
+            if steps.is_multiple_of(4096) && ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::Closed);
+            }
             let uk = cur.user_key();
             let trailer = cur.trailer();
             let new_key = !have_key || uk != current_key.as_slice();

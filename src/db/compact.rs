@@ -154,9 +154,14 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
             }
         }
         shared.compaction.cv.notify_all();
-        if let Err(e) = result {
-            shared.poison(&e);
-            return;
+        match result {
+            Ok(()) => {}
+            // Cancelled by close: nothing was installed.
+            Err(Error::Closed) => return,
+            Err(e) => {
+                shared.poison(&e);
+                return;
+            }
         }
     }
 }
@@ -207,6 +212,7 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
             cache: &shared.cache,
             limiter: &shared.compaction_limiter,
             new_file_number: &new_file_number,
+            cancel: &shared.shutdown,
         };
         let out = job::run(
             &ctx,
@@ -442,7 +448,9 @@ pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
     };
     let tables: Vec<Arc<Table>> = inputs.into_iter().map(|(_, t)| t).collect();
     let r = execute(shared, &plan, &tables);
-    if let Err(e) = &r {
+    if let Err(e) = &r
+        && !matches!(e, Error::Closed)
+    {
         shared.poison(e);
     }
     r
