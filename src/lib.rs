@@ -27,6 +27,7 @@
 pub mod batch;
 pub mod cache;
 mod db;
+pub mod debug;
 pub mod error;
 pub mod format;
 mod iter;
