@@ -198,8 +198,7 @@ impl Hinter for ShellHelper {
             // The name and nothing else yet: show the arguments.
             Some((name, rest)) if rest.trim().is_empty() => {
                 let args = usage(name).split_once(' ').map(|(_, a)| a)?;
-                let sep = if rest.is_empty() { " " } else { "" };
-                Some(format!("{sep}{args}"))
+                Some(args.to_string())
             }
             Some(_) => None,
         }
