@@ -184,6 +184,14 @@ fn usage_and_other_errors() {
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no database at"));
     assert!(!missing.exists());
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(lsmkv(&empty, &["scan"]).status.code(), Some(4));
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "nothing was created"
+    );
     // A bad engine option from the environment is a usage error.
     let o = Command::new(env!("CARGO_BIN_EXE_lsmkv"))
         .env("WAL_SYNC_MODE", "sometimes")

@@ -215,7 +215,7 @@ fn bytes(arg: &OsStr, escapes: bool) -> Result<Vec<u8>, Failure> {
 }
 
 fn open(dir: &Path, must_exist: bool) -> Result<Db, Failure> {
-    if must_exist && !dir.is_dir() {
+    if must_exist && !dir.join(lsmkv::format::files::CURRENT).is_file() {
         return Err(Failure::other(format!("no database at {}", dir.display())));
     }
     let mut opts = Options::from_env().map_err(|e| Failure::usage(e.to_string()))?;
