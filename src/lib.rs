@@ -28,6 +28,7 @@ pub mod batch;
 pub mod cache;
 pub mod compaction;
 mod db;
+pub mod debug;
 pub mod error;
 pub mod format;
 mod iter;

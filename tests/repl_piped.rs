@@ -1,5 +1,6 @@
 //! The `lsmkv` binary with commands piped on stdin (no terminal): plain lines in, results on
-//! stdout, errors on stderr, exit status 1 if any line failed; data persists across runs.
+//! stdout, errors on stderr, the exit status of the first failing line (2 usage, 3 corruption,
+//! 4 other), `--bail` stops at the first failure; data persists across runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,9 +8,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// Runs the binary on `dir` with `input` as stdin. The working directory is a fresh temporary one
-/// so a developer's `.env` is not picked up, and the configuration variables are cleared.
-fn run(dir: &Path, input: &str) -> Output {
+/// Runs the binary on `dir` with `input` as stdin and `extra` arguments. The working directory is
+/// a fresh temporary one so a developer's `.env` is not picked up, and the configuration
+/// variables are cleared.
+fn run_with(dir: &Path, extra: &[&str], input: &str) -> Output {
     let cwd = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
     for var in [
@@ -24,6 +26,7 @@ fn run(dir: &Path, input: &str) -> Output {
     let mut child = cmd
         .arg("--data-dir")
         .arg(dir)
+        .args(extra)
         .current_dir(cwd.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -37,6 +40,10 @@ fn run(dir: &Path, input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+fn run(dir: &Path, input: &str) -> Output {
+    run_with(dir, &[], input)
 }
 
 fn stdout(o: &Output) -> String {
@@ -70,6 +77,52 @@ fn put_get_delete_through_a_pipe() {
 }
 
 #[test]
+fn scans_in_both_directions_with_bounds_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        "batch put a 1 put b 2 put c 3 put d 4 put \"10\" ten\n\
+         scan\nscan b\nscan b d\nrscan\nrscan a c 1\nscan 2\nscan \"10\" 1\nprefix b\nprefix zz\n",
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let expected = "OK (5 operations)\n\
+        \"10\" \"ten\"\n\"a\" \"1\"\n\"b\" \"2\"\n\"c\" \"3\"\n\"d\" \"4\"\n\
+        \"b\" \"2\"\n\"c\" \"3\"\n\"d\" \"4\"\n\
+        \"b\" \"2\"\n\"c\" \"3\"\n\
+        \"d\" \"4\"\n\"c\" \"3\"\n\"b\" \"2\"\n\"a\" \"1\"\n\"10\" \"ten\"\n\
+        \"b\" \"2\"\n(limit of 1 reached; give a larger LIMIT for more)\n\
+        \"10\" \"ten\"\n\"a\" \"1\"\n(limit of 2 reached; give a larger LIMIT for more)\n\
+        \"10\" \"ten\"\n(limit of 1 reached; give a larger LIMIT for more)\n\
+        \"b\" \"2\"\n\
+        (empty)\n";
+    assert_eq!(stdout(&out), expected);
+}
+
+#[test]
+fn search_count_levels_and_stats_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        "put apple red\nput banana yellow\nput cherry red\ndelete banana\nflush\n\
+         search red\nsearch red 1\ncount\nlevels\nstats wal\n",
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("\"apple\" \"red\"\n\"cherry\" \"red\"\n\"apple\" \"red\"\n(limit of 1"),
+        "{text}"
+    );
+    assert!(text.contains("\n2 (estimate "), "{text}");
+    assert!(text.contains("L0 ") && text.contains(".sst"), "{text}");
+    let json_start = text.find("{\n").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text[json_start..]).unwrap();
+    assert!(
+        v.get("wal_bytes").is_some() && v.get("sst_bytes").is_none(),
+        "{v}"
+    );
+}
+
+#[test]
 fn stats_prints_json() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), "put a 1\nstats\n");
@@ -81,6 +134,36 @@ fn stats_prints_json() {
 }
 
 #[test]
+fn multi_line_batch_commits_atomically_and_abort_discards() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        "batch\nput a 1\nput b 2\ndelete a\nget b\ncommit\nget a\nget b\n\
+         batch\nput c 3\nabort\nget c\ncommit\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "batch: enter put/delete lines, then commit (or abort)\n\
+         OK (3 operations)\n(nil)\n\"2\"\n\
+         batch: enter put/delete lines, then commit (or abort)\n\
+         aborted (1 operations discarded)\n(nil)\n"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("line 5: inside a batch only put"), "{err}");
+    assert!(err.contains("line 13: no batch is open"), "{err}");
+}
+
+#[test]
+fn input_ending_inside_a_batch_applies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), "batch\nput a 1\n");
+    assert!(stderr(&out).contains("1 operations were not applied"));
+    let out = run(dir.path(), "get a\n");
+    assert_eq!(stdout(&out), "(nil)\n");
+}
+
+#[test]
 fn errors_go_to_stderr_and_later_lines_still_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(
@@ -89,28 +172,68 @@ fn errors_go_to_stderr_and_later_lines_still_run() {
     );
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "failed lines make the exit status 1"
+        Some(2),
+        "usage errors exit with status 2"
     );
     assert_eq!(stdout(&out), "OK\n\"2\"\n");
     let err = stderr(&out);
-    assert!(err.contains("unknown command"), "{err}");
-    assert!(err.contains("usage: put KEY VALUE"), "{err}");
+    assert!(err.contains("line 1: unknown command"), "{err}");
+    assert!(err.contains("line 2: usage: put KEY VALUE"), "{err}");
     assert!(err.contains("unterminated"), "{err}");
 }
 
 #[test]
-fn exit_stops_reading() {
+fn bail_stops_at_the_first_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), "put a 1\nexit\nput b 2\n");
-    assert!(out.status.success());
+    let out = run_with(dir.path(), &["--bail"], "put a 1\nget\nput b 2\n");
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out), "OK\n");
-    let out = run(dir.path(), "get b\nquit\n");
-    assert_eq!(stdout(&out), "(nil)\n");
+    let out = run(dir.path(), "get b\n");
+    assert_eq!(stdout(&out), "(nil)\n", "lines after the error did not run");
 }
 
 #[test]
-fn help_flag_names_data_dir_and_its_variable() {
+fn engine_errors_are_reported_with_their_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let big_key = "k".repeat(70_000);
+    let out = run(dir.path(), &format!("put {big_key} v\ncompact\n"));
+    // KeyTooLarge is a usage error; it is the first failure.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("exceeds the maximum"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_timer_and_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        "help\nhelp scan\n.timer on\nget a\n.timer off\nget a\nexit\nput b 2\n",
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    for cmd in [
+        "put KEY VALUE",
+        "rscan",
+        "prefix P",
+        "search TEXT",
+        "levels",
+        "batch",
+    ] {
+        assert!(text.contains(cmd), "help lacks {cmd}: {text}");
+    }
+    assert!(text.contains("usage: scan [START [END]] [LIMIT]"), "{text}");
+    assert!(text.contains("timer on\n(nil)\nTime: "), "{text}");
+    assert!(text.ends_with("timer off\n(nil)\n"), "{text}");
+    let out = run(dir.path(), "get b\nquit\n");
+    assert_eq!(stdout(&out), "(nil)\n", "exit stopped reading");
+}
+
+#[test]
+fn help_flag_names_data_dir_its_variable_and_exit_codes() {
     let out = Command::new(env!("CARGO_BIN_EXE_lsmkv"))
         .arg("--help")
         .output()
@@ -119,6 +242,10 @@ fn help_flag_names_data_dir_and_its_variable() {
     let text = stdout(&out);
     assert!(
         text.contains("--data-dir") && text.contains("DATA_DIR"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exit status") && text.contains("3  corruption"),
         "{text}"
     );
 }

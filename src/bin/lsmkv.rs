@@ -1,23 +1,176 @@
-//! `lsmkv`: an interactive shell (REPL) over an lsmkv database.
+//! `lsmkv`: the shell (REPL) and command-line tools of an lsmkv database.
+//!
+//! Without a subcommand it opens the shell on `--data-dir`. Subcommands run one operation each
+//! (`get`, `put`, `scan`, ...), inspect files without opening the database (`inspect`, `verify`),
+//! or move data in and out (`import`, `export`). Argument parsing and wiring only; the work is in
+//! `lsmkv::repl` and `lsmkv::debug`.
 //!
 //! Configuration precedence: command-line flag > environment variable > `.env` file > default.
 //! Every engine option is read from the environment by `Options::from_env` (see `.env.example`).
-//! When stdin is not a terminal, commands are read line by line from it and the exit status is 1
-//! if any line failed.
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
+use lsmkv::debug;
+use lsmkv::repl::output::OutputMode;
+use lsmkv::repl::parse::{StatsSection, unescape_word};
+use lsmkv::repl::transfer::{self, Format};
+use lsmkv::repl::{Failure, cli, exit, inspect};
 use lsmkv::{Db, Options};
 
-/// An embedded, memory-mapped LSM-tree key-value store: interactive shell.
+const AFTER_HELP: &str = "\
+Without a subcommand, opens the interactive shell (type help there); with stdin not a terminal,
+runs its lines as commands. Keys and values on the command line are taken literally; with
+--escapes they may use the shell's escapes (\\xHH, \\n, \\t, \\\\, \\\").
+
+exit status:
+  0  success
+  1  get: the key does not exist
+  2  usage error (bad arguments, bad shell command, key or value too large, bad import record)
+  3  corruption found (verify, inspect, or a read that hit a damaged file)
+  4  any other error (I/O, database locked by another process, ...)";
+
+/// An embedded LSM-tree key-value store: shell and tools.
 #[derive(Parser, Debug)]
-#[command(name = "lsmkv", version, about, after_help = lsmkv::repl::HELP)]
+#[command(name = "lsmkv", version, about, after_help = AFTER_HELP)]
 struct Args {
-    /// Directory of the database (created if missing).
-    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    /// Directory of the database.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
+    /// Machine-readable output: JSON (JSON lines for listings).
+    #[arg(long, global = true, conflicts_with = "raw")]
+    json: bool,
+    /// Raw output: values as bytes, listings as KEY<TAB>VALUE lines.
+    #[arg(long, global = true)]
+    raw: bool,
+    /// Decode the shell's escapes (\xHH ...) in keys and values given as arguments.
+    #[arg(short = 'e', long, global = true)]
+    escapes: bool,
+    /// Shell with piped input: stop at the first failing line.
+    #[arg(long)]
+    bail: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Open the interactive shell (the default).
+    Repl,
+    /// Print the value of KEY (exit status 1 if absent).
+    Get { key: OsString },
+    /// Insert or replace KEY.
+    Put { key: OsString, value: OsString },
+    /// Delete KEY.
+    #[command(alias = "del")]
+    Delete { key: OsString },
+    /// List keys in [START, END).
+    Scan {
+        start: Option<OsString>,
+        end: Option<OsString>,
+        /// At most this many entries.
+        #[arg(short, long)]
+        limit: Option<usize>,
+        /// Largest key first.
+        #[arg(short, long)]
+        reverse: bool,
+    },
+    /// List keys starting with PREFIX.
+    Prefix {
+        prefix: OsString,
+        #[arg(short, long)]
+        limit: Option<usize>,
+        #[arg(short, long)]
+        reverse: bool,
+    },
+    /// List entries whose key or value contains TEXT.
+    Search {
+        text: OsString,
+        #[arg(short, long)]
+        limit: Option<usize>,
+    },
+    /// Count live keys (exact, by a full scan) and show the estimate.
+    Count,
+    /// Engine statistics as JSON.
+    Stats { section: Option<Section> },
+    /// The LSM tree's shape: tables per level with sizes and key ranges.
+    Levels,
+    /// Write the memtable to an SSTable.
+    Flush,
+    /// Compact the whole database.
+    Compact,
+    /// Dump a file of the database without opening it (read-only; works on damaged files).
+    Inspect {
+        #[command(subcommand)]
+        what: InspectCmd,
+    },
+    /// Check every checksum of every live file, without opening the database (exit status 3 if
+    /// anything is damaged).
+    Verify {
+        /// Database directory (default: --data-dir).
+        dir: Option<PathBuf>,
+    },
+    /// Load JSON lines ({"key":..,"value":..}) or CSV (key,value) into the database.
+    Import {
+        /// Input file; "-" reads stdin.
+        file: PathBuf,
+        /// Default: csv for *.csv, else jsonl.
+        #[arg(long)]
+        format: Option<FormatArg>,
+        /// Records per atomic write batch.
+        #[arg(long, default_value_t = transfer::DEFAULT_BATCH_SIZE)]
+        batch_size: usize,
+    },
+    /// Write every key (or those starting with --prefix) as JSON lines or CSV.
+    Export {
+        #[arg(long)]
+        prefix: Option<OsString>,
+        /// Default: csv when --output ends in .csv, else jsonl.
+        #[arg(long)]
+        format: Option<FormatArg>,
+        /// Output file (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum InspectCmd {
+    /// An SSTable: footer, meta, filter, index, block sizes and compression.
+    Sst {
+        file: PathBuf,
+        /// One line per data block.
+        #[arg(long)]
+        blocks: bool,
+        /// Every entry.
+        #[arg(long)]
+        keys: bool,
+    },
+    /// A WAL segment: records, seqnos, batch contents, where a torn tail starts.
+    Wal { file: PathBuf },
+    /// The manifest: version history and live tables per level.
+    Manifest {
+        /// Database directory or manifest file (default: --data-dir).
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Section {
+    Memory,
+    Disk,
+    Wal,
+    Cache,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FormatArg {
+    Jsonl,
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -28,34 +181,252 @@ fn main() -> ExitCode {
         eprintln!("lsmkv: ignoring .env: {e}");
     }
     let args = Args::parse();
-    let mut opts = match Options::from_env() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("lsmkv: {e}");
-            return ExitCode::from(2);
+    let code = match run(args) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("lsmkv: {f}");
+            f.code
         }
     };
-    opts.data_dir.clone_from(&args.data_dir);
-    let db = match Db::open(&args.data_dir, opts) {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("lsmkv: cannot open {}: {e}", args.data_dir.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let history = args.data_dir.join(".lsmkv_history");
-    let result = lsmkv::repl::run(&db, Some(&history));
-    let closed = db.close();
-    match (result, closed) {
-        (Err(e), _) => {
-            eprintln!("lsmkv: {e}");
-            ExitCode::FAILURE
-        }
-        (_, Err(e)) => {
-            eprintln!("lsmkv: closing the database: {e}");
-            ExitCode::FAILURE
-        }
-        (Ok(0), Ok(())) => ExitCode::SUCCESS,
-        (Ok(_), Ok(())) => ExitCode::FAILURE,
+    ExitCode::from(code)
+}
+
+fn mode(args: &Args) -> OutputMode {
+    if args.json {
+        OutputMode::Json
+    } else if args.raw {
+        OutputMode::Raw
+    } else {
+        OutputMode::Text
     }
+}
+
+/// A key or value argument as bytes.
+fn bytes(arg: &OsStr, escapes: bool) -> Result<Vec<u8>, Failure> {
+    #[cfg(unix)]
+    let raw = std::os::unix::ffi::OsStrExt::as_bytes(arg).to_vec();
+    #[cfg(not(unix))]
+    let raw = arg.to_string_lossy().into_owned().into_bytes();
+    if escapes {
+        unescape_word(&raw).map_err(Failure::usage)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn open(dir: &Path, must_exist: bool) -> Result<Db, Failure> {
+    if must_exist && !dir.join(lsmkv::format::files::CURRENT).is_file() {
+        return Err(Failure::other(format!("no database at {}", dir.display())));
+    }
+    let mut opts = Options::from_env().map_err(|e| Failure::usage(e.to_string()))?;
+    opts.data_dir = dir.to_path_buf();
+    Db::open(dir, opts).map_err(|e| {
+        let mut f = Failure::from(e);
+        f.message = format!("cannot open {}: {}", dir.display(), f.message);
+        f
+    })
+}
+
+/// Opens the database, runs `f`, closes the database (reporting a failed final sync).
+fn with_db(
+    dir: &Path,
+    must_exist: bool,
+    f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
+) -> Result<u8, Failure> {
+    let db = open(dir, must_exist)?;
+    let mut out = io::stdout().lock();
+    let result = f(&db, &mut out);
+    out.flush()?;
+    let closed = db.close();
+    let code = result?;
+    closed?;
+    Ok(code)
+}
+
+fn run(args: Args) -> Result<u8, Failure> {
+    let mode = mode(&args);
+    let esc = args.escapes;
+    let dir = args.data_dir.clone();
+    let Some(cmd) = args.command else {
+        return shell(&dir, args.bail);
+    };
+    match cmd {
+        Cmd::Repl => shell(&dir, args.bail),
+        Cmd::Get { key } => {
+            let key = bytes(&key, esc)?;
+            with_db(&dir, true, |db, out| cli::get(db, &key, mode, out))
+        }
+        Cmd::Put { key, value } => {
+            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
+            with_db(&dir, false, |db, out| cli::put(db, &key, &value, mode, out))
+        }
+        Cmd::Delete { key } => {
+            let key = bytes(&key, esc)?;
+            with_db(&dir, true, |db, out| cli::delete(db, &key, mode, out))
+        }
+        Cmd::Scan {
+            start,
+            end,
+            limit,
+            reverse,
+        } => {
+            let listing = cli::Listing {
+                start: start.map(|s| bytes(&s, esc)).transpose()?,
+                end: end.map(|s| bytes(&s, esc)).transpose()?,
+                limit,
+                reverse,
+                ..cli::Listing::default()
+            };
+            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
+        }
+        Cmd::Prefix {
+            prefix,
+            limit,
+            reverse,
+        } => {
+            let listing = cli::Listing {
+                prefix: Some(bytes(&prefix, esc)?),
+                limit,
+                reverse,
+                ..cli::Listing::default()
+            };
+            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
+        }
+        Cmd::Search { text, limit } => {
+            let listing = cli::Listing {
+                search: Some(bytes(&text, esc)?),
+                limit,
+                ..cli::Listing::default()
+            };
+            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
+        }
+        Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
+        Cmd::Stats { section } => {
+            let section = section.map(|s| match s {
+                Section::Memory => StatsSection::Memory,
+                Section::Disk => StatsSection::Disk,
+                Section::Wal => StatsSection::Wal,
+                Section::Cache => StatsSection::Cache,
+            });
+            with_db(&dir, true, |db, out| cli::stats(db, section, mode, out))
+        }
+        Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db, mode, out)),
+        Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
+        Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
+        Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
+        Cmd::Verify { dir: target } => {
+            let target = target.unwrap_or(dir);
+            let report = debug::verify::verify_dir(&target, &mut |_, _| {});
+            let n = report.problems.len();
+            cli::report(
+                &report,
+                n,
+                inspect::verify_text,
+                mode,
+                &mut io::stdout().lock(),
+            )
+        }
+        Cmd::Import {
+            file,
+            format,
+            batch_size,
+        } => {
+            let format = pick_format(format, &file);
+            with_db(&dir, false, |db, out| {
+                let s = if file.as_os_str() == "-" {
+                    transfer::import(db, io::stdin().lock(), None, format, batch_size)?
+                } else {
+                    let f = File::open(&file).map_err(|e| {
+                        Failure::other(format!("cannot open {}: {e}", file.display()))
+                    })?;
+                    let len = f.metadata().ok().map(|m| m.len());
+                    transfer::import(db, f, len, format, batch_size)?
+                };
+                if mode == OutputMode::Json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"records": s.records, "batches": s.batches})
+                    )?;
+                } else {
+                    eprintln!("imported {} records in {} batches", s.records, s.batches);
+                }
+                Ok(exit::OK)
+            })
+        }
+        Cmd::Export {
+            prefix,
+            format,
+            output,
+        } => {
+            let prefix = prefix.map(|p| bytes(&p, esc)).transpose()?;
+            let format = match (format, &output) {
+                (Some(f), _) => pick_format(Some(f), Path::new("")),
+                (None, Some(o)) => Format::from_path(o),
+                (None, None) => Format::JsonLines,
+            };
+            with_db(&dir, true, |db, out| {
+                let n = match &output {
+                    Some(path) => {
+                        let f = File::create(path).map_err(|e| {
+                            Failure::other(format!("cannot create {}: {e}", path.display()))
+                        })?;
+                        transfer::export(db, f, prefix.as_deref(), format)?
+                    }
+                    None => transfer::export(db, &mut *out, prefix.as_deref(), format)?,
+                };
+                eprintln!("exported {n} records");
+                Ok(exit::OK)
+            })
+        }
+    }
+}
+
+fn pick_format(arg: Option<FormatArg>, file: &Path) -> Format {
+    match arg {
+        Some(FormatArg::Jsonl) => Format::JsonLines,
+        Some(FormatArg::Csv) => Format::Csv,
+        None => Format::from_path(file),
+    }
+}
+
+fn inspect_cmd(what: InspectCmd, dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
+    let mut out = io::stdout().lock();
+    match what {
+        InspectCmd::Sst { file, blocks, keys } => {
+            let d = debug::sst::dump_sst(
+                &file,
+                debug::sst::SstOptions {
+                    blocks,
+                    keys,
+                    value_preview_bytes: 64,
+                },
+            );
+            cli::report(&d, d.problems.len(), inspect::sst_text, mode, &mut out)
+        }
+        InspectCmd::Wal { file } => {
+            let d = debug::wal::dump_wal(&file, debug::wal::WalOptions::default());
+            cli::report(&d, d.problems.len(), inspect::wal_text, mode, &mut out)
+        }
+        InspectCmd::Manifest { path } => {
+            let d = debug::manifest::dump_manifest(path.as_deref().unwrap_or(dir));
+            cli::report(&d, d.problems.len(), inspect::manifest_text, mode, &mut out)
+        }
+    }
+}
+
+/// The shell: interactive on a terminal, a script otherwise (exit status of the first failing
+/// line).
+fn shell(dir: &Path, bail: bool) -> Result<u8, Failure> {
+    let db = open(dir, false)?;
+    let history = dir.join(".lsmkv_history");
+    let result = lsmkv::repl::run(&db, Some(&history), bail);
+    let closed = db.close();
+    let summary = result?;
+    closed.map_err(|e| {
+        let mut f = Failure::from(e);
+        f.message = format!("closing the database: {}", f.message);
+        f
+    })?;
+    Ok(summary.first_code)
 }

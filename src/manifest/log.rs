@@ -275,6 +275,19 @@ pub fn read_manifest(data: &[u8], file: &Path) -> Result<Vec<VersionEdit>> {
         .collect())
 }
 
+/// Every edit of a manifest with its record's offset, and the offset of a torn last record.
+pub type ManifestRecords = (Vec<(u64, VersionEdit)>, Option<u64>);
+
+/// Parses a whole manifest file's bytes into `(record offset, edit)` pairs and the offset of a
+/// dropped torn last record, if any. For inspection tools.
+///
+/// # Errors
+/// As [`parse`].
+pub fn read_manifest_records(data: &[u8], file: &Path) -> Result<ManifestRecords> {
+    let parsed = parse(data, file)?;
+    Ok((parsed.records, parsed.torn_at))
+}
+
 /// A replayed manifest: the state and what recovery needs to know about the log.
 #[derive(Debug)]
 pub(crate) struct Replayed {

@@ -32,7 +32,10 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 pub use edit::{FileMeta, VersionEdit, tag};
-pub use log::{FILE_HEADER_SIZE, FileHeader, RECORD_HEADER_SIZE, RecordHeader, read_manifest};
+pub use log::{
+    FILE_HEADER_SIZE, FileHeader, ManifestRecords, RECORD_HEADER_SIZE, RecordHeader, read_manifest,
+    read_manifest_records,
+};
 pub use state::ManifestState;
 
 use crate::error::{Error, Result};

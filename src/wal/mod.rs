@@ -33,7 +33,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::format::crc::{crc32c, crc32c_append};
 
-pub use reader::{Record, Segment, Tail, WalReader, read_segment, replay};
+pub use reader::{Record, Segment, Tail, WalReader, read_segment, replay, scan_segment};
 pub use writer::{WalWriter, frame_record};
 
 /// First 8 bytes of every segment file.

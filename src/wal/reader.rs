@@ -82,6 +82,21 @@ pub fn read_segment<'a>(data: &'a [u8], file: &Path) -> Result<Segment<'a>> {
     })
 }
 
+/// Parses a segment held in memory, calling `f` on each record in order without collecting
+/// them; returns the segment number (as in [`Segment::number`]) and how the segment ends. Unlike
+/// [`read_segment`], records before a mid-log corruption have been passed to `f` when the error
+/// is returned, which lets inspection tools show what precedes the damage.
+///
+/// # Errors
+/// As [`read_segment`]; an error from `f` stops the scan and is returned.
+pub fn scan_segment<'a>(
+    data: &'a [u8],
+    file: &Path,
+    f: impl FnMut(Record<'a>) -> Result<()>,
+) -> Result<(u64, Tail)> {
+    scan(data, file, f)
+}
+
 /// Maps the segment at `path` and calls `f` on each record in order, without collecting them.
 /// Returns how the segment ends. An error from `f` stops the replay and is returned.
 ///

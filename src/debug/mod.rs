@@ -1,0 +1,137 @@
+//! Read-only dumpers of the database's files, for the `lsmkv inspect` and `lsmkv verify` tools.
+//!
+//! - [`sst`]: an SSTable's footer, meta block, filter, index and data blocks (`--blocks`, `--keys`).
+//! - [`wal`]: a WAL segment's records, their batches, and where a torn tail starts.
+//! - [`manifest`]: `CURRENT`, the manifest's version edits and the live tables per level.
+//! - [`verify`]: every live SSTable, every WAL segment still needed and the manifest, with every
+//!   problem found reported by file and offset.
+//!
+//! Invariants: nothing here writes, creates, locks or maps a file. Files are read into memory with
+//! `std::fs::read` (never memory-mapped, so a file truncated by a running database cannot raise
+//! SIGBUS) and parsed with the crate's own checked parsers. Damage never stops a dump early when
+//! there is more to show: each dumper collects [`Problem`]s and carries on with what it can still
+//! read. Results are plain data (`serde::Serialize`) that the CLI prints as text or JSON; keys and
+//! values are shown escaped as the shell prints them ([`crate::value::escape_bytes`]).
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+pub mod manifest;
+pub mod sst;
+pub mod verify;
+pub mod wal;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::format::ValueKind;
+use crate::key::unpack_trailer;
+use crate::value::escape_bytes;
+
+/// One problem found in a file: damage, an unsupported format, or an inconsistency between files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// Byte offset in `file` where it was detected, when there is one.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Problem {
+    /// A problem at `offset` of `file`.
+    pub fn at(file: &Path, offset: u64, reason: impl Into<String>) -> Problem {
+        Problem {
+            file: file.to_path_buf(),
+            offset: Some(offset),
+            reason: reason.into(),
+        }
+    }
+
+    /// A problem with a whole file (missing, wrong size, unreadable).
+    pub fn whole(file: &Path, reason: impl Into<String>) -> Problem {
+        Problem {
+            file: file.to_path_buf(),
+            offset: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// Converts an engine error; errors without a file are attributed to `file`.
+    pub fn from_error(file: &Path, e: &Error) -> Problem {
+        match e {
+            Error::Corruption {
+                file: f,
+                offset,
+                reason,
+            } => Problem {
+                file: if f.as_os_str().is_empty() {
+                    file.to_path_buf()
+                } else {
+                    f.clone()
+                },
+                offset: Some(*offset),
+                reason: reason.clone(),
+            },
+            other => Problem::whole(file, other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset {
+            Some(o) => write!(f, "{} at offset {o}: {}", self.file.display(), self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+/// Bytes shown as the shell shows them (printable ASCII, `\xHH` escapes), without quotes.
+pub fn show(b: &[u8]) -> String {
+    escape_bytes(b)
+}
+
+/// Like [`show`] but cut after `max` input bytes; the flag says whether anything was cut.
+pub fn show_truncated(b: &[u8], max: usize) -> (String, bool) {
+    match b.get(..max) {
+        Some(head) if b.len() > max => (escape_bytes(head), true),
+        _ => (escape_bytes(b), false),
+    }
+}
+
+/// `"put"`, `"delete"` or `"unknown(N)"` for an entry kind byte.
+pub fn kind_name(kind: Option<ValueKind>, raw: u8) -> String {
+    match kind {
+        Some(ValueKind::Put) => "put".into(),
+        Some(ValueKind::Delete) => "delete".into(),
+        None => format!("unknown({raw})"),
+    }
+}
+
+/// Splits a trailer into (seqno, kind name).
+pub fn trailer_parts(trailer: u64) -> (u64, String) {
+    let (seqno, kind) = unpack_trailer(trailer);
+    (seqno, kind_name(kind, trailer as u8))
+}
+
+/// Reads a whole file; the error is a [`Problem`] naming it.
+fn read_file(path: &Path) -> Result<Vec<u8>, Problem> {
+    std::fs::read(path).map_err(|e| Problem::whole(path, format!("cannot read: {e}")))
+}
+
+/// `part / whole`, or 0 when `whole` is 0.
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}

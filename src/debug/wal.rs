@@ -1,0 +1,282 @@
+//! Dump of one WAL segment (`format-spec/wal.md`): its records, the write batch in each, and how
+//! the segment ends (clean, a torn tail, or damage followed by valid records).
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{Problem, kind_name, read_file, show, show_truncated};
+use crate::batch::decode_batch;
+use crate::format::ValueKind;
+use crate::wal::{Tail, scan_segment};
+
+/// What to include.
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    /// List each batch's entries (else only record summaries).
+    pub entries: bool,
+    /// Longest value preview, in bytes.
+    pub value_preview_bytes: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            entries: true,
+            value_preview_bytes: 64,
+        }
+    }
+}
+
+/// One entry of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalEntry {
+    pub seqno: u64,
+    pub kind: String,
+    pub key: String,
+    pub value_len: u64,
+    pub value: String,
+    pub value_truncated: bool,
+}
+
+/// One record (one write batch).
+#[derive(Debug, Clone, Serialize)]
+pub struct WalRecordInfo {
+    /// File offset of the record header.
+    pub offset: u64,
+    pub payload_bytes: u64,
+    pub base_seqno: Option<u64>,
+    pub count: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<WalEntry>,
+    /// Set when the record's checksum passed but its batch does not decode.
+    pub error: Option<String>,
+}
+
+/// How the segment ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct TailInfo {
+    /// `clean` (end of file or zero fill), `torn` (an incomplete last write, dropped by
+    /// recovery) or `corrupt` (damage followed by valid data: recovery refuses the database).
+    pub kind: String,
+    /// Where the torn tail or the damage starts.
+    pub offset: Option<u64>,
+    /// Bytes from `offset` to the end of the file.
+    pub bytes_after: Option<u64>,
+}
+
+/// Everything read from one segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalDump {
+    pub file: PathBuf,
+    pub file_size: u64,
+    /// The segment number from its header (or its name when the header is missing).
+    pub number: Option<u64>,
+    pub records: Vec<WalRecordInfo>,
+    pub record_count: u64,
+    pub entry_count: u64,
+    pub min_seqno: Option<u64>,
+    pub max_seqno: Option<u64>,
+    pub tail: TailInfo,
+    pub problems: Vec<Problem>,
+}
+
+/// Reads and checks the segment at `path`. Never fails: problems are collected in the dump.
+pub fn dump_wal(path: &Path, opts: WalOptions) -> WalDump {
+    match read_file(path) {
+        Ok(data) => dump_wal_bytes(path, &data, opts),
+        Err(p) => WalDump {
+            file: path.to_path_buf(),
+            file_size: 0,
+            number: None,
+            records: Vec::new(),
+            record_count: 0,
+            entry_count: 0,
+            min_seqno: None,
+            max_seqno: None,
+            tail: TailInfo {
+                kind: "unreadable".into(),
+                offset: None,
+                bytes_after: None,
+            },
+            problems: vec![p],
+        },
+    }
+}
+
+/// Checks a segment held in memory (`path` names it in problems and gives the expected number).
+pub fn dump_wal_bytes(path: &Path, data: &[u8], opts: WalOptions) -> WalDump {
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    let (mut entry_count, mut min_seqno, mut max_seqno) = (0u64, None::<u64>, None::<u64>);
+    let scanned = scan_segment(data, path, |r| {
+        let mut info = WalRecordInfo {
+            offset: r.offset,
+            payload_bytes: r.payload.len() as u64,
+            base_seqno: None,
+            count: None,
+            entries: Vec::new(),
+            error: None,
+        };
+        match decode_batch(r.payload, path, r.payload_offset()) {
+            Ok(batch) => {
+                info.base_seqno = Some(batch.base_seqno);
+                info.count = Some(batch.count);
+                if batch.count > 0 {
+                    let last = batch.base_seqno + u64::from(batch.count) - 1;
+                    min_seqno =
+                        Some(min_seqno.map_or(batch.base_seqno, |m| m.min(batch.base_seqno)));
+                    max_seqno = Some(max_seqno.map_or(last, |m| m.max(last)));
+                }
+                for (i, e) in batch.iter().enumerate() {
+                    match e {
+                        Ok(e) => {
+                            entry_count += 1;
+                            if opts.entries {
+                                let (value, value_truncated) =
+                                    show_truncated(e.value, opts.value_preview_bytes);
+                                info.entries.push(WalEntry {
+                                    seqno: batch.base_seqno + i as u64,
+                                    kind: kind_name(Some(e.kind), e.kind as u8),
+                                    key: show(e.key),
+                                    value_len: if e.kind == ValueKind::Put {
+                                        e.value.len() as u64
+                                    } else {
+                                        0
+                                    },
+                                    value,
+                                    value_truncated,
+                                });
+                            }
+                        }
+                        Err(err) => {
+                            let p = Problem::from_error(path, &err);
+                            info.error = Some(p.to_string());
+                            problems.push(p);
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                let p = Problem::from_error(path, &err);
+                info.error = Some(p.to_string());
+                problems.push(p);
+            }
+        }
+        records.push(info);
+        Ok(())
+    });
+    let size = data.len() as u64;
+    let (number, tail) = match scanned {
+        Ok((number, Tail::Clean)) => (
+            Some(number),
+            TailInfo {
+                kind: "clean".into(),
+                offset: None,
+                bytes_after: None,
+            },
+        ),
+        Ok((number, Tail::Torn { offset })) => (
+            Some(number),
+            TailInfo {
+                kind: "torn".into(),
+                offset: Some(offset),
+                bytes_after: Some(size.saturating_sub(offset)),
+            },
+        ),
+        Err(e) => {
+            let p = Problem::from_error(path, &e);
+            let offset = p.offset;
+            problems.push(p);
+            (
+                None,
+                TailInfo {
+                    kind: "corrupt".into(),
+                    offset,
+                    bytes_after: offset.map(|o| size.saturating_sub(o)),
+                },
+            )
+        }
+    };
+    WalDump {
+        file: path.to_path_buf(),
+        file_size: size,
+        number,
+        record_count: records.len() as u64,
+        records,
+        entry_count,
+        min_seqno,
+        max_seqno,
+        tail,
+        problems,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::WriteBatch;
+    use crate::wal::{RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, SegmentHeader, frame_record};
+    use zerocopy::IntoBytes;
+
+    fn segment(n: usize) -> Vec<u8> {
+        let mut data = SegmentHeader::new(7).as_bytes().to_vec();
+        for i in 0..n {
+            let mut b = WriteBatch::new();
+            b.put(format!("k{i}"), format!("v{i}"));
+            b.delete(format!("d{i}"));
+            let payload = b.seal(1 + 2 * i as u64).to_vec();
+            let offset = data.len() as u64;
+            frame_record(&mut data, 7, offset, &payload);
+        }
+        data
+    }
+
+    #[test]
+    fn lists_records_and_detects_a_torn_tail() {
+        let data = segment(3);
+        let d = dump_wal_bytes(Path::new("000007.wal"), &data, WalOptions::default());
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        assert_eq!(d.record_count, 3);
+        assert_eq!(d.entry_count, 6);
+        assert_eq!(d.tail.kind, "clean");
+        assert_eq!(d.records[1].entries[0].key, "k1");
+        assert_eq!(d.records[1].entries[1].kind, "delete");
+        assert_eq!((d.min_seqno, d.max_seqno), (Some(1), Some(6)));
+
+        let cut = &data[..data.len() - 3];
+        let d = dump_wal_bytes(Path::new("000007.wal"), cut, WalOptions::default());
+        assert_eq!(d.tail.kind, "torn");
+        assert_eq!(d.record_count, 2);
+        assert!(d.problems.is_empty());
+    }
+
+    #[test]
+    fn damage_before_valid_records_is_a_problem_with_an_offset() {
+        let mut data = segment(3);
+        let second = d_offsets(&data)[1];
+        data[second as usize + RECORD_HEADER_SIZE + 2] ^= 1;
+        let d = dump_wal_bytes(Path::new("000007.wal"), &data, WalOptions::default());
+        assert_eq!(d.tail.kind, "corrupt");
+        assert_eq!(d.record_count, 1, "the record before the damage is shown");
+        assert_eq!(d.problems.len(), 1);
+        assert_eq!(d.problems[0].offset, Some(second));
+        assert!(SEGMENT_HEADER_SIZE as u64 <= second);
+    }
+
+    fn d_offsets(data: &[u8]) -> Vec<u64> {
+        dump_wal_bytes(Path::new("000007.wal"), data, WalOptions::default())
+            .records
+            .iter()
+            .map(|r| r.offset)
+            .collect()
+    }
+}

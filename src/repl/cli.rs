@@ -1,0 +1,206 @@
+//! The one-shot subcommands of the `lsmkv` binary (`lsmkv get KEY`, `lsmkv scan`, ...): each runs
+//! one operation, prints it in the chosen [`OutputMode`] and returns the exit status.
+
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::exec::count_keys;
+use super::output::{
+    OutputMode, json_entry, levels_json, levels_text, quoted, stats_json, write_entry,
+};
+use super::parse::StatsSection;
+use super::{Failure, exit};
+use crate::Db;
+
+/// Prints the outcome of a write: `OK`, `{"ok":true}`, or nothing with `--raw`.
+fn ok(out: &mut dyn Write, mode: OutputMode) -> Result<u8, Failure> {
+    match mode {
+        OutputMode::Text => writeln!(out, "OK")?,
+        OutputMode::Json => writeln!(out, "{}", json!({"ok": true}))?,
+        OutputMode::Raw => {}
+    }
+    Ok(exit::OK)
+}
+
+/// `lsmkv get KEY`: exit status 1 when the key does not exist.
+///
+/// # Errors
+/// The engine's error.
+pub fn get(db: &Db, key: &[u8], mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    let value = db.get(key)?;
+    match (mode, &value) {
+        (OutputMode::Text, Some(v)) => writeln!(out, "{}", quoted(v))?,
+        (OutputMode::Text, None) => writeln!(out, "(nil)")?,
+        (OutputMode::Json, v) => writeln!(out, "{}", json_entry(key, v.as_deref()))?,
+        (OutputMode::Raw, Some(v)) => out.write_all(v)?,
+        (OutputMode::Raw, None) => {}
+    }
+    Ok(if value.is_some() {
+        exit::OK
+    } else {
+        exit::NOT_FOUND
+    })
+}
+
+/// `lsmkv put KEY VALUE`.
+///
+/// # Errors
+/// The engine's error.
+pub fn put(
+    db: &Db,
+    key: &[u8],
+    value: &[u8],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    db.put(key, value)?;
+    ok(out, mode)
+}
+
+/// `lsmkv delete KEY`.
+///
+/// # Errors
+/// The engine's error.
+pub fn delete(db: &Db, key: &[u8], mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    db.delete(key)?;
+    ok(out, mode)
+}
+
+/// `lsmkv flush`.
+///
+/// # Errors
+/// The engine's error.
+pub fn flush(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    db.flush()?;
+    ok(out, mode)
+}
+
+/// `lsmkv compact`.
+///
+/// # Errors
+/// The engine's error.
+pub fn compact(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    db.compact()?;
+    ok(out, mode)
+}
+
+/// Which keys `scan`, `prefix` and `search` list.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub start: Option<Vec<u8>>,
+    pub end: Option<Vec<u8>>,
+    pub prefix: Option<Vec<u8>>,
+    pub search: Option<Vec<u8>>,
+    pub limit: Option<usize>,
+    pub reverse: bool,
+}
+
+/// `lsmkv scan|prefix|search`: one entry per line (JSON lines with `--json`, `KEY<TAB>VALUE`
+/// with `--raw`).
+///
+/// # Errors
+/// The engine's error, I/O errors of `out`.
+pub fn list(db: &Db, l: &Listing, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    let limit = l.limit.unwrap_or(usize::MAX);
+    if let Some(needle) = &l.search {
+        for (k, v) in db.search_substring(needle, limit)? {
+            write_entry(out, mode, &k, &v)?;
+        }
+        return Ok(exit::OK);
+    }
+    let it = match (&l.prefix, &l.start, &l.end) {
+        (Some(p), _, _) => db.prefix(p),
+        (None, Some(s), Some(e)) => db.range(s.as_slice()..e.as_slice()),
+        (None, Some(s), None) => db.range(s.as_slice()..),
+        (None, None, Some(e)) => db.range(..e.as_slice()),
+        (None, None, None) => db.range::<&[u8], _>(..),
+    };
+    let it: Box<dyn Iterator<Item = _>> = if l.reverse {
+        Box::new(it.rev())
+    } else {
+        Box::new(it)
+    };
+    for kv in it.take(limit) {
+        let (k, v) = kv?;
+        write_entry(out, mode, &k, &v)?;
+    }
+    Ok(exit::OK)
+}
+
+/// `lsmkv count`: the exact count (a full scan) and the estimate.
+///
+/// # Errors
+/// The engine's error.
+pub fn count(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    let exact = count_keys(db)?;
+    let estimate = db.len_estimate();
+    match mode {
+        OutputMode::Text => writeln!(out, "{exact} (estimate {estimate})")?,
+        OutputMode::Json => writeln!(out, "{}", json!({"count": exact, "estimate": estimate}))?,
+        OutputMode::Raw => writeln!(out, "{exact}")?,
+    }
+    Ok(exit::OK)
+}
+
+/// `lsmkv stats [SECTION]`: pretty JSON, or one line with `--json`/`--raw`.
+///
+/// # Errors
+/// I/O errors of `out`.
+pub fn stats(
+    db: &Db,
+    section: Option<StatsSection>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let j = stats_json(&db.stats(), section);
+    let text = if mode == OutputMode::Text {
+        serde_json::to_string_pretty(&j)
+    } else {
+        serde_json::to_string(&j)
+    };
+    writeln!(out, "{}", text.unwrap_or_default())?;
+    Ok(exit::OK)
+}
+
+/// `lsmkv levels`.
+///
+/// # Errors
+/// I/O errors of `out`.
+pub fn levels(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+    let tables = db.tables();
+    match mode {
+        OutputMode::Text => writeln!(out, "{}", levels_text(&tables))?,
+        _ => writeln!(out, "{}", levels_json(&tables))?,
+    }
+    Ok(exit::OK)
+}
+
+/// Prints a dump or report (text via `text`, JSON by serializing it); exit status 3 if it found
+/// problems.
+///
+/// # Errors
+/// I/O errors of `out`.
+pub fn report<T: Serialize>(
+    value: &T,
+    problems: usize,
+    text: impl FnOnce(&T) -> String,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    match mode {
+        OutputMode::Text => write!(out, "{}", text(value))?,
+        OutputMode::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        )?,
+        OutputMode::Raw => writeln!(out, "{}", serde_json::to_string(value).unwrap_or_default())?,
+    }
+    Ok(if problems == 0 {
+        exit::OK
+    } else {
+        exit::CORRUPTION
+    })
+}

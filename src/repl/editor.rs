@@ -1,0 +1,241 @@
+//! The rustyline helper of the interactive shell: tab completion of command names and of keys
+//! (by prefix, read from the database), and greyed hints of a command's arguments.
+
+use std::borrow::Cow;
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Context, Helper};
+
+use super::parse::{COMMANDS, split, unescape_word, usage};
+use crate::Db;
+use crate::value::escape_bytes;
+
+/// Most keys offered by one completion.
+pub const MAX_KEY_CANDIDATES: usize = 64;
+
+/// Completion and hints for the shell.
+pub struct ShellHelper {
+    db: Db,
+}
+
+impl ShellHelper {
+    /// A helper reading keys from `db`.
+    pub fn new(db: Db) -> Self {
+        ShellHelper { db }
+    }
+
+    /// Keys starting with `prefix`, rendered so they can be typed back.
+    fn keys(&self, prefix: &[u8]) -> Vec<String> {
+        self.db
+            .prefix(prefix)
+            .take(MAX_KEY_CANDIDATES)
+            .filter_map(Result::ok)
+            .map(|(k, _)| render_word(&k))
+            .collect()
+    }
+}
+
+/// A word as the user would type it: bare when that is unambiguous, else quoted and escaped.
+pub fn render_word(b: &[u8]) -> String {
+    let bare = !b.is_empty()
+        && b.iter()
+            .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\\' && c != b'#');
+    if bare {
+        String::from_utf8_lossy(b).into_owned()
+    } else {
+        format!("\"{}\"", escape_bytes(b))
+    }
+}
+
+/// Where the word under the cursor starts, and how many words come before it.
+fn current_word(line: &str) -> (usize, usize) {
+    let mut in_quote = false;
+    let mut escaped = false;
+    let mut start = 0;
+    let mut words_before = 0;
+    let mut in_word = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' => {
+                if !in_word {
+                    in_word = true;
+                    start = i;
+                }
+                in_quote = !in_quote;
+            }
+            c if c.is_ascii_whitespace() && !in_quote => {
+                if in_word {
+                    words_before += 1;
+                    in_word = false;
+                }
+                start = i + c.len_utf8();
+            }
+            _ => {
+                if !in_word {
+                    in_word = true;
+                    start = i;
+                }
+            }
+        }
+    }
+    (start, words_before)
+}
+
+/// Decodes a partly typed word (an open quote is allowed).
+fn partial_bytes(word: &str) -> Option<Vec<u8>> {
+    let body = word.strip_prefix('"').unwrap_or(word);
+    let body = body.strip_suffix('"').unwrap_or(body);
+    unescape_word(body.as_bytes()).ok()
+}
+
+/// Whether argument `arg` (0-based) of command `cmd` is a key.
+fn is_key_arg(cmd: &str, arg: usize) -> bool {
+    match cmd {
+        "get" | "delete" | "del" | "prefix" => arg == 0,
+        "put" | "set" => arg == 0,
+        "scan" | "rscan" => arg <= 1,
+        _ => false,
+    }
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = line.get(..pos).unwrap_or(line);
+        let (start, index) = current_word(before);
+        let word = before.get(start..).unwrap_or("");
+        let pair = |s: String| Pair {
+            display: s.clone(),
+            replacement: format!("{s} "),
+        };
+        if index == 0 {
+            let lower = word.to_ascii_lowercase();
+            let names = COMMANDS
+                .iter()
+                .map(|(n, _, _)| *n)
+                .chain(["quit", "commit", "abort"])
+                .filter(|n| n.starts_with(&lower))
+                .map(|n| pair(n.to_string()))
+                .collect();
+            return Ok((start, names));
+        }
+        let first = split(before)
+            .ok()
+            .and_then(|w| w.into_iter().next())
+            .map(|w| String::from_utf8_lossy(&w.bytes).to_ascii_lowercase())
+            .unwrap_or_default();
+        let fixed: &[&str] = match (first.as_str(), index) {
+            ("help", 1) => &[],
+            ("stats", 1) => &["memory", "disk", "wal", "cache"],
+            (".timer", 1) => &["on", "off"],
+            _ => &[],
+        };
+        if first == "help" && index == 1 {
+            let names = COMMANDS
+                .iter()
+                .map(|(n, _, _)| *n)
+                .filter(|n| n.starts_with(word))
+                .map(|n| pair(n.to_string()))
+                .collect();
+            return Ok((start, names));
+        }
+        if !fixed.is_empty() {
+            let c = fixed
+                .iter()
+                .filter(|n| n.starts_with(word))
+                .map(|n| pair((*n).to_string()))
+                .collect();
+            return Ok((start, c));
+        }
+        if is_key_arg(&first, index - 1) {
+            let Some(prefix) = partial_bytes(word) else {
+                return Ok((start, Vec::new()));
+            };
+            return Ok((start, self.keys(&prefix).into_iter().map(pair).collect()));
+        }
+        Ok((start, Vec::new()))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        if pos != line.len() || line.trim().is_empty() {
+            return None;
+        }
+        let trimmed = line.trim_start();
+        let lower = trimmed.to_ascii_lowercase();
+        match lower.split_once(char::is_whitespace) {
+            // Still typing the command name: complete it if only one command fits.
+            None => {
+                let mut fits = COMMANDS.iter().filter(|(n, _, _)| n.starts_with(&lower));
+                let (name, _, _) = fits.next()?;
+                if fits.next().is_some() {
+                    return None;
+                }
+                let rest = name.get(lower.len()..).unwrap_or("");
+                let args = usage(name).split_once(' ').map(|(_, a)| a);
+                Some(match args {
+                    Some(a) => format!("{rest} {a}"),
+                    None => rest.to_string(),
+                })
+            }
+            // The name and nothing else yet: show the arguments.
+            Some((name, rest)) if rest.trim().is_empty() => {
+                let args = usage(name).split_once(' ').map(|(_, a)| a)?;
+                Some(args.to_string())
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+impl Highlighter for ShellHelper {
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+    }
+}
+
+impl Validator for ShellHelper {}
+
+impl Helper for ShellHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_word_under_the_cursor() {
+        assert_eq!(current_word(""), (0, 0));
+        assert_eq!(current_word("ge"), (0, 0));
+        assert_eq!(current_word("get "), (4, 1));
+        assert_eq!(current_word("get us"), (4, 1));
+        assert_eq!(current_word("put \"a b"), (4, 1));
+        assert_eq!(current_word("put \"a b\" "), (10, 2));
+        assert_eq!(current_word("put a\\ b"), (4, 1));
+    }
+
+    #[test]
+    fn words_render_so_they_parse_back() {
+        assert_eq!(render_word(b"user:1"), "user:1");
+        assert_eq!(render_word(b"a b"), "\"a b\"");
+        assert_eq!(render_word(b""), "\"\"");
+        assert_eq!(render_word(b"\xff"), "\"\\xff\"");
+        assert_eq!(partial_bytes("\"a\\x20"), Some(b"a ".to_vec()));
+    }
+}

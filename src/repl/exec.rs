@@ -1,0 +1,244 @@
+//! Running commands against a database: a [`Session`] holds the shell's state (the `.timer`
+//! switch and a multi-line `batch` being collected) and writes results as they are produced, so
+//! a long scan streams instead of being buffered.
+
+use std::io::Write;
+use std::time::Instant;
+
+use super::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
+use super::parse::{BatchOp, Command, help_for, help_text, parse_line};
+use super::{Failure, Flow};
+use crate::{Db, WriteBatch};
+
+/// Entries shown by `scan`, `prefix` and `search` when no LIMIT is given.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// The shell's state across lines.
+pub struct Session<'a> {
+    db: &'a Db,
+    timer: bool,
+    /// A `batch` being collected line by line.
+    pending: Option<WriteBatch>,
+}
+
+impl<'a> Session<'a> {
+    /// A session on `db`.
+    pub fn new(db: &'a Db) -> Self {
+        Session {
+            db,
+            timer: false,
+            pending: None,
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &'a Db {
+        self.db
+    }
+
+    /// The prompt for the next line: `batch> ` while a batch is being collected.
+    pub fn prompt(&self) -> &'static str {
+        if self.pending.is_some() {
+            "batch> "
+        } else {
+            "lsmkv> "
+        }
+    }
+
+    /// Number of operations in an unfinished `batch`, if one is open.
+    pub fn pending_ops(&self) -> Option<usize> {
+        self.pending.as_ref().map(WriteBatch::len)
+    }
+
+    /// Drops an unfinished `batch` (Ctrl-C, end of input).
+    pub fn abort_batch(&mut self) -> Option<usize> {
+        self.pending.take().map(|b| b.len())
+    }
+
+    /// Parses and runs one line, writing its output to `out`.
+    ///
+    /// # Errors
+    /// A [`Failure`] to show the user; the session stays usable.
+    pub fn run_line(&mut self, line: &str, out: &mut dyn Write) -> Result<Flow, Failure> {
+        let Some(cmd) = parse_line(line).map_err(Failure::usage)? else {
+            return Ok(Flow::Continue);
+        };
+        let started = Instant::now();
+        let flow = self.execute(&cmd, out)?;
+        if self.timer && !matches!(cmd, Command::Timer(_)) {
+            writeln!(out, "Time: {:.3} ms", started.elapsed().as_secs_f64() * 1e3)?;
+        }
+        out.flush()?;
+        Ok(flow)
+    }
+
+    /// Runs one command.
+    ///
+    /// # Errors
+    /// The engine's error or a usage error, as a [`Failure`].
+    pub fn execute(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<Flow, Failure> {
+        if let Some(batch) = &mut self.pending {
+            match cmd {
+                Command::Put { key, value } => {
+                    batch.put(key, value);
+                    return Ok(Flow::Continue);
+                }
+                Command::Delete { key } => {
+                    batch.delete(key);
+                    return Ok(Flow::Continue);
+                }
+                Command::Commit => {
+                    let batch = self.pending.take().unwrap_or_default();
+                    let n = batch.len();
+                    self.db.write(batch)?;
+                    writeln!(out, "OK ({n} operations)")?;
+                    return Ok(Flow::Continue);
+                }
+                Command::Abort => {
+                    let n = self.abort_batch().unwrap_or(0);
+                    writeln!(out, "aborted ({n} operations discarded)")?;
+                    return Ok(Flow::Continue);
+                }
+                Command::Help(_) | Command::Timer(_) => {}
+                _ => {
+                    return Err(Failure::usage(
+                        "inside a batch only put, delete, commit and abort are allowed",
+                    ));
+                }
+            }
+        }
+        let db = self.db;
+        match cmd {
+            Command::Put { key, value } => {
+                db.put(key, value)?;
+                writeln!(out, "OK")?;
+            }
+            Command::Get { key } => match db.get(key)? {
+                Some(v) => writeln!(out, "{}", quoted(&v))?,
+                None => writeln!(out, "(nil)")?,
+            },
+            Command::Delete { key } => {
+                db.delete(key)?;
+                writeln!(out, "OK")?;
+            }
+            Command::Scan {
+                start,
+                end,
+                limit,
+                reverse,
+            } => {
+                let it = match (start, end) {
+                    (Some(s), Some(e)) => db.range(s.as_slice()..e.as_slice()),
+                    (Some(s), None) => db.range(s.as_slice()..),
+                    (None, _) => db.range::<&[u8], _>(..),
+                };
+                let limit = limit.unwrap_or(DEFAULT_LIMIT);
+                if *reverse {
+                    list(it.rev(), limit, out)?;
+                } else {
+                    list(it, limit, out)?;
+                }
+            }
+            Command::Prefix { prefix, limit } => {
+                list(db.prefix(prefix), limit.unwrap_or(DEFAULT_LIMIT), out)?;
+            }
+            Command::Search { needle, limit } => {
+                let limit = limit.unwrap_or(DEFAULT_LIMIT);
+                let found = db.search_substring(needle, limit.saturating_add(1))?;
+                list(found.into_iter().map(Ok), limit, out)?;
+            }
+            Command::Count => {
+                let exact = count_keys(db)?;
+                writeln!(out, "{exact} (estimate {})", db.len_estimate())?;
+            }
+            Command::Batch(ops) => {
+                let mut b = WriteBatch::new();
+                for op in ops {
+                    match op {
+                        BatchOp::Put(k, v) => b.put(k, v),
+                        BatchOp::Delete(k) => b.delete(k),
+                    }
+                }
+                let n = b.len();
+                db.write(b)?;
+                writeln!(out, "OK ({n} operations)")?;
+            }
+            Command::BatchBegin => {
+                self.pending = Some(WriteBatch::new());
+                writeln!(out, "batch: enter put/delete lines, then commit (or abort)")?;
+            }
+            Command::Commit | Command::Abort => {
+                return Err(Failure::usage("no batch is open; start one with batch"));
+            }
+            Command::Flush => {
+                db.flush()?;
+                writeln!(out, "OK")?;
+            }
+            Command::Compact => {
+                db.compact()?;
+                writeln!(out, "OK")?;
+            }
+            Command::Stats(section) => {
+                let json = stats_json(&db.stats(), *section);
+                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+                writeln!(out, "{text}")?;
+            }
+            Command::Levels => writeln!(out, "{}", levels_text(&db.tables()))?,
+            Command::Help(None) => writeln!(out, "{}", help_text())?,
+            Command::Help(Some(name)) => match help_for(name) {
+                Some(text) => writeln!(out, "{text}")?,
+                None => {
+                    return Err(Failure::usage(format!(
+                        "no command named {}; type help for the list",
+                        quoted(name.as_bytes())
+                    )));
+                }
+            },
+            Command::Timer(on) => {
+                self.timer = *on;
+                writeln!(out, "timer {}", if *on { "on" } else { "off" })?;
+            }
+            Command::Exit => return Ok(Flow::Exit),
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// Prints up to `limit` entries of `it`, then a note if more follow.
+fn list<I, K, V>(it: I, limit: usize, out: &mut dyn Write) -> Result<(), Failure>
+where
+    I: Iterator<Item = crate::Result<(K, V)>>,
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut n = 0usize;
+    for kv in it {
+        let (k, v) = kv?;
+        if n == limit {
+            writeln!(
+                out,
+                "(limit of {limit} reached; give a larger LIMIT for more)"
+            )?;
+            return Ok(());
+        }
+        write_entry(out, OutputMode::Text, k.as_ref(), v.as_ref())?;
+        n += 1;
+    }
+    if n == 0 {
+        writeln!(out, "(empty)")?;
+    }
+    Ok(())
+}
+
+/// Live keys, by a full scan.
+///
+/// # Errors
+/// A damaged block on the way.
+pub fn count_keys(db: &Db) -> crate::Result<u64> {
+    let mut n = 0u64;
+    for kv in db.range::<&[u8], _>(..) {
+        kv?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,130 @@
+//! The interactive shell in a pseudo-terminal: typing commands, tab completion of commands and
+//! keys, hints, Ctrl-C, history recalled with the Up arrow (also in a second session, from the
+//! history file), and a clean exit on Ctrl-D.
+//!
+//! Each `expect` waits (up to a generous timeout) for output the shell must print; nothing waits
+//! for background work.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use expectrl::process::unix::WaitStatus;
+use expectrl::{ControlCode, Expect, Session};
+
+const UP: &str = "\x1b[A";
+/// An empty prompt, as drawn when the editor is ready for a new line. Input typed before it
+/// appears is discarded by the terminal mode switch, so every step waits for it.
+const PROMPT: &str = "lsmkv> \r";
+const BATCH_PROMPT: &str = "batch> \r";
+
+fn spawn(dir: &Path, cwd: &Path) -> expectrl::session::OsSession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .current_dir(cwd)
+        .env_remove("DATA_DIR")
+        .env("TERM", "xterm")
+        .env("WAL_SYNC_MODE", "none");
+    let mut s = Session::spawn(cmd).unwrap();
+    s.set_expect_timeout(Some(Duration::from_secs(60)));
+    s.expect(PROMPT).unwrap();
+    s
+}
+
+fn exit_with_ctrl_d(mut s: expectrl::session::OsSession) {
+    s.send(ControlCode::EndOfTransmission).unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    let status = s.get_process().wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "status {status:?}"
+    );
+}
+
+#[test]
+fn completion_hints_history_and_ctrl_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        db.put("user:alice", "A").unwrap();
+        db.put("user:bob", "B").unwrap();
+        db.put("order:1", "O").unwrap();
+        db.close().unwrap();
+    }
+
+    let mut s = spawn(&dir, d.path());
+
+    // A unique key completes by prefix, read from the database.
+    s.send("get user:a\t").unwrap();
+    s.expect("user:alice").unwrap();
+    s.send("\r").unwrap();
+    s.expect("\"A\"").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // Several candidates are listed on a second Tab.
+    s.send("get user:\t\t").unwrap();
+    s.expect("user:bob").unwrap();
+    // Ctrl-C drops the line; the shell goes on.
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // Command names complete; the hint shows a command's arguments.
+    s.send("fl\t").unwrap();
+    s.expect("flush").unwrap();
+    s.send("\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+    s.send("pu").unwrap();
+    s.expect("KEY VALUE").unwrap();
+    s.send("t counter 41\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // Up recalls the previous line from the history.
+    s.send("get counter\r").unwrap();
+    s.expect("\"41\"").unwrap();
+    s.expect(PROMPT).unwrap();
+    s.send(UP).unwrap();
+    s.expect("get counter").unwrap();
+    s.send("\r").unwrap();
+    s.expect("\"41\"").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // Errors are shown and the shell goes on.
+    s.send("frobnicate\r").unwrap();
+    s.expect("unknown command").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    exit_with_ctrl_d(s);
+
+    let history = std::fs::read_to_string(dir.join(".lsmkv_history")).unwrap();
+    assert!(history.contains("get counter"), "{history}");
+
+    // A new session: the history file is loaded and the data is there.
+    let mut s = spawn(&dir, d.path());
+    s.send(UP).unwrap();
+    s.expect("frobnicate").unwrap();
+    s.send(UP).unwrap();
+    s.expect("get counter").unwrap();
+    s.send("\r").unwrap();
+    s.expect("\"41\"").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // A batch gets its own prompt; Ctrl-C aborts it.
+    s.send("batch\r").unwrap();
+    s.expect(BATCH_PROMPT).unwrap();
+    s.send("put counter 0\r").unwrap();
+    s.expect(BATCH_PROMPT).unwrap();
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("batch aborted (1 operations discarded)").unwrap();
+    s.expect(PROMPT).unwrap();
+    s.send("get counter\r").unwrap();
+    s.expect("\"41\"").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+}
