@@ -2,8 +2,8 @@
 
 mod server_common;
 
-use server_common::{TestServer, enc};
 use serde_json::json;
+use server_common::{TestServer, enc};
 
 #[test]
 fn keys_crud_and_batch() {
@@ -18,7 +18,11 @@ fn keys_crud_and_batch() {
     assert_eq!(r.headers["content-type"], "application/json");
 
     // Update.
-    assert_eq!(s.post("/keys", r#"{"key":"user:1","value":"Alicia"}"#).status, 200);
+    assert_eq!(
+        s.post("/keys", r#"{"key":"user:1","value":"Alicia"}"#)
+            .status,
+        200
+    );
     assert_eq!(s.get("/keys/user:1").json()["value"], "Alicia");
 
     // Delete is idempotent.
@@ -35,10 +39,16 @@ fn keys_crud_and_batch() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["written"], 3);
     for i in 1..=3 {
-        assert_eq!(s.get(&format!("/keys/k{i}")).json()["value"], format!("v{i}"));
+        assert_eq!(
+            s.get(&format!("/keys/k{i}")).json()["value"],
+            format!("v{i}")
+        );
     }
     // A batch with one bad entry writes nothing.
-    let r = s.post("/keys/batch", r#"[{"key":"k9","value":"v"},{"key":"","value":"v"}]"#);
+    let r = s.post(
+        "/keys/batch",
+        r#"[{"key":"k9","value":"v"},{"key":"","value":"v"}]"#,
+    );
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("entry 1"));
     assert_eq!(s.get("/keys/k9").status, 404);
@@ -105,7 +115,11 @@ fn range_listing_pages_with_cursor_and_reverse() {
         .collect();
     assert_eq!(s.post("/keys/batch", &json!(batch).to_string()).status, 200);
     // A flag must never show up among keys.
-    assert_eq!(s.post("/features/zzz", r#"{"enabled":true,"version":0}"#).status, 201);
+    assert_eq!(
+        s.post("/features/zzz", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
 
     // DEFAULT_PAGE_LIMIT applies without `limit`; pages chain through `next`.
     let mut seen = Vec::new();
@@ -135,7 +149,9 @@ fn range_listing_pages_with_cursor_and_reverse() {
     assert_eq!(keys_of(&p), ["k06", "k05"]);
     let c = p["next"].as_str().unwrap();
     let p = s
-        .get(&format!("/keys?start=k03&end=k07&limit=2&reverse=true&cursor={c}"))
+        .get(&format!(
+            "/keys?start=k03&end=k07&limit=2&reverse=true&cursor={c}"
+        ))
         .json();
     assert_eq!(keys_of(&p), ["k04", "k03"]);
     assert!(p["next"].is_null());
@@ -152,7 +168,11 @@ fn prefix_and_substring_search() {
         {"key": "zeta", "value": "alice again"},
     ]);
     assert_eq!(s.post("/keys/batch", &batch.to_string()).status, 200);
-    assert_eq!(s.post("/features/alice", r#"{"enabled":true,"version":0}"#).status, 201);
+    assert_eq!(
+        s.post("/features/alice", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
 
     let p = s.get("/keys/search/prefix?q=user%3A").json();
     assert_eq!(keys_of(&p), ["user:1", "user:2", "user:3"]);
@@ -160,7 +180,9 @@ fn prefix_and_substring_search() {
     let p = s.get("/keys/search/prefix?q=user:&limit=2").json();
     assert_eq!(keys_of(&p), ["user:1", "user:2"]);
     let c = p["next"].as_str().unwrap().to_string();
-    let p = s.get(&format!("/keys/search/prefix?q=user:&limit=2&cursor={c}")).json();
+    let p = s
+        .get(&format!("/keys/search/prefix?q=user:&limit=2&cursor={c}"))
+        .json();
     assert_eq!(keys_of(&p), ["user:3"]);
 
     // Substring search matches keys or values (case-sensitive), examines at most
@@ -178,8 +200,17 @@ fn prefix_and_substring_search() {
         }
     }
     assert_eq!(found, ["user:3", "zeta"]);
-    assert!(requests >= 2, "scan limit of 3 over 5 keys needs two requests");
-    assert_eq!(s.get("/keys/search/substring?q=ice&limit=1").json()["items"].as_array().unwrap().len(), 1);
+    assert!(
+        requests >= 2,
+        "scan limit of 3 over 5 keys needs two requests"
+    );
+    assert_eq!(
+        s.get("/keys/search/substring?q=ice&limit=1").json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(s.get("/keys/search/substring").status, 400);
     assert_eq!(s.get("/keys/search/prefix").status, 400);
 }
@@ -209,11 +240,15 @@ fn stats_health_and_metrics() {
     assert_eq!(r.status, 200);
     assert!(r.headers["content-type"].starts_with("text/plain"));
     assert!(
-        r.body.contains("lsmkv_http_requests_total{route=\"POST /keys\",status=\"200\"} 1"),
+        r.body
+            .contains("lsmkv_http_requests_total{route=\"POST /keys\",status=\"200\"} 1"),
         "{}",
         r.body
     );
-    assert!(r.body.contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /health\""));
+    assert!(
+        r.body
+            .contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /health\"")
+    );
     assert!(r.body.contains("lsmkv_engine_puts 1"), "{}", r.body);
     assert!(r.body.contains("lsmkv_http_connections_open"));
 }
@@ -232,7 +267,10 @@ fn feature_flags() {
 
     let r = s.post("/features/dark-mode", r#"{"enabled": true, "version": 0}"#);
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.json(), json!({"id": "dark-mode", "enabled": true, "version": 1}));
+    assert_eq!(
+        r.json(),
+        json!({"id": "dark-mode", "enabled": true, "version": 1})
+    );
     let r = s.post("/features/dark-mode", r#"{"enabled": false, "version": 1}"#);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["version"], 2);
@@ -244,13 +282,21 @@ fn feature_flags() {
         s.get("/features/dark-mode").json(),
         json!({"id": "dark-mode", "enabled": false, "version": 2})
     );
-    assert_eq!(s.post("/features/beta", r#"{"enabled":true,"version":0}"#).status, 201);
+    assert_eq!(
+        s.post("/features/beta", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
     let all = s.get("/features").json();
     assert_eq!(all["features"].as_array().unwrap().len(), 2);
 
     // Flags are invisible to the key endpoints, and user keys cannot reach them.
     assert_eq!(s.get("/keys").json()["items"], json!([]));
     assert_eq!(s.get("/keys/dark-mode").status, 404);
-    assert_eq!(s.post("/keys", r#"{"key":"fdark-mode","value":"x"}"#).status, 200);
+    assert_eq!(
+        s.post("/keys", r#"{"key":"fdark-mode","value":"x"}"#)
+            .status,
+        200
+    );
     assert_eq!(s.get("/features/dark-mode").json()["version"], 2);
 }

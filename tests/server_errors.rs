@@ -157,20 +157,27 @@ fn connection_limit_holds() {
     let s = TestServer::start(&[("MAX_CONNECTIONS", "1")]);
     // Connection A is served and kept alive.
     let mut a = connect(s.addr());
-    a.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    a.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut a).0, 200);
     // B is refused while A is open.
     let (status, text) = raw(s.addr(), b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n");
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("MAX_CONNECTIONS"));
     // A still works.
-    a.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    a.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut a).0, 200);
     drop(a);
     // Once A is gone its slot frees up (the server notices the close asynchronously).
     let mut ok = false;
     for _ in 0..500 {
-        if raw(s.addr(), b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").0 == 200 {
+        if raw(
+            s.addr(),
+            b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .0 == 200
+        {
             ok = true;
             break;
         }
@@ -178,14 +185,21 @@ fn connection_limit_holds() {
     }
     assert!(ok, "slot never freed");
     let m = s.get("/metrics");
-    assert!(m.body.contains("lsmkv_http_connections_rejected_total"), "{}", m.body);
+    assert!(
+        m.body.contains("lsmkv_http_connections_rejected_total"),
+        "{}",
+        m.body
+    );
 }
 
 #[test]
 fn keep_alive_can_be_turned_off() {
     let on = TestServer::start(&[]);
     let r = on.get("/health");
-    assert_ne!(r.headers.get("connection").map(String::as_str), Some("close"));
+    assert_ne!(
+        r.headers.get("connection").map(String::as_str),
+        Some("close")
+    );
     let off = TestServer::start(&[("KEEP_ALIVE", "false")]);
     let r = off.get("/health");
     assert_eq!(r.headers["connection"], "close");
@@ -196,7 +210,8 @@ fn slow_requests_are_counted() {
     // A request that waits out its 50 ms body deadline is certainly slower than SLOW_REQUEST_MS.
     let s = TestServer::start(&[("SLOW_REQUEST_MS", "1"), ("REQUEST_TIMEOUT_MS", "50")]);
     let mut c = connect(s.addr());
-    c.write_all(b"POST /keys HTTP/1.1\r\nhost: x\r\ncontent-length: 30\r\n\r\n{").unwrap();
+    c.write_all(b"POST /keys HTTP/1.1\r\nhost: x\r\ncontent-length: 30\r\n\r\n{")
+        .unwrap();
     assert_eq!(read_response(&mut c).0, 408);
     let m = s.get("/metrics").body;
     let line = m

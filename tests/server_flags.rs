@@ -41,14 +41,30 @@ fn exactly_one_of_two_racing_writers_wins() {
 #[test]
 fn keys_and_flags_survive_restart() {
     let mut s = TestServer::start(&[("WAL_SYNC_MODE", "always")]);
-    assert_eq!(s.post("/keys", r#"{"key":"user:1","value":"Alice"}"#).status, 200);
     assert_eq!(
-        s.post("/keys/batch", r#"[{"key":"a","value":"1"},{"key":"b","value":"2"}]"#).status,
+        s.post("/keys", r#"{"key":"user:1","value":"Alice"}"#)
+            .status,
+        200
+    );
+    assert_eq!(
+        s.post(
+            "/keys/batch",
+            r#"[{"key":"a","value":"1"},{"key":"b","value":"2"}]"#
+        )
+        .status,
         200
     );
     assert_eq!(s.delete("/keys/a").status, 204);
-    assert_eq!(s.post("/features/f1", r#"{"enabled":true,"version":0}"#).status, 201);
-    assert_eq!(s.post("/features/f1", r#"{"enabled":false,"version":1}"#).status, 200);
+    assert_eq!(
+        s.post("/features/f1", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
+    assert_eq!(
+        s.post("/features/f1", r#"{"enabled":false,"version":1}"#)
+            .status,
+        200
+    );
     s.restart();
     assert_eq!(s.get("/keys/user:1").json()["value"], "Alice");
     assert_eq!(s.get("/keys/a").status, 404);
@@ -58,8 +74,16 @@ fn keys_and_flags_survive_restart() {
         json!({"id": "f1", "enabled": false, "version": 2})
     );
     // The version sequence continues after the restart.
-    assert_eq!(s.post("/features/f1", r#"{"enabled":true,"version":1}"#).status, 409);
-    assert_eq!(s.post("/features/f1", r#"{"enabled":true,"version":2}"#).status, 200);
+    assert_eq!(
+        s.post("/features/f1", r#"{"enabled":true,"version":1}"#)
+            .status,
+        409
+    );
+    assert_eq!(
+        s.post("/features/f1", r#"{"enabled":true,"version":2}"#)
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -108,8 +132,5 @@ fn graceful_shutdown_finishes_requests_in_flight() {
 
     // The write is durable: the database reopens with it.
     let db = lsmkv::Db::open(s.dir.path(), lsmkv::Options::default()).unwrap();
-    assert_eq!(
-        db.get(b"kinflight").unwrap().as_deref(),
-        Some(&b"done"[..])
-    );
+    assert_eq!(db.get(b"kinflight").unwrap().as_deref(), Some(&b"done"[..]));
 }

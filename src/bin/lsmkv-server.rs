@@ -27,7 +27,9 @@ fn main() -> ExitCode {
         }
     };
     server::init_logging(&cfg);
-    match server::run(cfg, server::shutdown_signal, |_| {}) {
+    // The bound address goes to stdout whatever LOG_LEVEL says, for scripts (and SERVER_PORT=0).
+    let ready = |addr| println!("lsmkv-server listening on {addr}");
+    match server::run(cfg, server::shutdown_signal, ready) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -166,7 +166,8 @@ pub fn enc(s: &[u8]) -> String {
 /// A raw TCP connection for requests a normal client will not send.
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     s
 }
 
