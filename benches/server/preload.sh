@@ -14,6 +14,6 @@ awk -v n="$keys" 'BEGIN {
     print line "]";
   }
 }' | while IFS= read -r batch; do
-  curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary "$batch" "$url/keys/batch"
+  printf "%s" "$batch" | curl -sf -o /dev/null -H "Content-Type: application/json" --data-binary @- "$url/keys/batch"
 done
 echo "loaded $keys keys"

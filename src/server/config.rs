@@ -391,16 +391,6 @@ impl ServerConfig {
         Ok(cfg)
     }
 
-    /// A configuration with every default and the database in `data_dir` (for tests and
-    /// embedding).
-    pub fn with_data_dir(data_dir: impl Into<std::path::PathBuf>) -> ServerConfig {
-        let dir = data_dir.into();
-        let mut cfg = ServerConfig::parse_from_lookup(&|_| None)
-            .unwrap_or_else(|_| unreachable!("the defaults are valid"));
-        cfg.engine.data_dir = dir;
-        cfg
-    }
-
     /// Like [`ServerConfig::parse_from`] with no flags, reading variables through `lookup`
     /// instead of the environment.
     ///

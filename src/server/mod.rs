@@ -84,10 +84,27 @@ pub fn init_logging(cfg: &ServerConfig) {
     };
 }
 
+/// Counts a request in flight; the count drops also when hyper drops the request's future (the
+/// client went away).
+struct InFlight(Arc<AppState>);
+
+impl InFlight {
+    fn new(state: &Arc<AppState>) -> InFlight {
+        state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Handles one request: auth, routing, the handler, the access log and metrics.
 async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
     let start = Instant::now();
-    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::new(&state);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (route, mut resp) = dispatch(&state, req).await;
@@ -99,7 +116,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, In
     let status = resp.status().as_u16();
     let m = &state.metrics;
     m.record(route, status, latency);
-    m.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(in_flight);
     let s = &state.cfg.server;
     let micros = latency.as_micros() as u64;
     if s.slow_request_ms > 0 && latency >= Duration::from_millis(s.slow_request_ms) {
