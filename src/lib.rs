@@ -38,6 +38,8 @@ pub mod memtable;
 pub mod options;
 #[cfg(feature = "cli")]
 pub mod repl;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sstable;
 mod stats;
 pub mod value;

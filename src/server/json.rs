@@ -1,0 +1,146 @@
+//! JSON request parsing (strict: right types, required fields, no empty or oversized keys) and
+//! response encoding.
+//!
+//! Keys and values travel as JSON strings. Bytes that are not UTF-8 (stored through
+//! `PUT /keys/{key}` with a raw body) are returned as `key_base64` / `value_base64` instead.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Map, Value as Json, json};
+
+use super::errors::ApiError;
+use super::keyspace::MAX_USER_KEY;
+
+/// A user key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// Parses a body as JSON.
+pub fn parse(body: &[u8]) -> Result<Json, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body is empty; expected JSON",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))
+}
+
+/// Checks a user key: not empty, at most [`MAX_USER_KEY`] bytes.
+pub fn check_key(key: &[u8]) -> Result<(), ApiError> {
+    if key.is_empty() {
+        return Err(ApiError::bad_request("key must not be empty"));
+    }
+    if key.len() > MAX_USER_KEY {
+        return Err(ApiError::bad_request(format!(
+            "key of {} bytes exceeds the maximum of {MAX_USER_KEY} bytes",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn object<'a>(v: &'a Json, what: &str) -> Result<&'a Map<String, Json>, ApiError> {
+    v.as_object()
+        .ok_or_else(|| ApiError::bad_request(format!("{what} must be a JSON object")))
+}
+
+fn string_field<'a>(o: &'a Map<String, Json>, name: &str, at: &str) -> Result<&'a str, ApiError> {
+    match o.get(name) {
+        None => Err(ApiError::bad_request(format!("{at}missing field `{name}`"))),
+        Some(Json::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{at}field `{name}` must be a string"
+        ))),
+    }
+}
+
+/// A `{"key": "...", "value": "..."}` object.
+pub fn key_value(v: &Json, at: &str) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    let o = object(
+        v,
+        if at.is_empty() {
+            "body"
+        } else {
+            at.trim_end_matches(": ")
+        },
+    )?;
+    let key = string_field(o, "key", at)?;
+    let value = string_field(o, "value", at)?;
+    check_key(key.as_bytes()).map_err(|e| ApiError::bad_request(format!("{at}{}", e.message)))?;
+    Ok((key.as_bytes().to_vec(), value.as_bytes().to_vec()))
+}
+
+/// A `[{"key": ..., "value": ...}, ...]` array of at most `max` entries.
+pub fn batch(v: &Json, max: usize) -> Result<Vec<KeyValue>, ApiError> {
+    let arr = v.as_array().ok_or_else(|| {
+        ApiError::bad_request("body must be a JSON array of {key, value} objects")
+    })?;
+    if arr.is_empty() {
+        return Err(ApiError::bad_request("batch must not be empty"));
+    }
+    if arr.len() > max {
+        return Err(ApiError::bad_request(format!(
+            "batch of {} entries exceeds the maximum of {max} (MAX_BATCH_ENTRIES)",
+            arr.len()
+        )));
+    }
+    arr.iter()
+        .enumerate()
+        .map(|(i, e)| key_value(e, &format!("entry {i}: ")))
+        .collect()
+}
+
+/// A `{"enabled": bool, "version": N}` flag update.
+pub fn flag_update(v: &Json) -> Result<(bool, u64), ApiError> {
+    let o = object(v, "body")?;
+    let enabled = match o.get("enabled") {
+        None => return Err(ApiError::bad_request("missing field `enabled`")),
+        Some(Json::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "field `enabled` must be true or false",
+            ));
+        }
+    };
+    let version = match o.get("version") {
+        None => return Err(ApiError::bad_request("missing field `version`")),
+        Some(n) => n.as_u64().ok_or_else(|| {
+            ApiError::bad_request("field `version` must be a non-negative whole number")
+        })?,
+    };
+    Ok((enabled, version))
+}
+
+/// Adds `name` (or `name_base64` when not UTF-8) to `o`.
+fn put_bytes(o: &mut Map<String, Json>, name: &str, b: &[u8]) {
+    match std::str::from_utf8(b) {
+        Ok(s) => o.insert(name.to_string(), Json::String(s.to_string())),
+        Err(_) => o.insert(format!("{name}_base64"), Json::String(STANDARD.encode(b))),
+    };
+}
+
+/// `{"key": ..., "value": ...}`.
+pub fn item(key: &[u8], value: &[u8]) -> Json {
+    let mut o = Map::new();
+    put_bytes(&mut o, "key", key);
+    put_bytes(&mut o, "value", value);
+    Json::Object(o)
+}
+
+/// `{"items": [...], "next": cursor-or-null}`.
+pub fn page(items: &[(Vec<u8>, Vec<u8>)], next: Option<&[u8]>) -> Json {
+    json!({
+        "items": items.iter().map(|(k, v)| item(k, v)).collect::<Vec<_>>(),
+        "next": next.map(encode_cursor),
+    })
+}
+
+/// A cursor is the last key returned, base64url without padding: opaque to clients.
+pub fn encode_cursor(key: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+pub fn decode_cursor(s: &str) -> Result<Vec<u8>, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(s.as_bytes())
+        .map_err(|_| ApiError::bad_request("`cursor` is not a cursor returned by this server"))
+}

@@ -1,0 +1,298 @@
+//! Request and connection metrics, rendered in the Prometheus text format (version 0.0.4) by a
+//! small hand-written renderer: fixed label sets (route x status) kept in atomics, so recording a
+//! request takes no lock. Engine figures are taken from `Db::stats()` at scrape time.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use super::routes::RouteId;
+
+/// Status codes with their own series; anything else is counted as "other".
+const STATUSES: [u16; 12] = [200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 503];
+/// Histogram bucket upper bounds, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+const NROUTES: usize = RouteId::ALL.len();
+
+fn zeros<const N: usize>() -> [AtomicU64; N] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+/// All counters of one server.
+pub struct Metrics {
+    requests: [[AtomicU64; STATUSES.len() + 1]; NROUTES],
+    buckets: [[AtomicU64; BUCKETS.len() + 1]; NROUTES],
+    duration_micros: [AtomicU64; NROUTES],
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_rejected: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub slow_requests: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: std::array::from_fn(|_| zeros()),
+            buckets: std::array::from_fn(|_| zeros()),
+            duration_micros: zeros(),
+            connections_open: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            slow_requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn record(&self, route: RouteId, status: u16, latency: Duration) {
+        let r = route.index();
+        let s = STATUSES
+            .iter()
+            .position(|&x| x == status)
+            .unwrap_or(STATUSES.len());
+        let secs = latency.as_secs_f64();
+        let b = BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(BUCKETS.len());
+        if let Some(row) = self.requests.get(r)
+            && let Some(c) = row.get(s)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(row) = self.buckets.get(r)
+            && let Some(c) = row.get(b)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(c) = self.duration_micros.get(r) {
+            let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            c.fetch_add(us, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests answered so far, all routes and statuses.
+    pub fn requests_total(&self) -> u64 {
+        self.requests
+            .iter()
+            .flatten()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The Prometheus text exposition, with engine figures from `engine_stats` (the JSON form of
+    /// `Db::stats()`: every number in it becomes a gauge, so new engine fields appear by
+    /// themselves).
+    pub fn render(&self, engine_stats: &Json, uptime: Duration) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
+
+        out.push_str(
+            "# HELP lsmkv_http_requests_total HTTP requests answered, by route and status.\n",
+        );
+        out.push_str("# TYPE lsmkv_http_requests_total counter\n");
+        for route in RouteId::ALL {
+            let Some(row) = self.requests.get(route.index()) else {
+                continue;
+            };
+            for (i, c) in row.iter().enumerate() {
+                let n = ld(c);
+                if n == 0 {
+                    continue;
+                }
+                let status = STATUSES
+                    .get(i)
+                    .map_or("other".to_string(), |s| s.to_string());
+                let _ = writeln!(
+                    out,
+                    "lsmkv_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    route.name()
+                );
+            }
+        }
+
+        out.push_str("# HELP lsmkv_http_request_duration_seconds Request latency, by route.\n");
+        out.push_str("# TYPE lsmkv_http_request_duration_seconds histogram\n");
+        for route in RouteId::ALL {
+            let Some(row) = self.buckets.get(route.index()) else {
+                continue;
+            };
+            let count: u64 = row.iter().map(ld).sum();
+            if count == 0 {
+                continue;
+            }
+            let name = route.name();
+            let mut cum = 0;
+            for (i, c) in row.iter().enumerate() {
+                cum += ld(c);
+                let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "lsmkv_http_request_duration_seconds_bucket{{route=\"{name}\",le=\"{le}\"}} {cum}"
+                );
+            }
+            let sum = self.duration_micros.get(route.index()).map_or(0, ld) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "lsmkv_http_request_duration_seconds_sum{{route=\"{name}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "lsmkv_http_request_duration_seconds_count{{route=\"{name}\"}} {count}"
+            );
+        }
+
+        for (name, kind, help, v) in [
+            (
+                "lsmkv_http_connections_open",
+                "gauge",
+                "Connections being served.",
+                ld(&self.connections_open),
+            ),
+            (
+                "lsmkv_http_connections_total",
+                "counter",
+                "Connections accepted.",
+                ld(&self.connections_total),
+            ),
+            (
+                "lsmkv_http_connections_rejected_total",
+                "counter",
+                "Connections refused by MAX_CONNECTIONS.",
+                ld(&self.connections_rejected),
+            ),
+            (
+                "lsmkv_http_requests_in_flight",
+                "gauge",
+                "Requests being handled.",
+                ld(&self.in_flight),
+            ),
+            (
+                "lsmkv_http_slow_requests_total",
+                "counter",
+                "Requests slower than SLOW_REQUEST_MS.",
+                ld(&self.slow_requests),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lsmkv_uptime_seconds Seconds since the server started.\n# TYPE lsmkv_uptime_seconds gauge\nlsmkv_uptime_seconds {}",
+            uptime.as_secs_f64()
+        );
+
+        let mut engine = Vec::new();
+        flatten("lsmkv_engine", &[], engine_stats, &mut engine);
+        // Prometheus wants all series of one name together (stable: per-level order is kept).
+        engine.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut last = String::new();
+        for (name, labels, v) in engine {
+            if name != last {
+                let _ = writeln!(out, "# TYPE {name} gauge");
+                last.clone_from(&name);
+            }
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+        out
+    }
+}
+
+/// Collects every number in `v` as (metric name, label set, value). Arrays of objects that carry
+/// a `level` field (the per-level shape) become one series per level.
+fn flatten(
+    prefix: &str,
+    labels: &[(String, String)],
+    v: &Json,
+    out: &mut Vec<(String, String, String)>,
+) {
+    match v {
+        Json::Number(n) => {
+            let l = if labels.is_empty() {
+                String::new()
+            } else {
+                let inner: Vec<String> =
+                    labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+                format!("{{{}}}", inner.join(","))
+            };
+            out.push((prefix.to_string(), l, n.to_string()));
+        }
+        Json::Bool(b) => out.push((prefix.to_string(), String::new(), u8::from(*b).to_string())),
+        Json::Object(o) => {
+            for (k, x) in o {
+                flatten(&format!("{prefix}_{}", sanitize(k)), labels, x, out);
+            }
+        }
+        Json::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let label = x.get("level").and_then(Json::as_u64).map_or_else(
+                    || ("index".to_string(), i.to_string()),
+                    |l| ("level".to_string(), l.to_string()),
+                );
+                let mut ls = labels.to_vec();
+                ls.push(label);
+                if let Json::Object(o) = x {
+                    for (k, y) in o {
+                        if k != "level" {
+                            flatten(&format!("{prefix}_{}", sanitize(k)), &ls, y, out);
+                        }
+                    }
+                } else {
+                    flatten(prefix, &ls, x, out);
+                }
+            }
+        }
+        Json::Null | Json::String(_) => {}
+    }
+}
+
+fn sanitize(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_engine_figures() {
+        let m = Metrics::default();
+        m.record(RouteId::GetKey, 200, Duration::from_micros(300));
+        m.record(RouteId::GetKey, 404, Duration::from_millis(3));
+        m.record(RouteId::PostKey, 999, Duration::from_secs(9));
+        let stats = serde_json::json!({"puts": 3, "levels": [{"level": 0, "files": 2}], "block_cache": {"hits": 1}});
+        let text = m.render(&stats, Duration::from_secs(1));
+        assert!(
+            text.contains("lsmkv_http_requests_total{route=\"GET /keys/{key}\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("status=\"other\"} 1"), "{text}");
+        assert!(text.contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /keys/{key}\",le=\"0.0005\"} 1"), "{text}");
+        assert!(text.contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /keys/{key}\",le=\"+Inf\"} 2"), "{text}");
+        assert!(text.contains("lsmkv_engine_puts 3"), "{text}");
+        assert!(
+            text.contains("lsmkv_engine_levels_files{level=\"0\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("lsmkv_engine_block_cache_hits 1"), "{text}");
+        assert_eq!(m.requests_total(), 3);
+    }
+}

@@ -1,0 +1,302 @@
+//! Every endpoint of lsmkv-server through a real HTTP client.
+
+mod server_common;
+
+use serde_json::json;
+use server_common::{TestServer, enc};
+
+#[test]
+fn keys_crud_and_batch() {
+    let s = TestServer::start(&[]);
+    let r = s.post("/keys", r#"{"key": "user:1", "value": "Alice"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"key": "user:1", "value": "Alice"}));
+
+    let r = s.get("/keys/user:1");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"key": "user:1", "value": "Alice"}));
+    assert_eq!(r.headers["content-type"], "application/json");
+
+    // Update.
+    assert_eq!(
+        s.post("/keys", r#"{"key":"user:1","value":"Alicia"}"#)
+            .status,
+        200
+    );
+    assert_eq!(s.get("/keys/user:1").json()["value"], "Alicia");
+
+    // Delete is idempotent.
+    assert_eq!(s.delete("/keys/user:1").status, 204);
+    assert_eq!(s.delete("/keys/user:1").status, 204);
+    let r = s.get("/keys/user:1");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string());
+
+    let r = s.post(
+        "/keys/batch",
+        r#"[{"key":"k1","value":"v1"},{"key":"k2","value":"v2"},{"key":"k3","value":"v3"}]"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["written"], 3);
+    for i in 1..=3 {
+        assert_eq!(
+            s.get(&format!("/keys/k{i}")).json()["value"],
+            format!("v{i}")
+        );
+    }
+    // A batch with one bad entry writes nothing.
+    let r = s.post(
+        "/keys/batch",
+        r#"[{"key":"k9","value":"v"},{"key":"","value":"v"}]"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("entry 1"));
+    assert_eq!(s.get("/keys/k9").status, 404);
+}
+
+#[test]
+fn keys_are_bytes_decoded_once() {
+    let s = TestServer::start(&[]);
+    for key in [
+        "a/b/c".as_bytes(),
+        b"../etc/passwd",
+        "caf\u{e9} \u{1F600}".as_bytes(),
+        b"nul\0inside",
+        b"percent%41",
+        b"batch",
+        b"search/prefix",
+    ] {
+        let path = format!("/keys/{}", enc(key));
+        let text = String::from_utf8(key.to_vec()).unwrap();
+        let r = s.post("/keys", &json!({"key": text, "value": "x"}).to_string());
+        assert_eq!(r.status, 200, "{text:?}: {}", r.body);
+        let r = s.get(&path);
+        assert_eq!(r.status, 200, "{text:?}");
+        assert_eq!(r.json()["key"], text);
+        assert_eq!(s.delete(&path).status, 204);
+        assert_eq!(s.get(&path).status, 404);
+    }
+}
+
+#[test]
+fn raw_bytes_put_and_get() {
+    let s = TestServer::start(&[]);
+    let value: Vec<u8> = (0..=255u8).collect();
+    assert_eq!(s.put_raw("/keys/blob", &value).status, 204);
+    let mut r = s
+        .agent
+        .get(s.url("/keys/blob"))
+        .header("Accept", "application/octet-stream")
+        .call()
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(r.body_mut().read_to_vec().unwrap(), value);
+    // As JSON, bytes that are not UTF-8 come back base64-encoded.
+    let j = s.get("/keys/blob").json();
+    assert_eq!(j["key"], "blob");
+    assert!(j["value_base64"].is_string(), "{j}");
+    assert!(j.get("value").is_none());
+}
+
+fn keys_of(v: &serde_json::Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn range_listing_pages_with_cursor_and_reverse() {
+    let s = TestServer::start(&[("DEFAULT_PAGE_LIMIT", "3"), ("SEARCH_MAX_LIMIT", "4")]);
+    let batch: Vec<_> = (0..10)
+        .map(|i| json!({"key": format!("k{i:02}"), "value": format!("v{i}")}))
+        .collect();
+    assert_eq!(s.post("/keys/batch", &json!(batch).to_string()).status, 200);
+    // A flag must never show up among keys.
+    assert_eq!(
+        s.post("/features/zzz", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
+
+    // DEFAULT_PAGE_LIMIT applies without `limit`; pages chain through `next`.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/keys".to_string(),
+            Some(c) => format!("/keys?cursor={c}"),
+        };
+        let page = s.get(&path).json();
+        let ks = keys_of(&page);
+        assert!(ks.len() <= 3);
+        seen.extend(ks);
+        match page["next"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let all: Vec<String> = (0..10).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(seen, all);
+
+    // SEARCH_MAX_LIMIT clamps `limit`.
+    assert_eq!(keys_of(&s.get("/keys?limit=100").json()).len(), 4);
+
+    // start inclusive, end exclusive, reverse, and a reverse cursor.
+    let p = s.get("/keys?start=k03&end=k07&limit=2&reverse=true").json();
+    assert_eq!(keys_of(&p), ["k06", "k05"]);
+    let c = p["next"].as_str().unwrap();
+    let p = s
+        .get(&format!(
+            "/keys?start=k03&end=k07&limit=2&reverse=true&cursor={c}"
+        ))
+        .json();
+    assert_eq!(keys_of(&p), ["k04", "k03"]);
+    assert!(p["next"].is_null());
+}
+
+#[test]
+fn prefix_and_substring_search() {
+    let s = TestServer::start(&[("SEARCH_SCAN_LIMIT", "3")]);
+    let batch = json!([
+        {"key": "user:1", "value": "Alice"},
+        {"key": "user:2", "value": "Bob"},
+        {"key": "user:3", "value": "alice cooper"},
+        {"key": "usex", "value": "nope"},
+        {"key": "zeta", "value": "alice again"},
+    ]);
+    assert_eq!(s.post("/keys/batch", &batch.to_string()).status, 200);
+    assert_eq!(
+        s.post("/features/alice", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
+
+    let p = s.get("/keys/search/prefix?q=user%3A").json();
+    assert_eq!(keys_of(&p), ["user:1", "user:2", "user:3"]);
+    assert!(p["next"].is_null());
+    let p = s.get("/keys/search/prefix?q=user:&limit=2").json();
+    assert_eq!(keys_of(&p), ["user:1", "user:2"]);
+    let c = p["next"].as_str().unwrap().to_string();
+    let p = s
+        .get(&format!("/keys/search/prefix?q=user:&limit=2&cursor={c}"))
+        .json();
+    assert_eq!(keys_of(&p), ["user:3"]);
+
+    // Substring search matches keys or values (case-sensitive), examines at most
+    // SEARCH_SCAN_LIMIT entries per request and hands out a cursor to resume.
+    let mut found = Vec::new();
+    let mut path = "/keys/search/substring?q=alice".to_string();
+    let mut requests = 0;
+    loop {
+        requests += 1;
+        let p = s.get(&path).json();
+        found.extend(keys_of(&p));
+        match p["next"].as_str() {
+            Some(c) => path = format!("/keys/search/substring?q=alice&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(found, ["user:3", "zeta"]);
+    assert!(
+        requests >= 2,
+        "scan limit of 3 over 5 keys needs two requests"
+    );
+    assert_eq!(
+        s.get("/keys/search/substring?q=ice&limit=1").json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.get("/keys/search/substring").status, 400);
+    assert_eq!(s.get("/keys/search/prefix").status, 400);
+}
+
+#[test]
+fn stats_health_and_metrics() {
+    let s = TestServer::start(&[]);
+    assert_eq!(s.post("/keys", r#"{"key":"a","value":"b"}"#).status, 200);
+    assert_eq!(s.get("/health").json()["status"], "ok");
+
+    let all = s.get("/stats/all").json();
+    assert!(all["engine"]["puts"].as_u64().unwrap() >= 1, "{all}");
+    assert!(all["memory"]["memtable_bytes"].is_u64(), "{all}");
+    assert!(all["memory"]["block_cache"].is_object(), "{all}");
+    assert!(all["disk"]["levels"].is_array(), "{all}");
+    assert!(all["disk"]["wal_bytes"].is_u64(), "{all}");
+    assert_eq!(all["server"]["workers"], 2);
+    assert_eq!(all["server"]["config"]["server_workers"], 2);
+    assert!(all["options"]["memtable_max_size"].is_u64());
+    let mem = s.get("/stats/memory").json();
+    assert!(mem["memtable_entries"].as_u64().unwrap() >= 1, "{mem}");
+    assert!(mem.get("levels").is_none());
+    let disk = s.get("/stats/disk").json();
+    assert!(disk["sst_files"].is_u64(), "{disk}");
+
+    let r = s.get("/metrics");
+    assert_eq!(r.status, 200);
+    assert!(r.headers["content-type"].starts_with("text/plain"));
+    assert!(
+        r.body
+            .contains("lsmkv_http_requests_total{route=\"POST /keys\",status=\"200\"} 1"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /health\"")
+    );
+    assert!(r.body.contains("lsmkv_engine_puts 1"), "{}", r.body);
+    assert!(r.body.contains("lsmkv_http_connections_open"));
+}
+
+#[test]
+fn metrics_can_be_disabled() {
+    let s = TestServer::start(&[("METRICS_ENABLED", "false")]);
+    assert_eq!(s.get("/metrics").status, 404);
+}
+
+#[test]
+fn feature_flags() {
+    let s = TestServer::start(&[]);
+    assert_eq!(s.get("/features").json(), json!({"features": []}));
+    assert_eq!(s.get("/features/dark-mode").status, 404);
+
+    let r = s.post("/features/dark-mode", r#"{"enabled": true, "version": 0}"#);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"id": "dark-mode", "enabled": true, "version": 1})
+    );
+    let r = s.post("/features/dark-mode", r#"{"enabled": false, "version": 1}"#);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["version"], 2);
+    let r = s.post("/features/dark-mode", r#"{"enabled": true, "version": 1}"#);
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["current_version"], 2);
+    assert!(r.json()["error"].is_string());
+    assert_eq!(
+        s.get("/features/dark-mode").json(),
+        json!({"id": "dark-mode", "enabled": false, "version": 2})
+    );
+    assert_eq!(
+        s.post("/features/beta", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
+    let all = s.get("/features").json();
+    assert_eq!(all["features"].as_array().unwrap().len(), 2);
+
+    // Flags are invisible to the key endpoints, and user keys cannot reach them.
+    assert_eq!(s.get("/keys").json()["items"], json!([]));
+    assert_eq!(s.get("/keys/dark-mode").status, 404);
+    assert_eq!(
+        s.post("/keys", r#"{"key":"fdark-mode","value":"x"}"#)
+            .status,
+        200
+    );
+    assert_eq!(s.get("/features/dark-mode").json()["version"], 2);
+}
