@@ -294,13 +294,11 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
     Ok(())
 }
 
-/// Bytes to preallocate for a new WAL segment: about one memtable's worth, so fdatasync does not
-/// have to update the file size on every commit in `SyncMode::Always`.
+/// Preallocation step for WAL segments: with `SyncMode::Always`, space is reserved 4 MiB at a
+/// time so that most fdatasyncs need not update the file size.
 pub(crate) fn wal_preallocation(opts: &crate::options::Options) -> u64 {
     if opts.sync_mode == SyncMode::Always {
-        (opts.memtable_max_size as u64)
-            .saturating_add(opts.memtable_max_size as u64 / 8)
-            .min(opts.max_wal_size)
+        (4u64 << 20).min(opts.max_wal_size)
     } else {
         0
     }

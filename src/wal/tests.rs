@@ -151,6 +151,37 @@ fn preallocated_segment_reads_clean_then_finish_truncates() {
 }
 
 #[test]
+fn preallocation_grows_a_chunk_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let chunk = 64u64 << 10;
+    let mut w = WalWriter::create(dir.path(), 4, chunk).unwrap();
+    let path = w.path().to_path_buf();
+    for i in 0..2000 {
+        w.add_record(&payload(100, i));
+        if i % 100 == 99 {
+            w.flush().unwrap();
+        }
+    }
+    w.flush().unwrap();
+    let logical = w.size();
+    assert!(logical > 3 * chunk);
+    let on_disk = std::fs::metadata(&path).unwrap().len();
+    // Where fallocate works: the logical size rounded up to the chunk; elsewhere the logical size.
+    assert!(
+        on_disk == logical.div_ceil(chunk) * chunk || on_disk == logical,
+        "{on_disk} vs {logical}"
+    );
+    {
+        let r = WalReader::open(&path).unwrap();
+        let seg = r.read().unwrap();
+        assert_eq!(seg.records.len(), 2000);
+        assert_eq!(seg.tail, Tail::Clean);
+    }
+    w.finish().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), logical);
+}
+
+#[test]
 fn create_refuses_existing_segment() {
     let dir = tempfile::tempdir().unwrap();
     WalWriter::create(dir.path(), 5, 0).unwrap();

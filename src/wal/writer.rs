@@ -59,15 +59,18 @@ pub struct WalWriter {
     written: u64,
     /// File length reserved by `fallocate` (0 when nothing was reserved).
     allocated: u64,
+    /// Growth step of the reservation (0: no preallocation).
+    chunk: u64,
     /// Set by the first failed I/O operation; every later call fails with it.
     failed: Option<String>,
 }
 
 impl WalWriter {
     /// Creates segment `number` in `dir` (fails if it exists), writes and fsyncs the header and
-    /// fsyncs the directory. `preallocate` bytes are reserved with `fallocate` when larger than the
-    /// header (so `fdatasync` does not have to update the file size); a file system without
-    /// `fallocate` is used without reservation.
+    /// fsyncs the directory. When `preallocate` is larger than the header, space is reserved with
+    /// `fallocate` in steps of `preallocate` bytes as the segment grows (so `fdatasync` only has
+    /// to update the file size once per step); a file system without `fallocate` is used without
+    /// reservation.
     ///
     /// # Errors
     /// [`Error::Io`] if the file exists or any step fails; the partly created file is removed
@@ -87,6 +90,7 @@ impl WalWriter {
                 buf: Vec::with_capacity(64 << 10),
                 written: SEGMENT_HEADER_SIZE as u64,
                 allocated,
+                chunk: if allocated > 0 { preallocate } else { 0 },
                 failed: None,
             }),
             Err(e) => {
@@ -116,6 +120,17 @@ impl WalWriter {
         self.check()?;
         if self.buf.is_empty() {
             return Ok(());
+        }
+        let end = self.written + self.buf.len() as u64;
+        if self.chunk > 0 && end > self.allocated {
+            // Grow the reservation a chunk at a time: one size change (and one metadata sync)
+            // per chunk instead of per commit, without reserving a whole segment up front.
+            let want = end.div_ceil(self.chunk).saturating_mul(self.chunk);
+            match reserve(&self.file, &self.path, want) {
+                Ok(0) => self.chunk = 0,
+                Ok(n) => self.allocated = n,
+                Err(e) => return Err(self.fail(e)),
+            }
         }
         if let Err(e) = self.file.write_all(&self.buf) {
             return Err(self.fail(Error::io("writing WAL segment", &self.path, e)));
