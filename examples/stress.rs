@@ -197,16 +197,14 @@ impl Rng {
     }
 }
 
-/// One worker: owns keys `i` with `i % threads == t`.
+/// One worker: owns keys `i` with `i % threads == t`. `cfg` = (threads, keys, seed).
 fn worker(
     t: u64,
-    threads: u64,
-    keys: u64,
+    (threads, keys, seed): (u64, u64, u64),
     db: &Db,
     exp: &Expected,
     stop: &AtomicBool,
     counts: &Counts,
-    seed: u64,
 ) -> Result<(), String> {
     let mut r = Rng((seed ^ (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
     let own = keys.div_ceil(threads);
@@ -401,7 +399,7 @@ fn main() -> ExitCode {
             let (db, exp, stop, counts) = (db.clone(), exp.clone(), stop.clone(), counts.clone());
             let (threads, keys) = (args.threads as u64, args.keys);
             std::thread::spawn(move || {
-                let r = worker(t, threads, keys, &db, &exp, &stop, &counts, seed);
+                let r = worker(t, (threads, keys, seed), &db, &exp, &stop, &counts);
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }

@@ -37,7 +37,7 @@ fn apply(db: &Db, model: &mut Model, i: u32) {
     let v = format!("value-{i}-{}", "v".repeat((i % 11) as usize)).into_bytes();
     b.put(&k, &v);
     model.insert(k, v);
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let d = format!("key{:03}", (i * 7) % 37).into_bytes();
         b.delete(&d);
         model.remove(&d);

@@ -29,8 +29,11 @@ use lsmkv::sstable::{Table, TableOptions, build_table_to_vec, key_hash};
 use lsmkv::wal::{frame_record, read_segment};
 use lsmkv::{Compression, Db, Error, Options, SyncMode, WriteBatch};
 
+/// A target body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the regression replayer and the seed generator.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("wal_read", wal_read),
     ("sst_open", sst_open),
     ("block_decode", block_decode),
@@ -356,7 +359,7 @@ fn entries_from(inp: &mut Input<'_>, max: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)>
         let klen = inp.u8() as usize % 6;
         let key: Vec<u8> = inp.bytes(klen).iter().map(|b| b'a' + b % 8).collect();
         let seqno = u64::from(inp.u16()) + 1;
-        let kind = if inp.u8() % 4 == 0 {
+        let kind = if inp.u8().is_multiple_of(4) {
             ValueKind::Delete
         } else {
             ValueKind::Put
@@ -565,12 +568,11 @@ pub fn footer_index(data: &[u8]) {
         assert_parse_error(&e);
     }
     // The whole table parse after the footer.
-    if mode & 2 == 2 {
-        if let Err(e) =
+    if mode & 2 == 2
+        && let Err(e) =
             Table::from_bytes(Bytes::copy_from_slice(&buf), "000001.sst".into(), 1, None)
-        {
-            assert_parse_error(&e);
-        }
+    {
+        assert_parse_error(&e);
     }
     match Index::new(Bytes::from(buf)) {
         Ok(index) => {
