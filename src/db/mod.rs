@@ -103,7 +103,7 @@ pub(crate) struct Shared {
     /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
     pending_compaction_bytes: AtomicU64,
     /// Held (locked) for the lifetime of the database.
-    _lock_file: std::fs::File,
+    _lock_file: open::DirLock,
 }
 
 impl Shared {

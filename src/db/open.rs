@@ -30,7 +30,36 @@ use crate::options::{Options, SyncMode, WalRecoveryMode};
 use crate::sstable::Table;
 use crate::wal::{Tail, WalReader, WalWriter};
 
-fn lock_dir(dir: &Path) -> Result<File> {
+/// Directories locked by this process. POSIX record locks (below) do not see a second opener in
+/// the same process, so this set does; it is checked before the lock file is even opened,
+/// because closing any descriptor of the file would drop the process's lock.
+static LOCKED_DIRS: parking_lot::Mutex<BTreeSet<PathBuf>> =
+    parking_lot::Mutex::new(BTreeSet::new());
+
+/// The exclusive lock on a database directory, held while the database is open.
+///
+/// A POSIX `fcntl` record lock on `LOCK`, not `flock`: `flock` locks belong to the open file
+/// description, which a child process forked by the application shares until it execs, so a
+/// database closed while another thread spawns a process could stay locked against its next
+/// opener. `fcntl` locks belong to the process and are not inherited.
+pub(crate) struct DirLock {
+    _file: File,
+    dir: PathBuf,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        LOCKED_DIRS.lock().remove(&self.dir);
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<DirLock> {
+    let mut locked = LOCKED_DIRS.lock();
+    if locked.contains(dir) {
+        return Err(Error::Locked {
+            path: dir.to_path_buf(),
+        });
+    }
     let path = dir.join(files::LOCK);
     let f = OpenOptions::new()
         .create(true)
@@ -39,13 +68,20 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io("opening", &path, e))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
+    match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
+            return Err(Error::Locked {
+                path: dir.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(Error::io("locking", &path, std::io::Error::from(e))),
     }
+    locked.insert(dir.to_path_buf());
+    Ok(DirLock {
+        _file: f,
+        dir: dir.to_path_buf(),
+    })
 }
 
 struct DirListing {
@@ -86,11 +122,32 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
 
 /// Replays one WAL segment into `mem`; returns the largest seqno seen. `newest` marks the segment
 /// that was being appended to at the crash: only there can `PointInTime` recovery cut the log.
-fn replay_segment(path: &Path, mem: &Memtable, newest: bool, mode: WalRecoveryMode) -> Result<u64> {
+///
+/// `next_seqno` is the seqno the log must continue with (one past what the manifest and earlier
+/// segments hold); a batch starting beyond it means records the log should hold are gone.
+fn replay_segment(
+    path: &Path,
+    mem: &Memtable,
+    newest: bool,
+    mode: WalRecoveryMode,
+    next_seqno: &mut u64,
+) -> Result<u64> {
     let reader = WalReader::open(path)?;
     let mut max_seqno = 0;
     let result = reader.replay(|rec| {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
+        if batch.base_seqno > *next_seqno {
+            return Err(Error::corruption(
+                path,
+                rec.offset,
+                format!(
+                    "the log skips seqnos {}..{}: a WAL segment or manifest edit is missing",
+                    *next_seqno,
+                    batch.base_seqno - 1
+                ),
+            ));
+        }
+        *next_seqno = (*next_seqno).max(batch.base_seqno + u64::from(batch.count));
         for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
             let e = entry?;
             mem.insert(e.key, seq, e.kind, e.value);
@@ -166,6 +223,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         .copied()
         .filter(|n| *n >= state.log_number)
         .collect();
+    let mut next_seqno = state.last_seqno + 1;
     for (i, n) in replay.iter().enumerate() {
         let path = dir.join(files::wal_name(*n));
         let newest = i + 1 == replay.len();
@@ -174,8 +232,10 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             &recovered,
             newest,
             opts.wal_recovery_mode,
+            &mut next_seqno,
         )?);
     }
+    check_orphans(&dir, &manifest, &listing, last_seqno)?;
 
     let wal_number = manifest.new_file_number();
     let mut edit = VersionEdit {
@@ -277,6 +337,40 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         );
     }
     Ok((shared, threads))
+}
+
+/// Tables the manifest does not name are normally leftovers of a flush or compaction that a crash
+/// interrupted before its edit was durable: their data is still in the WAL or in live tables, so
+/// they are deleted. A table holding seqnos beyond everything recovered is different: its edit
+/// *was* durable (its WAL segment is gone), so the manifest lost records. Deleting it would lose
+/// acknowledged writes silently; report the manifest as corrupt instead.
+fn check_orphans(
+    dir: &Path,
+    manifest: &Manifest,
+    listing: &DirListing,
+    recovered_seqno: u64,
+) -> Result<()> {
+    let live = &manifest.state().files;
+    for n in listing.ssts.iter().filter(|n| !live.contains_key(n)) {
+        let path = dir.join(files::sst_name(*n));
+        // An unreadable orphan is garbage from an interrupted write.
+        let Ok(table) = Table::open(&path, *n, None) else {
+            continue;
+        };
+        let max = table.meta().max_seqno;
+        if max > recovered_seqno {
+            return Err(Error::corruption(
+                manifest.path(),
+                0,
+                format!(
+                    "table {} holds writes up to seqno {max} but the manifest and WAL recover \
+                     only up to {recovered_seqno}: manifest records are missing",
+                    files::sst_name(*n)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `SyncMode::AsyncBatch`: fdatasync the WAL every `wal_sync_interval_ms`.

@@ -71,6 +71,10 @@ pub struct Manifest {
     /// Bytes of the live log's header and snapshot record.
     snapshot_bytes: u64,
     rollover_bytes: u64,
+    /// The log ends in a torn record: the next edit starts a new manifest instead of appending
+    /// after garbage. Deferred to that edit so that open changes nothing on disk (the caller may
+    /// still find the database unusable and must then see the files as they were).
+    torn: bool,
     state: ManifestState,
     /// Set when a write or fsync failed: the log's tail is unknown, so nothing more is appended.
     failed: Option<String>,
@@ -112,7 +116,7 @@ impl Manifest {
         state.manifest_number = number;
         state.next_file_number = state.next_file_number.max(number.saturating_add(1));
 
-        let mut manifest = Manifest {
+        let manifest = Manifest {
             dir: dir.to_path_buf(),
             file: open_existing(&path)?,
             path,
@@ -121,17 +125,17 @@ impl Manifest {
             rollover_bytes: DEFAULT_ROLLOVER_BYTES,
             state,
             failed: None,
+            torn: replayed.torn_at.is_some(),
         };
         if let Some(torn_at) = replayed.torn_at {
+            // Never append after garbage (the next record would make the garbage look like
+            // mid-file corruption): the next edit starts a new manifest.
             tracing::warn!(
                 manifest = %manifest.path.display(),
                 offset = torn_at,
                 dropped_bytes = data.len() as u64 - replayed.valid_len,
-                "dropping torn last manifest record; starting a new manifest"
+                "dropping torn last manifest record; the next edit starts a new manifest"
             );
-            // Never append after garbage: the next record would make the garbage look like
-            // mid-file corruption.
-            manifest.roll_over(None)?;
         }
         manifest.remove_stale_files();
         let state = manifest.state.clone();
@@ -170,6 +174,7 @@ impl Manifest {
             rollover_bytes: DEFAULT_ROLLOVER_BYTES,
             state: state.clone(),
             failed: None,
+            torn: false,
         };
         manifest.remove_stale_files();
         Ok((manifest, state))
@@ -211,7 +216,7 @@ impl Manifest {
         let limit = self
             .rollover_bytes
             .max(self.snapshot_bytes.saturating_mul(2));
-        if self.file_bytes.saturating_add(record.len() as u64) > limit {
+        if self.torn || self.file_bytes.saturating_add(record.len() as u64) > limit {
             return self.roll_over(Some(&edit));
         }
         let written = self
@@ -248,6 +253,7 @@ impl Manifest {
         self.file_bytes = written.len;
         self.snapshot_bytes = written.len;
         self.state = next;
+        self.torn = false;
         if let Err(e) = fs::remove_file(&old) {
             // Harmless: open deletes manifests that CURRENT does not name.
             tracing::warn!(manifest = %old.display(), error = %e, "could not delete old manifest");

@@ -149,13 +149,16 @@ fn torn_last_record_is_dropped_and_a_new_manifest_started() {
     assert!(len_before_last < data.len() as u64 - 3);
     assert_eq!(s.files, before_last.files);
     assert_eq!(s.last_seqno, 5);
+    // Open changes nothing on disk: the caller may still refuse the database.
+    assert_eq!(m.manifest_number(), 1);
+    assert_eq!(fs::read(&path).unwrap(), &data[..data.len() - 3]);
+    let e = flush_edit(&mut m, 7);
+    m.log_edit(e).unwrap();
     assert_ne!(m.manifest_number(), 1, "must not append after a torn tail");
     assert_eq!(
         manifest_files(d.path()),
         [files::manifest_name(m.manifest_number())]
     );
-    let e = flush_edit(&mut m, 7);
-    m.log_edit(e).unwrap();
     let expected = m.state().clone();
     drop(m);
     assert_eq!(Manifest::open(d.path()).unwrap().1, expected);

@@ -1,0 +1,4 @@
+//! `batch_decode`: see `lsmkv_fuzz::batch_decode` (fuzz/src/lib.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lsmkv_fuzz::batch_decode(data));

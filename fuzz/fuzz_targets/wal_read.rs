@@ -1,0 +1,4 @@
+//! `wal_read`: see `lsmkv_fuzz::wal_read` (fuzz/src/lib.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lsmkv_fuzz::wal_read(data));

@@ -1,0 +1,940 @@
+//! Bodies of the fuzz targets: each is a function of arbitrary bytes that drives lsmkv's real
+//! parsers (or its public API) and panics only when lsmkv misbehaves: a panic inside lsmkv, or a
+//! wrong answer where one can be checked. Parsers must return `Err` on bad bytes, never panic.
+//!
+//! This file is compiled twice: as the library of the `lsmkv-fuzz` package (`fuzz/`, used by the
+//! cargo-fuzz targets), and by `tests/fuzz_regressions.rs` via `#[path]`, which replays every file
+//! under `fuzz/regressions/` and `fuzz/seeds/` through the same functions in `cargo test`. So it
+//! uses only lsmkv, `bytes`, `tempfile` and std.
+//!
+//! Checksums stop a fuzzer at the first CRC. Most targets therefore read a mode byte first: one
+//! mode feeds the bytes as they are, another builds a valid file from the input, damages it, and
+//! (for some targets) recomputes the checksums so that the damage reaches the structure parsers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lsmkv::batch::decode_batch;
+use lsmkv::format::ValueKind;
+use lsmkv::format::crc::crc32c;
+use lsmkv::key::{MAX_SEQNO, pack_trailer, unpack_trailer};
+use lsmkv::manifest::{ManifestState, VersionEdit, read_manifest};
+use lsmkv::sstable::block::{BlockBuilder, BlockView};
+use lsmkv::sstable::compress::{Checked, check_block, decompress, encode_block};
+use lsmkv::sstable::footer::Footer;
+use lsmkv::sstable::index::Index;
+use lsmkv::sstable::{Table, TableOptions, build_table_to_vec, key_hash};
+use lsmkv::wal::{frame_record, read_segment};
+use lsmkv::{Compression, Db, Error, Options, SyncMode, WriteBatch};
+
+/// A target body.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, for the regression replayer and the seed generator.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("wal_read", wal_read),
+    ("sst_open", sst_open),
+    ("block_decode", block_decode),
+    ("footer_index", footer_index),
+    ("manifest_read", manifest_read),
+    ("batch_decode", batch_decode),
+    ("roundtrip", roundtrip),
+    ("ops_model", ops_model),
+];
+
+/// Reads structured values from fuzz input; past the end every read returns zeros.
+pub struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Input { data }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    pub fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    pub fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let n = n.min(self.data.len());
+        let (a, b) = self.data.split_at(n);
+        self.data = b;
+        a
+    }
+    pub fn rest(&mut self) -> &'a [u8] {
+        self.bytes(self.data.len())
+    }
+}
+
+fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn le_u64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    if let Some(s) = at.checked_add(4).and_then(|end| b.get_mut(at..end)) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Flips bytes (`xor` with a non-zero value) at input-chosen positions; `n` rounds.
+fn damage(buf: &mut [u8], inp: &mut Input<'_>, n: usize) {
+    if buf.is_empty() {
+        return;
+    }
+    for _ in 0..n {
+        let pos = (inp.u32() as usize) % buf.len();
+        let x = inp.u8() | 1;
+        if let Some(b) = buf.get_mut(pos) {
+            *b ^= x;
+        }
+    }
+}
+
+/// The only acceptable errors from parsing damaged bytes.
+fn assert_parse_error(e: &Error) {
+    assert!(
+        matches!(
+            e,
+            Error::Corruption { .. } | Error::UnsupportedVersion { .. }
+        ),
+        "unexpected error kind from a parser: {e:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// WAL
+
+/// The 24-byte segment header, built by hand from the spec (`format-spec/wal.md`).
+pub fn wal_segment_header(number: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(24);
+    h.extend_from_slice(&lsmkv::wal::SEGMENT_MAGIC);
+    h.extend_from_slice(&lsmkv::wal::WAL_FORMAT_VERSION.to_le_bytes());
+    h.extend_from_slice(&number.to_le_bytes());
+    let crc = crc32c(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Parses a segment and decodes every record's batch; checks the reader's own invariants.
+fn parse_wal(data: &[u8], name: &str) -> Option<Vec<(u64, Vec<u8>)>> {
+    let path = Path::new(name);
+    match read_segment(data, path) {
+        Ok(seg) => {
+            let mut prev_end = 0u64;
+            let mut out = Vec::new();
+            for r in &seg.records {
+                assert!(r.offset >= prev_end, "records overlap");
+                prev_end = r.payload_offset() + r.payload.len() as u64;
+                assert!(
+                    prev_end <= data.len() as u64,
+                    "record past the end of the file"
+                );
+                if let Ok(b) = decode_batch(r.payload, path, r.payload_offset()) {
+                    for e in b.iter() {
+                        if let Err(e) = e {
+                            assert_parse_error(&e);
+                            break;
+                        }
+                    }
+                }
+                out.push((r.offset, r.payload.to_vec()));
+            }
+            Some(out)
+        }
+        Err(e) => {
+            assert_parse_error(&e);
+            None
+        }
+    }
+}
+
+/// `wal_read`: `lsmkv::wal::read_segment` + `decode_batch` of each record.
+///
+/// Mode byte even: the rest is a segment file. Odd: a valid segment is framed from input payloads,
+/// checked to read back exactly, then damaged (byte flips, truncation, zero fill); what reads
+/// back must be a prefix of the records written, or an error.
+pub fn wal_read(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    if mode & 1 == 0 {
+        parse_wal(inp.rest(), "000007.wal");
+        parse_wal(inp.rest(), "fuzz-input");
+        return;
+    }
+    let seg = 7u64;
+    let n = inp.u8() % 8;
+    let mut file = wal_segment_header(seg);
+    let mut written = Vec::new();
+    for _ in 0..n {
+        let len = inp.u8() as usize;
+        let payload = inp.bytes(len).to_vec();
+        let offset = file.len() as u64;
+        frame_record(&mut file, seg, offset, &payload);
+        written.push((offset, payload));
+    }
+    let clean = parse_wal(&file, "000007.wal").expect("a freshly framed segment must read back");
+    assert_eq!(
+        clean, written,
+        "records read back differ from those written"
+    );
+
+    let flips = (mode >> 1) as usize % 4;
+    damage(&mut file, &mut inp, flips);
+    if mode & 0x10 != 0 && !file.is_empty() {
+        let cut = (inp.u32() as usize) % (file.len() + 1);
+        file.truncate(cut);
+    }
+    if mode & 0x20 != 0 {
+        let zeros = inp.u8() as usize;
+        file.extend(std::iter::repeat_n(0u8, zeros));
+    }
+    if let Some(got) = parse_wal(&file, "000007.wal") {
+        assert!(got.len() <= written.len(), "damage created records");
+        assert_eq!(
+            got.as_slice(),
+            &written[..got.len()],
+            "damaged segment returned records that were not written"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSTable
+
+/// Recomputes the crc of the on-disk block at `off..off+len` in place.
+fn fix_block_crc(buf: &mut [u8], off: u64, len: u64) {
+    let (Ok(off), Ok(len)) = (usize::try_from(off), usize::try_from(len)) else {
+        return;
+    };
+    let Some(end) = off.checked_add(len) else {
+        return;
+    };
+    let Some(b) = buf.get_mut(off..end) else {
+        return;
+    };
+    let Some(p) = len.checked_sub(5) else {
+        return;
+    };
+    let crc = crc32c(b.get(..p + 1).unwrap_or_default());
+    put_u32(b, p + 1, crc);
+}
+
+/// Makes every checksum of an SSTable (footer, meta, index, filter, raw-indexed data blocks)
+/// match the bytes, walking the structures as the spec lays them out, robust to any damage.
+pub fn fix_sst_checksums(buf: &mut [u8]) {
+    let Some(fstart) = buf.len().checked_sub(52) else {
+        return;
+    };
+    let handle = |buf: &[u8], i: usize| -> (u64, u64) {
+        let at = fstart + 12 * i;
+        (
+            le_u64(buf, at).unwrap_or(0),
+            u64::from(le_u32(buf, at + 8).unwrap_or(0)),
+        )
+    };
+    let (filter, index, meta) = (handle(buf, 0), handle(buf, 1), handle(buf, 2));
+    // Data blocks, located through a raw index block.
+    if let (Ok(ioff), Ok(ilen)) = (usize::try_from(index.0), usize::try_from(index.1))
+        && let Some(iend) = ioff.checked_add(ilen)
+        && let Some(blk) = buf.get(ioff..iend)
+        && let Some(p) = ilen.checked_sub(5)
+        && blk.get(p) == Some(&0)
+    {
+        let payload = blk.get(..p).unwrap_or_default().to_vec();
+        let count = le_u32(&payload, 0).unwrap_or(0) as usize;
+        for i in 0..count.min(payload.len() / 20) {
+            let at = 4 + 20 * i;
+            let off = le_u64(&payload, at + 8).unwrap_or(0);
+            let len = u64::from(le_u32(&payload, at + 16).unwrap_or(0));
+            fix_block_crc(buf, off, len);
+        }
+    }
+    for (off, len) in [filter, index, meta] {
+        fix_block_crc(buf, off, len);
+    }
+    let crc = crc32c(buf.get(fstart..fstart + 40).unwrap_or_default());
+    put_u32(buf, fstart + 40, crc);
+}
+
+/// Opens `data` as a table and reads everything: verify, forward and backward iteration, point
+/// reads of every key found. When `verify` passes, the reads must agree with each other.
+fn open_and_read(data: &[u8]) {
+    let cache = Arc::new(lsmkv::cache::BlockCache::new(1 << 20));
+    let table = match Table::from_bytes(
+        Bytes::copy_from_slice(data),
+        PathBuf::from("000001.sst"),
+        1,
+        Some(cache),
+    ) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            assert_parse_error(&e);
+            return;
+        }
+    };
+    let verified = table.verify();
+    if let Err(e) = &verified {
+        assert_parse_error(e);
+    }
+    const MAX_STEPS: usize = 1 << 16;
+    let mut fwd = Vec::new();
+    let mut fwd_ok = true;
+    let mut it = table.iter();
+    let mut r = it.seek_to_first();
+    while r.is_ok() && it.valid() && fwd.len() < MAX_STEPS {
+        fwd.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+        r = it.next();
+    }
+    if let Err(e) = r {
+        assert_parse_error(&e);
+        fwd_ok = false;
+    }
+    let mut bwd = Vec::new();
+    let mut bwd_ok = true;
+    let mut it = table.iter();
+    let mut r = it.seek_to_last();
+    while r.is_ok() && it.valid() && bwd.len() < MAX_STEPS {
+        bwd.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+        r = it.prev();
+    }
+    if let Err(e) = r {
+        assert_parse_error(&e);
+        bwd_ok = false;
+    }
+    for (k, _, _) in fwd.iter().take(256) {
+        if let Err(e) = table.get(k, key_hash(k), MAX_SEQNO) {
+            assert_parse_error(&e);
+        }
+        let mut it = table.iter();
+        if let Err(e) = it.seek(k, pack_trailer(MAX_SEQNO, ValueKind::Put)) {
+            assert_parse_error(&e);
+        }
+    }
+    if verified.is_ok() && fwd_ok && bwd_ok {
+        bwd.reverse();
+        assert_eq!(
+            fwd, bwd,
+            "verified table: backward iteration differs from forward"
+        );
+        assert_eq!(
+            fwd.len() as u64,
+            table.meta().entries,
+            "verified table: entry count differs from the meta block"
+        );
+    }
+}
+
+/// Sorted, unique internal entries derived from fuzz input.
+fn entries_from(inp: &mut Input<'_>, max: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+    let n = inp.u8() as usize % (max + 1);
+    let mut m: BTreeMap<(Vec<u8>, std::cmp::Reverse<u64>), Vec<u8>> = BTreeMap::new();
+    for _ in 0..n {
+        if inp.is_empty() {
+            break;
+        }
+        let klen = inp.u8() as usize % 6;
+        let key: Vec<u8> = inp.bytes(klen).iter().map(|b| b'a' + b % 8).collect();
+        let seqno = u64::from(inp.u16()) + 1;
+        let kind = if inp.u8().is_multiple_of(4) {
+            ValueKind::Delete
+        } else {
+            ValueKind::Put
+        };
+        let vlen = match inp.u8() {
+            255 => 3000,
+            b => b as usize % 40,
+        };
+        let value = if kind == ValueKind::Put {
+            let seed = inp.u8();
+            (0..vlen).map(|i| seed.wrapping_add(i as u8 % 7)).collect()
+        } else {
+            Vec::new()
+        };
+        // A user key never holds two entries with one seqno.
+        let trailer = pack_trailer(seqno, kind);
+        if m.keys()
+            .any(|(k, t)| k == &key && unpack_trailer(t.0).0 == seqno)
+        {
+            continue;
+        }
+        m.insert((key, std::cmp::Reverse(trailer)), value);
+    }
+    m.into_iter().map(|((k, t), v)| (k, t.0, v)).collect()
+}
+
+fn table_options_from(inp: &mut Input<'_>) -> TableOptions {
+    let b = inp.u8();
+    TableOptions {
+        block_size: 64 + (inp.u16() as usize % 4096),
+        restart_interval: 1 + (inp.u8() as usize % 16),
+        bloom_false_positive_rate: if b & 1 == 0 { 0.01 } else { 0.0 },
+        compression: if b & 2 == 0 {
+            Compression::Lz4
+        } else {
+            Compression::None
+        },
+        expected_entries: 16,
+    }
+}
+
+/// `sst_open`: `Table::from_bytes` + gets + full forward/backward iteration + verify.
+///
+/// Mode byte even: the rest is a table file. Odd: a valid table is built from the input, damaged,
+/// and (mode bit 1) its checksums are recomputed so the damage reaches the block, index, meta and
+/// filter parsers.
+pub fn sst_open(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    if mode & 1 == 0 {
+        open_and_read(inp.rest());
+        return;
+    }
+    let opts = table_options_from(&mut inp);
+    let entries = entries_from(&mut inp, 64);
+    let Ok(mut file) = build_table_to_vec(entries, opts) else {
+        panic!("building a table from valid sorted entries failed");
+    };
+    let flips = 1 + (mode >> 2) as usize % 4;
+    damage(&mut file, &mut inp, flips);
+    if mode & 2 != 0 {
+        fix_sst_checksums(&mut file);
+    }
+    open_and_read(&file);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks
+
+/// Decodes a data block's contents every way the reader does.
+fn exercise_block(contents: &[u8], probe: &[u8]) {
+    let view = match BlockView::new(contents) {
+        Ok(v) => v,
+        Err(e) => return assert_parse_error(&e),
+    };
+    if let Err(e) = view.validate() {
+        assert_parse_error(&e);
+    }
+    for i in 0..view.num_restarts().min(1024) {
+        if let Err(e) = view.restart(i) {
+            assert_parse_error(&e);
+        }
+    }
+    let mut at = 0usize;
+    let mut steps = 0;
+    while at < view.entries_end() && steps < 4096 {
+        match view.entry_at(at) {
+            Ok(e) => {
+                assert!(e.next > at, "entry does not advance");
+                if let Err(e) = view.prev_of(e.offset) {
+                    assert_parse_error(&e);
+                }
+                at = e.next;
+            }
+            Err(e) => {
+                assert_parse_error(&e);
+                break;
+            }
+        }
+        steps += 1;
+    }
+    for t in [0, u64::MAX, pack_trailer(1, ValueKind::Put)] {
+        if let Err(e) = view.seek(probe, t) {
+            assert_parse_error(&e);
+        }
+    }
+    if let Err(e) = view.last() {
+        assert_parse_error(&e);
+    }
+}
+
+/// `block_decode`: `compress::check_block` / `decompress` and `block::BlockView`.
+///
+/// Mode 0: the rest is an on-disk block (payload, compression byte, crc). Mode 1: the rest is a
+/// payload, given a valid trailer of an input-chosen compression byte, so LZ4 decoding and block
+/// parsing see arbitrary bytes. Mode 2: entries are built into a block and must read back.
+pub fn block_decode(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mode = inp.u8() % 3;
+    let probe_len = inp.u8() as usize % 8;
+    let probe = inp.bytes(probe_len).to_vec();
+    let decode = |blk: &[u8]| match check_block(blk) {
+        Ok(Checked::Raw(p)) => exercise_block(p, &probe),
+        Ok(Checked::Lz4 {
+            uncompressed_len,
+            compressed,
+        }) => match decompress(uncompressed_len, compressed) {
+            Ok(b) => {
+                assert_eq!(b.len(), uncompressed_len, "decompressed length");
+                exercise_block(&b, &probe)
+            }
+            Err(e) => assert_parse_error(&e),
+        },
+        Err(e) => assert_parse_error(&e),
+    };
+    match mode {
+        0 => decode(inp.rest()),
+        1 => {
+            let kind = inp.u8() % 3;
+            let mut blk = inp.rest().to_vec();
+            blk.push(kind);
+            let crc = crc32c(&blk);
+            blk.extend_from_slice(&crc.to_le_bytes());
+            decode(&blk);
+        }
+        _ => {
+            let restart = 1 + inp.u8() as usize % 16;
+            let compression = if inp.u8() & 1 == 0 {
+                Compression::Lz4
+            } else {
+                Compression::None
+            };
+            let entries = entries_from(&mut inp, 64);
+            let mut b = BlockBuilder::new(restart);
+            for (k, t, v) in &entries {
+                b.add(k, *t, v);
+            }
+            let raw = b.finish().to_vec();
+            let view = BlockView::new(&raw).expect("a built block must parse");
+            assert_eq!(
+                view.validate().expect("a built block must validate"),
+                entries.len()
+            );
+            let mut at = 0;
+            for (k, t, v) in &entries {
+                let e = view.entry_at(at).expect("entry of a built block");
+                assert_eq!((e.user_key, e.trailer, e.value), (&k[..], *t, &v[..]));
+                let s = view.seek(k, *t).expect("seek in a built block");
+                assert_eq!(s.map(|s| s.offset), Some(at), "seek finds the entry");
+                at = e.next;
+            }
+            let (mut scratch, mut out) = (Vec::new(), Vec::new());
+            encode_block(&raw, compression, &mut scratch, &mut out);
+            let back = match check_block(&out).expect("an encoded block must check") {
+                Checked::Raw(p) => p.to_vec(),
+                Checked::Lz4 {
+                    uncompressed_len,
+                    compressed,
+                } => decompress(uncompressed_len, compressed)
+                    .expect("an encoded block must decompress")
+                    .to_vec(),
+            };
+            assert_eq!(back, raw, "block round trip through encode_block");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Footer and index
+
+/// `footer_index`: `Footer::decode` on the input as a file tail, `Index::new` on it as an index
+/// payload, then every key and handle and a binary search. Mode byte odd: the footer crc is fixed
+/// up first so the handle checks are reached.
+pub fn footer_index(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    let probe_len = inp.u8() as usize % 8;
+    let probe = inp.bytes(probe_len).to_vec();
+    let mut buf = inp.rest().to_vec();
+    if mode & 1 == 1 && buf.len() >= 52 {
+        let fstart = buf.len() - 52;
+        let crc = crc32c(buf.get(fstart..fstart + 40).unwrap_or_default());
+        put_u32(&mut buf, fstart + 40, crc);
+    }
+    if let Err(e) = Footer::decode(&buf, Path::new("000001.sst")) {
+        assert_parse_error(&e);
+    }
+    // The whole table parse after the footer.
+    if mode & 2 == 2
+        && let Err(e) =
+            Table::from_bytes(Bytes::copy_from_slice(&buf), "000001.sst".into(), 1, None)
+    {
+        assert_parse_error(&e);
+    }
+    match Index::new(Bytes::from(buf)) {
+        Ok(index) => {
+            for i in 0..index.len().min(4096) {
+                if let Err(e) = index.key(i) {
+                    assert_parse_error(&e);
+                }
+                let _ = index.handle(i);
+            }
+            match index.find(&probe, pack_trailer(5, ValueKind::Put)) {
+                Ok(i) => assert!(i <= index.len(), "find returned {i} of {}", index.len()),
+                Err(e) => assert_parse_error(&e),
+            }
+        }
+        Err(e) => assert_parse_error(&e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifest
+
+/// Makes the manifest's file header crc and every record's checksums match, walking records as
+/// the spec lays them out.
+pub fn fix_manifest_checksums(buf: &mut [u8]) {
+    if buf.len() < 16 {
+        return;
+    }
+    let crc = crc32c(buf.get(..12).unwrap_or_default());
+    put_u32(buf, 12, crc);
+    let mut pos = 16usize;
+    while let Some(len) = le_u32(buf, pos) {
+        let len = len as usize;
+        let Some(end) = pos.checked_add(12).and_then(|p| p.checked_add(len)) else {
+            break;
+        };
+        let Some(payload) = buf.get(pos + 12..end) else {
+            break;
+        };
+        let pcrc = crc32c(payload);
+        put_u32(buf, pos + 4, pcrc);
+        let hcrc = crc32c(buf.get(pos..pos + 8).unwrap_or_default());
+        put_u32(buf, pos + 8, hcrc);
+        pos = end;
+    }
+}
+
+/// `manifest_read`: `read_manifest` + `ManifestState::apply` of every edit, and each decoded edit
+/// must survive an encode/decode round trip. Mode byte odd: checksums are fixed up first.
+pub fn manifest_read(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    let mut buf = inp.rest().to_vec();
+    if mode & 1 == 1 {
+        fix_manifest_checksums(&mut buf);
+    }
+    let path = Path::new("MANIFEST-000001");
+    match read_manifest(&buf, path) {
+        Ok(edits) => {
+            let mut state = ManifestState::default();
+            for e in &edits {
+                let mut enc = Vec::new();
+                e.encode(&mut enc);
+                let back = VersionEdit::decode(&enc, path, 0)
+                    .expect("re-encoding a decoded edit must decode");
+                assert_eq!(&back, e, "version edit round trip");
+                let before = state.clone();
+                if let Err(err) = state.apply(e) {
+                    assert_parse_error(&err);
+                    assert_eq!(state, before, "a failed apply changed the state");
+                }
+            }
+        }
+        Err(e) => assert_parse_error(&e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write batch
+
+/// `batch_decode`: `decode_batch` + every entry. A batch that decodes must re-encode (per
+/// `format-spec/wal.md`, "Batch payload") to exactly the input bytes.
+pub fn batch_decode(data: &[u8]) {
+    let path = Path::new("000003.wal");
+    let b = match decode_batch(data, path, 24) {
+        Ok(b) => b,
+        Err(e) => return assert_parse_error(&e),
+    };
+    match b.entries() {
+        Ok(entries) => {
+            assert_eq!(entries.len(), b.count as usize, "entry count");
+            let mut enc = Vec::with_capacity(data.len());
+            enc.extend_from_slice(&b.base_seqno.to_le_bytes());
+            enc.extend_from_slice(&b.count.to_le_bytes());
+            let mut wb = WriteBatch::new();
+            for e in &entries {
+                enc.push(e.kind as u8);
+                enc.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
+                enc.extend_from_slice(e.key);
+                if e.kind == ValueKind::Put {
+                    enc.extend_from_slice(&(e.value.len() as u32).to_le_bytes());
+                    enc.extend_from_slice(e.value);
+                    wb.put(e.key, e.value);
+                } else {
+                    assert!(e.value.is_empty(), "a delete carries a value");
+                    wb.delete(e.key);
+                }
+            }
+            assert_eq!(enc, data, "a decoded batch does not re-encode to its bytes");
+            let again: Vec<_> = wb
+                .iter()
+                .collect::<lsmkv::Result<Vec<_>>>()
+                .expect("own batch");
+            assert_eq!(
+                again, entries,
+                "WriteBatch built from decoded entries differs"
+            );
+        }
+        Err(e) => assert_parse_error(&e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round trip
+
+/// `roundtrip`: arbitrary sorted entries -> `build_table_to_vec` -> `Table::from_bytes` must read
+/// back exactly: verify, forward and backward iteration, and point reads at several snapshots
+/// (each must return the newest entry at or below the snapshot).
+pub fn roundtrip(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let opts = table_options_from(&mut inp);
+    let entries = entries_from(&mut inp, 200);
+    let file = build_table_to_vec(entries.clone(), opts).expect("build from sorted entries");
+    let table = Arc::new(
+        Table::from_bytes(Bytes::from(file), "000009.sst".into(), 9, None)
+            .expect("a freshly built table must open"),
+    );
+    table.verify().expect("a freshly built table must verify");
+    assert_eq!(table.meta().entries, entries.len() as u64);
+    let mut it = table.iter();
+    it.seek_to_first().expect("seek_to_first");
+    let mut got = Vec::new();
+    while it.valid() {
+        got.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+        it.next().expect("next");
+    }
+    assert_eq!(got, entries, "forward iteration");
+    let mut it = table.iter();
+    it.seek_to_last().expect("seek_to_last");
+    let mut back = Vec::new();
+    while it.valid() {
+        back.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+        it.prev().expect("prev");
+    }
+    back.reverse();
+    assert_eq!(back, entries, "backward iteration");
+    // Point reads: at MAX_SEQNO and at each entry's own seqno, plus a miss below the oldest.
+    let mut keys: Vec<&Vec<u8>> = entries.iter().map(|(k, _, _)| k).collect();
+    keys.dedup();
+    for k in keys {
+        let versions: Vec<_> = entries.iter().filter(|(ek, _, _)| ek == k).collect();
+        let mut snaps: Vec<u64> = versions
+            .iter()
+            .map(|(_, t, _)| unpack_trailer(*t).0)
+            .collect();
+        snaps.push(MAX_SEQNO);
+        snaps.push(0);
+        for s in snaps {
+            let want = versions
+                .iter()
+                .find(|(_, t, _)| unpack_trailer(*t).0 <= s)
+                .map(|(_, t, v)| (*t, v.clone()));
+            let have = table
+                .get(k, key_hash(k), s)
+                .expect("get on a fresh table")
+                .map(|(t, v)| (t, v.to_vec()));
+            assert_eq!(have, want, "get({k:?}) at snapshot {s}");
+        }
+    }
+    // A key that is absent.
+    let absent = b"zzzzzzz";
+    assert_eq!(
+        table.get(absent, key_hash(absent), MAX_SEQNO).expect("get"),
+        None
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential: the public API against a model
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn model_key(inp: &mut Input<'_>) -> Vec<u8> {
+    let len = 1 + inp.u8() as usize % 3;
+    (0..len).map(|_| b'a' + inp.u8() % 6).collect()
+}
+
+fn model_value(inp: &mut Input<'_>) -> Vec<u8> {
+    let b = inp.u8();
+    let len = if b == 255 { 5000 } else { b as usize % 24 };
+    (0..len).map(|i| b.wrapping_add(i as u8)).collect()
+}
+
+fn scan(it: lsmkv::DbIter, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let collect = |kv: lsmkv::Result<(lsmkv::Key, lsmkv::Value)>| {
+        let (k, v) = kv.expect("iteration over a healthy database");
+        (k.to_vec(), v.to_vec())
+    };
+    if rev {
+        it.rev().map(collect).collect()
+    } else {
+        it.map(collect).collect()
+    }
+}
+
+fn model_range(m: &Model, lo: &[u8], hi: &[u8], rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if lo > hi {
+        return Vec::new();
+    }
+    let r = m.range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi)));
+    let v: Vec<_> = r.map(|(k, v)| (k.clone(), v.clone())).collect();
+    if rev {
+        v.into_iter().rev().collect()
+    } else {
+        v
+    }
+}
+
+fn fuzz_tempdir() -> tempfile::TempDir {
+    // tmpfs when there is one: fsync is then nearly free.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("lsmkv-fuzz")
+            .tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().expect("creating a temporary directory")
+}
+
+/// `ops_model`: arbitrary put / delete / batch / flush / reopen / snapshot / range / get on a real
+/// `Db` in a temporary directory, checked against a `BTreeMap` (snapshots against a copy of the
+/// model taken with them).
+pub fn ops_model(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let cfg = inp.u8();
+    let opts = Options {
+        sync_mode: SyncMode::None,
+        memtable_max_size: 1024 + (inp.u16() as usize % 8192),
+        block_size: 64 + (inp.u16() as usize % 2048),
+        sparse_index_interval: 1 + (cfg as usize % 8),
+        compression: if cfg & 8 == 0 {
+            Compression::Lz4
+        } else {
+            Compression::None
+        },
+        bloom_false_positive_rate: if cfg & 16 == 0 { 0.01 } else { 0.0 },
+        block_cache_size_mb: if cfg & 32 == 0 { 1 } else { 0 },
+        ..Options::default()
+    };
+    let dir = fuzz_tempdir();
+    let open = || Db::open(dir.path(), opts.clone()).expect("open");
+    let mut db = open();
+    let mut model = Model::new();
+    let mut snaps: Vec<(lsmkv::Snapshot, Model)> = Vec::new();
+    let mut ops = 0;
+    while !inp.is_empty() && ops < 200 {
+        ops += 1;
+        match inp.u8() % 10 {
+            0 | 1 => {
+                let (k, v) = (model_key(&mut inp), model_value(&mut inp));
+                db.put(&k, &v).expect("put");
+                model.insert(k, v);
+            }
+            2 => {
+                let k = model_key(&mut inp);
+                db.delete(&k).expect("delete");
+                model.remove(&k);
+            }
+            3 => {
+                let mut b = WriteBatch::new();
+                let mut next = model.clone();
+                for _ in 0..inp.u8() % 6 {
+                    let k = model_key(&mut inp);
+                    if inp.u8() & 1 == 0 {
+                        let v = model_value(&mut inp);
+                        b.put(&k, &v);
+                        next.insert(k, v);
+                    } else {
+                        b.delete(&k);
+                        next.remove(&k);
+                    }
+                }
+                db.write(b).expect("write batch");
+                model = next;
+            }
+            4 => db.flush().expect("flush"),
+            5 => {
+                // Snapshots and iterators pin the directory lock; drop them first.
+                snaps.clear();
+                db.close().expect("close");
+                db = open();
+            }
+            6 => {
+                if snaps.len() >= 4 {
+                    snaps.remove(0);
+                }
+                snaps.push((db.snapshot(), model.clone()));
+            }
+            7 => {
+                let (lo, hi, rev) = (model_key(&mut inp), model_key(&mut inp), inp.u8() & 1 == 1);
+                let which = inp.u8() as usize;
+                let (it, m) = match snaps.get(which % (snaps.len() + 1)) {
+                    Some((s, m)) => (s.range(lo.clone()..hi.clone()), m),
+                    None => (db.range(lo.clone()..hi.clone()), &model),
+                };
+                assert_eq!(
+                    scan(it, rev),
+                    model_range(m, &lo, &hi, rev),
+                    "range {lo:?}..{hi:?}"
+                );
+            }
+            8 => {
+                let k = model_key(&mut inp);
+                let have = db.get(&k).expect("get").map(|v| v.to_vec());
+                assert_eq!(have.as_ref(), model.get(&k), "get {k:?}");
+                for (s, m) in &snaps {
+                    let have = s.get(&k).expect("snapshot get").map(|v| v.to_vec());
+                    assert_eq!(have.as_ref(), m.get(&k), "snapshot get {k:?}");
+                }
+            }
+            _ => {
+                let p = model_key(&mut inp);
+                let p = p.get(..1).unwrap_or_default().to_vec();
+                let have = scan(db.prefix(&p), false);
+                let want: Vec<_> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&p))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(have, want, "prefix {p:?}");
+            }
+        }
+    }
+    let all = scan(db.range::<&[u8], _>(..), false);
+    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(all, want, "full scan at the end");
+    for (s, m) in &snaps {
+        let all = scan(s.range::<&[u8], _>(..), true);
+        let want: Vec<_> = m
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(all, want, "snapshot full scan at the end");
+    }
+    db.verify().expect("verify");
+    snaps.clear();
+    db.close().expect("close");
+    // Everything acknowledged survives a reopen.
+    let db = open();
+    let all = scan(db.range::<&[u8], _>(..), false);
+    assert_eq!(all, want, "full scan after the final reopen");
+    db.close().expect("close");
+}

@@ -1,0 +1,198 @@
+//! Replays every fuzz input kept in the repository through the fuzz targets' own functions
+//! (`fuzz/src/lib.rs`, compiled here via `#[path]`): the seed corpora in `fuzz/seeds/<target>/`
+//! and every finding in `fuzz/regressions/<target>/`. A finding stays here after it is fixed.
+//!
+//! `cargo test --test fuzz_regressions -- --ignored generate_seed_corpora` rewrites
+//! `fuzz/seeds/` from the files of a real database (see `fuzz/README.md`).
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod targets;
+
+use std::path::{Path, PathBuf};
+
+use lsmkv::sstable::compress::read_block_owned;
+use lsmkv::sstable::footer::Footer;
+use lsmkv::sstable::index::Index;
+use lsmkv::{Compression, Db, Options, SyncMode, WriteBatch};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+fn replay(kind: &str) -> usize {
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for (name, f) in targets::TARGETS {
+        for file in files_in(&fuzz_dir().join(kind).join(name)) {
+            let data = std::fs::read(&file).unwrap();
+            n += 1;
+            if std::panic::catch_unwind(|| f(&data)).is_err() {
+                failures.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "fuzz inputs that fail: {failures:#?}");
+    n
+}
+
+#[test]
+fn seed_corpora_pass() {
+    let n = replay("seeds");
+    assert!(
+        n >= 8,
+        "expected seed corpora under fuzz/seeds/, found {n} files"
+    );
+}
+
+#[test]
+fn regressions_pass() {
+    replay("regressions");
+}
+
+/// xorshift64*: deterministic filler for seeds of the structured targets.
+fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+fn write_seed(target: &str, name: &str, data: &[u8]) {
+    let dir = fuzz_dir().join("seeds").join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), data).unwrap();
+}
+
+fn with_mode(mode: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut v = mode.to_vec();
+    v.extend_from_slice(data);
+    v
+}
+
+/// Builds a small database (WAL, SSTables with and without LZ4, manifest) and writes seed inputs
+/// for every target from its files.
+#[test]
+#[ignore = "rewrites fuzz/seeds/; run by hand"]
+fn generate_seed_corpora() {
+    let _ = std::fs::remove_dir_all(fuzz_dir().join("seeds"));
+    for (tag, compression) in [("raw", Compression::None), ("lz4", Compression::Lz4)] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            sync_mode: SyncMode::None,
+            compression,
+            block_size: 256,
+            sparse_index_interval: 4,
+            ..Options::default()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        for i in 0..60u32 {
+            db.put(
+                format!("key{i:03}"),
+                format!("value-{i}-{}", "x".repeat(i as usize % 7)),
+            )
+            .unwrap();
+        }
+        db.delete("key007").unwrap();
+        db.flush().unwrap();
+        let mut b = WriteBatch::new();
+        b.put("bat1", "one");
+        b.delete("key010");
+        b.put("", "empty key");
+        db.write(b).unwrap();
+        db.put("after", "flush").unwrap();
+        db.sync().unwrap();
+        // Copy the files while the db is open: the WAL still holds its records.
+        for file in files_in(dir.path()) {
+            let name = file.file_name().unwrap().to_string_lossy().to_string();
+            let data = std::fs::read(&file).unwrap();
+            let seed = format!("{tag}-{name}");
+            if name.ends_with(".wal") {
+                // Trim the preallocated zeros: keep the header and the records.
+                let seg = lsmkv::wal::read_segment(&data, &file).unwrap();
+                let end = seg
+                    .records
+                    .last()
+                    .map_or(24, |r| (r.payload_offset() as usize) + r.payload.len());
+                let data = &data[..end];
+                write_seed("wal_read", &seed, &with_mode(&[0], data));
+                for (i, r) in seg.records.iter().enumerate() {
+                    write_seed("batch_decode", &format!("{seed}-{i}"), r.payload);
+                }
+            } else if name.ends_with(".sst") {
+                write_seed("sst_open", &seed, &with_mode(&[0], &data));
+                write_seed("footer_index", &seed, &with_mode(&[3, 1, b'k'], &data));
+                let footer = Footer::decode(&data, &file).unwrap();
+                let block = |off: u64, len: u32| &data[off as usize..off as usize + len as usize];
+                let index =
+                    read_block_owned(block(footer.index.offset.get(), footer.index.len.get()))
+                        .unwrap();
+                write_seed(
+                    "footer_index",
+                    &format!("{seed}-index"),
+                    &with_mode(&[0, 1, b'k'], &index),
+                );
+                let index = Index::new(index).unwrap();
+                for i in 0..index.len().min(3) {
+                    let h = index.handle(i).unwrap();
+                    let blk = block(h.offset, h.len as u32);
+                    write_seed(
+                        "block_decode",
+                        &format!("{seed}-{i}"),
+                        &with_mode(&[0, 1, b'k'], blk),
+                    );
+                }
+            } else if name.starts_with("MANIFEST-") {
+                write_seed("manifest_read", &seed, &with_mode(&[0], &data));
+            }
+        }
+        db.close().unwrap();
+    }
+    // Structured modes, from deterministic filler.
+    for i in 0..4u64 {
+        let r = pseudo_random(i + 1, 300);
+        write_seed(
+            "wal_read",
+            &format!("framed-{i}"),
+            &with_mode(&[1 + 2 * i as u8], &r),
+        );
+        write_seed(
+            "sst_open",
+            &format!("built-{i}"),
+            &with_mode(&[1 + 2 * i as u8], &r),
+        );
+        write_seed(
+            "block_decode",
+            &format!("payload-{i}"),
+            &with_mode(&[1, 0], &r),
+        );
+        write_seed(
+            "block_decode",
+            &format!("built-{i}"),
+            &with_mode(&[2, 0], &r),
+        );
+        write_seed("roundtrip", &format!("random-{i}"), &r);
+        write_seed(
+            "ops_model",
+            &format!("random-{i}"),
+            &pseudo_random(i + 100, 400),
+        );
+    }
+}
