@@ -57,7 +57,7 @@ fn make_batch(rng: &mut Xs, n: u64) -> Batch {
     (0..len)
         .map(|j| {
             let k = key(rng.next() % KEYS);
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 (k, None)
             } else {
                 // The value names the batch and position, and some are long enough to span blocks.
@@ -125,8 +125,7 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
             })
         };
         for r in 0..READERS {
-            let (db, progress, done, observations) =
-                (db.clone(), &progress, &done, &observations);
+            let (db, progress, done, observations) = (db.clone(), &progress, &done, &observations);
             s.spawn(move || {
                 let mut rng = Xs(0xabcd_0000 + r as u64);
                 let mut round = 0u64;
@@ -134,7 +133,7 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
                     let finished = done.load(Ordering::Acquire);
                     round += 1;
                     // Alternate between explicit snapshots and plain iterators.
-                    let (seqno, first, reverse, gets, later) = if round % 3 == 0 {
+                    let (seqno, first, reverse, gets, later) = if round.is_multiple_of(3) {
                         let it = db.range::<&[u8], _>(..);
                         let seqno = it.seqno();
                         let first = collect(it);
