@@ -49,7 +49,8 @@ impl BufferPool {
     /// A buffer of exactly `len` bytes (contents unspecified: zeroed or left from an earlier use).
     pub fn take(&'static self, len: usize) -> PooledBuf {
         let mut buf = self.free.lock().pop().unwrap_or_default();
-        buf.clear();
+        // Reuse what the buffer holds: only bytes past its old length are zeroed (the caller
+        // overwrites all of them anyway; safe code needs them initialised).
         buf.resize(len, 0);
         PooledBuf { buf, pool: self }
     }
