@@ -30,7 +30,9 @@
 //!
 //! The read benchmarks fill `num` keys in order first (untimed) if this invocation has not, and
 //! flush, so they read from SSTables. `--mmap-advice random|normal|sequential` sets the madvise hint
-//! the tables get when opened (default random; the database is reopened if it changes).
+//! the tables get when opened (default normal). `--reads N` sets the number of point reads of the
+//! readrandom benchmarks (default `num`). Each line ends with the bytes the process read from
+//! storage during the benchmark (`/proc/self/io`), which shows what readahead costs cold.
 //!
 //! Each reports ops/s, MB/s of user data, p50/p99/p99.9 latency of single operations and the bytes
 //! the database directory holds afterwards.
@@ -54,11 +56,13 @@ struct Args {
     use_existing_db: bool,
     seed: u64,
     mmap_advice: MapAdvice,
+    /// Point reads per read benchmark (default `num`).
+    reads: Option<u64>,
 }
 
 const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size N] [--key-size N]
                 [--sync-mode always|async_batch|none] [--db DIR] [--use-existing-db] [--seed N]
-                [--mmap-advice random|normal|sequential]
+                [--mmap-advice random|normal|sequential] [--reads N]
   LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync,
     readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold
   Other engine options come from the environment (see .env.example), e.g. MEMTABLE_MAX_SIZE.";
@@ -76,7 +80,8 @@ fn parse_args() -> Result<Args, String> {
         db: None,
         use_existing_db: false,
         seed: 301,
-        mmap_advice: MapAdvice::Random,
+        mmap_advice: MapAdvice::Normal,
+        reads: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -102,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
             "--db",
             "--seed",
             "--mmap-advice",
+            "--reads",
         ];
         if !VALUED.contains(&name.as_str()) {
             return Err(format!("unknown flag {name}\n{USAGE}"));
@@ -128,6 +134,7 @@ fn parse_args() -> Result<Args, String> {
             "--sync-mode" => a.sync_mode = value.parse().map_err(|e| format!("{name}: {e}"))?,
             "--db" => a.db = Some(PathBuf::from(value)),
             "--seed" => a.seed = num(&value)?,
+            "--reads" => a.reads = Some(num(&value)?),
             "--mmap-advice" => {
                 a.mmap_advice = match value.as_str() {
                     "random" => MapAdvice::Random,
@@ -215,6 +222,15 @@ impl Hist {
         let idx = ((self.nanos.len() as f64 - 1.0) * p).round() as usize;
         Duration::from_nanos(self.nanos[idx.min(self.nanos.len() - 1)])
     }
+}
+
+/// Bytes this process caused to be read from storage (`read_bytes` of /proc/self/io; Linux only):
+/// shows what readahead costs on cold reads.
+fn storage_read_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/io").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -373,7 +389,7 @@ impl Bench<'_> {
         let (n, ks) = (self.args.num, self.args.key_size);
         let db = self.filled()?;
         let (mut found, mut bytes) = (0, 0);
-        for _ in 0..n {
+        for _ in 0..self.args.reads.unwrap_or(n) {
             let i = self.rng.below(n);
             let k = if missing {
                 missing_key(i, ks)
@@ -391,11 +407,16 @@ impl Bench<'_> {
         Ok((found, bytes))
     }
 
+    fn reads(&self) -> u64 {
+        self.args.reads.unwrap_or(self.args.num)
+    }
+
     fn run(&mut self, name: &str) -> lsmkv::Result<()> {
         let mut hist = Hist {
             nanos: Vec::with_capacity(self.args.num as usize),
         };
         let start = Instant::now();
+        let io_before = storage_read_bytes();
         let mut note = String::new();
         let (ops, bytes) = match name {
             "fillseq" => {
@@ -433,15 +454,15 @@ impl Bench<'_> {
                     self.read(false, &mut Hist { nanos: Vec::new() })?;
                 }
                 let (found, b) = self.read(false, &mut hist)?;
-                note = format!(" ({found} of {} found)", self.args.num);
-                (self.args.num, b)
+                note = format!(" ({found} of {} found)", self.reads());
+                (self.reads(), b)
             }
             "readrandom" | "readmissing" => {
                 let missing = name == "readmissing";
                 // The fill (if needed) and the flush are not timed.
                 let (found, b) = self.read(missing, &mut hist)?;
-                note = format!(" ({found} of {} found)", self.args.num);
-                (self.args.num, b)
+                note = format!(" ({found} of {} found)", self.reads());
+                (self.reads(), b)
             }
             other => {
                 eprintln!("unknown benchmark {other}, skipped");
@@ -456,6 +477,12 @@ impl Bench<'_> {
             start.elapsed()
         };
         let secs = elapsed.as_secs_f64().max(1e-9);
+        if let (Some(a), Some(b)) = (io_before, storage_read_bytes()) {
+            note.push_str(&format!(
+                " [read from storage {:.1} MiB]",
+                b.saturating_sub(a) as f64 / (1 << 20) as f64
+            ));
+        }
         println!(
             "{name:<12} : {:>10.0} ops/s {:>8.1} MB/s  p50 {:>9.2?} p99 {:>9.2?} p99.9 {:>9.2?}  disk {:>7.1} MiB{note}",
             ops as f64 / secs,

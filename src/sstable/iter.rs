@@ -60,7 +60,7 @@ pub struct TableIter {
     ahead: (u64, u64),
 }
 
-/// Readahead window for scans: starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
+/// Readahead window for scans over a mapping advised `Random` (see [`Table::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
 /// blocks were read in a row, doubles with the run, up to `READAHEAD_MAX_BYTES`. Short scans
 /// (seek + a few nexts) never trigger it.
 const READAHEAD_AFTER_BLOCKS: u32 = 3;
