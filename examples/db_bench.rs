@@ -27,6 +27,8 @@
 //! - `readrandomwarm`: readrandom after one untimed readrandom pass (block cache as warm as its
 //!   capacity allows).
 //! - `readseqcold`: readseq after the same cold reopen as readrandomcold.
+//! - `readseqmem`: readseq over keys still in the memtable (filled without a flush; choose `--num`
+//!   so that they fit in `MEMTABLE_MAX_SIZE`).
 //!
 //! The read benchmarks fill `num` keys in order first (untimed) if this invocation has not, and
 //! flush, so they read from SSTables. `--mmap-advice random|normal|sequential` sets the madvise hint
@@ -64,7 +66,7 @@ const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size
                 [--sync-mode always|async_batch|none] [--db DIR] [--use-existing-db] [--seed N]
                 [--mmap-advice random|normal|sequential] [--reads N]
   LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync,
-    readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold
+    readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold,readseqmem
   Other engine options come from the environment (see .env.example), e.g. MEMTABLE_MAX_SIZE.";
 
 fn parse_args() -> Result<Args, String> {
@@ -345,6 +347,10 @@ impl Bench<'_> {
     /// 1000 entries (per-entry timing would cost more than the step).
     fn scan(&mut self, reverse: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
         let db = self.filled()?;
+        self.scan_db(&db, reverse, hist)
+    }
+
+    fn scan_db(&mut self, db: &Db, reverse: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
         let (mut n, mut bytes) = (0u64, 0u64);
         let it = db.range::<&[u8], _>(..);
         let it: Box<dyn Iterator<Item = _>> = if reverse {
@@ -440,6 +446,25 @@ impl Bench<'_> {
                 }
                 let (n, b) = self.scan(name == "readreverse", &mut hist)?;
                 note = format!(" ({n} entries; latency per 1000 entries)");
+                (n, b)
+            }
+            "readseqmem" => {
+                if !self.seq_filled && !self.args.use_existing_db {
+                    let n = self.args.num;
+                    self.fill(
+                        n,
+                        false,
+                        self.args.sync_mode,
+                        &mut Hist { nanos: Vec::new() },
+                    )?;
+                    self.seq_filled = true;
+                }
+                let db = self.open(self.args.sync_mode)?.clone();
+                let (n, b) = self.scan_db(&db, false, &mut hist)?;
+                note = format!(
+                    " ({n} entries, {} in the memtable; latency per 1000 entries)",
+                    db.stats().memtable_entries
+                );
                 (n, b)
             }
             "seekrandom" => {
