@@ -140,6 +140,8 @@ pub struct Table {
     map: Option<Arc<MappedFile>>,
     /// True when iterators should hint readahead (the mapping is advised `Random`).
     hint_scans: bool,
+    /// Raw data blocks whose checksum passed (see [`Table::load_block`]).
+    raw_verified: BitSet,
 }
 
 impl std::fmt::Debug for Table {
@@ -265,6 +267,7 @@ impl Table {
         let filter =
             Filter::decode(&owned(&footer.filter)?).map_err(|e| e.in_file(&path, filter_off))?;
         let fences = Fences::new(&index).map_err(|e| e.in_file(&path, index_off))?;
+        let raw_verified = BitSet::new(index.len());
         Ok(Table {
             data,
             path,
@@ -279,6 +282,7 @@ impl Table {
             obsolete,
             map: None,
             hint_scans: false,
+            raw_verified,
         })
     }
 
@@ -301,7 +305,7 @@ impl Table {
             return Ok(None);
         }
         let h = self.handle(i)?;
-        let found = match self.load_block(h)? {
+        let found = match self.load_block(i, h)? {
             BlockData::InPlace(p) => {
                 let e = BlockView::new(p)
                     .and_then(|v| v.seek(user_key, target))
@@ -495,7 +499,7 @@ impl Table {
     /// A data block's contents: checked in place for raw blocks, from the cache or freshly
     /// decompressed for LZ4 blocks.
     #[inline]
-    pub(super) fn load_block(&self, h: BlockHandle) -> Result<BlockData<'_>> {
+    pub(super) fn load_block(&self, i: usize, h: BlockHandle) -> Result<BlockData<'_>> {
         let blk = self.block_slice(h)?;
         let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
         let decode = || -> Result<Bytes> {
@@ -516,8 +520,20 @@ impl Table {
             }
             .map(BlockData::Owned);
         }
+        // A raw block is read in place. Its checksum is checked on the first read only: the
+        // mapped bytes cannot change (mapping contract), so a block that passed once passes
+        // again, as a cached block does. The framing is still decoded with bounds checks.
+        if self.raw_verified.get(i) {
+            let payload_end = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
+            if let Some(p) = blk.get(..payload_end) {
+                return Ok(BlockData::InPlace(p));
+            }
+        }
         match check_block(blk).map_err(|e| e.in_file(&self.path, h.offset))? {
-            Checked::Raw(p) => Ok(BlockData::InPlace(p)),
+            Checked::Raw(p) => {
+                self.raw_verified.set(i);
+                Ok(BlockData::InPlace(p))
+            }
             Checked::Lz4 { .. } => decode().map(BlockData::Owned),
         }
     }
@@ -525,7 +541,7 @@ impl Table {
     /// Block `i`'s contents as `Bytes` (for iterators).
     pub(super) fn block_bytes(&self, i: usize) -> Result<Bytes> {
         let h = self.handle(i)?;
-        Ok(match self.load_block(h)? {
+        Ok(match self.load_block(i, h)? {
             BlockData::InPlace(p) => self.data.slice_ref(p),
             BlockData::Owned(b) => b,
         })
@@ -534,6 +550,36 @@ impl Table {
     /// The absolute offset of block `i`, for error messages.
     pub(super) fn block_offset(&self, i: usize) -> u64 {
         self.index.handle(i).map_or(0, |h| h.offset)
+    }
+}
+
+/// A fixed-size set of block numbers, shared by reader threads without locks.
+#[derive(Debug)]
+struct BitSet {
+    words: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl BitSet {
+    fn new(bits: usize) -> BitSet {
+        BitSet {
+            words: (0..bits.div_ceil(64))
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w.load(AtomicOrdering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    #[inline]
+    fn set(&self, i: usize) {
+        if let Some(w) = self.words.get(i / 64) {
+            w.fetch_or(1 << (i % 64), AtomicOrdering::Relaxed);
+        }
     }
 }
 
