@@ -56,11 +56,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut c = m.cursor();
             c.seek_to_first();
-            let mut n = 0;
+            let (mut n, mut bytes) = (0, 0);
             while c.valid() && n < 1000 {
-                n += c.user_key().len();
+                bytes += c.user_key().len();
+                n += 1;
                 c.next();
             }
+            black_box(bytes);
             black_box(n)
         })
     });
