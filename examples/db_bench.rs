@@ -18,6 +18,23 @@
 //!   has not, then flushes.
 //! - `readmissing`: gets `num` keys that sort among existing ones but were never written.
 //! - `fillsync`: like fillrandom with `num / 100` ops and SyncMode::Always (fsync per write).
+//! - `readseq`: one forward scan over the whole database (`db.range(..)`), `num` entries.
+//! - `readreverse`: the same scan backward (`db.range(..).rev()`).
+//! - `seekrandom`: `num / 10` seeks to random existing keys (`db.range(k..)`), each followed by
+//!   up to 100 `next`s; latency is per seek + 100 nexts.
+//! - `readrandomcold`: readrandom after closing the database and dropping the table files from the
+//!   OS page cache (`posix_fadvise(DONTNEED)`) and reopening: empty block cache, reads from disk.
+//! - `readrandomwarm`: readrandom after one untimed readrandom pass (block cache as warm as its
+//!   capacity allows).
+//! - `readseqcold`: readseq after the same cold reopen as readrandomcold.
+//! - `readseqmem`: readseq over keys still in the memtable (filled without a flush; choose `--num`
+//!   so that they fit in `MEMTABLE_MAX_SIZE`).
+//!
+//! The read benchmarks fill `num` keys in order first (untimed) if this invocation has not, and
+//! flush, so they read from SSTables. `--mmap-advice random|normal|sequential` sets the madvise hint
+//! the tables get when opened (default normal). `--reads N` sets the number of point reads of the
+//! readrandom benchmarks (default `num`). Each line ends with the bytes the process read from
+//! storage during the benchmark (`/proc/self/io`), which shows what readahead costs cold.
 //!
 //! Each reports ops/s, MB/s of user data, p50/p99/p99.9 latency of single operations and the bytes
 //! the database directory holds afterwards.
@@ -28,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use lsmkv::sstable::reader::{MapAdvice, set_open_advice};
 use lsmkv::{Db, Options, SyncMode};
 
 struct Args {
@@ -39,11 +57,16 @@ struct Args {
     db: Option<PathBuf>,
     use_existing_db: bool,
     seed: u64,
+    mmap_advice: MapAdvice,
+    /// Point reads per read benchmark (default `num`).
+    reads: Option<u64>,
 }
 
 const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size N] [--key-size N]
                 [--sync-mode always|async_batch|none] [--db DIR] [--use-existing-db] [--seed N]
-  LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync
+                [--mmap-advice random|normal|sequential] [--reads N]
+  LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync,
+    readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold,readseqmem
   Other engine options come from the environment (see .env.example), e.g. MEMTABLE_MAX_SIZE.";
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +82,8 @@ fn parse_args() -> Result<Args, String> {
         db: None,
         use_existing_db: false,
         seed: 301,
+        mmap_advice: MapAdvice::Normal,
+        reads: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -83,6 +108,8 @@ fn parse_args() -> Result<Args, String> {
             "--sync-mode",
             "--db",
             "--seed",
+            "--mmap-advice",
+            "--reads",
         ];
         if !VALUED.contains(&name.as_str()) {
             return Err(format!("unknown flag {name}\n{USAGE}"));
@@ -109,6 +136,15 @@ fn parse_args() -> Result<Args, String> {
             "--sync-mode" => a.sync_mode = value.parse().map_err(|e| format!("{name}: {e}"))?,
             "--db" => a.db = Some(PathBuf::from(value)),
             "--seed" => a.seed = num(&value)?,
+            "--reads" => a.reads = Some(num(&value)?),
+            "--mmap-advice" => {
+                a.mmap_advice = match value.as_str() {
+                    "random" => MapAdvice::Random,
+                    "normal" => MapAdvice::Normal,
+                    "sequential" => MapAdvice::Sequential,
+                    _ => return Err(format!("{name}: random, normal or sequential\n{USAGE}")),
+                }
+            }
             _ => return Err(format!("unknown flag {name}\n{USAGE}")),
         }
     }
@@ -190,6 +226,15 @@ impl Hist {
     }
 }
 
+/// Bytes this process caused to be read from storage (`read_bytes` of /proc/self/io; Linux only):
+/// shows what readahead costs on cold reads.
+fn storage_read_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/io").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -256,8 +301,9 @@ impl Bench<'_> {
         Ok(bytes)
     }
 
-    fn read(&mut self, missing: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
-        let (n, ks) = (self.args.num, self.args.key_size);
+    /// Fills `num` keys in order (untimed) unless done, flushes, and returns the database.
+    fn filled(&mut self) -> lsmkv::Result<Db> {
+        let n = self.args.num;
         if !self.seq_filled && !self.args.use_existing_db {
             eprintln!("  (filling {n} keys in order first so that reads find them)");
             self.fill(
@@ -270,8 +316,86 @@ impl Bench<'_> {
         }
         let db = self.open(self.args.sync_mode)?.clone();
         db.flush()?;
+        Ok(db)
+    }
+
+    /// Closes the database, drops its table files from the OS page cache and reopens it: the next
+    /// reads start with an empty block cache and read the tables from disk.
+    fn reopen_cold(&mut self) -> lsmkv::Result<()> {
+        self.filled()?;
+        if let Some(db) = self.db.take() {
+            db.close()?;
+        }
+        let mut dropped = 0u64;
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "sst")
+                && let Ok(f) = std::fs::File::open(&p)
+            {
+                let _ = f.sync_all();
+                if rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).is_ok() {
+                    dropped += 1;
+                }
+            }
+        }
+        eprintln!("  (reopened cold: {dropped} table files dropped from the page cache)");
+        self.open(self.args.sync_mode)?;
+        Ok(())
+    }
+
+    /// One scan over the whole database; returns (entries, bytes). The hist gets one sample per
+    /// 1000 entries (per-entry timing would cost more than the step).
+    fn scan(&mut self, reverse: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
+        let db = self.filled()?;
+        self.scan_db(&db, reverse, hist)
+    }
+
+    fn scan_db(&mut self, db: &Db, reverse: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
+        let (mut n, mut bytes) = (0u64, 0u64);
+        let it = db.range::<&[u8], _>(..);
+        let it: Box<dyn Iterator<Item = _>> = if reverse {
+            Box::new(it.rev())
+        } else {
+            Box::new(it)
+        };
+        let mut t = Instant::now();
+        for kv in it {
+            let (k, v) = kv?;
+            n += 1;
+            bytes += (k.len() + v.len()) as u64;
+            if n.is_multiple_of(1000) {
+                let now = Instant::now();
+                hist.nanos.push((now - t).as_nanos() as u64);
+                t = now;
+            }
+        }
+        hist.nanos.push(t.elapsed().as_nanos() as u64);
+        Ok((n, bytes))
+    }
+
+    /// `num / 10` seeks to random existing keys, each followed by up to 100 nexts.
+    fn seek(&mut self, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
+        let db = self.filled()?;
+        let (n, ks) = (self.args.num, self.args.key_size);
+        let seeks = (n / 10).max(1);
+        let mut bytes = 0;
+        for _ in 0..seeks {
+            let k = make_key(self.rng.below(n), ks);
+            let t = Instant::now();
+            for kv in db.range(k.as_slice()..).take(100) {
+                let (k, v) = kv?;
+                bytes += (k.len() + v.len()) as u64;
+            }
+            hist.nanos.push(t.elapsed().as_nanos() as u64);
+        }
+        Ok((seeks, bytes))
+    }
+
+    fn read(&mut self, missing: bool, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
+        let (n, ks) = (self.args.num, self.args.key_size);
+        let db = self.filled()?;
         let (mut found, mut bytes) = (0, 0);
-        for _ in 0..n {
+        for _ in 0..self.args.reads.unwrap_or(n) {
             let i = self.rng.below(n);
             let k = if missing {
                 missing_key(i, ks)
@@ -289,11 +413,16 @@ impl Bench<'_> {
         Ok((found, bytes))
     }
 
+    fn reads(&self) -> u64 {
+        self.args.reads.unwrap_or(self.args.num)
+    }
+
     fn run(&mut self, name: &str) -> lsmkv::Result<()> {
         let mut hist = Hist {
             nanos: Vec::with_capacity(self.args.num as usize),
         };
         let start = Instant::now();
+        let io_before = storage_read_bytes();
         let mut note = String::new();
         let (ops, bytes) = match name {
             "fillseq" => {
@@ -311,12 +440,54 @@ impl Bench<'_> {
                 note = format!(" ({n} ops, sync always)");
                 (n, b)
             }
+            "readseq" | "readreverse" | "readseqcold" => {
+                if name == "readseqcold" {
+                    self.reopen_cold()?;
+                }
+                let (n, b) = self.scan(name == "readreverse", &mut hist)?;
+                note = format!(" ({n} entries; latency per 1000 entries)");
+                (n, b)
+            }
+            "readseqmem" => {
+                if !self.seq_filled && !self.args.use_existing_db {
+                    let n = self.args.num;
+                    self.fill(
+                        n,
+                        false,
+                        self.args.sync_mode,
+                        &mut Hist { nanos: Vec::new() },
+                    )?;
+                    self.seq_filled = true;
+                }
+                let db = self.open(self.args.sync_mode)?.clone();
+                let (n, b) = self.scan_db(&db, false, &mut hist)?;
+                note = format!(
+                    " ({n} entries, {} in the memtable; latency per 1000 entries)",
+                    db.stats().memtable_entries
+                );
+                (n, b)
+            }
+            "seekrandom" => {
+                let (seeks, b) = self.seek(&mut hist)?;
+                note = format!(" ({seeks} seeks + up to 100 nexts each)");
+                (seeks, b)
+            }
+            "readrandomcold" | "readrandomwarm" => {
+                if name == "readrandomcold" {
+                    self.reopen_cold()?;
+                } else {
+                    self.read(false, &mut Hist { nanos: Vec::new() })?;
+                }
+                let (found, b) = self.read(false, &mut hist)?;
+                note = format!(" ({found} of {} found)", self.reads());
+                (self.reads(), b)
+            }
             "readrandom" | "readmissing" => {
                 let missing = name == "readmissing";
                 // The fill (if needed) and the flush are not timed.
                 let (found, b) = self.read(missing, &mut hist)?;
-                note = format!(" ({found} of {} found)", self.args.num);
-                (self.args.num, b)
+                note = format!(" ({found} of {} found)", self.reads());
+                (self.reads(), b)
             }
             other => {
                 eprintln!("unknown benchmark {other}, skipped");
@@ -325,12 +496,18 @@ impl Bench<'_> {
         };
         // Time the operations only (the read benchmarks' setup is excluded).
         let timed: Duration = Duration::from_nanos(hist.nanos.iter().sum());
-        let elapsed = if name.starts_with("read") {
+        let elapsed = if name.starts_with("read") || name == "seekrandom" {
             timed
         } else {
             start.elapsed()
         };
         let secs = elapsed.as_secs_f64().max(1e-9);
+        if let (Some(a), Some(b)) = (io_before, storage_read_bytes()) {
+            note.push_str(&format!(
+                " [read from storage {:.1} MiB]",
+                b.saturating_sub(a) as f64 / (1 << 20) as f64
+            ));
+        }
         println!(
             "{name:<12} : {:>10.0} ops/s {:>8.1} MB/s  p50 {:>9.2?} p99 {:>9.2?} p99.9 {:>9.2?}  disk {:>7.1} MiB{note}",
             ops as f64 / secs,
@@ -379,7 +556,7 @@ fn main() -> ExitCode {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!(
-        "lsmkv {} (commit {commit}, {} build)  keys {} B  values {} B (50% compressible)  num {}  sync {:?}  cpus {}  db {}",
+        "lsmkv {} (commit {commit}, {} build)  keys {} B  values {} B (50% compressible)  num {}  sync {:?}  mmap advice {:?}  cpus {}  db {}",
         env!("CARGO_PKG_VERSION"),
         if cfg!(debug_assertions) {
             "DEBUG"
@@ -390,11 +567,13 @@ fn main() -> ExitCode {
         args.value_size,
         args.num,
         args.sync_mode,
+        args.mmap_advice,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
         dir.display(),
     );
+    set_open_advice(args.mmap_advice);
     let mut rng = Rng::new(args.seed);
     let values = ValueGen::new(&mut rng, args.value_size);
     let mut bench = Bench {

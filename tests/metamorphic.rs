@@ -52,8 +52,8 @@ enum Op {
     Flush,
     Sync,
     Reopen,
-    // COMPACTION: add `Compact` and `CompactRange(lo, hi)` (db.compact(), db.compact_range(..))
-    // once they land on main; generate them in `gen_op` below.
+    Compact,
+    CompactRange(Vec<u8>, Vec<u8>),
 }
 
 fn gen_key(r: &mut Rng) -> Vec<u8> {
@@ -106,7 +106,15 @@ fn gen_op(r: &mut Rng) -> Op {
         84..=87 => Op::TakeSnapshot,
         88..=89 => Op::DropSnapshot(r.below(4) as usize),
         90..=93 => Op::SnapshotGet(r.below(4) as usize, gen_key(r)),
-        94..=96 => Op::Flush,
+        94..=95 => Op::Flush,
+        96 => {
+            if r.below(3) == 0 {
+                Op::Compact
+            } else {
+                let (a, b) = (gen_key(r), gen_key(r));
+                Op::CompactRange(a.clone().min(b.clone()), a.max(b))
+            }
+        }
         97..=98 => Op::Sync,
         _ => Op::Reopen,
     }
@@ -270,6 +278,15 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
             }
             Op::Sync => {
                 db.sync().expect("sync");
+                0
+            }
+            Op::Compact => {
+                db.compact().expect("compact");
+                0
+            }
+            Op::CompactRange(lo, hi) => {
+                db.compact_range(lo.as_slice()..=hi.as_slice())
+                    .expect("compact_range");
                 0
             }
             Op::Reopen => {

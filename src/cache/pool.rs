@@ -31,6 +31,10 @@ pub struct BufferPool {
 
 static GLOBAL: BufferPool = BufferPool::new(256, 1 << 20);
 
+/// Buffers up to this capacity are reused for any smaller block (the slack is small in absolute
+/// terms); larger ones only for blocks of at least half their capacity.
+const MIN_REUSE_CAPACITY: usize = 16 << 10;
+
 impl BufferPool {
     /// A pool keeping at most `max_buffers` buffers of at most `max_buffer_bytes` capacity each.
     pub const fn new(max_buffers: usize, max_buffer_bytes: usize) -> BufferPool {
@@ -49,7 +53,13 @@ impl BufferPool {
     /// A buffer of exactly `len` bytes (contents unspecified: zeroed or left from an earlier use).
     pub fn take(&'static self, len: usize) -> PooledBuf {
         let mut buf = self.free.lock().pop().unwrap_or_default();
-        buf.clear();
+        // A buffer much larger than needed is not reused: the block cache weighs a block by its
+        // length, so a small block in a big buffer would hold memory the cache does not count.
+        if buf.capacity() > len.saturating_mul(2).max(MIN_REUSE_CAPACITY) {
+            buf = Vec::new();
+        }
+        // Reuse what the buffer holds: only bytes past its old length are zeroed (the caller
+        // overwrites all of them anyway; safe code needs them initialised).
         buf.resize(len, 0);
         PooledBuf { buf, pool: self }
     }
@@ -130,5 +140,23 @@ mod tests {
         // Oversized buffers are not kept.
         drop(POOL.take(4096));
         assert_eq!(POOL.free_buffers(), 0);
+    }
+
+    /// A big buffer is not handed out for a small block: the cache would count the block's length
+    /// while the buffer holds its whole capacity.
+    #[test]
+    fn big_buffers_are_not_reused_for_small_blocks() {
+        static POOL: BufferPool = BufferPool::new(4, 1 << 20);
+        drop(POOL.take(512 << 10));
+        assert_eq!(POOL.free_buffers(), 1);
+        let small = POOL.take(4096);
+        assert!(small.buf.capacity() < 64 << 10, "{}", small.buf.capacity());
+        drop(small);
+        // Similar sizes are reused.
+        let a = POOL.take(5000);
+        let cap = a.buf.capacity();
+        drop(a);
+        let b = POOL.take(4000);
+        assert_eq!(b.buf.capacity(), cap);
     }
 }

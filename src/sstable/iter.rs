@@ -54,7 +54,18 @@ pub struct TableIter {
     block_idx: usize,
     block: Bytes,
     cur: Option<Cursor>,
+    /// Blocks loaded in a row in one direction (readahead starts after a few).
+    run: u32,
+    /// File range already hinted for readahead.
+    ahead: (u64, u64),
 }
+
+/// Readahead window for scans over a mapping advised `Random` (see [`Table::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
+/// blocks were read in a row, doubles with the run, up to `READAHEAD_MAX_BYTES`. Short scans
+/// (seek + a few nexts) never trigger it.
+const READAHEAD_AFTER_BLOCKS: u32 = 3;
+const READAHEAD_MIN_BYTES: u64 = 64 << 10;
+const READAHEAD_MAX_BYTES: u64 = 1 << 20;
 
 impl std::fmt::Debug for TableIter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +84,8 @@ impl TableIter {
             block_idx: 0,
             block: Bytes::new(),
             cur: None,
+            run: 0,
+            ahead: (0, 0),
         }
     }
 
@@ -94,9 +107,38 @@ impl TableIter {
     }
 
     fn load(&mut self, i: usize) -> Result<()> {
+        let sequential =
+            !self.block.is_empty() && (i == self.block_idx + 1 || i + 1 == self.block_idx);
+        self.run = if sequential {
+            self.run.saturating_add(1)
+        } else {
+            0
+        };
+        if self.run >= READAHEAD_AFTER_BLOCKS {
+            self.hint_readahead(i, i > self.block_idx);
+        }
         self.block_idx = i;
         self.block = self.table.block_bytes(i)?;
         Ok(())
+    }
+
+    /// Hints the next window past block `i` in the scan's direction, once per window.
+    fn hint_readahead(&mut self, i: usize, forward: bool) {
+        let Ok(h) = self.table.handle(i) else { return };
+        let (lo, hi) = self.ahead;
+        let block_end = h.offset.saturating_add(h.len);
+        if h.offset >= lo && block_end <= hi {
+            return;
+        }
+        let shift = (self.run - READAHEAD_AFTER_BLOCKS).min(8);
+        let window = (READAHEAD_MIN_BYTES << shift).min(READAHEAD_MAX_BYTES);
+        let (start, end) = if forward {
+            (h.offset, block_end.saturating_add(window))
+        } else {
+            (h.offset.saturating_sub(window), block_end)
+        };
+        self.table.readahead(start, end - start);
+        self.ahead = (start, end);
     }
 
     /// Applies `f` to a view of the current block and stores the entry it returns.
@@ -155,11 +197,7 @@ impl TableIter {
     pub fn seek(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
         self.guard(|it| {
             it.cur = None;
-            let i = it
-                .table
-                .index()
-                .find(user_key, trailer)
-                .map_err(|e| it.err_ctx(e))?;
+            let i = it.table.find_block(user_key, trailer)?;
             if i >= it.table.index().len() {
                 return Ok(());
             }

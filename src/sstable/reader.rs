@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering as AtomicOrdering};
 
 use bytes::Bytes;
 
@@ -48,9 +48,12 @@ struct MappedFile {
     obsolete: Arc<AtomicBool>,
 }
 
-impl AsRef<[u8]> for MappedFile {
+/// The `Bytes` owner of a mapping shared with its [`Table`] (which uses it for readahead hints).
+struct SharedMap(Arc<MappedFile>);
+
+impl AsRef<[u8]> for SharedMap {
     fn as_ref(&self) -> &[u8] {
-        &self.mmap
+        &self.0.mmap
     }
 }
 
@@ -61,6 +64,40 @@ impl Drop for MappedFile {
         {
             tracing::warn!(path = %self.path.display(), error = %e, "could not unlink obsolete SSTable");
         }
+    }
+}
+
+/// The `madvise` hint given to a table's mapping when it is opened.
+///
+/// `Normal` (the default) keeps the kernel's read-around: a page fault reads up to 128 KiB around
+/// the page. Measured with db_bench on 1,000,000 keys (65 MiB of tables) with the page cache
+/// dropped, it beat `Random` on every cold workload: 20,000 point reads 112-143 k ops/s (p50
+/// 4-6 us) against 19 k ops/s (p50 52-57 us), full scans 5.4-5.8 M entries/s against 4.0-4.2 M
+/// (`Random` plus the iterators' own readahead hints) or 0.5-0.7 M (`Random` alone); with a warm
+/// page cache the hint makes no measurable difference. `Random` reads less from storage (13 MiB
+/// against the whole 65 MiB file for 2,000 cold point reads) and may still win for a database much
+/// larger than memory, where read-around evicts useful pages; hence the knob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MapAdvice {
+    Normal = 0,
+    Random = 1,
+    Sequential = 2,
+}
+
+static OPEN_ADVICE: AtomicU8 = AtomicU8::new(MapAdvice::Normal as u8);
+
+/// Sets the hint for tables opened from now on, process-wide. A benchmarking knob.
+#[doc(hidden)]
+pub fn set_open_advice(advice: MapAdvice) {
+    OPEN_ADVICE.store(advice as u8, AtomicOrdering::Relaxed);
+}
+
+fn open_advice() -> MapAdvice {
+    match OPEN_ADVICE.load(AtomicOrdering::Relaxed) {
+        1 => MapAdvice::Random,
+        2 => MapAdvice::Sequential,
+        _ => MapAdvice::Normal,
     }
 }
 
@@ -91,11 +128,20 @@ pub struct Table {
     cache: Option<Arc<BlockCache>>,
     index: Index,
     index_offset: u64,
+    /// Dense search keys over the index, so a lookup's binary search touches 8-byte words
+    /// instead of index entries and key heap (see [`Fences`]).
+    fences: Fences,
     filter: Filter,
     meta: TableMeta,
     /// End of the data block region (= start of the filter block).
     data_end: u64,
     obsolete: Option<Arc<AtomicBool>>,
+    /// The mapping (None for [`Table::from_bytes`]); `data` points into it.
+    map: Option<Arc<MappedFile>>,
+    /// True when iterators should hint readahead (the mapping is advised `Random`).
+    hint_scans: bool,
+    /// Raw data blocks whose checksum passed (see [`Table::load_block`]).
+    raw_verified: BitSet,
 }
 
 impl std::fmt::Debug for Table {
@@ -136,8 +182,16 @@ impl Table {
         }
         let mmap = map_file(&file, path)?;
         #[cfg(unix)]
-        if let Err(e) = mmap.advise(memmap2::Advice::Random) {
-            tracing::debug!(path = %path.display(), error = %e, "madvise(RANDOM) failed");
+        let advice = open_advice();
+        {
+            let advice = match advice {
+                MapAdvice::Normal => memmap2::Advice::Normal,
+                MapAdvice::Random => memmap2::Advice::Random,
+                MapAdvice::Sequential => memmap2::Advice::Sequential,
+            };
+            if let Err(e) = mmap.advise(advice) {
+                tracing::debug!(path = %path.display(), error = %e, ?advice, "madvise failed");
+            }
         }
         let obsolete = Arc::new(AtomicBool::new(false));
         let owner = MappedFile {
@@ -145,8 +199,14 @@ impl Table {
             path: path.to_path_buf(),
             obsolete: Arc::clone(&obsolete),
         };
-        let data = Bytes::from_owner(owner);
-        Table::parse(data, path.to_path_buf(), file_number, cache, Some(obsolete)).map(Arc::new)
+        let owner = Arc::new(owner);
+        let data = Bytes::from_owner(SharedMap(Arc::clone(&owner)));
+        let mut t = Table::parse(data, path.to_path_buf(), file_number, cache, Some(obsolete))?;
+        // Only a `Random` mapping needs the scans' own readahead hints; otherwise the kernel's
+        // read-around does it (and a hint over resident pages costs a page-cache walk).
+        t.map = Some(owner);
+        t.hint_scans = advice == MapAdvice::Random;
+        Ok(Arc::new(t))
     }
 
     /// Opens a table held in any bytes: the fuzzing entry point. `path` is used only in errors;
@@ -206,6 +266,8 @@ impl Table {
         }
         let filter =
             Filter::decode(&owned(&footer.filter)?).map_err(|e| e.in_file(&path, filter_off))?;
+        let fences = Fences::new(&index).map_err(|e| e.in_file(&path, index_off))?;
+        let raw_verified = BitSet::new(index.len());
         Ok(Table {
             data,
             path,
@@ -213,10 +275,14 @@ impl Table {
             cache,
             index,
             index_offset: index_off,
+            fences,
             filter,
             meta,
             data_end: filter_off,
             obsolete,
+            map: None,
+            hint_scans: false,
+            raw_verified,
         })
     }
 
@@ -234,15 +300,12 @@ impl Table {
             return Ok(None);
         }
         let target = seek_trailer(snapshot);
-        let i = self
-            .index
-            .find(user_key, target)
-            .map_err(|e| e.in_file(&self.path, self.index_offset))?;
+        let i = self.find_block(user_key, target)?;
         if i >= self.index.len() {
             return Ok(None);
         }
         let h = self.handle(i)?;
-        let found = match self.load_block(h)? {
+        let found = match self.load_block(i, h)? {
             BlockData::InPlace(p) => {
                 let e = BlockView::new(p)
                     .and_then(|v| v.seek(user_key, target))
@@ -376,6 +439,31 @@ impl Table {
         Ok(())
     }
 
+    /// Asks the kernel to start reading `[offset, offset + len)` of the file (clipped to the data
+    /// blocks) into the page cache, for scans over a mapping advised `Random` (which turns off the
+    /// kernel's own readahead); a no-op otherwise. A hint; failures are ignored.
+    pub(super) fn readahead(&self, offset: u64, len: u64) {
+        let Some(map) = self.map.as_ref().filter(|_| self.hint_scans) else {
+            return;
+        };
+        let end = offset.saturating_add(len).min(self.data_end);
+        if end <= offset {
+            return;
+        }
+        if let (Ok(off), Ok(n)) = (usize::try_from(offset), usize::try_from(end - offset)) {
+            let _ = map.mmap.advise_range(memmap2::Advice::WillNeed, off, n);
+        }
+    }
+
+    /// Index of the first data block whose last key is >= (user_key, trailer); `num_blocks()`
+    /// if none. Same answer as [`Index::find`], faster.
+    #[inline]
+    pub(super) fn find_block(&self, user_key: &[u8], trailer: u64) -> Result<usize> {
+        self.fences
+            .find(&self.index, user_key, trailer)
+            .map_err(|e| e.in_file(&self.path, self.index_offset))
+    }
+
     // ---- crate-internal access for the iterator ----
 
     pub(super) fn index(&self) -> &Index {
@@ -411,7 +499,7 @@ impl Table {
     /// A data block's contents: checked in place for raw blocks, from the cache or freshly
     /// decompressed for LZ4 blocks.
     #[inline]
-    pub(super) fn load_block(&self, h: BlockHandle) -> Result<BlockData<'_>> {
+    pub(super) fn load_block(&self, i: usize, h: BlockHandle) -> Result<BlockData<'_>> {
         let blk = self.block_slice(h)?;
         let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
         let decode = || -> Result<Bytes> {
@@ -432,8 +520,20 @@ impl Table {
             }
             .map(BlockData::Owned);
         }
+        // A raw block is read in place. Its checksum is checked on the first read only: the
+        // mapped bytes cannot change (mapping contract), so a block that passed once passes
+        // again, as a cached block does. The framing is still decoded with bounds checks.
+        if self.raw_verified.get(i) {
+            let payload_end = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
+            if let Some(p) = blk.get(..payload_end) {
+                return Ok(BlockData::InPlace(p));
+            }
+        }
         match check_block(blk).map_err(|e| e.in_file(&self.path, h.offset))? {
-            Checked::Raw(p) => Ok(BlockData::InPlace(p)),
+            Checked::Raw(p) => {
+                self.raw_verified.set(i);
+                Ok(BlockData::InPlace(p))
+            }
             Checked::Lz4 { .. } => decode().map(BlockData::Owned),
         }
     }
@@ -441,7 +541,7 @@ impl Table {
     /// Block `i`'s contents as `Bytes` (for iterators).
     pub(super) fn block_bytes(&self, i: usize) -> Result<Bytes> {
         let h = self.handle(i)?;
-        Ok(match self.load_block(h)? {
+        Ok(match self.load_block(i, h)? {
             BlockData::InPlace(p) => self.data.slice_ref(p),
             BlockData::Owned(b) => b,
         })
@@ -451,6 +551,106 @@ impl Table {
     pub(super) fn block_offset(&self, i: usize) -> u64 {
         self.index.handle(i).map_or(0, |h| h.offset)
     }
+}
+
+/// A fixed-size set of block numbers, shared by reader threads without locks.
+#[derive(Debug)]
+struct BitSet {
+    words: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl BitSet {
+    fn new(bits: usize) -> BitSet {
+        BitSet {
+            words: (0..bits.div_ceil(64))
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w.load(AtomicOrdering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    #[inline]
+    fn set(&self, i: usize) {
+        if let Some(w) = self.words.get(i / 64) {
+            w.fetch_or(1 << (i % 64), AtomicOrdering::Relaxed);
+        }
+    }
+}
+
+/// A search accelerator over the index: the user keys of the blocks' last entries share a prefix
+/// (`prefix`, their longest common prefix); `words[i]` holds the 8 bytes of block `i`'s key after
+/// that prefix, big-endian, zero-padded. That map is monotone (a <= b implies word(a) <= word(b)),
+/// so a binary search over the dense words (8 bytes per block, cache friendly) narrows the answer
+/// to the blocks whose word equals the target's, which are then compared in full: usually none or
+/// one. Zero-padded decimal keys, the common case, differ within those 8 bytes.
+#[derive(Debug, Default)]
+struct Fences {
+    prefix: Vec<u8>,
+    words: Vec<u64>,
+}
+
+impl Fences {
+    fn new(index: &Index) -> Result<Fences> {
+        let n = index.len();
+        let Some(last) = n.checked_sub(1) else {
+            return Ok(Fences::default());
+        };
+        // Keys are sorted, so the common prefix of all is the common prefix of first and last.
+        let (first, _) = index.key(0)?;
+        let (lastk, _) = index.key(last)?;
+        let lcp = first.iter().zip(lastk).take_while(|(a, b)| a == b).count();
+        let prefix = first.get(..lcp).unwrap_or_default().to_vec();
+        let mut words = Vec::with_capacity(n);
+        for i in 0..n {
+            let (k, _) = index.key(i)?;
+            words.push(word_after(k, lcp));
+        }
+        Ok(Fences { prefix, words })
+    }
+
+    fn find(&self, index: &Index, user_key: &[u8], trailer: u64) -> Result<usize> {
+        if self.words.len() != index.len() || !user_key.starts_with(&self.prefix) {
+            // Outside the prefix (or no blocks): rare, answer from the index itself.
+            return index.find(user_key, trailer);
+        }
+        let w = word_after(user_key, self.prefix.len());
+        // Blocks with a smaller word have a smaller key; blocks with a larger word a larger one.
+        let lo = self.words.partition_point(|&x| x < w);
+        let hi = lo
+            + self
+                .words
+                .get(lo..)
+                .map_or(0, |r| r.partition_point(|&x| x == w));
+        let (mut lo, mut hi) = (lo, hi);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (k, t) = index.key(mid)?;
+            if cmp_internal(k, t, user_key, trailer) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+}
+
+/// The 8 bytes of `key` from `at`, big-endian, zero-padded.
+#[inline]
+fn word_after(key: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    let tail = key.get(at..).unwrap_or_default();
+    let n = tail.len().min(8);
+    if let (Some(dst), Some(src)) = (b.get_mut(..n), tail.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_be_bytes(b)
 }
 
 fn slice(data: &[u8], off: u64, len: u64) -> Option<&[u8]> {
@@ -466,3 +666,97 @@ const _: fn() = || {
     assert_send_sync::<TableIter>();
     assert_send_sync::<BlockCache>();
 };
+
+#[cfg(test)]
+mod fence_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::sstable::index::IndexBuilder;
+
+    fn index_of(keys: &[(&[u8], u64)]) -> Index {
+        let mut b = IndexBuilder::new();
+        for (i, (k, t)) in keys.iter().enumerate() {
+            b.add(k, *t, i as u64 * 100, 100);
+        }
+        Index::new(Bytes::from(b.finish())).unwrap()
+    }
+
+    /// Fences answer exactly as the index's own binary search, for targets inside and outside
+    /// the common prefix, between keys, equal to keys with other trailers, and past the end.
+    #[test]
+    fn fences_agree_with_index_find() {
+        let sets: Vec<Vec<Vec<u8>>> = vec![
+            (0..300u64)
+                .map(|i| format!("{:016}", i * 7).into_bytes())
+                .collect(),
+            vec![
+                b"".to_vec(),
+                b"a".to_vec(),
+                b"a\x00".to_vec(),
+                b"ab".to_vec(),
+                b"b".to_vec(),
+            ],
+            vec![
+                b"user:0001".to_vec(),
+                b"user:0001\x00\x00".to_vec(),
+                b"user:0002".to_vec(),
+            ],
+            vec![
+                b"pppppppppppppppppppp1".to_vec(),
+                b"pppppppppppppppppppp1zzzzzzzzzzzz".to_vec(),
+                b"pppppppppppppppppppp2".to_vec(),
+            ],
+            vec![b"same".to_vec()],
+            vec![],
+        ];
+        for keys in sets {
+            // Duplicate user keys across blocks happen (versions of one key); trailers descend.
+            let mut entries: Vec<(&[u8], u64)> = Vec::new();
+            for k in &keys {
+                entries.push((k, 9 << 8));
+                entries.push((k, 3 << 8));
+            }
+            let index = index_of(&entries);
+            let fences = Fences::new(&index).unwrap();
+            let mut targets: Vec<Vec<u8>> = keys.clone();
+            for k in &keys {
+                let mut a = k.clone();
+                a.push(0);
+                targets.push(a);
+                let mut b = k.clone();
+                b.pop();
+                targets.push(b);
+                let mut c = k.clone();
+                if let Some(l) = c.last_mut() {
+                    *l = l.wrapping_add(1);
+                }
+                targets.push(c);
+            }
+            targets.extend([
+                b"".to_vec(),
+                b"\xff".to_vec(),
+                b"0".to_vec(),
+                b"zzzz".to_vec(),
+            ]);
+            for t in &targets {
+                for tr in [u64::MAX, 9 << 8, 5 << 8, 3 << 8, 0] {
+                    assert_eq!(
+                        fences.find(&index, t, tr).unwrap(),
+                        index.find(t, tr).unwrap(),
+                        "target {t:?} trailer {tr}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_after_is_monotone() {
+        let mut keys: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0, 0], vec![1], vec![0xff; 9]];
+        keys.extend((0..50u32).map(|i| i.to_be_bytes().to_vec()));
+        keys.sort();
+        for w in keys.windows(2) {
+            assert!(word_after(&w[0], 0) <= word_after(&w[1], 0), "{w:?}");
+        }
+    }
+}

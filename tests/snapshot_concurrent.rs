@@ -1,0 +1,237 @@
+//! Snapshots and iterators stay consistent while another thread writes and flushes.
+//!
+//! One writer applies seeded batches (puts and deletes over a small key space) and flushes now and
+//! then, with a tiny memtable so that automatic flushes happen too; after each batch it logs
+//! `(visible seqno, batch)`. Reader threads take snapshots (and plain `Db::range` iterators, which
+//! are snapshots) at arbitrary moments, read each view forward and backward, read it again after the
+//! writer has moved on (more writes, more flushes), and record what they saw.
+//!
+//! At the end the log is replayed: every observed seqno must be a batch boundary (batches are
+//! atomic to readers), and every view must equal the model's state at its seqno. Correctness does
+//! not depend on timing; the interleaving only decides which seqnos get checked.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use lsmkv::{Db, Options, SyncMode, WriteBatch};
+use parking_lot::Mutex;
+
+const BATCHES: u64 = 3000;
+const KEYS: u64 = 120;
+const READERS: usize = 2;
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn options() -> Options {
+    Options {
+        sync_mode: SyncMode::None,
+        memtable_max_size: 8 << 10,
+        block_size: 512,
+        sparse_index_interval: 4,
+        block_cache_size_mb: 1,
+        ..Options::default()
+    }
+}
+
+struct Xs(u64);
+impl Xs {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn key(i: u64) -> Vec<u8> {
+    format!("key{i:04}").into_bytes()
+}
+
+/// One batch: (key, Some(value)) puts, (key, None) deletes.
+type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn make_batch(rng: &mut Xs, n: u64) -> Batch {
+    let len = 1 + rng.next() % 4;
+    (0..len)
+        .map(|j| {
+            let k = key(rng.next() % KEYS);
+            if rng.next().is_multiple_of(4) {
+                (k, None)
+            } else {
+                // The value names the batch and position, and some are long enough to span blocks.
+                let reps = 1 + (rng.next() % 20) as usize;
+                (k, Some(format!("b{n}.{j};").repeat(reps).into_bytes()))
+            }
+        })
+        .collect()
+}
+
+struct Observation {
+    seqno: u64,
+    /// Full view read right after the snapshot was taken.
+    first: Pairs,
+    /// The same view read after the writer moved on.
+    later: Pairs,
+    /// The same view read backward (reversed back to key order).
+    reverse: Pairs,
+    /// Point reads through the snapshot: (key, value).
+    gets: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+fn collect(it: impl Iterator<Item = lsmkv::Result<(lsmkv::Key, lsmkv::Value)>>) -> Pairs {
+    it.map(|r| {
+        let (k, v) = r.unwrap();
+        (k.to_vec(), v.to_vec())
+    })
+    .collect()
+}
+
+#[test]
+fn snapshots_match_model_while_writer_writes_and_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    let start_seqno = db.snapshot().seqno();
+    let log: Mutex<Vec<(u64, Batch)>> = Mutex::new(Vec::new());
+    let progress = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let observations: Mutex<Vec<Observation>> = Mutex::new(Vec::new());
+
+    std::thread::scope(|s| {
+        let writer = {
+            let (db, log, progress, done) = (db.clone(), &log, &progress, &done);
+            s.spawn(move || {
+                let mut rng = Xs(0x5eed_cafe);
+                for n in 0..BATCHES {
+                    let batch = make_batch(&mut rng, n);
+                    let mut b = WriteBatch::new();
+                    for (k, v) in &batch {
+                        match v {
+                            Some(v) => b.put(k, v),
+                            None => b.delete(k),
+                        }
+                    }
+                    db.write(b).unwrap();
+                    // The only writer: the visible seqno now is the end of this batch.
+                    let seqno = db.snapshot().seqno();
+                    log.lock().push((seqno, batch));
+                    if n % 200 == 199 {
+                        db.flush().unwrap();
+                    }
+                    progress.store(n + 1, Ordering::Release);
+                }
+                done.store(true, Ordering::Release);
+            })
+        };
+        for r in 0..READERS {
+            let (db, progress, done, observations) = (db.clone(), &progress, &done, &observations);
+            s.spawn(move || {
+                let mut rng = Xs(0xabcd_0000 + r as u64);
+                let mut round = 0u64;
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    round += 1;
+                    // Alternate between explicit snapshots and plain iterators.
+                    let (seqno, first, reverse, gets, later) = if round.is_multiple_of(3) {
+                        let it = db.range::<&[u8], _>(..);
+                        let seqno = it.seqno();
+                        let first = collect(it);
+                        (seqno, first.clone(), first.clone(), Vec::new(), first)
+                    } else {
+                        let snap = db.snapshot();
+                        let first = collect(snap.range::<&[u8], _>(..));
+                        let mut reverse = collect(snap.range::<&[u8], _>(..).rev());
+                        reverse.reverse();
+                        let gets: Vec<_> = (0..8)
+                            .map(|_| {
+                                let k = key(rng.next() % KEYS);
+                                let v = snap.get(&k).unwrap().map(|v| v.to_vec());
+                                (k, v)
+                            })
+                            .collect();
+                        // Let the writer move on (including a flush, usually) before reading
+                        // again; bounded so a finished writer never blocks us.
+                        let target = progress.load(Ordering::Acquire) + 1 + round % 40;
+                        while progress.load(Ordering::Acquire) < target
+                            && !done.load(Ordering::Acquire)
+                        {
+                            std::thread::yield_now();
+                        }
+                        let later = collect(snap.prefix(b"key"));
+                        (snap.seqno(), first, reverse, gets, later)
+                    };
+                    observations.lock().push(Observation {
+                        seqno,
+                        first,
+                        later,
+                        reverse,
+                        gets,
+                    });
+                    if finished {
+                        break;
+                    }
+                }
+            });
+        }
+        writer.join().unwrap();
+    });
+
+    // Replay the log, checking observations in seqno order.
+    let mut obs = observations.into_inner();
+    obs.sort_by_key(|o| o.seqno);
+    let log = log.into_inner();
+    let boundaries: BTreeMap<u64, usize> = std::iter::once(start_seqno)
+        .chain(log.iter().map(|(s, _)| *s))
+        .enumerate()
+        .map(|(i, s)| (s, i))
+        .collect();
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut applied = 0;
+    let mut distinct = std::collections::BTreeSet::new();
+    for o in &obs {
+        let Some(&upto) = boundaries.get(&o.seqno) else {
+            panic!("a reader saw seqno {}, inside a batch", o.seqno);
+        };
+        while applied < upto {
+            for (k, v) in &log[applied].1 {
+                match v {
+                    Some(v) => model.insert(k.clone(), v.clone()),
+                    None => model.remove(k),
+                };
+            }
+            applied += 1;
+        }
+        let want: Pairs = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(o.first, want, "view at seqno {}", o.seqno);
+        assert_eq!(o.later, want, "view at seqno {} read later", o.seqno);
+        assert_eq!(o.reverse, want, "reverse view at seqno {}", o.seqno);
+        for (k, v) in &o.gets {
+            assert_eq!(v.as_ref(), model.get(k), "get {k:?} at seqno {}", o.seqno);
+        }
+        distinct.insert(o.seqno);
+    }
+    assert!(!obs.is_empty());
+    eprintln!(
+        "checked {} observations at {} distinct seqnos",
+        obs.len(),
+        distinct.len()
+    );
+    // The final state, also after a reopen.
+    let want: Pairs = {
+        let mut m: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for (_, b) in &log {
+            for (k, v) in b {
+                match v {
+                    Some(v) => m.insert(k.clone(), v.clone()),
+                    None => m.remove(k),
+                };
+            }
+        }
+        m.into_iter().collect()
+    };
+    assert_eq!(collect(db.range::<&[u8], _>(..)), want);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    assert_eq!(collect(db.range::<&[u8], _>(..)), want);
+}
