@@ -66,7 +66,9 @@ const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size
                 [--sync-mode always|async_batch|none] [--db DIR] [--use-existing-db] [--seed N]
                 [--mmap-advice random|normal|sequential] [--reads N]
   LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync,
-    readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold,readseqmem
+    readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold,readseqmem,
+    overwrite5 (1 ordered + 4 random passes; reports write/space amp, longest stall),
+    compactall (full compaction + reopen; reports disk / raw live data)
   Other engine options come from the environment (see .env.example), e.g. MEMTABLE_MAX_SIZE.";
 
 fn parse_args() -> Result<Args, String> {
@@ -434,6 +436,49 @@ impl Bench<'_> {
                 self.args.num,
                 self.fill(self.args.num, true, self.args.sync_mode, &mut hist)?,
             ),
+            "overwrite5" => {
+                // Issue 5's compaction workload: every key written once in order, then four
+                // passes of `num` random overwrites; reports what compaction made of it.
+                let n = self.args.num;
+                let mut b = self.fill(n, false, self.args.sync_mode, &mut hist)?;
+                for _ in 0..4 {
+                    b += self.fill(n, true, self.args.sync_mode, &mut hist)?;
+                }
+                self.seq_filled = true;
+                let db = self.open(self.args.sync_mode)?.clone();
+                db.flush()?;
+                let st = db.stats();
+                let live = n * (self.args.key_size + self.args.value_size) as u64;
+                note = format!(
+                    " ({} writes; {:?}: write amp {:.2}, space {:.2}x live, longest stall {:.1} ms, \
+                     {} stalls, {} compactions)",
+                    5 * n,
+                    st.compaction_strategy,
+                    st.write_amplification,
+                    dir_bytes(&self.dir) as f64 / live as f64,
+                    st.longest_stall_micros as f64 / 1000.0,
+                    st.write_stalls,
+                    st.compactions,
+                );
+                (5 * n, b)
+            }
+            "compactall" => {
+                // Full compaction, then close and reopen: bytes on disk (WAL included) against
+                // the raw bytes of the live keys and values.
+                let db = self.open(self.args.sync_mode)?.clone();
+                db.compact()?;
+                drop(db);
+                if let Some(db) = self.db.take() {
+                    db.close()?;
+                }
+                self.open(self.args.sync_mode)?;
+                let live = self.args.num * (self.args.key_size + self.args.value_size) as u64;
+                note = format!(
+                    " (after compact + reopen: {:.3}x the raw live data)",
+                    dir_bytes(&self.dir) as f64 / live as f64
+                );
+                (1, 0)
+            }
             "fillsync" => {
                 let n = (self.args.num / 100).max(1);
                 let b = self.fill(n, true, SyncMode::Always, &mut hist)?;

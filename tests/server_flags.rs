@@ -134,3 +134,69 @@ fn graceful_shutdown_finishes_requests_in_flight() {
     let db = lsmkv::Db::open(s.dir.path(), lsmkv::Options::default()).unwrap();
     assert_eq!(db.get(b"kinflight").unwrap().as_deref(), Some(&b"done"[..]));
 }
+
+/// Starts a server whose request and header timeouts are far away, sends a request whose body
+/// never completes, waits until the server is handling it, and calls `stop()` on another thread.
+/// Returns the stuck connection, the rest of its body, and a receiver that fires when `stop()`
+/// returns.
+fn stop_with_stuck_request(
+    grace_ms: &str,
+) -> (std::net::TcpStream, Vec<u8>, std::sync::mpsc::Receiver<()>) {
+    let mut s = TestServer::start(&[
+        ("SHUTDOWN_GRACE_MS", grace_ms),
+        ("REQUEST_TIMEOUT_MS", "600000"),
+        ("HEADER_READ_TIMEOUT_MS", "600000"),
+    ]);
+    let body = br#"{"key":"stuck","value":"never finished"}"#;
+    let mut c = connect(s.addr());
+    let head = format!(
+        "POST /keys HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&body[..10]).unwrap();
+    let mut handling = false;
+    for _ in 0..1000 {
+        if s.get("/metrics")
+            .body
+            .lines()
+            .any(|l| l == "lsmkv_http_requests_in_flight 2")
+        {
+            handling = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(handling, "the request never reached the handler");
+    let server = s.server.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = server.stop();
+        let _ = tx.send(());
+    });
+    (c, body[10..].to_vec(), rx)
+}
+
+/// SHUTDOWN_GRACE_MS bounds how long shutdown waits for requests in flight.
+#[test]
+fn shutdown_grace_bounds_the_wait_for_stuck_requests() {
+    use std::time::Duration;
+    // A long grace: shutdown keeps waiting for the stuck request...
+    let (mut c, rest, stopped) = stop_with_stuck_request("600000");
+    assert!(
+        stopped.recv_timeout(Duration::from_secs(1)).is_err(),
+        "shutdown did not wait for the request in flight"
+    );
+    // ...and finishes once the request does.
+    c.write_all(&rest).unwrap();
+    let (status, text) = read_response(&mut c);
+    assert_eq!(status, 200, "{text}");
+    assert!(stopped.recv_timeout(Duration::from_secs(60)).is_ok());
+
+    // A short grace: shutdown gives up on the stuck request (the 10 s default would not).
+    let (_c, _rest, stopped) = stop_with_stuck_request("100");
+    assert!(
+        stopped.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "shutdown waited past SHUTDOWN_GRACE_MS"
+    );
+}

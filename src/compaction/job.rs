@@ -89,7 +89,7 @@ pub(crate) fn run(
 ) -> Result<JobOutput> {
     let children: Vec<Box<dyn InternalCursor>> = inputs
         .iter()
-        .map(|t| Box::new(t.iter()) as Box<dyn InternalCursor>)
+        .map(|t| Box::new(t.iter().without_cache_fill()) as Box<dyn InternalCursor>)
         .collect();
     let mut merge = MergeCursor::new(children, true);
     merge.seek(None)?;
@@ -142,6 +142,15 @@ pub(crate) fn run(
                 if writer.is_none() {
                     writer = Some(OutputFile::create(ctx)?);
                 }
+                // At the bottom, a version every snapshot sees has nothing older to be ordered
+                // against: its seqno is zeroed, which makes entry headers identical and
+                // compresses better (RocksDB does the same).
+                let trailer =
+                    if bottommost && seq <= smallest_snapshot && kind == Some(ValueKind::Put) {
+                        crate::key::pack_trailer(0, ValueKind::Put)
+                    } else {
+                        trailer
+                    };
                 if let Some(w) = writer.as_mut() {
                     let before = w.builder.estimated_size();
                     w.builder.add(uk, trailer, &cur.value())?;

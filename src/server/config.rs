@@ -323,9 +323,6 @@ pub struct ServerArgs {
     /// Entries a substring search examines per request before it returns a `next` cursor.
     #[arg(long, env = "SEARCH_SCAN_LIMIT", default_value_t = 100_000, help_heading = ADVANCED)]
     pub search_scan_limit: usize,
-    /// Threads of the blocking pool that runs engine calls.
-    #[arg(long, env = "BLOCKING_THREADS", default_value_t = 64, help_heading = ADVANCED)]
-    pub blocking_threads: usize,
     /// Log level or tracing filter (`RUST_LOG` syntax): trace | debug | info | warn | error | off.
     #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log_level, help_heading = MONITORING)]
     pub log_level: String,
@@ -455,9 +452,6 @@ impl ServerConfig {
         if s.search_scan_limit == 0 {
             return bad("SEARCH_SCAN_LIMIT", "must be at least 1");
         }
-        if s.blocking_threads == 0 {
-            return bad("BLOCKING_THREADS", "must be at least 1");
-        }
         if s.server_workers > 1024 {
             return bad(
                 "SERVER_WORKERS",
@@ -523,7 +517,6 @@ impl ServerConfig {
             "default_page_limit": s.default_page_limit,
             "search_max_limit": s.search_max_limit,
             "search_scan_limit": s.search_scan_limit,
-            "blocking_threads": s.blocking_threads,
             "log_level": s.log_level,
             "log_format": s.log_format,
             "metrics_enabled": s.metrics_enabled,

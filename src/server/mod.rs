@@ -290,7 +290,6 @@ where
     let addr = cfg.bind_addr()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.workers())
-        .max_blocking_threads(cfg.server.blocking_threads)
         .thread_name("lsmkv-http")
         .enable_all()
         .build()

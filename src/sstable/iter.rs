@@ -58,6 +58,8 @@ pub struct TableIter {
     run: u32,
     /// File range already hinted for readahead.
     ahead: (u64, u64),
+    /// Whether blocks this iterator decompresses go into the block cache.
+    fill_cache: bool,
 }
 
 /// Readahead window for scans over a mapping advised `Random` (see [`Table::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
@@ -86,7 +88,16 @@ impl TableIter {
             cur: None,
             run: 0,
             ahead: (0, 0),
+            fill_cache: true,
         }
+    }
+
+    /// Blocks this iterator decompresses are not inserted into the block cache (blocks already
+    /// cached are still used). For one-pass readers such as compaction, whose blocks would only
+    /// push out the blocks that reads need.
+    pub fn without_cache_fill(mut self) -> TableIter {
+        self.fill_cache = false;
+        self
     }
 
     fn err_ctx(&self, e: Error) -> Error {
@@ -118,7 +129,7 @@ impl TableIter {
             self.hint_readahead(i, i > self.block_idx);
         }
         self.block_idx = i;
-        self.block = self.table.block_bytes(i)?;
+        self.block = self.table.block_bytes(i, self.fill_cache)?;
         Ok(())
     }
 

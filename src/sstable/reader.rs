@@ -305,7 +305,7 @@ impl Table {
             return Ok(None);
         }
         let h = self.handle(i)?;
-        let found = match self.load_block(i, h)? {
+        let found = match self.load_block(i, h, true)? {
             BlockData::InPlace(p) => {
                 let e = BlockView::new(p)
                     .and_then(|v| v.seek(user_key, target))
@@ -499,7 +499,12 @@ impl Table {
     /// A data block's contents: checked in place for raw blocks, from the cache or freshly
     /// decompressed for LZ4 blocks.
     #[inline]
-    pub(super) fn load_block(&self, i: usize, h: BlockHandle) -> Result<BlockData<'_>> {
+    pub(super) fn load_block(
+        &self,
+        i: usize,
+        h: BlockHandle,
+        fill_cache: bool,
+    ) -> Result<BlockData<'_>> {
         let blk = self.block_slice(h)?;
         let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
         let decode = || -> Result<Bytes> {
@@ -515,7 +520,11 @@ impl Table {
         if blk.get(kind_at) == Some(&COMPRESSION_LZ4) {
             // Cached blocks were verified when loaded; the key is (file, block offset).
             return match &self.cache {
-                Some(c) => c.get_or_load(self.file_number, h.offset, decode),
+                Some(c) if fill_cache => c.get_or_load(self.file_number, h.offset, decode),
+                Some(c) => match c.get(self.file_number, h.offset) {
+                    Some(b) => Ok(b),
+                    None => decode(),
+                },
                 None => decode(),
             }
             .map(BlockData::Owned);
@@ -539,9 +548,9 @@ impl Table {
     }
 
     /// Block `i`'s contents as `Bytes` (for iterators).
-    pub(super) fn block_bytes(&self, i: usize) -> Result<Bytes> {
+    pub(super) fn block_bytes(&self, i: usize, fill_cache: bool) -> Result<Bytes> {
         let h = self.handle(i)?;
-        Ok(match self.load_block(i, h)? {
+        Ok(match self.load_block(i, h, fill_cache)? {
             BlockData::InPlace(p) => self.data.slice_ref(p),
             BlockData::Owned(b) => b,
         })

@@ -452,6 +452,44 @@ fn cache_bound_holds_and_caches_lz4_blocks() {
 }
 
 #[test]
+fn iterators_without_cache_fill_leave_the_cache_alone() {
+    let entries: Vec<Entry> = (0..3000u64)
+        .map(|i| (format!("k{i:06}").into_bytes(), i << 8 | 1, vec![b'q'; 100]))
+        .collect();
+    let data = build_table_to_vec(entries.clone(), opts(1024, 16, Compression::Lz4)).unwrap();
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    let t = Arc::new(
+        Table::from_bytes(Bytes::from(data), "n.sst".into(), 4, Some(cache.clone())).unwrap(),
+    );
+    let mut it = t.iter().without_cache_fill();
+    it.seek_to_first().unwrap();
+    let mut n = 0;
+    while it.valid() {
+        n += 1;
+        it.next().unwrap();
+    }
+    assert_eq!(n, entries.len());
+    assert_eq!(
+        cache.stats().entries,
+        0,
+        "a compaction-style scan filled the cache"
+    );
+    // A normal iterator fills it, and a non-filling one then uses what is cached.
+    let mut it = t.iter();
+    it.seek_to_first().unwrap();
+    while it.valid() {
+        it.next().unwrap();
+    }
+    let cached = cache.stats().entries;
+    assert!(cached > 0);
+    let hits = cache.stats().hits;
+    let mut it = t.iter().without_cache_fill();
+    it.seek_to_first().unwrap();
+    assert!(cache.stats().hits > hits);
+    assert_eq!(cache.stats().entries, cached);
+}
+
+#[test]
 fn obsolete_file_unlinked_after_last_value() {
     let dir = tempfile::tempdir().unwrap();
     for comp in [Compression::None, Compression::Lz4] {

@@ -22,7 +22,6 @@ pub fn config(dir: &std::path::Path, vars: &[(String, String)]) -> ServerConfig 
     m.insert("DATA_DIR".into(), dir.display().to_string());
     m.insert("SERVER_PORT".into(), "0".into());
     m.insert("SERVER_WORKERS".into(), "2".into());
-    m.insert("BLOCKING_THREADS".into(), "8".into());
     for (k, v) in vars {
         m.insert(k.clone(), v.clone());
     }
