@@ -228,3 +228,28 @@ impl OutputFile {
         let _ = std::fs::remove_file(&self.tmp);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimiter;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn rate_limiter_paces_writes() {
+        // 1 MiB of writes at 1 MiB/s takes about a second (less the 50 ms burst allowance). Only
+        // a lower bound is checked: a slow machine can only make it slower.
+        let l = RateLimiter::new(1 << 20);
+        let t = Instant::now();
+        for _ in 0..8 {
+            l.request(128 << 10);
+        }
+        assert!(
+            t.elapsed() >= Duration::from_millis(800),
+            "{:?}",
+            t.elapsed()
+        );
+        // Unlimited never waits: the whole request costs nothing.
+        let l = RateLimiter::new(0);
+        l.request(u64::MAX);
+    }
+}
