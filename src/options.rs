@@ -151,6 +151,11 @@ pub struct Options {
     /// `BLOOM_FALSE_POSITIVE_RATE`: target false-positive rate of each table's bloom filter,
     /// in (0, 1). 0 disables filters. Default 0.01.
     pub bloom_false_positive_rate: f64,
+    /// `PREFIX_BLOOM_LENGTH`: when > 0, each table's bloom filter also holds the first N bytes
+    /// of every key, and `prefix(p)` skips tables that hold no key starting with `p[..N]` (for
+    /// prefixes of at least N bytes). Pick N = the length of the prefixes you scan by (e.g. a
+    /// fixed-width tenant or table id). Default 0 (off).
+    pub prefix_bloom_length: usize,
     /// `BLOCK_CACHE_SIZE_MB`: bytes of decompressed blocks cached, in MiB. Default 64.
     pub block_cache_size_mb: usize,
     /// `COMPRESSION` = lz4 | none. Default lz4.
@@ -206,6 +211,7 @@ impl Default for Options {
             block_size: 4096,
             sparse_index_interval: 16,
             bloom_false_positive_rate: 0.01,
+            prefix_bloom_length: 0,
             block_cache_size_mb: 64,
             compression: Compression::Lz4,
             max_value_size: 64 << 20,
@@ -320,6 +326,9 @@ impl Options {
         })? {
             o.bloom_false_positive_rate = v;
         }
+        if let Some(v) = var(lookup, "PREFIX_BLOOM_LENGTH", number)? {
+            o.prefix_bloom_length = v;
+        }
         if let Some(v) = var(lookup, "BLOCK_CACHE_SIZE_MB", number)? {
             o.block_cache_size_mb = v;
         }
@@ -395,6 +404,9 @@ impl Options {
                 "must be in [0, 1) (0 disables bloom filters)",
             );
         }
+        if self.prefix_bloom_length > MAX_KEY_SIZE {
+            return bad("PREFIX_BLOOM_LENGTH", "must be at most 65536 bytes");
+        }
         if self.max_value_size > MAX_VALUE_SIZE_LIMIT {
             return bad("MAX_VALUE_SIZE", "must be at most 1 GiB");
         }
@@ -449,7 +461,6 @@ impl Options {
                 "must be at least SOFT_PENDING_COMPACTION_BYTES",
             );
         }
-        let _ = MAX_KEY_SIZE;
         Ok(())
     }
 }
@@ -493,6 +504,7 @@ mod tests {
             ("PARANOID_CHECKS", "true"),
             ("COMPACTION_STRATEGY", "lazy_leveling"),
             ("WAL_RECOVERY_MODE", "point_in_time"),
+            ("PREFIX_BLOOM_LENGTH", "6"),
             ("COMPACTION_THREADS", "2"),
             ("L0_COMPACTION_TRIGGER", "3"),
             ("L0_SLOWDOWN_WRITES_TRIGGER", "8"),
@@ -523,6 +535,7 @@ mod tests {
         assert_eq!(o.compaction_strategy, CompactionStrategy::LazyLeveling);
         assert_eq!(o.compaction_threads, 2);
         assert_eq!(o.wal_recovery_mode, WalRecoveryMode::PointInTime);
+        assert_eq!(o.prefix_bloom_length, 6);
         assert_eq!(o.l0_compaction_trigger, 3);
         assert_eq!(o.l0_slowdown_writes_trigger, 8);
         assert_eq!(o.l0_stop_writes_trigger, 12);

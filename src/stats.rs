@@ -51,6 +51,8 @@ pub struct Stats {
     pub longest_stall_micros: u64,
     /// Point lookups answered "absent" by a bloom filter without reading a block.
     pub bloom_useful: u64,
+    /// Tables a prefix scan skipped because their prefix filter ruled the prefix out.
+    pub prefix_filter_skips: u64,
     /// Compactions run since open (trivial moves included), and those that only moved a table.
     pub compactions: u64,
     pub trivial_moves: u64,

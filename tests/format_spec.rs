@@ -217,6 +217,18 @@ fn layouts() -> Vec<Layout> {
         },
         Layout {
             file: "sstable.md",
+            heading: "Prefix filter",
+            first: "format",
+            fields: vec![
+                ("format", 0, 1),
+                ("num_hashes", 1, 4),
+                ("num_words", 5, 4),
+                ("prefix_len", 9, 4),
+            ],
+            size: Some(sst::FILTER_PREFIX_HEADER_SIZE),
+        },
+        Layout {
+            file: "sstable.md",
             heading: "Index block",
             first: "num_entries",
             fields: vec![("num_entries", 0, 4)],
@@ -373,6 +385,10 @@ fn code_constants() -> BTreeMap<&'static str, u128> {
         ("BLOCK_TRAILER_SIZE", sst::BLOCK_TRAILER_SIZE as u128),
         ("BLOOM_SEED", sst::BLOOM_SEED),
         ("FILTER_HEADER_SIZE", sst::FILTER_HEADER_SIZE as u128),
+        (
+            "FILTER_PREFIX_HEADER_SIZE",
+            sst::FILTER_PREFIX_HEADER_SIZE as u128,
+        ),
         ("FOOTER_SIZE", sst::FOOTER_SIZE as u128),
         ("MAX_KEY_SIZE", MAX_KEY_SIZE as u128),
         ("MAX_LEVELS", u128::from(manifest::MAX_LEVELS)),

@@ -398,6 +398,12 @@ fn table_options_from(inp: &mut Input<'_>) -> TableOptions {
             Compression::None
         },
         expected_entries: 16,
+        // A prefix filter (format 2) for some inputs, so its decoding is fuzzed too.
+        prefix_bloom_len: if b & 4 == 0 {
+            0
+        } else {
+            1 + (b as usize >> 3) % 8
+        },
     }
 }
 

@@ -461,5 +461,6 @@ pub(crate) fn everything() -> Bounds {
     Bounds {
         lower: Bound::Unbounded,
         upper: Bound::Unbounded,
+        prefix: None,
     }
 }

@@ -59,6 +59,7 @@ struct Counters {
     write_stall_micros: AtomicU64,
     longest_stall_micros: AtomicU64,
     bloom_useful: AtomicU64,
+    prefix_filter_skips: AtomicU64,
     compactions: AtomicU64,
     trivial_moves: AtomicU64,
     compaction_micros: AtomicU64,
@@ -240,6 +241,7 @@ impl Shared {
             write_stalls: r(&c.write_stalls),
             write_stall_micros: r(&c.write_stall_micros),
             bloom_useful: r(&c.bloom_useful),
+            prefix_filter_skips: r(&c.prefix_filter_skips),
             longest_stall_micros: r(&c.longest_stall_micros),
             compactions: r(&c.compactions),
             trivial_moves: r(&c.trivial_moves),
@@ -451,6 +453,7 @@ impl Db {
         let bounds = crate::iter::Bounds {
             lower: own(range.start_bound()),
             upper: own(range.end_bound()),
+            prefix: None,
         };
         compact::compact_range(self.shared(), &bounds)
     }

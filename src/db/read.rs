@@ -66,6 +66,7 @@ fn to_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: &R) -> Bounds {
     Bounds {
         lower: own(range.start_bound()),
         upper: own(range.end_bound()),
+        prefix: None,
     }
 }
 
@@ -73,11 +74,17 @@ fn prefix_bounds(prefix: &[u8]) -> Bounds {
     Bounds {
         lower: Bound::Included(prefix.to_vec()),
         upper: prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        prefix: Some(prefix.to_vec()),
     }
 }
 
-/// Cursors over every source of `sv` that may hold keys in the bounds.
-fn children(sv: &SuperVersion, b: &Bounds) -> Vec<Box<dyn InternalCursor>> {
+/// Cursors over every source of `sv` that may hold keys in the bounds: tables are skipped by key
+/// range, and for prefix scans by their prefix filter.
+fn children(
+    sv: &SuperVersion,
+    b: &Bounds,
+    skipped: &std::sync::atomic::AtomicU64,
+) -> Vec<Box<dyn InternalCursor>> {
     let mut v: Vec<Box<dyn InternalCursor>> = Vec::new();
     v.push(Box::new(MemIter::new(sv.mem.clone())));
     for m in &sv.imms {
@@ -85,9 +92,16 @@ fn children(sv: &SuperVersion, b: &Bounds) -> Vec<Box<dyn InternalCursor>> {
     }
     for level in &sv.version.levels {
         for t in level {
-            if b.overlaps(smallest_user_key(t), largest_user_key(t)) {
-                v.push(Box::new(t.iter()));
+            if !b.overlaps(smallest_user_key(t), largest_user_key(t)) {
+                continue;
             }
+            if let Some(p) = &b.prefix
+                && !t.may_contain_prefix(p)
+            {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            v.push(Box::new(t.iter()));
         }
     }
     v
@@ -96,8 +110,9 @@ fn children(sv: &SuperVersion, b: &Bounds) -> Vec<Box<dyn InternalCursor>> {
 fn iter_at(shared: &Arc<Shared>, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {
     let sv = shared.sv.load_full();
     let seqno = guard.seqno;
+    let owner = guard.shared.clone();
     DbIter::new(
-        Arc::new(move |b: &Bounds| children(&sv, b)),
+        Arc::new(move |b: &Bounds| children(&sv, b, &owner.counters.prefix_filter_skips)),
         seqno,
         bounds,
         Some(guard),

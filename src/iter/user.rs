@@ -20,6 +20,8 @@ use crate::value::{Key, Value};
 pub(crate) struct Bounds {
     pub lower: Bound<Vec<u8>>,
     pub upper: Bound<Vec<u8>>,
+    /// Set for prefix scans: every key in bounds starts with it (lets prefix filters skip tables).
+    pub prefix: Option<Vec<u8>>,
 }
 
 impl Bounds {
@@ -28,6 +30,7 @@ impl Bounds {
         Bounds {
             lower: Bound::Unbounded,
             upper: Bound::Unbounded,
+            prefix: None,
         }
     }
 
@@ -404,6 +407,7 @@ mod tests {
             let bounds = Bounds {
                 lower: lo.clone(),
                 upper: hi.clone(),
+                prefix: None,
             };
             let expect: Pairs = if bounds.is_empty() {
                 vec![]

@@ -69,6 +69,13 @@ pub const ENGINE_VARS: &[EngineVar] = &[
         "Target uncompressed size of an SSTable data block"
     ),
     ev!(
+        "PREFIX_BLOOM_LENGTH",
+        "prefix-bloom-length",
+        ENGINE,
+        "0",
+        "Bloom filters also hold each key's first N bytes, for prefix scans (0 = off)"
+    ),
+    ev!(
         "BLOCK_CACHE_SIZE_MB",
         "block-cache-size-mb",
         ENGINE,

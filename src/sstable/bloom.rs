@@ -23,10 +23,11 @@ use std::path::Path;
 use fastbloom::BloomFilter;
 
 use super::consts::{
-    BLOOM_SEED, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_NONE, FILTER_HEADER_SIZE,
-    MAX_BLOOM_HASHES,
+    BLOOM_SEED, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX,
+    FILTER_FORMAT_NONE, FILTER_HEADER_SIZE, FILTER_PREFIX_HEADER_SIZE, MAX_BLOOM_HASHES,
 };
 use crate::error::{Error, Result};
+use crate::format::MAX_KEY_SIZE;
 
 fn corrupt(offset: usize, reason: &'static str) -> Error {
     Error::corruption(Path::new(""), offset as u64, reason)
@@ -38,6 +39,9 @@ fn corrupt(offset: usize, reason: &'static str) -> Error {
 pub struct FilterBuilder {
     hashes: Vec<u64>,
     false_positive_rate: f64,
+    /// 0: whole keys only (format 1); else also key prefixes of this length (format 2).
+    prefix_len: usize,
+    last_prefix: Vec<u8>,
 }
 
 impl FilterBuilder {
@@ -51,6 +55,31 @@ impl FilterBuilder {
                 Vec::new()
             },
             false_positive_rate: if enabled { false_positive_rate } else { 0.0 },
+            prefix_len: 0,
+            last_prefix: Vec::new(),
+        }
+    }
+
+    /// Also records the first `prefix_len` bytes of every key (0 turns it off).
+    pub fn with_prefix_len(mut self, prefix_len: usize) -> FilterBuilder {
+        self.prefix_len = prefix_len.min(MAX_KEY_SIZE);
+        self
+    }
+
+    /// Adds one distinct user key (call once per user key, in key order): its hash, and with a
+    /// prefix length its prefix's hash (once per distinct prefix).
+    pub fn add_key(&mut self, user_key: &[u8]) {
+        if self.false_positive_rate <= 0.0 {
+            return;
+        }
+        self.hashes.push(super::key_hash(user_key));
+        if self.prefix_len > 0
+            && let Some(p) = user_key.get(..self.prefix_len)
+            && p != self.last_prefix.as_slice()
+        {
+            self.hashes.push(super::key_hash(p));
+            self.last_prefix.clear();
+            self.last_prefix.extend_from_slice(p);
         }
     }
 
@@ -74,8 +103,26 @@ impl FilterBuilder {
         for &h in &self.hashes {
             f.insert_hash(h);
         }
-        encode(&f)
+        if self.prefix_len > 0 {
+            encode_with_prefix(&f, self.prefix_len as u32)
+        } else {
+            encode(&f)
+        }
     }
+}
+
+/// Serializes a filter in format [`FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX`].
+pub fn encode_with_prefix(f: &BloomFilter, prefix_len: u32) -> Vec<u8> {
+    let words = f.as_slice();
+    let mut out = Vec::with_capacity(FILTER_PREFIX_HEADER_SIZE + 8 * words.len());
+    out.push(FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX);
+    out.extend_from_slice(&f.num_hashes().to_le_bytes());
+    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    out.extend_from_slice(&prefix_len.to_le_bytes());
+    for w in words {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
 }
 
 /// Serializes a filter in format [`FILTER_FORMAT_FASTBLOOM_XXH3`].
@@ -95,12 +142,17 @@ pub fn encode(f: &BloomFilter) -> Vec<u8> {
 #[derive(Debug, Clone)]
 pub struct Filter {
     bloom: Option<BloomFilter>,
+    /// Format 2: the length of the key prefixes the filter also holds.
+    prefix_len: Option<usize>,
 }
 
 impl Filter {
     /// A filter that answers "maybe" for every key.
     pub fn none() -> Filter {
-        Filter { bloom: None }
+        Filter {
+            bloom: None,
+            prefix_len: None,
+        }
     }
 
     /// Decodes a filter payload. Unknown formats yield [`Filter::none`]; a known format with bad
@@ -111,7 +163,7 @@ impl Filter {
         };
         match format {
             FILTER_FORMAT_NONE => return Ok(Filter::none()),
-            FILTER_FORMAT_FASTBLOOM_XXH3 => {}
+            FILTER_FORMAT_FASTBLOOM_XXH3 | FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX => {}
             other => {
                 tracing::warn!(
                     format = other,
@@ -128,6 +180,18 @@ impl Filter {
             .ok_or_else(|| corrupt(5, "filter header truncated"))?;
         let num_hashes = u32::from_le_bytes(*hashes);
         let num_words = u32::from_le_bytes(*words) as usize;
+        let (prefix_len, rest) = if format == FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX {
+            let (p, rest) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| corrupt(9, "filter header truncated"))?;
+            let p = u32::from_le_bytes(*p) as usize;
+            if p == 0 || p > MAX_KEY_SIZE {
+                return Err(corrupt(9, "filter prefix length out of range"));
+            }
+            (Some(p), rest)
+        } else {
+            (None, rest)
+        };
         if num_hashes == 0 || num_hashes > MAX_BLOOM_HASHES {
             return Err(corrupt(1, "filter hash count out of range"));
         }
@@ -147,7 +211,27 @@ impl Filter {
         let bloom = BloomFilter::from_vec(bits)
             .seed(&BLOOM_SEED)
             .hashes(num_hashes);
-        Ok(Filter { bloom: Some(bloom) })
+        Ok(Filter {
+            bloom: Some(bloom),
+            prefix_len,
+        })
+    }
+
+    /// False only if no key starting with `prefix` was added: needs a format-2 filter and a
+    /// prefix at least as long as the filter's prefix length (otherwise: "maybe").
+    #[inline]
+    pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
+        match (&self.bloom, self.prefix_len) {
+            (Some(b), Some(n)) => prefix
+                .get(..n)
+                .is_none_or(|p| b.contains_hash(super::key_hash(p))),
+            _ => true,
+        }
+    }
+
+    /// The prefix length of a format-2 filter.
+    pub fn prefix_len(&self) -> Option<usize> {
+        self.prefix_len
     }
 
     /// False only if `key_hash` (= `xxh3_64(user_key)`) was certainly never added.
@@ -191,6 +275,41 @@ mod tests {
             .filter(|i| f.may_contain_hash(key_hash(&i.to_le_bytes())))
             .count();
         assert!(fps < 300, "false positives {fps} / 10000");
+    }
+
+    #[test]
+    fn prefix_filter_answers_prefix_queries() {
+        let mut b = FilterBuilder::new(0.01, 1000).with_prefix_len(4);
+        for i in 0..1000u32 {
+            // Prefixes "p000".."p099", ten keys each, in key order.
+            b.add_key(format!("p{:03}-{i:04}", i / 10).as_bytes());
+        }
+        let payload = b.finish();
+        assert_eq!(payload[0], FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX);
+        let f = Filter::decode(&payload).unwrap();
+        assert_eq!(f.prefix_len(), Some(4));
+        for i in 0..1000u32 {
+            let k = format!("p{:03}-{i:04}", i / 10);
+            assert!(f.may_contain_hash(key_hash(k.as_bytes())));
+            assert!(f.may_contain_prefix(&k.as_bytes()[..4]));
+            assert!(f.may_contain_prefix(&k.as_bytes()[..6]));
+        }
+        // Shorter than the prefix length: cannot tell.
+        assert!(f.may_contain_prefix(b"q"));
+        let misses = (100..1100u32)
+            .filter(|i| f.may_contain_prefix(format!("p{i:03}").as_bytes()))
+            .count();
+        assert!(misses < 100, "false positives {misses} / 1000");
+        // Damaged prefix length is corruption, not a panic.
+        let mut bad = payload.clone();
+        bad[9..13].copy_from_slice(&0u32.to_le_bytes());
+        assert!(Filter::decode(&bad).is_err());
+        assert!(Filter::decode(&payload[..11]).is_err());
+        // A format-1 filter answers "maybe" for every prefix.
+        let mut b = FilterBuilder::new(0.01, 10);
+        b.add_key(b"p000-0001");
+        let f = Filter::decode(&b.finish()).unwrap();
+        assert!(f.may_contain_prefix(b"zzzz"));
     }
 
     #[test]

@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 
 use zerocopy::IntoBytes;
 
+use super::TableOptions;
 use super::block::BlockBuilder;
 use super::bloom::FilterBuilder;
 use super::compress::encode_block;
 use super::footer::{Footer, Handle};
 use super::index::IndexBuilder;
 use super::meta::TableMeta;
-use super::{TableOptions, key_hash};
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 use crate::key::{cmp_internal, encode_internal};
@@ -70,7 +70,8 @@ impl<W: Write> Core<W> {
             path,
             block: BlockBuilder::new(opts.restart_interval),
             index: IndexBuilder::new(),
-            filter: FilterBuilder::new(opts.bloom_false_positive_rate, opts.expected_entries),
+            filter: FilterBuilder::new(opts.bloom_false_positive_rate, opts.expected_entries)
+                .with_prefix_len(opts.prefix_bloom_len),
             opts,
             offset: 0,
             scratch: Vec::new(),
@@ -114,7 +115,7 @@ impl<W: Write> Core<W> {
         self.block.add(user_key, trailer, value);
 
         if new_user_key {
-            self.filter.add_hash(key_hash(user_key));
+            self.filter.add_key(user_key);
             self.meta.distinct_user_keys += 1;
             self.last_key.clear();
             self.last_key.extend_from_slice(user_key);

@@ -74,6 +74,11 @@ pub mod consts {
     pub const FILTER_FORMAT_FASTBLOOM_XXH3: u8 = 1;
     /// Size of the filter block header (`format u8 | num_hashes u32 | num_words u32`).
     pub const FILTER_HEADER_SIZE: usize = 9;
+    /// Like format 1, and the filter also holds `xxh3_64(key[..prefix_len])` of every key at least
+    /// `prefix_len` long, so that prefix scans can skip the table (`PREFIX_BLOOM_LENGTH`).
+    pub const FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX: u8 = 2;
+    /// Header of a format-2 filter payload: format 1's header plus `prefix_len` (u32 LE).
+    pub const FILTER_PREFIX_HEADER_SIZE: usize = 13;
     /// Seed given to fastbloom's builder. Queries go by precomputed hash, so the seed does not
     /// affect the bits today; it is fixed so that it never silently starts to.
     pub const BLOOM_SEED: u128 = 0x6c73_6d6b_765f_626c_6f6f_6d5f_7365_6564;
@@ -96,6 +101,9 @@ pub struct TableOptions {
     pub compression: Compression,
     /// Expected number of entries (only pre-sizes buffers).
     pub expected_entries: usize,
+    /// When > 0, the filter also holds the first `prefix_bloom_len` bytes of every key (format 2),
+    /// for [`Table::may_contain_prefix`].
+    pub prefix_bloom_len: usize,
 }
 
 impl Default for TableOptions {
@@ -113,6 +121,7 @@ impl From<&Options> for TableOptions {
             compression: o.compression,
             // A memtable of small entries: the estimate only sizes the bloom hash buffer.
             expected_entries: (o.memtable_max_size / 64).min(1 << 24),
+            prefix_bloom_len: o.prefix_bloom_length,
         }
     }
 }

@@ -330,6 +330,13 @@ impl Table {
         self.filter.may_contain_hash(key_hash)
     }
 
+    /// False only if the table's filter rules out every key starting with `prefix` (a table
+    /// written with `PREFIX_BLOOM_LENGTH` n, and a prefix of at least n bytes).
+    #[inline]
+    pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
+        self.filter.may_contain_prefix(prefix)
+    }
+
     /// A cursor over the table (unpositioned: call a seek first).
     pub fn iter(self: &Arc<Self>) -> TableIter {
         TableIter::new(Arc::clone(self))

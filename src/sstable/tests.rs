@@ -47,6 +47,7 @@ fn opts(block_size: usize, restart: usize, compression: Compression) -> TableOpt
         bloom_false_positive_rate: 0.01,
         compression,
         expected_entries: 100,
+        prefix_bloom_len: 0,
     }
 }
 
@@ -574,6 +575,7 @@ fn golden_opts() -> TableOptions {
         bloom_false_positive_rate: 0.01,
         compression: Compression::Lz4,
         expected_entries: 4,
+        prefix_bloom_len: 0,
     }
 }
 
