@@ -162,8 +162,9 @@ pub struct Options {
     pub compression: Compression,
     /// `MAX_VALUE_SIZE`: largest value accepted, in bytes. Default 64 MiB; at most 1 GiB.
     pub max_value_size: usize,
-    /// `PARANOID_CHECKS`: verify block checksums on every read, also of cached blocks. Default off
-    /// (checksums are verified whenever a block is read from the file).
+    /// `PARANOID_CHECKS`: verify a block's checksum against the file on every read, bypassing
+    /// the block cache and the checksum-once record. Default off: a raw block is verified the
+    /// first time it is read from its (immutable) mapping, an LZ4 block when it enters the cache.
     pub paranoid_checks: bool,
     /// `COMPACTION_STRATEGY` = leveled | tiered | lazy_leveling. Default leveled.
     pub compaction_strategy: CompactionStrategy,

@@ -209,6 +209,7 @@ impl OutputFile {
         std::fs::rename(&self.tmp, &path).map_err(|e| Error::io("renaming", &self.tmp, e))?;
         crate::db::sync_dir(ctx.dir)?;
         let table = Table::open(&path, self.number, Some(ctx.cache.clone()))?;
+        table.set_paranoid_checks(ctx.opts.paranoid_checks);
         let meta = FileMeta {
             number: self.number,
             level,

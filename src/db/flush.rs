@@ -88,6 +88,7 @@ pub(crate) fn write_table(
         }
     };
     let table = Table::open(&path, number, Some(cache.clone()))?;
+    table.set_paranoid_checks(opts.paranoid_checks);
     let meta = FileMeta {
         number,
         level,

@@ -198,6 +198,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     for meta in state.files.values() {
         let path = dir.join(files::sst_name(meta.number));
         let table = Table::open(&path, meta.number, Some(cache.clone()))?;
+        table.set_paranoid_checks(opts.paranoid_checks);
         let level = meta.level as usize;
         while version.levels.len() <= level {
             version.levels.push(Vec::new());

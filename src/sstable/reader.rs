@@ -142,6 +142,9 @@ pub struct Table {
     hint_scans: bool,
     /// Raw data blocks whose checksum passed (see [`Table::load_block`]).
     raw_verified: BitSet,
+    /// `PARANOID_CHECKS`: verify every block's checksum on every read (no checksum-once
+    /// shortcut, no cached decompressed blocks).
+    paranoid: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Table {
@@ -283,7 +286,16 @@ impl Table {
             map: None,
             hint_scans: false,
             raw_verified,
+            paranoid: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Turns `PARANOID_CHECKS` on for this table: every block read from now on has its checksum
+    /// verified against the file, also blocks read before (the block cache and the
+    /// checksum-once record are bypassed).
+    pub fn set_paranoid_checks(&self, on: bool) {
+        self.paranoid
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Newest entry for `user_key` with seqno <= `snapshot` (tombstones included), as
@@ -524,7 +536,11 @@ impl Table {
                     .map_err(|e| e.in_file(&self.path, h.offset)),
             }
         };
+        let paranoid = self.paranoid.load(std::sync::atomic::Ordering::Relaxed);
         if blk.get(kind_at) == Some(&COMPRESSION_LZ4) {
+            if paranoid {
+                return decode().map(BlockData::Owned);
+            }
             // Cached blocks were verified when loaded; the key is (file, block offset).
             return match &self.cache {
                 Some(c) if fill_cache => c.get_or_load(self.file_number, h.offset, decode),
@@ -539,7 +555,7 @@ impl Table {
         // A raw block is read in place. Its checksum is checked on the first read only: the
         // mapped bytes cannot change (mapping contract), so a block that passed once passes
         // again, as a cached block does. The framing is still decoded with bounds checks.
-        if self.raw_verified.get(i) {
+        if !paranoid && self.raw_verified.get(i) {
             let payload_end = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
             if let Some(p) = blk.get(..payload_end) {
                 return Ok(BlockData::InPlace(p));
