@@ -179,6 +179,37 @@ pub(crate) fn run(
     Ok(out)
 }
 
+/// Makes a finished, fsynced table written under the temporary name `tmp` live on disk: renames
+/// it to its table name, fsyncs the directory, maps it, and describes it for the manifest. A
+/// file with a table name is therefore never partial and never written again once mapped.
+pub(crate) fn seal_table(
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+    tmp: &Path,
+    number: u64,
+    level: u32,
+    summary: TableSummary,
+) -> Result<(FileMeta, Arc<Table>)> {
+    let path = dir.join(sst_name(number));
+    std::fs::rename(tmp, &path).map_err(|e| Error::io("renaming", tmp, e))?;
+    crate::db::sync_dir(dir)?;
+    let table = Table::open(&path, number, Some(cache.clone()))?;
+    table.set_paranoid_checks(opts.paranoid_checks);
+    let meta = FileMeta {
+        number,
+        level,
+        file_size: summary.file_size,
+        smallest_key: summary.smallest_key,
+        largest_key: summary.largest_key,
+        min_seqno: summary.min_seqno,
+        max_seqno: summary.max_seqno,
+        entries: summary.entries,
+        tombstones: summary.tombstones,
+    };
+    Ok((meta, table))
+}
+
 /// An output table being written under a temporary name.
 struct OutputFile {
     number: u64,
@@ -205,23 +236,15 @@ impl OutputFile {
 
     fn finish(self, ctx: &JobContext<'_>, level: u32) -> Result<(FileMeta, Arc<Table>)> {
         let summary: TableSummary = self.builder.finish()?;
-        let path = ctx.dir.join(sst_name(self.number));
-        std::fs::rename(&self.tmp, &path).map_err(|e| Error::io("renaming", &self.tmp, e))?;
-        crate::db::sync_dir(ctx.dir)?;
-        let table = Table::open(&path, self.number, Some(ctx.cache.clone()))?;
-        table.set_paranoid_checks(ctx.opts.paranoid_checks);
-        let meta = FileMeta {
-            number: self.number,
+        seal_table(
+            ctx.dir,
+            ctx.opts,
+            ctx.cache,
+            &self.tmp,
+            self.number,
             level,
-            file_size: summary.file_size,
-            smallest_key: summary.smallest_key,
-            largest_key: summary.largest_key,
-            min_seqno: summary.min_seqno,
-            max_seqno: summary.max_seqno,
-            entries: summary.entries,
-            tombstones: summary.tombstones,
-        };
-        Ok((meta, table))
+            summary,
+        )
     }
 
     fn abandon(self) {

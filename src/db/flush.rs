@@ -15,6 +15,7 @@ use super::Shared;
 use super::version::{SuperVersion, Version};
 use super::write::rotate;
 use crate::cache::BlockCache;
+use crate::compaction::job::seal_table;
 use crate::error::{Error, Result};
 use crate::format::files::{sst_name, wal_name};
 use crate::manifest::{FileMeta, VersionEdit};
@@ -61,9 +62,6 @@ pub(crate) fn write_table(
     if mem.is_empty() {
         return Ok(None);
     }
-    // Written under a temporary name and renamed into place only when complete and fsynced: a
-    // file with a table name is never partial, and is never written again once mapped.
-    let path = dir.join(sst_name(number));
     let tmp = dir.join(format!("{}.tmp", sst_name(number)));
     let mut topts = TableOptions::from(opts);
     topts.expected_entries = usize::try_from(mem.len()).unwrap_or(usize::MAX);
@@ -76,31 +74,15 @@ pub(crate) fn write_table(
             c.next();
         }
         let summary = builder.finish()?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming", &tmp, e))?;
-        sync_dir(dir)?;
-        Ok(summary)
+        seal_table(dir, opts, cache, &tmp, number, level, summary)
     };
-    let summary = match build() {
-        Ok(s) => s,
+    match build() {
+        Ok(t) => Ok(Some(t)),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+            Err(e)
         }
-    };
-    let table = Table::open(&path, number, Some(cache.clone()))?;
-    table.set_paranoid_checks(opts.paranoid_checks);
-    let meta = FileMeta {
-        number,
-        level,
-        file_size: summary.file_size,
-        smallest_key: summary.smallest_key,
-        largest_key: summary.largest_key,
-        min_seqno: summary.min_seqno,
-        max_seqno: summary.max_seqno,
-        entries: summary.entries,
-        tombstones: summary.tombstones,
-    };
-    Ok(Some((meta, table)))
+    }
 }
 
 fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
