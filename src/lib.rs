@@ -30,6 +30,7 @@ pub mod compaction;
 mod db;
 pub mod debug;
 pub mod error;
+pub mod fault;
 pub mod format;
 mod iter;
 pub mod key;

@@ -192,7 +192,9 @@ pub(crate) fn seal_table(
     summary: TableSummary,
 ) -> Result<(FileMeta, Arc<Table>)> {
     let path = dir.join(sst_name(number));
-    std::fs::rename(tmp, &path).map_err(|e| Error::io("renaming", tmp, e))?;
+    crate::fault::check(crate::fault::FaultOp::Rename, tmp)
+        .and_then(|()| std::fs::rename(tmp, &path))
+        .map_err(|e| Error::io("renaming", tmp, e))?;
     crate::db::sync_dir(dir)?;
     let table = Table::open(&path, number, Some(cache.clone()))?;
     table.set_paranoid_checks(opts.paranoid_checks);

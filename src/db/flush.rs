@@ -209,7 +209,8 @@ fn wait_for_flush(shared: &Shared) -> Result<()> {
 
 /// fsync of a directory, making renames and unlinks in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
+    crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
+        .and_then(|()| std::fs::File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("syncing directory", dir, e))
 }

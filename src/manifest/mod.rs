@@ -219,9 +219,9 @@ impl Manifest {
         if self.torn || self.file_bytes.saturating_add(record.len() as u64) > limit {
             return self.roll_over(Some(&edit));
         }
-        let written = self
-            .file
-            .write_all(&record)
+        let written = crate::fault::check(crate::fault::FaultOp::Write, &self.path)
+            .and_then(|()| self.file.write_all(&record))
+            .and_then(|()| crate::fault::check(crate::fault::FaultOp::Sync, &self.path))
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             return Err(self.fail(Error::io("appending to manifest", &self.path, e)));
@@ -417,7 +417,9 @@ fn set_current(dir: &Path, number: u64) -> Result<()> {
     let tmp = dir.join(CURRENT_TMP);
     let contents = format!("{}\n", files::manifest_name(number));
     write_synced(&tmp, contents.as_bytes()).map_err(|e| Error::io("writing", &tmp, e))?;
-    fs::rename(&tmp, dir.join(CURRENT)).map_err(|e| Error::io("renaming", &tmp, e))?;
+    crate::fault::check(crate::fault::FaultOp::Rename, &tmp)
+        .and_then(|()| fs::rename(&tmp, dir.join(CURRENT)))
+        .map_err(|e| Error::io("renaming", &tmp, e))?;
     sync_dir(dir)
 }
 
@@ -429,13 +431,16 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
         .create(true)
         .truncate(true)
         .open(path)?;
+    crate::fault::check(crate::fault::FaultOp::Write, path)?;
     f.write_all(bytes)?;
+    crate::fault::check(crate::fault::FaultOp::Sync, path)?;
     f.sync_all()?;
     Ok(f)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("syncing directory", dir, e))
 }

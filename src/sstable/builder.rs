@@ -269,11 +269,14 @@ impl TableBuilder {
     /// Writes the filter, index, meta blocks and footer, and fsyncs the file.
     pub fn finish(self) -> Result<TableSummary> {
         let path = self.core.path.clone();
+        crate::fault::check(crate::fault::FaultOp::Write, &path)
+            .map_err(|e| Error::io("writing SSTable", &path, e))?;
         let (out, summary) = self.core.finish()?;
         let file = out
             .into_inner()
             .map_err(|e| Error::io("writing SSTable", &path, e.into_error()))?;
-        file.sync_all()
+        crate::fault::check(crate::fault::FaultOp::Sync, &path)
+            .and_then(|()| file.sync_all())
             .map_err(|e| Error::io("syncing SSTable", &path, e))?;
         Ok(summary)
     }

@@ -132,7 +132,9 @@ impl WalWriter {
                 Err(e) => return Err(self.fail(e)),
             }
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        let written = crate::fault::check(crate::fault::FaultOp::Write, &self.path)
+            .and_then(|()| self.file.write_all(&self.buf));
+        if let Err(e) = written {
             return Err(self.fail(Error::io("writing WAL segment", &self.path, e)));
         }
         self.written += self.buf.len() as u64;
@@ -149,7 +151,9 @@ impl WalWriter {
     /// As `flush`, plus [`Error::Io`] when the fsync fails (never retry it: poison the db).
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        if let Err(e) = self.file.sync_data() {
+        let synced = crate::fault::check(crate::fault::FaultOp::Sync, &self.path)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = synced {
             return Err(self.fail(Error::io("syncing WAL segment", &self.path, e)));
         }
         Ok(())
@@ -235,7 +239,8 @@ fn init_segment(
     number: u64,
     preallocate: u64,
 ) -> Result<u64> {
-    file.write_all(SegmentHeader::new(number).as_bytes())
+    crate::fault::check(crate::fault::FaultOp::Write, path)
+        .and_then(|()| file.write_all(SegmentHeader::new(number).as_bytes()))
         .map_err(|e| Error::io("writing WAL segment header", path, e))?;
     let allocated = if preallocate > SEGMENT_HEADER_SIZE as u64 {
         reserve(file, path, preallocate)?

@@ -1,0 +1,199 @@
+//! Injected I/O failures (EIO, ENOSPC) in the WAL, flush, compaction, manifest and directory
+//! syncs: the failing operation returns an error, the database turns read-only (`Poisoned`)
+//! instead of retrying, reads keep working, and a reopen recovers every acknowledged write and
+//! leaves no stray files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use lsmkv::fault::{FaultOp, FaultRule, inject};
+use lsmkv::{Db, Error, Options, SyncMode};
+
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+fn opts(mode: SyncMode) -> Options {
+    Options {
+        sync_mode: mode,
+        // Keep tables apart so that compaction has work only when asked.
+        l0_compaction_trigger: 16,
+        l0_slowdown_writes_trigger: 32,
+        l0_stop_writes_trigger: 40,
+        ..Options::default()
+    }
+}
+
+/// A rule for paths in `dir` ending with `suffix`.
+fn rule(dir: &Path, op: FaultOp, suffix: &str, errno: i32) -> FaultRule {
+    FaultRule {
+        op,
+        path_contains: dir.canonicalize().unwrap().display().to_string(),
+        path_ends_with: suffix.into(),
+        after: 0,
+        errno,
+        sticky: true,
+    }
+}
+
+fn put_keys(db: &Db, range: std::ops::Range<u32>) {
+    for i in range {
+        db.put(format!("k{i:04}"), format!("v{i}")).unwrap();
+    }
+}
+
+fn check_keys(db: &Db, range: std::ops::Range<u32>) {
+    for i in range {
+        assert_eq!(
+            db.get(format!("k{i:04}")).unwrap().as_deref(),
+            Some(format!("v{i}").as_bytes()),
+            "k{i:04}"
+        );
+    }
+}
+
+fn is_io(e: &Error) -> bool {
+    matches!(e, Error::Io { .. } | Error::Poisoned { .. })
+}
+
+/// After the fault: writes are refused, reads work, and a reopen has everything acknowledged and
+/// no file the manifest does not name.
+fn after_fault(dir: &Path, db: Db, acked: std::ops::Range<u32>, mode: SyncMode) {
+    assert!(matches!(db.put("later", "x"), Err(Error::Poisoned { .. })));
+    assert!(db.flush().is_err());
+    check_keys(&db, acked.clone());
+    drop(db);
+    let db = Db::open(dir, opts(mode)).unwrap();
+    check_keys(&db, acked);
+    db.verify().unwrap();
+    db.put("after-reopen", "ok").unwrap();
+    let live: BTreeSet<u64> = db.tables().iter().map(|t| t.number).collect();
+    db.close().unwrap();
+    let on_disk: BTreeSet<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!n.ends_with(".tmp"), "temporary file {n} left");
+            n.strip_suffix(".sst").map(|s| s.parse().unwrap())
+        })
+        .collect();
+    assert!(on_disk.is_superset(&live));
+}
+
+#[test]
+fn wal_write_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts(SyncMode::Always)).unwrap();
+    put_keys(&db, 0..50);
+    let g = inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
+    let e = db.put("bad", "x").unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    assert!(g.fired() > 0);
+    drop(g);
+    assert_eq!(
+        db.get("bad").unwrap(),
+        None,
+        "a failed write must not be visible"
+    );
+    after_fault(d.path(), db, 0..50, SyncMode::Always);
+    // The failed write never reached the file.
+    let db = Db::open(d.path(), opts(SyncMode::Always)).unwrap();
+    assert_eq!(db.get("bad").unwrap(), None);
+}
+
+#[test]
+fn wal_fsync_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts(SyncMode::Always)).unwrap();
+    put_keys(&db, 0..50);
+    let g = inject(rule(d.path(), FaultOp::Sync, ".wal", EIO));
+    let e = db.put("bad", "x").unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    drop(g);
+    after_fault(d.path(), db, 0..50, SyncMode::Always);
+}
+
+#[test]
+fn flush_table_sync_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    put_keys(&db, 0..300);
+    let g = inject(rule(d.path(), FaultOp::Sync, ".sst.tmp", EIO));
+    let e = db.flush().unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    drop(g);
+    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
+}
+
+#[test]
+fn flush_manifest_write_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    put_keys(&db, 0..300);
+    let mut r = rule(d.path(), FaultOp::Write, "", ENOSPC);
+    r.path_contains.push_str("/MANIFEST-");
+    let g = inject(r);
+    let e = db.flush().unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    drop(g);
+    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
+}
+
+#[test]
+fn flush_directory_sync_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    put_keys(&db, 0..300);
+    let g = inject(rule(d.path(), FaultOp::SyncDir, "", EIO));
+    let e = db.flush().unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    drop(g);
+    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
+}
+
+#[test]
+fn compaction_rename_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    for round in 0..4u32 {
+        put_keys(&db, round * 100..(round + 1) * 100);
+        db.flush().unwrap();
+    }
+    let g = inject(rule(d.path(), FaultOp::Rename, ".sst.tmp", ENOSPC));
+    let e = db.compact().unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    drop(g);
+    after_fault(d.path(), db, 0..400, SyncMode::AsyncBatch);
+}
+
+#[test]
+fn wal_rotation_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        d.path(),
+        Options {
+            memtable_max_size: 16 << 10,
+            ..opts(SyncMode::AsyncBatch)
+        },
+    )
+    .unwrap();
+    put_keys(&db, 0..50);
+    // Creating the next WAL segment fails: the write that needed room is refused.
+    let g = inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
+    let mut acked = 50;
+    let mut failed = false;
+    for i in 50..2000u32 {
+        match db.put(format!("k{i:04}"), format!("v{i}")) {
+            Ok(()) => acked = i + 1,
+            Err(e) => {
+                assert!(is_io(&e), "{e:?}");
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed);
+    drop(g);
+    after_fault(d.path(), db, 0..acked, SyncMode::AsyncBatch);
+}
