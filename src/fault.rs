@@ -153,3 +153,138 @@ mod tests {
         assert!(check(FaultOp::Sync, p).is_ok());
     }
 }
+
+/// Power-loss simulation: records, for one database directory, what has been made durable (file
+/// contents as of their last successful fsync, directory entries as of the last directory
+/// fsync), so that a test can build the image a power cut would leave at any moment.
+pub mod power_loss {
+    use std::collections::HashMap;
+    use std::io;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use parking_lot::Mutex;
+
+    struct Recorder {
+        id: u64,
+        dir: PathBuf,
+        /// Durable contents by inode.
+        files: HashMap<u64, Vec<u8>>,
+        /// Durable directory entries: name -> inode.
+        listing: Vec<(String, u64)>,
+    }
+
+    static RECORDING: AtomicBool = AtomicBool::new(false);
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    static RECORDERS: Mutex<Vec<Recorder>> = Mutex::new(Vec::new());
+
+    fn listing(dir: &Path) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let md = e.metadata()?;
+            if md.is_file() {
+                out.push((e.file_name().to_string_lossy().into_owned(), md.ino()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records durability in `dir` until dropped. What is in `dir` when recording starts counts
+    /// as durable.
+    #[must_use = "recording stops when the recorder is dropped"]
+    pub struct PowerLossRecorder {
+        id: u64,
+    }
+
+    /// Starts recording `dir` (which must exist).
+    ///
+    /// # Errors
+    /// I/O errors reading the directory.
+    pub fn record(dir: &Path) -> io::Result<PowerLossRecorder> {
+        let dir = dir.canonicalize()?;
+        let list = listing(&dir)?;
+        let mut files = HashMap::new();
+        for (name, ino) in &list {
+            files.insert(*ino, std::fs::read(dir.join(name))?);
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        RECORDERS.lock().push(Recorder {
+            id,
+            dir,
+            files,
+            listing: list,
+        });
+        RECORDING.store(true, Ordering::Release);
+        Ok(PowerLossRecorder { id })
+    }
+
+    impl PowerLossRecorder {
+        /// Writes into `into` (an empty directory) what a power cut now would leave: every
+        /// durable directory entry, each with its contents as of its last fsync (empty if it was
+        /// never synced).
+        ///
+        /// # Errors
+        /// I/O errors writing the image.
+        pub fn crash_image(&self, into: &Path) -> io::Result<()> {
+            let recs = RECORDERS.lock();
+            let Some(r) = recs.iter().find(|r| r.id == self.id) else {
+                return Ok(());
+            };
+            for (name, ino) in &r.listing {
+                let data = r.files.get(ino).map_or(&[][..], |d| d.as_slice());
+                std::fs::write(into.join(name), data)?;
+            }
+            Ok(())
+        }
+    }
+
+    impl Drop for PowerLossRecorder {
+        fn drop(&mut self) {
+            let mut recs = RECORDERS.lock();
+            recs.retain(|r| r.id != self.id);
+            RECORDING.store(!recs.is_empty(), Ordering::Release);
+        }
+    }
+
+    /// Called after a successful fsync of the file at `path`.
+    pub(crate) fn after_file_sync(path: &Path) {
+        after_file_sync_len(path, None);
+    }
+
+    /// Like [`after_file_sync`] for a file whose durable data is only its first `len` bytes (a
+    /// preallocated WAL segment: the rest is reserved zeros).
+    pub(crate) fn after_file_sync_len(path: &Path, len: Option<u64>) {
+        use std::io::Read;
+        if !RECORDING.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(parent) = path.parent() else { return };
+        let mut recs = RECORDERS.lock();
+        for r in recs.iter_mut().filter(|r| r.dir == parent) {
+            let read = std::fs::File::open(path).and_then(|f| {
+                let ino = f.metadata()?.ino();
+                let mut data = Vec::new();
+                f.take(len.unwrap_or(u64::MAX)).read_to_end(&mut data)?;
+                Ok((ino, data))
+            });
+            if let Ok((ino, data)) = read {
+                r.files.insert(ino, data);
+            }
+        }
+    }
+
+    /// Called after a successful fsync of the directory `dir`.
+    pub(crate) fn after_dir_sync(dir: &Path) {
+        if !RECORDING.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut recs = RECORDERS.lock();
+        for r in recs.iter_mut().filter(|r| r.dir == dir) {
+            if let Ok(l) = listing(dir) {
+                r.listing = l;
+            }
+        }
+    }
+}

@@ -212,5 +212,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
         .and_then(|()| std::fs::File::open(dir))
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
+    crate::fault::power_loss::after_dir_sync(dir);
+    Ok(())
 }

@@ -396,11 +396,16 @@ fn wal_sync_thread(shared: Arc<Shared>) {
                 continue;
             }
             wal.unsynced = false;
-            wal.writer.sync_handle()
+            wal.writer
+                .sync_handle()
+                .map(|f| (f, wal.writer.path().to_path_buf()))
         };
-        let r = handle.and_then(|f| {
-            f.sync_data()
-                .map_err(|e| Error::io("syncing WAL segment", &shared.dir, e))
+        let r = handle.and_then(|(f, path)| {
+            crate::fault::check(crate::fault::FaultOp::Sync, &path)
+                .and_then(|()| f.sync_data())
+                .map_err(|e| Error::io("syncing WAL segment", &path, e))?;
+            crate::fault::power_loss::after_file_sync(&path);
+            Ok(())
         });
         match r {
             Ok(()) => {

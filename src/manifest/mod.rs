@@ -226,6 +226,7 @@ impl Manifest {
         if let Err(e) = written {
             return Err(self.fail(Error::io("appending to manifest", &self.path, e)));
         }
+        crate::fault::power_loss::after_file_sync(&self.path);
         self.file_bytes += record.len() as u64;
         self.state.apply_checked(&edit);
         Ok(())
@@ -435,6 +436,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
     f.write_all(bytes)?;
     crate::fault::check(crate::fault::FaultOp::Sync, path)?;
     f.sync_all()?;
+    crate::fault::power_loss::after_file_sync(path);
     Ok(f)
 }
 
@@ -442,7 +444,9 @@ fn sync_dir(dir: &Path) -> Result<()> {
     crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
         .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
+    crate::fault::power_loss::after_dir_sync(dir);
+    Ok(())
 }
 
 fn open_existing(path: &Path) -> Result<File> {

@@ -278,6 +278,7 @@ impl TableBuilder {
         crate::fault::check(crate::fault::FaultOp::Sync, &path)
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::io("syncing SSTable", &path, e))?;
+        crate::fault::power_loss::after_file_sync(&path);
         Ok(summary)
     }
 }

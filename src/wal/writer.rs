@@ -156,6 +156,7 @@ impl WalWriter {
         if let Err(e) = synced {
             return Err(self.fail(Error::io("syncing WAL segment", &self.path, e)));
         }
+        crate::fault::power_loss::after_file_sync_len(&self.path, Some(self.written));
         Ok(())
     }
 
@@ -211,6 +212,7 @@ impl WalWriter {
                     e,
                 )));
             }
+            crate::fault::power_loss::after_file_sync(&self.path);
         }
         Ok(())
     }
@@ -249,9 +251,12 @@ fn init_segment(
     };
     file.sync_all()
         .map_err(|e| Error::io("syncing WAL segment header", path, e))?;
-    File::open(dir)
+    crate::fault::power_loss::after_file_sync(path);
+    crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("syncing directory", dir, e))?;
+    crate::fault::power_loss::after_dir_sync(dir);
     Ok(allocated)
 }
 
