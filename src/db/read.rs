@@ -22,7 +22,6 @@ pub(crate) struct SnapshotList {
 
 impl SnapshotList {
     /// The oldest seqno some reader still needs, if any.
-    #[allow(dead_code)]
     pub fn oldest(&self) -> Option<SeqNo> {
         self.live.lock().keys().next().copied()
     }

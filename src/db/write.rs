@@ -92,14 +92,19 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
     super::compact::throttle(shared, batch.encoded_size() as u64)?;
     let q = &shared.queue;
     let mut st = q.state.lock();
-    let mut group: Vec<WriteBatch>;
-    let my_ticket;
     if !st.leader_active && st.waiting.is_empty() {
         // Fast path: nobody else is writing.
         st.leader_active = true;
         drop(st);
-        group = vec![batch];
-        my_ticket = None;
+        let result = commit_group(shared, std::slice::from_mut(&mut { batch }));
+        let mut st = q.state.lock();
+        st.leader_active = false;
+        let others = !st.waiting.is_empty();
+        drop(st);
+        if others {
+            q.cv.notify_all();
+        }
+        result
     } else {
         let t = st.next_ticket;
         st.next_ticket += 1;
@@ -120,36 +125,17 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
         st.leader_active = true;
         let taken = std::mem::take(&mut st.waiting);
         drop(st);
-        my_ticket = Some(t);
-        let mut tickets = Vec::with_capacity(taken.len());
-        group = Vec::with_capacity(taken.len());
-        for (t, b) in taken {
-            tickets.push(t);
-            group.push(b);
-        }
+        let (tickets, mut group): (Vec<u64>, Vec<WriteBatch>) = taken.into_iter().unzip();
         let result = commit_group(shared, &mut group);
         let mut st = q.state.lock();
-        let mine = result.clone();
-        for t2 in tickets {
-            if Some(t2) != my_ticket {
-                st.results.insert(t2, result.clone());
-            }
+        for t2 in tickets.into_iter().filter(|t2| *t2 != t) {
+            st.results.insert(t2, result.clone());
         }
         st.leader_active = false;
         drop(st);
         q.cv.notify_all();
-        return mine;
+        result
     }
-    let result = commit_group(shared, &mut group);
-    let mut st = q.state.lock();
-    st.leader_active = false;
-    let others = !st.waiting.is_empty();
-    drop(st);
-    if others {
-        q.cv.notify_all();
-    }
-    let _ = my_ticket;
-    result
 }
 
 /// Leader's work for one group. On error nothing of the group is visible to readers; the WAL may

@@ -254,43 +254,34 @@ impl DbIter {
     }
 }
 
+/// A step function of one end of a [`DbIter`].
+type Step = fn(&mut DbIter) -> Result<Option<(Key, Value)>>;
+
+impl DbIter {
+    /// One step from either end; the iterator ends after its last item or its first error.
+    fn step(&mut self, f: Step) -> Option<Result<(Key, Value)>> {
+        if self.done {
+            return None;
+        }
+        let r = f(self).transpose();
+        if !matches!(r, Some(Ok(_))) {
+            self.done = true;
+        }
+        r
+    }
+}
+
 impl Iterator for DbIter {
     type Item = Result<(Key, Value)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.step_front() {
-            Ok(Some(kv)) => Some(Ok(kv)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.step(Self::step_front)
     }
 }
 
 impl DoubleEndedIterator for DbIter {
     fn next_back(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.step_back() {
-            Ok(Some(kv)) => Some(Ok(kv)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.step(Self::step_back)
     }
 }
 
