@@ -22,21 +22,21 @@ fn scan(db: &Db, p: &[u8], rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Four tables; table t holds the even tenants `t{2j}` with j = t mod 4 .. so every table's key
 /// range spans almost all tenants but holds only some of them.
+/// Options that keep the four flushed tables apart (no compaction merges them).
+fn opts(prefix_len: usize) -> Options {
+    Options {
+        sync_mode: SyncMode::None,
+        prefix_bloom_length: prefix_len,
+        l0_compaction_trigger: 16,
+        l0_slowdown_writes_trigger: 32,
+        l0_stop_writes_trigger: 40,
+        ..Options::default()
+    }
+}
+
 fn build(prefix_len: usize) -> (tempfile::TempDir, Db, BTreeMap<Vec<u8>, Vec<u8>>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        dir.path(),
-        Options {
-            sync_mode: SyncMode::None,
-            prefix_bloom_length: prefix_len,
-            // Keep the four flushed tables apart (no compaction merges them).
-            l0_compaction_trigger: 16,
-            l0_slowdown_writes_trigger: 32,
-            l0_stop_writes_trigger: 40,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = Db::open(dir.path(), opts(prefix_len)).unwrap();
     let mut model = BTreeMap::new();
     for table in 0..4u32 {
         for tenant in (table..40).step_by(4) {
@@ -93,17 +93,11 @@ fn prefix_filters_skip_tables_and_keep_answers_exact() {
     // A present tenant lives in one of the four tables: the three others are skipped (up to
     // false positives); an absent tenant skips (nearly) all four.
     assert!(skips > 200, "only {skips} tables skipped");
-    // Reopen: filters are read back from the files.
+    // Reopen (with the same sizes, so that no compaction merges the four tables meanwhile):
+    // filters are read back from the files.
     let dir = _dir;
     drop(db);
-    let db = Db::open(
-        dir.path(),
-        Options {
-            prefix_bloom_length: 4,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = Db::open(dir.path(), opts(4)).unwrap();
     check_all_prefixes(&db, &model);
     assert!(db.stats().prefix_filter_skips > 200);
 }
