@@ -18,8 +18,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// An operating-system I/O error. `op` names what the engine was doing.
     Io {
+        /// What the engine was doing ("appending to WAL", "renaming SSTable", ...).
         op: &'static str,
+        /// The file or directory involved.
         path: PathBuf,
+        /// The operating system's error.
         source: Arc<std::io::Error>,
     },
     /// Bytes read from disk are not what the engine wrote.
@@ -33,23 +36,42 @@ pub enum Error {
     },
     /// A file written by a format version this build does not read.
     UnsupportedVersion {
+        /// The file whose header names the version.
         file: PathBuf,
+        /// The version found in the file.
         found: u32,
+        /// The newest version this build reads.
         supported: u32,
     },
     /// A caller-supplied argument or configuration value is invalid.
     InvalidArgument(String),
-    /// A key longer than [`crate::format::MAX_KEY_SIZE`].
-    KeyTooLarge { len: usize, max: usize },
+    /// A key longer than [`crate::MAX_KEY_SIZE`].
+    KeyTooLarge {
+        /// The key's length in bytes.
+        len: usize,
+        /// The largest allowed key length.
+        max: usize,
+    },
     /// A value longer than the configured maximum.
-    ValueTooLarge { len: usize, max: usize },
+    ValueTooLarge {
+        /// The value's length in bytes.
+        len: usize,
+        /// The configured maximum (`MAX_VALUE_SIZE`).
+        max: usize,
+    },
     /// Another process or handle holds the database directory.
-    Locked { path: PathBuf },
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+    },
     /// The database was closed.
     Closed,
     /// An earlier write, fsync or background job failed; the database refuses further writes
     /// until reopened, because it can no longer promise durability.
-    Poisoned { cause: String },
+    Poisoned {
+        /// The first failure, as it was reported.
+        cause: String,
+    },
 }
 
 impl Error {

@@ -22,34 +22,37 @@
 //! The on-disk format is specified byte by byte in `format-spec/`.
 
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 
-pub mod batch;
-pub mod cache;
-pub mod compaction;
-mod db;
+// The public API is the re-exports below plus `debug`. Every other module is crate-private; the
+// `internal` feature (used only by this crate's own tests, benches, the fuzz targets and the
+// format-spec test) makes them reachable as `#[doc(hidden)]` modules. Nothing behind it is API.
+
+/// Declares an engine module: private, or `pub` + `#[doc(hidden)]` with the `internal` feature.
+macro_rules! internal_mod {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internal")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internal"))]
+        #[allow(dead_code, unused_imports)]
+        mod $name;
+    )*};
+}
+
+internal_mod!(
+    batch, cache, compaction, db, error, fault, format, iter, key, manifest, memtable, options,
+    sstable, stats, value, wal,
+);
+
+#[allow(missing_docs)]
 pub mod debug;
-pub mod error;
-pub mod fault;
-pub mod format;
-mod iter;
-pub mod key;
-pub mod manifest;
-pub mod memtable;
-pub mod options;
-#[cfg(feature = "cli")]
-pub mod repl;
-#[cfg(feature = "server")]
-pub mod server;
-pub mod sstable;
-mod stats;
-pub mod value;
-pub mod wal;
 
 pub use batch::WriteBatch;
 pub use db::{Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
+pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 pub use iter::DbIter;
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
-pub use stats::Stats;
+pub use stats::{CacheStats, LevelStats, Stats};
 pub use value::{Key, Value};

@@ -234,9 +234,20 @@ impl Default for Options {
     }
 }
 
-/// Parses a byte size: a plain number of bytes, or a number with a K/M/G suffix
-/// (`64MiB`, `64M`, `64mb` are all 64 * 2^20).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+impl Options {
+    /// Parses a byte size as the `*_SIZE` variables take it: a plain number of bytes, or a
+    /// number with a K/M/G suffix (`64MiB`, `64M`, `64mb` are all 64 * 2^20). Front ends use it
+    /// for their own size settings.
+    ///
+    /// # Errors
+    /// A message saying what was expected, for a malformed size or one that overflows `u64`.
+    pub fn parse_size(s: &str) -> Result<u64, String> {
+        parse_size(s)
+    }
+}
+
+/// See [`Options::parse_size`].
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

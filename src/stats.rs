@@ -17,35 +17,44 @@ pub struct Stats {
     pub immutable_memtables: u64,
     /// Bytes held by frozen memtables.
     pub immutable_memtable_bytes: u64,
-    /// Live WAL segments and their bytes.
+    /// Live WAL segments.
     pub wal_segments: u64,
+    /// Bytes in live WAL segments.
     pub wal_bytes: u64,
     /// Number of the WAL segment being appended to.
     pub wal_current_segment: u64,
     /// Per-level SSTable shape.
     pub levels: Vec<LevelStats>,
-    /// Total SSTable files and bytes.
+    /// Live SSTable files.
     pub sst_files: u64,
+    /// Bytes in live SSTable files.
     pub sst_bytes: u64,
-    /// Operation counters since open.
+    /// Puts since open (batch entries included).
     pub puts: u64,
+    /// Deletes since open (batch entries included).
     pub deletes: u64,
+    /// Point lookups since open.
     pub gets: u64,
+    /// Point lookups that found a value.
     pub get_hits: u64,
+    /// Batches written since open.
     pub batches: u64,
     /// Bytes of keys and values written by users since open.
     pub user_bytes_written: u64,
-    /// WAL bytes written and fsyncs issued since open.
+    /// WAL bytes written since open.
     pub wal_bytes_written: u64,
+    /// WAL fsyncs issued since open.
     pub wal_syncs: u64,
     /// Number of writers whose batches were committed by another thread's group commit.
     pub group_commit_followers: u64,
-    /// Memtable flushes since open and bytes they wrote.
+    /// Memtable flushes since open.
     pub flushes: u64,
+    /// Bytes written by memtable flushes since open.
     pub flush_bytes_written: u64,
-    /// Times a writer waited because too many memtables were waiting to be flushed, and the total
-    /// time spent waiting.
+    /// Times a writer waited because too many memtables were waiting to be flushed (or level 0
+    /// or pending compaction bytes reached a limit).
     pub write_stalls: u64,
+    /// Total time writers spent in those waits.
     pub write_stall_micros: u64,
     /// Longest single write stall.
     pub longest_stall_micros: u64,
@@ -53,12 +62,15 @@ pub struct Stats {
     pub bloom_useful: u64,
     /// Tables a prefix scan skipped because their prefix filter ruled the prefix out.
     pub prefix_filter_skips: u64,
-    /// Compactions run since open (trivial moves included), and those that only moved a table.
+    /// Compactions run since open (trivial moves included).
     pub compactions: u64,
+    /// Compactions that only moved a table to the next level.
     pub trivial_moves: u64,
-    /// Time spent in compactions, and bytes they read and wrote.
+    /// Time spent in compactions.
     pub compaction_micros: u64,
+    /// Bytes compactions read.
     pub compaction_bytes_read: u64,
+    /// Bytes compactions wrote.
     pub compaction_bytes_written: u64,
     /// Versions and tombstones compactions dropped as garbage.
     pub compaction_entries_dropped: u64,
@@ -68,12 +80,17 @@ pub struct Stats {
     pub write_amplification: f64,
     /// Table bytes / bytes of the deepest non-empty level.
     pub space_amplification: f64,
-    /// Compaction configuration and backpressure thresholds in force.
+    /// The compaction strategy in force.
     pub compaction_strategy: crate::options::CompactionStrategy,
+    /// Level-0 tables that trigger a compaction (`L0_COMPACTION_TRIGGER`).
     pub l0_compaction_trigger: u64,
+    /// Level-0 tables at which writes slow down (`L0_SLOWDOWN_WRITES_TRIGGER`).
     pub l0_slowdown_writes_trigger: u64,
+    /// Level-0 tables at which writes stop until compaction catches up (`L0_STOP_WRITES_TRIGGER`).
     pub l0_stop_writes_trigger: u64,
+    /// Pending compaction bytes at which writes slow down (`SOFT_PENDING_COMPACTION_BYTES`).
     pub soft_pending_compaction_bytes: u64,
+    /// Pending compaction bytes at which writes stop (`HARD_PENDING_COMPACTION_BYTES`).
     pub hard_pending_compaction_bytes: u64,
     /// Block cache.
     pub block_cache: CacheStats,
@@ -82,17 +99,25 @@ pub struct Stats {
 /// One level of the LSM tree.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LevelStats {
+    /// Level number (0 is the newest).
     pub level: u32,
+    /// SSTables in the level.
     pub files: u64,
+    /// Bytes of those tables.
     pub bytes: u64,
 }
 
 /// Block cache counters.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CacheStats {
+    /// Configured capacity (`BLOCK_CACHE_SIZE_MB`).
     pub capacity_bytes: u64,
+    /// Bytes of blocks held now.
     pub used_bytes: u64,
+    /// Blocks held now.
     pub entries: u64,
+    /// Block reads served from the cache since open.
     pub hits: u64,
+    /// Block reads that missed the cache since open.
     pub misses: u64,
 }

@@ -251,15 +251,23 @@ impl Snapshot {
 /// One live SSTable, as reported by [`Db::tables`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TableInfo {
+    /// Level the table is in.
     pub level: u32,
+    /// Table number (the file is `NNNNNN.sst`).
     pub number: u64,
+    /// File size in bytes.
     pub file_size: u64,
+    /// Entries (versions and tombstones) in the table.
     pub entries: u64,
+    /// Tombstones among them.
     pub tombstones: u64,
-    /// Smallest and largest user keys.
+    /// Smallest user key.
     pub smallest_key: Vec<u8>,
+    /// Largest user key.
     pub largest_key: Vec<u8>,
+    /// Smallest sequence number.
     pub min_seqno: u64,
+    /// Largest sequence number.
     pub max_seqno: u64,
 }
 

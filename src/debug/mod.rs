@@ -11,7 +11,7 @@
 //! SIGBUS) and parsed with the crate's own checked parsers. Damage never stops a dump early when
 //! there is more to show: each dumper collects [`Problem`]s and carries on with what it can still
 //! read. Results are plain data (`serde::Serialize`) that the CLI prints as text or JSON; keys and
-//! values are shown escaped as the shell prints them ([`crate::value::escape_bytes`]).
+//! values are shown escaped as the shell prints them ([`escape_bytes`]).
 
 #![deny(
     clippy::indexing_slicing,
@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::format::ValueKind;
 use crate::key::unpack_trailer;
-use crate::value::escape_bytes;
+pub use crate::value::escape_bytes;
 
 /// One problem found in a file: damage, an unsupported format, or an inconsistency between files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,4 +134,10 @@ fn ratio(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 / whole as f64
     }
+}
+
+/// Whether `dir` holds a database (it has a `CURRENT` file). Reading tools use it to refuse a
+/// directory that is not one instead of creating a new, empty database there.
+pub fn is_database_dir(dir: &Path) -> bool {
+    dir.join(crate::format::files::CURRENT).is_file()
 }

@@ -5,7 +5,7 @@
 //! which is exactly what [`crate::value::escape_bytes`] produces, so every key and value the shell
 //! prints can be pasted back in.
 
-use crate::value::escape_bytes;
+use lsmkv::debug::escape_bytes;
 
 /// One word of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]

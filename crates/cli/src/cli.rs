@@ -12,7 +12,7 @@ use super::output::{
 };
 use super::parse::StatsSection;
 use super::{Failure, exit};
-use crate::Db;
+use lsmkv::Db;
 
 /// Prints the outcome of a write: `OK`, `{"ok":true}`, or nothing with `--raw`.
 fn ok(out: &mut dyn Write, mode: OutputMode) -> Result<u8, Failure> {

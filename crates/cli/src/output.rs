@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value as Json};
 
 use super::parse::StatsSection;
-use crate::value::escape_bytes;
-use crate::{Stats, TableInfo};
+use lsmkv::debug::escape_bytes;
+use lsmkv::{Stats, TableInfo};
 
 /// Output format of the CLI subcommands (the shell always uses `Text`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -16,7 +16,7 @@ use super::AppState;
 use super::errors::ApiError;
 use super::json;
 use super::keyspace::{self, FLAG, USER, flag_key, strip, user_key};
-use crate::{Db, WriteBatch};
+use lsmkv::{Db, WriteBatch};
 
 pub type Resp = Response<Full<Bytes>>;
 type Items = Vec<(Vec<u8>, Vec<u8>)>;
@@ -218,7 +218,7 @@ fn scan(
     limit: usize,
 ) -> Result<(Items, Option<Vec<u8>>), ApiError> {
     let it = db.range((lo, hi));
-    let it: Box<dyn Iterator<Item = crate::Result<(crate::Key, crate::Value)>>> = if reverse {
+    let it: Box<dyn Iterator<Item = lsmkv::Result<(lsmkv::Key, lsmkv::Value)>>> = if reverse {
         Box::new(it.rev())
     } else {
         Box::new(it)

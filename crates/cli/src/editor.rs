@@ -10,8 +10,8 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 use super::parse::{COMMANDS, split, unescape_word, usage};
-use crate::Db;
-use crate::value::escape_bytes;
+use lsmkv::Db;
+use lsmkv::debug::escape_bytes;
 
 /// Most keys offered by one completion.
 pub const MAX_KEY_CANDIDATES: usize = 64;

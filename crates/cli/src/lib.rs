@@ -32,7 +32,7 @@ use std::path::Path;
 pub use exec::Session;
 pub use parse::{Command, help_text, parse_line, split_words};
 
-use crate::{Db, Error};
+use lsmkv::{Db, Error};
 
 /// Exit statuses of the `lsmkv` binary.
 pub mod exit {

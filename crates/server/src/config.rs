@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, Args, Command, FromArgMatches};
 
-use crate::options::{Options, parse_size};
+use lsmkv::Options;
 
 /// Where an engine variable is listed in `--help`.
 const ENGINE: &str = "LSM engine";
@@ -246,7 +246,7 @@ pub const ENGINE_VARS: &[EngineVar] = &[
 ];
 
 fn size(s: &str) -> Result<usize, String> {
-    let n = parse_size(s)?;
+    let n = Options::parse_size(s)?;
     usize::try_from(n).map_err(|_| "byte size too large for this machine".to_string())
 }
 

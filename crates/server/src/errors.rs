@@ -51,9 +51,9 @@ impl ApiError {
     }
 }
 
-impl From<crate::Error> for ApiError {
-    fn from(e: crate::Error) -> Self {
-        use crate::Error as E;
+impl From<lsmkv::Error> for ApiError {
+    fn from(e: lsmkv::Error) -> Self {
+        use lsmkv::Error as E;
         match e {
             E::KeyTooLarge { len, max } => ApiError::bad_request(format!(
                 "key of {len} bytes exceeds the maximum of {} bytes",

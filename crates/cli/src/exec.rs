@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
 use super::parse::{BatchOp, Command, help_for, help_text, parse_line};
 use super::{Failure, Flow};
-use crate::{Db, WriteBatch};
+use lsmkv::{Db, WriteBatch};
 
 /// Entries shown by `scan`, `prefix` and `search` when no LIMIT is given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -207,7 +207,7 @@ impl<'a> Session<'a> {
 /// Prints up to `limit` entries of `it`, then a note if more follow.
 fn list<I, K, V>(it: I, limit: usize, out: &mut dyn Write) -> Result<(), Failure>
 where
-    I: Iterator<Item = crate::Result<(K, V)>>,
+    I: Iterator<Item = lsmkv::Result<(K, V)>>,
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
@@ -234,7 +234,7 @@ where
 ///
 /// # Errors
 /// A damaged block on the way.
-pub fn count_keys(db: &Db) -> crate::Result<u64> {
+pub fn count_keys(db: &Db) -> lsmkv::Result<u64> {
     let mut n = 0u64;
     for kv in db.range::<&[u8], _>(..) {
         kv?;

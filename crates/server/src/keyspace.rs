@@ -7,7 +7,7 @@
 
 use std::ops::Bound;
 
-use crate::format::MAX_KEY_SIZE;
+use lsmkv::MAX_KEY_SIZE;
 
 /// Prefix byte of user keys.
 pub const USER: u8 = b'k';

@@ -1,4 +1,4 @@
-//! `lsmkv-server`: the HTTP server. Argument parsing and wiring only; see `lsmkv::server`.
+//! `lsmkv-server`: the HTTP server. Argument parsing and wiring only; see the `lsmkv_server` library.
 //!
 //! Configuration precedence: flag > environment variable > `.env` > default (`--help` lists every
 //! variable). A bad value stops start-up with a message naming the variable (exit status 2).
@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use lsmkv::server::{self, ConfigError, ServerConfig};
+use lsmkv_server::{self as server, ConfigError, ServerConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

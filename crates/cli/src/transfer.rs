@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 
 use super::output::{get_json_bytes, json_entry};
 use super::{Failure, exit};
-use crate::{Db, WriteBatch};
+use lsmkv::{Db, WriteBatch};
 
 /// File format of import and export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use lsmkv::server::{RunningServer, ServerConfig};
+use lsmkv_server::{RunningServer, ServerConfig};
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,

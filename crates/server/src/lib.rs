@@ -45,7 +45,7 @@ use handlers::{Ctx, Resp};
 use metrics::Metrics;
 use routes::{RouteId, Routed};
 
-use crate::Db;
+use lsmkv::Db;
 
 /// State shared by every connection.
 pub struct AppState {

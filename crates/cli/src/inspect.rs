@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 
 use super::output::human_bytes;
-use crate::debug::Problem;
-use crate::debug::manifest::{ManifestDump, TableEntry};
-use crate::debug::sst::SstDump;
-use crate::debug::verify::VerifyReport;
-use crate::debug::wal::WalDump;
+use lsmkv::debug::Problem;
+use lsmkv::debug::manifest::{ManifestDump, TableEntry};
+use lsmkv::debug::sst::SstDump;
+use lsmkv::debug::verify::VerifyReport;
+use lsmkv::debug::wal::WalDump;
 
 fn problems_text(s: &mut String, problems: &[Problem]) {
     if problems.is_empty() {

@@ -16,11 +16,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lsmkv::debug;
-use lsmkv::repl::output::OutputMode;
-use lsmkv::repl::parse::{StatsSection, unescape_word};
-use lsmkv::repl::transfer::{self, Format};
-use lsmkv::repl::{Failure, cli, exit, inspect};
 use lsmkv::{Db, Options};
+use lsmkv_cli::output::OutputMode;
+use lsmkv_cli::parse::{StatsSection, unescape_word};
+use lsmkv_cli::transfer::{self, Format};
+use lsmkv_cli::{Failure, cli, exit, inspect};
 
 const AFTER_HELP: &str = "\
 Without a subcommand, opens the interactive shell (type help there); with stdin not a terminal,
@@ -215,7 +215,7 @@ fn bytes(arg: &OsStr, escapes: bool) -> Result<Vec<u8>, Failure> {
 }
 
 fn open(dir: &Path, must_exist: bool) -> Result<Db, Failure> {
-    if must_exist && !dir.join(lsmkv::format::files::CURRENT).is_file() {
+    if must_exist && !lsmkv::debug::is_database_dir(dir) {
         return Err(Failure::other(format!("no database at {}", dir.display())));
     }
     let mut opts = Options::from_env().map_err(|e| Failure::usage(e.to_string()))?;
@@ -420,7 +420,7 @@ fn inspect_cmd(what: InspectCmd, dir: &Path, mode: OutputMode) -> Result<u8, Fai
 fn shell(dir: &Path, bail: bool) -> Result<u8, Failure> {
     let db = open(dir, false)?;
     let history = dir.join(".lsmkv_history");
-    let result = lsmkv::repl::run(&db, Some(&history), bail);
+    let result = lsmkv_cli::run(&db, Some(&history), bail);
     let closed = db.close();
     let summary = result?;
     closed.map_err(|e| {

@@ -71,7 +71,7 @@ fn help_lists_every_variable() {
     let out = cmd(dir.path(), &[]).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    let cmd = lsmkv::server::config::command();
+    let cmd = lsmkv_server::config::command();
     let names: Vec<String> = cmd
         .get_arguments()
         .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
@@ -91,7 +91,8 @@ fn help_lists_every_variable() {
     }
     // .env.example documents every one of them.
     let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example"))
+            .unwrap();
     for n in &names {
         assert!(example.contains(&format!("{n}=")), ".env.example lacks {n}");
     }
@@ -262,14 +263,15 @@ fn every_engine_variable_reaches_the_engine() {
     }
     // The server knows every engine variable: the same set as .env.example's engine section.
     let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example"))
+            .unwrap();
     let engine_section = example.split("# ==== lsmkv-server").next().unwrap();
     let documented: std::collections::BTreeSet<&str> = engine_section
         .lines()
         .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
         .filter(|k| !k.starts_with('#') && !k.is_empty())
         .collect();
-    let known: std::collections::BTreeSet<&str> = lsmkv::server::config::ENGINE_VARS
+    let known: std::collections::BTreeSet<&str> = lsmkv_server::config::ENGINE_VARS
         .iter()
         .map(|v| v.name)
         .collect();
