@@ -122,16 +122,25 @@ impl Shared {
 
     /// Records the first fatal error; later writes fail with `Error::Poisoned`.
     fn poison(&self, err: &Error) {
+        self.poison_with(err.to_string());
+    }
+
+    /// Records `cause` as the first fatal failure (later ones are logged and dropped) and wakes
+    /// every thread waiting on background work, so that none waits for a thread that has stopped.
+    fn poison_with(&self, cause_text: String) {
         let mut cause = self.poison_cause.lock();
         if cause.is_none() {
-            tracing::error!(error = %err, "lsmkv: database is now read-only");
-            *cause = Some(err.to_string());
+            tracing::error!(cause = %cause_text, "lsmkv: database is now read-only");
+            *cause = Some(cause_text);
         }
         self.poisoned.store(true, Ordering::Release);
         drop(cause);
-        let _g = self.flush.lock.lock();
-        self.flush.done.notify_all();
-        self.flush.work.notify_all();
+        {
+            let _g = self.flush.lock.lock();
+            self.flush.done.notify_all();
+            self.flush.work.notify_all();
+        }
+        self.compaction.cv.notify_all();
     }
 
     fn get_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
@@ -290,10 +299,10 @@ impl DbInner {
         }
         shared.compaction.cv.notify_all();
         for h in self.threads.lock().drain(..) {
+            // A background body's panic is caught and poisons the database where it happens
+            // (`spawn_background`); a join error can only come from a panic in that handler.
             if h.join().is_err() {
-                shared.poison(&Error::Poisoned {
-                    cause: "a background thread panicked".into(),
-                });
+                shared.poison_with("a background thread panicked".into());
             }
         }
         // Make every acknowledged write durable before the lock is released.
@@ -310,6 +319,33 @@ impl Drop for DbInner {
             tracing::error!(error = %e, "lsmkv: error while closing the database");
         }
     }
+}
+
+/// Starts a background thread named `name` running `body`. A panic in `body` poisons the
+/// database (writes fail with [`Error::Poisoned`] naming the thread and the panic; reads go on)
+/// instead of silently stopping the flushes or compactions that writers may be waiting for.
+fn spawn_background(
+    shared: &Arc<Shared>,
+    name: String,
+    body: fn(Arc<Shared>),
+) -> Result<JoinHandle<()>> {
+    let s = shared.clone();
+    let thread_name = name.clone();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let for_body = s.clone();
+            let run = std::panic::AssertUnwindSafe(move || body(for_body));
+            if let Err(payload) = std::panic::catch_unwind(run) {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|m| (*m).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                s.poison_with(format!("panic in background thread {thread_name}: {what}"));
+            }
+        })
+        .map_err(|e| Error::io("spawning a background thread", &shared.dir, e))
 }
 
 /// An open database. Cheap to clone; every clone is the same database. `Send + Sync`.

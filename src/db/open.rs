@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use super::flush::{flush_thread, sync_dir, write_table};
 use super::version::{SuperVersion, Version, smallest_user_key};
 use super::write::{WalState, WriteQueue, wal_preallocation};
-use super::{Counters, FlushSignal, Shared};
+use super::{Counters, FlushSignal, Shared, spawn_background};
 use crate::batch::decode_batch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
@@ -310,32 +310,25 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         _lock_file: lock_file,
     });
 
-    let mut threads = Vec::new();
-    let s = shared.clone();
-    threads.push(
-        std::thread::Builder::new()
-            .name("lsmkv-flush".into())
-            .spawn(move || flush_thread(s))
-            .map_err(|e| Error::io("spawning flush thread", &dir, e))?,
-    );
+    let mut threads = vec![spawn_background(
+        &shared,
+        "lsmkv-flush".into(),
+        flush_thread,
+    )?];
     super::compact::refresh_pressure(&shared);
     for i in 0..opts.compaction_threads {
-        let s = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("lsmkv-compact-{i}"))
-                .spawn(move || super::compact::compaction_thread(s))
-                .map_err(|e| Error::io("spawning compaction thread", &dir, e))?,
-        );
+        threads.push(spawn_background(
+            &shared,
+            format!("lsmkv-compact-{i}"),
+            super::compact::compaction_thread,
+        )?);
     }
     if opts.sync_mode == SyncMode::AsyncBatch {
-        let s = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("lsmkv-wal-sync".into())
-                .spawn(move || wal_sync_thread(s))
-                .map_err(|e| Error::io("spawning WAL sync thread", &dir, e))?,
-        );
+        threads.push(spawn_background(
+            &shared,
+            "lsmkv-wal-sync".into(),
+            wal_sync_thread,
+        )?);
     }
     Ok((shared, threads))
 }
