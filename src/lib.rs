@@ -30,8 +30,9 @@ pub mod compaction;
 mod db;
 pub mod debug;
 pub mod error;
-pub mod fault;
 pub mod format;
+#[doc(hidden)]
+pub mod fs;
 mod iter;
 pub mod key;
 pub mod manifest;
