@@ -9,10 +9,10 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use parking_lot::Mutex;
+use super::lock;
 
 use super::{CreateMode, DirLock, FileSystem, Mapping, WritableFile};
 use crate::error::{Error, Result};
@@ -108,7 +108,7 @@ struct Shared {
 impl Shared {
     fn check(&self, op: FaultOp, path: &Path) -> io::Result<()> {
         self.ops.fetch_add(1, Ordering::Relaxed);
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         if st.rules.is_empty() {
             return Ok(());
         }
@@ -161,9 +161,7 @@ pub struct FaultGuard {
 impl FaultGuard {
     /// How many times the rule has fired.
     pub fn fired(&self) -> u32 {
-        self.shared
-            .state
-            .lock()
+        lock(&self.shared.state)
             .rules
             .iter()
             .find(|a| a.id == self.id)
@@ -173,7 +171,7 @@ impl FaultGuard {
 
 impl Drop for FaultGuard {
     fn drop(&mut self) {
-        self.shared.state.lock().rules.retain(|a| a.id != self.id);
+        lock(&self.shared.state).rules.retain(|a| a.id != self.id);
     }
 }
 
@@ -188,7 +186,7 @@ impl FaultFs {
 
     /// Installs a rule until the returned guard is dropped.
     pub fn inject(&self, rule: FaultRule) -> FaultGuard {
-        let mut st = self.shared.state.lock();
+        let mut st = lock(&self.shared.state);
         let id = st.next_id;
         st.next_id += 1;
         st.rules.push(Active {

@@ -19,8 +19,9 @@ mod std_fs;
 use std::fmt::Debug;
 use std::io::{self, Write};
 use std::ops::Deref;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use fault_fs::{FaultFs, FaultGuard, FaultOp, FaultRule};
 pub use power_loss::PowerLossFs;
@@ -38,9 +39,10 @@ pub enum CreateMode {
 }
 
 /// The file system under one database. Object safe; shared as `Arc<dyn FileSystem>`.
+/// Unwind safe, so that [`crate::Options`] stays unwind safe (implementations use `std` locks).
 ///
 /// Paths are absolute or relative to the process's working directory, as `std::fs` takes them.
-pub trait FileSystem: Send + Sync + Debug {
+pub trait FileSystem: Send + Sync + Debug + RefUnwindSafe + UnwindSafe {
     /// `std::fs::create_dir_all`.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
 
@@ -177,6 +179,12 @@ impl AsRef<[u8]> for Mapping {
     fn as_ref(&self) -> &[u8] {
         self
     }
+}
+
+/// Locks a wrapper's bookkeeping. A panic while it was held (a test assertion) leaves nothing
+/// half-updated that matters, so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The real file system, shared.

@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use parking_lot::Mutex;
+use super::lock;
 
 use super::{CreateMode, DirLock, FileSystem, Mapping, WritableFile};
 use crate::error::Result;
@@ -88,7 +88,7 @@ impl PowerLossFs {
     /// # Errors
     /// I/O errors writing the image.
     pub fn crash_image(&self, into: &Path) -> io::Result<()> {
-        let rec = self.rec.lock();
+        let rec = lock(&self.rec);
         for (name, id) in &rec.listing {
             let data = rec.durable.get(id).map_or(&[][..], |d| d.as_slice());
             std::fs::write(into.join(name), data)?;
@@ -124,7 +124,7 @@ impl FileSystem for PowerLossFs {
     fn create(&self, path: &Path, mode: CreateMode) -> io::Result<Box<dyn WritableFile>> {
         let f = self.inner.create(path, mode)?;
         let id = self.name_in_dir(path).map(|name| {
-            let mut rec = self.rec.lock();
+            let mut rec = lock(&self.rec);
             // A truncated file keeps its identity: its durable contents are unchanged until the
             // next fsync.
             let id = match rec.live.get(&name) {
@@ -143,13 +143,13 @@ impl FileSystem for PowerLossFs {
         let id = match self.name_in_dir(path) {
             None => None,
             Some(name) => {
-                let known = self.rec.lock().live.get(&name).copied();
+                let known = lock(&self.rec).live.get(&name).copied();
                 match known {
                     Some(id) => Some(id),
                     None => {
                         // Created behind the recorder's back: take it as it is, not durable.
                         let data = self.inner.read(path)?;
-                        let mut rec = self.rec.lock();
+                        let mut rec = lock(&self.rec);
                         let id = rec.new_id();
                         rec.live.insert(name, id);
                         rec.written.insert(id, data);
@@ -171,7 +171,7 @@ impl FileSystem for PowerLossFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.inner.rename(from, to)?;
-        let mut rec = self.rec.lock();
+        let mut rec = lock(&self.rec);
         let id = self.name_in_dir(from).and_then(|n| rec.live.remove(&n));
         if let Some(to) = self.name_in_dir(to) {
             match id {
@@ -189,7 +189,7 @@ impl FileSystem for PowerLossFs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.inner.remove(path)?;
         if let Some(name) = self.name_in_dir(path) {
-            self.rec.lock().live.remove(&name);
+            lock(&self.rec).live.remove(&name);
         }
         Ok(())
     }
@@ -197,7 +197,7 @@ impl FileSystem for PowerLossFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.inner.sync_dir(dir)?;
         if dir == self.dir {
-            let mut rec = self.rec.lock();
+            let mut rec = lock(&self.rec);
             let mut listing: Vec<(String, u64)> =
                 rec.live.iter().map(|(n, id)| (n.clone(), *id)).collect();
             listing.sort();
@@ -233,7 +233,7 @@ impl std::fmt::Debug for RecordedFile {
 
 impl RecordedFile {
     fn synced(&self) {
-        let mut rec = self.rec.lock();
+        let mut rec = lock(&self.rec);
         let data = rec.written.get(&self.id).cloned().unwrap_or_default();
         rec.durable.insert(self.id, data);
     }
@@ -242,7 +242,7 @@ impl RecordedFile {
 impl Write for RecordedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        let mut rec = self.rec.lock();
+        let mut rec = lock(&self.rec);
         rec.written
             .entry(self.id)
             .or_default()
@@ -274,7 +274,7 @@ impl WritableFile for RecordedFile {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)?;
-        let mut rec = self.rec.lock();
+        let mut rec = lock(&self.rec);
         let w = rec.written.entry(self.id).or_default();
         w.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
         Ok(())
