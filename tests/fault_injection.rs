@@ -238,3 +238,28 @@ fn wal_rotation_failure() {
     drop(g);
     after_fault(d.path(), db, 0..acked, SyncMode::AsyncBatch);
 }
+
+/// Faults belong to one database: a sticky WAL fault in one leaves another in the same process,
+/// on the real file system, untouched.
+#[test]
+fn faults_belong_to_one_database() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fs = fault_fs();
+    let faulty = Db::open(
+        d1.path(),
+        opts(SyncMode::Always).with_file_system(fs.clone()),
+    )
+    .unwrap();
+    let healthy = Db::open(d2.path(), opts(SyncMode::Always)).unwrap();
+    let g = fs.inject(FaultRule {
+        path_contains: String::new(),
+        ..rule(d1.path(), FaultOp::Sync, "", EIO)
+    });
+    assert!(is_io(&faulty.put("x", "1").unwrap_err()));
+    put_keys(&healthy, 0..20);
+    healthy.flush().unwrap();
+    check_keys(&healthy, 0..20);
+    assert!(g.fired() > 0);
+    drop(g);
+    assert!(matches!(faulty.put("y", "2"), Err(Error::Poisoned { .. })));
+}

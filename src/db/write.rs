@@ -248,14 +248,14 @@ fn stall(shared: &Shared) -> Result<()> {
 pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let prealloc = wal_preallocation(&shared.opts);
-    let new_writer =
-        match WalWriter::create_with_fs(&*shared.opts.file_system, &shared.dir, number, prealloc) {
-            Ok(w) => w,
-            Err(e) => {
-                shared.poison(&e);
-                return Err(e);
-            }
-        };
+    let fs = &*shared.opts.file_system;
+    let new_writer = match WalWriter::create_with_fs(fs, &shared.dir, number, prealloc) {
+        Ok(w) => w,
+        Err(e) => {
+            shared.poison(&e);
+            return Err(e);
+        }
+    };
     let old = std::mem::replace(&mut wal.writer, new_writer);
     // The old segment is complete: sync it (its writes may have been acknowledged without fsync
     // under AsyncBatch/None) and trim its preallocated tail.
