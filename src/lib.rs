@@ -41,7 +41,7 @@ macro_rules! internal_mod {
 }
 
 internal_mod!(
-    batch, cache, compaction, db, error, fault, format, iter, key, manifest, memtable, options,
+    batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
     sstable, stats, value, wal,
 );
 

@@ -5,11 +5,13 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+use crate::fs::FileSystem;
 
 /// When the write-ahead log is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -197,6 +199,13 @@ pub struct Options {
     pub soft_pending_compaction_bytes: u64,
     /// `HARD_PENDING_COMPACTION_BYTES`: ... at which writers wait. Default 256 GiB.
     pub hard_pending_compaction_bytes: u64,
+    /// The file system under the database: every file operation goes through it. Default the
+    /// real one ([`crate::fs::StdFs`]); tests put a fault-injecting or power-loss-recording one
+    /// here ([`Options::with_file_system`]). Not an environment variable. Public only so that
+    /// `Options { .., ..Options::default() }` works outside the crate.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub file_system: Arc<dyn FileSystem>,
 }
 
 impl Default for Options {
@@ -230,6 +239,7 @@ impl Default for Options {
             compaction_max_bytes_per_sec: 0,
             soft_pending_compaction_bytes: 64 << 30,
             hard_pending_compaction_bytes: 256 << 30,
+            file_system: crate::fs::default_fs(),
         }
     }
 }
@@ -294,6 +304,15 @@ fn number<T: FromStr>(s: &str) -> Result<T, String> {
 }
 
 impl Options {
+    /// These options with `fs` as the file system under the database (fault injection and
+    /// power-loss recording in tests; see [`crate::fs`]).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
+        self.file_system = fs;
+        self
+    }
+
     /// Options from the process environment, starting from the defaults. A variable that is set
     /// but invalid is an [`Error::InvalidArgument`] naming it and what it accepts.
     pub fn from_env() -> Result<Options> {

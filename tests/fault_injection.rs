@@ -2,13 +2,17 @@
 //! syncs: the failing operation returns an error, the database turns read-only (`Poisoned`)
 //! instead of retrying, reads keep working, and a reopen recovers every acknowledged write and
 //! leaves no stray files.
+//!
+//! Each database runs on its own `FaultFs` (chosen through `Options`), so the tests run in
+//! parallel without seeing each other's faults.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
-use lsmkv::fault::{FaultOp, FaultRule, inject};
+use lsmkv::fs::{FaultFs, FaultOp, FaultRule, default_fs};
 use lsmkv::{Db, Error, Options, SyncMode};
 
 const EIO: i32 = 5;
@@ -28,13 +32,18 @@ fn opts(mode: SyncMode) -> Options {
 /// A rule for paths in `dir` ending with `suffix`.
 fn rule(dir: &Path, op: FaultOp, suffix: &str, errno: i32) -> FaultRule {
     FaultRule {
-        op,
+        op: Some(op),
         path_contains: dir.canonicalize().unwrap().display().to_string(),
         path_ends_with: suffix.into(),
         after: 0,
         errno,
         sticky: true,
     }
+}
+
+/// A fault-injecting file system over the real one.
+fn fault_fs() -> Arc<FaultFs> {
+    FaultFs::new(default_fs())
 }
 
 fn put_keys(db: &Db, range: std::ops::Range<u32>) {
@@ -84,9 +93,14 @@ fn after_fault(dir: &Path, db: Db, acked: std::ops::Range<u32>, mode: SyncMode) 
 #[test]
 fn wal_write_failure() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), opts(SyncMode::Always)).unwrap();
+    let fs = fault_fs();
+    let db = Db::open(
+        d.path(),
+        opts(SyncMode::Always).with_file_system(fs.clone()),
+    )
+    .unwrap();
     put_keys(&db, 0..50);
-    let g = inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
+    let g = fs.inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
     let e = db.put("bad", "x").unwrap_err();
     assert!(is_io(&e), "{e:?}");
     assert!(g.fired() > 0);
@@ -105,9 +119,14 @@ fn wal_write_failure() {
 #[test]
 fn wal_fsync_failure() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), opts(SyncMode::Always)).unwrap();
+    let fs = fault_fs();
+    let db = Db::open(
+        d.path(),
+        opts(SyncMode::Always).with_file_system(fs.clone()),
+    )
+    .unwrap();
     put_keys(&db, 0..50);
-    let g = inject(rule(d.path(), FaultOp::Sync, ".wal", EIO));
+    let g = fs.inject(rule(d.path(), FaultOp::Sync, ".wal", EIO));
     let e = db.put("bad", "x").unwrap_err();
     assert!(is_io(&e), "{e:?}");
     drop(g);
@@ -117,9 +136,14 @@ fn wal_fsync_failure() {
 #[test]
 fn flush_table_sync_failure() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    let fs = fault_fs();
+    let db = Db::open(
+        d.path(),
+        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
+    )
+    .unwrap();
     put_keys(&db, 0..300);
-    let g = inject(rule(d.path(), FaultOp::Sync, ".sst.tmp", EIO));
+    let g = fs.inject(rule(d.path(), FaultOp::Sync, ".sst.tmp", EIO));
     let e = db.flush().unwrap_err();
     assert!(is_io(&e), "{e:?}");
     drop(g);
@@ -129,11 +153,16 @@ fn flush_table_sync_failure() {
 #[test]
 fn flush_manifest_write_failure() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    let fs = fault_fs();
+    let db = Db::open(
+        d.path(),
+        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
+    )
+    .unwrap();
     put_keys(&db, 0..300);
     let mut r = rule(d.path(), FaultOp::Write, "", ENOSPC);
     r.path_contains.push_str("/MANIFEST-");
-    let g = inject(r);
+    let g = fs.inject(r);
     let e = db.flush().unwrap_err();
     assert!(is_io(&e), "{e:?}");
     drop(g);
@@ -143,9 +172,14 @@ fn flush_manifest_write_failure() {
 #[test]
 fn flush_directory_sync_failure() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    let fs = fault_fs();
+    let db = Db::open(
+        d.path(),
+        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
+    )
+    .unwrap();
     put_keys(&db, 0..300);
-    let g = inject(rule(d.path(), FaultOp::SyncDir, "", EIO));
+    let g = fs.inject(rule(d.path(), FaultOp::SyncDir, "", EIO));
     let e = db.flush().unwrap_err();
     assert!(is_io(&e), "{e:?}");
     drop(g);
@@ -155,12 +189,17 @@ fn flush_directory_sync_failure() {
 #[test]
 fn compaction_rename_failure() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), opts(SyncMode::AsyncBatch)).unwrap();
+    let fs = fault_fs();
+    let db = Db::open(
+        d.path(),
+        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
+    )
+    .unwrap();
     for round in 0..4u32 {
         put_keys(&db, round * 100..(round + 1) * 100);
         db.flush().unwrap();
     }
-    let g = inject(rule(d.path(), FaultOp::Rename, ".sst.tmp", ENOSPC));
+    let g = fs.inject(rule(d.path(), FaultOp::Rename, ".sst.tmp", ENOSPC));
     let e = db.compact().unwrap_err();
     assert!(is_io(&e), "{e:?}");
     drop(g);
@@ -170,17 +209,19 @@ fn compaction_rename_failure() {
 #[test]
 fn wal_rotation_failure() {
     let d = tempfile::tempdir().unwrap();
+    let fs = fault_fs();
     let db = Db::open(
         d.path(),
         Options {
             memtable_max_size: 16 << 10,
             ..opts(SyncMode::AsyncBatch)
-        },
+        }
+        .with_file_system(fs.clone()),
     )
     .unwrap();
     put_keys(&db, 0..50);
     // Creating the next WAL segment fails: the write that needed room is refused.
-    let g = inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
+    let g = fs.inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
     let mut acked = 50;
     let mut failed = false;
     for i in 50..2000u32 {
@@ -196,4 +237,29 @@ fn wal_rotation_failure() {
     assert!(failed);
     drop(g);
     after_fault(d.path(), db, 0..acked, SyncMode::AsyncBatch);
+}
+
+/// Faults belong to one database: a sticky WAL fault in one leaves another in the same process,
+/// on the real file system, untouched.
+#[test]
+fn faults_belong_to_one_database() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fs = fault_fs();
+    let faulty = Db::open(
+        d1.path(),
+        opts(SyncMode::Always).with_file_system(fs.clone()),
+    )
+    .unwrap();
+    let healthy = Db::open(d2.path(), opts(SyncMode::Always)).unwrap();
+    let g = fs.inject(FaultRule {
+        path_contains: String::new(),
+        ..rule(d1.path(), FaultOp::Sync, "", EIO)
+    });
+    assert!(is_io(&faulty.put("x", "1").unwrap_err()));
+    put_keys(&healthy, 0..20);
+    healthy.flush().unwrap();
+    check_keys(&healthy, 0..20);
+    assert!(g.fired() > 0);
+    drop(g);
+    assert!(matches!(faulty.put("y", "2"), Err(Error::Poisoned { .. })));
 }

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use lsmkv::fault::power_loss;
+use lsmkv::fs::{PowerLossFs, default_fs};
 use lsmkv::{Db, Options, SyncMode};
 
 fn opts() -> Options {
@@ -36,8 +36,8 @@ fn power_cut_keeps_every_acknowledged_write() {
     eprintln!("power_loss: LSMKV_SEED={seed}");
     for round in 0..4u64 {
         let dir = tempfile::tempdir().unwrap();
-        let rec = power_loss::record(dir.path()).unwrap();
-        let db = Db::open(dir.path(), opts()).unwrap();
+        let rec = PowerLossFs::new(default_fs(), dir.path()).unwrap();
+        let db = Db::open(dir.path(), opts().with_file_system(rec.clone())).unwrap();
         let acked: Arc<Mutex<Vec<String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let cut_after = 200 + ((seed.wrapping_mul(round + 1) >> 7) % 600) as usize;

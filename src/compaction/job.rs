@@ -169,7 +169,7 @@ pub(crate) fn run(
     })();
     if let Err(e) = result {
         if let Some(w) = writer.take() {
-            w.abandon();
+            w.abandon(&*ctx.opts.file_system);
         }
         for (_, t) in &out.tables {
             t.mark_obsolete();
@@ -192,11 +192,11 @@ pub(crate) fn seal_table(
     summary: TableSummary,
 ) -> Result<(FileMeta, Arc<Table>)> {
     let path = dir.join(sst_name(number));
-    crate::fault::check(crate::fault::FaultOp::Rename, tmp)
-        .and_then(|()| std::fs::rename(tmp, &path))
+    let fs = &opts.file_system;
+    fs.rename(tmp, &path)
         .map_err(|e| Error::io("renaming", tmp, e))?;
-    crate::db::sync_dir(dir)?;
-    let table = Table::open(&path, number, Some(cache.clone()))?;
+    crate::db::sync_dir(&**fs, dir)?;
+    let table = Table::open_with_fs(fs, &path, number, Some(cache.clone()))?;
     table.set_paranoid_checks(opts.paranoid_checks);
     let meta = FileMeta {
         number,
@@ -228,7 +228,7 @@ impl OutputFile {
         topts.expected_entries = usize::try_from(ctx.opts.target_file_size / 128)
             .unwrap_or(usize::MAX)
             .max(1024);
-        let builder = TableBuilder::create(&tmp, topts)?;
+        let builder = TableBuilder::create_with_fs(&*ctx.opts.file_system, &tmp, topts)?;
         Ok(OutputFile {
             number,
             tmp,
@@ -249,9 +249,9 @@ impl OutputFile {
         )
     }
 
-    fn abandon(self) {
+    fn abandon(self, fs: &dyn crate::fs::FileSystem) {
         drop(self.builder);
-        let _ = std::fs::remove_file(&self.tmp);
+        let _ = fs.remove(&self.tmp);
     }
 }
 

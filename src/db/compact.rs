@@ -235,7 +235,9 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
     }
     let logged = shared.manifest.lock().log_edit(edit);
     if let Err(e) = logged {
-        if !plan.trivial_move {
+        // After an I/O error the edit may be durable anyway (written, then the fsync failed), so
+        // its outputs stay; a reopen deletes them if the manifest does not name them.
+        if !plan.trivial_move && !matches!(e, Error::Io { .. }) {
             for (_, t) in &outputs {
                 t.mark_obsolete();
             }

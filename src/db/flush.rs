@@ -18,6 +18,7 @@ use crate::cache::BlockCache;
 use crate::compaction::job::seal_table;
 use crate::error::{Error, Result};
 use crate::format::files::{sst_name, wal_name};
+use crate::fs::FileSystem;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
@@ -66,7 +67,7 @@ pub(crate) fn write_table(
     let mut topts = TableOptions::from(opts);
     topts.expected_entries = usize::try_from(mem.len()).unwrap_or(usize::MAX);
     let build = || -> Result<_> {
-        let mut builder = TableBuilder::create(&tmp, topts)?;
+        let mut builder = TableBuilder::create_with_fs(&*opts.file_system, &tmp, topts)?;
         let mut c = mem.cursor();
         c.seek_to_first();
         while c.valid() {
@@ -79,7 +80,7 @@ pub(crate) fn write_table(
     match build() {
         Ok(t) => Ok(Some(t)),
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = opts.file_system.remove(&tmp);
             Err(e)
         }
     }
@@ -148,7 +149,7 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
     super::compact::refresh_pressure(shared);
     super::compact::signal(shared);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
-    if let Err(e) = std::fs::remove_file(&wal_path)
+    if let Err(e) = shared.opts.file_system.remove(&wal_path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
@@ -207,12 +208,9 @@ fn wait_for_flush(shared: &Shared) -> Result<()> {
     shared.check_poisoned()
 }
 
-/// fsync of a directory, making renames and unlinks in it durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
-        .and_then(|()| std::fs::File::open(dir))
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))?;
-    crate::fault::power_loss::after_dir_sync(dir);
-    Ok(())
+/// fsync of a directory, making renames and unlinks in it durable ([`FileSystem::sync_dir`]
+/// with the error in the engine's terms).
+pub(crate) fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))
 }

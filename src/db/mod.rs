@@ -104,7 +104,7 @@ pub(crate) struct Shared {
     /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
     pending_compaction_bytes: AtomicU64,
     /// Held (locked) for the lifetime of the database.
-    _lock_file: open::DirLock,
+    _lock_file: crate::fs::DirLock,
 }
 
 impl Shared {

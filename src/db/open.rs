@@ -6,7 +6,6 @@
 //! crash during recovery simply recovers again.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,65 +23,12 @@ use crate::batch::decode_batch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
+use crate::fs::FileSystem;
 use crate::manifest::{Manifest, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
 use crate::sstable::Table;
 use crate::wal::{Tail, WalReader, WalWriter};
-
-/// Directories locked by this process. POSIX record locks (below) do not see a second opener in
-/// the same process, so this set does; it is checked before the lock file is even opened,
-/// because closing any descriptor of the file would drop the process's lock.
-static LOCKED_DIRS: parking_lot::Mutex<BTreeSet<PathBuf>> =
-    parking_lot::Mutex::new(BTreeSet::new());
-
-/// The exclusive lock on a database directory, held while the database is open.
-///
-/// A POSIX `fcntl` record lock on `LOCK`, not `flock`: `flock` locks belong to the open file
-/// description, which a child process forked by the application shares until it execs, so a
-/// database closed while another thread spawns a process could stay locked against its next
-/// opener. `fcntl` locks belong to the process and are not inherited.
-pub(crate) struct DirLock {
-    _file: File,
-    dir: PathBuf,
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        LOCKED_DIRS.lock().remove(&self.dir);
-    }
-}
-
-fn lock_dir(dir: &Path) -> Result<DirLock> {
-    let mut locked = LOCKED_DIRS.lock();
-    if locked.contains(dir) {
-        return Err(Error::Locked {
-            path: dir.to_path_buf(),
-        });
-    }
-    let path = dir.join(files::LOCK);
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("opening", &path, e))?;
-    match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
-            return Err(Error::Locked {
-                path: dir.to_path_buf(),
-            });
-        }
-        Err(e) => return Err(Error::io("locking", &path, std::io::Error::from(e))),
-    }
-    locked.insert(dir.to_path_buf());
-    Ok(DirLock {
-        _file: f,
-        dir: dir.to_path_buf(),
-    })
-}
 
 struct DirListing {
     wals: BTreeSet<u64>,
@@ -91,18 +37,15 @@ struct DirListing {
     max_number: u64,
 }
 
-fn list_dir(dir: &Path) -> Result<DirListing> {
+fn list_dir(fs: &dyn FileSystem, dir: &Path) -> Result<DirListing> {
     let mut l = DirListing {
         wals: BTreeSet::new(),
         ssts: BTreeSet::new(),
         temps: Vec::new(),
         max_number: 0,
     };
-    let rd = fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    let names = fs.list_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+    for name in &names {
         match parse_name(name) {
             Some(FileKind::Wal(n)) => {
                 l.wals.insert(n);
@@ -113,7 +56,7 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
                 l.max_number = l.max_number.max(n);
             }
             Some(FileKind::Manifest(n)) => l.max_number = l.max_number.max(n),
-            Some(FileKind::Temp) => l.temps.push(entry.path()),
+            Some(FileKind::Temp) => l.temps.push(dir.join(name)),
             _ => {}
         }
     }
@@ -126,13 +69,14 @@ fn list_dir(dir: &Path) -> Result<DirListing> {
 /// `next_seqno` is the seqno the log must continue with (one past what the manifest and earlier
 /// segments hold); a batch starting beyond it means records the log should hold are gone.
 fn replay_segment(
+    fs: &dyn FileSystem,
     path: &Path,
     mem: &Memtable,
     newest: bool,
     mode: WalRecoveryMode,
     next_seqno: &mut u64,
 ) -> Result<u64> {
-    let reader = WalReader::open(path)?;
+    let reader = WalReader::open_with_fs(fs, path)?;
     let mut max_seqno = 0;
     let result = reader.replay(|rec| {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
@@ -181,13 +125,15 @@ fn replay_segment(
 
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     opts.validate()?;
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating directory", dir, e))?;
+    let fs = Arc::clone(&opts.file_system);
+    fs.create_dir_all(dir)
+        .map_err(|e| Error::io("creating directory", dir, e))?;
     let dir = dir
         .canonicalize()
         .map_err(|e| Error::io("resolving", dir, e))?;
-    let lock_file = lock_dir(&dir)?;
-    let (mut manifest, state) = Manifest::open(&dir)?;
-    let listing = list_dir(&dir)?;
+    let lock_file = fs.lock_dir(&dir)?;
+    let (mut manifest, state) = Manifest::open_with_fs(Arc::clone(&fs), &dir)?;
+    let listing = list_dir(&*fs, &dir)?;
     // Numbers handed out before a crash but never recorded must not be reused.
     manifest.mark_file_number_used(listing.max_number);
 
@@ -197,7 +143,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     let mut version = Version::default();
     for meta in state.files.values() {
         let path = dir.join(files::sst_name(meta.number));
-        let table = Table::open(&path, meta.number, Some(cache.clone()))?;
+        let table = Table::open_with_fs(&fs, &path, meta.number, Some(cache.clone()))?;
         table.set_paranoid_checks(opts.paranoid_checks);
         let level = meta.level as usize;
         while version.levels.len() <= level {
@@ -229,6 +175,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         let path = dir.join(files::wal_name(*n));
         let newest = i + 1 == replay.len();
         last_seqno = last_seqno.max(replay_segment(
+            &*fs,
             &path,
             &recovered,
             newest,
@@ -236,7 +183,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             &mut next_seqno,
         )?);
     }
-    check_orphans(&dir, &manifest, &listing, last_seqno)?;
+    check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
 
     let wal_number = manifest.new_file_number();
     let mut edit = VersionEdit {
@@ -252,7 +199,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             recovered_table = Some(table);
         }
     }
-    let writer = WalWriter::create(&dir, wal_number, wal_preallocation(&opts))?;
+    let writer = WalWriter::create_with_fs(&*fs, &dir, wal_number, wal_preallocation(&opts))?;
     manifest.log_edit(edit)?;
     if let Some(t) = recovered_table {
         if version.levels.is_empty() {
@@ -268,15 +215,15 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     for n in listing.ssts.difference(&live) {
         let p = dir.join(files::sst_name(*n));
         tracing::info!(path = %p.display(), "removing orphan table");
-        let _ = fs::remove_file(p);
+        let _ = fs.remove(&p);
     }
     for n in listing.wals.iter().filter(|n| **n < wal_number) {
-        let _ = fs::remove_file(dir.join(files::wal_name(*n)));
+        let _ = fs.remove(&dir.join(files::wal_name(*n)));
     }
     for p in &listing.temps {
-        let _ = fs::remove_file(p);
+        let _ = fs.remove(p);
     }
-    sync_dir(&dir)?;
+    sync_dir(&*fs, &dir)?;
 
     let shared = Arc::new(Shared {
         dir: dir.clone(),
@@ -339,6 +286,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
 /// *was* durable (its WAL segment is gone), so the manifest lost records. Deleting it would lose
 /// acknowledged writes silently; report the manifest as corrupt instead.
 fn check_orphans(
+    fs: &Arc<dyn FileSystem>,
     dir: &Path,
     manifest: &Manifest,
     listing: &DirListing,
@@ -348,7 +296,7 @@ fn check_orphans(
     for n in listing.ssts.iter().filter(|n| !live.contains_key(n)) {
         let path = dir.join(files::sst_name(*n));
         // An unreadable orphan is garbage from an interrupted write.
-        let Ok(table) = Table::open(&path, *n, None) else {
+        let Ok(table) = Table::open_with_fs(fs, &path, *n, None) else {
             continue;
         };
         let max = table.meta().max_seqno;
@@ -394,11 +342,8 @@ fn wal_sync_thread(shared: Arc<Shared>) {
                 .map(|f| (f, wal.writer.path().to_path_buf()))
         };
         let r = handle.and_then(|(f, path)| {
-            crate::fault::check(crate::fault::FaultOp::Sync, &path)
-                .and_then(|()| f.sync_data())
-                .map_err(|e| Error::io("syncing WAL segment", &path, e))?;
-            crate::fault::power_loss::after_file_sync(&path);
-            Ok(())
+            f.sync_data()
+                .map_err(|e| Error::io("syncing WAL segment", &path, e))
         });
         match r {
             Ok(()) => {

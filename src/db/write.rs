@@ -248,7 +248,8 @@ fn stall(shared: &Shared) -> Result<()> {
 pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let prealloc = wal_preallocation(&shared.opts);
-    let new_writer = match WalWriter::create(&shared.dir, number, prealloc) {
+    let fs = &*shared.opts.file_system;
+    let new_writer = match WalWriter::create_with_fs(fs, &shared.dir, number, prealloc) {
         Ok(w) => w,
         Err(e) => {
             shared.poison(&e);

@@ -27,9 +27,9 @@ mod edit;
 mod log;
 mod state;
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use edit::{FileMeta, VersionEdit, tag};
 pub use log::{
@@ -40,6 +40,7 @@ pub use state::ManifestState;
 
 use crate::error::{Error, Result};
 use crate::format::files::{self, CURRENT, FileKind};
+use crate::fs::{CreateMode, FileSystem, WritableFile};
 
 /// First 8 bytes of every manifest file.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"LSMKVMAN";
@@ -61,11 +62,12 @@ const MAX_CURRENT_LEN: usize = 64;
 /// An open manifest log. Not thread-safe by itself: the db serializes edits.
 #[derive(Debug)]
 pub struct Manifest {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     /// Path of the live log.
     path: PathBuf,
     /// The live log, opened for appending.
-    file: File,
+    file: Box<dyn WritableFile>,
     /// Bytes in the live log.
     file_bytes: u64,
     /// Bytes of the live log's header and snapshot record.
@@ -92,12 +94,20 @@ impl Manifest {
     /// is damaged before its last record, or if CURRENT is missing while manifests other than an
     /// empty `MANIFEST-000001` exist; [`Error::UnsupportedVersion`]; [`Error::Io`].
     pub fn open(dir: &Path) -> Result<(Manifest, ManifestState)> {
+        Self::open_with_fs(crate::fs::default_fs(), dir)
+    }
+
+    /// [`Manifest::open`] on the file system `fs`, which the manifest keeps for its writes.
+    ///
+    /// # Errors
+    /// As [`Manifest::open`].
+    pub fn open_with_fs(fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Manifest, ManifestState)> {
         let current_path = dir.join(CURRENT);
-        let Some(number) = read_current(&current_path)? else {
-            return Self::create(dir);
+        let Some(number) = read_current(&*fs, &current_path)? else {
+            return Self::create(fs, dir);
         };
         let path = dir.join(files::manifest_name(number));
-        let data = match fs::read(&path) {
+        let data = match fs.read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::corruption(
@@ -117,8 +127,9 @@ impl Manifest {
         state.next_file_number = state.next_file_number.max(number.saturating_add(1));
 
         let manifest = Manifest {
+            file: open_existing(&*fs, &path)?,
+            fs,
             dir: dir.to_path_buf(),
-            file: open_existing(&path)?,
             path,
             file_bytes: replayed.valid_len,
             snapshot_bytes: replayed.snapshot_len,
@@ -143,9 +154,10 @@ impl Manifest {
     }
 
     /// A new database: writes `MANIFEST-000001` and CURRENT.
-    fn create(dir: &Path) -> Result<(Manifest, ManifestState)> {
-        let existing = list_manifests(dir)?;
-        let blank_leftover = existing == [FIRST_MANIFEST_NUMBER] && first_manifest_is_blank(dir);
+    fn create(fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Manifest, ManifestState)> {
+        let existing = list_manifests(&*fs, dir)?;
+        let blank_leftover =
+            existing == [FIRST_MANIFEST_NUMBER] && first_manifest_is_blank(&*fs, dir);
         if let Some(&n) = existing.first()
             && !blank_leftover
         {
@@ -163,9 +175,10 @@ impl Manifest {
             next_file_number: FIRST_MANIFEST_NUMBER + 1,
             ..ManifestState::default()
         };
-        let written = write_new_manifest(dir, &state)?;
-        set_current(dir, state.manifest_number)?;
+        let written = write_new_manifest(&*fs, dir, &state)?;
+        set_current(&*fs, dir, state.manifest_number)?;
         let manifest = Manifest {
+            fs,
             dir: dir.to_path_buf(),
             path: written.path,
             file: written.file,
@@ -219,14 +232,13 @@ impl Manifest {
         if self.torn || self.file_bytes.saturating_add(record.len() as u64) > limit {
             return self.roll_over(Some(&edit));
         }
-        let written = crate::fault::check(crate::fault::FaultOp::Write, &self.path)
-            .and_then(|()| self.file.write_all(&record))
-            .and_then(|()| crate::fault::check(crate::fault::FaultOp::Sync, &self.path))
+        let written = self
+            .file
+            .write_all(&record)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             return Err(self.fail(Error::io("appending to manifest", &self.path, e)));
         }
-        crate::fault::power_loss::after_file_sync(&self.path);
         self.file_bytes += record.len() as u64;
         self.state.apply_checked(&edit);
         Ok(())
@@ -242,11 +254,11 @@ impl Manifest {
         }
         next.manifest_number = next.next_file_number;
         next.next_file_number = next.next_file_number.saturating_add(1);
-        let written = match write_new_manifest(&self.dir, &next) {
+        let written = match write_new_manifest(&*self.fs, &self.dir, &next) {
             Ok(w) => w,
             Err(e) => return Err(self.fail(e)),
         };
-        if let Err(e) = set_current(&self.dir, next.manifest_number) {
+        if let Err(e) = set_current(&*self.fs, &self.dir, next.manifest_number) {
             return Err(self.fail(e));
         }
         let old = std::mem::replace(&mut self.path, written.path);
@@ -255,7 +267,7 @@ impl Manifest {
         self.snapshot_bytes = written.len;
         self.state = next;
         self.torn = false;
-        if let Err(e) = fs::remove_file(&old) {
+        if let Err(e) = self.fs.remove(&old) {
             // Harmless: open deletes manifests that CURRENT does not name.
             tracing::warn!(manifest = %old.display(), error = %e, "could not delete old manifest");
         }
@@ -270,17 +282,15 @@ impl Manifest {
 
     /// Deletes manifests other than the live one and a leftover `CURRENT.tmp`. Best effort.
     fn remove_stale_files(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
+        let Ok(entries) = self.fs.list_dir(&self.dir) else {
             return;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for name in &entries {
             let stale = match files::parse_name(name) {
                 Some(FileKind::Manifest(n)) => n != self.state.manifest_number,
                 _ => name == CURRENT_TMP,
             };
-            if stale && let Err(e) = fs::remove_file(entry.path()) {
+            if stale && let Err(e) = self.fs.remove(&self.dir.join(name)) {
                 tracing::warn!(file = name, error = %e, "could not delete stale manifest file");
             }
         }
@@ -325,8 +335,8 @@ impl Manifest {
 }
 
 /// Reads CURRENT: `None` if it does not exist, else the manifest number it names.
-fn read_current(path: &Path) -> Result<Option<u64>> {
-    let data = match fs::read(path) {
+fn read_current(fs: &dyn FileSystem, path: &Path) -> Result<Option<u64>> {
+    let data = match fs.read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("reading", path, e)),
@@ -351,16 +361,11 @@ fn read_current(path: &Path) -> Result<Option<u64>> {
 }
 
 /// Numbers of the `MANIFEST-*` files in `dir`, ascending.
-fn list_manifests(dir: &Path) -> Result<Vec<u64>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return Err(Error::io("listing", dir, e)),
-    };
+fn list_manifests(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u64>> {
+    let entries = fs.list_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
-        if let Some(FileKind::Manifest(n)) = entry.file_name().to_str().and_then(files::parse_name)
-        {
+    for name in &entries {
+        if let Some(FileKind::Manifest(n)) = files::parse_name(name) {
             out.push(n);
         }
     }
@@ -371,9 +376,9 @@ fn list_manifests(dir: &Path) -> Result<Vec<u64>> {
 /// Whether `MANIFEST-000001` is what a crash while creating a database leaves: unreadable, or a
 /// state with no tables and no recorded seqno or WAL progress. Such a file was never named by
 /// CURRENT, so it holds nothing that was acknowledged.
-fn first_manifest_is_blank(dir: &Path) -> bool {
+fn first_manifest_is_blank(fs: &dyn FileSystem, dir: &Path) -> bool {
     let path = dir.join(files::manifest_name(FIRST_MANIFEST_NUMBER));
-    let Ok(data) = fs::read(&path) else {
+    let Ok(data) = fs.read(&path) else {
         return false;
     };
     match log::replay(&data, &path) {
@@ -384,27 +389,32 @@ fn first_manifest_is_blank(dir: &Path) -> bool {
 
 struct NewManifest {
     path: PathBuf,
-    file: File,
+    file: Box<dyn WritableFile>,
     len: u64,
 }
 
 /// Creates `MANIFEST-<state.manifest_number>` holding the file header and a snapshot of `state`,
 /// fsyncs it and the directory. On error a partly written file is removed.
-fn write_new_manifest(dir: &Path, state: &ManifestState) -> Result<NewManifest> {
+fn write_new_manifest(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    state: &ManifestState,
+) -> Result<NewManifest> {
     let path = dir.join(files::manifest_name(state.manifest_number));
     let mut buf = Vec::new();
     log::put_file_header(&mut buf);
     let mut payload = Vec::new();
     state.snapshot_edit().encode(&mut payload);
     log::put_record(&mut buf, &payload)?;
-    let file = match write_synced(&path, &buf) {
+    let file = match write_synced(fs, &path, &buf) {
         Ok(f) => f,
         Err(e) => {
-            let _ = fs::remove_file(&path);
+            let _ = fs.remove(&path);
             return Err(Error::io("writing new manifest", &path, e));
         }
     };
-    sync_dir(dir)?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
     Ok(NewManifest {
         path,
         file,
@@ -414,45 +424,31 @@ fn write_new_manifest(dir: &Path, state: &ManifestState) -> Result<NewManifest> 
 
 /// Points CURRENT at `MANIFEST-<number>`: write `CURRENT.tmp`, fsync, rename over CURRENT, fsync
 /// the directory. A crash leaves either the old or the new CURRENT, both complete.
-fn set_current(dir: &Path, number: u64) -> Result<()> {
+fn set_current(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<()> {
     let tmp = dir.join(CURRENT_TMP);
     let contents = format!("{}\n", files::manifest_name(number));
-    write_synced(&tmp, contents.as_bytes()).map_err(|e| Error::io("writing", &tmp, e))?;
-    crate::fault::check(crate::fault::FaultOp::Rename, &tmp)
-        .and_then(|()| fs::rename(&tmp, dir.join(CURRENT)))
+    write_synced(fs, &tmp, contents.as_bytes()).map_err(|e| Error::io("writing", &tmp, e))?;
+    fs.rename(&tmp, &dir.join(CURRENT))
         .map_err(|e| Error::io("renaming", &tmp, e))?;
-    sync_dir(dir)
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))
 }
 
 /// Creates or truncates `path`, writes `bytes` and fsyncs; returns the handle (positioned at the
 /// end, so later writes append).
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
-    crate::fault::check(crate::fault::FaultOp::Write, path)?;
+fn write_synced(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+) -> std::io::Result<Box<dyn WritableFile>> {
+    let mut f = fs.create(path, CreateMode::Truncate)?;
     f.write_all(bytes)?;
-    crate::fault::check(crate::fault::FaultOp::Sync, path)?;
     f.sync_all()?;
-    crate::fault::power_loss::after_file_sync(path);
     Ok(f)
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
-        .and_then(|()| File::open(dir))
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))?;
-    crate::fault::power_loss::after_dir_sync(dir);
-    Ok(())
-}
-
-fn open_existing(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
+fn open_existing(fs: &dyn FileSystem, path: &Path) -> Result<Box<dyn WritableFile>> {
+    fs.open_append(path)
         .map_err(|e| Error::io("opening manifest", path, e))
 }
 

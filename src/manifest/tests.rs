@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+use std::fs;
+
 use super::edit::test_meta as meta;
 use super::*;
+use crate::fs::{FaultFs, FaultOp, FaultRule};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -296,10 +299,11 @@ fn invalid_edit_is_rejected_without_writing() {
 #[test]
 fn failed_append_leaves_state_unchanged_and_poisons() {
     let d = dir();
-    let (mut m, _) = Manifest::open(d.path()).unwrap();
+    let ffs = FaultFs::new(crate::fs::default_fs());
+    let (mut m, _) = Manifest::open_with_fs(ffs.clone(), d.path()).unwrap();
     let before = m.state().clone();
-    // A read-only handle: the append fails like a full disk would.
-    m.file = File::open(&m.path).unwrap();
+    // The append fails like on a full disk.
+    let _g = ffs.inject(FaultRule::new(FaultOp::Write, 28));
     let e = flush_edit(&mut m, 1);
     let err = m.log_edit(e).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");

@@ -15,7 +15,6 @@
 )]
 
 use std::cmp::Ordering;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -30,6 +29,7 @@ use super::index::IndexBuilder;
 use super::meta::TableMeta;
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+use crate::fs::{CreateMode, FileSystem, WritableFile};
 use crate::key::{cmp_internal, encode_internal};
 use crate::options::Compression;
 
@@ -233,14 +233,25 @@ impl<W: Write> Core<W> {
 
 /// Streams a table to a file.
 pub struct TableBuilder {
-    core: Core<BufWriter<File>>,
+    core: Core<BufWriter<Box<dyn WritableFile>>>,
 }
 
 impl TableBuilder {
     /// Creates (truncating) the file at `path`. The caller renames it into place after
     /// [`TableBuilder::finish`] and fsyncs the directory.
     pub fn create(path: &Path, opts: TableOptions) -> Result<TableBuilder> {
-        let file = File::create(path).map_err(|e| Error::io("creating SSTable", path, e))?;
+        Self::create_with_fs(&crate::fs::StdFs, path, opts)
+    }
+
+    /// [`TableBuilder::create`] on the file system `fs`.
+    pub fn create_with_fs(
+        fs: &dyn FileSystem,
+        path: &Path,
+        opts: TableOptions,
+    ) -> Result<TableBuilder> {
+        let file = fs
+            .create(path, CreateMode::Truncate)
+            .map_err(|e| Error::io("creating SSTable", path, e))?;
         Ok(TableBuilder {
             core: Core::new(
                 BufWriter::with_capacity(256 * 1024, file),
@@ -269,16 +280,12 @@ impl TableBuilder {
     /// Writes the filter, index, meta blocks and footer, and fsyncs the file.
     pub fn finish(self) -> Result<TableSummary> {
         let path = self.core.path.clone();
-        crate::fault::check(crate::fault::FaultOp::Write, &path)
-            .map_err(|e| Error::io("writing SSTable", &path, e))?;
         let (out, summary) = self.core.finish()?;
         let file = out
             .into_inner()
             .map_err(|e| Error::io("writing SSTable", &path, e.into_error()))?;
-        crate::fault::check(crate::fault::FaultOp::Sync, &path)
-            .and_then(|()| file.sync_all())
+        file.sync_all()
             .map_err(|e| Error::io("syncing SSTable", &path, e))?;
-        crate::fault::power_loss::after_file_sync(&path);
         Ok(summary)
     }
 }

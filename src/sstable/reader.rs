@@ -20,7 +20,6 @@
 )]
 
 use std::cmp::Ordering;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering as AtomicOrdering};
@@ -37,13 +36,16 @@ use super::iter::TableIter;
 use super::meta::TableMeta;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
+use crate::fs::{FileSystem, Mapping};
 use crate::key::{SeqNo, cmp_internal, decode_internal, seek_trailer};
 use crate::value::Value;
 
 /// Owner of a file mapping: the `Bytes` of an opened table point into it. Unlinks the file when
 /// dropped after [`Table::mark_obsolete`], i.e. once no table, iterator or value uses it.
 struct MappedFile {
-    mmap: memmap2::Mmap,
+    mmap: Mapping,
+    /// Unlinks the file (through the database's file system).
+    fs: Arc<dyn FileSystem>,
     path: PathBuf,
     obsolete: Arc<AtomicBool>,
 }
@@ -60,7 +62,7 @@ impl AsRef<[u8]> for SharedMap {
 impl Drop for MappedFile {
     fn drop(&mut self) {
         if self.obsolete.load(AtomicOrdering::Acquire)
-            && let Err(e) = std::fs::remove_file(&self.path)
+            && let Err(e) = self.fs.remove(&self.path)
         {
             tracing::warn!(path = %self.path.display(), error = %e, "could not unlink obsolete SSTable");
         }
@@ -99,25 +101,6 @@ fn open_advice() -> MapAdvice {
         2 => MapAdvice::Sequential,
         _ => MapAdvice::Normal,
     }
-}
-
-/// Maps `file` read-only.
-#[expect(
-    unsafe_code,
-    reason = "memory-mapping a file is unsafe in memmap2; SSTables are immutable once sealed"
-)]
-fn map_file(file: &File, path: &Path) -> Result<memmap2::Mmap> {
-    // SAFETY: `Mmap::map` is unsafe because another process (or this one) could truncate or
-    // modify the file while it is mapped, which would change bytes behind `&[u8]` references or
-    // raise SIGBUS. The engine only opens SSTables that were completely written, fsynced and
-    // renamed into place, never opens them for writing again, holds an exclusive lock on the data
-    // directory (`LOCK`), and unlinks a table only when the last holder of this mapping has
-    // dropped it (`MappedFile::drop`); unlinking does not invalidate a live mapping on POSIX.
-    // Modifying the directory behind the engine's back is outside this contract
-    // (format-spec/sstable.md, "Memory-mapping contract"): it may crash the process, and every
-    // byte read through the mapping is still bounds-checked, so it cannot cause out-of-bounds
-    // access.
-    unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io("mapping SSTable", path, e))
 }
 
 /// An open, immutable SSTable. Shared as `Arc<Table>`; `Send + Sync`.
@@ -171,19 +154,27 @@ impl Table {
         file_number: u64,
         cache: Option<Arc<BlockCache>>,
     ) -> Result<Arc<Table>> {
-        let file = File::open(path).map_err(|e| Error::io("opening SSTable", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("reading metadata of SSTable", path, e))?
-            .len();
-        if len < FOOTER_SIZE as u64 {
+        Self::open_with_fs(&crate::fs::default_fs(), path, file_number, cache)
+    }
+
+    /// [`Table::open`] on the file system `fs` (which also unlinks the file after
+    /// [`Table::mark_obsolete`]).
+    pub fn open_with_fs(
+        fs: &Arc<dyn FileSystem>,
+        path: &Path,
+        file_number: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Arc<Table>> {
+        let mmap = fs
+            .map(path)
+            .map_err(|e| Error::io("mapping SSTable", path, e))?;
+        if mmap.len() < FOOTER_SIZE {
             return Err(Error::corruption(
                 path,
                 0,
                 "file shorter than an SSTable footer",
             ));
         }
-        let mmap = map_file(&file, path)?;
         #[cfg(unix)]
         let advice = open_advice();
         {
@@ -199,6 +190,7 @@ impl Table {
         let obsolete = Arc::new(AtomicBool::new(false));
         let owner = MappedFile {
             mmap,
+            fs: Arc::clone(fs),
             path: path.to_path_buf(),
             obsolete: Arc::clone(&obsolete),
         };

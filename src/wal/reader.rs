@@ -12,10 +12,8 @@
 //! header checksum before touching a payload, so only real record headers (which never overlap)
 //! cost a payload checksum.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use zerocopy::FromBytes;
 
 use super::{
@@ -24,6 +22,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::format::files::{FileKind, parse_name};
+use crate::fs::{FileSystem, Mapping};
 
 /// One record of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +115,8 @@ pub fn replay(path: &Path, f: impl FnMut(Record<'_>) -> Result<()>) -> Result<Ta
 #[derive(Debug)]
 pub struct WalReader {
     path: PathBuf,
-    /// `None` for an empty file, which is never mapped.
-    map: Option<Mmap>,
+    /// Empty for an empty file, which is never mapped.
+    map: Mapping,
 }
 
 impl WalReader {
@@ -126,19 +125,19 @@ impl WalReader {
     /// # Errors
     /// [`Error::Io`] when the file cannot be opened or mapped.
     pub fn open(path: &Path) -> Result<WalReader> {
-        let file = File::open(path).map_err(|e| Error::io("opening WAL segment", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("reading metadata of WAL segment", path, e))?
-            .len();
-        let map = if len == 0 {
-            None
-        } else {
-            let map = map_file(&file).map_err(|e| Error::io("mapping WAL segment", path, e))?;
-            #[cfg(unix)]
-            let _ = map.advise(memmap2::Advice::Sequential);
-            Some(map)
-        };
+        Self::open_with_fs(&crate::fs::StdFs, path)
+    }
+
+    /// [`WalReader::open`] on the file system `fs`.
+    ///
+    /// # Errors
+    /// As [`WalReader::open`].
+    pub fn open_with_fs(fs: &dyn FileSystem, path: &Path) -> Result<WalReader> {
+        let map = fs
+            .map(path)
+            .map_err(|e| Error::io("mapping WAL segment", path, e))?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
         Ok(WalReader {
             path: path.to_path_buf(),
             map,
@@ -152,7 +151,7 @@ impl WalReader {
 
     /// The mapped bytes (empty for an empty file).
     pub fn data(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
+        &self.map
     }
 
     /// Parses the whole segment; see [`read_segment`].
@@ -164,18 +163,6 @@ impl WalReader {
     pub fn replay<'a>(&'a self, f: impl FnMut(Record<'a>) -> Result<()>) -> Result<Tail> {
         scan(self.data(), &self.path, f).map(|(_, tail)| tail)
     }
-}
-
-#[expect(unsafe_code, reason = "memory-mapping a WAL segment for replay")]
-fn map_file(file: &File) -> std::io::Result<Mmap> {
-    // SAFETY: `Mmap::map` is unsound only if the file is modified or truncated while mapped (the
-    // slice would change under us, or an access past the end raises SIGBUS). The db maps a
-    // segment only during recovery, while it holds the exclusive directory LOCK and before it
-    // creates a WalWriter, and WalWriter never reopens an existing segment (`create_new`); so no
-    // one in the contract writes the file while this mapping lives. The caller never maps an
-    // empty file. Modifying the directory from outside is out of contract (format-spec/README.md):
-    // then a read may see changing bytes (caught by the checksums as corruption) or SIGBUS.
-    unsafe { Mmap::map(file) }
 }
 
 /// Whether the segment header is present.

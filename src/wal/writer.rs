@@ -5,7 +5,6 @@
 //! and one `fdatasync`. After any I/O error the writer refuses further work: a failed write or
 //! fsync leaves the file in an unknown state, and an fsync must never be retried (STYLE.md §5).
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +17,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::format::files::wal_name;
+use crate::fs::{CreateMode, FileSystem, WritableFile};
 
 /// After a flush, a buffer that grew beyond this (one huge record) is shrunk back.
 const KEEP_BUFFER_BYTES: usize = 4 << 20;
@@ -50,7 +50,7 @@ pub fn frame_record(out: &mut Vec<u8>, segment: u64, offset: u64, payload: &[u8]
 /// Appends records to one WAL segment. Not thread-safe by itself: the db's commit path owns it.
 #[derive(Debug)]
 pub struct WalWriter {
-    file: File,
+    file: Box<dyn WritableFile>,
     path: PathBuf,
     number: u64,
     /// Framed records not yet written.
@@ -76,13 +76,24 @@ impl WalWriter {
     /// [`Error::Io`] if the file exists or any step fails; the partly created file is removed
     /// (best effort; a leftover one reads as an empty segment).
     pub fn create(dir: &Path, number: u64, preallocate: u64) -> Result<WalWriter> {
+        Self::create_with_fs(&crate::fs::StdFs, dir, number, preallocate)
+    }
+
+    /// [`WalWriter::create`] on the file system `fs`.
+    ///
+    /// # Errors
+    /// As [`WalWriter::create`].
+    pub fn create_with_fs(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        number: u64,
+        preallocate: u64,
+    ) -> Result<WalWriter> {
         let path = dir.join(wal_name(number));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
+        let mut file = fs
+            .create(&path, CreateMode::New)
             .map_err(|e| Error::io("creating WAL segment", &path, e))?;
-        match init_segment(&file, &path, dir, number, preallocate) {
+        match init_segment(fs, &mut *file, &path, dir, number, preallocate) {
             Ok(allocated) => Ok(WalWriter {
                 file,
                 path,
@@ -95,7 +106,7 @@ impl WalWriter {
             }),
             Err(e) => {
                 drop(file);
-                let _ = std::fs::remove_file(&path);
+                let _ = fs.remove(&path);
                 Err(e)
             }
         }
@@ -126,15 +137,13 @@ impl WalWriter {
             // Grow the reservation a chunk at a time: one size change (and one metadata sync)
             // per chunk instead of per commit, without reserving a whole segment up front.
             let want = end.div_ceil(self.chunk).saturating_mul(self.chunk);
-            match reserve(&self.file, &self.path, want) {
+            match reserve(&mut *self.file, &self.path, want) {
                 Ok(0) => self.chunk = 0,
                 Ok(n) => self.allocated = n,
                 Err(e) => return Err(self.fail(e)),
             }
         }
-        let written = crate::fault::check(crate::fault::FaultOp::Write, &self.path)
-            .and_then(|()| self.file.write_all(&self.buf));
-        if let Err(e) = written {
+        if let Err(e) = self.file.write_all(&self.buf) {
             return Err(self.fail(Error::io("writing WAL segment", &self.path, e)));
         }
         self.written += self.buf.len() as u64;
@@ -151,12 +160,9 @@ impl WalWriter {
     /// As `flush`, plus [`Error::Io`] when the fsync fails (never retry it: poison the db).
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        let synced = crate::fault::check(crate::fault::FaultOp::Sync, &self.path)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = synced {
+        if let Err(e) = self.file.sync_data() {
             return Err(self.fail(Error::io("syncing WAL segment", &self.path, e)));
         }
-        crate::fault::power_loss::after_file_sync_len(&self.path, Some(self.written));
         Ok(())
     }
 
@@ -165,7 +171,7 @@ impl WalWriter {
     ///
     /// # Errors
     /// [`Error::Io`] when the descriptor cannot be duplicated; [`Error::Poisoned`] after a failure.
-    pub fn sync_handle(&self) -> Result<File> {
+    pub fn sync_handle(&self) -> Result<Box<dyn WritableFile>> {
         self.check()?;
         self.file
             .try_clone()
@@ -212,7 +218,6 @@ impl WalWriter {
                     e,
                 )));
             }
-            crate::fault::power_loss::after_file_sync(&self.path);
         }
         Ok(())
     }
@@ -235,14 +240,14 @@ impl WalWriter {
 /// Writes the header, reserves space and makes file and directory entry durable. Returns the
 /// reserved file length (0 if nothing was reserved).
 fn init_segment(
-    mut file: &File,
+    fs: &dyn FileSystem,
+    file: &mut dyn WritableFile,
     path: &Path,
     dir: &Path,
     number: u64,
     preallocate: u64,
 ) -> Result<u64> {
-    crate::fault::check(crate::fault::FaultOp::Write, path)
-        .and_then(|()| file.write_all(SegmentHeader::new(number).as_bytes()))
+    file.write_all(SegmentHeader::new(number).as_bytes())
         .map_err(|e| Error::io("writing WAL segment header", path, e))?;
     let allocated = if preallocate > SEGMENT_HEADER_SIZE as u64 {
         reserve(file, path, preallocate)?
@@ -251,32 +256,17 @@ fn init_segment(
     };
     file.sync_all()
         .map_err(|e| Error::io("syncing WAL segment header", path, e))?;
-    crate::fault::power_loss::after_file_sync(path);
-    crate::fault::check(crate::fault::FaultOp::SyncDir, dir)
-        .and_then(|()| File::open(dir))
-        .and_then(|d| d.sync_all())
+    fs.sync_dir(dir)
         .map_err(|e| Error::io("syncing directory", dir, e))?;
-    crate::fault::power_loss::after_dir_sync(dir);
     Ok(allocated)
 }
 
 /// `fallocate(fd, 0, 0, len)`: allocates zeroed blocks and sets the file size, so later
 /// `fdatasync`s need not log a size change. Returns `len`, or 0 where unsupported.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn reserve(file: &File, path: &Path, len: u64) -> Result<u64> {
-    use rustix::io::Errno;
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(len),
-        Err(e) if e == Errno::OPNOTSUPP || e == Errno::NOSYS => Ok(0),
-        Err(e) => Err(Error::io(
-            "preallocating WAL segment",
-            path,
-            std::io::Error::from(e),
-        )),
+fn reserve(file: &mut dyn WritableFile, path: &Path, len: u64) -> Result<u64> {
+    match file.allocate(len) {
+        Ok(true) => Ok(len),
+        Ok(false) => Ok(0),
+        Err(e) => Err(Error::io("preallocating WAL segment", path, e)),
     }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn reserve(_file: &File, _path: &Path, _len: u64) -> Result<u64> {
-    Ok(0)
 }

@@ -1,0 +1,201 @@
+//! The storage seam: every file-system effect of the engine goes through a [`FileSystem`].
+//!
+//! Creating, appending, `fdatasync`, directory fsync, rename, unlink, the directory lock and the
+//! one memory mapping are methods here, so that a test can put another implementation under a
+//! database: [`FaultFs`] fails chosen operations with an OS error, [`PowerLossFs`] records what
+//! each fsync made durable and builds the image a power cut would leave. The implementation is
+//! chosen per database through [`crate::Options::with_file_system`]; the default is [`StdFs`].
+//!
+//! Cost: one dynamic call per file operation (each is a syscall anyway). Reads of tables and WAL
+//! segments go through the [`Mapping`] and never come back here.
+//!
+//! The offline inspection tools in `crate::debug` read files with `std::fs` on purpose: they are
+//! read-only and never run under a database.
+
+mod fault_fs;
+mod power_loss;
+mod std_fs;
+
+use std::fmt::Debug;
+use std::io::{self, Write};
+use std::ops::Deref;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+pub use fault_fs::{FaultFs, FaultGuard, FaultOp, FaultRule};
+pub use power_loss::PowerLossFs;
+pub use std_fs::StdFs;
+
+use crate::error::Result;
+
+/// How [`FileSystem::create`] treats an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateMode {
+    /// Fail with `AlreadyExists` if the file exists (`O_CREAT | O_EXCL`).
+    New,
+    /// Create, or truncate an existing file to zero length.
+    Truncate,
+}
+
+/// The file system under one database. Object safe; shared as `Arc<dyn FileSystem>`.
+/// Unwind safe, so that [`crate::Options`] stays unwind safe (implementations use `std` locks).
+///
+/// Paths are absolute or relative to the process's working directory, as `std::fs` takes them.
+pub trait FileSystem: Send + Sync + Debug + RefUnwindSafe + UnwindSafe {
+    /// `std::fs::create_dir_all`.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+
+    /// Creates a file for writing (see [`CreateMode`]); writes append from offset 0.
+    fn create(&self, path: &Path, mode: CreateMode) -> io::Result<Box<dyn WritableFile>>;
+
+    /// Opens an existing file for appending.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+
+    /// Reads a whole file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+
+    /// Names of the entries of `dir` (names that are not UTF-8 are left out: the engine never
+    /// creates one).
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+
+    /// `rename(2)`: atomic, not yet durable (see [`FileSystem::rename_durable`]).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Unlinks a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// fsync of a directory: makes creations, renames and unlinks in it durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+
+    /// Takes the exclusive lock on the database directory `dir`, held until the guard drops.
+    ///
+    /// # Errors
+    /// [`crate::Error::Locked`] when another holder has it; [`crate::Error::Io`].
+    fn lock_dir(&self, dir: &Path) -> Result<DirLock>;
+
+    /// Maps a file read-only (the only `mmap` of the engine). An empty file gives an empty
+    /// [`Mapping`] without mapping anything. Requires: the mapping contract of
+    /// `format-spec/README.md` (the file is never written, truncated or replaced while mapped).
+    fn map(&self, path: &Path) -> io::Result<Mapping>;
+
+    /// Rename made durable: `rename(from, to)`, then fsync of `to`'s directory.
+    fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.rename(from, to)?;
+        self.sync_dir(&parent_dir(to))
+    }
+}
+
+/// A file open for writing. Writes go through [`Write`]; every write is a syscall (wrap it in a
+/// `BufWriter` to batch small ones).
+pub trait WritableFile: Write + Send + Sync + Debug {
+    /// `fdatasync`.
+    fn sync_data(&self) -> io::Result<()>;
+    /// `fsync` (data and metadata such as the size).
+    fn sync_all(&self) -> io::Result<()>;
+    /// Reserves `len` bytes (`fallocate(fd, 0, 0, len)`: zeroed blocks, size grows to `len`).
+    /// Returns `false` where the file system does not support it (nothing happened).
+    fn allocate(&mut self, len: u64) -> io::Result<bool>;
+    /// `ftruncate`.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// Current file size.
+    fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// A second handle to the same file (for an fsync from another thread).
+    fn try_clone(&self) -> io::Result<Box<dyn WritableFile>>;
+}
+
+/// The exclusive lock on a database directory; released when dropped.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct DirLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl DirLock {
+    /// Wraps whatever releases the lock when dropped.
+    pub fn new(guard: Box<dyn Send + Sync>) -> DirLock {
+        DirLock { _guard: guard }
+    }
+}
+
+impl Debug for DirLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirLock")
+    }
+}
+
+/// A read-only mapping of a whole file (empty for an empty file, which is never mapped).
+/// Only [`StdFs`] makes one; wrappers pass their inner file system's mappings through.
+#[derive(Debug)]
+pub struct Mapping {
+    map: Option<memmap2::Mmap>,
+}
+
+impl Mapping {
+    /// The mapping of an empty file.
+    pub fn empty() -> Mapping {
+        Mapping { map: None }
+    }
+
+    /// `madvise` hint for the whole mapping (nothing for an empty one).
+    ///
+    /// # Errors
+    /// The OS error of `madvise`.
+    pub fn advise(&self, advice: memmap2::Advice) -> io::Result<()> {
+        match &self.map {
+            Some(m) => m.advise(advice),
+            None => Ok(()),
+        }
+    }
+
+    /// `madvise` hint for `len` bytes at `offset` (nothing for an empty mapping).
+    ///
+    /// # Errors
+    /// The OS error of `madvise` (also for a range outside the mapping).
+    pub fn advise_range(
+        &self,
+        advice: memmap2::Advice,
+        offset: usize,
+        len: usize,
+    ) -> io::Result<()> {
+        match &self.map {
+            Some(m) => m.advise_range(advice, offset, len),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Deref for Mapping {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+}
+
+impl AsRef<[u8]> for Mapping {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Locks a wrapper's bookkeeping. A panic while it was held (a test assertion) leaves nothing
+/// half-updated that matters, so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The real file system, shared.
+pub fn default_fs() -> Arc<dyn FileSystem> {
+    Arc::new(StdFs)
+}
+
+/// `dir` as the directory part of `path`, for `sync_dir` after creating `path`.
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
