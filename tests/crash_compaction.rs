@@ -58,18 +58,9 @@ fn compaction_crash_child() {
     let strat = strategy(&child.param("strategy"));
     let start: u64 = child.parse("start");
     let db = Db::open(child.dir(), options(strat)).unwrap();
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let db = db.clone();
-            s.spawn(move || {
-                for i in start..start + 500_000 {
-                    db.put(key(t, i), value(t, i)).unwrap();
-                    if !crash::ack(format_args!("{t} {i}")) {
-                        return;
-                    }
-                }
-            });
-        }
+    crash::write_and_ack(THREADS, start..start + 500_000, |t, i| {
+        db.put(key(t, i), value(t, i)).unwrap();
+        format!("{t} {i}")
     });
 }
 

@@ -21,7 +21,7 @@ use common::{crash, opts, rng};
 use lsmkv::{Db, Options, SyncMode};
 
 const ROUNDS: u32 = 6;
-const WRITER_THREADS: usize = 4;
+const WRITER_THREADS: u64 = 4;
 
 fn options(mode: SyncMode) -> Options {
     Options {
@@ -31,7 +31,7 @@ fn options(mode: SyncMode) -> Options {
     }
 }
 
-fn key(round: u32, thread: usize, i: u64) -> String {
+fn key(round: u32, thread: u64, i: u64) -> String {
     format!("r{round:02}-t{thread}-{i:07}")
 }
 
@@ -54,21 +54,10 @@ fn crash_child() {
     let mode = parse_mode(&child.param("mode"));
     let round: u32 = child.parse("round");
     let db = Db::open(child.dir(), options(mode)).unwrap();
-    std::thread::scope(|s| {
-        for t in 0..WRITER_THREADS {
-            let db = db.clone();
-            s.spawn(move || {
-                // Bounded, so an orphaned child ends by itself.
-                for i in 0..200_000u64 {
-                    let k = key(round, t, i);
-                    db.put(k.as_bytes(), value_of(&k)).unwrap();
-                    // A closed pipe means the parent is gone: stop.
-                    if !crash::ack(&k) {
-                        return;
-                    }
-                }
-            });
-        }
+    crash::write_and_ack(WRITER_THREADS, 0..200_000, |t, i| {
+        let k = key(round, t, i);
+        db.put(k.as_bytes(), value_of(&k)).unwrap();
+        k
     });
 }
 

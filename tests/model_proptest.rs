@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::model::{self, Model};
+use common::model::{self, Model, Write};
 use common::opts;
 use common::rng::{ok, run_proptest};
 use lsmkv::Db;
@@ -28,10 +28,7 @@ const DEFAULT_CASES: u32 = 24;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    /// Entries: `Some(v)` = put, `None` = delete. May name a key twice; the later entry wins.
-    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Write(Write),
     Flush,
     Reopen,
 }
@@ -56,10 +53,7 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (key(), value()).prop_map(|(k, v)| Op::Put(k, v)),
-        4 => key().prop_map(Op::Delete),
-        3 => prop::collection::vec((key(), prop::option::weighted(0.7, value())), 0..8)
-            .prop_map(Op::Batch),
+        17 => Write::strategy(key, value).prop_map(Op::Write),
         1 => Just(Op::Flush),
         1 => Just(Op::Reopen),
     ]
@@ -90,17 +84,9 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
         let d = db.as_ref().unwrap();
         let what = || format!("step {step} ({op:?})");
         match op {
-            Op::Put(k, v) => {
-                ok(d.put(k, v), what)?;
-                model.put(k, v);
-            }
-            Op::Delete(k) => {
-                ok(d.delete(k), what)?;
-                model.delete(k);
-            }
-            Op::Batch(entries) => {
-                ok(d.write(model::batch(entries)), what)?;
-                model.write(entries);
+            Op::Write(w) => {
+                ok(w.apply(d), what)?;
+                model.apply(w);
             }
             Op::Flush => ok(d.flush(), what)?,
             Op::Reopen => {

@@ -20,7 +20,7 @@ mod common;
 
 use std::ops::Bound;
 
-use common::model::{self, Model, Pairs, Read, State};
+use common::model::{self, Model, Pairs, Read, State, Write};
 use common::opts;
 use common::rng::{ok, run_proptest};
 use lsmkv::{Compression, Db, DbIter, Key, Options, Snapshot, Value};
@@ -48,9 +48,7 @@ enum Query {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Write(Write),
     Flush,
     Reopen,
     Snapshot,
@@ -127,10 +125,7 @@ fn query() -> impl Strategy<Value = Query> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (key(), value()).prop_map(|(k, v)| Op::Put(k, v)),
-        4 => key().prop_map(Op::Delete),
-        3 => prop::collection::vec((key(), prop::option::weighted(0.7, value())), 0..8)
-            .prop_map(Op::Batch),
+        17 => Write::strategy(key, value).prop_map(Op::Write),
         2 => Just(Op::Flush),
         1 => Just(Op::Reopen),
         3 => Just(Op::Snapshot),
@@ -306,17 +301,9 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
         // What a write applied, to record at the seqno it made visible.
         let mut wrote: Option<Vec<model::Entry>> = None;
         match op {
-            Op::Put(k, v) => {
-                ok(d.put(k, v), || ctx.clone())?;
-                wrote = Some(vec![(k.clone(), Some(v.clone()))]);
-            }
-            Op::Delete(k) => {
-                ok(d.delete(k), || ctx.clone())?;
-                wrote = Some(vec![(k.clone(), None)]);
-            }
-            Op::Batch(entries) => {
-                ok(d.write(model::batch(entries)), || ctx.clone())?;
-                wrote = Some(entries.clone());
+            Op::Write(w) => {
+                ok(w.apply(d), || ctx.clone())?;
+                wrote = Some(w.entries());
             }
             Op::Flush => ok(d.flush(), || ctx.clone())?,
             Op::Reopen => {

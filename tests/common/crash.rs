@@ -11,13 +11,15 @@
 //! #[test]
 //! #[ignore = "child process of the crash tests"]
 //! fn crash_child() {
-//!     let Some(child) = common::crash::child() else { return };
+//!     let Some(child) = crash::child() else { return };
 //!     let db = Db::open(child.dir(), options(child.param("mode"))).unwrap();
-//!     for i in 0.. {
-//!         db.put(...).unwrap();
-//!         if !common::crash::ack(i) { return; }
-//!     }
+//!     crash::write_and_ack(4, 0..100_000, |t, i| {
+//!         db.put(key(t, i), value(t, i)).unwrap();
+//!         key(t, i) // the ack
+//!     });
 //! }
+//!
+//! let acked = crash::run_until_killed("crash_child", dir, &[("mode", "always".into())], 500);
 //! ```
 
 use std::fmt::Display;
@@ -81,6 +83,28 @@ pub fn ack(what: impl Display) -> bool {
     writeln!(out, "{ACK}{what}")
         .and_then(|()| out.flush())
         .is_ok()
+}
+
+/// In the child: `threads` writer threads; thread `t` calls `write(t, i)` for each `i` in
+/// `writes` (bounded, so an orphaned child ends by itself) and acks what it returns. A thread
+/// stops when the parent is gone.
+pub fn write_and_ack<A: Display>(
+    threads: u64,
+    writes: std::ops::Range<u64>,
+    write: impl Fn(u64, u64) -> A + Sync,
+) {
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (write, writes) = (&write, writes.clone());
+            s.spawn(move || {
+                for i in writes {
+                    if !ack(write(t, i)) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// Runs the child test `test` on `dir` with `params` until it has acknowledged `kill_after`

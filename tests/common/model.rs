@@ -66,6 +66,11 @@ impl Model {
         self.write(&[(k.to_vec(), None)]);
     }
 
+    /// `w` at the next seqno.
+    pub fn apply(&mut self, w: &Write) {
+        self.write(&w.entries());
+    }
+
     /// A batch at the next seqno.
     pub fn write(&mut self, entries: &[Entry]) {
         self.write_at(self.seqno + 1, entries);
@@ -172,6 +177,55 @@ impl Model {
     }
 }
 
+/// One write of a model-based test, to apply to the engine ([`Write::apply`]) and to the model
+/// ([`Model::apply`], or [`Model::write_at`] with its [`Write::entries`]).
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    /// Entries: `Some(v)` = put, `None` = delete. May name a key twice; the later entry wins.
+    Batch(Vec<Entry>),
+}
+
+impl Write {
+    /// Applies the write to `db`.
+    pub fn apply(&self, db: &Db) -> lsmkv::Result<()> {
+        match self {
+            Write::Put(k, v) => db.put(k, v),
+            Write::Delete(k) => db.delete(k),
+            Write::Batch(entries) => db.write(batch(entries)),
+        }
+    }
+
+    /// The write as batch entries.
+    pub fn entries(&self) -> Vec<Entry> {
+        match self {
+            Write::Put(k, v) => vec![(k.clone(), Some(v.clone()))],
+            Write::Delete(k) => vec![(k.clone(), None)],
+            Write::Batch(entries) => entries.clone(),
+        }
+    }
+
+    /// Random writes for `proptest` over the keys and values `key()` and `value()` generate:
+    /// puts, deletes and batches of up to 7 entries (10 : 4 : 3), 70 % of batch entries puts.
+    pub fn strategy<K, V>(
+        key: impl Fn() -> K,
+        value: impl Fn() -> V,
+    ) -> impl proptest::strategy::Strategy<Value = Write>
+    where
+        K: proptest::strategy::Strategy<Value = Vec<u8>> + 'static,
+        V: proptest::strategy::Strategy<Value = Vec<u8>> + 'static,
+    {
+        use proptest::prelude::*;
+        prop_oneof![
+            10 => (key(), value()).prop_map(|(k, v)| Write::Put(k, v)),
+            4 => key().prop_map(Write::Delete),
+            3 => prop::collection::vec((key(), prop::option::weighted(0.7, value())), 0..8)
+                .prop_map(Write::Batch),
+        ]
+    }
+}
+
 /// A small key set where overwrites, deletes of live keys and shared prefixes are common: the
 /// strings of length 0..=3 over {a, b} (the empty key included), plus one binary key.
 pub fn tiny_keys() -> Vec<Vec<u8>> {
@@ -261,29 +315,24 @@ pub trait Read {
     }
 }
 
-impl Read for Db {
-    fn get(&self, k: &[u8]) -> lsmkv::Result<Option<Value>> {
-        Db::get(self, k)
-    }
-    fn range(&self, bounds: Bounds) -> DbIter {
-        Db::range(self, bounds)
-    }
-    fn prefix(&self, prefix: &[u8]) -> DbIter {
-        Db::prefix(self, prefix)
-    }
+/// `Db` and `Snapshot` have the same read methods.
+macro_rules! impl_read {
+    ($($t:ty),*) => {$(
+        impl Read for $t {
+            fn get(&self, k: &[u8]) -> lsmkv::Result<Option<Value>> {
+                <$t>::get(self, k)
+            }
+            fn range(&self, bounds: Bounds) -> DbIter {
+                <$t>::range(self, bounds)
+            }
+            fn prefix(&self, prefix: &[u8]) -> DbIter {
+                <$t>::prefix(self, prefix)
+            }
+        }
+    )*};
 }
 
-impl Read for Snapshot {
-    fn get(&self, k: &[u8]) -> lsmkv::Result<Option<Value>> {
-        Snapshot::get(self, k)
-    }
-    fn range(&self, bounds: Bounds) -> DbIter {
-        Snapshot::range(self, bounds)
-    }
-    fn prefix(&self, prefix: &[u8]) -> DbIter {
-        Snapshot::prefix(self, prefix)
-    }
-}
+impl_read!(Db, Snapshot);
 
 /// The pairs an iterator yields (forward with `it`, reverse with `it.rev()`), or its first error.
 pub fn try_collect(it: impl Iterator<Item = lsmkv::Result<(Key, Value)>>) -> lsmkv::Result<Pairs> {
