@@ -21,11 +21,7 @@ const READERS: usize = 2;
 const PER_WRITER: u64 = 2000;
 
 fn options() -> Options {
-    Options {
-        memtable_max_size: 16 << 10,
-        block_size: 512,
-        ..opts::no_sync()
-    }
+    opts::small(16 << 10)
 }
 
 fn key(w: usize, i: u64) -> String {
@@ -34,6 +30,17 @@ fn key(w: usize, i: u64) -> String {
 
 fn value(w: usize, i: u64) -> Vec<u8> {
     format!("value-{w}-{i}-").repeat(4).into_bytes()
+}
+
+/// Key `i` of writer `w` reads back its value.
+fn assert_written(db: &Db, w: usize, i: u64, ctx: &str) {
+    let got = db.get(key(w, i)).unwrap();
+    assert_eq!(
+        got.as_deref(),
+        Some(value(w, i).as_slice()),
+        "{ctx}: {}",
+        key(w, i)
+    );
 }
 
 #[test]
@@ -80,12 +87,11 @@ fn writers_and_readers_during_flushes() {
                         continue;
                     }
                     let i = rng.below(n);
-                    let got = db.get(key(w, i)).unwrap();
-                    assert_eq!(
-                        got.as_deref(),
-                        Some(value(w, i).as_slice()),
-                        "reader {r}: acknowledged key {} not visible",
-                        key(w, i)
+                    assert_written(
+                        &db,
+                        w,
+                        i,
+                        &format!("reader {r}: acknowledged key not visible"),
                     );
                     // A key nobody wrote yet is absent.
                     assert_eq!(db.get(format!("w{w}-zzz")).unwrap(), None);
@@ -115,13 +121,7 @@ fn writers_and_readers_during_flushes() {
     let check = |db: &Db, when: &str| {
         for w in 0..WRITERS {
             for i in 0..PER_WRITER {
-                let got = db.get(key(w, i)).unwrap();
-                assert_eq!(
-                    got.as_deref(),
-                    Some(value(w, i).as_slice()),
-                    "{when}: {}",
-                    key(w, i)
-                );
+                assert_written(db, w, i, when);
             }
         }
     };

@@ -15,11 +15,8 @@ use lsmkv::{Compression, Db, Options, Value};
 
 fn options(compression: Compression) -> Options {
     Options {
-        memtable_max_size: 32 << 10,
-        block_size: 512,
         compression,
-        block_cache_size_mb: 1,
-        ..opts::no_sync()
+        ..opts::small(32 << 10)
     }
 }
 

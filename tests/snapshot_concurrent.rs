@@ -28,10 +28,8 @@ const READERS: usize = 2;
 
 fn options() -> Options {
     Options {
-        memtable_max_size: 8 << 10,
-        block_size: 512,
-        block_cache_size_mb: 1,
-        ..opts::tiny()
+        sparse_index_interval: 4,
+        ..opts::small(8 << 10)
     }
 }
 

@@ -23,6 +23,16 @@ pub fn tiny() -> Options {
     }
 }
 
+/// A small tree: a `memtable_max_size` memtable, 512-byte blocks, a 1 MiB block cache, no fsync.
+pub fn small(memtable_max_size: usize) -> Options {
+    Options {
+        memtable_max_size,
+        block_size: 512,
+        block_cache_size_mb: 1,
+        ..no_sync()
+    }
+}
+
 /// Tiny memtables, tables and levels under `strategy`: flushes and compactions (two threads) run
 /// all the time; L0 stalls writes at 6 tables and stops them at 10.
 pub fn compaction_heavy(strategy: CompactionStrategy) -> Options {
