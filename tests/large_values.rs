@@ -101,12 +101,20 @@ fn key_of_64_kib_works_and_one_more_byte_is_too_large() {
     assert_value(&db, &max_key, b"v", "after reopen");
 }
 
+/// A fresh database with `max_value_size`, and its options (for reopening).
+fn open_with_max_value_size(max_value_size: usize) -> (tempfile::TempDir, Options, Db) {
+    let dir = dir::tempdir();
+    let o = Options {
+        max_value_size,
+        ..options()
+    };
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    (dir, o, db)
+}
+
 #[test]
 fn value_over_max_value_size_is_rejected_and_db_keeps_working() {
-    let dir = dir::tempdir();
-    let mut o = options();
-    o.max_value_size = 100_000;
-    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let (dir, o, db) = open_with_max_value_size(100_000);
     db.put(b"exact", pattern(100_000, 6)).unwrap();
     let e = db.put(b"over", pattern(100_001, 7));
     assert!(matches!(e, Err(Error::ValueTooLarge { .. })), "{e:?}");
@@ -123,10 +131,7 @@ fn value_over_max_value_size_is_rejected_and_db_keeps_working() {
 
 #[test]
 fn batch_with_one_oversized_entry_applies_nothing() {
-    let dir = dir::tempdir();
-    let mut o = options();
-    o.max_value_size = 1000;
-    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let (dir, o, db) = open_with_max_value_size(1000);
     db.put(b"pre", b"existing").unwrap();
 
     let mut b = WriteBatch::new();
