@@ -20,6 +20,9 @@ pub type Entry = (Vec<u8>, Option<Vec<u8>>);
 /// A key range.
 pub type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
+/// A key's value from a seqno on; `None` is a delete.
+type Version = (u64, Option<Vec<u8>>);
+
 /// A versioned `BTreeMap`: the state after every write, by seqno.
 ///
 /// The plain methods (`put`, `delete`, `write`) number their writes themselves (one seqno each);
@@ -28,8 +31,8 @@ pub type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     latest: State,
-    /// Per key, its versions in seqno order; `None` is a delete.
-    history: BTreeMap<Vec<u8>, Vec<(u64, Option<Vec<u8>>)>>,
+    /// Per key, its versions in seqno order.
+    history: BTreeMap<Vec<u8>, Vec<Version>>,
     seqno: u64,
     /// Every seqno at which the model recorded a state.
     boundaries: BTreeSet<u64>,
