@@ -9,6 +9,8 @@
 //! - [`rng`]: the seed (`LSMKV_SEED`, printed at the start and on failure) and one small PRNG.
 //! - [`dir`]: temporary directories and listing a database directory's files.
 //! - [`opts`]: `Options` for tiny trees (small memtables, blocks and levels, no fsync).
+//!
+//! `tests/testkit.rs` checks the kit itself.
 
 // Each test binary compiles the whole kit and uses a part of it: what one binary leaves unused
 // would warn as dead code there.
