@@ -8,19 +8,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{dir, opts, rng};
 use lsmkv::cache::pool::BufferPool;
-use lsmkv::{Compression, Db, Options, SyncMode};
+use lsmkv::{Compression, Db, Options};
 
 const KEYS: u64 = 24_000;
 const VALUE_BYTES: usize = 400;
 
 fn options() -> Options {
     Options {
-        sync_mode: SyncMode::None,
         memtable_max_size: 1 << 20,
         block_cache_size_mb: 1,
         compression: Compression::Lz4,
-        ..Options::default()
+        ..opts::no_sync()
     }
 }
 
@@ -47,7 +49,8 @@ fn assert_bounded(db: &Db, when: &str) {
 
 #[test]
 fn cache_stays_within_capacity_while_reading_a_larger_database() {
-    let dir = tempfile::tempdir().unwrap();
+    let seed = rng::seed("cache_bound", 0x9e37_79b9_7f4a_7c15);
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), options()).unwrap();
     for i in 0..KEYS {
         db.put(key(i), value(i)).unwrap();
@@ -64,12 +67,9 @@ fn cache_stays_within_capacity_while_reading_a_larger_database() {
     assert!(s.sst_files >= 4, "{} tables", s.sst_files);
 
     // Point reads in a scattered order.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = seed.rng(0);
     for n in 0..KEYS {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let i = x % KEYS;
+        let i = rng.below(KEYS);
         assert_eq!(db.get(key(i)).unwrap().as_deref(), Some(&value(i)[..]));
         if n.is_multiple_of(2000) {
             assert_bounded(&db, "during point reads");

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 
 use lsmkv::cache::BlockCache;
@@ -22,7 +24,7 @@ fn value(i: u64) -> Vec<u8> {
 
 #[test]
 fn index_and_filter_are_held_by_the_table_not_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::dir::tempdir();
     let path = dir.path().join("000001.sst");
     let opts = Options {
         compression: Compression::Lz4,

@@ -6,94 +6,33 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
 
-use lsmkv::{CompactionStrategy, Db, Options, Snapshot, SyncMode};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::model::{self, Model, State};
+use common::{opts, rng};
+use lsmkv::{CompactionStrategy, Db, Options, Snapshot};
 
 fn opts(strategy: CompactionStrategy) -> Options {
-    Options {
-        sync_mode: SyncMode::None,
-        memtable_max_size: 8 << 10,
-        block_size: 512,
-        target_file_size: 8 << 10,
-        level_base_size: 32 << 10,
-        l0_compaction_trigger: 2,
-        l0_slowdown_writes_trigger: 6,
-        l0_stop_writes_trigger: 10,
-        max_levels: 4,
-        tiered_min_merge_width: 2,
-        level_size_ratio: 4,
-        compaction_threads: 2,
-        compaction_strategy: strategy,
-        ..Options::default()
-    }
+    opts::compaction_heavy(strategy)
 }
 
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-fn check_all(db: &Db, model: &Model, ctx: &str) {
-    let got: Vec<(Vec<u8>, Vec<u8>)> = db
-        .range::<&[u8], _>(..)
-        .map(|r| {
-            let (k, v) = r.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect();
-    let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    assert_eq!(got.len(), want.len(), "{ctx}: scan length");
-    assert!(got == want, "{ctx}: scan differs");
-    let mut rev: Vec<(Vec<u8>, Vec<u8>)> = db
-        .range::<&[u8], _>(..)
-        .rev()
-        .map(|r| {
-            let (k, v) = r.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect();
-    rev.reverse();
-    assert!(rev == want, "{ctx}: reverse scan differs");
+fn check_all(db: &Db, state: &State, ctx: &str) {
+    model::assert_matches(db, state, ctx);
 }
 
-fn check_snapshot(snap: &Snapshot, model: &Model, ctx: &str) {
-    let got: Vec<(Vec<u8>, Vec<u8>)> = snap
-        .range::<&[u8], _>(..)
-        .map(|r| {
-            let (k, v) = r.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect();
-    let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    assert!(got == want, "{ctx}: snapshot view changed");
-    for (k, v) in model.iter().take(20) {
-        assert_eq!(snap.get(k).unwrap().as_deref(), Some(v.as_slice()), "{ctx}");
-    }
+fn check_snapshot(snap: &Snapshot, state: &State, ctx: &str) {
+    model::assert_matches(snap, state, &format!("{ctx}: snapshot view changed"));
+    model::assert_gets(snap, state, state.keys().take(20).map(Vec::as_slice), ctx);
 }
 
 fn run(strategy: CompactionStrategy, salt: u64) {
-    let seed = std::env::var("LSMKV_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_c0de_u64)
-        ^ salt;
-    eprintln!("compaction_model[{strategy:?}]: LSMKV_SEED={seed}");
-    let mut rng = Rng(seed | 1);
-    let dir = tempfile::tempdir().unwrap();
+    let seed = rng::seed(&format!("compaction_model[{strategy:?}]"), 0x5eed_c0de);
+    let mut rng = seed.rng(salt);
+    let dir = common::dir::tempdir();
     let mut db = Db::open(dir.path(), opts(strategy)).unwrap();
-    let mut model: Model = BTreeMap::new();
-    let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
+    let mut model = Model::new();
+    // Snapshots with the model seqno they must show.
+    let mut snaps: Vec<(Snapshot, u64)> = Vec::new();
     // Counters restart at each open: sum them over the handles.
     let (mut compactions, mut flushes) = (0, 0);
     for step in 0..4000u32 {
@@ -102,26 +41,22 @@ fn run(strategy: CompactionStrategy, salt: u64) {
             0..=64 => {
                 let v = format!("v{step}-{}", "x".repeat(rng.below(60) as usize)).into_bytes();
                 db.put(&k, &v).unwrap();
-                model.insert(k, v);
+                model.put(&k, &v);
             }
             65..=84 => {
                 db.delete(&k).unwrap();
-                model.remove(&k);
+                model.delete(&k);
             }
             85..=89 => {
                 let got = db.get(&k).unwrap();
-                assert_eq!(
-                    got.as_deref(),
-                    model.get(&k).map(|v| v.as_slice()),
-                    "step {step}"
-                );
+                assert_eq!(got.as_deref(), model.get(&k), "step {step}");
             }
             90 => {
                 if snaps.len() < 3 {
-                    snaps.push((db.snapshot(), model.clone()));
+                    snaps.push((db.snapshot(), model.seqno()));
                 } else {
                     let (s, m) = snaps.remove(0);
-                    check_snapshot(&s, &m, &format!("step {step}"));
+                    check_snapshot(&s, &model.at(m), &format!("step {step}"));
                 }
             }
             91 => db.flush().unwrap(),
@@ -138,7 +73,7 @@ fn run(strategy: CompactionStrategy, salt: u64) {
             93 => {
                 // Reopen (snapshots are tied to the old handle: check and drop them first).
                 for (s, m) in snaps.drain(..) {
-                    check_snapshot(&s, &m, &format!("step {step} before reopen"));
+                    check_snapshot(&s, &model.at(m), &format!("step {step} before reopen"));
                 }
                 compactions += db.stats().compactions;
                 flushes += db.stats().flushes;
@@ -146,29 +81,28 @@ fn run(strategy: CompactionStrategy, salt: u64) {
                 db = Db::open(dir.path(), opts(strategy)).unwrap();
             }
             _ => {
-                let mut b = lsmkv::WriteBatch::new();
-                for _ in 0..rng.below(8) {
-                    let k = format!("key{:05}", rng.below(1500)).into_bytes();
-                    if rng.below(3) == 0 {
-                        b.delete(&k);
-                        model.remove(&k);
-                    } else {
-                        let v = format!("b{step}").into_bytes();
-                        b.put(&k, &v);
-                        model.insert(k, v);
-                    }
-                }
-                db.write(b).unwrap();
+                let entries: Vec<model::Entry> = (0..rng.below(8))
+                    .map(|_| {
+                        let k = format!("key{:05}", rng.below(1500)).into_bytes();
+                        if rng.one_in(3) {
+                            (k, None)
+                        } else {
+                            (k, Some(format!("b{step}").into_bytes()))
+                        }
+                    })
+                    .collect();
+                db.write(model::batch(&entries)).unwrap();
+                model.write(&entries);
             }
         }
         if step % 1000 == 999 {
-            check_all(&db, &model, &format!("{strategy:?} step {step}"));
+            check_all(&db, model.latest(), &format!("{strategy:?} step {step}"));
         }
     }
     for (s, m) in snaps.drain(..) {
-        check_snapshot(&s, &m, "end");
+        check_snapshot(&s, &model.at(m), "end");
     }
-    check_all(&db, &model, "end");
+    check_all(&db, model.latest(), "end");
     let st = db.stats();
     assert!(
         st.compactions + compactions > 0,
@@ -177,7 +111,7 @@ fn run(strategy: CompactionStrategy, salt: u64) {
     assert!(st.flushes + flushes > 0);
     // A full compaction leaves one sorted run at the last level and no garbage.
     db.compact().unwrap();
-    check_all(&db, &model, "after full compaction");
+    check_all(&db, model.latest(), "after full compaction");
     let tables = db.tables();
     assert!(tables.iter().all(|t| t.level == 3), "{tables:?}");
     assert!(
@@ -187,12 +121,12 @@ fn run(strategy: CompactionStrategy, salt: u64) {
     let entries: u64 = tables.iter().map(|t| t.entries).sum();
     assert_eq!(
         entries,
-        model.len() as u64,
+        model.latest().len() as u64,
         "old versions survived a full compaction"
     );
     drop(db);
     let db = Db::open(dir.path(), opts(strategy)).unwrap();
-    check_all(&db, &model, "after final reopen");
+    check_all(&db, model.latest(), "after final reopen");
     db.verify().unwrap();
 }
 
@@ -219,7 +153,7 @@ fn sustained_writes_keep_l0_and_space_bounded() {
         CompactionStrategy::Tiered,
         CompactionStrategy::LazyLeveling,
     ] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::dir::tempdir();
         let o = opts(strategy);
         let db = Db::open(dir.path(), o.clone()).unwrap();
         let mut max_l0 = 0;

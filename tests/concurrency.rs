@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use lsmkv::{Db, Options, SyncMode, WriteBatch};
+use common::{dir, opts, rng};
+use lsmkv::{Db, Options, WriteBatch};
 
 const _: () = {
     const fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
@@ -18,12 +21,7 @@ const READERS: usize = 2;
 const PER_WRITER: u64 = 2000;
 
 fn options() -> Options {
-    Options {
-        sync_mode: SyncMode::None,
-        memtable_max_size: 16 << 10,
-        block_size: 512,
-        ..Options::default()
-    }
+    opts::small(16 << 10)
 }
 
 fn key(w: usize, i: u64) -> String {
@@ -34,19 +32,21 @@ fn value(w: usize, i: u64) -> Vec<u8> {
     format!("value-{w}-{i}-").repeat(4).into_bytes()
 }
 
-struct Xs(u64);
-impl Xs {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+/// Key `i` of writer `w` reads back its value.
+fn assert_written(db: &Db, w: usize, i: u64, ctx: &str) {
+    let got = db.get(key(w, i)).unwrap();
+    assert_eq!(
+        got.as_deref(),
+        Some(value(w, i).as_slice()),
+        "{ctx}: {}",
+        key(w, i)
+    );
 }
 
 #[test]
 fn writers_and_readers_during_flushes() {
-    let dir = tempfile::tempdir().unwrap();
+    let seed = rng::seed("concurrency", 0x1234_5678);
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), options()).unwrap();
     // progress[w] = number of keys writer w has had acknowledged (0..progress are readable).
     let progress: Vec<AtomicU64> = (0..WRITERS).map(|_| AtomicU64::new(0)).collect();
@@ -76,23 +76,22 @@ fn writers_and_readers_during_flushes() {
         }
         for r in 0..READERS {
             let (db, progress, done) = (db.clone(), &progress, &done);
+            let mut rng = seed.rng(r as u64);
             s.spawn(move || {
-                let mut rng = Xs(0x1234_5678 + r as u64);
                 let mut reads = 0u64;
                 while !done.load(Ordering::Acquire) || reads < 100 {
-                    let w = (rng.next() % WRITERS as u64) as usize;
+                    let w = rng.index(WRITERS);
                     let n = progress[w].load(Ordering::Acquire);
                     if n == 0 {
                         std::thread::yield_now();
                         continue;
                     }
-                    let i = rng.next() % n;
-                    let got = db.get(key(w, i)).unwrap();
-                    assert_eq!(
-                        got.as_deref(),
-                        Some(value(w, i).as_slice()),
-                        "reader {r}: acknowledged key {} not visible",
-                        key(w, i)
+                    let i = rng.below(n);
+                    assert_written(
+                        &db,
+                        w,
+                        i,
+                        &format!("reader {r}: acknowledged key not visible"),
                     );
                     // A key nobody wrote yet is absent.
                     assert_eq!(db.get(format!("w{w}-zzz")).unwrap(), None);
@@ -122,13 +121,7 @@ fn writers_and_readers_during_flushes() {
     let check = |db: &Db, when: &str| {
         for w in 0..WRITERS {
             for i in 0..PER_WRITER {
-                let got = db.get(key(w, i)).unwrap();
-                assert_eq!(
-                    got.as_deref(),
-                    Some(value(w, i).as_slice()),
-                    "{when}: {}",
-                    key(w, i)
-                );
+                assert_written(db, w, i, when);
             }
         }
     };
@@ -142,7 +135,7 @@ fn writers_and_readers_during_flushes() {
 
 #[test]
 fn clones_are_one_database_across_threads() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), options()).unwrap();
     let handles: Vec<_> = (0..4u8)
         .map(|t| {

@@ -4,27 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::rng::Rng;
+use common::{dir, opts};
 use lsmkv::format::MAX_KEY_SIZE;
-use lsmkv::{Db, Error, Options, SyncMode, WriteBatch};
+use lsmkv::{Db, Error, Options, WriteBatch};
 
 fn options() -> Options {
-    Options {
-        sync_mode: SyncMode::None,
-        ..Options::default()
-    }
+    opts::no_sync()
 }
 
 /// Deterministic, not very compressible bytes.
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    Rng::new(seed).bytes(len)
 }
 
 fn assert_value(db: &Db, key: &[u8], want: &[u8], when: &str) {
@@ -46,7 +39,7 @@ fn values_from_empty_to_16_mib_survive_flush_and_reopen() {
         (b"16mib".to_vec(), pattern(16 << 20, 3)),
         (Vec::new(), b"value of the empty key".to_vec()),
     ];
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), options()).unwrap();
     for (k, v) in &cases {
         db.put(k, v).unwrap();
@@ -69,7 +62,7 @@ fn values_from_empty_to_16_mib_survive_flush_and_reopen() {
 
 #[test]
 fn large_values_recovered_from_the_wal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let v = pattern(3 << 20, 9);
     {
         let db = Db::open(dir.path(), options()).unwrap();
@@ -84,7 +77,7 @@ fn large_values_recovered_from_the_wal() {
 
 #[test]
 fn key_of_64_kib_works_and_one_more_byte_is_too_large() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), options()).unwrap();
     let max_key = pattern(MAX_KEY_SIZE, 4);
     assert_eq!(MAX_KEY_SIZE, 64 * 1024);
@@ -108,12 +101,20 @@ fn key_of_64_kib_works_and_one_more_byte_is_too_large() {
     assert_value(&db, &max_key, b"v", "after reopen");
 }
 
+/// A fresh database with `max_value_size`, and its options (for reopening).
+fn open_with_max_value_size(max_value_size: usize) -> (tempfile::TempDir, Options, Db) {
+    let dir = dir::tempdir();
+    let o = Options {
+        max_value_size,
+        ..options()
+    };
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    (dir, o, db)
+}
+
 #[test]
 fn value_over_max_value_size_is_rejected_and_db_keeps_working() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options();
-    o.max_value_size = 100_000;
-    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let (dir, o, db) = open_with_max_value_size(100_000);
     db.put(b"exact", pattern(100_000, 6)).unwrap();
     let e = db.put(b"over", pattern(100_001, 7));
     assert!(matches!(e, Err(Error::ValueTooLarge { .. })), "{e:?}");
@@ -130,10 +131,7 @@ fn value_over_max_value_size_is_rejected_and_db_keeps_working() {
 
 #[test]
 fn batch_with_one_oversized_entry_applies_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = options();
-    o.max_value_size = 1000;
-    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let (dir, o, db) = open_with_max_value_size(1000);
     db.put(b"pre", b"existing").unwrap();
 
     let mut b = WriteBatch::new();

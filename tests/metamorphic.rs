@@ -9,28 +9,14 @@
 //! `LSMKV_METAMORPHIC_OPS=1000000 cargo test --release --test metamorphic -- --nocapture`;
 //! `LSMKV_SEED=<n>` replays a seed (printed on failure), `LSMKV_METAMORPHIC_RUNS=<n>` runs n seeds.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::ops::Bound;
 use std::path::Path;
 
-use lsmkv::{CompactionStrategy, Compression, Db, Options, Snapshot, SyncMode, WriteBatch};
-
-/// xorshift64*, so the op sequence depends on nothing but the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::model::{self, Bounds, Model, Pairs};
+use common::rng::{self, Rng};
+use lsmkv::{CompactionStrategy, Compression, Db, Options, Snapshot, SyncMode};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -71,7 +57,7 @@ fn gen_value(r: &mut Rng) -> Vec<u8> {
         1 => 2000 + r.below(3000) as usize,
         _ => r.below(64) as usize,
     };
-    let seed = r.next() as u8;
+    let seed = r.next_u64() as u8;
     (0..len)
         .map(|i| seed.wrapping_add((i % 13) as u8))
         .collect()
@@ -120,27 +106,9 @@ fn gen_op(r: &mut Rng) -> Op {
     }
 }
 
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-fn range_of(
-    m: &Model,
-    lo: &Option<Vec<u8>>,
-    hi: &Option<Vec<u8>>,
-    rev: bool,
-    limit: usize,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    if let (Some(l), Some(h)) = (lo, hi)
-        && l > h
-    {
-        return Vec::new();
-    }
-    let lo = lo
-        .as_ref()
-        .map_or(Bound::Unbounded, |k| Bound::Included(k.clone()));
-    let hi = hi
-        .as_ref()
-        .map_or(Bound::Unbounded, |k| Bound::Excluded(k.clone()));
-    let it = m.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone()));
+/// Forward or reverse, at most `limit` pairs.
+fn limited(pairs: Pairs, rev: bool, limit: usize) -> Pairs {
+    let it = pairs.into_iter();
     if rev {
         it.rev().take(limit).collect()
     } else {
@@ -148,19 +116,16 @@ fn range_of(
     }
 }
 
-fn collect(it: lsmkv::DbIter, rev: bool, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let f = |kv: lsmkv::Result<(lsmkv::Key, lsmkv::Value)>| {
-        let (k, v) = kv.expect("iteration");
-        (k.to_vec(), v.to_vec())
-    };
+fn collect(it: lsmkv::DbIter, rev: bool, limit: usize) -> Pairs {
     if rev {
-        it.rev().take(limit).map(f).collect()
+        model::collect(it.rev().take(limit))
     } else {
-        it.take(limit).map(f).collect()
+        model::collect(it.take(limit))
     }
 }
 
-fn bounds(lo: &Option<Vec<u8>>, hi: &Option<Vec<u8>>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+/// `lo..hi`, either end open when `None`.
+fn bounds(lo: &Option<Vec<u8>>, hi: &Option<Vec<u8>>) -> Bounds {
     (
         lo.as_ref()
             .map_or(Bound::Unbounded, |k| Bound::Included(k.clone())),
@@ -186,41 +151,30 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
     let open = || Db::open(dir, opts.clone()).expect("open");
     let mut db = open();
     let mut model = Model::new();
-    let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
+    // Snapshots with the model seqno they must show.
+    let mut snaps: Vec<(Snapshot, u64)> = Vec::new();
     let mut trace = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let ctx = || format!("[{label}] op {i}: {op:?}");
         let answer: u64 = match op {
             Op::Put(k, v) => {
                 db.put(k, v).expect("put");
-                model.insert(k.clone(), v.clone());
+                model.put(k, v);
                 0
             }
             Op::Delete(k) => {
                 db.delete(k).expect("delete");
-                model.remove(k);
+                model.delete(k);
                 0
             }
             Op::Batch(entries) => {
-                let mut b = WriteBatch::new();
-                for (k, v) in entries {
-                    match v {
-                        Some(v) => {
-                            b.put(k, v);
-                            model.insert(k.clone(), v.clone());
-                        }
-                        None => {
-                            b.delete(k);
-                            model.remove(k);
-                        }
-                    }
-                }
-                db.write(b).expect("batch");
+                db.write(model::batch(entries)).expect("batch");
+                model.write(entries);
                 0
             }
             Op::Get(k) => {
                 let got = db.get(k).expect("get").map(|v| v.to_vec());
-                assert_eq!(got.as_ref(), model.get(k), "{}", ctx());
+                assert_eq!(got.as_deref(), model.get(k), "{}", ctx());
                 digest(&got.map(|v| (k.clone(), v)).into_iter().collect::<Vec<_>>())
             }
             Op::Range {
@@ -230,24 +184,18 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
                 limit,
                 snapshot,
             } => {
-                let (it, m) = match snapshot.and_then(|s| snaps.get(s)) {
-                    Some((s, m)) => (s.range(bounds(lo, hi)), m),
-                    None => (db.range(bounds(lo, hi)), &model),
+                let (it, state) = match snapshot.and_then(|s| snaps.get(s)) {
+                    Some((s, m)) => (s.range(bounds(lo, hi)), model.at(*m)),
+                    None => (db.range(bounds(lo, hi)), model.latest().clone()),
                 };
                 let got = collect(it, *rev, *limit);
-                assert_eq!(got, range_of(m, lo, hi, *rev, *limit), "{}", ctx());
+                let want = limited(model::range(&state, &bounds(lo, hi)), *rev, *limit);
+                assert_eq!(got, want, "{}", ctx());
                 digest(&got)
             }
             Op::Prefix(p, rev) => {
                 let got = collect(db.prefix(p), *rev, usize::MAX);
-                let mut want: Vec<_> = model
-                    .range(p.clone()..)
-                    .take_while(|(k, _)| k.starts_with(p))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                if *rev {
-                    want.reverse();
-                }
+                let want = limited(model::prefix(model.latest(), p), *rev, usize::MAX);
                 assert_eq!(got, want, "{}", ctx());
                 digest(&got)
             }
@@ -255,7 +203,7 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
                 if snaps.len() >= 4 {
                     snaps.remove(0);
                 }
-                snaps.push((db.snapshot(), model.clone()));
+                snaps.push((db.snapshot(), model.seqno()));
                 snaps.len() as u64
             }
             Op::DropSnapshot(s) => {
@@ -267,7 +215,7 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
             Op::SnapshotGet(s, k) => match snaps.get(*s) {
                 Some((snap, m)) => {
                     let got = snap.get(k).expect("snapshot get").map(|v| v.to_vec());
-                    assert_eq!(got.as_ref(), m.get(k), "{}", ctx());
+                    assert_eq!(got.as_deref(), model.get_at(k, *m), "{}", ctx());
                     digest(&got.map(|v| (k.clone(), v)).into_iter().collect::<Vec<_>>())
                 }
                 None => u64::MAX,
@@ -298,10 +246,14 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
             }
         };
         trace.push(answer);
+        if i % 4096 == 4095 {
+            // Long runs: the model keeps only what the live snapshots still need.
+            let oldest = snaps.iter().map(|(_, m)| *m).min();
+            model.forget_before(oldest.unwrap_or(model.seqno()));
+        }
     }
-    let all = collect(db.range::<&[u8], _>(..), false, usize::MAX);
-    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    assert_eq!(all, want, "[{label}] final scan");
+    let all = model::scan(&db);
+    assert_eq!(all, model::pairs(model.latest()), "[{label}] final scan");
     db.verify().expect("verify");
     trace.push(digest(&all));
     snaps.clear();
@@ -385,30 +337,14 @@ fn option_sets() -> Vec<(&'static str, Options)> {
     ]
 }
 
-fn tempdir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(d) = tempfile::Builder::new()
-            .prefix("lsmkv-meta")
-            .tempdir_in(shm)
-    {
-        return d;
-    }
-    tempfile::tempdir().unwrap()
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
-
 fn run_seed(seed: u64, n_ops: usize) {
-    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut r = Rng::new(seed);
     let ops: Vec<Op> = (0..n_ops).map(|_| gen_op(&mut r)).collect();
     let sets = option_sets();
     assert!(sets.len() >= 8);
     let mut first: Option<(&str, Vec<u64>)> = None;
     for (label, opts) in &sets {
-        let dir = tempdir();
+        let dir = common::dir::tmpfs_tempdir();
         let trace =
             std::panic::catch_unwind(|| run(&ops, opts, dir.path(), label)).unwrap_or_else(|_| {
                 panic!("seed {seed} failed under option set {label} (replay: LSMKV_SEED={seed})")
@@ -430,9 +366,10 @@ fn run_seed(seed: u64, n_ops: usize) {
 
 #[test]
 fn same_answers_under_every_option_set() {
-    let n_ops = env_u64("LSMKV_METAMORPHIC_OPS").unwrap_or(800) as usize;
-    let runs = env_u64("LSMKV_METAMORPHIC_RUNS").unwrap_or(1);
-    let seed0 = env_u64("LSMKV_SEED").unwrap_or(0x5eed);
+    let n_ops = rng::env_u64("LSMKV_METAMORPHIC_OPS").unwrap_or(800) as usize;
+    let runs = rng::env_u64("LSMKV_METAMORPHIC_RUNS").unwrap_or(1);
+    let base = rng::seed("metamorphic", 0x5eed);
+    let seed0 = base.value();
     for i in 0..runs {
         let seed = seed0.wrapping_add(i);
         eprintln!(

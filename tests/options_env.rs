@@ -7,11 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::crash::self_test_command;
 use lsmkv::{Compression, Error, Options, SyncMode};
 
 fn from_map(vars: &[(&str, &str)]) -> lsmkv::Result<Options> {
@@ -183,8 +185,7 @@ fn from_env_child() {
 
 #[test]
 fn from_env_reads_the_process_environment() {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "from_env_child", "--ignored", "--test-threads=1"]);
+    let mut cmd = self_test_command("from_env_child");
     for var in variables_read_by_code() {
         cmd.env_remove(var);
     }
@@ -203,8 +204,7 @@ fn from_env_reads_the_process_environment() {
     );
 
     // And a bad value fails with the variable's name.
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "from_env_child", "--ignored", "--test-threads=1"]);
+    let mut cmd = self_test_command("from_env_child");
     let out = cmd
         .env("LSMKV_OPTIONS_CHILD", "1")
         .env("WAL_SYNC_MODE", "bogus")

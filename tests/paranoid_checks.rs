@@ -4,19 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{Seek, SeekFrom, Write};
 
-use lsmkv::{Compression, Db, Error, Options, SyncMode};
+use common::{dir, opts};
+use lsmkv::{Compression, Db, Error, Options};
 
 fn setup(paranoid: bool, compression: Compression) -> (tempfile::TempDir, Db, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let db = Db::open(
         dir.path(),
         Options {
-            sync_mode: SyncMode::None,
             paranoid_checks: paranoid,
             compression,
-            ..Options::default()
+            ..opts::no_sync()
         },
     )
     .unwrap();
@@ -28,11 +30,7 @@ fn setup(paranoid: bool, compression: Compression) -> (tempfile::TempDir, Db, st
     for i in 0..200u32 {
         assert!(db.get(format!("k{i:03}")).unwrap().is_some());
     }
-    let sst = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "sst"))
-        .unwrap();
+    let sst = dir::files_with_ext(dir.path(), "sst").remove(0);
     // Damage the first data block in place (the mapping sees it; the file is not truncated).
     let mut f = std::fs::OpenOptions::new().write(true).open(&sst).unwrap();
     f.seek(SeekFrom::Start(20)).unwrap();

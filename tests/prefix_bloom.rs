@@ -3,20 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
 
-use lsmkv::{Db, Options, SyncMode};
+use common::model::{self, Pairs, State};
+use common::{dir, opts};
+use lsmkv::{Db, Options};
 
-fn scan(db: &Db, p: &[u8], rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn scan(db: &Db, p: &[u8], rev: bool) -> Pairs {
     let it = db.prefix(p);
-    let collect = |r: lsmkv::Result<(lsmkv::Key, lsmkv::Value)>| {
-        let (k, v) = r.unwrap();
-        (k.to_vec(), v.to_vec())
-    };
     if rev {
-        it.rev().map(collect).collect()
+        model::collect(it.rev())
     } else {
-        it.map(collect).collect()
+        model::collect(it)
     }
 }
 
@@ -25,19 +23,18 @@ fn scan(db: &Db, p: &[u8], rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// Options that keep the four flushed tables apart (no compaction merges them).
 fn opts(prefix_len: usize) -> Options {
     Options {
-        sync_mode: SyncMode::None,
         prefix_bloom_length: prefix_len,
         l0_compaction_trigger: 16,
         l0_slowdown_writes_trigger: 32,
         l0_stop_writes_trigger: 40,
-        ..Options::default()
+        ..opts::no_sync()
     }
 }
 
-fn build(prefix_len: usize) -> (tempfile::TempDir, Db, BTreeMap<Vec<u8>, Vec<u8>>) {
-    let dir = tempfile::tempdir().unwrap();
+fn build(prefix_len: usize) -> (tempfile::TempDir, Db, State) {
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), opts(prefix_len)).unwrap();
-    let mut model = BTreeMap::new();
+    let mut model = State::new();
     for table in 0..4u32 {
         for tenant in (table..40).step_by(4) {
             for i in 0..20u32 {
@@ -53,7 +50,7 @@ fn build(prefix_len: usize) -> (tempfile::TempDir, Db, BTreeMap<Vec<u8>, Vec<u8>
     (dir, db, model)
 }
 
-fn check_all_prefixes(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+fn check_all_prefixes(db: &Db, model: &State) {
     // Present tenants (even), absent ones (odd), longer and shorter prefixes.
     let mut prefixes: Vec<Vec<u8>> = (0..82u32)
         .map(|t| format!("t{t:03}").into_bytes())
@@ -63,22 +60,16 @@ fn check_all_prefixes(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     prefixes.push(b"t0".to_vec());
     prefixes.push(b"".to_vec());
     for p in &prefixes {
-        let want: Vec<(Vec<u8>, Vec<u8>)> = model
-            .iter()
-            .filter(|(k, _)| k.starts_with(p))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let want = model::prefix(model, p);
         assert_eq!(
             scan(db, p, false),
             want,
             "prefix {:?}",
             String::from_utf8_lossy(p)
         );
-        let mut rev = want.clone();
-        rev.reverse();
         assert_eq!(
             scan(db, p, true),
-            rev,
+            model::reversed(want),
             "prefix {:?} reversed",
             String::from_utf8_lossy(p)
         );

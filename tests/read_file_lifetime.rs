@@ -6,18 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeSet;
 
-use lsmkv::{Compression, Db, Options, SyncMode, Value};
+use common::{dir, opts};
+use lsmkv::{Compression, Db, Options, Value};
 
 fn options(compression: Compression) -> Options {
     Options {
-        sync_mode: SyncMode::None,
-        memtable_max_size: 32 << 10,
-        block_size: 512,
         compression,
-        block_cache_size_mb: 1,
-        ..Options::default()
+        ..opts::small(32 << 10)
     }
 }
 
@@ -29,18 +28,10 @@ fn value(generation: u64, i: u64) -> Vec<u8> {
     format!("gen{generation}-value{i}-").repeat(6).into_bytes()
 }
 
-fn sst_files(dir: &std::path::Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sst"))
-        .collect()
-}
-
 const N: u64 = 1500;
 
 fn run(compression: Compression) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let db = Db::open(dir.path(), options(compression)).unwrap();
     for i in 0..N {
         db.put(key(i), value(0, i)).unwrap();
@@ -117,7 +108,7 @@ fn run(compression: Compression) {
     drop(held);
     if !replaced.is_empty() {
         // Tables replaced by compaction are gone once nothing holds them.
-        let on_disk = sst_files(dir.path());
+        let on_disk = dir::names_with_ext(dir.path(), "sst");
         for n in replaced {
             let name = lsmkv::format::files::sst_name(n);
             assert!(!on_disk.contains(&name), "{name} outlived its last holder");

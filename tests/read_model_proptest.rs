@@ -16,18 +16,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::ops::Bound;
 
-use lsmkv::{Compression, Db, DbIter, Key, Options, Snapshot, SyncMode, Value, WriteBatch};
+use common::model::{self, Model, Pairs, Read, State, Write};
+use common::opts;
+use common::rng::{ok, run_proptest};
+use lsmkv::{Compression, Db, DbIter, Key, Options, Snapshot, Value};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 const DEFAULT_SEED: u64 = 0x7265_6164_7061_7468;
 const DEFAULT_CASES: u32 = 24;
-
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A read to check against the model.
 #[derive(Debug, Clone)]
@@ -47,9 +48,7 @@ enum Query {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Write(Write),
     Flush,
     Reopen,
     Snapshot,
@@ -66,22 +65,7 @@ enum Op {
 
 /// Keys: strings of length 0..=3 over {a, b}, plus a binary key.
 fn alphabet() -> Vec<Vec<u8>> {
-    let mut keys = vec![Vec::new()];
-    let mut frontier = vec![Vec::new()];
-    for _ in 0..3 {
-        let mut next = Vec::new();
-        for k in &frontier {
-            for c in [b'a', b'b'] {
-                let mut k2: Vec<u8> = k.clone();
-                k2.push(c);
-                next.push(k2);
-            }
-        }
-        keys.extend(next.iter().cloned());
-        frontier = next;
-    }
-    keys.push(vec![0x00, 0xff]);
-    keys
+    model::tiny_keys()
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -141,10 +125,7 @@ fn query() -> impl Strategy<Value = Query> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (key(), value()).prop_map(|(k, v)| Op::Put(k, v)),
-        4 => key().prop_map(Op::Delete),
-        3 => prop::collection::vec((key(), prop::option::weighted(0.7, value())), 0..8)
-            .prop_map(Op::Batch),
+        17 => Write::strategy(key, value).prop_map(Op::Write),
         2 => Just(Op::Flush),
         1 => Just(Op::Reopen),
         3 => Just(Op::Snapshot),
@@ -158,75 +139,30 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn options(compression: Compression) -> Options {
     Options {
-        memtable_max_size: 4096,
-        block_size: 256,
-        sparse_index_interval: 4,
-        sync_mode: SyncMode::None,
         compression,
         block_cache_size_mb: 1,
-        ..Options::default()
+        ..opts::tiny()
     }
 }
 
-fn ok<T>(r: lsmkv::Result<T>, what: impl FnOnce() -> String) -> Result<T, TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(format!("{}: {e}", what())))
-}
-
-fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    let above = match lo {
-        Bound::Included(l) => k >= &l[..],
-        Bound::Excluded(l) => k > &l[..],
-        Bound::Unbounded => true,
-    };
-    let below = match hi {
-        Bound::Included(h) => k <= &h[..],
-        Bound::Excluded(h) => k < &h[..],
-        Bound::Unbounded => true,
-    };
-    above && below
-}
-
-/// The pairs a range or prefix query selects from `model`, in key order.
-fn expected(model: &Model, q: &Query) -> Pairs {
-    let sel = |f: &dyn Fn(&[u8]) -> bool| {
-        model
-            .iter()
-            .filter(|(k, _)| f(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
+/// The pairs a query selects from `state`, in key order.
+fn expected(state: &State, q: &Query) -> Pairs {
     match q {
-        Query::Get(k) => model
+        Query::Get(k) => state
             .get(k)
             .map(|v| vec![(k.clone(), v.clone())])
             .unwrap_or_default(),
-        Query::Range { lo, hi, .. } => sel(&|k| in_bounds(k, lo, hi)),
-        Query::Prefix { prefix, .. } => sel(&|k| k.starts_with(prefix)),
+        Query::Range { lo, hi, .. } => model::range(state, &(lo.clone(), hi.clone())),
+        Query::Prefix { prefix, .. } => model::prefix(state, prefix),
     }
 }
 
-/// A source of reads: the database or a snapshot.
-enum Source<'a> {
-    Db(&'a Db),
-    Snap(&'a Snapshot),
-}
-
-impl Source<'_> {
-    fn iter(&self, q: &Query) -> DbIter {
-        match (self, q) {
-            (Source::Db(d), Query::Range { lo, hi, .. }) => d.range((lo.clone(), hi.clone())),
-            (Source::Snap(s), Query::Range { lo, hi, .. }) => s.range((lo.clone(), hi.clone())),
-            (Source::Db(d), Query::Prefix { prefix, .. }) => d.prefix(prefix),
-            (Source::Snap(s), Query::Prefix { prefix, .. }) => s.prefix(prefix),
-            (_, Query::Get(_)) => unreachable!("gets do not iterate"),
-        }
-    }
-
-    fn get(&self, k: &[u8]) -> lsmkv::Result<Option<Value>> {
-        match self {
-            Source::Db(d) => d.get(k),
-            Source::Snap(s) => s.get(k),
-        }
+/// The iterator of a range or prefix query on the database or a snapshot.
+fn iter(src: &dyn Read, q: &Query) -> DbIter {
+    match q {
+        Query::Range { lo, hi, .. } => src.range((lo.clone(), hi.clone())),
+        Query::Prefix { prefix, .. } => src.prefix(prefix),
+        Query::Get(_) => unreachable!("gets do not iterate"),
     }
 }
 
@@ -317,15 +253,15 @@ impl Walk {
     }
 }
 
-fn check_query(src: &Source<'_>, model: &Model, q: &Query, ctx: &str) -> Result<(), TestCaseError> {
-    let want = expected(model, q);
+fn check_query(src: &dyn Read, state: &State, q: &Query, ctx: &str) -> Result<(), TestCaseError> {
+    let want = expected(state, q);
     let got = match q {
         Query::Get(k) => {
             let v = ok(src.get(k), || format!("{ctx}: get"))?;
             v.map(|v| vec![(k.clone(), v.to_vec())]).unwrap_or_default()
         }
         _ => {
-            let walk = Walk::new(src.iter(q), pattern_of(q));
+            let walk = Walk::new(iter(src, q), pattern_of(q));
             ok(walk.finish(), || format!("{ctx}: iterate"))?
         }
     };
@@ -333,16 +269,16 @@ fn check_query(src: &Source<'_>, model: &Model, q: &Query, ctx: &str) -> Result<
     Ok(())
 }
 
-/// The model state at `seqno`: the latest recorded state at or before it. Every seqno a reader
-/// can see must be a batch boundary the model recorded.
-fn state_at(versions: &BTreeMap<u64, Model>, seqno: u64) -> Result<&Model, TestCaseError> {
-    match versions.get(&seqno) {
-        Some(m) => Ok(m),
-        None => Err(TestCaseError::fail(format!(
+/// The model state at `seqno`. Every seqno a reader can see must be a batch boundary the model
+/// recorded.
+fn state_at(model: &Model, seqno: u64) -> Result<State, TestCaseError> {
+    if !model.is_boundary(seqno) {
+        return Err(TestCaseError::fail(format!(
             "seqno {seqno} is not a batch boundary the model knows ({:?})",
-            versions.keys().collect::<Vec<_>>()
-        ))),
+            model.boundaries()
+        )));
     }
+    Ok(model.at(seqno))
 }
 
 fn visible_seqno(db: &Db) -> u64 {
@@ -350,13 +286,11 @@ fn visible_seqno(db: &Db) -> u64 {
 }
 
 fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::dir::tempdir();
     let opts = options(compression);
     let open = || ok(Db::open(dir.path(), opts.clone()), || "open".to_string());
     let mut db = Some(open()?);
-    let mut model = Model::new();
-    let mut versions: BTreeMap<u64, Model> = BTreeMap::new();
-    versions.insert(visible_seqno(db.as_ref().unwrap()), model.clone());
+    let mut model = Model::starting_at(visible_seqno(db.as_ref().unwrap()));
     let mut snaps: Vec<Snapshot> = Vec::new();
     // Open iterators with the state they must show.
     let mut walks: Vec<(Walk, Pairs, String)> = Vec::new();
@@ -364,34 +298,12 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
     for (step, op) in ops.iter().enumerate() {
         let ctx = format!("step {step} ({op:?})");
         let d = db.as_ref().unwrap();
-        let mut wrote = false;
+        // What a write applied, to record at the seqno it made visible.
+        let mut wrote: Option<Vec<model::Entry>> = None;
         match op {
-            Op::Put(k, v) => {
-                ok(d.put(k, v), || ctx.clone())?;
-                model.insert(k.clone(), v.clone());
-                wrote = true;
-            }
-            Op::Delete(k) => {
-                ok(d.delete(k), || ctx.clone())?;
-                model.remove(k);
-                wrote = true;
-            }
-            Op::Batch(entries) => {
-                let mut b = WriteBatch::new();
-                for (k, v) in entries {
-                    match v {
-                        Some(v) => b.put(k, v),
-                        None => b.delete(k),
-                    }
-                }
-                ok(d.write(b), || ctx.clone())?;
-                for (k, v) in entries {
-                    match v {
-                        Some(v) => model.insert(k.clone(), v.clone()),
-                        None => model.remove(k),
-                    };
-                }
-                wrote = true;
+            Op::Write(w) => {
+                ok(w.apply(d), || ctx.clone())?;
+                wrote = Some(w.entries());
             }
             Op::Flush => ok(d.flush(), || ctx.clone())?,
             Op::Reopen => {
@@ -413,11 +325,11 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
                     before,
                     after
                 );
-                versions.insert(after, model.clone());
+                model.mark(after);
             }
             Op::Snapshot => {
                 let s = d.snapshot();
-                state_at(&versions, s.seqno())?;
+                state_at(&model, s.seqno())?;
                 snaps.push(s);
             }
             Op::DropSnapshot(i) => {
@@ -428,18 +340,18 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::ReadSnapshot(i, q) => {
                 if !snaps.is_empty() {
                     let s = &snaps[i % snaps.len()];
-                    let want = state_at(&versions, s.seqno())?;
-                    check_query(&Source::Snap(s), want, q, &ctx)?;
+                    let want = state_at(&model, s.seqno())?;
+                    check_query(s, &want, q, &ctx)?;
                 }
             }
-            Op::Read(q) => check_query(&Source::Db(d), &model, q, &ctx)?,
+            Op::Read(q) => check_query(d, model.latest(), q, &ctx)?,
             Op::OpenIter(q, n) => {
                 if let Query::Get(k) = q {
-                    check_query(&Source::Db(d), &model, &Query::Get(k.clone()), &ctx)?;
+                    check_query(d, model.latest(), &Query::Get(k.clone()), &ctx)?;
                 } else {
-                    let it = Source::Db(d).iter(q);
-                    let want_state = state_at(&versions, it.seqno())?;
-                    let want = expected(want_state, q);
+                    let it = iter(d, q);
+                    let want_state = state_at(&model, it.seqno())?;
+                    let want = expected(&want_state, q);
                     let mut w = Walk::new(it, pattern_of(q));
                     ok(w.take(*n), || ctx.clone())?;
                     walks.push((w, want, ctx.clone()));
@@ -453,9 +365,16 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
         }
-        if wrote {
+        if let Some(entries) = wrote {
             let s = visible_seqno(db.as_ref().unwrap());
-            versions.insert(s, model.clone());
+            prop_assert!(
+                s >= model.seqno(),
+                "{}: seqno went back {} -> {}",
+                ctx,
+                model.seqno(),
+                s
+            );
+            model.write_at(s, &entries);
         }
     }
     // Everything still open must show its own view, after all the later writes and flushes.
@@ -476,46 +395,32 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
         pattern: vec![false],
     };
     for s in &snaps {
-        let want = state_at(&versions, s.seqno())?;
-        check_query(&Source::Snap(s), want, &all, "end: snapshot")?;
-        check_query(&Source::Snap(s), want, &all_rev, "end: snapshot rev")?;
+        let want = state_at(&model, s.seqno())?;
+        check_query(s, &want, &all, "end: snapshot")?;
+        check_query(s, &want, &all_rev, "end: snapshot rev")?;
     }
-    check_query(&Source::Db(d), &model, &all, "end: db")?;
+    check_query(d, model.latest(), &all, "end: db")?;
     Ok(())
 }
 
 #[test]
 fn reads_match_versioned_model() {
-    let seed = std::env::var("LSMKV_SEED")
-        .ok()
-        .map(|s| s.trim().parse::<u64>().expect("LSMKV_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    eprintln!("read_model_proptest: LSMKV_SEED={seed} PROPTEST_CASES={cases}");
-    let config = Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        max_shrink_iters: 2000,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
     let compression = prop_oneof![Just(Compression::Lz4), Just(Compression::None)];
     let strategy = (compression, prop::collection::vec(op(), 1..120));
-    let result = runner.run(&strategy, |(c, ops)| run_case(c, &ops));
-    if let Err(e) = result {
-        panic!("{e}\nreplay with LSMKV_SEED={seed}");
-    }
+    run_proptest(
+        "read_model_proptest",
+        DEFAULT_SEED,
+        DEFAULT_CASES,
+        &strategy,
+        |(c, ops)| run_case(c, &ops),
+    );
 }
 
 /// Regression-style fixed case: a snapshot taken before a delete and two flushes still sees the
 /// deleted key through `get`, `range` and `prefix`, forward and backward.
 #[test]
 fn old_snapshot_sees_deleted_key_after_flushes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::dir::tempdir();
     let db = Db::open(dir.path(), options(Compression::Lz4)).unwrap();
     db.put(b"k1", b"v1").unwrap();
     db.put(b"k2", b"v2").unwrap();

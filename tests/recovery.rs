@@ -6,48 +6,32 @@
 // lint only fires while `Db` has no drop glue.
 #![allow(clippy::drop_non_drop)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use lsmkv::{Db, Error, Options, SyncMode, WriteBatch};
+use common::dir::{self, files_with_ext};
+use common::model::{self, State};
+use common::opts;
+use lsmkv::{Db, Error, Options, WriteBatch};
 
 fn options() -> Options {
     Options {
-        sync_mode: SyncMode::None,
         block_size: 256,
-        ..Options::default()
+        ..opts::no_sync()
     }
 }
 
-fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    // Names are zero-padded numbers, so the lexical order is the numeric order.
-    v.sort();
-    v
-}
-
-fn check(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
-    for (k, v) in model {
-        let got = db.get(k).unwrap();
-        assert_eq!(
-            got.as_deref(),
-            Some(v.as_slice()),
-            "key {:?}",
-            String::from_utf8_lossy(k)
-        );
-    }
+fn check(db: &Db, model: &State) {
+    model::assert_gets(db, model, model.keys().map(Vec::as_slice), "after reopen");
 }
 
 #[test]
 fn reopen_with_only_a_wal_and_no_sstables() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = BTreeMap::new();
+    let dir = dir::tempdir();
+    let mut model = State::new();
     {
         let db = Db::open(dir.path(), options()).unwrap();
         for i in 0..200u32 {
@@ -77,8 +61,8 @@ fn reopen_with_only_a_wal_and_no_sstables() {
 
 #[test]
 fn reopen_with_thirty_sstables() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let dir = dir::tempdir();
+    let mut model = State::new();
     {
         let db = Db::open(dir.path(), options()).unwrap();
         for round in 0..30u32 {
@@ -113,7 +97,7 @@ fn reopen_with_thirty_sstables() {
 
 #[test]
 fn reopen_fresh_database_with_empty_wal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     Db::open(dir.path(), options()).unwrap().close().unwrap();
     let db = Db::open(dir.path(), options()).unwrap();
     assert_eq!(db.get(b"anything").unwrap(), None);
@@ -127,7 +111,7 @@ fn reopen_fresh_database_with_empty_wal() {
 /// right after creating a segment leaves them) must open and lose nothing.
 #[test]
 fn reopen_with_zero_length_wal_files_after_flush() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     {
         let db = Db::open(dir.path(), options()).unwrap();
         for i in 0..50u32 {
@@ -158,9 +142,9 @@ fn reopen_with_zero_length_wal_files_after_flush() {
 }
 
 /// Writes `n` keys (one write each, so one WAL record each) and closes without flushing.
-fn write_unflushed(dir: &Path, prefix: &str, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
+fn write_unflushed(dir: &Path, prefix: &str, n: u32) -> State {
     let db = Db::open(dir, options()).unwrap();
-    let mut model = BTreeMap::new();
+    let mut model = State::new();
     for i in 0..n {
         let (k, v) = (
             format!("{prefix}{i:03}").into_bytes(),
@@ -186,7 +170,7 @@ const TORN_TAILS: &[&[u8]] = &[&[0x7f], &[0x7f; 5], &[0x7f; 12]];
 #[test]
 fn wal_ending_mid_record_keeps_every_complete_record() {
     for (n, tail) in TORN_TAILS.iter().enumerate() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = dir::tempdir();
         let mut model = write_unflushed(dir.path(), "k", 40);
         let wals = files_with_ext(dir.path(), "wal");
         let newest = wals.last().expect("a WAL segment after unflushed writes");
@@ -213,7 +197,7 @@ fn wal_ending_mid_record_keeps_every_complete_record() {
 /// (if the engine had made it durable elsewhere, e.g. a flush on close) complete -- never partial.
 #[test]
 fn wal_with_last_record_cut_short() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let model = write_unflushed(dir.path(), "k", 20);
     let big = vec![0x5au8; 4000];
     {
@@ -247,7 +231,7 @@ fn wal_with_last_record_cut_short() {
 
 #[test]
 fn second_open_is_locked_until_close() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let first = Db::open(dir.path(), options()).unwrap();
     first.put(b"k", b"v").unwrap();
     let second = Db::open(dir.path(), options());

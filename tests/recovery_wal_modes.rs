@@ -3,15 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::PathBuf;
 
-use lsmkv::{Db, Error, Options, SyncMode, WalRecoveryMode};
+use common::{dir, opts};
+use lsmkv::{Db, Error, Options, WalRecoveryMode};
 
 fn opts(mode: WalRecoveryMode) -> Options {
     Options {
-        sync_mode: SyncMode::None,
         wal_recovery_mode: mode,
-        ..Options::default()
+        ..opts::no_sync()
     }
 }
 
@@ -23,12 +25,7 @@ fn damaged_db(dir: &std::path::Path) -> PathBuf {
         db.put(format!("k{i:03}"), format!("v{i}")).unwrap();
     }
     db.close().unwrap();
-    let wal = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .max()
-        .unwrap();
+    let wal = dir::files_with_ext(dir, "wal").pop().unwrap();
     let mut data = std::fs::read(&wal).unwrap();
     let seg = lsmkv::wal::read_segment(&data, &wal).unwrap();
     assert_eq!(seg.records.len(), 100);
@@ -40,7 +37,7 @@ fn damaged_db(dir: &std::path::Path) -> PathBuf {
 
 #[test]
 fn strict_mode_reports_corruption_with_file_and_offset() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     let wal = damaged_db(dir.path());
     let err = Db::open(dir.path(), opts(WalRecoveryMode::Strict)).unwrap_err();
     match err {
@@ -54,7 +51,7 @@ fn strict_mode_reports_corruption_with_file_and_offset() {
 
 #[test]
 fn point_in_time_mode_keeps_the_prefix() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir::tempdir();
     damaged_db(dir.path());
     let db = Db::open(dir.path(), opts(WalRecoveryMode::PointInTime)).unwrap();
     for i in 0..50u32 {

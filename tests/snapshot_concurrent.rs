@@ -12,36 +12,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use lsmkv::{Db, Options, SyncMode, WriteBatch};
+use common::model::{self, Model, Pairs};
+use common::opts;
+use common::rng::{self, Rng};
+use lsmkv::{Db, Options};
 use parking_lot::Mutex;
 
 const BATCHES: u64 = 3000;
 const KEYS: u64 = 120;
 const READERS: usize = 2;
 
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
 fn options() -> Options {
     Options {
-        sync_mode: SyncMode::None,
-        memtable_max_size: 8 << 10,
-        block_size: 512,
         sparse_index_interval: 4,
-        block_cache_size_mb: 1,
-        ..Options::default()
-    }
-}
-
-struct Xs(u64);
-impl Xs {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        ..opts::small(8 << 10)
     }
 }
 
@@ -50,18 +38,18 @@ fn key(i: u64) -> Vec<u8> {
 }
 
 /// One batch: (key, Some(value)) puts, (key, None) deletes.
-type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+type Batch = Vec<model::Entry>;
 
-fn make_batch(rng: &mut Xs, n: u64) -> Batch {
-    let len = 1 + rng.next() % 4;
+fn make_batch(rng: &mut Rng, n: u64) -> Batch {
+    let len = 1 + rng.below(4);
     (0..len)
         .map(|j| {
-            let k = key(rng.next() % KEYS);
-            if rng.next().is_multiple_of(4) {
+            let k = key(rng.below(KEYS));
+            if rng.one_in(4) {
                 (k, None)
             } else {
                 // The value names the batch and position, and some are long enough to span blocks.
-                let reps = 1 + (rng.next() % 20) as usize;
+                let reps = 1 + rng.below(20) as usize;
                 (k, Some(format!("b{n}.{j};").repeat(reps).into_bytes()))
             }
         })
@@ -81,16 +69,13 @@ struct Observation {
 }
 
 fn collect(it: impl Iterator<Item = lsmkv::Result<(lsmkv::Key, lsmkv::Value)>>) -> Pairs {
-    it.map(|r| {
-        let (k, v) = r.unwrap();
-        (k.to_vec(), v.to_vec())
-    })
-    .collect()
+    model::collect(it)
 }
 
 #[test]
 fn snapshots_match_model_while_writer_writes_and_flushes() {
-    let dir = tempfile::tempdir().unwrap();
+    let seed = rng::seed("snapshot_concurrent", 0x5eed_cafe);
+    let dir = common::dir::tempdir();
     let db = Db::open(dir.path(), options()).unwrap();
     let start_seqno = db.snapshot().seqno();
     let log: Mutex<Vec<(u64, Batch)>> = Mutex::new(Vec::new());
@@ -101,18 +86,11 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
     std::thread::scope(|s| {
         let writer = {
             let (db, log, progress, done) = (db.clone(), &log, &progress, &done);
+            let mut rng = seed.rng(0);
             s.spawn(move || {
-                let mut rng = Xs(0x5eed_cafe);
                 for n in 0..BATCHES {
                     let batch = make_batch(&mut rng, n);
-                    let mut b = WriteBatch::new();
-                    for (k, v) in &batch {
-                        match v {
-                            Some(v) => b.put(k, v),
-                            None => b.delete(k),
-                        }
-                    }
-                    db.write(b).unwrap();
+                    db.write(model::batch(&batch)).unwrap();
                     // The only writer: the visible seqno now is the end of this batch.
                     let seqno = db.snapshot().seqno();
                     log.lock().push((seqno, batch));
@@ -126,8 +104,8 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
         };
         for r in 0..READERS {
             let (db, progress, done, observations) = (db.clone(), &progress, &done, &observations);
+            let mut rng = seed.rng(1 + r as u64);
             s.spawn(move || {
-                let mut rng = Xs(0xabcd_0000 + r as u64);
                 let mut round = 0u64;
                 loop {
                     let finished = done.load(Ordering::Acquire);
@@ -145,7 +123,7 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
                         reverse.reverse();
                         let gets: Vec<_> = (0..8)
                             .map(|_| {
-                                let k = key(rng.next() % KEYS);
+                                let k = key(rng.below(KEYS));
                                 let v = snap.get(&k).unwrap().map(|v| v.to_vec());
                                 (k, v)
                             })
@@ -177,37 +155,30 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
         writer.join().unwrap();
     });
 
-    // Replay the log, checking observations in seqno order.
-    let mut obs = observations.into_inner();
-    obs.sort_by_key(|o| o.seqno);
-    let log = log.into_inner();
-    let boundaries: BTreeMap<u64, usize> = std::iter::once(start_seqno)
-        .chain(log.iter().map(|(s, _)| *s))
-        .enumerate()
-        .map(|(i, s)| (s, i))
-        .collect();
-    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let mut applied = 0;
+    // Replay the log into the model, then check every observation against its seqno's state.
+    let obs = observations.into_inner();
+    let mut model = Model::starting_at(start_seqno);
+    for (seqno, batch) in log.into_inner() {
+        model.write_at(seqno, &batch);
+    }
     let mut distinct = std::collections::BTreeSet::new();
     for o in &obs {
-        let Some(&upto) = boundaries.get(&o.seqno) else {
-            panic!("a reader saw seqno {}, inside a batch", o.seqno);
-        };
-        while applied < upto {
-            for (k, v) in &log[applied].1 {
-                match v {
-                    Some(v) => model.insert(k.clone(), v.clone()),
-                    None => model.remove(k),
-                };
-            }
-            applied += 1;
-        }
-        let want: Pairs = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert!(
+            model.is_boundary(o.seqno),
+            "a reader saw seqno {}, inside a batch",
+            o.seqno
+        );
+        let want = model::pairs(&model.at(o.seqno));
         assert_eq!(o.first, want, "view at seqno {}", o.seqno);
         assert_eq!(o.later, want, "view at seqno {} read later", o.seqno);
         assert_eq!(o.reverse, want, "reverse view at seqno {}", o.seqno);
         for (k, v) in &o.gets {
-            assert_eq!(v.as_ref(), model.get(k), "get {k:?} at seqno {}", o.seqno);
+            assert_eq!(
+                v.as_deref(),
+                model.get_at(k, o.seqno),
+                "get {k:?} at seqno {}",
+                o.seqno
+            );
         }
         distinct.insert(o.seqno);
     }
@@ -218,18 +189,7 @@ fn snapshots_match_model_while_writer_writes_and_flushes() {
         distinct.len()
     );
     // The final state, also after a reopen.
-    let want: Pairs = {
-        let mut m: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for (_, b) in &log {
-            for (k, v) in b {
-                match v {
-                    Some(v) => m.insert(k.clone(), v.clone()),
-                    None => m.remove(k),
-                };
-            }
-        }
-        m.into_iter().collect()
-    };
+    let want = model::pairs(model.latest());
     assert_eq!(collect(db.range::<&[u8], _>(..)), want);
     db.close().unwrap();
     let db = Db::open(dir.path(), options()).unwrap();

@@ -1,0 +1,54 @@
+//! `Options` for tests: no fsync, and tiny sizes so that flushes, multi-block tables and
+//! compactions happen within a few operations. Tests adjust them with struct update syntax:
+//! `Options { block_size: 512, ..opts::tiny() }`.
+
+use lsmkv::{CompactionStrategy, Options, SyncMode};
+
+/// The defaults without fsync (`SyncMode::None`).
+pub fn no_sync() -> Options {
+    Options {
+        sync_mode: SyncMode::None,
+        ..Options::default()
+    }
+}
+
+/// A tiny tree: a 4 KiB memtable (automatic flushes every few writes), 256-byte blocks with an
+/// index entry every 4 keys, no fsync.
+pub fn tiny() -> Options {
+    Options {
+        memtable_max_size: 4096,
+        block_size: 256,
+        sparse_index_interval: 4,
+        ..no_sync()
+    }
+}
+
+/// A small tree: a `memtable_max_size` memtable, 512-byte blocks, a 1 MiB block cache, no fsync.
+pub fn small(memtable_max_size: usize) -> Options {
+    Options {
+        memtable_max_size,
+        block_size: 512,
+        block_cache_size_mb: 1,
+        ..no_sync()
+    }
+}
+
+/// Tiny memtables, tables and levels under `strategy`: flushes and compactions (two threads) run
+/// all the time; L0 stalls writes at 6 tables and stops them at 10.
+pub fn compaction_heavy(strategy: CompactionStrategy) -> Options {
+    Options {
+        memtable_max_size: 8 << 10,
+        block_size: 512,
+        target_file_size: 8 << 10,
+        level_base_size: 32 << 10,
+        l0_compaction_trigger: 2,
+        l0_slowdown_writes_trigger: 6,
+        l0_stop_writes_trigger: 10,
+        max_levels: 4,
+        tiered_min_merge_width: 2,
+        level_size_ratio: 4,
+        compaction_threads: 2,
+        compaction_strategy: strategy,
+        ..no_sync()
+    }
+}
