@@ -14,13 +14,14 @@ use std::mem::{offset_of, size_of};
 use std::path::Path;
 
 use lsmkv::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT, ValueKind};
-use lsmkv::manifest::tag;
-use lsmkv::sstable::block::EntryHeader;
-use lsmkv::sstable::consts as sst;
-use lsmkv::sstable::footer::{Footer, Handle};
-use lsmkv::sstable::index::IndexEntry;
-use lsmkv::sstable::meta::MetaFixed;
-use lsmkv::{manifest, wal};
+// Every on-disk fact is owned by `lsmkv::format` (STYLE.md section 4); only the manifest's
+// rollover policy, which is not on disk, lives in `lsmkv::manifest`.
+use lsmkv::format::manifest::{self, tag};
+use lsmkv::format::sst::{
+    self as sst, EntryHeader, FilterHeader, FilterPrefixHeader, Footer, Handle, IndexEntry,
+    MetaFixed,
+};
+use lsmkv::format::wal;
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -170,7 +171,7 @@ fn layouts() -> Vec<Layout> {
             heading: "Batch payload",
             first: "base_seqno",
             fields: vec![("base_seqno", 0, 8), ("count", 8, 4)],
-            size: Some(lsmkv::batch::BATCH_HEADER_SIZE),
+            size: Some(wal::BATCH_HEADER_SIZE),
         },
         Layout {
             file: "wal.md",
@@ -212,20 +213,33 @@ fn layouts() -> Vec<Layout> {
             file: "sstable.md",
             heading: "Filter block",
             first: "format",
-            fields: vec![("format", 0, 1), ("num_hashes", 1, 4), ("num_words", 5, 4)],
-            size: Some(sst::FILTER_HEADER_SIZE),
+            fields: fields!(FilterHeader;
+                "format" => format: 1, "num_hashes" => num_hashes: 4, "num_words" => num_words: 4),
+            size: Some(size_of::<FilterHeader>()),
         },
         Layout {
             file: "sstable.md",
             heading: "Prefix filter",
             first: "format",
             fields: vec![
-                ("format", 0, 1),
-                ("num_hashes", 1, 4),
-                ("num_words", 5, 4),
-                ("prefix_len", 9, 4),
+                (
+                    "format",
+                    offset_of!(FilterPrefixHeader, header) + offset_of!(FilterHeader, format),
+                    1,
+                ),
+                (
+                    "num_hashes",
+                    offset_of!(FilterPrefixHeader, header) + offset_of!(FilterHeader, num_hashes),
+                    4,
+                ),
+                (
+                    "num_words",
+                    offset_of!(FilterPrefixHeader, header) + offset_of!(FilterHeader, num_words),
+                    4,
+                ),
+                ("prefix_len", offset_of!(FilterPrefixHeader, prefix_len), 4),
             ],
-            size: Some(sst::FILTER_PREFIX_HEADER_SIZE),
+            size: Some(size_of::<FilterPrefixHeader>()),
         },
         Layout {
             file: "sstable.md",
@@ -563,30 +577,33 @@ fn manifest_tag_and_constant_tables_match() {
 
     let code = BTreeMap::from([
         (
-            "manifest::MANIFEST_FORMAT_VERSION",
+            "format::manifest::MANIFEST_FORMAT_VERSION",
             u128::from(manifest::MANIFEST_FORMAT_VERSION),
         ),
         (
-            "manifest::FILE_HEADER_SIZE",
+            "format::manifest::FILE_HEADER_SIZE",
             manifest::FILE_HEADER_SIZE as u128,
         ),
         (
-            "manifest::RECORD_HEADER_SIZE",
+            "format::manifest::RECORD_HEADER_SIZE",
             manifest::RECORD_HEADER_SIZE as u128,
         ),
         (
-            "manifest::MAX_RECORD_SIZE",
+            "format::manifest::MAX_RECORD_SIZE",
             u128::from(manifest::MAX_RECORD_SIZE),
         ),
         (
-            "manifest::FIRST_MANIFEST_NUMBER",
+            "format::manifest::FIRST_MANIFEST_NUMBER",
             u128::from(manifest::FIRST_MANIFEST_NUMBER),
         ),
         (
             "manifest::DEFAULT_ROLLOVER_BYTES",
-            u128::from(manifest::DEFAULT_ROLLOVER_BYTES),
+            u128::from(lsmkv::manifest::DEFAULT_ROLLOVER_BYTES),
         ),
-        ("manifest::MAX_LEVELS", u128::from(manifest::MAX_LEVELS)),
+        (
+            "format::manifest::MAX_LEVELS",
+            u128::from(manifest::MAX_LEVELS),
+        ),
     ]);
     let mut checked = 0;
     for line in m.lines() {

@@ -5,6 +5,9 @@
 
 pub mod codec;
 pub mod crc;
+pub mod manifest;
+pub mod sst;
+pub mod wal;
 
 /// Largest user key the engine accepts, in bytes.
 pub const MAX_KEY_SIZE: usize = 64 * 1024;

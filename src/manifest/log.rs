@@ -14,56 +14,19 @@
     clippy::panic
 )]
 
-use std::mem::{offset_of, size_of};
 use std::path::Path;
 
 use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
 use crate::format::crc::crc32c;
 
 use super::edit::VersionEdit;
 use super::state::ManifestState;
-use super::{MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE};
+use crate::format::manifest::{MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE};
 
-/// The first 16 bytes of a manifest file (`format-spec/manifest.md`, "File header").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct FileHeader {
-    /// [`MANIFEST_MAGIC`].
-    pub magic: [u8; 8],
-    /// [`MANIFEST_FORMAT_VERSION`].
-    pub format_version: U32,
-    /// crc32c of bytes 0..12.
-    pub header_crc: U32,
-}
-
-/// Size of [`FileHeader`].
-pub const FILE_HEADER_SIZE: usize = 16;
-const _: () = assert!(size_of::<FileHeader>() == FILE_HEADER_SIZE);
-const _: () = assert!(offset_of!(FileHeader, magic) == 0);
-const _: () = assert!(offset_of!(FileHeader, format_version) == 8);
-const _: () = assert!(offset_of!(FileHeader, header_crc) == 12);
-
-/// The header before each record's payload (`format-spec/manifest.md`, "Record").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct RecordHeader {
-    /// Payload length in bytes, at most [`MAX_RECORD_SIZE`].
-    pub payload_len: U32,
-    /// crc32c of the payload.
-    pub payload_crc: U32,
-    /// crc32c of bytes 0..8 of this header, so the length is trusted before it is used.
-    pub header_crc: U32,
-}
-
-/// Size of [`RecordHeader`].
-pub const RECORD_HEADER_SIZE: usize = 12;
-const _: () = assert!(size_of::<RecordHeader>() == RECORD_HEADER_SIZE);
-const _: () = assert!(offset_of!(RecordHeader, payload_len) == 0);
-const _: () = assert!(offset_of!(RecordHeader, payload_crc) == 4);
-const _: () = assert!(offset_of!(RecordHeader, header_crc) == 8);
+pub use crate::format::manifest::{FILE_HEADER_SIZE, FileHeader, RECORD_HEADER_SIZE, RecordHeader};
 
 /// Appends the file header.
 pub(crate) fn put_file_header(out: &mut Vec<u8>) {

@@ -23,25 +23,13 @@
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::consts::{FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
 use crate::error::{Error, Result};
 use crate::format::crc::crc32c;
+use crate::format::sst::{FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
 
-/// Location of a block: offset and on-disk length (trailer included).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
-)]
-#[repr(C)]
-pub struct Handle {
-    pub offset: U64,
-    pub len: U32,
-}
-
-const _: () = assert!(size_of::<Handle>() == 12);
-const _: () = assert!(std::mem::offset_of!(Handle, offset) == 0);
-const _: () = assert!(std::mem::offset_of!(Handle, len) == 8);
+pub use crate::format::sst::{FOOTER_CRC_COVERAGE, Footer, Handle};
 
 impl Handle {
     pub fn new(offset: u64, len: u32) -> Handle {
@@ -51,29 +39,6 @@ impl Handle {
         }
     }
 }
-
-/// The footer. Spec: `format-spec/sstable.md` ("Footer").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct Footer {
-    pub filter: Handle,
-    pub index: Handle,
-    pub meta: Handle,
-    pub format_version: U32,
-    pub crc: U32,
-    pub magic: U64,
-}
-
-const _: () = assert!(size_of::<Footer>() == FOOTER_SIZE);
-const _: () = assert!(std::mem::offset_of!(Footer, filter) == 0);
-const _: () = assert!(std::mem::offset_of!(Footer, index) == 12);
-const _: () = assert!(std::mem::offset_of!(Footer, meta) == 24);
-const _: () = assert!(std::mem::offset_of!(Footer, format_version) == 36);
-const _: () = assert!(std::mem::offset_of!(Footer, crc) == 40);
-const _: () = assert!(std::mem::offset_of!(Footer, magic) == 44);
-
-/// Bytes of the footer covered by its crc.
-pub const FOOTER_CRC_COVERAGE: usize = 40;
 
 impl Footer {
     /// A version-1 footer with its crc filled in.

@@ -19,44 +19,12 @@
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::consts::META_FIXED_SIZE;
 use crate::error::{Error, Result};
+use crate::format::sst::META_FIXED_SIZE;
 
-/// Fixed part of the meta block. Spec: `format-spec/sstable.md` ("Meta block").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct MetaFixed {
-    pub entries: U64,
-    pub tombstones: U64,
-    pub min_seqno: U64,
-    pub max_seqno: U64,
-    pub data_blocks: U64,
-    pub raw_key_bytes: U64,
-    pub raw_value_bytes: U64,
-    pub data_bytes: U64,
-    pub distinct_user_keys: U64,
-    pub restart_interval: U32,
-    pub block_size: U32,
-    pub smallest_key_len: U32,
-    pub largest_key_len: U32,
-}
-
-const _: () = assert!(size_of::<MetaFixed>() == META_FIXED_SIZE);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, entries) == 0);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, tombstones) == 8);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, min_seqno) == 16);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, max_seqno) == 24);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, data_blocks) == 32);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, raw_key_bytes) == 40);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, raw_value_bytes) == 48);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, data_bytes) == 56);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, distinct_user_keys) == 64);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, restart_interval) == 72);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, block_size) == 76);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, smallest_key_len) == 80);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, largest_key_len) == 84);
+pub use crate::format::sst::MetaFixed;
 
 /// Decoded meta block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -30,13 +30,13 @@ use bytes::Bytes;
 use super::block::BlockView;
 use super::bloom::Filter;
 use super::compress::{Checked, check_block, decompress};
-use super::consts::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, FOOTER_SIZE};
 use super::footer::{Footer, Handle};
 use super::index::{BlockHandle, Index};
 use super::iter::TableIter;
 use super::meta::TableMeta;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
+use crate::format::sst::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, FOOTER_SIZE};
 use crate::key::{SeqNo, cmp_internal, decode_internal, seek_trailer};
 use crate::value::Value;
 
