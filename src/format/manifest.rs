@@ -29,6 +29,10 @@ pub const FIRST_MANIFEST_NUMBER: u64 = 1;
 pub const CURRENT_TMP: &str = "CURRENT.tmp";
 /// Longest CURRENT file accepted ("MANIFEST-" + up to 20 digits + "\n").
 pub const MAX_CURRENT_LEN: usize = 64;
+/// Bytes of the file header covered by its `header_crc` (magic, format_version).
+pub const FILE_HEADER_CRC_COVERAGE: usize = 12;
+/// Bytes of a record header covered by its `header_crc` (payload_len, payload_crc).
+pub const RECORD_HEADER_CRC_COVERAGE: usize = 8;
 /// Size of [`FileHeader`].
 pub const FILE_HEADER_SIZE: usize = 16;
 /// Size of [`RecordHeader`].
@@ -69,7 +73,7 @@ pub struct FileHeader {
 const _: () = assert!(size_of::<FileHeader>() == FILE_HEADER_SIZE);
 const _: () = assert!(offset_of!(FileHeader, magic) == 0);
 const _: () = assert!(offset_of!(FileHeader, format_version) == 8);
-const _: () = assert!(offset_of!(FileHeader, header_crc) == 12);
+const _: () = assert!(offset_of!(FileHeader, header_crc) == FILE_HEADER_CRC_COVERAGE);
 
 /// The header before each record's payload (`format-spec/manifest.md`, "Record").
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -86,4 +90,4 @@ pub struct RecordHeader {
 const _: () = assert!(size_of::<RecordHeader>() == RECORD_HEADER_SIZE);
 const _: () = assert!(offset_of!(RecordHeader, payload_len) == 0);
 const _: () = assert!(offset_of!(RecordHeader, payload_crc) == 4);
-const _: () = assert!(offset_of!(RecordHeader, header_crc) == 8);
+const _: () = assert!(offset_of!(RecordHeader, header_crc) == RECORD_HEADER_CRC_COVERAGE);

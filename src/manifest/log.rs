@@ -24,7 +24,12 @@ use crate::format::crc::crc32c;
 
 use super::edit::VersionEdit;
 use super::state::ManifestState;
-use crate::format::manifest::{MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE};
+use std::mem::offset_of;
+
+use crate::format::manifest::{
+    FILE_HEADER_CRC_COVERAGE, MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE,
+    RECORD_HEADER_CRC_COVERAGE,
+};
 
 pub use crate::format::manifest::{FILE_HEADER_SIZE, FileHeader, RECORD_HEADER_SIZE, RecordHeader};
 
@@ -35,7 +40,11 @@ pub(crate) fn put_file_header(out: &mut Vec<u8>) {
         format_version: U32::new(MANIFEST_FORMAT_VERSION),
         header_crc: U32::new(0),
     };
-    h.header_crc = U32::new(crc32c(h.as_bytes().get(..12).unwrap_or_default()));
+    h.header_crc = U32::new(crc32c(
+        h.as_bytes()
+            .get(..FILE_HEADER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    ));
     out.extend_from_slice(h.as_bytes());
 }
 
@@ -58,7 +67,11 @@ pub(crate) fn put_record(out: &mut Vec<u8>, payload: &[u8]) -> Result<()> {
         payload_crc: U32::new(crc32c(payload)),
         header_crc: U32::new(0),
     };
-    h.header_crc = U32::new(crc32c(h.as_bytes().get(..8).unwrap_or_default()));
+    h.header_crc = U32::new(crc32c(
+        h.as_bytes()
+            .get(..RECORD_HEADER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    ));
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(payload);
     Ok(())
@@ -79,11 +92,11 @@ fn check_file_header(data: &[u8], file: &Path) -> Result<()> {
     if h.magic != MANIFEST_MAGIC {
         return Err(Error::corruption(file, 0, "not a manifest: bad magic"));
     }
-    let crc_input = data.get(..12).unwrap_or_default();
+    let crc_input = data.get(..FILE_HEADER_CRC_COVERAGE).unwrap_or_default();
     if crc32c(crc_input) != h.header_crc.get() {
         return Err(Error::corruption(
             file,
-            12,
+            offset_of!(FileHeader, header_crc) as u64,
             "manifest header checksum mismatch",
         ));
     }
@@ -98,7 +111,7 @@ fn check_file_header(data: &[u8], file: &Path) -> Result<()> {
         }
         return Err(Error::corruption(
             file,
-            8,
+            offset_of!(FileHeader, format_version) as u64,
             format!("invalid format version {version}"),
         ));
     }
@@ -126,7 +139,12 @@ fn slot_at(data: &[u8], pos: usize) -> Slot<'_> {
     let Ok((h, after)) = RecordHeader::ref_from_prefix(rest) else {
         return Slot::Incomplete;
     };
-    if crc32c(h.as_bytes().get(..8).unwrap_or_default()) != h.header_crc.get() {
+    if crc32c(
+        h.as_bytes()
+            .get(..RECORD_HEADER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    ) != h.header_crc.get()
+    {
         return Slot::BadHeader;
     }
     let len = h.payload_len.get();

@@ -69,7 +69,11 @@ impl Footer {
         let (_, f) = Footer::ref_from_suffix(file)
             .map_err(|_| Error::corruption(path, 0, "file shorter than an SSTable footer"))?;
         if f.magic.get() != TABLE_MAGIC {
-            return Err(Error::corruption(path, start + 44, "bad SSTable magic"));
+            return Err(Error::corruption(
+                path,
+                start + std::mem::offset_of!(Footer, magic) as u64,
+                "bad SSTable magic",
+            ));
         }
         if f.format_version.get() != TABLE_FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
@@ -81,7 +85,7 @@ impl Footer {
         if f.crc.get() != f.compute_crc() {
             return Err(Error::corruption(
                 path,
-                start + 40,
+                start + FOOTER_CRC_COVERAGE as u64,
                 "footer checksum mismatch",
             ));
         }
