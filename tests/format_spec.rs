@@ -529,6 +529,14 @@ fn magic_numbers_versions_and_enum_values_match() {
     assert!(s.contains("| format_version | 1 (`TABLE_FORMAT_VERSION`)"));
     assert_eq!(manifest::MANIFEST_FORMAT_VERSION, 1);
     assert!(m.contains("| format version | 1 |"));
+    // Internal keys: an 8-byte trailer holding a 56-bit seqno and the kind.
+    assert_eq!(lsmkv::format::TRAILER_SIZE, 8);
+    assert_eq!(lsmkv::format::MAX_SEQNO, (1u64 << 56) - 1);
+    assert!(s.contains("seqno has 56 bits"));
+    assert!(s.contains(&format!(
+        "| 0 | 1 | u8 | format | {} (`FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX`) |",
+        sst::FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
+    )));
     // Enumerated values.
     assert_eq!(ValueKind::Delete as u8, 0);
     assert_eq!(ValueKind::Put as u8, 1);
@@ -629,4 +637,33 @@ fn manifest_tag_and_constant_tables_match() {
         );
     }
     assert_eq!(checked, code.len(), "every manifest constant row found");
+}
+
+/// `versions.md` has one entry for the current version of each file type and for every filter
+/// format this build knows, and names the fixture directory that must exist.
+#[test]
+fn versions_md_has_an_entry_per_version() {
+    let v = spec("versions.md");
+    for heading in [
+        format!("### WAL version {}", wal::WAL_FORMAT_VERSION),
+        format!("### SSTable version {}", sst::TABLE_FORMAT_VERSION),
+        format!("### Filter format {} (", sst::FILTER_FORMAT_NONE),
+        format!("### Filter format {} (", sst::FILTER_FORMAT_FASTBLOOM_XXH3),
+        format!(
+            "### Filter format {} (",
+            sst::FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
+        ),
+        format!("### Manifest version {}", manifest::MANIFEST_FORMAT_VERSION),
+        "### CURRENT".to_string(),
+    ] {
+        assert!(v.contains(&heading), "versions.md lacks `{heading}`");
+    }
+    let newest = wal::WAL_FORMAT_VERSION
+        .max(sst::TABLE_FORMAT_VERSION)
+        .max(manifest::MANIFEST_FORMAT_VERSION);
+    for n in 1..=newest {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{n}"));
+        assert!(dir.is_dir(), "no fixture {}", dir.display());
+        assert!(v.contains(&format!("tests/fixtures/v{n}/")));
+    }
 }

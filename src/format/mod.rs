@@ -9,6 +9,13 @@ pub mod manifest;
 pub mod sst;
 pub mod wal;
 
+/// Size of the trailer after the user key of an internal key: `(seqno << 8) | kind`, u64 LE.
+/// Spec: `format-spec/sstable.md` ("Internal keys").
+pub const TRAILER_SIZE: usize = 8;
+
+/// Largest sequence number that fits in a trailer (56 bits).
+pub const MAX_SEQNO: u64 = (1 << 56) - 1;
+
 /// Largest user key the engine accepts, in bytes.
 pub const MAX_KEY_SIZE: usize = 64 * 1024;
 

@@ -26,6 +26,7 @@ use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
+use crate::format::TRAILER_SIZE;
 use crate::format::sst::{INDEX_COUNT_SIZE, INDEX_ENTRY_SIZE};
 use crate::key::{cmp_internal, decode_internal};
 
@@ -51,7 +52,7 @@ impl IndexBuilder {
     pub fn add(&mut self, user_key: &[u8], trailer: u64, block_offset: u64, block_len: u32) {
         self.entries.push(IndexEntry {
             key_offset: U32::new(self.heap.len() as u32),
-            key_len: U32::new((user_key.len() + 8) as u32),
+            key_len: U32::new((user_key.len() + TRAILER_SIZE) as u32),
             block_offset: U64::new(block_offset),
             block_len: U32::new(block_len),
         });

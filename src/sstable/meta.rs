@@ -16,12 +16,14 @@
     clippy::panic
 )]
 
+use std::mem::offset_of;
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
+use crate::format::TRAILER_SIZE;
 use crate::format::sst::META_FIXED_SIZE;
 
 pub use crate::format::sst::MetaFixed;
@@ -87,19 +89,27 @@ impl TableMeta {
             .map_err(|_| corrupt(0, "meta block shorter than its fixed part"))?;
         let s_len = f.smallest_key_len.get() as usize;
         let l_len = f.largest_key_len.get() as usize;
-        let smallest = rest
-            .get(..s_len)
-            .ok_or_else(|| corrupt(80, "smallest key exceeds the meta block"))?;
+        let smallest = rest.get(..s_len).ok_or_else(|| {
+            corrupt(
+                offset_of!(MetaFixed, smallest_key_len),
+                "smallest key exceeds the meta block",
+            )
+        })?;
         let largest = rest
             .get(s_len..)
             .and_then(|r| r.get(..l_len))
-            .ok_or_else(|| corrupt(84, "largest key exceeds the meta block"))?;
+            .ok_or_else(|| {
+                corrupt(
+                    offset_of!(MetaFixed, largest_key_len),
+                    "largest key exceeds the meta block",
+                )
+            })?;
         let entries = f.entries.get();
         // Keys are either both absent (empty table) or both full internal keys.
         let keys_ok = if entries == 0 {
             s_len == 0 && l_len == 0
         } else {
-            s_len >= 8 && l_len >= 8
+            s_len >= TRAILER_SIZE && l_len >= TRAILER_SIZE
         };
         if !keys_ok || f.tombstones.get() > entries || f.min_seqno.get() > f.max_seqno.get() {
             return Err(corrupt(0, "meta block fields are inconsistent"));
