@@ -50,26 +50,25 @@ pub struct FooterInfo {
     pub meta: HandleInfo,
 }
 
-/// The meta block.
+/// The meta block: the engine's decoded [`TableMeta`] (serialized flat, as its own fields) plus
+/// its smallest and largest internal keys in printable form. Derefs to the [`TableMeta`], so
+/// `info.entries` and the like read the engine's fields.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetaInfo {
-    pub entries: u64,
-    pub tombstones: u64,
-    pub min_seqno: u64,
-    pub max_seqno: u64,
-    pub data_blocks: u64,
-    pub raw_key_bytes: u64,
-    pub raw_value_bytes: u64,
-    /// On-disk bytes of the data blocks.
-    pub data_bytes: u64,
-    pub distinct_user_keys: u64,
-    pub restart_interval: u32,
-    pub block_size: u32,
+    #[serde(flatten)]
+    pub table: TableMeta,
     /// Smallest and largest internal keys: user key (escaped) and trailer parts.
     pub smallest_key: Option<String>,
     pub smallest_seqno: Option<u64>,
     pub largest_key: Option<String>,
     pub largest_seqno: Option<u64>,
+}
+
+impl std::ops::Deref for MetaInfo {
+    type Target = TableMeta;
+    fn deref(&self) -> &TableMeta {
+        &self.table
+    }
 }
 
 /// The bloom filter block.
@@ -353,17 +352,7 @@ fn meta_info(m: &TableMeta) -> MetaInfo {
     let (smallest_key, smallest_seqno) = key(&m.smallest_key).unzip();
     let (largest_key, largest_seqno) = key(&m.largest_key).unzip();
     MetaInfo {
-        entries: m.entries,
-        tombstones: m.tombstones,
-        min_seqno: m.min_seqno,
-        max_seqno: m.max_seqno,
-        data_blocks: m.data_blocks,
-        raw_key_bytes: m.raw_key_bytes,
-        raw_value_bytes: m.raw_value_bytes,
-        data_bytes: m.data_bytes,
-        distinct_user_keys: m.distinct_user_keys,
-        restart_interval: m.restart_interval,
-        block_size: m.block_size,
+        table: m.clone(),
         smallest_key,
         smallest_seqno,
         largest_key,

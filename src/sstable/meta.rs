@@ -28,8 +28,8 @@ use crate::format::sst::META_FIXED_SIZE;
 
 pub use crate::format::sst::MetaFixed;
 
-/// Decoded meta block.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Decoded meta block. Serialized (without the raw keys) by `lsmkv::debug::sst`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableMeta {
     /// Entries (all versions, tombstones included).
     pub entries: u64,
@@ -51,7 +51,9 @@ pub struct TableMeta {
     pub restart_interval: u32,
     pub block_size: u32,
     /// Encoded internal keys of the first and last entry (empty for an empty table).
+    #[serde(skip)]
     pub smallest_key: Vec<u8>,
+    #[serde(skip)]
     pub largest_key: Vec<u8>,
 }
 
