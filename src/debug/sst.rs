@@ -16,12 +16,12 @@ use serde::Serialize;
 
 use super::{Problem, ratio, read_file, show, show_truncated, trailer_parts};
 use crate::error::Error;
-use crate::format::sst::{BLOCK_TRAILER_SIZE, FOOTER_SIZE};
+use crate::format::sst::FOOTER_SIZE;
 use crate::key::{cmp_internal, decode_internal};
 use crate::sstable::block::BlockView;
 use crate::sstable::bloom::{FilterKind, FilterLayout};
 use crate::sstable::compress::{Checked, check_block, decompress, read_block_owned};
-use crate::sstable::footer::Footer;
+use crate::sstable::footer::{Footer, aux_block_end};
 use crate::sstable::index::{BlockHandle, Index};
 use crate::sstable::meta::TableMeta;
 
@@ -315,10 +315,7 @@ fn read_aux(
     what: &str,
 ) -> Option<Bytes> {
     let path = dump.file.clone();
-    let in_range = h
-        .offset
-        .checked_add(h.len)
-        .is_some_and(|end| end <= limit && h.len >= BLOCK_TRAILER_SIZE as u64);
+    let in_range = aux_block_end(h.offset, h.len, limit).is_some();
     let blk = usize::try_from(h.offset)
         .ok()
         .zip(usize::try_from(h.len).ok())

@@ -27,7 +27,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
 use crate::format::crc::crc32c;
-use crate::format::sst::{FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
+use crate::format::sst::{BLOCK_TRAILER_SIZE, FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
 
 pub use crate::format::sst::{FOOTER_CRC_COVERAGE, Footer, Handle};
 
@@ -91,6 +91,17 @@ impl Footer {
         }
         Ok(*f)
     }
+}
+
+/// The rule for the blocks the footer points to (meta, index and filter lie in this order before
+/// the footer): a block at `offset` of on-disk length `len` must hold at least its trailer and end
+/// at or before `limit` (the start of the next one, or of the footer). Returns its end. Shared by
+/// [`crate::sstable::Table`] and `lsmkv::debug::sst`.
+pub fn aux_block_end(offset: u64, len: u64, limit: u64) -> Option<u64> {
+    // checked_add: a hostile offset near u64::MAX must not wrap below `limit`.
+    offset
+        .checked_add(len)
+        .filter(|&end| end <= limit && len >= BLOCK_TRAILER_SIZE as u64)
 }
 
 #[cfg(test)]
