@@ -1,5 +1,10 @@
 //! Dump of one SSTable (`format-spec/sstable.md`): footer, meta block, filter, index and every
 //! data block, checked one by one so that one damaged block does not hide the others.
+//!
+//! Every byte is decoded by the engine's own functions: [`Footer::decode`], [`aux_block_end`],
+//! [`TableMeta::decode`], [`FilterLayout::parse`], [`Index::new`], `compress::check_block` /
+//! `decompress` and [`BlockView`]. This module only orders the checks so that it can go on past
+//! a damaged part, and turns errors into [`Problem`]s; it has no parser of its own.
 
 #![deny(
     clippy::indexing_slicing,
