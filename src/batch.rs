@@ -21,8 +21,7 @@ use crate::format::codec::Cursor;
 use crate::format::{MAX_KEY_SIZE, ValueKind};
 use crate::key::SeqNo;
 
-/// Size of the batch header (base seqno + count).
-pub const BATCH_HEADER_SIZE: usize = 12;
+pub use crate::format::wal::BATCH_HEADER_SIZE;
 
 /// A group of writes applied atomically by [`crate::Db::write`]: all or nothing, also across a
 /// crash. Within a batch a later entry for the same key wins.

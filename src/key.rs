@@ -8,13 +8,14 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use crate::format::TRAILER_SIZE;
 pub use crate::format::ValueKind;
 
 /// A sequence number. Only the low 56 bits are usable.
 pub type SeqNo = u64;
 
 /// Largest sequence number that fits in a trailer.
-pub const MAX_SEQNO: SeqNo = (1 << 56) - 1;
+pub use crate::format::MAX_SEQNO;
 
 /// Packs a seqno and kind into the on-disk trailer.
 #[inline]
@@ -75,7 +76,7 @@ impl InternalKey {
 
 /// `user_key ++ trailer (u64 LE)`.
 pub fn encode_internal(user_key: &[u8], trailer: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(user_key.len() + 8);
+    let mut v = Vec::with_capacity(user_key.len() + TRAILER_SIZE);
     v.extend_from_slice(user_key);
     v.extend_from_slice(&trailer.to_le_bytes());
     v
@@ -83,9 +84,9 @@ pub fn encode_internal(user_key: &[u8], trailer: u64) -> Vec<u8> {
 
 /// Splits an encoded internal key; `None` if shorter than 8 bytes.
 pub fn decode_internal(encoded: &[u8]) -> Option<(&[u8], u64)> {
-    let split = encoded.len().checked_sub(8)?;
+    let split = encoded.len().checked_sub(TRAILER_SIZE)?;
     let (k, t) = encoded.split_at(split);
-    let t: [u8; 8] = t.try_into().ok()?;
+    let t: [u8; TRAILER_SIZE] = t.try_into().ok()?;
     Some((k, u64::from_le_bytes(t)))
 }
 

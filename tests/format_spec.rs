@@ -14,13 +14,14 @@ use std::mem::{offset_of, size_of};
 use std::path::Path;
 
 use lsmkv::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT, ValueKind};
-use lsmkv::manifest::tag;
-use lsmkv::sstable::block::EntryHeader;
-use lsmkv::sstable::consts as sst;
-use lsmkv::sstable::footer::{Footer, Handle};
-use lsmkv::sstable::index::IndexEntry;
-use lsmkv::sstable::meta::MetaFixed;
-use lsmkv::{manifest, wal};
+// Every on-disk fact is owned by `lsmkv::format` (STYLE.md section 4); only the manifest's
+// rollover policy, which is not on disk, lives in `lsmkv::manifest`.
+use lsmkv::format::manifest::{self, tag};
+use lsmkv::format::sst::{
+    self as sst, EntryHeader, FilterHeader, FilterPrefixHeader, Footer, Handle, IndexEntry,
+    MetaFixed,
+};
+use lsmkv::format::wal;
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -170,7 +171,7 @@ fn layouts() -> Vec<Layout> {
             heading: "Batch payload",
             first: "base_seqno",
             fields: vec![("base_seqno", 0, 8), ("count", 8, 4)],
-            size: Some(lsmkv::batch::BATCH_HEADER_SIZE),
+            size: Some(wal::BATCH_HEADER_SIZE),
         },
         Layout {
             file: "wal.md",
@@ -212,20 +213,33 @@ fn layouts() -> Vec<Layout> {
             file: "sstable.md",
             heading: "Filter block",
             first: "format",
-            fields: vec![("format", 0, 1), ("num_hashes", 1, 4), ("num_words", 5, 4)],
-            size: Some(sst::FILTER_HEADER_SIZE),
+            fields: fields!(FilterHeader;
+                "format" => format: 1, "num_hashes" => num_hashes: 4, "num_words" => num_words: 4),
+            size: Some(size_of::<FilterHeader>()),
         },
         Layout {
             file: "sstable.md",
             heading: "Prefix filter",
             first: "format",
             fields: vec![
-                ("format", 0, 1),
-                ("num_hashes", 1, 4),
-                ("num_words", 5, 4),
-                ("prefix_len", 9, 4),
+                (
+                    "format",
+                    offset_of!(FilterPrefixHeader, header) + offset_of!(FilterHeader, format),
+                    1,
+                ),
+                (
+                    "num_hashes",
+                    offset_of!(FilterPrefixHeader, header) + offset_of!(FilterHeader, num_hashes),
+                    4,
+                ),
+                (
+                    "num_words",
+                    offset_of!(FilterPrefixHeader, header) + offset_of!(FilterHeader, num_words),
+                    4,
+                ),
+                ("prefix_len", offset_of!(FilterPrefixHeader, prefix_len), 4),
             ],
-            size: Some(sst::FILTER_PREFIX_HEADER_SIZE),
+            size: Some(size_of::<FilterPrefixHeader>()),
         },
         Layout {
             file: "sstable.md",
@@ -515,6 +529,14 @@ fn magic_numbers_versions_and_enum_values_match() {
     assert!(s.contains("| format_version | 1 (`TABLE_FORMAT_VERSION`)"));
     assert_eq!(manifest::MANIFEST_FORMAT_VERSION, 1);
     assert!(m.contains("| format version | 1 |"));
+    // Internal keys: an 8-byte trailer holding a 56-bit seqno and the kind.
+    assert_eq!(lsmkv::format::TRAILER_SIZE, 8);
+    assert_eq!(lsmkv::format::MAX_SEQNO, (1u64 << 56) - 1);
+    assert!(s.contains("seqno has 56 bits"));
+    assert!(s.contains(&format!(
+        "| 0 | 1 | u8 | format | {} (`FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX`) |",
+        sst::FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
+    )));
     // Enumerated values.
     assert_eq!(ValueKind::Delete as u8, 0);
     assert_eq!(ValueKind::Put as u8, 1);
@@ -563,30 +585,33 @@ fn manifest_tag_and_constant_tables_match() {
 
     let code = BTreeMap::from([
         (
-            "manifest::MANIFEST_FORMAT_VERSION",
+            "format::manifest::MANIFEST_FORMAT_VERSION",
             u128::from(manifest::MANIFEST_FORMAT_VERSION),
         ),
         (
-            "manifest::FILE_HEADER_SIZE",
+            "format::manifest::FILE_HEADER_SIZE",
             manifest::FILE_HEADER_SIZE as u128,
         ),
         (
-            "manifest::RECORD_HEADER_SIZE",
+            "format::manifest::RECORD_HEADER_SIZE",
             manifest::RECORD_HEADER_SIZE as u128,
         ),
         (
-            "manifest::MAX_RECORD_SIZE",
+            "format::manifest::MAX_RECORD_SIZE",
             u128::from(manifest::MAX_RECORD_SIZE),
         ),
         (
-            "manifest::FIRST_MANIFEST_NUMBER",
+            "format::manifest::FIRST_MANIFEST_NUMBER",
             u128::from(manifest::FIRST_MANIFEST_NUMBER),
         ),
         (
             "manifest::DEFAULT_ROLLOVER_BYTES",
-            u128::from(manifest::DEFAULT_ROLLOVER_BYTES),
+            u128::from(lsmkv::manifest::DEFAULT_ROLLOVER_BYTES),
         ),
-        ("manifest::MAX_LEVELS", u128::from(manifest::MAX_LEVELS)),
+        (
+            "format::manifest::MAX_LEVELS",
+            u128::from(manifest::MAX_LEVELS),
+        ),
     ]);
     let mut checked = 0;
     for line in m.lines() {
@@ -612,4 +637,33 @@ fn manifest_tag_and_constant_tables_match() {
         );
     }
     assert_eq!(checked, code.len(), "every manifest constant row found");
+}
+
+/// `versions.md` has one entry for the current version of each file type and for every filter
+/// format this build knows, and names the fixture directory that must exist.
+#[test]
+fn versions_md_has_an_entry_per_version() {
+    let v = spec("versions.md");
+    for heading in [
+        format!("### WAL version {}", wal::WAL_FORMAT_VERSION),
+        format!("### SSTable version {}", sst::TABLE_FORMAT_VERSION),
+        format!("### Filter format {} (", sst::FILTER_FORMAT_NONE),
+        format!("### Filter format {} (", sst::FILTER_FORMAT_FASTBLOOM_XXH3),
+        format!(
+            "### Filter format {} (",
+            sst::FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
+        ),
+        format!("### Manifest version {}", manifest::MANIFEST_FORMAT_VERSION),
+        "### CURRENT".to_string(),
+    ] {
+        assert!(v.contains(&heading), "versions.md lacks `{heading}`");
+    }
+    let newest = wal::WAL_FORMAT_VERSION
+        .max(sst::TABLE_FORMAT_VERSION)
+        .max(manifest::MANIFEST_FORMAT_VERSION);
+    for n in 1..=newest {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{n}"));
+        assert!(dir.is_dir(), "no fixture {}", dir.display());
+        assert!(v.contains(&format!("tests/fixtures/v{n}/")));
+    }
 }

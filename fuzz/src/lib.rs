@@ -12,6 +12,7 @@
 //! (for some targets) recomputes the checksums so that the damage reaches the structure parsers.
 
 use std::collections::BTreeMap;
+use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +20,18 @@ use bytes::Bytes;
 use lsmkv::batch::decode_batch;
 use lsmkv::format::ValueKind;
 use lsmkv::format::crc::crc32c;
+use lsmkv::format::manifest::{
+    FILE_HEADER_CRC_COVERAGE, FILE_HEADER_SIZE, FileHeader, RECORD_HEADER_CRC_COVERAGE,
+    RECORD_HEADER_SIZE as MANIFEST_RECORD_HEADER_SIZE, RecordHeader as ManifestRecordHeader,
+};
+use lsmkv::format::sst::{
+    BLOCK_TRAILER_SIZE, COMPRESSION_NONE, FOOTER_CRC_COVERAGE, FOOTER_SIZE, Footer as FooterLayout,
+    HANDLE_SIZE, Handle, INDEX_COUNT_SIZE, INDEX_ENTRY_SIZE, IndexEntry,
+};
+use lsmkv::format::wal::{
+    RECORD_HEADER_SIZE as WAL_RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
+    WAL_FORMAT_VERSION,
+};
 use lsmkv::key::{MAX_SEQNO, pack_trailer, unpack_trailer};
 use lsmkv::manifest::{ManifestState, VersionEdit, read_manifest};
 use lsmkv::sstable::block::{BlockBuilder, BlockView};
@@ -128,14 +141,15 @@ fn assert_parse_error(e: &Error) {
 // ---------------------------------------------------------------------------------------------
 // WAL
 
-/// The 24-byte segment header, built by hand from the spec (`format-spec/wal.md`).
+/// The segment header, built field by field from the spec (`format-spec/wal.md`).
 pub fn wal_segment_header(number: u64) -> Vec<u8> {
-    let mut h = Vec::with_capacity(24);
-    h.extend_from_slice(&lsmkv::wal::SEGMENT_MAGIC);
-    h.extend_from_slice(&lsmkv::wal::WAL_FORMAT_VERSION.to_le_bytes());
+    let mut h = Vec::with_capacity(SEGMENT_HEADER_SIZE);
+    h.extend_from_slice(&SEGMENT_MAGIC);
+    h.extend_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
     h.extend_from_slice(&number.to_le_bytes());
     let crc = crc32c(&h);
     h.extend_from_slice(&crc.to_le_bytes());
+    debug_assert_eq!(h.len(), SEGMENT_HEADER_SIZE);
     h
 }
 
@@ -236,7 +250,8 @@ fn fix_block_crc(buf: &mut [u8], off: u64, len: u64) {
     let Some(b) = buf.get_mut(off..end) else {
         return;
     };
-    let Some(p) = len.checked_sub(5) else {
+    // Trailer = compression byte | crc32c of payload and compression byte.
+    let Some(p) = len.checked_sub(BLOCK_TRAILER_SIZE) else {
         return;
     };
     let crc = crc32c(b.get(..p + 1).unwrap_or_default());
@@ -246,14 +261,14 @@ fn fix_block_crc(buf: &mut [u8], off: u64, len: u64) {
 /// Makes every checksum of an SSTable (footer, meta, index, filter, raw-indexed data blocks)
 /// match the bytes, walking the structures as the spec lays them out, robust to any damage.
 pub fn fix_sst_checksums(buf: &mut [u8]) {
-    let Some(fstart) = buf.len().checked_sub(52) else {
+    let Some(fstart) = buf.len().checked_sub(FOOTER_SIZE) else {
         return;
     };
     let handle = |buf: &[u8], i: usize| -> (u64, u64) {
-        let at = fstart + 12 * i;
+        let at = fstart + offset_of!(FooterLayout, filter) + HANDLE_SIZE * i;
         (
-            le_u64(buf, at).unwrap_or(0),
-            u64::from(le_u32(buf, at + 8).unwrap_or(0)),
+            le_u64(buf, at + offset_of!(Handle, offset)).unwrap_or(0),
+            u64::from(le_u32(buf, at + offset_of!(Handle, len)).unwrap_or(0)),
         )
     };
     let (filter, index, meta) = (handle(buf, 0), handle(buf, 1), handle(buf, 2));
@@ -261,23 +276,27 @@ pub fn fix_sst_checksums(buf: &mut [u8]) {
     if let (Ok(ioff), Ok(ilen)) = (usize::try_from(index.0), usize::try_from(index.1))
         && let Some(iend) = ioff.checked_add(ilen)
         && let Some(blk) = buf.get(ioff..iend)
-        && let Some(p) = ilen.checked_sub(5)
-        && blk.get(p) == Some(&0)
+        && let Some(p) = ilen.checked_sub(BLOCK_TRAILER_SIZE)
+        && blk.get(p) == Some(&COMPRESSION_NONE)
     {
         let payload = blk.get(..p).unwrap_or_default().to_vec();
         let count = le_u32(&payload, 0).unwrap_or(0) as usize;
-        for i in 0..count.min(payload.len() / 20) {
-            let at = 4 + 20 * i;
-            let off = le_u64(&payload, at + 8).unwrap_or(0);
-            let len = u64::from(le_u32(&payload, at + 16).unwrap_or(0));
+        for i in 0..count.min(payload.len() / INDEX_ENTRY_SIZE) {
+            let at = INDEX_COUNT_SIZE + INDEX_ENTRY_SIZE * i;
+            let off = le_u64(&payload, at + offset_of!(IndexEntry, block_offset)).unwrap_or(0);
+            let len =
+                u64::from(le_u32(&payload, at + offset_of!(IndexEntry, block_len)).unwrap_or(0));
             fix_block_crc(buf, off, len);
         }
     }
     for (off, len) in [filter, index, meta] {
         fix_block_crc(buf, off, len);
     }
-    let crc = crc32c(buf.get(fstart..fstart + 40).unwrap_or_default());
-    put_u32(buf, fstart + 40, crc);
+    let crc = crc32c(
+        buf.get(fstart..fstart + FOOTER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    );
+    put_u32(buf, fstart + offset_of!(FooterLayout, crc), crc);
 }
 
 /// Opens `data` as a table and reads everything: verify, forward and backward iteration, point
@@ -565,10 +584,13 @@ pub fn footer_index(data: &[u8]) {
     let probe_len = inp.u8() as usize % 8;
     let probe = inp.bytes(probe_len).to_vec();
     let mut buf = inp.rest().to_vec();
-    if mode & 1 == 1 && buf.len() >= 52 {
-        let fstart = buf.len() - 52;
-        let crc = crc32c(buf.get(fstart..fstart + 40).unwrap_or_default());
-        put_u32(&mut buf, fstart + 40, crc);
+    if mode & 1 == 1 && buf.len() >= FOOTER_SIZE {
+        let fstart = buf.len() - FOOTER_SIZE;
+        let crc = crc32c(
+            buf.get(fstart..fstart + FOOTER_CRC_COVERAGE)
+                .unwrap_or_default(),
+        );
+        put_u32(&mut buf, fstart + offset_of!(FooterLayout, crc), crc);
     }
     if let Err(e) = Footer::decode(&buf, Path::new("000001.sst")) {
         assert_parse_error(&e);
@@ -603,24 +625,38 @@ pub fn footer_index(data: &[u8]) {
 /// Makes the manifest's file header crc and every record's checksums match, walking records as
 /// the spec lays them out.
 pub fn fix_manifest_checksums(buf: &mut [u8]) {
-    if buf.len() < 16 {
+    if buf.len() < FILE_HEADER_SIZE {
         return;
     }
-    let crc = crc32c(buf.get(..12).unwrap_or_default());
-    put_u32(buf, 12, crc);
-    let mut pos = 16usize;
-    while let Some(len) = le_u32(buf, pos) {
+    let crc = crc32c(buf.get(..FILE_HEADER_CRC_COVERAGE).unwrap_or_default());
+    put_u32(buf, offset_of!(FileHeader, header_crc), crc);
+    let mut pos = FILE_HEADER_SIZE;
+    while let Some(len) = le_u32(buf, pos + offset_of!(ManifestRecordHeader, payload_len)) {
         let len = len as usize;
-        let Some(end) = pos.checked_add(12).and_then(|p| p.checked_add(len)) else {
+        let Some(start) = pos.checked_add(MANIFEST_RECORD_HEADER_SIZE) else {
             break;
         };
-        let Some(payload) = buf.get(pos + 12..end) else {
+        let Some(end) = start.checked_add(len) else {
+            break;
+        };
+        let Some(payload) = buf.get(start..end) else {
             break;
         };
         let pcrc = crc32c(payload);
-        put_u32(buf, pos + 4, pcrc);
-        let hcrc = crc32c(buf.get(pos..pos + 8).unwrap_or_default());
-        put_u32(buf, pos + 8, hcrc);
+        put_u32(
+            buf,
+            pos + offset_of!(ManifestRecordHeader, payload_crc),
+            pcrc,
+        );
+        let hcrc = crc32c(
+            buf.get(pos..pos + RECORD_HEADER_CRC_COVERAGE)
+                .unwrap_or_default(),
+        );
+        put_u32(
+            buf,
+            pos + offset_of!(ManifestRecordHeader, header_crc),
+            hcrc,
+        );
         pos = end;
     }
 }
@@ -662,7 +698,9 @@ pub fn manifest_read(data: &[u8]) {
 /// `format-spec/wal.md`, "Batch payload") to exactly the input bytes.
 pub fn batch_decode(data: &[u8]) {
     let path = Path::new("000003.wal");
-    let b = match decode_batch(data, path, 24) {
+    // Offset used in errors only: where the first record's payload of a segment starts.
+    let payload_offset = (SEGMENT_HEADER_SIZE + WAL_RECORD_HEADER_SIZE) as u64;
+    let b = match decode_batch(data, path, payload_offset) {
         Ok(b) => b,
         Err(e) => return assert_parse_error(&e),
     };

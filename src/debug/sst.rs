@@ -1,5 +1,10 @@
 //! Dump of one SSTable (`format-spec/sstable.md`): footer, meta block, filter, index and every
 //! data block, checked one by one so that one damaged block does not hide the others.
+//!
+//! Every byte is decoded by the engine's own functions: [`Footer::decode`], [`aux_block_end`],
+//! [`TableMeta::decode`], [`FilterLayout::parse`], [`Index::new`], `compress::check_block` /
+//! `decompress` and [`BlockView`]. This module only orders the checks so that it can go on past
+//! a damaged part, and turns errors into [`Problem`]s; it has no parser of its own.
 
 #![deny(
     clippy::indexing_slicing,
@@ -16,15 +21,13 @@ use serde::Serialize;
 
 use super::{Problem, ratio, read_file, show, show_truncated, trailer_parts};
 use crate::error::Error;
+use crate::format::sst::FOOTER_SIZE;
 use crate::key::{cmp_internal, decode_internal};
 use crate::sstable::block::BlockView;
+use crate::sstable::bloom::{FilterKind, FilterLayout};
 use crate::sstable::compress::{Checked, check_block, decompress, read_block_owned};
-use crate::sstable::consts::{
-    BLOCK_TRAILER_SIZE, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_NONE, FILTER_HEADER_SIZE,
-    FOOTER_SIZE,
-};
-use crate::sstable::footer::{Footer, Handle};
-use crate::sstable::index::Index;
+use crate::sstable::footer::{Footer, aux_block_end};
+use crate::sstable::index::{BlockHandle, Index};
 use crate::sstable::meta::TableMeta;
 
 /// What to include besides the summary.
@@ -38,22 +41,8 @@ pub struct SstOptions {
     pub value_preview_bytes: usize,
 }
 
-/// Location of a block as stored in the footer or index.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct HandleInfo {
-    pub offset: u64,
-    /// On-disk length, the 5-byte block trailer included.
-    pub len: u64,
-}
-
-impl From<&Handle> for HandleInfo {
-    fn from(h: &Handle) -> Self {
-        HandleInfo {
-            offset: h.offset.get(),
-            len: u64::from(h.len.get()),
-        }
-    }
-}
+/// Location of a block as stored in the footer or index: the engine's [`BlockHandle`].
+pub type HandleInfo = BlockHandle;
 
 /// The footer.
 #[derive(Debug, Clone, Serialize)]
@@ -66,21 +55,13 @@ pub struct FooterInfo {
     pub meta: HandleInfo,
 }
 
-/// The meta block.
+/// The meta block: the engine's decoded [`TableMeta`] (serialized flat, as its own fields) plus
+/// its smallest and largest internal keys in printable form. Derefs to the [`TableMeta`], so
+/// `info.entries` and the like read the engine's fields.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetaInfo {
-    pub entries: u64,
-    pub tombstones: u64,
-    pub min_seqno: u64,
-    pub max_seqno: u64,
-    pub data_blocks: u64,
-    pub raw_key_bytes: u64,
-    pub raw_value_bytes: u64,
-    /// On-disk bytes of the data blocks.
-    pub data_bytes: u64,
-    pub distinct_user_keys: u64,
-    pub restart_interval: u32,
-    pub block_size: u32,
+    #[serde(flatten)]
+    pub table: TableMeta,
     /// Smallest and largest internal keys: user key (escaped) and trailer parts.
     pub smallest_key: Option<String>,
     pub smallest_seqno: Option<u64>,
@@ -88,14 +69,25 @@ pub struct MetaInfo {
     pub largest_seqno: Option<u64>,
 }
 
+impl std::ops::Deref for MetaInfo {
+    type Target = TableMeta;
+    fn deref(&self) -> &TableMeta {
+        &self.table
+    }
+}
+
 /// The bloom filter block.
 #[derive(Debug, Clone, Serialize)]
 pub struct FilterInfo {
     pub offset: u64,
     pub on_disk_bytes: u64,
-    /// Filter format byte: 0 none, 1 fastbloom over xxh3 hashes; others are read as "no filter".
+    /// Filter format byte: 0 none, 1 fastbloom over xxh3 hashes of keys, 2 the same plus key
+    /// prefixes; others are read as "no filter".
     pub format: u8,
     pub format_name: String,
+    /// Format 2: length of the key prefixes the filter also holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<u32>,
     pub num_hashes: Option<u32>,
     pub bits: Option<u64>,
     /// Filter bits per distinct user key.
@@ -269,9 +261,9 @@ fn dump_bytes(dump: &mut SstDump, data: Bytes, opts: SstOptions) {
         let distinct = meta.as_ref().map_or(0, |m| m.distinct_user_keys);
         match filter_info(payload, filter_h, distinct) {
             Ok(f) => dump.filter = Some(f),
-            Err(reason) => dump
+            Err(e) => dump
                 .problems
-                .push(Problem::at(path, filter_h.offset, reason)),
+                .push(Problem::from_error(path, &e.in_file(path, filter_h.offset))),
         }
     }
     let Some(index) = index else { return };
@@ -328,10 +320,7 @@ fn read_aux(
     what: &str,
 ) -> Option<Bytes> {
     let path = dump.file.clone();
-    let in_range = h
-        .offset
-        .checked_add(h.len)
-        .is_some_and(|end| end <= limit && h.len >= BLOCK_TRAILER_SIZE as u64);
+    let in_range = aux_block_end(h.offset, h.len, limit).is_some();
     let blk = usize::try_from(h.offset)
         .ok()
         .zip(usize::try_from(h.len).ok())
@@ -365,17 +354,7 @@ fn meta_info(m: &TableMeta) -> MetaInfo {
     let (smallest_key, smallest_seqno) = key(&m.smallest_key).unzip();
     let (largest_key, largest_seqno) = key(&m.largest_key).unzip();
     MetaInfo {
-        entries: m.entries,
-        tombstones: m.tombstones,
-        min_seqno: m.min_seqno,
-        max_seqno: m.max_seqno,
-        data_blocks: m.data_blocks,
-        raw_key_bytes: m.raw_key_bytes,
-        raw_value_bytes: m.raw_value_bytes,
-        data_bytes: m.data_bytes,
-        distinct_user_keys: m.distinct_user_keys,
-        restart_interval: m.restart_interval,
-        block_size: m.block_size,
+        table: m.clone(),
         smallest_key,
         smallest_seqno,
         largest_key,
@@ -383,57 +362,30 @@ fn meta_info(m: &TableMeta) -> MetaInfo {
     }
 }
 
-/// Parses the filter header (`format u8 | num_hashes u32 | num_words u32`, then the words).
-fn filter_info(payload: &[u8], h: HandleInfo, distinct_keys: u64) -> Result<FilterInfo, String> {
-    let mut info = FilterInfo {
+/// Describes a filter payload, parsed by the engine's own decoder ([`FilterLayout::parse`]).
+fn filter_info(payload: &[u8], h: HandleInfo, distinct_keys: u64) -> crate::Result<FilterInfo> {
+    let layout = FilterLayout::parse(payload)?;
+    let format_name = match layout.kind {
+        FilterKind::None => "none".to_string(),
+        FilterKind::Keys => "fastbloom-xxh3".to_string(),
+        FilterKind::KeysAndPrefixes { prefix_len } => {
+            format!("fastbloom-xxh3-prefix(len {prefix_len})")
+        }
+        FilterKind::Unknown(other) => format!("unknown({other}), read as no filter"),
+    };
+    let bits = layout.bloom.map(|b| b.bits());
+    Ok(FilterInfo {
         offset: h.offset,
         on_disk_bytes: h.len,
-        format: 0,
-        format_name: String::new(),
-        num_hashes: None,
-        bits: None,
-        bits_per_key: None,
-    };
-    let Some((&format, rest)) = payload.split_first() else {
-        return Err("empty filter block".into());
-    };
-    info.format = format;
-    match format {
-        FILTER_FORMAT_NONE => {
-            info.format_name = "none".into();
-            return Ok(info);
-        }
-        FILTER_FORMAT_FASTBLOOM_XXH3 => info.format_name = "fastbloom-xxh3".into(),
-        other => {
-            info.format_name = format!("unknown({other}), read as no filter");
-            return Ok(info);
-        }
-    }
-    let header = payload
-        .get(..FILTER_HEADER_SIZE)
-        .ok_or("filter header truncated")?;
-    let word = |at: usize| -> Option<u32> {
-        header
-            .get(at..at + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_le_bytes)
-    };
-    let (Some(hashes), Some(words)) = (word(1), word(5)) else {
-        return Err("filter header truncated".into());
-    };
-    let bits_len = rest.len().saturating_sub(FILTER_HEADER_SIZE - 1);
-    if bits_len as u64 != u64::from(words) * 8 {
-        return Err(format!(
-            "filter claims {words} words but holds {bits_len} bytes"
-        ));
-    }
-    let bits = u64::from(words) * 64;
-    info.num_hashes = Some(hashes);
-    info.bits = Some(bits);
-    if distinct_keys > 0 {
-        info.bits_per_key = Some(ratio(bits, distinct_keys));
-    }
-    Ok(info)
+        format: layout.format(),
+        format_name,
+        prefix_len: layout.prefix_len().map(|p| p as u32),
+        num_hashes: layout.bloom.map(|b| b.num_hashes),
+        bits,
+        bits_per_key: bits
+            .filter(|_| distinct_keys > 0)
+            .map(|b| ratio(b, distinct_keys)),
+    })
 }
 
 /// Checks every data block named by the index; fills `dump.blocks`/`dump.keys` as asked.
@@ -709,6 +661,42 @@ mod tests {
             assert!(d.keys[1].value_truncated);
             assert!(d.filter.as_ref().unwrap().bits_per_key.unwrap() > 5.0);
         }
+    }
+
+    /// Regression: `inspect sst` parsed the filter block with its own copy of the format-1 code
+    /// and printed "unknown(2), read as no filter" for prefix-bloom tables. It now uses the
+    /// engine's decoder, so format 2 is reported with its prefix length.
+    #[test]
+    fn prefix_bloom_table_reports_its_prefix_filter() {
+        let opts = TableOptions {
+            block_size: 256,
+            prefix_bloom_len: 4,
+            ..TableOptions::default()
+        };
+        let entries: Vec<(Vec<u8>, u64, Vec<u8>)> = (0..50u64)
+            .map(|i| {
+                (
+                    format!("p{:03}/key", i % 10 * 10 + i / 10).into_bytes(),
+                    pack_trailer(i + 1, ValueKind::Put),
+                    b"v".to_vec(),
+                )
+            })
+            .collect();
+        let mut entries = entries;
+        entries.sort();
+        let data = build_table_to_vec(entries, opts).unwrap();
+        let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(data), SstOptions::default());
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        let f = d.filter.as_ref().unwrap();
+        assert_eq!(
+            f.format,
+            crate::format::sst::FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
+        );
+        assert_eq!(f.format_name, "fastbloom-xxh3-prefix(len 4)");
+        assert_eq!(f.prefix_len, Some(4));
+        assert!(f.num_hashes.unwrap() > 0);
+        assert!(f.bits.unwrap() > 0);
+        assert!(!f.format_name.contains("unknown"));
     }
 
     #[test]

@@ -224,7 +224,8 @@ pub fn dump_wal_bytes(path: &Path, data: &[u8], opts: WalOptions) -> WalDump {
 mod tests {
     use super::*;
     use crate::WriteBatch;
-    use crate::wal::{RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, SegmentHeader, frame_record};
+    use crate::format::wal::{RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, SegmentHeader};
+    use crate::wal::frame_record;
     use zerocopy::IntoBytes;
 
     fn segment(n: usize) -> Vec<u8> {

@@ -1,10 +1,34 @@
-//! On-disk constants shared by every file type, and the checked byte cursor used by all parsers.
+//! The one owner of on-disk facts: every magic number, format version, record tag, enumerated
+//! value, size and fixed-layout (zerocopy) struct of every file type, plus the checked byte cursor
+//! used by all parsers.
 //!
-//! Everything here is part of the file format described in `format-spec/`; `tests/format_spec.rs`
-//! holds the two together. Never renumber an enumerated value and never reuse a retired one.
+//! - this module: values shared by every file type (internal-key trailer, key/value limits,
+//!   [`ValueKind`]);
+//! - [`wal`]: WAL segment and record headers (`format-spec/wal.md`);
+//! - [`sst`]: SSTable footer, block trailer, entry header, index entry, meta block, filter headers
+//!   (`format-spec/sstable.md`);
+//! - [`manifest`]: manifest file and record headers, edit tags, CURRENT limits
+//!   (`format-spec/manifest.md`);
+//! - [`files`]: file names (`format-spec/files.md`); [`codec`], [`crc`]: varints, cursor, crc32c.
+//!
+//! The encoders and decoders live beside the engine code (`wal/`, `sstable/`, `manifest/`), and
+//! `debug/` (inspect, verify) and `fuzz/` call the same ones. Everything here is part of the file
+//! format described in `format-spec/` (history: `format-spec/versions.md`);
+//! `tests/format_spec.rs` holds the two together. Never renumber an enumerated value and never
+//! reuse a retired one.
 
 pub mod codec;
 pub mod crc;
+pub mod manifest;
+pub mod sst;
+pub mod wal;
+
+/// Size of the trailer after the user key of an internal key: `(seqno << 8) | kind`, u64 LE.
+/// Spec: `format-spec/sstable.md` ("Internal keys").
+pub const TRAILER_SIZE: usize = 8;
+
+/// Largest sequence number that fits in a trailer (56 bits).
+pub const MAX_SEQNO: u64 = (1 << 56) - 1;
 
 /// Largest user key the engine accepts, in bytes.
 pub const MAX_KEY_SIZE: usize = 64 * 1024;

@@ -21,27 +21,9 @@ use crate::format::MAX_KEY_SIZE;
 use crate::format::codec::{Cursor, put_length_prefixed, put_varint};
 use crate::key::{MAX_SEQNO, cmp_internal, decode_internal};
 
-use super::MAX_LEVELS;
+use crate::format::manifest::MAX_LEVELS;
 
-/// Field tags of an edit. On disk: never renumber, never reuse a retired value.
-pub mod tag {
-    /// Body: varint. The next unallocated file number.
-    pub const NEXT_FILE_NUMBER: u64 = 1;
-    /// Body: varint. The largest sequence number whose data is durable in tables or WAL.
-    pub const LAST_SEQNO: u64 = 2;
-    /// Body: varint. WAL segments numbered below this are no longer needed.
-    pub const LOG_NUMBER: u64 = 3;
-    /// Body: a table's metadata (see `format-spec/manifest.md`, "Added file").
-    pub const ADDED_FILE: u64 = 4;
-    /// Body: level varint, number varint.
-    pub const DELETED_FILE: u64 = 5;
-    /// Reserved for a comparator name; not written by format version 1.
-    pub const RESERVED_COMPARATOR: u64 = 6;
-    /// Reserved for a compaction-strategy record; not written by format version 1.
-    pub const RESERVED_COMPACTION_STRATEGY: u64 = 7;
-    /// A field whose tag has this bit set may be skipped by a reader that does not know it.
-    pub const SKIPPABLE_BIT: u64 = 0x40;
-}
+pub use crate::format::manifest::tag;
 
 /// Metadata of one live SSTable.
 #[derive(Clone, Debug, PartialEq, Eq)]

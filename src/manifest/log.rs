@@ -14,56 +14,24 @@
     clippy::panic
 )]
 
-use std::mem::{offset_of, size_of};
 use std::path::Path;
 
 use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
 use crate::format::crc::crc32c;
 
 use super::edit::VersionEdit;
 use super::state::ManifestState;
-use super::{MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE};
+use std::mem::offset_of;
 
-/// The first 16 bytes of a manifest file (`format-spec/manifest.md`, "File header").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct FileHeader {
-    /// [`MANIFEST_MAGIC`].
-    pub magic: [u8; 8],
-    /// [`MANIFEST_FORMAT_VERSION`].
-    pub format_version: U32,
-    /// crc32c of bytes 0..12.
-    pub header_crc: U32,
-}
+use crate::format::manifest::{
+    FILE_HEADER_CRC_COVERAGE, MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_RECORD_SIZE,
+    RECORD_HEADER_CRC_COVERAGE,
+};
 
-/// Size of [`FileHeader`].
-pub const FILE_HEADER_SIZE: usize = 16;
-const _: () = assert!(size_of::<FileHeader>() == FILE_HEADER_SIZE);
-const _: () = assert!(offset_of!(FileHeader, magic) == 0);
-const _: () = assert!(offset_of!(FileHeader, format_version) == 8);
-const _: () = assert!(offset_of!(FileHeader, header_crc) == 12);
-
-/// The header before each record's payload (`format-spec/manifest.md`, "Record").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct RecordHeader {
-    /// Payload length in bytes, at most [`MAX_RECORD_SIZE`].
-    pub payload_len: U32,
-    /// crc32c of the payload.
-    pub payload_crc: U32,
-    /// crc32c of bytes 0..8 of this header, so the length is trusted before it is used.
-    pub header_crc: U32,
-}
-
-/// Size of [`RecordHeader`].
-pub const RECORD_HEADER_SIZE: usize = 12;
-const _: () = assert!(size_of::<RecordHeader>() == RECORD_HEADER_SIZE);
-const _: () = assert!(offset_of!(RecordHeader, payload_len) == 0);
-const _: () = assert!(offset_of!(RecordHeader, payload_crc) == 4);
-const _: () = assert!(offset_of!(RecordHeader, header_crc) == 8);
+pub use crate::format::manifest::{FILE_HEADER_SIZE, FileHeader, RECORD_HEADER_SIZE, RecordHeader};
 
 /// Appends the file header.
 pub(crate) fn put_file_header(out: &mut Vec<u8>) {
@@ -72,7 +40,11 @@ pub(crate) fn put_file_header(out: &mut Vec<u8>) {
         format_version: U32::new(MANIFEST_FORMAT_VERSION),
         header_crc: U32::new(0),
     };
-    h.header_crc = U32::new(crc32c(h.as_bytes().get(..12).unwrap_or_default()));
+    h.header_crc = U32::new(crc32c(
+        h.as_bytes()
+            .get(..FILE_HEADER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    ));
     out.extend_from_slice(h.as_bytes());
 }
 
@@ -95,7 +67,11 @@ pub(crate) fn put_record(out: &mut Vec<u8>, payload: &[u8]) -> Result<()> {
         payload_crc: U32::new(crc32c(payload)),
         header_crc: U32::new(0),
     };
-    h.header_crc = U32::new(crc32c(h.as_bytes().get(..8).unwrap_or_default()));
+    h.header_crc = U32::new(crc32c(
+        h.as_bytes()
+            .get(..RECORD_HEADER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    ));
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(payload);
     Ok(())
@@ -116,11 +92,11 @@ fn check_file_header(data: &[u8], file: &Path) -> Result<()> {
     if h.magic != MANIFEST_MAGIC {
         return Err(Error::corruption(file, 0, "not a manifest: bad magic"));
     }
-    let crc_input = data.get(..12).unwrap_or_default();
+    let crc_input = data.get(..FILE_HEADER_CRC_COVERAGE).unwrap_or_default();
     if crc32c(crc_input) != h.header_crc.get() {
         return Err(Error::corruption(
             file,
-            12,
+            offset_of!(FileHeader, header_crc) as u64,
             "manifest header checksum mismatch",
         ));
     }
@@ -135,7 +111,7 @@ fn check_file_header(data: &[u8], file: &Path) -> Result<()> {
         }
         return Err(Error::corruption(
             file,
-            8,
+            offset_of!(FileHeader, format_version) as u64,
             format!("invalid format version {version}"),
         ));
     }
@@ -163,7 +139,12 @@ fn slot_at(data: &[u8], pos: usize) -> Slot<'_> {
     let Ok((h, after)) = RecordHeader::ref_from_prefix(rest) else {
         return Slot::Incomplete;
     };
-    if crc32c(h.as_bytes().get(..8).unwrap_or_default()) != h.header_crc.get() {
+    if crc32c(
+        h.as_bytes()
+            .get(..RECORD_HEADER_CRC_COVERAGE)
+            .unwrap_or_default(),
+    ) != h.header_crc.get()
+    {
         return Slot::BadHeader;
     }
     let len = h.payload_len.get();

@@ -42,22 +42,13 @@ use crate::error::{Error, Result};
 use crate::format::files::{self, CURRENT, FileKind};
 use crate::fs::{CreateMode, FileSystem, WritableFile};
 
-/// First 8 bytes of every manifest file.
-pub const MANIFEST_MAGIC: [u8; 8] = *b"LSMKVMAN";
-/// Manifest format version written by this build; the only one it reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
-/// Largest payload of one manifest record.
-pub const MAX_RECORD_SIZE: u32 = 1 << 30;
-/// Levels are numbered 0..MAX_LEVELS; anything else in a manifest is corruption.
-pub const MAX_LEVELS: u32 = 16;
-/// Number of the manifest a new database starts with.
-pub const FIRST_MANIFEST_NUMBER: u64 = 1;
+use crate::format::manifest::MAX_CURRENT_LEN;
+pub use crate::format::manifest::{
+    CURRENT_TMP, FIRST_MANIFEST_NUMBER, MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_LEVELS,
+    MAX_RECORD_SIZE,
+};
 /// Default size after which the log rolls over to a new manifest.
 pub const DEFAULT_ROLLOVER_BYTES: u64 = 4 << 20;
-/// Temporary name used while replacing CURRENT.
-pub const CURRENT_TMP: &str = "CURRENT.tmp";
-/// Longest CURRENT file accepted ("MANIFEST-" + up to 20 digits + "\n").
-const MAX_CURRENT_LEN: usize = 64;
 
 /// An open manifest log. Not thread-safe by itself: the db serializes edits.
 #[derive(Debug)]

@@ -497,7 +497,7 @@ fn spec_layouts_and_constants_match_the_code() {
     let constant = |code: &str| -> String {
         let row = spec
             .lines()
-            .find(|l| l.contains(&format!("`manifest::{code}`")))
+            .find(|l| l.contains(&format!("manifest::{code}`")))
             .unwrap();
         row.split('|').nth(2).unwrap().trim().to_string()
     };

@@ -25,25 +25,13 @@ use std::cmp::Ordering;
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::consts::ENTRY_HEADER_SIZE;
 use crate::error::{Error, Result};
+use crate::format::sst::ENTRY_HEADER_SIZE;
 use crate::key::cmp_internal;
 
-/// The fixed header in front of each entry. Spec: `format-spec/sstable.md` ("Data block entry").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct EntryHeader {
-    pub key_len: U32,
-    pub value_len: U32,
-    pub trailer: U64,
-}
-
-const _: () = assert!(size_of::<EntryHeader>() == ENTRY_HEADER_SIZE);
-const _: () = assert!(std::mem::offset_of!(EntryHeader, key_len) == 0);
-const _: () = assert!(std::mem::offset_of!(EntryHeader, value_len) == 4);
-const _: () = assert!(std::mem::offset_of!(EntryHeader, trailer) == 8);
+pub use crate::format::sst::EntryHeader;
 
 fn corrupt(offset: usize, reason: &'static str) -> Error {
     Error::corruption(Path::new(""), offset as u64, reason)

@@ -21,13 +21,16 @@
 use std::path::Path;
 
 use fastbloom::BloomFilter;
+use zerocopy::FromBytes;
+use zerocopy::little_endian::U32;
 
-use super::consts::{
-    BLOOM_SEED, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX,
-    FILTER_FORMAT_NONE, FILTER_HEADER_SIZE, FILTER_PREFIX_HEADER_SIZE, MAX_BLOOM_HASHES,
-};
 use crate::error::{Error, Result};
 use crate::format::MAX_KEY_SIZE;
+use crate::format::sst::{
+    BLOOM_SEED, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX,
+    FILTER_FORMAT_NONE, FILTER_HEADER_SIZE, FILTER_PREFIX_HEADER_SIZE, FilterHeader,
+    MAX_BLOOM_HASHES,
+};
 
 fn corrupt(offset: usize, reason: &'static str) -> Error {
     Error::corruption(Path::new(""), offset as u64, reason)
@@ -138,6 +141,127 @@ pub fn encode(f: &BloomFilter) -> Vec<u8> {
     out
 }
 
+/// What the format byte of a filter payload says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterKind {
+    /// [`FILTER_FORMAT_NONE`]: no filter.
+    None,
+    /// [`FILTER_FORMAT_FASTBLOOM_XXH3`]: whole keys.
+    Keys,
+    /// [`FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX`]: whole keys and key prefixes of this length.
+    KeysAndPrefixes { prefix_len: u32 },
+    /// A format byte this build does not know: read as "no filter" (never loses a key).
+    Unknown(u8),
+}
+
+/// The bloom part of a format-1 or format-2 filter payload, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct BloomLayout<'a> {
+    /// Number of hash functions, in `1..=MAX_BLOOM_HASHES`.
+    pub num_hashes: u32,
+    /// Number of u64 words (at least 1).
+    pub num_words: u32,
+    /// The words, `8 * num_words` bytes, little-endian.
+    pub words: &'a [u8],
+}
+
+impl BloomLayout<'_> {
+    /// Number of filter bits.
+    pub fn bits(&self) -> u64 {
+        u64::from(self.num_words) * 64
+    }
+}
+
+/// A parsed filter payload: the one decoder of the filter block, used by the engine
+/// ([`Filter::decode`]), `lsmkv::debug::sst` (inspect, verify) and the fuzz targets.
+/// Spec: `format-spec/sstable.md` ("Filter block", "Prefix filter").
+#[derive(Debug, Clone, Copy)]
+pub struct FilterLayout<'a> {
+    /// The format byte, decoded.
+    pub kind: FilterKind,
+    /// The bloom filter, for formats 1 and 2.
+    pub bloom: Option<BloomLayout<'a>>,
+}
+
+impl<'a> FilterLayout<'a> {
+    /// Parses and checks a filter payload (the block contents without its trailer). Unknown
+    /// format bytes are not an error ([`FilterKind::Unknown`], no bloom); a known format with bad
+    /// framing is corruption, with offsets relative to the payload start.
+    pub fn parse(payload: &'a [u8]) -> Result<FilterLayout<'a>> {
+        let Some(&format) = payload.first() else {
+            return Err(corrupt(0, "empty filter block"));
+        };
+        let kind_without_prefix = match format {
+            FILTER_FORMAT_NONE => {
+                return Ok(FilterLayout {
+                    kind: FilterKind::None,
+                    bloom: None,
+                });
+            }
+            FILTER_FORMAT_FASTBLOOM_XXH3 | FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX => FilterKind::Keys,
+            other => {
+                return Ok(FilterLayout {
+                    kind: FilterKind::Unknown(other),
+                    bloom: None,
+                });
+            }
+        };
+        let (header, rest) = FilterHeader::ref_from_prefix(payload)
+            .map_err(|_| corrupt(1, "filter header truncated"))?;
+        let (kind, words) = if format == FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX {
+            let (p, rest) = U32::ref_from_prefix(rest)
+                .map_err(|_| corrupt(FILTER_HEADER_SIZE, "filter header truncated"))?;
+            let prefix_len = p.get();
+            // Bounded before any use as a slice length.
+            if prefix_len == 0 || prefix_len as usize > MAX_KEY_SIZE {
+                return Err(corrupt(
+                    FILTER_HEADER_SIZE,
+                    "filter prefix length out of range",
+                ));
+            }
+            (FilterKind::KeysAndPrefixes { prefix_len }, rest)
+        } else {
+            (kind_without_prefix, rest)
+        };
+        let num_hashes = header.num_hashes.get();
+        let num_words = header.num_words.get();
+        if num_hashes == 0 || num_hashes > MAX_BLOOM_HASHES {
+            return Err(corrupt(1, "filter hash count out of range"));
+        }
+        // fastbloom requires at least one word; the count must match the bytes exactly
+        // (checked by division, so `num_words * 8` cannot overflow).
+        if num_words == 0 || words.len() % 8 != 0 || words.len() / 8 != num_words as usize {
+            return Err(corrupt(5, "filter word count does not match its length"));
+        }
+        Ok(FilterLayout {
+            kind,
+            bloom: Some(BloomLayout {
+                num_hashes,
+                num_words,
+                words,
+            }),
+        })
+    }
+
+    /// The format byte as stored.
+    pub fn format(&self) -> u8 {
+        match self.kind {
+            FilterKind::None => FILTER_FORMAT_NONE,
+            FilterKind::Keys => FILTER_FORMAT_FASTBLOOM_XXH3,
+            FilterKind::KeysAndPrefixes { .. } => FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX,
+            FilterKind::Unknown(b) => b,
+        }
+    }
+
+    /// The prefix length of a format-2 filter.
+    pub fn prefix_len(&self) -> Option<usize> {
+        match self.kind {
+            FilterKind::KeysAndPrefixes { prefix_len } => Some(prefix_len as usize),
+            _ => None,
+        }
+    }
+}
+
 /// A decoded filter, or none.
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -158,49 +282,18 @@ impl Filter {
     /// Decodes a filter payload. Unknown formats yield [`Filter::none`]; a known format with bad
     /// framing is corruption (offsets relative to the payload start).
     pub fn decode(payload: &[u8]) -> Result<Filter> {
-        let Some((&format, rest)) = payload.split_first() else {
-            return Err(corrupt(0, "empty filter block"));
-        };
-        match format {
-            FILTER_FORMAT_NONE => return Ok(Filter::none()),
-            FILTER_FORMAT_FASTBLOOM_XXH3 | FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX => {}
-            other => {
+        let layout = FilterLayout::parse(payload)?;
+        let Some(bloom) = &layout.bloom else {
+            if let FilterKind::Unknown(format) = layout.kind {
                 tracing::warn!(
-                    format = other,
+                    format,
                     "unknown SSTable filter format; reading without the filter"
                 );
-                return Ok(Filter::none());
             }
-        }
-        let (hashes, rest) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| corrupt(1, "filter header truncated"))?;
-        let (words, rest) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| corrupt(5, "filter header truncated"))?;
-        let num_hashes = u32::from_le_bytes(*hashes);
-        let num_words = u32::from_le_bytes(*words) as usize;
-        let (prefix_len, rest) = if format == FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX {
-            let (p, rest) = rest
-                .split_first_chunk::<4>()
-                .ok_or_else(|| corrupt(9, "filter header truncated"))?;
-            let p = u32::from_le_bytes(*p) as usize;
-            if p == 0 || p > MAX_KEY_SIZE {
-                return Err(corrupt(9, "filter prefix length out of range"));
-            }
-            (Some(p), rest)
-        } else {
-            (None, rest)
+            return Ok(Filter::none());
         };
-        if num_hashes == 0 || num_hashes > MAX_BLOOM_HASHES {
-            return Err(corrupt(1, "filter hash count out of range"));
-        }
-        // fastbloom requires at least one word; the count must match the bytes exactly
-        // (checked by division, so `num_words * 8` cannot overflow).
-        if num_words == 0 || rest.len() % 8 != 0 || rest.len() / 8 != num_words {
-            return Err(corrupt(5, "filter word count does not match its length"));
-        }
-        let bits: Vec<u64> = rest
+        let bits: Vec<u64> = bloom
+            .words
             .chunks_exact(8)
             .map(|c| {
                 let mut w = [0u8; 8];
@@ -210,10 +303,10 @@ impl Filter {
             .collect();
         let bloom = BloomFilter::from_vec(bits)
             .seed(&BLOOM_SEED)
-            .hashes(num_hashes);
+            .hashes(bloom.num_hashes);
         Ok(Filter {
             bloom: Some(bloom),
-            prefix_len,
+            prefix_len: layout.prefix_len(),
         })
     }
 

@@ -107,7 +107,7 @@ impl<W: Write> Core<W> {
                 ));
             }
         }
-        let entry_size = super::consts::ENTRY_HEADER_SIZE + user_key.len() + value.len();
+        let entry_size = crate::format::sst::ENTRY_HEADER_SIZE + user_key.len() + value.len();
         if !self.block.is_empty() && self.block.estimated_size() + entry_size > self.opts.block_size
         {
             self.flush_block()?;

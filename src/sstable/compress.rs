@@ -21,11 +21,11 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::consts::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, COMPRESSION_NONE, MAX_LZ4_RATIO};
 use crate::cache::pool::BufferPool;
 use crate::error::{Error, Result};
 use crate::format::MAX_BLOCK_SIZE;
 use crate::format::crc::{crc32c, crc32c_append};
+use crate::format::sst::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, COMPRESSION_NONE, MAX_LZ4_RATIO};
 use crate::options::Compression;
 
 fn corrupt(offset: usize, reason: &'static str) -> Error {

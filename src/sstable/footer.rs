@@ -23,25 +23,13 @@
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::consts::{FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
 use crate::error::{Error, Result};
 use crate::format::crc::crc32c;
+use crate::format::sst::{BLOCK_TRAILER_SIZE, FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
 
-/// Location of a block: offset and on-disk length (trailer included).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
-)]
-#[repr(C)]
-pub struct Handle {
-    pub offset: U64,
-    pub len: U32,
-}
-
-const _: () = assert!(size_of::<Handle>() == 12);
-const _: () = assert!(std::mem::offset_of!(Handle, offset) == 0);
-const _: () = assert!(std::mem::offset_of!(Handle, len) == 8);
+pub use crate::format::sst::{FOOTER_CRC_COVERAGE, Footer, Handle};
 
 impl Handle {
     pub fn new(offset: u64, len: u32) -> Handle {
@@ -51,29 +39,6 @@ impl Handle {
         }
     }
 }
-
-/// The footer. Spec: `format-spec/sstable.md` ("Footer").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct Footer {
-    pub filter: Handle,
-    pub index: Handle,
-    pub meta: Handle,
-    pub format_version: U32,
-    pub crc: U32,
-    pub magic: U64,
-}
-
-const _: () = assert!(size_of::<Footer>() == FOOTER_SIZE);
-const _: () = assert!(std::mem::offset_of!(Footer, filter) == 0);
-const _: () = assert!(std::mem::offset_of!(Footer, index) == 12);
-const _: () = assert!(std::mem::offset_of!(Footer, meta) == 24);
-const _: () = assert!(std::mem::offset_of!(Footer, format_version) == 36);
-const _: () = assert!(std::mem::offset_of!(Footer, crc) == 40);
-const _: () = assert!(std::mem::offset_of!(Footer, magic) == 44);
-
-/// Bytes of the footer covered by its crc.
-pub const FOOTER_CRC_COVERAGE: usize = 40;
 
 impl Footer {
     /// A version-1 footer with its crc filled in.
@@ -104,7 +69,11 @@ impl Footer {
         let (_, f) = Footer::ref_from_suffix(file)
             .map_err(|_| Error::corruption(path, 0, "file shorter than an SSTable footer"))?;
         if f.magic.get() != TABLE_MAGIC {
-            return Err(Error::corruption(path, start + 44, "bad SSTable magic"));
+            return Err(Error::corruption(
+                path,
+                start + std::mem::offset_of!(Footer, magic) as u64,
+                "bad SSTable magic",
+            ));
         }
         if f.format_version.get() != TABLE_FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
@@ -116,12 +85,23 @@ impl Footer {
         if f.crc.get() != f.compute_crc() {
             return Err(Error::corruption(
                 path,
-                start + 40,
+                start + FOOTER_CRC_COVERAGE as u64,
                 "footer checksum mismatch",
             ));
         }
         Ok(*f)
     }
+}
+
+/// The rule for the blocks the footer points to (meta, index and filter lie in this order before
+/// the footer): a block at `offset` of on-disk length `len` must hold at least its trailer and end
+/// at or before `limit` (the start of the next one, or of the footer). Returns its end. Shared by
+/// [`crate::sstable::Table`] and `lsmkv::debug::sst`.
+pub fn aux_block_end(offset: u64, len: u64, limit: u64) -> Option<u64> {
+    // checked_add: a hostile offset near u64::MAX must not wrap below `limit`.
+    offset
+        .checked_add(len)
+        .filter(|&end| end <= limit && len >= BLOCK_TRAILER_SIZE as u64)
 }
 
 #[cfg(test)]

@@ -23,27 +23,14 @@ use std::path::Path;
 
 use bytes::Bytes;
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::consts::INDEX_ENTRY_SIZE;
 use crate::error::{Error, Result};
+use crate::format::TRAILER_SIZE;
+use crate::format::sst::{INDEX_COUNT_SIZE, INDEX_ENTRY_SIZE};
 use crate::key::{cmp_internal, decode_internal};
 
-/// One index entry. Spec: `format-spec/sstable.md` ("Index entry").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct IndexEntry {
-    pub key_offset: U32,
-    pub key_len: U32,
-    pub block_offset: U64,
-    pub block_len: U32,
-}
-
-const _: () = assert!(size_of::<IndexEntry>() == INDEX_ENTRY_SIZE);
-const _: () = assert!(std::mem::offset_of!(IndexEntry, key_offset) == 0);
-const _: () = assert!(std::mem::offset_of!(IndexEntry, key_len) == 4);
-const _: () = assert!(std::mem::offset_of!(IndexEntry, block_offset) == 8);
-const _: () = assert!(std::mem::offset_of!(IndexEntry, block_len) == 16);
+pub use crate::format::sst::IndexEntry;
 
 fn corrupt(offset: usize, reason: &'static str) -> Error {
     Error::corruption(Path::new(""), offset as u64, reason)
@@ -65,7 +52,7 @@ impl IndexBuilder {
     pub fn add(&mut self, user_key: &[u8], trailer: u64, block_offset: u64, block_len: u32) {
         self.entries.push(IndexEntry {
             key_offset: U32::new(self.heap.len() as u32),
-            key_len: U32::new((user_key.len() + 8) as u32),
+            key_len: U32::new((user_key.len() + TRAILER_SIZE) as u32),
             block_offset: U64::new(block_offset),
             block_len: U32::new(block_len),
         });
@@ -85,8 +72,9 @@ impl IndexBuilder {
 
     /// The index payload.
     pub fn finish(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(4 + self.entries.len() * INDEX_ENTRY_SIZE + self.heap.len());
+        let mut out = Vec::with_capacity(
+            INDEX_COUNT_SIZE + self.entries.len() * INDEX_ENTRY_SIZE + self.heap.len(),
+        );
         out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
         out.extend_from_slice(self.entries.as_bytes());
         out.extend_from_slice(&self.heap);
@@ -103,11 +91,21 @@ pub struct Index {
     heap_start: usize,
 }
 
-/// A block location read from the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A block location read from the index or the footer: offset and on-disk length (the 5-byte
+/// block trailer included). Also what `lsmkv::debug::sst` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BlockHandle {
     pub offset: u64,
     pub len: u64,
+}
+
+impl From<&crate::format::sst::Handle> for BlockHandle {
+    fn from(h: &crate::format::sst::Handle) -> Self {
+        BlockHandle {
+            offset: h.offset.get(),
+            len: u64::from(h.len.get()),
+        }
+    }
 }
 
 impl Index {
@@ -121,7 +119,7 @@ impl Index {
             return Err(corrupt(0, "index entry count exceeds the block"));
         }
         Ok(Index {
-            heap_start: 4 + len * INDEX_ENTRY_SIZE,
+            heap_start: INDEX_COUNT_SIZE + len * INDEX_ENTRY_SIZE,
             data,
             len,
         })
@@ -138,7 +136,7 @@ impl Index {
     }
 
     fn entry(&self, i: usize) -> Result<&IndexEntry> {
-        let at = 4 + i * INDEX_ENTRY_SIZE;
+        let at = INDEX_COUNT_SIZE + i * INDEX_ENTRY_SIZE;
         self.data
             .get(at..)
             .and_then(|b| IndexEntry::ref_from_prefix(b).ok())
@@ -150,7 +148,7 @@ impl Index {
     /// The encoded internal key of block `i`'s last entry, split into (user key, trailer).
     pub fn key(&self, i: usize) -> Result<(&[u8], u64)> {
         let e = self.entry(i)?;
-        let at = 4 + i * INDEX_ENTRY_SIZE;
+        let at = INDEX_COUNT_SIZE + i * INDEX_ENTRY_SIZE;
         let start = self.heap_start.checked_add(e.key_offset.get() as usize);
         let end = start.and_then(|s| s.checked_add(e.key_len.get() as usize));
         let encoded = start

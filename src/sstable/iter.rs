@@ -18,9 +18,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::block::{BlockView, Entry};
-use super::consts::ENTRY_HEADER_SIZE;
 use super::reader::Table;
 use crate::error::{Error, Result};
+use crate::format::sst::ENTRY_HEADER_SIZE;
 use crate::key::cmp_internal;
 use crate::value::{Key, Value};
 

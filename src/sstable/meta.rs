@@ -16,50 +16,20 @@
     clippy::panic
 )]
 
+use std::mem::offset_of;
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::consts::META_FIXED_SIZE;
 use crate::error::{Error, Result};
+use crate::format::TRAILER_SIZE;
+use crate::format::sst::META_FIXED_SIZE;
 
-/// Fixed part of the meta block. Spec: `format-spec/sstable.md` ("Meta block").
-#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct MetaFixed {
-    pub entries: U64,
-    pub tombstones: U64,
-    pub min_seqno: U64,
-    pub max_seqno: U64,
-    pub data_blocks: U64,
-    pub raw_key_bytes: U64,
-    pub raw_value_bytes: U64,
-    pub data_bytes: U64,
-    pub distinct_user_keys: U64,
-    pub restart_interval: U32,
-    pub block_size: U32,
-    pub smallest_key_len: U32,
-    pub largest_key_len: U32,
-}
+pub use crate::format::sst::MetaFixed;
 
-const _: () = assert!(size_of::<MetaFixed>() == META_FIXED_SIZE);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, entries) == 0);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, tombstones) == 8);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, min_seqno) == 16);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, max_seqno) == 24);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, data_blocks) == 32);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, raw_key_bytes) == 40);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, raw_value_bytes) == 48);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, data_bytes) == 56);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, distinct_user_keys) == 64);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, restart_interval) == 72);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, block_size) == 76);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, smallest_key_len) == 80);
-const _: () = assert!(std::mem::offset_of!(MetaFixed, largest_key_len) == 84);
-
-/// Decoded meta block.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Decoded meta block. Serialized (without the raw keys) by `lsmkv::debug::sst`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableMeta {
     /// Entries (all versions, tombstones included).
     pub entries: u64,
@@ -81,7 +51,9 @@ pub struct TableMeta {
     pub restart_interval: u32,
     pub block_size: u32,
     /// Encoded internal keys of the first and last entry (empty for an empty table).
+    #[serde(skip)]
     pub smallest_key: Vec<u8>,
+    #[serde(skip)]
     pub largest_key: Vec<u8>,
 }
 
@@ -119,19 +91,27 @@ impl TableMeta {
             .map_err(|_| corrupt(0, "meta block shorter than its fixed part"))?;
         let s_len = f.smallest_key_len.get() as usize;
         let l_len = f.largest_key_len.get() as usize;
-        let smallest = rest
-            .get(..s_len)
-            .ok_or_else(|| corrupt(80, "smallest key exceeds the meta block"))?;
+        let smallest = rest.get(..s_len).ok_or_else(|| {
+            corrupt(
+                offset_of!(MetaFixed, smallest_key_len),
+                "smallest key exceeds the meta block",
+            )
+        })?;
         let largest = rest
             .get(s_len..)
             .and_then(|r| r.get(..l_len))
-            .ok_or_else(|| corrupt(84, "largest key exceeds the meta block"))?;
+            .ok_or_else(|| {
+                corrupt(
+                    offset_of!(MetaFixed, largest_key_len),
+                    "largest key exceeds the meta block",
+                )
+            })?;
         let entries = f.entries.get();
         // Keys are either both absent (empty table) or both full internal keys.
         let keys_ok = if entries == 0 {
             s_len == 0 && l_len == 0
         } else {
-            s_len >= 8 && l_len >= 8
+            s_len >= TRAILER_SIZE && l_len >= TRAILER_SIZE
         };
         if !keys_ok || f.tombstones.get() > entries || f.min_seqno.get() > f.max_seqno.get() {
             return Err(corrupt(0, "meta block fields are inconsistent"));

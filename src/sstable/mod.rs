@@ -47,45 +47,10 @@ pub use reader::Table;
 
 use crate::options::{Compression, Options};
 
-/// On-disk constants of the SSTable format. They belong with the other format constants; they
-/// live here until the lead moves them to `crate::format`.
+/// The SSTable constants, re-exported from their owner [`crate::format::sst`] for code that still
+/// names them by this path.
 pub mod consts {
-    /// Last 8 bytes of every SSTable: the ASCII bytes `LSMKVSST` read as a little-endian u64.
-    pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"LSMKVSST");
-    /// The SSTable format version this build writes and reads.
-    pub const TABLE_FORMAT_VERSION: u32 = 1;
-    /// Size of the per-block trailer: compression byte + crc32c.
-    pub const BLOCK_TRAILER_SIZE: usize = 5;
-    /// Compression byte: payload stored as is.
-    pub const COMPRESSION_NONE: u8 = 0;
-    /// Compression byte: payload = `uncompressed_len u32 LE | lz4 block`.
-    pub const COMPRESSION_LZ4: u8 = 1;
-    /// Size of a data block entry header (`key_len u32 | value_len u32 | trailer u64`).
-    pub const ENTRY_HEADER_SIZE: usize = 16;
-    /// Size of one index entry.
-    pub const INDEX_ENTRY_SIZE: usize = 20;
-    /// Size of the footer.
-    pub const FOOTER_SIZE: usize = 52;
-    /// Size of the fixed part of the meta block.
-    pub const META_FIXED_SIZE: usize = 88;
-    /// Filter format byte: no filter (every key may be present).
-    pub const FILTER_FORMAT_NONE: u8 = 0;
-    /// Filter format byte: fastbloom 0.17 bit layout, queried with `xxh3_64(user_key)`.
-    pub const FILTER_FORMAT_FASTBLOOM_XXH3: u8 = 1;
-    /// Size of the filter block header (`format u8 | num_hashes u32 | num_words u32`).
-    pub const FILTER_HEADER_SIZE: usize = 9;
-    /// Like format 1, and the filter also holds `xxh3_64(key[..prefix_len])` of every key at least
-    /// `prefix_len` long, so that prefix scans can skip the table (`PREFIX_BLOOM_LENGTH`).
-    pub const FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX: u8 = 2;
-    /// Header of a format-2 filter payload: format 1's header plus `prefix_len` (u32 LE).
-    pub const FILTER_PREFIX_HEADER_SIZE: usize = 13;
-    /// Seed given to fastbloom's builder. Queries go by precomputed hash, so the seed does not
-    /// affect the bits today; it is fixed so that it never silently starts to.
-    pub const BLOOM_SEED: u128 = 0x6c73_6d6b_765f_626c_6f6f_6d5f_7365_6564;
-    /// Most hash functions a filter may claim; more is corruption.
-    pub const MAX_BLOOM_HASHES: u32 = 64;
-    /// An LZ4 block never expands data more than ~255x; a stored length claiming more is corrupt.
-    pub const MAX_LZ4_RATIO: usize = 256;
+    pub use crate::format::sst::*;
 }
 
 /// How a table is written.

@@ -29,13 +29,13 @@ use bytes::Bytes;
 use super::block::BlockView;
 use super::bloom::Filter;
 use super::compress::{Checked, check_block, decompress};
-use super::consts::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, FOOTER_SIZE};
-use super::footer::{Footer, Handle};
+use super::footer::{Footer, Handle, aux_block_end};
 use super::index::{BlockHandle, Index};
 use super::iter::TableIter;
 use super::meta::TableMeta;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
+use crate::format::sst::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4, FOOTER_SIZE};
 use crate::fs::{FileSystem, Mapping};
 use crate::key::{SeqNo, cmp_internal, decode_internal, seek_trailer};
 use crate::value::Value;
@@ -227,10 +227,10 @@ impl Table {
         let fpos = footer_start;
         // The three blocks must lie in order, each within the region before the next.
         let check = |h: &Handle, limit: u64, what: &'static str| -> Result<(u64, u64)> {
-            let (off, len) = (h.offset.get(), u64::from(h.len.get()));
-            match off.checked_add(len) {
-                Some(end) if end <= limit && len >= BLOCK_TRAILER_SIZE as u64 => Ok((off, end)),
-                _ => Err(Error::corruption(&path, fpos, what)),
+            let off = h.offset.get();
+            match aux_block_end(off, u64::from(h.len.get()), limit) {
+                Some(end) => Ok((off, end)),
+                None => Err(Error::corruption(&path, fpos, what)),
             }
         };
         let (meta_off, _) = check(&footer.meta, footer_start, "meta handle out of range")?;

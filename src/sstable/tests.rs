@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::consts::*;
 use super::footer::Footer;
 use super::*;
 use crate::cache::BlockCache;
 use crate::error::Error;
 use crate::format::crc::{crc32c, crc32c_append};
+use crate::format::sst::*;
 use crate::key::{cmp_internal, pack_trailer, seek_trailer};
 use crate::options::Compression;
 

@@ -259,7 +259,7 @@ fn parse_header(data: &[u8], file: &Path) -> Result<Header> {
     {
         return Err(Error::corruption(
             file,
-            12,
+            std::mem::offset_of!(SegmentHeader, number) as u64,
             format!("WAL segment header says number {number}, file name says {expected}"),
         ));
     }
