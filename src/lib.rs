@@ -21,8 +21,15 @@
 //!
 //! The on-disk format is specified byte by byte in `format-spec/`.
 
-#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
+#![warn(missing_docs)]
+// Every byte the engine reads from disk is hostile input: no indexing that can panic, no panics,
+// no unwrap. (The unsafe lints are workspace-wide, in Cargo.toml.)
+#![deny(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 // The public API is the re-exports below plus `debug`. Every other module is crate-private; the
 // `internal` feature (used only by this crate's own tests, benches, the fuzz targets and the

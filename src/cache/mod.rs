@@ -8,13 +8,6 @@
 //!
 //! `BlockCache::new(0)` disables caching (every lookup decompresses again).
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 pub mod pool;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,13 +9,6 @@
 //! The pool is bounded in both the number of buffers and the capacity of each buffer it keeps, so
 //! a one-off huge block (a 1 GiB value) is freed rather than retained.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use bytes::Bytes;
 use parking_lot::Mutex;
 

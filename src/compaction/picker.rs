@@ -111,7 +111,9 @@ pub fn level_targets(cfg: &PickerConfig, levels: &[Vec<TableView>]) -> (Vec<u64>
     let mut t = bottom.max(cfg.level_base_size);
     let mut base = last;
     for l in (1..=last).rev() {
-        targets[l] = t;
+        if let Some(slot) = targets.get_mut(l) {
+            *slot = t;
+        }
         if t >= cfg.level_base_size {
             base = l;
         }
@@ -238,7 +240,7 @@ fn pick_leveled(
         let start = tables.partition_point(|t| t.largest.as_slice() <= after.as_slice());
         let order = (start..tables.len()).chain(0..start);
         for i in order {
-            let t = &tables[i];
+            let Some(t) = tables.get(i) else { continue };
             if busy.contains(&t.number) {
                 continue;
             }
@@ -333,10 +335,12 @@ fn pick_tiered(cfg: &PickerConfig, levels: &[Vec<TableView>], lazy: bool) -> Opt
     if n_upper < 2 {
         return None;
     }
-    let mut total = all[0].size;
+    let mut total = all.first().map_or(0, |r| r.size);
     let mut end = 1;
-    while end < n_upper && all[end].size <= total.saturating_mul(similar) {
-        total += all[end].size;
+    while let Some(next) = all.get(end).filter(|_| end < n_upper)
+        && next.size <= total.saturating_mul(similar)
+    {
+        total += next.size;
         end += 1;
     }
     if end < cfg.min_merge_width {

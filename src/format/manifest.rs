@@ -3,13 +3,6 @@
 //! `crate::manifest`; `crate::debug::manifest` and `fuzz/` read through
 //! `crate::manifest::read_manifest_records` / `read_manifest`.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::mem::{offset_of, size_of};
 
 use zerocopy::little_endian::U32;

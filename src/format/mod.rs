@@ -17,11 +17,29 @@
 //! `tests/format_spec.rs` holds the two together. Never renumber an enumerated value and never
 //! reuse a retired one.
 
+// On-disk integers have fixed widths: outside tests, a narrowing `as` must be a checked
+// conversion.
+#![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
+
 pub mod codec;
 pub mod crc;
 pub mod manifest;
 pub mod sst;
 pub mod wal;
+
+/// `n` as an on-disk `u32` length or count. Every caller holds `n` below 4 GiB by construction
+/// (keys are at most [`MAX_KEY_SIZE`], values at most [`MAX_VALUE_SIZE_LIMIT`], blocks at most
+/// [`MAX_BLOCK_SIZE`]); a larger `n` means a limit was not enforced, a bug that must stop the
+/// write rather than store a wrong length.
+///
+/// # Panics
+/// If `n > u32::MAX`.
+#[inline]
+pub fn len_u32(n: usize) -> u32 {
+    let v = u32::try_from(n);
+    assert!(v.is_ok(), "on-disk length {n} does not fit in u32");
+    v.unwrap_or(u32::MAX)
+}
 
 /// Size of the trailer after the user key of an internal key: `(seqno << 8) | kind`, u64 LE.
 /// Spec: `format-spec/sstable.md` ("Internal keys").

@@ -3,13 +3,6 @@
 //! filter header). Spec: `format-spec/sstable.md`. The encoders and decoders live in
 //! `crate::sstable`; `crate::debug::sst` and `fuzz/` decode through the same functions.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::mem::{offset_of, size_of};
 
 use zerocopy::little_endian::{U32, U64};

@@ -2,13 +2,6 @@
 //! Spec: `format-spec/wal.md`. Framing and checksums are computed in `crate::wal`;
 //! `crate::debug::wal` and `fuzz/` read segments through `crate::wal::read_segment`.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::mem::{offset_of, size_of};
 
 use zerocopy::little_endian::{U32, U64};

@@ -39,6 +39,10 @@ impl MergeCursor {
         }
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "hot path: heap positions are < heap.len() and heap entries < children.len()"
+    )]
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
         loop {
@@ -58,6 +62,10 @@ impl MergeCursor {
         }
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "hot path: heap positions are < heap.len() and heap entries < children.len()"
+    )]
     fn rebuild(&mut self) {
         self.heap = (0..self.children.len())
             .filter(|&i| self.children[i].valid())
@@ -89,6 +97,10 @@ impl MergeCursor {
     }
 
     /// Moves one entry in this cursor's direction.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "hot path: heap positions are < heap.len() and heap entries < children.len()"
+    )]
     pub fn advance(&mut self) -> Result<()> {
         let Some(&top) = self.heap.first() else {
             return Ok(());

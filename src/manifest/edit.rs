@@ -6,13 +6,6 @@
 //! can step over a field it does not know; it may do so only when the tag has
 //! [`tag::SKIPPABLE_BIT`] set, otherwise an unknown tag is corruption (it may change meaning).
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::path::Path;
 

@@ -7,13 +7,6 @@
 //! so only the last record can be incomplete after a crash. A damaged record that has a valid
 //! record anywhere after it is therefore not a torn write but corruption.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::path::Path;
 
 use zerocopy::little_endian::U32;

@@ -5,13 +5,6 @@
 //! [`FileMeta::check`]; `next_file_number` is above every live table's number; `last_seqno`,
 //! `log_number` and `next_file_number` never decrease.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};

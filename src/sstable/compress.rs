@@ -10,13 +10,6 @@
 //! length cannot make the reader allocate gigabytes. LZ4 is used only when it saves at least 1/8
 //! of the block. See `format-spec/sstable.md` ("Block trailer").
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::path::Path;
 
 use bytes::Bytes;
@@ -48,7 +41,7 @@ pub fn encode_block(
         if let Ok(n) = lz4_flex::block::compress_into(raw, scratch) {
             // Keep LZ4 only if it saves at least 1/8 of the block (header included).
             if n + 4 <= raw.len() - raw.len() / 8 {
-                out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                out.extend_from_slice(&crate::format::len_u32(raw.len()).to_le_bytes());
                 out.extend_from_slice(scratch.get(..n).unwrap_or_default());
                 kind = COMPRESSION_LZ4;
             }

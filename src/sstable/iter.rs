@@ -4,13 +4,6 @@
 //! a decompressed buffer), so keys and values it hands out are zero-copy and stay valid after the
 //! iterator moves on. Any error leaves the iterator invalid.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::ops::Range;
 use std::sync::Arc;

@@ -9,13 +9,6 @@
 //! keys are ignored (room for fields added by a later minor revision). See
 //! `format-spec/sstable.md` ("Meta block").
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::mem::offset_of;
 use std::path::Path;
 
@@ -72,8 +65,8 @@ impl TableMeta {
             distinct_user_keys: U64::new(self.distinct_user_keys),
             restart_interval: U32::new(self.restart_interval),
             block_size: U32::new(self.block_size),
-            smallest_key_len: U32::new(self.smallest_key.len() as u32),
-            largest_key_len: U32::new(self.largest_key.len() as u32),
+            smallest_key_len: U32::new(crate::format::len_u32(self.smallest_key.len())),
+            largest_key_len: U32::new(crate::format::len_u32(self.largest_key.len())),
         };
         let mut out =
             Vec::with_capacity(META_FIXED_SIZE + self.smallest_key.len() + self.largest_key.len());

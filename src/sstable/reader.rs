@@ -12,13 +12,6 @@
 //! is locked; a table is unlinked only after the last holder of its mapping is gone
 //! ([`Table::mark_obsolete`]); empty files are never mapped.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -34,7 +34,7 @@ pub fn frame_record(out: &mut Vec<u8>, segment: u64, offset: u64, payload: &[u8]
         payload.len()
     );
     // Cannot truncate: checked just above.
-    let length = U32::new(payload.len() as u32);
+    let length = U32::new(crate::format::len_u32(payload.len()));
     let header_crc = U32::new(record_header_crc(&RECORD_MAGIC, length));
     let header = RecordHeader {
         magic: RECORD_MAGIC,
