@@ -5,13 +5,24 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
-use super::parse::{BatchOp, Command, help_for, help_text, parse_line};
-use super::{Failure, Flow};
 use lsmkv::{Db, WriteBatch};
+
+use crate::failure::Failure;
+use crate::help::{help_for, help_text};
+use crate::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
+use crate::parse::{BatchOp, Command, parse_line};
 
 /// Entries shown by `scan`, `prefix` and `search` when no LIMIT is given.
 pub const DEFAULT_LIMIT: usize = 100;
+
+/// Whether the shell goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next line.
+    Continue,
+    /// Leave the shell.
+    Exit,
+}
 
 /// The shell's state across lines.
 pub struct Session<'a> {

@@ -1,14 +1,15 @@
-//! Text rendering of the read-only dumps in [`crate::debug`] (`lsmkv inspect`, `lsmkv verify`).
+//! Text rendering of the read-only dumps in [`lsmkv::debug`] (`lsmkv inspect`, `lsmkv verify`).
 //! JSON output serializes the dumps directly.
 
 use std::fmt::Write as _;
 
-use super::output::human_bytes;
 use lsmkv::debug::Problem;
 use lsmkv::debug::manifest::{ManifestDump, TableEntry};
 use lsmkv::debug::sst::SstDump;
 use lsmkv::debug::verify::VerifyReport;
 use lsmkv::debug::wal::WalDump;
+
+use crate::output::human_bytes;
 
 fn problems_text(s: &mut String, problems: &[Problem]) {
     if problems.is_empty() {

@@ -18,8 +18,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lsmkv::debug;
 use lsmkv::{Db, Options};
 use lsmkv_cli::output::OutputMode;
-use lsmkv_cli::parse::{StatsSection, unescape_word};
+use lsmkv_cli::parse::StatsSection;
 use lsmkv_cli::transfer::{self, Format};
+use lsmkv_cli::words::unescape_word;
 use lsmkv_cli::{Failure, cli, exit, inspect};
 
 const AFTER_HELP: &str = "\
