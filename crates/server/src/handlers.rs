@@ -12,10 +12,10 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{Value as Json, json};
 use tokio::time::{Instant, timeout_at};
 
-use super::AppState;
-use super::errors::ApiError;
-use super::json;
-use super::keyspace::{self, FLAG, USER, flag_key, strip, user_key};
+use crate::errors::ApiError;
+use crate::json;
+use crate::keyspace::{self, FLAG, USER, flag_key, strip, user_key};
+use crate::state::AppState;
 use lsmkv::{Db, WriteBatch};
 
 pub type Resp = Response<Full<Bytes>>;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::routes::RouteId;
+use crate::routes::RouteId;
 
 /// Status codes with their own series; anything else is counted as "other".
 const STATUSES: [u16; 12] = [200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 503];
