@@ -9,21 +9,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{lsmkv_without, output_with_stdin};
+use common::{lsmkv_without, output_in_temp_dir, output_with_stdin};
 
 fn lsmkv(dir: &Path, args: &[&str]) -> Output {
-    let cwd = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_lsmkv"))
-        .env_remove("DATA_DIR")
-        .env("WAL_SYNC_MODE", "none")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .current_dir(cwd.path())
-        .output()
-        .unwrap()
+    output_in_temp_dir(
+        lsmkv_without(&["DATA_DIR"])
+            .env("WAL_SYNC_MODE", "none")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args),
+    )
 }
 
 fn ok(o: &Output) -> Vec<u8> {

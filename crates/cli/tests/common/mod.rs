@@ -14,6 +14,13 @@ pub fn lsmkv_without(cleared: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `cmd` in a fresh temporary working directory (so a developer's `.env` is not picked up),
+/// capturing stdout and stderr.
+pub fn output_in_temp_dir(cmd: &mut Command) -> Output {
+    let cwd = tempfile::tempdir().unwrap();
+    cmd.current_dir(cwd.path()).output().unwrap()
+}
+
 /// Runs `cmd` with `input` as its stdin (closed after it), capturing stdout and stderr.
 pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     let mut child = cmd
