@@ -46,9 +46,13 @@ pub enum LogFormat {
     Json,
 }
 
-// This doc comment is also the `about` line of `lsmkv-server --help`: keep its text as it is.
-/// The server's own variables. Engine variables are added from [`ENGINE_VARS`] by [`command`].
+/// The server's own variables. Engine variables are added from
+/// [`ENGINE_VARS`](super::ENGINE_VARS) by [`command`](fn@super::command).
 #[derive(Args, Debug, Clone)]
+// The first line of `lsmkv-server --help`, as it has always read.
+#[command(
+    about = "The server's own variables. Engine variables are added from [`ENGINE_VARS`] by [`command`]"
+)]
 pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "SERVER_HOST", default_value = "127.0.0.1", help_heading = HTTP)]
