@@ -1,3 +1,5 @@
+//! Parsing of flags and variables: defaults, precedence, and errors that name the variable.
+
 use super::*;
 use std::collections::HashMap;
 
