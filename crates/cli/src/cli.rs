@@ -6,13 +6,14 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use super::exec::count_keys;
-use super::output::{
+use lsmkv::Db;
+
+use crate::exec::count_keys;
+use crate::failure::{Failure, exit};
+use crate::output::{
     OutputMode, json_entry, levels_json, levels_text, quoted, stats_json, write_entry,
 };
-use super::parse::StatsSection;
-use super::{Failure, exit};
-use lsmkv::Db;
+use crate::parse::StatsSection;
 
 /// Prints the outcome of a write: `OK`, `{"ok":true}`, or nothing with `--raw`.
 fn ok(out: &mut dyn Write, mode: OutputMode) -> Result<u8, Failure> {

@@ -9,9 +9,11 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use super::parse::{COMMANDS, split, unescape_word, usage};
 use lsmkv::Db;
 use lsmkv::debug::escape_bytes;
+
+use crate::help::{COMMANDS, usage};
+use crate::words::{split, unescape_word};
 
 /// Most keys offered by one completion.
 pub const MAX_KEY_CANDIDATES: usize = 64;

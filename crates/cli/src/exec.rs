@@ -5,13 +5,24 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
-use super::parse::{BatchOp, Command, help_for, help_text, parse_line};
-use super::{Failure, Flow};
 use lsmkv::{Db, WriteBatch};
+
+use crate::failure::Failure;
+use crate::help::{help_for, help_text};
+use crate::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
+use crate::parse::{BatchOp, Command, parse_line};
 
 /// Entries shown by `scan`, `prefix` and `search` when no LIMIT is given.
 pub const DEFAULT_LIMIT: usize = 100;
+
+/// Whether the shell goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next line.
+    Continue,
+    /// Leave the shell.
+    Exit,
+}
 
 /// The shell's state across lines.
 pub struct Session<'a> {
@@ -77,35 +88,8 @@ impl<'a> Session<'a> {
     /// # Errors
     /// The engine's error or a usage error, as a [`Failure`].
     pub fn execute(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<Flow, Failure> {
-        if let Some(batch) = &mut self.pending {
-            match cmd {
-                Command::Put { key, value } => {
-                    batch.put(key, value);
-                    return Ok(Flow::Continue);
-                }
-                Command::Delete { key } => {
-                    batch.delete(key);
-                    return Ok(Flow::Continue);
-                }
-                Command::Commit => {
-                    let batch = self.pending.take().unwrap_or_default();
-                    let n = batch.len();
-                    self.db.write(batch)?;
-                    writeln!(out, "OK ({n} operations)")?;
-                    return Ok(Flow::Continue);
-                }
-                Command::Abort => {
-                    let n = self.abort_batch().unwrap_or(0);
-                    writeln!(out, "aborted ({n} operations discarded)")?;
-                    return Ok(Flow::Continue);
-                }
-                Command::Help(_) | Command::Timer(_) => {}
-                _ => {
-                    return Err(Failure::usage(
-                        "inside a batch only put, delete, commit and abort are allowed",
-                    ));
-                }
-            }
+        if self.pending.is_some() && self.collect(cmd, out)? {
+            return Ok(Flow::Continue);
         }
         let db = self.db;
         match cmd {
@@ -126,43 +110,16 @@ impl<'a> Session<'a> {
                 end,
                 limit,
                 reverse,
-            } => {
-                let it = match (start, end) {
-                    (Some(s), Some(e)) => db.range(s.as_slice()..e.as_slice()),
-                    (Some(s), None) => db.range(s.as_slice()..),
-                    (None, _) => db.range::<&[u8], _>(..),
-                };
-                let limit = limit.unwrap_or(DEFAULT_LIMIT);
-                if *reverse {
-                    list(it.rev(), limit, out)?;
-                } else {
-                    list(it, limit, out)?;
-                }
-            }
+            } => scan(db, start.as_deref(), end.as_deref(), *limit, *reverse, out)?,
             Command::Prefix { prefix, limit } => {
                 list(db.prefix(prefix), limit.unwrap_or(DEFAULT_LIMIT), out)?;
             }
-            Command::Search { needle, limit } => {
-                let limit = limit.unwrap_or(DEFAULT_LIMIT);
-                let found = db.search_substring(needle, limit.saturating_add(1))?;
-                list(found.into_iter().map(Ok), limit, out)?;
-            }
+            Command::Search { needle, limit } => search(db, needle, *limit, out)?,
             Command::Count => {
                 let exact = count_keys(db)?;
                 writeln!(out, "{exact} (estimate {})", db.len_estimate())?;
             }
-            Command::Batch(ops) => {
-                let mut b = WriteBatch::new();
-                for op in ops {
-                    match op {
-                        BatchOp::Put(k, v) => b.put(k, v),
-                        BatchOp::Delete(k) => b.delete(k),
-                    }
-                }
-                let n = b.len();
-                db.write(b)?;
-                writeln!(out, "OK ({n} operations)")?;
-            }
+            Command::Batch(ops) => write_batch(db, ops, out)?,
             Command::BatchBegin => {
                 self.pending = Some(WriteBatch::new());
                 writeln!(out, "batch: enter put/delete lines, then commit (or abort)")?;
@@ -184,16 +141,7 @@ impl<'a> Session<'a> {
                 writeln!(out, "{text}")?;
             }
             Command::Levels => writeln!(out, "{}", levels_text(&db.tables()))?,
-            Command::Help(None) => writeln!(out, "{}", help_text())?,
-            Command::Help(Some(name)) => match help_for(name) {
-                Some(text) => writeln!(out, "{text}")?,
-                None => {
-                    return Err(Failure::usage(format!(
-                        "no command named {}; type help for the list",
-                        quoted(name.as_bytes())
-                    )));
-                }
-            },
+            Command::Help(name) => help(name.as_deref(), out)?,
             Command::Timer(on) => {
                 self.timer = *on;
                 writeln!(out, "timer {}", if *on { "on" } else { "off" })?;
@@ -202,6 +150,105 @@ impl<'a> Session<'a> {
         }
         Ok(Flow::Continue)
     }
+
+    /// Inside an open `batch`: collects a put or delete, or ends the batch with `commit` or
+    /// `abort`. Returns whether `cmd` was handled; `help` and `.timer` are not and run as usual.
+    ///
+    /// # Errors
+    /// Any other command (a usage error), or the engine's error on `commit`.
+    fn collect(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<bool, Failure> {
+        let Some(batch) = &mut self.pending else {
+            return Ok(false);
+        };
+        match cmd {
+            Command::Put { key, value } => batch.put(key, value),
+            Command::Delete { key } => batch.delete(key),
+            Command::Commit => {
+                let batch = self.pending.take().unwrap_or_default();
+                let n = batch.len();
+                self.db.write(batch)?;
+                writeln!(out, "OK ({n} operations)")?;
+            }
+            Command::Abort => {
+                let n = self.abort_batch().unwrap_or(0);
+                writeln!(out, "aborted ({n} operations discarded)")?;
+            }
+            Command::Help(_) | Command::Timer(_) => return Ok(false),
+            _ => {
+                return Err(Failure::usage(
+                    "inside a batch only put, delete, commit and abort are allowed",
+                ));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// `scan` / `rscan`: keys in `[start, end)`, at most `limit` (default [`DEFAULT_LIMIT`]).
+fn scan(
+    db: &Db,
+    start: Option<&[u8]>,
+    end: Option<&[u8]>,
+    limit: Option<usize>,
+    reverse: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let it = match (start, end) {
+        (Some(s), Some(e)) => db.range(s..e),
+        (Some(s), None) => db.range(s..),
+        (None, _) => db.range::<&[u8], _>(..),
+    };
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if reverse {
+        list(it.rev(), limit, out)
+    } else {
+        list(it, limit, out)
+    }
+}
+
+/// `search`: entries whose key or value contains `needle`.
+fn search(
+    db: &Db,
+    needle: &[u8],
+    limit: Option<usize>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let found = db.search_substring(needle, limit.saturating_add(1))?;
+    list(found.into_iter().map(Ok), limit, out)
+}
+
+/// A one-line `batch`: applies its puts and deletes atomically.
+fn write_batch(db: &Db, ops: &[BatchOp], out: &mut dyn Write) -> Result<(), Failure> {
+    let mut b = WriteBatch::new();
+    for op in ops {
+        match op {
+            BatchOp::Put(k, v) => b.put(k, v),
+            BatchOp::Delete(k) => b.delete(k),
+        }
+    }
+    let n = b.len();
+    db.write(b)?;
+    writeln!(out, "OK ({n} operations)")?;
+    Ok(())
+}
+
+/// `help` (the list) or `help NAME` (one command).
+fn help(name: Option<&str>, out: &mut dyn Write) -> Result<(), Failure> {
+    let Some(name) = name else {
+        writeln!(out, "{}", help_text())?;
+        return Ok(());
+    };
+    match help_for(name) {
+        Some(text) => writeln!(out, "{text}")?,
+        None => {
+            return Err(Failure::usage(format!(
+                "no command named {}; type help for the list",
+                quoted(name.as_bytes())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Prints up to `limit` entries of `it`, then a note if more follow.

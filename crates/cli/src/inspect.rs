@@ -1,14 +1,15 @@
-//! Text rendering of the read-only dumps in [`crate::debug`] (`lsmkv inspect`, `lsmkv verify`).
+//! Text rendering of the read-only dumps in [`lsmkv::debug`] (`lsmkv inspect`, `lsmkv verify`).
 //! JSON output serializes the dumps directly.
 
 use std::fmt::Write as _;
 
-use super::output::human_bytes;
 use lsmkv::debug::Problem;
-use lsmkv::debug::manifest::{ManifestDump, TableEntry};
-use lsmkv::debug::sst::SstDump;
+use lsmkv::debug::manifest::{EditInfo, ManifestDump, StateInfo, TableEntry};
+use lsmkv::debug::sst::{BlockInfo, DataSummary, EntryInfo, MetaInfo, SstDump};
 use lsmkv::debug::verify::VerifyReport;
 use lsmkv::debug::wal::WalDump;
+
+use crate::output::human_bytes;
 
 fn problems_text(s: &mut String, problems: &[Problem]) {
     if problems.is_empty() {
@@ -23,6 +24,15 @@ fn problems_text(s: &mut String, problems: &[Problem]) {
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// `... (N bytes)` after a value preview cut short, else nothing.
+fn truncated(is_truncated: bool, len: impl std::fmt::Display) -> String {
+    if is_truncated {
+        format!("... ({len} bytes)")
+    } else {
+        String::new()
+    }
 }
 
 /// `lsmkv inspect sst`.
@@ -44,28 +54,7 @@ pub fn sst_text(d: &SstDump) -> String {
         );
     }
     if let Some(m) = &d.meta {
-        let _ = writeln!(
-            s,
-            "meta: {} entries ({} tombstones, {} distinct keys), seqno {}..{}, {} data blocks",
-            m.entries, m.tombstones, m.distinct_user_keys, m.min_seqno, m.max_seqno, m.data_blocks
-        );
-        let _ = writeln!(
-            s,
-            "      raw keys {}, raw values {}, data on disk {}; block size {}, restart interval {}",
-            human_bytes(m.raw_key_bytes),
-            human_bytes(m.raw_value_bytes),
-            human_bytes(m.data_bytes),
-            m.block_size,
-            m.restart_interval
-        );
-        let _ = writeln!(
-            s,
-            "      keys \"{}\" (seqno {}) .. \"{}\" (seqno {})",
-            m.smallest_key.as_deref().unwrap_or(""),
-            opt(m.smallest_seqno),
-            m.largest_key.as_deref().unwrap_or(""),
-            opt(m.largest_seqno)
-        );
+        sst_meta(&mut s, m);
     }
     if let Some(f) = &d.filter {
         let _ = writeln!(
@@ -87,63 +76,102 @@ pub fn sst_text(d: &SstDump) -> String {
         );
     }
     if let Some(sum) = &d.data {
-        let _ = writeln!(
-            s,
-            "data: {} blocks ({} lz4, {} raw), {} on disk / {} decoded (ratio {:.3}), {} entries",
-            sum.blocks,
-            sum.lz4_blocks,
-            sum.raw_blocks,
-            human_bytes(sum.on_disk_bytes),
-            human_bytes(sum.uncompressed_bytes),
-            sum.compression_ratio,
-            sum.entries
-        );
+        sst_data(&mut s, sum);
     }
-    if !d.blocks.is_empty() {
-        let _ = writeln!(
-            s,
-            "{:>6} {:>10} {:>8} {:>5} {:>9} {:>6} {:>7} {:>8}  last key",
-            "block", "offset", "on disk", "comp", "decoded", "ratio", "entries", "restarts"
-        );
-        for b in &d.blocks {
-            let _ = writeln!(
-                s,
-                "{:>6} {:>10} {:>8} {:>5} {:>9} {:>6} {:>7} {:>8}  \"{}\" @{}{}",
-                b.block,
-                b.offset,
-                b.on_disk_bytes,
-                b.compression,
-                opt(b.uncompressed_bytes),
-                b.ratio.map_or_else(|| "-".into(), |r| format!("{r:.3}")),
-                opt(b.entries),
-                opt(b.restarts),
-                b.last_key.as_deref().unwrap_or("?"),
-                opt(b.last_seqno),
-                if b.ok { "" } else { "  DAMAGED" }
-            );
-        }
-    }
-    if !d.keys.is_empty() {
-        s.push_str("entries (block, seqno, kind, key, value):\n");
-        for e in &d.keys {
-            let _ = writeln!(
-                s,
-                "  {:>4} {:>8} {:<6} \"{}\" \"{}\"{}",
-                e.block,
-                e.seqno,
-                e.kind,
-                e.key,
-                e.value,
-                if e.value_truncated {
-                    format!("... ({} bytes)", e.value_len)
-                } else {
-                    String::new()
-                }
-            );
-        }
-    }
+    sst_blocks(&mut s, &d.blocks);
+    sst_entries(&mut s, &d.keys);
     problems_text(&mut s, &d.problems);
     s
+}
+
+/// The three `meta:` lines of an SSTable.
+fn sst_meta(s: &mut String, m: &MetaInfo) {
+    let _ = writeln!(
+        s,
+        "meta: {} entries ({} tombstones, {} distinct keys), seqno {}..{}, {} data blocks",
+        m.entries, m.tombstones, m.distinct_user_keys, m.min_seqno, m.max_seqno, m.data_blocks
+    );
+    let _ = writeln!(
+        s,
+        "      raw keys {}, raw values {}, data on disk {}; block size {}, restart interval {}",
+        human_bytes(m.raw_key_bytes),
+        human_bytes(m.raw_value_bytes),
+        human_bytes(m.data_bytes),
+        m.block_size,
+        m.restart_interval
+    );
+    let _ = writeln!(
+        s,
+        "      keys \"{}\" (seqno {}) .. \"{}\" (seqno {})",
+        m.smallest_key.as_deref().unwrap_or(""),
+        opt(m.smallest_seqno),
+        m.largest_key.as_deref().unwrap_or(""),
+        opt(m.largest_seqno)
+    );
+}
+
+/// The `data:` line: block counts, sizes and compression of the data blocks.
+fn sst_data(s: &mut String, sum: &DataSummary) {
+    let _ = writeln!(
+        s,
+        "data: {} blocks ({} lz4, {} raw), {} on disk / {} decoded (ratio {:.3}), {} entries",
+        sum.blocks,
+        sum.lz4_blocks,
+        sum.raw_blocks,
+        human_bytes(sum.on_disk_bytes),
+        human_bytes(sum.uncompressed_bytes),
+        sum.compression_ratio,
+        sum.entries
+    );
+}
+
+/// `--blocks`: a table with one line per data block.
+fn sst_blocks(s: &mut String, blocks: &[BlockInfo]) {
+    if blocks.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "{:>6} {:>10} {:>8} {:>5} {:>9} {:>6} {:>7} {:>8}  last key",
+        "block", "offset", "on disk", "comp", "decoded", "ratio", "entries", "restarts"
+    );
+    for b in blocks {
+        let _ = writeln!(
+            s,
+            "{:>6} {:>10} {:>8} {:>5} {:>9} {:>6} {:>7} {:>8}  \"{}\" @{}{}",
+            b.block,
+            b.offset,
+            b.on_disk_bytes,
+            b.compression,
+            opt(b.uncompressed_bytes),
+            b.ratio.map_or_else(|| "-".into(), |r| format!("{r:.3}")),
+            opt(b.entries),
+            opt(b.restarts),
+            b.last_key.as_deref().unwrap_or("?"),
+            opt(b.last_seqno),
+            if b.ok { "" } else { "  DAMAGED" }
+        );
+    }
+}
+
+/// `--keys`: every entry of the table.
+fn sst_entries(s: &mut String, keys: &[EntryInfo]) {
+    if keys.is_empty() {
+        return;
+    }
+    s.push_str("entries (block, seqno, kind, key, value):\n");
+    for e in keys {
+        let _ = writeln!(
+            s,
+            "  {:>4} {:>8} {:<6} \"{}\" \"{}\"{}",
+            e.block,
+            e.seqno,
+            e.kind,
+            e.key,
+            e.value,
+            truncated(e.value_truncated, e.value_len)
+        );
+    }
 }
 
 /// `lsmkv inspect wal`.
@@ -182,11 +210,7 @@ pub fn wal_text(d: &WalDump) -> String {
                 format!(
                     " \"{}\"{}",
                     e.value,
-                    if e.value_truncated {
-                        format!("... ({} bytes)", e.value_len)
-                    } else {
-                        String::new()
-                    }
+                    truncated(e.value_truncated, e.value_len)
                 )
             } else {
                 String::new()
@@ -240,60 +264,70 @@ pub fn manifest_text(d: &ManifestDump) -> String {
     }
     let _ = writeln!(s, "version history ({} edits):", d.edits.len());
     for e in &d.edits {
-        let mut parts = Vec::new();
-        if let Some(n) = e.next_file_number {
-            parts.push(format!("next_file={n}"));
-        }
-        if let Some(n) = e.last_seqno {
-            parts.push(format!("last_seqno={n}"));
-        }
-        if let Some(n) = e.log_number {
-            parts.push(format!("log={n}"));
-        }
-        if !e.added.is_empty() {
-            parts.push(format!("+{} tables", e.added.len()));
-        }
-        if !e.deleted.is_empty() {
-            let del: Vec<String> = e
-                .deleted
-                .iter()
-                .map(|d| format!("L{}#{}", d.level, d.number))
-                .collect();
-            parts.push(format!("-[{}]", del.join(" ")));
-        }
-        let _ = writeln!(s, "  @{:<8} {}", e.offset, parts.join(" "));
-        for t in &e.added {
-            let _ = write!(s, "    L{}", t.level);
-            table_line(&mut s, t);
-        }
+        manifest_edit(&mut s, e);
     }
     if let Some(o) = d.torn_at {
         let _ = writeln!(s, "torn last record at offset {o} (dropped at open)");
     }
     if let Some(st) = &d.state {
-        let _ = writeln!(
-            s,
-            "live state: next_file_number {}, last_seqno {}, log_number {}",
-            st.next_file_number, st.last_seqno, st.log_number
-        );
-        if st.levels.iter().all(|l| l.files == 0) {
-            s.push_str("  no live tables\n");
-        }
-        for l in st.levels.iter().filter(|l| l.files > 0) {
-            let _ = writeln!(
-                s,
-                "  L{}: {} files, {}",
-                l.level,
-                l.files,
-                human_bytes(l.bytes)
-            );
-            for t in &l.tables {
-                table_line(&mut s, t);
-            }
-        }
+        manifest_state(&mut s, st);
     }
     problems_text(&mut s, &d.problems);
     s
+}
+
+/// One edit of the version history: its fields, then the tables it adds.
+fn manifest_edit(s: &mut String, e: &EditInfo) {
+    let mut parts = Vec::new();
+    if let Some(n) = e.next_file_number {
+        parts.push(format!("next_file={n}"));
+    }
+    if let Some(n) = e.last_seqno {
+        parts.push(format!("last_seqno={n}"));
+    }
+    if let Some(n) = e.log_number {
+        parts.push(format!("log={n}"));
+    }
+    if !e.added.is_empty() {
+        parts.push(format!("+{} tables", e.added.len()));
+    }
+    if !e.deleted.is_empty() {
+        let del: Vec<String> = e
+            .deleted
+            .iter()
+            .map(|d| format!("L{}#{}", d.level, d.number))
+            .collect();
+        parts.push(format!("-[{}]", del.join(" ")));
+    }
+    let _ = writeln!(s, "  @{:<8} {}", e.offset, parts.join(" "));
+    for t in &e.added {
+        let _ = write!(s, "    L{}", t.level);
+        table_line(s, t);
+    }
+}
+
+/// The live state the manifest replays to: counters and the tables of each level.
+fn manifest_state(s: &mut String, st: &StateInfo) {
+    let _ = writeln!(
+        s,
+        "live state: next_file_number {}, last_seqno {}, log_number {}",
+        st.next_file_number, st.last_seqno, st.log_number
+    );
+    if st.levels.iter().all(|l| l.files == 0) {
+        s.push_str("  no live tables\n");
+    }
+    for l in st.levels.iter().filter(|l| l.files > 0) {
+        let _ = writeln!(
+            s,
+            "  L{}: {} files, {}",
+            l.level,
+            l.files,
+            human_bytes(l.bytes)
+        );
+        for t in &l.tables {
+            table_line(s, t);
+        }
+    }
 }
 
 /// `lsmkv verify`.

@@ -3,7 +3,7 @@
 //! Without a subcommand it opens the shell on `--data-dir`. Subcommands run one operation each
 //! (`get`, `put`, `scan`, ...), inspect files without opening the database (`inspect`, `verify`),
 //! or move data in and out (`import`, `export`). Argument parsing and wiring only; the work is in
-//! `lsmkv::repl` and `lsmkv::debug`.
+//! the `lsmkv_cli` library and `lsmkv::debug`.
 //!
 //! Configuration precedence: command-line flag > environment variable > `.env` file > default.
 //! Every engine option is read from the environment by `Options::from_env` (see `.env.example`).
@@ -18,8 +18,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lsmkv::debug;
 use lsmkv::{Db, Options};
 use lsmkv_cli::output::OutputMode;
-use lsmkv_cli::parse::{StatsSection, unescape_word};
+use lsmkv_cli::parse::StatsSection;
 use lsmkv_cli::transfer::{self, Format};
+use lsmkv_cli::words::unescape_word;
 use lsmkv_cli::{Failure, cli, exit, inspect};
 
 const AFTER_HELP: &str = "\
@@ -167,6 +168,17 @@ enum Section {
     Cache,
 }
 
+impl From<Section> for StatsSection {
+    fn from(s: Section) -> StatsSection {
+        match s {
+            Section::Memory => StatsSection::Memory,
+            Section::Disk => StatsSection::Disk,
+            Section::Wal => StatsSection::Wal,
+            Section::Cache => StatsSection::Cache,
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum FormatArg {
     Jsonl,
@@ -264,122 +276,140 @@ fn run(args: Args) -> Result<u8, Failure> {
             let key = bytes(&key, esc)?;
             with_db(&dir, true, |db, out| cli::delete(db, &key, mode, out))
         }
-        Cmd::Scan {
-            start,
-            end,
-            limit,
-            reverse,
-        } => {
-            let listing = cli::Listing {
-                start: start.map(|s| bytes(&s, esc)).transpose()?,
-                end: end.map(|s| bytes(&s, esc)).transpose()?,
-                limit,
-                reverse,
-                ..cli::Listing::default()
-            };
-            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
-        }
-        Cmd::Prefix {
-            prefix,
-            limit,
-            reverse,
-        } => {
-            let listing = cli::Listing {
-                prefix: Some(bytes(&prefix, esc)?),
-                limit,
-                reverse,
-                ..cli::Listing::default()
-            };
-            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
-        }
-        Cmd::Search { text, limit } => {
-            let listing = cli::Listing {
-                search: Some(bytes(&text, esc)?),
-                limit,
-                ..cli::Listing::default()
-            };
+        cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
+            let listing = listing(cmd, esc)?;
             with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
         }
         Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
         Cmd::Stats { section } => {
-            let section = section.map(|s| match s {
-                Section::Memory => StatsSection::Memory,
-                Section::Disk => StatsSection::Disk,
-                Section::Wal => StatsSection::Wal,
-                Section::Cache => StatsSection::Cache,
-            });
+            let section = section.map(StatsSection::from);
             with_db(&dir, true, |db, out| cli::stats(db, section, mode, out))
         }
         Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db, mode, out)),
         Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
         Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
         Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
-        Cmd::Verify { dir: target } => {
-            let target = target.unwrap_or(dir);
-            let report = debug::verify::verify_dir(&target, &mut |_, _| {});
-            let n = report.problems.len();
-            cli::report(
-                &report,
-                n,
-                inspect::verify_text,
-                mode,
-                &mut io::stdout().lock(),
-            )
-        }
+        Cmd::Verify { dir: target } => verify(&target.unwrap_or(dir), mode),
         Cmd::Import {
             file,
             format,
             batch_size,
-        } => {
-            let format = pick_format(format, &file);
-            with_db(&dir, false, |db, out| {
-                let s = if file.as_os_str() == "-" {
-                    transfer::import(db, io::stdin().lock(), None, format, batch_size)?
-                } else {
-                    let f = File::open(&file).map_err(|e| {
-                        Failure::other(format!("cannot open {}: {e}", file.display()))
-                    })?;
-                    let len = f.metadata().ok().map(|m| m.len());
-                    transfer::import(db, f, len, format, batch_size)?
-                };
-                if mode == OutputMode::Json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"records": s.records, "batches": s.batches})
-                    )?;
-                } else {
-                    eprintln!("imported {} records in {} batches", s.records, s.batches);
-                }
-                Ok(exit::OK)
-            })
-        }
+        } => import(&dir, &file, pick_format(format, &file), batch_size, mode),
         Cmd::Export {
             prefix,
             format,
             output,
         } => {
             let prefix = prefix.map(|p| bytes(&p, esc)).transpose()?;
-            let format = match (format, &output) {
-                (Some(f), _) => pick_format(Some(f), Path::new("")),
-                (None, Some(o)) => Format::from_path(o),
-                (None, None) => Format::JsonLines,
-            };
-            with_db(&dir, true, |db, out| {
-                let n = match &output {
-                    Some(path) => {
-                        let f = File::create(path).map_err(|e| {
-                            Failure::other(format!("cannot create {}: {e}", path.display()))
-                        })?;
-                        transfer::export(db, f, prefix.as_deref(), format)?
-                    }
-                    None => transfer::export(db, &mut *out, prefix.as_deref(), format)?,
-                };
-                eprintln!("exported {n} records");
-                Ok(exit::OK)
-            })
+            export(&dir, prefix.as_deref(), format, output.as_deref())
         }
     }
+}
+
+/// The keys `scan`, `prefix` or `search` list (for any other command: all of them).
+fn listing(cmd: Cmd, esc: bool) -> Result<cli::Listing, Failure> {
+    let listing = match cmd {
+        Cmd::Scan {
+            start,
+            end,
+            limit,
+            reverse,
+        } => cli::Listing {
+            start: start.map(|s| bytes(&s, esc)).transpose()?,
+            end: end.map(|s| bytes(&s, esc)).transpose()?,
+            limit,
+            reverse,
+            ..cli::Listing::default()
+        },
+        Cmd::Prefix {
+            prefix,
+            limit,
+            reverse,
+        } => cli::Listing {
+            prefix: Some(bytes(&prefix, esc)?),
+            limit,
+            reverse,
+            ..cli::Listing::default()
+        },
+        Cmd::Search { text, limit } => cli::Listing {
+            search: Some(bytes(&text, esc)?),
+            limit,
+            ..cli::Listing::default()
+        },
+        _ => cli::Listing::default(),
+    };
+    Ok(listing)
+}
+
+/// `lsmkv verify`: every checksum of every live file of `dir`.
+fn verify(dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
+    let report = debug::verify::verify_dir(dir, &mut |_, _| {});
+    let n = report.problems.len();
+    cli::report(
+        &report,
+        n,
+        inspect::verify_text,
+        mode,
+        &mut io::stdout().lock(),
+    )
+}
+
+/// `lsmkv import`: `file` ("-" for stdin) into the database; the summary on stderr (stdout with
+/// `--json`).
+fn import(
+    dir: &Path,
+    file: &Path,
+    format: Format,
+    batch_size: usize,
+    mode: OutputMode,
+) -> Result<u8, Failure> {
+    with_db(dir, false, |db, out| {
+        let s = if file.as_os_str() == "-" {
+            transfer::import(db, io::stdin().lock(), None, format, batch_size)?
+        } else {
+            let f = File::open(file)
+                .map_err(|e| Failure::other(format!("cannot open {}: {e}", file.display())))?;
+            let len = f.metadata().ok().map(|m| m.len());
+            transfer::import(db, f, len, format, batch_size)?
+        };
+        if mode == OutputMode::Json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"records": s.records, "batches": s.batches})
+            )?;
+        } else {
+            eprintln!("imported {} records in {} batches", s.records, s.batches);
+        }
+        Ok(exit::OK)
+    })
+}
+
+/// `lsmkv export`: every key (or those starting with `prefix`) to `output` or stdout.
+fn export(
+    dir: &Path,
+    prefix: Option<&[u8]>,
+    format: Option<FormatArg>,
+    output: Option<&Path>,
+) -> Result<u8, Failure> {
+    let format = match (format, output) {
+        (Some(f), _) => pick_format(Some(f), Path::new("")),
+        (None, Some(o)) => Format::from_path(o),
+        (None, None) => Format::JsonLines,
+    };
+    with_db(dir, true, |db, out| {
+        let n = match output {
+            Some(path) => {
+                let f = File::create(path).map_err(|e| {
+                    Failure::other(format!("cannot create {}: {e}", path.display()))
+                })?;
+                transfer::export(db, f, prefix, format)?
+            }
+            None => transfer::export(db, &mut *out, prefix, format)?,
+        };
+        eprintln!("exported {n} records");
+        Ok(exit::OK)
+    })
 }
 
 fn pick_format(arg: Option<FormatArg>, file: &Path) -> Format {

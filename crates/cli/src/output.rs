@@ -11,9 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value as Json};
 
-use super::parse::StatsSection;
 use lsmkv::debug::escape_bytes;
 use lsmkv::{Stats, TableInfo};
+
+use crate::parse::StatsSection;
 
 /// Output format of the CLI subcommands (the shell always uses `Text`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

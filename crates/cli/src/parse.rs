@@ -1,116 +1,9 @@
-//! The shell's line syntax: words, quoting and escapes, and the commands they form.
-//!
-//! Words are separated by blanks; a word may be double-quoted to hold blanks or be empty. Inside
-//! any word these escapes are understood: `\\`, `\"`, `\n`, `\r`, `\t` and `\xHH` (a raw byte),
-//! which is exactly what [`crate::value::escape_bytes`] produces, so every key and value the shell
-//! prints can be pasted back in.
+//! The shell's command grammar: a line's words (see [`crate::words`]) become a [`Command`].
 
 use lsmkv::debug::escape_bytes;
 
-/// One word of a line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Word {
-    pub bytes: Vec<u8>,
-    /// Written in double quotes: never taken for a number (`scan "10"` scans from key `10`).
-    pub quoted: bool,
-}
-
-/// Splits a line into words, honouring double quotes and backslash escapes.
-///
-/// # Errors
-/// A message for an unterminated quote, a quote glued to a following word, a trailing backslash or
-/// an unknown escape.
-pub fn split_words(line: &str) -> Result<Vec<Vec<u8>>, String> {
-    Ok(split(line)?.into_iter().map(|w| w.bytes).collect())
-}
-
-/// As [`split_words`], keeping whether each word was quoted.
-///
-/// # Errors
-/// As [`split_words`].
-pub fn split(line: &str) -> Result<Vec<Word>, String> {
-    let mut words = Vec::new();
-    let mut it = line.bytes().peekable();
-    loop {
-        while it.next_if(|b| b.is_ascii_whitespace()).is_some() {}
-        let Some(&first) = it.peek() else {
-            return Ok(words);
-        };
-        let mut word = Vec::new();
-        let quoted = first == b'"';
-        if quoted {
-            it.next();
-            loop {
-                match it.next() {
-                    None => return Err("unterminated double quote".into()),
-                    Some(b'"') => break,
-                    Some(b'\\') => word.push(unescape(&mut it)?),
-                    Some(b) => word.push(b),
-                }
-            }
-            if it.peek().is_some_and(|b| !b.is_ascii_whitespace()) {
-                return Err("a closing quote must be followed by a blank".into());
-            }
-        } else {
-            while let Some(b) = it.next_if(|b| !b.is_ascii_whitespace()) {
-                if b == b'\\' {
-                    word.push(unescape(&mut it)?);
-                } else {
-                    word.push(b);
-                }
-            }
-        }
-        words.push(Word {
-            bytes: word,
-            quoted,
-        });
-    }
-}
-
-/// Decodes the escapes of one unquoted word (for command-line arguments given with `--escapes`).
-///
-/// # Errors
-/// As [`split_words`].
-pub fn unescape_word(word: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(word.len());
-    let mut it = word.iter().copied();
-    while let Some(b) = it.next() {
-        if b == b'\\' {
-            out.push(unescape(&mut it)?);
-        } else {
-            out.push(b);
-        }
-    }
-    Ok(out)
-}
-
-/// Decodes the escape after a backslash.
-fn unescape(it: &mut impl Iterator<Item = u8>) -> Result<u8, String> {
-    match it.next() {
-        None => Err("a backslash at the end of the line escapes nothing".into()),
-        Some(b'\\') => Ok(b'\\'),
-        Some(b'"') => Ok(b'"'),
-        Some(b'n') => Ok(b'\n'),
-        Some(b'r') => Ok(b'\r'),
-        Some(b't') => Ok(b'\t'),
-        Some(b'x') => {
-            let hi = it.next().and_then(hex_digit);
-            let lo = it.next().and_then(hex_digit);
-            match (hi, lo) {
-                (Some(h), Some(l)) => Ok(h << 4 | l),
-                _ => Err("\\x must be followed by two hex digits".into()),
-            }
-        }
-        Some(other) => Err(format!(
-            "unknown escape \\{}; use \\\\ \\\" \\n \\r \\t or \\xHH",
-            escape_bytes(&[other])
-        )),
-    }
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-}
+use crate::help::{canonical, usage};
+use crate::words::{Word, split};
 
 /// Sections of `stats`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,127 +65,6 @@ pub enum Command {
     Exit,
 }
 
-/// Name, usage and one-line description of every command, in `help` order.
-pub const COMMANDS: &[(&str, &str, &str)] = &[
-    ("put", "put KEY VALUE", "insert or replace KEY (alias: set)"),
-    ("get", "get KEY", "print the value of KEY, or (nil)"),
-    ("delete", "delete KEY", "delete KEY (alias: del)"),
-    (
-        "scan",
-        "scan [START [END]] [LIMIT]",
-        "keys in [START, END) in order, at most LIMIT (default 100)",
-    ),
-    (
-        "rscan",
-        "rscan [START [END]] [LIMIT]",
-        "as scan, in reverse order",
-    ),
-    ("prefix", "prefix P [LIMIT]", "keys starting with P"),
-    (
-        "search",
-        "search TEXT [LIMIT]",
-        "entries whose key or value contains TEXT",
-    ),
-    (
-        "count",
-        "count",
-        "number of live keys (exact, by a full scan) and the estimate",
-    ),
-    (
-        "batch",
-        "batch [put K V | delete K]...",
-        "apply several writes atomically; alone, collect lines until commit (or abort)",
-    ),
-    ("flush", "flush", "write the memtable to an SSTable"),
-    ("compact", "compact", "compact the whole database"),
-    (
-        "stats",
-        "stats [memory|disk|wal|cache]",
-        "engine statistics as JSON",
-    ),
-    (
-        "levels",
-        "levels",
-        "the LSM tree's shape: tables per level, sizes, key ranges",
-    ),
-    (
-        ".timer",
-        ".timer on|off",
-        "print how long each command took",
-    ),
-    (
-        "help",
-        "help [COMMAND]",
-        "this list, or one command's usage",
-    ),
-    ("exit", "exit", "leave (alias: quit; Ctrl-D works too)"),
-];
-
-/// Extra text shown by `help COMMAND`.
-fn details(name: &str) -> &'static str {
-    match name {
-        "scan" | "rscan" => {
-            "A last word of digits is the LIMIT; quote it to use it as a key (scan \"10\").\n\
-             START \"\" starts at the first key. Output lines are KEY VALUE, quoted and escaped,\n\
-             so they can be pasted back into put."
-        }
-        "batch" => {
-            "One line:   batch put a 1 put b 2 delete c\n\
-             Several:    batch, then put/delete lines, then commit (or abort)."
-        }
-        "stats" => {
-            "memory: memtables and block cache; disk: levels and SSTables; wal: the log;\n\
-             cache: the block cache. Without a section: everything."
-        }
-        "search" => "Scans every entry; stops after LIMIT matches (default 100).",
-        _ => "",
-    }
-}
-
-/// Text printed by `help`.
-pub fn help_text() -> String {
-    let mut s = String::from("commands:\n");
-    for (_, usage, about) in COMMANDS {
-        s.push_str(&format!("  {usage:<32} {about}\n"));
-    }
-    s.push_str(
-        "words may be double-quoted; escapes: \\\\ \\\" \\n \\r \\t \\xHH (binary output is shown the same way)",
-    );
-    s
-}
-
-/// Text printed by `help NAME`, or `None` for an unknown command.
-pub fn help_for(name: &str) -> Option<String> {
-    let name = canonical(name);
-    let (_, usage, about) = COMMANDS.iter().find(|(n, _, _)| *n == name)?;
-    let more = details(name);
-    Some(if more.is_empty() {
-        format!("usage: {usage}\n{about}")
-    } else {
-        format!("usage: {usage}\n{about}\n{more}")
-    })
-}
-
-/// The usage line of a command.
-pub fn usage(name: &str) -> &'static str {
-    COMMANDS
-        .iter()
-        .find(|(n, _, _)| *n == canonical(name))
-        .map_or("", |(_, u, _)| u)
-}
-
-/// Maps aliases to command names.
-fn canonical(name: &str) -> &str {
-    match name {
-        "set" => "put",
-        "del" => "delete",
-        "quit" => "exit",
-        "?" => "help",
-        "timer" => ".timer",
-        other => other,
-    }
-}
-
 /// Parses one line. `Ok(None)` for a blank line or a `#` comment.
 ///
 /// # Errors
@@ -308,8 +80,12 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
     };
     let args: Vec<Word> = words.collect();
     let lower = String::from_utf8_lossy(&name.bytes).to_ascii_lowercase();
-    let name = canonical(&lower);
-    let bad = || format!("usage: {}", usage(name));
+    parse_command(canonical(&lower), args).map(Some)
+}
+
+/// The command `name` (already lower-cased, aliases resolved) with its arguments.
+fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
+    let bad = || usage_error(name);
     let cmd = match name {
         "put" => match <[Word; 2]>::try_from(args) {
             Ok([k, v]) => Command::Put {
@@ -324,38 +100,8 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
         "delete" => Command::Delete {
             key: one(args).ok_or_else(bad)?,
         },
-        "scan" | "rscan" => {
-            let (mut args, limit) = split_limit(args)?;
-            if args.len() > 2 {
-                return Err(bad());
-            }
-            let end = if args.len() == 2 {
-                args.pop().map(|w| w.bytes)
-            } else {
-                None
-            };
-            Command::Scan {
-                start: args.pop().map(|w| w.bytes),
-                end,
-                limit,
-                reverse: name == "rscan",
-            }
-        }
-        "prefix" | "search" => {
-            let (args, limit) = split_limit(args)?;
-            let word = one(args).ok_or_else(bad)?;
-            if name == "prefix" {
-                Command::Prefix {
-                    prefix: word,
-                    limit,
-                }
-            } else {
-                Command::Search {
-                    needle: word,
-                    limit,
-                }
-            }
-        }
+        "scan" | "rscan" => parse_scan(name, args)?,
+        "prefix" | "search" => parse_prefix_or_search(name, args)?,
         "batch" if args.is_empty() => Command::BatchBegin,
         "batch" => Command::Batch(parse_batch_ops(args).map_err(|e| format!("{e}; {}", bad()))?),
         "commit" | "end" => nullary(&args, Command::Commit, name)?,
@@ -365,17 +111,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
         "compact" => nullary(&args, Command::Compact, name)?,
         "levels" => nullary(&args, Command::Levels, name)?,
         "exit" => nullary(&args, Command::Exit, name)?,
-        "stats" => {
-            let section = match one_or_none(args).map_err(|()| bad())?.as_deref() {
-                None => None,
-                Some(b"memory" | b"mem") => Some(StatsSection::Memory),
-                Some(b"disk") => Some(StatsSection::Disk),
-                Some(b"wal") => Some(StatsSection::Wal),
-                Some(b"cache") => Some(StatsSection::Cache),
-                Some(_) => return Err(bad()),
-            };
-            Command::Stats(section)
-        }
+        "stats" => Command::Stats(parse_stats_section(args).ok_or_else(bad)?),
         "help" => Command::Help(
             one_or_none(args)
                 .map_err(|()| bad())?
@@ -393,7 +129,60 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
             ));
         }
     };
-    Ok(Some(cmd))
+    Ok(cmd)
+}
+
+/// The error for wrong arguments: the command's usage line.
+fn usage_error(name: &str) -> String {
+    format!("usage: {}", usage(name))
+}
+
+/// `scan` / `rscan` `[START [END]] [LIMIT]`.
+fn parse_scan(name: &str, args: Vec<Word>) -> Result<Command, String> {
+    let (mut args, limit) = split_limit(args)?;
+    if args.len() > 2 {
+        return Err(usage_error(name));
+    }
+    let end = if args.len() == 2 {
+        args.pop().map(|w| w.bytes)
+    } else {
+        None
+    };
+    Ok(Command::Scan {
+        start: args.pop().map(|w| w.bytes),
+        end,
+        limit,
+        reverse: name == "rscan",
+    })
+}
+
+/// `prefix P [LIMIT]` / `search TEXT [LIMIT]`.
+fn parse_prefix_or_search(name: &str, args: Vec<Word>) -> Result<Command, String> {
+    let (args, limit) = split_limit(args)?;
+    let word = one(args).ok_or_else(|| usage_error(name))?;
+    Ok(if name == "prefix" {
+        Command::Prefix {
+            prefix: word,
+            limit,
+        }
+    } else {
+        Command::Search {
+            needle: word,
+            limit,
+        }
+    })
+}
+
+/// `stats [SECTION]`: `None` for more than one word or an unknown section.
+fn parse_stats_section(args: Vec<Word>) -> Option<Option<StatsSection>> {
+    match one_or_none(args).ok()?.as_deref() {
+        None => Some(None),
+        Some(b"memory" | b"mem") => Some(Some(StatsSection::Memory)),
+        Some(b"disk") => Some(Some(StatsSection::Disk)),
+        Some(b"wal") => Some(Some(StatsSection::Wal)),
+        Some(b"cache") => Some(Some(StatsSection::Cache)),
+        Some(_) => None,
+    }
 }
 
 /// Puts and deletes of a one-line batch: `put K V` / `delete K` repeated.
@@ -466,58 +255,8 @@ fn nullary(args: &[Word], cmd: Command, name: &str) -> Result<Command, String> {
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<Vec<u8>> {
-        split_words(s).unwrap()
-    }
-
     fn parse(s: &str) -> Command {
         parse_line(s).unwrap().unwrap()
-    }
-
-    #[test]
-    fn splits_on_blanks() {
-        assert_eq!(
-            words("  put  a\tb  "),
-            vec![b"put".to_vec(), b"a".to_vec(), b"b".to_vec()]
-        );
-        assert!(words("").is_empty());
-        assert!(words("   ").is_empty());
-    }
-
-    #[test]
-    fn quotes_hold_blanks_and_empty_words() {
-        assert_eq!(
-            words(r#"put "a b" """#),
-            vec![b"put".to_vec(), b"a b".to_vec(), vec![]]
-        );
-    }
-
-    #[test]
-    fn escapes_decode() {
-        assert_eq!(
-            words(r#""\x00\n\"\\\r\t\xfF""#),
-            vec![b"\x00\n\"\\\r\t\xff".to_vec()]
-        );
-        assert_eq!(words(r"a\x20b"), vec![b"a b".to_vec()]);
-        assert_eq!(unescape_word(br"a\x00\\").unwrap(), b"a\x00\\".to_vec());
-        assert!(unescape_word(br"a\q").is_err());
-    }
-
-    #[test]
-    fn bad_quoting_is_an_error() {
-        assert!(split_words(r#"put "abc"#).is_err());
-        assert!(split_words(r#"put "a"b"#).is_err());
-        assert!(split_words(r"put a\").is_err());
-        assert!(split_words(r"put \q").is_err());
-        assert!(split_words(r"put \x4").is_err());
-        assert!(split_words(r"put \xzz").is_err());
-    }
-
-    #[test]
-    fn escape_bytes_round_trips() {
-        let all: Vec<u8> = (0..=255u8).collect();
-        let line = format!("\"{}\"", escape_bytes(&all));
-        assert_eq!(words(&line), vec![all]);
     }
 
     #[test]
@@ -623,16 +362,5 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown command")
         );
-    }
-
-    #[test]
-    fn help_covers_every_command() {
-        let h = help_text();
-        for (name, _, _) in COMMANDS {
-            assert!(h.contains(name), "{name}");
-            assert!(help_for(name).is_some(), "{name}");
-        }
-        assert!(help_for("del").unwrap().contains("usage: delete KEY"));
-        assert!(help_for("nope").is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! `lsmkv import` and `lsmkv export`: JSON lines (`{"key": .., "value": ..}`, binary as
-//! `key_base64`/`value_base64`, see [`super::output`]) or CSV (`key,value`, any bytes, an optional
+//! `key_base64`/`value_base64`, see [`crate::output`]) or CSV (`key,value`, any bytes, an optional
 //! `key,value` header row). Both stream: import writes a batch every `batch_size` records (each
 //! batch is atomic; a failure leaves the batches before it applied), export walks a snapshot. A
 //! progress bar (rate, ETA) is drawn on stderr when it is a terminal.
@@ -10,9 +10,10 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value as Json};
 
-use super::output::{get_json_bytes, json_entry};
-use super::{Failure, exit};
 use lsmkv::{Db, WriteBatch};
+
+use crate::failure::{Failure, exit};
+use crate::output::{get_json_bytes, json_entry};
 
 /// File format of import and export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

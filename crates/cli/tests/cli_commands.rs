@@ -3,28 +3,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
+
+use common::{lsmkv_without, output_in_temp_dir};
 
 /// Runs `lsmkv --data-dir DIR ARGS...` in a fresh working directory with the configuration
 /// variables cleared.
 fn lsmkv(dir: &Path, args: &[&str]) -> Output {
-    let cwd = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
-    for var in [
-        "DATA_DIR",
-        "WAL_SYNC_MODE",
-        "MEMTABLE_MAX_SIZE",
-        "BLOCK_SIZE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--data-dir")
+    output_in_temp_dir(
+        lsmkv_without(&[
+            "DATA_DIR",
+            "WAL_SYNC_MODE",
+            "MEMTABLE_MAX_SIZE",
+            "BLOCK_SIZE",
+        ])
+        .arg("--data-dir")
         .arg(dir)
-        .args(args)
-        .current_dir(cwd.path())
-        .output()
-        .unwrap()
+        .args(args),
+    )
 }
 
 fn ok(o: &Output) -> String {

@@ -4,22 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use common::{lsmkv_without, output_in_temp_dir, output_with_stdin};
 
 fn lsmkv(dir: &Path, args: &[&str]) -> Output {
-    let cwd = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_lsmkv"))
-        .env_remove("DATA_DIR")
-        .env("WAL_SYNC_MODE", "none")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .current_dir(cwd.path())
-        .output()
-        .unwrap()
+    output_in_temp_dir(
+        lsmkv_without(&["DATA_DIR"])
+            .env("WAL_SYNC_MODE", "none")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args),
+    )
 }
 
 fn ok(o: &Output) -> Vec<u8> {
@@ -157,23 +158,12 @@ fn csv_round_trip_keeps_every_byte() {
 #[test]
 fn import_from_stdin() {
     let d = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lsmkv"))
-        .env_remove("DATA_DIR")
-        .arg("--data-dir")
-        .arg(d.path())
-        .args(["import", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"b\",\"value\":\"2\"}\n")
-        .unwrap();
-    ok(&child.wait_with_output().unwrap());
+    let mut cmd = lsmkv_without(&["DATA_DIR"]);
+    cmd.arg("--data-dir").arg(d.path()).args(["import", "-"]);
+    ok(&output_with_stdin(
+        &mut cmd,
+        b"{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"b\",\"value\":\"2\"}\n",
+    ));
     assert_eq!(ok(&lsmkv(d.path(), &["--raw", "get", "b"])), b"2");
 }
 

@@ -4,20 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use lsmkv::{Db, Options, SyncMode};
 
+use common::{lsmkv_without, output_in_temp_dir};
+
 fn lsmkv(args: &[&str]) -> Output {
-    let cwd = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_lsmkv"))
-        .env_remove("DATA_DIR")
-        .args(args)
-        .current_dir(cwd.path())
-        .output()
-        .unwrap()
+    output_in_temp_dir(lsmkv_without(&["DATA_DIR"]).args(args))
 }
 
 fn text(o: &Output) -> String {

@@ -4,42 +4,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use common::{lsmkv_without, output_with_stdin};
 
 /// Runs the binary on `dir` with `input` as stdin and `extra` arguments. The working directory is
 /// a fresh temporary one so a developer's `.env` is not picked up, and the configuration
 /// variables are cleared.
 fn run_with(dir: &Path, extra: &[&str], input: &str) -> Output {
     let cwd = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
-    for var in [
+    let mut cmd = lsmkv_without(&[
         "DATA_DIR",
         "WAL_SYNC_MODE",
         "MEMTABLE_MAX_SIZE",
         "BLOCK_SIZE",
         "MAX_VALUE_SIZE",
-    ] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .arg("--data-dir")
+    ]);
+    cmd.arg("--data-dir")
         .arg(dir)
         .args(extra)
-        .current_dir(cwd.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .current_dir(cwd.path());
+    output_with_stdin(&mut cmd, input.as_bytes())
 }
 
 fn run(dir: &Path, input: &str) -> Output {

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value as Json, json};
 
-use super::errors::ApiError;
-use super::keyspace::MAX_USER_KEY;
+use crate::errors::ApiError;
+use crate::keyspace::MAX_USER_KEY;
 
 /// A user key and its value.
 pub type KeyValue = (Vec<u8>, Vec<u8>);

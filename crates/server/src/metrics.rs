@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::routes::RouteId;
+use crate::routes::RouteId;
 
 /// Status codes with their own series; anything else is counted as "other".
 const STATUSES: [u16; 12] = [200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 503];
@@ -92,8 +92,20 @@ impl Metrics {
     /// themselves).
     pub fn render(&self, engine_stats: &Json, uptime: Duration) -> String {
         let mut out = String::with_capacity(16 * 1024);
-        let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        self.render_requests(&mut out);
+        self.render_durations(&mut out);
+        self.render_connections(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP lsmkv_uptime_seconds Seconds since the server started.\n# TYPE lsmkv_uptime_seconds gauge\nlsmkv_uptime_seconds {}",
+            uptime.as_secs_f64()
+        );
+        render_engine(&mut out, engine_stats);
+        out
+    }
 
+    /// `lsmkv_http_requests_total`: one counter per route and status seen.
+    fn render_requests(&self, out: &mut String) {
         out.push_str(
             "# HELP lsmkv_http_requests_total HTTP requests answered, by route and status.\n",
         );
@@ -103,7 +115,7 @@ impl Metrics {
                 continue;
             };
             for (i, c) in row.iter().enumerate() {
-                let n = ld(c);
+                let n = load(c);
                 if n == 0 {
                     continue;
                 }
@@ -117,28 +129,31 @@ impl Metrics {
                 );
             }
         }
+    }
 
+    /// `lsmkv_http_request_duration_seconds`: a latency histogram per route that has requests.
+    fn render_durations(&self, out: &mut String) {
         out.push_str("# HELP lsmkv_http_request_duration_seconds Request latency, by route.\n");
         out.push_str("# TYPE lsmkv_http_request_duration_seconds histogram\n");
         for route in RouteId::ALL {
             let Some(row) = self.buckets.get(route.index()) else {
                 continue;
             };
-            let count: u64 = row.iter().map(ld).sum();
+            let count: u64 = row.iter().map(load).sum();
             if count == 0 {
                 continue;
             }
             let name = route.name();
             let mut cum = 0;
             for (i, c) in row.iter().enumerate() {
-                cum += ld(c);
+                cum += load(c);
                 let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
                 let _ = writeln!(
                     out,
                     "lsmkv_http_request_duration_seconds_bucket{{route=\"{name}\",le=\"{le}\"}} {cum}"
                 );
             }
-            let sum = self.duration_micros.get(route.index()).map_or(0, ld) as f64 / 1e6;
+            let sum = self.duration_micros.get(route.index()).map_or(0, load) as f64 / 1e6;
             let _ = writeln!(
                 out,
                 "lsmkv_http_request_duration_seconds_sum{{route=\"{name}\"}} {sum}"
@@ -148,63 +163,73 @@ impl Metrics {
                 "lsmkv_http_request_duration_seconds_count{{route=\"{name}\"}} {count}"
             );
         }
+    }
 
-        for (name, kind, help, v) in [
-            (
-                "lsmkv_http_connections_open",
-                "gauge",
-                "Connections being served.",
-                ld(&self.connections_open),
-            ),
-            (
-                "lsmkv_http_connections_total",
-                "counter",
-                "Connections accepted.",
-                ld(&self.connections_total),
-            ),
-            (
-                "lsmkv_http_connections_rejected_total",
-                "counter",
-                "Connections refused by MAX_CONNECTIONS.",
-                ld(&self.connections_rejected),
-            ),
-            (
-                "lsmkv_http_requests_in_flight",
-                "gauge",
-                "Requests being handled.",
-                ld(&self.in_flight),
-            ),
-            (
-                "lsmkv_http_slow_requests_total",
-                "counter",
-                "Requests slower than SLOW_REQUEST_MS.",
-                ld(&self.slow_requests),
-            ),
-        ] {
+    /// The connection and in-flight figures, one series each (see [`CONNECTION_SERIES`]).
+    fn render_connections(&self, out: &mut String) {
+        let values = [
+            &self.connections_open,
+            &self.connections_total,
+            &self.connections_rejected,
+            &self.in_flight,
+            &self.slow_requests,
+        ];
+        for ((name, kind, help), v) in CONNECTION_SERIES.iter().zip(values) {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                load(v)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP lsmkv_uptime_seconds Seconds since the server started.\n# TYPE lsmkv_uptime_seconds gauge\nlsmkv_uptime_seconds {}",
-            uptime.as_secs_f64()
-        );
+    }
+}
 
-        let mut engine = Vec::new();
-        flatten("lsmkv_engine", &[], engine_stats, &mut engine);
-        // Prometheus wants all series of one name together (stable: per-level order is kept).
-        engine.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut last = String::new();
-        for (name, labels, v) in engine {
-            if name != last {
-                let _ = writeln!(out, "# TYPE {name} gauge");
-                last.clone_from(&name);
-            }
-            let _ = writeln!(out, "{name}{labels} {v}");
+/// Name, type and help of the connection figures, in the order of `render_connections`.
+const CONNECTION_SERIES: [(&str, &str, &str); 5] = [
+    (
+        "lsmkv_http_connections_open",
+        "gauge",
+        "Connections being served.",
+    ),
+    (
+        "lsmkv_http_connections_total",
+        "counter",
+        "Connections accepted.",
+    ),
+    (
+        "lsmkv_http_connections_rejected_total",
+        "counter",
+        "Connections refused by MAX_CONNECTIONS.",
+    ),
+    (
+        "lsmkv_http_requests_in_flight",
+        "gauge",
+        "Requests being handled.",
+    ),
+    (
+        "lsmkv_http_slow_requests_total",
+        "counter",
+        "Requests slower than SLOW_REQUEST_MS.",
+    ),
+];
+
+fn load(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// Every number of the engine's statistics as a gauge, the series of one name together.
+fn render_engine(out: &mut String, engine_stats: &Json) {
+    let mut engine = Vec::new();
+    flatten("lsmkv_engine", &[], engine_stats, &mut engine);
+    // Prometheus wants all series of one name together (stable: per-level order is kept).
+    engine.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut last = String::new();
+    for (name, labels, v) in engine {
+        if name != last {
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            last.clone_from(&name);
         }
-        out
+        let _ = writeln!(out, "{name}{labels} {v}");
     }
 }
 

@@ -170,7 +170,9 @@ fn env_file_precedence_logging_and_sigterm() {
     sigterm(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "exit status {:?}", out.status);
-    let lines: Vec<String> = logs.try_iter().collect();
+    // Every line the server wrote: the reader thread stops at the end of its stderr, so the
+    // lines still on their way are waited for.
+    let lines: Vec<String> = logs.iter().collect();
     // LOG_FORMAT=json: every line is a JSON object; one access line per request.
     let mut access = 0;
     for l in &lines {
@@ -207,7 +209,7 @@ fn log_level_and_access_log_silence_request_lines() {
         let _ = r.body_mut().read_to_string();
         sigterm(&child);
         assert!(child.wait_with_output().unwrap().status.success());
-        let lines: Vec<String> = logs.try_iter().collect();
+        let lines: Vec<String> = logs.iter().collect();
         assert!(
             !lines.iter().any(|l| l.contains("lsmkv::access")),
             "{vars:?}: {lines:?}"

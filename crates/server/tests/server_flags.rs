@@ -92,24 +92,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
     let addr = s.addr();
     // A request is in flight: headers and half of the body are sent.
     let body = br#"{"key":"inflight","value":"done"}"#;
-    let mut c = connect(addr);
-    let head = format!(
-        "POST /keys HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    c.write_all(head.as_bytes()).unwrap();
-    c.write_all(&body[..10]).unwrap();
-    // Wait until the server is handling it (the metrics request itself is the other one).
-    let mut handling = false;
-    for _ in 0..1000 {
-        let m = s.get("/metrics").body;
-        if m.lines().any(|l| l == "lsmkv_http_requests_in_flight 2") {
-            handling = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert!(handling, "the request never reached the handler");
+    let mut c = send_half_request(&s, body);
 
     // Shut down on another thread; it returns only after the request above is answered.
     let server = s.server.take().unwrap();
@@ -135,19 +118,10 @@ fn graceful_shutdown_finishes_requests_in_flight() {
     assert_eq!(db.get(b"kinflight").unwrap().as_deref(), Some(&b"done"[..]));
 }
 
-/// Starts a server whose request and header timeouts are far away, sends a request whose body
-/// never completes, waits until the server is handling it, and calls `stop()` on another thread.
-/// Returns the stuck connection, the rest of its body, and a receiver that fires when `stop()`
-/// returns.
-fn stop_with_stuck_request(
-    grace_ms: &str,
-) -> (std::net::TcpStream, Vec<u8>, std::sync::mpsc::Receiver<()>) {
-    let mut s = TestServer::start(&[
-        ("SHUTDOWN_GRACE_MS", grace_ms),
-        ("REQUEST_TIMEOUT_MS", "600000"),
-        ("HEADER_READ_TIMEOUT_MS", "600000"),
-    ]);
-    let body = br#"{"key":"stuck","value":"never finished"}"#;
+/// Sends the headers and the first 10 bytes of the body of a `POST /keys` carrying `body`, then
+/// waits until the server is handling it (the metrics request that checks is the other one in
+/// flight).
+fn send_half_request(s: &TestServer, body: &[u8]) -> std::net::TcpStream {
     let mut c = connect(s.addr());
     let head = format!(
         "POST /keys HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -168,6 +142,23 @@ fn stop_with_stuck_request(
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(handling, "the request never reached the handler");
+    c
+}
+
+/// Starts a server whose request and header timeouts are far away, sends a request whose body
+/// never completes, waits until the server is handling it, and calls `stop()` on another thread.
+/// Returns the stuck connection, the rest of its body, and a receiver that fires when `stop()`
+/// returns.
+fn stop_with_stuck_request(
+    grace_ms: &str,
+) -> (std::net::TcpStream, Vec<u8>, std::sync::mpsc::Receiver<()>) {
+    let mut s = TestServer::start(&[
+        ("SHUTDOWN_GRACE_MS", grace_ms),
+        ("REQUEST_TIMEOUT_MS", "600000"),
+        ("HEADER_READ_TIMEOUT_MS", "600000"),
+    ]);
+    let body = br#"{"key":"stuck","value":"never finished"}"#;
+    let c = send_half_request(&s, body);
     let server = s.server.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

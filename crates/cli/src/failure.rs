@@ -1,0 +1,86 @@
+//! How a command fails: [`Failure`] (message and exit status) and the exit statuses of the
+//! `lsmkv` binary, with the mapping from engine errors.
+
+use std::io;
+
+use lsmkv::Error;
+
+/// Exit statuses of the `lsmkv` binary.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// `get`: the key does not exist.
+    pub const NOT_FOUND: u8 = 1;
+    /// Bad command line, bad shell command, or an argument the engine rejects.
+    pub const USAGE: u8 = 2;
+    /// Damage found (`verify`, `inspect`, or any command that read a damaged file).
+    pub const CORRUPTION: u8 = 3;
+    /// Anything else (I/O, a locked directory, ...).
+    pub const OTHER: u8 = 4;
+}
+
+/// Text of the exit statuses, for `--help` and the README.
+pub const EXIT_CODES_HELP: &str = "\
+exit status:
+  0  success
+  1  get: the key does not exist
+  2  usage error (bad arguments, bad shell command, key or value too large)
+  3  corruption found (verify, inspect, or a read that hit a damaged file)
+  4  any other error (I/O, database locked by another process, ...)";
+
+/// A command that failed: the message for stderr and the exit status it maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// A usage error (exit status 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    /// Any other error (exit status 4).
+    pub fn other(message: impl Into<String>) -> Self {
+        Failure {
+            code: exit::OTHER,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The exit status for an engine error.
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Corruption { .. } | Error::UnsupportedVersion { .. } => exit::CORRUPTION,
+        Error::InvalidArgument(_) | Error::KeyTooLarge { .. } | Error::ValueTooLarge { .. } => {
+            exit::USAGE
+        }
+        _ => exit::OTHER,
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure {
+            code: exit_code(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::other(e.to_string())
+    }
+}

@@ -1,0 +1,126 @@
+//! One request's way through the server: bearer-token check, routing, the handler, then the
+//! access log and the metrics.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, HeaderValue};
+use hyper::{Request, StatusCode};
+
+use crate::auth;
+use crate::errors::ApiError;
+use crate::handlers::{self, Ctx, Resp};
+use crate::routes::{self, RouteId, Routed};
+use crate::state::AppState;
+
+/// Counts a request in flight; the count drops also when hyper drops the request's future (the
+/// client went away).
+struct InFlight(Arc<AppState>);
+
+impl InFlight {
+    fn new(state: &Arc<AppState>) -> InFlight {
+        state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Handles one request: auth, routing, the handler, the access log and metrics.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let start = Instant::now();
+    let in_flight = InFlight::new(&state);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (route, mut resp) = dispatch(&state, req).await;
+    if method == hyper::Method::HEAD {
+        // Same headers as GET, no body.
+        *resp.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
+    }
+    let latency = start.elapsed();
+    let status = resp.status().as_u16();
+    let m = &state.metrics;
+    m.record(route, status, latency);
+    drop(in_flight);
+    let s = &state.cfg.server;
+    let micros = latency.as_micros() as u64;
+    if s.slow_request_ms > 0 && latency >= Duration::from_millis(s.slow_request_ms) {
+        m.slow_requests.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(target: "lsmkv::access", %method, %path, status, latency_us = micros, "slow request");
+    } else if s.access_log {
+        tracing::info!(target: "lsmkv::access", %method, %path, status, latency_us = micros, "request");
+    }
+    Ok(resp)
+}
+
+async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Resp) {
+    let routed = routes::route(req.method(), req.uri().path());
+    let route = match &routed {
+        Routed::Route(r, _) => *r,
+        _ => RouteId::Unmatched,
+    };
+    if route != RouteId::Health
+        && let Some(token) = state.cfg.api_token()
+        && !auth::authorized(req.headers(), token)
+    {
+        let mut r = handlers::error_response(&ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token",
+        ));
+        r.headers_mut()
+            .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        return (route, r);
+    }
+    let ctx = Ctx {
+        state: state.clone(),
+        deadline: tokio::time::Instant::now() + state.cfg.request_timeout(),
+    };
+    let result = match routed {
+        Routed::NotFound => Err(ApiError::not_found("no such route")),
+        Routed::MethodNotAllowed(allow) => {
+            let mut r = handlers::error_response(&ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+            ));
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            return (route, r);
+        }
+        Routed::Route(id, param) => {
+            let p = param.unwrap_or_default();
+            match id {
+                RouteId::Health => handlers::health(&ctx).await,
+                RouteId::Metrics => handlers::metrics(&ctx).await,
+                RouteId::PostKey => handlers::post_key(&ctx, req).await,
+                RouteId::Batch => handlers::batch(&ctx, req).await,
+                RouteId::List => handlers::list(&ctx, &req).await,
+                RouteId::SearchPrefix => handlers::search_prefix(&ctx, &req).await,
+                RouteId::SearchSubstring => handlers::search_substring(&ctx, &req).await,
+                RouteId::GetKey => handlers::get_key(&ctx, &req, p).await,
+                RouteId::PutKey => handlers::put_raw(&ctx, req, p).await,
+                RouteId::DeleteKey => handlers::delete_key(&ctx, p).await,
+                RouteId::StatsAll => handlers::stats(&ctx, "all").await,
+                RouteId::StatsMemory => handlers::stats(&ctx, "memory").await,
+                RouteId::StatsDisk => handlers::stats(&ctx, "disk").await,
+                RouteId::ListFeatures => handlers::list_features(&ctx).await,
+                RouteId::GetFeature => handlers::get_feature(&ctx, p).await,
+                RouteId::PostFeature => handlers::post_feature(&ctx, req, p).await,
+                RouteId::Unmatched => Err(ApiError::not_found("no such route")),
+            }
+        }
+    };
+    (
+        route,
+        result.unwrap_or_else(|e| handlers::error_response(&e)),
+    )
+}

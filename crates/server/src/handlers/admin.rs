@@ -1,0 +1,102 @@
+//! Operations routes: `GET /health`, `GET /stats/{all,memory,disk}`, `GET /metrics`.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::{Value as Json, json};
+
+use super::context::{Ctx, Resp, json_response};
+use crate::errors::ApiError;
+
+fn pick(stats: &Json, fields: &[&str]) -> Json {
+    let mut o = serde_json::Map::new();
+    for f in fields {
+        if let Some(v) = stats.get(*f) {
+            o.insert((*f).to_string(), v.clone());
+        }
+    }
+    Json::Object(o)
+}
+
+const MEMORY_FIELDS: &[&str] = &[
+    "memtable_bytes",
+    "memtable_entries",
+    "immutable_memtables",
+    "immutable_memtable_bytes",
+    "block_cache",
+];
+const DISK_FIELDS: &[&str] = &[
+    "levels",
+    "sst_files",
+    "sst_bytes",
+    "wal_segments",
+    "wal_bytes",
+    "wal_current_segment",
+    "flushes",
+    "flush_bytes_written",
+    "wal_bytes_written",
+    "wal_syncs",
+];
+
+pub async fn stats(ctx: &Ctx, which: &'static str) -> Result<Resp, ApiError> {
+    let (engine, options) = ctx
+        .engine(|db| {
+            let s = serde_json::to_value(db.stats()).map_err(|_| ApiError::internal())?;
+            let o = serde_json::to_value(db.options()).map_err(|_| ApiError::internal())?;
+            Ok((s, o))
+        })
+        .await?;
+    let body = match which {
+        "memory" => pick(&engine, MEMORY_FIELDS),
+        "disk" => pick(&engine, DISK_FIELDS),
+        _ => {
+            let st = &ctx.state;
+            let m = &st.metrics;
+            let ld =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            json!({
+                "engine": engine,
+                "memory": pick(&engine, MEMORY_FIELDS),
+                "disk": pick(&engine, DISK_FIELDS),
+                "server": {
+                    "uptime_ms": st.started.elapsed().as_millis() as u64,
+                    "workers": tokio::runtime::Handle::current().metrics().num_workers(),
+                    "requests_total": m.requests_total(),
+                    "connections_open": ld(&m.connections_open),
+                    "connections_total": ld(&m.connections_total),
+                    "connections_rejected": ld(&m.connections_rejected),
+                    "config": st.cfg.to_json(),
+                },
+                "options": options,
+            })
+        }
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+pub async fn metrics(ctx: &Ctx) -> Result<Resp, ApiError> {
+    if !ctx.state.cfg.server.metrics_enabled {
+        return Err(ApiError::not_found(
+            "metrics are disabled (METRICS_ENABLED)",
+        ));
+    }
+    let engine = ctx
+        .engine(|db| serde_json::to_value(db.stats()).map_err(|_| ApiError::internal()))
+        .await?;
+    let text = ctx
+        .state
+        .metrics
+        .render(&engine, ctx.state.started.elapsed());
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+pub async fn health(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let _ = ctx;
+    Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })))
+}

@@ -1,0 +1,125 @@
+//! Feature flags with optimistic versioning: `GET /features`, `GET /features/{id}`,
+//! `POST /features/{id}`.
+
+use std::ops::Bound;
+
+use hyper::Request;
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use serde_json::{Value as Json, json};
+
+use super::context::{Ctx, Resp, json_response};
+use crate::errors::ApiError;
+use crate::json;
+use crate::keyspace::{self, FLAG, flag_key, strip};
+
+fn flag_json(id: &[u8], enabled: bool, version: u64) -> Json {
+    json!({ "id": String::from_utf8_lossy(id), "enabled": enabled, "version": version })
+}
+
+/// Decodes a stored flag value.
+fn read_flag(raw: &[u8]) -> Result<(bool, u64), ApiError> {
+    let v: Json = serde_json::from_slice(raw).map_err(|e| {
+        tracing::error!(error = %e, "stored feature flag is not valid JSON");
+        ApiError::internal()
+    })?;
+    match (
+        v.get("enabled").and_then(Json::as_bool),
+        v.get("version").and_then(Json::as_u64),
+    ) {
+        (Some(e), Some(n)) => Ok((e, n)),
+        _ => {
+            tracing::error!("stored feature flag lacks `enabled` or `version`");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+fn check_flag_id(id: &[u8]) -> Result<(), ApiError> {
+    json::check_key(id).map_err(|e| ApiError::bad_request(e.message.replace("key", "flag id")))?;
+    if std::str::from_utf8(id).is_err() {
+        return Err(ApiError::bad_request("flag id must be UTF-8"));
+    }
+    Ok(())
+}
+
+pub async fn list_features(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let flags = ctx
+        .engine(|db| {
+            let (lo, hi) = keyspace::bounds(FLAG, Bound::Unbounded, Bound::Unbounded);
+            let mut out = Vec::new();
+            for kv in db.range((lo, hi)) {
+                let (k, v) = kv?;
+                let (enabled, version) = read_flag(&v)?;
+                out.push(flag_json(strip(&k), enabled, version));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &json!({ "features": flags })))
+}
+
+pub async fn get_feature(ctx: &Ctx, id: Vec<u8>) -> Result<Resp, ApiError> {
+    check_flag_id(&id)?;
+    let k = flag_key(&id);
+    let found = ctx.engine(move |db| Ok(db.get(&k)?)).await?;
+    match found {
+        None => Err(ApiError::not_found("feature flag not found")),
+        Some(v) => {
+            let (enabled, version) = read_flag(&v)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &flag_json(&id, enabled, version),
+            ))
+        }
+    }
+}
+
+/// `POST /features/{id}` `{"enabled": bool, "version": N}`: `N` is the version the client last
+/// read (0 for a flag that does not exist yet). When it is current, the flag is written with
+/// version `N + 1` (201 when created, 200 when updated); otherwise 409 with `current_version`.
+/// The read-compare-write runs under one mutex, so of two racing writers of the same version
+/// exactly one wins.
+pub async fn post_feature(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    id: Vec<u8>,
+) -> Result<Resp, ApiError> {
+    check_flag_id(&id)?;
+    let v = ctx.json_body(req).await?;
+    let (enabled, expected) = json::flag_update(&v)?;
+    let state = ctx.state.clone();
+    let k = flag_key(&id);
+    let (status, version) = ctx
+        .engine(move |db| {
+            let _serialised = state.flag_lock.lock();
+            let current = match db.get(&k)? {
+                None => 0,
+                Some(raw) => read_flag(&raw)?.1,
+            };
+            if current != expected {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("version conflict: the flag is at version {current}, not {expected}"),
+                );
+                e.extra = Some(json!({ "current_version": current }));
+                return Err(e);
+            }
+            let next = current
+                .checked_add(1)
+                .ok_or_else(|| ApiError::bad_request("flag version overflow"))?;
+            let stored = json!({ "enabled": enabled, "version": next });
+            db.put(
+                &k,
+                serde_json::to_vec(&stored).map_err(|_| ApiError::internal())?,
+            )?;
+            let status = if current == 0 {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, next))
+        })
+        .await?;
+    Ok(json_response(status, &flag_json(&id, enabled, version)))
+}
