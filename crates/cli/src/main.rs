@@ -8,6 +8,8 @@
 //! Configuration precedence: command-line flag > environment variable > `.env` file > default.
 //! Every engine option is read from the environment by `Options::from_env` (see `.env.example`).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};

@@ -17,6 +17,8 @@
 //! Embedding: [`run`] serves until a shutdown future completes; [`RunningServer`] runs one on its
 //! own thread (tests use it).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod auth;
 pub mod config;
 mod dispatch;

@@ -4,6 +4,8 @@
 //! variable). A bad value stops start-up with a message naming the variable (exit status 2).
 //! SIGTERM or SIGINT: stop accepting, finish requests in flight, sync the WAL, exit 0.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 
 use lsmkv_server::{self as server, ConfigError, ServerConfig};
