@@ -11,6 +11,8 @@
 //!
 //! Never a panic or a wrong value. (A hang would hang the test.)
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -43,20 +45,6 @@ fn apply(db: &Db, model: &mut Model, i: u32) {
         model.remove(&d);
     }
     db.write(b).unwrap();
-}
-
-/// A temporary directory, on tmpfs when there is one: the suite opens thousands of copies and
-/// fsync on a real disk would dominate its run time.
-fn tempdir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(d) = tempfile::Builder::new()
-            .prefix("lsmkv-corrupt")
-            .tempdir_in(shm)
-    {
-        return d;
-    }
-    tempfile::tempdir().unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -126,7 +114,7 @@ impl Case<'_> {
     /// Damages a copy with `f`, opens and reads it, and checks the outcome: an error naming the
     /// file, the exact data, or one of `torn_ok`. Returns what happened.
     fn run(&self, what: &str, f: impl FnOnce(&mut Vec<u8>), torn_ok: &[&Model]) -> Outcome {
-        let tmp = tempdir();
+        let tmp = common::dir::tmpfs_tempdir();
         copy_dir(self.src, tmp.path());
         let path = tmp.path().join(&self.name);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -200,7 +188,7 @@ fn tally(outcomes: &[Outcome]) -> String {
 /// WAL: a database that never flushed, so one segment holds every batch as one record each.
 #[test]
 fn wal_segment_flips_and_truncations() {
-    let src = tempdir();
+    let src = common::dir::tmpfs_tempdir();
     let o = opts(Compression::Lz4);
     let db = Db::open(src.path(), o.clone()).unwrap();
     let mut model = Model::new();
@@ -260,7 +248,7 @@ fn wal_segment_flips_and_truncations() {
 
 /// Builds a database with two flushed SSTables (LZ4 and raw blocks mixed) and an empty WAL.
 fn two_table_db(compression: Compression) -> (tempfile::TempDir, Options, Model, Model) {
-    let src = tempdir();
+    let src = common::dir::tmpfs_tempdir();
     let o = opts(compression);
     let db = Db::open(src.path(), o.clone()).unwrap();
     let mut model = Model::new();

@@ -41,9 +41,25 @@ fn rule(dir: &Path, op: FaultOp, suffix: &str, errno: i32) -> FaultRule {
     }
 }
 
-/// A fault-injecting file system over the real one.
-fn fault_fs() -> Arc<FaultFs> {
-    FaultFs::new(default_fs())
+/// A database on its own fault-injecting file system over the real one.
+fn open_faulty(dir: &Path, o: Options) -> (Db, Arc<FaultFs>) {
+    let fs = FaultFs::new(default_fs());
+    let db = Db::open(dir, o.with_file_system(fs.clone())).unwrap();
+    (db, fs)
+}
+
+/// Writes 300 keys, lets `fault` (a rule for the database directory) fire during `flush()`, and
+/// checks that the flush fails cleanly and the database recovers.
+fn flush_fails_cleanly(fault: impl Fn(&Path) -> FaultRule) {
+    let d = tempfile::tempdir().unwrap();
+    let (db, fs) = open_faulty(d.path(), opts(SyncMode::AsyncBatch));
+    put_keys(&db, 0..300);
+    let g = fs.inject(fault(d.path()));
+    let e = db.flush().unwrap_err();
+    assert!(is_io(&e), "{e:?}");
+    assert!(g.fired() > 0);
+    drop(g);
+    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
 }
 
 fn put_keys(db: &Db, range: std::ops::Range<u32>) {
@@ -93,12 +109,7 @@ fn after_fault(dir: &Path, db: Db, acked: std::ops::Range<u32>, mode: SyncMode) 
 #[test]
 fn wal_write_failure() {
     let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        opts(SyncMode::Always).with_file_system(fs.clone()),
-    )
-    .unwrap();
+    let (db, fs) = open_faulty(d.path(), opts(SyncMode::Always));
     put_keys(&db, 0..50);
     let g = fs.inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
     let e = db.put("bad", "x").unwrap_err();
@@ -119,12 +130,7 @@ fn wal_write_failure() {
 #[test]
 fn wal_fsync_failure() {
     let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        opts(SyncMode::Always).with_file_system(fs.clone()),
-    )
-    .unwrap();
+    let (db, fs) = open_faulty(d.path(), opts(SyncMode::Always));
     put_keys(&db, 0..50);
     let g = fs.inject(rule(d.path(), FaultOp::Sync, ".wal", EIO));
     let e = db.put("bad", "x").unwrap_err();
@@ -135,66 +141,27 @@ fn wal_fsync_failure() {
 
 #[test]
 fn flush_table_sync_failure() {
-    let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
-    )
-    .unwrap();
-    put_keys(&db, 0..300);
-    let g = fs.inject(rule(d.path(), FaultOp::Sync, ".sst.tmp", EIO));
-    let e = db.flush().unwrap_err();
-    assert!(is_io(&e), "{e:?}");
-    drop(g);
-    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
+    flush_fails_cleanly(|dir| rule(dir, FaultOp::Sync, ".sst.tmp", EIO));
 }
 
 #[test]
 fn flush_manifest_write_failure() {
-    let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
-    )
-    .unwrap();
-    put_keys(&db, 0..300);
-    let mut r = rule(d.path(), FaultOp::Write, "", ENOSPC);
-    r.path_contains.push_str("/MANIFEST-");
-    let g = fs.inject(r);
-    let e = db.flush().unwrap_err();
-    assert!(is_io(&e), "{e:?}");
-    drop(g);
-    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
+    flush_fails_cleanly(|dir| {
+        let mut r = rule(dir, FaultOp::Write, "", ENOSPC);
+        r.path_contains.push_str("/MANIFEST-");
+        r
+    });
 }
 
 #[test]
 fn flush_directory_sync_failure() {
-    let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
-    )
-    .unwrap();
-    put_keys(&db, 0..300);
-    let g = fs.inject(rule(d.path(), FaultOp::SyncDir, "", EIO));
-    let e = db.flush().unwrap_err();
-    assert!(is_io(&e), "{e:?}");
-    drop(g);
-    after_fault(d.path(), db, 0..300, SyncMode::AsyncBatch);
+    flush_fails_cleanly(|dir| rule(dir, FaultOp::SyncDir, "", EIO));
 }
 
 #[test]
 fn compaction_rename_failure() {
     let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        opts(SyncMode::AsyncBatch).with_file_system(fs.clone()),
-    )
-    .unwrap();
+    let (db, fs) = open_faulty(d.path(), opts(SyncMode::AsyncBatch));
     for round in 0..4u32 {
         put_keys(&db, round * 100..(round + 1) * 100);
         db.flush().unwrap();
@@ -209,16 +176,11 @@ fn compaction_rename_failure() {
 #[test]
 fn wal_rotation_failure() {
     let d = tempfile::tempdir().unwrap();
-    let fs = fault_fs();
-    let db = Db::open(
-        d.path(),
-        Options {
-            memtable_max_size: 16 << 10,
-            ..opts(SyncMode::AsyncBatch)
-        }
-        .with_file_system(fs.clone()),
-    )
-    .unwrap();
+    let small_memtable = Options {
+        memtable_max_size: 16 << 10,
+        ..opts(SyncMode::AsyncBatch)
+    };
+    let (db, fs) = open_faulty(d.path(), small_memtable);
     put_keys(&db, 0..50);
     // Creating the next WAL segment fails: the write that needed room is refused.
     let g = fs.inject(rule(d.path(), FaultOp::Write, ".wal", ENOSPC));
@@ -244,12 +206,7 @@ fn wal_rotation_failure() {
 #[test]
 fn faults_belong_to_one_database() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let fs = fault_fs();
-    let faulty = Db::open(
-        d1.path(),
-        opts(SyncMode::Always).with_file_system(fs.clone()),
-    )
-    .unwrap();
+    let (faulty, fs) = open_faulty(d1.path(), opts(SyncMode::Always));
     let healthy = Db::open(d2.path(), opts(SyncMode::Always)).unwrap();
     let g = fs.inject(FaultRule {
         path_contains: String::new(),
