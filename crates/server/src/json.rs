@@ -89,8 +89,8 @@ pub fn batch(v: &Json, max: usize) -> Result<Vec<KeyValue>, ApiError> {
         .collect()
 }
 
-/// A `{"enabled": bool, "version": N}` flag update.
-pub fn flag_update(v: &Json) -> Result<(bool, u64), ApiError> {
+/// A `{"enabled": bool, "version": N}` flag update; `version` is optional (None: no check).
+pub fn flag_update(v: &Json) -> Result<(bool, Option<u64>), ApiError> {
     let o = object(v, "body")?;
     let enabled = match o.get("enabled") {
         None => return Err(ApiError::bad_request("missing field `enabled`")),
@@ -102,10 +102,10 @@ pub fn flag_update(v: &Json) -> Result<(bool, u64), ApiError> {
         }
     };
     let version = match o.get("version") {
-        None => return Err(ApiError::bad_request("missing field `version`")),
-        Some(n) => n.as_u64().ok_or_else(|| {
+        None => None,
+        Some(n) => Some(n.as_u64().ok_or_else(|| {
             ApiError::bad_request("field `version` must be a non-negative whole number")
-        })?,
+        })?),
     };
     Ok((enabled, version))
 }

@@ -300,3 +300,27 @@ fn feature_flags() {
     );
     assert_eq!(s.get("/features/dark-mode").json()["version"], 2);
 }
+
+#[test]
+fn feature_without_version_creates_or_overwrites() {
+    let s = TestServer::start(&[]);
+    // The README's body: no `version` creates...
+    let r = s.post("/features/seeded", r#"{"enabled": true}"#);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"id": "seeded", "enabled": true, "version": 1})
+    );
+    // ...and overwrites whatever version is current.
+    let r = s.post("/features/seeded", r#"{"enabled": false}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["version"], 2);
+    // With `version` it is still the optimistic check.
+    let r = s.post("/features/seeded", r#"{"enabled": true, "version": 1}"#);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["current_version"], 2);
+    assert_eq!(
+        s.get("/features/seeded").json(),
+        json!({"id": "seeded", "enabled": false, "version": 2})
+    );
+}

@@ -37,7 +37,6 @@ fn bad_requests_are_400() {
         assert_error(&s.post("/keys/batch", body), 400);
     }
     for body in [
-        r#"{"enabled": true}"#,
         r#"{"version": 0}"#,
         r#"{"enabled": "yes", "version": 0}"#,
         r#"{"enabled": true, "version": -1}"#,

@@ -78,6 +78,7 @@ pub async fn get_feature(ctx: &Ctx, id: Vec<u8>) -> Result<Resp, ApiError> {
 /// `POST /features/{id}` `{"enabled": bool, "version": N}`: `N` is the version the client last
 /// read (0 for a flag that does not exist yet). When it is current, the flag is written with
 /// version `N + 1` (201 when created, 200 when updated); otherwise 409 with `current_version`.
+/// Without `version` the flag is created or overwritten unconditionally (same statuses).
 /// The read-compare-write runs under one mutex, so of two racing writers of the same version
 /// exactly one wins.
 pub async fn post_feature(
@@ -97,7 +98,9 @@ pub async fn post_feature(
                 None => 0,
                 Some(raw) => read_flag(&raw)?.1,
             };
-            if current != expected {
+            if let Some(expected) = expected
+                && current != expected
+            {
                 let mut e = ApiError::new(
                     StatusCode::CONFLICT,
                     format!("version conflict: the flag is at version {current}, not {expected}"),
