@@ -53,7 +53,36 @@ fn string_field<'a>(o: &'a Map<String, Json>, name: &str, at: &str) -> Result<&'
     }
 }
 
-/// A `{"key": "...", "value": "..."}` object.
+/// The bytes of field `name` given as a string (`name`) or as standard base64 (`name_base64`),
+/// exactly one of the two.
+fn bytes_field(o: &Map<String, Json>, name: &str, at: &str) -> Result<Vec<u8>, ApiError> {
+    let b64 = format!("{name}_base64");
+    match (o.contains_key(name), o.get(&b64)) {
+        (true, Some(_)) => Err(ApiError::bad_request(format!(
+            "{at}give `{name}` or `{b64}`, not both"
+        ))),
+        (false, None) => Err(ApiError::bad_request(format!(
+            "{at}missing field `{name}` (or `{b64}`)"
+        ))),
+        (true, None) => Ok(string_field(o, name, at)?.as_bytes().to_vec()),
+        (false, Some(Json::String(s))) => STANDARD
+            .decode(s.as_bytes())
+            .map_err(|_| ApiError::bad_request(format!("{at}field `{b64}` is not valid base64"))),
+        (false, Some(_)) => Err(ApiError::bad_request(format!(
+            "{at}field `{b64}` must be a string"
+        ))),
+    }
+}
+
+/// A key given as `key` or `key_base64` in `o`, checked.
+pub fn key_field(o: &Map<String, Json>, at: &str) -> Result<Vec<u8>, ApiError> {
+    let key = bytes_field(o, "key", at)?;
+    check_key(&key).map_err(|e| ApiError::bad_request(format!("{at}{}", e.message)))?;
+    Ok(key)
+}
+
+/// A `{"key": "...", "value": "..."}` object; `key_base64` / `value_base64` (as in responses)
+/// stand for bytes that are not UTF-8.
 pub fn key_value(v: &Json, at: &str) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
     let o = object(
         v,
@@ -63,10 +92,9 @@ pub fn key_value(v: &Json, at: &str) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
             at.trim_end_matches(": ")
         },
     )?;
-    let key = string_field(o, "key", at)?;
-    let value = string_field(o, "value", at)?;
-    check_key(key.as_bytes()).map_err(|e| ApiError::bad_request(format!("{at}{}", e.message)))?;
-    Ok((key.as_bytes().to_vec(), value.as_bytes().to_vec()))
+    let key = key_field(o, at)?;
+    let value = bytes_field(o, "value", at)?;
+    Ok((key, value))
 }
 
 /// A `[{"key": ..., "value": ...}, ...]` array of at most `max` entries.

@@ -324,3 +324,36 @@ fn feature_without_version_creates_or_overwrites() {
         json!({"id": "seeded", "enabled": false, "version": 2})
     );
 }
+
+#[test]
+fn a_listed_page_with_binary_bytes_can_be_written_back() {
+    let a = TestServer::start(&[]);
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"plain".to_vec(), b"text".to_vec()),
+        (b"bin\xff\x00key".to_vec(), b"text value".to_vec()),
+        (b"text key".to_vec(), (0..=255u8).collect()),
+        (vec![0xc3, 0x28], vec![0xfe, 0xff]),
+    ];
+    for (k, v) in &entries {
+        assert_eq!(a.put_raw(&format!("/keys/{}", enc(k)), v).status, 204);
+    }
+    let page = a.get("/keys").json();
+    let items = page["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), entries.len());
+    assert!(items.to_string().contains("key_base64"), "{items}");
+    assert!(items.to_string().contains("value_base64"), "{items}");
+
+    // The page's items, as they are, are a valid batch...
+    let b = TestServer::start(&[]);
+    let r = b.post("/keys/batch", &items.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(b.get("/keys").json()["items"], items);
+    // ...and each one a valid POST /keys body.
+    let c = TestServer::start(&[]);
+    for item in items.as_array().unwrap() {
+        let r = c.post("/keys", &item.to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(&r.json(), item);
+    }
+    assert_eq!(c.get("/keys").json()["items"], items);
+}

@@ -24,6 +24,11 @@ fn bad_requests_are_400() {
         r#"{"key": 1, "value": "a"}"#,
         r#"{"key": "a", "value": null}"#,
         r#"{"key": "", "value": "a"}"#,
+        r#"{"key_base64": "***", "value": "a"}"#,
+        r#"{"key": "a", "value_base64": 1}"#,
+        r#"{"key": "a", "key_base64": "YQ==", "value": "a"}"#,
+        r#"{"key": "a", "value": "a", "value_base64": "YQ=="}"#,
+        r#"{"key_base64": "", "value": "a"}"#,
     ] {
         assert_error(&s.post("/keys", body), 400);
     }
