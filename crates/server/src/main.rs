@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     match server::run(cfg, server::shutdown_signal, ready) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // Once, on stderr, whatever LOG_LEVEL says (not also through the log).
             eprintln!("lsmkv-server: {e}");
             ExitCode::FAILURE
         }

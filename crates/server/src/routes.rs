@@ -98,8 +98,10 @@ fn decode(raw: &str) -> Vec<u8> {
 /// Routes a request by method and raw (still percent-encoded) path.
 pub fn route(method: &Method, path: &str) -> Routed {
     use RouteId as R;
+    // HEAD is answered wherever GET is (same status and headers, no body).
+    let get = method == Method::GET || method == Method::HEAD;
     let one = |allowed: &'static str, want: &Method, id: RouteId| {
-        if method == want {
+        if method == want || (*want == Method::GET && get) {
             Routed::Route(id, None)
         } else {
             Routed::MethodNotAllowed(allowed)
@@ -109,15 +111,13 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/health" => one("GET", &Method::GET, R::Health),
         "/metrics" => one("GET", &Method::GET, R::Metrics),
         "/keys" => match *method {
-            Method::GET => Routed::Route(R::List, None),
+            Method::GET | Method::HEAD => Routed::Route(R::List, None),
             Method::POST => Routed::Route(R::PostKey, None),
             _ => Routed::MethodNotAllowed("GET, POST"),
         },
         "/keys/batch" if method == Method::POST => Routed::Route(R::Batch, None),
-        "/keys/search/prefix" if method == Method::GET => Routed::Route(R::SearchPrefix, None),
-        "/keys/search/substring" if method == Method::GET => {
-            Routed::Route(R::SearchSubstring, None)
-        }
+        "/keys/search/prefix" if get => Routed::Route(R::SearchPrefix, None),
+        "/keys/search/substring" if get => Routed::Route(R::SearchSubstring, None),
         "/stats/all" => one("GET", &Method::GET, R::StatsAll),
         "/stats/memory" => one("GET", &Method::GET, R::StatsMemory),
         "/stats/disk" => one("GET", &Method::GET, R::StatsDisk),
@@ -134,7 +134,7 @@ pub fn route(method: &Method, path: &str) -> Routed {
             } else if let Some(raw) = path.strip_prefix("/features/") {
                 let id = Some(decode(raw));
                 match *method {
-                    Method::GET => Routed::Route(R::GetFeature, id),
+                    Method::GET | Method::HEAD => Routed::Route(R::GetFeature, id),
                     Method::POST => Routed::Route(R::PostFeature, id),
                     _ => Routed::MethodNotAllowed("GET, POST"),
                 }
@@ -191,5 +191,9 @@ mod tests {
             Routed::MethodNotAllowed("GET, PUT, DELETE")
         );
         assert_eq!(route(&Method::GET, "/nope"), Routed::NotFound);
+        assert_eq!(
+            route(&Method::HEAD, "/health"),
+            Routed::Route(RouteId::Health, None)
+        );
     }
 }

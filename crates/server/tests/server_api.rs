@@ -357,3 +357,34 @@ fn a_listed_page_with_binary_bytes_can_be_written_back() {
     }
     assert_eq!(c.get("/keys").json()["items"], items);
 }
+
+#[test]
+fn head_is_answered_wherever_get_is() {
+    let s = TestServer::start(&[]);
+    assert_eq!(s.post("/keys", r#"{"key":"k","value":"v"}"#).status, 200);
+    assert_eq!(
+        s.post("/features/f", r#"{"enabled":true,"version":0}"#)
+            .status,
+        201
+    );
+    for path in [
+        "/health",
+        "/metrics",
+        "/keys",
+        "/keys/k",
+        "/keys/search/prefix?q=k",
+        "/keys/search/substring?q=k",
+        "/stats/all",
+        "/stats/memory",
+        "/stats/disk",
+        "/features",
+        "/features/f",
+    ] {
+        let mut r = s.agent.head(s.url(path)).call().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "HEAD {path}");
+        assert!(
+            r.body_mut().read_to_vec().unwrap().is_empty(),
+            "HEAD {path}"
+        );
+    }
+}

@@ -285,3 +285,66 @@ fn every_engine_variable_reaches_the_engine() {
     let r = s.put_raw("/keys/k", big.as_bytes());
     assert_eq!(r.status, 413, "{}", r.body);
 }
+
+#[test]
+fn help_describes_the_program_and_counts_its_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path(), &[]).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let first = help.lines().next().unwrap();
+    assert!(
+        first.contains("HTTP server") && !first.contains("ENGINE_VARS"),
+        "first line: {first}"
+    );
+    let n = lsmkv_server::config::command()
+        .get_arguments()
+        .filter(|a| a.get_env().is_some())
+        .count();
+    assert!(help.contains(&format!("{n} variables in all")), "{help}");
+    // The README's count is the same.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("-- {n} in all")),
+        "README count is not {n}"
+    );
+}
+
+#[test]
+fn startup_errors_print_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("not-a-dir"), b"x").unwrap();
+    let out = cmd(
+        dir.path(),
+        &[("DATA_DIR", "not-a-dir/db"), ("SERVER_PORT", "0")],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("cannot open the database").count(), 1, "{err}");
+}
+
+#[test]
+fn server_host_takes_a_host_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr, _logs) = spawn(&mut cmd(
+        dir.path(),
+        &[
+            ("DATA_DIR", "db"),
+            ("SERVER_HOST", "localhost"),
+            ("SERVER_PORT", "0"),
+        ],
+    ));
+    let sa: std::net::SocketAddr = addr.parse().unwrap();
+    assert!(sa.ip().is_loopback(), "{addr}");
+    let mut r = server_common::agent()
+        .get(format!("http://{addr}/health"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.body_mut().read_to_string();
+    sigterm(&child);
+    assert!(child.wait_with_output().unwrap().status.success());
+}

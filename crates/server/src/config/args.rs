@@ -46,13 +46,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// The server's own variables. Engine variables are added from
-/// [`ENGINE_VARS`](super::ENGINE_VARS) by [`command`](fn@super::command).
+// The server's own variables; engine variables are added from `ENGINE_VARS` by `command`,
+// which also sets the program's description (a doc comment here would become `--help`'s).
 #[derive(Args, Debug, Clone)]
-// The first line of `lsmkv-server --help`, as it has always read.
-#[command(
-    about = "The server's own variables. Engine variables are added from [`ENGINE_VARS`] by [`command`]"
-)]
 pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "SERVER_HOST", default_value = "127.0.0.1", help_heading = HTTP)]

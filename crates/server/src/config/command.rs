@@ -8,16 +8,7 @@ use super::vars::ENGINE_VARS;
 
 /// The clap command: the derive struct plus one argument per engine variable.
 pub fn command() -> Command {
-    let mut cmd = ServerArgs::augment_args(
-        Command::new("lsmkv-server")
-            .version(env!("CARGO_PKG_VERSION"))
-            .about("HTTP server for an lsmkv database")
-            .after_help(
-                "Every option is also an environment variable (shown as [env: NAME]); \
-                 a .env file in the working directory is loaded when present. \
-                 Precedence: flag > environment > .env > default. See .env.example.",
-            ),
-    );
+    let mut cmd = ServerArgs::augment_args(Command::new("lsmkv-server"));
     for v in ENGINE_VARS {
         cmd = cmd.arg(
             Arg::new(v.name)
@@ -29,5 +20,17 @@ pub fn command() -> Command {
                 .action(ArgAction::Set),
         );
     }
-    cmd
+    let vars = cmd
+        .get_arguments()
+        .filter(|a| a.get_env().is_some())
+        .count();
+    // Set after the derive struct so that nothing of it can stand in for the description.
+    cmd.version(env!("CARGO_PKG_VERSION"))
+        .about("lsmkv-server: the HTTP server of an lsmkv database")
+        .long_about(None)
+        .after_help(format!(
+            "Every option is also an environment variable (shown as [env: NAME]), {vars} variables \
+             in all; a .env file in the working directory is loaded when present. \
+             Precedence: flag > environment > .env > default. See .env.example."
+        ))
 }

@@ -122,28 +122,31 @@ impl ServerConfig {
                 "must be between 0 (one per core) and 1024",
             );
         }
-        if s.server_host.parse::<std::net::IpAddr>().is_err() {
+        if !valid_host(&s.server_host) {
             return bad(
                 "SERVER_HOST",
-                "expected an IP address such as 127.0.0.1 or 0.0.0.0",
+                "expected an IP address such as 127.0.0.1 or 0.0.0.0, or a host name such as localhost",
             );
         }
+        self.bind_addr()?;
         Ok(())
     }
 
-    /// The address to bind.
+    /// The address to bind: SERVER_HOST (an IP address, or a host name resolved to its first
+    /// address) and SERVER_PORT.
     pub fn bind_addr(&self) -> Result<SocketAddr, String> {
-        format!("{}:{}", self.server.server_host, self.server.server_port)
-            .parse()
-            .or_else(|_| {
-                format!("[{}]:{}", self.server.server_host, self.server.server_port).parse()
-            })
-            .map_err(|_| {
-                format!(
-                    "SERVER_HOST: cannot listen on {:?}",
-                    self.server.server_host
-                )
-            })
+        use std::net::{IpAddr, ToSocketAddrs};
+        let (host, port) = (&self.server.server_host, self.server.server_port);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let mut addrs = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("SERVER_HOST: cannot resolve {host:?}: {e}"))?;
+        addrs
+            .next()
+            .ok_or_else(|| format!("SERVER_HOST: {host:?} resolves to no address"))
     }
 
     /// The async worker count actually used (resolving 0 to the number of cores).
@@ -188,6 +191,24 @@ impl ServerConfig {
             "slow_request_ms": s.slow_request_ms,
         })
     }
+}
+
+/// An IP address (IPv6 optionally in brackets) or a DNS host name: labels of ASCII letters,
+/// digits and hyphens, separated by dots.
+fn valid_host(h: &str) -> bool {
+    let bare = h.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !h.is_empty()
+        && h.len() <= 253
+        && h.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// Why the configuration was rejected.
