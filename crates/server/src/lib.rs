@@ -11,8 +11,8 @@
 //!   `metrics`: Prometheus text.
 //!
 //! Invariants: engine calls run on the blocking pool, never on an async worker; every response
-//! that is not a success is JSON `{"error": ...}`; engine faults are a generic 500 whose details
-//! are logged only.
+//! that is not a success is JSON `{"error": ..., "code": ...}` ([`ERROR_CODES`]); engine faults
+//! are 500s coded `corruption`, `io`, `read_only` or `internal` whose details are logged only.
 //!
 //! Embedding: [`run`] serves until a shutdown future completes; [`RunningServer`] runs one on its
 //! own thread (tests use it).
@@ -33,6 +33,7 @@ mod serve;
 mod state;
 
 pub use config::{ConfigError, LogFormat, ServerArgs, ServerConfig};
+pub use errors::CODES as ERROR_CODES;
 pub use running::RunningServer;
 pub use serve::{run, shutdown_signal};
 

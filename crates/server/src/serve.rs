@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 /// Answers a connection past MAX_CONNECTIONS with 503 and closes it.
 async fn reject(mut stream: TcpStream) {
-    let body = br#"{"error":"too many connections (MAX_CONNECTIONS)"}"#;
+    let body = br#"{"error":"too many connections (MAX_CONNECTIONS)","code":"unavailable"}"#;
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()

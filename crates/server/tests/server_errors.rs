@@ -9,6 +9,7 @@ use server_common::{TestServer, connect, raw, read_response};
 fn assert_error(r: &server_common::Resp, status: u16) {
     assert_eq!(r.status, status, "{}", r.body);
     assert!(r.json()["error"].is_string(), "{}", r.body);
+    assert!(r.json()["code"].is_string(), "{}", r.body);
 }
 
 #[test]

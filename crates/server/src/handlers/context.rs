@@ -37,7 +37,8 @@ impl Ctx {
             Err(_) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "request timed out (REQUEST_TIMEOUT_MS)",
-            )),
+            )
+            .with_code("timeout")),
             Ok(Err(join)) => Err(join.into()),
             Ok(Ok(r)) => r,
         }

@@ -68,7 +68,11 @@ fn to_resp(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
 
 impl TestServer {
     pub fn start(vars: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), vars)
+    }
+
+    /// A server on an existing data directory.
+    pub fn start_in(dir: tempfile::TempDir, vars: &[(&str, &str)]) -> TestServer {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
