@@ -103,6 +103,7 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 RouteId::Metrics => handlers::metrics(&ctx).await,
                 RouteId::PostKey => handlers::post_key(&ctx, req).await,
                 RouteId::Batch => handlers::batch(&ctx, req).await,
+                RouteId::MultiGet => handlers::multi_get(&ctx, req).await,
                 RouteId::List => handlers::list(&ctx, &req).await,
                 RouteId::SearchPrefix => handlers::search_prefix(&ctx, &req).await,
                 RouteId::SearchSubstring => handlers::search_substring(&ctx, &req).await,

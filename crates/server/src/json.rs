@@ -117,6 +117,30 @@ pub fn batch(v: &Json, max: usize) -> Result<Vec<KeyValue>, ApiError> {
         .collect()
 }
 
+/// A `{"keys": [{"key": ...} | {"key_base64": ...}, ...]}` body of at most `max` keys.
+pub fn key_list(v: &Json, max: usize) -> Result<Vec<Vec<u8>>, ApiError> {
+    let arr = object(v, "body")?
+        .get("keys")
+        .and_then(Json::as_array)
+        .ok_or_else(|| ApiError::bad_request("body must be {\"keys\": [{\"key\": ...}, ...]}"))?;
+    if arr.is_empty() {
+        return Err(ApiError::bad_request("`keys` must not be empty"));
+    }
+    if arr.len() > max {
+        return Err(ApiError::bad_request(format!(
+            "{} keys exceed the maximum of {max} (MAX_BATCH_ENTRIES)",
+            arr.len()
+        )));
+    }
+    arr.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let at = format!("key {i}: ");
+            key_field(object(e, &format!("key {i}"))?, &at)
+        })
+        .collect()
+}
+
 /// A `{"enabled": bool, "version": N}` flag update; `version` is optional (None: no check).
 pub fn flag_update(v: &Json) -> Result<(bool, Option<u64>), ApiError> {
     let o = object(v, "body")?;
@@ -151,6 +175,14 @@ pub fn item(key: &[u8], value: &[u8]) -> Json {
     let mut o = Map::new();
     put_bytes(&mut o, "key", key);
     put_bytes(&mut o, "value", value);
+    Json::Object(o)
+}
+
+/// `{"key": ..., "value": null}`: a key that is absent.
+pub fn absent_item(key: &[u8]) -> Json {
+    let mut o = Map::new();
+    put_bytes(&mut o, "key", key);
+    o.insert("value".to_string(), Json::Null);
     Json::Object(o)
 }
 

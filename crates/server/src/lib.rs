@@ -7,6 +7,7 @@
 //!   `match` router on method and raw path; `handlers`: one function per route, by resource.
 //! - `json`: strict request parsing and response encoding; `keyspace`: how user keys and
 //!   feature flags share the engine's key space without colliding.
+//! - `conn_io`: gives hyper's own 414 a JSON body.
 //! - `auth`: bearer token, constant-time compare; `errors`: `ApiError` -> status + JSON;
 //!   `metrics`: Prometheus text.
 //!
@@ -21,6 +22,7 @@
 
 mod auth;
 pub mod config;
+mod conn_io;
 mod dispatch;
 mod errors;
 mod handlers;

@@ -15,6 +15,7 @@ pub enum RouteId {
     Metrics,
     PostKey,
     Batch,
+    MultiGet,
     List,
     SearchPrefix,
     SearchSubstring,
@@ -32,11 +33,12 @@ pub enum RouteId {
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 17] = [
+    pub const ALL: [RouteId; 18] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
         RouteId::Batch,
+        RouteId::MultiGet,
         RouteId::List,
         RouteId::SearchPrefix,
         RouteId::SearchSubstring,
@@ -64,6 +66,7 @@ impl RouteId {
             RouteId::Metrics => "GET /metrics",
             RouteId::PostKey => "POST /keys",
             RouteId::Batch => "POST /keys/batch",
+            RouteId::MultiGet => "POST /keys/get",
             RouteId::List => "GET /keys",
             RouteId::SearchPrefix => "GET /keys/search/prefix",
             RouteId::SearchSubstring => "GET /keys/search/substring",
@@ -116,6 +119,7 @@ pub fn route(method: &Method, path: &str) -> Routed {
             _ => Routed::MethodNotAllowed("GET, POST"),
         },
         "/keys/batch" if method == Method::POST => Routed::Route(R::Batch, None),
+        "/keys/get" if method == Method::POST => Routed::Route(R::MultiGet, None),
         "/keys/search/prefix" if get => Routed::Route(R::SearchPrefix, None),
         "/keys/search/substring" if get => Routed::Route(R::SearchSubstring, None),
         "/stats/all" => one("GET", &Method::GET, R::StatsAll),

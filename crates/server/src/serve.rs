@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use lsmkv::Db;
 
 use crate::config::ServerConfig;
+use crate::conn_io::JsonParseErrors;
 use crate::dispatch::handle;
 use crate::state::AppState;
 
@@ -77,7 +78,7 @@ pub async fn serve(
         m.connections_open.fetch_add(1, Ordering::Relaxed);
         let st = state.clone();
         let conn = http.serve_connection(
-            TokioIo::new(stream),
+            JsonParseErrors::new(TokioIo::new(stream)),
             service_fn(move |req| handle(st.clone(), req)),
         );
         let conn = graceful.watch(conn);

@@ -388,3 +388,73 @@ fn head_is_answered_wherever_get_is() {
         );
     }
 }
+
+#[test]
+fn long_keys_are_read_back_through_post_keys_get() {
+    let s = TestServer::start(&[]);
+    let long = "x".repeat(65_535);
+    let r = s.post("/keys", &json!({"key": long, "value": "long"}).to_string());
+    assert_eq!(r.status, 200);
+    // Non-ASCII keys pass the URI limit sooner (three bytes of URI per key byte).
+    let accented = "\u{e9}".repeat(11_000);
+    let r = s.post(
+        "/keys",
+        &json!({"key": accented, "value": "accented"}).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(s.put_raw("/keys/%FF%00", b"\xfe").status, 204);
+
+    // Too long for a path: 414 with a JSON body and its code.
+    for key in [&long, &accented] {
+        let (status, text) = server_common::raw(
+            s.addr(),
+            format!(
+                "GET /keys/{} HTTP/1.1\r\nhost: x\r\n\r\n",
+                enc(key.as_bytes())
+            )
+            .as_bytes(),
+        );
+        assert_eq!(status, 414, "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        let j: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{text}"));
+        assert_eq!(j["code"], "uri_too_long", "{text}");
+        assert!(j["error"].is_string());
+    }
+    // The server keeps serving.
+    assert_eq!(s.get("/health").status, 200);
+
+    // A body-based read, in request order, absent keys with a null value.
+    let r = s.post(
+        "/keys/get",
+        &json!({"keys": [
+            {"key": accented},
+            {"key": "absent"},
+            {"key_base64": "/wA="},
+            {"key": long},
+        ]})
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"items": [
+            {"key": accented, "value": "accented"},
+            {"key": "absent", "value": null},
+            {"key_base64": "/wA=", "value_base64": "/g=="},
+            {"key": long, "value": "long"},
+        ]})
+    );
+    // Bad bodies are 400s with a code; `GET /keys/get` still reads the key `get`.
+    for body in [
+        "{}",
+        r#"{"keys": []}"#,
+        r#"{"keys": "a"}"#,
+        r#"{"keys": [{"value": "a"}]}"#,
+        r#"{"keys": [{"key": ""}]}"#,
+    ] {
+        let r = s.post("/keys/get", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.json()["code"], "bad_request");
+    }
+    assert_eq!(s.get("/keys/get").status, 404);
+}

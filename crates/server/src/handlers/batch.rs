@@ -1,4 +1,5 @@
-//! `POST /keys/batch`: several puts written as one atomic batch.
+//! `POST /keys/batch`: several puts written as one atomic batch; `POST /keys/get`: several
+//! reads, keys in the body (so no key is too long to read).
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -24,4 +25,31 @@ pub async fn batch(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError> 
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "written": n })))
+}
+
+/// `POST /keys/get` `{"keys": [{"key": ...} | {"key_base64": ...}, ...]}`: `{"items": [...]}`,
+/// one per requested key in request order, `value` null when the key is absent. At most
+/// MAX_BATCH_ENTRIES keys; all read from one snapshot.
+pub async fn multi_get(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let v = ctx.json_body(req).await?;
+    let keys = json::key_list(&v, ctx.state.cfg.server.max_batch_entries)?;
+    let values = ctx
+        .engine(move |db| {
+            let snap = db.snapshot();
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                let v = snap.get(user_key(&k))?;
+                out.push((k, v));
+            }
+            Ok(out)
+        })
+        .await?;
+    let items: Vec<_> = values
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => json::item(k, v),
+            None => json::absent_item(k),
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "items": items })))
 }

@@ -9,7 +9,7 @@ mod keys;
 mod listing;
 
 pub(crate) use admin::{health, metrics, stats};
-pub(crate) use batch::batch;
+pub(crate) use batch::{batch, multi_get};
 pub(crate) use context::{Ctx, Resp, error_response};
 pub(crate) use flags::{get_feature, list_features, post_feature};
 pub(crate) use keys::{delete_key, get_key, post_key, put_raw};
