@@ -15,6 +15,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("conflict", 409),
     ("payload_too_large", 413),
     ("uri_too_long", 414),
+    ("headers_too_large", 431),
     ("internal", 500),
     ("io", 500),
     ("corruption", 500),
@@ -44,6 +45,7 @@ fn default_code(status: StatusCode) -> &'static str {
         409 => "conflict",
         413 => "payload_too_large",
         414 => "uri_too_long",
+        431 => "headers_too_large",
         503 => "unavailable",
         _ => "internal",
     }
@@ -191,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_status_code_pair_is_listed() {
-        for s in [400u16, 401, 404, 405, 408, 409, 413, 414, 500, 503] {
+        for s in [400u16, 401, 404, 405, 408, 409, 413, 414, 431, 500, 503] {
             let st = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let code = ApiError::new(st, "x").code;
             assert!(CODES.contains(&(code, s)), "{s} {code}");

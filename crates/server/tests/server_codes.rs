@@ -136,3 +136,32 @@ fn readme_documents_every_code() {
         );
     }
 }
+
+#[test]
+fn requests_hyper_refuses_get_coded_json_too() {
+    let s = TestServer::start(&[]);
+    // A request line that does not parse.
+    let (status, text) = raw(s.addr(), b"NOT A REQUEST\r\n\r\n");
+    assert_eq!((status, raw_code(&text).as_str()), (400, "bad_request"));
+    // Too many header fields.
+    let mut req = String::from("GET /health HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..200 {
+        req.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    req.push_str("\r\n");
+    let (status, text) = raw(s.addr(), req.as_bytes());
+    assert_eq!(
+        (status, raw_code(&text).as_str()),
+        (431, "headers_too_large")
+    );
+    // The handlers' own 400s are left as they are.
+    let r = s.post("/keys", "{");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON")
+    );
+    assert_eq!(s.get("/health").status, 200);
+}
