@@ -44,8 +44,13 @@ pub(crate) async fn handle(
     let path = req.uri().path().to_string();
     let (route, mut resp) = dispatch(&state, req).await;
     if method == hyper::Method::HEAD {
-        // Same headers as GET, no body.
+        // Same headers as GET, Content-Length included, no body.
+        let len = hyper::body::Body::size_hint(resp.body()).exact();
         *resp.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
+        if let Some(len) = len {
+            resp.headers_mut()
+                .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
     }
     let latency = start.elapsed();
     let status = resp.status().as_u16();
