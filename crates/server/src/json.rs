@@ -2,7 +2,8 @@
 //! response encoding.
 //!
 //! Keys and values travel as JSON strings. Bytes that are not UTF-8 (stored through
-//! `PUT /keys/{key}` with a raw body) are returned as `key_base64` / `value_base64` instead.
+//! `PUT /keys/{key}` with a raw body) are returned as `key_base64` / `value_base64` instead, and
+//! request bodies accept the same fields, so what a listing returns can be written back.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
