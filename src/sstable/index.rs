@@ -163,7 +163,18 @@ impl Index {
     /// Index of the first block whose last key is >= (user_key, trailer); `len()` if none.
     #[inline]
     pub fn find(&self, user_key: &[u8], trailer: u64) -> Result<usize> {
-        let (mut lo, mut hi) = (0usize, self.len);
+        self.find_between(0, self.len, user_key, trailer)
+    }
+
+    /// [`Index::find`] when the answer is known to lie in `lo..=hi` (`hi <= len()`).
+    #[inline]
+    pub fn find_between(
+        &self,
+        mut lo: usize,
+        mut hi: usize,
+        user_key: &[u8],
+        trailer: u64,
+    ) -> Result<usize> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (k, t) = self.key(mid)?;
