@@ -6,19 +6,20 @@
 //! `decompress` and [`BlockView`]. This module only orders the checks so that it can go on past
 //! a damaged part, and turns errors into [`Problem`]s; it has no parser of its own.
 
-use std::cmp::Ordering;
+mod blocks;
+
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{Problem, ratio, read_file, show, show_truncated, trailer_parts};
+use self::blocks::{DataRegion, scan_blocks};
+use super::{Problem, ratio, read_file, show, trailer_parts};
 use crate::error::Error;
 use crate::format::sst::FOOTER_SIZE;
-use crate::key::{cmp_internal, decode_internal};
-use crate::sstable::block::BlockView;
+use crate::key::decode_internal;
 use crate::sstable::bloom::{FilterKind, FilterLayout};
-use crate::sstable::compress::{Checked, check_block, decompress, read_block_owned};
+use crate::sstable::compress::read_block_owned;
 use crate::sstable::footer::{Footer, aux_block_end};
 use crate::sstable::index::{BlockHandle, Index};
 use crate::sstable::meta::TableMeta;
@@ -205,103 +206,148 @@ pub fn dump_sst_bytes(path: &Path, data: Bytes, opts: SstOptions) -> SstDump {
     dump
 }
 
+/// The footer's three auxiliary blocks as far as they could be read and decoded.
+struct Aux {
+    meta: Option<TableMeta>,
+    index: Option<Index>,
+    filter_payload: Option<Bytes>,
+    meta_h: HandleInfo,
+    index_h: HandleInfo,
+    filter_h: HandleInfo,
+}
+
 fn dump_bytes(dump: &mut SstDump, data: Bytes, opts: SstOptions) {
-    let path = dump.file.clone();
-    let path = path.as_path();
-    let footer = match Footer::decode(&data, path) {
+    let Some(footer) = read_footer(dump, &data) else {
+        return;
+    };
+    let aux = read_aux_blocks(dump, &data, &footer);
+    if let Some(m) = &aux.meta {
+        dump.meta = Some(meta_info(m));
+    }
+    if let Some(payload) = &aux.filter_payload {
+        let distinct = aux.meta.as_ref().map_or(0, |m| m.distinct_user_keys);
+        match filter_info(payload, aux.filter_h, distinct) {
+            Ok(f) => dump.filter = Some(f),
+            Err(e) => dump.note(e, aux.filter_h.offset),
+        }
+    }
+    let Some(index) = &aux.index else { return };
+    dump.index = Some(IndexInfo {
+        offset: aux.index_h.offset,
+        on_disk_bytes: aux.index_h.len,
+        entries: index.len() as u64,
+    });
+    check_block_count(dump, aux.meta.as_ref(), index, aux.index_h.offset);
+    let region = DataRegion {
+        data: &data,
+        index,
+        index_offset: aux.index_h.offset,
+        data_end: aux.filter_h.offset,
+    };
+    let summary = scan_blocks(dump, &region, opts);
+    if let Some(m) = &aux.meta {
+        check_meta_totals(dump, m, &summary, aux.meta_h.offset);
+    }
+    dump.data = Some(summary);
+}
+
+impl SstDump {
+    /// Records the engine error `e`, detected in the block at `offset`, as a problem.
+    fn note(&mut self, e: Error, offset: u64) {
+        let p = Problem::from_error(&self.file, &e.in_file(&self.file, offset));
+        self.problems.push(p);
+    }
+
+    /// Records a problem at `offset` of this file.
+    fn problem_at(&mut self, offset: u64, reason: String) {
+        let p = Problem::at(&self.file, offset, reason);
+        self.problems.push(p);
+    }
+}
+
+/// Decodes the footer into `dump.footer`; `None` (with a problem) when it is damaged.
+fn read_footer(dump: &mut SstDump, data: &[u8]) -> Option<Footer> {
+    let footer = match Footer::decode(data, &dump.file) {
         Ok(f) => f,
         Err(e) => {
-            dump.problems.push(Problem::from_error(path, &e));
-            return;
+            let p = Problem::from_error(&dump.file, &e);
+            dump.problems.push(p);
+            return None;
         }
     };
-    let footer_start = (data.len() - FOOTER_SIZE) as u64;
     dump.footer = Some(FooterInfo {
-        offset: footer_start,
+        offset: footer_offset(data),
         format_version: footer.format_version.get(),
         filter: HandleInfo::from(&footer.filter),
         index: HandleInfo::from(&footer.index),
         meta: HandleInfo::from(&footer.meta),
     });
+    Some(footer)
+}
 
+/// Reads and decodes the meta, index and filter blocks named by `footer`.
+fn read_aux_blocks(dump: &mut SstDump, data: &Bytes, footer: &Footer) -> Aux {
     // Meta, index and filter lie in this order before the footer; each must end before the next
-    // starts (the same rule `Table::open` applies).
+    // starts (the same rule `Table::open_with_fs` applies).
     let meta_h = HandleInfo::from(&footer.meta);
     let index_h = HandleInfo::from(&footer.index);
     let filter_h = HandleInfo::from(&footer.filter);
-    let meta = read_aux(dump, &data, meta_h, footer_start, "meta").and_then(|b| {
-        TableMeta::decode(&b)
-            .map_err(|e| {
-                dump.problems
-                    .push(Problem::from_error(path, &e.in_file(path, meta_h.offset)))
-            })
-            .ok()
-    });
-    let index = read_aux(dump, &data, index_h, meta_h.offset, "index").and_then(|b| {
-        Index::new(b)
-            .map_err(|e| {
-                dump.problems
-                    .push(Problem::from_error(path, &e.in_file(path, index_h.offset)))
-            })
-            .ok()
-    });
-    let filter_payload = read_aux(dump, &data, filter_h, index_h.offset, "filter");
+    let meta = read_aux(dump, data, meta_h, footer_offset(data), "meta")
+        .and_then(|b| decoded(dump, TableMeta::decode(&b), meta_h.offset));
+    let index = read_aux(dump, data, index_h, meta_h.offset, "index")
+        .and_then(|b| decoded(dump, Index::new(b), index_h.offset));
+    let filter_payload = read_aux(dump, data, filter_h, index_h.offset, "filter");
+    Aux {
+        meta,
+        index,
+        filter_payload,
+        meta_h,
+        index_h,
+        filter_h,
+    }
+}
 
-    if let Some(m) = &meta {
-        dump.meta = Some(meta_info(m));
-    }
-    if let Some(payload) = &filter_payload {
-        let distinct = meta.as_ref().map_or(0, |m| m.distinct_user_keys);
-        match filter_info(payload, filter_h, distinct) {
-            Ok(f) => dump.filter = Some(f),
-            Err(e) => dump
-                .problems
-                .push(Problem::from_error(path, &e.in_file(path, filter_h.offset))),
-        }
-    }
-    let Some(index) = index else { return };
-    dump.index = Some(IndexInfo {
-        offset: index_h.offset,
-        on_disk_bytes: index_h.len,
-        entries: index.len() as u64,
-    });
-    if let Some(m) = &meta
+/// The value of `r`, or `None` with its error recorded at `offset`.
+fn decoded<T>(dump: &mut SstDump, r: crate::Result<T>, offset: u64) -> Option<T> {
+    r.map_err(|e| dump.note(e, offset)).ok()
+}
+
+/// The index must have one entry per data block that meta counts.
+fn check_block_count(dump: &mut SstDump, meta: Option<&TableMeta>, index: &Index, at: u64) {
+    if let Some(m) = meta
         && m.data_blocks != index.len() as u64
     {
-        dump.problems.push(Problem::at(
-            path,
-            index_h.offset,
+        dump.problem_at(
+            at,
             format!(
                 "index has {} entries but meta counts {} data blocks",
                 index.len(),
                 m.data_blocks
             ),
-        ));
+        );
     }
-    let summary = scan_blocks(dump, &data, &index, index_h.offset, filter_h.offset, opts);
-    if let Some(m) = &meta {
-        if summary.damaged_blocks == 0 && summary.entries != m.entries {
-            dump.problems.push(Problem::at(
-                path,
-                meta_h.offset,
-                format!(
-                    "meta counts {} entries but the data blocks hold {}",
-                    m.entries, summary.entries
-                ),
-            ));
-        }
-        if summary.damaged_blocks == 0 && summary.on_disk_bytes != m.data_bytes {
-            dump.problems.push(Problem::at(
-                path,
-                meta_h.offset,
-                format!(
-                    "meta counts {} data bytes but the blocks take {}",
-                    m.data_bytes, summary.on_disk_bytes
-                ),
-            ));
-        }
+}
+
+/// Meta's entry and byte counts must match the data blocks (checked only when all decoded).
+fn check_meta_totals(dump: &mut SstDump, m: &TableMeta, summary: &DataSummary, at: u64) {
+    if summary.damaged_blocks == 0 && summary.entries != m.entries {
+        dump.problem_at(
+            at,
+            format!(
+                "meta counts {} entries but the data blocks hold {}",
+                m.entries, summary.entries
+            ),
+        );
     }
-    dump.data = Some(summary);
+    if summary.damaged_blocks == 0 && summary.on_disk_bytes != m.data_bytes {
+        dump.problem_at(
+            at,
+            format!(
+                "meta counts {} data bytes but the blocks take {}",
+                m.data_bytes, summary.on_disk_bytes
+            ),
+        );
+    }
 }
 
 /// Reads and checks an auxiliary block that must end at or before `limit`.
@@ -312,30 +358,27 @@ fn read_aux(
     limit: u64,
     what: &str,
 ) -> Option<Bytes> {
-    let path = dump.file.clone();
     let in_range = aux_block_end(h.offset, h.len, limit).is_some();
-    let blk = usize::try_from(h.offset)
-        .ok()
-        .zip(usize::try_from(h.len).ok())
-        .and_then(|(o, l)| data.get(o..o.checked_add(l)?))
-        .filter(|_| in_range);
-    let Some(blk) = blk else {
-        dump.problems.push(Problem::at(
-            &path,
+    let Some(blk) = block_at(data, h.offset, h.len).filter(|_| in_range) else {
+        dump.problem_at(
             footer_offset(data),
             format!(
                 "{what} handle (offset {}, length {}) out of range",
                 h.offset, h.len
             ),
-        ));
+        );
         return None;
     };
     read_block_owned(blk)
-        .map_err(|e| {
-            dump.problems
-                .push(Problem::from_error(&path, &e.in_file(&path, h.offset)));
-        })
+        .map_err(|e| dump.note(e, h.offset))
         .ok()
+}
+
+/// The `len` bytes of `data` at `offset`, if they are all there.
+fn block_at(data: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let o = usize::try_from(offset).ok()?;
+    let l = usize::try_from(len).ok()?;
+    data.get(o..o.checked_add(l)?)
 }
 
 fn footer_offset(data: &[u8]) -> u64 {
@@ -383,327 +426,5 @@ fn filter_info(payload: &[u8], h: HandleInfo, distinct_keys: u64) -> crate::Resu
     })
 }
 
-/// Checks every data block named by the index; fills `dump.blocks`/`dump.keys` as asked.
-fn scan_blocks(
-    dump: &mut SstDump,
-    data: &Bytes,
-    index: &Index,
-    index_offset: u64,
-    data_end: u64,
-    opts: SstOptions,
-) -> DataSummary {
-    let path = dump.file.clone();
-    let path = path.as_path();
-    let mut sum = DataSummary::default();
-    let mut prev_last: Option<(Vec<u8>, u64)> = None;
-    let mut expected_offset = 0u64;
-    for i in 0..index.len() {
-        sum.blocks += 1;
-        let handle = match index.handle(i) {
-            Ok(h) => h,
-            Err(e) => {
-                dump.problems
-                    .push(Problem::from_error(path, &e.in_file(path, index_offset)));
-                sum.damaged_blocks += 1;
-                continue;
-            }
-        };
-        let index_key = index.key(i).map(|(k, t)| (k.to_vec(), t));
-        let mut info = BlockInfo {
-            block: i as u64,
-            offset: handle.offset,
-            on_disk_bytes: handle.len,
-            compression: "?".into(),
-            uncompressed_bytes: None,
-            ratio: None,
-            entries: None,
-            restarts: None,
-            last_key: None,
-            last_seqno: None,
-            ok: false,
-        };
-        match &index_key {
-            Ok((k, t)) => {
-                info.last_key = Some(show(k));
-                info.last_seqno = Some(trailer_parts(*t).0);
-            }
-            Err(e) => dump.problems.push(Problem::from_error(
-                path,
-                &e.clone().in_file(path, index_offset),
-            )),
-        }
-        if handle.offset != expected_offset {
-            dump.problems.push(Problem::at(
-                path,
-                handle.offset,
-                format!(
-                    "block {i} starts at {} but the previous block ends at {expected_offset}",
-                    handle.offset
-                ),
-            ));
-        }
-        expected_offset = handle.offset.saturating_add(handle.len);
-        let result = check_data_block(data, handle.offset, handle.len, data_end, &mut info);
-        let (contents, block_problem) = match result {
-            Ok(c) => (Some(c), None),
-            Err(e) => (None, Some(e)),
-        };
-        if let Some(e) = block_problem {
-            dump.problems
-                .push(Problem::from_error(path, &e.in_file(path, handle.offset)));
-            sum.damaged_blocks += 1;
-            push_block(dump, opts, info);
-            continue;
-        }
-        let Some(contents) = contents else { continue };
-        sum.on_disk_bytes += handle.len;
-        sum.uncompressed_bytes += contents.len() as u64;
-        if info.compression == "lz4" {
-            sum.lz4_blocks += 1;
-        } else {
-            sum.raw_blocks += 1;
-        }
-        match walk_entries(&contents, i as u64, opts, &mut dump.keys) {
-            Ok(walk) => {
-                info.entries = Some(walk.count);
-                info.restarts = Some(walk.restarts);
-                sum.entries += walk.count;
-                info.ok = true;
-                if let Ok((k, t)) = &index_key
-                    && (walk.last.0.as_slice(), walk.last.1) != (k.as_slice(), *t)
-                {
-                    info.ok = false;
-                    dump.problems.push(Problem::at(
-                        path,
-                        handle.offset,
-                        format!("block {i}: index key differs from the block's last key"),
-                    ));
-                }
-                if let Some((pk, pt)) = &prev_last
-                    && cmp_internal(pk, *pt, &walk.first.0, walk.first.1) != Ordering::Less
-                {
-                    info.ok = false;
-                    dump.problems.push(Problem::at(
-                        path,
-                        handle.offset,
-                        format!("block {i}: first key is not after the previous block's last key"),
-                    ));
-                }
-                prev_last = Some(walk.last);
-            }
-            Err(e) => {
-                dump.problems
-                    .push(Problem::from_error(path, &e.in_file(path, handle.offset)));
-                sum.damaged_blocks += 1;
-            }
-        }
-        push_block(dump, opts, info);
-    }
-    if expected_offset != data_end && sum.damaged_blocks == 0 {
-        dump.problems.push(Problem::at(
-            path,
-            expected_offset,
-            format!("data blocks end at {expected_offset} but the filter starts at {data_end}"),
-        ));
-    }
-    sum.compression_ratio = ratio(sum.on_disk_bytes, sum.uncompressed_bytes);
-    sum
-}
-
-fn push_block(dump: &mut SstDump, opts: SstOptions, info: BlockInfo) {
-    if opts.blocks {
-        dump.blocks.push(info);
-    }
-}
-
-/// Checks a data block's range, checksum and compression; returns its decoded contents.
-/// Offsets in errors are relative to the block start.
-fn check_data_block(
-    data: &Bytes,
-    offset: u64,
-    len: u64,
-    data_end: u64,
-    info: &mut BlockInfo,
-) -> crate::Result<Bytes> {
-    let out_of_range = || Error::corruption(Path::new(""), 0, "data block outside the data region");
-    let end = offset.checked_add(len).ok_or_else(out_of_range)?;
-    if end > data_end {
-        return Err(out_of_range());
-    }
-    let blk = usize::try_from(offset)
-        .ok()
-        .zip(usize::try_from(end).ok())
-        .and_then(|(o, e)| data.get(o..e))
-        .ok_or_else(out_of_range)?;
-    let contents = match check_block(blk)? {
-        Checked::Raw(p) => {
-            info.compression = "none".into();
-            data.slice_ref(p)
-        }
-        Checked::Lz4 {
-            uncompressed_len,
-            compressed,
-        } => {
-            info.compression = "lz4".into();
-            decompress(uncompressed_len, compressed)?
-        }
-    };
-    info.uncompressed_bytes = Some(contents.len() as u64);
-    info.ratio = Some(ratio(len, contents.len() as u64));
-    Ok(contents)
-}
-
-struct Walk {
-    count: u64,
-    restarts: u64,
-    first: (Vec<u8>, u64),
-    last: (Vec<u8>, u64),
-}
-
-/// Validates a block's entries and, with `opts.keys`, lists them.
-fn walk_entries(
-    contents: &[u8],
-    block: u64,
-    opts: SstOptions,
-    keys: &mut Vec<EntryInfo>,
-) -> crate::Result<Walk> {
-    let view = BlockView::new(contents)?;
-    let count = view.validate()? as u64;
-    let first = view.entry_at(0)?;
-    let last = view
-        .last()?
-        .ok_or_else(|| Error::corruption(Path::new(""), 0, "empty data block"))?;
-    if opts.keys {
-        let mut off = 0;
-        while off < view.entries_end() {
-            let e = view.entry_at(off)?;
-            let (seqno, kind) = trailer_parts(e.trailer);
-            let (value, value_truncated) = show_truncated(e.value, opts.value_preview_bytes);
-            keys.push(EntryInfo {
-                block,
-                key: show(e.user_key),
-                seqno,
-                kind,
-                value_len: e.value.len() as u64,
-                value,
-                value_truncated,
-            });
-            off = e.next;
-        }
-    }
-    Ok(Walk {
-        count,
-        restarts: view.num_restarts() as u64,
-        first: (first.user_key.to_vec(), first.trailer),
-        last: (last.user_key.to_vec(), last.trailer),
-    })
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-    use crate::format::ValueKind;
-    use crate::key::pack_trailer;
-    use crate::sstable::{TableOptions, build_table_to_vec};
-
-    fn table(n: u64, compression: crate::Compression) -> Vec<u8> {
-        let opts = TableOptions {
-            block_size: 256,
-            compression,
-            ..TableOptions::default()
-        };
-        let entries: Vec<(Vec<u8>, u64, Vec<u8>)> = (0..n)
-            .map(|i| {
-                let kind = if i % 7 == 0 {
-                    ValueKind::Delete
-                } else {
-                    ValueKind::Put
-                };
-                let v = if kind == ValueKind::Put {
-                    format!("value-{i}-{}", "x".repeat(40)).into_bytes()
-                } else {
-                    Vec::new()
-                };
-                (
-                    format!("key{i:05}").into_bytes(),
-                    pack_trailer(i + 1, kind),
-                    v,
-                )
-            })
-            .collect();
-        build_table_to_vec(entries, opts).unwrap()
-    }
-
-    #[test]
-    fn healthy_table_has_no_problems() {
-        for c in [crate::Compression::None, crate::Compression::Lz4] {
-            let data = table(200, c);
-            let opts = SstOptions {
-                blocks: true,
-                keys: true,
-                value_preview_bytes: 8,
-            };
-            let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(data), opts);
-            assert!(d.problems.is_empty(), "{:?}", d.problems);
-            let meta = d.meta.as_ref().unwrap();
-            assert_eq!(meta.entries, 200);
-            assert_eq!(d.keys.len(), 200);
-            assert_eq!(d.blocks.len() as u64, meta.data_blocks);
-            assert!(d.blocks.len() > 3);
-            assert_eq!(d.keys[0].key, "key00000");
-            assert_eq!(d.keys[0].kind, "delete");
-            assert!(d.keys[1].value_truncated);
-            assert!(d.filter.as_ref().unwrap().bits_per_key.unwrap() > 5.0);
-        }
-    }
-
-    /// Regression: `inspect sst` parsed the filter block with its own copy of the format-1 code
-    /// and printed "unknown(2), read as no filter" for prefix-bloom tables. It now uses the
-    /// engine's decoder, so format 2 is reported with its prefix length.
-    #[test]
-    fn prefix_bloom_table_reports_its_prefix_filter() {
-        let opts = TableOptions {
-            block_size: 256,
-            prefix_bloom_len: 4,
-            ..TableOptions::default()
-        };
-        let entries: Vec<(Vec<u8>, u64, Vec<u8>)> = (0..50u64)
-            .map(|i| {
-                (
-                    format!("p{:03}/key", i % 10 * 10 + i / 10).into_bytes(),
-                    pack_trailer(i + 1, ValueKind::Put),
-                    b"v".to_vec(),
-                )
-            })
-            .collect();
-        let mut entries = entries;
-        entries.sort();
-        let data = build_table_to_vec(entries, opts).unwrap();
-        let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(data), SstOptions::default());
-        assert!(d.problems.is_empty(), "{:?}", d.problems);
-        let f = d.filter.as_ref().unwrap();
-        assert_eq!(
-            f.format,
-            crate::format::sst::FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
-        );
-        assert_eq!(f.format_name, "fastbloom-xxh3-prefix(len 4)");
-        assert_eq!(f.prefix_len, Some(4));
-        assert!(f.num_hashes.unwrap() > 0);
-        assert!(f.bits.unwrap() > 0);
-        assert!(!f.format_name.contains("unknown"));
-    }
-
-    #[test]
-    fn every_flipped_byte_is_found_or_harmless_and_never_panics() {
-        let good = table(60, crate::Compression::Lz4);
-        for i in 0..good.len() {
-            let mut bad = good.clone();
-            bad[i] ^= 0x40;
-            let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(bad), SstOptions::default());
-            // Every byte of a table is covered by a checksum, so every flip is reported.
-            assert!(!d.problems.is_empty(), "flip at {i} not detected");
-            assert!(d.problems.iter().all(|p| p.file == Path::new("t.sst")));
-        }
-    }
-}
+mod tests;
