@@ -167,39 +167,10 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         (dir, Some(path.to_path_buf()))
     };
-    let mut dump = ManifestDump {
-        dir: dir.clone(),
-        current: None,
-        manifest: None,
-        file_size: 0,
-        edits: Vec::new(),
-        torn_at: None,
-        state: None,
-        other_manifests: Vec::new(),
-        problems: Vec::new(),
-        raw_state: None,
-    };
+    let mut dump = ManifestDump::new(&dir);
     let manifests = list_manifests(&dir);
-    let manifest_path = match file {
-        Some(f) => f,
-        None => match read_current(&dir) {
-            Ok(name) => {
-                dump.current = Some(name.clone());
-                dir.join(name)
-            }
-            Err(p) => {
-                dump.problems.push(p);
-                // Fall back to the newest manifest so there is still something to show.
-                match manifests.last() {
-                    Some((_, name)) => dir.join(name),
-                    None => {
-                        dump.problems
-                            .push(Problem::whole(&dir, "no MANIFEST-* file in the directory"));
-                        return dump;
-                    }
-                }
-            }
-        },
+    let Some(manifest_path) = file.or_else(|| choose_manifest(&mut dump, &dir, &manifests)) else {
+        return dump;
     };
     dump.other_manifests = manifests
         .into_iter()
@@ -224,6 +195,65 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
     };
     dump.torn_at = torn_at;
     dump.edits = records.iter().map(|(o, e)| EditInfo::new(*o, e)).collect();
+    if let Some(state) = replay(&mut dump, &manifest_path, &records) {
+        dump.state = Some(StateInfo::new(&state));
+        dump.raw_state = Some(state);
+    }
+    dump
+}
+
+impl ManifestDump {
+    /// An empty dump of the database in `dir`.
+    fn new(dir: &Path) -> ManifestDump {
+        ManifestDump {
+            dir: dir.to_path_buf(),
+            current: None,
+            manifest: None,
+            file_size: 0,
+            edits: Vec::new(),
+            torn_at: None,
+            state: None,
+            other_manifests: Vec::new(),
+            problems: Vec::new(),
+            raw_state: None,
+        }
+    }
+}
+
+/// The manifest CURRENT names or, when CURRENT is unusable, the newest of `manifests` (so there
+/// is still something to show); `None` when there is none.
+fn choose_manifest(
+    dump: &mut ManifestDump,
+    dir: &Path,
+    manifests: &[(u64, String)],
+) -> Option<PathBuf> {
+    match read_current(dir) {
+        Ok(name) => {
+            let path = dir.join(&name);
+            dump.current = Some(name);
+            Some(path)
+        }
+        Err(p) => {
+            dump.problems.push(p);
+            match manifests.last() {
+                Some((_, name)) => Some(dir.join(name)),
+                None => {
+                    dump.problems
+                        .push(Problem::whole(dir, "no MANIFEST-* file in the directory"));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Applies the edits in order; the state after the last, or `None` (with a problem) when one does
+/// not apply or there is none.
+fn replay(
+    dump: &mut ManifestDump,
+    path: &Path,
+    records: &[(u64, VersionEdit)],
+) -> Option<ManifestState> {
     let mut state = ManifestState::default();
     let mut ok = true;
     for (i, (offset, edit)) in records.iter().enumerate() {
@@ -233,7 +263,7 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
                 || edit.log_number.is_none())
         {
             dump.problems.push(Problem::at(
-                &manifest_path,
+                path,
                 *offset,
                 "first manifest record is not a snapshot",
             ));
@@ -244,7 +274,7 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
                 other => other.to_string(),
             };
             dump.problems.push(Problem::at(
-                &manifest_path,
+                path,
                 *offset,
                 format!("edit does not apply: {reason}"),
             ));
@@ -254,17 +284,13 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
     }
     if records.is_empty() {
         dump.problems.push(Problem::at(
-            &manifest_path,
+            path,
             crate::manifest::FILE_HEADER_SIZE as u64,
             "manifest holds no complete snapshot record",
         ));
         ok = false;
     }
-    if ok {
-        dump.state = Some(StateInfo::new(&state));
-        dump.raw_state = Some(state);
-    }
-    dump
+    ok.then_some(state)
 }
 
 /// Reads CURRENT in `dir`: the name of the live manifest.
