@@ -13,15 +13,23 @@ use crate::manifest::{FileMeta, ManifestState, VersionEdit, read_manifest_record
 /// A table as the manifest records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableEntry {
+    /// The table's file number (`NNNNNN.sst`).
     pub number: u64,
+    /// The level the table is in.
     pub level: u32,
+    /// File size in bytes.
     pub file_size: u64,
     /// Smallest and largest user keys, escaped.
     pub smallest_key: String,
+    /// Largest user key, escaped.
     pub largest_key: String,
+    /// Smallest sequence number in the table.
     pub min_seqno: u64,
+    /// Largest sequence number in the table.
     pub max_seqno: u64,
+    /// Number of entries, tombstones included.
     pub entries: u64,
+    /// Number of tombstones (delete entries).
     pub tombstones: u64,
 }
 
@@ -45,7 +53,9 @@ impl From<&FileMeta> for TableEntry {
 /// A deleted table reference.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeletedTable {
+    /// The level the table was in.
     pub level: u32,
+    /// The table's file number.
     pub number: u64,
 }
 
@@ -54,10 +64,15 @@ pub struct DeletedTable {
 pub struct EditInfo {
     /// File offset of the record.
     pub offset: u64,
+    /// New next-file-number counter, if the edit sets it.
     pub next_file_number: Option<u64>,
+    /// New last sequence number, if the edit sets it.
     pub last_seqno: Option<u64>,
+    /// New oldest needed WAL segment number, if the edit sets it.
     pub log_number: Option<u64>,
+    /// Tables the edit adds.
     pub added: Vec<TableEntry>,
+    /// Tables the edit removes.
     pub deleted: Vec<DeletedTable>,
 }
 
@@ -81,19 +96,26 @@ impl EditInfo {
 /// Live tables of one level.
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelInfo {
+    /// Level number (0 is the newest).
     pub level: u32,
+    /// Number of live tables in the level.
     pub files: u64,
+    /// Their total size in bytes.
     pub bytes: u64,
+    /// The tables: level 0 newest first, other levels in key order.
     pub tables: Vec<TableEntry>,
 }
 
 /// The state after every edit.
 #[derive(Debug, Clone, Serialize)]
 pub struct StateInfo {
+    /// The next file number the database will allocate.
     pub next_file_number: u64,
+    /// The last sequence number written.
     pub last_seqno: u64,
     /// WAL segments numbered below this are no longer needed.
     pub log_number: u64,
+    /// Live tables per level, from level 0 up to the deepest non-empty level.
     pub levels: Vec<LevelInfo>,
 }
 
@@ -142,7 +164,9 @@ pub struct ManifestDump {
     pub current: Option<String>,
     /// The manifest file read.
     pub manifest: Option<PathBuf>,
+    /// Size of the manifest file in bytes.
     pub file_size: u64,
+    /// Every complete edit, in file order.
     pub edits: Vec<EditInfo>,
     /// Offset of a torn last record, which recovery drops.
     pub torn_at: Option<u64>,
@@ -150,10 +174,11 @@ pub struct ManifestDump {
     pub state: Option<StateInfo>,
     /// Other `MANIFEST-*` files in the directory (left by an interrupted switch; deleted at open).
     pub other_manifests: Vec<String>,
+    /// Every problem found; empty for a healthy manifest.
     pub problems: Vec<Problem>,
     /// The replayed state, for [`super::verify`].
     #[serde(skip)]
-    pub raw_state: Option<ManifestState>,
+    pub(crate) raw_state: Option<ManifestState>,
 }
 
 /// Reads the manifest of the database in `path`, or the manifest file `path` itself. Never fails:

@@ -17,9 +17,11 @@ use crate::manifest::FileMeta;
 /// The verdict on one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
+    /// The file checked.
     pub file: PathBuf,
     /// `manifest`, `sst` or `wal`.
     pub kind: String,
+    /// True when no problem was found in it.
     pub ok: bool,
     /// A one-line summary (entries, records, tail).
     pub detail: String,
@@ -28,7 +30,9 @@ pub struct FileCheck {
 /// The result of [`verify_dir`].
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// The database directory checked.
     pub dir: PathBuf,
+    /// The verdict on each file checked, manifest first.
     pub files: Vec<FileCheck>,
     /// Every problem found; empty when the database is healthy.
     pub problems: Vec<Problem>,

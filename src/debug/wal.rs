@@ -31,11 +31,17 @@ impl Default for WalOptions {
 /// One entry of a batch.
 #[derive(Debug, Clone, Serialize)]
 pub struct WalEntry {
+    /// Sequence number of the entry.
     pub seqno: u64,
+    /// `put` or `delete`.
     pub kind: String,
+    /// Key, escaped.
     pub key: String,
+    /// Value length in bytes (0 for a delete).
     pub value_len: u64,
+    /// Value preview, escaped, cut after [`WalOptions::value_preview_bytes`].
     pub value: String,
+    /// Whether the preview was cut.
     pub value_truncated: bool,
 }
 
@@ -44,10 +50,14 @@ pub struct WalEntry {
 pub struct WalRecordInfo {
     /// File offset of the record header.
     pub offset: u64,
+    /// Length of the record payload (the encoded batch).
     pub payload_bytes: u64,
+    /// Sequence number of the batch's first entry, when the batch decoded.
     pub base_seqno: Option<u64>,
+    /// Number of entries the batch header declares, when it decoded.
     pub count: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The batch's entries (with [`WalOptions::entries`]).
     pub entries: Vec<WalEntry>,
     /// Set when the record's checksum passed but its batch does not decode.
     pub error: Option<String>,
@@ -68,16 +78,25 @@ pub struct TailInfo {
 /// Everything read from one segment.
 #[derive(Debug, Clone, Serialize)]
 pub struct WalDump {
+    /// The file read.
     pub file: PathBuf,
+    /// File size in bytes (0 when it could not be read).
     pub file_size: u64,
     /// The segment number from its header (or its name when the header is missing).
     pub number: Option<u64>,
+    /// Every record read, in file order.
     pub records: Vec<WalRecordInfo>,
+    /// Number of records read.
     pub record_count: u64,
+    /// Number of batch entries in them.
     pub entry_count: u64,
+    /// Smallest sequence number in the segment.
     pub min_seqno: Option<u64>,
+    /// Largest sequence number in the segment.
     pub max_seqno: Option<u64>,
+    /// How the segment ends.
     pub tail: TailInfo,
+    /// Every problem found; empty for a healthy segment.
     pub problems: Vec<Problem>,
 }
 

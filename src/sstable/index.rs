@@ -88,7 +88,9 @@ pub struct Index {
 /// block trailer included). Also what `lsmkv::debug::sst` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BlockHandle {
+    /// File offset of the block.
     pub offset: u64,
+    /// On-disk length of the block, its 5-byte trailer included.
     pub len: u64,
 }
 

@@ -1,9 +1,9 @@
 //! Dump of one SSTable (`format-spec/sstable.md`): footer, meta block, filter, index and every
 //! data block, checked one by one so that one damaged block does not hide the others.
 //!
-//! Every byte is decoded by the engine's own functions: [`Footer::decode`], [`aux_block_end`],
-//! [`TableMeta::decode`], [`FilterLayout::parse`], [`Index::new`], `compress::check_block` /
-//! `decompress` and [`BlockView`]. This module only orders the checks so that it can go on past
+//! Every byte is decoded by the engine's own functions: `Footer::decode`, `aux_block_end`,
+//! `TableMeta::decode`, `FilterLayout::parse`, `Index::new`, `compress::check_block` /
+//! `decompress` and `BlockView`. This module only orders the checks so that it can go on past
 //! a damaged part, and turns errors into [`Problem`]s; it has no parser of its own.
 
 mod blocks;
@@ -35,7 +35,8 @@ pub struct SstOptions {
     pub value_preview_bytes: usize,
 }
 
-/// Location of a block as stored in the footer or index: the engine's [`BlockHandle`].
+/// Location of a block as stored in the footer or index (the engine's own `BlockHandle`): its
+/// file `offset` and on-disk `len`, trailer included.
 pub type HandleInfo = BlockHandle;
 
 /// The footer.
@@ -43,23 +44,32 @@ pub type HandleInfo = BlockHandle;
 pub struct FooterInfo {
     /// Where the footer starts (file size - 52).
     pub offset: u64,
+    /// The table format version the footer records.
     pub format_version: u32,
+    /// Location of the filter block.
     pub filter: HandleInfo,
+    /// Location of the index block.
     pub index: HandleInfo,
+    /// Location of the meta block.
     pub meta: HandleInfo,
 }
 
-/// The meta block: the engine's decoded [`TableMeta`] (serialized flat, as its own fields) plus
-/// its smallest and largest internal keys in printable form. Derefs to the [`TableMeta`], so
-/// `info.entries` and the like read the engine's fields.
+/// The meta block: the engine's decoded `TableMeta` (serialized flat, as its own fields) plus
+/// its smallest and largest internal keys in printable form. Derefs to the `TableMeta`, so
+/// `info.entries` and the like read the engine's fields (the counts of entries, tombstones,
+/// distinct user keys, data blocks and bytes, the seqno range and the writer settings).
 #[derive(Debug, Clone, Serialize)]
 pub struct MetaInfo {
+    /// The decoded meta block.
     #[serde(flatten)]
     pub table: TableMeta,
-    /// Smallest and largest internal keys: user key (escaped) and trailer parts.
+    /// Smallest user key, escaped.
     pub smallest_key: Option<String>,
+    /// Sequence number of the smallest internal key.
     pub smallest_seqno: Option<u64>,
+    /// Largest user key, escaped.
     pub largest_key: Option<String>,
+    /// Sequence number of the largest internal key.
     pub largest_seqno: Option<u64>,
 }
 
@@ -73,16 +83,21 @@ impl std::ops::Deref for MetaInfo {
 /// The bloom filter block.
 #[derive(Debug, Clone, Serialize)]
 pub struct FilterInfo {
+    /// File offset of the filter block.
     pub offset: u64,
+    /// On-disk length of the filter block (trailer included).
     pub on_disk_bytes: u64,
     /// Filter format byte: 0 none, 1 fastbloom over xxh3 hashes of keys, 2 the same plus key
     /// prefixes; others are read as "no filter".
     pub format: u8,
+    /// Readable name of `format`.
     pub format_name: String,
     /// Format 2: length of the key prefixes the filter also holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_len: Option<u32>,
+    /// Number of hash functions, when there is a bloom filter.
     pub num_hashes: Option<u32>,
+    /// Number of filter bits, when there is a bloom filter.
     pub bits: Option<u64>,
     /// Filter bits per distinct user key.
     pub bits_per_key: Option<f64>,
@@ -91,16 +106,22 @@ pub struct FilterInfo {
 /// The index block.
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexInfo {
+    /// File offset of the index block.
     pub offset: u64,
+    /// On-disk length of the index block (trailer included).
     pub on_disk_bytes: u64,
+    /// Number of index entries (one per data block).
     pub entries: u64,
 }
 
 /// Totals over the data blocks that could be read.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DataSummary {
+    /// Number of data blocks the index names.
     pub blocks: u64,
+    /// Blocks stored LZ4-compressed.
     pub lz4_blocks: u64,
+    /// Blocks stored uncompressed.
     pub raw_blocks: u64,
     /// Sum of on-disk block lengths (trailers included).
     pub on_disk_bytes: u64,
@@ -110,6 +131,7 @@ pub struct DataSummary {
     pub compression_ratio: f64,
     /// Entries found in the blocks that decoded.
     pub entries: u64,
+    /// Blocks that could not be read or decoded.
     pub damaged_blocks: u64,
 }
 
@@ -118,16 +140,23 @@ pub struct DataSummary {
 pub struct BlockInfo {
     /// Position in the index.
     pub block: u64,
+    /// File offset of the block.
     pub offset: u64,
+    /// On-disk length, trailer included.
     pub on_disk_bytes: u64,
+    /// `none`, `lz4`, or `?` when the trailer could not be read.
     pub compression: String,
+    /// Decoded length, when the block decoded.
     pub uncompressed_bytes: Option<u64>,
     /// on_disk / uncompressed.
     pub ratio: Option<f64>,
+    /// Number of entries, when the entries decoded.
     pub entries: Option<u64>,
+    /// Number of restart points, when the entries decoded.
     pub restarts: Option<u64>,
     /// The index's key for the block (its last entry): escaped user key and seqno.
     pub last_key: Option<String>,
+    /// Sequence number of the index key.
     pub last_seqno: Option<u64>,
     /// False when the block is damaged (the problem is in [`SstDump::problems`]).
     pub ok: bool,
@@ -136,24 +165,38 @@ pub struct BlockInfo {
 /// One entry of a data block.
 #[derive(Debug, Clone, Serialize)]
 pub struct EntryInfo {
+    /// The data block the entry is in.
     pub block: u64,
+    /// User key, escaped.
     pub key: String,
+    /// Sequence number.
     pub seqno: u64,
+    /// `put`, `delete` or `unknown(N)`.
     pub kind: String,
+    /// Value length in bytes.
     pub value_len: u64,
+    /// Value preview, escaped, cut after [`SstOptions::value_preview_bytes`].
     pub value: String,
+    /// Whether the preview was cut.
     pub value_truncated: bool,
 }
 
 /// Everything read from one SSTable.
 #[derive(Debug, Clone, Serialize)]
 pub struct SstDump {
+    /// The file read.
     pub file: PathBuf,
+    /// File size in bytes (0 when it could not be read).
     pub file_size: u64,
+    /// The footer, when it decoded.
     pub footer: Option<FooterInfo>,
+    /// The meta block, when it decoded.
     pub meta: Option<MetaInfo>,
+    /// The filter block, when it decoded.
     pub filter: Option<FilterInfo>,
+    /// The index block, when it decoded.
     pub index: Option<IndexInfo>,
+    /// Totals over the data blocks, when the index decoded.
     pub data: Option<DataSummary>,
     /// Filled with [`SstOptions::blocks`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
