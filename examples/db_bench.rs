@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lsmkv::sstable::reader::{MapAdvice, set_open_advice};
+use lsmkv::sstable::mapping::{MapAdvice, set_open_advice};
 use lsmkv::{Db, Options, SyncMode};
 
 struct Args {

@@ -52,7 +52,6 @@ internal_mod!(
     sstable, stats, value, wal,
 );
 
-#[allow(missing_docs)]
 pub mod debug;
 
 pub use batch::WriteBatch;

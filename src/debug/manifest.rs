@@ -13,15 +13,23 @@ use crate::manifest::{FileMeta, ManifestState, VersionEdit, read_manifest_record
 /// A table as the manifest records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableEntry {
+    /// The table's file number (`NNNNNN.sst`).
     pub number: u64,
+    /// The level the table is in.
     pub level: u32,
+    /// File size in bytes.
     pub file_size: u64,
     /// Smallest and largest user keys, escaped.
     pub smallest_key: String,
+    /// Largest user key, escaped.
     pub largest_key: String,
+    /// Smallest sequence number in the table.
     pub min_seqno: u64,
+    /// Largest sequence number in the table.
     pub max_seqno: u64,
+    /// Number of entries, tombstones included.
     pub entries: u64,
+    /// Number of tombstones (delete entries).
     pub tombstones: u64,
 }
 
@@ -45,7 +53,9 @@ impl From<&FileMeta> for TableEntry {
 /// A deleted table reference.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeletedTable {
+    /// The level the table was in.
     pub level: u32,
+    /// The table's file number.
     pub number: u64,
 }
 
@@ -54,10 +64,15 @@ pub struct DeletedTable {
 pub struct EditInfo {
     /// File offset of the record.
     pub offset: u64,
+    /// New next-file-number counter, if the edit sets it.
     pub next_file_number: Option<u64>,
+    /// New last sequence number, if the edit sets it.
     pub last_seqno: Option<u64>,
+    /// New oldest needed WAL segment number, if the edit sets it.
     pub log_number: Option<u64>,
+    /// Tables the edit adds.
     pub added: Vec<TableEntry>,
+    /// Tables the edit removes.
     pub deleted: Vec<DeletedTable>,
 }
 
@@ -81,19 +96,26 @@ impl EditInfo {
 /// Live tables of one level.
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelInfo {
+    /// Level number (0 is the newest).
     pub level: u32,
+    /// Number of live tables in the level.
     pub files: u64,
+    /// Their total size in bytes.
     pub bytes: u64,
+    /// The tables: level 0 newest first, other levels in key order.
     pub tables: Vec<TableEntry>,
 }
 
 /// The state after every edit.
 #[derive(Debug, Clone, Serialize)]
 pub struct StateInfo {
+    /// The next file number the database will allocate.
     pub next_file_number: u64,
+    /// The last sequence number written.
     pub last_seqno: u64,
     /// WAL segments numbered below this are no longer needed.
     pub log_number: u64,
+    /// Live tables per level, from level 0 up to the deepest non-empty level.
     pub levels: Vec<LevelInfo>,
 }
 
@@ -142,7 +164,9 @@ pub struct ManifestDump {
     pub current: Option<String>,
     /// The manifest file read.
     pub manifest: Option<PathBuf>,
+    /// Size of the manifest file in bytes.
     pub file_size: u64,
+    /// Every complete edit, in file order.
     pub edits: Vec<EditInfo>,
     /// Offset of a torn last record, which recovery drops.
     pub torn_at: Option<u64>,
@@ -150,10 +174,11 @@ pub struct ManifestDump {
     pub state: Option<StateInfo>,
     /// Other `MANIFEST-*` files in the directory (left by an interrupted switch; deleted at open).
     pub other_manifests: Vec<String>,
+    /// Every problem found; empty for a healthy manifest.
     pub problems: Vec<Problem>,
     /// The replayed state, for [`super::verify`].
     #[serde(skip)]
-    pub raw_state: Option<ManifestState>,
+    pub(crate) raw_state: Option<ManifestState>,
 }
 
 /// Reads the manifest of the database in `path`, or the manifest file `path` itself. Never fails:
@@ -167,39 +192,10 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         (dir, Some(path.to_path_buf()))
     };
-    let mut dump = ManifestDump {
-        dir: dir.clone(),
-        current: None,
-        manifest: None,
-        file_size: 0,
-        edits: Vec::new(),
-        torn_at: None,
-        state: None,
-        other_manifests: Vec::new(),
-        problems: Vec::new(),
-        raw_state: None,
-    };
+    let mut dump = ManifestDump::new(&dir);
     let manifests = list_manifests(&dir);
-    let manifest_path = match file {
-        Some(f) => f,
-        None => match read_current(&dir) {
-            Ok(name) => {
-                dump.current = Some(name.clone());
-                dir.join(name)
-            }
-            Err(p) => {
-                dump.problems.push(p);
-                // Fall back to the newest manifest so there is still something to show.
-                match manifests.last() {
-                    Some((_, name)) => dir.join(name),
-                    None => {
-                        dump.problems
-                            .push(Problem::whole(&dir, "no MANIFEST-* file in the directory"));
-                        return dump;
-                    }
-                }
-            }
-        },
+    let Some(manifest_path) = file.or_else(|| choose_manifest(&mut dump, &dir, &manifests)) else {
+        return dump;
     };
     dump.other_manifests = manifests
         .into_iter()
@@ -224,6 +220,65 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
     };
     dump.torn_at = torn_at;
     dump.edits = records.iter().map(|(o, e)| EditInfo::new(*o, e)).collect();
+    if let Some(state) = replay(&mut dump, &manifest_path, &records) {
+        dump.state = Some(StateInfo::new(&state));
+        dump.raw_state = Some(state);
+    }
+    dump
+}
+
+impl ManifestDump {
+    /// An empty dump of the database in `dir`.
+    fn new(dir: &Path) -> ManifestDump {
+        ManifestDump {
+            dir: dir.to_path_buf(),
+            current: None,
+            manifest: None,
+            file_size: 0,
+            edits: Vec::new(),
+            torn_at: None,
+            state: None,
+            other_manifests: Vec::new(),
+            problems: Vec::new(),
+            raw_state: None,
+        }
+    }
+}
+
+/// The manifest CURRENT names or, when CURRENT is unusable, the newest of `manifests` (so there
+/// is still something to show); `None` when there is none.
+fn choose_manifest(
+    dump: &mut ManifestDump,
+    dir: &Path,
+    manifests: &[(u64, String)],
+) -> Option<PathBuf> {
+    match read_current(dir) {
+        Ok(name) => {
+            let path = dir.join(&name);
+            dump.current = Some(name);
+            Some(path)
+        }
+        Err(p) => {
+            dump.problems.push(p);
+            match manifests.last() {
+                Some((_, name)) => Some(dir.join(name)),
+                None => {
+                    dump.problems
+                        .push(Problem::whole(dir, "no MANIFEST-* file in the directory"));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Applies the edits in order; the state after the last, or `None` (with a problem) when one does
+/// not apply or there is none.
+fn replay(
+    dump: &mut ManifestDump,
+    path: &Path,
+    records: &[(u64, VersionEdit)],
+) -> Option<ManifestState> {
     let mut state = ManifestState::default();
     let mut ok = true;
     for (i, (offset, edit)) in records.iter().enumerate() {
@@ -233,7 +288,7 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
                 || edit.log_number.is_none())
         {
             dump.problems.push(Problem::at(
-                &manifest_path,
+                path,
                 *offset,
                 "first manifest record is not a snapshot",
             ));
@@ -244,7 +299,7 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
                 other => other.to_string(),
             };
             dump.problems.push(Problem::at(
-                &manifest_path,
+                path,
                 *offset,
                 format!("edit does not apply: {reason}"),
             ));
@@ -254,17 +309,13 @@ pub fn dump_manifest(path: &Path) -> ManifestDump {
     }
     if records.is_empty() {
         dump.problems.push(Problem::at(
-            &manifest_path,
+            path,
             crate::manifest::FILE_HEADER_SIZE as u64,
             "manifest holds no complete snapshot record",
         ));
         ok = false;
     }
-    if ok {
-        dump.state = Some(StateInfo::new(&state));
-        dump.raw_state = Some(state);
-    }
-    dump
+    ok.then_some(state)
 }
 
 /// Reads CURRENT in `dir`: the name of the live manifest.

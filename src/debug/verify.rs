@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Problem;
-use super::manifest::dump_manifest;
+use super::manifest::{ManifestDump, dump_manifest};
 use super::sst::{SstOptions, dump_sst};
 use super::wal::{WalOptions, dump_wal};
 use crate::format::files::{self, FileKind};
@@ -17,9 +17,11 @@ use crate::manifest::FileMeta;
 /// The verdict on one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
+    /// The file checked.
     pub file: PathBuf,
     /// `manifest`, `sst` or `wal`.
     pub kind: String,
+    /// True when no problem was found in it.
     pub ok: bool,
     /// A one-line summary (entries, records, tail).
     pub detail: String,
@@ -28,7 +30,9 @@ pub struct FileCheck {
 /// The result of [`verify_dir`].
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// The database directory checked.
     pub dir: PathBuf,
+    /// The verdict on each file checked, manifest first.
     pub files: Vec<FileCheck>,
     /// Every problem found; empty when the database is healthy.
     pub problems: Vec<Problem>,
@@ -52,21 +56,58 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> VerifyRepor
         problems: Vec::new(),
         notes: Vec::new(),
     };
-    let names = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| files::parse_name(&n))
-            .collect::<Vec<_>>(),
-        Err(e) => {
-            report.problems.push(Problem::whole(
-                dir,
-                format!("cannot list the directory: {e}"),
-            ));
+    let names = match list_names(dir) {
+        Ok(names) => names,
+        Err(p) => {
+            report.problems.push(p);
             return report;
         }
     };
+    let m = check_manifest(dir, &mut report);
+    let live: Vec<FileMeta> = m
+        .raw_state
+        .as_ref()
+        .map(|s| s.files.values().cloned().collect())
+        .unwrap_or_default();
+    let log_number = m.raw_state.as_ref().map_or(0, |s| s.log_number);
+    let wals = needed_wals(&names, log_number);
+    let total = (live.len() + wals.len()) as u64;
+    let mut done = 0u64;
+    for meta in &live {
+        check_table(dir, meta, &mut report);
+        done += 1;
+        progress(done, total);
+    }
+    let last_wal = wals.last().copied();
+    for &n in &wals {
+        check_wal(dir, n, Some(n) == last_wal, &mut report);
+        done += 1;
+        progress(done, total);
+    }
+    if m.raw_state.is_some() {
+        note_unreferenced_tables(&names, &live, &mut report);
+    }
+    report
+}
 
+/// The database files in `dir`, by kind and number.
+fn list_names(dir: &Path) -> Result<Vec<FileKind>, Problem> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| files::parse_name(&n))
+            .collect()),
+        Err(e) => Err(Problem::whole(
+            dir,
+            format!("cannot list the directory: {e}"),
+        )),
+    }
+}
+
+/// Checks the manifest (its verdict, a torn-tail note and its problems go into `report`) and
+/// returns its dump, whose replayed state names the live files.
+fn check_manifest(dir: &Path, report: &mut VerifyReport) -> ManifestDump {
     let m = dump_manifest(dir);
     let manifest_file = m
         .manifest
@@ -90,13 +131,11 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> VerifyRepor
         ));
     }
     report.problems.extend(m.problems.iter().cloned());
+    m
+}
 
-    let live: Vec<FileMeta> = m
-        .raw_state
-        .as_ref()
-        .map(|s| s.files.values().cloned().collect())
-        .unwrap_or_default();
-    let log_number = m.raw_state.as_ref().map_or(0, |s| s.log_number);
+/// The WAL segments recovery would replay (numbered `log_number` or above), oldest first.
+fn needed_wals(names: &[FileKind], log_number: u64) -> Vec<u64> {
     let mut wals: Vec<u64> = names
         .iter()
         .filter_map(|k| match k {
@@ -105,65 +144,57 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> VerifyRepor
         })
         .collect();
     wals.sort_unstable();
-    let total = (live.len() + wals.len()) as u64;
-    let mut done = 0u64;
+    wals
+}
 
-    for meta in &live {
-        check_table(dir, meta, &mut report);
-        done += 1;
-        progress(done, total);
+/// Checks WAL segment `n` (`newest`: the last one); a torn tail is a note, not a problem.
+fn check_wal(dir: &Path, n: u64, newest: bool, report: &mut VerifyReport) {
+    let path = dir.join(files::wal_name(n));
+    let d = dump_wal(
+        &path,
+        WalOptions {
+            entries: false,
+            value_preview_bytes: 0,
+        },
+    );
+    if d.tail.kind == "torn" {
+        let at = d.tail.offset.unwrap_or(0);
+        let where_ = if newest {
+            "the newest segment"
+        } else {
+            "an older segment"
+        };
+        report.notes.push(format!(
+            "{} ({where_}) ends in a torn write at offset {at}; recovery drops those {} bytes",
+            path.display(),
+            d.tail.bytes_after.unwrap_or(0)
+        ));
     }
-    let last_wal = wals.last().copied();
-    for n in wals {
-        let path = dir.join(files::wal_name(n));
-        let d = dump_wal(
-            &path,
-            WalOptions {
-                entries: false,
-                value_preview_bytes: 0,
-            },
-        );
-        if d.tail.kind == "torn" {
-            let at = d.tail.offset.unwrap_or(0);
-            let where_ = if Some(n) == last_wal {
-                "the newest segment"
-            } else {
-                "an older segment"
-            };
+    report.files.push(FileCheck {
+        file: path,
+        kind: "wal".into(),
+        ok: d.problems.is_empty(),
+        detail: format!(
+            "{} records, {} entries, tail {}",
+            d.record_count, d.entry_count, d.tail.kind
+        ),
+    });
+    report.problems.extend(d.problems);
+}
+
+/// Notes every SSTable in the directory that the manifest does not reference.
+fn note_unreferenced_tables(names: &[FileKind], live: &[FileMeta], report: &mut VerifyReport) {
+    let live_numbers: BTreeSet<u64> = live.iter().map(|f| f.number).collect();
+    for k in names {
+        if let FileKind::Sst(n) = k
+            && !live_numbers.contains(n)
+        {
             report.notes.push(format!(
-                "{} ({where_}) ends in a torn write at offset {at}; recovery drops those {} bytes",
-                path.display(),
-                d.tail.bytes_after.unwrap_or(0)
+                "{} is not referenced by the manifest (left over; deleted at open)",
+                files::sst_name(*n)
             ));
         }
-        report.files.push(FileCheck {
-            file: path,
-            kind: "wal".into(),
-            ok: d.problems.is_empty(),
-            detail: format!(
-                "{} records, {} entries, tail {}",
-                d.record_count, d.entry_count, d.tail.kind
-            ),
-        });
-        report.problems.extend(d.problems);
-        done += 1;
-        progress(done, total);
     }
-
-    if m.raw_state.is_some() {
-        let live_numbers: BTreeSet<u64> = live.iter().map(|f| f.number).collect();
-        for k in &names {
-            if let FileKind::Sst(n) = k
-                && !live_numbers.contains(n)
-            {
-                report.notes.push(format!(
-                    "{} is not referenced by the manifest (left over; deleted at open)",
-                    files::sst_name(*n)
-                ));
-            }
-        }
-    }
-    report
 }
 
 /// Checks one live table: present, the size the manifest records, every checksum, and metadata

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Problem, kind_name, read_file, show, show_truncated};
-use crate::batch::decode_batch;
+use crate::batch::{BatchEntry, decode_batch};
 use crate::format::ValueKind;
-use crate::wal::{Tail, scan_segment};
+use crate::wal::{Record, Tail, scan_segment};
 
 /// What to include.
 #[derive(Debug, Clone, Copy)]
@@ -31,11 +31,17 @@ impl Default for WalOptions {
 /// One entry of a batch.
 #[derive(Debug, Clone, Serialize)]
 pub struct WalEntry {
+    /// Sequence number of the entry.
     pub seqno: u64,
+    /// `put` or `delete`.
     pub kind: String,
+    /// Key, escaped.
     pub key: String,
+    /// Value length in bytes (0 for a delete).
     pub value_len: u64,
+    /// Value preview, escaped, cut after [`WalOptions::value_preview_bytes`].
     pub value: String,
+    /// Whether the preview was cut.
     pub value_truncated: bool,
 }
 
@@ -44,10 +50,14 @@ pub struct WalEntry {
 pub struct WalRecordInfo {
     /// File offset of the record header.
     pub offset: u64,
+    /// Length of the record payload (the encoded batch).
     pub payload_bytes: u64,
+    /// Sequence number of the batch's first entry, when the batch decoded.
     pub base_seqno: Option<u64>,
+    /// Number of entries the batch header declares, when it decoded.
     pub count: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The batch's entries (with [`WalOptions::entries`]).
     pub entries: Vec<WalEntry>,
     /// Set when the record's checksum passed but its batch does not decode.
     pub error: Option<String>,
@@ -68,16 +78,25 @@ pub struct TailInfo {
 /// Everything read from one segment.
 #[derive(Debug, Clone, Serialize)]
 pub struct WalDump {
+    /// The file read.
     pub file: PathBuf,
+    /// File size in bytes (0 when it could not be read).
     pub file_size: u64,
     /// The segment number from its header (or its name when the header is missing).
     pub number: Option<u64>,
+    /// Every record read, in file order.
     pub records: Vec<WalRecordInfo>,
+    /// Number of records read.
     pub record_count: u64,
+    /// Number of batch entries in them.
     pub entry_count: u64,
+    /// Smallest sequence number in the segment.
     pub min_seqno: Option<u64>,
+    /// Largest sequence number in the segment.
     pub max_seqno: Option<u64>,
+    /// How the segment ends.
     pub tail: TailInfo,
+    /// Every problem found; empty for a healthy segment.
     pub problems: Vec<Problem>,
 }
 
@@ -94,108 +113,40 @@ pub fn dump_wal(path: &Path, opts: WalOptions) -> WalDump {
             entry_count: 0,
             min_seqno: None,
             max_seqno: None,
-            tail: TailInfo {
-                kind: "unreadable".into(),
-                offset: None,
-                bytes_after: None,
-            },
+            tail: TailInfo::new("unreadable", None, 0),
             problems: vec![p],
         },
     }
+}
+
+/// Totals over the batches read so far.
+#[derive(Default)]
+struct Totals {
+    entry_count: u64,
+    min_seqno: Option<u64>,
+    max_seqno: Option<u64>,
 }
 
 /// Checks a segment held in memory (`path` names it in problems and gives the expected number).
 pub fn dump_wal_bytes(path: &Path, data: &[u8], opts: WalOptions) -> WalDump {
     let mut records = Vec::new();
     let mut problems = Vec::new();
-    let (mut entry_count, mut min_seqno, mut max_seqno) = (0u64, None::<u64>, None::<u64>);
+    let mut totals = Totals::default();
     let scanned = scan_segment(data, path, |r| {
-        let mut info = WalRecordInfo {
-            offset: r.offset,
-            payload_bytes: r.payload.len() as u64,
-            base_seqno: None,
-            count: None,
-            entries: Vec::new(),
-            error: None,
-        };
-        match decode_batch(r.payload, path, r.payload_offset()) {
-            Ok(batch) => {
-                info.base_seqno = Some(batch.base_seqno);
-                info.count = Some(batch.count);
-                if batch.count > 0 {
-                    let last = batch.base_seqno + u64::from(batch.count) - 1;
-                    min_seqno =
-                        Some(min_seqno.map_or(batch.base_seqno, |m| m.min(batch.base_seqno)));
-                    max_seqno = Some(max_seqno.map_or(last, |m| m.max(last)));
-                }
-                for (i, e) in batch.iter().enumerate() {
-                    match e {
-                        Ok(e) => {
-                            entry_count += 1;
-                            if opts.entries {
-                                let (value, value_truncated) =
-                                    show_truncated(e.value, opts.value_preview_bytes);
-                                info.entries.push(WalEntry {
-                                    seqno: batch.base_seqno + i as u64,
-                                    kind: kind_name(Some(e.kind), e.kind as u8),
-                                    key: show(e.key),
-                                    value_len: if e.kind == ValueKind::Put {
-                                        e.value.len() as u64
-                                    } else {
-                                        0
-                                    },
-                                    value,
-                                    value_truncated,
-                                });
-                            }
-                        }
-                        Err(err) => {
-                            let p = Problem::from_error(path, &err);
-                            info.error = Some(p.to_string());
-                            problems.push(p);
-                        }
-                    }
-                }
-            }
-            Err(err) => {
-                let p = Problem::from_error(path, &err);
-                info.error = Some(p.to_string());
-                problems.push(p);
-            }
-        }
-        records.push(info);
+        records.push(record_info(path, &r, opts, &mut totals, &mut problems));
         Ok(())
     });
     let size = data.len() as u64;
     let (number, tail) = match scanned {
-        Ok((number, Tail::Clean)) => (
-            Some(number),
-            TailInfo {
-                kind: "clean".into(),
-                offset: None,
-                bytes_after: None,
-            },
-        ),
-        Ok((number, Tail::Torn { offset })) => (
-            Some(number),
-            TailInfo {
-                kind: "torn".into(),
-                offset: Some(offset),
-                bytes_after: Some(size.saturating_sub(offset)),
-            },
-        ),
+        Ok((number, Tail::Clean)) => (Some(number), TailInfo::new("clean", None, size)),
+        Ok((number, Tail::Torn { offset })) => {
+            (Some(number), TailInfo::new("torn", Some(offset), size))
+        }
         Err(e) => {
             let p = Problem::from_error(path, &e);
             let offset = p.offset;
             problems.push(p);
-            (
-                None,
-                TailInfo {
-                    kind: "corrupt".into(),
-                    offset,
-                    bytes_after: offset.map(|o| size.saturating_sub(o)),
-                },
-            )
+            (None, TailInfo::new("corrupt", offset, size))
         }
     };
     WalDump {
@@ -204,11 +155,91 @@ pub fn dump_wal_bytes(path: &Path, data: &[u8], opts: WalOptions) -> WalDump {
         number,
         record_count: records.len() as u64,
         records,
-        entry_count,
-        min_seqno,
-        max_seqno,
+        entry_count: totals.entry_count,
+        min_seqno: totals.min_seqno,
+        max_seqno: totals.max_seqno,
         tail,
         problems,
+    }
+}
+
+impl TailInfo {
+    /// A tail of `kind` starting at `offset` in a file of `size` bytes.
+    fn new(kind: &str, offset: Option<u64>, size: u64) -> TailInfo {
+        TailInfo {
+            kind: kind.into(),
+            offset,
+            bytes_after: offset.map(|o| size.saturating_sub(o)),
+        }
+    }
+}
+
+/// Decodes the batch in record `r`; its entries (with `opts.entries`) and damage go into the row,
+/// counts into `totals`, problems into `problems`.
+fn record_info(
+    path: &Path,
+    r: &Record<'_>,
+    opts: WalOptions,
+    totals: &mut Totals,
+    problems: &mut Vec<Problem>,
+) -> WalRecordInfo {
+    let mut info = WalRecordInfo {
+        offset: r.offset,
+        payload_bytes: r.payload.len() as u64,
+        base_seqno: None,
+        count: None,
+        entries: Vec::new(),
+        error: None,
+    };
+    let mut fail = |info: &mut WalRecordInfo, err: &crate::Error| {
+        let p = Problem::from_error(path, err);
+        info.error = Some(p.to_string());
+        problems.push(p);
+    };
+    let batch = match decode_batch(r.payload, path, r.payload_offset()) {
+        Ok(batch) => batch,
+        Err(err) => {
+            fail(&mut info, &err);
+            return info;
+        }
+    };
+    info.base_seqno = Some(batch.base_seqno);
+    info.count = Some(batch.count);
+    if batch.count > 0 {
+        let last = batch.base_seqno + u64::from(batch.count) - 1;
+        let first = batch.base_seqno;
+        totals.min_seqno = Some(totals.min_seqno.map_or(first, |m| m.min(first)));
+        totals.max_seqno = Some(totals.max_seqno.map_or(last, |m| m.max(last)));
+    }
+    for (i, e) in batch.iter().enumerate() {
+        match e {
+            Ok(e) => {
+                totals.entry_count += 1;
+                if opts.entries {
+                    info.entries
+                        .push(entry_info(batch.base_seqno + i as u64, &e, opts));
+                }
+            }
+            Err(err) => fail(&mut info, &err),
+        }
+    }
+    info
+}
+
+/// The row of one batch entry with sequence number `seqno`.
+fn entry_info(seqno: u64, e: &BatchEntry<'_>, opts: WalOptions) -> WalEntry {
+    let (value, value_truncated) = show_truncated(e.value, opts.value_preview_bytes);
+    WalEntry {
+        seqno,
+        kind: kind_name(Some(e.kind), e.kind as u8),
+        key: show(e.key),
+        value_len: if e.kind == ValueKind::Put {
+            e.value.len() as u64
+        } else {
+            0
+        },
+        value,
+        value_truncated,
     }
 }
 

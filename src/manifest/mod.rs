@@ -71,8 +71,15 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Opens the manifest named by CURRENT in `dir` and replays it; if there is no CURRENT,
-    /// creates `MANIFEST-000001` (with `next_file_number` = 2) and CURRENT. A torn last record (a
+    /// [`Manifest::open_with_fs`] on the real file system (tests).
+    #[cfg(any(test, feature = "internal"))]
+    pub fn open(dir: &Path) -> Result<(Manifest, ManifestState)> {
+        Self::open_with_fs(crate::fs::default_fs(), dir)
+    }
+
+    /// Opens the manifest named by CURRENT in `dir` on the file system `fs` (which the manifest
+    /// keeps for its writes) and replays it; if there is no CURRENT, creates `MANIFEST-000001`
+    /// (with `next_file_number` = 2) and CURRENT. A torn last record (a
     /// crash during an append; never acknowledged) is dropped and the state is rewritten to a new
     /// manifest. Other `MANIFEST-*` files and `CURRENT.tmp` (left by an interrupted switch) are
     /// deleted. Requires: the caller holds the directory lock.
@@ -81,14 +88,6 @@ impl Manifest {
     /// [`Error::Corruption`] if CURRENT is malformed or names a missing manifest, if the manifest
     /// is damaged before its last record, or if CURRENT is missing while manifests other than an
     /// empty `MANIFEST-000001` exist; [`Error::UnsupportedVersion`]; [`Error::Io`].
-    pub fn open(dir: &Path) -> Result<(Manifest, ManifestState)> {
-        Self::open_with_fs(crate::fs::default_fs(), dir)
-    }
-
-    /// [`Manifest::open`] on the file system `fs`, which the manifest keeps for its writes.
-    ///
-    /// # Errors
-    /// As [`Manifest::open`].
     pub fn open_with_fs(fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Manifest, ManifestState)> {
         let current_path = dir.join(CURRENT);
         let Some(number) = read_current(&*fs, &current_path)? else {

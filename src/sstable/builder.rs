@@ -230,13 +230,14 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    /// Creates (truncating) the file at `path`. The caller renames it into place after
-    /// [`TableBuilder::finish`] and fsyncs the directory.
+    /// [`TableBuilder::create_with_fs`] on the real file system (tests, benches).
+    #[cfg(any(test, feature = "internal"))]
     pub fn create(path: &Path, opts: TableOptions) -> Result<TableBuilder> {
         Self::create_with_fs(&crate::fs::StdFs, path, opts)
     }
 
-    /// [`TableBuilder::create`] on the file system `fs`.
+    /// Creates (truncating) the file at `path` on the file system `fs`. The caller renames it
+    /// into place after [`TableBuilder::finish`] and fsyncs the directory.
     pub fn create_with_fs(
         fs: &dyn FileSystem,
         path: &Path,

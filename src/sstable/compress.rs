@@ -122,6 +122,18 @@ pub fn decompress(uncompressed_len: usize, compressed: &[u8]) -> Result<Bytes> {
     }
 }
 
+/// Checks and, if needed, decompresses the on-disk block `block`, a slice of `file`: a raw payload
+/// is returned as a zero-copy slice of `file`. Offsets in errors are relative to the block start.
+pub fn read_block_in(file: &Bytes, block: &[u8]) -> Result<Bytes> {
+    match check_block(block)? {
+        Checked::Raw(p) => Ok(file.slice_ref(p)),
+        Checked::Lz4 {
+            uncompressed_len,
+            compressed,
+        } => decompress(uncompressed_len, compressed),
+    }
+}
+
 /// Checks and, if needed, decompresses an on-disk block into an owned `Bytes` (raw payloads are
 /// copied). For callers off the hot path (filter, index, meta, verify).
 pub fn read_block_owned(block: &[u8]) -> Result<Bytes> {

@@ -88,7 +88,9 @@ pub struct Index {
 /// block trailer included). Also what `lsmkv::debug::sst` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BlockHandle {
+    /// File offset of the block.
     pub offset: u64,
+    /// On-disk length of the block, its 5-byte trailer included.
     pub len: u64,
 }
 
@@ -163,7 +165,18 @@ impl Index {
     /// Index of the first block whose last key is >= (user_key, trailer); `len()` if none.
     #[inline]
     pub fn find(&self, user_key: &[u8], trailer: u64) -> Result<usize> {
-        let (mut lo, mut hi) = (0usize, self.len);
+        self.find_between(0, self.len, user_key, trailer)
+    }
+
+    /// [`Index::find`] when the answer is known to lie in `lo..=hi` (`hi <= len()`).
+    #[inline]
+    pub fn find_between(
+        &self,
+        mut lo: usize,
+        mut hi: usize,
+        user_key: &[u8],
+        trailer: u64,
+    ) -> Result<usize> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (k, t) = self.key(mid)?;

@@ -1,21 +1,43 @@
-//! [`TableIter`]: a bidirectional cursor over one table in internal-key order.
+//! [`TableCursor`]: a bidirectional cursor over one table in internal-key order.
 //!
-//! The iterator holds an `Arc<Table>` and the current block as `Bytes` (a slice of the mapping or
-//! a decompressed buffer), so keys and values it hands out are zero-copy and stay valid after the
-//! iterator moves on. Any error leaves the iterator invalid.
+//! The cursor reads blocks through the [`BlockSource`] trait, which [`super::Table`] implements
+//! ([`super::TableIter`] is the cursor over a `Table`); the cursor is generic over it, so a block
+//! load is a static call and this module does not depend on the reader. It holds an `Arc` of the
+//! source and the current block as `Bytes` (a slice of the mapping or a decompressed buffer), so
+//! keys and values it hands out are zero-copy and stay valid after the cursor moves on. Any error
+//! leaves the cursor invalid.
 
 use std::cmp::Ordering;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::block::{BlockView, Entry};
-use super::reader::Table;
+use super::index::BlockHandle;
 use crate::error::{Error, Result};
 use crate::format::sst::ENTRY_HEADER_SIZE;
 use crate::key::cmp_internal;
 use crate::value::{Key, Value};
+
+/// The blocks of one table, as a [`TableCursor`] reads them. Implemented by [`super::Table`].
+pub trait BlockSource {
+    /// Number of data blocks.
+    fn num_blocks(&self) -> usize;
+    /// Index of the first data block whose last key is >= (user_key, trailer); `num_blocks()` if
+    /// none.
+    fn find_block(&self, user_key: &[u8], trailer: u64) -> Result<usize>;
+    /// Where data block `i` lies in the file.
+    fn block_handle(&self, i: usize) -> Result<BlockHandle>;
+    /// Data block `i`'s contents (checked); `fill_cache` false keeps a freshly decompressed
+    /// block out of the block cache.
+    fn block_bytes(&self, i: usize, fill_cache: bool) -> Result<Bytes>;
+    /// Hints that `[offset, offset + len)` of the file will be read soon (may do nothing).
+    fn readahead(&self, offset: u64, len: u64);
+    /// The file, for error messages.
+    fn path(&self) -> &Path;
+}
 
 /// Position inside the current block.
 #[derive(Debug, Clone)]
@@ -41,9 +63,10 @@ impl Cursor {
     }
 }
 
-/// Bidirectional cursor over one table. Created by [`Table::iter`]; unpositioned until a seek.
-pub struct TableIter {
-    table: Arc<Table>,
+/// Bidirectional cursor over the blocks of `S`. Created by [`super::Table::iter`]; unpositioned
+/// until a seek.
+pub struct TableCursor<S> {
+    table: Arc<S>,
     block_idx: usize,
     block: Bytes,
     cur: Option<Cursor>,
@@ -55,16 +78,16 @@ pub struct TableIter {
     fill_cache: bool,
 }
 
-/// Readahead window for scans over a mapping advised `Random` (see [`Table::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
+/// Readahead window for scans over a mapping advised `Random` (see [`BlockSource::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
 /// blocks were read in a row, doubles with the run, up to `READAHEAD_MAX_BYTES`. Short scans
 /// (seek + a few nexts) never trigger it.
 const READAHEAD_AFTER_BLOCKS: u32 = 3;
 const READAHEAD_MIN_BYTES: u64 = 64 << 10;
 const READAHEAD_MAX_BYTES: u64 = 1 << 20;
 
-impl std::fmt::Debug for TableIter {
+impl<S: BlockSource> std::fmt::Debug for TableCursor<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TableIter")
+        f.debug_struct("TableCursor")
             .field("table", &self.table.path())
             .field("block_idx", &self.block_idx)
             .field("valid", &self.valid())
@@ -72,9 +95,9 @@ impl std::fmt::Debug for TableIter {
     }
 }
 
-impl TableIter {
-    pub(super) fn new(table: Arc<Table>) -> TableIter {
-        TableIter {
+impl<S: BlockSource> TableCursor<S> {
+    pub(super) fn new(table: Arc<S>) -> TableCursor<S> {
+        TableCursor {
             table,
             block_idx: 0,
             block: Bytes::new(),
@@ -88,16 +111,17 @@ impl TableIter {
     /// Blocks this iterator decompresses are not inserted into the block cache (blocks already
     /// cached are still used). For one-pass readers such as compaction, whose blocks would only
     /// push out the blocks that reads need.
-    pub fn without_cache_fill(mut self) -> TableIter {
+    pub fn without_cache_fill(mut self) -> TableCursor<S> {
         self.fill_cache = false;
         self
     }
 
     fn err_ctx(&self, e: Error) -> Error {
-        e.in_file(
-            self.table.path_buf(),
-            self.table.block_offset(self.block_idx),
-        )
+        let offset = self
+            .table
+            .block_handle(self.block_idx)
+            .map_or(0, |h| h.offset);
+        e.in_file(self.table.path(), offset)
     }
 
     /// Runs `f`; on error the iterator becomes invalid.
@@ -128,7 +152,7 @@ impl TableIter {
 
     /// Hints the next window past block `i` in the scan's direction, once per window.
     fn hint_readahead(&mut self, i: usize, forward: bool) {
-        let Ok(h) = self.table.handle(i) else { return };
+        let Ok(h) = self.table.block_handle(i) else { return };
         let (lo, hi) = self.ahead;
         let block_end = h.offset.saturating_add(h.len);
         if h.offset >= lo && block_end <= hi {
@@ -155,7 +179,7 @@ impl TableIter {
     /// Positions at the first entry of block `i` or a later non-empty block.
     fn first_from(&mut self, mut i: usize) -> Result<()> {
         self.cur = None;
-        while i < self.table.index().len() {
+        while i < self.table.num_blocks() {
             self.load(i)?;
             self.set(|v| {
                 if v.entries_end() == 0 {
@@ -192,7 +216,7 @@ impl TableIter {
 
     pub fn seek_to_last(&mut self) -> Result<()> {
         self.guard(|it| {
-            let n = it.table.index().len();
+            let n = it.table.num_blocks();
             it.last_from(n.checked_sub(1))
         })
     }
@@ -202,7 +226,7 @@ impl TableIter {
         self.guard(|it| {
             it.cur = None;
             let i = it.table.find_block(user_key, trailer)?;
-            if i >= it.table.index().len() {
+            if i >= it.table.num_blocks() {
                 return Ok(());
             }
             it.load(i)?;
@@ -297,8 +321,8 @@ impl TableIter {
         Key::from_bytes(self.sub(self.cur.as_ref().map(|c| c.key.clone())))
     }
 
-    /// The table this iterator reads.
-    pub fn table(&self) -> &Arc<Table> {
+    /// The table this cursor reads.
+    pub fn table(&self) -> &Arc<S> {
         &self.table
     }
 }

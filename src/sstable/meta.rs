@@ -28,24 +28,28 @@ pub struct TableMeta {
     pub entries: u64,
     /// Entries of kind `Delete`.
     pub tombstones: u64,
-    /// Smallest and largest seqno of any entry (0, 0 for an empty table).
+    /// Smallest seqno of any entry (0 for an empty table).
     pub min_seqno: u64,
+    /// Largest seqno of any entry (0 for an empty table).
     pub max_seqno: u64,
     /// Number of data blocks.
     pub data_blocks: u64,
-    /// Sum of user key lengths and of value lengths over all entries.
+    /// Sum of user key lengths over all entries.
     pub raw_key_bytes: u64,
+    /// Sum of value lengths over all entries.
     pub raw_value_bytes: u64,
     /// Bytes of the data block region on disk (trailers included).
     pub data_bytes: u64,
     /// Number of distinct user keys (the items in the bloom filter).
     pub distinct_user_keys: u64,
-    /// Writer settings.
+    /// The writer's restart interval (entries between restart points).
     pub restart_interval: u32,
+    /// The writer's target data block size, in bytes.
     pub block_size: u32,
-    /// Encoded internal keys of the first and last entry (empty for an empty table).
+    /// Encoded internal key of the first entry (empty for an empty table).
     #[serde(skip)]
     pub smallest_key: Vec<u8>,
+    /// Encoded internal key of the last entry (empty for an empty table).
     #[serde(skip)]
     pub largest_key: Vec<u8>,
 }

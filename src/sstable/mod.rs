@@ -14,8 +14,12 @@
 //! * [`meta`]: table statistics and key range.
 //! * [`footer`]: fixed-size trailer locating filter, index and meta.
 //! * [`builder`]: [`TableBuilder`] streams a table to a file; [`build_table_to_vec`] in memory.
-//! * [`reader`]: [`Table`] (open/mmap, point lookups, verify, obsolete-file unlinking).
-//! * [`iter`]: [`TableIter`], a bidirectional cursor.
+//! * [`reader`]: [`Table`] (open, point lookups, verify, obsolete-file unlinking).
+//! * [`mapping`]: the file mapping under a table, its `madvise` hint, unlinking when unused.
+//! * [`blocks`]: loading data blocks, checked, in place or through the block cache.
+//! * [`fences`]: the dense search keys over the index that point lookups binary-search.
+//! * [`iter`]: [`TableCursor`], a bidirectional cursor over any [`iter::BlockSource`];
+//!   [`TableIter`] is the one over a [`Table`].
 //!
 //! Every parser here treats the file as hostile input: damaged bytes give
 //! [`crate::Error::Corruption`] with the file and absolute offset, never a panic.
@@ -25,12 +29,15 @@
 #![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
 
 pub mod block;
+pub mod blocks;
 pub mod bloom;
 pub mod builder;
 pub mod compress;
+pub mod fences;
 pub mod footer;
 pub mod index;
 pub mod iter;
+pub mod mapping;
 pub mod meta;
 pub mod reader;
 
@@ -38,9 +45,9 @@ pub mod reader;
 mod tests;
 
 pub use builder::{TableBuilder, TableSummary, build_table_to_vec};
-pub use iter::TableIter;
+pub use iter::TableCursor;
 pub use meta::TableMeta;
-pub use reader::Table;
+pub use reader::{Table, TableIter};
 
 use crate::options::{Compression, Options};
 

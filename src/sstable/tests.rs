@@ -620,7 +620,7 @@ fn print_golden() {
     let f = Footer::decode(&data, Path::new("g")).unwrap();
     let t = Table::from_bytes(Bytes::from(data.clone()), "g".into(), 1, None).unwrap();
     for i in 0..t.num_blocks() {
-        let h = t.index().handle(i).unwrap();
+        let h = iter::BlockSource::block_handle(&t, i).unwrap();
         let kind = data[(h.offset + h.len) as usize - 5];
         println!("data  {:>5} {:>5} compression={kind}", h.offset, h.len);
     }

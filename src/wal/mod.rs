@@ -28,7 +28,9 @@ use zerocopy::little_endian::{U32, U64};
 
 use crate::format::crc::{crc32c, crc32c_append};
 
-pub use reader::{Record, Segment, Tail, WalReader, read_segment, replay, scan_segment};
+#[cfg(any(test, feature = "internal"))]
+pub use reader::replay;
+pub use reader::{Record, Segment, Tail, WalReader, read_segment, scan_segment};
 pub use writer::{WalWriter, frame_record};
 
 pub use crate::format::wal::{

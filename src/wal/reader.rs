@@ -101,6 +101,7 @@ pub fn scan_segment<'a>(
 ///
 /// Records before a mid-log corruption are passed to `f` before the corruption is found; the
 /// caller discards its state when `replay` fails.
+#[cfg(any(test, feature = "internal"))]
 pub fn replay(path: &Path, f: impl FnMut(Record<'_>) -> Result<()>) -> Result<Tail> {
     WalReader::open(path)?.replay(f)
 }
@@ -120,18 +121,16 @@ pub struct WalReader {
 }
 
 impl WalReader {
-    /// Opens and maps `path` read-only.
-    ///
-    /// # Errors
-    /// [`Error::Io`] when the file cannot be opened or mapped.
+    /// [`WalReader::open_with_fs`] on the real file system (tests, benches).
+    #[cfg(any(test, feature = "internal"))]
     pub fn open(path: &Path) -> Result<WalReader> {
         Self::open_with_fs(&crate::fs::StdFs, path)
     }
 
-    /// [`WalReader::open`] on the file system `fs`.
+    /// Opens and maps `path` read-only on the file system `fs`.
     ///
     /// # Errors
-    /// As [`WalReader::open`].
+    /// [`Error::Io`] when the file cannot be opened or mapped.
     pub fn open_with_fs(fs: &dyn FileSystem, path: &Path) -> Result<WalReader> {
         let map = fs
             .map(path)

@@ -66,23 +66,21 @@ pub struct WalWriter {
 }
 
 impl WalWriter {
-    /// Creates segment `number` in `dir` (fails if it exists), writes and fsyncs the header and
-    /// fsyncs the directory. When `preallocate` is larger than the header, space is reserved with
-    /// `fallocate` in steps of `preallocate` bytes as the segment grows (so `fdatasync` only has
-    /// to update the file size once per step); a file system without `fallocate` is used without
-    /// reservation.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the file exists or any step fails; the partly created file is removed
-    /// (best effort; a leftover one reads as an empty segment).
+    /// [`WalWriter::create_with_fs`] on the real file system (tests, benches).
+    #[cfg(any(test, feature = "internal"))]
     pub fn create(dir: &Path, number: u64, preallocate: u64) -> Result<WalWriter> {
         Self::create_with_fs(&crate::fs::StdFs, dir, number, preallocate)
     }
 
-    /// [`WalWriter::create`] on the file system `fs`.
+    /// Creates segment `number` in `dir` on the file system `fs` (fails if it exists), writes and
+    /// fsyncs the header and fsyncs the directory. When `preallocate` is larger than the header,
+    /// space is reserved with `fallocate` in steps of `preallocate` bytes as the segment grows (so
+    /// `fdatasync` only has to update the file size once per step); a file system without
+    /// `fallocate` is used without reservation.
     ///
     /// # Errors
-    /// As [`WalWriter::create`].
+    /// [`Error::Io`] if the file exists or any step fails; the partly created file is removed
+    /// (best effort; a leftover one reads as an empty segment).
     pub fn create_with_fs(
         fs: &dyn FileSystem,
         dir: &Path,

@@ -1,0 +1,259 @@
+//! [`DataBlocks`]: loading a table's data blocks, checked, from the file or the block cache.
+//!
+//! A raw data block is read in place (its crc checked on its first read, or on every read with
+//! `PARANOID_CHECKS`) and values are zero-copy slices of the file; an LZ4 block is decompressed
+//! into a pooled buffer and cached in the [`BlockCache`], and values slice into that buffer.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+
+use bytes::Bytes;
+
+use super::block::BlockView;
+use super::compress::{Checked, check_block, read_block_in};
+use super::index::{BlockHandle, Index};
+use super::meta::TableMeta;
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::format::sst::{BLOCK_TRAILER_SIZE, COMPRESSION_LZ4};
+use crate::key::{cmp_internal, decode_internal};
+
+/// A block's contents: in place in the file, or decompressed.
+pub(super) enum BlockData<'a> {
+    InPlace(&'a [u8]),
+    Owned(Bytes),
+}
+
+/// The data block region of one table file and its index.
+pub(super) struct DataBlocks {
+    /// The whole file.
+    pub data: Bytes,
+    pub path: PathBuf,
+    pub file_number: u64,
+    pub cache: Option<Arc<BlockCache>>,
+    pub index: Index,
+    pub index_offset: u64,
+    /// End of the data block region (= start of the filter block).
+    pub data_end: u64,
+    /// Raw data blocks whose checksum passed (see [`DataBlocks::load`]).
+    raw_verified: BitSet,
+    /// `PARANOID_CHECKS`: verify every block's checksum on every read (no checksum-once
+    /// shortcut, no cached decompressed blocks).
+    paranoid: AtomicBool,
+}
+
+impl DataBlocks {
+    pub(super) fn new(
+        data: Bytes,
+        path: PathBuf,
+        file_number: u64,
+        cache: Option<Arc<BlockCache>>,
+        index: Index,
+        index_offset: u64,
+        data_end: u64,
+    ) -> DataBlocks {
+        let raw_verified = BitSet::new(index.len());
+        DataBlocks {
+            data,
+            path,
+            file_number,
+            cache,
+            index,
+            index_offset,
+            data_end,
+            raw_verified,
+            paranoid: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn set_paranoid(&self, on: bool) {
+        self.paranoid.store(on, AtomicOrdering::Relaxed);
+    }
+
+    pub(super) fn handle(&self, i: usize) -> Result<BlockHandle> {
+        self.index
+            .handle(i)
+            .map_err(|e| e.in_file(&self.path, self.index_offset))
+    }
+
+    /// The on-disk bytes of a data block (payload + trailer), bounded by the data region.
+    fn block_slice(&self, h: BlockHandle) -> Result<&[u8]> {
+        match h.offset.checked_add(h.len) {
+            Some(end) if end <= self.data_end => {}
+            _ => {
+                return Err(Error::corruption(
+                    &self.path,
+                    self.index_offset,
+                    "index points outside the data blocks",
+                ));
+            }
+        }
+        slice(&self.data, h.offset, h.len)
+            .ok_or_else(|| Error::corruption(&self.path, h.offset, "data block out of range"))
+    }
+
+    /// Checks and decodes the block at `h` into `Bytes` (no cache, no checksum-once record).
+    fn decode(&self, h: BlockHandle, blk: &[u8]) -> Result<Bytes> {
+        read_block_in(&self.data, blk).map_err(|e| e.in_file(&self.path, h.offset))
+    }
+
+    /// A data block's contents: checked in place for raw blocks, from the cache or freshly
+    /// decompressed for LZ4 blocks.
+    #[inline]
+    pub(super) fn load(&self, i: usize, h: BlockHandle, fill_cache: bool) -> Result<BlockData<'_>> {
+        let blk = self.block_slice(h)?;
+        let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
+        let paranoid = self.paranoid.load(AtomicOrdering::Relaxed);
+        if blk.get(kind_at) == Some(&COMPRESSION_LZ4) {
+            return self.load_lz4(h, blk, fill_cache, paranoid).map(BlockData::Owned);
+        }
+        // A raw block is read in place. Its checksum is checked on the first read only: the
+        // mapped bytes cannot change (mapping contract), so a block that passed once passes
+        // again, as a cached block does. The framing is still decoded with bounds checks.
+        if !paranoid && self.raw_verified.get(i) {
+            let payload_end = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
+            if let Some(p) = blk.get(..payload_end) {
+                return Ok(BlockData::InPlace(p));
+            }
+        }
+        match check_block(blk).map_err(|e| e.in_file(&self.path, h.offset))? {
+            Checked::Raw(p) => {
+                self.raw_verified.set(i);
+                Ok(BlockData::InPlace(p))
+            }
+            Checked::Lz4 { .. } => self.decode(h, blk).map(BlockData::Owned),
+        }
+    }
+
+    /// An LZ4 block: from the cache, or decompressed (and cached when `fill_cache`).
+    fn load_lz4(&self, h: BlockHandle, blk: &[u8], fill_cache: bool, paranoid: bool) -> Result<Bytes> {
+        let decode = || self.decode(h, blk);
+        if paranoid {
+            return decode();
+        }
+        // Cached blocks were verified when loaded; the key is (file, block offset).
+        match &self.cache {
+            Some(c) if fill_cache => c.get_or_load(self.file_number, h.offset, decode),
+            Some(c) => match c.get(self.file_number, h.offset) {
+                Some(b) => Ok(b),
+                None => decode(),
+            },
+            None => decode(),
+        }
+    }
+
+    /// Block `i`'s contents as `Bytes` (for iterators).
+    pub(super) fn bytes(&self, i: usize, fill_cache: bool) -> Result<Bytes> {
+        let h = self.handle(i)?;
+        Ok(match self.load(i, h, fill_cache)? {
+            BlockData::InPlace(p) => self.data.slice_ref(p),
+            BlockData::Owned(b) => b,
+        })
+    }
+
+    /// Reads every data block (bypassing the cache) and checks checksums, entry framing,
+    /// ordering within and across blocks, index keys, and the counts in `meta`.
+    pub(super) fn verify(&self, meta: &TableMeta) -> Result<()> {
+        let mut entries = 0u64;
+        let mut prev_last: Option<(Vec<u8>, u64)> = None;
+        for i in 0..self.index.len() {
+            let (n, last) = self.verify_block(i, prev_last.as_ref())?;
+            prev_last = Some(last);
+            entries += n as u64;
+        }
+        if entries != meta.entries {
+            return Err(self.corrupt_meta("meta entry count differs from the data blocks"));
+        }
+        if let Some((k, t)) = &prev_last
+            && decode_internal(&meta.largest_key) != Some((k.as_slice(), *t))
+        {
+            return Err(self.corrupt_meta("meta largest key differs from the last entry"));
+        }
+        Ok(())
+    }
+
+    fn corrupt_meta(&self, reason: &'static str) -> Error {
+        Error::corruption(&self.path, self.index_offset, reason)
+    }
+
+    /// Checks block `i` (after the block whose last key is `prev_last`); returns its entry count
+    /// and last key.
+    fn verify_block(
+        &self,
+        i: usize,
+        prev_last: Option<&(Vec<u8>, u64)>,
+    ) -> Result<(usize, (Vec<u8>, u64))> {
+        let h = self.handle(i)?;
+        let contents = self.decode(h, self.block_slice(h)?)?;
+        let in_block = |e: Error| e.in_file(&self.path, h.offset);
+        let view = BlockView::new(&contents).map_err(in_block)?;
+        let n = view.validate().map_err(in_block)?;
+        let first = view.entry_at(0).map_err(in_block)?;
+        let last = view
+            .last()
+            .map_err(in_block)?
+            .ok_or_else(|| Error::corruption(&self.path, h.offset, "empty data block"))?;
+        let (ik, it) = self
+            .index
+            .key(i)
+            .map_err(|e| e.in_file(&self.path, self.index_offset))?;
+        if (ik, it) != (last.user_key, last.trailer) {
+            return Err(Error::corruption(
+                &self.path,
+                h.offset,
+                "index key differs from the block's last key",
+            ));
+        }
+        if let Some((pk, pt)) = prev_last
+            && cmp_internal(pk, *pt, first.user_key, first.trailer) != Ordering::Less
+        {
+            return Err(Error::corruption(
+                &self.path,
+                h.offset,
+                "data blocks out of order",
+            ));
+        }
+        Ok((n, (last.user_key.to_vec(), last.trailer)))
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// `len` bytes of `data` from `off`, if they are all there.
+pub(super) fn slice(data: &[u8], off: u64, len: u64) -> Option<&[u8]> {
+    let off = usize::try_from(off).ok()?;
+    let len = usize::try_from(len).ok()?;
+    data.get(off..off.checked_add(len)?)
+}
+
+/// A fixed-size set of block numbers, shared by reader threads without locks.
+#[derive(Debug)]
+struct BitSet {
+    words: Vec<AtomicU64>,
+}
+
+impl BitSet {
+    fn new(bits: usize) -> BitSet {
+        BitSet {
+            words: (0..bits.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w.load(AtomicOrdering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    #[inline]
+    fn set(&self, i: usize) {
+        if let Some(w) = self.words.get(i / 64) {
+            w.fetch_or(1 << (i % 64), AtomicOrdering::Relaxed);
+        }
+    }
+}
