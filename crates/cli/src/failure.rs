@@ -26,7 +26,8 @@ exit status:
   1  get: the key does not exist
   2  usage error (bad arguments, bad shell command, key or value too large)
   3  corruption found (verify, inspect, or a read that hit a damaged file)
-  4  any other error (I/O, database locked by another process, ...)";
+  4  any other error (I/O, database locked by another process, ...)
+A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.";
 
 /// A command that failed: the message for stderr and the exit status it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,20 @@ impl Failure {
             code: exit::OTHER,
             message: message.into(),
         }
+    }
+
+    /// Stdout was closed by the reader (`lsmkv scan | head -1`): the command stops quietly with
+    /// status 0, as `cat` does.
+    pub fn closed_output() -> Self {
+        Failure {
+            code: exit::OK,
+            message: String::new(),
+        }
+    }
+
+    /// Whether this is [`Failure::closed_output`]: nothing to report.
+    pub fn is_closed_output(&self) -> bool {
+        self.code == exit::OK && self.message.is_empty()
     }
 }
 
@@ -81,6 +96,10 @@ impl From<Error> for Failure {
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
-        Failure::other(e.to_string())
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::closed_output()
+        } else {
+            Failure::other(e.to_string())
+        }
     }
 }

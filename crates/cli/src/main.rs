@@ -35,7 +35,8 @@ exit status:
   1  get: the key does not exist
   2  usage error (bad arguments, bad shell command, key or value too large, bad import record)
   3  corruption found (verify, inspect, or a read that hit a damaged file)
-  4  any other error (I/O, database locked by another process, ...)";
+  4  any other error (I/O, database locked by another process, ...)
+A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.";
 
 /// An embedded LSM-tree key-value store: shell and tools.
 #[derive(Parser, Debug)]
@@ -197,6 +198,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let code = match run(args) {
         Ok(code) => code,
+        Err(f) if f.is_closed_output() => f.code,
         Err(f) => {
             eprintln!("lsmkv: {f}");
             f.code
@@ -250,9 +252,10 @@ fn with_db(
     let db = open(dir, must_exist)?;
     let mut out = io::stdout().lock();
     let result = f(&db, &mut out);
-    out.flush()?;
+    let flushed = out.flush();
     let closed = db.close();
     let code = result?;
+    flushed?;
     closed?;
     Ok(code)
 }

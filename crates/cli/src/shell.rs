@@ -46,6 +46,8 @@ pub fn run_script(
         match session.run_line(&line?, out) {
             Ok(Flow::Continue) => {}
             Ok(Flow::Exit) => break,
+            // The reader of stdout went away (`| head -1`): stop quietly.
+            Err(f) if f.is_closed_output() => break,
             Err(f) => {
                 out.flush()?;
                 writeln!(err, "error: line {}: {f}", n + 1)?;
