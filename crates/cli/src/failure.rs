@@ -17,6 +17,8 @@ pub mod exit {
     pub const CORRUPTION: u8 = 3;
     /// Anything else (I/O, a locked directory, ...).
     pub const OTHER: u8 = 4;
+    /// `verify` / `inspect`: the file or directory given does not exist.
+    pub const NO_SUCH_PATH: u8 = 5;
 }
 
 /// Text of the exit statuses, for `--help` and the README.
@@ -50,6 +52,14 @@ impl Failure {
         Failure {
             code: exit::OTHER,
             message: message.into(),
+        }
+    }
+
+    /// `verify` / `inspect` on a path that does not exist (exit status 5).
+    pub fn no_such_path(path: &std::path::Path) -> Self {
+        Failure {
+            code: exit::NO_SUCH_PATH,
+            message: format!("{}: no such file or directory", path.display()),
         }
     }
 

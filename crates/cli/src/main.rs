@@ -36,6 +36,7 @@ exit status:
   2  usage error (bad arguments, bad shell command, key or value too large, bad import record)
   3  corruption found (verify, inspect, or a read that hit a damaged file)
   4  any other error (I/O, database locked by another process, ...)
+  5  verify, inspect: the file or directory given does not exist
 A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.";
 
 /// An embedded LSM-tree key-value store: shell and tools.
@@ -348,6 +349,7 @@ fn listing(cmd: Cmd, esc: bool) -> Result<cli::Listing, Failure> {
 
 /// `lsmkv verify`: every checksum of every live file of `dir`.
 fn verify(dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
+    must_exist(dir)?;
     let report = debug::verify::verify_dir(dir, &mut |_, _| {});
     let n = report.problems.len();
     cli::report(
@@ -425,10 +427,21 @@ fn pick_format(arg: Option<FormatArg>, file: &Path) -> Format {
     }
 }
 
+/// A path `verify` or `inspect` was given: a missing one is not corruption but exit status 5.
+fn must_exist(path: &Path) -> Result<(), Failure> {
+    match path.try_exists() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Failure::no_such_path(path)),
+        // Cannot tell (a permission problem on the way): let the dump report it.
+        Err(_) => Ok(()),
+    }
+}
+
 fn inspect_cmd(what: InspectCmd, dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
     let mut out = io::stdout().lock();
     match what {
         InspectCmd::Sst { file, blocks, keys } => {
+            must_exist(&file)?;
             let d = debug::sst::dump_sst(
                 &file,
                 debug::sst::SstOptions {
@@ -440,14 +453,28 @@ fn inspect_cmd(what: InspectCmd, dir: &Path, mode: OutputMode) -> Result<u8, Fai
             cli::report(&d, d.problems.len(), inspect::sst_text, mode, &mut out)
         }
         InspectCmd::Wal { file } => {
+            must_exist(&file)?;
             let d = debug::wal::dump_wal(&file, debug::wal::WalOptions::default());
             cli::report(&d, d.problems.len(), inspect::wal_text, mode, &mut out)
         }
         InspectCmd::Manifest { path } => {
-            let d = debug::manifest::dump_manifest(path.as_deref().unwrap_or(dir));
+            let path = path.as_deref().unwrap_or(dir);
+            must_exist(path)?;
+            let mut d = debug::manifest::dump_manifest(path);
+            if d.current.is_none() && path.is_file() {
+                // Given the manifest file itself: CURRENT is in its directory.
+                d.current = read_current(&d.dir);
+            }
             cli::report(&d, d.problems.len(), inspect::manifest_text, mode, &mut out)
         }
     }
+}
+
+/// The manifest name in `dir/CURRENT`, if it holds one.
+fn read_current(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("CURRENT")).ok()?;
+    let name = text.strip_suffix('\n')?;
+    (name.starts_with("MANIFEST-") && !name.contains(['/', '\n'])).then(|| name.to_string())
 }
 
 /// The shell: interactive on a terminal, a script otherwise (exit status of the first failing
