@@ -77,8 +77,8 @@ enum Cmd {
     Scan {
         start: Option<OsString>,
         end: Option<OsString>,
-        /// At most this many entries.
-        #[arg(short, long)]
+        /// At most this many entries (default 100; 0 or "all": every one).
+        #[arg(short, long, value_parser = parse_limit)]
         limit: Option<usize>,
         /// Largest key first.
         #[arg(short, long)]
@@ -87,7 +87,8 @@ enum Cmd {
     /// List keys starting with PREFIX.
     Prefix {
         prefix: OsString,
-        #[arg(short, long)]
+        /// At most this many entries (default 100; 0 or "all": every one).
+        #[arg(short, long, value_parser = parse_limit)]
         limit: Option<usize>,
         #[arg(short, long)]
         reverse: bool,
@@ -95,7 +96,8 @@ enum Cmd {
     /// List entries whose key or value contains TEXT.
     Search {
         text: OsString,
-        #[arg(short, long)]
+        /// At most this many entries (default 100; 0 or "all": every one).
+        #[arg(short, long, value_parser = parse_limit)]
         limit: Option<usize>,
     },
     /// Count live keys (exact, by a full scan) and show the estimate.
@@ -208,6 +210,15 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// `--limit N`; `all` is 0 (no limit).
+fn parse_limit(s: &str) -> Result<usize, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(0);
+    }
+    s.parse()
+        .map_err(|e| format!("{e} (a number, or 0 or all for no limit)"))
+}
+
 fn mode(args: &Args) -> OutputMode {
     if args.json {
         OutputMode::Json
@@ -266,10 +277,10 @@ fn run(args: Args) -> Result<u8, Failure> {
     let esc = args.escapes;
     let dir = args.data_dir.clone();
     let Some(cmd) = args.command else {
-        return shell(&dir, args.bail);
+        return shell(&dir, args.bail, mode);
     };
     match cmd {
-        Cmd::Repl => shell(&dir, args.bail),
+        Cmd::Repl => shell(&dir, args.bail, mode),
         Cmd::Get { key } => {
             let key = bytes(&key, esc)?;
             with_db(&dir, true, |db, out| cli::get(db, &key, mode, out))
@@ -284,7 +295,9 @@ fn run(args: Args) -> Result<u8, Failure> {
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
-            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
+            with_db(&dir, true, |db, out| {
+                cli::list(db, &listing, mode, out, &mut io::stderr())
+            })
         }
         Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
         Cmd::Stats { section } => {
@@ -479,10 +492,10 @@ fn read_current(dir: &Path) -> Option<String> {
 
 /// The shell: interactive on a terminal, a script otherwise (exit status of the first failing
 /// line).
-fn shell(dir: &Path, bail: bool) -> Result<u8, Failure> {
+fn shell(dir: &Path, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
     let db = open(dir, false)?;
     let history = dir.join(".lsmkv_history");
-    let result = lsmkv_cli::run(&db, Some(&history), bail);
+    let result = lsmkv_cli::run(&db, Some(&history), bail, mode);
     let closed = db.close();
     let summary = result?;
     closed.map_err(|e| {

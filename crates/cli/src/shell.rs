@@ -7,8 +7,9 @@ use std::path::Path;
 use lsmkv::Db;
 
 use crate::editor;
-use crate::exec::{Flow, Session};
+use crate::exec::{Flow, Session, operations};
 use crate::failure::Failure;
+use crate::output::OutputMode;
 
 /// How a shell run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,8 +29,9 @@ impl RunSummary {
     }
 }
 
-/// Runs commands read line by line from `input` (no prompt, no history). With `bail`, stops at
-/// the first failing line.
+/// Runs commands read line by line from `input` (no prompt, no history), results in `mode`. With
+/// `bail`, stops at the first failing line. Input ending inside a `batch` is a failure (status 2)
+/// and applies none of it.
 ///
 /// # Errors
 /// Only I/O errors reading `input` or writing `out`/`err`.
@@ -39,11 +41,12 @@ pub fn run_script(
     out: &mut dyn Write,
     err: &mut dyn Write,
     bail: bool,
+    mode: OutputMode,
 ) -> io::Result<RunSummary> {
-    let mut session = Session::new(db);
+    let mut session = Session::new(db, mode);
     let mut summary = RunSummary::default();
     for (n, line) in input.lines().enumerate() {
-        match session.run_line(&line?, out) {
+        match session.run_line(&line?, out, err) {
             Ok(Flow::Continue) => {}
             Ok(Flow::Exit) => break,
             // The reader of stdout went away (`| head -1`): stop quietly.
@@ -59,10 +62,12 @@ pub fn run_script(
         }
     }
     if let Some(n) = session.abort_batch() {
-        writeln!(
-            err,
-            "warning: input ended inside a batch; {n} operations were not applied"
-        )?;
+        let f = Failure::usage(format!(
+            "input ended inside a batch (no commit); its {} not applied",
+            were(n)
+        ));
+        writeln!(err, "error: {f}")?;
+        summary.record(&f);
     }
     Ok(summary)
 }
@@ -72,7 +77,11 @@ pub fn run_script(
 ///
 /// # Errors
 /// I/O errors of the terminal.
-pub fn run_interactive(db: &Db, history: Option<&Path>) -> io::Result<RunSummary> {
+pub fn run_interactive(
+    db: &Db,
+    history: Option<&Path>,
+    mode: OutputMode,
+) -> io::Result<RunSummary> {
     use rustyline::error::ReadlineError;
     let to_io = |e: ReadlineError| match e {
         ReadlineError::Io(e) => e,
@@ -92,14 +101,14 @@ pub fn run_interactive(db: &Db, history: Option<&Path>) -> io::Result<RunSummary
         let _ = rl.load_history(h);
     }
     let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
-    let mut session = Session::new(db);
+    let mut session = Session::new(db, mode);
     loop {
         match rl.readline(session.prompt()) {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());
                 }
-                match session.run_line(&line, &mut stdout) {
+                match session.run_line(&line, &mut stdout, &mut stderr) {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Exit) => break,
                     Err(f) => writeln!(stderr, "error: {f}")?,
@@ -107,7 +116,7 @@ pub fn run_interactive(db: &Db, history: Option<&Path>) -> io::Result<RunSummary
             }
             Err(ReadlineError::Interrupted) => {
                 if let Some(n) = session.abort_batch() {
-                    writeln!(stderr, "batch aborted ({n} operations discarded)")?;
+                    writeln!(stderr, "batch aborted ({} discarded)", operations(n))?;
                 }
             }
             Err(ReadlineError::Eof) => break,
@@ -117,7 +126,8 @@ pub fn run_interactive(db: &Db, history: Option<&Path>) -> io::Result<RunSummary
     if let Some(n) = session.abort_batch() {
         writeln!(
             stderr,
-            "warning: left inside a batch; {n} operations were not applied"
+            "warning: left inside a batch; its {} not applied",
+            were(n)
         )?;
     }
     if let Some(h) = history
@@ -137,9 +147,14 @@ pub fn run_interactive(db: &Db, history: Option<&Path>) -> io::Result<RunSummary
 ///
 /// # Errors
 /// I/O errors of stdin/stdout/stderr.
-pub fn run(db: &Db, history: Option<&Path>, bail: bool) -> io::Result<RunSummary> {
+pub fn run(
+    db: &Db,
+    history: Option<&Path>,
+    bail: bool,
+    mode: OutputMode,
+) -> io::Result<RunSummary> {
     if io::stdin().is_terminal() {
-        run_interactive(db, history)
+        run_interactive(db, history, mode)
     } else {
         run_script(
             db,
@@ -147,6 +162,16 @@ pub fn run(db: &Db, history: Option<&Path>, bail: bool) -> io::Result<RunSummary
             &mut io::stdout().lock(),
             &mut io::stderr(),
             bail,
+            mode,
         )
+    }
+}
+
+/// `1 operation was` / `n operations were`.
+fn were(n: usize) -> String {
+    if n == 1 {
+        "1 operation was".to_string()
+    } else {
+        format!("{n} operations were")
     }
 }

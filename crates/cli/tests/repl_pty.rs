@@ -121,7 +121,7 @@ fn completion_hints_history_and_ctrl_keys() {
     s.send("put counter 0\r").unwrap();
     s.expect(BATCH_PROMPT).unwrap();
     s.send(ControlCode::EndOfText).unwrap();
-    s.expect("batch aborted (1 operations discarded)").unwrap();
+    s.expect("batch aborted (1 operation discarded)").unwrap();
     s.expect(PROMPT).unwrap();
     s.send("get counter\r").unwrap();
     s.expect("\"41\"").unwrap();
