@@ -73,7 +73,9 @@ pub fn run_script(
 }
 
 /// Interactive shell with line editing, completion and hints; history is loaded from and saved
-/// to `history` if given. Ctrl-C clears the line (or aborts an open batch), Ctrl-D leaves.
+/// to `history` if given. Pasted text runs line by line (a plain paste keeps the lines typed
+/// ahead; a bracketed paste, one "line" holding newlines, is split). Ctrl-C clears the line (or
+/// aborts an open batch), Ctrl-D leaves.
 ///
 /// # Errors
 /// I/O errors of the terminal.
@@ -104,14 +106,24 @@ pub fn run_interactive(
     let mut session = Session::new(db, mode);
     loop {
         match rl.readline(session.prompt()) {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = rl.add_history_entry(line.as_str());
+            Ok(text) => {
+                // A bracketed paste arrives as one "line" holding newlines: run each line.
+                let mut exit = false;
+                for line in text.split(['\n', '\r']) {
+                    if !line.trim().is_empty() {
+                        let _ = rl.add_history_entry(line);
+                    }
+                    match session.run_line(line, &mut stdout, &mut stderr) {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Exit) => {
+                            exit = true;
+                            break;
+                        }
+                        Err(f) => writeln!(stderr, "error: {f}")?,
+                    }
                 }
-                match session.run_line(&line, &mut stdout, &mut stderr) {
-                    Ok(Flow::Continue) => {}
-                    Ok(Flow::Exit) => break,
-                    Err(f) => writeln!(stderr, "error: {f}")?,
+                if exit {
+                    break;
                 }
             }
             Err(ReadlineError::Interrupted) => {

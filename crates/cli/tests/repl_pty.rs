@@ -128,3 +128,29 @@ fn completion_hints_history_and_ctrl_keys() {
     s.expect(PROMPT).unwrap();
     exit_with_ctrl_d(s);
 }
+
+#[test]
+fn pasted_lines_all_run() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    let mut s = spawn(&dir, d.path());
+
+    // A plain paste: several lines arrive at once, each ended by Enter.
+    s.send("put p1 one\rput p2 two\rput p3 three\r").unwrap();
+    s.expect("OK").unwrap();
+    // A bracketed paste: the terminal wraps the text, newlines included, in ESC[200~ .. ESC[201~,
+    // and the editor returns it as one line when Enter follows.
+    s.send("\x1b[200~put b1 x\nput b2 y\nput b3 z\x1b[201~\r")
+        .unwrap();
+    s.expect("OK").unwrap();
+    s.send("count\r").unwrap();
+    s.expect("6 (estimate").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    for k in ["p1", "p2", "p3", "b1", "b2", "b3"] {
+        assert!(db.get(k).unwrap().is_some(), "{k} was not written");
+    }
+    db.close().unwrap();
+}
