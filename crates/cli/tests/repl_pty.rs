@@ -154,3 +154,59 @@ fn pasted_lines_all_run() {
     }
     db.close().unwrap();
 }
+
+#[test]
+fn key_completion_uses_every_matching_key_and_quoted_words() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        // More keys than one completion lists, under two prefixes.
+        for i in 0..150 {
+            db.put(format!("item:{i:03}"), "I").unwrap();
+            db.put(format!("user:{i:03}"), "U").unwrap();
+        }
+        db.put("my key 1", "M").unwrap();
+        db.put("my key 2", "M").unwrap();
+        db.put("only one", "V").unwrap();
+        db.close().unwrap();
+    }
+    let mut s = spawn(&dir, d.path());
+
+    // No prefix is shared by all keys: Tab inserts nothing (it used to insert `item:0`, the
+    // prefix of the first 64); a second Tab lists candidates.
+    s.send("put \t").unwrap();
+    s.send("\t").unwrap();
+    s.expect("item:000").unwrap();
+    s.send("a1 x\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // `user:` is all that user:000 .. user:149 share (not `user:0`).
+    s.send("put user:\t").unwrap();
+    s.send("zz x\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // A quoted word with a blank completes to what the matching keys share, quote kept open.
+    s.send("put \"my k\t").unwrap();
+    s.send("9\" x\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // One matching key completes in full, closing the quote.
+    s.send("get \"only o\t").unwrap();
+    s.send("\r").unwrap();
+    s.expect("\"V\"").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    for k in ["a1", "user:zz", "my key 9"] {
+        assert!(db.get(k).unwrap().is_some(), "{k} was not written");
+    }
+    for k in ["item:0a1", "user:0zz", "my k9"] {
+        assert!(db.get(k).unwrap().is_none(), "{k} was written");
+    }
+    db.close().unwrap();
+}
