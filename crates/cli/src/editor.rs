@@ -2,6 +2,7 @@
 //! (by prefix, read from the database), and greyed hints of a command's arguments.
 
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
@@ -20,12 +21,13 @@ pub const MAX_KEY_CANDIDATES: usize = 64;
 
 /// Completion and hints for the shell.
 pub struct ShellHelper {
-    db: Db,
+    /// The database, until the shell takes this handle back to close it.
+    db: Arc<Mutex<Option<Db>>>,
 }
 
 impl ShellHelper {
     /// A helper reading keys from `db`.
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Arc<Mutex<Option<Db>>>) -> Self {
         ShellHelper { db }
     }
 
@@ -36,10 +38,14 @@ impl ShellHelper {
     /// that far; a second Tab lists the first [`MAX_KEY_CANDIDATES`] keys (and `...` when more
     /// match).
     fn key_candidates(&self, prefix: &[u8], quoted: bool) -> Vec<Pair> {
-        let Some(Ok((first, _))) = self.db.prefix(prefix).next() else {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(db) = db.as_ref() else {
             return Vec::new();
         };
-        let Some(Ok((last, _))) = self.db.prefix(prefix).next_back() else {
+        let Some(Ok((first, _))) = db.prefix(prefix).next() else {
+            return Vec::new();
+        };
+        let Some(Ok((last, _))) = db.prefix(prefix).next_back() else {
             return Vec::new();
         };
         if first == last {
@@ -55,8 +61,7 @@ impl ShellHelper {
             .take_while(|(a, b)| a == b)
             .count();
         let replacement = render_partial(first.get(..shared).unwrap_or_default(), quoted);
-        let mut listed: Vec<Pair> = self
-            .db
+        let mut listed: Vec<Pair> = db
             .prefix(prefix)
             .take(MAX_KEY_CANDIDATES + 1)
             .filter_map(Result::ok)

@@ -316,6 +316,10 @@ impl Lister<'_> {
     {
         let mut n = 0usize;
         for kv in it {
+            if crate::signals::interrupted() {
+                self.out.flush()?;
+                return Err(Failure::interrupted());
+            }
             let (k, v) = kv?;
             if n == limit {
                 self.out.flush()?;

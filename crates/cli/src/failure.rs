@@ -63,6 +63,14 @@ impl Failure {
         }
     }
 
+    /// Ctrl-C (or a signal ending the shell) stopped the command (exit status 130).
+    pub fn interrupted() -> Self {
+        Failure {
+            code: 130,
+            message: "interrupted".to_string(),
+        }
+    }
+
     /// Stdout was closed by the reader (`lsmkv scan | head -1`): the command stops quietly with
     /// status 0, as `cat` does.
     pub fn closed_output() -> Self {

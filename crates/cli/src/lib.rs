@@ -30,6 +30,7 @@ pub mod inspect;
 pub mod output;
 pub mod parse;
 mod shell;
+mod signals;
 pub mod transfer;
 pub mod words;
 

@@ -37,7 +37,9 @@ exit status:
   3  corruption found (verify, inspect, or a read that hit a damaged file)
   4  any other error (I/O, database locked by another process, ...)
   5  verify, inspect: the file or directory given does not exist
-A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.";
+A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.
+The shell ended by a signal (SIGTERM, SIGHUP; Ctrl-C when piped) closes the database and exits
+with 128 + the signal's number.";
 
 /// An embedded LSM-tree key-value store: shell and tools.
 #[derive(Parser, Debug)]
@@ -503,5 +505,9 @@ fn shell(dir: &Path, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
         f.message = format!("closing the database: {}", f.message);
         f
     })?;
+    // Ended by a signal: the conventional status 128 + its number, once the database is closed.
+    if let Some(sig) = summary.signal {
+        return Ok(u8::try_from(128 + sig).unwrap_or(exit::OTHER));
+    }
     Ok(summary.first_code)
 }

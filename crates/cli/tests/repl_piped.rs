@@ -345,3 +345,56 @@ fn limit_0_lists_everything_and_the_default_is_100() {
     let o = lsmkv(&["prefix", "k", "--limit", "120"]);
     assert_eq!(stdout(&o).lines().count(), 120);
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sigint_end_the_piped_shell_closing_the_database() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    for (sig, status) in [("-TERM", 143), ("-INT", 130), ("-HUP", 129)] {
+        let cwd = tempfile::tempdir().unwrap();
+        let mut child = lsmkv_without(&["DATA_DIR", "MEMTABLE_MAX_SIZE"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("WAL_SYNC_MODE", "none")
+            .current_dir(cwd.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Stdin stays open: the shell waits for the next line when the signal comes.
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "put {sig} v").unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "OK\n");
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let st = child.wait().unwrap();
+        assert_eq!(
+            st.code(),
+            Some(status),
+            "{sig}: {st:?} (signal {:?})",
+            st.signal()
+        );
+        drop(stdin);
+
+        let db = lsmkv::Db::open(dir.path(), lsmkv::Options::default()).unwrap();
+        assert!(
+            db.get(sig).unwrap().is_some(),
+            "{sig}: the OK'd write was lost"
+        );
+        db.close().unwrap();
+    }
+}

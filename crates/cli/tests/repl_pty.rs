@@ -210,3 +210,60 @@ fn key_completion_uses_every_matching_key_and_quoted_words() {
     }
     db.close().unwrap();
 }
+
+/// Sends `sig` to the shell's process.
+fn kill(s: &mut expectrl::session::OsSession, sig: &str) {
+    let pid = s.get_process().pid().to_string();
+    let ok = Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn ctrl_c_stops_a_command_and_sigterm_closes_the_database() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        // Enough entries that a full scan is still printing when Ctrl-C arrives.
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        for i in 0..50_000 {
+            db.put(format!("big:{i:06}"), "some value").unwrap();
+        }
+        db.close().unwrap();
+    }
+    // `spawn` sets WAL_SYNC_MODE=none: a write answered OK is durable only once the database
+    // is closed (or its WAL synced).
+    let mut s = spawn(&dir, d.path());
+    for k in ["w1", "w2", "w3"] {
+        s.send(format!("put {k} v\r")).unwrap();
+        s.expect("OK").unwrap();
+        s.expect(PROMPT).unwrap();
+    }
+    s.send("scan 0\r").unwrap();
+    s.expect("big:000100").unwrap();
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("interrupted").unwrap();
+    s.expect(PROMPT).unwrap();
+    // The shell goes on.
+    s.send("put w4 v\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // SIGTERM while the editor waits for a key: the database is closed, the status is 143.
+    kill(&mut s, "-TERM");
+    s.expect(expectrl::Eof).unwrap();
+    let status = s.get_process().wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 143)),
+        "status {status:?}"
+    );
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    for k in ["w1", "w2", "w3", "w4"] {
+        assert!(db.get(k).unwrap().is_some(), "{k} was lost");
+    }
+    db.close().unwrap();
+}
