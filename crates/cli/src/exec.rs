@@ -342,12 +342,46 @@ impl Lister<'_> {
 /// Live keys, by a full scan.
 ///
 /// # Errors
-/// A damaged block on the way.
-pub fn count_keys(db: &Db) -> lsmkv::Result<u64> {
+/// A damaged block on the way, or Ctrl-C in the shell ([`Failure::interrupted`]).
+pub fn count_keys(db: &Db) -> Result<u64, Failure> {
     let mut n = 0u64;
     for kv in db.range::<&[u8], _>(..) {
+        if crate::signals::interrupted() {
+            return Err(Failure::interrupted());
+        }
         kv?;
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals;
+
+    #[test]
+    fn ctrl_c_stops_listings_and_count() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let db =
+            Db::open(d.path(), lsmkv::Options::default()).unwrap_or_else(|e| unreachable!("{e}"));
+        for i in 0..10 {
+            db.put(format!("k{i}"), "v")
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        signals::interrupt();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let listed = Lister {
+            mode: OutputMode::Text,
+            out: &mut out,
+            err: &mut err,
+        }
+        .list(db.prefix("k"), 100);
+        let counted = count_keys(&db);
+        signals::clear_interrupt();
+        assert_eq!(listed, Err(Failure::interrupted()));
+        assert_eq!(counted, Err(Failure::interrupted()));
+        assert_eq!(count_keys(&db), Ok(10));
+        db.close().unwrap_or_else(|e| unreachable!("{e}"));
+    }
 }

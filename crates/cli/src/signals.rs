@@ -22,6 +22,12 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
+/// Raises the interrupt flag, as Ctrl-C does.
+#[cfg(test)]
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
 /// Forgets a Ctrl-C, before the next command runs.
 pub fn clear_interrupt() {
     INTERRUPTED.store(false, Ordering::Relaxed);
