@@ -119,8 +119,8 @@ fn script(
     Ok(summary)
 }
 
-/// Interactive shell with line editing, completion and hints; history is loaded from and saved
-/// to `history` if given. Pasted text runs line by line (a plain paste keeps the lines typed
+/// Interactive shell with line editing, completion and hints; history is loaded from `history`
+/// if given, and each line appended to it. Pasted text runs line by line (a plain paste keeps the lines typed
 /// ahead; a bracketed paste, one "line" holding newlines, is split). Ctrl-C clears the line (or
 /// aborts an open batch), or stops the running command; Ctrl-D leaves. SIGTERM and SIGHUP end
 /// the shell too: the running command stops and the caller closes the database.
@@ -168,6 +168,7 @@ pub fn run_interactive(
     let editor = thread::Builder::new()
         .name("lsmkv-editor".into())
         .spawn(move || {
+            let mut warned = false;
             while let Ok(prompt) = prompt_rx.recv() {
                 let read = rl.readline(prompt);
                 if let Ok(text) = &read {
@@ -176,15 +177,18 @@ pub fn run_interactive(
                             let _ = rl.add_history_entry(line);
                         }
                     }
+                    // Saved line by line, so that a signal ending the shell loses none.
+                    if let Some(h) = &history_file
+                        && let Err(e) = rl.append_history(h)
+                        && !warned
+                    {
+                        warned = true;
+                        eprintln!("warning: could not save history to {}: {e}", h.display());
+                    }
                 }
                 if tx.send(Input::Line(read)).is_err() {
                     break;
                 }
-            }
-            if let Some(h) = history_file
-                && let Err(e) = rl.save_history(&h)
-            {
-                eprintln!("warning: could not save history to {}: {e}", h.display());
             }
         })?;
 
@@ -248,7 +252,6 @@ pub fn run_interactive(
     if reading {
         // The editor waits for a key and keeps the terminal in its raw mode until the process
         // ends: give its database handle back (closing needs the last one) and restore the mode.
-        // This session's history is not saved.
         helper_db
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -263,7 +266,6 @@ pub fn run_interactive(
         }
         writeln!(stderr)?;
     } else {
-        // The editor saves the history and ends.
         let _ = editor.join();
     }
     if let Some(e) = failed {

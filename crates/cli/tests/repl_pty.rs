@@ -261,6 +261,9 @@ fn ctrl_c_stops_a_command_and_sigterm_closes_the_database() {
         "status {status:?}"
     );
 
+    let history = std::fs::read_to_string(dir.join(".lsmkv_history")).unwrap();
+    assert!(history.contains("put w4 v"), "{history}");
+
     let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
     for k in ["w1", "w2", "w3", "w4"] {
         assert!(db.get(k).unwrap().is_some(), "{k} was lost");
