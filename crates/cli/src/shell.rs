@@ -241,12 +241,15 @@ pub fn run_interactive(
             }
         }
     }
+    // After SIGHUP the terminal may be gone: what is left to say must not stop the shell from
+    // returning (and the caller from closing the database).
+    let signal = signal.or_else(signals::terminated);
     if let Some(n) = session.abort_batch() {
-        writeln!(
+        let _ = writeln!(
             stderr,
             "warning: left inside a batch; its {} not applied",
             were(n)
-        )?;
+        );
     }
     drop(prompts);
     if reading {
@@ -264,11 +267,13 @@ pub fn run_interactive(
                 &mode,
             );
         }
-        writeln!(stderr)?;
+        let _ = writeln!(stderr);
     } else {
         let _ = editor.join();
     }
-    if let Some(e) = failed {
+    if let Some(e) = failed
+        && signal.is_none()
+    {
         return Err(e);
     }
     // Failures in an interactive session were seen by the user; they do not fail the process.
