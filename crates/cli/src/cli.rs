@@ -8,7 +8,7 @@ use serde_json::json;
 
 use lsmkv::Db;
 
-use crate::exec::count_keys;
+use crate::exec::{count_keys, effective_limit};
 use crate::failure::{Failure, exit};
 use crate::output::{
     OutputMode, json_entry, levels_json, levels_text, quoted, stats_json, write_entry,
@@ -99,17 +99,22 @@ pub struct Listing {
 }
 
 /// `lsmkv scan|prefix|search`: one entry per line (JSON lines with `--json`, `KEY<TAB>VALUE`
-/// with `--raw`).
+/// with `--raw`), at most `limit` ([`DEFAULT_LIMIT`](crate::exec::DEFAULT_LIMIT) if not given, all
+/// for 0); a note on `err` when the limit cut the listing.
 ///
 /// # Errors
 /// The engine's error, I/O errors of `out`.
-pub fn list(db: &Db, l: &Listing, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
-    let limit = l.limit.unwrap_or(usize::MAX);
+pub fn list(
+    db: &Db,
+    l: &Listing,
+    mode: OutputMode,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let limit = effective_limit(l.limit);
     if let Some(needle) = &l.search {
-        for (k, v) in db.search_substring(needle, limit)? {
-            write_entry(out, mode, &k, &v)?;
-        }
-        return Ok(exit::OK);
+        let found = db.search_substring(needle, limit.saturating_add(1))?;
+        return emit(found.into_iter().map(Ok), limit, mode, out, err);
     }
     let it = match (&l.prefix, &l.start, &l.end) {
         (Some(p), _, _) => db.prefix(p),
@@ -118,14 +123,37 @@ pub fn list(db: &Db, l: &Listing, mode: OutputMode, out: &mut dyn Write) -> Resu
         (None, None, Some(e)) => db.range(..e.as_slice()),
         (None, None, None) => db.range::<&[u8], _>(..),
     };
-    let it: Box<dyn Iterator<Item = _>> = if l.reverse {
-        Box::new(it.rev())
+    if l.reverse {
+        emit(it.rev(), limit, mode, out, err)
     } else {
-        Box::new(it)
-    };
-    for kv in it.take(limit) {
+        emit(it, limit, mode, out, err)
+    }
+}
+
+/// Writes up to `limit` entries of `it`; a note on `err` if more follow.
+fn emit<I, K, V>(
+    it: I,
+    limit: usize,
+    mode: OutputMode,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Failure>
+where
+    I: Iterator<Item = lsmkv::Result<(K, V)>>,
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    for (n, kv) in it.enumerate() {
         let (k, v) = kv?;
-        write_entry(out, mode, &k, &v)?;
+        if n == limit {
+            out.flush()?;
+            writeln!(
+                err,
+                "(limit of {limit} reached; --limit N for more, --limit 0 for all)"
+            )?;
+            break;
+        }
+        write_entry(out, mode, k.as_ref(), v.as_ref())?;
     }
     Ok(exit::OK)
 }

@@ -2,6 +2,7 @@
 //! (by prefix, read from the database), and greyed hints of a command's arguments.
 
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
@@ -15,28 +16,81 @@ use lsmkv::debug::escape_bytes;
 use crate::help::{COMMANDS, usage};
 use crate::words::{split, unescape_word};
 
-/// Most keys offered by one completion.
+/// Most keys listed by one completion (the completed text itself comes from all matching keys).
 pub const MAX_KEY_CANDIDATES: usize = 64;
 
 /// Completion and hints for the shell.
 pub struct ShellHelper {
-    db: Db,
+    /// The database, until the shell takes this handle back to close it.
+    db: Arc<Mutex<Option<Db>>>,
 }
 
 impl ShellHelper {
     /// A helper reading keys from `db`.
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Arc<Mutex<Option<Db>>>) -> Self {
         ShellHelper { db }
     }
 
-    /// Keys starting with `prefix`, rendered so they can be typed back.
-    fn keys(&self, prefix: &[u8]) -> Vec<String> {
-        self.db
+    /// Completion of a key argument that starts with `prefix` (`quoted`: the user opened a
+    /// quote). One matching key completes in full. With several, every candidate's replacement
+    /// is the longest prefix that all matching keys share, found from the first and the last
+    /// matching key (in key order they bound all the others), so Tab extends the word exactly
+    /// that far; a second Tab lists the first [`MAX_KEY_CANDIDATES`] keys (and `...` when more
+    /// match).
+    fn key_candidates(&self, prefix: &[u8], quoted: bool) -> Vec<Pair> {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(db) = db.as_ref() else {
+            return Vec::new();
+        };
+        let Some(Ok((first, _))) = db.prefix(prefix).next() else {
+            return Vec::new();
+        };
+        let Some(Ok((last, _))) = db.prefix(prefix).next_back() else {
+            return Vec::new();
+        };
+        if first == last {
+            let word = render_word(&first);
+            return vec![Pair {
+                replacement: format!("{word} "),
+                display: word,
+            }];
+        }
+        let shared = first
+            .iter()
+            .zip(last.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let replacement = render_partial(first.get(..shared).unwrap_or_default(), quoted);
+        let mut listed: Vec<Pair> = db
             .prefix(prefix)
-            .take(MAX_KEY_CANDIDATES)
+            .take(MAX_KEY_CANDIDATES + 1)
             .filter_map(Result::ok)
-            .map(|(k, _)| render_word(&k))
-            .collect()
+            .map(|(k, _)| Pair {
+                display: render_word(&k),
+                replacement: replacement.clone(),
+            })
+            .collect();
+        if listed.len() > MAX_KEY_CANDIDATES {
+            listed.truncate(MAX_KEY_CANDIDATES);
+            listed.push(Pair {
+                display: "...".to_string(),
+                replacement: replacement.clone(),
+            });
+        }
+        listed
+    }
+}
+
+/// The start of a word, for completion: bare when that is unambiguous (and no quote was
+/// opened), else an opened quote and the escaped bytes (the quote stays open).
+fn render_partial(b: &[u8], quoted: bool) -> String {
+    let bare = b
+        .iter()
+        .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\\' && c != b'#');
+    if bare && !quoted {
+        String::from_utf8_lossy(b).into_owned()
+    } else {
+        format!("\"{}", escape_bytes(b))
     }
 }
 
@@ -135,7 +189,9 @@ impl Completer for ShellHelper {
                 .collect();
             return Ok((start, names));
         }
-        let first = split(before)
+        // The command name, from the complete words before the one being completed (the line
+        // as a whole may not parse yet: `get "my k` has an open quote).
+        let first = split(before.get(..start).unwrap_or(""))
             .ok()
             .and_then(|w| w.into_iter().next())
             .map(|w| String::from_utf8_lossy(&w.bytes).to_ascii_lowercase())
@@ -167,7 +223,7 @@ impl Completer for ShellHelper {
             let Some(prefix) = partial_bytes(word) else {
                 return Ok((start, Vec::new()));
             };
-            return Ok((start, self.keys(&prefix).into_iter().map(pair).collect()));
+            return Ok((start, self.key_candidates(&prefix, word.starts_with('"'))));
         }
         Ok((start, Vec::new()))
     }
@@ -239,5 +295,9 @@ mod tests {
         assert_eq!(render_word(b""), "\"\"");
         assert_eq!(render_word(b"\xff"), "\"\\xff\"");
         assert_eq!(partial_bytes("\"a\\x20"), Some(b"a ".to_vec()));
+        assert_eq!(render_partial(b"user:", false), "user:");
+        assert_eq!(render_partial(b"user:", true), "\"user:");
+        assert_eq!(render_partial(b"my k", false), "\"my k");
+        assert_eq!(render_partial(b"", false), "");
     }
 }

@@ -7,13 +7,35 @@ use std::time::Instant;
 
 use lsmkv::{Db, WriteBatch};
 
+use serde_json::json;
+
+use crate::cli;
 use crate::failure::Failure;
 use crate::help::{help_for, help_text};
-use crate::output::{OutputMode, levels_text, quoted, stats_json, write_entry};
+use crate::output::{OutputMode, quoted, write_entry};
 use crate::parse::{BatchOp, Command, parse_line};
 
-/// Entries shown by `scan`, `prefix` and `search` when no LIMIT is given.
+/// Entries shown by `scan`, `prefix` and `search` (in the shell and as subcommands) when no
+/// LIMIT is given. A LIMIT of 0 means no limit.
 pub const DEFAULT_LIMIT: usize = 100;
+
+/// The entry count a LIMIT asks for: `None` for the default, 0 for all.
+pub fn effective_limit(limit: Option<usize>) -> usize {
+    match limit {
+        None => DEFAULT_LIMIT,
+        Some(0) => usize::MAX,
+        Some(n) => n,
+    }
+}
+
+/// `n operations` / `1 operation`.
+pub fn operations(n: usize) -> String {
+    if n == 1 {
+        "1 operation".to_string()
+    } else {
+        format!("{n} operations")
+    }
+}
 
 /// Whether the shell goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +49,18 @@ pub enum Flow {
 /// The shell's state across lines.
 pub struct Session<'a> {
     db: &'a Db,
+    mode: OutputMode,
     timer: bool,
     /// A `batch` being collected line by line.
     pending: Option<WriteBatch>,
 }
 
 impl<'a> Session<'a> {
-    /// A session on `db`.
-    pub fn new(db: &'a Db) -> Self {
+    /// A session on `db` printing results as `mode` says.
+    pub fn new(db: &'a Db, mode: OutputMode) -> Self {
         Session {
             db,
+            mode,
             timer: false,
             pending: None,
         }
@@ -66,18 +90,29 @@ impl<'a> Session<'a> {
         self.pending.take().map(|b| b.len())
     }
 
-    /// Parses and runs one line, writing its output to `out`.
+    /// Parses and runs one line, writing its results to `out` and notes (the batch banner, "limit
+    /// reached") to `err`.
     ///
     /// # Errors
     /// A [`Failure`] to show the user; the session stays usable.
-    pub fn run_line(&mut self, line: &str, out: &mut dyn Write) -> Result<Flow, Failure> {
+    pub fn run_line(
+        &mut self,
+        line: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<Flow, Failure> {
         let Some(cmd) = parse_line(line).map_err(Failure::usage)? else {
             return Ok(Flow::Continue);
         };
         let started = Instant::now();
-        let flow = self.execute(&cmd, out)?;
+        let flow = self.execute(&cmd, out, err)?;
         if self.timer && !matches!(cmd, Command::Timer(_)) {
-            writeln!(out, "Time: {:.3} ms", started.elapsed().as_secs_f64() * 1e3)?;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            if self.mode == OutputMode::Text {
+                writeln!(out, "Time: {ms:.3} ms")?;
+            } else {
+                writeln!(err, "Time: {ms:.3} ms")?;
+            }
         }
         out.flush()?;
         Ok(flow)
@@ -87,60 +122,54 @@ impl<'a> Session<'a> {
     ///
     /// # Errors
     /// The engine's error or a usage error, as a [`Failure`].
-    pub fn execute(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<Flow, Failure> {
+    pub fn execute(
+        &mut self,
+        cmd: &Command,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<Flow, Failure> {
         if self.pending.is_some() && self.collect(cmd, out)? {
             return Ok(Flow::Continue);
         }
-        let db = self.db;
+        let (db, mode) = (self.db, self.mode);
+        let lister = Lister { mode, out, err };
         match cmd {
-            Command::Put { key, value } => {
-                db.put(key, value)?;
-                writeln!(out, "OK")?;
-            }
-            Command::Get { key } => match db.get(key)? {
-                Some(v) => writeln!(out, "{}", quoted(&v))?,
-                None => writeln!(out, "(nil)")?,
-            },
-            Command::Delete { key } => {
-                db.delete(key)?;
-                writeln!(out, "OK")?;
-            }
+            Command::Put { key, value } => _ = cli::put(db, key, value, mode, lister.out)?,
+            Command::Get { key } => _ = cli::get(db, key, mode, lister.out)?,
+            Command::Delete { key } => _ = cli::delete(db, key, mode, lister.out)?,
             Command::Scan {
                 start,
                 end,
                 limit,
                 reverse,
-            } => scan(db, start.as_deref(), end.as_deref(), *limit, *reverse, out)?,
+            } => scan(
+                db,
+                start.as_deref(),
+                end.as_deref(),
+                *limit,
+                *reverse,
+                lister,
+            )?,
             Command::Prefix { prefix, limit } => {
-                list(db.prefix(prefix), limit.unwrap_or(DEFAULT_LIMIT), out)?;
+                lister.list(db.prefix(prefix), effective_limit(*limit))?;
             }
-            Command::Search { needle, limit } => search(db, needle, *limit, out)?,
-            Command::Count => {
-                let exact = count_keys(db)?;
-                writeln!(out, "{exact} (estimate {})", db.len_estimate())?;
-            }
-            Command::Batch(ops) => write_batch(db, ops, out)?,
+            Command::Search { needle, limit } => search(db, needle, *limit, lister)?,
+            Command::Count => _ = cli::count(db, mode, lister.out)?,
+            Command::Batch(ops) => write_batch(db, ops, mode, lister.out)?,
             Command::BatchBegin => {
                 self.pending = Some(WriteBatch::new());
-                writeln!(out, "batch: enter put/delete lines, then commit (or abort)")?;
+                writeln!(
+                    lister.err,
+                    "batch: enter put/delete lines, then commit (or abort)"
+                )?;
             }
             Command::Commit | Command::Abort => {
                 return Err(Failure::usage("no batch is open; start one with batch"));
             }
-            Command::Flush => {
-                db.flush()?;
-                writeln!(out, "OK")?;
-            }
-            Command::Compact => {
-                db.compact()?;
-                writeln!(out, "OK")?;
-            }
-            Command::Stats(section) => {
-                let json = stats_json(&db.stats(), *section);
-                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-                writeln!(out, "{text}")?;
-            }
-            Command::Levels => writeln!(out, "{}", levels_text(&db.tables()))?,
+            Command::Flush => _ = cli::flush(db, mode, lister.out)?,
+            Command::Compact => _ = cli::compact(db, mode, lister.out)?,
+            Command::Stats(section) => _ = cli::stats(db, *section, mode, lister.out)?,
+            Command::Levels => _ = cli::levels(db, mode, lister.out)?,
             Command::Help(name) => help(name.as_deref(), out)?,
             Command::Timer(on) => {
                 self.timer = *on;
@@ -167,11 +196,17 @@ impl<'a> Session<'a> {
                 let batch = self.pending.take().unwrap_or_default();
                 let n = batch.len();
                 self.db.write(batch)?;
-                writeln!(out, "OK ({n} operations)")?;
+                batch_ok(n, self.mode, out)?;
             }
             Command::Abort => {
                 let n = self.abort_batch().unwrap_or(0);
-                writeln!(out, "aborted ({n} operations discarded)")?;
+                match self.mode {
+                    OutputMode::Text => {
+                        writeln!(out, "aborted ({} discarded)", operations(n))?;
+                    }
+                    OutputMode::Json => writeln!(out, "{}", json!({"aborted": n}))?,
+                    OutputMode::Raw => {}
+                }
             }
             Command::Help(_) | Command::Timer(_) => return Ok(false),
             _ => {
@@ -191,35 +226,45 @@ fn scan(
     end: Option<&[u8]>,
     limit: Option<usize>,
     reverse: bool,
-    out: &mut dyn Write,
+    lister: Lister<'_>,
 ) -> Result<(), Failure> {
     let it = match (start, end) {
         (Some(s), Some(e)) => db.range(s..e),
         (Some(s), None) => db.range(s..),
         (None, _) => db.range::<&[u8], _>(..),
     };
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = effective_limit(limit);
     if reverse {
-        list(it.rev(), limit, out)
+        lister.list(it.rev(), limit)
     } else {
-        list(it, limit, out)
+        lister.list(it, limit)
     }
 }
 
 /// `search`: entries whose key or value contains `needle`.
-fn search(
-    db: &Db,
-    needle: &[u8],
-    limit: Option<usize>,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+fn search(db: &Db, needle: &[u8], limit: Option<usize>, lister: Lister<'_>) -> Result<(), Failure> {
+    let limit = effective_limit(limit);
     let found = db.search_substring(needle, limit.saturating_add(1))?;
-    list(found.into_iter().map(Ok), limit, out)
+    lister.list(found.into_iter().map(Ok), limit)
+}
+
+/// `OK (n operations)`, `{"ok":true,"operations":n}`, or nothing with `--raw`.
+fn batch_ok(n: usize, mode: OutputMode, out: &mut dyn Write) -> Result<(), Failure> {
+    match mode {
+        OutputMode::Text => writeln!(out, "OK ({})", operations(n))?,
+        OutputMode::Json => writeln!(out, "{}", json!({"ok": true, "operations": n}))?,
+        OutputMode::Raw => {}
+    }
+    Ok(())
 }
 
 /// A one-line `batch`: applies its puts and deletes atomically.
-fn write_batch(db: &Db, ops: &[BatchOp], out: &mut dyn Write) -> Result<(), Failure> {
+fn write_batch(
+    db: &Db,
+    ops: &[BatchOp],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let mut b = WriteBatch::new();
     for op in ops {
         match op {
@@ -229,8 +274,7 @@ fn write_batch(db: &Db, ops: &[BatchOp], out: &mut dyn Write) -> Result<(), Fail
     }
     let n = b.len();
     db.write(b)?;
-    writeln!(out, "OK ({n} operations)")?;
-    Ok(())
+    batch_ok(n, mode, out)
 }
 
 /// `help` (the list) or `help NAME` (one command).
@@ -251,41 +295,93 @@ fn help(name: Option<&str>, out: &mut dyn Write) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prints up to `limit` entries of `it`, then a note if more follow.
-fn list<I, K, V>(it: I, limit: usize, out: &mut dyn Write) -> Result<(), Failure>
-where
-    I: Iterator<Item = lsmkv::Result<(K, V)>>,
-    K: AsRef<[u8]>,
-    V: AsRef<[u8]>,
-{
-    let mut n = 0usize;
-    for kv in it {
-        let (k, v) = kv?;
-        if n == limit {
-            writeln!(
-                out,
-                "(limit of {limit} reached; give a larger LIMIT for more)"
-            )?;
-            return Ok(());
+/// Where a listing goes: entries to `out` in `mode`, notes to `err`.
+pub struct Lister<'w> {
+    pub mode: OutputMode,
+    pub out: &'w mut dyn Write,
+    pub err: &'w mut dyn Write,
+}
+
+impl Lister<'_> {
+    /// Prints up to `limit` entries of `it`, then a note (on `err`) if more follow. An empty
+    /// listing prints `(empty)` in text mode and nothing otherwise.
+    ///
+    /// # Errors
+    /// The engine's error, I/O errors of `out`/`err`.
+    pub fn list<I, K, V>(self, it: I, limit: usize) -> Result<(), Failure>
+    where
+        I: Iterator<Item = lsmkv::Result<(K, V)>>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let mut n = 0usize;
+        for kv in it {
+            if crate::signals::interrupted() {
+                self.out.flush()?;
+                return Err(Failure::interrupted());
+            }
+            let (k, v) = kv?;
+            if n == limit {
+                self.out.flush()?;
+                writeln!(
+                    self.err,
+                    "(limit of {limit} reached; give a larger LIMIT, or 0 for all)"
+                )?;
+                return Ok(());
+            }
+            write_entry(self.out, self.mode, k.as_ref(), v.as_ref())?;
+            n += 1;
         }
-        write_entry(out, OutputMode::Text, k.as_ref(), v.as_ref())?;
-        n += 1;
+        if n == 0 && self.mode == OutputMode::Text {
+            writeln!(self.out, "(empty)")?;
+        }
+        Ok(())
     }
-    if n == 0 {
-        writeln!(out, "(empty)")?;
-    }
-    Ok(())
 }
 
 /// Live keys, by a full scan.
 ///
 /// # Errors
-/// A damaged block on the way.
-pub fn count_keys(db: &Db) -> lsmkv::Result<u64> {
+/// A damaged block on the way, or Ctrl-C in the shell ([`Failure::interrupted`]).
+pub fn count_keys(db: &Db) -> Result<u64, Failure> {
     let mut n = 0u64;
     for kv in db.range::<&[u8], _>(..) {
+        if crate::signals::interrupted() {
+            return Err(Failure::interrupted());
+        }
         kv?;
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals;
+
+    #[test]
+    fn ctrl_c_stops_listings_and_count() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let db =
+            Db::open(d.path(), lsmkv::Options::default()).unwrap_or_else(|e| unreachable!("{e}"));
+        for i in 0..10 {
+            db.put(format!("k{i}"), "v")
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        signals::interrupt();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let listed = Lister {
+            mode: OutputMode::Text,
+            out: &mut out,
+            err: &mut err,
+        }
+        .list(db.prefix("k"), 100);
+        let counted = count_keys(&db);
+        signals::clear_interrupt();
+        assert_eq!(listed, Err(Failure::interrupted()));
+        assert_eq!(counted, Err(Failure::interrupted()));
+        assert_eq!(count_keys(&db), Ok(10));
+        db.close().unwrap_or_else(|e| unreachable!("{e}"));
+    }
 }

@@ -17,6 +17,8 @@ pub mod exit {
     pub const CORRUPTION: u8 = 3;
     /// Anything else (I/O, a locked directory, ...).
     pub const OTHER: u8 = 4;
+    /// `verify` / `inspect`: the file or directory given does not exist.
+    pub const NO_SUCH_PATH: u8 = 5;
 }
 
 /// Text of the exit statuses, for `--help` and the README.
@@ -26,7 +28,8 @@ exit status:
   1  get: the key does not exist
   2  usage error (bad arguments, bad shell command, key or value too large)
   3  corruption found (verify, inspect, or a read that hit a damaged file)
-  4  any other error (I/O, database locked by another process, ...)";
+  4  any other error (I/O, database locked by another process, ...)
+A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.";
 
 /// A command that failed: the message for stderr and the exit status it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,36 @@ impl Failure {
             code: exit::OTHER,
             message: message.into(),
         }
+    }
+
+    /// `verify` / `inspect` on a path that does not exist (exit status 5).
+    pub fn no_such_path(path: &std::path::Path) -> Self {
+        Failure {
+            code: exit::NO_SUCH_PATH,
+            message: format!("{}: no such file or directory", path.display()),
+        }
+    }
+
+    /// Ctrl-C (or a signal ending the shell) stopped the command (exit status 130).
+    pub fn interrupted() -> Self {
+        Failure {
+            code: 130,
+            message: "interrupted".to_string(),
+        }
+    }
+
+    /// Stdout was closed by the reader (`lsmkv scan | head -1`): the command stops quietly with
+    /// status 0, as `cat` does.
+    pub fn closed_output() -> Self {
+        Failure {
+            code: exit::OK,
+            message: String::new(),
+        }
+    }
+
+    /// Whether this is [`Failure::closed_output`]: nothing to report.
+    pub fn is_closed_output(&self) -> bool {
+        self.code == exit::OK && self.message.is_empty()
     }
 }
 
@@ -81,6 +114,10 @@ impl From<Error> for Failure {
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
-        Failure::other(e.to_string())
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::closed_output()
+        } else {
+            Failure::other(e.to_string())
+        }
     }
 }

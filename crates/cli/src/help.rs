@@ -8,7 +8,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "scan",
         "scan [START [END]] [LIMIT]",
-        "keys in [START, END) in order, at most LIMIT (default 100)",
+        "keys in [START, END) in order, at most LIMIT (default 100, 0 for all)",
     ),
     (
         "rscan",
@@ -72,7 +72,7 @@ fn details(name: &str) -> &'static str {
             "memory: memtables and block cache; disk: levels and SSTables; wal: the log;\n\
              cache: the block cache. Without a section: everything."
         }
-        "search" => "Scans every entry; stops after LIMIT matches (default 100).",
+        "search" => "Scans every entry; stops after LIMIT matches (default 100, 0 for all).",
         _ => "",
     }
 }

@@ -4,7 +4,8 @@
 //! - [`parse`]: the commands a line's words form.
 //! - `exec`: a [`Session`] runs commands against a [`Db`](lsmkv::Db), streaming results.
 //! - `shell`: the script and interactive front ends; `editor`: rustyline completion (commands,
-//!   keys from the database) and hints.
+//!   keys from the database) and hints; `signals`: Ctrl-C stops a command, SIGTERM and SIGHUP
+//!   end the shell cleanly.
 //! - [`cli`]: the one-shot subcommands; [`Failure`] and [`exit`]: how they fail.
 //! - [`output`]: text / JSON / raw rendering shared by the shell and the subcommands.
 //! - [`inspect`]: text rendering of the read-only dumps of [`lsmkv::debug`].
@@ -30,6 +31,7 @@ pub mod inspect;
 pub mod output;
 pub mod parse;
 mod shell;
+mod signals;
 pub mod transfer;
 pub mod words;
 

@@ -35,7 +35,11 @@ exit status:
   1  get: the key does not exist
   2  usage error (bad arguments, bad shell command, key or value too large, bad import record)
   3  corruption found (verify, inspect, or a read that hit a damaged file)
-  4  any other error (I/O, database locked by another process, ...)";
+  4  any other error (I/O, database locked by another process, ...)
+  5  verify, inspect: the file or directory given does not exist
+A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.
+The shell ended by a signal (SIGTERM, SIGHUP; Ctrl-C when piped) closes the database and exits
+with 128 + the signal's number.";
 
 /// An embedded LSM-tree key-value store: shell and tools.
 #[derive(Parser, Debug)]
@@ -75,8 +79,8 @@ enum Cmd {
     Scan {
         start: Option<OsString>,
         end: Option<OsString>,
-        /// At most this many entries.
-        #[arg(short, long)]
+        /// At most this many entries (default 100; 0 or "all": every one).
+        #[arg(short, long, value_parser = parse_limit)]
         limit: Option<usize>,
         /// Largest key first.
         #[arg(short, long)]
@@ -85,7 +89,8 @@ enum Cmd {
     /// List keys starting with PREFIX.
     Prefix {
         prefix: OsString,
-        #[arg(short, long)]
+        /// At most this many entries (default 100; 0 or "all": every one).
+        #[arg(short, long, value_parser = parse_limit)]
         limit: Option<usize>,
         #[arg(short, long)]
         reverse: bool,
@@ -93,7 +98,8 @@ enum Cmd {
     /// List entries whose key or value contains TEXT.
     Search {
         text: OsString,
-        #[arg(short, long)]
+        /// At most this many entries (default 100; 0 or "all": every one).
+        #[arg(short, long, value_parser = parse_limit)]
         limit: Option<usize>,
     },
     /// Count live keys (exact, by a full scan) and show the estimate.
@@ -197,12 +203,22 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let code = match run(args) {
         Ok(code) => code,
+        Err(f) if f.is_closed_output() => f.code,
         Err(f) => {
             eprintln!("lsmkv: {f}");
             f.code
         }
     };
     ExitCode::from(code)
+}
+
+/// `--limit N`; `all` is 0 (no limit).
+fn parse_limit(s: &str) -> Result<usize, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(0);
+    }
+    s.parse()
+        .map_err(|e| format!("{e} (a number, or 0 or all for no limit)"))
 }
 
 fn mode(args: &Args) -> OutputMode {
@@ -250,9 +266,10 @@ fn with_db(
     let db = open(dir, must_exist)?;
     let mut out = io::stdout().lock();
     let result = f(&db, &mut out);
-    out.flush()?;
+    let flushed = out.flush();
     let closed = db.close();
     let code = result?;
+    flushed?;
     closed?;
     Ok(code)
 }
@@ -262,10 +279,10 @@ fn run(args: Args) -> Result<u8, Failure> {
     let esc = args.escapes;
     let dir = args.data_dir.clone();
     let Some(cmd) = args.command else {
-        return shell(&dir, args.bail);
+        return shell(&dir, args.bail, mode);
     };
     match cmd {
-        Cmd::Repl => shell(&dir, args.bail),
+        Cmd::Repl => shell(&dir, args.bail, mode),
         Cmd::Get { key } => {
             let key = bytes(&key, esc)?;
             with_db(&dir, true, |db, out| cli::get(db, &key, mode, out))
@@ -280,7 +297,9 @@ fn run(args: Args) -> Result<u8, Failure> {
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
-            with_db(&dir, true, |db, out| cli::list(db, &listing, mode, out))
+            with_db(&dir, true, |db, out| {
+                cli::list(db, &listing, mode, out, &mut io::stderr())
+            })
         }
         Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
         Cmd::Stats { section } => {
@@ -345,6 +364,7 @@ fn listing(cmd: Cmd, esc: bool) -> Result<cli::Listing, Failure> {
 
 /// `lsmkv verify`: every checksum of every live file of `dir`.
 fn verify(dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
+    must_exist(dir)?;
     let report = debug::verify::verify_dir(dir, &mut |_, _| {});
     let n = report.problems.len();
     cli::report(
@@ -422,10 +442,21 @@ fn pick_format(arg: Option<FormatArg>, file: &Path) -> Format {
     }
 }
 
+/// A path `verify` or `inspect` was given: a missing one is not corruption but exit status 5.
+fn must_exist(path: &Path) -> Result<(), Failure> {
+    match path.try_exists() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Failure::no_such_path(path)),
+        // Cannot tell (a permission problem on the way): let the dump report it.
+        Err(_) => Ok(()),
+    }
+}
+
 fn inspect_cmd(what: InspectCmd, dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
     let mut out = io::stdout().lock();
     match what {
         InspectCmd::Sst { file, blocks, keys } => {
+            must_exist(&file)?;
             let d = debug::sst::dump_sst(
                 &file,
                 debug::sst::SstOptions {
@@ -437,22 +468,36 @@ fn inspect_cmd(what: InspectCmd, dir: &Path, mode: OutputMode) -> Result<u8, Fai
             cli::report(&d, d.problems.len(), inspect::sst_text, mode, &mut out)
         }
         InspectCmd::Wal { file } => {
+            must_exist(&file)?;
             let d = debug::wal::dump_wal(&file, debug::wal::WalOptions::default());
             cli::report(&d, d.problems.len(), inspect::wal_text, mode, &mut out)
         }
         InspectCmd::Manifest { path } => {
-            let d = debug::manifest::dump_manifest(path.as_deref().unwrap_or(dir));
+            let path = path.as_deref().unwrap_or(dir);
+            must_exist(path)?;
+            let mut d = debug::manifest::dump_manifest(path);
+            if d.current.is_none() && path.is_file() {
+                // Given the manifest file itself: CURRENT is in its directory.
+                d.current = read_current(&d.dir);
+            }
             cli::report(&d, d.problems.len(), inspect::manifest_text, mode, &mut out)
         }
     }
 }
 
+/// The manifest name in `dir/CURRENT`, if it holds one.
+fn read_current(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("CURRENT")).ok()?;
+    let name = text.strip_suffix('\n')?;
+    (name.starts_with("MANIFEST-") && !name.contains(['/', '\n'])).then(|| name.to_string())
+}
+
 /// The shell: interactive on a terminal, a script otherwise (exit status of the first failing
 /// line).
-fn shell(dir: &Path, bail: bool) -> Result<u8, Failure> {
+fn shell(dir: &Path, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
     let db = open(dir, false)?;
     let history = dir.join(".lsmkv_history");
-    let result = lsmkv_cli::run(&db, Some(&history), bail);
+    let result = lsmkv_cli::run(&db, Some(&history), bail, mode);
     let closed = db.close();
     let summary = result?;
     closed.map_err(|e| {
@@ -460,5 +505,9 @@ fn shell(dir: &Path, bail: bool) -> Result<u8, Failure> {
         f.message = format!("closing the database: {}", f.message);
         f
     })?;
+    // Ended by a signal: the conventional status 128 + its number, once the database is closed.
+    if let Some(sig) = summary.signal {
+        return Ok(u8::try_from(128 + sig).unwrap_or(exit::OTHER));
+    }
     Ok(summary.first_code)
 }

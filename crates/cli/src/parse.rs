@@ -185,24 +185,26 @@ fn parse_stats_section(args: Vec<Word>) -> Option<Option<StatsSection>> {
     }
 }
 
-/// Puts and deletes of a one-line batch: `put K V` / `delete K` repeated.
+/// Puts and deletes of a one-line batch: `put K V` / `delete K` repeated. Errors name the
+/// operation counting from 1 (as script lines and import records are).
 fn parse_batch_ops(args: Vec<Word>) -> Result<Vec<BatchOp>, String> {
     let mut ops = Vec::new();
     let mut it = args.into_iter();
     while let Some(op) = it.next() {
+        let n = ops.len() + 1;
         let name = String::from_utf8_lossy(&op.bytes).to_ascii_lowercase();
         match canonical(&name) {
             "put" => match (it.next(), it.next()) {
                 (Some(k), Some(v)) => ops.push(BatchOp::Put(k.bytes, v.bytes)),
-                _ => return Err("put needs a key and a value".into()),
+                _ => return Err(format!("operation {n}: put needs a key and a value")),
             },
             "delete" => match it.next() {
                 Some(k) => ops.push(BatchOp::Delete(k.bytes)),
-                None => return Err("delete needs a key".into()),
+                None => return Err(format!("operation {n}: delete needs a key")),
             },
             _ => {
                 return Err(format!(
-                    "expected put or delete, found \"{}\"",
+                    "operation {n}: expected put or delete, found \"{}\"",
                     escape_bytes(&op.bytes)
                 ));
             }

@@ -203,7 +203,12 @@ pub fn export(
         }
         Format::Csv => {
             let mut csv = csv::Writer::from_writer(out);
-            let csv_err = |e: csv::Error| Failure::other(format!("writing CSV: {e}"));
+            let csv_err = |e: csv::Error| match e.kind() {
+                csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe => {
+                    Failure::closed_output()
+                }
+                _ => Failure::other(format!("writing CSV: {e}")),
+            };
             csv.write_record([&b"key"[..], b"value"]).map_err(csv_err)?;
             for kv in it {
                 let (k, v) = kv?;

@@ -221,3 +221,62 @@ fn a_locked_database_is_status_4() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("locked"));
     held.close().unwrap();
 }
+
+/// Runs `lsmkv --data-dir DIR ARGS...` with stdout a pipe whose reader is already gone.
+fn lsmkv_into_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let cwd = tempfile::tempdir().unwrap();
+    lsmkv_without(&["DATA_DIR", "WAL_SYNC_MODE"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .current_dir(cwd.path())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let db = lsmkv::Db::open(d.path(), lsmkv::Options::default()).unwrap();
+        for i in 0..2000 {
+            db.put(format!("key:{i:05}"), [b'v'; 100]).unwrap();
+        }
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    for args in [
+        &["scan"][..],
+        &["--json", "scan"],
+        &["export"],
+        &["export", "--format", "csv"],
+        &["levels"],
+        &["--json", "verify"],
+        &["stats"],
+    ] {
+        let o = lsmkv_into_closed_pipe(d.path(), args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+    // The shell reading a script stops quietly too.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = lsmkv_without(&["DATA_DIR", "WAL_SYNC_MODE"]);
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), "scan\nget key:00001\n").unwrap();
+    let o = cmd
+        .arg("--data-dir")
+        .arg(d.path())
+        .stdin(std::fs::File::open(script.path()).unwrap())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(o.stderr.is_empty(), "{o:?}");
+}

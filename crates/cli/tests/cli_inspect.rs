@@ -282,13 +282,39 @@ fn unreadable_inputs_are_problems_not_crashes() {
     std::fs::write(&junk, b"not a table").unwrap();
     let o = lsmkv(&["inspect", "sst", junk.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
-    let o = lsmkv(&[
-        "inspect",
-        "sst",
-        d.path().join("absent.sst").to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(text(&o).contains("cannot read"));
-    let o = lsmkv(&["verify", d.path().join("nothing").to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn a_missing_path_is_status_5_not_corruption() {
+    let d = tempfile::tempdir().unwrap();
+    let absent = d.path().join("absent.sst");
+    let nothing = d.path().join("nothing");
+    for args in [
+        vec!["inspect", "sst", absent.to_str().unwrap()],
+        vec!["inspect", "wal", absent.to_str().unwrap()],
+        vec!["inspect", "manifest", nothing.to_str().unwrap()],
+        vec!["verify", nothing.to_str().unwrap()],
+        vec!["--json", "verify", nothing.to_str().unwrap()],
+    ] {
+        let o = lsmkv(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {stderr}");
+        assert!(stderr.contains("no such file or directory"), "{stderr}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn inspect_manifest_file_finds_current_in_its_directory() {
+    let d = tempfile::tempdir().unwrap();
+    make_db(d.path());
+    let current = std::fs::read_to_string(d.path().join("CURRENT")).unwrap();
+    let name = current.trim_end();
+    let o = lsmkv(&["inspect", "manifest", d.path().join(name).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("CURRENT: {name}\n")),
+        "{}",
+        text(&o)
+    );
 }

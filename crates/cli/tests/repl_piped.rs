@@ -78,12 +78,19 @@ fn scans_in_both_directions_with_bounds_and_limits() {
         \"b\" \"2\"\n\"c\" \"3\"\n\"d\" \"4\"\n\
         \"b\" \"2\"\n\"c\" \"3\"\n\
         \"d\" \"4\"\n\"c\" \"3\"\n\"b\" \"2\"\n\"a\" \"1\"\n\"10\" \"ten\"\n\
-        \"b\" \"2\"\n(limit of 1 reached; give a larger LIMIT for more)\n\
-        \"10\" \"ten\"\n\"a\" \"1\"\n(limit of 2 reached; give a larger LIMIT for more)\n\
-        \"10\" \"ten\"\n(limit of 1 reached; give a larger LIMIT for more)\n\
+        \"b\" \"2\"\n\
+        \"10\" \"ten\"\n\"a\" \"1\"\n\
+        \"10\" \"ten\"\n\
         \"b\" \"2\"\n\
         (empty)\n";
     assert_eq!(stdout(&out), expected);
+    // The "limit reached" notes go to stderr, so stdout holds only entries.
+    assert_eq!(
+        stderr(&out),
+        "(limit of 1 reached; give a larger LIMIT, or 0 for all)\n\
+         (limit of 2 reached; give a larger LIMIT, or 0 for all)\n\
+         (limit of 1 reached; give a larger LIMIT, or 0 for all)\n"
+    );
 }
 
 #[test]
@@ -97,8 +104,13 @@ fn search_count_levels_and_stats_sections() {
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("\"apple\" \"red\"\n\"cherry\" \"red\"\n\"apple\" \"red\"\n(limit of 1"),
+        text.contains("\"apple\" \"red\"\n\"cherry\" \"red\"\n\"apple\" \"red\"\n2 (estimate"),
         "{text}"
+    );
+    assert!(
+        stderr(&out).contains("(limit of 1 reached"),
+        "{}",
+        stderr(&out)
     );
     assert!(text.contains("\n2 (estimate "), "{text}");
     assert!(text.contains("L0 ") && text.contains(".sst"), "{text}");
@@ -132,12 +144,15 @@ fn multi_line_batch_commits_atomically_and_abort_discards() {
     assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "batch: enter put/delete lines, then commit (or abort)\n\
-         OK (3 operations)\n(nil)\n\"2\"\n\
-         batch: enter put/delete lines, then commit (or abort)\n\
-         aborted (1 operations discarded)\n(nil)\n"
+        "OK (3 operations)\n(nil)\n\"2\"\n\
+         aborted (1 operation discarded)\n(nil)\n"
     );
     let err = stderr(&out);
+    // The banner is a note: stderr.
+    assert!(
+        err.starts_with("batch: enter put/delete lines, then commit (or abort)\n"),
+        "{err}"
+    );
     assert!(err.contains("line 5: inside a batch only put"), "{err}");
     assert!(err.contains("line 13: no batch is open"), "{err}");
 }
@@ -146,7 +161,14 @@ fn multi_line_batch_commits_atomically_and_abort_discards() {
 fn input_ending_inside_a_batch_applies_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), "batch\nput a 1\n");
-    assert!(stderr(&out).contains("1 operations were not applied"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "error: input ended inside a batch (no commit); its 1 operation was not applied"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let out = run(dir.path(), "get a\n");
     assert_eq!(stdout(&out), "(nil)\n");
 }
@@ -236,4 +258,143 @@ fn help_flag_names_data_dir_its_variable_and_exit_codes() {
         text.contains("exit status") && text.contains("3  corruption"),
         "{text}"
     );
+}
+
+#[test]
+fn json_and_raw_apply_to_the_piped_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with(
+        dir.path(),
+        &["--json"],
+        "put a 1\nget a\nget nope\nbatch put b 2\nscan\ncount\nscan zz\n",
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7, "{}", stdout(&out));
+    assert_eq!(lines[0], serde_json::json!({"ok": true}));
+    assert_eq!(lines[1], serde_json::json!({"key": "a", "value": "1"}));
+    assert_eq!(lines[2], serde_json::json!({"key": "nope", "value": null}));
+    assert_eq!(lines[3], serde_json::json!({"ok": true, "operations": 1}));
+    assert_eq!(lines[4], serde_json::json!({"key": "a", "value": "1"}));
+    assert_eq!(lines[5], serde_json::json!({"key": "b", "value": "2"}));
+    assert_eq!(lines[6]["count"], 2);
+
+    let out = run_with(dir.path(), &["--raw"], "get a\nscan\nput c 3\n");
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "1a\t1\nb\t2\n");
+}
+
+#[test]
+fn one_operation_is_singular_and_batch_errors_count_from_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        "batch put a 1\nbatch\ndelete a\ncommit\nbatch put b 2 delete\nbatch put b 2 frob x\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "OK (1 operation)\nOK (1 operation)\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 5: operation 2: delete needs a key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 6: operation 2: expected put or delete"),
+        "{err}"
+    );
+}
+
+#[test]
+fn limit_0_lists_everything_and_the_default_is_100() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = String::from("batch");
+    for i in 0..150 {
+        script.push_str(&format!(" put k{i:03} v"));
+    }
+    script.push_str("\nscan\nscan 0\nprefix k1 0\nsearch k 0\n");
+    let out = run(dir.path(), &script);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1 + 100 + 150 + 50 + 150);
+    assert_eq!(stderr(&out).matches("(limit of 100 reached").count(), 1);
+
+    // The subcommand agrees: 100 by default (with the note on stderr), --limit 0 or all for all.
+    let lsmkv = |args: &[&str]| {
+        let cwd = tempfile::tempdir().unwrap();
+        lsmkv_without(&["DATA_DIR", "WAL_SYNC_MODE"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .current_dir(cwd.path())
+            .output()
+            .unwrap()
+    };
+    let o = lsmkv(&["scan"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 100);
+    assert!(stderr(&o).contains("(limit of 100 reached; --limit N for more, --limit 0 for all)"));
+    for limit in ["0", "all"] {
+        let o = lsmkv(&["scan", "--limit", limit]);
+        assert_eq!(stdout(&o).lines().count(), 150, "--limit {limit}");
+        assert_eq!(stderr(&o), "");
+    }
+    let o = lsmkv(&["search", "k", "-l", "0"]);
+    assert_eq!(stdout(&o).lines().count(), 150);
+    let o = lsmkv(&["prefix", "k", "--limit", "120"]);
+    assert_eq!(stdout(&o).lines().count(), 120);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sigint_end_the_piped_shell_closing_the_database() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    for (sig, status) in [("-TERM", 143), ("-INT", 130), ("-HUP", 129)] {
+        let cwd = tempfile::tempdir().unwrap();
+        let mut child = lsmkv_without(&["DATA_DIR", "MEMTABLE_MAX_SIZE"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("WAL_SYNC_MODE", "none")
+            .current_dir(cwd.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Stdin stays open: the shell waits for the next line when the signal comes.
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "put {sig} v").unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "OK\n");
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let st = child.wait().unwrap();
+        assert_eq!(
+            st.code(),
+            Some(status),
+            "{sig}: {st:?} (signal {:?})",
+            st.signal()
+        );
+        drop(stdin);
+
+        let db = lsmkv::Db::open(dir.path(), lsmkv::Options::default()).unwrap();
+        assert!(
+            db.get(sig).unwrap().is_some(),
+            "{sig}: the OK'd write was lost"
+        );
+        db.close().unwrap();
+    }
 }

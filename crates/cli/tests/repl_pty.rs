@@ -121,10 +121,152 @@ fn completion_hints_history_and_ctrl_keys() {
     s.send("put counter 0\r").unwrap();
     s.expect(BATCH_PROMPT).unwrap();
     s.send(ControlCode::EndOfText).unwrap();
-    s.expect("batch aborted (1 operations discarded)").unwrap();
+    s.expect("batch aborted (1 operation discarded)").unwrap();
     s.expect(PROMPT).unwrap();
     s.send("get counter\r").unwrap();
     s.expect("\"41\"").unwrap();
     s.expect(PROMPT).unwrap();
     exit_with_ctrl_d(s);
+}
+
+#[test]
+fn pasted_lines_all_run() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    let mut s = spawn(&dir, d.path());
+
+    // A plain paste: several lines arrive at once, each ended by Enter.
+    s.send("put p1 one\rput p2 two\rput p3 three\r").unwrap();
+    s.expect("OK").unwrap();
+    // A bracketed paste: the terminal wraps the text, newlines included, in ESC[200~ .. ESC[201~,
+    // and the editor returns it as one line when Enter follows.
+    s.send("\x1b[200~put b1 x\nput b2 y\nput b3 z\x1b[201~\r")
+        .unwrap();
+    s.expect("OK").unwrap();
+    s.send("count\r").unwrap();
+    s.expect("6 (estimate").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    for k in ["p1", "p2", "p3", "b1", "b2", "b3"] {
+        assert!(db.get(k).unwrap().is_some(), "{k} was not written");
+    }
+    db.close().unwrap();
+}
+
+#[test]
+fn key_completion_uses_every_matching_key_and_quoted_words() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        // More keys than one completion lists, under two prefixes.
+        for i in 0..150 {
+            db.put(format!("item:{i:03}"), "I").unwrap();
+            db.put(format!("user:{i:03}"), "U").unwrap();
+        }
+        db.put("my key 1", "M").unwrap();
+        db.put("my key 2", "M").unwrap();
+        db.put("only one", "V").unwrap();
+        db.close().unwrap();
+    }
+    let mut s = spawn(&dir, d.path());
+
+    // No prefix is shared by all keys: Tab inserts nothing (it used to insert `item:0`, the
+    // prefix of the first 64); a second Tab lists candidates.
+    s.send("put \t").unwrap();
+    s.send("\t").unwrap();
+    s.expect("item:000").unwrap();
+    s.send("a1 x\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // `user:` is all that user:000 .. user:149 share (not `user:0`).
+    s.send("put user:\t").unwrap();
+    s.send("zz x\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // A quoted word with a blank completes to what the matching keys share, quote kept open.
+    s.send("put \"my k\t").unwrap();
+    s.send("9\" x\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // One matching key completes in full, closing the quote.
+    s.send("get \"only o\t").unwrap();
+    s.send("\r").unwrap();
+    s.expect("\"V\"").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    for k in ["a1", "user:zz", "my key 9"] {
+        assert!(db.get(k).unwrap().is_some(), "{k} was not written");
+    }
+    for k in ["item:0a1", "user:0zz", "my k9"] {
+        assert!(db.get(k).unwrap().is_none(), "{k} was written");
+    }
+    db.close().unwrap();
+}
+
+/// Sends `sig` to the shell's process.
+fn kill(s: &mut expectrl::session::OsSession, sig: &str) {
+    let pid = s.get_process().pid().to_string();
+    let ok = Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn ctrl_c_stops_a_command_and_sigterm_closes_the_database() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        // Enough entries that a full scan is still printing when Ctrl-C arrives.
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        for i in 0..50_000 {
+            db.put(format!("big:{i:06}"), "some value").unwrap();
+        }
+        db.close().unwrap();
+    }
+    // `spawn` sets WAL_SYNC_MODE=none: a write answered OK is durable only once the database
+    // is closed (or its WAL synced).
+    let mut s = spawn(&dir, d.path());
+    for k in ["w1", "w2", "w3"] {
+        s.send(format!("put {k} v\r")).unwrap();
+        s.expect("OK").unwrap();
+        s.expect(PROMPT).unwrap();
+    }
+    s.send("scan 0\r").unwrap();
+    s.expect("big:000100").unwrap();
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("interrupted").unwrap();
+    s.expect(PROMPT).unwrap();
+    // The shell goes on.
+    s.send("put w4 v\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+
+    // SIGTERM while the editor waits for a key: the database is closed, the status is 143.
+    kill(&mut s, "-TERM");
+    s.expect(expectrl::Eof).unwrap();
+    let status = s.get_process().wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 143)),
+        "status {status:?}"
+    );
+
+    let history = std::fs::read_to_string(dir.join(".lsmkv_history")).unwrap();
+    assert!(history.contains("put w4 v"), "{history}");
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    for k in ["w1", "w2", "w3", "w4"] {
+        assert!(db.get(k).unwrap().is_some(), "{k} was lost");
+    }
+    db.close().unwrap();
 }
