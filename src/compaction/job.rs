@@ -195,7 +195,8 @@ pub(crate) fn seal_table(
     let fs = &opts.file_system;
     fs.rename(tmp, &path)
         .map_err(|e| Error::io("renaming", tmp, e))?;
-    crate::db::sync_dir(&**fs, dir)?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
     let table = Table::open_with_fs(fs, &path, number, Some(cache.clone()))?;
     table.set_paranoid_checks(opts.paranoid_checks);
     let meta = FileMeta {

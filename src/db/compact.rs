@@ -12,57 +12,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
 use super::Shared;
-use super::flush::flush_and_wait;
-use super::version::{SuperVersion, Version, largest_user_key, smallest_user_key};
+use super::scheduler;
+use super::version::{SuperVersion, Version, largest_user_key, picker_views, smallest_user_key};
 use crate::compaction::job::{self, JobContext};
-use crate::compaction::picker::{self, PickerConfig, Plan, TableView};
+use crate::compaction::picker::{self, PickerConfig, Plan};
 use crate::error::{Error, Result};
 use crate::iter::Bounds;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::sstable::Table;
-
-/// Scheduling state of compactions.
-#[derive(Default)]
-pub(crate) struct CompactionState {
-    pub inner: Mutex<CompactionInner>,
-    /// Signalled when a compaction ends or new work may exist.
-    pub cv: Condvar,
-}
-
-#[derive(Default)]
-pub(crate) struct CompactionInner {
-    /// Tables being compacted.
-    busy: HashSet<u64>,
-    running: usize,
-    /// A manual compaction is waiting for or holding exclusive access.
-    manual: usize,
-    /// Per-level round-robin cursor (largest key last compacted out of the level).
-    cursor: Vec<Vec<u8>>,
-    /// Set when a flush or compaction changed the tree since the last pick.
-    dirty: bool,
-}
-
-/// The picker's view of a version.
-fn views(version: &Version, max_levels: usize) -> Vec<Vec<TableView>> {
-    let mut levels = vec![Vec::new(); max_levels.max(version.levels.len())];
-    for (l, tables) in version.levels.iter().enumerate() {
-        if let Some(dst) = levels.get_mut(l) {
-            *dst = tables
-                .iter()
-                .map(|t| TableView {
-                    number: t.file_number(),
-                    size: t.file_size(),
-                    smallest: smallest_user_key(t).to_vec(),
-                    largest: largest_user_key(t).to_vec(),
-                })
-                .collect();
-        }
-    }
-    levels
-}
 
 /// The manifest record of a live table at `level`.
 pub(crate) fn file_meta(t: &Table, level: u32) -> FileMeta {
@@ -80,31 +38,12 @@ pub(crate) fn file_meta(t: &Table, level: u32) -> FileMeta {
     }
 }
 
-/// Wakes the compaction threads: the tree changed.
-pub(crate) fn signal(shared: &Shared) {
-    let mut c = shared.compaction.inner.lock();
-    c.dirty = true;
-    drop(c);
-    shared.compaction.cv.notify_all();
-}
-
-/// Recomputes the backpressure inputs after the tree changed.
-pub(crate) fn refresh_pressure(shared: &Shared) {
-    let sv = shared.sv.load();
-    let cfg = PickerConfig::from(&shared.opts);
-    let levels = views(&sv.version, shared.opts.max_levels);
-    shared.pending_compaction_bytes.store(
-        picker::pending_compaction_bytes(&cfg, &levels),
-        Ordering::Relaxed,
-    );
-}
-
 /// Body of a background compaction thread.
 pub(crate) fn compaction_thread(shared: Arc<Shared>) {
     let cfg = PickerConfig::from(&shared.opts);
     loop {
         let (plan, inputs) = {
-            let mut c = shared.compaction.inner.lock();
+            let mut c = shared.sched.compaction.inner.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire)
                     || shared.poisoned.load(Ordering::Acquire)
@@ -113,7 +52,7 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
                 }
                 if c.manual == 0 {
                     let sv = shared.sv.load();
-                    let levels = views(&sv.version, shared.opts.max_levels);
+                    let levels = picker_views(&sv.version, shared.opts.max_levels);
                     if c.cursor.len() < levels.len() {
                         c.cursor.resize(levels.len(), Vec::new());
                     }
@@ -132,6 +71,7 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
                 c.dirty = false;
                 // Timed wait: a missed signal only delays work, never loses it.
                 shared
+                    .sched
                     .compaction
                     .cv
                     .wait_for(&mut c, Duration::from_millis(200));
@@ -139,7 +79,7 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
         };
         let result = execute(&shared, &plan, &inputs);
         {
-            let mut c = shared.compaction.inner.lock();
+            let mut c = shared.sched.compaction.inner.lock();
             for (_, n) in &plan.inputs {
                 c.busy.remove(n);
             }
@@ -153,7 +93,7 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
                 *cur = last.to_vec();
             }
         }
-        shared.compaction.cv.notify_all();
+        shared.sched.compaction.cv.notify_all();
         match result {
             Ok(()) => {}
             // Cancelled by close: nothing was installed.
@@ -290,60 +230,8 @@ fn install(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) {
             version: Arc::new(version),
         }));
     }
-    refresh_pressure(shared);
-    signal(shared);
-    let _g = shared.flush.lock.lock();
-    shared.flush.done.notify_all();
-}
-
-/// Write backpressure, called by writers before they queue. Slows writers down gradually between
-/// the soft and hard thresholds and makes them wait at the hard ones.
-pub(crate) fn throttle(shared: &Shared, bytes: u64) -> Result<()> {
-    let o = &shared.opts;
-    let mut stalled: Option<Instant> = None;
-    loop {
-        let l0 = shared.sv.load().version.levels.first().map_or(0, Vec::len);
-        let pending = shared.pending_compaction_bytes.load(Ordering::Relaxed);
-        if l0 >= o.l0_stop_writes_trigger || pending >= o.hard_pending_compaction_bytes {
-            stalled.get_or_insert_with(Instant::now);
-            shared.check_poisoned()?;
-            if shared.shutdown.load(Ordering::Acquire) {
-                return Err(Error::Closed);
-            }
-            let mut c = shared.compaction.inner.lock();
-            c.dirty = true;
-            shared.compaction.cv.notify_all();
-            shared
-                .compaction
-                .cv
-                .wait_for(&mut c, Duration::from_millis(10));
-            continue;
-        }
-        if l0 >= o.l0_slowdown_writes_trigger || pending >= o.soft_pending_compaction_bytes {
-            // Between the thresholds writes are limited to a rate that falls linearly from
-            // 64 MiB/s to 1 MiB/s as L0 approaches the stop trigger.
-            let span = (o.l0_stop_writes_trigger - o.l0_slowdown_writes_trigger).max(1) as f64;
-            let over = l0.saturating_sub(o.l0_slowdown_writes_trigger) as f64 / span;
-            let rate = (64.0 * (1.0 - over)).max(1.0) * 1048576.0;
-            let wait = Duration::from_secs_f64(bytes as f64 / rate);
-            let t = Instant::now();
-            std::thread::sleep(wait);
-            record_stall(shared, t.elapsed());
-        }
-        break;
-    }
-    if let Some(t) = stalled {
-        record_stall(shared, t.elapsed());
-    }
-    Ok(())
-}
-
-pub(crate) fn record_stall(shared: &Shared, d: Duration) {
-    let us = d.as_micros() as u64;
-    let c = &shared.counters;
-    c.write_stalls.fetch_add(1, Ordering::Relaxed);
-    c.write_stall_micros.fetch_add(us, Ordering::Relaxed);
-    c.longest_stall_micros.fetch_max(us, Ordering::Relaxed);
+    scheduler::tree_changed(shared);
+    shared.sched.flush_progressed();
 }
 
 /// Takes exclusive access from the background compactions.
@@ -353,7 +241,7 @@ struct ManualGuard<'a> {
 
 impl<'a> ManualGuard<'a> {
     fn acquire(shared: &'a Shared) -> Result<Self> {
-        let mut c = shared.compaction.inner.lock();
+        let mut c = shared.sched.compaction.inner.lock();
         c.manual += 1;
         while c.running > 0 {
             if shared.poisoned.load(Ordering::Acquire) {
@@ -362,6 +250,7 @@ impl<'a> ManualGuard<'a> {
                 return Err(shared.check_poisoned().err().unwrap_or(Error::Closed));
             }
             shared
+                .sched
                 .compaction
                 .cv
                 .wait_for(&mut c, Duration::from_millis(50));
@@ -372,18 +261,19 @@ impl<'a> ManualGuard<'a> {
 
 impl Drop for ManualGuard<'_> {
     fn drop(&mut self) {
-        let mut c = self.shared.compaction.inner.lock();
+        let mut c = self.shared.sched.compaction.inner.lock();
         c.manual -= 1;
         c.dirty = true;
         drop(c);
-        self.shared.compaction.cv.notify_all();
+        self.shared.sched.compaction.cv.notify_all();
     }
 }
 
-/// `Db::compact_range`: flush, then merge every table that may hold keys in `bounds` (and every
+/// `Db::compact_range` after its flush: merge every table that may hold keys in `bounds` (and every
 /// level-0 table, and whatever overlaps those, transitively) into the last level.
+///
+/// Requires: the caller flushed first (`Db::compact_range` does).
 pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
-    flush_and_wait(shared)?;
     let _guard = ManualGuard::acquire(shared)?;
     shared.check_poisoned()?;
     let sv = shared.sv.load_full();

@@ -13,12 +13,11 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::version::{SuperVersion, Version};
-use super::write::rotate;
+use super::scheduler;
 use crate::cache::BlockCache;
 use crate::compaction::job::seal_table;
 use crate::error::{Error, Result};
 use crate::format::files::{sst_name, wal_name};
-use crate::fs::FileSystem;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
@@ -28,7 +27,7 @@ use crate::sstable::{Table, TableBuilder, TableOptions};
 pub(crate) fn flush_thread(shared: Arc<Shared>) {
     loop {
         let imm = {
-            let mut g = shared.flush.lock.lock();
+            let mut g = shared.sched.flush.lock.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire)
                     || shared.poisoned.load(Ordering::Acquire)
@@ -38,15 +37,14 @@ pub(crate) fn flush_thread(shared: Arc<Shared>) {
                 if let Some(oldest) = shared.sv.load().imms.last() {
                     break oldest.clone();
                 }
-                shared.flush.work.wait(&mut g);
+                shared.sched.flush.work.wait(&mut g);
             }
         };
         if let Err(e) = flush_one(&shared, &imm) {
             shared.poison(&e);
             return;
         }
-        let _g = shared.flush.lock.lock();
-        shared.flush.done.notify_all();
+        shared.sched.flush_progressed();
     }
 }
 
@@ -146,8 +144,7 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         }));
     }
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
-    super::compact::refresh_pressure(shared);
-    super::compact::signal(shared);
+    scheduler::tree_changed(shared);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
     if let Err(e) = shared.opts.file_system.remove(&wal_path)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -155,62 +152,4 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
     }
     Ok(())
-}
-
-/// `Db::flush`: rotate a non-empty memtable and wait until it and every older frozen memtable
-/// are durable tables.
-pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
-    shared.check_poisoned()?;
-    let target = {
-        let mut wal = shared.wal.lock();
-        let sv = shared.sv.load();
-        if sv.mem.is_empty() {
-            sv.imms.first().map(|m| m.wal_number())
-        } else {
-            drop(sv);
-            while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
-                wait_for_flush(shared)?;
-            }
-            let n = shared.sv.load().mem.wal_number();
-            rotate(shared, &mut wal)?;
-            Some(n)
-        }
-    };
-    let Some(target) = target else {
-        return Ok(());
-    };
-    loop {
-        if !shared
-            .sv
-            .load()
-            .imms
-            .iter()
-            .any(|m| m.wal_number() <= target)
-        {
-            return Ok(());
-        }
-        wait_for_flush(shared)?;
-    }
-}
-
-fn wait_for_flush(shared: &Shared) -> Result<()> {
-    let mut g = shared.flush.lock.lock();
-    shared.check_poisoned()?;
-    if shared.shutdown.load(Ordering::Acquire) {
-        return Err(Error::Closed);
-    }
-    shared.flush.work.notify_all();
-    shared
-        .flush
-        .done
-        .wait_for(&mut g, std::time::Duration::from_millis(50));
-    drop(g);
-    shared.check_poisoned()
-}
-
-/// fsync of a directory, making renames and unlinks in it durable ([`FileSystem::sync_dir`]
-/// with the error in the engine's terms).
-pub(crate) fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
-    fs.sync_dir(dir)
-        .map_err(|e| Error::io("syncing directory", dir, e))
 }

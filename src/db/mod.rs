@@ -15,6 +15,7 @@ mod compact;
 mod flush;
 mod open;
 mod read;
+mod scheduler;
 mod version;
 mod write;
 
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
@@ -36,7 +37,6 @@ use crate::options::Options;
 use crate::stats::{LevelStats, Stats};
 use crate::value::Value;
 
-pub(crate) use flush::sync_dir;
 pub use read::{Snapshot, TableInfo};
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
@@ -68,14 +68,6 @@ struct Counters {
     compaction_entries_dropped: AtomicU64,
 }
 
-/// Flush coordination: the flush thread sleeps on `work`, writers and `flush()` wait on `done`.
-#[derive(Default)]
-struct FlushSignal {
-    lock: Mutex<()>,
-    work: Condvar,
-    done: Condvar,
-}
-
 /// State shared by every handle and the background threads.
 pub(crate) struct Shared {
     dir: PathBuf,
@@ -92,17 +84,15 @@ pub(crate) struct Shared {
     last_seqno: AtomicU64,
     /// Highest seqno whose batch is fully in the memtable; what readers see.
     visible_seqno: AtomicU64,
-    flush: FlushSignal,
+    /// Signals and backpressure state of background work.
+    sched: scheduler::Scheduler,
     /// Set once an unrecoverable background or I/O error happened.
     poisoned: AtomicBool,
     poison_cause: Mutex<Option<String>>,
     shutdown: AtomicBool,
     counters: Counters,
     snapshots: read::SnapshotList,
-    compaction: compact::CompactionState,
     compaction_limiter: crate::compaction::job::RateLimiter,
-    /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
-    pending_compaction_bytes: AtomicU64,
     /// Held (locked) for the lifetime of the database.
     _lock_file: crate::fs::DirLock,
 }
@@ -135,12 +125,7 @@ impl Shared {
         }
         self.poisoned.store(true, Ordering::Release);
         drop(cause);
-        {
-            let _g = self.flush.lock.lock();
-            self.flush.done.notify_all();
-            self.flush.work.notify_all();
-        }
-        self.compaction.cv.notify_all();
+        self.sched.wake_all();
     }
 
     fn get_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
@@ -258,7 +243,7 @@ impl Shared {
             compaction_bytes_read: r(&c.compaction_bytes_read),
             compaction_bytes_written: r(&c.compaction_bytes_written),
             compaction_entries_dropped: r(&c.compaction_entries_dropped),
-            pending_compaction_bytes: self.pending_compaction_bytes.load(Ordering::Relaxed),
+            pending_compaction_bytes: self.sched.pending_compaction_bytes(),
             compaction_strategy: self.opts.compaction_strategy,
             l0_compaction_trigger: self.opts.l0_compaction_trigger as u64,
             l0_slowdown_writes_trigger: self.opts.l0_slowdown_writes_trigger as u64,
@@ -292,12 +277,7 @@ impl DbInner {
     fn shutdown(&self) -> Result<()> {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::Release);
-        {
-            let _g = shared.flush.lock.lock();
-            shared.flush.work.notify_all();
-            shared.flush.done.notify_all();
-        }
-        shared.compaction.cv.notify_all();
+        shared.sched.wake_all();
         for h in self.threads.lock().drain(..) {
             // A background body's panic is caught and poisons the database where it happens
             // (`spawn_background`); a join error can only come from a panic in that handler.
@@ -431,7 +411,7 @@ impl Db {
     /// # Errors
     /// The flush's I/O error, or [`Error::Poisoned`].
     pub fn flush(&self) -> Result<()> {
-        flush::flush_and_wait(self.shared())
+        write::flush_and_wait(self.shared())
     }
 
     /// Makes every acknowledged write durable (fdatasync of the WAL).
@@ -470,6 +450,7 @@ impl Db {
     /// # Errors
     /// I/O or corruption errors of the compaction; the database is then poisoned.
     pub fn compact(&self) -> Result<()> {
+        write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &compact::everything())
     }
 
@@ -491,6 +472,7 @@ impl Db {
             upper: own(range.end_bound()),
             prefix: None,
         };
+        write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &bounds)
     }
 

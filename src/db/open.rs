@@ -15,10 +15,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
-use super::flush::{flush_thread, sync_dir, write_table};
+use super::flush::{flush_thread, write_table};
 use super::version::{SuperVersion, Version, smallest_user_key};
 use super::write::{WalState, WriteQueue, wal_preallocation};
-use super::{Counters, FlushSignal, Shared, spawn_background};
+use super::scheduler::{self, Scheduler};
+use super::{Counters, Shared, spawn_background};
 use crate::batch::decode_batch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
@@ -243,17 +244,15 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         queue: WriteQueue::default(),
         last_seqno: AtomicU64::new(last_seqno),
         visible_seqno: AtomicU64::new(last_seqno),
-        flush: FlushSignal::default(),
+        sched: Scheduler::default(),
         poisoned: AtomicBool::new(false),
         poison_cause: Mutex::new(None),
         shutdown: AtomicBool::new(false),
         counters: Counters::default(),
         snapshots: Default::default(),
-        compaction: Default::default(),
         compaction_limiter: crate::compaction::job::RateLimiter::new(
             opts.compaction_max_bytes_per_sec,
         ),
-        pending_compaction_bytes: AtomicU64::new(0),
         _lock_file: lock_file,
     });
 
@@ -262,7 +261,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         "lsmkv-flush".into(),
         flush_thread,
     )?];
-    super::compact::refresh_pressure(&shared);
+    scheduler::refresh_pressure(&shared);
     for i in 0..opts.compaction_threads {
         threads.push(spawn_background(
             &shared,
@@ -320,11 +319,11 @@ fn wal_sync_thread(shared: Arc<Shared>) {
     let interval = Duration::from_millis(shared.opts.wal_sync_interval_ms.max(1));
     loop {
         {
-            let mut g = shared.flush.lock.lock();
+            let mut g = shared.sched.flush.lock.lock();
             if shared.shutdown.load(Ordering::Acquire) {
                 return;
             }
-            shared.flush.work.wait_for(&mut g, interval);
+            shared.sched.flush.work.wait_for(&mut g, interval);
             if shared.shutdown.load(Ordering::Acquire) {
                 return;
             }
@@ -355,4 +354,11 @@ fn wal_sync_thread(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// fsync of a directory, making renames and unlinks in it durable ([`FileSystem::sync_dir`]
+/// with the error in the engine's terms).
+pub(crate) fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::compaction::picker::TableView;
 use crate::key::decode_internal;
 use crate::memtable::Memtable;
 use crate::sstable::Table;
@@ -34,6 +35,25 @@ pub(crate) fn smallest_user_key(t: &Table) -> &[u8] {
 
 pub(crate) fn largest_user_key(t: &Table) -> &[u8] {
     decode_internal(&t.meta().largest_key).map_or(&[], |(k, _)| k)
+}
+
+/// The picker's view of a version, with at least `max_levels` levels.
+pub(crate) fn picker_views(version: &Version, max_levels: usize) -> Vec<Vec<TableView>> {
+    let mut levels = vec![Vec::new(); max_levels.max(version.levels.len())];
+    for (l, tables) in version.levels.iter().enumerate() {
+        if let Some(dst) = levels.get_mut(l) {
+            *dst = tables
+                .iter()
+                .map(|t| TableView {
+                    number: t.file_number(),
+                    size: t.file_size(),
+                    smallest: smallest_user_key(t).to_vec(),
+                    largest: largest_user_key(t).to_vec(),
+                })
+                .collect();
+        }
+    }
+    levels
 }
 
 /// Everything a read needs, captured at once.
