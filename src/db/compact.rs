@@ -135,55 +135,15 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
     let start = Instant::now();
     let out_level = u32::try_from(plan.output_level)
         .map_err(|_| Error::InvalidArgument("output level out of range".into()))?;
-    let mut edit = VersionEdit::default();
-    for (l, n) in &plan.inputs {
-        edit.deleted.push((*l as u32, *n));
-    }
-    let outputs: Vec<(FileMeta, Arc<Table>)> = if plan.trivial_move {
+    let outputs = if plan.trivial_move {
         inputs
             .iter()
             .map(|t| (file_meta(t, out_level), t.clone()))
             .collect()
     } else {
-        let new_file_number = || shared.manifest.lock().new_file_number();
-        let ctx = JobContext {
-            dir: &shared.dir,
-            opts: &shared.opts,
-            cache: &shared.cache,
-            limiter: &shared.compaction_limiter,
-            new_file_number: &new_file_number,
-            cancel: &shared.shutdown,
-        };
-        let out = job::run(
-            &ctx,
-            inputs,
-            out_level,
-            plan.bottommost,
-            smallest_snapshot(shared),
-        )?;
-        let c = &shared.counters;
-        c.compaction_bytes_read
-            .fetch_add(out.bytes_read, Ordering::Relaxed);
-        c.compaction_bytes_written
-            .fetch_add(out.bytes_written, Ordering::Relaxed);
-        c.compaction_entries_dropped
-            .fetch_add(out.entries_dropped, Ordering::Relaxed);
-        out.tables
+        merge_inputs(shared, plan, inputs, out_level)?
     };
-    for (meta, _) in &outputs {
-        edit.added.push(meta.clone());
-    }
-    let logged = shared.manifest.lock().log_edit(edit);
-    if let Err(e) = logged {
-        // After an I/O error the edit may be durable anyway (written, then the fsync failed), so
-        // its outputs stay; a reopen deletes them if the manifest does not name them.
-        if !plan.trivial_move && !matches!(e, Error::Io { .. }) {
-            for (_, t) in &outputs {
-                t.mark_obsolete();
-            }
-        }
-        return Err(e);
-    }
+    log_edit(shared, plan, &outputs)?;
     install(shared, plan, &outputs);
     if !plan.trivial_move {
         for t in inputs {
@@ -205,6 +165,61 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
         "compaction done"
     );
     Ok(())
+}
+
+/// Runs the compaction job of a plan that is not a trivial move: its new tables.
+fn merge_inputs(
+    shared: &Shared,
+    plan: &Plan,
+    inputs: &[Arc<Table>],
+    out_level: u32,
+) -> Result<Vec<(FileMeta, Arc<Table>)>> {
+    let new_file_number = || shared.manifest.lock().new_file_number();
+    let ctx = JobContext {
+        dir: &shared.dir,
+        opts: &shared.opts,
+        cache: &shared.cache,
+        limiter: &shared.compaction_limiter,
+        new_file_number: &new_file_number,
+        cancel: &shared.shutdown,
+    };
+    let out = job::run(
+        &ctx,
+        inputs,
+        out_level,
+        plan.bottommost,
+        smallest_snapshot(shared),
+    )?;
+    let c = &shared.counters;
+    c.compaction_bytes_read
+        .fetch_add(out.bytes_read, Ordering::Relaxed);
+    c.compaction_bytes_written
+        .fetch_add(out.bytes_written, Ordering::Relaxed);
+    c.compaction_entries_dropped
+        .fetch_add(out.entries_dropped, Ordering::Relaxed);
+    Ok(out.tables)
+}
+
+/// Records the plan's inputs as deleted and `outputs` as added in one manifest edit.
+fn log_edit(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) -> Result<()> {
+    let mut edit = VersionEdit::default();
+    for (l, n) in &plan.inputs {
+        edit.deleted.push((*l as u32, *n));
+    }
+    for (meta, _) in outputs {
+        edit.added.push(meta.clone());
+    }
+    let logged = shared.manifest.lock().log_edit(edit);
+    if let Err(e) = &logged {
+        // After an I/O error the edit may be durable anyway (written, then the fsync failed), so
+        // its outputs stay; a reopen deletes them if the manifest does not name them.
+        if !plan.trivial_move && !matches!(e, Error::Io { .. }) {
+            for (_, t) in outputs {
+                t.mark_obsolete();
+            }
+        }
+    }
+    logged
 }
 
 /// Swaps the inputs of `plan` for `outputs` in a new `SuperVersion`.
@@ -277,63 +292,13 @@ pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
     let _guard = ManualGuard::acquire(shared)?;
     shared.check_poisoned()?;
     let sv = shared.sv.load_full();
-    let last = shared.opts.max_levels - 1;
-    let mut inputs: Vec<(usize, Arc<Table>)> = Vec::new();
-    let mut taken: HashSet<u64> = HashSet::new();
-    let mut range: Option<(Vec<u8>, Vec<u8>)> = None;
-    let widen = |range: &mut Option<(Vec<u8>, Vec<u8>)>, t: &Table| {
-        let (s, e) = (smallest_user_key(t).to_vec(), largest_user_key(t).to_vec());
-        *range = Some(match range.take() {
-            None => (s, e),
-            Some((a, b)) => (a.min(s), b.max(e)),
-        });
-    };
-    // Level 0 always goes whole: a newer L0 table left above older output would be fine, but an
-    // older one left above newer output would shadow it.
-    if let Some(l0) = sv.version.levels.first() {
-        for t in l0 {
-            taken.insert(t.file_number());
-            widen(&mut range, t);
-            inputs.push((0, t.clone()));
-        }
-    }
-    for (l, tables) in sv.version.levels.iter().enumerate().skip(1) {
-        for t in tables {
-            if bounds.overlaps(smallest_user_key(t), largest_user_key(t))
-                && taken.insert(t.file_number())
-            {
-                widen(&mut range, t);
-                inputs.push((l, t.clone()));
-            }
-        }
-    }
-    // Expand to a fixpoint: nothing left outside may overlap the merged range.
-    loop {
-        let Some((s, e)) = range.clone() else {
-            return Ok(());
-        };
-        let mut grew = false;
-        for (l, tables) in sv.version.levels.iter().enumerate().skip(1) {
-            for t in tables {
-                let overlaps =
-                    smallest_user_key(t) <= e.as_slice() && largest_user_key(t) >= s.as_slice();
-                if overlaps && taken.insert(t.file_number()) {
-                    widen(&mut range, t);
-                    inputs.push((l, t.clone()));
-                    grew = true;
-                }
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
+    let inputs = manual_inputs(&sv.version, bounds);
     if inputs.is_empty() {
         return Ok(());
     }
     let plan = Plan {
         inputs: inputs.iter().map(|(l, t)| (*l, t.file_number())).collect(),
-        output_level: last,
+        output_level: shared.opts.max_levels - 1,
         trivial_move: false,
         bottommost: true,
         reason: "manual compaction",
@@ -346,6 +311,67 @@ pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
         shared.poison(e);
     }
     r
+}
+
+/// The inputs of a manual compaction, with their levels, and the user-key range they span.
+#[derive(Default)]
+struct ManualInputs {
+    tables: Vec<(usize, Arc<Table>)>,
+    taken: HashSet<u64>,
+    range: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ManualInputs {
+    /// Adds `t` (at `level`) unless already taken; returns whether it was new.
+    fn add(&mut self, level: usize, t: &Arc<Table>) -> bool {
+        if !self.taken.insert(t.file_number()) {
+            return false;
+        }
+        let (s, e) = (smallest_user_key(t).to_vec(), largest_user_key(t).to_vec());
+        self.range = Some(match self.range.take() {
+            None => (s, e),
+            Some((a, b)) => (a.min(s), b.max(e)),
+        });
+        self.tables.push((level, t.clone()));
+        true
+    }
+}
+
+/// Every level-0 table, every deeper table overlapping `bounds`, and then whatever overlaps the
+/// range of those, until nothing left outside overlaps it.
+fn manual_inputs(version: &Version, bounds: &Bounds) -> Vec<(usize, Arc<Table>)> {
+    let mut set = ManualInputs::default();
+    // Level 0 always goes whole: a newer L0 table left above older output would be fine, but an
+    // older one left above newer output would shadow it.
+    if let Some(l0) = version.levels.first() {
+        for t in l0 {
+            set.add(0, t);
+        }
+    }
+    for (l, tables) in version.levels.iter().enumerate().skip(1) {
+        for t in tables {
+            if bounds.overlaps(smallest_user_key(t), largest_user_key(t)) {
+                set.add(l, t);
+            }
+        }
+    }
+    // Expand to a fixpoint: nothing left outside may overlap the merged range.
+    while let Some((s, e)) = set.range.clone() {
+        let mut grew = false;
+        for (l, tables) in version.levels.iter().enumerate().skip(1) {
+            for t in tables {
+                let overlaps =
+                    smallest_user_key(t) <= e.as_slice() && largest_user_key(t) >= s.as_slice();
+                if overlaps && set.add(l, t) {
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    set.tables
 }
 
 /// Bounds for a full compaction.

@@ -25,7 +25,7 @@ use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
 use crate::fs::FileSystem;
-use crate::manifest::{Manifest, VersionEdit};
+use crate::manifest::{Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
 use crate::sstable::Table;
@@ -127,111 +127,31 @@ fn replay_segment(
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     opts.validate()?;
     let fs = Arc::clone(&opts.file_system);
-    fs.create_dir_all(dir)
-        .map_err(|e| Error::io("creating directory", dir, e))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| Error::io("resolving", dir, e))?;
-    let lock_file = fs.lock_dir(&dir)?;
+    let (dir, lock_file) = lock(&*fs, dir)?;
     let (mut manifest, state) = Manifest::open_with_fs(Arc::clone(&fs), &dir)?;
     let listing = list_dir(&*fs, &dir)?;
     // Numbers handed out before a crash but never recorded must not be reused.
     manifest.mark_file_number_used(listing.max_number);
-
     let cache = Arc::new(BlockCache::new(
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
-    let mut version = Version::default();
-    for meta in state.files.values() {
-        let path = dir.join(files::sst_name(meta.number));
-        let table = Table::open_with_fs(&fs, &path, meta.number, Some(cache.clone()))?;
-        table.set_paranoid_checks(opts.paranoid_checks);
-        let level = meta.level as usize;
-        while version.levels.len() <= level {
-            version.levels.push(Vec::new());
-        }
-        if let Some(l) = version.levels.get_mut(level) {
-            l.push(table);
-        }
-    }
-    if let Some(l0) = version.levels.first_mut() {
-        // Newest first: higher file numbers were flushed later.
-        l0.sort_by_key(|t| std::cmp::Reverse(t.file_number()));
-    }
-    for l in version.levels.iter_mut().skip(1) {
-        l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
-    }
-
-    // Replay the WAL.
-    let recovered = Memtable::new(0);
-    let mut last_seqno = state.last_seqno;
-    let replay: Vec<u64> = listing
-        .wals
-        .iter()
-        .copied()
-        .filter(|n| *n >= state.log_number)
-        .collect();
-    let mut next_seqno = state.last_seqno + 1;
-    for (i, n) in replay.iter().enumerate() {
-        let path = dir.join(files::wal_name(*n));
-        let newest = i + 1 == replay.len();
-        last_seqno = last_seqno.max(replay_segment(
-            &*fs,
-            &path,
-            &recovered,
-            newest,
-            opts.wal_recovery_mode,
-            &mut next_seqno,
-        )?);
-    }
+    let mut version = open_tables(&fs, &dir, &opts, &cache, &state)?;
+    let (recovered, last_seqno) = replay_wal(&*fs, &dir, &opts, &state, &listing)?;
     check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
-
-    let wal_number = manifest.new_file_number();
-    let mut edit = VersionEdit {
-        log_number: Some(wal_number),
-        last_seqno: Some(last_seqno),
-        ..VersionEdit::default()
+    let recovery = Recovery {
+        dir: &dir,
+        opts: &opts,
+        cache: &cache,
+        last_seqno,
     };
-    let mut recovered_table = None;
-    if !recovered.is_empty() {
-        let number = manifest.new_file_number();
-        if let Some((meta, table)) = write_table(&dir, &opts, &cache, &recovered, number, 0)? {
-            edit.added.push(meta);
-            recovered_table = Some(table);
-        }
-    }
-    let writer = WalWriter::create_with_fs(&*fs, &dir, wal_number, wal_preallocation(&opts))?;
-    manifest.log_edit(edit)?;
-    if let Some(t) = recovered_table {
-        if version.levels.is_empty() {
-            version.levels.push(Vec::new());
-        }
-        if let Some(l0) = version.levels.first_mut() {
-            l0.insert(0, t);
-        }
-    }
-
-    // Everything the manifest does not name is garbage from an interrupted operation.
-    let live: BTreeSet<u64> = manifest.state().files.keys().copied().collect();
-    for n in listing.ssts.difference(&live) {
-        let p = dir.join(files::sst_name(*n));
-        tracing::info!(path = %p.display(), "removing orphan table");
-        let _ = fs.remove(&p);
-    }
-    for n in listing.wals.iter().filter(|n| **n < wal_number) {
-        let _ = fs.remove(&dir.join(files::wal_name(*n)));
-    }
-    for p in &listing.temps {
-        let _ = fs.remove(p);
-    }
-    sync_dir(&*fs, &dir)?;
-
+    let writer = recovery.persist(&mut manifest, &mut version, &recovered)?;
+    remove_garbage(&*fs, &dir, &manifest, &listing, writer.number())?;
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         opts: opts.clone(),
         cache,
         sv: ArcSwap::from_pointee(SuperVersion {
-            mem: Arc::new(Memtable::new(wal_number)),
+            mem: Arc::new(Memtable::new(writer.number())),
             imms: Vec::new(),
             version: Arc::new(version),
         }),
@@ -255,28 +175,183 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         ),
         _lock_file: lock_file,
     });
+    let threads = start_threads(&shared)?;
+    Ok((shared, threads))
+}
 
+/// Creates the directory if needed and takes its lock; returns the canonical path.
+fn lock(fs: &dyn FileSystem, dir: &Path) -> Result<(PathBuf, crate::fs::DirLock)> {
+    fs.create_dir_all(dir)
+        .map_err(|e| Error::io("creating directory", dir, e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| Error::io("resolving", dir, e))?;
+    let lock_file = fs.lock_dir(&dir)?;
+    Ok((dir, lock_file))
+}
+
+/// Opens every table the manifest names, at its level: level 0 newest first, the other levels
+/// by smallest key.
+fn open_tables(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+    state: &ManifestState,
+) -> Result<Version> {
+    let mut version = Version::default();
+    for meta in state.files.values() {
+        let path = dir.join(files::sst_name(meta.number));
+        let table = Table::open_with_fs(fs, &path, meta.number, Some(cache.clone()))?;
+        table.set_paranoid_checks(opts.paranoid_checks);
+        let level = meta.level as usize;
+        while version.levels.len() <= level {
+            version.levels.push(Vec::new());
+        }
+        if let Some(l) = version.levels.get_mut(level) {
+            l.push(table);
+        }
+    }
+    if let Some(l0) = version.levels.first_mut() {
+        // Newest first: higher file numbers were flushed later.
+        l0.sort_by_key(|t| std::cmp::Reverse(t.file_number()));
+    }
+    for l in version.levels.iter_mut().skip(1) {
+        l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
+    }
+    Ok(version)
+}
+
+/// Replays every WAL segment the manifest does not cover, oldest first, into one memtable;
+/// returns it and the largest seqno recovered (the manifest's or the log's).
+fn replay_wal(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    opts: &Options,
+    state: &ManifestState,
+    listing: &DirListing,
+) -> Result<(Memtable, u64)> {
+    let recovered = Memtable::new(0);
+    let mut last_seqno = state.last_seqno;
+    let replay: Vec<u64> = listing
+        .wals
+        .iter()
+        .copied()
+        .filter(|n| *n >= state.log_number)
+        .collect();
+    let mut next_seqno = state.last_seqno + 1;
+    for (i, n) in replay.iter().enumerate() {
+        let path = dir.join(files::wal_name(*n));
+        let newest = i + 1 == replay.len();
+        last_seqno = last_seqno.max(replay_segment(
+            fs,
+            &path,
+            &recovered,
+            newest,
+            opts.wal_recovery_mode,
+            &mut next_seqno,
+        )?);
+    }
+    Ok((recovered, last_seqno))
+}
+
+/// What recovery found, to be made durable.
+struct Recovery<'a> {
+    dir: &'a Path,
+    opts: &'a Options,
+    cache: &'a Arc<BlockCache>,
+    last_seqno: u64,
+}
+
+impl Recovery<'_> {
+    /// Writes the replayed memtable as a level-0 table, starts a fresh WAL segment and records
+    /// both (with the recovered seqno) in one manifest edit; adds the table to `version`.
+    /// Returns the new segment's writer.
+    fn persist(
+        &self,
+        manifest: &mut Manifest,
+        version: &mut Version,
+        recovered: &Memtable,
+    ) -> Result<WalWriter> {
+        let (dir, opts) = (self.dir, self.opts);
+        let wal_number = manifest.new_file_number();
+        let mut edit = VersionEdit {
+            log_number: Some(wal_number),
+            last_seqno: Some(self.last_seqno),
+            ..VersionEdit::default()
+        };
+        let mut recovered_table = None;
+        if !recovered.is_empty() {
+            let number = manifest.new_file_number();
+            if let Some((meta, table)) = write_table(dir, opts, self.cache, recovered, number, 0)? {
+                edit.added.push(meta);
+                recovered_table = Some(table);
+            }
+        }
+        let fs = &*opts.file_system;
+        let writer = WalWriter::create_with_fs(fs, dir, wal_number, wal_preallocation(opts))?;
+        manifest.log_edit(edit)?;
+        if let Some(t) = recovered_table {
+            if version.levels.is_empty() {
+                version.levels.push(Vec::new());
+            }
+            if let Some(l0) = version.levels.first_mut() {
+                l0.insert(0, t);
+            }
+        }
+        Ok(writer)
+    }
+}
+
+/// Deletes what the manifest does not name (garbage from an interrupted operation): orphan
+/// tables, WAL segments older than `wal_number`, temporary files; then syncs the directory.
+fn remove_garbage(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    manifest: &Manifest,
+    listing: &DirListing,
+    wal_number: u64,
+) -> Result<()> {
+    let live: BTreeSet<u64> = manifest.state().files.keys().copied().collect();
+    for n in listing.ssts.difference(&live) {
+        let p = dir.join(files::sst_name(*n));
+        tracing::info!(path = %p.display(), "removing orphan table");
+        let _ = fs.remove(&p);
+    }
+    for n in listing.wals.iter().filter(|n| **n < wal_number) {
+        let _ = fs.remove(&dir.join(files::wal_name(*n)));
+    }
+    for p in &listing.temps {
+        let _ = fs.remove(p);
+    }
+    sync_dir(fs, dir)
+}
+
+/// Starts the flush thread, the compaction threads and (for `SyncMode::AsyncBatch`) the WAL sync
+/// thread.
+fn start_threads(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>>> {
+    let opts = &shared.opts;
     let mut threads = vec![spawn_background(
-        &shared,
+        shared,
         "lsmkv-flush".into(),
         flush_thread,
     )?];
-    scheduler::refresh_pressure(&shared);
+    scheduler::refresh_pressure(shared);
     for i in 0..opts.compaction_threads {
         threads.push(spawn_background(
-            &shared,
+            shared,
             format!("lsmkv-compact-{i}"),
             super::compact::compaction_thread,
         )?);
     }
     if opts.sync_mode == SyncMode::AsyncBatch {
         threads.push(spawn_background(
-            &shared,
+            shared,
             "lsmkv-wal-sync".into(),
             wal_sync_thread,
         )?);
     }
-    Ok((shared, threads))
+    Ok(threads)
 }
 
 /// Tables the manifest does not name are normally leftovers of a flush or compaction that a crash
