@@ -12,6 +12,7 @@
 //! WAL segment is deleted only after the manifest edit recording its table is durable.
 
 mod compact;
+mod counters;
 mod flush;
 mod open;
 mod read;
@@ -34,39 +35,13 @@ use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
 use crate::manifest::Manifest;
 use crate::options::Options;
-use crate::stats::{LevelStats, Stats};
+use crate::stats::Stats;
 use crate::value::Value;
 
+use counters::Counters;
 pub use read::{Snapshot, TableInfo};
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
-
-/// Operation counters, reported by `stats()`.
-#[derive(Default)]
-struct Counters {
-    puts: AtomicU64,
-    deletes: AtomicU64,
-    gets: AtomicU64,
-    get_hits: AtomicU64,
-    batches: AtomicU64,
-    user_bytes_written: AtomicU64,
-    wal_bytes_written: AtomicU64,
-    wal_syncs: AtomicU64,
-    group_commit_followers: AtomicU64,
-    flushes: AtomicU64,
-    flush_bytes_written: AtomicU64,
-    write_stalls: AtomicU64,
-    write_stall_micros: AtomicU64,
-    longest_stall_micros: AtomicU64,
-    bloom_useful: AtomicU64,
-    prefix_filter_skips: AtomicU64,
-    compactions: AtomicU64,
-    trivial_moves: AtomicU64,
-    compaction_micros: AtomicU64,
-    compaction_bytes_read: AtomicU64,
-    compaction_bytes_written: AtomicU64,
-    compaction_entries_dropped: AtomicU64,
-}
 
 /// State shared by every handle and the background threads.
 pub(crate) struct Shared {
@@ -185,85 +160,6 @@ impl Shared {
             }
         }
         Ok(None)
-    }
-
-    fn stats(&self) -> Stats {
-        let sv = self.sv.load();
-        let c = &self.counters;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut levels = Vec::new();
-        let (mut sst_files, mut sst_bytes) = (0, 0);
-        for (i, l) in sv.version.levels.iter().enumerate() {
-            let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
-            sst_files += l.len() as u64;
-            sst_bytes += bytes;
-            levels.push(LevelStats {
-                level: i as u32,
-                files: l.len() as u64,
-                bytes,
-            });
-        }
-        let (wal_current_segment, wal_current_bytes) = {
-            let w = self.wal.lock();
-            (w.writer.number(), w.writer.size())
-        };
-        let imm_bytes: u64 = sv.imms.iter().map(|m| m.approximate_size() as u64).sum();
-        let mut s = Stats {
-            last_seqno: self.visible_seqno.load(Ordering::Acquire),
-            memtable_bytes: sv.mem.approximate_size() as u64,
-            memtable_entries: sv.mem.len(),
-            immutable_memtables: sv.imms.len() as u64,
-            immutable_memtable_bytes: imm_bytes,
-            wal_segments: 1 + sv.imms.len() as u64,
-            // Frozen memtables' segments are about as large as the memtables.
-            wal_bytes: wal_current_bytes + imm_bytes,
-            wal_current_segment,
-            levels,
-            sst_files,
-            sst_bytes,
-            puts: r(&c.puts),
-            deletes: r(&c.deletes),
-            gets: r(&c.gets),
-            get_hits: r(&c.get_hits),
-            batches: r(&c.batches),
-            user_bytes_written: r(&c.user_bytes_written),
-            wal_bytes_written: r(&c.wal_bytes_written),
-            wal_syncs: r(&c.wal_syncs),
-            group_commit_followers: r(&c.group_commit_followers),
-            flushes: r(&c.flushes),
-            flush_bytes_written: r(&c.flush_bytes_written),
-            write_stalls: r(&c.write_stalls),
-            write_stall_micros: r(&c.write_stall_micros),
-            bloom_useful: r(&c.bloom_useful),
-            prefix_filter_skips: r(&c.prefix_filter_skips),
-            longest_stall_micros: r(&c.longest_stall_micros),
-            compactions: r(&c.compactions),
-            trivial_moves: r(&c.trivial_moves),
-            compaction_micros: r(&c.compaction_micros),
-            compaction_bytes_read: r(&c.compaction_bytes_read),
-            compaction_bytes_written: r(&c.compaction_bytes_written),
-            compaction_entries_dropped: r(&c.compaction_entries_dropped),
-            pending_compaction_bytes: self.sched.pending_compaction_bytes(),
-            compaction_strategy: self.opts.compaction_strategy,
-            l0_compaction_trigger: self.opts.l0_compaction_trigger as u64,
-            l0_slowdown_writes_trigger: self.opts.l0_slowdown_writes_trigger as u64,
-            l0_stop_writes_trigger: self.opts.l0_stop_writes_trigger as u64,
-            soft_pending_compaction_bytes: self.opts.soft_pending_compaction_bytes,
-            hard_pending_compaction_bytes: self.opts.hard_pending_compaction_bytes,
-            ..Stats::default()
-        };
-        let flushed = r(&c.flush_bytes_written);
-        let user = r(&c.user_bytes_written);
-        if user > 0 {
-            s.write_amplification = (flushed + r(&c.compaction_bytes_written)) as f64 / user as f64;
-        }
-        // Space amplification: all table bytes over the bytes of the deepest non-empty level, the
-        // usual estimate for leveled trees (live data is mostly at the bottom).
-        if let Some(bottom) = s.levels.iter().rev().find(|l| l.bytes > 0) {
-            s.space_amplification = s.sst_bytes as f64 / bottom.bytes as f64;
-        }
-        s.block_cache = self.cache.stats();
-        s
     }
 }
 
