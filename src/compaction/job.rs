@@ -267,13 +267,7 @@ pub(crate) fn seal_table(
     let meta = FileMeta {
         number,
         level,
-        file_size: summary.file_size,
-        smallest_key: summary.smallest_key,
-        largest_key: summary.largest_key,
-        min_seqno: summary.min_seqno,
-        max_seqno: summary.max_seqno,
-        entries: summary.entries,
-        tombstones: summary.tombstones,
+        summary,
     };
     Ok((meta, table))
 }

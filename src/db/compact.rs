@@ -14,29 +14,15 @@ use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::scheduler;
-use super::version::{SuperVersion, Version, largest_user_key, picker_views, smallest_user_key};
+use super::version::{
+    SuperVersion, Version, file_meta, largest_user_key, picker_views, smallest_user_key,
+};
 use crate::compaction::job::{self, JobContext};
 use crate::compaction::picker::{self, PickerConfig, Plan};
 use crate::error::{Error, Result};
 use crate::iter::Bounds;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::sstable::Table;
-
-/// The manifest record of a live table at `level`.
-pub(crate) fn file_meta(t: &Table, level: u32) -> FileMeta {
-    let m = t.meta();
-    FileMeta {
-        number: t.file_number(),
-        level,
-        file_size: t.file_size(),
-        smallest_key: m.smallest_key.clone(),
-        largest_key: m.largest_key.clone(),
-        min_seqno: m.min_seqno,
-        max_seqno: m.max_seqno,
-        entries: m.entries,
-        tombstones: m.tombstones,
-    }
-}
 
 /// Body of a background compaction thread.
 pub(crate) fn compaction_thread(shared: Arc<Shared>) {
