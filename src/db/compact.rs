@@ -27,59 +27,9 @@ use crate::sstable::Table;
 /// Body of a background compaction thread.
 pub(crate) fn compaction_thread(shared: Arc<Shared>) {
     let cfg = PickerConfig::from(&shared.opts);
-    loop {
-        let (plan, inputs) = {
-            let mut c = shared.sched.compaction.inner.lock();
-            loop {
-                if shared.shutdown.load(Ordering::Acquire)
-                    || shared.poisoned.load(Ordering::Acquire)
-                {
-                    return;
-                }
-                if c.manual == 0 {
-                    let sv = shared.sv.load();
-                    let levels = picker_views(&sv.version, shared.opts.max_levels);
-                    if c.cursor.len() < levels.len() {
-                        c.cursor.resize(levels.len(), Vec::new());
-                    }
-                    if let Some(plan) = picker::pick(&cfg, &levels, &c.busy, &c.cursor) {
-                        let inputs = resolve(&sv.version, &plan);
-                        if let Some(inputs) = inputs {
-                            for (_, n) in &plan.inputs {
-                                c.busy.insert(*n);
-                            }
-                            c.running += 1;
-                            c.dirty = false;
-                            break (plan, inputs);
-                        }
-                    }
-                }
-                c.dirty = false;
-                // Timed wait: a missed signal only delays work, never loses it.
-                shared
-                    .sched
-                    .compaction
-                    .cv
-                    .wait_for(&mut c, Duration::from_millis(200));
-            }
-        };
+    while let Some((plan, inputs)) = next_plan(&shared, &cfg) {
         let result = execute(&shared, &plan, &inputs);
-        {
-            let mut c = shared.sched.compaction.inner.lock();
-            for (_, n) in &plan.inputs {
-                c.busy.remove(n);
-            }
-            c.running -= 1;
-            if result.is_ok()
-                && let Some((l, _)) = plan.inputs.first()
-                && *l > 0
-                && let Some(last) = inputs.iter().map(|t| largest_user_key(t)).max()
-                && let Some(cur) = c.cursor.get_mut(*l)
-            {
-                *cur = last.to_vec();
-            }
-        }
-        shared.sched.compaction.cv.notify_all();
+        release_plan(&shared, &plan, &inputs, result.is_ok());
         match result {
             Ok(()) => {}
             // Cancelled by close: nothing was installed.
@@ -90,6 +40,60 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Waits for compaction work and claims it: marks its input tables busy and counts it running.
+/// `None` once the database shuts down or is poisoned.
+fn next_plan(shared: &Shared, cfg: &PickerConfig) -> Option<(Plan, Vec<Arc<Table>>)> {
+    let compaction = &shared.sched.compaction;
+    let mut c = compaction.inner.lock();
+    loop {
+        if shared.shutdown.load(Ordering::Acquire) || shared.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
+        if c.manual == 0 {
+            let sv = shared.sv.load();
+            let levels = picker_views(&sv.version, shared.opts.max_levels);
+            if c.cursor.len() < levels.len() {
+                c.cursor.resize(levels.len(), Vec::new());
+            }
+            if let Some(plan) = picker::pick(cfg, &levels, &c.busy, &c.cursor) {
+                let inputs = resolve(&sv.version, &plan);
+                if let Some(inputs) = inputs {
+                    for (_, n) in &plan.inputs {
+                        c.busy.insert(*n);
+                    }
+                    c.running += 1;
+                    c.dirty = false;
+                    return Some((plan, inputs));
+                }
+            }
+        }
+        c.dirty = false;
+        // Timed wait: a missed signal only delays work, never loses it.
+        compaction.cv.wait_for(&mut c, Duration::from_millis(200));
+    }
+}
+
+/// Releases a claimed plan's inputs; after success, moves the level's round-robin cursor past
+/// them. Wakes the other compaction threads and waiting writers.
+fn release_plan(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>], succeeded: bool) {
+    {
+        let mut c = shared.sched.compaction.inner.lock();
+        for (_, n) in &plan.inputs {
+            c.busy.remove(n);
+        }
+        c.running -= 1;
+        if succeeded
+            && let Some((l, _)) = plan.inputs.first()
+            && *l > 0
+            && let Some(last) = inputs.iter().map(|t| largest_user_key(t)).max()
+            && let Some(cur) = c.cursor.get_mut(*l)
+        {
+            *cur = last.to_vec();
+        }
+    }
+    shared.sched.compaction.cv.notify_all();
 }
 
 /// The tables a plan names, or `None` if the version no longer has them all.

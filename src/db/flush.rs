@@ -84,24 +84,11 @@ pub(crate) fn write_table(
     }
 }
 
+/// Flushes the frozen memtable `imm`: table, manifest edit, new `SuperVersion`, WAL deletion.
 fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let written = write_table(&shared.dir, &shared.opts, &shared.cache, imm, number, 0)?;
-    // The WAL segment that becomes the oldest live one: the next newer memtable's.
-    let next_wal = {
-        let cur = shared.sv.load();
-        let pos = cur
-            .imms
-            .iter()
-            .position(|m| Arc::ptr_eq(m, imm))
-            .ok_or_else(|| Error::Poisoned {
-                cause: "flushed memtable vanished".into(),
-            })?;
-        match pos.checked_sub(1).and_then(|p| cur.imms.get(p)) {
-            Some(newer) => newer.wal_number(),
-            None => cur.mem.wal_number(),
-        }
-    };
+    let next_wal = next_live_wal(shared, imm)?;
     {
         let mut m = shared.manifest.lock();
         let mut edit = VersionEdit {
@@ -115,34 +102,7 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         }
         m.log_edit(edit)?;
     }
-    {
-        let _g = shared.sv_lock.lock();
-        let cur = shared.sv.load();
-        let imms = cur
-            .imms
-            .iter()
-            .filter(|m| !Arc::ptr_eq(m, imm))
-            .cloned()
-            .collect();
-        let mut version = Version::clone(&cur.version);
-        if let Some((meta, table)) = &written {
-            if version.levels.is_empty() {
-                version.levels.push(Vec::new());
-            }
-            if let Some(l0) = version.levels.first_mut() {
-                l0.insert(0, table.clone());
-            }
-            shared
-                .counters
-                .flush_bytes_written
-                .fetch_add(meta.file_size, Ordering::Relaxed);
-        }
-        shared.sv.store(Arc::new(SuperVersion {
-            mem: cur.mem.clone(),
-            imms,
-            version: Arc::new(version),
-        }));
-    }
+    install(shared, imm, written.as_ref());
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
     scheduler::tree_changed(shared);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
@@ -152,4 +112,51 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
     }
     Ok(())
+}
+
+/// The WAL segment that becomes the oldest live one once `imm` is flushed: the next newer
+/// memtable's.
+fn next_live_wal(shared: &Shared, imm: &Arc<Memtable>) -> Result<u64> {
+    let cur = shared.sv.load();
+    let pos = cur
+        .imms
+        .iter()
+        .position(|m| Arc::ptr_eq(m, imm))
+        .ok_or_else(|| Error::Poisoned {
+            cause: "flushed memtable vanished".into(),
+        })?;
+    Ok(match pos.checked_sub(1).and_then(|p| cur.imms.get(p)) {
+        Some(newer) => newer.wal_number(),
+        None => cur.mem.wal_number(),
+    })
+}
+
+/// Replaces `imm` by its table (if it had entries) in a new `SuperVersion`.
+fn install(shared: &Shared, imm: &Arc<Memtable>, written: Option<&(FileMeta, Arc<Table>)>) {
+    let _g = shared.sv_lock.lock();
+    let cur = shared.sv.load();
+    let imms = cur
+        .imms
+        .iter()
+        .filter(|m| !Arc::ptr_eq(m, imm))
+        .cloned()
+        .collect();
+    let mut version = Version::clone(&cur.version);
+    if let Some((meta, table)) = written {
+        if version.levels.is_empty() {
+            version.levels.push(Vec::new());
+        }
+        if let Some(l0) = version.levels.first_mut() {
+            l0.insert(0, table.clone());
+        }
+        shared
+            .counters
+            .flush_bytes_written
+            .fetch_add(meta.file_size, Ordering::Relaxed);
+    }
+    shared.sv.store(Arc::new(SuperVersion {
+        mem: cur.mem.clone(),
+        imms,
+        version: Arc::new(version),
+    }));
 }
