@@ -2,9 +2,15 @@
 //!
 //! - `write.rs`: the write path. Writers queue; one leader at a time takes every queued batch,
 //!   assigns seqnos, appends them to the WAL with one write (and one fdatasync with
-//!   `SyncMode::Always`), inserts them into the memtable and publishes the new visible seqno.
+//!   `SyncMode::Always`), inserts them into the memtable and publishes the new visible seqno. Also
+//!   memtable rotation and `Db::flush`'s request.
 //! - `flush.rs`: the background flush thread, memtable -> L0 SSTable -> manifest edit.
-//! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup.
+//! - `compact.rs`: the compaction threads, installing their results, `Db::compact_range`.
+//! - `scheduler.rs`: the signals and backpressure state the three above report to and wait on,
+//!   so that none of them calls another.
+//! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup, threads.
+//! - `read.rs`: snapshots, iterators, `Db::tables`, `Db::verify`.
+//! - `counters.rs`: operation counters and `Db::stats`.
 //! - `version.rs`: the `SuperVersion` readers load without locking (arc-swap).
 //!
 //! Invariants: a reader never takes a lock that a writer or the flush thread holds across I/O; the
