@@ -48,14 +48,8 @@ impl std::fmt::Debug for WriteBatch {
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> Self {
-        let mut rep = Vec::with_capacity(64);
-        rep.resize(BATCH_HEADER_SIZE, 0);
-        WriteBatch {
-            rep,
-            count: 0,
-            max_key: 0,
-            max_value: 0,
-        }
+        // 64 bytes in all, header included.
+        Self::with_capacity(64usize.saturating_sub(BATCH_HEADER_SIZE))
     }
 
     /// An empty batch with room for `bytes` of encoded entries (each entry takes 9 bytes plus its

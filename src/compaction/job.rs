@@ -93,90 +93,155 @@ pub(crate) fn run(
         .collect();
     let mut merge = MergeCursor::new(children, true);
     merge.seek(None)?;
-    let mut out = JobOutput {
-        tables: Vec::new(),
-        bytes_read: inputs.iter().map(|t| t.file_size()).sum(),
-        bytes_written: 0,
-        entries_dropped: 0,
+    let mut outputs = Outputs {
+        ctx,
+        level: output_level,
+        writer: None,
+        out: JobOutput {
+            tables: Vec::new(),
+            bytes_read: inputs.iter().map(|t| t.file_size()).sum(),
+            bytes_written: 0,
+            entries_dropped: 0,
+        },
     };
-    let mut writer: Option<OutputFile> = None;
+    let gc = Gc {
+        smallest_snapshot,
+        bottommost,
+    };
+    match merge_into(ctx, &mut merge, &gc, &mut outputs) {
+        Ok(()) => Ok(outputs.out),
+        Err(e) => {
+            outputs.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Which versions a job drops and how it writes the ones it keeps.
+struct Gc {
+    smallest_snapshot: SeqNo,
+    bottommost: bool,
+}
+
+impl Gc {
+    /// Whether the version (`seq`, `kind`) of a key goes, given the seqno of the next newer
+    /// version of the same key (`u64::MAX` for the newest).
+    fn drops(&self, newer_seq: SeqNo, seq: SeqNo, kind: Option<ValueKind>) -> bool {
+        if newer_seq <= self.smallest_snapshot {
+            // A newer version of this key is visible to every snapshot.
+            true
+        } else {
+            kind == Some(ValueKind::Delete) && seq <= self.smallest_snapshot && self.bottommost
+        }
+    }
+
+    /// The trailer to write for a kept version. At the bottom, a version every snapshot sees has
+    /// nothing older to be ordered against: its seqno is zeroed, which makes entry headers
+    /// identical and compresses better (RocksDB does the same).
+    fn trailer(&self, trailer: u64, seq: SeqNo, kind: Option<ValueKind>) -> u64 {
+        if self.bottommost && seq <= self.smallest_snapshot && kind == Some(ValueKind::Put) {
+            crate::key::pack_trailer(0, ValueKind::Put)
+        } else {
+            trailer
+        }
+    }
+}
+
+/// The merge loop: every entry of `merge`, dropped or written to `outputs`, which are cut between
+/// two user keys once full. Stops with [`Error::Closed`] when the job is cancelled.
+fn merge_into(
+    ctx: &JobContext<'_>,
+    merge: &mut MergeCursor,
+    gc: &Gc,
+    outputs: &mut Outputs<'_, '_>,
+) -> Result<()> {
     let mut current_key: Vec<u8> = Vec::new();
     let mut have_key = false;
     let mut last_seq_for_key = u64::MAX;
     let mut steps = 0u32;
-    let result = (|| -> Result<()> {
-        while let Some(cur) = merge.current() {
-            steps = steps.wrapping_add(1);
-            if steps.is_multiple_of(4096) && ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(Error::Closed);
-            }
-            let uk = cur.user_key();
-            let trailer = cur.trailer();
-            let new_key = !have_key || uk != current_key.as_slice();
-            if new_key {
-                // A good place to cut the output: between two user keys.
-                let full = writer
-                    .as_ref()
-                    .is_some_and(|w| w.builder.estimated_size() >= ctx.opts.target_file_size);
-                if full && let Some(w) = writer.take() {
-                    let t = w.finish(ctx, output_level)?;
-                    out.bytes_written += t.0.file_size;
-                    out.tables.push(t);
-                }
-                current_key.clear();
-                current_key.extend_from_slice(uk);
-                have_key = true;
-                last_seq_for_key = u64::MAX;
-            }
-            let (seq, kind) = unpack_trailer(trailer);
-            let drop = if last_seq_for_key <= smallest_snapshot {
-                // A newer version of this key is visible to every snapshot.
-                true
-            } else {
-                kind == Some(ValueKind::Delete) && seq <= smallest_snapshot && bottommost
-            };
-            last_seq_for_key = seq;
-            if drop {
-                out.entries_dropped += 1;
-            } else {
-                if writer.is_none() {
-                    writer = Some(OutputFile::create(ctx)?);
-                }
-                // At the bottom, a version every snapshot sees has nothing older to be ordered
-                // against: its seqno is zeroed, which makes entry headers identical and
-                // compresses better (RocksDB does the same).
-                let trailer =
-                    if bottommost && seq <= smallest_snapshot && kind == Some(ValueKind::Put) {
-                        crate::key::pack_trailer(0, ValueKind::Put)
-                    } else {
-                        trailer
-                    };
-                if let Some(w) = writer.as_mut() {
-                    let before = w.builder.estimated_size();
-                    w.builder.add(uk, trailer, &cur.value())?;
-                    ctx.limiter
-                        .request(w.builder.estimated_size().saturating_sub(before));
-                }
-            }
-            merge.advance()?;
+    while let Some(cur) = merge.current() {
+        steps = steps.wrapping_add(1);
+        if steps.is_multiple_of(4096) && ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Closed);
         }
-        if let Some(w) = writer.take() {
-            let t = w.finish(ctx, output_level)?;
-            out.bytes_written += t.0.file_size;
-            out.tables.push(t);
+        let uk = cur.user_key();
+        let trailer = cur.trailer();
+        if !have_key || uk != current_key.as_slice() {
+            // A good place to cut the output: between two user keys.
+            outputs.cut_if_full()?;
+            current_key.clear();
+            current_key.extend_from_slice(uk);
+            have_key = true;
+            last_seq_for_key = u64::MAX;
+        }
+        let (seq, kind) = unpack_trailer(trailer);
+        let drop = gc.drops(last_seq_for_key, seq, kind);
+        last_seq_for_key = seq;
+        if drop {
+            outputs.out.entries_dropped += 1;
+        } else {
+            outputs.add(uk, gc.trailer(trailer, seq, kind), &cur.value())?;
+        }
+        merge.advance()?;
+    }
+    outputs.finish_current()
+}
+
+/// The output tables of a job: the finished ones and the one being written.
+struct Outputs<'c, 'a> {
+    ctx: &'c JobContext<'a>,
+    level: u32,
+    writer: Option<OutputFile>,
+    out: JobOutput,
+}
+
+impl Outputs<'_, '_> {
+    /// Appends an entry to the current output, starting one if needed; pays the rate limiter.
+    fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) -> Result<()> {
+        if self.writer.is_none() {
+            self.writer = Some(OutputFile::create(self.ctx)?);
+        }
+        if let Some(w) = self.writer.as_mut() {
+            let before = w.builder.estimated_size();
+            w.builder.add(user_key, trailer, value)?;
+            self.ctx
+                .limiter
+                .request(w.builder.estimated_size().saturating_sub(before));
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        if let Some(w) = writer.take() {
-            w.abandon(&*ctx.opts.file_system);
+    }
+
+    /// Finishes the current output if it reached the target file size.
+    fn cut_if_full(&mut self) -> Result<()> {
+        let full = self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.builder.estimated_size() >= self.ctx.opts.target_file_size);
+        if full {
+            self.finish_current()?;
         }
-        for (_, t) in &out.tables {
+        Ok(())
+    }
+
+    /// Finishes the current output, if any, and makes it live on disk.
+    fn finish_current(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            let t = w.finish(self.ctx, self.level)?;
+            self.out.bytes_written += t.0.file_size;
+            self.out.tables.push(t);
+        }
+        Ok(())
+    }
+
+    /// After a failure: deletes the partial output and marks the finished ones obsolete.
+    fn abandon(mut self) {
+        if let Some(w) = self.writer.take() {
+            w.abandon(&*self.ctx.opts.file_system);
+        }
+        for (_, t) in &self.out.tables {
             t.mark_obsolete();
         }
-        return Err(e);
     }
-    Ok(out)
 }
 
 /// Makes a finished, fsynced table written under the temporary name `tmp` live on disk: renames
@@ -195,19 +260,14 @@ pub(crate) fn seal_table(
     let fs = &opts.file_system;
     fs.rename(tmp, &path)
         .map_err(|e| Error::io("renaming", tmp, e))?;
-    crate::db::sync_dir(&**fs, dir)?;
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
     let table = Table::open_with_fs(fs, &path, number, Some(cache.clone()))?;
     table.set_paranoid_checks(opts.paranoid_checks);
     let meta = FileMeta {
         number,
         level,
-        file_size: summary.file_size,
-        smallest_key: summary.smallest_key,
-        largest_key: summary.largest_key,
-        min_seqno: summary.min_seqno,
-        max_seqno: summary.max_seqno,
-        entries: summary.entries,
-        tombstones: summary.tombstones,
+        summary,
     };
     Ok((meta, table))
 }

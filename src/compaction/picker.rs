@@ -181,19 +181,40 @@ fn pick_leveled(
     busy: &HashSet<u64>,
     cursor: &[Vec<u8>],
 ) -> Option<Plan> {
+    let (candidates, base) = leveled_scores(cfg, levels);
+    for (score, l) in candidates {
+        if score < 1.0 {
+            break;
+        }
+        let plan = if l == 0 {
+            pick_level0(levels, busy, base)
+        } else {
+            pick_round_robin(levels, busy, cursor, l)
+        };
+        if plan.is_some() {
+            return plan;
+        }
+    }
+    None
+}
+
+/// The tables of level `l` (none beyond the last).
+fn level_of(levels: &[Vec<TableView>], l: usize) -> &[TableView] {
+    levels.get(l).map_or(&[], Vec::as_slice)
+}
+
+/// (score, level) of every level that may need compaction, most urgent first, and the base level
+/// (where level 0 compacts to). Level 0 scores by file count, the others by size over target.
+fn leveled_scores(cfg: &PickerConfig, levels: &[Vec<TableView>]) -> (Vec<(f64, usize)>, usize) {
     let last = cfg.max_levels - 1;
     let (targets, base) = level_targets(cfg, levels);
-    let empty = Vec::new();
-    let level = |l: usize| levels.get(l).unwrap_or(&empty);
-
-    // Scores: L0 by file count, others by size over target.
     let mut candidates: Vec<(f64, usize)> = Vec::new();
-    let l0 = level(0);
+    let l0 = level_of(levels, 0);
     if !l0.is_empty() {
         candidates.push((l0.len() as f64 / cfg.l0_trigger as f64, 0));
     }
     for (l, &target) in targets.iter().enumerate().take(last).skip(1) {
-        let size = level_size(level(l));
+        let size = level_size(level_of(levels, l));
         if size > 0 && target > 0 {
             // Levels above the base hold data only transiently: drain them.
             let s = if l < base {
@@ -205,66 +226,74 @@ fn pick_leveled(
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (score, l) in candidates {
-        if score < 1.0 {
-            break;
+    (candidates, base)
+}
+
+/// All of level 0 and what it overlaps in the base level, unless any of those is busy.
+fn pick_level0(levels: &[Vec<TableView>], busy: &HashSet<u64>, base: usize) -> Option<Plan> {
+    let l0 = level_of(levels, 0);
+    if l0.iter().any(|t| busy.contains(&t.number)) {
+        return None;
+    }
+    let (s, e) = key_range(l0.iter())?;
+    let out = base;
+    let overlapping: Vec<&TableView> = level_of(levels, out)
+        .iter()
+        .filter(|t| overlaps(t, &s, &e))
+        .collect();
+    if overlapping.iter().any(|t| busy.contains(&t.number)) {
+        return None;
+    }
+    let mut inputs: Vec<(usize, u64)> = l0.iter().map(|t| (0, t.number)).collect();
+    inputs.extend(overlapping.iter().map(|t| (out, t.number)));
+    let set: HashSet<u64> = inputs.iter().map(|(_, n)| *n).collect();
+    let trivial = l0.len() == 1 && overlapping.is_empty();
+    Some(Plan {
+        bottommost: nothing_below(levels, out, &s, &e, &set),
+        inputs,
+        output_level: out,
+        trivial_move: trivial,
+        reason: "level 0 file count",
+    })
+}
+
+/// Round robin in level `l >= 1`: the first table after the cursor, not busy, whose overlap in the
+/// next level is not busy either.
+fn pick_round_robin(
+    levels: &[Vec<TableView>],
+    busy: &HashSet<u64>,
+    cursor: &[Vec<u8>],
+    l: usize,
+) -> Option<Plan> {
+    let tables = level_of(levels, l);
+    let after = cursor.get(l).cloned().unwrap_or_default();
+    let start = tables.partition_point(|t| t.largest.as_slice() <= after.as_slice());
+    let order = (start..tables.len()).chain(0..start);
+    for i in order {
+        let Some(t) = tables.get(i) else { continue };
+        if busy.contains(&t.number) {
+            continue;
         }
-        if l == 0 {
-            if l0.iter().any(|t| busy.contains(&t.number)) {
-                continue;
-            }
-            let Some((s, e)) = key_range(l0.iter()) else {
-                continue;
-            };
-            let out = base;
-            let overlapping: Vec<&TableView> =
-                level(out).iter().filter(|t| overlaps(t, &s, &e)).collect();
-            if overlapping.iter().any(|t| busy.contains(&t.number)) {
-                continue;
-            }
-            let mut inputs: Vec<(usize, u64)> = l0.iter().map(|t| (0, t.number)).collect();
-            inputs.extend(overlapping.iter().map(|t| (out, t.number)));
-            let set: HashSet<u64> = inputs.iter().map(|(_, n)| *n).collect();
-            let trivial = l0.len() == 1 && overlapping.is_empty();
-            return Some(Plan {
-                bottommost: nothing_below(levels, out, &s, &e, &set),
-                inputs,
-                output_level: out,
-                trivial_move: trivial,
-                reason: "level 0 file count",
-            });
+        let out = l + 1;
+        let overlapping: Vec<&TableView> = level_of(levels, out)
+            .iter()
+            .filter(|o| overlaps(o, &t.smallest, &t.largest))
+            .collect();
+        if overlapping.iter().any(|o| busy.contains(&o.number)) {
+            continue;
         }
-        // Round robin: the first table after the cursor, not busy, whose overlap is not busy.
-        let tables = level(l);
-        let after = cursor.get(l).cloned().unwrap_or_default();
-        let start = tables.partition_point(|t| t.largest.as_slice() <= after.as_slice());
-        let order = (start..tables.len()).chain(0..start);
-        for i in order {
-            let Some(t) = tables.get(i) else { continue };
-            if busy.contains(&t.number) {
-                continue;
-            }
-            let out = l + 1;
-            let overlapping: Vec<&TableView> = level(out)
-                .iter()
-                .filter(|o| overlaps(o, &t.smallest, &t.largest))
-                .collect();
-            if overlapping.iter().any(|o| busy.contains(&o.number)) {
-                continue;
-            }
-            let mut inputs = vec![(l, t.number)];
-            inputs.extend(overlapping.iter().map(|o| (out, o.number)));
-            let set: HashSet<u64> = inputs.iter().map(|(_, n)| *n).collect();
-            let (s, e) = key_range(std::iter::once(t).chain(overlapping.iter().copied()))
-                .unwrap_or_default();
-            return Some(Plan {
-                bottommost: nothing_below(levels, out, &s, &e, &set),
-                trivial_move: overlapping.is_empty(),
-                inputs,
-                output_level: out,
-                reason: "level size over target",
-            });
-        }
+        let mut inputs = vec![(l, t.number)];
+        inputs.extend(overlapping.iter().map(|o| (out, o.number)));
+        let set: HashSet<u64> = inputs.iter().map(|(_, n)| *n).collect();
+        let (s, e) =
+            key_range(std::iter::once(t).chain(overlapping.iter().copied())).unwrap_or_default();
+        return Some(Plan {
+            bottommost: nothing_below(levels, out, &s, &e, &set),
+            trivial_move: overlapping.is_empty(),
+            inputs,
+            output_level: out,
+            reason: "level size over target",
+        });
     }
     None
 }

@@ -12,148 +12,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
 use super::Shared;
-use super::flush::flush_and_wait;
-use super::version::{SuperVersion, Version, largest_user_key, smallest_user_key};
+use super::scheduler;
+use super::version::{
+    SuperVersion, Version, file_meta, largest_user_key, picker_views, smallest_user_key,
+};
 use crate::compaction::job::{self, JobContext};
-use crate::compaction::picker::{self, PickerConfig, Plan, TableView};
+use crate::compaction::picker::{self, PickerConfig, Plan};
 use crate::error::{Error, Result};
 use crate::iter::Bounds;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::sstable::Table;
 
-/// Scheduling state of compactions.
-#[derive(Default)]
-pub(crate) struct CompactionState {
-    pub inner: Mutex<CompactionInner>,
-    /// Signalled when a compaction ends or new work may exist.
-    pub cv: Condvar,
-}
-
-#[derive(Default)]
-pub(crate) struct CompactionInner {
-    /// Tables being compacted.
-    busy: HashSet<u64>,
-    running: usize,
-    /// A manual compaction is waiting for or holding exclusive access.
-    manual: usize,
-    /// Per-level round-robin cursor (largest key last compacted out of the level).
-    cursor: Vec<Vec<u8>>,
-    /// Set when a flush or compaction changed the tree since the last pick.
-    dirty: bool,
-}
-
-/// The picker's view of a version.
-fn views(version: &Version, max_levels: usize) -> Vec<Vec<TableView>> {
-    let mut levels = vec![Vec::new(); max_levels.max(version.levels.len())];
-    for (l, tables) in version.levels.iter().enumerate() {
-        if let Some(dst) = levels.get_mut(l) {
-            *dst = tables
-                .iter()
-                .map(|t| TableView {
-                    number: t.file_number(),
-                    size: t.file_size(),
-                    smallest: smallest_user_key(t).to_vec(),
-                    largest: largest_user_key(t).to_vec(),
-                })
-                .collect();
-        }
-    }
-    levels
-}
-
-/// The manifest record of a live table at `level`.
-pub(crate) fn file_meta(t: &Table, level: u32) -> FileMeta {
-    let m = t.meta();
-    FileMeta {
-        number: t.file_number(),
-        level,
-        file_size: t.file_size(),
-        smallest_key: m.smallest_key.clone(),
-        largest_key: m.largest_key.clone(),
-        min_seqno: m.min_seqno,
-        max_seqno: m.max_seqno,
-        entries: m.entries,
-        tombstones: m.tombstones,
-    }
-}
-
-/// Wakes the compaction threads: the tree changed.
-pub(crate) fn signal(shared: &Shared) {
-    let mut c = shared.compaction.inner.lock();
-    c.dirty = true;
-    drop(c);
-    shared.compaction.cv.notify_all();
-}
-
-/// Recomputes the backpressure inputs after the tree changed.
-pub(crate) fn refresh_pressure(shared: &Shared) {
-    let sv = shared.sv.load();
-    let cfg = PickerConfig::from(&shared.opts);
-    let levels = views(&sv.version, shared.opts.max_levels);
-    shared.pending_compaction_bytes.store(
-        picker::pending_compaction_bytes(&cfg, &levels),
-        Ordering::Relaxed,
-    );
-}
-
 /// Body of a background compaction thread.
 pub(crate) fn compaction_thread(shared: Arc<Shared>) {
     let cfg = PickerConfig::from(&shared.opts);
-    loop {
-        let (plan, inputs) = {
-            let mut c = shared.compaction.inner.lock();
-            loop {
-                if shared.shutdown.load(Ordering::Acquire)
-                    || shared.poisoned.load(Ordering::Acquire)
-                {
-                    return;
-                }
-                if c.manual == 0 {
-                    let sv = shared.sv.load();
-                    let levels = views(&sv.version, shared.opts.max_levels);
-                    if c.cursor.len() < levels.len() {
-                        c.cursor.resize(levels.len(), Vec::new());
-                    }
-                    if let Some(plan) = picker::pick(&cfg, &levels, &c.busy, &c.cursor) {
-                        let inputs = resolve(&sv.version, &plan);
-                        if let Some(inputs) = inputs {
-                            for (_, n) in &plan.inputs {
-                                c.busy.insert(*n);
-                            }
-                            c.running += 1;
-                            c.dirty = false;
-                            break (plan, inputs);
-                        }
-                    }
-                }
-                c.dirty = false;
-                // Timed wait: a missed signal only delays work, never loses it.
-                shared
-                    .compaction
-                    .cv
-                    .wait_for(&mut c, Duration::from_millis(200));
-            }
-        };
+    while let Some((plan, inputs)) = next_plan(&shared, &cfg) {
         let result = execute(&shared, &plan, &inputs);
-        {
-            let mut c = shared.compaction.inner.lock();
-            for (_, n) in &plan.inputs {
-                c.busy.remove(n);
-            }
-            c.running -= 1;
-            if result.is_ok()
-                && let Some((l, _)) = plan.inputs.first()
-                && *l > 0
-                && let Some(last) = inputs.iter().map(|t| largest_user_key(t)).max()
-                && let Some(cur) = c.cursor.get_mut(*l)
-            {
-                *cur = last.to_vec();
-            }
-        }
-        shared.compaction.cv.notify_all();
+        release_plan(&shared, &plan, &inputs, result.is_ok());
         match result {
             Ok(()) => {}
             // Cancelled by close: nothing was installed.
@@ -164,6 +40,60 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Waits for compaction work and claims it: marks its input tables busy and counts it running.
+/// `None` once the database shuts down or is poisoned.
+fn next_plan(shared: &Shared, cfg: &PickerConfig) -> Option<(Plan, Vec<Arc<Table>>)> {
+    let compaction = &shared.sched.compaction;
+    let mut c = compaction.inner.lock();
+    loop {
+        if shared.shutdown.load(Ordering::Acquire) || shared.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
+        if c.manual == 0 {
+            let sv = shared.sv.load();
+            let levels = picker_views(&sv.version, shared.opts.max_levels);
+            if c.cursor.len() < levels.len() {
+                c.cursor.resize(levels.len(), Vec::new());
+            }
+            if let Some(plan) = picker::pick(cfg, &levels, &c.busy, &c.cursor) {
+                let inputs = resolve(&sv.version, &plan);
+                if let Some(inputs) = inputs {
+                    for (_, n) in &plan.inputs {
+                        c.busy.insert(*n);
+                    }
+                    c.running += 1;
+                    c.dirty = false;
+                    return Some((plan, inputs));
+                }
+            }
+        }
+        c.dirty = false;
+        // Timed wait: a missed signal only delays work, never loses it.
+        compaction.cv.wait_for(&mut c, Duration::from_millis(200));
+    }
+}
+
+/// Releases a claimed plan's inputs; after success, moves the level's round-robin cursor past
+/// them. Wakes the other compaction threads and waiting writers.
+fn release_plan(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>], succeeded: bool) {
+    {
+        let mut c = shared.sched.compaction.inner.lock();
+        for (_, n) in &plan.inputs {
+            c.busy.remove(n);
+        }
+        c.running -= 1;
+        if succeeded
+            && let Some((l, _)) = plan.inputs.first()
+            && *l > 0
+            && let Some(last) = inputs.iter().map(|t| largest_user_key(t)).max()
+            && let Some(cur) = c.cursor.get_mut(*l)
+        {
+            *cur = last.to_vec();
+        }
+    }
+    shared.sched.compaction.cv.notify_all();
 }
 
 /// The tables a plan names, or `None` if the version no longer has them all.
@@ -195,55 +125,15 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
     let start = Instant::now();
     let out_level = u32::try_from(plan.output_level)
         .map_err(|_| Error::InvalidArgument("output level out of range".into()))?;
-    let mut edit = VersionEdit::default();
-    for (l, n) in &plan.inputs {
-        edit.deleted.push((*l as u32, *n));
-    }
-    let outputs: Vec<(FileMeta, Arc<Table>)> = if plan.trivial_move {
+    let outputs = if plan.trivial_move {
         inputs
             .iter()
             .map(|t| (file_meta(t, out_level), t.clone()))
             .collect()
     } else {
-        let new_file_number = || shared.manifest.lock().new_file_number();
-        let ctx = JobContext {
-            dir: &shared.dir,
-            opts: &shared.opts,
-            cache: &shared.cache,
-            limiter: &shared.compaction_limiter,
-            new_file_number: &new_file_number,
-            cancel: &shared.shutdown,
-        };
-        let out = job::run(
-            &ctx,
-            inputs,
-            out_level,
-            plan.bottommost,
-            smallest_snapshot(shared),
-        )?;
-        let c = &shared.counters;
-        c.compaction_bytes_read
-            .fetch_add(out.bytes_read, Ordering::Relaxed);
-        c.compaction_bytes_written
-            .fetch_add(out.bytes_written, Ordering::Relaxed);
-        c.compaction_entries_dropped
-            .fetch_add(out.entries_dropped, Ordering::Relaxed);
-        out.tables
+        merge_inputs(shared, plan, inputs, out_level)?
     };
-    for (meta, _) in &outputs {
-        edit.added.push(meta.clone());
-    }
-    let logged = shared.manifest.lock().log_edit(edit);
-    if let Err(e) = logged {
-        // After an I/O error the edit may be durable anyway (written, then the fsync failed), so
-        // its outputs stay; a reopen deletes them if the manifest does not name them.
-        if !plan.trivial_move && !matches!(e, Error::Io { .. }) {
-            for (_, t) in &outputs {
-                t.mark_obsolete();
-            }
-        }
-        return Err(e);
-    }
+    log_edit(shared, plan, &outputs)?;
     install(shared, plan, &outputs);
     if !plan.trivial_move {
         for t in inputs {
@@ -265,6 +155,61 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
         "compaction done"
     );
     Ok(())
+}
+
+/// Runs the compaction job of a plan that is not a trivial move: its new tables.
+fn merge_inputs(
+    shared: &Shared,
+    plan: &Plan,
+    inputs: &[Arc<Table>],
+    out_level: u32,
+) -> Result<Vec<(FileMeta, Arc<Table>)>> {
+    let new_file_number = || shared.manifest.lock().new_file_number();
+    let ctx = JobContext {
+        dir: &shared.dir,
+        opts: &shared.opts,
+        cache: &shared.cache,
+        limiter: &shared.compaction_limiter,
+        new_file_number: &new_file_number,
+        cancel: &shared.shutdown,
+    };
+    let out = job::run(
+        &ctx,
+        inputs,
+        out_level,
+        plan.bottommost,
+        smallest_snapshot(shared),
+    )?;
+    let c = &shared.counters;
+    c.compaction_bytes_read
+        .fetch_add(out.bytes_read, Ordering::Relaxed);
+    c.compaction_bytes_written
+        .fetch_add(out.bytes_written, Ordering::Relaxed);
+    c.compaction_entries_dropped
+        .fetch_add(out.entries_dropped, Ordering::Relaxed);
+    Ok(out.tables)
+}
+
+/// Records the plan's inputs as deleted and `outputs` as added in one manifest edit.
+fn log_edit(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) -> Result<()> {
+    let mut edit = VersionEdit::default();
+    for (l, n) in &plan.inputs {
+        edit.deleted.push((*l as u32, *n));
+    }
+    for (meta, _) in outputs {
+        edit.added.push(meta.clone());
+    }
+    let logged = shared.manifest.lock().log_edit(edit);
+    if let Err(e) = &logged {
+        // After an I/O error the edit may be durable anyway (written, then the fsync failed), so
+        // its outputs stay; a reopen deletes them if the manifest does not name them.
+        if !plan.trivial_move && !matches!(e, Error::Io { .. }) {
+            for (_, t) in outputs {
+                t.mark_obsolete();
+            }
+        }
+    }
+    logged
 }
 
 /// Swaps the inputs of `plan` for `outputs` in a new `SuperVersion`.
@@ -290,60 +235,8 @@ fn install(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) {
             version: Arc::new(version),
         }));
     }
-    refresh_pressure(shared);
-    signal(shared);
-    let _g = shared.flush.lock.lock();
-    shared.flush.done.notify_all();
-}
-
-/// Write backpressure, called by writers before they queue. Slows writers down gradually between
-/// the soft and hard thresholds and makes them wait at the hard ones.
-pub(crate) fn throttle(shared: &Shared, bytes: u64) -> Result<()> {
-    let o = &shared.opts;
-    let mut stalled: Option<Instant> = None;
-    loop {
-        let l0 = shared.sv.load().version.levels.first().map_or(0, Vec::len);
-        let pending = shared.pending_compaction_bytes.load(Ordering::Relaxed);
-        if l0 >= o.l0_stop_writes_trigger || pending >= o.hard_pending_compaction_bytes {
-            stalled.get_or_insert_with(Instant::now);
-            shared.check_poisoned()?;
-            if shared.shutdown.load(Ordering::Acquire) {
-                return Err(Error::Closed);
-            }
-            let mut c = shared.compaction.inner.lock();
-            c.dirty = true;
-            shared.compaction.cv.notify_all();
-            shared
-                .compaction
-                .cv
-                .wait_for(&mut c, Duration::from_millis(10));
-            continue;
-        }
-        if l0 >= o.l0_slowdown_writes_trigger || pending >= o.soft_pending_compaction_bytes {
-            // Between the thresholds writes are limited to a rate that falls linearly from
-            // 64 MiB/s to 1 MiB/s as L0 approaches the stop trigger.
-            let span = (o.l0_stop_writes_trigger - o.l0_slowdown_writes_trigger).max(1) as f64;
-            let over = l0.saturating_sub(o.l0_slowdown_writes_trigger) as f64 / span;
-            let rate = (64.0 * (1.0 - over)).max(1.0) * 1048576.0;
-            let wait = Duration::from_secs_f64(bytes as f64 / rate);
-            let t = Instant::now();
-            std::thread::sleep(wait);
-            record_stall(shared, t.elapsed());
-        }
-        break;
-    }
-    if let Some(t) = stalled {
-        record_stall(shared, t.elapsed());
-    }
-    Ok(())
-}
-
-pub(crate) fn record_stall(shared: &Shared, d: Duration) {
-    let us = d.as_micros() as u64;
-    let c = &shared.counters;
-    c.write_stalls.fetch_add(1, Ordering::Relaxed);
-    c.write_stall_micros.fetch_add(us, Ordering::Relaxed);
-    c.longest_stall_micros.fetch_max(us, Ordering::Relaxed);
+    scheduler::tree_changed(shared);
+    shared.sched.flush_progressed();
 }
 
 /// Takes exclusive access from the background compactions.
@@ -353,7 +246,7 @@ struct ManualGuard<'a> {
 
 impl<'a> ManualGuard<'a> {
     fn acquire(shared: &'a Shared) -> Result<Self> {
-        let mut c = shared.compaction.inner.lock();
+        let mut c = shared.sched.compaction.inner.lock();
         c.manual += 1;
         while c.running > 0 {
             if shared.poisoned.load(Ordering::Acquire) {
@@ -362,6 +255,7 @@ impl<'a> ManualGuard<'a> {
                 return Err(shared.check_poisoned().err().unwrap_or(Error::Closed));
             }
             shared
+                .sched
                 .compaction
                 .cv
                 .wait_for(&mut c, Duration::from_millis(50));
@@ -372,78 +266,29 @@ impl<'a> ManualGuard<'a> {
 
 impl Drop for ManualGuard<'_> {
     fn drop(&mut self) {
-        let mut c = self.shared.compaction.inner.lock();
+        let mut c = self.shared.sched.compaction.inner.lock();
         c.manual -= 1;
         c.dirty = true;
         drop(c);
-        self.shared.compaction.cv.notify_all();
+        self.shared.sched.compaction.cv.notify_all();
     }
 }
 
-/// `Db::compact_range`: flush, then merge every table that may hold keys in `bounds` (and every
+/// `Db::compact_range` after its flush: merge every table that may hold keys in `bounds` (and every
 /// level-0 table, and whatever overlaps those, transitively) into the last level.
+///
+/// Requires: the caller flushed first (`Db::compact_range` does).
 pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
-    flush_and_wait(shared)?;
     let _guard = ManualGuard::acquire(shared)?;
     shared.check_poisoned()?;
     let sv = shared.sv.load_full();
-    let last = shared.opts.max_levels - 1;
-    let mut inputs: Vec<(usize, Arc<Table>)> = Vec::new();
-    let mut taken: HashSet<u64> = HashSet::new();
-    let mut range: Option<(Vec<u8>, Vec<u8>)> = None;
-    let widen = |range: &mut Option<(Vec<u8>, Vec<u8>)>, t: &Table| {
-        let (s, e) = (smallest_user_key(t).to_vec(), largest_user_key(t).to_vec());
-        *range = Some(match range.take() {
-            None => (s, e),
-            Some((a, b)) => (a.min(s), b.max(e)),
-        });
-    };
-    // Level 0 always goes whole: a newer L0 table left above older output would be fine, but an
-    // older one left above newer output would shadow it.
-    if let Some(l0) = sv.version.levels.first() {
-        for t in l0 {
-            taken.insert(t.file_number());
-            widen(&mut range, t);
-            inputs.push((0, t.clone()));
-        }
-    }
-    for (l, tables) in sv.version.levels.iter().enumerate().skip(1) {
-        for t in tables {
-            if bounds.overlaps(smallest_user_key(t), largest_user_key(t))
-                && taken.insert(t.file_number())
-            {
-                widen(&mut range, t);
-                inputs.push((l, t.clone()));
-            }
-        }
-    }
-    // Expand to a fixpoint: nothing left outside may overlap the merged range.
-    loop {
-        let Some((s, e)) = range.clone() else {
-            return Ok(());
-        };
-        let mut grew = false;
-        for (l, tables) in sv.version.levels.iter().enumerate().skip(1) {
-            for t in tables {
-                let overlaps =
-                    smallest_user_key(t) <= e.as_slice() && largest_user_key(t) >= s.as_slice();
-                if overlaps && taken.insert(t.file_number()) {
-                    widen(&mut range, t);
-                    inputs.push((l, t.clone()));
-                    grew = true;
-                }
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
+    let inputs = manual_inputs(&sv.version, bounds);
     if inputs.is_empty() {
         return Ok(());
     }
     let plan = Plan {
         inputs: inputs.iter().map(|(l, t)| (*l, t.file_number())).collect(),
-        output_level: last,
+        output_level: shared.opts.max_levels - 1,
         trivial_move: false,
         bottommost: true,
         reason: "manual compaction",
@@ -456,6 +301,67 @@ pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
         shared.poison(e);
     }
     r
+}
+
+/// The inputs of a manual compaction, with their levels, and the user-key range they span.
+#[derive(Default)]
+struct ManualInputs {
+    tables: Vec<(usize, Arc<Table>)>,
+    taken: HashSet<u64>,
+    range: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ManualInputs {
+    /// Adds `t` (at `level`) unless already taken; returns whether it was new.
+    fn add(&mut self, level: usize, t: &Arc<Table>) -> bool {
+        if !self.taken.insert(t.file_number()) {
+            return false;
+        }
+        let (s, e) = (smallest_user_key(t).to_vec(), largest_user_key(t).to_vec());
+        self.range = Some(match self.range.take() {
+            None => (s, e),
+            Some((a, b)) => (a.min(s), b.max(e)),
+        });
+        self.tables.push((level, t.clone()));
+        true
+    }
+}
+
+/// Every level-0 table, every deeper table overlapping `bounds`, and then whatever overlaps the
+/// range of those, until nothing left outside overlaps it.
+fn manual_inputs(version: &Version, bounds: &Bounds) -> Vec<(usize, Arc<Table>)> {
+    let mut set = ManualInputs::default();
+    // Level 0 always goes whole: a newer L0 table left above older output would be fine, but an
+    // older one left above newer output would shadow it.
+    if let Some(l0) = version.levels.first() {
+        for t in l0 {
+            set.add(0, t);
+        }
+    }
+    for (l, tables) in version.levels.iter().enumerate().skip(1) {
+        for t in tables {
+            if bounds.overlaps(smallest_user_key(t), largest_user_key(t)) {
+                set.add(l, t);
+            }
+        }
+    }
+    // Expand to a fixpoint: nothing left outside may overlap the merged range.
+    while let Some((s, e)) = set.range.clone() {
+        let mut grew = false;
+        for (l, tables) in version.levels.iter().enumerate().skip(1) {
+            for t in tables {
+                let overlaps =
+                    smallest_user_key(t) <= e.as_slice() && largest_user_key(t) >= s.as_slice();
+                if overlaps && set.add(l, t) {
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    set.tables
 }
 
 /// Bounds for a full compaction.

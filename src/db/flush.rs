@@ -13,12 +13,11 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::version::{SuperVersion, Version};
-use super::write::rotate;
+use super::scheduler;
 use crate::cache::BlockCache;
 use crate::compaction::job::seal_table;
 use crate::error::{Error, Result};
 use crate::format::files::{sst_name, wal_name};
-use crate::fs::FileSystem;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::Options;
@@ -28,7 +27,7 @@ use crate::sstable::{Table, TableBuilder, TableOptions};
 pub(crate) fn flush_thread(shared: Arc<Shared>) {
     loop {
         let imm = {
-            let mut g = shared.flush.lock.lock();
+            let mut g = shared.sched.flush.lock.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire)
                     || shared.poisoned.load(Ordering::Acquire)
@@ -38,15 +37,14 @@ pub(crate) fn flush_thread(shared: Arc<Shared>) {
                 if let Some(oldest) = shared.sv.load().imms.last() {
                     break oldest.clone();
                 }
-                shared.flush.work.wait(&mut g);
+                shared.sched.flush.work.wait(&mut g);
             }
         };
         if let Err(e) = flush_one(&shared, &imm) {
             shared.poison(&e);
             return;
         }
-        let _g = shared.flush.lock.lock();
-        shared.flush.done.notify_all();
+        shared.sched.flush_progressed();
     }
 }
 
@@ -86,24 +84,11 @@ pub(crate) fn write_table(
     }
 }
 
+/// Flushes the frozen memtable `imm`: table, manifest edit, new `SuperVersion`, WAL deletion.
 fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let written = write_table(&shared.dir, &shared.opts, &shared.cache, imm, number, 0)?;
-    // The WAL segment that becomes the oldest live one: the next newer memtable's.
-    let next_wal = {
-        let cur = shared.sv.load();
-        let pos = cur
-            .imms
-            .iter()
-            .position(|m| Arc::ptr_eq(m, imm))
-            .ok_or_else(|| Error::Poisoned {
-                cause: "flushed memtable vanished".into(),
-            })?;
-        match pos.checked_sub(1).and_then(|p| cur.imms.get(p)) {
-            Some(newer) => newer.wal_number(),
-            None => cur.mem.wal_number(),
-        }
-    };
+    let next_wal = next_live_wal(shared, imm)?;
     {
         let mut m = shared.manifest.lock();
         let mut edit = VersionEdit {
@@ -117,37 +102,9 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         }
         m.log_edit(edit)?;
     }
-    {
-        let _g = shared.sv_lock.lock();
-        let cur = shared.sv.load();
-        let imms = cur
-            .imms
-            .iter()
-            .filter(|m| !Arc::ptr_eq(m, imm))
-            .cloned()
-            .collect();
-        let mut version = Version::clone(&cur.version);
-        if let Some((meta, table)) = &written {
-            if version.levels.is_empty() {
-                version.levels.push(Vec::new());
-            }
-            if let Some(l0) = version.levels.first_mut() {
-                l0.insert(0, table.clone());
-            }
-            shared
-                .counters
-                .flush_bytes_written
-                .fetch_add(meta.file_size, Ordering::Relaxed);
-        }
-        shared.sv.store(Arc::new(SuperVersion {
-            mem: cur.mem.clone(),
-            imms,
-            version: Arc::new(version),
-        }));
-    }
+    install(shared, imm, written.as_ref());
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
-    super::compact::refresh_pressure(shared);
-    super::compact::signal(shared);
+    scheduler::tree_changed(shared);
     let wal_path = shared.dir.join(wal_name(imm.wal_number()));
     if let Err(e) = shared.opts.file_system.remove(&wal_path)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -157,60 +114,49 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
     Ok(())
 }
 
-/// `Db::flush`: rotate a non-empty memtable and wait until it and every older frozen memtable
-/// are durable tables.
-pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
-    shared.check_poisoned()?;
-    let target = {
-        let mut wal = shared.wal.lock();
-        let sv = shared.sv.load();
-        if sv.mem.is_empty() {
-            sv.imms.first().map(|m| m.wal_number())
-        } else {
-            drop(sv);
-            while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
-                wait_for_flush(shared)?;
-            }
-            let n = shared.sv.load().mem.wal_number();
-            rotate(shared, &mut wal)?;
-            Some(n)
-        }
-    };
-    let Some(target) = target else {
-        return Ok(());
-    };
-    loop {
-        if !shared
-            .sv
-            .load()
-            .imms
-            .iter()
-            .any(|m| m.wal_number() <= target)
-        {
-            return Ok(());
-        }
-        wait_for_flush(shared)?;
-    }
+/// The WAL segment that becomes the oldest live one once `imm` is flushed: the next newer
+/// memtable's.
+fn next_live_wal(shared: &Shared, imm: &Arc<Memtable>) -> Result<u64> {
+    let cur = shared.sv.load();
+    let pos = cur
+        .imms
+        .iter()
+        .position(|m| Arc::ptr_eq(m, imm))
+        .ok_or_else(|| Error::Poisoned {
+            cause: "flushed memtable vanished".into(),
+        })?;
+    Ok(match pos.checked_sub(1).and_then(|p| cur.imms.get(p)) {
+        Some(newer) => newer.wal_number(),
+        None => cur.mem.wal_number(),
+    })
 }
 
-fn wait_for_flush(shared: &Shared) -> Result<()> {
-    let mut g = shared.flush.lock.lock();
-    shared.check_poisoned()?;
-    if shared.shutdown.load(Ordering::Acquire) {
-        return Err(Error::Closed);
+/// Replaces `imm` by its table (if it had entries) in a new `SuperVersion`.
+fn install(shared: &Shared, imm: &Arc<Memtable>, written: Option<&(FileMeta, Arc<Table>)>) {
+    let _g = shared.sv_lock.lock();
+    let cur = shared.sv.load();
+    let imms = cur
+        .imms
+        .iter()
+        .filter(|m| !Arc::ptr_eq(m, imm))
+        .cloned()
+        .collect();
+    let mut version = Version::clone(&cur.version);
+    if let Some((meta, table)) = written {
+        if version.levels.is_empty() {
+            version.levels.push(Vec::new());
+        }
+        if let Some(l0) = version.levels.first_mut() {
+            l0.insert(0, table.clone());
+        }
+        shared
+            .counters
+            .flush_bytes_written
+            .fetch_add(meta.file_size, Ordering::Relaxed);
     }
-    shared.flush.work.notify_all();
-    shared
-        .flush
-        .done
-        .wait_for(&mut g, std::time::Duration::from_millis(50));
-    drop(g);
-    shared.check_poisoned()
-}
-
-/// fsync of a directory, making renames and unlinks in it durable ([`FileSystem::sync_dir`]
-/// with the error in the engine's terms).
-pub(crate) fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
-    fs.sync_dir(dir)
-        .map_err(|e| Error::io("syncing directory", dir, e))
+    shared.sv.store(Arc::new(SuperVersion {
+        mem: cur.mem.clone(),
+        imms,
+        version: Arc::new(version),
+    }));
 }

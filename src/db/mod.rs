@@ -2,9 +2,15 @@
 //!
 //! - `write.rs`: the write path. Writers queue; one leader at a time takes every queued batch,
 //!   assigns seqnos, appends them to the WAL with one write (and one fdatasync with
-//!   `SyncMode::Always`), inserts them into the memtable and publishes the new visible seqno.
+//!   `SyncMode::Always`), inserts them into the memtable and publishes the new visible seqno. Also
+//!   memtable rotation and `Db::flush`'s request.
 //! - `flush.rs`: the background flush thread, memtable -> L0 SSTable -> manifest edit.
-//! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup.
+//! - `compact.rs`: the compaction threads, installing their results, `Db::compact_range`.
+//! - `scheduler.rs`: the signals and backpressure state the three above report to and wait on,
+//!   so that none of them calls another.
+//! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup, threads.
+//! - `read.rs`: snapshots, iterators, `Db::tables`, `Db::verify`.
+//! - `counters.rs`: operation counters and `Db::stats`.
 //! - `version.rs`: the `SuperVersion` readers load without locking (arc-swap).
 //!
 //! Invariants: a reader never takes a lock that a writer or the flush thread holds across I/O; the
@@ -12,9 +18,11 @@
 //! WAL segment is deleted only after the manifest edit recording its table is durable.
 
 mod compact;
+mod counters;
 mod flush;
 mod open;
 mod read;
+mod scheduler;
 mod version;
 mod write;
 
@@ -24,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
@@ -33,48 +41,13 @@ use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
 use crate::manifest::Manifest;
 use crate::options::Options;
-use crate::stats::{LevelStats, Stats};
+use crate::stats::Stats;
 use crate::value::Value;
 
-pub(crate) use flush::sync_dir;
+use counters::Counters;
 pub use read::{Snapshot, TableInfo};
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
-
-/// Operation counters, reported by `stats()`.
-#[derive(Default)]
-struct Counters {
-    puts: AtomicU64,
-    deletes: AtomicU64,
-    gets: AtomicU64,
-    get_hits: AtomicU64,
-    batches: AtomicU64,
-    user_bytes_written: AtomicU64,
-    wal_bytes_written: AtomicU64,
-    wal_syncs: AtomicU64,
-    group_commit_followers: AtomicU64,
-    flushes: AtomicU64,
-    flush_bytes_written: AtomicU64,
-    write_stalls: AtomicU64,
-    write_stall_micros: AtomicU64,
-    longest_stall_micros: AtomicU64,
-    bloom_useful: AtomicU64,
-    prefix_filter_skips: AtomicU64,
-    compactions: AtomicU64,
-    trivial_moves: AtomicU64,
-    compaction_micros: AtomicU64,
-    compaction_bytes_read: AtomicU64,
-    compaction_bytes_written: AtomicU64,
-    compaction_entries_dropped: AtomicU64,
-}
-
-/// Flush coordination: the flush thread sleeps on `work`, writers and `flush()` wait on `done`.
-#[derive(Default)]
-struct FlushSignal {
-    lock: Mutex<()>,
-    work: Condvar,
-    done: Condvar,
-}
 
 /// State shared by every handle and the background threads.
 pub(crate) struct Shared {
@@ -92,17 +65,15 @@ pub(crate) struct Shared {
     last_seqno: AtomicU64,
     /// Highest seqno whose batch is fully in the memtable; what readers see.
     visible_seqno: AtomicU64,
-    flush: FlushSignal,
+    /// Signals and backpressure state of background work.
+    sched: scheduler::Scheduler,
     /// Set once an unrecoverable background or I/O error happened.
     poisoned: AtomicBool,
     poison_cause: Mutex<Option<String>>,
     shutdown: AtomicBool,
     counters: Counters,
     snapshots: read::SnapshotList,
-    compaction: compact::CompactionState,
     compaction_limiter: crate::compaction::job::RateLimiter,
-    /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
-    pending_compaction_bytes: AtomicU64,
     /// Held (locked) for the lifetime of the database.
     _lock_file: crate::fs::DirLock,
 }
@@ -135,12 +106,7 @@ impl Shared {
         }
         self.poisoned.store(true, Ordering::Release);
         drop(cause);
-        {
-            let _g = self.flush.lock.lock();
-            self.flush.done.notify_all();
-            self.flush.work.notify_all();
-        }
-        self.compaction.cv.notify_all();
+        self.sched.wake_all();
     }
 
     fn get_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
@@ -201,85 +167,6 @@ impl Shared {
         }
         Ok(None)
     }
-
-    fn stats(&self) -> Stats {
-        let sv = self.sv.load();
-        let c = &self.counters;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut levels = Vec::new();
-        let (mut sst_files, mut sst_bytes) = (0, 0);
-        for (i, l) in sv.version.levels.iter().enumerate() {
-            let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
-            sst_files += l.len() as u64;
-            sst_bytes += bytes;
-            levels.push(LevelStats {
-                level: i as u32,
-                files: l.len() as u64,
-                bytes,
-            });
-        }
-        let (wal_current_segment, wal_current_bytes) = {
-            let w = self.wal.lock();
-            (w.writer.number(), w.writer.size())
-        };
-        let imm_bytes: u64 = sv.imms.iter().map(|m| m.approximate_size() as u64).sum();
-        let mut s = Stats {
-            last_seqno: self.visible_seqno.load(Ordering::Acquire),
-            memtable_bytes: sv.mem.approximate_size() as u64,
-            memtable_entries: sv.mem.len(),
-            immutable_memtables: sv.imms.len() as u64,
-            immutable_memtable_bytes: imm_bytes,
-            wal_segments: 1 + sv.imms.len() as u64,
-            // Frozen memtables' segments are about as large as the memtables.
-            wal_bytes: wal_current_bytes + imm_bytes,
-            wal_current_segment,
-            levels,
-            sst_files,
-            sst_bytes,
-            puts: r(&c.puts),
-            deletes: r(&c.deletes),
-            gets: r(&c.gets),
-            get_hits: r(&c.get_hits),
-            batches: r(&c.batches),
-            user_bytes_written: r(&c.user_bytes_written),
-            wal_bytes_written: r(&c.wal_bytes_written),
-            wal_syncs: r(&c.wal_syncs),
-            group_commit_followers: r(&c.group_commit_followers),
-            flushes: r(&c.flushes),
-            flush_bytes_written: r(&c.flush_bytes_written),
-            write_stalls: r(&c.write_stalls),
-            write_stall_micros: r(&c.write_stall_micros),
-            bloom_useful: r(&c.bloom_useful),
-            prefix_filter_skips: r(&c.prefix_filter_skips),
-            longest_stall_micros: r(&c.longest_stall_micros),
-            compactions: r(&c.compactions),
-            trivial_moves: r(&c.trivial_moves),
-            compaction_micros: r(&c.compaction_micros),
-            compaction_bytes_read: r(&c.compaction_bytes_read),
-            compaction_bytes_written: r(&c.compaction_bytes_written),
-            compaction_entries_dropped: r(&c.compaction_entries_dropped),
-            pending_compaction_bytes: self.pending_compaction_bytes.load(Ordering::Relaxed),
-            compaction_strategy: self.opts.compaction_strategy,
-            l0_compaction_trigger: self.opts.l0_compaction_trigger as u64,
-            l0_slowdown_writes_trigger: self.opts.l0_slowdown_writes_trigger as u64,
-            l0_stop_writes_trigger: self.opts.l0_stop_writes_trigger as u64,
-            soft_pending_compaction_bytes: self.opts.soft_pending_compaction_bytes,
-            hard_pending_compaction_bytes: self.opts.hard_pending_compaction_bytes,
-            ..Stats::default()
-        };
-        let flushed = r(&c.flush_bytes_written);
-        let user = r(&c.user_bytes_written);
-        if user > 0 {
-            s.write_amplification = (flushed + r(&c.compaction_bytes_written)) as f64 / user as f64;
-        }
-        // Space amplification: all table bytes over the bytes of the deepest non-empty level, the
-        // usual estimate for leveled trees (live data is mostly at the bottom).
-        if let Some(bottom) = s.levels.iter().rev().find(|l| l.bytes > 0) {
-            s.space_amplification = s.sst_bytes as f64 / bottom.bytes as f64;
-        }
-        s.block_cache = self.cache.stats();
-        s
-    }
 }
 
 /// Owns the background threads; dropping it (with the last `Db` clone) shuts the database down.
@@ -292,12 +179,7 @@ impl DbInner {
     fn shutdown(&self) -> Result<()> {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::Release);
-        {
-            let _g = shared.flush.lock.lock();
-            shared.flush.work.notify_all();
-            shared.flush.done.notify_all();
-        }
-        shared.compaction.cv.notify_all();
+        shared.sched.wake_all();
         for h in self.threads.lock().drain(..) {
             // A background body's panic is caught and poisons the database where it happens
             // (`spawn_background`); a join error can only come from a panic in that handler.
@@ -431,7 +313,7 @@ impl Db {
     /// # Errors
     /// The flush's I/O error, or [`Error::Poisoned`].
     pub fn flush(&self) -> Result<()> {
-        flush::flush_and_wait(self.shared())
+        write::flush_and_wait(self.shared())
     }
 
     /// Makes every acknowledged write durable (fdatasync of the WAL).
@@ -470,6 +352,7 @@ impl Db {
     /// # Errors
     /// I/O or corruption errors of the compaction; the database is then poisoned.
     pub fn compact(&self) -> Result<()> {
+        write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &compact::everything())
     }
 
@@ -491,6 +374,7 @@ impl Db {
             upper: own(range.end_bound()),
             prefix: None,
         };
+        write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &bounds)
     }
 

@@ -15,16 +15,17 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
-use super::flush::{flush_thread, sync_dir, write_table};
+use super::flush::{flush_thread, write_table};
 use super::version::{SuperVersion, Version, smallest_user_key};
 use super::write::{WalState, WriteQueue, wal_preallocation};
-use super::{Counters, FlushSignal, Shared, spawn_background};
+use super::scheduler::{self, Scheduler};
+use super::{Counters, Shared, spawn_background};
 use crate::batch::decode_batch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
 use crate::fs::FileSystem;
-use crate::manifest::{Manifest, VersionEdit};
+use crate::manifest::{Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
 use crate::sstable::Table;
@@ -126,24 +127,82 @@ fn replay_segment(
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     opts.validate()?;
     let fs = Arc::clone(&opts.file_system);
+    let (dir, lock_file) = lock(&*fs, dir)?;
+    let (mut manifest, state) = Manifest::open_with_fs(Arc::clone(&fs), &dir)?;
+    let listing = list_dir(&*fs, &dir)?;
+    // Numbers handed out before a crash but never recorded must not be reused.
+    manifest.mark_file_number_used(listing.max_number);
+    let cache = Arc::new(BlockCache::new(
+        opts.block_cache_size_mb.saturating_mul(1 << 20),
+    ));
+    let mut version = open_tables(&fs, &dir, &opts, &cache, &state)?;
+    let (recovered, last_seqno) = replay_wal(&*fs, &dir, &opts, &state, &listing)?;
+    check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
+    let recovery = Recovery {
+        dir: &dir,
+        opts: &opts,
+        cache: &cache,
+        last_seqno,
+    };
+    let writer = recovery.persist(&mut manifest, &mut version, &recovered)?;
+    remove_garbage(&*fs, &dir, &manifest, &listing, writer.number())?;
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        opts: opts.clone(),
+        cache,
+        sv: ArcSwap::from_pointee(SuperVersion {
+            mem: Arc::new(Memtable::new(writer.number())),
+            imms: Vec::new(),
+            version: Arc::new(version),
+        }),
+        sv_lock: Mutex::new(()),
+        manifest: Mutex::new(manifest),
+        wal: Mutex::new(WalState {
+            writer,
+            unsynced: false,
+        }),
+        queue: WriteQueue::default(),
+        last_seqno: AtomicU64::new(last_seqno),
+        visible_seqno: AtomicU64::new(last_seqno),
+        sched: Scheduler::default(),
+        poisoned: AtomicBool::new(false),
+        poison_cause: Mutex::new(None),
+        shutdown: AtomicBool::new(false),
+        counters: Counters::default(),
+        snapshots: Default::default(),
+        compaction_limiter: crate::compaction::job::RateLimiter::new(
+            opts.compaction_max_bytes_per_sec,
+        ),
+        _lock_file: lock_file,
+    });
+    let threads = start_threads(&shared)?;
+    Ok((shared, threads))
+}
+
+/// Creates the directory if needed and takes its lock; returns the canonical path.
+fn lock(fs: &dyn FileSystem, dir: &Path) -> Result<(PathBuf, crate::fs::DirLock)> {
     fs.create_dir_all(dir)
         .map_err(|e| Error::io("creating directory", dir, e))?;
     let dir = dir
         .canonicalize()
         .map_err(|e| Error::io("resolving", dir, e))?;
     let lock_file = fs.lock_dir(&dir)?;
-    let (mut manifest, state) = Manifest::open_with_fs(Arc::clone(&fs), &dir)?;
-    let listing = list_dir(&*fs, &dir)?;
-    // Numbers handed out before a crash but never recorded must not be reused.
-    manifest.mark_file_number_used(listing.max_number);
+    Ok((dir, lock_file))
+}
 
-    let cache = Arc::new(BlockCache::new(
-        opts.block_cache_size_mb.saturating_mul(1 << 20),
-    ));
+/// Opens every table the manifest names, at its level: level 0 newest first, the other levels
+/// by smallest key.
+fn open_tables(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+    state: &ManifestState,
+) -> Result<Version> {
     let mut version = Version::default();
     for meta in state.files.values() {
         let path = dir.join(files::sst_name(meta.number));
-        let table = Table::open_with_fs(&fs, &path, meta.number, Some(cache.clone()))?;
+        let table = Table::open_with_fs(fs, &path, meta.number, Some(cache.clone()))?;
         table.set_paranoid_checks(opts.paranoid_checks);
         let level = meta.level as usize;
         while version.levels.len() <= level {
@@ -160,8 +219,18 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     for l in version.levels.iter_mut().skip(1) {
         l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
     }
+    Ok(version)
+}
 
-    // Replay the WAL.
+/// Replays every WAL segment the manifest does not cover, oldest first, into one memtable;
+/// returns it and the largest seqno recovered (the manifest's or the log's).
+fn replay_wal(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    opts: &Options,
+    state: &ManifestState,
+    listing: &DirListing,
+) -> Result<(Memtable, u64)> {
     let recovered = Memtable::new(0);
     let mut last_seqno = state.last_seqno;
     let replay: Vec<u64> = listing
@@ -175,7 +244,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         let path = dir.join(files::wal_name(*n));
         let newest = i + 1 == replay.len();
         last_seqno = last_seqno.max(replay_segment(
-            &*fs,
+            fs,
             &path,
             &recovered,
             newest,
@@ -183,34 +252,66 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             &mut next_seqno,
         )?);
     }
-    check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
+    Ok((recovered, last_seqno))
+}
 
-    let wal_number = manifest.new_file_number();
-    let mut edit = VersionEdit {
-        log_number: Some(wal_number),
-        last_seqno: Some(last_seqno),
-        ..VersionEdit::default()
-    };
-    let mut recovered_table = None;
-    if !recovered.is_empty() {
-        let number = manifest.new_file_number();
-        if let Some((meta, table)) = write_table(&dir, &opts, &cache, &recovered, number, 0)? {
-            edit.added.push(meta);
-            recovered_table = Some(table);
-        }
-    }
-    let writer = WalWriter::create_with_fs(&*fs, &dir, wal_number, wal_preallocation(&opts))?;
-    manifest.log_edit(edit)?;
-    if let Some(t) = recovered_table {
-        if version.levels.is_empty() {
-            version.levels.push(Vec::new());
-        }
-        if let Some(l0) = version.levels.first_mut() {
-            l0.insert(0, t);
-        }
-    }
+/// What recovery found, to be made durable.
+struct Recovery<'a> {
+    dir: &'a Path,
+    opts: &'a Options,
+    cache: &'a Arc<BlockCache>,
+    last_seqno: u64,
+}
 
-    // Everything the manifest does not name is garbage from an interrupted operation.
+impl Recovery<'_> {
+    /// Writes the replayed memtable as a level-0 table, starts a fresh WAL segment and records
+    /// both (with the recovered seqno) in one manifest edit; adds the table to `version`.
+    /// Returns the new segment's writer.
+    fn persist(
+        &self,
+        manifest: &mut Manifest,
+        version: &mut Version,
+        recovered: &Memtable,
+    ) -> Result<WalWriter> {
+        let (dir, opts) = (self.dir, self.opts);
+        let wal_number = manifest.new_file_number();
+        let mut edit = VersionEdit {
+            log_number: Some(wal_number),
+            last_seqno: Some(self.last_seqno),
+            ..VersionEdit::default()
+        };
+        let mut recovered_table = None;
+        if !recovered.is_empty() {
+            let number = manifest.new_file_number();
+            if let Some((meta, table)) = write_table(dir, opts, self.cache, recovered, number, 0)? {
+                edit.added.push(meta);
+                recovered_table = Some(table);
+            }
+        }
+        let fs = &*opts.file_system;
+        let writer = WalWriter::create_with_fs(fs, dir, wal_number, wal_preallocation(opts))?;
+        manifest.log_edit(edit)?;
+        if let Some(t) = recovered_table {
+            if version.levels.is_empty() {
+                version.levels.push(Vec::new());
+            }
+            if let Some(l0) = version.levels.first_mut() {
+                l0.insert(0, t);
+            }
+        }
+        Ok(writer)
+    }
+}
+
+/// Deletes what the manifest does not name (garbage from an interrupted operation): orphan
+/// tables, WAL segments older than `wal_number`, temporary files; then syncs the directory.
+fn remove_garbage(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    manifest: &Manifest,
+    listing: &DirListing,
+    wal_number: u64,
+) -> Result<()> {
     let live: BTreeSet<u64> = manifest.state().files.keys().copied().collect();
     for n in listing.ssts.difference(&live) {
         let p = dir.join(files::sst_name(*n));
@@ -223,61 +324,34 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     for p in &listing.temps {
         let _ = fs.remove(p);
     }
-    sync_dir(&*fs, &dir)?;
+    sync_dir(fs, dir)
+}
 
-    let shared = Arc::new(Shared {
-        dir: dir.clone(),
-        opts: opts.clone(),
-        cache,
-        sv: ArcSwap::from_pointee(SuperVersion {
-            mem: Arc::new(Memtable::new(wal_number)),
-            imms: Vec::new(),
-            version: Arc::new(version),
-        }),
-        sv_lock: Mutex::new(()),
-        manifest: Mutex::new(manifest),
-        wal: Mutex::new(WalState {
-            writer,
-            unsynced: false,
-        }),
-        queue: WriteQueue::default(),
-        last_seqno: AtomicU64::new(last_seqno),
-        visible_seqno: AtomicU64::new(last_seqno),
-        flush: FlushSignal::default(),
-        poisoned: AtomicBool::new(false),
-        poison_cause: Mutex::new(None),
-        shutdown: AtomicBool::new(false),
-        counters: Counters::default(),
-        snapshots: Default::default(),
-        compaction: Default::default(),
-        compaction_limiter: crate::compaction::job::RateLimiter::new(
-            opts.compaction_max_bytes_per_sec,
-        ),
-        pending_compaction_bytes: AtomicU64::new(0),
-        _lock_file: lock_file,
-    });
-
+/// Starts the flush thread, the compaction threads and (for `SyncMode::AsyncBatch`) the WAL sync
+/// thread.
+fn start_threads(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>>> {
+    let opts = &shared.opts;
     let mut threads = vec![spawn_background(
-        &shared,
+        shared,
         "lsmkv-flush".into(),
         flush_thread,
     )?];
-    super::compact::refresh_pressure(&shared);
+    scheduler::refresh_pressure(shared);
     for i in 0..opts.compaction_threads {
         threads.push(spawn_background(
-            &shared,
+            shared,
             format!("lsmkv-compact-{i}"),
             super::compact::compaction_thread,
         )?);
     }
     if opts.sync_mode == SyncMode::AsyncBatch {
         threads.push(spawn_background(
-            &shared,
+            shared,
             "lsmkv-wal-sync".into(),
             wal_sync_thread,
         )?);
     }
-    Ok((shared, threads))
+    Ok(threads)
 }
 
 /// Tables the manifest does not name are normally leftovers of a flush or compaction that a crash
@@ -320,11 +394,11 @@ fn wal_sync_thread(shared: Arc<Shared>) {
     let interval = Duration::from_millis(shared.opts.wal_sync_interval_ms.max(1));
     loop {
         {
-            let mut g = shared.flush.lock.lock();
+            let mut g = shared.sched.flush.lock.lock();
             if shared.shutdown.load(Ordering::Acquire) {
                 return;
             }
-            shared.flush.work.wait_for(&mut g, interval);
+            shared.sched.flush.work.wait_for(&mut g, interval);
             if shared.shutdown.load(Ordering::Acquire) {
                 return;
             }
@@ -355,4 +429,11 @@ fn wal_sync_thread(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// fsync of a directory, making renames and unlinks in it durable ([`FileSystem::sync_dir`]
+/// with the error in the engine's terms).
+pub(crate) fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir)
+        .map_err(|e| Error::io("syncing directory", dir, e))
 }

@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
-use super::version::{SuperVersion, largest_user_key, smallest_user_key};
+use super::version::{SuperVersion, file_meta, largest_user_key, smallest_user_key};
 use super::{Db, Shared};
 use crate::error::Result;
 use crate::iter::{Bounds, DbIter, InternalCursor, MemIter, prefix_upper_bound};
-use crate::key::SeqNo;
+use crate::key::{SeqNo, decode_internal};
+use crate::manifest::FileMeta;
 use crate::value::{Key, Value};
 
 /// Live snapshots by seqno (with a count each), so that compaction keeps the versions they see.
@@ -271,6 +272,24 @@ pub struct TableInfo {
     pub max_seqno: u64,
 }
 
+impl From<&FileMeta> for TableInfo {
+    /// The manifest record's fields, with user keys instead of internal keys.
+    fn from(m: &FileMeta) -> TableInfo {
+        let user = |k: &[u8]| decode_internal(k).map_or(&[][..], |(u, _)| u).to_vec();
+        TableInfo {
+            level: m.level,
+            number: m.number,
+            file_size: m.file_size,
+            entries: m.entries,
+            tombstones: m.tombstones,
+            smallest_key: user(&m.smallest_key),
+            largest_key: user(&m.largest_key),
+            min_seqno: m.min_seqno,
+            max_seqno: m.max_seqno,
+        }
+    }
+}
+
 impl Db {
     /// Every live SSTable by level (level 0 newest first, other levels in key order): the shape of
     /// the LSM tree.
@@ -279,18 +298,7 @@ impl Db {
         let mut out = Vec::new();
         for (level, tables) in sv.version.levels.iter().enumerate() {
             for t in tables {
-                let m = t.meta();
-                out.push(TableInfo {
-                    level: level as u32,
-                    number: t.file_number(),
-                    file_size: t.file_size(),
-                    entries: m.entries,
-                    tombstones: m.tombstones,
-                    smallest_key: smallest_user_key(t).to_vec(),
-                    largest_key: largest_user_key(t).to_vec(),
-                    min_seqno: m.min_seqno,
-                    max_seqno: m.max_seqno,
-                });
+                out.push(TableInfo::from(&file_meta(t, level as u32)));
             }
         }
         out

@@ -1,4 +1,5 @@
-//! The write path: group commit, WAL append, memtable insert, memtable rotation and stalls.
+//! The write path: group commit, WAL append, memtable insert, memtable rotation (also on
+//! `Db::flush`) and stalls.
 //!
 //! A writer enqueues its batch. If no leader is active it becomes the leader: it takes every queued
 //! batch, and under the WAL lock assigns consecutive seqnos, frames all batches into the WAL with
@@ -9,10 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::scheduler;
 use super::version::SuperVersion;
 use super::{Counters, Shared};
 use crate::batch::WriteBatch;
@@ -89,7 +90,7 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
         return Ok(());
     }
     shared.check_poisoned()?;
-    super::compact::throttle(shared, batch.encoded_size() as u64)?;
+    scheduler::throttle(shared, batch.encoded_size() as u64)?;
     let q = &shared.queue;
     let mut st = q.state.lock();
     if !st.leader_active && st.waiting.is_empty() {
@@ -211,7 +212,7 @@ fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
             return Ok(());
         }
         if sv.imms.len() >= shared.opts.max_immutable_memtables {
-            stall(shared)?;
+            scheduler::stall_for_flush(shared)?;
             continue;
         }
         drop(sv);
@@ -220,28 +221,40 @@ fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
     }
 }
 
-/// Waits for the flush thread to make progress.
-fn stall(shared: &Shared) -> Result<()> {
-    let start = Instant::now();
-    {
-        let mut g = shared.flush.lock.lock();
-        while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables
-            && !shared.poisoned.load(Ordering::Acquire)
-            && !shared.shutdown.load(Ordering::Acquire)
-        {
-            shared.flush.work.notify_all();
-            shared
-                .flush
-                .done
-                .wait_for(&mut g, std::time::Duration::from_millis(100));
-        }
-    }
-    super::compact::record_stall(shared, start.elapsed());
+/// `Db::flush`: rotate a non-empty memtable and wait until it and every older frozen memtable
+/// are durable tables.
+pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
     shared.check_poisoned()?;
-    if shared.shutdown.load(Ordering::Acquire) {
-        return Err(Error::Closed);
+    let target = {
+        let mut wal = shared.wal.lock();
+        let sv = shared.sv.load();
+        if sv.mem.is_empty() {
+            sv.imms.first().map(|m| m.wal_number())
+        } else {
+            drop(sv);
+            while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
+                scheduler::wait_for_flush(shared)?;
+            }
+            let n = shared.sv.load().mem.wal_number();
+            rotate(shared, &mut wal)?;
+            Some(n)
+        }
+    };
+    let Some(target) = target else {
+        return Ok(());
+    };
+    loop {
+        if !shared
+            .sv
+            .load()
+            .imms
+            .iter()
+            .any(|m| m.wal_number() <= target)
+        {
+            return Ok(());
+        }
+        scheduler::wait_for_flush(shared)?;
     }
-    Ok(())
 }
 
 /// Freezes the memtable and starts a new WAL segment. Requires the WAL lock (`wal`).
@@ -276,8 +289,7 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
             version: cur.version.clone(),
         }));
     }
-    let _g = shared.flush.lock.lock();
-    shared.flush.work.notify_all();
+    shared.sched.request_flush();
     Ok(())
 }
 

@@ -316,6 +316,13 @@ mod tests {
         .collect()
     }
 
+    /// `(key, value)` pairs as the iterator returns them.
+    fn pairs(kv: &[(&str, &str)]) -> Pairs {
+        kv.iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
     #[test]
     fn versions_tombstones_and_snapshots() {
         let a = Arc::new(Memtable::new(1));
@@ -326,38 +333,11 @@ mod tests {
         b.insert(b"k2", 4, ValueKind::Delete, b"");
         b.insert(b"k3", 5, ValueKind::Put, b"three");
         let all = Bounds::all();
-        let got = keys(iter_over(vec![b.clone(), a.clone()], 5, all.clone()));
-        assert_eq!(
-            got,
-            vec![
-                (b"k1".to_vec(), b"new".to_vec()),
-                (b"k3".to_vec(), b"three".to_vec())
-            ]
-        );
-        let got = keys(iter_over(vec![b.clone(), a.clone()], 5, all.clone()).rev());
-        assert_eq!(
-            got,
-            vec![
-                (b"k3".to_vec(), b"three".to_vec()),
-                (b"k1".to_vec(), b"new".to_vec())
-            ]
-        );
-        let got = keys(iter_over(vec![b.clone(), a.clone()], 2, all.clone()));
-        assert_eq!(
-            got,
-            vec![
-                (b"k1".to_vec(), b"old".to_vec()),
-                (b"k2".to_vec(), b"two".to_vec())
-            ]
-        );
-        let got = keys(iter_over(vec![b.clone(), a.clone()], 2, all).rev());
-        assert_eq!(
-            got,
-            vec![
-                (b"k2".to_vec(), b"two".to_vec()),
-                (b"k1".to_vec(), b"old".to_vec())
-            ]
-        );
+        let over = |snap: SeqNo| iter_over(vec![b.clone(), a.clone()], snap, all.clone());
+        assert_eq!(keys(over(5)), pairs(&[("k1", "new"), ("k3", "three")]));
+        assert_eq!(keys(over(5).rev()), pairs(&[("k3", "three"), ("k1", "new")]));
+        assert_eq!(keys(over(2)), pairs(&[("k1", "old"), ("k2", "two")]));
+        assert_eq!(keys(over(2).rev()), pairs(&[("k2", "two"), ("k1", "old")]));
     }
 
     #[test]

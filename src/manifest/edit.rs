@@ -7,36 +7,37 @@
 //! [`tag::SKIPPABLE_BIT`] set, otherwise an unknown tag is corruption (it may change meaning).
 
 use std::cmp::Ordering;
+use std::ops::Deref;
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::format::MAX_KEY_SIZE;
 use crate::format::codec::{Cursor, put_length_prefixed, put_varint};
 use crate::key::{MAX_SEQNO, cmp_internal, decode_internal};
+use crate::sstable::TableSummary;
 
 use crate::format::manifest::MAX_LEVELS;
 
 pub use crate::format::manifest::tag;
 
-/// Metadata of one live SSTable.
+/// Metadata of one live SSTable: where it is (`number`, `level`) and what its builder reported
+/// about it ([`TableSummary`]: size, entry counts, key and seqno range). The summary's fields read
+/// directly through `Deref` (`meta.file_size`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileMeta {
     /// File number: the table is `files::sst_name(number)`.
     pub number: u64,
     /// LSM level, below [`MAX_LEVELS`].
     pub level: u32,
-    /// File size in bytes.
-    pub file_size: u64,
-    /// Smallest internal key, encoded (user key ++ trailer u64 LE).
-    pub smallest_key: Vec<u8>,
-    /// Largest internal key, encoded (user key ++ trailer u64 LE).
-    pub largest_key: Vec<u8>,
-    /// Smallest and largest sequence number of any entry.
-    pub min_seqno: u64,
-    pub max_seqno: u64,
-    /// Number of entries, and how many of them are tombstones.
-    pub entries: u64,
-    pub tombstones: u64,
+    /// Size, entry counts, internal-key range and seqno range of the table.
+    pub summary: TableSummary,
+}
+
+impl Deref for FileMeta {
+    type Target = TableSummary;
+    fn deref(&self) -> &TableSummary {
+        &self.summary
+    }
 }
 
 impl FileMeta {
@@ -85,16 +86,21 @@ impl FileMeta {
     }
 
     fn decode_body(c: &mut Cursor<'_>) -> Result<FileMeta> {
+        // Field by field in encoding order (struct fields evaluate in source order).
+        let level = c.varint32()?;
+        let number = c.varint()?;
         Ok(FileMeta {
-            level: c.varint32()?,
-            number: c.varint()?,
-            file_size: c.varint()?,
-            smallest_key: c.length_prefixed()?.to_vec(),
-            largest_key: c.length_prefixed()?.to_vec(),
-            min_seqno: c.varint()?,
-            max_seqno: c.varint()?,
-            entries: c.varint()?,
-            tombstones: c.varint()?,
+            level,
+            number,
+            summary: TableSummary {
+                file_size: c.varint()?,
+                smallest_key: c.length_prefixed()?.to_vec(),
+                largest_key: c.length_prefixed()?.to_vec(),
+                min_seqno: c.varint()?,
+                max_seqno: c.varint()?,
+                entries: c.varint()?,
+                tombstones: c.varint()?,
+            },
         })
     }
 }
@@ -244,13 +250,15 @@ pub(crate) fn test_meta(number: u64, level: u32, lo: &[u8], hi: &[u8]) -> FileMe
     FileMeta {
         number,
         level,
-        file_size: 4096 + number,
-        smallest_key: encode_internal(lo, pack_trailer(9, ValueKind::Put)),
-        largest_key: encode_internal(hi, pack_trailer(3, ValueKind::Delete)),
-        min_seqno: 3,
-        max_seqno: 9,
-        entries: 10,
-        tombstones: 2,
+        summary: TableSummary {
+            file_size: 4096 + number,
+            smallest_key: encode_internal(lo, pack_trailer(9, ValueKind::Put)),
+            largest_key: encode_internal(hi, pack_trailer(3, ValueKind::Delete)),
+            min_seqno: 3,
+            max_seqno: 9,
+            entries: 10,
+            tombstones: 2,
+        },
     }
 }
 
@@ -341,13 +349,13 @@ mod tests {
     fn meta_check() {
         assert!(meta(1, 0, b"a", b"b").check().is_ok());
         let mut m = meta(1, 0, b"a", b"b");
-        m.smallest_key = b"short".to_vec();
+        m.summary.smallest_key = b"short".to_vec();
         assert!(m.check().is_err());
         let mut m = meta(1, 0, b"a", b"b");
-        m.tombstones = 11;
+        m.summary.tombstones = 11;
         assert!(m.check().is_err());
         let mut m = meta(1, 0, b"a", b"b");
-        m.min_seqno = 10;
+        m.summary.min_seqno = 10;
         assert!(m.check().is_err());
         assert!(meta(1, MAX_LEVELS, b"a", b"b").check().is_err());
         let big = vec![b'k'; MAX_KEY_SIZE + 1];

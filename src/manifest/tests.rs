@@ -282,7 +282,7 @@ fn invalid_edit_is_rejected_without_writing() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     let mut bad_meta = meta(5, 0, b"a", b"b");
-    bad_meta.smallest_key.clear();
+    bad_meta.summary.smallest_key.clear();
     let err = m
         .log_edit(VersionEdit {
             added: vec![bad_meta],
@@ -370,6 +370,7 @@ fn every_truncation_opens_to_a_prefix_or_corruption() {
 /// of table 2 (keys "a"@1 .. "c"@2) that also switches to WAL segment 3.
 fn golden_manifest() -> Vec<u8> {
     use crate::key::{ValueKind, encode_internal, pack_trailer};
+    use crate::sstable::TableSummary;
     let d = dir();
     let (mut m, _) = Manifest::open(d.path()).unwrap();
     let table = m.new_file_number();
@@ -378,13 +379,15 @@ fn golden_manifest() -> Vec<u8> {
         added: vec![FileMeta {
             number: table,
             level: 0,
-            file_size: 1000,
-            smallest_key: encode_internal(b"a", pack_trailer(1, ValueKind::Put)),
-            largest_key: encode_internal(b"c", pack_trailer(2, ValueKind::Put)),
-            min_seqno: 1,
-            max_seqno: 2,
-            entries: 2,
-            tombstones: 0,
+            summary: TableSummary {
+                file_size: 1000,
+                smallest_key: encode_internal(b"a", pack_trailer(1, ValueKind::Put)),
+                largest_key: encode_internal(b"c", pack_trailer(2, ValueKind::Put)),
+                min_seqno: 1,
+                max_seqno: 2,
+                entries: 2,
+                tombstones: 0,
+            },
         }],
         last_seqno: Some(2),
         log_number: Some(wal),

@@ -344,13 +344,23 @@ impl MemCursor<'_> {
 mod tests {
     use super::*;
 
+    /// A memtable holding `(user key, seqno, kind, value)` entries.
+    fn filled(entries: &[(&[u8], u64, ValueKind, &[u8])]) -> Memtable {
+        let m = Memtable::new(1);
+        for (key, seq, kind, value) in entries {
+            m.insert(key, *seq, *kind, value);
+        }
+        m
+    }
+
     #[test]
     fn newest_visible_version_wins() {
-        let m = Memtable::new(1);
-        m.insert(b"a", 1, ValueKind::Put, b"v1");
-        m.insert(b"a", 3, ValueKind::Put, b"v3");
-        m.insert(b"a", 5, ValueKind::Delete, b"");
-        m.insert(b"b", 2, ValueKind::Put, b"b2");
+        let m = filled(&[
+            (b"a", 1, ValueKind::Put, b"v1"),
+            (b"a", 3, ValueKind::Put, b"v3"),
+            (b"a", 5, ValueKind::Delete, b""),
+            (b"b", 2, ValueKind::Put, b"b2"),
+        ]);
         assert_eq!(m.get(b"a", 0), None);
         assert_eq!(m.get(b"a", 2).unwrap().1, b"v1");
         assert_eq!(m.get(b"a", 4).unwrap().1, b"v3");
@@ -366,11 +376,12 @@ mod tests {
 
     #[test]
     fn cursor_walks_in_internal_order() {
-        let m = Memtable::new(1);
-        m.insert(b"b", 1, ValueKind::Put, b"1");
-        m.insert(b"a", 2, ValueKind::Put, b"2");
-        m.insert(b"a", 3, ValueKind::Put, b"3");
-        m.insert(b"", 4, ValueKind::Put, b"");
+        let m = filled(&[
+            (b"b", 1, ValueKind::Put, b"1"),
+            (b"a", 2, ValueKind::Put, b"2"),
+            (b"a", 3, ValueKind::Put, b"3"),
+            (b"", 4, ValueKind::Put, b""),
+        ]);
         let mut c = m.cursor();
         c.seek_to_first();
         let mut seen = vec![];

@@ -1,0 +1,121 @@
+//! Operation counters and the assembly of [`Stats`] from them and the current tree.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Shared;
+use super::version::SuperVersion;
+use crate::stats::{LevelStats, Stats};
+
+/// Operation counters, reported by `stats()`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub puts: AtomicU64,
+    pub deletes: AtomicU64,
+    pub gets: AtomicU64,
+    pub get_hits: AtomicU64,
+    pub batches: AtomicU64,
+    pub user_bytes_written: AtomicU64,
+    pub wal_bytes_written: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub group_commit_followers: AtomicU64,
+    pub flushes: AtomicU64,
+    pub flush_bytes_written: AtomicU64,
+    pub write_stalls: AtomicU64,
+    pub write_stall_micros: AtomicU64,
+    pub longest_stall_micros: AtomicU64,
+    pub bloom_useful: AtomicU64,
+    pub prefix_filter_skips: AtomicU64,
+    pub compactions: AtomicU64,
+    pub trivial_moves: AtomicU64,
+    pub compaction_micros: AtomicU64,
+    pub compaction_bytes_read: AtomicU64,
+    pub compaction_bytes_written: AtomicU64,
+    pub compaction_entries_dropped: AtomicU64,
+}
+
+impl Counters {
+    /// The counters' values; every other field of the result is left at its default.
+    fn to_stats(&self) -> Stats {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            puts: r(&self.puts),
+            deletes: r(&self.deletes),
+            gets: r(&self.gets),
+            get_hits: r(&self.get_hits),
+            batches: r(&self.batches),
+            user_bytes_written: r(&self.user_bytes_written),
+            wal_bytes_written: r(&self.wal_bytes_written),
+            wal_syncs: r(&self.wal_syncs),
+            group_commit_followers: r(&self.group_commit_followers),
+            flushes: r(&self.flushes),
+            flush_bytes_written: r(&self.flush_bytes_written),
+            write_stalls: r(&self.write_stalls),
+            write_stall_micros: r(&self.write_stall_micros),
+            bloom_useful: r(&self.bloom_useful),
+            prefix_filter_skips: r(&self.prefix_filter_skips),
+            longest_stall_micros: r(&self.longest_stall_micros),
+            compactions: r(&self.compactions),
+            trivial_moves: r(&self.trivial_moves),
+            compaction_micros: r(&self.compaction_micros),
+            compaction_bytes_read: r(&self.compaction_bytes_read),
+            compaction_bytes_written: r(&self.compaction_bytes_written),
+            compaction_entries_dropped: r(&self.compaction_entries_dropped),
+            ..Stats::default()
+        }
+    }
+}
+
+impl Shared {
+    pub(super) fn stats(&self) -> Stats {
+        let sv = self.sv.load();
+        let mut s = self.counters.to_stats();
+        self.fill_shape(&sv, &mut s);
+        let o = &self.opts;
+        s.pending_compaction_bytes = self.sched.pending_compaction_bytes();
+        s.compaction_strategy = o.compaction_strategy;
+        s.l0_compaction_trigger = o.l0_compaction_trigger as u64;
+        s.l0_slowdown_writes_trigger = o.l0_slowdown_writes_trigger as u64;
+        s.l0_stop_writes_trigger = o.l0_stop_writes_trigger as u64;
+        s.soft_pending_compaction_bytes = o.soft_pending_compaction_bytes;
+        s.hard_pending_compaction_bytes = o.hard_pending_compaction_bytes;
+        if s.user_bytes_written > 0 {
+            s.write_amplification = (s.flush_bytes_written + s.compaction_bytes_written) as f64
+                / s.user_bytes_written as f64;
+        }
+        // Space amplification: all table bytes over the bytes of the deepest non-empty level, the
+        // usual estimate for leveled trees (live data is mostly at the bottom).
+        if let Some(bottom) = s.levels.iter().rev().find(|l| l.bytes > 0) {
+            s.space_amplification = s.sst_bytes as f64 / bottom.bytes as f64;
+        }
+        s.block_cache = self.cache.stats();
+        s
+    }
+
+    /// The memtables, WAL and levels as they are now.
+    fn fill_shape(&self, sv: &SuperVersion, s: &mut Stats) {
+        for (i, l) in sv.version.levels.iter().enumerate() {
+            let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
+            s.sst_files += l.len() as u64;
+            s.sst_bytes += bytes;
+            s.levels.push(LevelStats {
+                level: i as u32,
+                files: l.len() as u64,
+                bytes,
+            });
+        }
+        let (wal_current_segment, wal_current_bytes) = {
+            let w = self.wal.lock();
+            (w.writer.number(), w.writer.size())
+        };
+        let imm_bytes: u64 = sv.imms.iter().map(|m| m.approximate_size() as u64).sum();
+        s.last_seqno = self.visible_seqno.load(Ordering::Acquire);
+        s.memtable_bytes = sv.mem.approximate_size() as u64;
+        s.memtable_entries = sv.mem.len();
+        s.immutable_memtables = sv.imms.len() as u64;
+        s.immutable_memtable_bytes = imm_bytes;
+        s.wal_segments = 1 + sv.imms.len() as u64;
+        // Frozen memtables' segments are about as large as the memtables.
+        s.wal_bytes = wal_current_bytes + imm_bytes;
+        s.wal_current_segment = wal_current_segment;
+    }
+}
