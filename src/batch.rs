@@ -234,6 +234,7 @@ impl<'a> DecodedBatch<'a> {
     }
 
     /// Decodes every entry, failing on the first malformed one.
+    #[cfg(any(test, feature = "internal"))]
     pub fn entries(&self) -> Result<Vec<BatchEntry<'a>>> {
         self.iter().collect()
     }

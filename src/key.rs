@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 
+#[cfg(any(test, feature = "internal"))]
 use bytes::Bytes;
 
 use crate::format::TRAILER_SIZE;
@@ -47,11 +48,13 @@ pub fn cmp_internal(a_key: &[u8], a_trailer: u64, b_key: &[u8], b_trailer: u64) 
 
 /// An owned internal key.
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg(any(test, feature = "internal"))]
 pub struct InternalKey {
     pub user_key: Bytes,
     pub trailer: u64,
 }
 
+#[cfg(any(test, feature = "internal"))]
 impl InternalKey {
     pub fn new(user_key: impl Into<Bytes>, seqno: SeqNo, kind: ValueKind) -> Self {
         InternalKey {
@@ -90,18 +93,21 @@ pub fn decode_internal(encoded: &[u8]) -> Option<(&[u8], u64)> {
     Some((k, u64::from_le_bytes(t)))
 }
 
+#[cfg(any(test, feature = "internal"))]
 impl Ord for InternalKey {
     fn cmp(&self, other: &Self) -> Ordering {
         cmp_internal(&self.user_key, self.trailer, &other.user_key, other.trailer)
     }
 }
 
+#[cfg(any(test, feature = "internal"))]
 impl PartialOrd for InternalKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
+#[cfg(any(test, feature = "internal"))]
 impl std::fmt::Debug for InternalKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (s, k) = unpack_trailer(self.trailer);

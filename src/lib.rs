@@ -42,7 +42,6 @@ macro_rules! internal_mod {
         #[doc(hidden)]
         pub mod $name;
         #[cfg(not(feature = "internal"))]
-        #[allow(dead_code, unused_imports)]
         mod $name;
     )*};
 }

@@ -64,6 +64,7 @@ impl BlockCache {
     }
 
     /// True when the cache can hold anything.
+    #[cfg(any(test, feature = "internal"))]
     pub fn is_enabled(&self) -> bool {
         self.inner.is_some()
     }
@@ -79,6 +80,7 @@ impl BlockCache {
     }
 
     /// Inserts (or replaces) a block. A block heavier than the cache is not kept.
+    #[cfg(any(test, feature = "internal"))]
     pub fn insert(&self, file_number: u64, block_offset: u64, block: Bytes) {
         if let Some(c) = &self.inner {
             c.insert((file_number, block_offset), block);

@@ -58,6 +58,7 @@ impl BufferPool {
     }
 
     /// Number of buffers on the free list.
+    #[cfg(any(test, feature = "internal"))]
     pub fn free_buffers(&self) -> usize {
         self.free.lock().len()
     }
@@ -87,6 +88,7 @@ impl PooledBuf {
     }
 
     /// Shortens the buffer to `len` bytes (no-op if already shorter).
+    #[cfg(any(test, feature = "internal"))]
     pub fn truncate(&mut self, len: usize) {
         self.buf.truncate(len);
     }

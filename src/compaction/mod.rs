@@ -4,4 +4,5 @@
 pub(crate) mod job;
 pub mod picker;
 
+#[cfg(any(test, feature = "internal"))]
 pub use picker::{PickerConfig, Plan, TableView};

@@ -38,6 +38,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Position relative to the start of the slice.
+    #[cfg(any(test, feature = "internal"))]
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -78,6 +79,7 @@ impl<'a> Cursor<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    #[cfg(any(test, feature = "internal"))]
     pub fn u16_le(&mut self) -> Result<u16> {
         Ok(u16::from_le_bytes(self.array()?))
     }
@@ -154,6 +156,7 @@ pub fn put_length_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Number of bytes `put_varint` writes for `v`.
+#[cfg(any(test, feature = "internal"))]
 pub fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {

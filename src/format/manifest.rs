@@ -44,8 +44,10 @@ pub mod tag {
     /// Body: level varint, number varint.
     pub const DELETED_FILE: u64 = 5;
     /// Reserved for a comparator name; not written by format version 1.
+    #[cfg(any(test, feature = "internal"))]
     pub const RESERVED_COMPARATOR: u64 = 6;
     /// Reserved for a compaction-strategy record; not written by format version 1.
+    #[cfg(any(test, feature = "internal"))]
     pub const RESERVED_COMPACTION_STRATEGY: u64 = 7;
     /// A field whose tag has this bit set may be skipped by a reader that does not know it.
     pub const SKIPPABLE_BIT: u64 = 0x40;

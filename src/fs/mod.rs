@@ -12,7 +12,10 @@
 //! The offline inspection tools in `crate::debug` read files with `std::fs` on purpose: they are
 //! read-only and never run under a database.
 
+// The test file systems: built for this crate's tests and with the `internal` feature only.
+#[cfg(any(test, feature = "internal"))]
 mod fault_fs;
+#[cfg(any(test, feature = "internal"))]
 mod power_loss;
 mod std_fs;
 
@@ -21,9 +24,11 @@ use std::io::{self, Write};
 use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
+#[cfg(any(test, feature = "internal"))]
 pub use fault_fs::{FaultFs, FaultGuard, FaultOp, FaultRule};
+#[cfg(any(test, feature = "internal"))]
 pub use power_loss::PowerLossFs;
 pub use std_fs::StdFs;
 
@@ -183,8 +188,9 @@ impl AsRef<[u8]> for Mapping {
 
 /// Locks a wrapper's bookkeeping. A panic while it was held (a test assertion) leaves nothing
 /// half-updated that matters, so poisoning is ignored.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+#[cfg(any(test, feature = "internal"))]
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The real file system, shared.

@@ -28,11 +28,12 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use edit::{FileMeta, VersionEdit, tag};
-pub use log::{
-    FILE_HEADER_SIZE, FileHeader, ManifestRecords, RECORD_HEADER_SIZE, RecordHeader, read_manifest,
-    read_manifest_records,
-};
+pub use edit::{FileMeta, VersionEdit};
+#[cfg(any(test, feature = "internal"))]
+pub use edit::tag;
+pub use log::{FILE_HEADER_SIZE, RECORD_HEADER_SIZE, read_manifest_records};
+#[cfg(any(test, feature = "internal"))]
+pub use log::{FileHeader, ManifestRecords, RecordHeader, read_manifest};
 pub use state::ManifestState;
 
 use crate::error::{Error, Result};
@@ -40,9 +41,10 @@ use crate::format::files::{self, CURRENT, FileKind};
 use crate::fs::{CreateMode, FileSystem, WritableFile};
 
 use crate::format::manifest::MAX_CURRENT_LEN;
+pub use crate::format::manifest::{CURRENT_TMP, FIRST_MANIFEST_NUMBER};
+#[cfg(any(test, feature = "internal"))]
 pub use crate::format::manifest::{
-    CURRENT_TMP, FIRST_MANIFEST_NUMBER, MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_LEVELS,
-    MAX_RECORD_SIZE,
+    MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, MAX_LEVELS, MAX_RECORD_SIZE,
 };
 /// Default size after which the log rolls over to a new manifest.
 pub const DEFAULT_ROLLOVER_BYTES: u64 = 4 << 20;
@@ -304,6 +306,7 @@ impl Manifest {
     }
 
     /// Number of the live manifest file.
+    #[cfg(any(test, feature = "internal"))]
     pub fn manifest_number(&self) -> u64 {
         self.state.manifest_number
     }
@@ -316,6 +319,7 @@ impl Manifest {
     /// Sets the size after which the log rolls over (default [`DEFAULT_ROLLOVER_BYTES`]). The log
     /// also waits until it is twice its starting snapshot, so a large state does not roll on
     /// every edit.
+    #[cfg(any(test, feature = "internal"))]
     pub fn set_rollover_bytes(&mut self, bytes: u64) {
         self.rollover_bytes = bytes;
     }

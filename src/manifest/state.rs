@@ -113,6 +113,7 @@ impl ManifestState {
     }
 
     /// Live tables of one level, in file-number order.
+    #[cfg(any(test, feature = "internal"))]
     pub fn level_files(&self, level: u32) -> impl Iterator<Item = &FileMeta> + '_ {
         self.files.values().filter(move |f| f.level == level)
     }

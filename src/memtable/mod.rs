@@ -174,6 +174,7 @@ impl<'a> Borrow<dyn KeyView + 'a> for MemKey {
 
 /// One version of a key, as read from a memtable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg(any(test, feature = "internal"))]
 pub struct MemEntry {
     pub user_key: Key,
     pub trailer: u64,

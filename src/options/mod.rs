@@ -193,7 +193,7 @@ pub struct Options {
     /// `HARD_PENDING_COMPACTION_BYTES`: ... at which writers wait. Default 256 GiB.
     pub hard_pending_compaction_bytes: u64,
     /// The file system under the database: every file operation goes through it. Default the
-    /// real one ([`crate::fs::StdFs`]); tests put a fault-injecting or power-loss-recording one
+    /// real one (`StdFs`); tests put a fault-injecting or power-loss-recording one
     /// here ([`Options::with_file_system`]). Not an environment variable. Public only so that
     /// `Options { .., ..Options::default() }` works outside the crate.
     #[doc(hidden)]

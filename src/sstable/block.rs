@@ -70,6 +70,7 @@ impl BlockBuilder {
     }
 
     /// Number of entries added since the last `finish`.
+    #[cfg(any(test, feature = "internal"))]
     pub fn entries(&self) -> usize {
         self.entries
     }
@@ -152,6 +153,7 @@ impl<'a> BlockView<'a> {
     }
 
     /// The whole block's bytes.
+    #[cfg(any(test, feature = "internal"))]
     pub fn data(&self) -> &'a [u8] {
         self.data
     }

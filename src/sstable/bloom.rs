@@ -80,6 +80,7 @@ impl FilterBuilder {
     }
 
     /// Adds one distinct user key's hash (call once per user key, not per version).
+    #[cfg(any(test, feature = "internal"))]
     pub fn add_hash(&mut self, hash: u64) {
         if self.false_positive_rate > 0.0 {
             self.hashes.push(hash);
@@ -316,6 +317,7 @@ impl Filter {
     }
 
     /// The prefix length of a format-2 filter.
+    #[cfg(any(test, feature = "internal"))]
     pub fn prefix_len(&self) -> Option<usize> {
         self.prefix_len
     }
@@ -329,11 +331,13 @@ impl Filter {
     }
 
     /// True when a real filter is present.
+    #[cfg(any(test, feature = "internal"))]
     pub fn is_present(&self) -> bool {
         self.bloom.is_some()
     }
 
     /// Heap bytes held by the filter.
+    #[cfg(any(test, feature = "internal"))]
     pub fn size_bytes(&self) -> usize {
         self.bloom.as_ref().map_or(0, |b| b.as_slice().len() * 8)
     }

@@ -267,6 +267,7 @@ impl TableBuilder {
     }
 
     /// Entries added so far.
+    #[cfg(any(test, feature = "internal"))]
     pub fn entries(&self) -> u64 {
         self.core.meta.entries
     }
@@ -285,6 +286,7 @@ impl TableBuilder {
 }
 
 /// Builds a complete table in memory from sorted `(user_key, trailer, value)` entries.
+#[cfg(any(test, feature = "internal"))]
 pub fn build_table_to_vec(
     entries: impl IntoIterator<Item = (Vec<u8>, u64, Vec<u8>)>,
     opts: TableOptions,

@@ -54,11 +54,13 @@ impl IndexBuilder {
     }
 
     /// Number of blocks recorded.
+    #[cfg(any(test, feature = "internal"))]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True when no block was recorded.
+    #[cfg(any(test, feature = "internal"))]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -126,6 +128,7 @@ impl Index {
     }
 
     /// True when the table has no data block.
+    #[cfg(any(test, feature = "internal"))]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

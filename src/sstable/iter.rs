@@ -322,6 +322,7 @@ impl<S: BlockSource> TableCursor<S> {
     }
 
     /// The table this cursor reads.
+    #[cfg(any(test, feature = "internal"))]
     pub fn table(&self) -> &Arc<S> {
         &self.table
     }

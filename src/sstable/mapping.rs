@@ -124,6 +124,7 @@ static OPEN_ADVICE: AtomicU8 = AtomicU8::new(MapAdvice::Normal as u8);
 
 /// Sets the hint for tables opened from now on, process-wide. A benchmarking knob.
 #[doc(hidden)]
+#[cfg(any(test, feature = "internal"))]
 pub fn set_open_advice(advice: MapAdvice) {
     OPEN_ADVICE.store(advice as u8, Ordering::Relaxed);
 }

@@ -44,8 +44,12 @@ pub mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{TableBuilder, TableSummary, build_table_to_vec};
+pub use builder::{TableBuilder, TableSummary};
+#[cfg(any(test, feature = "internal"))]
+pub use builder::build_table_to_vec;
+#[cfg(any(test, feature = "internal"))]
 pub use iter::TableCursor;
+#[cfg(any(test, feature = "internal"))]
 pub use meta::TableMeta;
 pub use reader::{Table, TableIter};
 
@@ -53,6 +57,7 @@ use crate::options::{Compression, Options};
 
 /// The SSTable constants, re-exported from their owner [`crate::format::sst`] for code that still
 /// names them by this path.
+#[cfg(any(test, feature = "internal"))]
 pub mod consts {
     pub use crate::format::sst::*;
 }

@@ -96,6 +96,7 @@ impl Table {
 
     /// Opens a table held in any bytes: the fuzzing entry point. `path` is used only in errors;
     /// [`Table::mark_obsolete`] does nothing for such a table.
+    #[cfg(any(test, feature = "internal"))]
     pub fn from_bytes(
         data: Bytes,
         path: PathBuf,
@@ -217,6 +218,7 @@ impl Table {
         self.blocks.file_number
     }
 
+    #[cfg(any(test, feature = "internal"))]
     pub fn path(&self) -> &Path {
         &self.blocks.path
     }
@@ -226,11 +228,13 @@ impl Table {
     }
 
     /// True when the table has a usable bloom filter.
+    #[cfg(any(test, feature = "internal"))]
     pub fn has_filter(&self) -> bool {
         self.filter.is_present()
     }
 
     /// Number of data blocks.
+    #[cfg(any(test, feature = "internal"))]
     pub fn num_blocks(&self) -> usize {
         self.blocks.index.len()
     }

@@ -30,8 +30,12 @@ use crate::format::crc::{crc32c, crc32c_append};
 
 #[cfg(any(test, feature = "internal"))]
 pub use reader::replay;
-pub use reader::{Record, Segment, Tail, WalReader, read_segment, scan_segment};
-pub use writer::{WalWriter, frame_record};
+pub use reader::{Record, Tail, WalReader, scan_segment};
+#[cfg(any(test, feature = "internal"))]
+pub use reader::{Segment, read_segment};
+pub use writer::WalWriter;
+#[cfg(any(test, feature = "internal"))]
+pub use writer::frame_record;
 
 pub use crate::format::wal::{
     MAX_RECORD_PAYLOAD, RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEGMENT_HEADER_SIZE,

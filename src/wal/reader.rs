@@ -53,6 +53,7 @@ pub enum Tail {
 
 /// A parsed segment.
 #[derive(Debug)]
+#[cfg(any(test, feature = "internal"))]
 pub struct Segment<'a> {
     /// From the header; from the file name when the header is missing (0 if the name is not a
     /// segment name).
@@ -68,6 +69,7 @@ pub struct Segment<'a> {
 /// # Errors
 /// [`Error::Corruption`] (damaged header, or a bad record followed by a valid one) or
 /// [`Error::UnsupportedVersion`].
+#[cfg(any(test, feature = "internal"))]
 pub fn read_segment<'a>(data: &'a [u8], file: &Path) -> Result<Segment<'a>> {
     let mut records = Vec::new();
     let (number, tail) = scan(data, file, |r| {
@@ -144,6 +146,7 @@ impl WalReader {
     }
 
     /// The segment's path.
+    #[cfg(any(test, feature = "internal"))]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -154,6 +157,7 @@ impl WalReader {
     }
 
     /// Parses the whole segment; see [`read_segment`].
+    #[cfg(any(test, feature = "internal"))]
     pub fn read(&self) -> Result<Segment<'_>> {
         read_segment(self.data(), &self.path)
     }

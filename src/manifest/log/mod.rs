@@ -233,6 +233,7 @@ pub(crate) fn parse(data: &[u8], file: &Path) -> Result<ParsedLog> {
 ///
 /// # Errors
 /// As [`parse`].
+#[cfg(any(test, feature = "internal"))]
 pub fn read_manifest(data: &[u8], file: &Path) -> Result<Vec<VersionEdit>> {
     Ok(parse(data, file)?
         .records
