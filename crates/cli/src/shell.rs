@@ -2,11 +2,12 @@
 //! interactive rustyline editor with history, completion and hints.
 
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 
 use lsmkv::Db;
+use rustyline::error::ReadlineError;
 
 use crate::editor;
 use crate::exec::{Flow, Session, operations};
@@ -135,26 +136,7 @@ pub fn run_interactive(
     history: Option<&Path>,
     mode: OutputMode,
 ) -> io::Result<RunSummary> {
-    use rustyline::error::ReadlineError;
-    let to_io = |e: ReadlineError| match e {
-        ReadlineError::Io(e) => e,
-        other => io::Error::other(other.to_string()),
-    };
-    let config = rustyline::Config::builder()
-        .completion_type(rustyline::CompletionType::List)
-        .auto_add_history(false)
-        .max_history_size(10_000)
-        .map_err(to_io)?
-        .build();
-    let mut rl: rustyline::Editor<editor::ShellHelper, rustyline::history::DefaultHistory> =
-        rustyline::Editor::with_config(config).map_err(to_io)?;
-    // The editor's handle on the database, taken back before the caller closes it.
-    let helper_db = Arc::new(Mutex::new(Some(db.clone())));
-    rl.set_helper(Some(editor::ShellHelper::new(Arc::clone(&helper_db))));
-    if let Some(h) = history {
-        // A missing history file is normal on first use.
-        let _ = rl.load_history(h);
-    }
+    let (rl, helper_db) = new_editor(db, history)?;
     #[cfg(unix)]
     let terminal_mode = nix::sys::termios::tcgetattr(io::stdin()).ok();
 
@@ -163,34 +145,7 @@ pub fn run_interactive(
     signals::watch(true, move |sig| {
         let _ = wake.send(Input::Signal(sig));
     })?;
-    let (prompts, prompt_rx) = mpsc::channel::<&'static str>();
-    let history_file = history.map(Path::to_path_buf);
-    let editor = thread::Builder::new()
-        .name("lsmkv-editor".into())
-        .spawn(move || {
-            let mut warned = false;
-            while let Ok(prompt) = prompt_rx.recv() {
-                let read = rl.readline(prompt);
-                if let Ok(text) = &read {
-                    for line in text.split(['\n', '\r']) {
-                        if !line.trim().is_empty() {
-                            let _ = rl.add_history_entry(line);
-                        }
-                    }
-                    // Saved line by line, so that a signal ending the shell loses none.
-                    if let Some(h) = &history_file
-                        && let Err(e) = rl.append_history(h)
-                        && !warned
-                    {
-                        warned = true;
-                        eprintln!("warning: could not save history to {}: {e}", h.display());
-                    }
-                }
-                if tx.send(Input::Line(read)).is_err() {
-                    break;
-                }
-            }
-        })?;
+    let (prompts, editor) = spawn_editor(rl, history.map(Path::to_path_buf), tx)?;
 
     let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
     let mut session = Session::new(db, mode);
@@ -198,7 +153,7 @@ pub fn run_interactive(
     // Whether the editor was asked for a line it has not returned (it may be waiting for a key).
     let mut reading = false;
     let mut failed = None;
-    'shell: loop {
+    loop {
         signal = signals::terminated();
         if signal.is_some() || prompts.send(session.prompt()).is_err() {
             break;
@@ -215,18 +170,8 @@ pub fn run_interactive(
         reading = false;
         match read {
             Ok(text) => {
-                // A bracketed paste arrives as one "line" holding newlines: run each line.
-                for line in text.split(['\n', '\r']) {
-                    signals::clear_interrupt();
-                    match session.run_line(line, &mut stdout, &mut stderr) {
-                        Ok(Flow::Continue) => {}
-                        Ok(Flow::Exit) => break 'shell,
-                        Err(f) => writeln!(stderr, "error: {f}")?,
-                    }
-                    // Ctrl-C also drops the rest of a paste.
-                    if signals::interrupted() {
-                        break;
-                    }
+                if run_pasted(&mut session, &text, &mut stdout, &mut stderr)? == Flow::Exit {
+                    break;
                 }
             }
             Err(ReadlineError::Interrupted) => {
@@ -236,7 +181,7 @@ pub fn run_interactive(
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                failed = Some(to_io(e));
+                failed = Some(readline_io(e));
                 break;
             }
         }
@@ -253,20 +198,10 @@ pub fn run_interactive(
     }
     drop(prompts);
     if reading {
-        // The editor waits for a key and keeps the terminal in its raw mode until the process
-        // ends: give its database handle back (closing needs the last one) and restore the mode.
-        helper_db
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
         #[cfg(unix)]
-        if let Some(mode) = terminal_mode {
-            let _ = nix::sys::termios::tcsetattr(
-                io::stdin(),
-                nix::sys::termios::SetArg::TCSADRAIN,
-                &mode,
-            );
-        }
+        release_terminal(&helper_db, terminal_mode);
+        #[cfg(not(unix))]
+        release_terminal(&helper_db);
         let _ = writeln!(stderr);
     } else {
         let _ = editor.join();
@@ -281,6 +216,114 @@ pub fn run_interactive(
         signal,
         ..RunSummary::default()
     })
+}
+
+/// The editor waits for a key and keeps the terminal in its raw mode until the process ends:
+/// take back its database handle (closing needs the last one) and restore the terminal's mode.
+fn release_terminal(
+    helper_db: &SharedDb,
+    #[cfg(unix)] terminal_mode: Option<nix::sys::termios::Termios>,
+) {
+    helper_db
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    #[cfg(unix)]
+    if let Some(mode) = terminal_mode {
+        let _ =
+            nix::sys::termios::tcsetattr(io::stdin(), nix::sys::termios::SetArg::TCSADRAIN, &mode);
+    }
+}
+
+type ShellEditor = rustyline::Editor<editor::ShellHelper, rustyline::history::DefaultHistory>;
+
+/// The editor's handle on the database (`None` once the shell took it back).
+type SharedDb = Arc<Mutex<Option<Db>>>;
+
+fn readline_io(e: ReadlineError) -> io::Error {
+    match e {
+        ReadlineError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// The line editor with completion and hints over `db`, and its history loaded. Also returns the
+/// editor's handle on the database, which the shell takes back before the caller closes it.
+fn new_editor(db: &Db, history: Option<&Path>) -> io::Result<(ShellEditor, SharedDb)> {
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .auto_add_history(false)
+        .max_history_size(10_000)
+        .map_err(readline_io)?
+        .build();
+    let mut rl = ShellEditor::with_config(config).map_err(readline_io)?;
+    let helper_db = Arc::new(Mutex::new(Some(db.clone())));
+    rl.set_helper(Some(editor::ShellHelper::new(Arc::clone(&helper_db))));
+    if let Some(h) = history {
+        // A missing history file is normal on first use.
+        let _ = rl.load_history(h);
+    }
+    Ok((rl, helper_db))
+}
+
+/// Starts the editor thread: for each prompt it receives it reads a line, records it in the
+/// history (appended to `history_file` line by line, so that a signal ending the shell loses
+/// none) and sends it to `lines`. Returns the prompt sender and the thread.
+fn spawn_editor(
+    mut rl: ShellEditor,
+    history_file: Option<PathBuf>,
+    lines: mpsc::Sender<Input<rustyline::Result<String>>>,
+) -> io::Result<(mpsc::Sender<&'static str>, thread::JoinHandle<()>)> {
+    let (prompts, prompt_rx) = mpsc::channel::<&'static str>();
+    let editor = thread::Builder::new()
+        .name("lsmkv-editor".into())
+        .spawn(move || {
+            let mut warned = false;
+            while let Ok(prompt) = prompt_rx.recv() {
+                let read = rl.readline(prompt);
+                if let Ok(text) = &read {
+                    for line in text.split(['\n', '\r']) {
+                        if !line.trim().is_empty() {
+                            let _ = rl.add_history_entry(line);
+                        }
+                    }
+                    if let Some(h) = &history_file
+                        && let Err(e) = rl.append_history(h)
+                        && !warned
+                    {
+                        warned = true;
+                        eprintln!("warning: could not save history to {}: {e}", h.display());
+                    }
+                }
+                if lines.send(Input::Line(read)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok((prompts, editor))
+}
+
+/// Runs what the editor returned: one line, or a bracketed paste that arrives as one "line"
+/// holding newlines, run line by line. Ctrl-C stops the running command and drops the rest of
+/// the paste.
+fn run_pasted(
+    session: &mut Session,
+    text: &str,
+    stdout: &mut io::Stdout,
+    stderr: &mut io::Stderr,
+) -> io::Result<Flow> {
+    for line in text.split(['\n', '\r']) {
+        signals::clear_interrupt();
+        match session.run_line(line, stdout, stderr) {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Exit) => return Ok(Flow::Exit),
+            Err(f) => writeln!(stderr, "error: {f}")?,
+        }
+        if signals::interrupted() {
+            break;
+        }
+    }
+    Ok(Flow::Continue)
 }
 
 /// Runs the shell on the process's stdin: interactive when it is a terminal, a script otherwise.
