@@ -48,7 +48,7 @@ macro_rules! internal_mod {
 
 internal_mod!(
     batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
-    sstable, stats, value, wal,
+    recovery, sstable, stats, value, wal,
 );
 
 pub mod debug;
@@ -59,5 +59,6 @@ pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 pub use iter::DbIter;
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
+pub use recovery::{RecoveryReport, WalDrop};
 pub use stats::{CacheStats, LevelStats, Stats};
 pub use value::{Key, Value};

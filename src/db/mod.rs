@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     counters: Counters,
     snapshots: read::SnapshotList,
     compaction_limiter: crate::compaction::job::RateLimiter,
+    /// What WAL replay at open recovered and dropped.
+    recovery_report: crate::recovery::RecoveryReport,
     /// Held (locked) for the lifetime of the database.
     _lock_file: crate::fs::DirLock,
 }
@@ -334,6 +336,15 @@ impl Db {
     /// Current statistics.
     pub fn stats(&self) -> Stats {
         self.shared().stats()
+    }
+
+    /// What recovery did when this database was opened: WAL segments and records replayed, and
+    /// every region of a segment it dropped (a torn write at the end of a segment, or with
+    /// [`crate::WalRecoveryMode::PointInTime`] the records after damage in the newest segment),
+    /// with file name, offset, size and reason. Front ends show the dropped regions to the user;
+    /// the engine itself only logs them (`tracing` warnings).
+    pub fn recovery_report(&self) -> crate::recovery::RecoveryReport {
+        self.shared().recovery_report.clone()
     }
 
     /// The options the database was opened with.

@@ -29,7 +29,8 @@ use crate::manifest::{Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
 use crate::sstable::Table;
-use crate::wal::{Tail, WalReader, WalWriter};
+use crate::recovery::{RecoveryReport, WalDrop};
+use crate::wal::{Tail, WalReader, WalWriter, dropped_region};
 
 struct DirListing {
     wals: BTreeSet<u64>,
@@ -64,21 +65,25 @@ fn list_dir(fs: &dyn FileSystem, dir: &Path) -> Result<DirListing> {
     Ok(l)
 }
 
-/// Replays one WAL segment into `mem`; returns the largest seqno seen. `newest` marks the segment
-/// that was being appended to at the crash: only there can `PointInTime` recovery cut the log.
+/// Replays one WAL segment into `mem`; returns the largest seqno seen. `cut_at_damage` is set
+/// for the newest segment (the one being appended to at the crash) under `PointInTime` recovery:
+/// only there may damage end the log instead of failing the open.
+/// Adds the segment, its records and any region it drops to `report`.
 ///
 /// `next_seqno` is the seqno the log must continue with (one past what the manifest and earlier
 /// segments hold); a batch starting beyond it means records the log should hold are gone.
 fn replay_segment(
     fs: &dyn FileSystem,
     path: &Path,
+    number: u64,
     mem: &Memtable,
-    newest: bool,
-    mode: WalRecoveryMode,
+    cut_at_damage: bool,
     next_seqno: &mut u64,
+    report: &mut RecoveryReport,
 ) -> Result<u64> {
     let reader = WalReader::open_with_fs(fs, path)?;
     let mut max_seqno = 0;
+    let mut records = 0u64;
     let result = reader.replay(|rec| {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
         if batch.base_seqno > *next_seqno {
@@ -98,29 +103,53 @@ fn replay_segment(
             mem.insert(e.key, seq, e.kind, e.value);
             max_seqno = max_seqno.max(seq);
         }
+        records += 1;
         Ok(())
     });
-    match result {
-        Ok(Tail::Clean) => {}
-        Ok(Tail::Torn { offset }) => tracing::warn!(
-            path = %path.display(),
+    let dropped = |offset: u64, reason: String, corruption: bool| {
+        let region = dropped_region(reader.data(), offset, number);
+        WalDrop {
+            file: files::wal_name(number),
             offset,
-            "WAL segment ends with an incomplete record (torn write); it was dropped"
-        ),
+            bytes: region.bytes,
+            records: region.records,
+            reason,
+            corruption,
+        }
+    };
+    let cut = match result {
+        Ok(Tail::Clean) => None,
+        Ok(Tail::Torn { offset }) => {
+            tracing::warn!(
+                path = %path.display(),
+                offset,
+                "WAL segment ends with an incomplete record (torn write); it was dropped"
+            );
+            let reason = "incomplete record at end of segment (torn write)".to_string();
+            Some(dropped(offset, reason, false))
+        }
         Err(Error::Corruption {
             file,
             offset,
             reason,
-        }) if newest && mode == WalRecoveryMode::PointInTime => {
+        }) if cut_at_damage => {
+            let d = dropped(offset, reason, true);
             tracing::warn!(
                 path = %file.display(),
                 offset,
-                reason,
+                bytes = d.bytes,
+                records = d.records,
+                reason = %d.reason,
                 "WAL damaged in its unsynced tail; recovered to the last consistent point"
             );
+            Some(d)
         }
         Err(e) => return Err(e),
-    }
+    };
+    report.wal_segments_replayed += 1;
+    report.wal_records_replayed += records;
+    // A segment with no data at all (crash while creating it) loses nothing.
+    report.dropped.extend(cut.filter(|d| d.bytes > 0));
     Ok(max_seqno)
 }
 
@@ -136,7 +165,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
     let mut version = open_tables(&fs, &dir, &opts, &cache, &state)?;
-    let (recovered, last_seqno) = replay_wal(&*fs, &dir, &opts, &state, &listing)?;
+    let (recovered, last_seqno, recovery_report) = replay_wal(&*fs, &dir, &opts, &state, &listing)?;
     check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
     let recovery = Recovery {
         dir: &dir,
@@ -173,6 +202,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         compaction_limiter: crate::compaction::job::RateLimiter::new(
             opts.compaction_max_bytes_per_sec,
         ),
+        recovery_report,
         _lock_file: lock_file,
     });
     let threads = start_threads(&shared)?;
@@ -223,15 +253,17 @@ fn open_tables(
 }
 
 /// Replays every WAL segment the manifest does not cover, oldest first, into one memtable;
-/// returns it and the largest seqno recovered (the manifest's or the log's).
+/// returns it, the largest seqno recovered (the manifest's or the log's) and what was replayed
+/// and dropped.
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
     opts: &Options,
     state: &ManifestState,
     listing: &DirListing,
-) -> Result<(Memtable, u64)> {
+) -> Result<(Memtable, u64, RecoveryReport)> {
     let recovered = Memtable::new(0);
+    let mut report = RecoveryReport::default();
     let mut last_seqno = state.last_seqno;
     let replay: Vec<u64> = listing
         .wals
@@ -246,13 +278,14 @@ fn replay_wal(
         last_seqno = last_seqno.max(replay_segment(
             fs,
             &path,
+            *n,
             &recovered,
-            newest,
-            opts.wal_recovery_mode,
+            newest && opts.wal_recovery_mode == WalRecoveryMode::PointInTime,
             &mut next_seqno,
+            &mut report,
         )?);
     }
-    Ok((recovered, last_seqno))
+    Ok((recovered, last_seqno, report))
 }
 
 /// What recovery found, to be made durable.

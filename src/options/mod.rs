@@ -66,7 +66,8 @@ pub enum WalRecoveryMode {
     #[default]
     Strict,
     /// In the newest segment only, replay stops at the damaged record and the rest is dropped
-    /// with a logged warning. Power loss under `async_batch` or `none` (or during an
+    /// with a logged warning; `Db::recovery_report` says what was dropped (file, offset, bytes,
+    /// records, reason). Power loss under `async_batch` or `none` (or during an
     /// `always` group commit) can persist a later page of the unsynced tail before an earlier
     /// one; this mode recovers to the last consistent point, losing only writes that were not yet
     /// synced. Older segments were synced when they were closed, so damage there is always an error.

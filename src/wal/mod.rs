@@ -30,7 +30,7 @@ use crate::format::crc::{crc32c, crc32c_append};
 
 #[cfg(any(test, feature = "internal"))]
 pub use reader::replay;
-pub use reader::{Record, Tail, WalReader, scan_segment};
+pub use reader::{Record, Tail, WalReader, dropped_region, scan_segment};
 #[cfg(any(test, feature = "internal"))]
 pub use reader::{Segment, read_segment};
 pub use writer::WalWriter;

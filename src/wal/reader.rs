@@ -168,6 +168,47 @@ impl WalReader {
     }
 }
 
+/// What lies from `offset` to the end of a segment that replay stopped at early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DroppedRegion {
+    /// Bytes from `offset` to the last non-zero byte (zero fill is not data).
+    pub bytes: u64,
+    /// Records with intact framing and checksum that start at or after `offset`.
+    pub records: u64,
+}
+
+/// Measures the region of segment `data` (number `number`) from `offset` on, which recovery is
+/// about to drop: its length without trailing zero fill, and how many valid records it holds
+/// (found by the same resync scan that tells damage from a torn tail). `offset` past the end is
+/// an empty region.
+pub fn dropped_region(data: &[u8], offset: u64, number: u64) -> DroppedRegion {
+    let Some(start) = usize::try_from(offset).ok().filter(|s| *s <= data.len()) else {
+        return DroppedRegion {
+            bytes: 0,
+            records: 0,
+        };
+    };
+    let end = data
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1)
+        .max(start);
+    let mut records = 0u64;
+    let mut from = start;
+    while let Some(at) = find_valid_record(data, from, number) {
+        records += 1;
+        // A valid record parses again; its end is past `at`, so the scan always advances.
+        from = match parse_record(data, at, number) {
+            Ok((_, next)) => next,
+            Err(_) => at + 1,
+        };
+    }
+    DroppedRegion {
+        bytes: (end - start) as u64,
+        records,
+    }
+}
+
 /// Whether the segment header is present.
 enum Header {
     /// Crash during create: shorter than a header, or zero-filled.
