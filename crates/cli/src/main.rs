@@ -250,11 +250,22 @@ fn open(dir: &Path, must_exist: bool) -> Result<Db, Failure> {
     }
     let mut opts = Options::from_env().map_err(|e| Failure::usage(e.to_string()))?;
     opts.data_dir = dir.to_path_buf();
-    Db::open(dir, opts).map_err(|e| {
+    let db = Db::open(dir, opts).map_err(|e| {
         let mut f = Failure::from(e);
         f.message = format!("cannot open {}: {}", dir.display(), f.message);
         f
-    })
+    })?;
+    report_recovery(&db.recovery_report());
+    Ok(db)
+}
+
+/// One line on stderr per WAL region recovery dropped (a torn write, or with
+/// `WAL_RECOVERY_MODE=point_in_time` the records after damage), so that no write is lost
+/// without a word: the engine itself only logs it.
+fn report_recovery(report: &lsmkv::RecoveryReport) {
+    for d in &report.dropped {
+        eprintln!("warning: recovery dropped {d}");
+    }
 }
 
 /// Opens the database, runs `f`, closes the database (reporting a failed final sync).
