@@ -137,6 +137,7 @@ where
             dir.display()
         )
     })?;
+    log_recovery(&db.recovery_report());
     tracing::info!(addr = %local, data_dir = %dir.display(), "lsmkv-server listening on {local}");
     let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
     let state = Arc::new(AppState::new(db.clone(), cfg));
@@ -155,6 +156,20 @@ where
     synced
         .and(closed)
         .map_err(|e| format!("closing the database: {e}"))
+}
+
+/// One warning per WAL region recovery dropped (also shown under `recovery` in `/health`).
+fn log_recovery(report: &lsmkv::RecoveryReport) {
+    for d in &report.dropped {
+        tracing::warn!(
+            file = %d.file,
+            offset = d.offset,
+            bytes = d.bytes,
+            records = d.records,
+            reason = %d.reason,
+            "recovery dropped {d}"
+        );
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -96,7 +96,13 @@ pub async fn metrics(ctx: &Ctx) -> Result<Resp, ApiError> {
     Ok(r)
 }
 
+/// `{"status": "ok", "recovery": Db::recovery_report()}`: what WAL replay at start-up dropped
+/// stays visible for as long as the server runs.
 pub async fn health(ctx: &Ctx) -> Result<Resp, ApiError> {
-    let _ = ctx;
-    Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })))
+    let recovery =
+        serde_json::to_value(ctx.state.db.recovery_report()).map_err(|_| ApiError::internal())?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "status": "ok", "recovery": recovery }),
+    ))
 }
