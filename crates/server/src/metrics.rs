@@ -88,8 +88,8 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with engine figures from `engine_stats` (the JSON form of
-    /// `Db::stats()`: every number in it becomes a gauge, so new engine fields appear by
-    /// themselves).
+    /// `Db::stats()`: every number in it becomes a series, so new engine fields appear by
+    /// themselves; the monotonic ones, listed in [`ENGINE_COUNTERS`], as `_total` counters).
     pub fn render(&self, engine_stats: &Json, uptime: Duration) -> String {
         let mut out = String::with_capacity(16 * 1024);
         self.render_requests(&mut out);
@@ -217,16 +217,75 @@ fn load(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-/// Every number of the engine's statistics as a gauge, the series of one name together.
+/// The fields of `Db::stats()` that only grow while the database is open, by flattened name (the
+/// JSON path joined with `_`): rendered as counters `lsmkv_engine_<name>_total`. Every other
+/// number is a gauge of the engine's shape now. The unit tests check that every field of `Stats`
+/// is classified here or in their list of gauges, so a new counter cannot appear as a gauge
+/// unnoticed.
+const ENGINE_COUNTERS: &[&str] = &[
+    "puts",
+    "deletes",
+    "gets",
+    "get_hits",
+    "batches",
+    "user_bytes_written",
+    "wal_bytes_written",
+    "wal_syncs",
+    "group_commit_followers",
+    "flushes",
+    "flush_bytes_written",
+    "write_stalls",
+    "write_stall_micros",
+    "bloom_useful",
+    "prefix_filter_skips",
+    "compactions",
+    "trivial_moves",
+    "compaction_micros",
+    "compaction_bytes_read",
+    "compaction_bytes_written",
+    "compaction_entries_dropped",
+    "block_cache_hits",
+    "block_cache_misses",
+];
+
+/// The series name, type and value of the engine field `field` (flattened name): counters get
+/// `_total`, and durations in microseconds become seconds (Prometheus base units).
+fn engine_series(field: &str, value: String) -> (String, &'static str, String) {
+    let (base, value) = match field.strip_suffix("_micros") {
+        Some(stem) => {
+            let secs = value
+                .parse::<u64>()
+                .map_or(value, |us| (us as f64 / 1e6).to_string());
+            (format!("{stem}_seconds"), secs)
+        }
+        None => (field.to_string(), value),
+    };
+    if ENGINE_COUNTERS.contains(&field) {
+        (format!("lsmkv_engine_{base}_total"), "counter", value)
+    } else {
+        (format!("lsmkv_engine_{base}"), "gauge", value)
+    }
+}
+
+/// Every number of the engine's statistics, as a counter or a gauge ([`ENGINE_COUNTERS`]), the
+/// series of one name together under one `# TYPE` line.
 fn render_engine(out: &mut String, engine_stats: &Json) {
-    let mut engine = Vec::new();
-    flatten("lsmkv_engine", &[], engine_stats, &mut engine);
+    let mut fields = Vec::new();
+    flatten("", &[], engine_stats, &mut fields);
+    let mut engine: Vec<_> = fields
+        .into_iter()
+        .map(|(field, labels, v)| {
+            let field = field.strip_prefix('_').unwrap_or(&field);
+            let (name, kind, v) = engine_series(field, v);
+            (name, kind, labels, v)
+        })
+        .collect();
     // Prometheus wants all series of one name together (stable: per-level order is kept).
     engine.sort_by(|a, b| a.0.cmp(&b.0));
     let mut last = String::new();
-    for (name, labels, v) in engine {
+    for (name, kind, labels, v) in engine {
         if name != last {
-            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
             last.clone_from(&name);
         }
         let _ = writeln!(out, "{name}{labels} {v}");
@@ -312,12 +371,86 @@ mod tests {
         assert!(text.contains("status=\"other\"} 1"), "{text}");
         assert!(text.contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /keys/{key}\",le=\"0.0005\"} 1"), "{text}");
         assert!(text.contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /keys/{key}\",le=\"+Inf\"} 2"), "{text}");
-        assert!(text.contains("lsmkv_engine_puts 3"), "{text}");
+        assert!(
+            text.contains("# TYPE lsmkv_engine_puts_total counter\nlsmkv_engine_puts_total 3\n"),
+            "{text}"
+        );
         assert!(
             text.contains("lsmkv_engine_levels_files{level=\"0\"} 2"),
             "{text}"
         );
-        assert!(text.contains("lsmkv_engine_block_cache_hits 1"), "{text}");
+        assert!(
+            text.contains("lsmkv_engine_block_cache_hits_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE lsmkv_engine_levels_files gauge\n"),
+            "{text}"
+        );
         assert_eq!(m.requests_total(), 3);
+    }
+
+    /// The fields of `Stats` that describe the shape now; every other field must be listed in
+    /// [`ENGINE_COUNTERS`].
+    const ENGINE_GAUGES: &[&str] = &[
+        "last_seqno",
+        "memtable_bytes",
+        "memtable_entries",
+        "immutable_memtables",
+        "immutable_memtable_bytes",
+        "wal_segments",
+        "wal_bytes",
+        "wal_current_segment",
+        "levels_files",
+        "levels_bytes",
+        "sst_files",
+        "sst_bytes",
+        "longest_stall_micros",
+        "pending_compaction_bytes",
+        "write_amplification",
+        "space_amplification",
+        "l0_compaction_trigger",
+        "l0_slowdown_writes_trigger",
+        "l0_stop_writes_trigger",
+        "soft_pending_compaction_bytes",
+        "hard_pending_compaction_bytes",
+        "block_cache_capacity_bytes",
+        "block_cache_used_bytes",
+        "block_cache_entries",
+    ];
+
+    #[test]
+    fn every_engine_field_is_classified_as_counter_or_gauge() {
+        let mut stats = serde_json::to_value(lsmkv::Stats::default()).unwrap();
+        stats["levels"] = serde_json::json!([{"level": 0, "files": 1, "bytes": 2}]);
+        let mut fields = Vec::new();
+        flatten("", &[], &stats, &mut fields);
+        let names: Vec<&str> = fields.iter().map(|f| f.0.trim_start_matches('_')).collect();
+        for name in &names {
+            let counter = ENGINE_COUNTERS.contains(name);
+            let gauge = ENGINE_GAUGES.contains(name);
+            assert!(
+                counter != gauge,
+                "Stats field {name}: list it in ENGINE_COUNTERS (grows while open) or ENGINE_GAUGES"
+            );
+        }
+        for name in ENGINE_COUNTERS.iter().chain(ENGINE_GAUGES) {
+            assert!(names.contains(name), "{name} is no longer a Stats field");
+        }
+    }
+
+    #[test]
+    fn engine_durations_are_seconds() {
+        let stats =
+            serde_json::json!({"compaction_micros": 2_500_000, "longest_stall_micros": 1500});
+        let text = Metrics::default().render(&stats, Duration::from_secs(1));
+        assert!(
+            text.contains("# TYPE lsmkv_engine_compaction_seconds_total counter\nlsmkv_engine_compaction_seconds_total 2.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE lsmkv_engine_longest_stall_seconds gauge\nlsmkv_engine_longest_stall_seconds 0.0015\n"),
+            "{text}"
+        );
     }
 }

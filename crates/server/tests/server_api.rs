@@ -249,7 +249,7 @@ fn stats_health_and_metrics() {
         r.body
             .contains("lsmkv_http_request_duration_seconds_bucket{route=\"GET /health\"")
     );
-    assert!(r.body.contains("lsmkv_engine_puts 1"), "{}", r.body);
+    assert!(r.body.contains("lsmkv_engine_puts_total 1"), "{}", r.body);
     assert!(r.body.contains("lsmkv_http_connections_open"));
 }
 
