@@ -263,6 +263,28 @@ fn damage_in_middle_record_is_corruption_at_its_offset() {
 }
 
 #[test]
+fn dropped_region_counts_intact_records_and_ignores_zero_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads: Vec<Vec<u8>> = (0..6).map(|i| payload(30, i)).collect();
+    let (_, bytes, offsets) = write_segment(dir.path(), 1, &payloads, 0);
+    let end = bytes.len() as u64;
+    // From a record boundary: that record and every one after it.
+    let r = dropped_region(&bytes, offsets[2], 1);
+    assert_eq!((r.bytes, r.records), (end - offsets[2], 4));
+    // The damaged record is not counted; zero fill after the data is not dropped data.
+    let mut b = bytes.clone();
+    b[offsets[2] as usize + RECORD_HEADER_SIZE + 1] ^= 0x10;
+    b.extend_from_slice(&[0; 4096]);
+    let r = dropped_region(&b, offsets[2], 1);
+    assert_eq!((r.bytes, r.records), (end - offsets[2], 3));
+    // Salted checksums: the records do not validate as another segment's.
+    assert_eq!(dropped_region(&bytes, offsets[0], 2).records, 0);
+    // At or past the end: nothing.
+    assert_eq!(dropped_region(&bytes, end, 1).bytes, 0);
+    assert_eq!(dropped_region(&bytes, end + 10, 1).records, 0);
+}
+
+#[test]
 fn damage_in_last_record_is_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let payloads = small_payloads();
