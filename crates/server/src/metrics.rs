@@ -89,7 +89,7 @@ impl Metrics {
 
     /// The Prometheus text exposition, with engine figures from `engine_stats` (the JSON form of
     /// `Db::stats()`: every number in it becomes a series, so new engine fields appear by
-    /// themselves; the monotonic ones, listed in [`ENGINE_COUNTERS`], as `_total` counters).
+    /// themselves; the monotonic ones, listed in `ENGINE_COUNTERS`, as `_total` counters).
     pub fn render(&self, engine_stats: &Json, uptime: Duration) -> String {
         let mut out = String::with_capacity(16 * 1024);
         self.render_requests(&mut out);
