@@ -425,6 +425,8 @@ fn table_count(s: &TestServer) -> usize {
 
 #[test]
 fn admin_page_in_headless_chromium() {
+    // First, so that a missing browser fails the test at once, saying what to install.
+    let b = Browser::start();
     let s = TestServer::start(&[("API_TOKEN", TOKEN)]);
 
     // The page itself needs no token; the data it shows does.
@@ -471,7 +473,6 @@ fn admin_page_in_headless_chromium() {
         json!({ "namespace": "key", "key": "user:020" })
     );
 
-    let b = Browser::start();
     b.goto(&s.url("/admin?interval=300"));
     b.viewport(1280, 800);
     // Without the token the page says what it needs.
@@ -582,4 +583,28 @@ fn admin_page_in_headless_chromium() {
         std::fs::create_dir_all(&dir).expect("screenshots dir");
         std::fs::write(dir.join("admin.png"), &png).expect("write screenshot");
     }
+
+    // The optimistic version at work: the page reloaded without polling (the token is still in
+    // the tab's sessionStorage) shows version 2; the flag moves on behind its back; the page's
+    // toggle is refused (409), nothing is written, and the page shows the flag as it now is.
+    b.goto(&s.url("/admin?interval=600000"));
+    b.wait_attr("body", "data-loaded", "true");
+    b.wait_attr("li[data-flag='dark-mode'] .ver", "data-version", "2");
+    let r = s.post("/features/dark-mode", r#"{"enabled": false, "version": 2}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    b.click("li[data-flag='dark-mode'] label.switch");
+    b.wait_text("the conflict message", "#flag-msg", |t| {
+        t.contains("changed elsewhere")
+    });
+    b.wait_attr("li[data-flag='dark-mode'] .ver", "data-version", "3");
+    let now = s.get("/features/dark-mode").json();
+    assert_eq!(
+        (now["enabled"].clone(), now["version"].clone()),
+        (json!(false), json!(3))
+    );
+    let checked = b.js(
+        "return document.querySelector(\"input[data-flag='dark-mode']\").checked;",
+        json!([]),
+    );
+    assert_eq!(checked, false);
 }
