@@ -129,22 +129,24 @@ impl Browser {
         b
     }
 
-    /// Sizes the window so that the page's viewport is `w` x `h` CSS pixels.
+    /// Makes the page's viewport exactly `w` x `h` CSS pixels at scale 1 (Chromium's device
+    /// metrics override, through chromedriver's DevTools passthrough: the window's own size would
+    /// include the browser's frame and apply asynchronously).
     fn viewport(&self, w: i64, h: i64) {
-        let mut rect = json!({ "width": w, "height": h });
-        for _ in 0..3 {
-            self.cmd("POST", "/window/rect", Some(rect.clone()));
-            let v = self.js("return [window.innerWidth, window.innerHeight];", json!([]));
-            let (iw, ih) = (v[0].as_i64().unwrap_or(0), v[1].as_i64().unwrap_or(0));
-            if (iw, ih) == (w, h) {
-                return;
-            }
-            rect = json!({
-                "width": rect["width"].as_i64().unwrap_or(w) + w - iw,
-                "height": rect["height"].as_i64().unwrap_or(h) + h - ih,
-            });
-        }
-        panic!("could not size the viewport to {w}x{h}");
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": { "width": w, "height": h, "deviceScaleFactor": 1, "mobile": false },
+            })),
+        );
+        let mut last = Value::Null;
+        let ok = poll(WAIT, || {
+            last = self.js("return [window.innerWidth, window.innerHeight];", json!([]));
+            last == json!([w, h])
+        });
+        assert!(ok, "the viewport is {last}, not [{w}, {h}]");
     }
 
     /// A WebDriver command outside any session; the `value` of the answer.
@@ -607,4 +609,48 @@ fn admin_page_in_headless_chromium() {
         json!([]),
     );
     assert_eq!(checked, false);
+}
+
+/// The admin routes over plain HTTP (no browser): headers of the page, escaping of key bounds,
+/// a flush of an empty memtable.
+#[test]
+fn admin_routes() {
+    let s = TestServer::start(&[]);
+    let page = s.get("/admin");
+    assert_eq!(page.status, 200);
+    let csp = &page.headers["content-security-policy"];
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    let head = server_common::agent()
+        .head(s.url("/admin"))
+        .call()
+        .expect("HEAD /admin");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().ok(),
+        Some(page.body.len().to_string().as_str())
+    );
+
+    assert_eq!(s.get("/admin/tables").json(), json!({ "tables": [] }));
+    let r = s.put_raw("/keys/%FFbin%5C", b"v");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.put_raw("/keys/zz%0A", b"v");
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.post("/admin/flush", "").json()["tables"], 1);
+    let t = &s.get("/admin/tables").json()["tables"][0];
+    assert_eq!(
+        t["smallest"],
+        json!({ "namespace": "key", "key": "zz\\x0a" })
+    );
+    assert_eq!(
+        t["largest"],
+        json!({ "namespace": "key", "key": "\\xffbin\\\\" })
+    );
+    assert_eq!(t["entries"], 2);
+    // Nothing to flush: still one table.
+    assert_eq!(s.post("/admin/flush", "").json()["tables"], 1);
+    assert_eq!(s.get("/admin/flush").status, 405);
 }
