@@ -74,7 +74,9 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
         Routed::Route(r, _) => *r,
         _ => RouteId::Unmatched,
     };
+    // The admin page is static markup holding no data; the routes it calls need the token.
     if route != RouteId::Health
+        && route != RouteId::AdminPage
         && let Some(token) = state.cfg.api_token()
         && !auth::authorized(req.headers(), token)
     {
@@ -121,6 +123,9 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 RouteId::ListFeatures => handlers::list_features(&ctx).await,
                 RouteId::GetFeature => handlers::get_feature(&ctx, p).await,
                 RouteId::PostFeature => handlers::post_feature(&ctx, req, p).await,
+                RouteId::AdminPage => Ok(handlers::admin_page()),
+                RouteId::AdminTables => handlers::admin_tables(&ctx).await,
+                RouteId::AdminFlush => handlers::admin_flush(&ctx).await,
                 RouteId::Unmatched => Err(ApiError::not_found("no such route")),
             }
         }

@@ -28,12 +28,15 @@ pub enum RouteId {
     ListFeatures,
     GetFeature,
     PostFeature,
+    AdminPage,
+    AdminTables,
+    AdminFlush,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 18] = [
+    pub const ALL: [RouteId; 21] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -51,6 +54,9 @@ impl RouteId {
         RouteId::ListFeatures,
         RouteId::GetFeature,
         RouteId::PostFeature,
+        RouteId::AdminPage,
+        RouteId::AdminTables,
+        RouteId::AdminFlush,
         RouteId::Unmatched,
     ];
 
@@ -79,6 +85,9 @@ impl RouteId {
             RouteId::ListFeatures => "GET /features",
             RouteId::GetFeature => "GET /features/{id}",
             RouteId::PostFeature => "POST /features/{id}",
+            RouteId::AdminPage => "GET /admin",
+            RouteId::AdminTables => "GET /admin/tables",
+            RouteId::AdminFlush => "POST /admin/flush",
             RouteId::Unmatched => "unmatched",
         }
     }
@@ -126,6 +135,9 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/stats/memory" => one("GET", &Method::GET, R::StatsMemory),
         "/stats/disk" => one("GET", &Method::GET, R::StatsDisk),
         "/features" => one("GET", &Method::GET, R::ListFeatures),
+        "/admin" => one("GET", &Method::GET, R::AdminPage),
+        "/admin/tables" => one("GET", &Method::GET, R::AdminTables),
+        "/admin/flush" => one("POST", &Method::POST, R::AdminFlush),
         _ => {
             if let Some(raw) = path.strip_prefix("/keys/") {
                 let key = Some(decode(raw));

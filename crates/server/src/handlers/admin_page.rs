@@ -1,0 +1,166 @@
+//! The admin page: `GET /admin` (one self-contained HTML file, compiled into the binary),
+//! `GET /admin/tables` (the live SSTables as JSON) and `POST /admin/flush`.
+//!
+//! `GET /admin` never needs the token: it is the same static markup for everyone and holds no
+//! data. Every route the page calls does need it when `API_TOKEN` is set; the page asks for it
+//! and sends `Authorization: Bearer`.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::{Value as Json, json};
+
+use super::context::{Ctx, Resp, json_response};
+use crate::errors::ApiError;
+use crate::keyspace::{FLAG, USER};
+
+/// The page, inline CSS and JS, no external resource.
+const PAGE: &str = include_str!("../admin.html");
+
+/// Inline script and style only; requests only to this server; no framing.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                   connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
+                   form-action 'none'; frame-ancestors 'none'";
+
+/// `GET /admin`.
+pub fn admin_page() -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(PAGE.as_bytes())));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+/// Bytes as text: printable ASCII as is, a backslash doubled, anything else `\xNN`.
+pub(crate) fn escape(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+/// An engine key as `{"namespace": "key" | "flag" | "other", "key": escaped}`: user keys and
+/// flag ids without their prefix byte.
+fn bound_json(k: &[u8]) -> Json {
+    let (ns, rest) = match k.split_first() {
+        Some((&USER, rest)) => ("key", rest),
+        Some((&FLAG, rest)) => ("flag", rest),
+        _ => ("other", k),
+    };
+    json!({ "namespace": ns, "key": escape(rest) })
+}
+
+/// `GET /admin/tables`: `{"tables": [...]}`, level 0 newest first, other levels in key order.
+pub async fn admin_tables(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let tables = ctx.engine(|db| Ok(db.tables())).await?;
+    let list: Vec<Json> = tables
+        .iter()
+        .map(|t| {
+            json!({
+                "level": t.level,
+                "number": t.number,
+                "file_size": t.file_size,
+                "entries": t.entries,
+                "tombstones": t.tombstones,
+                "min_seqno": t.min_seqno,
+                "max_seqno": t.max_seqno,
+                "smallest": bound_json(&t.smallest_key),
+                "largest": bound_json(&t.largest_key),
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "tables": list })))
+}
+
+/// `POST /admin/flush`: writes the memtable to a level-0 table and returns once it is live:
+/// `{"flushed": true, "tables": N}`.
+pub async fn admin_flush(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let n = ctx
+        .engine(|db| {
+            db.flush()?;
+            Ok(db.tables().len())
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "flushed": true, "tables": n }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(escape(b"user:1"), "user:1");
+        assert_eq!(escape(b"a\\b\x00\xff\n"), "a\\\\b\\x00\\xff\\x0a");
+        assert_eq!(bound_json(b"kabc")["namespace"], "key");
+        assert_eq!(bound_json(b"kabc")["key"], "abc");
+        assert_eq!(bound_json(b"fdark")["namespace"], "flag");
+        assert_eq!(bound_json(b"")["namespace"], "other");
+    }
+
+    #[test]
+    fn routes() {
+        use crate::routes::{RouteId, Routed, route};
+        use hyper::Method;
+        assert_eq!(
+            route(&Method::GET, "/admin"),
+            Routed::Route(RouteId::AdminPage, None)
+        );
+        assert_eq!(
+            route(&Method::HEAD, "/admin/tables"),
+            Routed::Route(RouteId::AdminTables, None)
+        );
+        assert_eq!(
+            route(&Method::POST, "/admin/flush"),
+            Routed::Route(RouteId::AdminFlush, None)
+        );
+        assert_eq!(
+            route(&Method::GET, "/admin/flush"),
+            Routed::MethodNotAllowed("POST")
+        );
+        assert_eq!(
+            route(&Method::POST, "/admin"),
+            Routed::MethodNotAllowed("GET")
+        );
+        assert_eq!(route(&Method::GET, "/admin/"), Routed::NotFound);
+    }
+
+    #[test]
+    fn page_is_self_contained() {
+        // No external resource: nothing fetched from another origin, no build step. (The one
+        // URL is the SVG namespace, an identifier that nothing fetches.)
+        let page = PAGE.replace("\"http://www.w3.org/2000/svg\"", "");
+        for bad in [
+            "http:", "https:", "//cdn", " src=", "<link", "@import", "url(",
+        ] {
+            assert!(
+                !page.contains(bad),
+                "the admin page must not reference {bad}"
+            );
+        }
+    }
+}
