@@ -2,8 +2,9 @@
 //!
 //! Without a subcommand it opens the shell on `--data-dir`. Subcommands run one operation each
 //! (`get`, `put`, `scan`, ...), inspect files without opening the database (`inspect`, `verify`),
-//! or move data in and out (`import`, `export`). Argument parsing and wiring only; the work is in
-//! the `lsmkv_cli` library and `lsmkv::debug`.
+//! or move data in and out (`import`, `export`). With `--url` (client mode) the shell and the
+//! data subcommands run against a running `lsmkv-server` instead of opening the directory.
+//! Argument parsing and wiring only; the work is in the `lsmkv_cli` library and `lsmkv::debug`.
 //!
 //! Configuration precedence: command-line flag > environment variable > `.env` file > default.
 //! Every engine option is read from the environment by `Options::from_env` (see `.env.example`).
@@ -19,16 +20,23 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use lsmkv::debug;
 use lsmkv::{Db, Options};
+use lsmkv_cli::backend::{Backend, not_remote};
 use lsmkv_cli::output::OutputMode;
 use lsmkv_cli::parse::StatsSection;
+use lsmkv_cli::remote::Client;
 use lsmkv_cli::transfer::{self, Format};
 use lsmkv_cli::words::unescape_word;
-use lsmkv_cli::{Failure, cli, exit, inspect};
+use lsmkv_cli::{Failure, RunSummary, cli, exit, inspect};
 
 const AFTER_HELP: &str = "\
 Without a subcommand, opens the interactive shell (type help there); with stdin not a terminal,
 runs its lines as commands. Keys and values on the command line are taken literally; with
 --escapes they may use the shell's escapes (\\xHH, \\n, \\t, \\\\, \\\").
+
+client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
+prefix, search, count and stats run against a running lsmkv-server over plain HTTP (no TLS),
+sending --token (or API_TOKEN) as its bearer token. levels, flush, compact, inspect, verify,
+import, export and a batch with deletes need the files and are usage errors there.
 
 exit status:
   0  success
@@ -37,6 +45,8 @@ exit status:
   3  corruption found (verify, inspect, or a read that hit a damaged file)
   4  any other error (I/O, database locked by another process, ...)
   5  verify, inspect: the file or directory given does not exist
+  6  client mode (--url): the server cannot be reached
+  7  client mode (--url): the server rejected the token
 A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.
 The shell ended by a signal (SIGTERM, SIGHUP; Ctrl-C when piped) closes the database and exits
 with 128 + the signal's number.";
@@ -60,6 +70,19 @@ struct Args {
     /// Shell with piped input: stop at the first failing line.
     #[arg(long)]
     bail: bool,
+    /// Client mode: run against the lsmkv-server at this URL (http://HOST:PORT, plain HTTP)
+    /// instead of opening --data-dir.
+    #[arg(long, env = "LSMKV_URL", global = true, value_name = "URL")]
+    url: Option<String>,
+    /// Client mode: the server's bearer token.
+    #[arg(
+        long,
+        env = "API_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -275,6 +298,9 @@ fn with_db(
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
+    if let Some(url) = args.url.clone() {
+        return run_remote(args, &url);
+    }
     let mode = mode(&args);
     let esc = args.escapes;
     let dir = args.data_dir.clone();
@@ -285,30 +311,36 @@ fn run(args: Args) -> Result<u8, Failure> {
         Cmd::Repl => shell(&dir, args.bail, mode),
         Cmd::Get { key } => {
             let key = bytes(&key, esc)?;
-            with_db(&dir, true, |db, out| cli::get(db, &key, mode, out))
+            with_db(&dir, true, |db, out| cli::get(db.into(), &key, mode, out))
         }
         Cmd::Put { key, value } => {
             let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            with_db(&dir, false, |db, out| cli::put(db, &key, &value, mode, out))
+            with_db(&dir, false, |db, out| {
+                cli::put(db.into(), &key, &value, mode, out)
+            })
         }
         Cmd::Delete { key } => {
             let key = bytes(&key, esc)?;
-            with_db(&dir, true, |db, out| cli::delete(db, &key, mode, out))
+            with_db(&dir, true, |db, out| {
+                cli::delete(db.into(), &key, mode, out)
+            })
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
             with_db(&dir, true, |db, out| {
-                cli::list(db, &listing, mode, out, &mut io::stderr())
+                cli::list(db.into(), &listing, mode, out, &mut io::stderr())
             })
         }
-        Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
+        Cmd::Count => with_db(&dir, true, |db, out| cli::count(db.into(), mode, out)),
         Cmd::Stats { section } => {
             let section = section.map(StatsSection::from);
-            with_db(&dir, true, |db, out| cli::stats(db, section, mode, out))
+            with_db(&dir, true, |db, out| {
+                cli::stats(db.into(), section, mode, out)
+            })
         }
-        Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db, mode, out)),
-        Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
-        Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
+        Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db.into(), mode, out)),
+        Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db.into(), mode, out)),
+        Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db.into(), mode, out)),
         Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
         Cmd::Verify { dir: target } => verify(&target.unwrap_or(dir), mode),
         Cmd::Import {
@@ -324,6 +356,62 @@ fn run(args: Args) -> Result<u8, Failure> {
             let prefix = prefix.map(|p| bytes(&p, esc)).transpose()?;
             export(&dir, prefix.as_deref(), format, output.as_deref())
         }
+    }
+}
+
+/// Client mode: the shell or one subcommand against the server at `url`.
+fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
+    let mode = mode(&args);
+    let esc = args.escapes;
+    let client = Client::new(url, args.token.clone())?;
+    let b = Backend::Remote(&client);
+    let cmd = match args.command {
+        None | Some(Cmd::Repl) => return remote_shell(&client, args.bail, mode),
+        Some(cmd) => cmd,
+    };
+    let mut out = io::stdout().lock();
+    let code = match cmd {
+        Cmd::Repl => Ok(exit::OK),
+        Cmd::Get { key } => cli::get(b, &bytes(&key, esc)?, mode, &mut out),
+        Cmd::Put { key, value } => {
+            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
+            cli::put(b, &key, &value, mode, &mut out)
+        }
+        Cmd::Delete { key } => cli::delete(b, &bytes(&key, esc)?, mode, &mut out),
+        cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
+            let listing = listing(cmd, esc)?;
+            cli::list(b, &listing, mode, &mut out, &mut io::stderr())
+        }
+        Cmd::Count => cli::count(b, mode, &mut out),
+        Cmd::Stats { section } => cli::stats(b, section.map(StatsSection::from), mode, &mut out),
+        Cmd::Levels => cli::levels(b, mode, &mut out),
+        Cmd::Flush => cli::flush(b, mode, &mut out),
+        Cmd::Compact => cli::compact(b, mode, &mut out),
+        Cmd::Inspect { .. } => Err(not_remote("inspect", &client)),
+        Cmd::Verify { .. } => Err(not_remote("verify", &client)),
+        Cmd::Import { .. } => Err(not_remote("import", &client)),
+        Cmd::Export { .. } => Err(not_remote("export", &client)),
+    };
+    let flushed = out.flush();
+    let code = code?;
+    flushed?;
+    Ok(code)
+}
+
+/// Client mode's shell: fails at once (status 6 or 7) when the server cannot be reached or
+/// rejects the token. History goes to ~/.lsmkv_client_history.
+fn remote_shell(client: &Client, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
+    client.check()?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lsmkv_client_history"));
+    let summary = lsmkv_cli::run(client, history.as_deref(), bail, mode)?;
+    Ok(shell_status(summary))
+}
+
+/// The shell's exit status: 128 + the signal that ended it, else that of the first failure.
+fn shell_status(summary: RunSummary) -> u8 {
+    match summary.signal {
+        Some(sig) => u8::try_from(128 + sig).unwrap_or(exit::OTHER),
+        None => summary.first_code,
     }
 }
 
@@ -506,8 +594,5 @@ fn shell(dir: &Path, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
         f
     })?;
     // Ended by a signal: the conventional status 128 + its number, once the database is closed.
-    if let Some(sig) = summary.signal {
-        return Ok(u8::try_from(128 + sig).unwrap_or(exit::OTHER));
-    }
-    Ok(summary.first_code)
+    Ok(shell_status(summary))
 }
