@@ -298,7 +298,8 @@ fn with_db(
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
-    if let Some(url) = args.url.clone() {
+    // An empty LSMKV_URL (as `.env.example` has it) is local mode.
+    if let Some(url) = args.url.clone().filter(|u| !u.is_empty()) {
         return run_remote(args, &url);
     }
     let mode = mode(&args);

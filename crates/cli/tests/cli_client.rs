@@ -348,6 +348,15 @@ fn a_wrong_token_is_status_7_and_no_server_status_6() {
         .env("API_TOKEN", TOKEN)
         .args(["put", "e", "nv"]);
     assert_eq!(ok(&run(&mut cmd)), "OK\n");
+    // An empty LSMKV_URL is local mode.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = local(dir.path(), &["put", "l", "ocal"]);
+    cmd.env("LSMKV_URL", "");
+    assert_eq!(ok(&run(&mut cmd)), "OK\n");
+    assert_eq!(
+        ok(&run(&mut local(dir.path(), &["get", "l"]))),
+        "\"ocal\"\n"
+    );
     drop(s);
 
     // A port nobody listens on.
