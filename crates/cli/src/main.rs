@@ -35,8 +35,8 @@ runs its lines as commands. Keys and values on the command line are taken litera
 
 client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
 prefix, search, count and stats run against a running lsmkv-server over plain HTTP (no TLS),
-sending --token (or API_TOKEN) as its bearer token. levels, flush, compact, inspect, verify,
-import, export and a batch with deletes need the files and are usage errors there.
+sending --token (or API_TOKEN) as its bearer token; import and export work there too. levels,
+flush, compact, inspect, verify and a batch with deletes are usage errors there.
 
 exit status:
   0  success
@@ -390,8 +390,23 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
         Cmd::Compact => cli::compact(b, mode, &mut out),
         Cmd::Inspect { .. } => Err(not_remote("inspect", &client)),
         Cmd::Verify { .. } => Err(not_remote("verify", &client)),
-        Cmd::Import { .. } => Err(not_remote("import", &client)),
-        Cmd::Export { .. } => Err(not_remote("export", &client)),
+        Cmd::Import {
+            file,
+            format,
+            batch_size,
+        } => {
+            let format = pick_format(format, &file);
+            import_into(b, &file, format, batch_size, mode, &mut out)
+        }
+        Cmd::Export {
+            prefix,
+            format,
+            output,
+        } => {
+            let prefix = prefix.map(|p| bytes(&p, esc)).transpose()?;
+            let format = export_format(format, output.as_deref());
+            export_from(b, prefix.as_deref(), format, output.as_deref(), &mut out)
+        }
     };
     let flushed = out.flush();
     let code = code?;
@@ -475,25 +490,46 @@ fn import(
     mode: OutputMode,
 ) -> Result<u8, Failure> {
     with_db(dir, false, |db, out| {
-        let s = if file.as_os_str() == "-" {
-            transfer::import(db, io::stdin().lock(), None, format, batch_size)?
-        } else {
-            let f = File::open(file)
-                .map_err(|e| Failure::other(format!("cannot open {}: {e}", file.display())))?;
-            let len = f.metadata().ok().map(|m| m.len());
-            transfer::import(db, f, len, format, batch_size)?
-        };
-        if mode == OutputMode::Json {
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({"records": s.records, "batches": s.batches})
-            )?;
-        } else {
-            eprintln!("imported {} records in {} batches", s.records, s.batches);
-        }
-        Ok(exit::OK)
+        import_into(db.into(), file, format, batch_size, mode, out)
     })
+}
+
+/// [`import`] into a local database or a server.
+fn import_into(
+    db: Backend<'_>,
+    file: &Path,
+    format: Format,
+    batch_size: usize,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let s = if file.as_os_str() == "-" {
+        transfer::import(db, io::stdin().lock(), None, format, batch_size)?
+    } else {
+        let f = File::open(file)
+            .map_err(|e| Failure::other(format!("cannot open {}: {e}", file.display())))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        transfer::import(db, f, len, format, batch_size)?
+    };
+    if mode == OutputMode::Json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"records": s.records, "batches": s.batches})
+        )?;
+    } else {
+        eprintln!("imported {} records in {} batches", s.records, s.batches);
+    }
+    Ok(exit::OK)
+}
+
+/// The format of `export`: `--format`, else by the output file's extension, else JSON lines.
+fn export_format(format: Option<FormatArg>, output: Option<&Path>) -> Format {
+    match (format, output) {
+        (Some(f), _) => pick_format(Some(f), Path::new("")),
+        (None, Some(o)) => Format::from_path(o),
+        (None, None) => Format::JsonLines,
+    }
 }
 
 /// `lsmkv export`: every key (or those starting with `prefix`) to `output` or stdout.
@@ -503,24 +539,30 @@ fn export(
     format: Option<FormatArg>,
     output: Option<&Path>,
 ) -> Result<u8, Failure> {
-    let format = match (format, output) {
-        (Some(f), _) => pick_format(Some(f), Path::new("")),
-        (None, Some(o)) => Format::from_path(o),
-        (None, None) => Format::JsonLines,
-    };
+    let format = export_format(format, output);
     with_db(dir, true, |db, out| {
-        let n = match output {
-            Some(path) => {
-                let f = File::create(path).map_err(|e| {
-                    Failure::other(format!("cannot create {}: {e}", path.display()))
-                })?;
-                transfer::export(db, f, prefix, format)?
-            }
-            None => transfer::export(db, &mut *out, prefix, format)?,
-        };
-        eprintln!("exported {n} records");
-        Ok(exit::OK)
+        export_from(db.into(), prefix, format, output, out)
     })
+}
+
+/// [`export`] from a local database or a server.
+fn export_from(
+    db: Backend<'_>,
+    prefix: Option<&[u8]>,
+    format: Format,
+    output: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let n = match output {
+        Some(path) => {
+            let f = File::create(path)
+                .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
+            transfer::export(db, f, prefix, format)?
+        }
+        None => transfer::export(db, &mut *out, prefix, format)?,
+    };
+    eprintln!("exported {n} records");
+    Ok(exit::OK)
 }
 
 fn pick_format(arg: Option<FormatArg>, file: &Path) -> Format {

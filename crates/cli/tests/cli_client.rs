@@ -317,8 +317,6 @@ fn offline_commands_are_usage_errors() {
         &["compact"],
         &["verify"],
         &["inspect", "manifest"],
-        &["export"],
-        &["import", "-"],
     ] {
         let o = run(&mut remote(&url, TOKEN, args));
         assert_eq!(status(&o), 2, "{args:?}: {}", stderr(&o));
@@ -327,6 +325,43 @@ fn offline_commands_are_usage_errors() {
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn import_and_export_go_through_the_server() {
+    let s = Server::start();
+    let url = s.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = String::new();
+    for i in 0..2500 {
+        input.push_str(&format!("{{\"key\":\"k{i:05}\",\"value\":\"v{i}\"}}\n"));
+    }
+    input.push_str("{\"key_base64\":\"/wA=\",\"value_base64\":\"gA==\"}\n");
+    let args = ["--json", "import", "-", "--batch-size", "1000"];
+    let r = output_with_stdin(&mut remote(&url, TOKEN, &args), input.as_bytes());
+    assert_eq!(ok(&r).trim(), r#"{"batches":3,"records":2501}"#);
+    let l = output_with_stdin(&mut local(dir.path(), &args), input.as_bytes());
+    assert_eq!(ok(&l).trim(), r#"{"batches":3,"records":2501}"#);
+    for args in [
+        &["export"][..],
+        &["export", "--format", "csv"],
+        &["export", "--prefix", "k01"],
+    ] {
+        let r = run(&mut remote(&url, TOKEN, args));
+        let l = run(&mut local(dir.path(), args));
+        assert_eq!(ok(&r), ok(&l), "{args:?}");
+        assert_eq!(stderr(&r), stderr(&l), "{args:?}");
+    }
+    // A bad record stops it with status 2, as locally.
+    let r = output_with_stdin(&mut remote(&url, TOKEN, &["import", "-"]), b"{\"key\":1}\n");
+    assert_eq!(status(&r), 2, "{}", stderr(&r));
+    // The server refuses an empty key (a usage error, status 2).
+    let r = output_with_stdin(
+        &mut remote(&url, TOKEN, &["import", "-"]),
+        b"{\"key\":\"\",\"value\":\"x\"}\n",
+    );
+    assert_eq!(status(&r), 2, "{}", stderr(&r));
+    assert!(stderr(&r).contains("bad_request"), "{}", stderr(&r));
 }
 
 #[test]
