@@ -23,6 +23,9 @@ use crate::output::get_json_bytes;
 /// Entries asked for per page of a listing (the server caps it at its SEARCH_MAX_LIMIT).
 const PAGE: usize = 1000;
 
+/// Longest path sent with a key in it; a longer key goes in a JSON body instead.
+const MAX_PATH: usize = 2048;
+
 /// Longest a request may take (connect, send, answer) before it fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -77,16 +80,21 @@ impl Client {
         &self.base
     }
 
-    /// Sends one request; `body` is JSON when given.
-    fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<Answer, Failure> {
+    /// Sends one request with `body` (and its content type) when given.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Answer, Failure> {
         let url = format!("{}{path}", self.base);
         let mut b = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(t) = &self.token {
             b = b.header("Authorization", format!("Bearer {t}"));
         }
         let built = match body {
-            Some(bytes) => b
-                .header("Content-Type", "application/json")
+            Some((content_type, bytes)) => b
+                .header("Content-Type", content_type)
                 .body(bytes)
                 .map(|r| self.agent.run(r)),
             None => b.body(()).map(|r| self.agent.run(r)),
@@ -112,7 +120,18 @@ impl Client {
 
     /// Sends a request and parses a successful answer's JSON (`Json::Null` for an empty body).
     fn call(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json, Failure> {
-        let a = self.send(method, path, body.map(|b| b.to_string().into_bytes()))?;
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.call_with(method, path, body)
+    }
+
+    /// [`Client::call`] with a body of any content type.
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Json, Failure> {
+        let a = self.send(method, path, body)?;
         if !(200..300).contains(&a.status) {
             return Err(failure_for(a.status, &a.body));
         }
@@ -158,13 +177,20 @@ impl Client {
             .ok_or_else(|| bad_answer("POST /keys/get"))
     }
 
-    /// `POST /keys` `{key, value}`.
+    /// `PUT /keys/{key}` with the value as the raw body (bounded by the server's MAX_VALUE_SIZE,
+    /// not its JSON limit); `POST /keys` `{key, value}` for a key too long for a path.
     ///
     /// # Errors
     /// The connection or the server's error.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), Failure> {
-        self.call("POST", "/keys", Some(entry_json(key, value)))
-            .map(|_| ())
+        let path = format!("/keys/{}", enc(key));
+        if path.len() > MAX_PATH {
+            return self
+                .call("POST", "/keys", Some(entry_json(key, value)))
+                .map(|_| ());
+        }
+        let body = Some(("application/octet-stream", value.to_vec()));
+        self.call_with("PUT", &path, body).map(|_| ())
     }
 
     /// `DELETE /keys/{key}`.

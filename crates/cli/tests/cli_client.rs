@@ -33,6 +33,8 @@ impl Server {
         m.insert("SERVER_WORKERS", "2".into());
         m.insert("API_TOKEN", TOKEN.into());
         m.insert("ACCESS_LOG", "false".into());
+        // Below the 100 KiB value `binary_keys_round_trip` puts (as a raw body).
+        m.insert("MAX_JSON_PAYLOAD_SIZE", "64KiB".into());
         // Small pages, so listings cross several of them.
         m.insert("DEFAULT_PAGE_LIMIT", "2".into());
         m.insert("SEARCH_MAX_LIMIT", "3".into());
@@ -223,6 +225,18 @@ fn binary_keys_round_trip() {
         let l = run(&mut local(dir.path(), q));
         assert_eq!(ok(&r), ok(&l), "{q:?}");
     }
+    // A key too long for a path goes in a JSON body; a large value as a raw body.
+    let long_key = "L".repeat(3000);
+    // (Larger than the test server's MAX_JSON_PAYLOAD_SIZE.)
+    let big_value = "b".repeat(100 << 10);
+    ok(&run(&mut remote(&url, TOKEN, &["put", &long_key, "v"])));
+    ok(&run(&mut remote(&url, TOKEN, &["put", "big", &big_value])));
+    let got = ok(&run(&mut remote(&url, TOKEN, &["--raw", "get", &long_key])));
+    assert_eq!(got, "v");
+    let got = ok(&run(&mut remote(&url, TOKEN, &["--raw", "get", "big"])));
+    assert_eq!(got.len(), 100 << 10);
+    ok(&run(&mut remote(&url, TOKEN, &["delete", &long_key])));
+    ok(&run(&mut remote(&url, TOKEN, &["delete", "big"])));
     let listed = ok(&run(&mut remote(&url, TOKEN, &["--json", "scan"])));
     assert!(listed.contains(r#""key_base64":"/wBr""#), "{listed}");
     ok(&run(&mut remote(
