@@ -29,7 +29,8 @@ const MAX_PATH: usize = 2048;
 /// Longest a request may take (connect, send, answer) before it fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A connection to a running `lsmkv-server`.
+/// A connection to a running `lsmkv-server` (clones share the connection pool).
+#[derive(Clone)]
 pub struct Client {
     /// `http://host:port`, without a trailing slash.
     base: String,
@@ -303,6 +304,8 @@ pub struct Pages<'a> {
     stop_at: Option<Vec<u8>>,
     /// Reverse scans: end below this key.
     stop_below: Option<Vec<u8>>,
+    /// Entries asked for per page.
+    page: usize,
 }
 
 impl<'a> Pages<'a> {
@@ -316,11 +319,18 @@ impl<'a> Pages<'a> {
             done: false,
             stop_at: None,
             stop_below: None,
+            page: PAGE,
         }
     }
 
+    /// Asks for `n` entries per page (at least 1) instead of the default 1000.
+    pub fn with_page(mut self, n: usize) -> Self {
+        self.page = n.max(1);
+        self
+    }
+
     fn fetch(&mut self) -> Result<(), Failure> {
-        let mut q = format!("?limit={PAGE}");
+        let mut q = format!("?limit={}", self.page);
         for (k, v) in &self.params {
             q.push_str(&format!("&{k}={}", enc(v)));
         }

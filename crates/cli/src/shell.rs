@@ -145,7 +145,7 @@ pub fn run_interactive<'a>(
     mode: OutputMode,
 ) -> io::Result<RunSummary> {
     let db: Backend<'a> = db.into();
-    let (rl, helper_db) = new_editor(db.db(), history)?;
+    let (rl, helper_db) = new_editor(db, history)?;
     #[cfg(unix)]
     let terminal_mode = nix::sys::termios::tcgetattr(io::stdin()).ok();
 
@@ -256,10 +256,10 @@ fn readline_io(e: ReadlineError) -> io::Error {
     }
 }
 
-/// The line editor with completion and hints over `db` (keys are completed from a local
-/// database only), and its history loaded. Also returns the editor's handle on the database,
-/// which the shell takes back before the caller closes it.
-fn new_editor(db: Option<&Db>, history: Option<&Path>) -> io::Result<(ShellEditor, SharedDb)> {
+/// The line editor with completion and hints over `db` (keys read from the database or the
+/// server), and its history loaded. Also returns the editor's handle on a local database, which
+/// the shell takes back before the caller closes it.
+fn new_editor(db: Backend<'_>, history: Option<&Path>) -> io::Result<(ShellEditor, SharedDb)> {
     let config = rustyline::Config::builder()
         .completion_type(rustyline::CompletionType::List)
         .auto_add_history(false)
@@ -267,8 +267,12 @@ fn new_editor(db: Option<&Db>, history: Option<&Path>) -> io::Result<(ShellEdito
         .map_err(readline_io)?
         .build();
     let mut rl = ShellEditor::with_config(config).map_err(readline_io)?;
-    let helper_db = Arc::new(Mutex::new(db.cloned()));
-    rl.set_helper(Some(editor::ShellHelper::new(Arc::clone(&helper_db))));
+    let helper_db = Arc::new(Mutex::new(db.db().cloned()));
+    let helper = match db {
+        Backend::Local(_) => editor::ShellHelper::new(Arc::clone(&helper_db)),
+        Backend::Remote(c) => editor::ShellHelper::remote(c.clone()),
+    };
+    rl.set_helper(Some(helper));
     if let Some(h) = history {
         // A missing history file is normal on first use.
         let _ = rl.load_history(h);

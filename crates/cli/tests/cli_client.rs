@@ -427,3 +427,48 @@ fn a_wrong_token_is_status_7_and_no_server_status_6() {
     let o = run(&mut remote("https://127.0.0.1:1", TOKEN, &["get", "k"]));
     assert_eq!(status(&o), 2, "{}", stderr(&o));
 }
+
+/// The interactive shell in a pseudo-terminal completes keys read from the server; its history
+/// goes to ~/.lsmkv_client_history.
+#[cfg(unix)]
+#[test]
+fn the_interactive_shell_completes_keys_from_the_server() {
+    use expectrl::process::unix::WaitStatus;
+    use expectrl::{ControlCode, Expect, Session};
+
+    const PROMPT: &str = "lsmkv> \r";
+    let s = Server::start();
+    let url = s.url();
+    for (k, v) in [("user:alice", "A"), ("user:bob", "B"), ("order:1", "O")] {
+        ok(&run(&mut remote(&url, TOKEN, &["put", k, v])));
+    }
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
+    cmd.args(["--url", &url, "--token", TOKEN])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env_remove("LSMKV_URL")
+        .env_remove("API_TOKEN")
+        .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).unwrap();
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    p.expect(PROMPT).unwrap();
+    p.send("get user:a\t").unwrap();
+    p.expect("user:alice").unwrap();
+    p.send("\r").unwrap();
+    p.expect("\"A\"").unwrap();
+    p.expect(PROMPT).unwrap();
+    p.send("get user:\t\t").unwrap();
+    p.expect("user:bob").unwrap();
+    p.send(ControlCode::EndOfText).unwrap();
+    p.expect(PROMPT).unwrap();
+    p.send(ControlCode::EndOfTransmission).unwrap();
+    p.expect(expectrl::Eof).unwrap();
+    let status = p.get_process().wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "status {status:?}"
+    );
+    let history = std::fs::read_to_string(home.path().join(".lsmkv_client_history")).unwrap();
+    assert!(history.contains("get user:alice"), "{history}");
+}
