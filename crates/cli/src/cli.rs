@@ -129,7 +129,13 @@ pub fn list(
                 (None, Some(p)) => c.prefix(p, l.reverse)?,
                 (None, None) => c.range(l.start.as_deref(), l.end.as_deref(), l.reverse)?,
             };
-            return emit(pages, limit, mode, out, err);
+            return emit(
+                pages.with_page(limit.saturating_add(1)),
+                limit,
+                mode,
+                out,
+                err,
+            );
         }
     };
     if let Some(needle) = &l.search {

@@ -155,7 +155,9 @@ impl<'a> Session<'a> {
             Command::Prefix { prefix, limit } => match db {
                 Backend::Local(db) => lister.list(db.prefix(prefix), effective_limit(*limit))?,
                 Backend::Remote(c) => {
-                    lister.list(c.prefix(prefix, false)?, effective_limit(*limit))?
+                    let limit = effective_limit(*limit);
+                    let pages = c.prefix(prefix, false)?.with_page(limit.saturating_add(1));
+                    lister.list(pages, limit)?
                 }
             },
             Command::Search { needle, limit } => search(db, needle, *limit, lister)?,
@@ -236,7 +238,9 @@ fn scan(
     let db = match db {
         Backend::Local(db) => db,
         Backend::Remote(c) => {
-            return lister.list(c.range(start, end, reverse)?, effective_limit(limit));
+            let limit = effective_limit(limit);
+            let pages = c.range(start, end, reverse)?;
+            return lister.list(pages.with_page(limit.saturating_add(1)), limit);
         }
     };
     let it = match (start, end) {
@@ -262,7 +266,10 @@ fn search(
     let limit = effective_limit(limit);
     let db = match db {
         Backend::Local(db) => db,
-        Backend::Remote(c) => return lister.list(c.search(needle)?, limit),
+        Backend::Remote(c) => {
+            let pages = c.search(needle)?.with_page(limit.saturating_add(1));
+            return lister.list(pages, limit);
+        }
     };
     let found = db.search_substring(needle, limit.saturating_add(1))?;
     lister.list(found.into_iter().map(Ok::<_, Failure>), limit)

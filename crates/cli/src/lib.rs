@@ -2,7 +2,8 @@
 //!
 //! - [`words`]: the line syntax (words, quotes, `\xHH` escapes); `help`: the command list.
 //! - [`parse`]: the commands a line's words form.
-//! - `exec`: a [`Session`] runs commands against a [`Db`](lsmkv::Db), streaming results.
+//! - `exec`: a [`Session`] runs commands against a [`Backend`] (a [`Db`](lsmkv::Db) or a
+//!   server), streaming results.
 //! - `shell`: the script and interactive front ends; `editor`: rustyline completion (commands,
 //!   keys from the database) and hints; `signals`: Ctrl-C stops a command, SIGTERM and SIGHUP
 //!   end the shell cleanly.

@@ -323,9 +323,10 @@ impl<'a> Pages<'a> {
         }
     }
 
-    /// Asks for `n` entries per page (at least 1) instead of the default 1000.
+    /// Asks for `n` entries per page (1 to 1000; 1000 by default): a listing that stops after
+    /// LIMIT entries asks for no more than LIMIT + 1.
     pub fn with_page(mut self, n: usize) -> Self {
-        self.page = n.max(1);
+        self.page = n.clamp(1, PAGE);
         self
     }
 
