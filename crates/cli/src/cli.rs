@@ -28,12 +28,13 @@ fn ok(out: &mut dyn Write, mode: OutputMode) -> Result<u8, Failure> {
 ///
 /// # Errors
 /// The engine's (or the server's) error.
-pub fn get(
-    db: Backend<'_>,
+pub fn get<'a>(
+    db: impl Into<Backend<'a>>,
     key: &[u8],
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let value = db.get(key)?;
     match (mode, &value) {
         (OutputMode::Text, Some(v)) => writeln!(out, "{}", quoted(v))?,
@@ -53,13 +54,14 @@ pub fn get(
 ///
 /// # Errors
 /// The engine's error.
-pub fn put(
-    db: Backend<'_>,
+pub fn put<'a>(
+    db: impl Into<Backend<'a>>,
     key: &[u8],
     value: &[u8],
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     db.put(key, value)?;
     ok(out, mode)
 }
@@ -68,12 +70,13 @@ pub fn put(
 ///
 /// # Errors
 /// The engine's error.
-pub fn delete(
-    db: Backend<'_>,
+pub fn delete<'a>(
+    db: impl Into<Backend<'a>>,
     key: &[u8],
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     db.delete(key)?;
     ok(out, mode)
 }
@@ -82,7 +85,12 @@ pub fn delete(
 ///
 /// # Errors
 /// The engine's error; a usage error in client mode.
-pub fn flush(db: Backend<'_>, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+pub fn flush<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     db.local("flush")?.flush()?;
     ok(out, mode)
 }
@@ -91,7 +99,12 @@ pub fn flush(db: Backend<'_>, mode: OutputMode, out: &mut dyn Write) -> Result<u
 ///
 /// # Errors
 /// The engine's error; a usage error in client mode.
-pub fn compact(db: Backend<'_>, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+pub fn compact<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     db.local("compact")?.compact()?;
     ok(out, mode)
 }
@@ -113,13 +126,14 @@ pub struct Listing {
 ///
 /// # Errors
 /// The engine's error, I/O errors of `out`.
-pub fn list(
-    db: Backend<'_>,
+pub fn list<'a>(
+    db: impl Into<Backend<'a>>,
     l: &Listing,
     mode: OutputMode,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let limit = effective_limit(l.limit);
     let db = match db {
         Backend::Local(db) => db,
@@ -195,7 +209,12 @@ where
 ///
 /// # Errors
 /// The engine's (or the server's) error.
-pub fn count(db: Backend<'_>, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+pub fn count<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let (exact, estimate) = db.count()?;
     match mode {
         OutputMode::Text => writeln!(out, "{exact} (estimate {estimate})")?,
@@ -209,12 +228,13 @@ pub fn count(db: Backend<'_>, mode: OutputMode, out: &mut dyn Write) -> Result<u
 ///
 /// # Errors
 /// I/O errors of `out`; the server's error.
-pub fn stats(
-    db: Backend<'_>,
+pub fn stats<'a>(
+    db: impl Into<Backend<'a>>,
     section: Option<StatsSection>,
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let j = stats_json_value(db.stats()?, section);
     let text = if mode == OutputMode::Text {
         serde_json::to_string_pretty(&j)
@@ -229,7 +249,12 @@ pub fn stats(
 ///
 /// # Errors
 /// I/O errors of `out`; a usage error in client mode.
-pub fn levels(db: Backend<'_>, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+pub fn levels<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let tables = db.local("levels")?.tables();
     match mode {
         OutputMode::Text => writeln!(out, "{}", levels_text(&tables))?,

@@ -26,7 +26,7 @@ use lsmkv_cli::parse::StatsSection;
 use lsmkv_cli::remote::Client;
 use lsmkv_cli::transfer::{self, Format};
 use lsmkv_cli::words::unescape_word;
-use lsmkv_cli::{Failure, RunSummary, cli, exit, inspect};
+use lsmkv_cli::{Failure, cli, exit, inspect};
 
 const AFTER_HELP: &str = "\
 Without a subcommand, opens the interactive shell (type help there); with stdin not a terminal,
@@ -312,36 +312,30 @@ fn run(args: Args) -> Result<u8, Failure> {
         Cmd::Repl => shell(&dir, args.bail, mode),
         Cmd::Get { key } => {
             let key = bytes(&key, esc)?;
-            with_db(&dir, true, |db, out| cli::get(db.into(), &key, mode, out))
+            with_db(&dir, true, |db, out| cli::get(db, &key, mode, out))
         }
         Cmd::Put { key, value } => {
             let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            with_db(&dir, false, |db, out| {
-                cli::put(db.into(), &key, &value, mode, out)
-            })
+            with_db(&dir, false, |db, out| cli::put(db, &key, &value, mode, out))
         }
         Cmd::Delete { key } => {
             let key = bytes(&key, esc)?;
-            with_db(&dir, true, |db, out| {
-                cli::delete(db.into(), &key, mode, out)
-            })
+            with_db(&dir, true, |db, out| cli::delete(db, &key, mode, out))
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
             with_db(&dir, true, |db, out| {
-                cli::list(db.into(), &listing, mode, out, &mut io::stderr())
+                cli::list(db, &listing, mode, out, &mut io::stderr())
             })
         }
-        Cmd::Count => with_db(&dir, true, |db, out| cli::count(db.into(), mode, out)),
+        Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
         Cmd::Stats { section } => {
             let section = section.map(StatsSection::from);
-            with_db(&dir, true, |db, out| {
-                cli::stats(db.into(), section, mode, out)
-            })
+            with_db(&dir, true, |db, out| cli::stats(db, section, mode, out))
         }
-        Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db.into(), mode, out)),
-        Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db.into(), mode, out)),
-        Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db.into(), mode, out)),
+        Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db, mode, out)),
+        Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
+        Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
         Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
         Cmd::Verify { dir: target } => verify(&target.unwrap_or(dir), mode),
         Cmd::Import {
@@ -420,15 +414,10 @@ fn remote_shell(client: &Client, bail: bool, mode: OutputMode) -> Result<u8, Fai
     client.check()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lsmkv_client_history"));
     let summary = lsmkv_cli::run(client, history.as_deref(), bail, mode)?;
-    Ok(shell_status(summary))
-}
-
-/// The shell's exit status: 128 + the signal that ended it, else that of the first failure.
-fn shell_status(summary: RunSummary) -> u8 {
-    match summary.signal {
-        Some(sig) => u8::try_from(128 + sig).unwrap_or(exit::OTHER),
-        None => summary.first_code,
+    if let Some(sig) = summary.signal {
+        return Ok(u8::try_from(128 + sig).unwrap_or(exit::OTHER));
     }
+    Ok(summary.first_code)
 }
 
 /// The keys `scan`, `prefix` or `search` list (for any other command: all of them).
@@ -637,5 +626,8 @@ fn shell(dir: &Path, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
         f
     })?;
     // Ended by a signal: the conventional status 128 + its number, once the database is closed.
-    Ok(shell_status(summary))
+    if let Some(sig) = summary.signal {
+        return Ok(u8::try_from(128 + sig).unwrap_or(exit::OTHER));
+    }
+    Ok(summary.first_code)
 }

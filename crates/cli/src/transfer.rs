@@ -128,13 +128,14 @@ impl Writer<'_> {
 /// # Errors
 /// A malformed record (exit status 2, naming the record) or the engine's error; batches written
 /// before it stay applied.
-pub fn import(
-    db: Backend<'_>,
+pub fn import<'a>(
+    db: impl Into<Backend<'a>>,
     input: impl Read,
     total_bytes: Option<u64>,
     format: Format,
     batch_size: usize,
 ) -> Result<ImportSummary, Failure> {
+    let db: Backend<'a> = db.into();
     let pb = progress_bar(
         total_bytes,
         "{spinner} import [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
@@ -209,12 +210,13 @@ fn import_csv(reader: impl Read, w: &mut Writer<'_>) -> Result<(), Failure> {
 ///
 /// # Errors
 /// I/O errors of `out` and the engine's read errors.
-pub fn export(
-    db: Backend<'_>,
+pub fn export<'a>(
+    db: impl Into<Backend<'a>>,
     out: impl Write,
     prefix: Option<&[u8]>,
     format: Format,
 ) -> Result<u64, Failure> {
+    let db: Backend<'a> = db.into();
     const TEMPLATE: &str = "{spinner} export [{elapsed_precise}] {wide_bar} {human_pos}/~{human_len} keys {per_sec} ETA {eta}";
     match db {
         Backend::Local(db) => {
