@@ -6,12 +6,11 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use lsmkv::Db;
-
-use crate::exec::{count_keys, effective_limit};
+use crate::backend::Backend;
+use crate::exec::effective_limit;
 use crate::failure::{Failure, exit};
 use crate::output::{
-    OutputMode, json_entry, levels_json, levels_text, quoted, stats_json, write_entry,
+    OutputMode, json_entry, levels_json, levels_text, quoted, stats_json_value, write_entry,
 };
 use crate::parse::StatsSection;
 
@@ -28,8 +27,14 @@ fn ok(out: &mut dyn Write, mode: OutputMode) -> Result<u8, Failure> {
 /// `lsmkv get KEY`: exit status 1 when the key does not exist.
 ///
 /// # Errors
-/// The engine's error.
-pub fn get(db: &Db, key: &[u8], mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+/// The engine's (or the server's) error.
+pub fn get<'a>(
+    db: impl Into<Backend<'a>>,
+    key: &[u8],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let value = db.get(key)?;
     match (mode, &value) {
         (OutputMode::Text, Some(v)) => writeln!(out, "{}", quoted(v))?,
@@ -49,13 +54,14 @@ pub fn get(db: &Db, key: &[u8], mode: OutputMode, out: &mut dyn Write) -> Result
 ///
 /// # Errors
 /// The engine's error.
-pub fn put(
-    db: &Db,
+pub fn put<'a>(
+    db: impl Into<Backend<'a>>,
     key: &[u8],
     value: &[u8],
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     db.put(key, value)?;
     ok(out, mode)
 }
@@ -64,7 +70,13 @@ pub fn put(
 ///
 /// # Errors
 /// The engine's error.
-pub fn delete(db: &Db, key: &[u8], mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
+pub fn delete<'a>(
+    db: impl Into<Backend<'a>>,
+    key: &[u8],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     db.delete(key)?;
     ok(out, mode)
 }
@@ -72,18 +84,28 @@ pub fn delete(db: &Db, key: &[u8], mode: OutputMode, out: &mut dyn Write) -> Res
 /// `lsmkv flush`.
 ///
 /// # Errors
-/// The engine's error.
-pub fn flush(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
-    db.flush()?;
+/// The engine's error; a usage error in client mode.
+pub fn flush<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    db.local("flush")?.flush()?;
     ok(out, mode)
 }
 
 /// `lsmkv compact`.
 ///
 /// # Errors
-/// The engine's error.
-pub fn compact(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
-    db.compact()?;
+/// The engine's error; a usage error in client mode.
+pub fn compact<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    db.local("compact")?.compact()?;
     ok(out, mode)
 }
 
@@ -104,17 +126,41 @@ pub struct Listing {
 ///
 /// # Errors
 /// The engine's error, I/O errors of `out`.
-pub fn list(
-    db: &Db,
+pub fn list<'a>(
+    db: impl Into<Backend<'a>>,
     l: &Listing,
     mode: OutputMode,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
     let limit = effective_limit(l.limit);
+    let db = match db {
+        Backend::Local(db) => db,
+        Backend::Remote(c) => {
+            let pages = match (&l.search, &l.prefix) {
+                (Some(needle), _) => c.search(needle)?,
+                (None, Some(p)) => c.prefix(p, l.reverse)?,
+                (None, None) => c.range(l.start.as_deref(), l.end.as_deref(), l.reverse)?,
+            };
+            return emit(
+                pages.with_page(limit.saturating_add(1)),
+                limit,
+                mode,
+                out,
+                err,
+            );
+        }
+    };
     if let Some(needle) = &l.search {
         let found = db.search_substring(needle, limit.saturating_add(1))?;
-        return emit(found.into_iter().map(Ok), limit, mode, out, err);
+        return emit(
+            found.into_iter().map(Ok::<_, Failure>),
+            limit,
+            mode,
+            out,
+            err,
+        );
     }
     let it = match (&l.prefix, &l.start, &l.end) {
         (Some(p), _, _) => db.prefix(p),
@@ -131,7 +177,7 @@ pub fn list(
 }
 
 /// Writes up to `limit` entries of `it`; a note on `err` if more follow.
-fn emit<I, K, V>(
+fn emit<I, K, V, E>(
     it: I,
     limit: usize,
     mode: OutputMode,
@@ -139,9 +185,10 @@ fn emit<I, K, V>(
     err: &mut dyn Write,
 ) -> Result<u8, Failure>
 where
-    I: Iterator<Item = lsmkv::Result<(K, V)>>,
+    I: Iterator<Item = Result<(K, V), E>>,
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
+    Failure: From<E>,
 {
     for (n, kv) in it.enumerate() {
         let (k, v) = kv?;
@@ -161,10 +208,14 @@ where
 /// `lsmkv count`: the exact count (a full scan) and the estimate.
 ///
 /// # Errors
-/// The engine's error.
-pub fn count(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
-    let exact = count_keys(db)?;
-    let estimate = db.len_estimate();
+/// The engine's (or the server's) error.
+pub fn count<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    let (exact, estimate) = db.count()?;
     match mode {
         OutputMode::Text => writeln!(out, "{exact} (estimate {estimate})")?,
         OutputMode::Json => writeln!(out, "{}", json!({"count": exact, "estimate": estimate}))?,
@@ -176,14 +227,15 @@ pub fn count(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failu
 /// `lsmkv stats [SECTION]`: pretty JSON, or one line with `--json`/`--raw`.
 ///
 /// # Errors
-/// I/O errors of `out`.
-pub fn stats(
-    db: &Db,
+/// I/O errors of `out`; the server's error.
+pub fn stats<'a>(
+    db: impl Into<Backend<'a>>,
     section: Option<StatsSection>,
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let j = stats_json(&db.stats(), section);
+    let db: Backend<'a> = db.into();
+    let j = stats_json_value(db.stats()?, section);
     let text = if mode == OutputMode::Text {
         serde_json::to_string_pretty(&j)
     } else {
@@ -196,9 +248,14 @@ pub fn stats(
 /// `lsmkv levels`.
 ///
 /// # Errors
-/// I/O errors of `out`.
-pub fn levels(db: &Db, mode: OutputMode, out: &mut dyn Write) -> Result<u8, Failure> {
-    let tables = db.tables();
+/// I/O errors of `out`; a usage error in client mode.
+pub fn levels<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    let tables = db.local("levels")?.tables();
     match mode {
         OutputMode::Text => writeln!(out, "{}", levels_text(&tables))?,
         _ => writeln!(out, "{}", levels_json(&tables))?,

@@ -14,6 +14,7 @@ use lsmkv::Db;
 use lsmkv::debug::escape_bytes;
 
 use crate::help::{COMMANDS, usage};
+use crate::remote::Client;
 use crate::words::{split, unescape_word};
 
 /// Most keys listed by one completion (the completed text itself comes from all matching keys).
@@ -23,12 +24,42 @@ pub const MAX_KEY_CANDIDATES: usize = 64;
 pub struct ShellHelper {
     /// The database, until the shell takes this handle back to close it.
     db: Arc<Mutex<Option<Db>>>,
+    /// Client mode: keys are read from the server instead.
+    remote: Option<Client>,
 }
 
 impl ShellHelper {
     /// A helper reading keys from `db`.
     pub fn new(db: Arc<Mutex<Option<Db>>>) -> Self {
-        ShellHelper { db }
+        ShellHelper { db, remote: None }
+    }
+
+    /// A helper reading keys from the server `client` talks to.
+    pub fn remote(client: Client) -> Self {
+        ShellHelper {
+            db: Arc::new(Mutex::new(None)),
+            remote: Some(client),
+        }
+    }
+
+    /// [`ShellHelper::key_candidates`] in client mode: three small requests (the first and the
+    /// last matching key, then the first few); a failed request completes nothing.
+    fn remote_candidates(c: &Client, prefix: &[u8], quoted: bool) -> Vec<Pair> {
+        let keys = |reverse: bool, n: usize| -> Option<Vec<Vec<u8>>> {
+            let pages = c.prefix(prefix, reverse).ok()?.with_page(n);
+            pages.take(n).map(|kv| kv.ok().map(|(k, _)| k)).collect()
+        };
+        let (Some(first), Some(last)) = (keys(false, 1), keys(true, 1)) else {
+            return Vec::new();
+        };
+        let (Some(first), Some(last)) = (first.first(), last.first()) else {
+            return Vec::new();
+        };
+        if first == last {
+            return candidates(first, last, Vec::new(), quoted);
+        }
+        let listed = keys(false, MAX_KEY_CANDIDATES + 1).unwrap_or_default();
+        candidates(first, last, listed, quoted)
     }
 
     /// Completion of a key argument that starts with `prefix` (`quoted`: the user opened a
@@ -38,6 +69,9 @@ impl ShellHelper {
     /// that far; a second Tab lists the first [`MAX_KEY_CANDIDATES`] keys (and `...` when more
     /// match).
     fn key_candidates(&self, prefix: &[u8], quoted: bool) -> Vec<Pair> {
+        if let Some(c) = &self.remote {
+            return Self::remote_candidates(c, prefix, quoted);
+        }
         let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(db) = db.as_ref() else {
             return Vec::new();
@@ -49,36 +83,49 @@ impl ShellHelper {
             return Vec::new();
         };
         if first == last {
-            let word = render_word(&first);
-            return vec![Pair {
-                replacement: format!("{word} "),
-                display: word,
-            }];
+            return candidates(&first, &last, Vec::new(), quoted);
         }
-        let shared = first
-            .iter()
-            .zip(last.iter())
-            .take_while(|(a, b)| a == b)
-            .count();
-        let replacement = render_partial(first.get(..shared).unwrap_or_default(), quoted);
-        let mut listed: Vec<Pair> = db
+        let listed: Vec<Vec<u8>> = db
             .prefix(prefix)
             .take(MAX_KEY_CANDIDATES + 1)
             .filter_map(Result::ok)
-            .map(|(k, _)| Pair {
-                display: render_word(&k),
-                replacement: replacement.clone(),
-            })
+            .map(|(k, _)| k.to_vec())
             .collect();
-        if listed.len() > MAX_KEY_CANDIDATES {
-            listed.truncate(MAX_KEY_CANDIDATES);
-            listed.push(Pair {
-                display: "...".to_string(),
-                replacement: replacement.clone(),
-            });
-        }
-        listed
+        candidates(&first, &last, listed, quoted)
     }
+}
+
+/// The completions of a key word from the `first` and `last` matching keys and the first of
+/// them `listed` (up to [`MAX_KEY_CANDIDATES`] + 1; unused when `first == last`).
+fn candidates(first: &[u8], last: &[u8], listed: Vec<Vec<u8>>, quoted: bool) -> Vec<Pair> {
+    if first == last {
+        let word = render_word(first);
+        return vec![Pair {
+            replacement: format!("{word} "),
+            display: word,
+        }];
+    }
+    let shared = first
+        .iter()
+        .zip(last.iter())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let replacement = render_partial(first.get(..shared).unwrap_or_default(), quoted);
+    let mut listed: Vec<Pair> = listed
+        .iter()
+        .map(|k| Pair {
+            display: render_word(k),
+            replacement: replacement.clone(),
+        })
+        .collect();
+    if listed.len() > MAX_KEY_CANDIDATES {
+        listed.truncate(MAX_KEY_CANDIDATES);
+        listed.push(Pair {
+            display: "...".to_string(),
+            replacement: replacement.clone(),
+        });
+    }
+    listed
 }
 
 /// The start of a word, for completion: bare when that is unambiguous (and no quote was

@@ -5,10 +5,11 @@
 use std::io::Write;
 use std::time::Instant;
 
-use lsmkv::{Db, WriteBatch};
+use lsmkv::Db;
 
 use serde_json::json;
 
+use crate::backend::Backend;
 use crate::cli;
 use crate::failure::Failure;
 use crate::help::{help_for, help_text};
@@ -48,26 +49,27 @@ pub enum Flow {
 
 /// The shell's state across lines.
 pub struct Session<'a> {
-    db: &'a Db,
+    db: Backend<'a>,
     mode: OutputMode,
     timer: bool,
     /// A `batch` being collected line by line.
-    pending: Option<WriteBatch>,
+    pending: Option<Vec<BatchOp>>,
 }
 
 impl<'a> Session<'a> {
-    /// A session on `db` printing results as `mode` says.
-    pub fn new(db: &'a Db, mode: OutputMode) -> Self {
+    /// A session on `db` (a [`Db`] or a [`Client`](crate::remote::Client)) printing results as
+    /// `mode` says.
+    pub fn new(db: impl Into<Backend<'a>>, mode: OutputMode) -> Self {
         Session {
-            db,
+            db: db.into(),
             mode,
             timer: false,
             pending: None,
         }
     }
 
-    /// The database.
-    pub fn db(&self) -> &'a Db {
+    /// What the session runs against.
+    pub fn backend(&self) -> Backend<'a> {
         self.db
     }
 
@@ -82,7 +84,7 @@ impl<'a> Session<'a> {
 
     /// Number of operations in an unfinished `batch`, if one is open.
     pub fn pending_ops(&self) -> Option<usize> {
-        self.pending.as_ref().map(WriteBatch::len)
+        self.pending.as_ref().map(Vec::len)
     }
 
     /// Drops an unfinished `batch` (Ctrl-C, end of input).
@@ -150,14 +152,19 @@ impl<'a> Session<'a> {
                 *reverse,
                 lister,
             )?,
-            Command::Prefix { prefix, limit } => {
-                lister.list(db.prefix(prefix), effective_limit(*limit))?;
-            }
+            Command::Prefix { prefix, limit } => match db {
+                Backend::Local(db) => lister.list(db.prefix(prefix), effective_limit(*limit))?,
+                Backend::Remote(c) => {
+                    let limit = effective_limit(*limit);
+                    let pages = c.prefix(prefix, false)?.with_page(limit.saturating_add(1));
+                    lister.list(pages, limit)?
+                }
+            },
             Command::Search { needle, limit } => search(db, needle, *limit, lister)?,
             Command::Count => _ = cli::count(db, mode, lister.out)?,
             Command::Batch(ops) => write_batch(db, ops, mode, lister.out)?,
             Command::BatchBegin => {
-                self.pending = Some(WriteBatch::new());
+                self.pending = Some(Vec::new());
                 writeln!(
                     lister.err,
                     "batch: enter put/delete lines, then commit (or abort)"
@@ -190,12 +197,12 @@ impl<'a> Session<'a> {
             return Ok(false);
         };
         match cmd {
-            Command::Put { key, value } => batch.put(key, value),
-            Command::Delete { key } => batch.delete(key),
+            Command::Put { key, value } => batch.push(BatchOp::Put(key.clone(), value.clone())),
+            Command::Delete { key } => batch.push(BatchOp::Delete(key.clone())),
             Command::Commit => {
                 let batch = self.pending.take().unwrap_or_default();
                 let n = batch.len();
-                self.db.write(batch)?;
+                self.db.write(&batch)?;
                 batch_ok(n, self.mode, out)?;
             }
             Command::Abort => {
@@ -221,13 +228,21 @@ impl<'a> Session<'a> {
 
 /// `scan` / `rscan`: keys in `[start, end)`, at most `limit` (default [`DEFAULT_LIMIT`]).
 fn scan(
-    db: &Db,
+    db: Backend<'_>,
     start: Option<&[u8]>,
     end: Option<&[u8]>,
     limit: Option<usize>,
     reverse: bool,
     lister: Lister<'_>,
 ) -> Result<(), Failure> {
+    let db = match db {
+        Backend::Local(db) => db,
+        Backend::Remote(c) => {
+            let limit = effective_limit(limit);
+            let pages = c.range(start, end, reverse)?;
+            return lister.list(pages.with_page(limit.saturating_add(1)), limit);
+        }
+    };
     let it = match (start, end) {
         (Some(s), Some(e)) => db.range(s..e),
         (Some(s), None) => db.range(s..),
@@ -242,10 +257,22 @@ fn scan(
 }
 
 /// `search`: entries whose key or value contains `needle`.
-fn search(db: &Db, needle: &[u8], limit: Option<usize>, lister: Lister<'_>) -> Result<(), Failure> {
+fn search(
+    db: Backend<'_>,
+    needle: &[u8],
+    limit: Option<usize>,
+    lister: Lister<'_>,
+) -> Result<(), Failure> {
     let limit = effective_limit(limit);
+    let db = match db {
+        Backend::Local(db) => db,
+        Backend::Remote(c) => {
+            let pages = c.search(needle)?.with_page(limit.saturating_add(1));
+            return lister.list(pages, limit);
+        }
+    };
     let found = db.search_substring(needle, limit.saturating_add(1))?;
-    lister.list(found.into_iter().map(Ok), limit)
+    lister.list(found.into_iter().map(Ok::<_, Failure>), limit)
 }
 
 /// `OK (n operations)`, `{"ok":true,"operations":n}`, or nothing with `--raw`.
@@ -260,21 +287,13 @@ fn batch_ok(n: usize, mode: OutputMode, out: &mut dyn Write) -> Result<(), Failu
 
 /// A one-line `batch`: applies its puts and deletes atomically.
 fn write_batch(
-    db: &Db,
+    db: Backend<'_>,
     ops: &[BatchOp],
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let mut b = WriteBatch::new();
-    for op in ops {
-        match op {
-            BatchOp::Put(k, v) => b.put(k, v),
-            BatchOp::Delete(k) => b.delete(k),
-        }
-    }
-    let n = b.len();
-    db.write(b)?;
-    batch_ok(n, mode, out)
+    db.write(ops)?;
+    batch_ok(ops.len(), mode, out)
 }
 
 /// `help` (the list) or `help NAME` (one command).
@@ -308,11 +327,12 @@ impl Lister<'_> {
     ///
     /// # Errors
     /// The engine's error, I/O errors of `out`/`err`.
-    pub fn list<I, K, V>(self, it: I, limit: usize) -> Result<(), Failure>
+    pub fn list<I, K, V, E>(self, it: I, limit: usize) -> Result<(), Failure>
     where
-        I: Iterator<Item = lsmkv::Result<(K, V)>>,
+        I: Iterator<Item = Result<(K, V), E>>,
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
+        Failure: From<E>,
     {
         let mut n = 0usize;
         for kv in it {

@@ -19,6 +19,10 @@ pub mod exit {
     pub const OTHER: u8 = 4;
     /// `verify` / `inspect`: the file or directory given does not exist.
     pub const NO_SUCH_PATH: u8 = 5;
+    /// Client mode (`--url`): the server cannot be reached (refused, timed out, not HTTP).
+    pub const CONNECTION: u8 = 6;
+    /// Client mode (`--url`): the server rejected the token (`--token` / `API_TOKEN`).
+    pub const UNAUTHORIZED: u8 = 7;
 }
 
 /// Text of the exit statuses, for `--help` and the README.
@@ -29,6 +33,8 @@ exit status:
   2  usage error (bad arguments, bad shell command, key or value too large)
   3  corruption found (verify, inspect, or a read that hit a damaged file)
   4  any other error (I/O, database locked by another process, ...)
+  6  client mode (--url): the server cannot be reached
+  7  client mode (--url): the server rejected the token
 A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.";
 
 /// A command that failed: the message for stderr and the exit status it maps to.

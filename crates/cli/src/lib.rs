@@ -2,7 +2,8 @@
 //!
 //! - [`words`]: the line syntax (words, quotes, `\xHH` escapes); `help`: the command list.
 //! - [`parse`]: the commands a line's words form.
-//! - `exec`: a [`Session`] runs commands against a [`Db`](lsmkv::Db), streaming results.
+//! - `exec`: a [`Session`] runs commands against a [`Backend`] (a [`Db`](lsmkv::Db) or a
+//!   server), streaming results.
 //! - `shell`: the script and interactive front ends; `editor`: rustyline completion (commands,
 //!   keys from the database) and hints; `signals`: Ctrl-C stops a command, SIGTERM and SIGHUP
 //!   end the shell cleanly.
@@ -10,6 +11,8 @@
 //! - [`output`]: text / JSON / raw rendering shared by the shell and the subcommands.
 //! - [`inspect`]: text rendering of the read-only dumps of [`lsmkv::debug`].
 //! - [`transfer`]: `import` and `export` (JSON lines or CSV) with a progress bar.
+//! - [`backend`]: what commands run against, a local [`Db`](lsmkv::Db) or, in client mode
+//!   (`--url`), a [`remote::Client`] of a running `lsmkv-server` over its REST API.
 //!
 //! Uses the public API and [`lsmkv::debug`] only. Two front ends: a rustyline editor with a
 //! history file when stdin is a terminal, plain lines otherwise (so `printf 'put a 1\n' | lsmkv`
@@ -22,6 +25,7 @@
     clippy::panic
 )]
 
+pub mod backend;
 pub mod cli;
 mod editor;
 mod exec;
@@ -30,11 +34,13 @@ mod help;
 pub mod inspect;
 pub mod output;
 pub mod parse;
+pub mod remote;
 mod shell;
 mod signals;
 pub mod transfer;
 pub mod words;
 
+pub use backend::Backend;
 pub use exec::{Flow, Session};
 pub use failure::{EXIT_CODES_HELP, Failure, exit, exit_code};
 pub use help::help_text;

@@ -2,8 +2,9 @@
 //!
 //! Without a subcommand it opens the shell on `--data-dir`. Subcommands run one operation each
 //! (`get`, `put`, `scan`, ...), inspect files without opening the database (`inspect`, `verify`),
-//! or move data in and out (`import`, `export`). Argument parsing and wiring only; the work is in
-//! the `lsmkv_cli` library and `lsmkv::debug`.
+//! or move data in and out (`import`, `export`). With `--url` (client mode) the shell and the
+//! data subcommands run against a running `lsmkv-server` instead of opening the directory.
+//! Argument parsing and wiring only; the work is in the `lsmkv_cli` library and `lsmkv::debug`.
 //!
 //! Configuration precedence: command-line flag > environment variable > `.env` file > default.
 //! Every engine option is read from the environment by `Options::from_env` (see `.env.example`).
@@ -19,8 +20,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use lsmkv::debug;
 use lsmkv::{Db, Options};
+use lsmkv_cli::backend::{Backend, not_remote};
 use lsmkv_cli::output::OutputMode;
 use lsmkv_cli::parse::StatsSection;
+use lsmkv_cli::remote::Client;
 use lsmkv_cli::transfer::{self, Format};
 use lsmkv_cli::words::unescape_word;
 use lsmkv_cli::{Failure, cli, exit, inspect};
@@ -30,6 +33,11 @@ Without a subcommand, opens the interactive shell (type help there); with stdin 
 runs its lines as commands. Keys and values on the command line are taken literally; with
 --escapes they may use the shell's escapes (\\xHH, \\n, \\t, \\\\, \\\").
 
+client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
+prefix, search, count and stats run against a running lsmkv-server over plain HTTP (no TLS),
+sending --token (or API_TOKEN) as its bearer token; import and export work there too. levels,
+flush, compact, inspect, verify and a batch with deletes are usage errors there.
+
 exit status:
   0  success
   1  get: the key does not exist
@@ -37,6 +45,8 @@ exit status:
   3  corruption found (verify, inspect, or a read that hit a damaged file)
   4  any other error (I/O, database locked by another process, ...)
   5  verify, inspect: the file or directory given does not exist
+  6  client mode (--url): the server cannot be reached
+  7  client mode (--url): the server rejected the token
 A closed stdout (lsmkv scan | head -1) ends a command quietly with status 0.
 The shell ended by a signal (SIGTERM, SIGHUP; Ctrl-C when piped) closes the database and exits
 with 128 + the signal's number.";
@@ -60,6 +70,19 @@ struct Args {
     /// Shell with piped input: stop at the first failing line.
     #[arg(long)]
     bail: bool,
+    /// Client mode: run against the lsmkv-server at this URL (http://HOST:PORT, plain HTTP)
+    /// instead of opening --data-dir.
+    #[arg(long, env = "LSMKV_URL", global = true, value_name = "URL")]
+    url: Option<String>,
+    /// Client mode: the server's bearer token.
+    #[arg(
+        long,
+        env = "API_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -286,6 +309,10 @@ fn with_db(
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
+    // An empty LSMKV_URL (as `.env.example` has it) is local mode.
+    if let Some(url) = args.url.clone().filter(|u| !u.is_empty()) {
+        return run_remote(args, &url);
+    }
     let mode = mode(&args);
     let esc = args.escapes;
     let dir = args.data_dir.clone();
@@ -336,6 +363,72 @@ fn run(args: Args) -> Result<u8, Failure> {
             export(&dir, prefix.as_deref(), format, output.as_deref())
         }
     }
+}
+
+/// Client mode: the shell or one subcommand against the server at `url`.
+fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
+    let mode = mode(&args);
+    let esc = args.escapes;
+    let client = Client::new(url, args.token.clone())?;
+    let b = Backend::Remote(&client);
+    let cmd = match args.command {
+        None | Some(Cmd::Repl) => return remote_shell(&client, args.bail, mode),
+        Some(cmd) => cmd,
+    };
+    let mut out = io::stdout().lock();
+    let code = match cmd {
+        Cmd::Repl => Ok(exit::OK),
+        Cmd::Get { key } => cli::get(b, &bytes(&key, esc)?, mode, &mut out),
+        Cmd::Put { key, value } => {
+            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
+            cli::put(b, &key, &value, mode, &mut out)
+        }
+        Cmd::Delete { key } => cli::delete(b, &bytes(&key, esc)?, mode, &mut out),
+        cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
+            let listing = listing(cmd, esc)?;
+            cli::list(b, &listing, mode, &mut out, &mut io::stderr())
+        }
+        Cmd::Count => cli::count(b, mode, &mut out),
+        Cmd::Stats { section } => cli::stats(b, section.map(StatsSection::from), mode, &mut out),
+        Cmd::Levels => cli::levels(b, mode, &mut out),
+        Cmd::Flush => cli::flush(b, mode, &mut out),
+        Cmd::Compact => cli::compact(b, mode, &mut out),
+        Cmd::Inspect { .. } => Err(not_remote("inspect", &client)),
+        Cmd::Verify { .. } => Err(not_remote("verify", &client)),
+        Cmd::Import {
+            file,
+            format,
+            batch_size,
+        } => {
+            let format = pick_format(format, &file);
+            import_into(b, &file, format, batch_size, mode, &mut out)
+        }
+        Cmd::Export {
+            prefix,
+            format,
+            output,
+        } => {
+            let prefix = prefix.map(|p| bytes(&p, esc)).transpose()?;
+            let format = export_format(format, output.as_deref());
+            export_from(b, prefix.as_deref(), format, output.as_deref(), &mut out)
+        }
+    };
+    let flushed = out.flush();
+    let code = code?;
+    flushed?;
+    Ok(code)
+}
+
+/// Client mode's shell: fails at once (status 6 or 7) when the server cannot be reached or
+/// rejects the token. History goes to ~/.lsmkv_client_history.
+fn remote_shell(client: &Client, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
+    client.check()?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lsmkv_client_history"));
+    let summary = lsmkv_cli::run(client, history.as_deref(), bail, mode)?;
+    if let Some(sig) = summary.signal {
+        return Ok(u8::try_from(128 + sig).unwrap_or(exit::OTHER));
+    }
+    Ok(summary.first_code)
 }
 
 /// The keys `scan`, `prefix` or `search` list (for any other command: all of them).
@@ -397,25 +490,46 @@ fn import(
     mode: OutputMode,
 ) -> Result<u8, Failure> {
     with_db(dir, false, |db, out| {
-        let s = if file.as_os_str() == "-" {
-            transfer::import(db, io::stdin().lock(), None, format, batch_size)?
-        } else {
-            let f = File::open(file)
-                .map_err(|e| Failure::other(format!("cannot open {}: {e}", file.display())))?;
-            let len = f.metadata().ok().map(|m| m.len());
-            transfer::import(db, f, len, format, batch_size)?
-        };
-        if mode == OutputMode::Json {
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({"records": s.records, "batches": s.batches})
-            )?;
-        } else {
-            eprintln!("imported {} records in {} batches", s.records, s.batches);
-        }
-        Ok(exit::OK)
+        import_into(db.into(), file, format, batch_size, mode, out)
     })
+}
+
+/// [`import`] into a local database or a server.
+fn import_into(
+    db: Backend<'_>,
+    file: &Path,
+    format: Format,
+    batch_size: usize,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let s = if file.as_os_str() == "-" {
+        transfer::import(db, io::stdin().lock(), None, format, batch_size)?
+    } else {
+        let f = File::open(file)
+            .map_err(|e| Failure::other(format!("cannot open {}: {e}", file.display())))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        transfer::import(db, f, len, format, batch_size)?
+    };
+    if mode == OutputMode::Json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"records": s.records, "batches": s.batches})
+        )?;
+    } else {
+        eprintln!("imported {} records in {} batches", s.records, s.batches);
+    }
+    Ok(exit::OK)
+}
+
+/// The format of `export`: `--format`, else by the output file's extension, else JSON lines.
+fn export_format(format: Option<FormatArg>, output: Option<&Path>) -> Format {
+    match (format, output) {
+        (Some(f), _) => pick_format(Some(f), Path::new("")),
+        (None, Some(o)) => Format::from_path(o),
+        (None, None) => Format::JsonLines,
+    }
 }
 
 /// `lsmkv export`: every key (or those starting with `prefix`) to `output` or stdout.
@@ -425,24 +539,30 @@ fn export(
     format: Option<FormatArg>,
     output: Option<&Path>,
 ) -> Result<u8, Failure> {
-    let format = match (format, output) {
-        (Some(f), _) => pick_format(Some(f), Path::new("")),
-        (None, Some(o)) => Format::from_path(o),
-        (None, None) => Format::JsonLines,
-    };
+    let format = export_format(format, output);
     with_db(dir, true, |db, out| {
-        let n = match output {
-            Some(path) => {
-                let f = File::create(path).map_err(|e| {
-                    Failure::other(format!("cannot create {}: {e}", path.display()))
-                })?;
-                transfer::export(db, f, prefix, format)?
-            }
-            None => transfer::export(db, &mut *out, prefix, format)?,
-        };
-        eprintln!("exported {n} records");
-        Ok(exit::OK)
+        export_from(db.into(), prefix, format, output, out)
     })
+}
+
+/// [`export`] from a local database or a server.
+fn export_from(
+    db: Backend<'_>,
+    prefix: Option<&[u8]>,
+    format: Format,
+    output: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let n = match output {
+        Some(path) => {
+            let f = File::create(path)
+                .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
+            transfer::export(db, f, prefix, format)?
+        }
+        None => transfer::export(db, &mut *out, prefix, format)?,
+    };
+    eprintln!("exported {n} records");
+    Ok(exit::OK)
 }
 
 fn pick_format(arg: Option<FormatArg>, file: &Path) -> Format {

@@ -149,7 +149,11 @@ fn section_fields(section: StatsSection) -> &'static [&'static str] {
 /// Statistics as JSON, whole or one section. Compaction counters (and any field added later) are
 /// in the whole object; `disk` also takes every field whose name starts with `compaction`.
 pub fn stats_json(stats: &Stats, section: Option<StatsSection>) -> Json {
-    let all = serde_json::to_value(stats).unwrap_or(Json::Null);
+    stats_json_value(serde_json::to_value(stats).unwrap_or(Json::Null), section)
+}
+
+/// [`stats_json`] of statistics already serialized (as a server's `GET /stats/all` gives them).
+pub fn stats_json_value(all: Json, section: Option<StatsSection>) -> Json {
     let Some(section) = section else { return all };
     let Json::Object(map) = all else { return all };
     let fields = section_fields(section);

@@ -9,6 +9,7 @@ use std::thread;
 use lsmkv::Db;
 use rustyline::error::ReadlineError;
 
+use crate::backend::Backend;
 use crate::editor;
 use crate::exec::{Flow, Session, operations};
 use crate::failure::Failure;
@@ -48,20 +49,27 @@ enum Input<L> {
 ///
 /// # Errors
 /// Only I/O errors reading `input` or writing `out`/`err`.
-pub fn run_script(
-    db: &Db,
+pub fn run_script<'a>(
+    db: impl Into<Backend<'a>>,
     input: impl BufRead,
     out: &mut dyn Write,
     err: &mut dyn Write,
     bail: bool,
     mode: OutputMode,
 ) -> io::Result<RunSummary> {
-    script(db, input.lines().map(Input::Line), out, err, bail, mode)
+    script(
+        db.into(),
+        input.lines().map(Input::Line),
+        out,
+        err,
+        bail,
+        mode,
+    )
 }
 
 /// [`run_script`] over lines that may be cut short by a signal.
 fn script(
-    db: &Db,
+    db: Backend<'_>,
     input: impl Iterator<Item = Input<io::Result<String>>>,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -131,11 +139,12 @@ fn script(
 ///
 /// # Errors
 /// I/O errors of the terminal.
-pub fn run_interactive(
-    db: &Db,
+pub fn run_interactive<'a>(
+    db: impl Into<Backend<'a>>,
     history: Option<&Path>,
     mode: OutputMode,
 ) -> io::Result<RunSummary> {
+    let db: Backend<'a> = db.into();
     let (rl, helper_db) = new_editor(db, history)?;
     #[cfg(unix)]
     let terminal_mode = nix::sys::termios::tcgetattr(io::stdin()).ok();
@@ -247,9 +256,10 @@ fn readline_io(e: ReadlineError) -> io::Error {
     }
 }
 
-/// The line editor with completion and hints over `db`, and its history loaded. Also returns the
-/// editor's handle on the database, which the shell takes back before the caller closes it.
-fn new_editor(db: &Db, history: Option<&Path>) -> io::Result<(ShellEditor, SharedDb)> {
+/// The line editor with completion and hints over `db` (keys read from the database or the
+/// server), and its history loaded. Also returns the editor's handle on a local database, which
+/// the shell takes back before the caller closes it.
+fn new_editor(db: Backend<'_>, history: Option<&Path>) -> io::Result<(ShellEditor, SharedDb)> {
     let config = rustyline::Config::builder()
         .completion_type(rustyline::CompletionType::List)
         .auto_add_history(false)
@@ -257,8 +267,12 @@ fn new_editor(db: &Db, history: Option<&Path>) -> io::Result<(ShellEditor, Share
         .map_err(readline_io)?
         .build();
     let mut rl = ShellEditor::with_config(config).map_err(readline_io)?;
-    let helper_db = Arc::new(Mutex::new(Some(db.clone())));
-    rl.set_helper(Some(editor::ShellHelper::new(Arc::clone(&helper_db))));
+    let helper_db = Arc::new(Mutex::new(db.db().cloned()));
+    let helper = match db {
+        Backend::Local(_) => editor::ShellHelper::new(Arc::clone(&helper_db)),
+        Backend::Remote(c) => editor::ShellHelper::remote(c.clone()),
+    };
+    rl.set_helper(Some(helper));
     if let Some(h) = history {
         // A missing history file is normal on first use.
         let _ = rl.load_history(h);
@@ -332,12 +346,13 @@ fn run_pasted(
 ///
 /// # Errors
 /// I/O errors of stdin/stdout/stderr.
-pub fn run(
-    db: &Db,
+pub fn run<'a>(
+    db: impl Into<Backend<'a>>,
     history: Option<&Path>,
     bail: bool,
     mode: OutputMode,
 ) -> io::Result<RunSummary> {
+    let db: Backend<'a> = db.into();
     if io::stdin().is_terminal() {
         return run_interactive(db, history, mode);
     }

@@ -3,6 +3,10 @@
 //! `key,value` header row). Both stream: import writes a batch every `batch_size` records (each
 //! batch is atomic; a failure leaves the batches before it applied), export walks a snapshot. A
 //! progress bar (rate, ETA) is drawn on stderr when it is a terminal.
+//!
+//! In client mode (`--url`) import sends each batch as one `POST /keys/batch` (also cut at
+//! [`REMOTE_BATCH_BYTES`], under the server's JSON body limit) and export pages through
+//! `GET /keys`: not one snapshot, but every key present throughout is exported once.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
@@ -10,8 +14,9 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value as Json};
 
-use lsmkv::{Db, WriteBatch};
+use lsmkv::WriteBatch;
 
+use crate::backend::Backend;
 use crate::failure::{Failure, exit};
 use crate::output::{get_json_bytes, json_entry};
 
@@ -36,6 +41,9 @@ impl Format {
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 /// A batch is also written once its keys and values reach this many bytes.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// In client mode, a batch is sent once its keys and values reach this many bytes (the server's
+/// MAX_JSON_PAYLOAD_SIZE is 1 MiB by default, and JSON escaping or base64 makes bytes longer).
+pub const REMOTE_BATCH_BYTES: usize = 256 << 10;
 
 /// What `import` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,27 +72,53 @@ fn bad_input(line: u64, why: impl std::fmt::Display) -> Failure {
 
 /// Accumulates records into batches and writes them.
 struct Writer<'a> {
-    db: &'a Db,
+    db: Backend<'a>,
     batch: WriteBatch,
+    /// Client mode: the batch's puts and their bytes.
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    put_bytes: usize,
     batch_size: usize,
     summary: ImportSummary,
 }
 
 impl Writer<'_> {
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), Failure> {
-        self.batch.put(key, value);
         self.summary.records += 1;
-        if self.batch.len() >= self.batch_size || self.batch.encoded_size() >= MAX_BATCH_BYTES {
+        let full = match self.db {
+            Backend::Local(_) => {
+                self.batch.put(key, value);
+                self.batch.len() >= self.batch_size || self.batch.encoded_size() >= MAX_BATCH_BYTES
+            }
+            Backend::Remote(_) => {
+                self.puts.push((key.to_vec(), value.to_vec()));
+                self.put_bytes += key.len() + value.len();
+                self.puts.len() >= self.batch_size || self.put_bytes >= REMOTE_BATCH_BYTES
+            }
+        };
+        if full {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), Failure> {
-        if !self.batch.is_empty() {
-            self.db.write(std::mem::take(&mut self.batch))?;
-            self.summary.batches += 1;
+        match self.db {
+            Backend::Local(db) if !self.batch.is_empty() => {
+                db.write(std::mem::take(&mut self.batch))?;
+            }
+            Backend::Remote(c) if !self.puts.is_empty() => {
+                let refs: Vec<(&[u8], &[u8])> = self
+                    .puts
+                    .iter()
+                    .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                    .collect();
+                c.put_batch(&refs)?;
+                self.puts.clear();
+                self.put_bytes = 0;
+            }
+            _ => return Ok(()),
         }
+        self.summary.batches += 1;
         Ok(())
     }
 }
@@ -94,13 +128,14 @@ impl Writer<'_> {
 /// # Errors
 /// A malformed record (exit status 2, naming the record) or the engine's error; batches written
 /// before it stay applied.
-pub fn import(
-    db: &Db,
+pub fn import<'a>(
+    db: impl Into<Backend<'a>>,
     input: impl Read,
     total_bytes: Option<u64>,
     format: Format,
     batch_size: usize,
 ) -> Result<ImportSummary, Failure> {
+    let db: Backend<'a> = db.into();
     let pb = progress_bar(
         total_bytes,
         "{spinner} import [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
@@ -109,6 +144,8 @@ pub fn import(
     let mut w = Writer {
         db,
         batch: WriteBatch::new(),
+        puts: Vec::new(),
+        put_bytes: 0,
         batch_size: batch_size.max(1),
         summary: ImportSummary::default(),
     };
@@ -173,27 +210,57 @@ fn import_csv(reader: impl Read, w: &mut Writer<'_>) -> Result<(), Failure> {
 ///
 /// # Errors
 /// I/O errors of `out` and the engine's read errors.
-pub fn export(
-    db: &Db,
+pub fn export<'a>(
+    db: impl Into<Backend<'a>>,
     out: impl Write,
     prefix: Option<&[u8]>,
     format: Format,
 ) -> Result<u64, Failure> {
-    let pb = progress_bar(
-        Some(db.len_estimate()),
-        "{spinner} export [{elapsed_precise}] {wide_bar} {human_pos}/~{human_len} keys {per_sec} ETA {eta}",
-    );
-    let it = match prefix {
-        Some(p) => db.prefix(p),
-        None => db.range::<&[u8], _>(..),
-    };
+    let db: Backend<'a> = db.into();
+    const TEMPLATE: &str = "{spinner} export [{elapsed_precise}] {wide_bar} {human_pos}/~{human_len} keys {per_sec} ETA {eta}";
+    match db {
+        Backend::Local(db) => {
+            let pb = progress_bar(Some(db.len_estimate()), TEMPLATE);
+            let it = match prefix {
+                Some(p) => db.prefix(p),
+                None => db.range::<&[u8], _>(..),
+            };
+            write_records(it, out, format, pb)
+        }
+        Backend::Remote(c) => {
+            let pb = progress_bar(
+                None,
+                "{spinner} export [{elapsed_precise}] {human_pos} keys {per_sec}",
+            );
+            let it = match prefix {
+                Some(p) => c.prefix(p, false)?,
+                None => c.range(None, None, false)?,
+            };
+            write_records(it, out, format, pb)
+        }
+    }
+}
+
+/// Writes the entries of `it` to `out` as `format`; returns how many.
+fn write_records<I, K, V, E>(
+    it: I,
+    out: impl Write,
+    format: Format,
+    pb: ProgressBar,
+) -> Result<u64, Failure>
+where
+    I: Iterator<Item = Result<(K, V), E>>,
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+    Failure: From<E>,
+{
     let mut n = 0u64;
     match format {
         Format::JsonLines => {
             let mut out = io::BufWriter::with_capacity(1 << 16, out);
             for kv in it {
                 let (k, v) = kv?;
-                writeln!(out, "{}", json_entry(&k, Some(&v)))?;
+                writeln!(out, "{}", json_entry(k.as_ref(), Some(v.as_ref())))?;
                 n += 1;
                 if n.is_multiple_of(1024) {
                     pb.set_position(n);
@@ -212,7 +279,8 @@ pub fn export(
             csv.write_record([&b"key"[..], b"value"]).map_err(csv_err)?;
             for kv in it {
                 let (k, v) = kv?;
-                csv.write_record([&k[..], &v[..]]).map_err(csv_err)?;
+                csv.write_record([k.as_ref(), v.as_ref()])
+                    .map_err(csv_err)?;
                 n += 1;
                 if n.is_multiple_of(1024) {
                     pb.set_position(n);

@@ -27,6 +27,7 @@ fn spawn(dir: &Path, cwd: &Path) -> expectrl::session::OsSession {
         .arg(dir)
         .current_dir(cwd)
         .env_remove("DATA_DIR")
+        .env_remove("LSMKV_URL")
         .env("TERM", "xterm")
         .env("WAL_SYNC_MODE", "none");
     let mut s = Session::spawn(cmd).unwrap();

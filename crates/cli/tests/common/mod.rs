@@ -5,9 +5,11 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-/// The `lsmkv` binary with the variables `cleared` removed from its environment.
+/// The `lsmkv` binary with the variables `cleared` removed from its environment (and always
+/// those of client mode, so a developer's LSMKV_URL does not point the tests at a server).
 pub fn lsmkv_without(cleared: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
+    cmd.env_remove("LSMKV_URL").env_remove("API_TOKEN");
     for var in cleared {
         cmd.env_remove(var);
     }
