@@ -141,11 +141,14 @@ where
     tracing::info!(addr = %local, data_dir = %dir.display(), "lsmkv-server listening on {local}");
     let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
     let state = Arc::new(AppState::new(db.clone(), cfg));
+    // The shutdown future (and with it the signal handlers) exists before anyone is told the
+    // server is up.
+    let stop = {
+        let _runtime = rt.enter();
+        shutdown()
+    };
     ready(local);
-    rt.block_on(async {
-        let stop = shutdown();
-        serve(listener, state.clone(), stop).await;
-    });
+    rt.block_on(serve(listener, state.clone(), stop));
     // Requests are finished (or dropped after the grace period): make every acknowledged write
     // durable, then wait for stray blocking tasks before closing.
     let synced = db.sync();
@@ -172,16 +175,22 @@ fn log_recovery(report: &lsmkv::RecoveryReport) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives right after start-up reports
+/// "listening" still stops the server cleanly. Call it inside the runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            Ok((mut term, mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
+                    _ = int.recv() => {},
                 }
             }
             Err(e) => {
@@ -189,10 +198,10 @@ pub async fn shutdown_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown signal received");
 }
