@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""List non-test Rust functions longer than N lines (default 80): brace matching, skips #[cfg(test)] modules and tests.rs files."""
+"""List non-test Rust functions longer than N lines (default 80): brace matching; skips
+#[cfg(test)] modules, tests.rs files and tests/ directories."""
 import sys, re, os
 limit = int(sys.argv[1]) if len(sys.argv) > 1 else 80
 roots = sys.argv[2:] or ["src"]
@@ -8,7 +9,7 @@ out = []
 for root in roots:
     for dp, _, fs in os.walk(root):
         for f in fs:
-            if not f.endswith('.rs') or f == 'tests.rs': continue
+            if not f.endswith('.rs') or f == 'tests.rs' or '/tests' in dp.replace(os.sep, '/'): continue
             p = os.path.join(dp, f)
             lines = open(p, encoding='utf-8', errors='replace').read().split('\n')
             # cut at #[cfg(test)]
