@@ -54,7 +54,7 @@ internal_mod!(
 pub mod debug;
 
 pub use batch::WriteBatch;
-pub use db::{Db, Snapshot, TableInfo};
+pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 pub use iter::DbIter;

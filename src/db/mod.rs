@@ -9,6 +9,7 @@
 //! - `scheduler.rs`: the signals and backpressure state the three above report to and wait on,
 //!   so that none of them calls another.
 //! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup, threads.
+//! - `cas.rs`: versioned reads and conditional writes (compare-and-swap).
 //! - `read.rs`: snapshots, iterators, `Db::tables`, `Db::verify`.
 //! - `counters.rs`: operation counters and `Db::stats`.
 //! - `version.rs`: the `SuperVersion` readers load without locking (arc-swap).
@@ -17,6 +18,7 @@
 //! visible seqno only moves forward and only after a whole batch is in the memtable; a memtable's
 //! WAL segment is deleted only after the manifest edit recording its table is durable.
 
+mod cas;
 mod compact;
 mod counters;
 mod flush;
@@ -45,6 +47,7 @@ use crate::stats::Stats;
 use crate::value::Value;
 
 use counters::Counters;
+pub use cas::CasOutcome;
 pub use read::{Snapshot, TableInfo};
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
@@ -306,7 +309,7 @@ impl Db {
     /// # Errors
     /// As [`Db::put`]; on error nothing of the batch was applied.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
-        write::write(self.shared(), batch)
+        write::write(self.shared(), batch).map(drop)
     }
 
     /// Freezes the memtable, writes it to an SSTable and returns when that table is durable and

@@ -214,6 +214,10 @@ impl Snapshot {
         self.guard.seqno
     }
 
+    pub(super) fn shared(&self) -> &Shared {
+        &self.guard.shared
+    }
+
     /// The value of `key` as of the snapshot.
     ///
     /// # Errors

@@ -18,6 +18,7 @@ use super::version::SuperVersion;
 use super::{Counters, Shared};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
+use crate::key::SeqNo;
 use crate::format::MAX_KEY_SIZE;
 use crate::memtable::Memtable;
 use crate::options::SyncMode;
@@ -50,7 +51,8 @@ struct QueueState {
     leader_active: bool,
     next_ticket: u64,
     waiting: Vec<(u64, WriteBatch)>,
-    results: HashMap<u64, Result<()>>,
+    /// Each follower's result: the seqno of its batch's first entry.
+    results: HashMap<u64, Result<SeqNo>>,
 }
 
 /// Writers waiting for a leader.
@@ -83,11 +85,12 @@ fn validate(shared: &Shared, batch: &WriteBatch) -> Result<()> {
     Ok(())
 }
 
-/// Commits `batch`, as leader or follower.
-pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
+/// Commits `batch`, as leader or follower. Returns the seqno of its first entry (entry `i` has
+/// that plus `i`); for an empty batch, which writes nothing, the last visible seqno.
+pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
     validate(shared, &batch)?;
     if batch.is_empty() {
-        return Ok(());
+        return Ok(shared.visible_seqno.load(Ordering::Acquire));
     }
     shared.check_poisoned()?;
     scheduler::throttle(shared, batch.encoded_size() as u64)?;
@@ -129,22 +132,38 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<()> {
         let (tickets, mut group): (Vec<u64>, Vec<WriteBatch>) = taken.into_iter().unzip();
         let result = commit_group(shared, &mut group);
         let mut st = q.state.lock();
-        for t2 in tickets.into_iter().filter(|t2| *t2 != t) {
-            st.results.insert(t2, result.clone());
+        // Each batch's first seqno follows from the group's and the lengths before it.
+        let mut mine = result.clone();
+        let mut seq = result.clone();
+        for (t2, b) in tickets.into_iter().zip(group.iter()) {
+            if t2 == t {
+                mine = seq.clone();
+            } else {
+                st.results.insert(t2, seq.clone());
+            }
+            if let Ok(s) = &mut seq {
+                *s += b.len() as u64;
+            }
         }
         st.leader_active = false;
         drop(st);
         q.cv.notify_all();
-        result
+        mine
     }
 }
 
-/// Leader's work for one group. On error nothing of the group is visible to readers; the WAL may
-/// hold part of it, so the database is poisoned (a reopen replays what the WAL really holds).
-fn commit_group(shared: &Shared, group: &mut [WriteBatch]) -> Result<()> {
+/// Leader's work for one group; returns the seqno of the group's first entry. On error nothing of
+/// the group is visible to readers; the WAL may hold part of it, so the database is poisoned (a
+/// reopen replays what the WAL really holds).
+fn commit_group(shared: &Shared, group: &mut [WriteBatch]) -> Result<SeqNo> {
     let mut wal = shared.wal.lock();
+    commit_locked(shared, &mut wal, group)
+}
+
+/// [`commit_group`] under the WAL lock (`wal`).
+fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) -> Result<SeqNo> {
     shared.check_poisoned()?;
-    make_room(shared, &mut wal)?;
+    make_room(shared, wal)?;
     let c = &shared.counters;
     let first = shared.last_seqno.load(Ordering::Relaxed) + 1;
     let mut seq = first;
@@ -198,7 +217,7 @@ fn commit_group(shared: &Shared, group: &mut [WriteBatch]) -> Result<()> {
     c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
     c.user_bytes_written
         .fetch_add(user_bytes, Ordering::Relaxed);
-    Ok(())
+    Ok(first)
 }
 
 /// Ensures the memtable has room, rotating it (and the WAL segment) when full. Stalls while too
@@ -301,4 +320,31 @@ pub(crate) fn wal_preallocation(opts: &crate::options::Options) -> u64 {
     } else {
         0
     }
+}
+
+/// A conditional write of one key (`batch` holds entries for `key` only): under the WAL lock,
+/// which every commit holds from seqno assignment until its entries are in the memtable and
+/// visible, the key's current version is compared with `expected` (`None`: absent) and `batch`
+/// is committed only on a match. No commit can run between the check and the write, so of two
+/// conditional writes expecting the same version exactly one succeeds. It bypasses the group
+/// commit queue (a group of one, with its own WAL write and, under `SyncMode::Always`, fsync);
+/// plain writes do not pay for it.
+pub(crate) fn write_if(
+    shared: &Shared,
+    key: &[u8],
+    expected: Option<SeqNo>,
+    mut batch: WriteBatch,
+) -> Result<crate::CasOutcome> {
+    validate(shared, &batch)?;
+    shared.check_poisoned()?;
+    scheduler::throttle(shared, batch.encoded_size() as u64)?;
+    let mut wal = shared.wal.lock();
+    shared.check_poisoned()?;
+    // Under the WAL lock every assigned seqno is visible: the last commit finished.
+    let current = shared.version_at(key, shared.visible_seqno.load(Ordering::Acquire))?;
+    if current != expected {
+        return Ok(crate::CasOutcome::Mismatch { current });
+    }
+    let version = commit_locked(shared, &mut wal, std::slice::from_mut(&mut batch))?;
+    Ok(crate::CasOutcome::Written { version })
 }

@@ -116,7 +116,7 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 RouteId::SearchSubstring => handlers::search_substring(&ctx, &req).await,
                 RouteId::GetKey => handlers::get_key(&ctx, &req, p).await,
                 RouteId::PutKey => handlers::put_raw(&ctx, req, p).await,
-                RouteId::DeleteKey => handlers::delete_key(&ctx, p).await,
+                RouteId::DeleteKey => handlers::delete_key(&ctx, &req, p).await,
                 RouteId::StatsAll => handlers::stats(&ctx, "all").await,
                 RouteId::StatsMemory => handlers::stats(&ctx, "memory").await,
                 RouteId::StatsDisk => handlers::stats(&ctx, "disk").await,

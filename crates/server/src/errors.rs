@@ -13,6 +13,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("method_not_allowed", 405),
     ("timeout", 408),
     ("conflict", 409),
+    ("precondition_failed", 412),
     ("payload_too_large", 413),
     ("uri_too_long", 414),
     ("headers_too_large", 431),
@@ -30,7 +31,7 @@ pub struct ApiError {
     /// Machine-readable kind, one of [`CODES`].
     pub code: &'static str,
     pub message: String,
-    /// Extra fields merged into the JSON body (e.g. `current_version` on a 409).
+    /// Extra fields merged into the JSON body (e.g. `current_version` on a 409 or 412).
     pub extra: Option<serde_json::Value>,
 }
 
@@ -43,6 +44,7 @@ fn default_code(status: StatusCode) -> &'static str {
         405 => "method_not_allowed",
         408 => "timeout",
         409 => "conflict",
+        412 => "precondition_failed",
         413 => "payload_too_large",
         414 => "uri_too_long",
         431 => "headers_too_large",

@@ -10,11 +10,18 @@ fn keys_crud_and_batch() {
     let s = TestServer::start(&[]);
     let r = s.post("/keys", r#"{"key": "user:1", "value": "Alice"}"#);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"key": "user:1", "value": "Alice"}));
+    let version = r.json()["version"].as_u64().expect("a version");
+    assert_eq!(
+        r.json(),
+        json!({"key": "user:1", "value": "Alice", "version": version})
+    );
 
     let r = s.get("/keys/user:1");
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), json!({"key": "user:1", "value": "Alice"}));
+    assert_eq!(
+        r.json(),
+        json!({"key": "user:1", "value": "Alice", "version": version})
+    );
     assert_eq!(r.headers["content-type"], "application/json");
 
     // Update.
@@ -353,7 +360,11 @@ fn a_listed_page_with_binary_bytes_can_be_written_back() {
     for item in items.as_array().unwrap() {
         let r = c.post("/keys", &item.to_string());
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(&r.json(), item);
+        // The item, plus the version of the write.
+        let mut echoed = r.json();
+        assert!(echoed["version"].as_u64().is_some(), "{echoed}");
+        echoed.as_object_mut().unwrap().remove("version");
+        assert_eq!(&echoed, item);
     }
     assert_eq!(c.get("/keys").json()["items"], items);
 }

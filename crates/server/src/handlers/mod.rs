@@ -8,6 +8,7 @@ mod context;
 mod flags;
 mod keys;
 mod listing;
+mod precondition;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_flush, admin_page, admin_tables};

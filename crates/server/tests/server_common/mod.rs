@@ -134,6 +134,27 @@ impl TestServer {
         )
     }
 
+    /// `method` on `path` with extra `headers` and, for POST and PUT, `body`.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let url = self.url(path);
+        macro_rules! with_headers {
+            ($r:expr) => {{
+                let mut r = self.auth($r);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r
+            }};
+        }
+        to_resp(match method {
+            "GET" => with_headers!(self.agent.get(url)).call(),
+            "DELETE" => with_headers!(self.agent.delete(url)).call(),
+            "POST" => with_headers!(self.agent.post(url)).send(body),
+            "PUT" => with_headers!(self.agent.put(url)).send(body),
+            other => panic!("unsupported method {other}"),
+        })
+    }
+
     pub fn delete(&self, path: &str) -> Resp {
         to_resp(self.auth(self.agent.delete(self.url(path))).call())
     }
