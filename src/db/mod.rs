@@ -17,6 +17,7 @@
 //! visible seqno only moves forward and only after a whole batch is in the memtable; a memtable's
 //! WAL segment is deleted only after the manifest edit recording its table is durable.
 
+mod checkpoint;
 mod compact;
 mod counters;
 mod flush;
@@ -387,6 +388,22 @@ impl Db {
         };
         write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &bounds)
+    }
+
+    /// Makes a consistent copy of the whole database, as of one moment (every write acknowledged
+    /// before the call and none started after it), in `dir`, which must be empty or absent and on
+    /// the same file system as the database. Tables are hard-linked, not copied, so the cost is
+    /// about constant (plus writing out the memtables); writers go on meanwhile. The copy is an
+    /// independent database: open it with [`Db::open`]. Nothing in this database's directory is
+    /// changed. A crash during the call leaves a directory that does not open (the copy's CURRENT
+    /// is written last), never a partial copy.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `dir` is not an empty directory, is this database's
+    /// directory, or is on another file system; [`Error::Io`]. On error the files made so far are
+    /// removed (best effort).
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        checkpoint::checkpoint(self.shared(), dir.as_ref())
     }
 
     /// Closes this handle. When it is the last one, stops the background threads, syncs the WAL

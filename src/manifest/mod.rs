@@ -233,6 +233,48 @@ impl Manifest {
         Ok(())
     }
 
+    /// Starts the manifest of a new database in `dir` (a checkpoint): `MANIFEST-<state.manifest_number>`
+    /// holding a snapshot of `state`, fsynced with its directory entry, but *no* CURRENT. Until
+    /// [`Manifest::publish`] writes CURRENT the directory does not open: a manifest without
+    /// CURRENT is reported as corruption (unless it is a blank `MANIFEST-000001`, so
+    /// `state.manifest_number` must not be 1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for manifest number 1; [`Error::Io`].
+    pub(crate) fn create_unpublished(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        state: ManifestState,
+    ) -> Result<Manifest> {
+        if state.manifest_number <= FIRST_MANIFEST_NUMBER {
+            return Err(Error::InvalidArgument(
+                "an unpublished manifest needs a number above 1".into(),
+            ));
+        }
+        let written = write_new_manifest(&*fs, dir, &state)?;
+        Ok(Manifest {
+            fs,
+            dir: dir.to_path_buf(),
+            path: written.path,
+            file: written.file,
+            file_bytes: written.len,
+            snapshot_bytes: written.len,
+            rollover_bytes: DEFAULT_ROLLOVER_BYTES,
+            state,
+            failed: None,
+            torn: false,
+        })
+    }
+
+    /// Points CURRENT at this manifest (`CURRENT.tmp`, fsync, rename, directory fsync): the last
+    /// step of [`Manifest::create_unpublished`]'s database.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn publish(&self) -> Result<()> {
+        set_current(&*self.fs, &self.dir, self.state.manifest_number)
+    }
+
     /// Writes the state (with `edit` applied, if any) as the snapshot of a new manifest, switches
     /// CURRENT to it and deletes the old log. The new manifest takes the next file number.
     /// Requires: `edit` passed `state.check`.

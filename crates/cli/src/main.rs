@@ -36,7 +36,7 @@ runs its lines as commands. Keys and values on the command line are taken litera
 client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
 prefix, search, count and stats run against a running lsmkv-server over plain HTTP (no TLS),
 sending --token (or API_TOKEN) as its bearer token; import and export work there too. levels,
-flush, compact, inspect, verify and a batch with deletes are usage errors there.
+flush, compact, checkpoint, inspect, verify and a batch with deletes are usage errors there.
 
 exit status:
   0  success
@@ -135,6 +135,12 @@ enum Cmd {
     Flush,
     /// Compact the whole database.
     Compact,
+    /// Copy the database, consistent at one moment, into DIR (empty or absent, on the same file
+    /// system: tables are hard-linked). The copy opens as an independent database.
+    Checkpoint {
+        /// Target directory.
+        dir: PathBuf,
+    },
     /// Dump a file of the database without opening it (read-only; works on damaged files).
     Inspect {
         #[command(subcommand)]
@@ -347,6 +353,9 @@ fn run(args: Args) -> Result<u8, Failure> {
         Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db, mode, out)),
         Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
         Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
+        Cmd::Checkpoint { dir: target } => with_db(&dir, true, |db, out| {
+            cli::checkpoint(db, &target, mode, out)
+        }),
         Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
         Cmd::Verify { dir: target } => verify(&target.unwrap_or(dir), mode),
         Cmd::Import {
@@ -393,6 +402,7 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
         Cmd::Levels => cli::levels(b, mode, &mut out),
         Cmd::Flush => cli::flush(b, mode, &mut out),
         Cmd::Compact => cli::compact(b, mode, &mut out),
+        Cmd::Checkpoint { dir } => cli::checkpoint(b, &dir, mode, &mut out),
         Cmd::Inspect { .. } => Err(not_remote("inspect", &client)),
         Cmd::Verify { .. } => Err(not_remote("verify", &client)),
         Cmd::Import {

@@ -10,7 +10,7 @@ mod keys;
 mod listing;
 
 pub(crate) use admin::{health, metrics, stats};
-pub(crate) use admin_page::{admin_flush, admin_page, admin_tables};
+pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
 pub(crate) use batch::{batch, multi_get};
 pub(crate) use context::{Ctx, Resp, error_response};
 pub(crate) use flags::{get_feature, list_features, post_feature};
