@@ -142,6 +142,26 @@ impl Manifest {
         Ok((manifest, state))
     }
 
+    /// Reads the state of the manifest CURRENT names without writing anything and without the
+    /// directory lock (a read-only open next to a live writer): a torn last record is dropped
+    /// (the writer may be mid-append), stale files stay. `None` when there is no CURRENT.
+    ///
+    /// # Errors
+    /// As [`Manifest::open_with_fs`]; a manifest that vanished (the writer rolled over between
+    /// reading CURRENT and the manifest) is an [`Error::Io`] of kind `NotFound`, to be retried.
+    pub(crate) fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<Option<ManifestState>> {
+        let Some(number) = read_current(fs, &dir.join(CURRENT))? else {
+            return Ok(None);
+        };
+        let path = dir.join(files::manifest_name(number));
+        let data = fs
+            .read(&path)
+            .map_err(|e| Error::io("reading manifest", &path, e))?;
+        let mut state = log::replay(&data, &path)?.state;
+        state.manifest_number = number;
+        Ok(Some(state))
+    }
+
     /// A new database: writes `MANIFEST-000001` and CURRENT.
     fn create(fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Manifest, ManifestState)> {
         let existing = list_manifests(&*fs, dir)?;
