@@ -364,7 +364,8 @@ impl Db {
     /// Inserts or replaces `key`.
     ///
     /// # Errors
-    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::Poisoned`], [`Error::Io`].
+    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::Poisoned`], [`Error::Io`];
+    /// [`Error::ReadOnly`] on a handle from [`Db::open_read_only`].
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         let mut b = WriteBatch::with_capacity(9 + key.len() + value.len());
@@ -406,7 +407,7 @@ impl Db {
     /// live. Also waits for memtables frozen earlier.
     ///
     /// # Errors
-    /// The flush's I/O error, or [`Error::Poisoned`].
+    /// The flush's I/O error, or [`Error::Poisoned`]; [`Error::ReadOnly`] on a read-only handle.
     pub fn flush(&self) -> Result<()> {
         self.shared().check_writable()?;
         write::flush_and_wait(self.shared())
@@ -415,7 +416,7 @@ impl Db {
     /// Makes every acknowledged write durable (fdatasync of the WAL).
     ///
     /// # Errors
-    /// [`Error::Io`]; the database is then poisoned.
+    /// [`Error::Io`]; the database is then poisoned. [`Error::ReadOnly`] on a read-only handle.
     pub fn sync(&self) -> Result<()> {
         let s = self.shared();
         s.check_writable()?;
@@ -457,6 +458,7 @@ impl Db {
     ///
     /// # Errors
     /// I/O or corruption errors of the compaction; the database is then poisoned.
+    /// [`Error::ReadOnly`] on a read-only handle.
     pub fn compact(&self) -> Result<()> {
         self.shared().check_writable()?;
         write::flush_and_wait(self.shared())?;
