@@ -31,8 +31,11 @@ use crate::memtable::Memtable;
 use crate::options::Options;
 use crate::recovery::RecoveryReport;
 
-/// Loads attempted before giving up on a writer that keeps changing the files.
-const ATTEMPTS: usize = 20;
+/// Loads attempted before giving up on a writer that keeps changing the files; after a failed
+/// one the next waits `attempt` milliseconds (at most [`MAX_BACKOFF_MS`]), so that a writer
+/// rotating its WAL faster than a load takes is still caught between two changes.
+const ATTEMPTS: u64 = 100;
+const MAX_BACKOFF_MS: u64 = 20;
 
 /// What one load found.
 struct View {
@@ -119,7 +122,10 @@ fn load(
     cache: &Arc<BlockCache>,
 ) -> Result<View> {
     let mut last = None;
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(attempt.min(MAX_BACKOFF_MS)));
+        }
         let state = match read_state(&**fs, dir) {
             Ok(s) => s,
             Err(e) if vanished(&e) => {
@@ -152,9 +158,11 @@ fn load_state(
     cache: &Arc<BlockCache>,
     state: &ManifestState,
 ) -> Result<View> {
+    // WAL segments first, right after listing them: the writer deletes a segment at every flush
+    // but a table only at a compaction, so this keeps the window for a vanished file small.
     let listing = list_dir(&**fs, dir)?;
-    let version = open_tables(fs, dir, opts, cache, state)?;
     let (mem, last_seqno, report) = replay_wal(&**fs, dir, opts, state, &listing, true)?;
+    let version = open_tables(fs, dir, opts, cache, state)?;
     Ok(View {
         version,
         mem,
