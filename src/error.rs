@@ -66,6 +66,8 @@ pub enum Error {
     },
     /// The database was closed.
     Closed,
+    /// A write (or flush, compaction, checkpoint) on a handle from [`crate::Db::open_read_only`].
+    ReadOnly,
     /// An earlier write, fsync or background job failed; the database refuses further writes
     /// until reopened, because it can no longer promise durability.
     Poisoned {
@@ -156,6 +158,7 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Closed => write!(f, "database is closed"),
+            Error::ReadOnly => write!(f, "database is open read-only"),
             Error::Poisoned { cause } => write!(
                 f,
                 "database is read-only after an earlier failure ({cause}); reopen it to recover"

@@ -147,6 +147,7 @@ impl Db {
         expected: Option<u64>,
         new_value: Option<&[u8]>,
     ) -> Result<CasOutcome> {
+        self.shared().check_writable()?;
         let key = key.as_ref();
         let mut b = WriteBatch::with_capacity(9 + key.len() + new_value.map_or(0, <[u8]>::len));
         match new_value {
@@ -161,6 +162,7 @@ impl Db {
     /// # Errors
     /// As [`Db::put`].
     pub fn put_versioned(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64> {
+        self.shared().check_writable()?;
         let (key, value) = (key.as_ref(), value.as_ref());
         let mut b = WriteBatch::with_capacity(9 + key.len() + value.len());
         b.put(key, value);

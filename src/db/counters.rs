@@ -103,9 +103,13 @@ impl Shared {
                 bytes,
             });
         }
-        let (wal_current_segment, wal_current_bytes) = {
-            let w = self.wal.lock();
-            (w.writer.number(), w.writer.size())
+        // A read-only handle writes no WAL.
+        let (wal_current_segment, wal_current_bytes) = match self.wal.get() {
+            Some(w) => {
+                let w = w.lock();
+                (w.writer.number(), w.writer.size())
+            }
+            None => (0, 0),
         };
         let imm_bytes: u64 = sv.imms.iter().map(|m| m.approximate_size() as u64).sum();
         s.last_seqno = self.visible_seqno.load(Ordering::Acquire);

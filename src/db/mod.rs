@@ -19,11 +19,13 @@
 //! WAL segment is deleted only after the manifest edit recording its table is durable.
 
 mod cas;
+mod checkpoint;
 mod compact;
 mod counters;
 mod flush;
 mod open;
 mod read;
+mod read_only;
 mod scheduler;
 mod version;
 mod write;
@@ -60,9 +62,12 @@ pub(crate) struct Shared {
     sv: ArcSwap<SuperVersion>,
     /// Serialises changes of `sv` (rotation, flush install).
     sv_lock: Mutex<()>,
-    manifest: Mutex<Manifest>,
+    manifest: WriteSide<Mutex<Manifest>>,
     /// The WAL; holding this lock is holding the right to write.
-    wal: Mutex<WalState>,
+    wal: WriteSide<Mutex<WalState>>,
+    /// Opened with [`Db::open_read_only`]: no WAL, no manifest, no lock, no background thread;
+    /// every public write method returns [`Error::ReadOnly`] before reaching the write side.
+    read_only: bool,
     queue: WriteQueue,
     /// Highest seqno assigned; only the write leader changes it.
     last_seqno: AtomicU64,
@@ -79,11 +84,53 @@ pub(crate) struct Shared {
     compaction_limiter: crate::compaction::job::RateLimiter,
     /// What WAL replay at open recovered and dropped.
     recovery_report: crate::recovery::RecoveryReport,
-    /// Held (locked) for the lifetime of the database.
-    _lock_file: crate::fs::DirLock,
+    /// Held (locked) for the lifetime of the database; `None` when read-only.
+    _lock_file: Option<crate::fs::DirLock>,
+}
+
+/// The writer's part of [`Shared`] (WAL, manifest). A read-only handle has none: its public write
+/// methods fail with [`Error::ReadOnly`] first and it runs no background thread, so reaching
+/// through an empty `WriteSide` is a bug of this crate (a panic names it).
+pub(crate) struct WriteSide<T>(Option<T>);
+
+impl<T> WriteSide<T> {
+    pub(crate) fn new(t: T) -> Self {
+        WriteSide(Some(t))
+    }
+
+    pub(crate) fn none() -> Self {
+        WriteSide(None)
+    }
+
+    /// The value, `None` for a read-only handle.
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+impl<T> std::ops::Deref for WriteSide<T> {
+    type Target = T;
+    #[expect(
+        clippy::panic,
+        reason = "only a bug of this crate gets here: read-only handles stop at check_writable"
+    )]
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(t) => t,
+            None => panic!("lsmkv bug: the write side of a read-only database was reached"),
+        }
+    }
 }
 
 impl Shared {
+    /// [`Error::ReadOnly`] for a read-only handle.
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
     fn check_poisoned(&self) -> Result<()> {
         if self.poisoned.load(Ordering::Acquire) {
             let cause = self
@@ -193,7 +240,10 @@ impl DbInner {
             }
         }
         // Make every acknowledged write durable before the lock is released.
-        let mut wal = shared.wal.lock();
+        let Some(wal) = shared.wal.get() else {
+            return Ok(());
+        };
+        let mut wal = wal.lock();
         wal.sync(&shared.counters)
     }
 }
@@ -268,6 +318,48 @@ impl Db {
         })
     }
 
+    /// Opens the database in `path` for reading only, writing nothing: no lock (it works while
+    /// another process, such as `lsmkv-server`, has the database open for writing), no WAL
+    /// segment, no manifest edit, no background thread. It sees the database as of the open: the
+    /// tables the manifest names plus the WAL replayed into a private memtable (a torn last record
+    /// is normal: the writer may be mid-append). [`Db::refresh`] catches up. Writes, flushes,
+    /// compactions and checkpoints fail with [`Error::ReadOnly`].
+    ///
+    /// A file the writer deletes while the open reads (a compacted table, a flushed WAL segment,
+    /// a rolled-over manifest) makes the open start again, a bounded number of times.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `path` holds no database; [`Error::Corruption`];
+    /// [`Error::Io`] (also when the writer kept changing the files on every attempt).
+    pub fn open_read_only(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let shared = read_only::open(path.as_ref(), opts)?;
+        Ok(Db {
+            inner: Arc::new(DbInner {
+                shared,
+                threads: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Catches a read-only handle up with the writer: reloads the manifest, tables and WAL as
+    /// [`Db::open_read_only`] does. Snapshots taken before keep their seqno but read the new
+    /// files, from which the writer's compactions may have dropped versions they would have
+    /// seen. On a writable handle it does nothing (it is always current).
+    ///
+    /// # Errors
+    /// As [`Db::open_read_only`]; the handle then keeps its old view.
+    pub fn refresh(&self) -> Result<()> {
+        if !self.shared().read_only {
+            return Ok(());
+        }
+        read_only::refresh(self.shared())
+    }
+
+    /// Whether this handle came from [`Db::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.shared().read_only
+    }
+
     fn shared(&self) -> &Shared {
         &self.inner.shared
     }
@@ -275,7 +367,8 @@ impl Db {
     /// Inserts or replaces `key`.
     ///
     /// # Errors
-    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::Poisoned`], [`Error::Io`].
+    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::Poisoned`], [`Error::Io`];
+    /// [`Error::ReadOnly`] on a handle from [`Db::open_read_only`].
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         let mut b = WriteBatch::with_capacity(9 + key.len() + value.len());
@@ -309,6 +402,7 @@ impl Db {
     /// # Errors
     /// As [`Db::put`]; on error nothing of the batch was applied.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.shared().check_writable()?;
         write::write(self.shared(), batch).map(drop)
     }
 
@@ -316,17 +410,19 @@ impl Db {
     /// live. Also waits for memtables frozen earlier.
     ///
     /// # Errors
-    /// The flush's I/O error, or [`Error::Poisoned`].
+    /// The flush's I/O error, or [`Error::Poisoned`]; [`Error::ReadOnly`] on a read-only handle.
     pub fn flush(&self) -> Result<()> {
+        self.shared().check_writable()?;
         write::flush_and_wait(self.shared())
     }
 
     /// Makes every acknowledged write durable (fdatasync of the WAL).
     ///
     /// # Errors
-    /// [`Error::Io`]; the database is then poisoned.
+    /// [`Error::Io`]; the database is then poisoned. [`Error::ReadOnly`] on a read-only handle.
     pub fn sync(&self) -> Result<()> {
         let s = self.shared();
+        s.check_writable()?;
         s.check_poisoned()?;
         let mut wal = s.wal.lock();
         let r = wal.sync(&s.counters);
@@ -365,7 +461,9 @@ impl Db {
     ///
     /// # Errors
     /// I/O or corruption errors of the compaction; the database is then poisoned.
+    /// [`Error::ReadOnly`] on a read-only handle.
     pub fn compact(&self) -> Result<()> {
+        self.shared().check_writable()?;
         write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &compact::everything())
     }
@@ -388,8 +486,27 @@ impl Db {
             upper: own(range.end_bound()),
             prefix: None,
         };
+        self.shared().check_writable()?;
         write::flush_and_wait(self.shared())?;
         compact::compact_range(self.shared(), &bounds)
+    }
+
+    /// Makes a consistent copy of the whole database, as of one moment (every write acknowledged
+    /// before the call and none started after it), in `dir`, which must be empty or absent and on
+    /// the same file system as the database. Tables are hard-linked, not copied, so the cost is
+    /// about constant (plus writing out the memtables); writers go on meanwhile. The copy is an
+    /// independent database: open it with [`Db::open`]. Nothing in this database's directory is
+    /// changed. A crash during the call leaves a directory that does not open (the copy's CURRENT
+    /// is written last), never a partial copy.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `dir` is not an empty directory, is this database's
+    /// directory, or is on another file system; [`Error::ReadOnly`] on a read-only handle;
+    /// [`Error::Io`]. On error the files made so far are
+    /// removed (best effort).
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.shared().check_writable()?;
+        checkpoint::checkpoint(self.shared(), dir.as_ref())
     }
 
     /// Closes this handle. When it is the last one, stops the background threads, syncs the WAL

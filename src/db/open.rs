@@ -32,14 +32,14 @@ use crate::sstable::Table;
 use crate::recovery::{RecoveryReport, WalDrop};
 use crate::wal::{Tail, WalReader, WalWriter, dropped_region};
 
-struct DirListing {
+pub(super) struct DirListing {
     wals: BTreeSet<u64>,
     ssts: BTreeSet<u64>,
     temps: Vec<PathBuf>,
     max_number: u64,
 }
 
-fn list_dir(fs: &dyn FileSystem, dir: &Path) -> Result<DirListing> {
+pub(super) fn list_dir(fs: &dyn FileSystem, dir: &Path) -> Result<DirListing> {
     let mut l = DirListing {
         wals: BTreeSet::new(),
         ssts: BTreeSet::new(),
@@ -73,7 +73,7 @@ fn list_dir(fs: &dyn FileSystem, dir: &Path) -> Result<DirListing> {
 /// `next_seqno` is the seqno the log must continue with (one past what the manifest and earlier
 /// segments hold); a batch starting beyond it means records the log should hold are gone.
 fn replay_segment(
-    fs: &dyn FileSystem,
+    reader: WalReader,
     path: &Path,
     number: u64,
     mem: &Memtable,
@@ -81,7 +81,6 @@ fn replay_segment(
     next_seqno: &mut u64,
     report: &mut RecoveryReport,
 ) -> Result<u64> {
-    let reader = WalReader::open_with_fs(fs, path)?;
     let mut max_seqno = 0;
     let mut records = 0u64;
     let result = reader.replay(|rec| {
@@ -165,7 +164,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
     let mut version = open_tables(&fs, &dir, &opts, &cache, &state)?;
-    let (recovered, last_seqno, recovery_report) = replay_wal(&*fs, &dir, &opts, &state, &listing)?;
+    let (recovered, last_seqno, recovery_report) = replay_wal(&*fs, &dir, &opts, &state, &listing, false)?;
     check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
     let recovery = Recovery {
         dir: &dir,
@@ -185,11 +184,12 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             version: Arc::new(version),
         }),
         sv_lock: Mutex::new(()),
-        manifest: Mutex::new(manifest),
-        wal: Mutex::new(WalState {
+        manifest: super::WriteSide::new(Mutex::new(manifest)),
+        wal: super::WriteSide::new(Mutex::new(WalState {
             writer,
             unsynced: false,
-        }),
+        })),
+        read_only: false,
         queue: WriteQueue::default(),
         last_seqno: AtomicU64::new(last_seqno),
         visible_seqno: AtomicU64::new(last_seqno),
@@ -203,7 +203,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
             opts.compaction_max_bytes_per_sec,
         ),
         recovery_report,
-        _lock_file: lock_file,
+        _lock_file: Some(lock_file),
     });
     let threads = start_threads(&shared)?;
     Ok((shared, threads))
@@ -222,7 +222,7 @@ fn lock(fs: &dyn FileSystem, dir: &Path) -> Result<(PathBuf, crate::fs::DirLock)
 
 /// Opens every table the manifest names, at its level: level 0 newest first, the other levels
 /// by smallest key.
-fn open_tables(
+pub(super) fn open_tables(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     opts: &Options,
@@ -255,12 +255,15 @@ fn open_tables(
 /// Replays every WAL segment the manifest does not cover, oldest first, into one memtable;
 /// returns it, the largest seqno recovered (the manifest's or the log's) and what was replayed
 /// and dropped.
-fn replay_wal(
+/// `copy`: read segments into memory instead of mapping them (a read-only open, where a live
+/// writer may truncate a segment).
+pub(super) fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
     opts: &Options,
     state: &ManifestState,
     listing: &DirListing,
+    copy: bool,
 ) -> Result<(Memtable, u64, RecoveryReport)> {
     let recovered = Memtable::new(0);
     let mut report = RecoveryReport::default();
@@ -275,8 +278,13 @@ fn replay_wal(
     for (i, n) in replay.iter().enumerate() {
         let path = dir.join(files::wal_name(*n));
         let newest = i + 1 == replay.len();
+        let reader = if copy {
+            WalReader::read_with_fs(fs, &path)?
+        } else {
+            WalReader::open_with_fs(fs, &path)?
+        };
         last_seqno = last_seqno.max(replay_segment(
-            fs,
+            reader,
             &path,
             *n,
             &recovered,

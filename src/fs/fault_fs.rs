@@ -42,6 +42,8 @@ pub enum FaultOp {
     Rename,
     /// Unlinking a file.
     Remove,
+    /// Making a hard link (the op's path is the new name).
+    Link,
     /// fsync of a directory.
     SyncDir,
     /// Taking the directory lock.
@@ -264,6 +266,11 @@ impl FileSystem for FaultFs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.check(FaultOp::Remove, path)?;
         self.inner.remove(path)
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check(FaultOp::Link, to)?;
+        self.inner.hard_link(from, to)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

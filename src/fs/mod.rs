@@ -70,6 +70,18 @@ pub trait FileSystem: Send + Sync + Debug + RefUnwindSafe + UnwindSafe {
     /// Unlinks a file.
     fn remove(&self, path: &Path) -> io::Result<()>;
 
+    /// `link(2)`: a second name `to` for the file `from` (same inode, no data copied); fails with
+    /// `AlreadyExists` if `to` exists and with `CrossesDevices` (`EXDEV`) when `to` is on another
+    /// file system. Not yet durable: fsync `to`'s directory. The default (for file systems that
+    /// cannot link) fails with `Unsupported`.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system does not support hard links",
+        ))
+    }
+
     /// fsync of a directory: makes creations, renames and unlinks in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 

@@ -186,6 +186,32 @@ impl FileSystem for PowerLossFs {
         Ok(())
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.hard_link(from, to)?;
+        let Some(to_name) = self.name_in_dir(to) else {
+            return Ok(());
+        };
+        let known = self
+            .name_in_dir(from)
+            .and_then(|n| lock(&self.rec).live.get(&n).copied());
+        // A link shares the file (like an inode): same identity when the source is recorded too.
+        // A file from outside the directory is taken as durable as it is (the engine links only
+        // fsynced tables); the new entry itself is durable at the next directory fsync.
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let data = self.inner.read(to)?;
+                let mut rec = lock(&self.rec);
+                let id = rec.new_id();
+                rec.written.insert(id, data.clone());
+                rec.durable.insert(id, data);
+                id
+            }
+        };
+        lock(&self.rec).live.insert(to_name, id);
+        Ok(())
+    }
+
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.inner.remove(path)?;
         if let Some(name) = self.name_in_dir(path) {

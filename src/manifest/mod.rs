@@ -142,6 +142,26 @@ impl Manifest {
         Ok((manifest, state))
     }
 
+    /// Reads the state of the manifest CURRENT names without writing anything and without the
+    /// directory lock (a read-only open next to a live writer): a torn last record is dropped
+    /// (the writer may be mid-append), stale files stay. `None` when there is no CURRENT.
+    ///
+    /// # Errors
+    /// As [`Manifest::open_with_fs`]; a manifest that vanished (the writer rolled over between
+    /// reading CURRENT and the manifest) is an [`Error::Io`] of kind `NotFound`, to be retried.
+    pub(crate) fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<Option<ManifestState>> {
+        let Some(number) = read_current(fs, &dir.join(CURRENT))? else {
+            return Ok(None);
+        };
+        let path = dir.join(files::manifest_name(number));
+        let data = fs
+            .read(&path)
+            .map_err(|e| Error::io("reading manifest", &path, e))?;
+        let mut state = log::replay(&data, &path)?.state;
+        state.manifest_number = number;
+        Ok(Some(state))
+    }
+
     /// A new database: writes `MANIFEST-000001` and CURRENT.
     fn create(fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Manifest, ManifestState)> {
         let existing = list_manifests(&*fs, dir)?;
@@ -231,6 +251,48 @@ impl Manifest {
         self.file_bytes += record.len() as u64;
         self.state.apply_checked(&edit);
         Ok(())
+    }
+
+    /// Starts the manifest of a new database in `dir` (a checkpoint): `MANIFEST-<state.manifest_number>`
+    /// holding a snapshot of `state`, fsynced with its directory entry, but *no* CURRENT. Until
+    /// [`Manifest::publish`] writes CURRENT the directory does not open: a manifest without
+    /// CURRENT is reported as corruption (unless it is a blank `MANIFEST-000001`, so
+    /// `state.manifest_number` must not be 1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for manifest number 1; [`Error::Io`].
+    pub(crate) fn create_unpublished(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        state: ManifestState,
+    ) -> Result<Manifest> {
+        if state.manifest_number <= FIRST_MANIFEST_NUMBER {
+            return Err(Error::InvalidArgument(
+                "an unpublished manifest needs a number above 1".into(),
+            ));
+        }
+        let written = write_new_manifest(&*fs, dir, &state)?;
+        Ok(Manifest {
+            fs,
+            dir: dir.to_path_buf(),
+            path: written.path,
+            file: written.file,
+            file_bytes: written.len,
+            snapshot_bytes: written.len,
+            rollover_bytes: DEFAULT_ROLLOVER_BYTES,
+            state,
+            failed: None,
+            torn: false,
+        })
+    }
+
+    /// Points CURRENT at this manifest (`CURRENT.tmp`, fsync, rename, directory fsync): the last
+    /// step of [`Manifest::create_unpublished`]'s database.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn publish(&self) -> Result<()> {
+        set_current(&*self.fs, &self.dir, self.state.manifest_number)
     }
 
     /// Writes the state (with `edit` applied, if any) as the snapshot of a new manifest, switches

@@ -120,6 +120,8 @@ pub struct WalReader {
     path: PathBuf,
     /// Empty for an empty file, which is never mapped.
     map: Mapping,
+    /// Set by [`WalReader::read_with_fs`]: the segment's bytes, copied (then `map` is empty).
+    owned: Option<Vec<u8>>,
 }
 
 impl WalReader {
@@ -142,6 +144,24 @@ impl WalReader {
         Ok(WalReader {
             path: path.to_path_buf(),
             map,
+            owned: None,
+        })
+    }
+
+    /// Reads `path` into memory instead of mapping it: for a segment another process may still
+    /// append to or truncate (a read-only open next to a live writer), where a mapping could
+    /// raise SIGBUS. A torn last record is then normal (the writer is mid-append).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read (`NotFound` when the writer deleted it).
+    pub fn read_with_fs(fs: &dyn FileSystem, path: &Path) -> Result<WalReader> {
+        let data = fs
+            .read(path)
+            .map_err(|e| Error::io("reading WAL segment", path, e))?;
+        Ok(WalReader {
+            path: path.to_path_buf(),
+            map: Mapping::empty(),
+            owned: Some(data),
         })
     }
 
@@ -153,7 +173,10 @@ impl WalReader {
 
     /// The mapped bytes (empty for an empty file).
     pub fn data(&self) -> &[u8] {
-        &self.map
+        match &self.owned {
+            Some(d) => d,
+            None => &self.map,
+        }
     }
 
     /// Parses the whole segment; see [`read_segment`].

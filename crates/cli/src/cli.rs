@@ -109,6 +109,22 @@ pub fn compact<'a>(
     ok(out, mode)
 }
 
+/// `lsmkv checkpoint DIR`: a consistent copy of the database in `dir` (see `Db::checkpoint`).
+///
+/// # Errors
+/// The engine's error (a non-empty `dir`, another file system: usage errors); a usage error in
+/// client mode.
+pub fn checkpoint<'a>(
+    db: impl Into<Backend<'a>>,
+    dir: &std::path::Path,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    db.local("checkpoint")?.checkpoint(dir)?;
+    ok(out, mode)
+}
+
 /// Which keys `scan`, `prefix` and `search` list.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {

@@ -36,7 +36,7 @@ runs its lines as commands. Keys and values on the command line are taken litera
 client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
 prefix, search, count and stats run against a running lsmkv-server over plain HTTP (no TLS),
 sending --token (or API_TOKEN) as its bearer token; import and export work there too. levels,
-flush, compact, inspect, verify and a batch with deletes are usage errors there.
+flush, compact, checkpoint, inspect, verify and a batch with deletes are usage errors there.
 
 exit status:
   0  success
@@ -135,6 +135,12 @@ enum Cmd {
     Flush,
     /// Compact the whole database.
     Compact,
+    /// Copy the database, consistent at one moment, into DIR (empty or absent, on the same file
+    /// system: tables are hard-linked). The copy opens as an independent database.
+    Checkpoint {
+        /// Target directory.
+        dir: PathBuf,
+    },
     /// Dump a file of the database without opening it (read-only; works on damaged files).
     Inspect {
         #[command(subcommand)]
@@ -267,13 +273,32 @@ fn bytes(arg: &OsStr, escapes: bool) -> Result<Vec<u8>, Failure> {
     }
 }
 
+/// How a subcommand opens the database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `Db::open`: may write; creates the database when `must_exist` is false.
+    Write { must_exist: bool },
+    /// `Db::open_read_only`: writes nothing (no WAL segment, no manifest edit, no lock), so it
+    /// works next to a running server and leaves the directory as it was.
+    Read,
+}
+
 fn open(dir: &Path, must_exist: bool) -> Result<Db, Failure> {
+    open_with(dir, Access::Write { must_exist })
+}
+
+fn open_with(dir: &Path, access: Access) -> Result<Db, Failure> {
+    let must_exist = access != Access::Write { must_exist: false };
     if must_exist && !lsmkv::debug::is_database_dir(dir) {
         return Err(Failure::other(format!("no database at {}", dir.display())));
     }
     let mut opts = Options::from_env().map_err(|e| Failure::usage(e.to_string()))?;
     opts.data_dir = dir.to_path_buf();
-    let db = Db::open(dir, opts).map_err(|e| {
+    let opened = match access {
+        Access::Read => Db::open_read_only(dir, opts),
+        Access::Write { .. } => Db::open(dir, opts),
+    };
+    let db = opened.map_err(|e| {
         let mut f = Failure::from(e);
         f.message = format!("cannot open {}: {}", dir.display(), f.message);
         f
@@ -297,7 +322,23 @@ fn with_db(
     must_exist: bool,
     f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
 ) -> Result<u8, Failure> {
-    let db = open(dir, must_exist)?;
+    with_access(dir, Access::Write { must_exist }, f)
+}
+
+/// [`with_db`] for the reading subcommands: a read-only open of an existing database.
+fn with_db_read_only(
+    dir: &Path,
+    f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
+) -> Result<u8, Failure> {
+    with_access(dir, Access::Read, f)
+}
+
+fn with_access(
+    dir: &Path,
+    access: Access,
+    f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
+) -> Result<u8, Failure> {
+    let db = open_with(dir, access)?;
     let mut out = io::stdout().lock();
     let result = f(&db, &mut out);
     let flushed = out.flush();
@@ -323,7 +364,7 @@ fn run(args: Args) -> Result<u8, Failure> {
         Cmd::Repl => shell(&dir, args.bail, mode),
         Cmd::Get { key } => {
             let key = bytes(&key, esc)?;
-            with_db(&dir, true, |db, out| cli::get(db, &key, mode, out))
+            with_db_read_only(&dir, |db, out| cli::get(db, &key, mode, out))
         }
         Cmd::Put { key, value } => {
             let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
@@ -335,18 +376,21 @@ fn run(args: Args) -> Result<u8, Failure> {
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
-            with_db(&dir, true, |db, out| {
+            with_db_read_only(&dir, |db, out| {
                 cli::list(db, &listing, mode, out, &mut io::stderr())
             })
         }
-        Cmd::Count => with_db(&dir, true, |db, out| cli::count(db, mode, out)),
+        Cmd::Count => with_db_read_only(&dir, |db, out| cli::count(db, mode, out)),
         Cmd::Stats { section } => {
             let section = section.map(StatsSection::from);
-            with_db(&dir, true, |db, out| cli::stats(db, section, mode, out))
+            with_db_read_only(&dir, |db, out| cli::stats(db, section, mode, out))
         }
-        Cmd::Levels => with_db(&dir, true, |db, out| cli::levels(db, mode, out)),
+        Cmd::Levels => with_db_read_only(&dir, |db, out| cli::levels(db, mode, out)),
         Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
         Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
+        Cmd::Checkpoint { dir: target } => with_db(&dir, true, |db, out| {
+            cli::checkpoint(db, &target, mode, out)
+        }),
         Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
         Cmd::Verify { dir: target } => verify(&target.unwrap_or(dir), mode),
         Cmd::Import {
@@ -393,6 +437,7 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
         Cmd::Levels => cli::levels(b, mode, &mut out),
         Cmd::Flush => cli::flush(b, mode, &mut out),
         Cmd::Compact => cli::compact(b, mode, &mut out),
+        Cmd::Checkpoint { dir } => cli::checkpoint(b, &dir, mode, &mut out),
         Cmd::Inspect { .. } => Err(not_remote("inspect", &client)),
         Cmd::Verify { .. } => Err(not_remote("verify", &client)),
         Cmd::Import {
@@ -540,7 +585,7 @@ fn export(
     output: Option<&Path>,
 ) -> Result<u8, Failure> {
     let format = export_format(format, output);
-    with_db(dir, true, |db, out| {
+    with_db_read_only(dir, |db, out| {
         export_from(db.into(), prefix, format, output, out)
     })
 }

@@ -212,11 +212,13 @@ fn usage_and_other_errors() {
     );
 }
 
+/// A writing subcommand needs the lock (reading ones open read-only and do not: see
+/// `cli_read_only.rs`).
 #[test]
 fn a_locked_database_is_status_4() {
     let d = tempfile::tempdir().unwrap();
     let held = lsmkv::Db::open(d.path(), lsmkv::Options::default()).unwrap();
-    let o = lsmkv(d.path(), &["get", "k"]);
+    let o = lsmkv(d.path(), &["put", "k", "v"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("locked"));
     held.close().unwrap();

@@ -85,7 +85,14 @@ fn a_subcommand_warns_about_dropped_records_once() {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("v0"));
     check_warning(&o, &wal);
-    // Recovery rewrote the log: the next open has nothing to report.
+    // `get` opens read-only and repairs nothing: the next one reports the same region.
+    let o = output_in_temp_dir(lsmkv(dir.path()).args(["get", "k000"]));
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    check_warning(&o, &wal);
+    // A writing subcommand recovers for good (warning once); after it there is nothing to report.
+    let o = output_in_temp_dir(lsmkv(dir.path()).args(["flush"]));
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    check_warning(&o, &wal);
     let o = output_in_temp_dir(lsmkv(dir.path()).args(["get", "k000"]));
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     assert_eq!(warnings(&stderr(&o)), Vec::<&str>::new());

@@ -126,6 +126,7 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 RouteId::AdminPage => Ok(handlers::admin_page()),
                 RouteId::AdminTables => handlers::admin_tables(&ctx).await,
                 RouteId::AdminFlush => handlers::admin_flush(&ctx).await,
+                RouteId::AdminCheckpoint => handlers::admin_checkpoint(&ctx, req).await,
                 RouteId::Unmatched => Err(ApiError::not_found("no such route")),
             }
         }

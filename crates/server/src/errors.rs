@@ -130,6 +130,7 @@ impl From<lsmkv::Error> for ApiError {
                 "the database refuses writes after an earlier failure until the server is \
                  restarted (details in the server log)",
             ),
+            E::ReadOnly => fault("read_only", "the database is open read-only"),
             E::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is closed"),
             _ => ApiError::internal(),
         };
@@ -179,6 +180,7 @@ mod tests {
                 },
                 "read_only",
             ),
+            (lsmkv::Error::ReadOnly, "read_only"),
         ];
         for (e, code) in cases {
             let a = ApiError::from(e);

@@ -31,12 +31,13 @@ pub enum RouteId {
     AdminPage,
     AdminTables,
     AdminFlush,
+    AdminCheckpoint,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 21] = [
+    pub const ALL: [RouteId; 22] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -57,6 +58,7 @@ impl RouteId {
         RouteId::AdminPage,
         RouteId::AdminTables,
         RouteId::AdminFlush,
+        RouteId::AdminCheckpoint,
         RouteId::Unmatched,
     ];
 
@@ -88,6 +90,7 @@ impl RouteId {
             RouteId::AdminPage => "GET /admin",
             RouteId::AdminTables => "GET /admin/tables",
             RouteId::AdminFlush => "POST /admin/flush",
+            RouteId::AdminCheckpoint => "POST /admin/checkpoint",
             RouteId::Unmatched => "unmatched",
         }
     }
@@ -138,6 +141,7 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/admin" => one("GET", &Method::GET, R::AdminPage),
         "/admin/tables" => one("GET", &Method::GET, R::AdminTables),
         "/admin/flush" => one("POST", &Method::POST, R::AdminFlush),
+        "/admin/checkpoint" => one("POST", &Method::POST, R::AdminCheckpoint),
         _ => {
             if let Some(raw) = path.strip_prefix("/keys/") {
                 let key = Some(decode(raw));

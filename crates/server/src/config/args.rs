@@ -80,6 +80,10 @@ pub struct ServerArgs {
     /// On SIGTERM/SIGINT, how long requests in flight may take before connections are dropped.
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000, help_heading = HTTP)]
     pub shutdown_grace_ms: u64,
+    /// Root of POST /admin/checkpoint targets (a checkpoint goes to a new directory under it, on
+    /// the data directory's file system); empty = the route is disabled (403).
+    #[arg(long, env = "BACKUP_DIR", default_value = "", help_heading = ADVANCED)]
+    pub backup_dir: String,
     /// Most entries in one POST /keys/batch (400 past it).
     #[arg(long, env = "MAX_BATCH_ENTRIES", default_value_t = 10_000, help_heading = ADVANCED)]
     pub max_batch_entries: usize,

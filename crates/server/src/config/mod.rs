@@ -180,6 +180,7 @@ impl ServerConfig {
             "max_connections": s.max_connections,
             "keep_alive": s.keep_alive,
             "shutdown_grace_ms": s.shutdown_grace_ms,
+            "backup_dir": s.backup_dir,
             "max_batch_entries": s.max_batch_entries,
             "default_page_limit": s.default_page_limit,
             "search_max_limit": s.search_max_limit,

@@ -1,5 +1,6 @@
 //! The admin page: `GET /admin` (one self-contained HTML file, compiled into the binary),
-//! `GET /admin/tables` (the live SSTables as JSON) and `POST /admin/flush`.
+//! `GET /admin/tables` (the live SSTables as JSON), `POST /admin/flush` and
+//! `POST /admin/checkpoint` (a copy of the database under `BACKUP_DIR`).
 //!
 //! `GET /admin` never needs the token: it is the same static markup for everyone and holds no
 //! data. Every route the page calls does need it when `API_TOKEN` is set; the page asks for it
@@ -7,8 +8,9 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
-use hyper::{Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use serde_json::{Value as Json, json};
 
 use super::context::{Ctx, Resp, json_response};
@@ -108,8 +110,87 @@ pub async fn admin_flush(ctx: &Ctx) -> Result<Resp, ApiError> {
     ))
 }
 
+/// `POST /admin/checkpoint` with `{"dir": NAME}`: a checkpoint of the database (see
+/// `Db::checkpoint`) in `BACKUP_DIR/NAME`, answered `{"checkpoint": PATH}` once it is complete.
+/// NAME is relative, made of plain components (no `..`, `.`, root or prefix), so the target stays
+/// under the backup root. 403 `checkpoints_disabled` without `BACKUP_DIR`; 400 for a bad name;
+/// 409 `exists` when the target is there and not empty.
+pub async fn admin_checkpoint(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let root = ctx.state.cfg.server.backup_dir.clone();
+    if root.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "checkpoints are disabled: set BACKUP_DIR to the directory they go under",
+        )
+        .with_code("checkpoints_disabled"));
+    }
+    let body = ctx.json_body(req).await?;
+    let name = body
+        .get("dir")
+        .and_then(Json::as_str)
+        .ok_or_else(|| ApiError::bad_request("expected {\"dir\": NAME} with a string NAME"))?;
+    let rel = checkpoint_name(name)?;
+    let target = std::path::Path::new(&root).join(rel);
+    if std::fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} already exists under BACKUP_DIR and is not empty"),
+        )
+        .with_code("exists"));
+    }
+    let shown = target.display().to_string();
+    ctx.engine(move |db| {
+        db.checkpoint(&target)?;
+        Ok(())
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "checkpoint": shown }),
+    ))
+}
+
+/// `name` as a relative path of plain components: no `..`, `.`, root, drive prefix or empty name.
+pub(crate) fn checkpoint_name(name: &str) -> Result<&std::path::Path, ApiError> {
+    use std::path::Component;
+    let p = std::path::Path::new(name);
+    let plain = !name.is_empty()
+        && !name.contains('\0')
+        && p.components().all(|c| matches!(c, Component::Normal(_)))
+        && !name.split('/').any(|c| c == "." || c == "..");
+    if !plain {
+        return Err(ApiError::bad_request(format!(
+            "checkpoint dir {name:?} must be a relative name under BACKUP_DIR (no '..', '.' or \
+             absolute path)"
+        ))
+        .with_code("bad_checkpoint_dir"));
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checkpoint_names_stay_under_the_root() {
+        for ok in ["daily", "2026/12/06", "a.b", "..x"] {
+            assert!(checkpoint_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "a/../../x",
+            "/etc",
+            "/",
+            ".",
+            "./x",
+            "a/./b",
+            "a\0b",
+        ] {
+            assert!(checkpoint_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

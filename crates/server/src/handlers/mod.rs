@@ -11,7 +11,7 @@ mod listing;
 mod precondition;
 
 pub(crate) use admin::{health, metrics, stats};
-pub(crate) use admin_page::{admin_flush, admin_page, admin_tables};
+pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
 pub(crate) use batch::{batch, multi_get};
 pub(crate) use context::{Ctx, Resp, error_response};
 pub(crate) use flags::{get_feature, list_features, post_feature};

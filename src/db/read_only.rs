@@ -1,0 +1,172 @@
+//! `Db::open_read_only` and `Db::refresh`: a view of a database that writes nothing.
+//!
+//! No lock is taken (a writer in this or another process keeps its own), nothing is created,
+//! renamed, removed or appended: the manifest named by CURRENT is read (a torn last record is the
+//! writer mid-append and is dropped), its tables are mapped, and the WAL segments it does not
+//! cover are *read* (copied, not mapped: the writer truncates a finished segment's preallocated
+//! tail, and an access to a mapping past the new end would raise SIGBUS) and replayed into a
+//! private memtable. Tables are only ever unlinked by the writer, never changed, so a mapping of
+//! one stays valid after the writer deletes it.
+//!
+//! The writer may move on while this reads: delete a compacted table or a flushed WAL segment,
+//! roll the manifest over. A file that vanished, or a failure while the manifest changed
+//! meanwhile, starts the load again, at most [`ATTEMPTS`] times.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use super::open::{list_dir, open_tables, replay_wal};
+use super::scheduler::Scheduler;
+use super::version::{SuperVersion, Version};
+use super::{Counters, Shared, WriteSide};
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::fs::FileSystem;
+use crate::manifest::{Manifest, ManifestState};
+use crate::memtable::Memtable;
+use crate::options::Options;
+use crate::recovery::RecoveryReport;
+
+/// Loads attempted before giving up on a writer that keeps changing the files; after a failed
+/// one the next waits `attempt` milliseconds (at most [`MAX_BACKOFF_MS`]), so that a writer
+/// rotating its WAL faster than a load takes is still caught between two changes.
+const ATTEMPTS: u64 = 100;
+const MAX_BACKOFF_MS: u64 = 20;
+
+/// What one load found.
+struct View {
+    version: Version,
+    mem: Memtable,
+    last_seqno: u64,
+    report: RecoveryReport,
+}
+
+pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
+    opts.validate()?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| Error::io("resolving", dir, e))?;
+    let cache = Arc::new(BlockCache::new(
+        opts.block_cache_size_mb.saturating_mul(1 << 20),
+    ));
+    let view = load(&opts.file_system, &dir, &opts, &cache)?;
+    Ok(Arc::new(Shared {
+        dir,
+        opts: opts.clone(),
+        cache,
+        sv: ArcSwap::from_pointee(SuperVersion {
+            mem: Arc::new(view.mem),
+            imms: Vec::new(),
+            version: Arc::new(view.version),
+        }),
+        sv_lock: Mutex::new(()),
+        manifest: WriteSide::none(),
+        wal: WriteSide::none(),
+        read_only: true,
+        queue: Default::default(),
+        last_seqno: AtomicU64::new(view.last_seqno),
+        visible_seqno: AtomicU64::new(view.last_seqno),
+        sched: Scheduler::default(),
+        poisoned: AtomicBool::new(false),
+        poison_cause: Mutex::new(None),
+        shutdown: AtomicBool::new(false),
+        counters: Counters::default(),
+        snapshots: Default::default(),
+        compaction_limiter: crate::compaction::job::RateLimiter::new(
+            opts.compaction_max_bytes_per_sec,
+        ),
+        recovery_report: view.report,
+        _lock_file: None,
+    }))
+}
+
+/// Reloads and installs a new view. Requires: `shared` is read-only.
+pub(crate) fn refresh(shared: &Shared) -> Result<()> {
+    let view = load(&shared.opts.file_system, &shared.dir, &shared.opts, &shared.cache)?;
+    {
+        let _g = shared.sv_lock.lock();
+        shared.sv.store(Arc::new(SuperVersion {
+            mem: Arc::new(view.mem),
+            imms: Vec::new(),
+            version: Arc::new(view.version),
+        }));
+    }
+    shared
+        .last_seqno
+        .fetch_max(view.last_seqno, Ordering::AcqRel);
+    shared
+        .visible_seqno
+        .fetch_max(view.last_seqno, Ordering::AcqRel);
+    Ok(())
+}
+
+/// Whether `e` is a file that vanished (the writer deleted it after we learnt its name).
+fn vanished(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+fn read_state(fs: &dyn FileSystem, dir: &Path) -> Result<ManifestState> {
+    Manifest::read_state(fs, dir)?.ok_or_else(|| {
+        Error::InvalidArgument(format!("no database in {} (no CURRENT)", dir.display()))
+    })
+}
+
+fn load(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+) -> Result<View> {
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(attempt.min(MAX_BACKOFF_MS)));
+        }
+        let state = match read_state(&**fs, dir) {
+            Ok(s) => s,
+            Err(e) if vanished(&e) => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match load_state(fs, dir, opts, cache, &state) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                // A WAL segment deleted between reading the manifest and listing the directory
+                // shows up as a gap in the seqnos, not as a missing file: retry whenever the
+                // manifest changed meanwhile.
+                let moved = vanished(&e) || read_state(&**fs, dir).ok().as_ref() != Some(&state);
+                if !moved {
+                    return Err(e);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::InvalidArgument("read-only open gave up".into())))
+}
+
+fn load_state(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+    state: &ManifestState,
+) -> Result<View> {
+    // WAL segments first, right after listing them: the writer deletes a segment at every flush
+    // but a table only at a compaction, so this keeps the window for a vanished file small.
+    let listing = list_dir(&**fs, dir)?;
+    let (mem, last_seqno, report) = replay_wal(&**fs, dir, opts, state, &listing, true)?;
+    let version = open_tables(fs, dir, opts, cache, state)?;
+    Ok(View {
+        version,
+        mem,
+        last_seqno,
+        report,
+    })
+}
