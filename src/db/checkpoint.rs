@@ -27,6 +27,7 @@
 //!
 //! Cost: independent of the data size apart from the memtables (at most the write buffers).
 
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,13 +36,13 @@ use std::sync::atomic::Ordering;
 use super::Shared;
 use super::flush::write_table;
 use super::open::sync_dir;
-use super::version::file_meta;
+use super::version::{SuperVersion, file_meta};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::files;
 use crate::fs::FileSystem;
 use crate::key::unpack_trailer;
-use crate::manifest::{Manifest, ManifestState, VersionEdit};
+use crate::manifest::{FileMeta, Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 
 /// How often step 1 is retried if a table newer than the visible seqno shows up (it cannot, see
@@ -104,22 +105,7 @@ fn build(
     target: &Path,
     made: &mut Vec<PathBuf>,
 ) -> Result<()> {
-    // Step 1: pin.
-    let (sv, seqno) = (0..PIN_ATTEMPTS)
-        .find_map(|_| {
-            let sv = shared.sv.load_full();
-            let seqno = shared.visible_seqno.load(Ordering::Acquire);
-            let tables_ok = sv
-                .version
-                .levels
-                .iter()
-                .flatten()
-                .all(|t| t.meta().max_seqno <= seqno);
-            tables_ok.then_some((sv, seqno))
-        })
-        .ok_or_else(|| Error::Poisoned {
-            cause: "checkpoint: live tables hold seqnos beyond the visible one".into(),
-        })?;
+    let (sv, seqno) = pin(shared)?;
     let first_free = shared.manifest.lock().state().next_file_number;
     let highest_table = sv
         .version
@@ -134,20 +120,13 @@ fn build(
     let next_file_number = manifest_number + 1;
 
     // Step 2: the manifest first, so that any partial copy is refused by `Db::open`.
-    let mut state = ManifestState {
+    let state = ManifestState {
         next_file_number,
         last_seqno: seqno,
         log_number: next_file_number,
         manifest_number,
-        ..ManifestState::default()
+        files: live_files(&sv)?,
     };
-    for (level, tables) in sv.version.levels.iter().enumerate() {
-        let level = u32::try_from(level)
-            .map_err(|_| Error::InvalidArgument("too many levels for a checkpoint".into()))?;
-        for t in tables {
-            state.files.insert(t.file_number(), file_meta(t, level));
-        }
-    }
     made.push(target.join(files::manifest_name(manifest_number)));
     let mut manifest = Manifest::create_unpublished(Arc::clone(fs), target, state)?;
 
@@ -160,20 +139,7 @@ fn build(
     }
 
     // Step 4: the memtables' writes up to `seqno`, as one table.
-    let tail = Memtable::new(0);
-    for mem in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
-        let mut c = mem.cursor();
-        c.seek_to_first();
-        while c.valid() {
-            let (seq, kind) = unpack_trailer(c.trailer());
-            if let Some(kind) = kind
-                && seq <= seqno
-            {
-                tail.insert(c.user_key(), seq, kind, &c.value());
-            }
-            c.next();
-        }
-    }
+    let tail = memtable_tail(&sv, seqno);
     drop(sv);
     let cache = Arc::new(BlockCache::new(0));
     made.push(target.join(files::sst_name(mem_table_number)));
@@ -192,6 +158,58 @@ fn build(
     made.push(target.join(crate::manifest::CURRENT_TMP));
     made.push(target.join(files::CURRENT));
     manifest.publish()
+}
+
+/// Step 1: a view of the tree whose tables hold nothing newer than the visible seqno (a flush or
+/// compaction may install between the two loads; retried a bounded number of times).
+fn pin(shared: &Shared) -> Result<(Arc<SuperVersion>, u64)> {
+    (0..PIN_ATTEMPTS)
+        .find_map(|_| {
+            let sv = shared.sv.load_full();
+            let seqno = shared.visible_seqno.load(Ordering::Acquire);
+            let tables_ok = sv
+                .version
+                .levels
+                .iter()
+                .flatten()
+                .all(|t| t.meta().max_seqno <= seqno);
+            tables_ok.then_some((sv, seqno))
+        })
+        .ok_or_else(|| Error::Poisoned {
+            cause: "checkpoint: live tables hold seqnos beyond the visible one".into(),
+        })
+}
+
+/// The manifest's record of every live table of `sv`, at its level.
+fn live_files(sv: &SuperVersion) -> Result<BTreeMap<u64, FileMeta>> {
+    let mut files = BTreeMap::new();
+    for (level, tables) in sv.version.levels.iter().enumerate() {
+        let level = u32::try_from(level)
+            .map_err(|_| Error::InvalidArgument("too many levels for a checkpoint".into()))?;
+        for t in tables {
+            files.insert(t.file_number(), file_meta(t, level));
+        }
+    }
+    Ok(files)
+}
+
+/// Step 4: the memtables' entries with seqnos up to `seqno`, in one memtable.
+fn memtable_tail(sv: &SuperVersion, seqno: u64) -> Memtable {
+    let tail = Memtable::new(0);
+    for mem in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
+        let mut c = mem.cursor();
+        c.seek_to_first();
+        while c.valid() {
+            let (seq, kind) = unpack_trailer(c.trailer());
+            if let Some(kind) = kind
+                && seq <= seqno
+            {
+                tail.insert(c.user_key(), seq, kind, &c.value());
+            }
+            c.next();
+        }
+    }
+    tail
 }
 
 fn link_error(e: std::io::Error, from: &Path, to: &Path) -> Error {

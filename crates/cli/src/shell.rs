@@ -156,45 +156,10 @@ pub fn run_interactive<'a>(
     })?;
     let (prompts, editor) = spawn_editor(rl, history.map(Path::to_path_buf), tx)?;
 
-    let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
+    let mut stderr = io::stderr();
     let mut session = Session::new(db, mode);
-    let mut signal: Option<i32>;
-    // Whether the editor was asked for a line it has not returned (it may be waiting for a key).
-    let mut reading = false;
-    let mut failed = None;
-    loop {
-        signal = signals::terminated();
-        if signal.is_some() || prompts.send(session.prompt()).is_err() {
-            break;
-        }
-        reading = true;
-        let read = match rx.recv() {
-            Ok(Input::Line(read)) => read,
-            Ok(Input::Signal(sig)) => {
-                signal = Some(sig);
-                break;
-            }
-            Ok(Input::End) | Err(_) => break,
-        };
-        reading = false;
-        match read {
-            Ok(text) => {
-                if run_pasted(&mut session, &text, &mut stdout, &mut stderr)? == Flow::Exit {
-                    break;
-                }
-            }
-            Err(ReadlineError::Interrupted) => {
-                if let Some(n) = session.abort_batch() {
-                    writeln!(stderr, "batch aborted ({} discarded)", operations(n))?;
-                }
-            }
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
-                failed = Some(readline_io(e));
-                break;
-            }
-        }
-    }
+    let ended = edit_loop(&mut session, &prompts, &rx)?;
+    let (signal, reading, failed) = (ended.signal, ended.reading, ended.failed);
     // After SIGHUP the terminal may be gone: what is left to say must not stop the shell from
     // returning (and the caller from closing the database).
     let signal = signal.or_else(signals::terminated);
@@ -241,6 +206,64 @@ fn release_terminal(
     if let Some(mode) = terminal_mode {
         let _ =
             nix::sys::termios::tcsetattr(io::stdin(), nix::sys::termios::SetArg::TCSADRAIN, &mode);
+    }
+}
+
+/// How the interactive loop ended.
+struct Ended {
+    /// The signal that ended it, if one did.
+    signal: Option<i32>,
+    /// Whether the editor was asked for a line it has not returned (it may wait for a key).
+    reading: bool,
+    /// A terminal error that ended it.
+    failed: Option<io::Error>,
+}
+
+/// Prompts, reads and runs lines until `quit`, end of input, a terminating signal or a terminal
+/// error. Ctrl-C at the prompt aborts an open batch.
+fn edit_loop(
+    session: &mut Session,
+    prompts: &mpsc::Sender<&'static str>,
+    lines: &mpsc::Receiver<Input<rustyline::Result<String>>>,
+) -> io::Result<Ended> {
+    let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
+    let mut ended = Ended {
+        signal: None,
+        reading: false,
+        failed: None,
+    };
+    loop {
+        ended.signal = signals::terminated();
+        if ended.signal.is_some() || prompts.send(session.prompt()).is_err() {
+            return Ok(ended);
+        }
+        ended.reading = true;
+        let read = match lines.recv() {
+            Ok(Input::Line(read)) => read,
+            Ok(Input::Signal(sig)) => {
+                ended.signal = Some(sig);
+                return Ok(ended);
+            }
+            Ok(Input::End) | Err(_) => return Ok(ended),
+        };
+        ended.reading = false;
+        match read {
+            Ok(text) => {
+                if run_pasted(session, &text, &mut stdout, &mut stderr)? == Flow::Exit {
+                    return Ok(ended);
+                }
+            }
+            Err(ReadlineError::Interrupted) => {
+                if let Some(n) = session.abort_batch() {
+                    writeln!(stderr, "batch aborted ({} discarded)", operations(n))?;
+                }
+            }
+            Err(ReadlineError::Eof) => return Ok(ended),
+            Err(e) => {
+                ended.failed = Some(readline_io(e));
+                return Ok(ended);
+            }
+        }
     }
 }
 
