@@ -437,7 +437,7 @@ impl Bench<'_> {
                 self.fill(self.args.num, true, self.args.sync_mode, &mut hist)?,
             ),
             "overwrite5" => {
-                // Issue 5's compaction workload: every key written once in order, then four
+                // The compaction workload: every key written once in order, then four
                 // passes of `num` random overwrites; reports what compaction made of it.
                 let n = self.args.num;
                 let mut b = self.fill(n, false, self.args.sync_mode, &mut hist)?;
