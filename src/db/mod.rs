@@ -123,6 +123,46 @@ impl<T> std::ops::Deref for WriteSide<T> {
 }
 
 impl Shared {
+    /// The state of a database opened at `dir`: `sv` is the recovered tree; `manifest` and `wal`
+    /// are empty for a read-only handle, which holds no directory lock.
+    #[expect(clippy::too_many_arguments, reason = "one constructor for both kinds of open")]
+    fn new(
+        dir: PathBuf,
+        opts: &Options,
+        cache: Arc<BlockCache>,
+        sv: SuperVersion,
+        manifest: WriteSide<Mutex<Manifest>>,
+        wal: WriteSide<Mutex<WalState>>,
+        recovered: (u64, crate::recovery::RecoveryReport),
+        lock_file: Option<crate::fs::DirLock>,
+    ) -> Shared {
+        let (last_seqno, recovery_report) = recovered;
+        Shared {
+            dir,
+            opts: opts.clone(),
+            cache,
+            sv: ArcSwap::from_pointee(sv),
+            sv_lock: Mutex::new(()),
+            read_only: lock_file.is_none(),
+            manifest,
+            wal,
+            queue: WriteQueue::default(),
+            last_seqno: AtomicU64::new(last_seqno),
+            visible_seqno: AtomicU64::new(last_seqno),
+            sched: scheduler::Scheduler::default(),
+            poisoned: AtomicBool::new(false),
+            poison_cause: Mutex::new(None),
+            shutdown: AtomicBool::new(false),
+            counters: Counters::default(),
+            snapshots: Default::default(),
+            compaction_limiter: crate::compaction::job::RateLimiter::new(
+                opts.compaction_max_bytes_per_sec,
+            ),
+            recovery_report,
+            _lock_file: lock_file,
+        }
+    }
+
     /// [`Error::ReadOnly`] for a read-only handle.
     fn check_writable(&self) -> Result<()> {
         if self.read_only {

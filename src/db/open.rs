@@ -8,18 +8,17 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::flush::{flush_thread, write_table};
 use super::version::{SuperVersion, Version, smallest_user_key};
-use super::write::{WalState, WriteQueue, wal_preallocation};
-use super::scheduler::{self, Scheduler};
-use super::{Counters, Shared, spawn_background};
+use super::write::{WalState, wal_preallocation};
+use super::scheduler;
+use super::{Shared, spawn_background};
 use crate::batch::decode_batch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
@@ -174,37 +173,25 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     };
     let writer = recovery.persist(&mut manifest, &mut version, &recovered)?;
     remove_garbage(&*fs, &dir, &manifest, &listing, writer.number())?;
-    let shared = Arc::new(Shared {
-        dir: dir.clone(),
-        opts: opts.clone(),
+    let sv = SuperVersion {
+        mem: Arc::new(Memtable::new(writer.number())),
+        imms: Vec::new(),
+        version: Arc::new(version),
+    };
+    let wal = WalState {
+        writer,
+        unsynced: false,
+    };
+    let shared = Arc::new(Shared::new(
+        dir,
+        &opts,
         cache,
-        sv: ArcSwap::from_pointee(SuperVersion {
-            mem: Arc::new(Memtable::new(writer.number())),
-            imms: Vec::new(),
-            version: Arc::new(version),
-        }),
-        sv_lock: Mutex::new(()),
-        manifest: super::WriteSide::new(Mutex::new(manifest)),
-        wal: super::WriteSide::new(Mutex::new(WalState {
-            writer,
-            unsynced: false,
-        })),
-        read_only: false,
-        queue: WriteQueue::default(),
-        last_seqno: AtomicU64::new(last_seqno),
-        visible_seqno: AtomicU64::new(last_seqno),
-        sched: Scheduler::default(),
-        poisoned: AtomicBool::new(false),
-        poison_cause: Mutex::new(None),
-        shutdown: AtomicBool::new(false),
-        counters: Counters::default(),
-        snapshots: Default::default(),
-        compaction_limiter: crate::compaction::job::RateLimiter::new(
-            opts.compaction_max_bytes_per_sec,
-        ),
-        recovery_report,
-        _lock_file: Some(lock_file),
-    });
+        sv,
+        super::WriteSide::new(Mutex::new(manifest)),
+        super::WriteSide::new(Mutex::new(wal)),
+        (last_seqno, recovery_report),
+        Some(lock_file),
+    ));
     let threads = start_threads(&shared)?;
     Ok((shared, threads))
 }

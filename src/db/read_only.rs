@@ -14,15 +14,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 
 use super::open::{list_dir, open_tables, replay_wal};
-use super::scheduler::Scheduler;
 use super::version::{SuperVersion, Version};
-use super::{Counters, Shared, WriteSide};
+use super::{Shared, WriteSide};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
@@ -54,34 +51,21 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
     let view = load(&opts.file_system, &dir, &opts, &cache)?;
-    Ok(Arc::new(Shared {
+    let sv = SuperVersion {
+        mem: Arc::new(view.mem),
+        imms: Vec::new(),
+        version: Arc::new(view.version),
+    };
+    Ok(Arc::new(Shared::new(
         dir,
-        opts: opts.clone(),
+        &opts,
         cache,
-        sv: ArcSwap::from_pointee(SuperVersion {
-            mem: Arc::new(view.mem),
-            imms: Vec::new(),
-            version: Arc::new(view.version),
-        }),
-        sv_lock: Mutex::new(()),
-        manifest: WriteSide::none(),
-        wal: WriteSide::none(),
-        read_only: true,
-        queue: Default::default(),
-        last_seqno: AtomicU64::new(view.last_seqno),
-        visible_seqno: AtomicU64::new(view.last_seqno),
-        sched: Scheduler::default(),
-        poisoned: AtomicBool::new(false),
-        poison_cause: Mutex::new(None),
-        shutdown: AtomicBool::new(false),
-        counters: Counters::default(),
-        snapshots: Default::default(),
-        compaction_limiter: crate::compaction::job::RateLimiter::new(
-            opts.compaction_max_bytes_per_sec,
-        ),
-        recovery_report: view.report,
-        _lock_file: None,
-    }))
+        sv,
+        WriteSide::none(),
+        WriteSide::none(),
+        (view.last_seqno, view.report),
+        None,
+    )))
 }
 
 /// Reloads and installs a new view. Requires: `shared` is read-only.
