@@ -57,7 +57,7 @@ pub use batch::WriteBatch;
 pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
-pub use iter::DbIter;
+pub use iter::{DbIter, prefix_upper_bound};
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
 pub use stats::{CacheStats, LevelStats, Stats};

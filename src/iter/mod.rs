@@ -9,7 +9,8 @@ pub use user::DbIter;
 
 pub(crate) use mem::MemIter;
 pub(crate) use merge::MergeCursor;
-pub(crate) use user::{Bounds, prefix_upper_bound};
+pub(crate) use user::Bounds;
+pub use user::prefix_upper_bound;
 
 use crate::error::Result;
 use crate::value::{Key, Value};

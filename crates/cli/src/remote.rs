@@ -265,7 +265,11 @@ impl Client {
     /// is not UTF-8.
     pub fn prefix(&self, prefix: &[u8], reverse: bool) -> Result<Pages<'_>, Failure> {
         if std::str::from_utf8(prefix).is_err() {
-            return self.range(Some(prefix), prefix_end(prefix).as_deref(), reverse);
+            return self.range(
+                Some(prefix),
+                lsmkv::prefix_upper_bound(prefix).as_deref(),
+                reverse,
+            );
         }
         let mut p = Pages::new(self, "/keys/search/prefix");
         p.params.push(("q".into(), prefix.to_vec()));
@@ -467,18 +471,6 @@ pub fn enc(b: &[u8]) -> String {
     s
 }
 
-/// The smallest key greater than every key starting with `prefix` (`None`: no such key).
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -498,11 +490,9 @@ mod tests {
     }
 
     #[test]
-    fn encoding_and_prefix_end() {
+    fn path_encoding() {
+        // (The prefix bound is the engine's `prefix_upper_bound`, tested there.)
         assert_eq!(enc(b"a/b %\xff~"), "a%2Fb%20%25%FF~");
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
     }
 
     #[test]

@@ -171,7 +171,7 @@ pub async fn search_prefix(ctx: &Ctx, req: &Request<Incoming>) -> Result<Resp, A
         .to_vec();
     let limit = q.limit(&ctx.state)?;
     let reverse = q.flag("reverse")?;
-    let upper = keyspace::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    let upper = lsmkv::prefix_upper_bound(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
     let (lower, upper) = resume(Bound::Included(prefix), upper, q.cursor()?, reverse);
     page(ctx, lower, upper, reverse, limit).await
 }
