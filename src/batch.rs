@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! base_seqno u64 LE | count u32 LE | count x entry
-//! entry = kind u8 | key_len u32 LE | key | (kind == Put: value_len u32 LE | value)
+//! entry = tag u8 | (tag & 0x80: keyspace u32 LE) | key_len u32 LE | key
+//!         | (kind != Delete: value_len u32 LE | value)
 //! ```
-//! Entry `i` gets seqno `base_seqno + i`, so a later entry for the same key wins.
+//! The low 7 bits of `tag` are the [`ValueKind`]; an entry without the keyspace flag belongs to
+//! keyspace 0 (`default`). Entry `i` gets seqno `base_seqno + i`, so a later entry for the same
+//! key wins.
 
 // On-disk integers have fixed widths: outside tests, a narrowing `as` must be a checked
 // conversion.
@@ -67,23 +70,47 @@ impl WriteBatch {
 
     /// Adds a put. Sizes are checked when the batch is written.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        self.rep.reserve(1 + 4 + key.len() + 4 + value.len());
-        self.rep.push(ValueKind::Put as u8);
-        push_len(&mut self.rep, key.len());
-        self.rep.extend_from_slice(key);
-        push_len(&mut self.rep, value.len());
-        self.rep.extend_from_slice(value);
-        self.bump(key.len(), value.len());
+        self.push_entry(0, ValueKind::Put, key.as_ref(), &[value.as_ref()]);
     }
 
     /// Adds a delete (a tombstone).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
-        let key = key.as_ref();
-        self.rep.push(ValueKind::Delete as u8);
+        self.push_entry(0, ValueKind::Delete, key.as_ref(), &[]);
+    }
+
+    /// Appends one entry of `kind` for `key` in keyspace `keyspace`; the value is the
+    /// concatenation of `value_parts` (ignored for a delete).
+    pub(crate) fn push_entry(
+        &mut self,
+        keyspace: u32,
+        kind: ValueKind,
+        key: &[u8],
+        value_parts: &[&[u8]],
+    ) {
+        let value_len: usize = value_parts.iter().map(|p| p.len()).sum();
+        self.rep.reserve(1 + 4 + 4 + key.len() + 4 + value_len);
+        if keyspace == 0 {
+            self.rep.push(kind as u8);
+        } else {
+            self.rep.push(kind as u8 | KEYSPACE_FLAG);
+            self.rep.extend_from_slice(&keyspace.to_le_bytes());
+        }
         push_len(&mut self.rep, key.len());
         self.rep.extend_from_slice(key);
-        self.bump(key.len(), 0);
+        if kind.has_value() {
+            push_len(&mut self.rep, value_len);
+            for p in value_parts {
+                self.rep.extend_from_slice(p);
+            }
+        }
+        // A range delete's "value" is its end bound, not a user value: it is checked against the
+        // key limit when the batch is written.
+        let user_value = match kind {
+            ValueKind::PutExpiring => value_len.saturating_sub(crate::format::EXPIRY_SIZE),
+            ValueKind::RangeDelete => 0,
+            _ => value_len,
+        };
+        self.bump(key.len(), user_value);
     }
 
     fn bump(&mut self, key_len: usize, value_len: usize) {
@@ -153,12 +180,18 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(&len.to_le_bytes());
 }
 
+/// Tag bit of a batch entry that names its keyspace (a u32 follows the tag).
+pub const KEYSPACE_FLAG: u8 = 0x80;
+
 /// One entry of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchEntry<'a> {
+    /// The keyspace id (0: `default`).
+    pub keyspace: u32,
     pub kind: ValueKind,
     pub key: &'a [u8],
-    /// Empty for deletes.
+    /// Empty for deletes; the encoded end bound for a range delete; `expires_at` plus the value
+    /// for an expiring put.
     pub value: &'a [u8],
 }
 
@@ -192,22 +225,43 @@ impl<'a> Iterator for BatchIter<'a> {
 }
 
 fn decode_entry<'a>(c: &mut Cursor<'a>) -> Result<BatchEntry<'a>> {
-    let kind_byte = c.u8()?;
-    let kind = ValueKind::from_u8(kind_byte)
-        .ok_or_else(|| c.error(format!("unknown entry kind {kind_byte}")))?;
+    let tag = c.u8()?;
+    let kind = ValueKind::from_u8(tag & !KEYSPACE_FLAG)
+        .ok_or_else(|| c.error(format!("unknown entry kind {}", tag & !KEYSPACE_FLAG)))?;
+    let keyspace = if tag & KEYSPACE_FLAG != 0 {
+        c.u32_le()?
+    } else {
+        0
+    };
     let key_len = c.u32_le()? as usize;
     if key_len > MAX_KEY_SIZE {
         return Err(c.error(format!("key length {key_len} exceeds {MAX_KEY_SIZE}")));
     }
     let key = c.take(key_len)?;
-    let value = match kind {
-        ValueKind::Put => {
-            let value_len = c.u32_le()? as usize;
-            c.take(value_len)?
+    let value = if kind.has_value() {
+        let value_len = c.u32_le()? as usize;
+        let at = c.clone();
+        let v = c.take(value_len)?;
+        let bad = match kind {
+            ValueKind::PutExpiring if v.len() < crate::format::EXPIRY_SIZE => {
+                Some("expiring value shorter than its 8-byte expiry")
+            }
+            ValueKind::RangeDelete => crate::format::RangeEnd::decode(v).err(),
+            _ => None,
+        };
+        if let Some(why) = bad {
+            return Err(at.error(why));
         }
-        ValueKind::Delete => &[],
+        v
+    } else {
+        &[]
     };
-    Ok(BatchEntry { kind, key, value })
+    Ok(BatchEntry {
+        keyspace,
+        kind,
+        key,
+        value,
+    })
 }
 
 /// A decoded batch: its first seqno and its entries.
@@ -297,6 +351,7 @@ mod tests {
         assert_eq!(
             e[0],
             BatchEntry {
+                keyspace: 0,
                 kind: ValueKind::Put,
                 key: b"a",
                 value: b"1"
@@ -309,6 +364,54 @@ mod tests {
         b.clear();
         assert!(b.is_empty());
         assert_eq!(b.encoded_size(), BATCH_HEADER_SIZE);
+    }
+
+    #[test]
+    fn keyspaces_range_deletes_and_expiring_puts_round_trip() {
+        use crate::format::RangeEnd;
+        let mut b = WriteBatch::new();
+        b.push_entry(7, ValueKind::Put, b"a", &[b"1"]);
+        let mut end = Vec::new();
+        RangeEnd::Before(b"m".to_vec()).encode(&mut end);
+        b.push_entry(0, ValueKind::RangeDelete, b"c", &[&end]);
+        b.push_entry(3, ValueKind::PutExpiring, b"k", &[&99u64.to_le_bytes(), b"val"]);
+        let enc = b.seal(5).to_vec();
+        let d = decode_batch(&enc, Path::new("w"), 0).unwrap();
+        let e = d.entries().unwrap();
+        assert_eq!((e[0].keyspace, e[0].kind, e[0].value), (7, ValueKind::Put, &b"1"[..]));
+        assert_eq!((e[1].keyspace, e[1].kind), (0, ValueKind::RangeDelete));
+        assert_eq!(
+            RangeEnd::decode(e[1].value).unwrap(),
+            RangeEnd::Before(b"m".to_vec())
+        );
+        assert_eq!(
+            crate::format::split_expiring(e[2].value).unwrap(),
+            (99, &b"val"[..])
+        );
+        assert_eq!(e[2].keyspace, 3);
+        // The expiry prefix is not counted as user value size.
+        assert_eq!(b.max_sizes(), (1, 3));
+        for cut in 0..enc.len() {
+            let r =
+                decode_batch(&enc[..cut], Path::new("w"), 0).and_then(|d| d.entries().map(|_| ()));
+            assert!(matches!(r, Err(Error::Corruption { .. })), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn malformed_range_end_and_short_expiry_are_corruption() {
+        for (kind, value) in [
+            (ValueKind::RangeDelete, &b""[..]),
+            (ValueKind::RangeDelete, &b"\x07x"[..]),
+            (ValueKind::RangeDelete, &b"\x01x"[..]),
+            (ValueKind::PutExpiring, &b"1234567"[..]),
+        ] {
+            let mut b = WriteBatch::new();
+            b.push_entry(0, kind, b"k", &[value]);
+            let enc = b.seal(1).to_vec();
+            let d = decode_batch(&enc, Path::new("w"), 0).unwrap();
+            assert!(d.entries().unwrap_err().is_corruption(), "{kind:?} {value:?}");
+        }
     }
 
     #[test]

@@ -176,8 +176,8 @@ fn layouts() -> Vec<Layout> {
         Layout {
             file: "wal.md",
             heading: "Batch payload",
-            first: "kind",
-            fields: vec![("kind", 0, 1), ("key_len", 1, 4)],
+            first: "tag",
+            fields: vec![("tag", 0, 1), ("keyspace", 1, 4)],
             size: None,
         },
         Layout {
@@ -522,8 +522,8 @@ fn magic_numbers_versions_and_enum_values_match() {
     assert_eq!(&sst::TABLE_MAGIC.to_le_bytes(), b"LSMKVSST");
     assert!(s.contains("`LSMKVSST`"));
     // Versions.
-    assert_eq!(wal::WAL_FORMAT_VERSION, 1);
-    assert!(w.contains("format_version = 1"));
+    assert_eq!(wal::WAL_FORMAT_VERSION, 2);
+    assert!(w.contains("format_version = 2"));
     assert_eq!(sst::TABLE_FORMAT_VERSION, 1);
     assert!(s.contains("# SSTable format (version 1)"));
     assert!(s.contains("| format_version | 1 (`TABLE_FORMAT_VERSION`)"));

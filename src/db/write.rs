@@ -19,7 +19,7 @@ use super::{Counters, Shared};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::key::SeqNo;
-use crate::format::MAX_KEY_SIZE;
+use crate::format::{MAX_KEY_SIZE, ValueKind};
 use crate::memtable::Memtable;
 use crate::options::SyncMode;
 use crate::wal::WalWriter;
@@ -206,8 +206,8 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
             seq += 1;
             user_bytes += (e.key.len() + e.value.len()) as u64;
             match e.kind {
-                crate::format::ValueKind::Put => puts += 1,
-                crate::format::ValueKind::Delete => deletes += 1,
+                ValueKind::Put | ValueKind::PutExpiring => puts += 1,
+                ValueKind::Delete | ValueKind::RangeDelete => deletes += 1,
             }
         }
     }

@@ -104,11 +104,13 @@ pub fn show_truncated(b: &[u8], max: usize) -> (String, bool) {
     }
 }
 
-/// `"put"`, `"delete"` or `"unknown(N)"` for an entry kind byte.
+/// `"put"`, `"delete"`, `"range-delete"`, `"put-expiring"` or `"unknown(N)"` for an entry kind byte.
 pub fn kind_name(kind: Option<ValueKind>, raw: u8) -> String {
     match kind {
         Some(ValueKind::Put) => "put".into(),
         Some(ValueKind::Delete) => "delete".into(),
+        Some(ValueKind::RangeDelete) => "range-delete".into(),
+        Some(ValueKind::PutExpiring) => "put-expiring".into(),
         None => format!("unknown({raw})"),
     }
 }

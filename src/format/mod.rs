@@ -67,18 +67,100 @@ pub enum ValueKind {
     Delete = 0,
     /// A value.
     Put = 1,
+    /// A range tombstone: every key in `[key, end)` is deleted as of this seqno. In a batch the
+    /// value holds the end bound ([`RangeEnd`] encoding); it never appears among a table's or a
+    /// memtable's point entries.
+    RangeDelete = 2,
+    /// A value with an expiry: the stored value is `expires_at` (u64 LE, milliseconds since the
+    /// Unix epoch) followed by the user's value. At or after `expires_at` the key reads as absent.
+    PutExpiring = 3,
 }
 
 impl ValueKind {
     /// The largest kind value; used when seeking so that all kinds of a seqno sort after the seek key.
-    pub const MAX: u8 = 1;
+    pub const MAX: u8 = 3;
 
     /// Parses the on-disk byte.
     pub fn from_u8(b: u8) -> Option<ValueKind> {
         match b {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Put),
+            2 => Some(ValueKind::RangeDelete),
+            3 => Some(ValueKind::PutExpiring),
             _ => None,
+        }
+    }
+
+    /// Whether an entry of this kind carries a value (puts, and the end bound of a range delete).
+    pub fn has_value(self) -> bool {
+        !matches!(self, ValueKind::Delete)
+    }
+
+    /// Whether this is a point value (a put, expiring or not).
+    pub fn is_put(self) -> bool {
+        matches!(self, ValueKind::Put | ValueKind::PutExpiring)
+    }
+}
+
+/// Size of the `expires_at` prefix of a [`ValueKind::PutExpiring`] value.
+pub const EXPIRY_SIZE: usize = 8;
+
+#[allow(dead_code, reason = "read by the TTL read path")]
+/// Splits a [`ValueKind::PutExpiring`] stored value into `(expires_at_ms, user_value)`; `None`
+/// when it is shorter than its 8-byte prefix (corruption).
+pub fn split_expiring(stored: &[u8]) -> Option<(u64, &[u8])> {
+    let (head, rest) = stored.split_first_chunk::<EXPIRY_SIZE>()?;
+    Some((u64::from_le_bytes(*head), rest))
+}
+
+/// The end bound of a range tombstone as stored in a batch entry's value (and in an SSTable's
+/// range-tombstone block): one tag byte, `0` followed by the exclusive end key, or `1` alone for
+/// "no end" (the tombstone reaches past every key).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RangeEnd {
+    /// Keys below this one (exclusive).
+    Before(Vec<u8>),
+    /// Every key from the start on.
+    Unbounded,
+}
+
+/// Tag byte of [`RangeEnd::Before`].
+pub const RANGE_END_BEFORE: u8 = 0;
+/// Tag byte of [`RangeEnd::Unbounded`].
+pub const RANGE_END_UNBOUNDED: u8 = 1;
+
+#[allow(dead_code, reason = "used by the range-delete write and read paths")]
+impl RangeEnd {
+    /// Appends the encoding.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            RangeEnd::Before(k) => {
+                out.push(RANGE_END_BEFORE);
+                out.extend_from_slice(k);
+            }
+            RangeEnd::Unbounded => out.push(RANGE_END_UNBOUNDED),
+        }
+    }
+
+    /// Parses an encoding; `Err` says why it is malformed.
+    pub fn decode(b: &[u8]) -> std::result::Result<RangeEnd, &'static str> {
+        match b.split_first() {
+            Some((&RANGE_END_BEFORE, k)) if k.len() <= MAX_KEY_SIZE + 1 => {
+                Ok(RangeEnd::Before(k.to_vec()))
+            }
+            Some((&RANGE_END_BEFORE, _)) => Err("range end key too long"),
+            Some((&RANGE_END_UNBOUNDED, [])) => Ok(RangeEnd::Unbounded),
+            Some((&RANGE_END_UNBOUNDED, _)) => Err("bytes after an unbounded range end"),
+            Some(_) => Err("unknown range end tag"),
+            None => Err("empty range end"),
+        }
+    }
+
+    /// Whether `key` lies below this end.
+    pub fn is_above(&self, key: &[u8]) -> bool {
+        match self {
+            RangeEnd::Before(e) => key < e.as_slice(),
+            RangeEnd::Unbounded => true,
         }
     }
 }

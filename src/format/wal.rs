@@ -9,8 +9,10 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LSMKVWAL";
-/// The WAL format version this build writes and reads.
-pub const WAL_FORMAT_VERSION: u32 = 1;
+/// The WAL format version this build writes.
+pub const WAL_FORMAT_VERSION: u32 = 2;
+/// The oldest WAL format version this build reads (version 1 batches are a subset of version 2).
+pub const WAL_MIN_READ_VERSION: u32 = 1;
 /// Size of [`SegmentHeader`].
 pub const SEGMENT_HEADER_SIZE: usize = 24;
 /// Bytes of the segment header covered by its crc (magic, format_version, number).

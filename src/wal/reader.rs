@@ -313,7 +313,7 @@ fn parse_header(data: &[u8], file: &Path) -> Result<Header> {
         ));
     }
     let version = h.format_version.get();
-    if version != WAL_FORMAT_VERSION {
+    if !(crate::format::wal::WAL_MIN_READ_VERSION..=WAL_FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             file: file.to_path_buf(),
             found: version,

@@ -357,15 +357,15 @@ fn header_damage_is_corruption() {
 #[test]
 fn unknown_version_is_unsupported() {
     let mut h = SegmentHeader::new(4);
-    h.format_version = zerocopy::little_endian::U32::new(2);
+    h.format_version = zerocopy::little_endian::U32::new(3);
     h.crc = zerocopy::little_endian::U32::new(h.compute_crc());
     let e = read_segment(h.as_bytes(), Path::new("000004.wal")).unwrap_err();
     assert!(
         matches!(
             e,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
