@@ -31,6 +31,8 @@ pub struct WriteBatch {
     count: u32,
     max_key: usize,
     max_value: usize,
+    /// Some entry names a keyspace other than `default`.
+    foreign: bool,
 }
 
 impl Default for WriteBatch {
@@ -65,6 +67,7 @@ impl WriteBatch {
             count: 0,
             max_key: 0,
             max_value: 0,
+            foreign: false,
         }
     }
 
@@ -92,6 +95,7 @@ impl WriteBatch {
         if keyspace == 0 {
             self.rep.push(kind as u8);
         } else {
+            self.foreign = true;
             self.rep.push(kind as u8 | KEYSPACE_FLAG);
             self.rep.extend_from_slice(&keyspace.to_le_bytes());
         }
@@ -139,11 +143,17 @@ impl WriteBatch {
         self.count = 0;
         self.max_key = 0;
         self.max_value = 0;
+        self.foreign = false;
     }
 
     /// Bytes of the encoded batch.
     pub fn encoded_size(&self) -> usize {
         self.rep.len()
+    }
+
+    /// Whether some entry names a keyspace other than `default`.
+    pub(crate) fn has_keyspaces(&self) -> bool {
+        self.foreign
     }
 
     /// Longest key and value in the batch.

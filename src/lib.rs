@@ -47,8 +47,8 @@ macro_rules! internal_mod {
 }
 
 internal_mod!(
-    batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
-    recovery, sstable, stats, value, wal,
+    batch, cache, compaction, db, error, format, fs, iter, key, keyspace, manifest, memtable,
+    options, recovery, sstable, stats, value, wal,
 );
 
 pub mod debug;
@@ -58,7 +58,8 @@ pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 pub use iter::{DbIter, prefix_upper_bound};
+pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
-pub use stats::{CacheStats, LevelStats, Stats};
+pub use stats::{CacheStats, KeyspaceStats, LevelStats, Stats};
 pub use value::{Key, Value};

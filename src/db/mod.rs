@@ -23,10 +23,12 @@ mod checkpoint;
 mod compact;
 mod counters;
 mod flush;
+mod keyspaces;
 mod open;
 mod read;
 mod read_only;
 mod scheduler;
+pub(crate) mod tree;
 mod version;
 mod write;
 
@@ -51,6 +53,9 @@ use crate::value::Value;
 use counters::Counters;
 pub use cas::CasOutcome;
 pub use read::{Snapshot, TableInfo};
+pub(crate) use compact::everything as everything_bounds;
+pub(crate) use read::{len_estimate, search, to_bounds, tree_tables};
+use tree::Tree;
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
 
@@ -59,12 +64,20 @@ pub(crate) struct Shared {
     dir: PathBuf,
     opts: Options,
     cache: Arc<BlockCache>,
-    sv: ArcSwap<SuperVersion>,
-    /// Serialises changes of `sv` (rotation, flush install).
-    sv_lock: Mutex<()>,
+    /// Every keyspace's tree; replaced as a whole when a keyspace is created or dropped.
+    trees: ArcSwap<tree::Trees>,
+    /// Keyspace 0, `default`, which always exists.
+    default_tree: Arc<Tree>,
+    /// Serialises keyspace creation and drop.
+    ks_lock: Mutex<()>,
     manifest: WriteSide<Mutex<Manifest>>,
     /// The WAL; holding this lock is holding the right to write.
     wal: WriteSide<Mutex<WalState>>,
+    /// Finished WAL segments not yet deleted, oldest first: (number, bytes). A segment goes once
+    /// no memtable of any keyspace holds writes logged in it. Lock order: `wal`, then this.
+    old_wal_segments: Mutex<Vec<(u64, u64)>>,
+    /// Number of the segment being appended to (0 for a read-only handle).
+    current_wal: AtomicU64,
     /// Opened with [`Db::open_read_only`]: no WAL, no manifest, no lock, no background thread;
     /// every public write method returns [`Error::ReadOnly`] before reaching the write side.
     read_only: bool,
@@ -130,20 +143,34 @@ impl Shared {
         dir: PathBuf,
         opts: &Options,
         cache: Arc<BlockCache>,
-        sv: SuperVersion,
+        trees: tree::Trees,
         manifest: WriteSide<Mutex<Manifest>>,
         wal: WriteSide<Mutex<WalState>>,
         recovered: (u64, crate::recovery::RecoveryReport),
         lock_file: Option<crate::fs::DirLock>,
     ) -> Shared {
         let (last_seqno, recovery_report) = recovered;
+        let default_tree = match trees.get(0) {
+            Some(t) => t.clone(),
+            None => Arc::new(Tree::new(
+                0,
+                crate::format::manifest::DEFAULT_KEYSPACE.into(),
+                opts,
+                crate::keyspace::KeyspaceOptions::default(),
+                version::Version::default(),
+                0,
+            )),
+        };
         Shared {
             dir,
             opts: opts.clone(),
             cache,
-            sv: ArcSwap::from_pointee(sv),
-            sv_lock: Mutex::new(()),
+            trees: ArcSwap::from_pointee(trees),
+            default_tree,
+            ks_lock: Mutex::new(()),
             read_only: lock_file.is_none(),
+            current_wal: AtomicU64::new(wal.get().map_or(0, |w| w.lock().writer.number())),
+            old_wal_segments: Mutex::new(Vec::new()),
             manifest,
             wal,
             queue: WriteQueue::default(),
@@ -201,9 +228,22 @@ impl Shared {
         self.sched.wake_all();
     }
 
-    fn get_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
+    /// The live tree of keyspace `id`.
+    fn tree(&self, id: u32) -> Option<Arc<Tree>> {
+        if id == 0 {
+            return Some(self.default_tree.clone());
+        }
+        self.trees.load().get(id).cloned()
+    }
+
+    /// Every live tree, `default` first.
+    fn all_trees(&self) -> Vec<Arc<Tree>> {
+        self.trees.load().iter().cloned().collect()
+    }
+
+    fn get_at(&self, tree: &Tree, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
-        let sv = self.sv.load();
+        let sv = tree.sv.load();
         let found = self.lookup(&sv, key, snapshot)?;
         let out = match found {
             Some((trailer, v)) if unpack_trailer(trailer).1 == Some(ValueKind::Put) => Some(v),
@@ -404,6 +444,33 @@ impl Db {
         &self.inner.shared
     }
 
+    /// Whether this handle is on the database of `shared`.
+    pub(crate) fn is_same_database(&self, shared: &Shared) -> bool {
+        std::ptr::eq(self.shared(), shared)
+    }
+
+    /// `get` in the keyspace of `tree`.
+    pub(crate) fn get_in_tree(&self, tree: &Tree, key: &[u8]) -> Result<Option<Value>> {
+        let s = self.shared();
+        s.get_at(tree, key, s.visible_seqno.load(Ordering::Acquire))
+    }
+
+    /// `get_versioned` in the keyspace of `tree`.
+    pub(crate) fn get_versioned_in_tree(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+    ) -> Result<Option<(Value, u64)>> {
+        let s = self.shared();
+        s.get_versioned_at(tree, key, s.visible_seqno.load(Ordering::Acquire))
+    }
+
+    /// `flush` of the keyspace of `tree`.
+    pub(crate) fn flush_tree(&self, tree: &Arc<Tree>) -> Result<()> {
+        self.shared().check_writable()?;
+        write::flush_and_wait(self.shared(), tree)
+    }
+
     /// Inserts or replaces `key`.
     ///
     /// # Errors
@@ -433,7 +500,11 @@ impl Db {
     /// [`Error::Corruption`] when a block on the lookup path is damaged.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         let s = self.shared();
-        s.get_at(key.as_ref(), s.visible_seqno.load(Ordering::Acquire))
+        s.get_at(
+            &s.default_tree,
+            key.as_ref(),
+            s.visible_seqno.load(Ordering::Acquire),
+        )
     }
 
     /// Applies a batch atomically: readers see all of it or none of it, and after a crash it is
@@ -446,14 +517,15 @@ impl Db {
         write::write(self.shared(), batch).map(drop)
     }
 
-    /// Freezes the memtable, writes it to an SSTable and returns when that table is durable and
-    /// live. Also waits for memtables frozen earlier.
+    /// Freezes the `default` keyspace's memtable, writes it to an SSTable and returns when that
+    /// table is durable and live. Also waits for its memtables frozen earlier. Other keyspaces
+    /// are not flushed ([`crate::Keyspace::flush`]).
     ///
     /// # Errors
     /// The flush's I/O error, or [`Error::Poisoned`]; [`Error::ReadOnly`] on a read-only handle.
     pub fn flush(&self) -> Result<()> {
         self.shared().check_writable()?;
-        write::flush_and_wait(self.shared())
+        write::flush_and_wait(self.shared(), &self.shared().default_tree)
     }
 
     /// Makes every acknowledged write durable (fdatasync of the WAL).
@@ -496,19 +568,19 @@ impl Db {
         &self.shared().dir
     }
 
-    /// Compacts the whole database into one sorted run at the last level, dropping every version
-    /// and tombstone that no snapshot needs. Flushes the memtable first; returns when done.
+    /// Compacts the whole `default` keyspace into one sorted run at the last level, dropping
+    /// every version and tombstone that no snapshot needs. Flushes its memtable first; returns
+    /// when done. Other keyspaces: [`crate::Keyspace::compact`].
     ///
     /// # Errors
     /// I/O or corruption errors of the compaction; the database is then poisoned.
     /// [`Error::ReadOnly`] on a read-only handle.
     pub fn compact(&self) -> Result<()> {
-        self.shared().check_writable()?;
-        write::flush_and_wait(self.shared())?;
-        compact::compact_range(self.shared(), &compact::everything())
+        self.compact_tree(&self.shared().default_tree, &compact::everything())
     }
 
-    /// Compacts the tables holding keys in `range` (and what overlaps them) into the last level.
+    /// Compacts the tables of the `default` keyspace holding keys in `range` (and what overlaps
+    /// them) into the last level.
     ///
     /// # Errors
     /// As [`Db::compact`].
@@ -516,19 +588,14 @@ impl Db {
         &self,
         range: R,
     ) -> Result<()> {
-        let own = |b: std::ops::Bound<&K>| match b {
-            std::ops::Bound::Included(k) => std::ops::Bound::Included(k.as_ref().to_vec()),
-            std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_ref().to_vec()),
-            std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
-        };
-        let bounds = crate::iter::Bounds {
-            lower: own(range.start_bound()),
-            upper: own(range.end_bound()),
-            prefix: None,
-        };
+        self.compact_tree(&self.shared().default_tree, &read::to_bounds(&range))
+    }
+
+    /// Flushes `tree` and compacts what `bounds` covers into its last level.
+    pub(crate) fn compact_tree(&self, tree: &Arc<Tree>, bounds: &crate::iter::Bounds) -> Result<()> {
         self.shared().check_writable()?;
-        write::flush_and_wait(self.shared())?;
-        compact::compact_range(self.shared(), &bounds)
+        write::flush_and_wait(self.shared(), tree)?;
+        compact::compact_range(self.shared(), tree, bounds)
     }
 
     /// Makes a consistent copy of the whole database, as of one moment (every write acknowledged

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::{Condvar, Mutex};
 
 use super::scheduler;
+use super::tree::Tree;
 use super::version::SuperVersion;
 use super::{Counters, Shared};
 use crate::batch::WriteBatch;
@@ -35,6 +36,13 @@ pub(crate) struct WalState {
 }
 
 impl WalState {
+    pub fn new(writer: WalWriter) -> WalState {
+        WalState {
+            writer,
+            unsynced: false,
+        }
+    }
+
     /// flush + fdatasync, if anything is unsynced.
     pub fn sync(&mut self, c: &Counters) -> Result<()> {
         self.writer.sync()?;
@@ -81,6 +89,16 @@ fn validate(shared: &Shared, batch: &WriteBatch) -> Result<()> {
         return Err(Error::InvalidArgument(
             "batch too large: it must encode to less than 4 GiB".into(),
         ));
+    }
+    if batch.has_keyspaces() {
+        for e in batch.iter() {
+            let id = e?.keyspace;
+            if shared.tree(id).is_none() {
+                return Err(Error::KeyspaceNotFound {
+                    name: format!("#{id}"),
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -194,15 +212,24 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
     c.wal_bytes_written.fetch_add(bytes, Ordering::Relaxed);
     shared.last_seqno.store(last, Ordering::Relaxed);
 
-    let sv = shared.sv.load();
-    let mem = &sv.mem;
+    let segment = wal.writer.number();
+    let default_sv = shared.default_tree.sv.load();
     let mut seq = first;
     let (mut puts, mut deletes, mut user_bytes) = (0u64, 0u64, 0u64);
     for b in group.iter() {
         for entry in b.iter() {
             // A self-built batch always decodes; a failure here is our bug.
             let e = entry?;
-            mem.insert(e.key, seq, e.kind, e.value);
+            if e.keyspace == 0 {
+                default_sv.mem.note_wal(segment);
+                default_sv.mem.insert(e.key, seq, e.kind, e.value);
+            } else if let Some(tree) = shared.tree(e.keyspace) {
+                // A keyspace dropped since the batch was validated: the write is ordered before
+                // the drop (which holds the WAL lock) and goes with it; replay skips it too.
+                let sv = tree.sv.load();
+                sv.mem.note_wal(segment);
+                sv.mem.insert(e.key, seq, e.kind, e.value);
+            }
             seq += 1;
             user_bytes += (e.key.len() + e.value.len()) as u64;
             match e.kind {
@@ -220,42 +247,60 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
     Ok(first)
 }
 
-/// Ensures the memtable has room, rotating it (and the WAL segment) when full. Stalls while too
-/// many frozen memtables wait for the flush thread.
+/// Ensures every memtable has room, rotating the full ones (and the WAL segment). Also forces
+/// out the keyspaces holding the oldest WAL segment once the live segments pass `max_wal_size`.
+/// Stalls while a full keyspace already has too many frozen memtables waiting for the flush
+/// thread.
 fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
     loop {
-        let sv = shared.sv.load();
-        let full = sv.mem.approximate_size() >= shared.opts.memtable_max_size
-            || wal.writer.size() >= shared.opts.max_wal_size;
-        if !full {
+        let trees = shared.all_trees();
+        let max_imms = shared.opts.max_immutable_memtables;
+        let mut full: Vec<Arc<Tree>> = trees
+            .iter()
+            .filter(|t| t.sv.load().mem.approximate_size() >= shared.opts.memtable_max_size)
+            .cloned()
+            .collect();
+        let (old_bytes, oldest) = {
+            let old = shared.old_wal_segments.lock();
+            (old.iter().map(|s| s.1).sum::<u64>(), old.first().map(|s| s.0))
+        };
+        if old_bytes + wal.writer.size() >= shared.opts.max_wal_size {
+            let oldest = oldest.unwrap_or(wal.writer.number());
+            for t in &trees {
+                let holds_oldest = t.sv.load().mem.first_wal().is_some_and(|n| n <= oldest);
+                if holds_oldest && !full.iter().any(|f| Arc::ptr_eq(f, t)) {
+                    full.push(t.clone());
+                }
+            }
+        }
+        if full.is_empty() {
             return Ok(());
         }
-        if sv.imms.len() >= shared.opts.max_immutable_memtables {
+        if full.iter().any(|t| t.sv.load().imms.len() >= max_imms) {
             scheduler::stall_for_flush(shared)?;
             continue;
         }
-        drop(sv);
-        rotate(shared, wal)?;
+        rotate(shared, wal, &full)?;
         return Ok(());
     }
 }
 
-/// `Db::flush`: rotate a non-empty memtable and wait until it and every older frozen memtable
-/// are durable tables.
-pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
+/// `flush()` of `tree`: rotate its memtable if non-empty and wait until it and every older
+/// frozen memtable of the tree are durable tables. Other keyspaces are not flushed.
+pub(crate) fn flush_and_wait(shared: &Shared, tree: &Arc<Tree>) -> Result<()> {
     shared.check_poisoned()?;
     let target = {
         let mut wal = shared.wal.lock();
-        let sv = shared.sv.load();
+        let sv = tree.sv.load();
         if sv.mem.is_empty() {
             sv.imms.first().map(|m| m.wal_number())
         } else {
             drop(sv);
-            while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
+            while tree.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
                 scheduler::wait_for_flush(shared)?;
             }
-            let n = shared.sv.load().mem.wal_number();
-            rotate(shared, &mut wal)?;
+            let n = tree.sv.load().mem.wal_number();
+            rotate(shared, &mut wal, std::slice::from_ref(tree))?;
             Some(n)
         }
     };
@@ -263,21 +308,20 @@ pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
         return Ok(());
     };
     loop {
-        if !shared
-            .sv
-            .load()
-            .imms
-            .iter()
-            .any(|m| m.wal_number() <= target)
-        {
+        if !tree.sv.load().imms.iter().any(|m| m.wal_number() <= target) {
             return Ok(());
+        }
+        if tree.is_dropped() {
+            return Err(Error::KeyspaceNotFound {
+                name: tree.name.clone(),
+            });
         }
         scheduler::wait_for_flush(shared)?;
     }
 }
 
-/// Freezes the memtable and starts a new WAL segment. Requires the WAL lock (`wal`).
-pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
+/// Starts a new WAL segment and freezes the memtables of `freeze`. Requires the WAL lock (`wal`).
+pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let prealloc = wal_preallocation(&shared.opts);
     let fs = &*shared.opts.file_system;
@@ -289,24 +333,27 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
         }
     };
     let old = std::mem::replace(&mut wal.writer, new_writer);
+    let (old_number, old_size) = (old.number(), old.size());
     // The old segment is complete: sync it (its writes may have been acknowledged without fsync
     // under AsyncBatch/None) and trim its preallocated tail.
     if let Err(e) = old.finish() {
         shared.poison(&e);
         return Err(e);
     }
+    shared.old_wal_segments.lock().push((old_number, old_size));
+    shared.current_wal.store(number, Ordering::SeqCst);
     wal.unsynced = false;
-    {
-        let _g = shared.sv_lock.lock();
-        let cur = shared.sv.load();
-        let mut imms = Vec::with_capacity(cur.imms.len() + 1);
-        imms.push(cur.mem.clone());
-        imms.extend(cur.imms.iter().cloned());
-        shared.sv.store(Arc::new(SuperVersion {
-            mem: Arc::new(Memtable::new(number)),
-            imms,
-            version: cur.version.clone(),
-        }));
+    for tree in freeze {
+        tree.update_sv(|cur| {
+            let mut imms = Vec::with_capacity(cur.imms.len() + 1);
+            imms.push(cur.mem.clone());
+            imms.extend(cur.imms.iter().cloned());
+            SuperVersion {
+                mem: Arc::new(Memtable::new(number)),
+                imms,
+                version: cur.version.clone(),
+            }
+        });
     }
     shared.sched.request_flush();
     Ok(())
@@ -331,6 +378,7 @@ pub(crate) fn wal_preallocation(opts: &crate::options::Options) -> u64 {
 /// plain writes do not pay for it.
 pub(crate) fn write_if(
     shared: &Shared,
+    tree: &Tree,
     key: &[u8],
     expected: Option<SeqNo>,
     mut batch: WriteBatch,
@@ -341,7 +389,7 @@ pub(crate) fn write_if(
     let mut wal = shared.wal.lock();
     shared.check_poisoned()?;
     // Under the WAL lock every assigned seqno is visible: the last commit finished.
-    let current = shared.version_at(key, shared.visible_seqno.load(Ordering::Acquire))?;
+    let current = shared.version_at(tree, key, shared.visible_seqno.load(Ordering::Acquire))?;
     if current != expected {
         return Ok(crate::CasOutcome::Mismatch { current });
     }
