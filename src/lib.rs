@@ -48,7 +48,7 @@ macro_rules! internal_mod {
 
 internal_mod!(
     batch, cache, compaction, db, error, format, fs, iter, key, keyspace, manifest, memtable,
-    options, recovery, sstable, stats, value, wal,
+    options, recovery, sstable, stats, txn, value, wal,
 );
 
 pub mod debug;
@@ -62,4 +62,5 @@ pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
 pub use stats::{CacheStats, KeyspaceStats, LevelStats, Stats};
+pub use txn::{Transaction, TxIter};
 pub use value::{Key, Value};

@@ -21,6 +21,7 @@
 mod cas;
 mod checkpoint;
 mod compact;
+pub(crate) mod conflicts;
 mod counters;
 mod flush;
 mod keyspaces;
@@ -54,7 +55,7 @@ use counters::Counters;
 pub use cas::CasOutcome;
 pub use read::{Snapshot, TableInfo};
 pub(crate) use compact::everything as everything_bounds;
-pub(crate) use read::{len_estimate, search, to_bounds, tree_tables};
+pub(crate) use read::{len_estimate, prefix_bounds, search, to_bounds, tree_tables};
 use tree::Tree;
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     /// every public write method returns [`Error::ReadOnly`] before reaching the write side.
     read_only: bool,
     queue: WriteQueue,
+    /// Writes committed while transactions are open, for their conflict checks.
+    commit_log: conflicts::CommitLog,
     /// Highest seqno assigned; only the write leader changes it.
     last_seqno: AtomicU64,
     /// Highest seqno whose batch is fully in the memtable; what readers see.
@@ -174,6 +177,7 @@ impl Shared {
             manifest,
             wal,
             queue: WriteQueue::default(),
+            commit_log: conflicts::CommitLog::default(),
             last_seqno: AtomicU64::new(last_seqno),
             visible_seqno: AtomicU64::new(last_seqno),
             sched: scheduler::Scheduler::default(),
@@ -463,6 +467,41 @@ impl Db {
     ) -> Result<Option<(Value, u64)>> {
         let s = self.shared();
         s.get_versioned_at(tree, key, s.visible_seqno.load(Ordering::Acquire))
+    }
+
+    /// A handle on the `default` keyspace.
+    pub(crate) fn default_keyspace(&self) -> crate::Keyspace {
+        crate::Keyspace::new(self.clone(), self.shared().default_tree.clone())
+    }
+
+    /// Registers a transaction and takes its snapshot (see `conflicts`: registered first).
+    pub(crate) fn begin_transaction(&self) -> Snapshot {
+        let mut snap = None;
+        self.shared().commit_log.begin(|| {
+            let s = self.snapshot();
+            let seqno = s.seqno();
+            snap = Some(s);
+            seqno
+        });
+        match snap {
+            Some(s) => s,
+            None => self.snapshot(),
+        }
+    }
+
+    /// Unregisters a transaction of snapshot `seqno`.
+    pub(crate) fn end_transaction(&self, seqno: SeqNo) {
+        self.shared().commit_log.end(seqno);
+    }
+
+    /// Commits a transaction's batch if `check` passes.
+    pub(crate) fn write_transaction(
+        &self,
+        batch: WriteBatch,
+        check: Arc<conflicts::Check>,
+    ) -> Result<()> {
+        self.shared().check_writable()?;
+        write::write_checked(self.shared(), batch, Some(check)).map(drop)
     }
 
     /// `flush` of the keyspace of `tree`.

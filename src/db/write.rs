@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::{Condvar, Mutex};
 
 use super::scheduler;
+use super::conflicts::{Check, Written, WrittenKey, key_hash};
 use super::tree::Tree;
 use super::version::SuperVersion;
 use super::{Counters, Shared};
@@ -54,11 +55,17 @@ impl WalState {
     }
 }
 
+/// A batch waiting to be committed, with the conflict check of the transaction it belongs to.
+pub(crate) struct Pending {
+    pub batch: WriteBatch,
+    pub check: Option<Arc<Check>>,
+}
+
 #[derive(Default)]
 struct QueueState {
     leader_active: bool,
     next_ticket: u64,
-    waiting: Vec<(u64, WriteBatch)>,
+    waiting: Vec<(u64, Pending)>,
     /// Each follower's result: the seqno of its batch's first entry.
     results: HashMap<u64, Result<SeqNo>>,
 }
@@ -106,19 +113,31 @@ fn validate(shared: &Shared, batch: &WriteBatch) -> Result<()> {
 /// Commits `batch`, as leader or follower. Returns the seqno of its first entry (entry `i` has
 /// that plus `i`); for an empty batch, which writes nothing, the last visible seqno.
 pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
+    write_checked(shared, batch, None)
+}
+
+/// [`write`] of a transaction's batch: committed only if `check` finds no conflict
+/// ([`Error::Conflict`] otherwise). It still shares the group commit (and its fsync).
+pub(crate) fn write_checked(
+    shared: &Shared,
+    batch: WriteBatch,
+    check: Option<Arc<Check>>,
+) -> Result<SeqNo> {
     validate(shared, &batch)?;
-    if batch.is_empty() {
+    if batch.is_empty() && check.is_none() {
         return Ok(shared.visible_seqno.load(Ordering::Acquire));
     }
     shared.check_poisoned()?;
     scheduler::throttle(shared, batch.encoded_size() as u64)?;
+    let mut mine = Pending { batch, check };
     let q = &shared.queue;
     let mut st = q.state.lock();
     if !st.leader_active && st.waiting.is_empty() {
         // Fast path: nobody else is writing.
         st.leader_active = true;
         drop(st);
-        let result = commit_group(shared, std::slice::from_mut(&mut { batch }));
+        let result = commit_group(shared, std::slice::from_mut(&mut mine))
+            .and_then(|mut r| r.pop().unwrap_or(Err(Error::Closed)));
         let mut st = q.state.lock();
         st.leader_active = false;
         let others = !st.waiting.is_empty();
@@ -130,7 +149,7 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
     } else {
         let t = st.next_ticket;
         st.next_ticket += 1;
-        st.waiting.push((t, batch));
+        st.waiting.push((t, mine));
         loop {
             if let Some(r) = st.results.remove(&t) {
                 shared
@@ -147,20 +166,19 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
         st.leader_active = true;
         let taken = std::mem::take(&mut st.waiting);
         drop(st);
-        let (tickets, mut group): (Vec<u64>, Vec<WriteBatch>) = taken.into_iter().unzip();
-        let result = commit_group(shared, &mut group);
+        let (tickets, mut group): (Vec<u64>, Vec<Pending>) = taken.into_iter().unzip();
+        let results = commit_group(shared, &mut group);
         let mut st = q.state.lock();
-        // Each batch's first seqno follows from the group's and the lengths before it.
-        let mut mine = result.clone();
-        let mut seq = result.clone();
-        for (t2, b) in tickets.into_iter().zip(group.iter()) {
+        let mut mine = Err(Error::Closed);
+        for (i, t2) in tickets.into_iter().enumerate() {
+            let r = match &results {
+                Ok(v) => v.get(i).cloned().unwrap_or(Err(Error::Closed)),
+                Err(e) => Err(e.clone()),
+            };
             if t2 == t {
-                mine = seq.clone();
+                mine = r;
             } else {
-                st.results.insert(t2, seq.clone());
-            }
-            if let Ok(s) = &mut seq {
-                *s += b.len() as u64;
+                st.results.insert(t2, r);
             }
         }
         st.leader_active = false;
@@ -170,27 +188,58 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
     }
 }
 
-/// Leader's work for one group; returns the seqno of the group's first entry. On error nothing of
-/// the group is visible to readers; the WAL may hold part of it, so the database is poisoned (a
-/// reopen replays what the WAL really holds).
-fn commit_group(shared: &Shared, group: &mut [WriteBatch]) -> Result<SeqNo> {
+/// Leader's work for one group: each batch's result, the seqno of its first entry or
+/// [`Error::Conflict`] for a transaction that failed its check. An outer error (I/O) fails the
+/// whole group: nothing of it is visible to readers; the WAL may hold part of it, so the database
+/// is poisoned (a reopen replays what the WAL really holds).
+fn commit_group(shared: &Shared, group: &mut [Pending]) -> Result<Vec<Result<SeqNo>>> {
     let mut wal = shared.wal.lock();
     commit_locked(shared, &mut wal, group)
 }
 
 /// [`commit_group`] under the WAL lock (`wal`).
-fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) -> Result<SeqNo> {
+fn commit_locked(
+    shared: &Shared,
+    wal: &mut WalState,
+    group: &mut [Pending],
+) -> Result<Vec<Result<SeqNo>>> {
     shared.check_poisoned()?;
     make_room(shared, wal)?;
     let c = &shared.counters;
+    let accepted = check_conflicts(shared, group)?;
     let first = shared.last_seqno.load(Ordering::Relaxed) + 1;
     let mut seq = first;
     let mut bytes = 0u64;
-    for b in group.iter_mut() {
-        let payload = b.seal(seq);
+    let mut results = Vec::with_capacity(group.len());
+    let mut firsts: Vec<Option<SeqNo>> = Vec::with_capacity(group.len());
+    for (p, ok) in group.iter_mut().zip(&accepted) {
+        if !ok {
+            results.push(Err(Error::Conflict));
+            firsts.push(None);
+            continue;
+        }
+        results.push(Ok(seq));
+        if p.batch.is_empty() {
+            firsts.push(None);
+            continue;
+        }
+        let payload = p.batch.seal(seq);
         bytes += payload.len() as u64;
         wal.writer.add_record(payload);
-        seq += b.len() as u64;
+        firsts.push(Some(seq));
+        seq += p.batch.len() as u64;
+    }
+    let sealed: Vec<(SeqNo, &WriteBatch)> = group
+        .iter()
+        .zip(firsts)
+        .filter_map(|(p, f)| f.map(|f| (f, &p.batch)))
+        .collect();
+    if sealed.is_empty() {
+        let visible = shared.visible_seqno.load(Ordering::Acquire);
+        return Ok(results
+            .into_iter()
+            .map(|r| r.map(|_| visible))
+            .collect());
     }
     let last = seq - 1;
     let io = match shared.opts.sync_mode {
@@ -211,13 +260,77 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
     }
     c.wal_bytes_written.fetch_add(bytes, Ordering::Relaxed);
     shared.last_seqno.store(last, Ordering::Relaxed);
+    apply_to_memtables(shared, wal.writer.number(), &sealed)?;
+    shared.visible_seqno.store(last, Ordering::Release);
+    // After publishing (see `conflicts`): open transactions must see these writes at commit.
+    if shared.commit_log.any_open() {
+        shared.commit_log.append(written(&sealed));
+    }
+    c.batches.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+    Ok(results)
+}
 
-    let segment = wal.writer.number();
+/// Which batches of the group may commit: every plain batch, and each transaction whose reads no
+/// commit since its snapshot (earlier batches of this group included) has written.
+fn check_conflicts(shared: &Shared, group: &[Pending]) -> Result<Vec<bool>> {
+    if group.iter().all(|p| p.check.is_none()) {
+        return Ok(vec![true; group.len()]);
+    }
+    let mut pending: Vec<Written> = Vec::new();
+    let mut accepted = Vec::with_capacity(group.len());
+    let next = shared.last_seqno.load(Ordering::Relaxed) + 1;
+    for p in group {
+        let ok = match &p.check {
+            Some(check) => shared.commit_log.verify(check, &pending).is_ok(),
+            None => true,
+        };
+        if ok {
+            // Seqnos only matter to be above every snapshot in this group's checks.
+            pending.extend(written(&[(next, &p.batch)]));
+        }
+        accepted.push(ok);
+    }
+    Ok(accepted)
+}
+
+/// The keys (and ranges) `batches` write, for the commit log.
+fn written(batches: &[(SeqNo, &WriteBatch)]) -> Vec<Written> {
+    let mut out = Vec::new();
+    for (first, b) in batches {
+        for (seq, e) in (*first..).zip(b.iter().flatten()) {
+            let what = if e.kind == ValueKind::RangeDelete {
+                let end = match crate::format::RangeEnd::decode(e.value) {
+                    Ok(crate::format::RangeEnd::Before(k)) => Some(k),
+                    _ => None,
+                };
+                WrittenKey::Range {
+                    start: e.key.to_vec(),
+                    end,
+                }
+            } else {
+                WrittenKey::Key {
+                    key: e.key.to_vec(),
+                    hash: key_hash(e.keyspace, e.key),
+                }
+            };
+            out.push(Written {
+                seqno: seq,
+                keyspace: e.keyspace,
+                what,
+            });
+        }
+    }
+    out
+}
+
+/// Inserts the sealed batches into their keyspaces' memtables (logged in WAL segment `segment`)
+/// and counts them.
+fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBatch)]) -> Result<()> {
+    let c = &shared.counters;
     let default_sv = shared.default_tree.sv.load();
-    let mut seq = first;
     let (mut puts, mut deletes, mut user_bytes) = (0u64, 0u64, 0u64);
-    for b in group.iter() {
-        for entry in b.iter() {
+    for (first, b) in sealed {
+        for (seq, entry) in (*first..).zip(b.iter()) {
             // A self-built batch always decodes; a failure here is our bug.
             let e = entry?;
             if e.keyspace == 0 {
@@ -230,7 +343,6 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
                 sv.mem.note_wal(segment);
                 sv.mem.insert(e.key, seq, e.kind, e.value);
             }
-            seq += 1;
             user_bytes += (e.key.len() + e.value.len()) as u64;
             match e.kind {
                 ValueKind::Put | ValueKind::PutExpiring => puts += 1,
@@ -238,13 +350,11 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
             }
         }
     }
-    shared.visible_seqno.store(last, Ordering::Release);
     c.puts.fetch_add(puts, Ordering::Relaxed);
     c.deletes.fetch_add(deletes, Ordering::Relaxed);
-    c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
     c.user_bytes_written
         .fetch_add(user_bytes, Ordering::Relaxed);
-    Ok(first)
+    Ok(())
 }
 
 /// Ensures every memtable has room, rotating the full ones (and the WAL segment). Also forces
@@ -381,7 +491,7 @@ pub(crate) fn write_if(
     tree: &Tree,
     key: &[u8],
     expected: Option<SeqNo>,
-    mut batch: WriteBatch,
+    batch: WriteBatch,
 ) -> Result<crate::CasOutcome> {
     validate(shared, &batch)?;
     shared.check_poisoned()?;
@@ -393,6 +503,9 @@ pub(crate) fn write_if(
     if current != expected {
         return Ok(crate::CasOutcome::Mismatch { current });
     }
-    let version = commit_locked(shared, &mut wal, std::slice::from_mut(&mut batch))?;
+    let mut pending = Pending { batch, check: None };
+    let version = commit_locked(shared, &mut wal, std::slice::from_mut(&mut pending))?
+        .pop()
+        .unwrap_or(Err(Error::Closed))?;
     Ok(crate::CasOutcome::Written { version })
 }
