@@ -50,6 +50,10 @@ enum Cmd {
 
 #[derive(Args)]
 struct DriveArgs {
+    /// A deep LSM tree for lsmkv: small memtable, base level and tables (see README.md); any
+    /// --lsmkv-opt given too wins.
+    #[arg(long)]
+    deep_tree: bool,
     /// Engines, comma separated (default: all built in; rocksdb needs the `rocksdb` feature).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<String>,
@@ -129,6 +133,7 @@ fn child(a: RunArgs) -> AnyResult<()> {
         bloom_bits_per_key: 10.0,
         memtable_bytes: 64 << 20,
         sync_writes: group == "sync",
+        lsmkv_opts: a.params.lsmkv_opts.clone(),
     };
     let results = match engines::open(&a.engine, &a.dir, &cfg) {
         Ok(eng) => {
@@ -157,7 +162,8 @@ fn reprint(json: &Path, svg: Option<&Path>) -> AnyResult<()> {
 }
 
 /// Driver: one child per (engine, group), then the report.
-fn drive(a: DriveArgs) -> AnyResult<()> {
+fn drive(mut a: DriveArgs) -> AnyResult<()> {
+    a.params.lsmkv_opts = lsmkv_opts(a.deep_tree, std::mem::take(&mut a.params.lsmkv_opts))?;
     let engine_names: Vec<String> = if a.engines.is_empty() {
         engines::all_names().into_iter().map(String::from).collect()
     } else {
@@ -248,6 +254,30 @@ fn drive(a: DriveArgs) -> AnyResult<()> {
         eprintln!("chart written to {}", s.display());
     }
     Ok(())
+}
+
+/// The `--lsmkv-opt`s of a run: the `--deep-tree` preset first (so the user's own win), checked
+/// here so that a bad one fails now rather than in every lsmkv child.
+fn lsmkv_opts(deep_tree: bool, given: Vec<String>) -> AnyResult<Vec<String>> {
+    let mut opts: Vec<String> = Vec::new();
+    if deep_tree {
+        opts.extend(engines::lsmkv::DEEP_TREE.iter().map(|o| (*o).to_string()));
+    }
+    opts.extend(given);
+    // One NAME=VALUE per option, the last given winning, as the report shows them.
+    let opts: Vec<String> = engines::lsmkv::parse_opts(&opts)?
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    engines::lsmkv::options(&EngineConfig {
+        cache_bytes: 64 << 20,
+        bloom_bits_per_key: 10.0,
+        memtable_bytes: 64 << 20,
+        sync_writes: false,
+        lsmkv_opts: opts.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(opts)
 }
 
 /// Runs one child; any failure (crash, panic, timeout, bad output) becomes "failed" results.
