@@ -54,8 +54,9 @@ fn unit_of(workload: &str) -> &'static str {
 /// Sizes and seed of a run; passed verbatim from the driver to each child.
 #[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct Params {
-    /// Keys written by the fill workloads and loaded for the read workloads.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Keys written by the fill workloads and loaded for the read workloads. Not a flag here:
+    /// the driver takes a list (`--num 1000000,10000000`) and gives each child one size.
+    #[arg(skip = 1_000_000_u64)]
     pub num: u64,
     /// Gets in readrandom, readmissing and readwhilewriting (default: --num).
     #[arg(long)]
@@ -86,6 +87,37 @@ pub struct Params {
 
 pub const DEFAULT_RSS_SAMPLE_MS: u64 = 10;
 
+/// The sizes of a run: `--num 1000000,10000000` (or `1M,10M`), ascending, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sizes(pub Vec<u64>);
+
+/// Parses a comma-separated list of key counts. A count is digits with an optional decimal
+/// suffix `k` (1e3), `M` (1e6) or `G` (1e9), case-insensitive; `_` may group digits.
+pub fn parse_sizes(s: &str) -> std::result::Result<Sizes, String> {
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        let t = part.trim().replace('_', "");
+        let (digits, mult) = match t.char_indices().last() {
+            Some((i, 'k' | 'K')) => (&t[..i], 1_000),
+            Some((i, 'm' | 'M')) => (&t[..i], 1_000_000),
+            Some((i, 'g' | 'G')) => (&t[..i], 1_000_000_000),
+            _ => (&t[..], 1),
+        };
+        let n = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .ok_or_else(|| format!("{part:?} is not a number of keys (e.g. 1000000 or 1M)"))?;
+        if n == 0 {
+            return Err("a number of keys must be at least 1".into());
+        }
+        v.push(n);
+    }
+    v.sort_unstable();
+    v.dedup();
+    Ok(Sizes(v))
+}
+
 fn default_rss_sample_ms() -> u64 {
     DEFAULT_RSS_SAMPLE_MS
 }
@@ -100,12 +132,11 @@ impl Params {
     pub fn sync_num(&self) -> u64 {
         self.sync_num.unwrap_or(self.num.min(10_000))
     }
-    /// Values of every `--flag` this struct has, for a child's command line.
+    /// Values of every `--flag` this struct has, for a child's command line (which gets
+    /// `--num` of its own).
     pub fn to_args(&self) -> Vec<String> {
         let mut a = vec![
-            "--num".to_string(),
-            self.num.to_string(),
-            "--seed".into(),
+            "--seed".to_string(),
             self.seed.to_string(),
             "--cache-mib".into(),
             self.cache_mib.to_string(),
@@ -905,6 +936,28 @@ mod tests {
         let mut r = WorkloadResult::empty("lsmkv", "readrandom", "ok", None);
         r.set_lsm(&after, &after);
         assert_eq!((r.write_amp, r.levels), (None, Some(2)));
+    }
+
+    #[test]
+    fn size_lists_parse() {
+        assert_eq!(parse_sizes("1000000").unwrap(), Sizes(vec![1_000_000]));
+        assert_eq!(
+            parse_sizes("10M, 1m,1_000_000,20k").unwrap(),
+            Sizes(vec![20_000, 1_000_000, 10_000_000])
+        );
+        assert_eq!(parse_sizes("2G").unwrap(), Sizes(vec![2_000_000_000]));
+        for bad in [
+            "",
+            "0",
+            "1,,2",
+            "1.5M",
+            "-3",
+            "12x",
+            "k",
+            "99999999999999999999",
+        ] {
+            assert!(parse_sizes(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
