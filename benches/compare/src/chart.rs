@@ -104,7 +104,7 @@ const PANEL_TOP: f64 = 40.0;
 const PANEL_RIGHT: f64 = 12.0;
 const BAR_SLOT: f64 = 34.0;
 const MARGIN: f64 = 16.0;
-const HEADER_H: f64 = 86.0;
+const HEADER_H: f64 = 100.0;
 
 /// The whole SVG document for `rep`.
 pub fn render(rep: &Report) -> String {
@@ -137,7 +137,7 @@ pub fn render(rep: &Report) -> String {
     for (i, e) in engines.iter().enumerate() {
         let _ = writeln!(
             s,
-            r#"<g class="legend" data-engine="{e}"><rect x="{legend_x:.1}" y="62" width="12" height="12" fill="{c}"/><text x="{tx:.1}" y="72">{e}</text></g>"#,
+            r#"<g class="legend" data-engine="{e}"><rect x="{legend_x:.1}" y="74" width="12" height="12" fill="{c}"/><text x="{tx:.1}" y="84">{e}</text></g>"#,
             e = xml_escape(e),
             c = color(e, i),
             tx = legend_x + 16.0,
@@ -168,12 +168,25 @@ fn header(s: &mut String, rep: &Report, width: f64) {
     if !m.params.lsmkv_opts.is_empty() {
         let _ = write!(sub, " · lsmkv {}", m.params.lsmkv_opts.join(" "));
     }
+    subtitle(s, 42.0, &sub, width);
+    // How busy the machine was belongs next to the numbers it affects.
+    let mut load = format!(
+        "load average before / after: {} / {}",
+        m.loadavg_before, m.loadavg_after
+    );
+    if !m.note.is_empty() {
+        let _ = write!(load, " · {}", m.note);
+    }
+    subtitle(s, 58.0, &load, width);
+}
+
+fn subtitle(s: &mut String, y: f64, text: &str, width: f64) {
     let _ = writeln!(
         s,
-        r##"<text x="{MARGIN}" y="44" fill="#444" textLength="{tl:.0}" lengthAdjust="spacingAndGlyphs">{}</text>"##,
-        xml_escape(&sub),
-        // Squeeze a long subtitle into the width rather than let it run off the picture.
-        tl = (6.0 * sub.chars().count() as f64).min(width - 2.0 * MARGIN),
+        r##"<text x="{MARGIN}" y="{y:.0}" fill="#444" textLength="{tl:.0}" lengthAdjust="spacingAndGlyphs">{}</text>"##,
+        xml_escape(text),
+        // Squeeze a long line into the width rather than let it run off the picture.
+        tl = (6.0 * text.chars().count() as f64).min(width - 2.0 * MARGIN),
     );
 }
 
@@ -371,6 +384,11 @@ mod tests {
         let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
         assert!(texts.contains(&"20k keys") && texts.contains(&"50k keys"));
         assert!(texts.contains(&"gets/s") && texts.contains(&"puts/s"));
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("load average before / after: 0.1 / 0.2"))
+        );
     }
 
     #[test]
