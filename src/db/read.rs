@@ -182,6 +182,19 @@ impl Db {
     }
 }
 
+/// Iterates `tree` at `seqno` without registering a snapshot. Only for callers that hold the WAL
+/// lock (no commit runs, so compaction keeps every version visible at the current seqno).
+pub(crate) fn tree_iter_at(tree: &Tree, seqno: SeqNo, bounds: Bounds) -> DbIter {
+    let sv = tree.sv.load_full();
+    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    DbIter::new(
+        Arc::new(move |b: &Bounds| children(&sv, b, &skipped)),
+        seqno,
+        bounds,
+        None,
+    )
+}
+
 /// [`Db::len_estimate`] of one keyspace.
 pub(crate) fn len_estimate(tree: &Tree) -> u64 {
     {

@@ -82,6 +82,10 @@ impl Keyspace {
         &self.db
     }
 
+    pub(crate) fn tree_arc(&self) -> Arc<Tree> {
+        self.tree.clone()
+    }
+
     /// The tree, if this keyspace is live and belongs to the database of `shared`.
     pub(crate) fn live_tree_of(&self, shared: &crate::db::Shared) -> Result<Arc<Tree>> {
         if !self.db.is_same_database(shared) {
