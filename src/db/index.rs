@@ -32,17 +32,14 @@ use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::format::{RangeEnd, ValueKind};
 
-use super::tree::Tree;
-use super::write::Pending;
 use super::Shared;
+use super::tree::Tree;
 
 /// The function an index is computed with: (primary key, value) to zero or more index keys.
 pub type Extractor = dyn Fn(&[u8], &[u8]) -> Vec<Vec<u8>> + Send + Sync + 'static;
 
 /// Name prefix of index keyspaces.
 pub(crate) const INDEX_KEYSPACE_PREFIX: &str = "__index/";
-/// Keys of primary entries scanned per build chunk (one commit each).
-const BUILD_CHUNK: usize = 512;
 
 /// One declared index.
 pub(crate) struct IndexDef {
@@ -145,31 +142,29 @@ fn user_value(kind: ValueKind, v: &[u8]) -> &[u8] {
 
 /// Appends index maintenance to every accepted batch of `group` that writes an indexed keyspace
 /// (`results[i]` is set for batches that must fail instead). Requires the WAL lock.
-pub(crate) fn maintain(
+pub(crate) fn maintain<'a>(
     shared: &Shared,
-    group: &mut [Pending],
-    results: &mut [Option<Error>],
-) -> Result<()> {
+    group: impl Iterator<Item = (&'a mut WriteBatch, &'a mut Option<Error>)>,
+) {
     let set = shared.indexes.load();
     if set.is_empty() {
-        return Ok(());
+        return;
     }
     // Values written by earlier entries of this group, by (keyspace, key).
     let mut overlay: HashMap<(u32, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-    for (p, failed) in group.iter_mut().zip(results.iter_mut()) {
+    for (batch, failed) in group {
         if failed.is_some() {
             continue;
         }
-        match plan_batch(shared, &set, &p.batch, &mut overlay) {
+        match plan_batch(shared, &set, batch, &mut overlay) {
             Ok(ops) => {
                 for (ks, kind, key) in ops {
-                    p.batch.push_entry(ks, kind, &key, &[]);
+                    batch.push_entry(ks, kind, &key, &[]);
                 }
             }
             Err(e) => *failed = Some(e),
         }
     }
-    Ok(())
 }
 
 /// The index entries (keyspace, Put/Delete, key) that `batch` makes necessary.
@@ -272,53 +267,4 @@ fn covered_keys(
         }
     }
     Ok(keys.into_iter().collect())
-}
-
-/// Builds `def` over the primary keyspace's existing data, chunk by chunk (see the module doc),
-/// then marks it built. Stops early (unbuilt) when the database closes.
-pub(crate) fn build(shared: &Arc<Shared>, def: &Arc<IndexDef>) -> Result<()> {
-    let mut cursor: Option<Vec<u8>> = None;
-    loop {
-        if shared.shutdown.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        shared.check_poisoned()?;
-        let done = super::write::with_commit_lock(shared, |commit| {
-            let seqno = shared.visible_seqno.load(Ordering::Acquire);
-            let bounds = crate::iter::Bounds {
-                lower: cursor
-                    .as_ref()
-                    .map_or(std::ops::Bound::Unbounded, |c| std::ops::Bound::Excluded(c.clone())),
-                upper: std::ops::Bound::Unbounded,
-                prefix: None,
-            };
-            let mut batch = WriteBatch::new();
-            let mut n = 0usize;
-            for kv in super::read::tree_iter_at(&def.primary, seqno, bounds).take(BUILD_CHUNK) {
-                let (k, v) = kv?;
-                for ix in (def.extractor)(&k, &v) {
-                    batch.push_entry(def.tree.id, ValueKind::Put, &entry_key(&ix, &k), &[]);
-                }
-                cursor = Some(k.to_vec());
-                n += 1;
-            }
-            let done = n < BUILD_CHUNK;
-            if done {
-                batch.push_entry(
-                    def.tree.id,
-                    ValueKind::Put,
-                    b"",
-                    &[&meta_value(&def.primary.name, true)],
-                );
-            }
-            commit(batch)?;
-            def.built_keys.fetch_add(n as u64, Ordering::Relaxed);
-            Ok(done)
-        })?;
-        if done {
-            def.ready.store(true, Ordering::Release);
-            tracing::info!(index = %def.name, keys = def.built_keys.load(Ordering::Relaxed), "index built");
-            return Ok(());
-        }
-    }
 }

@@ -15,7 +15,8 @@ use super::version::Version;
 use super::{Db, Shared};
 use crate::error::{Error, Result};
 use crate::format::manifest::{DEFAULT_KEYSPACE, MAX_KEYSPACE_NAME};
-use crate::keyspace::{Keyspace, KeyspaceOptions};
+use super::keyspace::Keyspace;
+use crate::options::KeyspaceOptions;
 use crate::manifest::{KeyspaceDef, VersionEdit};
 
 

@@ -23,8 +23,10 @@ mod checkpoint;
 mod compact;
 pub(crate) mod conflicts;
 pub(crate) mod index;
+mod index_build;
 mod counters;
 mod flush;
+mod keyspace;
 mod keyspaces;
 mod open;
 mod read;
@@ -54,6 +56,7 @@ use crate::value::Value;
 
 use counters::Counters;
 pub use cas::CasOutcome;
+pub use keyspace::Keyspace;
 pub use read::{Snapshot, TableInfo};
 pub(crate) use compact::everything as everything_bounds;
 pub(crate) use read::{len_estimate, prefix_bounds, search, to_bounds, tree_tables};
@@ -164,7 +167,7 @@ impl Shared {
                 0,
                 crate::format::manifest::DEFAULT_KEYSPACE.into(),
                 opts,
-                crate::keyspace::KeyspaceOptions::default(),
+                crate::options::KeyspaceOptions::default(),
                 version::Version::default(),
                 0,
             )),
@@ -541,7 +544,7 @@ impl Db {
         let shared = self.inner.shared.clone();
         std::thread::Builder::new()
             .name(format!("lsmkv-index-{}", def.name))
-            .spawn(move || match index::build(&shared, &def) {
+            .spawn(move || match index_build::build(&shared, &def) {
                 Ok(()) | Err(Error::Closed) => {}
                 Err(e) => tracing::error!(index = %def.name, error = %e, "index build failed"),
             })
@@ -571,8 +574,8 @@ impl Db {
     }
 
     /// A handle on the `default` keyspace.
-    pub(crate) fn default_keyspace(&self) -> crate::Keyspace {
-        crate::Keyspace::new(self.clone(), self.shared().default_tree.clone())
+    pub(crate) fn default_keyspace(&self) -> Keyspace {
+        Keyspace::new(self.clone(), self.shared().default_tree.clone())
     }
 
     /// Registers a transaction and takes its snapshot (see `conflicts`: registered first).

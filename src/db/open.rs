@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
 use crate::format::manifest::DEFAULT_KEYSPACE;
 use crate::fs::FileSystem;
-use crate::keyspace::KeyspaceOptions;
+use crate::options::KeyspaceOptions;
 use crate::manifest::{Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
@@ -99,29 +99,7 @@ fn replay_segment(
             ));
         }
         *next_seqno = (*next_seqno).max(batch.base_seqno + u64::from(batch.count));
-        for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
-            let e = entry?;
-            max_seqno = max_seqno.max(seq);
-            if e.keyspace != 0 && !state.keyspaces.contains_key(&e.keyspace) {
-                if e.keyspace < state.next_keyspace_id {
-                    continue; // a dropped keyspace
-                }
-                return Err(Error::corruption(
-                    path,
-                    rec.offset,
-                    format!(
-                        "a batch writes keyspace {}, which the manifest never created",
-                        e.keyspace
-                    ),
-                ));
-            }
-            if state.flushed.get(&e.keyspace).is_some_and(|f| seq <= *f) {
-                continue; // already in a table
-            }
-            mems.entry(e.keyspace)
-                .or_insert_with(|| Memtable::new(0))
-                .insert(e.key, seq, e.kind, e.value);
-        }
+        max_seqno = max_seqno.max(replay_batch(&batch, path, rec.offset, mems, state)?);
         records += 1;
         Ok(())
     });
@@ -169,6 +147,43 @@ fn replay_segment(
     report.wal_records_replayed += records;
     // A segment with no data at all (crash while creating it) loses nothing.
     report.dropped.extend(cut.filter(|d| d.bytes > 0));
+    Ok(max_seqno)
+}
+
+/// Inserts the entries of one WAL batch into their keyspaces' memtables, skipping entries of
+/// dropped keyspaces and entries already in tables (at or below their keyspace's flushed
+/// seqno). Returns the batch's largest seqno.
+fn replay_batch(
+    batch: &crate::batch::DecodedBatch<'_>,
+    path: &Path,
+    offset: u64,
+    mems: &mut Recovered,
+    state: &ManifestState,
+) -> Result<u64> {
+    let mut max_seqno = 0;
+    for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
+        let e = entry?;
+        max_seqno = max_seqno.max(seq);
+        if e.keyspace != 0 && !state.keyspaces.contains_key(&e.keyspace) {
+            if e.keyspace < state.next_keyspace_id {
+                continue; // a dropped keyspace
+            }
+            return Err(Error::corruption(
+                path,
+                offset,
+                format!(
+                    "a batch writes keyspace {}, which the manifest never created",
+                    e.keyspace
+                ),
+            ));
+        }
+        if state.flushed.get(&e.keyspace).is_some_and(|f| seq <= *f) {
+            continue; // already in a table
+        }
+        mems.entry(e.keyspace)
+            .or_insert_with(|| Memtable::new(0))
+            .insert(e.key, seq, e.kind, e.value);
+    }
     Ok(max_seqno)
 }
 

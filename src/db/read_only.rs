@@ -26,7 +26,7 @@ use super::{Shared, WriteSide};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
-use crate::keyspace::KeyspaceOptions;
+use crate::options::KeyspaceOptions;
 use crate::manifest::{Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::Options;

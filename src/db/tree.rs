@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::version::{SuperVersion, Version};
-use crate::keyspace::KeyspaceOptions;
+use crate::options::KeyspaceOptions;
 use crate::memtable::Memtable;
 use crate::options::Options;
 

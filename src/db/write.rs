@@ -210,7 +210,10 @@ fn commit_locked(
         .into_iter()
         .map(|ok| (!ok).then_some(Error::Conflict))
         .collect();
-    super::index::maintain(shared, group, &mut refused)?;
+    super::index::maintain(
+        shared,
+        group.iter_mut().map(|p| &mut p.batch).zip(refused.iter_mut()),
+    );
     let first = shared.last_seqno.load(Ordering::Relaxed) + 1;
     let mut seq = first;
     let mut bytes = 0u64;

@@ -38,7 +38,7 @@ use crate::db::index::{
 use crate::db::{Db, Snapshot};
 use crate::error::{Error, Result};
 use crate::iter::DbIter;
-use crate::keyspace::Keyspace;
+use crate::db::Keyspace;
 use crate::value::{Key, Value};
 
 /// A secondary index handle (from [`Db::create_index`] or [`Db::index`]). Cheap to clone.
