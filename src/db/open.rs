@@ -198,7 +198,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     let cache = Arc::new(BlockCache::new(
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
-    let keyspace_opts = keyspace_options(&state, manifest.path())?;
+    let keyspace_opts = keyspace_options(&state, manifest.path(), &opts)?;
     let mut versions = open_tables(&fs, &dir, &opts, &cache, &state)?;
     let (recovered, last_seqno, recovery_report) =
         replay_wal(&*fs, &dir, &opts, &state, &listing, false)?;
@@ -246,11 +246,19 @@ pub(super) type Recovered = BTreeMap<u32, Memtable>;
 pub(super) fn keyspace_options(
     state: &ManifestState,
     manifest: &Path,
+    db_opts: &Options,
 ) -> Result<BTreeMap<u32, (String, KeyspaceOptions)>> {
     let mut out = BTreeMap::new();
     out.insert(0, (DEFAULT_KEYSPACE.to_string(), KeyspaceOptions::default()));
     for (id, def) in &state.keyspaces {
         let o = KeyspaceOptions::decode(&def.options, manifest, 0)?;
+        if let Err(e) = o.validate(db_opts) {
+            return Err(Error::corruption(
+                manifest,
+                0,
+                format!("keyspace {:?} has invalid options: {e}", def.name),
+            ));
+        }
         out.insert(*id, (def.name.clone(), o));
     }
     Ok(out)
