@@ -453,7 +453,12 @@ pub(crate) fn flush_and_wait(shared: &Shared, tree: &Arc<Tree>) -> Result<()> {
                 name: tree.name.clone(),
             });
         }
-        scheduler::wait_for_flush(shared)?;
+        shared.check_poisoned()?;
+        // Flush it here rather than wait behind other keyspaces' flushes in the flush thread.
+        if let Err(e) = super::flush::flush_oldest(shared, tree) {
+            shared.poison(&e);
+            return Err(e);
+        }
     }
 }
 
