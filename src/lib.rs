@@ -50,6 +50,7 @@ internal_mod!(
     batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
     recovery, sstable, stats, value, wal,
 );
+internal_mod!(ttl);
 
 pub mod debug;
 

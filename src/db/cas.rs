@@ -1,7 +1,8 @@
 //! Versioned reads and conditional writes: `Db::get_versioned`, `Db::compare_and_swap`,
 //! `Db::put_if_absent`, `Db::compare_and_write`.
 //!
-//! A key's version is the seqno of its newest write (a put; a tombstone makes it absent).
+//! A key's version is the seqno of its newest write (a put; a tombstone, or an expired value,
+//! makes it absent).
 //! Compaction keeps seqnos as written (it never zeroes them), so a version changes only when the
 //! key is written. The check and the write of a conditional write happen under the WAL lock
 //! (`write::write_if`), so they are atomic with respect to every other write.
@@ -11,7 +12,6 @@ use std::sync::atomic::Ordering;
 use super::{Db, Shared, Snapshot, write};
 use crate::batch::WriteBatch;
 use crate::error::Result;
-use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
 use crate::value::Value;
 
@@ -48,10 +48,8 @@ impl Shared {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let sv = self.sv.load();
         let out = match self.lookup(&sv, key, snapshot)? {
-            Some((trailer, v)) => match unpack_trailer(trailer) {
-                (seq, Some(ValueKind::Put)) => Some((v, seq)),
-                _ => None,
-            },
+            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
+                .map(|v| (v, unpack_trailer(trailer).0)),
             None => None,
         };
         if out.is_some() {
@@ -60,14 +58,13 @@ impl Shared {
         Ok(out)
     }
 
-    /// The version of `key` at `snapshot` (`None`: absent), without counting a get.
+    /// The version of `key` at `snapshot` (`None`: absent, also when expired), without counting a
+    /// get.
     pub(super) fn version_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<u64>> {
         let sv = self.sv.load();
         Ok(match self.lookup(&sv, key, snapshot)? {
-            Some((trailer, _)) => match unpack_trailer(trailer) {
-                (seq, Some(ValueKind::Put)) => Some(seq),
-                _ => None,
-            },
+            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
+                .map(|_| unpack_trailer(trailer).0),
             None => None,
         })
     }

@@ -22,6 +22,7 @@ mod cas;
 mod checkpoint;
 mod compact;
 mod counters;
+mod expiring;
 mod flush;
 mod open;
 mod read;
@@ -41,8 +42,7 @@ use parking_lot::Mutex;
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
-use crate::format::ValueKind;
-use crate::key::{SeqNo, unpack_trailer};
+use crate::key::SeqNo;
 use crate::manifest::Manifest;
 use crate::options::Options;
 use crate::stats::Stats;
@@ -206,8 +206,8 @@ impl Shared {
         let sv = self.sv.load();
         let found = self.lookup(&sv, key, snapshot)?;
         let out = match found {
-            Some((trailer, v)) if unpack_trailer(trailer).1 == Some(ValueKind::Put) => Some(v),
-            _ => None,
+            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?,
+            None => None,
         };
         if out.is_some() {
             self.counters.get_hits.fetch_add(1, Ordering::Relaxed);
@@ -441,8 +441,9 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::put`]; on error nothing of the batch was applied.
-    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+    pub fn write(&self, mut batch: WriteBatch) -> Result<()> {
         self.shared().check_writable()?;
+        batch.stamp_expiry(self.shared().now_millis());
         write::write(self.shared(), batch).map(drop)
     }
 

@@ -114,6 +114,7 @@ fn iter_at(shared: &Arc<Shared>, guard: Arc<SnapshotGuard>, bounds: Bounds) -> D
     DbIter::new(
         Arc::new(move |b: &Bounds| children(&sv, b, &owner.counters.prefix_filter_skips)),
         seqno,
+        shared.now_millis(),
         bounds,
         Some(guard),
     )

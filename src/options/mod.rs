@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 use crate::fs::FileSystem;
+use crate::ttl::Clock;
 
 /// `impl FromStr` for an option enum: case-insensitive names (after trimming) per variant, and
 /// an error message listing the accepted spellings.
@@ -200,6 +201,13 @@ pub struct Options {
     #[doc(hidden)]
     #[serde(skip)]
     pub file_system: Arc<dyn FileSystem>,
+    /// Where every expiry decision reads the time (writing `expires_at`, reads, compaction).
+    /// Default the system clock; tests put a manual one here ([`Options::with_clock`]). Not an
+    /// environment variable. Public only so that `Options { .., ..Options::default() }` works
+    /// outside the crate.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Options {
@@ -234,6 +242,7 @@ impl Default for Options {
             soft_pending_compaction_bytes: 64 << 30,
             hard_pending_compaction_bytes: 256 << 30,
             file_system: crate::fs::default_fs(),
+            clock: crate::ttl::default_clock(),
         }
     }
 }
@@ -245,6 +254,15 @@ impl Options {
     #[must_use]
     pub fn with_file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
         self.file_system = fs;
+        self
+    }
+
+    /// These options with `clock` as the time source of every expiry decision (a manual clock
+    /// in tests, so that they need not sleep).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Options {
+        self.clock = clock;
         self
     }
 
