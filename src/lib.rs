@@ -50,11 +50,12 @@ internal_mod!(
     batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
     recovery, sstable, stats, value, wal,
 );
-internal_mod!(ttl);
+internal_mod!(compaction_filter, ttl);
 
 pub mod debug;
 
 pub use batch::WriteBatch;
+pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::compaction_filter::CompactionFilter;
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 use crate::fs::FileSystem;
@@ -201,6 +202,11 @@ pub struct Options {
     #[doc(hidden)]
     #[serde(skip)]
     pub file_system: Arc<dyn FileSystem>,
+    /// Decides during compaction whether the newest value of a key is kept, dropped or replaced
+    /// (see [`CompactionFilter`]; set with [`Options::with_compaction_filter`]). Not an
+    /// environment variable. Default none.
+    #[serde(skip)]
+    pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
     /// Where every expiry decision reads the time (writing `expires_at`, reads, compaction).
     /// Default the system clock; tests put a manual one here ([`Options::with_clock`]). Not an
     /// environment variable. Public only so that `Options { .., ..Options::default() }` works
@@ -242,6 +248,7 @@ impl Default for Options {
             soft_pending_compaction_bytes: 64 << 30,
             hard_pending_compaction_bytes: 256 << 30,
             file_system: crate::fs::default_fs(),
+            compaction_filter: None,
             clock: crate::ttl::default_clock(),
         }
     }
@@ -254,6 +261,13 @@ impl Options {
     #[must_use]
     pub fn with_file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
         self.file_system = fs;
+        self
+    }
+
+    /// These options with `filter` as the compaction filter (see [`CompactionFilter`]).
+    #[must_use]
+    pub fn with_compaction_filter(mut self, filter: Arc<dyn CompactionFilter>) -> Options {
+        self.compaction_filter = Some(filter);
         self
     }
 
