@@ -153,6 +153,32 @@ pub(crate) fn live_value(trailer: u64, value: Value, now_millis: u64) -> Result<
     }
 }
 
+/// `millis` since the Unix epoch as an RFC 3339 UTC time with milliseconds, e.g.
+/// `2026-12-06T21:00:23.123Z` (proleptic Gregorian calendar; years past 9999 get more digits).
+pub fn format_utc_millis(millis: u64) -> String {
+    let (secs, ms) = (millis / 1000, millis % 1000);
+    let (days, day_secs) = (secs / 86_400, secs % 86_400);
+    let (hour, minute, second) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{ms:03}Z")
+}
+
+/// (year, month, day) of the day `days` after 1970-01-01: Howard Hinnant's `civil_from_days`,
+/// for non-negative day counts only, so all of it is unsigned.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shifted so that eras (400 years, 146097 days) start on 0000-03-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097; // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the year from March 1, 0..=365
+    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +249,17 @@ mod tests {
         c.advance(Duration::MAX);
         assert_eq!(c.now_millis(), u64::MAX);
         assert!(SystemClock.now_millis() > 1_700_000_000_000, "after 2023");
+    }
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_utc_millis(951_868_799_999), "2000-02-29T23:59:59.999Z");
+        assert_eq!(format_utc_millis(1_796_591_223_123), "2026-12-06T21:07:03.123Z");
+        assert_eq!(format_utc_millis(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+        assert_eq!(format_utc_millis(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        // The largest value does not overflow.
+        assert!(format_utc_millis(u64::MAX).ends_with('Z'));
     }
 }
