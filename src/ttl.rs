@@ -126,7 +126,7 @@ fn short_expiring_value() -> Error {
 ///
 /// # Errors
 /// [`Error::Corruption`] when the value is shorter than 8 bytes.
-pub(crate) fn split_stored(stored: Value) -> Result<(u64, Value)> {
+pub fn split_stored(stored: Value) -> Result<(u64, Value)> {
     let bytes: Bytes = stored.into_bytes();
     let expires_at = match split_expiring(&bytes) {
         Some((at, _)) => at,
@@ -142,7 +142,7 @@ pub(crate) fn split_stored(stored: Value) -> Result<(u64, Value)> {
 ///
 /// # Errors
 /// [`Error::Corruption`] for an expiring value shorter than its expiry.
-pub(crate) fn live_value(trailer: u64, value: Value, now_millis: u64) -> Result<Option<Value>> {
+pub fn live_value(trailer: u64, value: Value, now_millis: u64) -> Result<Option<Value>> {
     match unpack_trailer(trailer).1 {
         Some(ValueKind::Put) => Ok(Some(value)),
         Some(ValueKind::PutExpiring) => {
