@@ -251,6 +251,35 @@ mod tests {
         assert!(SystemClock.now_millis() > 1_700_000_000_000, "after 2023");
     }
 
+    /// The worked example of `format-spec/sstable.md`, "Expiring puts": a data block holding one
+    /// expiring entry. `LSMKV_BLESS=1` prints the bytes when they differ.
+    #[test]
+    fn expiring_entry_example_matches_spec() {
+        let mut b = crate::sstable::block::BlockBuilder::new(16);
+        let stored = stored(1_796_515_210_000, b"v");
+        b.add(b"k", pack_trailer(5, ValueKind::PutExpiring), &stored);
+        let bytes = b.finish().to_vec();
+        let mut got = String::new();
+        for (i, chunk) in bytes.chunks(16).enumerate() {
+            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            got.push_str(&format!("{:08x}  {}\n", i * 16, hex.join(" ")));
+        }
+        let spec = include_str!("../format-spec/sstable.md");
+        let section = &spec[spec.find("### Expiring puts").unwrap()..];
+        let start = section.find("```text\n").unwrap() + 8;
+        let len = section[start..].find("```").unwrap();
+        let want = &section[start..start + len];
+        if std::env::var_os("LSMKV_BLESS").is_some() && want != got {
+            eprintln!("new example:\n{got}");
+        }
+        assert_eq!(want, got, "format-spec/sstable.md expiring-put example is stale");
+        // And it reads back as the spec says.
+        let view = crate::sstable::block::BlockView::new(&bytes).unwrap();
+        let e = view.entry_at(0).unwrap();
+        let (at, user) = split_stored(Value::from(e.value)).unwrap();
+        assert_eq!((e.user_key, at, &user[..]), (&b"k"[..], 1_796_515_210_000, &b"v"[..]));
+    }
+
     #[test]
     fn utc_formatting() {
         assert_eq!(format_utc_millis(0), "1970-01-01T00:00:00.000Z");
