@@ -532,9 +532,10 @@ fn magic_numbers_versions_and_enum_values_match() {
     // Versions.
     assert_eq!(wal::WAL_FORMAT_VERSION, 2);
     assert!(w.contains("format_version = 2"));
-    assert_eq!(sst::TABLE_FORMAT_VERSION, 1);
-    assert!(s.contains("# SSTable format (version 1)"));
-    assert!(s.contains("| format_version | 1 (`TABLE_FORMAT_VERSION`)"));
+    assert_eq!(sst::TABLE_FORMAT_VERSION, 2);
+    assert_eq!(sst::TABLE_MIN_READ_VERSION, 1);
+    assert!(s.contains("# SSTable format (version 2)"));
+    assert!(s.contains("| format_version | 2 (`TABLE_FORMAT_VERSION`)"));
     assert_eq!(manifest::MANIFEST_FORMAT_VERSION, 1);
     assert!(m.contains("| format version | 1 |"));
     // Internal keys: an 8-byte trailer holding a 56-bit seqno and the kind.
