@@ -36,6 +36,8 @@ pub struct WriteBatch {
     /// have not been given a time yet: each holds the TTL in milliseconds until
     /// [`WriteBatch::stamp_expiry`] adds the write's time to it.
     ttl_fields: Vec<usize>,
+    /// Some entry names a keyspace other than `default`.
+    foreign: bool,
 }
 
 impl Default for WriteBatch {
@@ -71,6 +73,7 @@ impl WriteBatch {
             max_key: 0,
             max_value: 0,
             ttl_fields: Vec::new(),
+            foreign: false,
         }
     }
 
@@ -143,6 +146,7 @@ impl WriteBatch {
         if keyspace == 0 {
             self.rep.push(kind as u8);
         } else {
+            self.foreign = true;
             self.rep.push(kind as u8 | KEYSPACE_FLAG);
             self.rep.extend_from_slice(&keyspace.to_le_bytes());
         }
@@ -191,11 +195,17 @@ impl WriteBatch {
         self.max_key = 0;
         self.max_value = 0;
         self.ttl_fields.clear();
+        self.foreign = false;
     }
 
     /// Bytes of the encoded batch.
     pub fn encoded_size(&self) -> usize {
         self.rep.len()
+    }
+
+    /// Whether some entry names a keyspace other than `default`.
+    pub(crate) fn has_keyspaces(&self) -> bool {
+        self.foreign
     }
 
     /// Longest key and value in the batch.

@@ -68,6 +68,16 @@ pub enum Error {
     Closed,
     /// A write (or flush, compaction, checkpoint) on a handle from [`crate::Db::open_read_only`].
     ReadOnly,
+    /// A transaction's commit found that another commit, after the transaction's snapshot,
+    /// wrote a key or range the transaction read (or the transaction was too old to check).
+    /// Nothing of it was written; retry it (a new transaction sees the other commit).
+    Conflict,
+    /// The keyspace does not exist: it was dropped (through another handle), or a write batch
+    /// names a keyspace of another database.
+    KeyspaceNotFound {
+        /// The keyspace's name (or `#id` when only the id is known).
+        name: String,
+    },
     /// An earlier write, fsync or background job failed; the database refuses further writes
     /// until reopened, because it can no longer promise durability.
     Poisoned {
@@ -159,6 +169,11 @@ impl fmt::Display for Error {
             ),
             Error::Closed => write!(f, "database is closed"),
             Error::ReadOnly => write!(f, "database is open read-only"),
+            Error::Conflict => write!(
+                f,
+                "transaction conflict: another commit changed what the transaction read; retry it"
+            ),
+            Error::KeyspaceNotFound { name } => write!(f, "keyspace {name:?} does not exist"),
             Error::Poisoned { cause } => write!(
                 f,
                 "database is read-only after an earlier failure ({cause}); reopen it to recover"

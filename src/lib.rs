@@ -47,8 +47,8 @@ macro_rules! internal_mod {
 }
 
 internal_mod!(
-    batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
-    recovery, sstable, stats, value, wal,
+    batch, cache, compaction, db, error, format, fs, index, iter, key, keyspace, manifest,
+    memtable, options, recovery, sstable, stats, txn, value, wal,
 );
 internal_mod!(compaction_filter, ttl);
 
@@ -59,8 +59,11 @@ pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+pub use index::{Index, IndexIter};
 pub use iter::{DbIter, prefix_upper_bound};
+pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
-pub use stats::{CacheStats, LevelStats, Stats};
+pub use stats::{CacheStats, IndexStats, KeyspaceStats, LevelStats, Stats};
+pub use txn::{Transaction, TxIter};
 pub use value::{Key, Value};

@@ -101,6 +101,53 @@ pub struct Stats {
     pub hard_pending_compaction_bytes: u64,
     /// Block cache.
     pub block_cache: CacheStats,
+    /// Every keyspace's own shape (`default` first, then by id). The database-wide fields above
+    /// sum over keyspaces (`levels`: files and bytes of that level in every keyspace).
+    pub keyspaces: Vec<KeyspaceStats>,
+    /// Declared secondary indexes and their build progress.
+    pub indexes: Vec<IndexStats>,
+}
+
+/// One secondary index.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct IndexStats {
+    /// The index's name.
+    pub name: String,
+    /// The keyspace it indexes.
+    pub keyspace: String,
+    /// Whether it covers all existing data (queries work).
+    pub ready: bool,
+    /// Primary keys indexed so far by the background build in this process.
+    pub built_keys: u64,
+}
+
+/// The shape of one keyspace's tree.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct KeyspaceStats {
+    /// The keyspace's name.
+    pub name: String,
+    /// Its id (0 for `default`).
+    pub id: u32,
+    /// Bytes held by its active memtable.
+    pub memtable_bytes: u64,
+    /// Entries in its active memtable.
+    pub memtable_entries: u64,
+    /// Its frozen memtables waiting for flush.
+    pub immutable_memtables: u64,
+    /// Bytes of those.
+    pub immutable_memtable_bytes: u64,
+    /// Its levels.
+    pub levels: Vec<LevelStats>,
+    /// Its SSTables.
+    pub sst_files: u64,
+    /// Bytes of its SSTables.
+    pub sst_bytes: u64,
+    /// Estimated bytes compaction still has to rewrite in it.
+    pub pending_compaction_bytes: u64,
+    /// Approximate number of live keys (entries minus tombstones).
+    pub len_estimate: u64,
 }
 
 /// One level of the LSM tree.

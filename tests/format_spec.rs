@@ -536,8 +536,8 @@ fn magic_numbers_versions_and_enum_values_match() {
     assert_eq!(sst::TABLE_MIN_READ_VERSION, 1);
     assert!(s.contains("# SSTable format (version 2)"));
     assert!(s.contains("| format_version | 2 (`TABLE_FORMAT_VERSION`)"));
-    assert_eq!(manifest::MANIFEST_FORMAT_VERSION, 1);
-    assert!(m.contains("| format version | 1 |"));
+    assert_eq!(manifest::MANIFEST_FORMAT_VERSION, 2);
+    assert!(m.contains("| format version | 2 (version 1 files are still read) |"));
     // Internal keys: an 8-byte trailer holding a 56-bit seqno and the kind.
     assert_eq!(lsmkv::format::TRAILER_SIZE, 8);
     assert_eq!(lsmkv::format::MAX_SEQNO, (1u64 << 56) - 1);
@@ -549,10 +549,11 @@ fn magic_numbers_versions_and_enum_values_match() {
     // Enumerated values.
     assert_eq!(ValueKind::Delete as u8, 0);
     assert_eq!(ValueKind::Put as u8, 1);
-    assert!(w.contains("0 = Delete, 1 = Put"));
+    assert_eq!(ValueKind::RangeDelete as u8, 2);
     assert_eq!(ValueKind::PutExpiring as u8, 3);
+    assert_eq!(ValueKind::MAX, 3);
+    assert!(w.contains("0 = Delete, 1 = Put, 2 = RangeDelete, 3 = PutExpiring"));
     assert!(s.contains("3 (`PutExpiring`"));
-    assert!(w.contains("3 = PutExpiring"));
     assert!(s.contains(&format!(
         "`seek_trailer(s) = (s << 8) | {}`",
         ValueKind::MAX
@@ -584,6 +585,11 @@ fn manifest_tag_and_constant_tables_match() {
             "RESERVED_COMPACTION_STRATEGY",
             tag::RESERVED_COMPACTION_STRATEGY,
         ),
+        ("KEYSPACE", tag::KEYSPACE),
+        ("DROP_KEYSPACE", tag::DROP_KEYSPACE),
+        ("FLUSHED_SEQNO", tag::FLUSHED_SEQNO),
+        ("ADDED_FILE_IN_KEYSPACE", tag::ADDED_FILE_IN_KEYSPACE),
+        ("NEXT_KEYSPACE_ID", tag::NEXT_KEYSPACE_ID),
     ]);
     let mut found = BTreeMap::new();
     for line in m.lines() {

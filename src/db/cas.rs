@@ -9,9 +9,11 @@
 
 use std::sync::atomic::Ordering;
 
+use super::tree::Tree;
 use super::{Db, Shared, Snapshot, write};
 use crate::batch::WriteBatch;
 use crate::error::Result;
+use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
 use crate::value::Value;
 
@@ -40,13 +42,14 @@ impl CasOutcome {
 
 impl Shared {
     /// The newest value of `key` visible at `snapshot` and its version.
-    pub(super) fn get_versioned_at(
+    pub(crate) fn get_versioned_at(
         &self,
+        tree: &Tree,
         key: &[u8],
         snapshot: SeqNo,
     ) -> Result<Option<(Value, u64)>> {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
-        let sv = self.sv.load();
+        let sv = tree.sv.load();
         let out = match self.lookup(&sv, key, snapshot)? {
             Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
                 .map(|v| (v, unpack_trailer(trailer).0)),
@@ -60,8 +63,13 @@ impl Shared {
 
     /// The version of `key` at `snapshot` (`None`: absent, also when expired), without counting a
     /// get.
-    pub(super) fn version_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<u64>> {
-        let sv = self.sv.load();
+    pub(super) fn version_at(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<u64>> {
+        let sv = tree.sv.load();
         Ok(match self.lookup(&sv, key, snapshot)? {
             Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
                 .map(|_| unpack_trailer(trailer).0),
@@ -79,7 +87,11 @@ impl Db {
     /// [`crate::Error::Corruption`] when a block on the lookup path is damaged.
     pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(Value, u64)>> {
         let s = self.shared();
-        s.get_versioned_at(key.as_ref(), s.visible_seqno.load(Ordering::Acquire))
+        s.get_versioned_at(
+            &s.default_tree,
+            key.as_ref(),
+            s.visible_seqno.load(Ordering::Acquire),
+        )
     }
 
     /// Writes `new_value` to `key` only if the key's current version is `expected` (`None`: only
@@ -144,14 +156,25 @@ impl Db {
         expected: Option<u64>,
         new_value: Option<&[u8]>,
     ) -> Result<CasOutcome> {
+        let tree = self.shared().default_tree.clone();
+        self.compare_and_write_in(&tree, key.as_ref(), expected, new_value)
+    }
+
+    /// [`Db::compare_and_write`] in the keyspace of `tree`.
+    pub(crate) fn compare_and_write_in(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+        expected: Option<u64>,
+        new_value: Option<&[u8]>,
+    ) -> Result<CasOutcome> {
         self.shared().check_writable()?;
-        let key = key.as_ref();
-        let mut b = WriteBatch::with_capacity(9 + key.len() + new_value.map_or(0, <[u8]>::len));
+        let mut b = WriteBatch::with_capacity(13 + key.len() + new_value.map_or(0, <[u8]>::len));
         match new_value {
-            Some(v) => b.put(key, v),
-            None => b.delete(key),
+            Some(v) => b.push_entry(tree.id, ValueKind::Put, key, &[v]),
+            None => b.push_entry(tree.id, ValueKind::Delete, key, &[]),
         }
-        write::write_if(self.shared(), key, expected, b)
+        write::write_if(self.shared(), tree, key, expected, b)
     }
 
     /// As [`Db::put`], returning the key's new version.
@@ -173,6 +196,7 @@ impl Snapshot {
     /// # Errors
     /// [`crate::Error::Corruption`] when a block on the lookup path is damaged.
     pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(Value, u64)>> {
-        self.shared().get_versioned_at(key.as_ref(), self.seqno())
+        let s = self.shared();
+        s.get_versioned_at(&s.default_tree, key.as_ref(), self.seqno())
     }
 }

@@ -35,6 +35,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::flush::write_table;
+use super::tree::Tree;
 use super::open::sync_dir;
 use super::version::{SuperVersion, file_meta};
 use crate::cache::BlockCache;
@@ -105,18 +106,23 @@ fn build(
     target: &Path,
     made: &mut Vec<PathBuf>,
 ) -> Result<()> {
-    let (sv, seqno) = pin(shared)?;
-    let first_free = shared.manifest.lock().state().next_file_number;
-    let highest_table = sv
-        .version
-        .levels
+    // No keyspace is created or dropped while the copy is made.
+    let _ks = shared.ks_lock.lock();
+    let (pinned, seqno) = pin(shared)?;
+    let (first_free, keyspaces, next_keyspace_id) = {
+        let m = shared.manifest.lock();
+        let st = m.state();
+        (st.next_file_number, st.keyspaces.clone(), st.next_keyspace_id)
+    };
+    let highest_table = pinned
         .iter()
-        .flatten()
+        .flat_map(|(_, sv)| sv.version.levels.iter().flatten())
         .map(|t| t.file_number())
         .max()
         .unwrap_or(0);
-    let mem_table_number = first_free.max(highest_table + 1);
-    let manifest_number = mem_table_number + 1;
+    // One table number per keyspace for its memtables' tail, then the manifest's.
+    let first_tail_number = first_free.max(highest_table + 1);
+    let manifest_number = first_tail_number + pinned.len() as u64;
     let next_file_number = manifest_number + 1;
 
     // Step 2: the manifest first, so that any partial copy is refused by `Db::open`.
@@ -125,31 +131,45 @@ fn build(
         last_seqno: seqno,
         log_number: next_file_number,
         manifest_number,
-        files: live_files(&sv)?,
+        files: live_files(&pinned)?,
+        keyspaces,
+        flushed: BTreeMap::new(),
+        next_keyspace_id,
     };
     made.push(target.join(files::manifest_name(manifest_number)));
     let mut manifest = Manifest::create_unpublished(Arc::clone(fs), target, state)?;
 
     // Step 3: hard links.
-    for t in sv.version.levels.iter().flatten() {
+    for t in pinned
+        .iter()
+        .flat_map(|(_, sv)| sv.version.levels.iter().flatten())
+    {
         let name = files::sst_name(t.file_number());
         let (from, to) = (shared.dir.join(&name), target.join(&name));
         fs.hard_link(&from, &to).map_err(|e| link_error(e, &from, &to))?;
         made.push(to);
     }
 
-    // Step 4: the memtables' writes up to `seqno`, as one table.
-    let tail = memtable_tail(&sv, seqno);
-    drop(sv);
+    // Step 4: each keyspace's memtable writes up to `seqno`, as one table.
     let cache = Arc::new(BlockCache::new(0));
-    made.push(target.join(files::sst_name(mem_table_number)));
-    let written = write_table(target, &shared.opts, &cache, &tail, mem_table_number, 0)?;
+    let mut added = Vec::new();
+    for ((tree, sv), number) in pinned.iter().zip(first_tail_number..) {
+        let tail = memtable_tail(sv, seqno);
+        made.push(target.join(files::sst_name(number)));
+        if let Some((mut meta, _table)) =
+            write_table(target, &tree.opts(), &cache, &tail, number, 0)?
+        {
+            meta.keyspace = tree.id;
+            added.push(meta);
+        }
+    }
+    drop(pinned);
 
     // Step 5.
     sync_dir(&**fs, target)?;
-    if let Some((meta, _table)) = written {
+    if !added.is_empty() {
         manifest.log_edit(VersionEdit {
-            added: vec![meta],
+            added,
             ..VersionEdit::default()
         })?;
     }
@@ -160,34 +180,44 @@ fn build(
     manifest.publish()
 }
 
-/// Step 1: a view of the tree whose tables hold nothing newer than the visible seqno (a flush or
-/// compaction may install between the two loads; retried a bounded number of times).
-fn pin(shared: &Shared) -> Result<(Arc<SuperVersion>, u64)> {
+/// Every keyspace's tree and the `SuperVersion` pinned for the copy.
+type Pinned = Vec<(Arc<Tree>, Arc<SuperVersion>)>;
+
+/// Step 1: a view of every tree whose tables hold nothing newer than the visible seqno (a flush
+/// or compaction may install between the loads; retried a bounded number of times).
+fn pin(shared: &Shared) -> Result<(Pinned, u64)> {
     (0..PIN_ATTEMPTS)
         .find_map(|_| {
-            let sv = shared.sv.load_full();
+            let pinned: Pinned = shared
+                .all_trees()
+                .into_iter()
+                .map(|t| {
+                    let sv = t.sv.load_full();
+                    (t, sv)
+                })
+                .collect();
             let seqno = shared.visible_seqno.load(Ordering::Acquire);
-            let tables_ok = sv
-                .version
-                .levels
+            let tables_ok = pinned
                 .iter()
-                .flatten()
+                .flat_map(|(_, sv)| sv.version.levels.iter().flatten())
                 .all(|t| t.meta().max_seqno <= seqno);
-            tables_ok.then_some((sv, seqno))
+            tables_ok.then_some((pinned, seqno))
         })
         .ok_or_else(|| Error::Poisoned {
             cause: "checkpoint: live tables hold seqnos beyond the visible one".into(),
         })
 }
 
-/// The manifest's record of every live table of `sv`, at its level.
-fn live_files(sv: &SuperVersion) -> Result<BTreeMap<u64, FileMeta>> {
+/// The manifest's record of every live table of every pinned tree, at its level.
+fn live_files(pinned: &Pinned) -> Result<BTreeMap<u64, FileMeta>> {
     let mut files = BTreeMap::new();
-    for (level, tables) in sv.version.levels.iter().enumerate() {
-        let level = u32::try_from(level)
-            .map_err(|_| Error::InvalidArgument("too many levels for a checkpoint".into()))?;
-        for t in tables {
-            files.insert(t.file_number(), file_meta(t, level));
+    for (tree, sv) in pinned {
+        for (level, tables) in sv.version.levels.iter().enumerate() {
+            let level = u32::try_from(level)
+                .map_err(|_| Error::InvalidArgument("too many levels for a checkpoint".into()))?;
+            for t in tables {
+                files.insert(t.file_number(), file_meta(t, level, tree.id));
+            }
         }
     }
     Ok(files)

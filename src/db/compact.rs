@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::scheduler;
+use super::tree::Tree;
 use super::version::{
     SuperVersion, Version, file_meta, largest_user_key, picker_views, smallest_user_key,
 };
@@ -26,14 +27,15 @@ use crate::sstable::Table;
 
 /// Body of a background compaction thread.
 pub(crate) fn compaction_thread(shared: Arc<Shared>) {
-    let cfg = PickerConfig::from(&shared.opts);
-    while let Some((plan, inputs)) = next_plan(&shared, &cfg) {
-        let result = execute(&shared, &plan, &inputs);
-        release_plan(&shared, &plan, &inputs, result.is_ok());
+    while let Some((tree, plan, inputs)) = next_plan(&shared) {
+        let result = execute(&shared, &tree, &plan, &inputs);
+        release_plan(&shared, &tree, &plan, &inputs, result.is_ok());
         match result {
             Ok(()) => {}
             // Cancelled by close: nothing was installed.
             Err(Error::Closed) => return,
+            // The keyspace was dropped meanwhile: the outputs were discarded.
+            Err(Error::KeyspaceNotFound { .. }) => {}
             Err(e) => {
                 shared.poison(&e);
                 return;
@@ -42,9 +44,10 @@ pub(crate) fn compaction_thread(shared: Arc<Shared>) {
     }
 }
 
-/// Waits for compaction work and claims it: marks its input tables busy and counts it running.
-/// `None` once the database shuts down or is poisoned.
-fn next_plan(shared: &Shared, cfg: &PickerConfig) -> Option<(Plan, Vec<Arc<Table>>)> {
+/// Waits for compaction work in any keyspace and claims it: marks its input tables busy and
+/// counts it running. Keyspaces are tried in turn, starting after the one picked last, so a busy
+/// keyspace does not starve the others. `None` once the database shuts down or is poisoned.
+fn next_plan(shared: &Shared) -> Option<(Arc<Tree>, Plan, Vec<Arc<Table>>)> {
     let compaction = &shared.sched.compaction;
     let mut c = compaction.inner.lock();
     loop {
@@ -52,20 +55,29 @@ fn next_plan(shared: &Shared, cfg: &PickerConfig) -> Option<(Plan, Vec<Arc<Table
             return None;
         }
         if c.manual == 0 {
-            let sv = shared.sv.load();
-            let levels = picker_views(&sv.version, shared.opts.max_levels);
-            if c.cursor.len() < levels.len() {
-                c.cursor.resize(levels.len(), Vec::new());
-            }
-            if let Some(plan) = picker::pick(cfg, &levels, &c.busy, &c.cursor) {
-                let inputs = resolve(&sv.version, &plan);
-                if let Some(inputs) = inputs {
+            let trees = shared.all_trees();
+            let start = trees.iter().position(|t| t.id > c.last_tree).unwrap_or(0);
+            let order = trees.iter().skip(start).chain(trees.iter().take(start));
+            for tree in order {
+                let opts = tree.opts();
+                let cfg = PickerConfig::from(&*opts);
+                let sv = tree.sv.load();
+                let levels = picker_views(&sv.version, opts.max_levels);
+                let cursor = c.cursor.entry(tree.id).or_default();
+                if cursor.len() < levels.len() {
+                    cursor.resize(levels.len(), Vec::new());
+                }
+                let cursor = cursor.clone();
+                if let Some(plan) = picker::pick(&cfg, &levels, &c.busy, &cursor)
+                    && let Some(inputs) = resolve(&sv.version, &plan)
+                {
                     for (_, n) in &plan.inputs {
                         c.busy.insert(*n);
                     }
                     c.running += 1;
                     c.dirty = false;
-                    return Some((plan, inputs));
+                    c.last_tree = tree.id;
+                    return Some((tree.clone(), plan, inputs));
                 }
             }
         }
@@ -77,7 +89,13 @@ fn next_plan(shared: &Shared, cfg: &PickerConfig) -> Option<(Plan, Vec<Arc<Table
 
 /// Releases a claimed plan's inputs; after success, moves the level's round-robin cursor past
 /// them. Wakes the other compaction threads and waiting writers.
-fn release_plan(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>], succeeded: bool) {
+fn release_plan(
+    shared: &Shared,
+    tree: &Tree,
+    plan: &Plan,
+    inputs: &[Arc<Table>],
+    succeeded: bool,
+) {
     {
         let mut c = shared.sched.compaction.inner.lock();
         for (_, n) in &plan.inputs {
@@ -88,7 +106,7 @@ fn release_plan(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>], succeeded: 
             && let Some((l, _)) = plan.inputs.first()
             && *l > 0
             && let Some(last) = inputs.iter().map(|t| largest_user_key(t)).max()
-            && let Some(cur) = c.cursor.get_mut(*l)
+            && let Some(cur) = c.cursor.entry(tree.id).or_default().get_mut(*l)
         {
             *cur = last.to_vec();
         }
@@ -120,21 +138,21 @@ fn smallest_snapshot(shared: &Shared) -> u64 {
         .map_or(visible, |s| s.min(visible))
 }
 
-/// Runs and installs one plan.
-fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
+/// Runs and installs one plan of `tree`.
+fn execute(shared: &Shared, tree: &Tree, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
     let start = Instant::now();
     let out_level = u32::try_from(plan.output_level)
         .map_err(|_| Error::InvalidArgument("output level out of range".into()))?;
     let outputs = if plan.trivial_move {
         inputs
             .iter()
-            .map(|t| (file_meta(t, out_level), t.clone()))
+            .map(|t| (file_meta(t, out_level, tree.id), t.clone()))
             .collect()
     } else {
-        merge_inputs(shared, plan, inputs, out_level)?
+        merge_inputs(shared, tree, plan, inputs, out_level)?
     };
-    log_edit(shared, plan, &outputs)?;
-    install(shared, plan, &outputs);
+    log_edit(shared, tree, plan, &outputs)?;
+    install(shared, tree, plan, &outputs);
     if !plan.trivial_move {
         for t in inputs {
             t.mark_obsolete();
@@ -160,14 +178,16 @@ fn execute(shared: &Shared, plan: &Plan, inputs: &[Arc<Table>]) -> Result<()> {
 /// Runs the compaction job of a plan that is not a trivial move: its new tables.
 fn merge_inputs(
     shared: &Shared,
+    tree: &Tree,
     plan: &Plan,
     inputs: &[Arc<Table>],
     out_level: u32,
 ) -> Result<Vec<(FileMeta, Arc<Table>)>> {
     let new_file_number = || shared.manifest.lock().new_file_number();
+    let opts = tree.opts();
     let ctx = JobContext {
         dir: &shared.dir,
-        opts: &shared.opts,
+        opts: &opts,
         cache: &shared.cache,
         limiter: &shared.compaction_limiter,
         new_file_number: &new_file_number,
@@ -181,6 +201,10 @@ fn merge_inputs(
         smallest_snapshot(shared),
     )?;
     let c = &shared.counters;
+    let mut out = out;
+    for (meta, _) in &mut out.tables {
+        meta.keyspace = tree.id;
+    }
     c.compaction_bytes_read
         .fetch_add(out.bytes_read, Ordering::Relaxed);
     c.compaction_bytes_written
@@ -191,8 +215,15 @@ fn merge_inputs(
     Ok(out.tables)
 }
 
-/// Records the plan's inputs as deleted and `outputs` as added in one manifest edit.
-fn log_edit(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) -> Result<()> {
+/// Records the plan's inputs as deleted and `outputs` as added in one manifest edit. A keyspace
+/// dropped meanwhile (checked under the manifest lock, which the drop holds while it sets the
+/// flag) gets no edit: [`Error::KeyspaceNotFound`], and the outputs are discarded.
+fn log_edit(
+    shared: &Shared,
+    tree: &Tree,
+    plan: &Plan,
+    outputs: &[(FileMeta, Arc<Table>)],
+) -> Result<()> {
     let mut edit = VersionEdit::default();
     for (l, n) in &plan.inputs {
         edit.deleted.push((*l as u32, *n));
@@ -200,7 +231,16 @@ fn log_edit(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) ->
     for (meta, _) in outputs {
         edit.added.push(meta.clone());
     }
-    let logged = shared.manifest.lock().log_edit(edit);
+    let logged = {
+        let mut m = shared.manifest.lock();
+        if tree.is_dropped() {
+            Err(Error::KeyspaceNotFound {
+                name: tree.name.clone(),
+            })
+        } else {
+            m.log_edit(edit)
+        }
+    };
     if let Err(e) = &logged {
         // After an I/O error the edit may be durable anyway (written, then the fsync failed), so
         // its outputs stay; a reopen deletes them if the manifest does not name them.
@@ -213,11 +253,11 @@ fn log_edit(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) ->
     logged
 }
 
-/// Swaps the inputs of `plan` for `outputs` in a new `SuperVersion`.
-fn install(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) {
+/// Swaps the inputs of `plan` for `outputs` in a new `SuperVersion` of `tree`.
+fn install(shared: &Shared, tree: &Tree, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) {
     {
-        let _g = shared.sv_lock.lock();
-        let cur = shared.sv.load();
+        let _g = tree.sv_lock.lock();
+        let cur = tree.sv.load();
         let gone: HashSet<u64> = plan.inputs.iter().map(|(_, n)| *n).collect();
         let mut version = Version::clone(&cur.version);
         for l in version.levels.iter_mut() {
@@ -230,7 +270,7 @@ fn install(shared: &Shared, plan: &Plan, outputs: &[(FileMeta, Arc<Table>)]) {
             level.extend(outputs.iter().map(|(_, t)| t.clone()));
             level.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
         }
-        shared.sv.store(Arc::new(SuperVersion {
+        tree.sv.store(Arc::new(SuperVersion {
             mem: cur.mem.clone(),
             imms: cur.imms.clone(),
             version: Arc::new(version),
@@ -279,25 +319,25 @@ impl Drop for ManualGuard<'_> {
 /// level-0 table, and whatever overlaps those, transitively) into the last level.
 ///
 /// Requires: the caller flushed first (`Db::compact_range` does).
-pub(crate) fn compact_range(shared: &Shared, bounds: &Bounds) -> Result<()> {
+pub(crate) fn compact_range(shared: &Shared, tree: &Tree, bounds: &Bounds) -> Result<()> {
     let _guard = ManualGuard::acquire(shared)?;
     shared.check_poisoned()?;
-    let sv = shared.sv.load_full();
+    let sv = tree.sv.load_full();
     let inputs = manual_inputs(&sv.version, bounds);
     if inputs.is_empty() {
         return Ok(());
     }
     let plan = Plan {
         inputs: inputs.iter().map(|(l, t)| (*l, t.file_number())).collect(),
-        output_level: shared.opts.max_levels - 1,
+        output_level: tree.opts().max_levels - 1,
         trivial_move: false,
         bottommost: true,
         reason: "manual compaction",
     };
     let tables: Vec<Arc<Table>> = inputs.into_iter().map(|(_, t)| t).collect();
-    let r = execute(shared, &plan, &tables);
+    let r = execute(shared, tree, &plan, &tables);
     if let Err(e) = &r
-        && !matches!(e, Error::Closed)
+        && !matches!(e, Error::Closed | Error::KeyspaceNotFound { .. })
     {
         shared.poison(e);
     }

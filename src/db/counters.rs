@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Shared;
-use super::version::SuperVersion;
-use crate::stats::{LevelStats, Stats};
+use super::tree::Tree;
+use crate::stats::{IndexStats, KeyspaceStats, LevelStats, Stats};
 
 /// Operation counters, reported by `stats()`.
 #[derive(Default)]
@@ -84,9 +84,39 @@ impl Counters {
 
 impl Shared {
     pub(super) fn stats(&self) -> Stats {
-        let sv = self.sv.load();
         let mut s = self.counters.to_stats();
-        self.fill_shape(&sv, &mut s);
+        for tree in self.all_trees() {
+            let ks = keyspace_stats(&tree);
+            for l in &ks.levels {
+                while s.levels.len() <= l.level as usize {
+                    let level = s.levels.len() as u32;
+                    s.levels.push(LevelStats {
+                        level,
+                        ..LevelStats::default()
+                    });
+                }
+                if let Some(dst) = s.levels.get_mut(l.level as usize) {
+                    dst.files += l.files;
+                    dst.bytes += l.bytes;
+                }
+            }
+            s.sst_files += ks.sst_files;
+            s.sst_bytes += ks.sst_bytes;
+            s.memtable_bytes += ks.memtable_bytes;
+            s.memtable_entries += ks.memtable_entries;
+            s.immutable_memtables += ks.immutable_memtables;
+            s.immutable_memtable_bytes += ks.immutable_memtable_bytes;
+            s.keyspaces.push(ks);
+        }
+        self.fill_wal(&mut s);
+        for def in self.indexes.load().by_name.values() {
+            s.indexes.push(IndexStats {
+                name: def.name.clone(),
+                keyspace: def.primary.name.clone(),
+                ready: def.ready.load(Ordering::Acquire),
+                built_keys: def.built_keys.load(Ordering::Relaxed),
+            });
+        }
         let o = &self.opts;
         s.pending_compaction_bytes = self.sched.pending_compaction_bytes();
         s.compaction_strategy = o.compaction_strategy;
@@ -108,18 +138,8 @@ impl Shared {
         s
     }
 
-    /// The memtables, WAL and levels as they are now.
-    fn fill_shape(&self, sv: &SuperVersion, s: &mut Stats) {
-        for (i, l) in sv.version.levels.iter().enumerate() {
-            let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
-            s.sst_files += l.len() as u64;
-            s.sst_bytes += bytes;
-            s.levels.push(LevelStats {
-                level: i as u32,
-                files: l.len() as u64,
-                bytes,
-            });
-        }
+    /// The WAL as it is now.
+    fn fill_wal(&self, s: &mut Stats) {
         // A read-only handle writes no WAL.
         let (wal_current_segment, wal_current_bytes) = match self.wal.get() {
             Some(w) => {
@@ -128,15 +148,37 @@ impl Shared {
             }
             None => (0, 0),
         };
-        let imm_bytes: u64 = sv.imms.iter().map(|m| m.approximate_size() as u64).sum();
+        let old = self.old_wal_segments.lock();
         s.last_seqno = self.visible_seqno.load(Ordering::Acquire);
-        s.memtable_bytes = sv.mem.approximate_size() as u64;
-        s.memtable_entries = sv.mem.len();
-        s.immutable_memtables = sv.imms.len() as u64;
-        s.immutable_memtable_bytes = imm_bytes;
-        s.wal_segments = 1 + sv.imms.len() as u64;
-        // Frozen memtables' segments are about as large as the memtables.
-        s.wal_bytes = wal_current_bytes + imm_bytes;
+        s.wal_segments = u64::from(self.wal.get().is_some()) + old.len() as u64;
+        s.wal_bytes = wal_current_bytes + old.iter().map(|x| x.1).sum::<u64>();
         s.wal_current_segment = wal_current_segment;
     }
+}
+
+/// One keyspace's shape.
+fn keyspace_stats(tree: &Tree) -> KeyspaceStats {
+    let sv = tree.sv.load();
+    let mut ks = KeyspaceStats {
+        name: tree.name.clone(),
+        id: tree.id,
+        memtable_bytes: sv.mem.approximate_size() as u64,
+        memtable_entries: sv.mem.len(),
+        immutable_memtables: sv.imms.len() as u64,
+        immutable_memtable_bytes: sv.imms.iter().map(|m| m.approximate_size() as u64).sum(),
+        pending_compaction_bytes: tree.pending_compaction_bytes.load(Ordering::Relaxed),
+        len_estimate: super::read::len_estimate(tree),
+        ..KeyspaceStats::default()
+    };
+    for (i, l) in sv.version.levels.iter().enumerate() {
+        let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
+        ks.sst_files += l.len() as u64;
+        ks.sst_bytes += bytes;
+        ks.levels.push(LevelStats {
+            level: i as u32,
+            files: l.len() as u64,
+            bytes,
+        });
+    }
+    ks
 }

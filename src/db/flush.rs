@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Shared;
+use super::tree::Tree;
 use super::version::{SuperVersion, Version};
 use super::scheduler;
 use crate::cache::BlockCache;
 use crate::compaction::job::seal_table;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::files::{sst_name, wal_name};
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::Memtable;
@@ -26,7 +27,7 @@ use crate::sstable::{Table, TableBuilder, TableOptions};
 /// Body of the background flush thread.
 pub(crate) fn flush_thread(shared: Arc<Shared>) {
     loop {
-        let imm = {
+        let (tree, imm) = {
             let mut g = shared.sched.flush.lock.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire)
@@ -34,18 +35,31 @@ pub(crate) fn flush_thread(shared: Arc<Shared>) {
                 {
                     return;
                 }
-                if let Some(oldest) = shared.sv.load().imms.last() {
-                    break oldest.clone();
+                if let Some(work) = oldest_frozen(&shared) {
+                    break work;
                 }
                 shared.sched.flush.work.wait(&mut g);
             }
         };
-        if let Err(e) = flush_one(&shared, &imm) {
+        if let Err(e) = flush_one(&shared, &tree, &imm) {
             shared.poison(&e);
             return;
         }
         shared.sched.flush_progressed();
     }
+}
+
+/// The frozen memtable to flush next: of every keyspace's oldest frozen memtable, the one frozen
+/// first (it pins the oldest WAL segments).
+fn oldest_frozen(shared: &Shared) -> Option<(Arc<Tree>, Arc<Memtable>)> {
+    shared
+        .all_trees()
+        .into_iter()
+        .filter_map(|t| {
+            let oldest = t.sv.load().imms.last().cloned();
+            oldest.map(|m| (t, m))
+        })
+        .min_by_key(|(t, m)| (m.wal_number(), t.id))
 }
 
 /// Writes `mem` to a new table file numbered `number` at `level`. Returns `None` for an empty
@@ -84,17 +98,33 @@ pub(crate) fn write_table(
     }
 }
 
-/// Flushes the frozen memtable `imm`: table, manifest edit, new `SuperVersion`, WAL deletion.
-fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
+/// Flushes the frozen memtable `imm` of `tree`: table, manifest edit (the table, the tree's
+/// flushed seqno, the oldest WAL segment still needed), new `SuperVersion`, deletion of the WAL
+/// segments no memtable needs any more.
+fn flush_one(shared: &Shared, tree: &Arc<Tree>, imm: &Arc<Memtable>) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
-    let written = write_table(&shared.dir, &shared.opts, &shared.cache, imm, number, 0)?;
-    let next_wal = next_live_wal(shared, imm)?;
+    let mut written = write_table(&shared.dir, &tree.opts(), &shared.cache, imm, number, 0)?;
+    if let Some((meta, _)) = &mut written {
+        meta.keyspace = tree.id;
+    }
+    let live_wal = oldest_needed_wal(shared, Some(imm));
     {
         let mut m = shared.manifest.lock();
+        if tree.is_dropped() {
+            // Dropped meanwhile (the drop sets the flag under this lock): discard the table.
+            drop(m);
+            if let Some((_, t)) = &written {
+                t.mark_obsolete();
+            }
+            return Ok(());
+        }
         let mut edit = VersionEdit {
-            log_number: Some(next_wal),
+            log_number: Some(live_wal),
             // Every seqno in the new table is covered even after its WAL segment is gone.
             last_seqno: Some(m.state().last_seqno.max(imm.max_seqno())),
+            // Replay skips this tree's entries up to here: they are in tables now. (Its older
+            // memtables were flushed before this one.)
+            flushed: vec![(tree.id, imm.max_seqno())],
             ..VersionEdit::default()
         };
         if let Some((meta, _)) = &written {
@@ -102,39 +132,59 @@ fn flush_one(shared: &Shared, imm: &Arc<Memtable>) -> Result<()> {
         }
         m.log_edit(edit)?;
     }
-    install(shared, imm, written.as_ref());
+    install(shared, tree, imm, written.as_ref());
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
     scheduler::tree_changed(shared);
-    let wal_path = shared.dir.join(wal_name(imm.wal_number()));
-    if let Err(e) = shared.opts.file_system.remove(&wal_path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %wal_path.display(), error = %e, "could not delete obsolete WAL segment");
-    }
+    remove_wal_segments_below(shared, live_wal);
     Ok(())
 }
 
-/// The WAL segment that becomes the oldest live one once `imm` is flushed: the next newer
-/// memtable's.
-fn next_live_wal(shared: &Shared, imm: &Arc<Memtable>) -> Result<u64> {
-    let cur = shared.sv.load();
-    let pos = cur
-        .imms
+/// The oldest WAL segment some memtable (of any keyspace, ignoring `except`) holds writes of; the
+/// current segment when none does. Segments below it are no longer needed.
+///
+/// Lock-free (the flush thread must not take the WAL lock: a writer holding it may be waiting for
+/// this flush). The current segment `C` is read first, then every memtable's first segment, all
+/// `SeqCst`: a write this scan misses notes its segment after the read of `C` in the total order,
+/// and that segment is at least `C` (segments only grow), so the result never exceeds it.
+pub(crate) fn oldest_needed_wal(shared: &Shared, except: Option<&Arc<Memtable>>) -> u64 {
+    let current = shared.current_wal.load(Ordering::SeqCst);
+    shared
+        .all_trees()
         .iter()
-        .position(|m| Arc::ptr_eq(m, imm))
-        .ok_or_else(|| Error::Poisoned {
-            cause: "flushed memtable vanished".into(),
-        })?;
-    Ok(match pos.checked_sub(1).and_then(|p| cur.imms.get(p)) {
-        Some(newer) => newer.wal_number(),
-        None => cur.mem.wal_number(),
-    })
+        .filter_map(|t| t.oldest_wal(except))
+        .min()
+        .unwrap_or(current)
+        .min(current)
+}
+
+/// Deletes the finished WAL segments numbered below `live` (a durable manifest edit says they
+/// are not needed).
+fn remove_wal_segments_below(shared: &Shared, live: u64) {
+    let gone: Vec<u64> = {
+        let mut old = shared.old_wal_segments.lock();
+        let (gone, keep): (Vec<_>, Vec<_>) = old.iter().partition(|s| s.0 < live);
+        *old = keep;
+        gone.into_iter().map(|s| s.0).collect()
+    };
+    for n in gone {
+        let path = shared.dir.join(wal_name(n));
+        if let Err(e) = shared.opts.file_system.remove(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not delete obsolete WAL segment");
+        }
+    }
 }
 
 /// Replaces `imm` by its table (if it had entries) in a new `SuperVersion`.
-fn install(shared: &Shared, imm: &Arc<Memtable>, written: Option<&(FileMeta, Arc<Table>)>) {
-    let _g = shared.sv_lock.lock();
-    let cur = shared.sv.load();
+fn install(
+    shared: &Shared,
+    tree: &Tree,
+    imm: &Arc<Memtable>,
+    written: Option<&(FileMeta, Arc<Table>)>,
+) {
+    let _g = tree.sv_lock.lock();
+    let cur = tree.sv.load();
     let imms = cur
         .imms
         .iter()
@@ -154,7 +204,7 @@ fn install(shared: &Shared, imm: &Arc<Memtable>, written: Option<&(FileMeta, Arc
             .flush_bytes_written
             .fetch_add(meta.file_size, Ordering::Relaxed);
     }
-    shared.sv.store(Arc::new(SuperVersion {
+    tree.sv.store(Arc::new(SuperVersion {
         mem: cur.mem.clone(),
         imms,
         version: Arc::new(version),

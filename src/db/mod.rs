@@ -21,13 +21,17 @@
 mod cas;
 mod checkpoint;
 mod compact;
+pub(crate) mod conflicts;
+pub(crate) mod index;
 mod counters;
 mod expiring;
 mod flush;
+mod keyspaces;
 mod open;
 mod read;
 mod read_only;
 mod scheduler;
+pub(crate) mod tree;
 mod version;
 mod write;
 
@@ -51,6 +55,9 @@ use crate::value::Value;
 use counters::Counters;
 pub use cas::CasOutcome;
 pub use read::{Snapshot, TableInfo};
+pub(crate) use compact::everything as everything_bounds;
+pub(crate) use read::{len_estimate, prefix_bounds, search, to_bounds, tree_tables};
+use tree::Tree;
 use version::SuperVersion;
 use write::{WalState, WriteQueue};
 
@@ -59,16 +66,30 @@ pub(crate) struct Shared {
     dir: PathBuf,
     opts: Options,
     cache: Arc<BlockCache>,
-    sv: ArcSwap<SuperVersion>,
-    /// Serialises changes of `sv` (rotation, flush install).
-    sv_lock: Mutex<()>,
+    /// Every keyspace's tree; replaced as a whole when a keyspace is created or dropped.
+    trees: ArcSwap<tree::Trees>,
+    /// Keyspace 0, `default`, which always exists.
+    default_tree: Arc<Tree>,
+    /// Serialises keyspace creation and drop.
+    ks_lock: Mutex<()>,
+    /// Serialises index declaration and drop.
+    index_lock: Mutex<()>,
     manifest: WriteSide<Mutex<Manifest>>,
     /// The WAL; holding this lock is holding the right to write.
     wal: WriteSide<Mutex<WalState>>,
+    /// Finished WAL segments not yet deleted, oldest first: (number, bytes). A segment goes once
+    /// no memtable of any keyspace holds writes logged in it. Lock order: `wal`, then this.
+    old_wal_segments: Mutex<Vec<(u64, u64)>>,
+    /// Number of the segment being appended to (0 for a read-only handle).
+    current_wal: AtomicU64,
     /// Opened with [`Db::open_read_only`]: no WAL, no manifest, no lock, no background thread;
     /// every public write method returns [`Error::ReadOnly`] before reaching the write side.
     read_only: bool,
     queue: WriteQueue,
+    /// Declared secondary indexes (and undeclared ones found at open).
+    indexes: ArcSwap<index::IndexSet>,
+    /// Writes committed while transactions are open, for their conflict checks.
+    commit_log: conflicts::CommitLog,
     /// Highest seqno assigned; only the write leader changes it.
     last_seqno: AtomicU64,
     /// Highest seqno whose batch is fully in the memtable; what readers see.
@@ -130,23 +151,40 @@ impl Shared {
         dir: PathBuf,
         opts: &Options,
         cache: Arc<BlockCache>,
-        sv: SuperVersion,
+        trees: tree::Trees,
         manifest: WriteSide<Mutex<Manifest>>,
         wal: WriteSide<Mutex<WalState>>,
         recovered: (u64, crate::recovery::RecoveryReport),
         lock_file: Option<crate::fs::DirLock>,
     ) -> Shared {
         let (last_seqno, recovery_report) = recovered;
+        let default_tree = match trees.get(0) {
+            Some(t) => t.clone(),
+            None => Arc::new(Tree::new(
+                0,
+                crate::format::manifest::DEFAULT_KEYSPACE.into(),
+                opts,
+                crate::keyspace::KeyspaceOptions::default(),
+                version::Version::default(),
+                0,
+            )),
+        };
         Shared {
             dir,
             opts: opts.clone(),
             cache,
-            sv: ArcSwap::from_pointee(sv),
-            sv_lock: Mutex::new(()),
+            trees: ArcSwap::from_pointee(trees),
+            default_tree,
+            ks_lock: Mutex::new(()),
+            index_lock: Mutex::new(()),
             read_only: lock_file.is_none(),
+            current_wal: AtomicU64::new(wal.get().map_or(0, |w| w.lock().writer.number())),
+            old_wal_segments: Mutex::new(Vec::new()),
             manifest,
             wal,
             queue: WriteQueue::default(),
+            commit_log: conflicts::CommitLog::default(),
+            indexes: ArcSwap::from_pointee(index::IndexSet::default()),
             last_seqno: AtomicU64::new(last_seqno),
             visible_seqno: AtomicU64::new(last_seqno),
             sched: scheduler::Scheduler::default(),
@@ -201,9 +239,22 @@ impl Shared {
         self.sched.wake_all();
     }
 
-    fn get_at(&self, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
+    /// The live tree of keyspace `id`.
+    fn tree(&self, id: u32) -> Option<Arc<Tree>> {
+        if id == 0 {
+            return Some(self.default_tree.clone());
+        }
+        self.trees.load().get(id).cloned()
+    }
+
+    /// Every live tree, `default` first.
+    fn all_trees(&self) -> Vec<Arc<Tree>> {
+        self.trees.load().iter().cloned().collect()
+    }
+
+    fn get_at(&self, tree: &Tree, key: &[u8], snapshot: SeqNo) -> Result<Option<Value>> {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
-        let sv = self.sv.load();
+        let sv = tree.sv.load();
         let found = self.lookup(&sv, key, snapshot)?;
         let out = match found {
             Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?,
@@ -350,12 +401,14 @@ impl Db {
     /// [`Error::InvalidArgument`] for bad options, [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let (shared, threads) = open::open(path.as_ref(), opts)?;
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(DbInner {
                 shared,
                 threads: Mutex::new(threads),
             }),
-        })
+        };
+        db.find_indexes()?;
+        Ok(db)
     }
 
     /// Opens the database in `path` for reading only, writing nothing: no lock (it works while
@@ -404,6 +457,160 @@ impl Db {
         &self.inner.shared
     }
 
+    /// Whether this handle is on the database of `shared`.
+    pub(crate) fn is_same_database(&self, shared: &Shared) -> bool {
+        std::ptr::eq(self.shared(), shared)
+    }
+
+    /// `get` in the keyspace of `tree`.
+    pub(crate) fn get_in_tree(&self, tree: &Tree, key: &[u8]) -> Result<Option<Value>> {
+        let s = self.shared();
+        s.get_at(tree, key, s.visible_seqno.load(Ordering::Acquire))
+    }
+
+    /// `get_versioned` in the keyspace of `tree`.
+    pub(crate) fn get_versioned_in_tree(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+    ) -> Result<Option<(Value, u64)>> {
+        let s = self.shared();
+        s.get_versioned_at(tree, key, s.visible_seqno.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn shared_ref(&self) -> &Shared {
+        self.shared()
+    }
+
+    /// `Ok` while the database can still make progress (not poisoned, not closing).
+    pub(crate) fn check_open(&self) -> Result<()> {
+        let s = self.shared();
+        s.check_poisoned()?;
+        if s.shutdown.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Serialises index declaration and drop.
+    pub(crate) fn index_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.shared().index_lock.lock()
+    }
+
+    /// The current index registry.
+    pub(crate) fn index_set(&self) -> Arc<index::IndexSet> {
+        self.shared().indexes.load_full()
+    }
+
+    /// Adds a declared index (replacing an undeclared record of it).
+    pub(crate) fn register_index(&self, def: Arc<index::IndexDef>) {
+        let s = self.shared();
+        let mut set = index::IndexSet::clone(&s.indexes.load());
+        let primary = def.primary.id;
+        if let Some(names) = set.undeclared.get_mut(&primary) {
+            names.retain(|n| *n != def.name);
+            if names.is_empty() {
+                set.undeclared.remove(&primary);
+            }
+        }
+        let defs = set.by_primary.entry(primary).or_default();
+        defs.retain(|d| d.name != def.name);
+        defs.push(def.clone());
+        set.by_name.insert(def.name.clone(), def);
+        s.indexes.store(Arc::new(set));
+    }
+
+    /// Forgets index `name` (declared or not).
+    pub(crate) fn unregister_index(&self, name: &str) {
+        let s = self.shared();
+        let mut set = index::IndexSet::clone(&s.indexes.load());
+        set.by_name.remove(name);
+        for defs in set.by_primary.values_mut() {
+            defs.retain(|d| d.name != name);
+        }
+        set.by_primary.retain(|_, d| !d.is_empty());
+        for names in set.undeclared.values_mut() {
+            names.retain(|n| n != name);
+        }
+        set.undeclared.retain(|_, n| !n.is_empty());
+        s.indexes.store(Arc::new(set));
+    }
+
+    /// Builds `def` in a background thread.
+    pub(crate) fn spawn_index_build(&self, def: Arc<index::IndexDef>) -> Result<()> {
+        let shared = self.inner.shared.clone();
+        std::thread::Builder::new()
+            .name(format!("lsmkv-index-{}", def.name))
+            .spawn(move || match index::build(&shared, &def) {
+                Ok(()) | Err(Error::Closed) => {}
+                Err(e) => tracing::error!(index = %def.name, error = %e, "index build failed"),
+            })
+            .map(drop)
+            .map_err(|e| Error::io("spawning the index builder", &self.shared().dir, e))
+    }
+
+    /// Records the indexes found on disk (index keyspaces) as undeclared, so that writes to
+    /// their keyspaces are refused until they are declared.
+    fn find_indexes(&self) -> Result<()> {
+        let s = self.shared();
+        let mut set = index::IndexSet::default();
+        for tree in s.all_trees() {
+            let Some(name) = tree.name.strip_prefix(index::INDEX_KEYSPACE_PREFIX) else {
+                continue;
+            };
+            let meta = s.get_at(&tree, b"", s.visible_seqno.load(Ordering::Acquire))?;
+            let Some((primary, _)) = meta.as_deref().and_then(index::parse_meta) else {
+                continue;
+            };
+            if let Some(p) = s.trees.load().by_name(&primary) {
+                set.undeclared.entry(p.id).or_default().push(name.to_string());
+            }
+        }
+        s.indexes.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// A handle on the `default` keyspace.
+    pub(crate) fn default_keyspace(&self) -> crate::Keyspace {
+        crate::Keyspace::new(self.clone(), self.shared().default_tree.clone())
+    }
+
+    /// Registers a transaction and takes its snapshot (see `conflicts`: registered first).
+    pub(crate) fn begin_transaction(&self) -> Snapshot {
+        let mut snap = None;
+        self.shared().commit_log.begin(|| {
+            let s = self.snapshot();
+            let seqno = s.seqno();
+            snap = Some(s);
+            seqno
+        });
+        match snap {
+            Some(s) => s,
+            None => self.snapshot(),
+        }
+    }
+
+    /// Unregisters a transaction of snapshot `seqno`.
+    pub(crate) fn end_transaction(&self, seqno: SeqNo) {
+        self.shared().commit_log.end(seqno);
+    }
+
+    /// Commits a transaction's batch if `check` passes.
+    pub(crate) fn write_transaction(
+        &self,
+        batch: WriteBatch,
+        check: Arc<conflicts::Check>,
+    ) -> Result<()> {
+        self.shared().check_writable()?;
+        write::write_checked(self.shared(), batch, Some(check)).map(drop)
+    }
+
+    /// `flush` of the keyspace of `tree`.
+    pub(crate) fn flush_tree(&self, tree: &Arc<Tree>) -> Result<()> {
+        self.shared().check_writable()?;
+        write::flush_and_wait(self.shared(), tree)
+    }
+
     /// Inserts or replaces `key`.
     ///
     /// # Errors
@@ -433,7 +640,11 @@ impl Db {
     /// [`Error::Corruption`] when a block on the lookup path is damaged.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         let s = self.shared();
-        s.get_at(key.as_ref(), s.visible_seqno.load(Ordering::Acquire))
+        s.get_at(
+            &s.default_tree,
+            key.as_ref(),
+            s.visible_seqno.load(Ordering::Acquire),
+        )
     }
 
     /// Applies a batch atomically: readers see all of it or none of it, and after a crash it is
@@ -447,14 +658,15 @@ impl Db {
         write::write(self.shared(), batch).map(drop)
     }
 
-    /// Freezes the memtable, writes it to an SSTable and returns when that table is durable and
-    /// live. Also waits for memtables frozen earlier.
+    /// Freezes the `default` keyspace's memtable, writes it to an SSTable and returns when that
+    /// table is durable and live. Also waits for its memtables frozen earlier. Other keyspaces
+    /// are not flushed ([`crate::Keyspace::flush`]).
     ///
     /// # Errors
     /// The flush's I/O error, or [`Error::Poisoned`]; [`Error::ReadOnly`] on a read-only handle.
     pub fn flush(&self) -> Result<()> {
         self.shared().check_writable()?;
-        write::flush_and_wait(self.shared())
+        write::flush_and_wait(self.shared(), &self.shared().default_tree)
     }
 
     /// Makes every acknowledged write durable (fdatasync of the WAL).
@@ -497,19 +709,19 @@ impl Db {
         &self.shared().dir
     }
 
-    /// Compacts the whole database into one sorted run at the last level, dropping every version
-    /// and tombstone that no snapshot needs. Flushes the memtable first; returns when done.
+    /// Compacts the whole `default` keyspace into one sorted run at the last level, dropping
+    /// every version and tombstone that no snapshot needs. Flushes its memtable first; returns
+    /// when done. Other keyspaces: [`crate::Keyspace::compact`].
     ///
     /// # Errors
     /// I/O or corruption errors of the compaction; the database is then poisoned.
     /// [`Error::ReadOnly`] on a read-only handle.
     pub fn compact(&self) -> Result<()> {
-        self.shared().check_writable()?;
-        write::flush_and_wait(self.shared())?;
-        compact::compact_range(self.shared(), &compact::everything())
+        self.compact_tree(&self.shared().default_tree, &compact::everything())
     }
 
-    /// Compacts the tables holding keys in `range` (and what overlaps them) into the last level.
+    /// Compacts the tables of the `default` keyspace holding keys in `range` (and what overlaps
+    /// them) into the last level.
     ///
     /// # Errors
     /// As [`Db::compact`].
@@ -517,19 +729,14 @@ impl Db {
         &self,
         range: R,
     ) -> Result<()> {
-        let own = |b: std::ops::Bound<&K>| match b {
-            std::ops::Bound::Included(k) => std::ops::Bound::Included(k.as_ref().to_vec()),
-            std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_ref().to_vec()),
-            std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
-        };
-        let bounds = crate::iter::Bounds {
-            lower: own(range.start_bound()),
-            upper: own(range.end_bound()),
-            prefix: None,
-        };
+        self.compact_tree(&self.shared().default_tree, &read::to_bounds(&range))
+    }
+
+    /// Flushes `tree` and compacts what `bounds` covers into its last level.
+    pub(crate) fn compact_tree(&self, tree: &Arc<Tree>, bounds: &crate::iter::Bounds) -> Result<()> {
         self.shared().check_writable()?;
-        write::flush_and_wait(self.shared())?;
-        compact::compact_range(self.shared(), &bounds)
+        write::flush_and_wait(self.shared(), tree)?;
+        compact::compact_range(self.shared(), tree, bounds)
     }
 
     /// Makes a consistent copy of the whole database, as of one moment (every write acknowledged

@@ -5,7 +5,7 @@
 //! a fresh `log_number` in one manifest edit. Only then are the replayed segments deleted, so a
 //! crash during recovery simply recovers again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +15,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::flush::{flush_thread, write_table};
-use super::version::{SuperVersion, Version, smallest_user_key};
+use super::tree::{Tree, Trees};
+use super::version::{Version, smallest_user_key};
 use super::write::{WalState, wal_preallocation};
 use super::scheduler;
 use super::{Shared, spawn_background};
@@ -23,7 +24,9 @@ use crate::batch::decode_batch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
+use crate::format::manifest::DEFAULT_KEYSPACE;
 use crate::fs::FileSystem;
+use crate::keyspace::KeyspaceOptions;
 use crate::manifest::{Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
@@ -75,7 +78,7 @@ fn replay_segment(
     reader: WalReader,
     path: &Path,
     number: u64,
-    mem: &Memtable,
+    (mems, state): (&mut Recovered, &ManifestState),
     cut_at_damage: bool,
     next_seqno: &mut u64,
     report: &mut RecoveryReport,
@@ -98,8 +101,26 @@ fn replay_segment(
         *next_seqno = (*next_seqno).max(batch.base_seqno + u64::from(batch.count));
         for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
             let e = entry?;
-            mem.insert(e.key, seq, e.kind, e.value);
             max_seqno = max_seqno.max(seq);
+            if e.keyspace != 0 && !state.keyspaces.contains_key(&e.keyspace) {
+                if e.keyspace < state.next_keyspace_id {
+                    continue; // a dropped keyspace
+                }
+                return Err(Error::corruption(
+                    path,
+                    rec.offset,
+                    format!(
+                        "a batch writes keyspace {}, which the manifest never created",
+                        e.keyspace
+                    ),
+                ));
+            }
+            if state.flushed.get(&e.keyspace).is_some_and(|f| seq <= *f) {
+                continue; // already in a table
+            }
+            mems.entry(e.keyspace)
+                .or_insert_with(|| Memtable::new(0))
+                .insert(e.key, seq, e.kind, e.value);
         }
         records += 1;
         Ok(())
@@ -162,31 +183,27 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     let cache = Arc::new(BlockCache::new(
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
-    let mut version = open_tables(&fs, &dir, &opts, &cache, &state)?;
-    let (recovered, last_seqno, recovery_report) = replay_wal(&*fs, &dir, &opts, &state, &listing, false)?;
+    let keyspace_opts = keyspace_options(&state, manifest.path())?;
+    let mut versions = open_tables(&fs, &dir, &opts, &cache, &state)?;
+    let (recovered, last_seqno, recovery_report) =
+        replay_wal(&*fs, &dir, &opts, &state, &listing, false)?;
     check_orphans(&fs, &dir, &manifest, &listing, last_seqno)?;
     let recovery = Recovery {
         dir: &dir,
         opts: &opts,
+        keyspace_opts: &keyspace_opts,
         cache: &cache,
         last_seqno,
     };
-    let writer = recovery.persist(&mut manifest, &mut version, &recovered)?;
+    let writer = recovery.persist(&mut manifest, &mut versions, &recovered)?;
     remove_garbage(&*fs, &dir, &manifest, &listing, writer.number())?;
-    let sv = SuperVersion {
-        mem: Arc::new(Memtable::new(writer.number())),
-        imms: Vec::new(),
-        version: Arc::new(version),
-    };
-    let wal = WalState {
-        writer,
-        unsynced: false,
-    };
+    let trees = build_trees(&opts, keyspace_opts, versions, writer.number());
+    let wal = WalState::new(writer);
     let shared = Arc::new(Shared::new(
         dir,
         &opts,
         cache,
-        sv,
+        trees,
         super::WriteSide::new(Mutex::new(manifest)),
         super::WriteSide::new(Mutex::new(wal)),
         (last_seqno, recovery_report),
@@ -207,17 +224,51 @@ fn lock(fs: &dyn FileSystem, dir: &Path) -> Result<(PathBuf, crate::fs::DirLock)
     Ok((dir, lock_file))
 }
 
-/// Opens every table the manifest names, at its level: level 0 newest first, the other levels
-/// by smallest key.
+/// Memtables recovered from the WAL, by keyspace id.
+pub(super) type Recovered = BTreeMap<u32, Memtable>;
+
+/// Every keyspace's declared options as the manifest records them (keyspace 0 has the defaults).
+pub(super) fn keyspace_options(
+    state: &ManifestState,
+    manifest: &Path,
+) -> Result<BTreeMap<u32, (String, KeyspaceOptions)>> {
+    let mut out = BTreeMap::new();
+    out.insert(0, (DEFAULT_KEYSPACE.to_string(), KeyspaceOptions::default()));
+    for (id, def) in &state.keyspaces {
+        let o = KeyspaceOptions::decode(&def.options, manifest, 0)?;
+        out.insert(*id, (def.name.clone(), o));
+    }
+    Ok(out)
+}
+
+/// The trees of every keyspace: tables from `versions`, fresh memtables logging to `wal_number`.
+pub(super) fn build_trees(
+    opts: &Options,
+    keyspace_opts: BTreeMap<u32, (String, KeyspaceOptions)>,
+    mut versions: BTreeMap<u32, Version>,
+    wal_number: u64,
+) -> Trees {
+    let mut trees = Trees::default();
+    for (id, (name, ks_opts)) in keyspace_opts {
+        let version = versions.remove(&id).unwrap_or_default();
+        let tree = Tree::new(id, name, opts, ks_opts, version, wal_number);
+        trees.by_id.insert(id, Arc::new(tree));
+    }
+    trees
+}
+
+/// Opens every table the manifest names, by keyspace, at its level: level 0 newest first, the
+/// other levels by smallest key.
 pub(super) fn open_tables(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     opts: &Options,
     cache: &Arc<BlockCache>,
     state: &ManifestState,
-) -> Result<Version> {
-    let mut version = Version::default();
+) -> Result<BTreeMap<u32, Version>> {
+    let mut versions: BTreeMap<u32, Version> = BTreeMap::new();
     for meta in state.files.values() {
+        let version = versions.entry(meta.keyspace).or_default();
         let path = dir.join(files::sst_name(meta.number));
         let table = Table::open_with_fs(fs, &path, meta.number, Some(cache.clone()))?;
         table.set_paranoid_checks(opts.paranoid_checks);
@@ -229,19 +280,22 @@ pub(super) fn open_tables(
             l.push(table);
         }
     }
-    if let Some(l0) = version.levels.first_mut() {
-        // Newest first: higher file numbers were flushed later.
-        l0.sort_by_key(|t| std::cmp::Reverse(t.file_number()));
+    for version in versions.values_mut() {
+        if let Some(l0) = version.levels.first_mut() {
+            // Newest first: higher file numbers were flushed later.
+            l0.sort_by_key(|t| std::cmp::Reverse(t.file_number()));
+        }
+        for l in version.levels.iter_mut().skip(1) {
+            l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
+        }
     }
-    for l in version.levels.iter_mut().skip(1) {
-        l.sort_by(|a, b| smallest_user_key(a).cmp(smallest_user_key(b)));
-    }
-    Ok(version)
+    Ok(versions)
 }
 
-/// Replays every WAL segment the manifest does not cover, oldest first, into one memtable;
-/// returns it, the largest seqno recovered (the manifest's or the log's) and what was replayed
-/// and dropped.
+/// Replays every WAL segment the manifest does not cover, oldest first, into one memtable per
+/// keyspace (skipping each keyspace's entries at or below its flushed seqno, and those of dropped
+/// keyspaces); returns them, the largest seqno recovered (the manifest's or the log's) and what
+/// was replayed and dropped.
 /// `copy`: read segments into memory instead of mapping them (a read-only open, where a live
 /// writer may truncate a segment).
 pub(super) fn replay_wal(
@@ -251,8 +305,8 @@ pub(super) fn replay_wal(
     state: &ManifestState,
     listing: &DirListing,
     copy: bool,
-) -> Result<(Memtable, u64, RecoveryReport)> {
-    let recovered = Memtable::new(0);
+) -> Result<(Recovered, u64, RecoveryReport)> {
+    let mut recovered = Recovered::new();
     let mut report = RecoveryReport::default();
     let mut last_seqno = state.last_seqno;
     let replay: Vec<u64> = listing
@@ -274,7 +328,7 @@ pub(super) fn replay_wal(
             reader,
             &path,
             *n,
-            &recovered,
+            (&mut recovered, state),
             newest && opts.wal_recovery_mode == WalRecoveryMode::PointInTime,
             &mut next_seqno,
             &mut report,
@@ -287,19 +341,20 @@ pub(super) fn replay_wal(
 struct Recovery<'a> {
     dir: &'a Path,
     opts: &'a Options,
+    keyspace_opts: &'a BTreeMap<u32, (String, KeyspaceOptions)>,
     cache: &'a Arc<BlockCache>,
     last_seqno: u64,
 }
 
 impl Recovery<'_> {
-    /// Writes the replayed memtable as a level-0 table, starts a fresh WAL segment and records
-    /// both (with the recovered seqno) in one manifest edit; adds the table to `version`.
-    /// Returns the new segment's writer.
+    /// Writes each keyspace's replayed memtable as a level-0 table, starts a fresh WAL segment and
+    /// records all of it (with the recovered seqno) in one manifest edit; adds the tables to
+    /// `versions`. Returns the new segment's writer.
     fn persist(
         &self,
         manifest: &mut Manifest,
-        version: &mut Version,
-        recovered: &Memtable,
+        versions: &mut BTreeMap<u32, Version>,
+        recovered: &Recovered,
     ) -> Result<WalWriter> {
         let (dir, opts) = (self.dir, self.opts);
         let wal_number = manifest.new_file_number();
@@ -308,18 +363,29 @@ impl Recovery<'_> {
             last_seqno: Some(self.last_seqno),
             ..VersionEdit::default()
         };
-        let mut recovered_table = None;
-        if !recovered.is_empty() {
+        let mut tables = Vec::new();
+        for (ks, mem) in recovered {
+            if mem.is_empty() {
+                continue;
+            }
+            let ks_opts = self
+                .keyspace_opts
+                .get(ks)
+                .map_or_else(|| opts.clone(), |(_, o)| o.apply_to(opts));
             let number = manifest.new_file_number();
-            if let Some((meta, table)) = write_table(dir, opts, self.cache, recovered, number, 0)? {
+            if let Some((mut meta, table)) =
+                write_table(dir, &ks_opts, self.cache, mem, number, 0)?
+            {
+                meta.keyspace = *ks;
                 edit.added.push(meta);
-                recovered_table = Some(table);
+                tables.push((*ks, table));
             }
         }
         let fs = &*opts.file_system;
         let writer = WalWriter::create_with_fs(fs, dir, wal_number, wal_preallocation(opts))?;
         manifest.log_edit(edit)?;
-        if let Some(t) = recovered_table {
+        for (ks, t) in tables {
+            let version = versions.entry(ks).or_default();
             if version.levels.is_empty() {
                 version.levels.push(Vec::new());
             }

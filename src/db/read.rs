@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
+use super::tree::Tree;
 use super::version::{SuperVersion, file_meta, largest_user_key, smallest_user_key};
 use super::{Db, Shared};
 use crate::error::Result;
@@ -57,7 +58,7 @@ impl Drop for SnapshotGuard {
     }
 }
 
-fn to_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: &R) -> Bounds {
+pub(crate) fn to_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: &R) -> Bounds {
     let own = |b: Bound<&K>| match b {
         Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
         Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
@@ -70,7 +71,7 @@ fn to_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: &R) -> Bounds {
     }
 }
 
-fn prefix_bounds(prefix: &[u8]) -> Bounds {
+pub(crate) fn prefix_bounds(prefix: &[u8]) -> Bounds {
     Bounds {
         lower: Bound::Included(prefix.to_vec()),
         upper: prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded),
@@ -107,20 +108,21 @@ fn children(
     v
 }
 
-fn iter_at(shared: &Arc<Shared>, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {
-    let sv = shared.sv.load_full();
+fn iter_at(tree: &Tree, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {
+    let sv = tree.sv.load_full();
     let seqno = guard.seqno;
     let owner = guard.shared.clone();
+    let now_millis = owner.now_millis();
     DbIter::new(
         Arc::new(move |b: &Bounds| children(&sv, b, &owner.counters.prefix_filter_skips)),
         seqno,
-        shared.now_millis(),
+        now_millis,
         bounds,
         Some(guard),
     )
 }
 
-fn search(it: DbIter, needle: &[u8], limit: usize) -> Result<Vec<(Key, Value)>> {
+pub(crate) fn search(it: DbIter, needle: &[u8], limit: usize) -> Result<Vec<(Key, Value)>> {
     let finder = memchr::memmem::Finder::new(needle);
     let mut out = Vec::new();
     if limit == 0 {
@@ -178,7 +180,32 @@ impl Db {
     /// Approximate number of live keys, from table metadata and memtable counters (O(files)):
     /// entries minus tombstones, counting overwritten versions that are not yet compacted away.
     pub fn len_estimate(&self) -> u64 {
-        let sv = self.shared_arc().sv.load();
+        len_estimate(&self.shared_arc().default_tree)
+    }
+}
+
+/// Iterates `tree` at `seqno` without registering a snapshot. Only for callers that hold the WAL
+/// lock (no commit runs, so compaction keeps every version visible at the current seqno).
+///
+/// Expired values are yielded as live (the iterator's time is 0): its callers maintain secondary
+/// indexes, whose entries for an expiring value are written with it (`index::maintain` indexes
+/// expiring puts as puts) and must be found, and removed, after the value expired too.
+pub(crate) fn tree_iter_at(tree: &Tree, seqno: SeqNo, bounds: Bounds) -> DbIter {
+    let sv = tree.sv.load_full();
+    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    DbIter::new(
+        Arc::new(move |b: &Bounds| children(&sv, b, &skipped)),
+        seqno,
+        0,
+        bounds,
+        None,
+    )
+}
+
+/// [`Db::len_estimate`] of one keyspace.
+pub(crate) fn len_estimate(tree: &Tree) -> u64 {
+    {
+        let sv = tree.sv.load();
         let mut n: i64 = 0;
         for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
             n += m.len() as i64 - 2 * m.tombstones() as i64;
@@ -224,21 +251,79 @@ impl Snapshot {
     /// # Errors
     /// [`crate::Error::Corruption`] when a block on the lookup path is damaged.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
-        self.guard.shared.get_at(key.as_ref(), self.guard.seqno)
+        let s = &self.guard.shared;
+        s.get_at(&s.default_tree, key.as_ref(), self.guard.seqno)
     }
 
     /// Keys in `range` as of the snapshot.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> DbIter {
-        iter_at(&self.guard.shared, self.guard.clone(), to_bounds(&range))
+        iter_at(
+            &self.guard.shared.default_tree,
+            self.guard.clone(),
+            to_bounds(&range),
+        )
     }
 
     /// Keys starting with `prefix` as of the snapshot.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIter {
         iter_at(
-            &self.guard.shared,
+            &self.guard.shared.default_tree,
             self.guard.clone(),
             prefix_bounds(prefix.as_ref()),
         )
+    }
+
+    /// The value of `key` in keyspace `ks` as of the snapshot (a snapshot covers every keyspace).
+    ///
+    /// # Errors
+    /// [`crate::Error::KeyspaceNotFound`] when `ks` was dropped or belongs to another database;
+    /// [`crate::Error::Corruption`] when a block on the lookup path is damaged.
+    pub fn get_in(&self, ks: &crate::Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let tree = self.keyspace_tree(ks)?;
+        self.guard
+            .shared
+            .get_at(&tree, key.as_ref(), self.guard.seqno)
+    }
+
+    /// As [`Snapshot::get_versioned`], in keyspace `ks`.
+    ///
+    /// # Errors
+    /// As [`Snapshot::get_in`].
+    pub fn get_versioned_in(
+        &self,
+        ks: &crate::Keyspace,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<(Value, u64)>> {
+        let tree = self.keyspace_tree(ks)?;
+        self.guard
+            .shared
+            .get_versioned_at(&tree, key.as_ref(), self.guard.seqno)
+    }
+
+    /// Keys of keyspace `ks` in `range`, as of the snapshot. A dropped keyspace iterates nothing
+    /// but an error.
+    pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        ks: &crate::Keyspace,
+        range: R,
+    ) -> DbIter {
+        match self.keyspace_tree(ks) {
+            Ok(tree) => iter_at(&tree, self.guard.clone(), to_bounds(&range)),
+            Err(e) => DbIter::failed(e),
+        }
+    }
+
+    /// Keys of keyspace `ks` starting with `prefix`, as of the snapshot.
+    pub fn prefix_in(&self, ks: &crate::Keyspace, prefix: impl AsRef<[u8]>) -> DbIter {
+        match self.keyspace_tree(ks) {
+            Ok(tree) => iter_at(&tree, self.guard.clone(), prefix_bounds(prefix.as_ref())),
+            Err(e) => DbIter::failed(e),
+        }
+    }
+
+    /// The tree of `ks`, checked to be live and of this database.
+    fn keyspace_tree(&self, ks: &crate::Keyspace) -> Result<Arc<Tree>> {
+        ks.live_tree_of(&self.guard.shared)
     }
 
     /// As [`Db::search_substring`], as of the snapshot.
@@ -257,6 +342,8 @@ impl Snapshot {
 /// One live SSTable, as reported by [`Db::tables`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TableInfo {
+    /// The keyspace the table belongs to.
+    pub keyspace: String,
     /// Level the table is in.
     pub level: u32,
     /// Table number (the file is `NNNNNN.sst`).
@@ -282,6 +369,7 @@ impl From<&FileMeta> for TableInfo {
     fn from(m: &FileMeta) -> TableInfo {
         let user = |k: &[u8]| decode_internal(k).map_or(&[][..], |(u, _)| u).to_vec();
         TableInfo {
+            keyspace: String::new(),
             level: m.level,
             number: m.number,
             file_size: m.file_size,
@@ -296,31 +384,45 @@ impl From<&FileMeta> for TableInfo {
 }
 
 impl Db {
-    /// Every live SSTable by level (level 0 newest first, other levels in key order): the shape of
-    /// the LSM tree.
+    /// Every live SSTable of every keyspace (`default` first, then by keyspace id), by level
+    /// (level 0 newest first, other levels in key order): the shape of the LSM trees.
     pub fn tables(&self) -> Vec<TableInfo> {
-        let sv = self.shared_arc().sv.load();
         let mut out = Vec::new();
-        for (level, tables) in sv.version.levels.iter().enumerate() {
-            for t in tables {
-                out.push(TableInfo::from(&file_meta(t, level as u32)));
-            }
+        for tree in self.shared_arc().all_trees() {
+            out.extend(tree_tables(&tree));
         }
         out
     }
 
-    /// Checks every checksum of every live table (each block is read and decoded). Returns the
-    /// first damage found as [`crate::Error::Corruption`] with file and offset.
+    /// Checks every checksum of every live table of every keyspace (each block is read and
+    /// decoded). Returns the first damage found as [`crate::Error::Corruption`] with file and
+    /// offset.
     ///
     /// # Errors
     /// [`crate::Error::Corruption`].
     pub fn verify(&self) -> Result<()> {
-        let sv = self.shared_arc().sv.load_full();
-        for tables in &sv.version.levels {
-            for t in tables {
-                t.verify()?;
+        for tree in self.shared_arc().all_trees() {
+            let sv = tree.sv.load_full();
+            for tables in &sv.version.levels {
+                for t in tables {
+                    t.verify()?;
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The live tables of one keyspace, as [`Db::tables`] reports them.
+pub(crate) fn tree_tables(tree: &Tree) -> Vec<TableInfo> {
+    let sv = tree.sv.load();
+    let mut out = Vec::new();
+    for (level, tables) in sv.version.levels.iter().enumerate() {
+        for t in tables {
+            let mut info = TableInfo::from(&file_meta(t, level as u32, tree.id));
+            info.keyspace = tree.name.clone();
+            out.push(info);
+        }
+    }
+    out
 }

@@ -17,12 +17,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 
-use super::open::{list_dir, open_tables, replay_wal};
+use std::collections::BTreeMap;
+
+use super::open::{keyspace_options, list_dir, open_tables, replay_wal};
+use super::tree::{Tree, Trees};
 use super::version::{SuperVersion, Version};
 use super::{Shared, WriteSide};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
+use crate::keyspace::KeyspaceOptions;
 use crate::manifest::{Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::Options;
@@ -36,8 +40,8 @@ const MAX_BACKOFF_MS: u64 = 20;
 
 /// What one load found.
 struct View {
-    version: Version,
-    mem: Memtable,
+    /// Per keyspace: name, declared options, tables and the WAL replayed into a memtable.
+    trees: BTreeMap<u32, (String, KeyspaceOptions, Version, Memtable)>,
     last_seqno: u64,
     report: RecoveryReport,
 }
@@ -51,16 +55,17 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
     let view = load(&opts.file_system, &dir, &opts, &cache)?;
-    let sv = SuperVersion {
-        mem: Arc::new(view.mem),
-        imms: Vec::new(),
-        version: Arc::new(view.version),
-    };
+    let mut trees = Trees::default();
+    for (id, (name, ks_opts, version, mem)) in view.trees {
+        let tree = Tree::new(id, name, &opts, ks_opts, Version::default(), 0);
+        install(&tree, version, mem);
+        trees.by_id.insert(id, Arc::new(tree));
+    }
     Ok(Arc::new(Shared::new(
         dir,
         &opts,
         cache,
-        sv,
+        trees,
         WriteSide::none(),
         WriteSide::none(),
         (view.last_seqno, view.report),
@@ -72,12 +77,24 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
 pub(crate) fn refresh(shared: &Shared) -> Result<()> {
     let view = load(&shared.opts.file_system, &shared.dir, &shared.opts, &shared.cache)?;
     {
-        let _g = shared.sv_lock.lock();
-        shared.sv.store(Arc::new(SuperVersion {
-            mem: Arc::new(view.mem),
-            imms: Vec::new(),
-            version: Arc::new(view.version),
-        }));
+        let _g = shared.ks_lock.lock();
+        let current = shared.trees.load_full();
+        let mut next = Trees::default();
+        for (id, (name, ks_opts, version, mem)) in view.trees {
+            let tree = match current.get(id) {
+                Some(t) if t.name == name => {
+                    t.set_declared(&shared.opts, ks_opts);
+                    t.clone()
+                }
+                _ => Arc::new(Tree::new(id, name, &shared.opts, ks_opts, Version::default(), 0)),
+            };
+            install(&tree, version, mem);
+            next.by_id.insert(id, tree);
+        }
+        for gone in current.iter().filter(|t| next.get(t.id).is_none()) {
+            gone.dropped.store(true, Ordering::Release);
+        }
+        shared.trees.store(Arc::new(next));
     }
     shared
         .last_seqno
@@ -145,12 +162,29 @@ fn load_state(
     // WAL segments first, right after listing them: the writer deletes a segment at every flush
     // but a table only at a compaction, so this keeps the window for a vanished file small.
     let listing = list_dir(&**fs, dir)?;
-    let (mem, last_seqno, report) = replay_wal(&**fs, dir, opts, state, &listing, true)?;
-    let version = open_tables(fs, dir, opts, cache, state)?;
+    let (mut mems, last_seqno, report) = replay_wal(&**fs, dir, opts, state, &listing, true)?;
+    let mut versions = open_tables(fs, dir, opts, cache, state)?;
+    let manifest_path = dir.join(crate::format::files::manifest_name(state.manifest_number));
+    let trees = keyspace_options(state, &manifest_path)?
+        .into_iter()
+        .map(|(id, (name, o))| {
+            let version = versions.remove(&id).unwrap_or_default();
+            let mem = mems.remove(&id).unwrap_or_else(|| Memtable::new(0));
+            (id, (name, o, version, mem))
+        })
+        .collect();
     Ok(View {
-        version,
-        mem,
+        trees,
         last_seqno,
         report,
     })
+}
+
+/// Makes `version` and `mem` the tree's whole state.
+fn install(tree: &Tree, version: Version, mem: Memtable) {
+    tree.update_sv(|_| SuperVersion {
+        mem: Arc::new(mem),
+        imms: Vec::new(),
+        version: Arc::new(version),
+    });
 }

@@ -47,8 +47,10 @@ pub(crate) struct CompactionInner {
     pub running: usize,
     /// A manual compaction is waiting for or holding exclusive access.
     pub manual: usize,
-    /// Per-level round-robin cursor (largest key last compacted out of the level).
-    pub cursor: Vec<Vec<u8>>,
+    /// Per keyspace, per level round-robin cursor (largest key last compacted out of the level).
+    pub cursor: std::collections::HashMap<u32, Vec<Vec<u8>>>,
+    /// The keyspace a plan was picked for last (the next pick starts after it).
+    pub last_tree: u32,
     /// Set when a flush or compaction changed the tree since the last pick.
     pub dirty: bool,
 }
@@ -106,15 +108,52 @@ pub(crate) fn tree_changed(shared: &Shared) {
     shared.sched.request_compaction();
 }
 
-/// Recomputes the backpressure inputs after the tree changed.
+/// Recomputes the backpressure inputs after a tree changed: each keyspace's pending compaction
+/// bytes, and their sum for the database.
 pub(crate) fn refresh_pressure(shared: &Shared) {
-    let sv = shared.sv.load();
-    let cfg = PickerConfig::from(&shared.opts);
-    let levels = picker_views(&sv.version, shared.opts.max_levels);
-    shared.sched.pending_compaction_bytes.store(
-        picker::pending_compaction_bytes(&cfg, &levels),
-        Ordering::Relaxed,
-    );
+    let mut total = 0u64;
+    for tree in shared.all_trees() {
+        let opts = tree.opts();
+        let sv = tree.sv.load();
+        let cfg = PickerConfig::from(&*opts);
+        let levels = picker_views(&sv.version, opts.max_levels);
+        let pending = picker::pending_compaction_bytes(&cfg, &levels);
+        tree.pending_compaction_bytes
+            .store(pending, Ordering::Relaxed);
+        total = total.saturating_add(pending);
+    }
+    shared
+        .sched
+        .pending_compaction_bytes
+        .store(total, Ordering::Relaxed);
+}
+
+/// The worst backpressure inputs over every keyspace: the most level-0 tables and the most
+/// pending compaction bytes of any one keyspace (each keyspace compacts on its own).
+fn worst_pressure(shared: &Shared) -> (usize, u64) {
+    let l0 = shared
+        .default_tree
+        .sv
+        .load()
+        .version
+        .levels
+        .first()
+        .map_or(0, Vec::len);
+    let pending = shared
+        .default_tree
+        .pending_compaction_bytes
+        .load(Ordering::Relaxed);
+    let trees = shared.trees.load();
+    if trees.by_id.len() <= 1 {
+        return (l0, pending);
+    }
+    trees.iter().fold((l0, pending), |(l0, p), t| {
+        let tl0 = t.sv.load().version.levels.first().map_or(0, Vec::len);
+        (
+            l0.max(tl0),
+            p.max(t.pending_compaction_bytes.load(Ordering::Relaxed)),
+        )
+    })
 }
 
 /// Write backpressure, called by writers before they queue. Slows writers down gradually between
@@ -124,8 +163,7 @@ pub(crate) fn throttle(shared: &Shared, bytes: u64) -> Result<()> {
     let sched = &shared.sched;
     let mut stalled: Option<Instant> = None;
     loop {
-        let l0 = shared.sv.load().version.levels.first().map_or(0, Vec::len);
-        let pending = sched.pending_compaction_bytes();
+        let (l0, pending) = worst_pressure(shared);
         if l0 >= o.l0_stop_writes_trigger || pending >= o.hard_pending_compaction_bytes {
             stalled.get_or_insert_with(Instant::now);
             shared.check_poisoned()?;
@@ -195,7 +233,11 @@ pub(crate) fn stall_for_flush(shared: &Shared) -> Result<()> {
     {
         let flush = &shared.sched.flush;
         let mut g = flush.lock.lock();
-        while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables
+        let max = shared.opts.max_immutable_memtables;
+        while shared
+            .all_trees()
+            .iter()
+            .any(|t| t.sv.load().imms.len() >= max)
             && !shared.poisoned.load(Ordering::Acquire)
             && !shared.shutdown.load(Ordering::Acquire)
         {

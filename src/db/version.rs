@@ -38,12 +38,13 @@ pub(crate) fn largest_user_key(t: &Table) -> &[u8] {
     decode_internal(&t.meta().largest_key).map_or(&[], |(k, _)| k)
 }
 
-/// The manifest record of a live table at `level`.
-pub(crate) fn file_meta(t: &Table, level: u32) -> FileMeta {
+/// The manifest record of a live table of keyspace `keyspace` at `level`.
+pub(crate) fn file_meta(t: &Table, level: u32, keyspace: u32) -> FileMeta {
     let m = t.meta();
     FileMeta {
         number: t.file_number(),
         level,
+        keyspace,
         summary: TableSummary {
             file_size: t.file_size(),
             smallest_key: m.smallest_key.clone(),

@@ -14,6 +14,8 @@ use std::sync::atomic::Ordering;
 use parking_lot::{Condvar, Mutex};
 
 use super::scheduler;
+use super::conflicts::{Check, Written, WrittenKey, key_hash};
+use super::tree::Tree;
 use super::version::SuperVersion;
 use super::{Counters, Shared};
 use crate::batch::WriteBatch;
@@ -35,6 +37,13 @@ pub(crate) struct WalState {
 }
 
 impl WalState {
+    pub fn new(writer: WalWriter) -> WalState {
+        WalState {
+            writer,
+            unsynced: false,
+        }
+    }
+
     /// flush + fdatasync, if anything is unsynced.
     pub fn sync(&mut self, c: &Counters) -> Result<()> {
         self.writer.sync()?;
@@ -46,11 +55,17 @@ impl WalState {
     }
 }
 
+/// A batch waiting to be committed, with the conflict check of the transaction it belongs to.
+pub(crate) struct Pending {
+    pub batch: WriteBatch,
+    pub check: Option<Arc<Check>>,
+}
+
 #[derive(Default)]
 struct QueueState {
     leader_active: bool,
     next_ticket: u64,
-    waiting: Vec<(u64, WriteBatch)>,
+    waiting: Vec<(u64, Pending)>,
     /// Each follower's result: the seqno of its batch's first entry.
     results: HashMap<u64, Result<SeqNo>>,
 }
@@ -82,25 +97,47 @@ fn validate(shared: &Shared, batch: &WriteBatch) -> Result<()> {
             "batch too large: it must encode to less than 4 GiB".into(),
         ));
     }
+    if batch.has_keyspaces() {
+        for e in batch.iter() {
+            let id = e?.keyspace;
+            if shared.tree(id).is_none() {
+                return Err(Error::KeyspaceNotFound {
+                    name: format!("#{id}"),
+                });
+            }
+        }
+    }
     Ok(())
 }
 
 /// Commits `batch`, as leader or follower. Returns the seqno of its first entry (entry `i` has
 /// that plus `i`); for an empty batch, which writes nothing, the last visible seqno.
 pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
+    write_checked(shared, batch, None)
+}
+
+/// [`write`] of a transaction's batch: committed only if `check` finds no conflict
+/// ([`Error::Conflict`] otherwise). It still shares the group commit (and its fsync).
+pub(crate) fn write_checked(
+    shared: &Shared,
+    batch: WriteBatch,
+    check: Option<Arc<Check>>,
+) -> Result<SeqNo> {
     validate(shared, &batch)?;
-    if batch.is_empty() {
+    if batch.is_empty() && check.is_none() {
         return Ok(shared.visible_seqno.load(Ordering::Acquire));
     }
     shared.check_poisoned()?;
     scheduler::throttle(shared, batch.encoded_size() as u64)?;
+    let mut mine = Pending { batch, check };
     let q = &shared.queue;
     let mut st = q.state.lock();
     if !st.leader_active && st.waiting.is_empty() {
         // Fast path: nobody else is writing.
         st.leader_active = true;
         drop(st);
-        let result = commit_group(shared, std::slice::from_mut(&mut { batch }));
+        let result = commit_group(shared, std::slice::from_mut(&mut mine))
+            .and_then(|mut r| r.pop().unwrap_or(Err(Error::Closed)));
         let mut st = q.state.lock();
         st.leader_active = false;
         let others = !st.waiting.is_empty();
@@ -112,7 +149,7 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
     } else {
         let t = st.next_ticket;
         st.next_ticket += 1;
-        st.waiting.push((t, batch));
+        st.waiting.push((t, mine));
         loop {
             if let Some(r) = st.results.remove(&t) {
                 shared
@@ -129,20 +166,19 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
         st.leader_active = true;
         let taken = std::mem::take(&mut st.waiting);
         drop(st);
-        let (tickets, mut group): (Vec<u64>, Vec<WriteBatch>) = taken.into_iter().unzip();
-        let result = commit_group(shared, &mut group);
+        let (tickets, mut group): (Vec<u64>, Vec<Pending>) = taken.into_iter().unzip();
+        let results = commit_group(shared, &mut group);
         let mut st = q.state.lock();
-        // Each batch's first seqno follows from the group's and the lengths before it.
-        let mut mine = result.clone();
-        let mut seq = result.clone();
-        for (t2, b) in tickets.into_iter().zip(group.iter()) {
+        let mut mine = Err(Error::Closed);
+        for (i, t2) in tickets.into_iter().enumerate() {
+            let r = match &results {
+                Ok(v) => v.get(i).cloned().unwrap_or(Err(Error::Closed)),
+                Err(e) => Err(e.clone()),
+            };
             if t2 == t {
-                mine = seq.clone();
+                mine = r;
             } else {
-                st.results.insert(t2, seq.clone());
-            }
-            if let Ok(s) = &mut seq {
-                *s += b.len() as u64;
+                st.results.insert(t2, r);
             }
         }
         st.leader_active = false;
@@ -152,27 +188,62 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
     }
 }
 
-/// Leader's work for one group; returns the seqno of the group's first entry. On error nothing of
-/// the group is visible to readers; the WAL may hold part of it, so the database is poisoned (a
-/// reopen replays what the WAL really holds).
-fn commit_group(shared: &Shared, group: &mut [WriteBatch]) -> Result<SeqNo> {
+/// Leader's work for one group: each batch's result, the seqno of its first entry or
+/// [`Error::Conflict`] for a transaction that failed its check. An outer error (I/O) fails the
+/// whole group: nothing of it is visible to readers; the WAL may hold part of it, so the database
+/// is poisoned (a reopen replays what the WAL really holds).
+fn commit_group(shared: &Shared, group: &mut [Pending]) -> Result<Vec<Result<SeqNo>>> {
     let mut wal = shared.wal.lock();
     commit_locked(shared, &mut wal, group)
 }
 
 /// [`commit_group`] under the WAL lock (`wal`).
-fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) -> Result<SeqNo> {
+fn commit_locked(
+    shared: &Shared,
+    wal: &mut WalState,
+    group: &mut [Pending],
+) -> Result<Vec<Result<SeqNo>>> {
     shared.check_poisoned()?;
     make_room(shared, wal)?;
     let c = &shared.counters;
+    let mut refused: Vec<Option<Error>> = check_conflicts(shared, group)?
+        .into_iter()
+        .map(|ok| (!ok).then_some(Error::Conflict))
+        .collect();
+    super::index::maintain(shared, group, &mut refused)?;
     let first = shared.last_seqno.load(Ordering::Relaxed) + 1;
     let mut seq = first;
     let mut bytes = 0u64;
-    for b in group.iter_mut() {
-        let payload = b.seal(seq);
+    let mut results = Vec::with_capacity(group.len());
+    let mut firsts: Vec<Option<SeqNo>> = Vec::with_capacity(group.len());
+    for (p, refusal) in group.iter_mut().zip(refused) {
+        if let Some(e) = refusal {
+            results.push(Err(e));
+            firsts.push(None);
+            continue;
+        }
+        results.push(Ok(seq));
+        if p.batch.is_empty() {
+            firsts.push(None);
+            continue;
+        }
+        let payload = p.batch.seal(seq);
         bytes += payload.len() as u64;
         wal.writer.add_record(payload);
-        seq += b.len() as u64;
+        firsts.push(Some(seq));
+        seq += p.batch.len() as u64;
+    }
+    let sealed: Vec<(SeqNo, &WriteBatch)> = group
+        .iter()
+        .zip(firsts)
+        .filter_map(|(p, f)| f.map(|f| (f, &p.batch)))
+        .collect();
+    if sealed.is_empty() {
+        let visible = shared.visible_seqno.load(Ordering::Acquire);
+        return Ok(results
+            .into_iter()
+            .map(|r| r.map(|_| visible))
+            .collect());
     }
     let last = seq - 1;
     let io = match shared.opts.sync_mode {
@@ -193,17 +264,109 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
     }
     c.wal_bytes_written.fetch_add(bytes, Ordering::Relaxed);
     shared.last_seqno.store(last, Ordering::Relaxed);
+    apply_to_memtables(shared, wal.writer.number(), &sealed)?;
+    shared.visible_seqno.store(last, Ordering::Release);
+    // After publishing (see `conflicts`): open transactions must see these writes at commit.
+    if shared.commit_log.any_open() {
+        shared.commit_log.append(written(&sealed));
+    }
+    c.batches.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+    Ok(results)
+}
 
-    let sv = shared.sv.load();
-    let mem = &sv.mem;
-    let mut seq = first;
+/// Runs `f` holding the WAL lock (no other commit can run), with a function that commits one
+/// batch inside it (through the same path as every commit: index maintenance, WAL, memtables).
+pub(crate) fn with_commit_lock<T>(
+    shared: &Shared,
+    f: impl FnOnce(&mut dyn FnMut(WriteBatch) -> Result<()>) -> Result<T>,
+) -> Result<T> {
+    let mut wal = shared.wal.lock();
+    let mut commit = |batch: WriteBatch| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut p = Pending { batch, check: None };
+        commit_locked(shared, &mut wal, std::slice::from_mut(&mut p))?
+            .pop()
+            .unwrap_or(Err(Error::Closed))
+            .map(drop)
+    };
+    f(&mut commit)
+}
+
+/// Which batches of the group may commit: every plain batch, and each transaction whose reads no
+/// commit since its snapshot (earlier batches of this group included) has written.
+fn check_conflicts(shared: &Shared, group: &[Pending]) -> Result<Vec<bool>> {
+    if group.iter().all(|p| p.check.is_none()) {
+        return Ok(vec![true; group.len()]);
+    }
+    let mut pending: Vec<Written> = Vec::new();
+    let mut accepted = Vec::with_capacity(group.len());
+    let next = shared.last_seqno.load(Ordering::Relaxed) + 1;
+    for p in group {
+        let ok = match &p.check {
+            Some(check) => shared.commit_log.verify(check, &pending).is_ok(),
+            None => true,
+        };
+        if ok {
+            // Seqnos only matter to be above every snapshot in this group's checks.
+            pending.extend(written(&[(next, &p.batch)]));
+        }
+        accepted.push(ok);
+    }
+    Ok(accepted)
+}
+
+/// The keys (and ranges) `batches` write, for the commit log.
+fn written(batches: &[(SeqNo, &WriteBatch)]) -> Vec<Written> {
+    let mut out = Vec::new();
+    for (first, b) in batches {
+        for (seq, e) in (*first..).zip(b.iter().flatten()) {
+            let what = if e.kind == ValueKind::RangeDelete {
+                let end = match crate::format::RangeEnd::decode(e.value) {
+                    Ok(crate::format::RangeEnd::Before(k)) => Some(k),
+                    _ => None,
+                };
+                WrittenKey::Range {
+                    start: e.key.to_vec(),
+                    end,
+                }
+            } else {
+                WrittenKey::Key {
+                    key: e.key.to_vec(),
+                    hash: key_hash(e.keyspace, e.key),
+                }
+            };
+            out.push(Written {
+                seqno: seq,
+                keyspace: e.keyspace,
+                what,
+            });
+        }
+    }
+    out
+}
+
+/// Inserts the sealed batches into their keyspaces' memtables (logged in WAL segment `segment`)
+/// and counts them.
+fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBatch)]) -> Result<()> {
+    let c = &shared.counters;
+    let default_sv = shared.default_tree.sv.load();
     let (mut puts, mut deletes, mut user_bytes) = (0u64, 0u64, 0u64);
-    for b in group.iter() {
-        for entry in b.iter() {
+    for (first, b) in sealed {
+        for (seq, entry) in (*first..).zip(b.iter()) {
             // A self-built batch always decodes; a failure here is our bug.
             let e = entry?;
-            mem.insert(e.key, seq, e.kind, e.value);
-            seq += 1;
+            if e.keyspace == 0 {
+                default_sv.mem.note_wal(segment);
+                default_sv.mem.insert(e.key, seq, e.kind, e.value);
+            } else if let Some(tree) = shared.tree(e.keyspace) {
+                // A keyspace dropped since the batch was validated: the write is ordered before
+                // the drop (which holds the WAL lock) and goes with it; replay skips it too.
+                let sv = tree.sv.load();
+                sv.mem.note_wal(segment);
+                sv.mem.insert(e.key, seq, e.kind, e.value);
+            }
             user_bytes += (e.key.len() + e.value.len()) as u64;
             match e.kind {
                 ValueKind::Put | ValueKind::PutExpiring => puts += 1,
@@ -211,51 +374,67 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
             }
         }
     }
-    shared.visible_seqno.store(last, Ordering::Release);
     c.puts.fetch_add(puts, Ordering::Relaxed);
     c.deletes.fetch_add(deletes, Ordering::Relaxed);
-    c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
     c.user_bytes_written
         .fetch_add(user_bytes, Ordering::Relaxed);
-    Ok(first)
+    Ok(())
 }
 
-/// Ensures the memtable has room, rotating it (and the WAL segment) when full. Stalls while too
-/// many frozen memtables wait for the flush thread.
+/// Ensures every memtable has room, rotating the full ones (and the WAL segment). Also forces
+/// out the keyspaces holding the oldest WAL segment once the live segments pass `max_wal_size`.
+/// Stalls while a full keyspace already has too many frozen memtables waiting for the flush
+/// thread.
 fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
     loop {
-        let sv = shared.sv.load();
-        let full = sv.mem.approximate_size() >= shared.opts.memtable_max_size
-            || wal.writer.size() >= shared.opts.max_wal_size;
-        if !full {
+        let trees = shared.all_trees();
+        let max_imms = shared.opts.max_immutable_memtables;
+        let mut full: Vec<Arc<Tree>> = trees
+            .iter()
+            .filter(|t| t.sv.load().mem.approximate_size() >= shared.opts.memtable_max_size)
+            .cloned()
+            .collect();
+        let (old_bytes, oldest) = {
+            let old = shared.old_wal_segments.lock();
+            (old.iter().map(|s| s.1).sum::<u64>(), old.first().map(|s| s.0))
+        };
+        if old_bytes + wal.writer.size() >= shared.opts.max_wal_size {
+            let oldest = oldest.unwrap_or(wal.writer.number());
+            for t in &trees {
+                let holds_oldest = t.sv.load().mem.first_wal().is_some_and(|n| n <= oldest);
+                if holds_oldest && !full.iter().any(|f| Arc::ptr_eq(f, t)) {
+                    full.push(t.clone());
+                }
+            }
+        }
+        if full.is_empty() {
             return Ok(());
         }
-        if sv.imms.len() >= shared.opts.max_immutable_memtables {
+        if full.iter().any(|t| t.sv.load().imms.len() >= max_imms) {
             scheduler::stall_for_flush(shared)?;
             continue;
         }
-        drop(sv);
-        rotate(shared, wal)?;
+        rotate(shared, wal, &full)?;
         return Ok(());
     }
 }
 
-/// `Db::flush`: rotate a non-empty memtable and wait until it and every older frozen memtable
-/// are durable tables.
-pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
+/// `flush()` of `tree`: rotate its memtable if non-empty and wait until it and every older
+/// frozen memtable of the tree are durable tables. Other keyspaces are not flushed.
+pub(crate) fn flush_and_wait(shared: &Shared, tree: &Arc<Tree>) -> Result<()> {
     shared.check_poisoned()?;
     let target = {
         let mut wal = shared.wal.lock();
-        let sv = shared.sv.load();
+        let sv = tree.sv.load();
         if sv.mem.is_empty() {
             sv.imms.first().map(|m| m.wal_number())
         } else {
             drop(sv);
-            while shared.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
+            while tree.sv.load().imms.len() >= shared.opts.max_immutable_memtables {
                 scheduler::wait_for_flush(shared)?;
             }
-            let n = shared.sv.load().mem.wal_number();
-            rotate(shared, &mut wal)?;
+            let n = tree.sv.load().mem.wal_number();
+            rotate(shared, &mut wal, std::slice::from_ref(tree))?;
             Some(n)
         }
     };
@@ -263,21 +442,20 @@ pub(crate) fn flush_and_wait(shared: &Shared) -> Result<()> {
         return Ok(());
     };
     loop {
-        if !shared
-            .sv
-            .load()
-            .imms
-            .iter()
-            .any(|m| m.wal_number() <= target)
-        {
+        if !tree.sv.load().imms.iter().any(|m| m.wal_number() <= target) {
             return Ok(());
+        }
+        if tree.is_dropped() {
+            return Err(Error::KeyspaceNotFound {
+                name: tree.name.clone(),
+            });
         }
         scheduler::wait_for_flush(shared)?;
     }
 }
 
-/// Freezes the memtable and starts a new WAL segment. Requires the WAL lock (`wal`).
-pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
+/// Starts a new WAL segment and freezes the memtables of `freeze`. Requires the WAL lock (`wal`).
+pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let prealloc = wal_preallocation(&shared.opts);
     let fs = &*shared.opts.file_system;
@@ -289,24 +467,27 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState) -> Result<()> {
         }
     };
     let old = std::mem::replace(&mut wal.writer, new_writer);
+    let (old_number, old_size) = (old.number(), old.size());
     // The old segment is complete: sync it (its writes may have been acknowledged without fsync
     // under AsyncBatch/None) and trim its preallocated tail.
     if let Err(e) = old.finish() {
         shared.poison(&e);
         return Err(e);
     }
+    shared.old_wal_segments.lock().push((old_number, old_size));
+    shared.current_wal.store(number, Ordering::SeqCst);
     wal.unsynced = false;
-    {
-        let _g = shared.sv_lock.lock();
-        let cur = shared.sv.load();
-        let mut imms = Vec::with_capacity(cur.imms.len() + 1);
-        imms.push(cur.mem.clone());
-        imms.extend(cur.imms.iter().cloned());
-        shared.sv.store(Arc::new(SuperVersion {
-            mem: Arc::new(Memtable::new(number)),
-            imms,
-            version: cur.version.clone(),
-        }));
+    for tree in freeze {
+        tree.update_sv(|cur| {
+            let mut imms = Vec::with_capacity(cur.imms.len() + 1);
+            imms.push(cur.mem.clone());
+            imms.extend(cur.imms.iter().cloned());
+            SuperVersion {
+                mem: Arc::new(Memtable::new(number)),
+                imms,
+                version: cur.version.clone(),
+            }
+        });
     }
     shared.sched.request_flush();
     Ok(())
@@ -331,9 +512,10 @@ pub(crate) fn wal_preallocation(opts: &crate::options::Options) -> u64 {
 /// plain writes do not pay for it.
 pub(crate) fn write_if(
     shared: &Shared,
+    tree: &Tree,
     key: &[u8],
     expected: Option<SeqNo>,
-    mut batch: WriteBatch,
+    batch: WriteBatch,
 ) -> Result<crate::CasOutcome> {
     validate(shared, &batch)?;
     shared.check_poisoned()?;
@@ -341,10 +523,13 @@ pub(crate) fn write_if(
     let mut wal = shared.wal.lock();
     shared.check_poisoned()?;
     // Under the WAL lock every assigned seqno is visible: the last commit finished.
-    let current = shared.version_at(key, shared.visible_seqno.load(Ordering::Acquire))?;
+    let current = shared.version_at(tree, key, shared.visible_seqno.load(Ordering::Acquire))?;
     if current != expected {
         return Ok(crate::CasOutcome::Mismatch { current });
     }
-    let version = commit_locked(shared, &mut wal, std::slice::from_mut(&mut batch))?;
+    let mut pending = Pending { batch, check: None };
+    let version = commit_locked(shared, &mut wal, std::slice::from_mut(&mut pending))?
+        .pop()
+        .unwrap_or(Err(Error::Closed))?;
     Ok(crate::CasOutcome::Written { version })
 }

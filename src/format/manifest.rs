@@ -10,8 +10,14 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// First 8 bytes of every manifest file.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"LSMKVMAN";
-/// Manifest format version written by this build; the only one it reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Manifest format version written by this build.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+/// The oldest manifest format version this build reads (version 2 added keyspace fields only).
+pub const MANIFEST_MIN_READ_VERSION: u32 = 1;
+/// Name of keyspace 0, which every database has and which is never recorded.
+pub const DEFAULT_KEYSPACE: &str = "default";
+/// Largest keyspace name, in bytes.
+pub const MAX_KEYSPACE_NAME: usize = 255;
 /// Largest payload of one manifest record.
 pub const MAX_RECORD_SIZE: u32 = 1 << 30;
 /// Levels are numbered 0..MAX_LEVELS; anything else in a manifest is corruption.
@@ -49,6 +55,18 @@ pub mod tag {
     /// Reserved for a compaction-strategy record; not written by format version 1.
     #[cfg(any(test, feature = "internal"))]
     pub const RESERVED_COMPACTION_STRATEGY: u64 = 7;
+    /// Body: id varint, name (varint length + UTF-8), options (varint length + bytes). Defines
+    /// keyspace `id`: creates it, or replaces the options of the live keyspace of that id and name.
+    pub const KEYSPACE: u64 = 8;
+    /// Body: id varint. The keyspace stops existing; its tables are deleted by the same edit.
+    pub const DROP_KEYSPACE: u64 = 9;
+    /// Body: id varint, seqno varint. Raises the keyspace's flushed seqno: its WAL entries at or
+    /// below it are in tables and are skipped by replay.
+    pub const FLUSHED_SEQNO: u64 = 10;
+    /// Body: keyspace id varint, then an added-file body. A table of a keyspace other than 0.
+    pub const ADDED_FILE_IN_KEYSPACE: u64 = 11;
+    /// Body: varint. Raises the next unallocated keyspace id (ids are never reused).
+    pub const NEXT_KEYSPACE_ID: u64 = 12;
     /// A field whose tag has this bit set may be skipped by a reader that does not know it.
     pub const SKIPPABLE_BIT: u64 = 0x40;
 }

@@ -106,6 +106,8 @@ pub struct DbIter {
     last_front: Option<Key>,
     last_back: Option<Key>,
     done: bool,
+    /// An error to yield first (an iterator that could not be set up).
+    failed: Option<crate::error::Error>,
     /// Keeps whatever must outlive the iteration (e.g. a snapshot registration).
     _guard: Option<Arc<dyn Send + Sync>>,
 }
@@ -138,8 +140,27 @@ impl DbIter {
             last_front: None,
             last_back: None,
             done,
+            failed: None,
             _guard: guard,
         }
+    }
+
+    /// An iterator that yields `err` once and ends.
+    pub(crate) fn failed(err: crate::error::Error) -> Self {
+        let none: Arc<SourceFactory> = Arc::new(|_b: &Bounds| Vec::new());
+        let mut it = DbIter::new(
+            none,
+            0,
+            0,
+            Bounds {
+                lower: Bound::Unbounded,
+                upper: Bound::Unbounded,
+                prefix: None,
+            },
+            None,
+        );
+        it.failed = Some(err);
+        it
     }
 
     /// The seqno this iterator reads at.
@@ -271,6 +292,10 @@ type Step = fn(&mut DbIter) -> Result<Option<(Key, Value)>>;
 impl DbIter {
     /// One step from either end; the iterator ends after its last item or its first error.
     fn step(&mut self, f: Step) -> Option<Result<(Key, Value)>> {
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
         if self.done {
             return None;
         }

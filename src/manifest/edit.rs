@@ -16,7 +16,7 @@ use crate::format::codec::{Cursor, put_length_prefixed, put_varint};
 use crate::key::{MAX_SEQNO, cmp_internal, decode_internal};
 use crate::sstable::TableSummary;
 
-use crate::format::manifest::MAX_LEVELS;
+use crate::format::manifest::{MAX_KEYSPACE_NAME, MAX_LEVELS};
 
 pub use crate::format::manifest::tag;
 
@@ -27,6 +27,8 @@ pub use crate::format::manifest::tag;
 pub struct FileMeta {
     /// File number: the table is `files::sst_name(number)`.
     pub number: u64,
+    /// The keyspace the table belongs to (0: `default`).
+    pub keyspace: u32,
     /// LSM level, below [`MAX_LEVELS`].
     pub level: u32,
     /// Size, entry counts, internal-key range and seqno range of the table.
@@ -92,6 +94,7 @@ impl FileMeta {
         Ok(FileMeta {
             level,
             number,
+            keyspace: 0,
             summary: TableSummary {
                 file_size: c.varint()?,
                 smallest_key: c.length_prefixed()?.to_vec(),
@@ -120,9 +123,26 @@ fn check_internal_key<'a>(
     Ok((user_key, trailer))
 }
 
+/// A keyspace as the manifest records it: id, name and its options in their own encoding
+/// (`crate::keyspace::KeyspaceOptions::encode`; opaque here).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyspaceDef {
+    pub id: u32,
+    pub name: String,
+    pub options: Vec<u8>,
+}
+
 /// One change to the manifest state. `None` fields leave the state's value as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VersionEdit {
+    /// Keyspaces created (or, for a live id of the same name, given new options). Applied first.
+    pub keyspaces: Vec<KeyspaceDef>,
+    /// Keyspaces dropped; every table of theirs must be in `deleted` of the same edit.
+    pub dropped_keyspaces: Vec<u32>,
+    /// Raises a keyspace's flushed seqno: (keyspace id, seqno).
+    pub flushed: Vec<(u32, u64)>,
+    /// Raises the next unallocated keyspace id.
+    pub next_keyspace_id: Option<u32>,
     /// Tables that become live.
     pub added: Vec<FileMeta>,
     /// Tables that stop being live, as (level, number). Applied before `added`, so an edit may move
@@ -160,7 +180,26 @@ impl VersionEdit {
         if let Some(n) = self.log_number {
             put_varint_field(out, tag::LOG_NUMBER, n);
         }
+        if let Some(n) = self.next_keyspace_id {
+            put_varint_field(out, tag::NEXT_KEYSPACE_ID, u64::from(n));
+        }
         let mut body = Vec::new();
+        for k in &self.keyspaces {
+            body.clear();
+            put_varint(&mut body, u64::from(k.id));
+            put_length_prefixed(&mut body, k.name.as_bytes());
+            put_length_prefixed(&mut body, &k.options);
+            put_field(out, tag::KEYSPACE, &body);
+        }
+        for &id in &self.dropped_keyspaces {
+            put_varint_field(out, tag::DROP_KEYSPACE, u64::from(id));
+        }
+        for &(id, seqno) in &self.flushed {
+            body.clear();
+            put_varint(&mut body, u64::from(id));
+            put_varint(&mut body, seqno);
+            put_field(out, tag::FLUSHED_SEQNO, &body);
+        }
         for &(level, number) in &self.deleted {
             body.clear();
             put_varint(&mut body, u64::from(level));
@@ -169,8 +208,14 @@ impl VersionEdit {
         }
         for f in &self.added {
             body.clear();
-            f.encode_body(&mut body);
-            put_field(out, tag::ADDED_FILE, &body);
+            if f.keyspace == 0 {
+                f.encode_body(&mut body);
+                put_field(out, tag::ADDED_FILE, &body);
+            } else {
+                put_varint(&mut body, u64::from(f.keyspace));
+                f.encode_body(&mut body);
+                put_field(out, tag::ADDED_FILE_IN_KEYSPACE, &body);
+            }
         }
     }
 
@@ -204,8 +249,14 @@ impl VersionEdit {
                 }
                 tag::LOG_NUMBER => set_once(&mut edit.log_number, b.varint()?)
                     .map_err(|()| bad("log_number given twice".into()))?,
-                tag::ADDED_FILE => {
-                    let meta = FileMeta::decode_body(&mut b)?;
+                tag::ADDED_FILE | tag::ADDED_FILE_IN_KEYSPACE => {
+                    let keyspace = if t == tag::ADDED_FILE_IN_KEYSPACE {
+                        b.varint32()?
+                    } else {
+                        0
+                    };
+                    let mut meta = FileMeta::decode_body(&mut b)?;
+                    meta.keyspace = keyspace;
                     meta.check()
                         .map_err(|r| bad(format!("added file {}: {r}", meta.number)))?;
                     edit.added.push(meta);
@@ -219,6 +270,32 @@ impl VersionEdit {
                         )));
                     }
                     edit.deleted.push((level, number));
+                }
+                tag::KEYSPACE => {
+                    let id = b.varint32()?;
+                    let name = std::str::from_utf8(b.length_prefixed()?)
+                        .map_err(|_| bad("keyspace name is not UTF-8".into()))?
+                        .to_string();
+                    if name.is_empty() || name.len() > MAX_KEYSPACE_NAME {
+                        return Err(bad(format!("keyspace name of {} bytes", name.len())));
+                    }
+                    let options = b.length_prefixed()?.to_vec();
+                    edit.keyspaces.push(KeyspaceDef { id, name, options });
+                }
+                tag::DROP_KEYSPACE => edit.dropped_keyspaces.push(b.varint32()?),
+                tag::FLUSHED_SEQNO => {
+                    let id = b.varint32()?;
+                    let seqno = b.varint()?;
+                    if seqno > MAX_SEQNO {
+                        return Err(bad(format!("flushed seqno {seqno} exceeds 56 bits")));
+                    }
+                    edit.flushed.push((id, seqno));
+                }
+                tag::NEXT_KEYSPACE_ID => {
+                    let n = b.varint32()?;
+                    if edit.next_keyspace_id.replace(n).is_some() {
+                        return Err(bad("next_keyspace_id given twice".into()));
+                    }
                 }
                 0 => return Err(bad("tag 0 is invalid".into())),
                 t if t & tag::SKIPPABLE_BIT != 0 => continue,
@@ -250,6 +327,7 @@ pub(crate) fn test_meta(number: u64, level: u32, lo: &[u8], hi: &[u8]) -> FileMe
     FileMeta {
         number,
         level,
+        keyspace: 0,
         summary: TableSummary {
             file_size: 4096 + number,
             smallest_key: encode_internal(lo, pack_trailer(9, ValueKind::Put)),
@@ -278,12 +356,22 @@ mod tests {
     #[test]
     fn edits_round_trip() {
         round_trip(&VersionEdit::default());
+        let mut in_ks = meta(301, 2, b"k", b"m");
+        in_ks.keyspace = 4;
         round_trip(&VersionEdit {
-            added: vec![meta(7, 0, b"a", b"z"), meta(300, 3, b"", b"")],
+            added: vec![meta(7, 0, b"a", b"z"), meta(300, 3, b"", b""), in_ks],
             deleted: vec![(1, 5), (0, u64::MAX)],
             next_file_number: Some(301),
             last_seqno: Some(MAX_SEQNO),
             log_number: Some(0),
+            keyspaces: vec![KeyspaceDef {
+                id: 4,
+                name: "users".into(),
+                options: vec![6, 1, 9],
+            }],
+            dropped_keyspaces: vec![2, 3],
+            flushed: vec![(0, 17), (4, 9)],
+            next_keyspace_id: Some(5),
         });
         round_trip(&VersionEdit {
             last_seqno: Some(12),
@@ -370,6 +458,13 @@ mod tests {
             next_file_number: Some(8),
             last_seqno: Some(99),
             log_number: Some(6),
+            keyspaces: vec![KeyspaceDef {
+                id: 1,
+                name: "ks".into(),
+                options: Vec::new(),
+            }],
+            flushed: vec![(1, 3)],
+            ..VersionEdit::default()
         };
         let mut buf = Vec::new();
         e.encode(&mut buf);

@@ -28,7 +28,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use edit::{FileMeta, VersionEdit};
+pub use edit::{FileMeta, KeyspaceDef, VersionEdit};
 #[cfg(any(test, feature = "internal"))]
 pub use edit::tag;
 pub use log::{FILE_HEADER_SIZE, RECORD_HEADER_SIZE, read_manifest_records};
@@ -115,6 +115,14 @@ impl Manifest {
         state.manifest_number = number;
         state.next_file_number = state.next_file_number.max(number.saturating_add(1));
 
+        // A file of an older format version is never appended to (an older build could then
+        // open it and meet fields it does not know): the next edit starts a new manifest, as
+        // after a torn tail.
+        let old_format = data
+            .get(8..12)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .is_some_and(|v| v < crate::format::manifest::MANIFEST_FORMAT_VERSION);
         let manifest = Manifest {
             file: open_existing(&*fs, &path)?,
             fs,
@@ -125,7 +133,7 @@ impl Manifest {
             rollover_bytes: DEFAULT_ROLLOVER_BYTES,
             state,
             failed: None,
-            torn: replayed.torn_at.is_some(),
+            torn: replayed.torn_at.is_some() || old_format,
         };
         if let Some(torn_at) = replayed.torn_at {
             // Never append after garbage (the next record would make the garbage look like

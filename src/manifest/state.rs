@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::{Error, Result};
 use crate::key::MAX_SEQNO;
 
-use super::edit::{FileMeta, VersionEdit};
+use super::edit::{FileMeta, KeyspaceDef, VersionEdit};
 
 /// The state a manifest describes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +25,12 @@ pub struct ManifestState {
     pub log_number: u64,
     /// Number of the manifest file this state was read from / is logged to.
     pub manifest_number: u64,
+    /// Live keyspaces other than `default` (id 0, which always exists), by id.
+    pub keyspaces: BTreeMap<u32, KeyspaceDef>,
+    /// Per keyspace (0 included): WAL entries at or below this seqno are in tables.
+    pub flushed: BTreeMap<u32, u64>,
+    /// The next unallocated keyspace id (at least 1; ids are never reused).
+    pub next_keyspace_id: u32,
 }
 
 impl ManifestState {
@@ -45,6 +51,48 @@ impl ManifestState {
 
     /// Whether `edit` can be applied to this state; `Err` says why not. Does not change `self`.
     pub(crate) fn check(&self, edit: &VersionEdit) -> std::result::Result<(), String> {
+        let mut created = BTreeSet::new();
+        for k in &edit.keyspaces {
+            if k.id == 0 {
+                return Err("defines keyspace 0, which is implicit".into());
+            }
+            match self.keyspaces.get(&k.id) {
+                Some(live) if live.name != k.name => {
+                    return Err(format!(
+                        "renames keyspace {} from {:?} to {:?}",
+                        k.id, live.name, k.name
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    if k.id < self.next_keyspace_id {
+                        return Err(format!("creates keyspace {} with a used id", k.id));
+                    }
+                    let taken = k.name == crate::format::manifest::DEFAULT_KEYSPACE
+                        || self.keyspaces.values().any(|d| d.name == k.name)
+                        || edit
+                            .keyspaces
+                            .iter()
+                            .any(|d| d.name == k.name && d.id != k.id);
+                    if taken {
+                        return Err(format!("keyspace name {:?} is taken", k.name));
+                    }
+                }
+            }
+            created.insert(k.id);
+        }
+        let live_ks = |id: u32| id == 0 || self.keyspaces.contains_key(&id) || created.contains(&id);
+        let mut dropped = BTreeSet::new();
+        for &id in &edit.dropped_keyspaces {
+            if id == 0 || !self.keyspaces.contains_key(&id) || !dropped.insert(id) {
+                return Err(format!("drops keyspace {id}, which is not a live keyspace"));
+            }
+        }
+        for &(id, _) in &edit.flushed {
+            if !live_ks(id) || dropped.contains(&id) {
+                return Err(format!("flushed seqno for keyspace {id}, which is not live"));
+            }
+        }
         let mut deleted = BTreeSet::new();
         for &(level, number) in &edit.deleted {
             match self.files.get(&number) {
@@ -71,6 +119,24 @@ impl ManifestState {
             if !added.insert(f.number) {
                 return Err(format!("adds file {} twice", f.number));
             }
+            if !live_ks(f.keyspace) || dropped.contains(&f.keyspace) {
+                return Err(format!(
+                    "adds file {} to keyspace {}, which is not live",
+                    f.number, f.keyspace
+                ));
+            }
+        }
+        if !dropped.is_empty() {
+            let left = self
+                .files
+                .values()
+                .find(|f| dropped.contains(&f.keyspace) && !deleted.contains(&f.number));
+            if let Some(f) = left {
+                return Err(format!(
+                    "drops keyspace {} but leaves its file {} live",
+                    f.keyspace, f.number
+                ));
+            }
         }
         if let Some(seqno) = edit.last_seqno
             && seqno > MAX_SEQNO
@@ -82,6 +148,21 @@ impl ManifestState {
 
     /// Applies an edit that [`Self::check`] accepted.
     pub(crate) fn apply_checked(&mut self, edit: &VersionEdit) {
+        for k in &edit.keyspaces {
+            self.next_keyspace_id = self.next_keyspace_id.max(k.id.saturating_add(1));
+            self.keyspaces.insert(k.id, k.clone());
+        }
+        for id in &edit.dropped_keyspaces {
+            self.keyspaces.remove(id);
+            self.flushed.remove(id);
+        }
+        for &(id, seqno) in &edit.flushed {
+            let f = self.flushed.entry(id).or_insert(0);
+            *f = (*f).max(seqno);
+        }
+        if let Some(n) = edit.next_keyspace_id {
+            self.next_keyspace_id = self.next_keyspace_id.max(n);
+        }
         for (_, number) in &edit.deleted {
             self.files.remove(number);
         }
@@ -109,6 +190,10 @@ impl ManifestState {
             next_file_number: Some(self.next_file_number),
             last_seqno: Some(self.last_seqno),
             log_number: Some(self.log_number),
+            keyspaces: self.keyspaces.values().cloned().collect(),
+            dropped_keyspaces: Vec::new(),
+            flushed: self.flushed.iter().map(|(k, v)| (*k, *v)).collect(),
+            next_keyspace_id: (self.next_keyspace_id > 1).then_some(self.next_keyspace_id),
         }
     }
 
@@ -143,6 +228,7 @@ mod tests {
             next_file_number: Some(3),
             last_seqno: Some(2),
             log_number: Some(9),
+            ..VersionEdit::default()
         })
         .unwrap();
         assert_eq!(s.files.keys().copied().collect::<Vec<_>>(), vec![5, 8]);

@@ -379,6 +379,7 @@ fn golden_manifest() -> Vec<u8> {
         added: vec![FileMeta {
             number: table,
             level: 0,
+            keyspace: 0,
             summary: TableSummary {
                 file_size: 1000,
                 smallest_key: encode_internal(b"a", pack_trailer(1, ValueKind::Put)),

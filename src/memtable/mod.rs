@@ -188,8 +188,12 @@ pub struct Memtable {
     entries: AtomicU64,
     tombstones: AtomicU64,
     max_seqno: AtomicU64,
-    /// The WAL segment holding this memtable's writes.
+    /// The WAL segment that was current when this memtable was created (orders memtables).
     wal_number: u64,
+    /// The WAL segment of the first write inserted (0: none yet). Memtables of different
+    /// keyspaces share segments, so a memtable may hold writes of several segments from this one
+    /// on; the segments below the smallest `first_wal` of all memtables are no longer needed.
+    first_wal: AtomicU64,
 }
 
 impl Memtable {
@@ -202,12 +206,32 @@ impl Memtable {
             tombstones: AtomicU64::new(0),
             max_seqno: AtomicU64::new(0),
             wal_number,
+            first_wal: AtomicU64::new(0),
         }
     }
 
-    /// The WAL segment that holds this memtable's writes.
+    /// The WAL segment that was current when this memtable was created.
     pub fn wal_number(&self) -> u64 {
         self.wal_number
+    }
+
+    /// Records that a write logged in WAL segment `segment` is (about to be) inserted. Called
+    /// under the WAL lock, before the insert.
+    #[inline]
+    pub fn note_wal(&self, segment: u64) {
+        // SeqCst, paired with the flush thread's reads (`Tree::oldest_wal`): see
+        // `flush::oldest_needed_wal`.
+        if self.first_wal.load(AtomicOrdering::Relaxed) == 0 {
+            self.first_wal.store(segment, AtomicOrdering::SeqCst);
+        }
+    }
+
+    /// The oldest WAL segment holding writes of this memtable, `None` while it has none.
+    pub fn first_wal(&self) -> Option<u64> {
+        match self.first_wal.load(AtomicOrdering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
     }
 
     /// Inserts one version. Seqnos are unique, so nothing is ever replaced.

@@ -1,11 +1,13 @@
 //! `compare`: a db_bench-style driver running the same workloads against lsmkv and its peers
 //! (fjall, RocksDB, redb, sled), each engine and workload group in its own child process.
 //!
-//! `compare [flags]` is the driver: for each engine and group it spawns
-//! `compare run --engine E --workloads a,b --dir D ...`, streams the child's progress (stderr),
-//! reads the one JSON line the child prints on stdout, and finally prints the tables and writes
-//! `--json` and `--svg`. `compare report --json FILE` re-renders a saved run.
+//! `compare [flags]` is the driver: for each size, engine and group it spawns
+//! `compare run --engine E --num N --workloads a,b --dir D ...`, streams the child's progress
+//! (stderr), reads the one JSON line the child prints on stdout, and finally prints the tables
+//! and writes `--json`, `--markdown` and `--svg`. `compare report --json FILE` re-renders a saved
+//! run; `compare chart --json FILE --out SVG` draws its chart.
 
+mod chart;
 mod engines;
 mod report;
 mod sys;
@@ -20,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engines::EngineConfig;
 use crate::report::{Meta, Report};
-use crate::workload::{Params, WORKLOADS, WorkloadResult};
+use crate::workload::{Params, Sizes, WORKLOADS, WorkloadResult};
 
 #[derive(Parser)]
 #[command(
@@ -39,17 +41,35 @@ struct Cli {
 enum Cmd {
     /// Child process: run one group of workloads against one engine, print one JSON line.
     Run(RunArgs),
-    /// Print the tables (and optionally write the chart) of a saved JSON report.
+    /// Print the tables (and optionally write the chart and Markdown) of a saved JSON report.
     Report {
         #[arg(long)]
         json: PathBuf,
         #[arg(long)]
         svg: Option<PathBuf>,
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
+    /// Draw the chart of a saved JSON report: ops/s per workload and number of keys, per engine.
+    Chart {
+        #[arg(long)]
+        json: PathBuf,
+        /// The SVG file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
 #[derive(Args)]
 struct DriveArgs {
+    /// Keys written by the fill workloads and loaded for the read workloads; a comma list
+    /// (`1000000,10000000` or `1M,10M`) runs every engine at every size.
+    #[arg(long, visible_alias = "sizes", default_value = "1000000", value_parser = workload::parse_sizes)]
+    num: Sizes,
+    /// A deep LSM tree for lsmkv: small memtable, base level and tables (see README.md); any
+    /// --lsmkv-opt given too wins.
+    #[arg(long)]
+    deep_tree: bool,
     /// Engines, comma separated (default: all built in; rocksdb needs the `rocksdb` feature).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<String>,
@@ -69,6 +89,9 @@ struct DriveArgs {
     /// Write the chart (SVG) here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Write the tables as Markdown here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// Kill a child that runs longer than this.
     #[arg(long, default_value_t = 1800)]
     timeout_secs: u64,
@@ -85,6 +108,9 @@ struct RunArgs {
     engine: String,
     #[arg(long, value_delimiter = ',', required = true)]
     workloads: Vec<String>,
+    /// Keys of this run.
+    #[arg(long)]
+    num: u64,
     /// Database directory (created; should not exist or be empty).
     #[arg(long)]
     dir: PathBuf,
@@ -96,7 +122,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Some(Cmd::Run(a)) => child(a),
-        Some(Cmd::Report { json, svg }) => reprint(&json, svg.as_deref()),
+        Some(Cmd::Report {
+            json,
+            svg,
+            markdown,
+        }) => reprint(&json, svg.as_deref(), markdown.as_deref()),
+        Some(Cmd::Chart { json, out }) => load(&json).and_then(|rep| write_svg(&rep, &out)),
         None => drive(cli.drive),
     };
     match res {
@@ -111,7 +142,8 @@ fn main() -> ExitCode {
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Child: open the engine, run the group, print the results as one JSON line.
-fn child(a: RunArgs) -> AnyResult<()> {
+fn child(mut a: RunArgs) -> AnyResult<()> {
+    a.params.num = a.num;
     std::fs::create_dir_all(&a.dir)?;
     let group = a
         .workloads
@@ -129,6 +161,7 @@ fn child(a: RunArgs) -> AnyResult<()> {
         bloom_bits_per_key: 10.0,
         memtable_bytes: 64 << 20,
         sync_writes: group == "sync",
+        lsmkv_opts: a.params.lsmkv_opts.clone(),
     };
     let results = match engines::open(&a.engine, &a.dir, &cfg) {
         Ok(eng) => {
@@ -146,18 +179,40 @@ fn child(a: RunArgs) -> AnyResult<()> {
     Ok(())
 }
 
-fn reprint(json: &Path, svg: Option<&Path>) -> AnyResult<()> {
-    let rep: Report = serde_json::from_slice(&std::fs::read(json)?)?;
+fn load(json: &Path) -> AnyResult<Report> {
+    let bytes = std::fs::read(json).map_err(|e| format!("{}: {e}", json.display()))?;
+    Ok(Report::from_json(&bytes).map_err(|e| format!("{}: {e}", json.display()))?)
+}
+
+fn write_svg(rep: &Report, path: &Path) -> AnyResult<()> {
+    std::fs::write(path, chart::render(rep)).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("chart written to {}", path.display());
+    Ok(())
+}
+
+fn write_markdown(rep: &Report, path: &Path) -> AnyResult<()> {
+    std::fs::write(path, report::render_markdown(rep))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("Markdown written to {}", path.display());
+    Ok(())
+}
+
+fn reprint(json: &Path, svg: Option<&Path>, markdown: Option<&Path>) -> AnyResult<()> {
+    let rep = load(json)?;
     print!("{}", report::render_table(&rep));
     if let Some(svg) = svg {
-        report::render_svg(&rep, svg)?;
-        eprintln!("chart written to {}", svg.display());
+        write_svg(&rep, svg)?;
+    }
+    if let Some(md) = markdown {
+        write_markdown(&rep, md)?;
     }
     Ok(())
 }
 
-/// Driver: one child per (engine, group), then the report.
-fn drive(a: DriveArgs) -> AnyResult<()> {
+/// Driver: one child per (size, engine, group), then the report.
+fn drive(mut a: DriveArgs) -> AnyResult<()> {
+    a.params.lsmkv_opts = lsmkv_opts(a.deep_tree, std::mem::take(&mut a.params.lsmkv_opts))?;
+    let sizes = a.num.0.clone();
     let engine_names: Vec<String> = if a.engines.is_empty() {
         engines::all_names().into_iter().map(String::from).collect()
     } else {
@@ -195,26 +250,35 @@ fn drive(a: DriveArgs) -> AnyResult<()> {
     let loadavg_before = sys::loadavg();
     let commit = lsmkv_commit();
     let mut results = Vec::new();
-    for e in &engine_names {
-        for (g, ws) in &groups {
-            let dir = base.join(format!("{e}-{g}"));
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)?;
-            }
-            eprintln!("== {e}: {}", ws.join(","));
-            let t = Instant::now();
-            let rs = run_child(
-                &exe,
-                e,
-                ws,
-                &dir,
-                &a.params,
-                Duration::from_secs(a.timeout_secs),
-            );
-            eprintln!("== {e}: done in {:.1}s", t.elapsed().as_secs_f64());
-            results.extend(rs);
-            if !a.keep {
-                let _ = std::fs::remove_dir_all(&dir);
+    for &num in &sizes {
+        let params = Params {
+            num,
+            ..a.params.clone()
+        };
+        for e in &engine_names {
+            for (g, ws) in &groups {
+                let dir = base.join(format!("{e}-{g}-{num}"));
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)?;
+                }
+                eprintln!("== {e} @ {num}: {}", ws.join(","));
+                let t = Instant::now();
+                let rs = run_child(
+                    &exe,
+                    e,
+                    ws,
+                    &dir,
+                    &params,
+                    Duration::from_secs(a.timeout_secs),
+                );
+                eprintln!("== {e} @ {num}: done in {:.1}s", t.elapsed().as_secs_f64());
+                results.extend(rs.into_iter().map(|mut r| {
+                    r.num = num;
+                    r
+                }));
+                if !a.keep {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
             }
         }
     }
@@ -230,7 +294,11 @@ fn drive(a: DriveArgs) -> AnyResult<()> {
             loadavg_after: sys::loadavg(),
             lsmkv_commit: commit,
             command: std::env::args().collect::<Vec<_>>().join(" "),
-            params: a.params.clone(),
+            params: Params {
+                num: sizes.first().copied().unwrap_or(0),
+                ..a.params.clone()
+            },
+            sizes,
             engines: engine_names,
             note: a.note.clone(),
         },
@@ -244,10 +312,36 @@ fn drive(a: DriveArgs) -> AnyResult<()> {
         eprintln!("JSON written to {}", j.display());
     }
     if let Some(s) = &a.svg {
-        report::render_svg(&rep, s)?;
-        eprintln!("chart written to {}", s.display());
+        write_svg(&rep, s)?;
+    }
+    if let Some(m) = &a.markdown {
+        write_markdown(&rep, m)?;
     }
     Ok(())
+}
+
+/// The `--lsmkv-opt`s of a run: the `--deep-tree` preset first (so the user's own win), checked
+/// here so that a bad one fails now rather than in every lsmkv child.
+fn lsmkv_opts(deep_tree: bool, given: Vec<String>) -> AnyResult<Vec<String>> {
+    let mut opts: Vec<String> = Vec::new();
+    if deep_tree {
+        opts.extend(engines::lsmkv::DEEP_TREE.iter().map(|o| (*o).to_string()));
+    }
+    opts.extend(given);
+    // One NAME=VALUE per option, the last given winning, as the report shows them.
+    let opts: Vec<String> = engines::lsmkv::parse_opts(&opts)?
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    engines::lsmkv::options(&EngineConfig {
+        cache_bytes: 64 << 20,
+        bloom_bits_per_key: 10.0,
+        memtable_bytes: 64 << 20,
+        sync_writes: false,
+        lsmkv_opts: opts.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(opts)
 }
 
 /// Runs one child; any failure (crash, panic, timeout, bad output) becomes "failed" results.
@@ -271,6 +365,8 @@ fn run_child(
         .arg(engine)
         .arg("--workloads")
         .arg(workloads.join(","))
+        .arg("--num")
+        .arg(params.num.to_string())
         .arg("--dir")
         .arg(dir)
         .args(params.to_args())

@@ -1,8 +1,10 @@
-//! The outputs: the text table, the JSON document and the SVG chart.
+//! The outputs: the text tables, the same tables in Markdown, and the JSON document. The chart
+//! is in `chart.rs`.
+//!
+//! A report holds one or more sizes (`--num 1000000,10000000`); every table is per size, and a
+//! scaling table puts the sizes side by side when there are several.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,14 +26,21 @@ pub struct Meta {
     pub loadavg_after: String,
     pub lsmkv_commit: String,
     pub command: String,
+    /// The parameters of the run; `num` is the first of `sizes`.
     pub params: crate::workload::Params,
+    /// Every number of keys the run used, ascending (empty in reports that predate sizes).
+    #[serde(default)]
+    pub sizes: Vec<u64>,
     pub engines: Vec<String>,
     pub note: String,
 }
 
-/// Per workload: lsmkv against the fastest peer.
+/// Per size and workload: lsmkv against the fastest peer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// Keys of the run (0 in reports that predate sizes).
+    #[serde(default)]
+    pub num: u64,
     pub workload: String,
     pub best_peer: Option<String>,
     pub best_peer_ops_per_sec: Option<f64>,
@@ -40,30 +49,89 @@ pub struct Summary {
     pub ratio: Option<f64>,
 }
 
+impl Report {
+    /// Reads a saved report. Reports written before runs had several sizes carry no per-result
+    /// size: they get `meta.params.num`.
+    pub fn from_json(bytes: &[u8]) -> serde_json::Result<Report> {
+        let mut rep: Report = serde_json::from_slice(bytes)?;
+        let num = rep.meta.params.num;
+        for r in rep.results.iter_mut().filter(|r| r.num == 0) {
+            r.num = num;
+        }
+        for s in rep.summary.iter_mut().filter(|s| s.num == 0) {
+            s.num = num;
+        }
+        if rep.meta.sizes.is_empty() {
+            rep.meta.sizes = sizes_of(&rep.results);
+        }
+        Ok(rep)
+    }
+
+    /// The sizes of the run, ascending.
+    pub fn sizes(&self) -> Vec<u64> {
+        if self.meta.sizes.is_empty() {
+            sizes_of(&self.results)
+        } else {
+            self.meta.sizes.clone()
+        }
+    }
+
+    /// The result of (engine, size, workload), if it ran.
+    pub fn find(&self, engine: &str, num: u64, workload: &str) -> Option<&WorkloadResult> {
+        self.results
+            .iter()
+            .find(|r| r.engine == engine && r.num == num && r.workload == workload)
+    }
+
+    /// Workloads that have at least one result, in table order.
+    pub fn workloads(&self) -> Vec<&'static str> {
+        WORKLOADS
+            .iter()
+            .map(|w| w.0)
+            .filter(|w| self.results.iter().any(|r| r.workload == *w))
+            .collect()
+    }
+}
+
+fn sizes_of(results: &[WorkloadResult]) -> Vec<u64> {
+    let mut v: Vec<u64> = results.iter().map(|r| r.num).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 pub fn summarize(results: &[WorkloadResult]) -> Vec<Summary> {
     let mut out = Vec::new();
-    for (w, _, _) in WORKLOADS {
-        let rows: Vec<&WorkloadResult> = results.iter().filter(|r| r.workload == *w).collect();
-        if rows.is_empty() {
-            continue;
+    for num in sizes_of(results) {
+        for (w, _, _) in WORKLOADS {
+            let rows: Vec<&WorkloadResult> = results
+                .iter()
+                .filter(|r| r.workload == *w && r.num == num)
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let best = rows
+                .iter()
+                .filter(|r| r.status == "ok" && r.engine != "lsmkv")
+                .max_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+            let lsm = rows
+                .iter()
+                .find(|r| r.status == "ok" && r.engine == "lsmkv");
+            out.push(Summary {
+                num,
+                workload: (*w).into(),
+                best_peer: best.map(|r| r.engine.clone()),
+                best_peer_ops_per_sec: best.map(|r| r.ops_per_sec),
+                lsmkv_ops_per_sec: lsm.map(|r| r.ops_per_sec),
+                ratio: match (lsm, best) {
+                    (Some(l), Some(b)) if b.ops_per_sec > 0.0 => {
+                        Some(l.ops_per_sec / b.ops_per_sec)
+                    }
+                    _ => None,
+                },
+            });
         }
-        let best = rows
-            .iter()
-            .filter(|r| r.status == "ok" && r.engine != "lsmkv")
-            .max_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
-        let lsm = rows
-            .iter()
-            .find(|r| r.status == "ok" && r.engine == "lsmkv");
-        out.push(Summary {
-            workload: (*w).into(),
-            best_peer: best.map(|r| r.engine.clone()),
-            best_peer_ops_per_sec: best.map(|r| r.ops_per_sec),
-            lsmkv_ops_per_sec: lsm.map(|r| r.ops_per_sec),
-            ratio: match (lsm, best) {
-                (Some(l), Some(b)) if b.ops_per_sec > 0.0 => Some(l.ops_per_sec / b.ops_per_sec),
-                _ => None,
-            },
-        });
     }
     out
 }
@@ -79,6 +147,23 @@ pub fn human(x: f64) -> String {
     }
 }
 
+/// A number of keys, short: 1000000 -> "1M", 20000 -> "20k", 1500000 -> "1.5M", 1234 -> "1234".
+pub fn count_label(n: u64) -> String {
+    for (div, suffix) in [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")] {
+        // Exact to one decimal: a whole number of tenths of `div`.
+        if n >= div && n.is_multiple_of(div / 10) {
+            let whole = n / div;
+            let tenth = n / (div / 10) % 10;
+            return if tenth == 0 {
+                format!("{whole}{suffix}")
+            } else {
+                format!("{whole}.{tenth}{suffix}")
+            };
+        }
+    }
+    n.to_string()
+}
+
 fn mib(b: u64) -> String {
     format!("{:.1}", b as f64 / 1048576.0)
 }
@@ -91,213 +176,392 @@ fn us(v: Option<f64>) -> String {
     }
 }
 
-/// The detail table (one row per workload and engine) followed by the summary matrix.
-pub fn render_table(rep: &Report) -> String {
-    let mut s = String::new();
-    let engines = &rep.meta.engines;
-    let _ = writeln!(
-        s,
-        "{:<17} {:<8} {:>10} {:>9} {:>9} {:>9} {:>6} {:>9}  note",
-        "workload", "engine", "ops/s", "p50 us", "p99 us", "disk MiB", "x raw", "peak MiB"
-    );
-    for (w, _, unit) in WORKLOADS {
-        let rows: Vec<&WorkloadResult> = engines
-            .iter()
-            .filter_map(|e| {
-                rep.results
-                    .iter()
-                    .find(|r| r.workload == *w && &r.engine == e)
-            })
-            .collect();
-        if rows.is_empty() {
-            continue;
+/// Column alignment.
+#[derive(Clone, Copy, PartialEq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// A table as header + rows of cells, rendered as padded text or as Markdown.
+struct Table {
+    header: Vec<String>,
+    align: Vec<Align>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(cols: &[(&str, Align)]) -> Table {
+        Table {
+            header: cols.iter().map(|c| c.0.to_string()).collect(),
+            align: cols.iter().map(|c| c.1).collect(),
+            rows: Vec::new(),
         }
-        for (i, r) in rows.iter().enumerate() {
-            let name = if i == 0 { *w } else { "" };
-            let mut note = String::new();
-            if r.status != "ok" {
-                note = r.status.clone();
-                if let Some(e) = &r.error {
-                    let e: String = e.chars().take(90).collect();
-                    note = format!("{note}: {e}");
+    }
+
+    fn text(&self) -> String {
+        let mut width: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, c) in width.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let last = self.header.len().saturating_sub(1);
+        let line = |cells: &[String]| {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                let pad = width[i].saturating_sub(c.chars().count());
+                if i > 0 {
+                    s.push_str("  ");
                 }
-            } else {
-                if let Some(f) = r.found {
-                    note += &format!("found {f}/{} ", r.ops);
-                }
-                if let Some(wps) = r.writer_ops_per_sec {
-                    note += &format!("writer {}/s ", human(wps));
-                }
-                if r.compacted {
-                    note += "compacted ";
-                }
-                if *unit != "put" && *unit != "get" && r.p50_us.is_some() {
-                    note += &format!("(latency per {unit})");
+                match self.align[i] {
+                    // The last column is not padded, so lines carry no trailing blanks.
+                    Align::Left if i == last => s.push_str(c),
+                    Align::Left => {
+                        s.push_str(c);
+                        s.extend(std::iter::repeat_n(' ', pad));
+                    }
+                    Align::Right => {
+                        s.extend(std::iter::repeat_n(' ', pad));
+                        s.push_str(c);
+                    }
                 }
             }
-            let ok = r.status == "ok";
+            s.truncate(s.trim_end().len());
+            s.push('\n');
+            s
+        };
+        let mut s = line(&self.header);
+        for row in &self.rows {
+            s += &line(row);
+        }
+        s
+    }
+
+    fn markdown(&self) -> String {
+        let esc = |c: &str| c.replace('|', "\\|");
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| {} |",
+            self.header
+                .iter()
+                .map(|h| esc(h))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let rule: Vec<&str> = self
+            .align
+            .iter()
+            .map(|a| match a {
+                Align::Left => "---",
+                Align::Right => "---:",
+            })
+            .collect();
+        let _ = writeln!(s, "|{}|", rule.join("|"));
+        for row in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<17} {:<8} {:>10} {:>9} {:>9} {:>9} {:>6} {:>9}  {}",
-                name,
-                r.engine,
-                if ok { human(r.ops_per_sec) } else { "-".into() },
+                "| {} |",
+                row.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        s
+    }
+}
+
+/// One row per (workload, engine) at one size: every measured column.
+fn detail_table(rep: &Report, num: u64) -> Table {
+    use Align::{Left, Right};
+    let mut t = Table::new(&[
+        ("workload", Left),
+        ("engine", Left),
+        ("ops/s", Right),
+        ("p50 us", Right),
+        ("p99 us", Right),
+        ("p99.9 us", Right),
+        ("disk MiB", Right),
+        ("x raw", Right),
+        ("peak MiB", Right),
+        ("anon MiB", Right),
+        ("file MiB", Right),
+        ("w-amp", Right),
+        ("levels", Right),
+        ("note", Left),
+    ]);
+    for (w, _, unit) in WORKLOADS {
+        let rows: Vec<&WorkloadResult> = rep
+            .meta
+            .engines
+            .iter()
+            .filter_map(|e| rep.find(e, num, w))
+            .collect();
+        for (i, r) in rows.iter().enumerate() {
+            let ok = r.status == "ok";
+            let dash = || "-".to_string();
+            let okv = |f: &dyn Fn() -> String| if ok { f() } else { dash() };
+            t.rows.push(vec![
+                if i == 0 {
+                    (*w).to_string()
+                } else {
+                    String::new()
+                },
+                r.engine.clone(),
+                okv(&|| human(r.ops_per_sec)),
                 us(r.p50_us),
                 us(r.p99_us),
-                if ok { mib(r.disk_bytes) } else { "-".into() },
+                us(r.p999_us),
+                okv(&|| mib(r.disk_bytes)),
                 if ok && r.space_amp > 0.0 {
                     format!("{:.2}", r.space_amp)
                 } else {
-                    "-".into()
+                    dash()
                 },
-                if ok {
-                    mib(r.peak_rss_bytes)
+                okv(&|| mib(r.peak_rss_bytes)),
+                if ok && r.peak_anon_bytes > 0 {
+                    mib(r.peak_anon_bytes)
                 } else {
-                    "-".into()
+                    dash()
                 },
-                note.trim_end()
-            );
+                if ok && r.peak_file_bytes > 0 {
+                    mib(r.peak_file_bytes)
+                } else {
+                    dash()
+                },
+                r.write_amp.map_or_else(dash, |v| format!("{v:.2}")),
+                r.levels.map_or_else(dash, |v| v.to_string()),
+                note(r, unit),
+            ]);
         }
     }
-    let _ = writeln!(s);
-    // Summary matrix: ops/s per engine, best peer, ratio.
-    let _ = write!(s, "{:<17}", "ops/s");
-    for e in engines {
-        let _ = write!(s, " {e:>9}");
+    t
+}
+
+fn note(r: &WorkloadResult, unit: &str) -> String {
+    let mut note = String::new();
+    if r.status != "ok" {
+        note = r.status.clone();
+        if let Some(e) = &r.error {
+            let e: String = e.chars().take(90).collect();
+            note = format!("{note}: {e}");
+        }
+        return note;
     }
-    let _ = writeln!(s, "  {:>9}  lsmkv/best", "best peer");
-    for sm in &rep.summary {
-        let _ = write!(s, "{:<17}", sm.workload);
-        for e in engines {
-            let cell = rep
-                .results
-                .iter()
-                .find(|r| r.workload == sm.workload && &r.engine == e)
-                .map_or("".into(), |r| match r.status.as_str() {
+    if let Some(f) = r.found {
+        note += &format!("found {f}/{} ", r.ops);
+    }
+    if let Some(wps) = r.writer_ops_per_sec {
+        note += &format!("writer {}/s ", human(wps));
+    }
+    if r.compacted {
+        note += "compacted ";
+    }
+    if let Some(p) = r.pending_compaction_bytes.filter(|&p| p > 0) {
+        note += &format!("pending {} MiB ", mib(p));
+    }
+    if unit != "put" && unit != "get" && r.p50_us.is_some() {
+        note += &format!("(latency per {unit})");
+    }
+    note.trim_end().to_string()
+}
+
+/// ops/s per engine and workload at one size, with the best peer and lsmkv / best peer.
+fn summary_table(rep: &Report, num: u64) -> Table {
+    use Align::{Left, Right};
+    let mut cols: Vec<(&str, Align)> = vec![("ops/s", Left)];
+    cols.extend(rep.meta.engines.iter().map(|e| (e.as_str(), Right)));
+    cols.extend([("best peer", Right), ("lsmkv/best", Right)]);
+    let mut t = Table::new(&cols);
+    for sm in rep.summary.iter().filter(|s| s.num == num) {
+        let mut row = vec![sm.workload.clone()];
+        for e in &rep.meta.engines {
+            row.push(rep.find(e, num, &sm.workload).map_or(String::new(), |r| {
+                match r.status.as_str() {
                     "ok" => human(r.ops_per_sec),
                     "unsupported" => "n/a".into(),
                     _ => "FAIL".into(),
-                });
-            let _ = write!(s, " {cell:>9}");
+                }
+            }));
         }
-        let _ = writeln!(
-            s,
-            "  {:>9}  {}",
-            sm.best_peer.as_deref().unwrap_or("-"),
-            sm.ratio.map_or("-".into(), |r| format!("{r:.2}x"))
-        );
+        row.push(sm.best_peer.clone().unwrap_or_else(|| "-".into()));
+        row.push(sm.ratio.map_or("-".into(), |r| format!("{r:.2}x")));
+        t.rows.push(row);
+    }
+    t
+}
+
+/// ops/s of every (workload, engine) at every size, and last size / first size.
+fn scaling_table(rep: &Report, sizes: &[u64]) -> Table {
+    use Align::{Left, Right};
+    let labels: Vec<String> = sizes.iter().map(|&n| count_label(n)).collect();
+    let ratio = match (labels.first(), labels.last()) {
+        (Some(a), Some(b)) => format!("{b}/{a}"),
+        _ => String::new(),
+    };
+    let mut cols: Vec<(&str, Align)> = vec![("ops/s", Left), ("engine", Left)];
+    cols.extend(labels.iter().map(|l| (l.as_str(), Right)));
+    cols.push((ratio.as_str(), Right));
+    let mut t = Table::new(&cols);
+    for w in rep.workloads() {
+        let mut first = true;
+        for e in &rep.meta.engines {
+            let ops: Vec<Option<f64>> = sizes
+                .iter()
+                .map(|&n| {
+                    rep.find(e, n, w)
+                        .filter(|r| r.status == "ok")
+                        .map(|r| r.ops_per_sec)
+                })
+                .collect();
+            if sizes.iter().all(|&n| rep.find(e, n, w).is_none()) {
+                continue;
+            }
+            let mut row = vec![if first { w.to_string() } else { String::new() }, e.clone()];
+            first = false;
+            row.extend(ops.iter().map(|o| o.map_or("-".into(), human)));
+            row.push(
+                match (
+                    ops.first().copied().flatten(),
+                    ops.last().copied().flatten(),
+                ) {
+                    (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
+                    _ => "-".into(),
+                },
+            );
+            t.rows.push(row);
+        }
+    }
+    t
+}
+
+/// The detail table and the summary matrix of every size, then the scaling table when the run
+/// had several sizes.
+pub fn render_table(rep: &Report) -> String {
+    let mut s = String::new();
+    if !rep.meta.params.lsmkv_opts.is_empty() {
+        let _ = writeln!(s, "lsmkv options: {}", rep.meta.params.lsmkv_opts.join(" "));
+    }
+    let sizes = rep.sizes();
+    for &num in &sizes {
+        let _ = writeln!(s, "== {num} keys ({}) ==", count_label(num));
+        s += &detail_table(rep, num).text();
+        s.push('\n');
+        s += &summary_table(rep, num).text();
+        s.push('\n');
+    }
+    if sizes.len() > 1 {
+        let _ = writeln!(s, "== scaling ==");
+        s += &scaling_table(rep, &sizes).text();
     }
     s
 }
 
-/// Grouped bar chart: per workload, each engine's ops/s relative to the fastest engine there.
-pub fn render_svg(rep: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    use plotters::prelude::*;
-
-    let workloads: Vec<&str> = rep.summary.iter().map(|s| s.workload.as_str()).collect();
-    let engines = &rep.meta.engines;
-    let mut best: BTreeMap<&str, f64> = BTreeMap::new();
-    for r in rep.results.iter().filter(|r| r.status == "ok") {
-        let b = best.entry(r.workload.as_str()).or_insert(0.0);
-        *b = b.max(r.ops_per_sec);
-    }
-    let palette = [
-        RGBColor(214, 39, 40),
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-    ];
-    let width = 120 * workloads.len().max(1) as u32 + 160;
-    let root = SVGBackend::new(path, (width, 560)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let caption = format!(
-        "ops/s relative to the fastest engine (1.0) -- num={} seed={} -- {}",
-        rep.meta.params.num, rep.meta.params.seed, rep.meta.date
+/// The same tables as Markdown, under a header naming the run.
+pub fn render_markdown(rep: &Report) -> String {
+    let m = &rep.meta;
+    let mut s = String::new();
+    let _ = writeln!(s, "# compare: {}", m.date);
+    let _ = writeln!(s);
+    let _ = writeln!(s, "- machine: {}", m.machine);
+    let _ = writeln!(s, "- lsmkv commit: `{}`", m.lsmkv_commit);
+    let _ = writeln!(
+        s,
+        "- load average before / after: {} / {}",
+        m.loadavg_before, m.loadavg_after
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(60)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..workloads.len() as f64, 0f64..1.4f64)?;
-    let wl = workloads.clone();
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(WHITE)
-        .x_labels(workloads.len() * 2 + 1)
-        .x_label_formatter(&move |x| {
-            let i = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 0.01 {
-                wl.get(i).map_or(String::new(), |s| (*s).to_string())
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("relative ops/s")
-        .draw()?;
-    let n = engines.len().max(1) as f64;
-    let bar = 0.8 / n;
-    for (ei, e) in engines.iter().enumerate() {
-        let color = palette[ei % palette.len()];
-        let mut rects = Vec::new();
-        for (wi, w) in workloads.iter().enumerate() {
-            let Some(r) = rep
-                .results
-                .iter()
-                .find(|r| r.workload == *w && &r.engine == e && r.status == "ok")
-            else {
-                continue;
-            };
-            let rel = r.ops_per_sec / best.get(w).copied().unwrap_or(1.0).max(1e-9);
-            let x0 = wi as f64 + 0.1 + ei as f64 * bar;
-            rects.push(Rectangle::new(
-                [(x0, 0.0), (x0 + bar * 0.9, rel)],
-                color.filled(),
-            ));
-        }
-        chart
-            .draw_series(rects)?
-            .label(e.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    let _ = writeln!(s, "- command: `{}`", m.command);
+    if !m.params.lsmkv_opts.is_empty() {
+        let _ = writeln!(s, "- lsmkv options: `{}`", m.params.lsmkv_opts.join(" "));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    if !m.note.is_empty() {
+        let _ = writeln!(s, "- note: {}", m.note);
+    }
+    let sizes = rep.sizes();
+    for &num in &sizes {
+        let _ = writeln!(s, "\n## {num} keys\n");
+        s += &detail_table(rep, num).markdown();
+        s.push('\n');
+        s += &summary_table(rep, num).markdown();
+    }
+    if sizes.len() > 1 {
+        let _ = writeln!(s, "\n## Scaling\n");
+        s += &scaling_table(rep, &sizes).markdown();
+    }
+    s
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+    use crate::workload::Params;
 
-    fn res(engine: &str, w: &str, ops: f64) -> WorkloadResult {
+    pub fn res(engine: &str, num: u64, w: &str, ops: f64) -> WorkloadResult {
         let mut r = WorkloadResult::empty(engine, w, "ok", None);
+        r.num = num;
         r.ops_per_sec = ops;
         r.ops = 10;
         r
     }
 
+    pub fn report(results: Vec<WorkloadResult>, engines: &[&str]) -> Report {
+        let summary = summarize(&results);
+        Report {
+            meta: Meta {
+                date: "2026-12-07".into(),
+                machine: "test machine".into(),
+                loadavg_before: "0.1".into(),
+                loadavg_after: "0.2".into(),
+                lsmkv_commit: "abc1234".into(),
+                command: "compare --num 1000,2000".into(),
+                params: Params {
+                    num: 1000,
+                    reads: None,
+                    seeks: None,
+                    sync_num: None,
+                    seed: 42,
+                    cache_mib: 64,
+                    lsmkv_opts: Vec::new(),
+                    rss_sample_ms: 10,
+                },
+                sizes: sizes_of(&results),
+                engines: engines.iter().map(|e| (*e).to_string()).collect(),
+                note: String::new(),
+            },
+            results,
+            summary,
+        }
+    }
+
     #[test]
     fn ratio_against_best_peer() {
         let rs = vec![
-            res("lsmkv", "fillseq", 300.0),
-            res("fjall", "fillseq", 200.0),
-            res("redb", "fillseq", 100.0),
-            res("fjall", "readseq", 5.0),
+            res("lsmkv", 1000, "fillseq", 300.0),
+            res("fjall", 1000, "fillseq", 200.0),
+            res("redb", 1000, "fillseq", 100.0),
+            res("fjall", 1000, "readseq", 5.0),
             WorkloadResult::empty("lsmkv", "readseq", "unsupported", None),
         ];
         let s = summarize(&rs);
+        // The unsupported row has num 0: a size of its own.
+        assert_eq!(s.len(), 3);
+        let at = |n: u64, w: &str| s.iter().find(|x| x.num == n && x.workload == w).unwrap();
+        assert_eq!(at(1000, "fillseq").best_peer.as_deref(), Some("fjall"));
+        assert_eq!(at(1000, "fillseq").ratio, Some(1.5));
+        assert_eq!(at(1000, "readseq").ratio, None);
+    }
+
+    #[test]
+    fn summary_is_per_size() {
+        let rs = vec![
+            res("lsmkv", 1000, "fillseq", 300.0),
+            res("fjall", 1000, "fillseq", 200.0),
+            res("lsmkv", 2000, "fillseq", 100.0),
+            res("fjall", 2000, "fillseq", 400.0),
+        ];
+        let s = summarize(&rs);
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0].best_peer.as_deref(), Some("fjall"));
-        assert_eq!(s[0].ratio, Some(1.5));
-        assert_eq!(s[1].ratio, None);
+        assert_eq!((s[0].num, s[0].ratio), (1000, Some(1.5)));
+        assert_eq!((s[1].num, s[1].ratio), (2000, Some(0.25)));
     }
 
     #[test]
@@ -305,5 +569,146 @@ mod tests {
         assert_eq!(human(1_234_567.0), "1.23M");
         assert_eq!(human(45_678.0), "45.7k");
         assert_eq!(human(12.0), "12");
+    }
+
+    #[test]
+    fn count_labels() {
+        assert_eq!(count_label(1_000_000), "1M");
+        assert_eq!(count_label(10_000_000), "10M");
+        assert_eq!(count_label(1_500_000), "1.5M");
+        assert_eq!(count_label(20_000), "20k");
+        assert_eq!(count_label(1_234), "1234");
+        assert_eq!(count_label(999), "999");
+        assert_eq!(count_label(u64::MAX), u64::MAX.to_string());
+    }
+
+    fn memory_report() -> Report {
+        let mut a = res("lsmkv", 1000, "fillrandom", 2_000_000.0);
+        a.peak_rss_bytes = 300 << 20;
+        a.peak_anon_bytes = 100 << 20;
+        a.peak_file_bytes = 190 << 20;
+        a.p50_us = Some(0.5);
+        a.p99_us = Some(3.25);
+        a.p999_us = Some(120.4);
+        a.write_amp = Some(2.345);
+        a.levels = Some(3);
+        let mut b = res("fjall", 1000, "fillrandom", 1_000_000.0);
+        b.peak_rss_bytes = 200 << 20;
+        b.peak_anon_bytes = 150 << 20;
+        b.peak_file_bytes = 40 << 20;
+        let c = WorkloadResult::empty("redb", "fillrandom", "failed", Some("boom|x".into()));
+        let mut c = c;
+        c.num = 1000;
+        report(vec![a, b, c], &["lsmkv", "fjall", "redb"])
+    }
+
+    #[test]
+    fn text_table_has_memory_split_percentiles_and_lsm_columns() {
+        let t = render_table(&memory_report());
+        let header = t.lines().nth(1).unwrap();
+        for col in [
+            "p50 us", "p99 us", "p99.9 us", "peak MiB", "anon MiB", "file MiB", "w-amp", "levels",
+        ] {
+            assert!(header.contains(col), "{header}");
+        }
+        let lsm = t.lines().find(|l| l.starts_with("fillrandom")).unwrap();
+        let cells: Vec<&str> = lsm.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "fillrandom",
+                "lsmkv",
+                "2.00M",
+                "0.50",
+                "3.25",
+                "120",
+                "0.0",
+                "-",
+                "300.0",
+                "100.0",
+                "190.0",
+                "2.35",
+                "3"
+            ]
+        );
+        let fjall = t.lines().find(|l| l.contains(" fjall ")).unwrap();
+        assert!(fjall.contains("150.0") && fjall.contains("40.0"), "{fjall}");
+        assert!(
+            fjall.trim_end().ends_with('-'),
+            "no w-amp/levels for fjall: {fjall}"
+        );
+        assert!(t.contains("failed: boom|x"));
+        assert!(t.contains("2.00x"), "lsmkv / best peer: {t}");
+        assert!(!t.contains("== scaling =="));
+        assert!(t.lines().all(|l| l == l.trim_end()), "no trailing blanks");
+    }
+
+    #[test]
+    fn markdown_tables_are_well_formed() {
+        let md = render_markdown(&memory_report());
+        assert!(md.starts_with("# compare: 2026-12-07\n"));
+        assert!(md.contains("| anon MiB | file MiB |"));
+        // Every line of a table has as many cells as its header (escaped pipes do not split).
+        let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+        let tables: Vec<Vec<&str>> = md
+            .split("\n\n")
+            .map(|chunk| chunk.lines().collect::<Vec<_>>())
+            .filter(|lines| lines.first().is_some_and(|l| l.starts_with('|')))
+            .collect();
+        assert_eq!(tables.len(), 2, "detail and summary: {md}");
+        for t in &tables {
+            assert!(t.len() >= 3 && t[1].starts_with("|---"), "{t:?}");
+            assert!(t.iter().all(|l| cells(l) == cells(t[0])), "{t:?}");
+        }
+        assert!(md.contains("boom\\|x"));
+    }
+
+    #[test]
+    fn several_sizes_get_a_scaling_table() {
+        let rep = report(
+            vec![
+                res("lsmkv", 1_000_000, "fillseq", 1_000_000.0),
+                res("lsmkv", 10_000_000, "fillseq", 500_000.0),
+                res("redb", 1_000_000, "fillseq", 80_000.0),
+                res("redb", 10_000_000, "fillseq", 40_000.0),
+            ],
+            &["lsmkv", "redb"],
+        );
+        let t = render_table(&rep);
+        assert!(t.contains("== 1000000 keys (1M) =="));
+        assert!(t.contains("== 10000000 keys (10M) =="));
+        let scaling = t.split("== scaling ==").nth(1).unwrap();
+        let header = scaling.lines().nth(1).unwrap();
+        assert!(
+            header.contains("1M") && header.contains("10M/1M"),
+            "{header}"
+        );
+        let redb = scaling.lines().find(|l| l.contains("redb")).unwrap();
+        assert!(redb.contains("80.0k") && redb.contains("40.0k") && redb.contains("0.50x"));
+    }
+
+    #[test]
+    fn old_reports_get_their_size() {
+        let mut rep = report(vec![res("lsmkv", 0, "fillseq", 5.0)], &["lsmkv"]);
+        rep.meta.sizes.clear();
+        rep.meta.params.num = 777;
+        let mut v = serde_json::to_value(&rep).unwrap();
+        // As written before sizes existed: no num in results and summaries, no sizes in meta.
+        v["results"][0].as_object_mut().unwrap().remove("num");
+        v["summary"][0].as_object_mut().unwrap().remove("num");
+        v["meta"].as_object_mut().unwrap().remove("sizes");
+        let back = Report::from_json(v.to_string().as_bytes()).unwrap();
+        assert_eq!(back.results[0].num, 777);
+        assert_eq!(back.summary[0].num, 777);
+        assert_eq!(back.sizes(), vec![777]);
+    }
+
+    #[test]
+    fn saved_reports_still_load() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let bytes = std::fs::read(dir.join("2026-11-26-run2.json")).unwrap();
+        let rep = Report::from_json(&bytes).unwrap();
+        assert_eq!(rep.sizes(), vec![1_000_000]);
+        assert!(render_table(&rep).contains("readwhilewriting"));
     }
 }

@@ -1,6 +1,17 @@
-//! Process and file-system measurements: peak RSS (VmHWM) and bytes on disk.
+//! Process and file-system measurements: peak RSS (VmHWM), peak anonymous and file-backed
+//! resident memory (sampled from `/proc/self/status`), and bytes on disk.
+//!
+//! The kernel keeps a peak only for the total (VmHWM, resettable through `clear_refs`); the
+//! split into anonymous memory (heap, stacks: what the engine allocated) and file-backed
+//! resident pages (mapped files: page cache that the kernel may reclaim at will) exists only as
+//! current values (RssAnon, RssFile). [`MemSampler`] reads them on a background thread every few
+//! milliseconds and keeps the maxima, so a peak shorter than the interval can be missed.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Resets the kernel's peak-RSS mark (VmHWM) of this process, so the next reading covers only
 /// what ran since. Returns false where the kernel does not allow it (the reading then covers the
@@ -16,8 +27,130 @@ pub fn peak_rss_bytes() -> u64 {
 
 fn proc_status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    status_field_kib(&s, field)
+}
+
+/// The value of `field` (e.g. `"VmRSS:"`) in the text of a `/proc/<pid>/status`, in KiB.
+fn status_field_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let mut words = line[field.len()..].split_whitespace();
+    let v = words.next()?.parse().ok()?;
+    // Every memory field of /proc/<pid>/status is in kB (KiB); refuse anything else.
+    match words.next() {
+        Some("kB") | None => Some(v),
+        Some(_) => None,
+    }
+}
+
+/// Resident memory of a process at one moment, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemSample {
+    /// VmRSS: everything resident (= anon + file + shmem).
+    pub rss: u64,
+    /// RssAnon: resident anonymous memory (heap, stacks, anonymous mappings).
+    pub anon: u64,
+    /// RssFile: resident pages of mapped files (memory-mapped tables, the binary itself).
+    pub file: u64,
+}
+
+impl MemSample {
+    /// Parses the text of `/proc/<pid>/status`. `None` if VmRSS, RssAnon or RssFile is missing
+    /// (kernels before 4.5 have no RssAnon/RssFile).
+    pub fn parse_status(status: &str) -> Option<MemSample> {
+        Some(MemSample {
+            rss: status_field_kib(status, "VmRSS:")? * 1024,
+            anon: status_field_kib(status, "RssAnon:")? * 1024,
+            file: status_field_kib(status, "RssFile:")? * 1024,
+        })
+    }
+
+    /// This process now (`None` without /proc or on an old kernel).
+    pub fn current() -> Option<MemSample> {
+        Self::parse_status(&std::fs::read_to_string("/proc/self/status").ok()?)
+    }
+}
+
+/// Field-wise maxima, updated by the sampling thread and read by the runner.
+#[derive(Default)]
+struct Peaks {
+    rss: AtomicU64,
+    anon: AtomicU64,
+    file: AtomicU64,
+}
+
+impl Peaks {
+    fn observe(&self, s: MemSample) {
+        self.rss.fetch_max(s.rss, Ordering::Relaxed);
+        self.anon.fetch_max(s.anon, Ordering::Relaxed);
+        self.file.fetch_max(s.file, Ordering::Relaxed);
+    }
+    fn set(&self, s: MemSample) {
+        self.rss.store(s.rss, Ordering::Relaxed);
+        self.anon.store(s.anon, Ordering::Relaxed);
+        self.file.store(s.file, Ordering::Relaxed);
+    }
+    fn get(&self) -> MemSample {
+        MemSample {
+            rss: self.rss.load(Ordering::Relaxed),
+            anon: self.anon.load(Ordering::Relaxed),
+            file: self.file.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Samples this process's resident memory on a background thread and keeps the peaks since the
+/// last [`MemSampler::reset`]. Stops when dropped.
+pub struct MemSampler {
+    peaks: Arc<Peaks>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MemSampler {
+    /// Starts sampling every `interval`; a zero interval samples only at `reset` and `peaks`.
+    pub fn start(interval: Duration) -> MemSampler {
+        let peaks = Arc::new(Peaks::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = (!interval.is_zero()).then(|| {
+            let (peaks, stop) = (Arc::clone(&peaks), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(s) = MemSample::current() {
+                        peaks.observe(s);
+                    }
+                    std::thread::sleep(interval);
+                }
+            })
+        });
+        MemSampler {
+            peaks,
+            stop,
+            thread,
+        }
+    }
+
+    /// Forgets the peaks so far: the next [`MemSampler::peaks`] covers only what runs from now.
+    /// (A sample the thread took just before may still land; it shows the state at this moment.)
+    pub fn reset(&self) {
+        self.peaks.set(MemSample::current().unwrap_or_default());
+    }
+
+    /// The peaks since the last reset, including the state right now.
+    pub fn peaks(&self) -> MemSample {
+        if let Some(s) = MemSample::current() {
+            self.peaks.observe(s);
+        }
+        self.peaks.get()
+    }
+}
+
+impl Drop for MemSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// (apparent bytes, allocated bytes) of every file under `dir`.
@@ -110,6 +243,64 @@ mod tests {
         std::fs::write(d.join("sub/b"), [0u8; 23]).unwrap();
         assert_eq!(dir_bytes(&d).0, 123);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A /proc/<pid>/status as Linux 6.x prints it (trimmed).
+    const STATUS: &str = "Name:\tcompare\nUmask:\t0022\nState:\tR (running)\n\
+        VmPeak:\t 1234568 kB\nVmHWM:\t  524288 kB\nVmRSS:\t  262144 kB\n\
+        RssAnon:\t  200000 kB\nRssFile:\t   62000 kB\nRssShmem:\t     144 kB\n\
+        VmData:\t  300000 kB\nThreads:\t5\n";
+
+    #[test]
+    fn parses_status_memory_fields() {
+        let s = MemSample::parse_status(STATUS).unwrap();
+        assert_eq!(s.rss, 262_144 * 1024);
+        assert_eq!(s.anon, 200_000 * 1024);
+        assert_eq!(s.file, 62_000 * 1024);
+        assert_eq!(status_field_kib(STATUS, "VmHWM:"), Some(524_288));
+        // A count without a unit parses too.
+        assert_eq!(status_field_kib(STATUS, "Threads:"), Some(5));
+        assert_eq!(status_field_kib(STATUS, "Missing:"), None);
+    }
+
+    #[test]
+    fn status_without_rss_split_is_none() {
+        let old = "Name:\tx\nVmHWM:\t 10 kB\nVmRSS:\t 8 kB\n";
+        assert_eq!(MemSample::parse_status(old), None);
+        assert_eq!(status_field_kib("VmRSS:\t 8 MB\n", "VmRSS:"), None);
+    }
+
+    #[test]
+    fn peaks_are_field_wise() {
+        let a = MemSample {
+            rss: 10,
+            anon: 8,
+            file: 2,
+        };
+        let b = MemSample {
+            rss: 9,
+            anon: 3,
+            file: 6,
+        };
+        let p = Peaks::default();
+        p.observe(a);
+        p.observe(b);
+        // The peaks of each kind, which need not fall at the same moment.
+        let m = p.get();
+        assert_eq!((m.rss, m.anon, m.file), (10, 8, 6));
+        p.set(b);
+        assert_eq!(p.get(), b);
+    }
+
+    #[test]
+    fn sampler_reports_this_process() {
+        // Zero interval: no thread, samples only when asked, so nothing depends on timing.
+        let s = MemSampler::start(Duration::ZERO);
+        s.reset();
+        let p = s.peaks();
+        if MemSample::current().is_some() {
+            assert!(p.rss > 0 && p.anon > 0);
+        }
     }
 
     #[test]

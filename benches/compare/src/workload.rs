@@ -12,7 +12,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::engines::{Engine, Result};
+use crate::engines::{Engine, LsmStats, Result};
 use crate::sys;
 
 pub const KEY_LEN: usize = 16;
@@ -54,8 +54,9 @@ fn unit_of(workload: &str) -> &'static str {
 /// Sizes and seed of a run; passed verbatim from the driver to each child.
 #[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct Params {
-    /// Keys written by the fill workloads and loaded for the read workloads.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Keys written by the fill workloads and loaded for the read workloads. Not a flag here:
+    /// the driver takes a list (`--num 1000000,10000000`) and gives each child one size.
+    #[arg(skip = 1_000_000_u64)]
     pub num: u64,
     /// Gets in readrandom, readmissing and readwhilewriting (default: --num).
     #[arg(long)]
@@ -72,6 +73,53 @@ pub struct Params {
     /// Block/page cache of every engine, MiB.
     #[arg(long, default_value_t = 64)]
     pub cache_mib: u64,
+    /// lsmkv option NAME=VALUE, named as its environment variable (LEVEL_BASE_SIZE=4MiB,
+    /// TARGET_FILE_SIZE=1MiB, ...); repeatable; applied after the tool's own settings.
+    #[arg(long = "lsmkv-opt", value_name = "NAME=VALUE")]
+    #[serde(default)]
+    pub lsmkv_opts: Vec<String>,
+    /// Interval of the resident-memory sampler (RssAnon/RssFile peaks), ms; 0 samples only at
+    /// the start and end of each workload.
+    #[arg(long, default_value_t = DEFAULT_RSS_SAMPLE_MS)]
+    #[serde(default = "default_rss_sample_ms")]
+    pub rss_sample_ms: u64,
+}
+
+pub const DEFAULT_RSS_SAMPLE_MS: u64 = 10;
+
+/// The sizes of a run: `--num 1000000,10000000` (or `1M,10M`), ascending, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sizes(pub Vec<u64>);
+
+/// Parses a comma-separated list of key counts. A count is digits with an optional decimal
+/// suffix `k` (1e3), `M` (1e6) or `G` (1e9), case-insensitive; `_` may group digits.
+pub fn parse_sizes(s: &str) -> std::result::Result<Sizes, String> {
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        let t = part.trim().replace('_', "");
+        let (digits, mult) = match t.char_indices().last() {
+            Some((i, 'k' | 'K')) => (&t[..i], 1_000),
+            Some((i, 'm' | 'M')) => (&t[..i], 1_000_000),
+            Some((i, 'g' | 'G')) => (&t[..i], 1_000_000_000),
+            _ => (&t[..], 1),
+        };
+        let n = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .ok_or_else(|| format!("{part:?} is not a number of keys (e.g. 1000000 or 1M)"))?;
+        if n == 0 {
+            return Err("a number of keys must be at least 1".into());
+        }
+        v.push(n);
+    }
+    v.sort_unstable();
+    v.dedup();
+    Ok(Sizes(v))
+}
+
+fn default_rss_sample_ms() -> u64 {
+    DEFAULT_RSS_SAMPLE_MS
 }
 
 impl Params {
@@ -84,16 +132,21 @@ impl Params {
     pub fn sync_num(&self) -> u64 {
         self.sync_num.unwrap_or(self.num.min(10_000))
     }
-    /// Values of every `--flag` this struct has, for a child's command line.
+    /// Values of every `--flag` this struct has, for a child's command line (which gets
+    /// `--num` of its own).
     pub fn to_args(&self) -> Vec<String> {
         let mut a = vec![
-            "--num".to_string(),
-            self.num.to_string(),
-            "--seed".into(),
+            "--seed".to_string(),
             self.seed.to_string(),
             "--cache-mib".into(),
             self.cache_mib.to_string(),
+            "--rss-sample-ms".into(),
+            self.rss_sample_ms.to_string(),
         ];
+        for o in &self.lsmkv_opts {
+            a.push("--lsmkv-opt".into());
+            a.push(o.clone());
+        }
         for (flag, v) in [
             ("--reads", self.reads),
             ("--seeks", self.seeks),
@@ -113,6 +166,9 @@ impl Params {
 pub struct WorkloadResult {
     pub engine: String,
     pub workload: String,
+    /// Keys of the run (`--num`); 0 in reports written before runs had several sizes.
+    #[serde(default)]
+    pub num: u64,
     /// "ok", "unsupported" or "failed".
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,6 +181,8 @@ pub struct WorkloadResult {
     pub ops_per_sec: f64,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    #[serde(default)]
+    pub p999_us: Option<f64>,
     /// Gets that found their key (readrandom, readmissing, readwhilewriting).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<u64>,
@@ -136,13 +194,41 @@ pub struct WorkloadResult {
     pub disk_apparent_bytes: u64,
     /// disk_bytes / (distinct keys * 116 bytes): the raw size of the live data.
     pub space_amp: f64,
-    /// Peak RSS (VmHWM) of the child while this workload ran (reset before it, where allowed).
+    /// Peak RSS (VmHWM) of the child while this workload ran (reset before it, where allowed;
+    /// else the sampled peak of VmRSS).
     pub peak_rss_bytes: u64,
+    /// Sampled peak of RssAnon (heap and other anonymous memory) while this workload ran.
+    #[serde(default)]
+    pub peak_anon_bytes: u64,
+    /// Sampled peak of RssFile (resident pages of mapped files: reclaimable page cache).
+    #[serde(default)]
+    pub peak_file_bytes: u64,
     /// Whether the engine ran a full compaction before `disk_bytes` was measured.
     pub compacted: bool,
     /// readwhilewriting: puts per second of the concurrent writer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writer_ops_per_sec: Option<f64>,
+    /// LSM engines that expose their counters (lsmkv): bytes written to tables by flushes and
+    /// compactions during the workload and its flush / user key+value bytes written by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_amp: Option<f64>,
+    /// Non-empty levels after the workload (and its flush; before a full compaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<u32>,
+    /// Tables and bytes per non-empty level at that moment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub level_shape: Vec<LevelShape>,
+    /// Bytes compaction still had to rewrite then (written later, so not in `write_amp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_compaction_bytes: Option<u64>,
+}
+
+/// One non-empty level of an LSM tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelShape {
+    pub level: u32,
+    pub files: u64,
+    pub bytes: u64,
 }
 
 impl WorkloadResult {
@@ -150,6 +236,7 @@ impl WorkloadResult {
         WorkloadResult {
             engine: engine.into(),
             workload: workload.into(),
+            num: 0,
             status: status.into(),
             error,
             unit: unit_of(workload).into(),
@@ -158,14 +245,38 @@ impl WorkloadResult {
             ops_per_sec: 0.0,
             p50_us: None,
             p99_us: None,
+            p999_us: None,
             found: None,
             disk_bytes: 0,
             disk_apparent_bytes: 0,
             space_amp: 0.0,
             peak_rss_bytes: 0,
+            peak_anon_bytes: 0,
+            peak_file_bytes: 0,
             compacted: false,
             writer_ops_per_sec: None,
+            write_amp: None,
+            levels: None,
+            level_shape: Vec::new(),
+            pending_compaction_bytes: None,
         }
+    }
+
+    /// Fills the LSM columns from the engine's counters before and after the workload.
+    fn set_lsm(&mut self, before: &LsmStats, after: &LsmStats) {
+        let user = after.user_bytes.saturating_sub(before.user_bytes);
+        let table = after
+            .table_bytes_written
+            .saturating_sub(before.table_bytes_written);
+        self.write_amp = (user > 0).then(|| table as f64 / user as f64);
+        self.level_shape = after
+            .levels
+            .iter()
+            .filter(|l| l.files > 0)
+            .cloned()
+            .collect();
+        self.levels = Some(self.level_shape.len() as u32);
+        self.pending_compaction_bytes = Some(after.pending_compaction_bytes);
     }
 }
 
@@ -321,9 +432,13 @@ pub fn run_group(
         }
     };
 
+    let sampler = sys::MemSampler::start(std::time::Duration::from_millis(p.rss_sample_ms));
     for w in workloads {
-        sys::reset_peak_rss();
+        let lsm_before = eng.lsm_stats();
+        let hwm_reset = sys::reset_peak_rss();
+        sampler.reset();
         let res = run_one(eng, w, p);
+        let mem = sampler.peaks();
         let mut r = match res {
             Ok(None) => WorkloadResult::empty(engine_name, w, "unsupported", None),
             Ok(Some((m, writer))) => {
@@ -343,6 +458,7 @@ pub fn run_group(
                 if !m.hist.is_empty() {
                     r.p50_us = Some(m.hist.value_at_quantile(0.50) as f64 / 1000.0);
                     r.p99_us = Some(m.hist.value_at_quantile(0.99) as f64 / 1000.0);
+                    r.p999_us = Some(m.hist.value_at_quantile(0.999) as f64 / 1000.0);
                 }
                 if matches!(
                     w.as_str(),
@@ -355,23 +471,40 @@ pub fn run_group(
             }
             Err(e) => WorkloadResult::empty(engine_name, w, "failed", Some(e.to_string())),
         };
-        r.peak_rss_bytes = sys::peak_rss_bytes();
+        r.num = p.num;
+        r.peak_rss_bytes = if hwm_reset {
+            sys::peak_rss_bytes()
+        } else {
+            mem.rss
+        };
+        r.peak_anon_bytes = mem.anon;
+        r.peak_file_bytes = mem.file;
         distinct = match w.as_str() {
             "fillseq" | "fillrandom" | "fillbatch" => p.num,
             "fillsync" | "fillsync4" => distinct + p.sync_num(),
             _ => distinct,
         };
-        // Untimed: make the state on disk comparable before measuring it.
-        let settle = || -> Result<bool> {
-            if w.starts_with("fill") || w == "overwrite" || w == "readwhilewriting" {
-                eng.flush()?;
-            }
-            if w == "overwrite" {
-                return eng.compact();
-            }
-            Ok(false)
+        // Untimed: make the state on disk comparable before measuring it. The LSM counters are
+        // read after the flush (so the memtable's bytes count) and before the full compaction
+        // (which is ours, not the workload's).
+        let flushed = if w.starts_with("fill") || w == "overwrite" || w == "readwhilewriting" {
+            eng.flush()
+        } else {
+            Ok(())
         };
-        match settle() {
+        if let (Some(before), Some(after)) = (&lsm_before, eng.lsm_stats())
+            && r.status == "ok"
+        {
+            r.set_lsm(before, &after);
+        }
+        let settled = flushed.and_then(|()| {
+            if w == "overwrite" {
+                eng.compact()
+            } else {
+                Ok(false)
+            }
+        });
+        match settled {
             Ok(c) => r.compacted = c,
             Err(e) => {
                 r.status = "failed".into();
@@ -385,13 +518,21 @@ pub fn run_group(
             r.space_amp = allocated as f64 / (distinct as f64 * (KEY_LEN + VALUE_LEN) as f64);
         }
         eprintln!(
-            "  [{engine_name}] {w:<17} {:>9} {:>12.0} ops/s  p50 {:>8} us  p99 {:>8} us  disk {:>6.1} MiB  rss {:>6.1} MiB{}",
+            "  [{engine_name} {}] {w:<17} {:>9} {:>12.0} ops/s  p50 {:>8} us  p99 {:>8} us  disk {:>6.1} MiB  rss {:>6.1} MiB (anon {:.1}, file {:.1}){}{}",
+            p.num,
             r.status,
             r.ops_per_sec,
             r.p50_us.map_or("-".into(), |v| format!("{v:.2}")),
             r.p99_us.map_or("-".into(), |v| format!("{v:.2}")),
             r.disk_bytes as f64 / 1048576.0,
             r.peak_rss_bytes as f64 / 1048576.0,
+            r.peak_anon_bytes as f64 / 1048576.0,
+            r.peak_file_bytes as f64 / 1048576.0,
+            match (r.write_amp, r.levels) {
+                (Some(wa), Some(l)) => format!("  w-amp {wa:.2}, {l} levels"),
+                (None, Some(l)) => format!("  {l} levels"),
+                _ => String::new(),
+            },
             r.error
                 .as_deref()
                 .map_or(String::new(), |e| format!("  ({e})")),
@@ -706,6 +847,8 @@ mod tests {
             sync_num: Some(40),
             seed: 1,
             cache_mib: 8,
+            lsmkv_opts: Vec::new(),
+            rss_sample_ms: 0,
         };
         let dir = std::env::temp_dir().join(format!("compare-runner-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -734,6 +877,13 @@ mod tests {
         assert_eq!(get("seekrandom").ops, 50);
         assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
         assert!(get("readrandom").p99_us.is_some());
+        assert!(get("readrandom").p999_us >= get("readrandom").p99_us);
+        assert!(all.iter().all(|r| r.num == 2000));
+        // The BTreeMap engine has no LSM counters.
+        assert!(
+            all.iter()
+                .all(|r| r.write_amp.is_none() && r.levels.is_none())
+        );
     }
 
     #[test]
@@ -745,6 +895,8 @@ mod tests {
             sync_num: None,
             seed: 1,
             cache_mib: 8,
+            lsmkv_opts: Vec::new(),
+            rss_sample_ms: 0,
         };
         let eng = Mem(Default::default());
         let dir = std::env::temp_dir().join(format!("compare-ow-{}", std::process::id()));
@@ -753,6 +905,59 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(rs[0].status, "ok");
         assert_eq!(eng.0.read().unwrap().len(), 300);
+    }
+
+    #[test]
+    fn write_amp_is_table_bytes_over_user_bytes_of_the_workload() {
+        let shape = |level, files| LevelShape {
+            level,
+            files,
+            bytes: files * 100,
+        };
+        let before = LsmStats {
+            user_bytes: 1000,
+            table_bytes_written: 5000,
+            levels: vec![shape(0, 1)],
+            pending_compaction_bytes: 0,
+        };
+        let after = LsmStats {
+            user_bytes: 3000,
+            table_bytes_written: 8000,
+            levels: vec![shape(0, 2), shape(1, 0), shape(2, 7)],
+            pending_compaction_bytes: 42,
+        };
+        let mut r = WorkloadResult::empty("lsmkv", "fillrandom", "ok", None);
+        r.set_lsm(&before, &after);
+        assert_eq!(r.write_amp, Some(1.5));
+        assert_eq!(r.levels, Some(2), "empty levels do not count");
+        assert_eq!(r.level_shape, vec![shape(0, 2), shape(2, 7)]);
+        assert_eq!(r.pending_compaction_bytes, Some(42));
+        // A read workload writes nothing: no write amplification, but the shape.
+        let mut r = WorkloadResult::empty("lsmkv", "readrandom", "ok", None);
+        r.set_lsm(&after, &after);
+        assert_eq!((r.write_amp, r.levels), (None, Some(2)));
+    }
+
+    #[test]
+    fn size_lists_parse() {
+        assert_eq!(parse_sizes("1000000").unwrap(), Sizes(vec![1_000_000]));
+        assert_eq!(
+            parse_sizes("10M, 1m,1_000_000,20k").unwrap(),
+            Sizes(vec![20_000, 1_000_000, 10_000_000])
+        );
+        assert_eq!(parse_sizes("2G").unwrap(), Sizes(vec![2_000_000_000]));
+        for bad in [
+            "",
+            "0",
+            "1,,2",
+            "1.5M",
+            "-3",
+            "12x",
+            "k",
+            "99999999999999999999",
+        ] {
+            assert!(parse_sizes(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

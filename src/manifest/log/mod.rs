@@ -91,7 +91,9 @@ fn check_file_header(data: &[u8], file: &Path) -> Result<()> {
         ));
     }
     let version = h.format_version.get();
-    if version != MANIFEST_FORMAT_VERSION {
+    if !(crate::format::manifest::MANIFEST_MIN_READ_VERSION..=MANIFEST_FORMAT_VERSION)
+        .contains(&version)
+    {
         if version > MANIFEST_FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 file: file.to_path_buf(),

@@ -120,14 +120,14 @@ fn header_checks() {
     assert!(read_manifest(&d, path()).unwrap_err().is_corruption());
     // A newer version with a correct header checksum.
     let mut d = data.clone();
-    d[8] = 2;
+    d[8] = 3;
     let crc = crc32c(&d[..12]);
     d[12..16].copy_from_slice(&crc.to_le_bytes());
     assert!(matches!(
         read_manifest(&d, path()).unwrap_err(),
         Error::UnsupportedVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
             ..
         }
     ));

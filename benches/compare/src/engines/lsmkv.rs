@@ -5,12 +5,104 @@
 //! workloads opens with `SyncMode::Always` (every acknowledged write is fdatasync'ed, concurrent
 //! writers share one fsync); otherwise with `SyncMode::None` (WAL buffered in the process, no
 //! fsync), which is what fjall does by default (RocksDB hands each write to the OS).
+//!
+//! `--lsmkv-opt NAME=VALUE` sets any option by the name of its environment variable (read by
+//! `Options::from_lookup`, so the names and value syntax are the engine's own); such an option
+//! wins over the tool's settings below. The process environment itself is not read, so a stray
+//! `WAL_SYNC_MODE` in the shell cannot change a benchmark unseen.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use lsmkv::{Compression, Db, Options, SyncMode, WriteBatch};
 
-use super::{Engine, EngineConfig, Reader, Result};
+use super::{Engine, EngineConfig, LsmStats, Reader, Result};
+use crate::workload::LevelShape;
+
+/// `--deep-tree`: small memtables, levels and tables, so 1M keys make a tree of several levels
+/// (with the defaults, 256 MiB base level and 64 MiB memtable, 1M keys fit in L0 and L1). Put
+/// before the user's `--lsmkv-opt`s, which may override any of them.
+pub const DEEP_TREE: &[&str] = &[
+    "MEMTABLE_MAX_SIZE=4MiB",
+    "LEVEL_BASE_SIZE=4MiB",
+    "TARGET_FILE_SIZE=1MiB",
+];
+
+/// Splits `NAME=VALUE` pairs; a later pair for the same name wins.
+pub fn parse_opts(opts: &[String]) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for o in opts {
+        let (name, value) = o
+            .split_once('=')
+            .ok_or_else(|| format!("--lsmkv-opt {o:?}: expected NAME=VALUE"))?;
+        let name = name.trim().to_ascii_uppercase();
+        if name.is_empty() {
+            return Err(format!("--lsmkv-opt {o:?}: empty name"));
+        }
+        out.retain(|(n, _)| *n != name);
+        out.push((name, value.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// The engine's defaults with `overrides` applied by `Options::from_lookup`. Fails on a value
+/// the engine rejects and on a name it never asks for (a typo would otherwise be ignored).
+fn options_from(overrides: &[(String, String)]) -> std::result::Result<Options, String> {
+    let asked = RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| {
+        asked.borrow_mut().insert(name.to_string());
+        overrides
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let opts = Options::from_lookup(&lookup).map_err(|e| format!("--lsmkv-opt: {e}"))?;
+    let asked = asked.into_inner();
+    let unknown: Vec<&str> = overrides
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !asked.contains(*n))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "--lsmkv-opt: lsmkv has no option {}; known: {}",
+            unknown.join(", "),
+            asked.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(opts)
+}
+
+/// The options the tool opens lsmkv with: its common settings, then the overrides.
+pub fn options(cfg: &EngineConfig) -> Result<Options> {
+    let overrides = parse_opts(&cfg.lsmkv_opts)?;
+    let mut opts = options_from(&overrides)?;
+    let given = |name: &str| overrides.iter().any(|(n, _)| n == name);
+    if !given("WAL_SYNC_MODE") {
+        opts.sync_mode = if cfg.sync_writes {
+            SyncMode::Always
+        } else {
+            SyncMode::None
+        };
+    }
+    if !given("COMPRESSION") {
+        opts.compression = Compression::Lz4;
+    }
+    if !given("BLOCK_CACHE_SIZE_MB") {
+        opts.block_cache_size_mb = usize::try_from(cfg.cache_bytes >> 20)?;
+    }
+    if !given("MEMTABLE_MAX_SIZE") {
+        opts.memtable_max_size = usize::try_from(cfg.memtable_bytes)?;
+    }
+    if !given("BLOOM_FALSE_POSITIVE_RATE") {
+        // A standard bloom filter with k bits per key has a false-positive rate of about
+        // 0.6185^k: 10 bits/key ~ 0.82 %.
+        opts.bloom_false_positive_rate = 0.6185_f64.powf(cfg.bloom_bits_per_key);
+    }
+    opts.validate()?;
+    Ok(opts)
+}
 
 pub struct LsmkvEngine {
     db: Db,
@@ -18,22 +110,8 @@ pub struct LsmkvEngine {
 
 impl LsmkvEngine {
     pub fn open(dir: &Path, cfg: &EngineConfig) -> Result<Self> {
-        let opts = Options {
-            sync_mode: if cfg.sync_writes {
-                SyncMode::Always
-            } else {
-                SyncMode::None
-            },
-            compression: Compression::Lz4,
-            block_cache_size_mb: usize::try_from(cfg.cache_bytes >> 20)?,
-            memtable_max_size: usize::try_from(cfg.memtable_bytes)?,
-            // A standard bloom filter with k bits per key has a false-positive rate of about
-            // 0.6185^k: 10 bits/key ~ 0.82 %.
-            bloom_false_positive_rate: 0.6185_f64.powf(cfg.bloom_bits_per_key),
-            ..Options::default()
-        };
         Ok(LsmkvEngine {
-            db: Db::open(dir, opts)?,
+            db: Db::open(dir, options(cfg)?)?,
         })
     }
 }
@@ -69,6 +147,24 @@ impl Engine for LsmkvEngine {
     fn supports_scan(&self) -> bool {
         true
     }
+
+    fn lsm_stats(&self) -> Option<LsmStats> {
+        let s = self.db.stats();
+        Some(LsmStats {
+            user_bytes: s.user_bytes_written,
+            table_bytes_written: s.flush_bytes_written + s.compaction_bytes_written,
+            levels: s
+                .levels
+                .iter()
+                .map(|l| LevelShape {
+                    level: l.level,
+                    files: l.files,
+                    bytes: l.bytes,
+                })
+                .collect(),
+            pending_compaction_bytes: s.pending_compaction_bytes,
+        })
+    }
 }
 
 struct LsmkvReader<'a> {
@@ -88,5 +184,96 @@ impl Reader for LsmkvReader<'_> {
             n += 1;
         }
         Ok(Some(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(opts: &[&str]) -> EngineConfig {
+        EngineConfig {
+            cache_bytes: 64 << 20,
+            bloom_bits_per_key: 10.0,
+            memtable_bytes: 64 << 20,
+            sync_writes: false,
+            lsmkv_opts: opts.iter().map(|s| (*s).to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn pairs_parse_and_later_wins() {
+        let p = parse_opts(&[
+            "level_base_size=4MiB".into(),
+            "LEVEL_BASE_SIZE = 8MiB".into(),
+        ])
+        .unwrap();
+        assert_eq!(p, vec![("LEVEL_BASE_SIZE".to_string(), "8MiB".to_string())]);
+        assert!(parse_opts(&["LEVEL_BASE_SIZE".into()]).is_err());
+        assert!(parse_opts(&["=1".into()]).is_err());
+    }
+
+    #[test]
+    fn tool_settings_without_overrides() {
+        let o = options(&cfg(&[])).unwrap();
+        assert_eq!(o.sync_mode, SyncMode::None);
+        assert_eq!(o.memtable_max_size, 64 << 20);
+        assert_eq!(o.level_base_size, Options::default().level_base_size);
+    }
+
+    #[test]
+    fn deep_tree_overrides_the_tool_and_the_defaults() {
+        let mut opts: Vec<&str> = DEEP_TREE.to_vec();
+        opts.push("TARGET_FILE_SIZE=2MiB");
+        let o = options(&cfg(&opts)).unwrap();
+        assert_eq!(o.memtable_max_size, 4 << 20);
+        assert_eq!(o.level_base_size, 4 << 20);
+        assert_eq!(o.target_file_size, 2 << 20);
+        // Settings not overridden stay the tool's.
+        assert_eq!(o.sync_mode, SyncMode::None);
+    }
+
+    /// The real engine with a tiny tree: the runner reports write amplification and levels.
+    #[test]
+    fn runner_reports_lsm_counters() {
+        let dir = std::env::temp_dir().join(format!("compare-lsmkv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = [
+            "MEMTABLE_MAX_SIZE=32KiB",
+            "LEVEL_BASE_SIZE=32KiB",
+            "TARGET_FILE_SIZE=8KiB",
+        ];
+        let eng = LsmkvEngine::open(&dir, &cfg(&opts)).unwrap();
+        let p = crate::workload::Params {
+            num: 5_000,
+            reads: Some(1000),
+            seeks: None,
+            sync_num: None,
+            seed: 1,
+            cache_mib: 8,
+            lsmkv_opts: Vec::new(),
+            rss_sample_ms: 0,
+        };
+        let ws = ["fillrandom".to_string(), "overwrite".to_string()];
+        let rs = crate::workload::run_group("lsmkv", &eng, &dir, &ws, &p);
+        drop(eng);
+        std::fs::remove_dir_all(&dir).unwrap();
+        for r in &rs {
+            assert_eq!(r.status, "ok", "{r:?}");
+            // Every byte is flushed at least once (LZ4 makes it about 0.6 of the user bytes);
+            // how much compaction adds depends on how far it got, so no upper bound.
+            assert!(r.write_amp.is_some_and(|w| w > 0.3), "{r:?}");
+            assert!(r.levels.is_some_and(|l| l >= 1), "{r:?}");
+            assert!(r.peak_rss_bytes > 0);
+        }
+    }
+
+    #[test]
+    fn unknown_names_and_bad_values_fail() {
+        let e = options(&cfg(&["LEVEL_BASE_SZE=4MiB"])).err().unwrap();
+        assert!(e.to_string().contains("LEVEL_BASE_SZE"), "{e}");
+        assert!(e.to_string().contains("LEVEL_BASE_SIZE"), "{e}");
+        let e = options(&cfg(&["LEVEL_BASE_SIZE=four"])).err().unwrap();
+        assert!(e.to_string().contains("LEVEL_BASE_SIZE"), "{e}");
     }
 }

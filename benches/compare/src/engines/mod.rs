@@ -9,7 +9,7 @@ use std::path::Path;
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 mod fjall;
-mod lsmkv;
+pub mod lsmkv;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
@@ -27,6 +27,23 @@ pub struct EngineConfig {
     /// The process runs sync workloads: engines whose durability is chosen per database rather
     /// than per write (lsmkv) open in their fsync-every-write mode.
     pub sync_writes: bool,
+    /// lsmkv options as `NAME=VALUE` (environment variable names), applied last; other engines
+    /// ignore them.
+    pub lsmkv_opts: Vec<String>,
+}
+
+/// Counters of an LSM engine that exposes them (lsmkv), for write amplification and the tree's
+/// shape. Byte counters are cumulative since open.
+#[derive(Debug, Clone, Default)]
+pub struct LsmStats {
+    /// Key and value bytes written by users.
+    pub user_bytes: u64,
+    /// Bytes written to tables by memtable flushes and compactions.
+    pub table_bytes_written: u64,
+    /// Every level, empty ones included.
+    pub levels: Vec<crate::workload::LevelShape>,
+    /// Bytes compaction still has to rewrite to bring levels within their targets.
+    pub pending_compaction_bytes: u64,
 }
 
 /// A store under test. One instance per child process; shared by all worker threads.
@@ -41,9 +58,13 @@ pub trait Engine: Send + Sync {
     fn flush(&self) -> Result<()>;
     /// Full compaction if the engine has one; `Ok(false)` if it has not. Not timed.
     fn compact(&self) -> Result<bool>;
-    /// Whether [`Reader::scan`] works (lsmkv: only with the `lsmkv-range` feature).
+    /// Whether [`Reader::scan`] works.
     fn supports_scan(&self) -> bool {
         true
+    }
+    /// Write counters and tree shape, where the engine exposes them through its public API.
+    fn lsm_stats(&self) -> Option<LsmStats> {
+        None
     }
 }
 

@@ -1,0 +1,265 @@
+//! Keyspaces (column families): named, independent LSM trees inside one database that share its
+//! WAL, manifest, block cache and background threads. A [`WriteBatch`] can span keyspaces and
+//! stays atomic, also across a crash; a [`crate::Snapshot`] covers all of them.
+//!
+//! ```
+//! # fn main() -> lsmkv::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use lsmkv::{Db, Options, WriteBatch};
+//! let db = Db::open(dir.path(), Options::default())?;
+//! let users = db.keyspace("users")?;
+//! let emails = db.keyspace("emails")?;
+//! let mut b = WriteBatch::new();
+//! b.put_in(&users, b"u1", b"alice");
+//! b.put_in(&emails, b"alice@example.com", b"u1");
+//! db.write(b)?; // both or neither
+//! assert_eq!(users.get(b"u1")?.as_deref(), Some(&b"alice"[..]));
+//! assert_eq!(db.get(b"u1")?, None); // `Db`'s own methods use keyspace "default"
+//! let snap = db.snapshot();
+//! assert!(snap.get_in(&emails, b"alice@example.com")?.is_some());
+//! assert_eq!(db.keyspaces()?, vec!["default", "emails", "users"]);
+//! # Ok(()) }
+//! ```
+
+mod options;
+
+use std::ops::RangeBounds;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub use options::KeyspaceOptions;
+#[cfg(any(test, feature = "internal"))]
+pub use options::decode_options;
+
+use crate::batch::WriteBatch;
+use crate::db::Db;
+use crate::db::tree::Tree;
+use crate::error::{Error, Result};
+use crate::format::ValueKind;
+use crate::iter::DbIter;
+use crate::value::{Key, Value};
+
+/// A handle on one keyspace of a [`Db`], from [`Db::keyspace`]. Cheap to clone, `Send + Sync`;
+/// it keeps the database open. Its methods mirror `Db`'s, acting on this keyspace only. After
+/// [`Db::drop_keyspace`], every method fails with [`Error::KeyspaceNotFound`].
+#[derive(Clone)]
+pub struct Keyspace {
+    db: Db,
+    tree: Arc<Tree>,
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace")
+            .field("name", &self.tree.name)
+            .field("id", &self.tree.id)
+            .finish()
+    }
+}
+
+impl Keyspace {
+    pub(crate) fn new(db: Db, tree: Arc<Tree>) -> Keyspace {
+        Keyspace { db, tree }
+    }
+
+    /// The keyspace's name.
+    pub fn name(&self) -> &str {
+        &self.tree.name
+    }
+
+    /// The keyspace's id (0 for `default`), as stored in WAL entries and the manifest.
+    pub fn id(&self) -> u32 {
+        self.tree.id
+    }
+
+    /// The options the keyspace was declared with.
+    pub fn options(&self) -> KeyspaceOptions {
+        self.tree.declared()
+    }
+
+    /// The database this keyspace belongs to.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn tree_arc(&self) -> Arc<Tree> {
+        self.tree.clone()
+    }
+
+    /// The tree, if this keyspace is live and belongs to the database of `shared`.
+    pub(crate) fn live_tree_of(&self, shared: &crate::db::Shared) -> Result<Arc<Tree>> {
+        if !self.db.is_same_database(shared) {
+            return Err(Error::InvalidArgument(format!(
+                "keyspace {:?} belongs to another database",
+                self.tree.name
+            )));
+        }
+        self.check_live()?;
+        Ok(self.tree.clone())
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.tree.dropped.load(Ordering::Acquire) {
+            return Err(Error::KeyspaceNotFound {
+                name: self.tree.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces `key` (with the keyspace's TTL, if it has one).
+    ///
+    /// # Errors
+    /// As [`Db::put`]; [`Error::KeyspaceNotFound`] after the keyspace was dropped.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_in(self, key, value);
+        self.write(b)
+    }
+
+    /// Deletes `key`.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_in(self, key);
+        self.write(b)
+    }
+
+    fn write(&self, b: WriteBatch) -> Result<()> {
+        self.check_live()?;
+        self.db.write(b)
+    }
+
+    /// Reads the newest value of `key`.
+    ///
+    /// # Errors
+    /// [`Error::KeyspaceNotFound`]; [`Error::Corruption`] from a damaged block.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        self.check_live()?;
+        self.db.get_in_tree(&self.tree, key.as_ref())
+    }
+
+    /// [`Db::get_versioned`] in this keyspace.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(Value, u64)>> {
+        self.check_live()?;
+        self.db.get_versioned_in_tree(&self.tree, key.as_ref())
+    }
+
+    /// [`Db::compare_and_swap`] in this keyspace.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn compare_and_swap(
+        &self,
+        key: impl AsRef<[u8]>,
+        expected: Option<u64>,
+        new_value: impl AsRef<[u8]>,
+    ) -> Result<bool> {
+        self.check_live()?;
+        Ok(self
+            .db
+            .compare_and_write_in(&self.tree, key.as_ref(), expected, Some(new_value.as_ref()))?
+            .is_written())
+    }
+
+    /// [`Db::compare_and_write`] in this keyspace.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn compare_and_write(
+        &self,
+        key: impl AsRef<[u8]>,
+        expected: Option<u64>,
+        new_value: Option<&[u8]>,
+    ) -> Result<crate::CasOutcome> {
+        self.check_live()?;
+        self.db
+            .compare_and_write_in(&self.tree, key.as_ref(), expected, new_value)
+    }
+
+    /// [`Db::put_if_absent`] in this keyspace.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn put_if_absent(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<bool> {
+        self.compare_and_swap(key, None, value)
+    }
+
+    /// Iterates the keys in `range` in order (`.rev()` backward), as of now.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> DbIter {
+        self.db.snapshot().range_in(self, range)
+    }
+
+    /// Iterates the keys starting with `prefix`.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIter {
+        self.db.snapshot().prefix_in(self, prefix)
+    }
+
+    /// Up to `limit` entries whose key or value contains `needle`, in key order.
+    ///
+    /// # Errors
+    /// [`Error::KeyspaceNotFound`]; [`Error::Corruption`] from a damaged block.
+    pub fn search_substring(
+        &self,
+        needle: impl AsRef<[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Key, Value)>> {
+        crate::db::search(self.range::<&[u8], _>(..), needle.as_ref(), limit)
+    }
+
+    /// Approximate number of live keys (see [`Db::len_estimate`]).
+    pub fn len_estimate(&self) -> u64 {
+        crate::db::len_estimate(&self.tree)
+    }
+
+    /// Flushes this keyspace's memtable to a table (other keyspaces are not flushed).
+    ///
+    /// # Errors
+    /// As [`Db::flush`].
+    pub fn flush(&self) -> Result<()> {
+        self.check_live()?;
+        self.db.flush_tree(&self.tree)
+    }
+
+    /// Compacts this keyspace into one sorted run (see [`Db::compact`]).
+    ///
+    /// # Errors
+    /// As [`Db::compact`].
+    pub fn compact(&self) -> Result<()> {
+        self.check_live()?;
+        self.db
+            .compact_tree(&self.tree, &crate::db::everything_bounds())
+    }
+
+    /// Compacts this keyspace's tables holding keys in `range` (see [`Db::compact_range`]).
+    ///
+    /// # Errors
+    /// As [`Db::compact`].
+    pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.check_live()?;
+        self.db
+            .compact_tree(&self.tree, &crate::db::to_bounds(&range))
+    }
+
+    /// The live tables of this keyspace (see [`Db::tables`]).
+    pub fn tables(&self) -> Vec<crate::TableInfo> {
+        crate::db::tree_tables(&self.tree)
+    }
+}
+
+impl WriteBatch {
+    /// Adds a put of `key` in keyspace `ks` (with its TTL, if it has one).
+    pub fn put_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.push_entry(ks.id(), ValueKind::Put, key.as_ref(), &[value.as_ref()]);
+    }
+
+    /// Adds a delete of `key` in keyspace `ks`.
+    pub fn delete_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>) {
+        self.push_entry(ks.id(), ValueKind::Delete, key.as_ref(), &[]);
+    }
+}

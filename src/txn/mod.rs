@@ -1,0 +1,382 @@
+//! Optimistic, serializable transactions: [`Transaction`], from [`Db::transaction`].
+//!
+//! A transaction reads a snapshot taken when it began, overlaid with its own writes
+//! (read-your-writes, also in iterators, both directions), and buffers its writes. `commit` writes
+//! them atomically as one WAL record (across keyspaces, through the group commit, so concurrent
+//! transactions share fsyncs) if no other commit since the snapshot wrote a key or range it read;
+//! otherwise it fails with [`Error::Conflict`] and writes nothing. Checking reads, not only writes,
+//! makes it serializable: write skew is prevented, not only lost updates. See
+//! `db/conflicts.rs` for how the reads are tracked (bounded) and checked.
+//!
+//! ```
+//! # fn main() -> lsmkv::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use lsmkv::{Db, Error, Options};
+//! let db = Db::open(dir.path(), Options::default())?;
+//! db.put("alice", 100u64.to_le_bytes())?;
+//! db.put("bob", 0u64.to_le_bytes())?;
+//! let balance = |v: Option<lsmkv::Value>| u64::from_le_bytes(v.unwrap()[..8].try_into().unwrap());
+//! // Move 30 from alice to bob, retrying on conflict.
+//! loop {
+//!     let mut tx = db.transaction();
+//!     let a = balance(tx.get("alice")?);
+//!     let b = balance(tx.get("bob")?);
+//!     tx.put("alice", (a - 30).to_le_bytes());
+//!     tx.put("bob", (b + 30).to_le_bytes());
+//!     match tx.commit() {
+//!         Ok(()) => break,
+//!         Err(Error::Conflict) => continue,
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! assert_eq!(balance(db.get("bob")?), 30);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use crate::batch::WriteBatch;
+use crate::db::conflicts::{Check, ReadSet};
+use crate::db::{Db, Snapshot};
+use crate::error::{Error, Result};
+use crate::format::ValueKind;
+use crate::iter::{Bounds, DbIter};
+use crate::keyspace::Keyspace;
+use crate::value::{Key, Value};
+
+/// An optimistic transaction (see the module documentation). Dropping it without `commit` rolls
+/// it back (nothing was written). Not `Sync`: one thread uses it at a time; `Send`.
+pub struct Transaction {
+    db: Db,
+    snapshot: Snapshot,
+    /// Own writes by (keyspace id, key): a value, or `None` for a delete.
+    writes: BTreeMap<(u32, Vec<u8>), Option<Vec<u8>>>,
+    reads: ReadSet,
+    /// The first "too large to track" error: `commit` returns it.
+    failed: Option<Error>,
+    default: Keyspace,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("snapshot", &self.snapshot.seqno())
+            .field("writes", &self.writes.len())
+            .field("reads", &self.reads.keys.len())
+            .field("ranges", &self.reads.ranges.len())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Starts an optimistic, serializable transaction over every keyspace (see
+    /// [`Transaction`]).
+    pub fn transaction(&self) -> Transaction {
+        let snapshot = self.begin_transaction();
+        Transaction {
+            db: self.clone(),
+            default: self.default_keyspace(),
+            snapshot,
+            writes: BTreeMap::new(),
+            reads: ReadSet::default(),
+            failed: None,
+        }
+    }
+}
+
+impl Transaction {
+    /// The sequence number of the snapshot this transaction reads.
+    pub fn seqno(&self) -> u64 {
+        self.snapshot.seqno()
+    }
+
+    fn note(&mut self, r: Result<()>) {
+        if let Err(e) = r
+            && self.failed.is_none()
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    fn own(&self, ks: u32, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.writes.get(&(ks, key.to_vec()))
+    }
+
+    /// Reads `key` of the `default` keyspace: this transaction's own write, else the snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] from a damaged block; [`Error::InvalidArgument`] when the
+    /// transaction has read too many keys to track.
+    pub fn get(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let ks = self.default.clone();
+        self.get_in(&ks, key)
+    }
+
+    /// Reads `key` of keyspace `ks`.
+    ///
+    /// # Errors
+    /// As [`Transaction::get`]; [`Error::KeyspaceNotFound`].
+    pub fn get_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let key = key.as_ref();
+        if let Some(own) = self.own(ks.id(), key) {
+            return Ok(own.as_ref().map(|v| Value::from(v.clone())));
+        }
+        self.reads.add_key(ks.id(), key)?;
+        self.snapshot.get_in(ks, key)
+    }
+
+    /// Iterates the `default` keyspace's keys in `range`, this transaction's writes included.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, range: R) -> TxIter {
+        let ks = self.default.clone();
+        self.range_in(&ks, range)
+    }
+
+    /// Iterates the `default` keyspace's keys starting with `prefix`.
+    pub fn prefix(&mut self, prefix: impl AsRef<[u8]>) -> TxIter {
+        let ks = self.default.clone();
+        self.prefix_in(&ks, prefix)
+    }
+
+    /// Iterates keyspace `ks`'s keys in `range` (forward, or backward with `.rev()`), this
+    /// transaction's writes included. The whole range counts as read.
+    pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, ks: &Keyspace, range: R) -> TxIter {
+        let bounds = crate::db::to_bounds(&range);
+        let inner = self.snapshot.range_in(ks, range);
+        self.iter(ks, bounds, inner)
+    }
+
+    /// Iterates keyspace `ks`'s keys starting with `prefix`.
+    pub fn prefix_in(&mut self, ks: &Keyspace, prefix: impl AsRef<[u8]>) -> TxIter {
+        let prefix = prefix.as_ref();
+        let bounds = crate::db::prefix_bounds(prefix);
+        let inner = self.snapshot.prefix_in(ks, prefix);
+        self.iter(ks, bounds, inner)
+    }
+
+    fn iter(&mut self, ks: &Keyspace, bounds: Bounds, inner: DbIter) -> TxIter {
+        let r = self.reads.add_range(ks.id(), bounds.clone());
+        self.note(r);
+        let own: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .writes
+            .range((ks.id(), Vec::new())..)
+            .take_while(|((id, _), _)| *id == ks.id())
+            .filter(|((_, k), _)| bounds.contains(k))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        TxIter::new(inner, own)
+    }
+
+    /// Writes `key` = `value` in the `default` keyspace (buffered until commit).
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.writes
+            .insert((0, key.as_ref().to_vec()), Some(value.as_ref().to_vec()));
+    }
+
+    /// Writes `key` = `value` in keyspace `ks`.
+    pub fn put_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.writes.insert(
+            (ks.id(), key.as_ref().to_vec()),
+            Some(value.as_ref().to_vec()),
+        );
+    }
+
+    /// Deletes `key` from the `default` keyspace.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.writes.insert((0, key.as_ref().to_vec()), None);
+    }
+
+    /// Deletes `key` from keyspace `ks`.
+    pub fn delete_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>) {
+        self.writes.insert((ks.id(), key.as_ref().to_vec()), None);
+    }
+
+    /// Writes everything this transaction wrote, atomically, unless another commit since its
+    /// snapshot wrote something it read. A transaction that wrote nothing commits trivially.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`]: nothing was written; retry with a new transaction.
+    /// [`Error::InvalidArgument`] when it read too much to track; the errors of [`Db::write`].
+    pub fn commit(mut self) -> Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for ((ks, key), value) in std::mem::take(&mut self.writes) {
+            match value {
+                Some(v) => batch.push_entry(ks, ValueKind::Put, &key, &[&v]),
+                None => batch.push_entry(ks, ValueKind::Delete, &key, &[]),
+            }
+        }
+        let check = Arc::new(Check {
+            snapshot: self.snapshot.seqno(),
+            reads: std::mem::take(&mut self.reads),
+        });
+        self.db.write_transaction(batch, check)
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.db.end_transaction(self.snapshot.seqno());
+    }
+}
+
+/// Iterator of a transaction: the snapshot's entries merged with the transaction's own writes
+/// (own writes win; own deletes hide keys), in key order or reversed.
+pub struct TxIter {
+    inner: DbIter,
+    own: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Own writes not yet consumed: `own[lo..hi]`.
+    lo: usize,
+    hi: usize,
+    front: Option<Result<(Key, Value)>>,
+    back: Option<Result<(Key, Value)>>,
+    /// Last key returned from each end; the ends never cross.
+    last_front: Option<Vec<u8>>,
+    last_back: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for TxIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxIter").field("own", &self.own.len()).finish()
+    }
+}
+
+impl TxIter {
+    fn new(inner: DbIter, own: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> TxIter {
+        let hi = own.len();
+        TxIter {
+            inner,
+            own,
+            lo: 0,
+            hi,
+            front: None,
+            back: None,
+            last_front: None,
+            last_back: None,
+            done: false,
+        }
+    }
+
+    fn crosses(&self, key: &[u8], forward: bool) -> bool {
+        if forward {
+            self.last_back.as_deref().is_some_and(|b| key >= b)
+        } else {
+            self.last_front.as_deref().is_some_and(|f| key <= f)
+        }
+    }
+
+    fn step(&mut self, forward: bool) -> Option<Result<(Key, Value)>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let slot = if forward { &mut self.front } else { &mut self.back };
+            if slot.is_none() {
+                *slot = if forward {
+                    self.inner.next()
+                } else {
+                    self.inner.next_back()
+                };
+            }
+            let peeked = if forward { &self.front } else { &self.back };
+            if let Some(Err(_)) = peeked {
+                self.done = true;
+                let taken = if forward { self.front.take() } else { self.back.take() };
+                return taken;
+            }
+            let db_key: Option<Vec<u8>> = match peeked {
+                Some(Ok((k, _))) => Some(k.to_vec()),
+                _ => None,
+            };
+            let own_idx = if self.lo < self.hi {
+                Some(if forward { self.lo } else { self.hi - 1 })
+            } else {
+                None
+            };
+            let own_key = own_idx.and_then(|i| self.own.get(i)).map(|(k, _)| k.clone());
+            // Pick the next key in this direction; own writes win ties.
+            let take_own = match (&db_key, &own_key) {
+                (None, None) => {
+                    self.done = true;
+                    return None;
+                }
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(d), Some(o)) => {
+                    if forward {
+                        o <= d
+                    } else {
+                        o >= d
+                    }
+                }
+            };
+            if take_own {
+                let Some((k, v)) = own_idx.and_then(|i| self.own.get(i)).cloned() else {
+                    self.done = true;
+                    return None;
+                };
+                if forward {
+                    self.lo += 1;
+                } else {
+                    self.hi -= 1;
+                }
+                if db_key.as_deref() == Some(k.as_slice()) {
+                    // The snapshot's version of this key is shadowed.
+                    if forward {
+                        self.front = None;
+                    } else {
+                        self.back = None;
+                    }
+                }
+                if self.crosses(&k, forward) {
+                    self.done = true;
+                    return None;
+                }
+                self.remember(&k, forward);
+                match v {
+                    Some(v) => return Some(Ok((Key::from(k), Value::from(v)))),
+                    None => continue,
+                }
+            }
+            let item = if forward { self.front.take() } else { self.back.take() };
+            let Some(Ok((k, v))) = item else {
+                self.done = true;
+                return None;
+            };
+            if self.crosses(&k, forward) {
+                self.done = true;
+                return None;
+            }
+            self.remember(&k, forward);
+            return Some(Ok((k, v)));
+        }
+    }
+
+    fn remember(&mut self, k: &[u8], forward: bool) {
+        if forward {
+            self.last_front = Some(k.to_vec());
+        } else {
+            self.last_back = Some(k.to_vec());
+        }
+    }
+}
+
+impl Iterator for TxIter {
+    type Item = Result<(Key, Value)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step(true)
+    }
+}
+
+impl DoubleEndedIterator for TxIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.step(false)
+    }
+}
