@@ -32,7 +32,9 @@ pub enum FilterDecision {
 /// when that version is a value (not a delete, not an expired value) and every reader can see it
 /// (its sequence number is at or below the oldest live [`crate::Snapshot`]). Older versions that
 /// snapshots still read are never shown to the filter and never changed. Memtable flushes and
-/// reads do not call it: until a compaction reaches a key, reads return the value as written.
+/// reads do not call it: until a compaction rewrites a key's table, reads return the value as
+/// written (a table that a compaction only moves to the next level is not rewritten; a full
+/// [`crate::Db::compact`] rewrites everything).
 ///
 /// # Requirements
 ///

@@ -17,7 +17,8 @@
 //!   still read are never filtered, so a snapshot's view does not change under it.
 //!
 //! Invariants: the seqno (the key's version) never changes; the only kind change is to a
-//! tombstone.
+//! tombstone. A table that a compaction moves without rewriting it (a trivial move) is not seen
+//! here: its expired values and unfiltered keys wait for a later rewrite.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
