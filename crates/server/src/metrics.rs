@@ -244,6 +244,9 @@ const ENGINE_COUNTERS: &[&str] = &[
     "compaction_bytes_read",
     "compaction_bytes_written",
     "compaction_entries_dropped",
+    "entries_expired",
+    "entries_filter_dropped",
+    "entries_filter_replaced",
     "block_cache_hits",
     "block_cache_misses",
 ];
