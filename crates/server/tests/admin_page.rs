@@ -460,19 +460,32 @@ fn admin_page_in_headless_chromium() {
         r#"{"enabled": false, "version": 0}"#,
     );
     assert_eq!(r.status, 201, "{}", r.body);
+    // The flush writes a table per keyspace: the user keys' (`default`) and the flags'.
     let r = s.post("/admin/flush", "");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["tables"], 1);
+    assert_eq!(r.json()["tables"], 2);
     let tables = s.get("/admin/tables").json();
     let t = &tables["tables"][0];
-    assert_eq!(t["level"], 0);
+    assert_eq!(
+        (t["keyspace"].as_str(), t["level"].as_u64()),
+        (Some("default"), Some(0))
+    );
     assert_eq!(
         t["smallest"],
-        json!({ "namespace": "flag", "key": "dark-mode" })
+        json!({ "namespace": "key", "key": "order:1" })
     );
     assert_eq!(
         t["largest"],
         json!({ "namespace": "key", "key": "user:020" })
+    );
+    let t = &tables["tables"][1];
+    assert_eq!(t["keyspace"], "flags");
+    assert_eq!(
+        (t["smallest"].clone(), t["largest"].clone()),
+        (
+            json!({ "namespace": "flag", "key": "dark-mode" }),
+            json!({ "namespace": "flag", "key": "new-checkout" })
+        )
     );
 
     b.goto(&s.url("/admin?interval=300"));
@@ -482,25 +495,26 @@ fn admin_page_in_headless_chromium() {
     b.type_into("#token", TOKEN);
     b.click("#token-save");
     b.wait_attr("body", "data-loaded", "true");
-    b.wait_attr("#tables-count", "data-count", "1");
-    b.wait_text(
-        "one table at L0",
-        "#levels-body tr[data-level='0'] td.files",
-        |t| t == "1",
-    );
-    b.wait_text("the L0 card", "#l0-count", |t| t == "1");
-
-    // More writes, then the page's own Flush button: the tree shows a second L0 table.
-    write_users(&s, 21..=30);
-    b.click("#flush-btn");
+    // A table of user keys and one of flags.
     b.wait_attr("#tables-count", "data-count", "2");
     b.wait_text(
         "two tables at L0",
         "#levels-body tr[data-level='0'] td.files",
         |t| t == "2",
     );
-    assert_eq!(b.texts("#tables-body tr").len(), 2);
-    assert_eq!(table_count(&s), 2);
+    b.wait_text("the L0 card", "#l0-count", |t| t == "2");
+
+    // More writes, then the page's own Flush button: the tree shows a third L0 table.
+    write_users(&s, 21..=30);
+    b.click("#flush-btn");
+    b.wait_attr("#tables-count", "data-count", "3");
+    b.wait_text(
+        "three tables at L0",
+        "#levels-body tr[data-level='0'] td.files",
+        |t| t == "3",
+    );
+    assert_eq!(b.texts("#tables-body tr").len(), 3);
+    assert_eq!(table_count(&s), 3);
     // The newest table's key range, as the page shows it.
     let ranges = b.texts("#tables-body .range");
     assert!(
