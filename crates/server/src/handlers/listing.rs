@@ -17,6 +17,8 @@ use crate::json;
 use crate::state::AppState;
 
 type Items = Vec<(Vec<u8>, Vec<u8>)>;
+/// A range of keys: lower and upper bound.
+type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// Query parameters of the listing and search routes.
 struct Query {
@@ -120,7 +122,7 @@ fn resume(
 }
 
 /// The bounds of the keys starting with `prefix`.
-fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+fn prefix_bounds(prefix: &[u8]) -> Range {
     let upper = lsmkv::prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded);
     (Bound::Included(prefix.to_vec()), upper)
 }
@@ -159,24 +161,29 @@ pub async fn list(ctx: &Ctx, ks: &Keyspace, req: &Request<Incoming>) -> Result<R
     let q = Query::parse(req);
     let reverse = q.flag("reverse")?;
     let keys_only = q.flag("keys_only")?;
-    let range = match q.get("prefix") {
-        Some(_) if q.get("start").is_some() || q.get("end").is_some() => {
-            return Err(ApiError::bad_request(
-                "give `prefix` or `start` / `end`, not both",
-            ));
-        }
-        Some(p) => prefix_bounds(p.as_bytes()),
-        None => (
-            bound_param(q.get("start"), true),
-            bound_param(q.get("end"), false),
-        ),
-    };
+    let range = requested_range(&q)?;
     if q.flag("count")? {
         return count(ctx, ks, range, q.cursor()?).await;
     }
     let limit = q.limit(&ctx.state)?;
     let range = resume(range.0, range.1, q.cursor()?, reverse);
     page(ctx, ks, range, reverse, limit, keys_only).await
+}
+
+/// The keys a request names: `prefix=P`, or `start=` (inclusive) and `end=` (exclusive), either
+/// bound optional; not both forms. (The one parser of a range of keys in a query, for listings,
+/// counts and, later, range deletes.)
+fn requested_range(q: &Query) -> Result<Range, ApiError> {
+    match q.get("prefix") {
+        Some(_) if q.get("start").is_some() || q.get("end").is_some() => Err(
+            ApiError::bad_request("give `prefix` or `start` / `end`, not both"),
+        ),
+        Some(p) => Ok(prefix_bounds(p.as_bytes())),
+        None => Ok((
+            bound_param(q.get("start"), true),
+            bound_param(q.get("end"), false),
+        )),
+    }
 }
 
 /// `count=true` of [`list`]: counts forward from the cursor, at most SEARCH_SCAN_LIMIT keys.
