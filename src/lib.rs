@@ -48,7 +48,7 @@ macro_rules! internal_mod {
 
 internal_mod!(
     batch, cache, compaction, db, error, format, fs, iter, key, manifest, memtable, options,
-    recovery, sstable, stats, value, wal,
+    rangedel, recovery, sstable, stats, value, wal,
 );
 
 pub mod debug;
