@@ -1,8 +1,10 @@
 //! Compaction: choosing work ([`picker`], pure) and doing it (`job`: merge, drop garbage, write
-//! split outputs). Installing the result and scheduling live in `db/compact.rs`.
+//! split outputs; `range_dels`: what range tombstones delete, whole tables included, and what the
+//! outputs carry). Installing the result and scheduling live in `db/compact.rs`.
 
 pub(crate) mod job;
 pub mod picker;
+pub(crate) mod range_dels;
 
 #[cfg(any(test, feature = "internal"))]
 pub use picker::{PickerConfig, Plan, TableView};

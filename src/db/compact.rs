@@ -19,6 +19,7 @@ use super::version::{
 };
 use crate::compaction::job::{self, JobContext};
 use crate::compaction::picker::{self, PickerConfig, Plan};
+use crate::compaction::range_dels;
 use crate::error::{Error, Result};
 use crate::iter::Bounds;
 use crate::manifest::{FileMeta, VersionEdit};
@@ -57,9 +58,11 @@ fn next_plan(shared: &Shared, cfg: &PickerConfig) -> Option<(Plan, Vec<Arc<Table
             if c.cursor.len() < levels.len() {
                 c.cursor.resize(levels.len(), Vec::new());
             }
-            if let Some(plan) = picker::pick(cfg, &levels, &c.busy, &c.cursor) {
+            if let Some(mut plan) = picker::pick(cfg, &levels, &c.busy, &c.cursor) {
                 let inputs = resolve(&sv.version, &plan);
-                if let Some(inputs) = inputs {
+                if let Some(mut inputs) = inputs {
+                    let (levels, snap) = (&sv.version.levels, smallest_snapshot(shared));
+                    range_dels::add_covered_tables(&mut plan, &mut inputs, levels, &c.busy, snap);
                     for (_, n) in &plan.inputs {
                         c.busy.insert(*n);
                     }
@@ -187,6 +190,8 @@ fn merge_inputs(
         .fetch_add(out.bytes_written, Ordering::Relaxed);
     c.compaction_entries_dropped
         .fetch_add(out.entries_dropped, Ordering::Relaxed);
+    c.tables_dropped_by_range_delete
+        .fetch_add(out.tables_dropped, Ordering::Relaxed);
     Ok(out.tables)
 }
 

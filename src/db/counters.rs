@@ -31,6 +31,8 @@ pub(crate) struct Counters {
     pub compaction_bytes_read: AtomicU64,
     pub compaction_bytes_written: AtomicU64,
     pub compaction_entries_dropped: AtomicU64,
+    pub range_deletes: AtomicU64,
+    pub tables_dropped_by_range_delete: AtomicU64,
 }
 
 impl Counters {
@@ -60,6 +62,8 @@ impl Counters {
             compaction_bytes_read: r(&self.compaction_bytes_read),
             compaction_bytes_written: r(&self.compaction_bytes_written),
             compaction_entries_dropped: r(&self.compaction_entries_dropped),
+            range_deletes: r(&self.range_deletes),
+            tables_dropped_by_range_delete: r(&self.tables_dropped_by_range_delete),
             ..Stats::default()
         }
     }
@@ -95,12 +99,15 @@ impl Shared {
     fn fill_shape(&self, sv: &SuperVersion, s: &mut Stats) {
         for (i, l) in sv.version.levels.iter().enumerate() {
             let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
+            let range_tombstones: u64 = l.iter().map(|t| t.meta().range_tombstones).sum();
             s.sst_files += l.len() as u64;
             s.sst_bytes += bytes;
+            s.sst_range_tombstones += range_tombstones;
             s.levels.push(LevelStats {
                 level: i as u32,
                 files: l.len() as u64,
                 bytes,
+                range_tombstones,
             });
         }
         // A read-only handle writes no WAL.
@@ -115,6 +122,10 @@ impl Shared {
         s.last_seqno = self.visible_seqno.load(Ordering::Acquire);
         s.memtable_bytes = sv.mem.approximate_size() as u64;
         s.memtable_entries = sv.mem.len();
+        s.memtable_range_tombstones = std::iter::once(&sv.mem)
+            .chain(&sv.imms)
+            .map(|m| m.range_tombstone_count())
+            .sum();
         s.immutable_memtables = sv.imms.len() as u64;
         s.immutable_memtable_bytes = imm_bytes;
         s.wal_segments = 1 + sv.imms.len() as u64;
