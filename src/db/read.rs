@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::iter::{Bounds, DbIter, InternalCursor, MemIter, prefix_upper_bound};
 use crate::key::{SeqNo, decode_internal};
 use crate::manifest::FileMeta;
+use crate::rangedel::TombstoneSet;
 use crate::value::{Key, Value};
 
 /// Live snapshots by seqno (with a count each), so that compaction keeps the versions they see.
@@ -79,11 +80,13 @@ fn prefix_bounds(prefix: &[u8]) -> Bounds {
 }
 
 /// Cursors over every source of `sv` that may hold keys in the bounds: tables are skipped by key
-/// range, and for prefix scans by their prefix filter.
+/// range, for prefix scans by their prefix filter, and when a range tombstone visible at
+/// `snapshot` deletes all they hold.
 fn children(
     sv: &SuperVersion,
     b: &Bounds,
     skipped: &std::sync::atomic::AtomicU64,
+    (tombstones, snapshot): (&TombstoneSet, SeqNo),
 ) -> Vec<Box<dyn InternalCursor>> {
     let mut v: Vec<Box<dyn InternalCursor>> = Vec::new();
     v.push(Box::new(MemIter::new(sv.mem.clone())));
@@ -93,6 +96,16 @@ fn children(
     for level in &sv.version.levels {
         for t in level {
             if !b.overlaps(smallest_user_key(t), largest_user_key(t)) {
+                continue;
+            }
+            if !tombstones.is_empty()
+                && tombstones.covers_table(
+                    t.smallest_user_key(),
+                    t.upper_limit(),
+                    t.meta().max_seqno,
+                    snapshot,
+                )
+            {
                 continue;
             }
             if let Some(p) = &b.prefix
@@ -111,12 +124,17 @@ fn iter_at(shared: &Arc<Shared>, guard: Arc<SnapshotGuard>, bounds: Bounds) -> D
     let sv = shared.sv.load_full();
     let seqno = guard.seqno;
     let owner = guard.shared.clone();
+    let tombstones = sv.range_tombstones();
+    let skip = tombstones.clone();
     DbIter::new(
-        Arc::new(move |b: &Bounds| children(&sv, b, &owner.counters.prefix_filter_skips)),
+        Arc::new(move |b: &Bounds| {
+            children(&sv, b, &owner.counters.prefix_filter_skips, (&skip, seqno))
+        }),
         seqno,
         bounds,
         Some(guard),
     )
+    .with_range_tombstones(tombstones)
 }
 
 fn search(it: DbIter, needle: &[u8], limit: usize) -> Result<Vec<(Key, Value)>> {
@@ -266,6 +284,8 @@ pub struct TableInfo {
     pub entries: u64,
     /// Tombstones among them.
     pub tombstones: u64,
+    /// Range tombstones in the table (besides its entries).
+    pub range_tombstones: u64,
     /// Smallest user key.
     pub smallest_key: Vec<u8>,
     /// Largest user key.
@@ -277,7 +297,8 @@ pub struct TableInfo {
 }
 
 impl From<&FileMeta> for TableInfo {
-    /// The manifest record's fields, with user keys instead of internal keys.
+    /// The manifest record's fields, with user keys instead of internal keys (the manifest does
+    /// not count range tombstones: `range_tombstones` is 0).
     fn from(m: &FileMeta) -> TableInfo {
         let user = |k: &[u8]| decode_internal(k).map_or(&[][..], |(u, _)| u).to_vec();
         TableInfo {
@@ -286,6 +307,7 @@ impl From<&FileMeta> for TableInfo {
             file_size: m.file_size,
             entries: m.entries,
             tombstones: m.tombstones,
+            range_tombstones: 0,
             smallest_key: user(&m.smallest_key),
             largest_key: user(&m.largest_key),
             min_seqno: m.min_seqno,
@@ -302,7 +324,9 @@ impl Db {
         let mut out = Vec::new();
         for (level, tables) in sv.version.levels.iter().enumerate() {
             for t in tables {
-                out.push(TableInfo::from(&file_meta(t, level as u32)));
+                let mut info = TableInfo::from(&file_meta(t, level as u32));
+                info.range_tombstones = t.meta().range_tombstones;
+                out.push(info);
             }
         }
         out

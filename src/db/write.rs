@@ -197,7 +197,7 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
     let sv = shared.sv.load();
     let mem = &sv.mem;
     let mut seq = first;
-    let (mut puts, mut deletes, mut user_bytes) = (0u64, 0u64, 0u64);
+    let (mut puts, mut deletes, mut range_deletes, mut user_bytes) = (0u64, 0u64, 0u64, 0u64);
     for b in group.iter() {
         for entry in b.iter() {
             // A self-built batch always decodes; a failure here is our bug.
@@ -207,13 +207,15 @@ fn commit_locked(shared: &Shared, wal: &mut WalState, group: &mut [WriteBatch]) 
             user_bytes += (e.key.len() + e.value.len()) as u64;
             match e.kind {
                 ValueKind::Put | ValueKind::PutExpiring => puts += 1,
-                ValueKind::Delete | ValueKind::RangeDelete => deletes += 1,
+                ValueKind::Delete => deletes += 1,
+                ValueKind::RangeDelete => range_deletes += 1,
             }
         }
     }
     shared.visible_seqno.store(last, Ordering::Release);
     c.puts.fetch_add(puts, Ordering::Relaxed);
     c.deletes.fetch_add(deletes, Ordering::Relaxed);
+    c.range_deletes.fetch_add(range_deletes, Ordering::Relaxed);
     c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
     c.user_bytes_written
         .fetch_add(user_bytes, Ordering::Relaxed);

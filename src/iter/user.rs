@@ -2,7 +2,8 @@
 //!
 //! It pins the `SuperVersion` (memtables and tables) and a seqno when it is created, so it sees
 //! exactly the writes committed before that moment. For each user key it yields the newest version
-//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone. Both
+//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone or older
+//! than a range tombstone over the key visible at the snapshot. Both
 //! ends work (`DoubleEndedIterator`): each end has its own merging cursor, created on first use,
 //! and the iterator ends when the two meet.
 
@@ -13,6 +14,7 @@ use super::{InternalCursor, MergeCursor};
 use crate::error::Result;
 use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
+use crate::rangedel::TombstoneSet;
 use crate::value::{Key, Value};
 
 /// Key bounds of an iteration, owned.
@@ -86,6 +88,8 @@ pub struct DbIter {
     last_front: Option<Key>,
     last_back: Option<Key>,
     done: bool,
+    /// The range tombstones of the sources (empty when there are none).
+    range_tombstones: TombstoneSet,
     /// Keeps whatever must outlive the iteration (e.g. a snapshot registration).
     _guard: Option<Arc<dyn Send + Sync>>,
 }
@@ -116,8 +120,21 @@ impl DbIter {
             last_front: None,
             last_back: None,
             done,
+            range_tombstones: TombstoneSet::default(),
             _guard: guard,
         }
+    }
+
+    /// Makes the iterator honour `tombstones`, the range tombstones of its sources.
+    pub(crate) fn with_range_tombstones(mut self, tombstones: TombstoneSet) -> Self {
+        self.range_tombstones = tombstones;
+        self
+    }
+
+    /// Whether the version `trailer` of `key` is deleted by a range tombstone.
+    fn range_deleted(&self, key: &[u8], trailer: u64) -> bool {
+        self.range_tombstones
+            .deletes(key, unpack_trailer(trailer).0, self.snapshot)
     }
 
     /// The seqno this iterator reads at.
@@ -196,7 +213,8 @@ impl DbIter {
                 return Ok(None);
             }
             self.last_front = Some(key.clone());
-            if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
+            if unpack_trailer(trailer).1 == Some(ValueKind::Put) && !self.range_deleted(&key, trailer)
+            {
                 return Ok(Some((key, value)));
             }
         }
@@ -236,7 +254,8 @@ impl DbIter {
                 continue;
             };
             self.last_back = Some(key.clone());
-            if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
+            if unpack_trailer(trailer).1 == Some(ValueKind::Put) && !self.range_deleted(&key, trailer)
+            {
                 return Ok(Some((key, value)));
             }
         }
