@@ -458,7 +458,10 @@ fn code_constants() -> BTreeMap<&'static str, u128> {
             "LARGEST_UNBOUNDED_TRAILER",
             u128::from(sst::LARGEST_UNBOUNDED_TRAILER),
         ),
-        ("TABLE_MIN_READ_VERSION", u128::from(sst::TABLE_MIN_READ_VERSION)),
+        (
+            "TABLE_MIN_READ_VERSION",
+            u128::from(sst::TABLE_MIN_READ_VERSION),
+        ),
         ("INDEX_ENTRY_SIZE", sst::INDEX_ENTRY_SIZE as u128),
         ("ENTRY_HEADER_SIZE", sst::ENTRY_HEADER_SIZE as u128),
         ("MAX_BLOOM_HASHES", u128::from(sst::MAX_BLOOM_HASHES)),

@@ -21,7 +21,9 @@ use crate::error::Result;
 use crate::format::codec::Cursor;
 use crate::format::sst::{RANGE_DEL_COUNT_SIZE, RANGE_TOMBSTONE_HEADER_SIZE, RangeTombstoneHeader};
 use crate::format::{MAX_KEY_SIZE, MAX_SEQNO, RangeEnd, len_u32};
-use crate::rangedel::RangeTombstone;
+use crate::rangedel::{RangeTombstone, UpperLimit};
+
+use super::meta::TableMeta;
 
 /// The block order: start ascending, then seqno descending (newest first).
 pub fn block_order(a: &RangeTombstone, b: &RangeTombstone) -> Ordering {
@@ -101,6 +103,29 @@ pub fn decode(payload: &[u8]) -> Result<Vec<RangeTombstone>> {
         return Err(c.error("bytes after the last range tombstone"));
     }
     Ok(out)
+}
+
+/// Checks that every tombstone lies in the table's key and seqno range as the meta block states
+/// them (the builder makes it so; a reader must not trust it): a table is chosen for a key by that
+/// range, so a tombstone outside it would be missed.
+pub fn check_within(tombstones: &[RangeTombstone], meta: &TableMeta) -> Result<()> {
+    let (lo, hi) = (meta.smallest_user_key(), meta.upper_limit());
+    for t in tombstones {
+        let within = lo <= t.start.as_slice()
+            && match &t.end {
+                RangeEnd::Unbounded => hi == UpperLimit::Unbounded,
+                RangeEnd::Before(e) => hi == UpperLimit::Unbounded || hi.closed() >= e.as_slice(),
+            }
+            && (meta.min_seqno..=meta.max_seqno).contains(&t.seqno);
+        if !within {
+            return Err(crate::error::Error::corruption(
+                Path::new(""),
+                0,
+                "a range tombstone lies outside the table's key or seqno range",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

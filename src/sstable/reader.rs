@@ -149,7 +149,9 @@ impl Table {
                 let blk = slice(&data, h.offset, h.len)
                     .ok_or_else(|| Error::corruption(&path, h.offset, "block out of range"))?;
                 let payload = read_block_in(&data, blk).map_err(|e| e.in_file(&path, h.offset))?;
-                let ts = super::range_del::decode(&payload).map_err(|e| e.in_file(&path, h.offset))?;
+                let ts = super::range_del::decode(&payload)
+                    .and_then(|ts| super::range_del::check_within(&ts, &meta).map(|()| ts))
+                    .map_err(|e| e.in_file(&path, h.offset))?;
                 if ts.len() as u64 != meta.range_tombstones {
                     return Err(Error::corruption(
                         &path,

@@ -407,6 +407,9 @@ fn read_range_dels(
     }
     let payload = read_aux(dump, data, h, limit, "range tombstone")?;
     let ts = decoded(dump, crate::sstable::range_del::decode(&payload), h.offset)?;
+    if let Err(e) = crate::sstable::range_del::check_within(&ts, meta) {
+        dump.note(e, h.offset);
+    }
     if ts.len() as u64 != meta.range_tombstones {
         dump.problem_at(
             h.offset,
