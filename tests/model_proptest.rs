@@ -1,9 +1,12 @@
-//! Model test: random sequences of put / delete / batch / flush / reopen against a `BTreeMap`.
+//! Model test: random sequences of put / delete / batch / range delete / prefix delete / flush /
+//! compact / snapshot / reopen against a `BTreeMap`.
 //!
 //! Small `memtable_max_size` and `block_size` make automatic flushes and multi-block tables happen
 //! within a few operations; keys come from a tiny alphabet (including the empty key) so overwrites
-//! and deletes of live keys are common. After every step every key of the alphabet is read back and
-//! compared with the model.
+//! and deletes of live keys are common, and range deletes over it cover keys in memtables and in
+//! tables of several levels. After every step every key of the alphabet is read back, and the whole
+//! database scanned both ways, and compared with the model; snapshots are checked against the
+//! state they were taken in, across later range deletes, flushes and compactions.
 //!
 //! Replay: the run is deterministic. `LSMKV_SEED=<n>` picks another seed (printed at the start of
 //! each run), `PROPTEST_CASES=<n>` changes the number of cases. A failure prints the shrunk op
@@ -30,7 +33,11 @@ const DEFAULT_CASES: u32 = 24;
 enum Op {
     Write(Write),
     Flush,
+    Compact,
     Reopen,
+    Snapshot,
+    /// Checks (and drops) the `n % len`-th snapshot.
+    CheckSnapshot(usize),
 }
 
 /// Every key the test uses: strings of length 0..=3 over {a, b}, plus one binary key.
@@ -53,26 +60,41 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        17 => Write::strategy(key, value).prop_map(Op::Write),
+        17 => Write::strategy_with_ranges(key, value).prop_map(Op::Write),
         1 => Just(Op::Flush),
+        1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Snapshot),
+        1 => any::<usize>().prop_map(Op::CheckSnapshot),
     ]
 }
 
-fn check(db: &Db, model: &Model, step: usize, op: &Op) -> Result<(), TestCaseError> {
+/// `r` answers every key of the alphabet, and full scans both ways, as `state`.
+fn check_state(r: &impl model::Read, state: &model::State, ctx: &str) -> Result<(), TestCaseError> {
     for k in alphabet() {
-        let got = ok(db.get(&k), || format!("step {step} ({op:?}): get {k:?}"))?;
-        let want = model.get(&k);
+        let got = ok(r.get(&k), || format!("{ctx}: get {k:?}"))?;
         prop_assert_eq!(
             got.as_deref(),
-            want,
-            "step {} after {:?}: key {:?}",
-            step,
-            op,
+            state.get(&k).map(Vec::as_slice),
+            "{}: key {:?}",
+            ctx,
             k
         );
     }
+    let want = model::pairs(state);
+    prop_assert_eq!(
+        ok(model::try_collect(r.all()), || format!("{ctx}: scan"))?,
+        want.clone()
+    );
+    let rev = ok(model::try_collect(r.all().rev()), || {
+        format!("{ctx}: reverse scan")
+    })?;
+    prop_assert_eq!(rev, model::reversed(want), "{}: reverse scan", ctx);
     Ok(())
+}
+
+fn check(db: &Db, model: &Model, step: usize, op: &Op) -> Result<(), TestCaseError> {
+    check_state(db, model.latest(), &format!("step {step} after {op:?}"))
 }
 
 fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
@@ -80,6 +102,7 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     let open = || ok(Db::open(dir.path(), opts::tiny()), || "open".to_string());
     let mut db = Some(open()?);
     let mut model = Model::new();
+    let mut snaps: Vec<(lsmkv::Snapshot, model::State)> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         let d = db.as_ref().unwrap();
         let what = || format!("step {step} ({op:?})");
@@ -89,13 +112,28 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
                 model.apply(w);
             }
             Op::Flush => ok(d.flush(), what)?,
+            Op::Compact => ok(d.compact(), what)?,
+            Op::Snapshot => snaps.push((d.snapshot(), model.latest().clone())),
+            Op::CheckSnapshot(i) => {
+                if !snaps.is_empty() {
+                    let (s, state) = snaps.remove(i % snaps.len());
+                    check_state(&s, &state, &format!("{} snapshot", what()))?;
+                }
+            }
             Op::Reopen => {
-                // Drop (not close) the only handle: that must release the lock and keep the data.
+                // Snapshots hold the database open: check and drop them first. Then drop (not
+                // close) the only handle: that must release the lock and keep the data.
+                for (s, state) in snaps.drain(..) {
+                    check_state(&s, &state, &format!("{} snapshot", what()))?;
+                }
                 drop(db.take());
                 db = Some(open()?);
             }
         }
         check(db.as_ref().unwrap(), &model, step, op)?;
+    }
+    for (s, state) in snaps.drain(..) {
+        check_state(&s, &state, "end: snapshot")?;
     }
     // Finally a clean close and reopen.
     ok(db.take().unwrap().close(), || "final close".to_string())?;

@@ -387,3 +387,23 @@ fn read_only_handles_refuse_range_deletes() {
     assert!(matches!(ro.delete_range(&b"a"[..]..), Err(Error::ReadOnly)));
     assert!(matches!(ro.delete_prefix(b"a"), Err(Error::ReadOnly)));
 }
+
+/// A key a range delete covers is absent for versioned reads and compare-and-swap too.
+#[test]
+fn versioned_reads_and_compare_and_swap_see_range_deletes() {
+    let dir = common::dir::tempdir();
+    let db = Db::open(dir.path(), opts::no_sync()).unwrap();
+    db.put(b"user/1", b"a").unwrap();
+    let (_, version) = db.get_versioned(b"user/1").unwrap().unwrap();
+    db.delete_prefix(b"user/").unwrap();
+    for round in 0..2 {
+        assert_eq!(db.get_versioned(b"user/1").unwrap(), None, "round {round}");
+        assert!(!db.compare_and_swap(b"user/1", Some(version), b"x").unwrap());
+        db.flush().unwrap();
+    }
+    assert!(db.put_if_absent(b"user/1", b"b").unwrap());
+    let (v, new_version) = db.get_versioned(b"user/1").unwrap().unwrap();
+    assert_eq!((&v[..], new_version > version), (&b"b"[..], true));
+    db.compact().unwrap();
+    assert_eq!(db.get_versioned(b"user/1").unwrap().unwrap().1, new_version);
+}
