@@ -288,7 +288,9 @@ pub struct TableInfo {
     pub range_tombstones: u64,
     /// Smallest user key.
     pub smallest_key: Vec<u8>,
-    /// Largest user key.
+    /// Largest user key. For a table whose range a range tombstone extends past its last entry,
+    /// the tombstone's (exclusive) end, or, for a tombstone without end, the largest key the
+    /// table holds (`format-spec/sstable.md`, "Key range of a table").
     pub largest_key: Vec<u8>,
     /// Smallest sequence number.
     pub min_seqno: u64,
