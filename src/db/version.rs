@@ -130,7 +130,7 @@ impl SuperVersion {
         let seqno = crate::key::unpack_trailer(*trailer).0;
         let newest = std::iter::once(&self.mem)
             .chain(&self.imms)
-            .filter_map(|m| m.range_fragments()?.max_covering(key, snapshot))
+            .filter_map(|m| m.max_range_tombstone(key, snapshot))
             .chain(self.version.range_fragments().max_covering(key, snapshot))
             .max();
         match newest {

@@ -277,6 +277,12 @@ impl Memtable {
         self.range_dels.fragments()
     }
 
+    /// The seqno of the newest range tombstone over `key` with seqno <= `snapshot` (one atomic
+    /// load when there is none).
+    pub fn max_range_tombstone(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
+        self.range_dels.max_covering(key, snapshot)
+    }
+
     /// A copy of the range tombstones with seqno <= `max_seqno` (to flush them, or to copy them
     /// into another memtable).
     pub fn range_tombstones(&self, max_seqno: SeqNo) -> Vec<RangeTombstone> {
@@ -441,12 +447,14 @@ mod tests {
         let f = m.range_fragments().unwrap();
         assert_eq!(f.max_covering(b"c", 9), Some(2));
         assert_eq!(f.max_covering(b"c", 1), None);
+        assert_eq!(m.max_range_tombstone(b"c", 9), Some(2));
         // Fragments are rebuilt once more tombstones arrive.
         m.insert_range_tombstone(RangeTombstone {
             start: b"c".to_vec(),
             end: RangeEnd::Unbounded,
             seqno: 5,
         });
+        assert_eq!(m.max_range_tombstone(b"zz", 9), Some(5), "rebuilt on demand");
         assert_eq!(m.range_fragments().unwrap().max_covering(b"zz", 9), Some(5));
         assert_eq!(m.range_tombstones(4).len(), 1);
         assert_eq!(m.range_tombstones(5).len(), 2);

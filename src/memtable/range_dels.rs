@@ -60,6 +60,24 @@ impl MemRangeDels {
         Some(f)
     }
 
+    /// The seqno of the newest tombstone over `key` with seqno `<= snapshot`, without taking a
+    /// reference count on the shared fragments when they are current (the point-read path).
+    pub fn max_covering(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        {
+            let current = self.fragments.load();
+            if let Some(f) = current.as_ref()
+                && f.sources() >= n
+            {
+                return f.max_covering(key, snapshot);
+            }
+        }
+        self.fragments()?.max_covering(key, snapshot)
+    }
+
     /// A copy of the tombstones with seqno `<= max_seqno`, in the order they were added.
     pub fn snapshot(&self, max_seqno: SeqNo) -> Vec<RangeTombstone> {
         if self.len() == 0 {
