@@ -29,6 +29,11 @@
 //! - `readseqcold`: readseq after the same cold reopen as readrandomcold.
 //! - `readseqmem`: readseq over keys still in the memtable (filled without a flush; choose `--num`
 //!   so that they fit in `MEMTABLE_MAX_SIZE`).
+//! - `deleteprefix`: puts `num` keys under the prefix `p/` and `num / 100` under `q/` (untimed),
+//!   compacts, then times one `delete_prefix("p/")` (a single range tombstone), and the full
+//!   compaction after it; reports the database size before and after, the tables compaction
+//!   deleted whole, and the latency of point reads of surviving `q/` keys before and after the
+//!   range delete (while its tombstone is in the memtable, then in a table).
 //!
 //! The read benchmarks fill `num` keys in order first (untimed) if this invocation has not, and
 //! flush, so they read from SSTables. `--mmap-advice random|normal|sequential` sets the madvise hint
@@ -415,6 +420,76 @@ impl Bench<'_> {
         Ok((found, bytes))
     }
 
+    /// Median latency of `n` gets of random keys `q/<i>` (they exist), in nanoseconds.
+    fn get_p50(&mut self, db: &Db, n: u64, q_keys: u64) -> lsmkv::Result<u64> {
+        let mut h = Hist {
+            nanos: Vec::with_capacity(n as usize),
+        };
+        for _ in 0..n {
+            let k = [
+                b"q/".as_slice(),
+                &make_key(self.rng.below(q_keys), self.args.key_size),
+            ]
+            .concat();
+            let t = Instant::now();
+            let v = db.get(&k)?;
+            h.nanos.push(t.elapsed().as_nanos() as u64);
+            assert!(v.is_some(), "q/ keys survive");
+        }
+        Ok(h.percentile(0.5).as_nanos() as u64)
+    }
+
+    /// The `deleteprefix` benchmark; the one timed operation is the `delete_prefix` call.
+    fn delete_prefix(&mut self, hist: &mut Hist) -> lsmkv::Result<(u64, u64, String)> {
+        let (n, ks, vs) = (self.args.num, self.args.key_size, self.args.value_size);
+        let q_keys = (n / 100).max(1);
+        let db = self.open(self.args.sync_mode)?.clone();
+        let fill_start = Instant::now();
+        for (prefix, count) in [(&b"p/"[..], n), (b"q/", q_keys)] {
+            for i in 0..count {
+                let k = [prefix, &make_key(i, ks)].concat();
+                db.put(&k, self.values.next(vs))?;
+            }
+        }
+        db.compact()?;
+        let fill_secs = fill_start.elapsed().as_secs_f64();
+        let before = dir_bytes(&self.dir);
+        let tables_before = db.stats().sst_files;
+        let reads = 100_000.min(10 * q_keys);
+        let get_before = self.get_p50(&db, reads, q_keys)?;
+
+        let t = Instant::now();
+        db.delete_prefix(b"p/")?;
+        let took = t.elapsed();
+        hist.nanos.push(took.as_nanos() as u64);
+
+        let get_mem = self.get_p50(&db, reads, q_keys)?;
+        let probe = [b"p/".as_slice(), &make_key(n / 2, ks)].concat();
+        assert!(db.get(&probe)?.is_none(), "deleted");
+        let st0 = db.stats();
+        let t = Instant::now();
+        db.compact()?;
+        let compact_secs = t.elapsed().as_secs_f64();
+        let st = db.stats();
+        let get_after = self.get_p50(&db, reads, q_keys)?;
+        let after = dir_bytes(&self.dir);
+        let left = db.range::<&[u8], _>(..).count() as u64;
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let text = format!(
+            " (delete_prefix of {n} keys took {took:.2?}; fill + compact {fill_secs:.1} s; \
+             db {:.1} MiB in {tables_before} tables before, {:.1} MiB after compaction \
+             ({compact_secs:.2} s: {} tables deleted whole, {:.1} MiB read, {:.1} MiB written); \
+             {left} keys left; get p50 {get_before} ns before, {get_mem} ns with the tombstone \
+             in the memtable, {get_after} ns after compaction)",
+            mib(before),
+            mib(after),
+            st.tables_dropped_by_range_delete - st0.tables_dropped_by_range_delete,
+            mib(st.compaction_bytes_read - st0.compaction_bytes_read),
+            mib(st.compaction_bytes_written - st0.compaction_bytes_written),
+        );
+        Ok((1, 0, text))
+    }
+
     fn reads(&self) -> u64 {
         self.args.reads.unwrap_or(self.args.num)
     }
@@ -512,6 +587,11 @@ impl Bench<'_> {
                 );
                 (n, b)
             }
+            "deleteprefix" => {
+                let (n, b, text) = self.delete_prefix(&mut hist)?;
+                note = text;
+                (n, b)
+            }
             "seekrandom" => {
                 let (seeks, b) = self.seek(&mut hist)?;
                 note = format!(" ({seeks} seeks + up to 100 nexts each)");
@@ -541,7 +621,8 @@ impl Bench<'_> {
         };
         // Time the operations only (the read benchmarks' setup is excluded).
         let timed: Duration = Duration::from_nanos(hist.nanos.iter().sum());
-        let elapsed = if name.starts_with("read") || name == "seekrandom" {
+        let elapsed = if name.starts_with("read") || name == "seekrandom" || name == "deleteprefix"
+        {
             timed
         } else {
             start.elapsed()

@@ -1,4 +1,4 @@
-//! [`WriteBatch`]: an atomic group of puts and deletes, and its encoding, which is also the payload
+//! [`WriteBatch`]: an atomic group of puts, deletes and range deletes, and its encoding, which is also the payload
 //! of a WAL record (`format-spec/wal.md`, "Batch payload").
 //!
 //! ```text
@@ -14,18 +14,21 @@
 // conversion.
 #![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
 
+use std::ops::RangeBounds;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::codec::Cursor;
-use crate::format::{EXPIRY_SIZE, MAX_KEY_SIZE, ValueKind};
+use crate::format::{EXPIRY_SIZE, MAX_KEY_SIZE, RangeEnd, ValueKind};
 use crate::key::SeqNo;
+use crate::rangedel::{prefix_to_tombstone, range_to_tombstone};
 
 pub use crate::format::wal::BATCH_HEADER_SIZE;
 
 /// A group of writes applied atomically by [`crate::Db::write`]: all or nothing, also across a
-/// crash. Within a batch a later entry for the same key wins.
+/// crash. Within a batch a later entry for the same key wins (also over a range delete before
+/// it).
 #[derive(Clone, PartialEq, Eq)]
 pub struct WriteBatch {
     rep: Vec<u8>,
@@ -136,6 +139,48 @@ impl WriteBatch {
         self.push_entry(keyspace, kind, key, &[value]);
     }
 
+    /// Deletes every key in `range` with one range tombstone, whatever the number of keys it
+    /// covers: entries before it in this batch and earlier writes are deleted, entries after it
+    /// in this batch are not. An empty range adds nothing. Bounds are checked against
+    /// [`crate::MAX_KEY_SIZE`] when the batch is written.
+    ///
+    /// ```
+    /// # fn main() -> lsmkv::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lsmkv::Db::open(dir.path(), lsmkv::Options::default())?;
+    /// db.put("log/1", "a")?;
+    /// let mut b = lsmkv::WriteBatch::new();
+    /// b.delete_range("log/".."log0");
+    /// b.put("log/2", "b"); // after the range delete: kept
+    /// db.write(b)?;
+    /// assert_eq!(db.get("log/1")?, None);
+    /// assert!(db.get("log/2")?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn delete_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, range: R) {
+        let (lower, upper) = (range.start_bound(), range.end_bound());
+        if let Some((start, end)) =
+            range_to_tombstone(lower.map(AsRef::as_ref), upper.map(AsRef::as_ref))
+        {
+            self.push_range_delete(0, &start, &end);
+        }
+    }
+
+    /// Deletes every key starting with `prefix` with one range tombstone (see
+    /// [`WriteBatch::delete_range`]): `[prefix, prefix_upper_bound(prefix))`, with no end when
+    /// the prefix is empty or all 0xff.
+    pub fn delete_prefix(&mut self, prefix: impl AsRef<[u8]>) {
+        let (start, end) = prefix_to_tombstone(prefix.as_ref());
+        self.push_range_delete(0, &start, &end);
+    }
+
+    /// Appends one range tombstone `[start, end)` in keyspace `keyspace`.
+    pub(crate) fn push_range_delete(&mut self, keyspace: u32, start: &[u8], end: &RangeEnd) {
+        let mut value = Vec::with_capacity(1 + start.len());
+        end.encode(&mut value);
+        self.push_entry(keyspace, ValueKind::RangeDelete, start, &[&value]);
+    }
+
     /// Appends one entry of `kind` for `key` in keyspace `keyspace`; the value is the
     /// concatenation of `value_parts` (ignored for a delete).
     pub(crate) fn push_entry(
@@ -163,12 +208,16 @@ impl WriteBatch {
             }
         }
         // A range delete's "value" is its end bound, not a user value: it is checked against the
-        // key limit when the batch is written.
+        // key limit when the batch is written. Its key may be one byte longer than a key (the end
+        // of an inclusive range, `b ++ [0]`), so it counts as its length less one (less the tag).
         let user_value = match kind {
             ValueKind::PutExpiring => value_len.saturating_sub(crate::format::EXPIRY_SIZE),
             ValueKind::RangeDelete => 0,
             _ => value_len,
         };
+        if kind == ValueKind::RangeDelete {
+            self.max_key = self.max_key.max(value_len.saturating_sub(2));
+        }
         self.bump(key.len(), user_value);
     }
 
@@ -472,6 +521,49 @@ mod tests {
         c.put(b"k", b"12345678");
         c.stamp_expiry(7);
         assert_eq!(c.iter().next().unwrap().unwrap().value, b"12345678");
+    }
+
+    #[test]
+    fn range_and_prefix_deletes_are_one_entry_each() {
+        let mut b = WriteBatch::new();
+        b.delete_range(b"a".to_vec()..b"c".to_vec());
+        b.delete_range::<&[u8], _>(..);
+        b.delete_range(&b"x"[..]..=&b"x"[..]);
+        b.delete_range(&b"q"[..]..&b"q"[..]); // empty: nothing
+        b.delete_prefix(b"p");
+        b.delete_prefix(b"\xff");
+        assert_eq!(b.len(), 5);
+        let enc = b.seal(1).to_vec();
+        let d = decode_batch(&enc, Path::new("w"), 0).unwrap();
+        let got: Vec<(Vec<u8>, RangeEnd)> = d
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e.kind, ValueKind::RangeDelete);
+                (e.key.to_vec(), RangeEnd::decode(e.value).unwrap())
+            })
+            .collect();
+        let before = |k: &[u8]| RangeEnd::Before(k.to_vec());
+        assert_eq!(
+            got,
+            vec![
+                (b"a".to_vec(), before(b"c")),
+                (Vec::new(), RangeEnd::Unbounded),
+                (b"x".to_vec(), before(b"x\0")),
+                (b"p".to_vec(), before(b"q")),
+                (b"\xff".to_vec(), RangeEnd::Unbounded),
+            ]
+        );
+        // The end may be one byte longer than a key; the batch reports an end over that.
+        assert_eq!(b.max_sizes(), (1, 0));
+        let mut b = WriteBatch::new();
+        let max = vec![b'k'; MAX_KEY_SIZE];
+        b.delete_range(&max[..]..=&max[..]);
+        assert_eq!(b.max_sizes(), (MAX_KEY_SIZE, 0));
+        let long = vec![b'k'; MAX_KEY_SIZE + 1];
+        b.delete_range(&b"a"[..]..=&long[..]);
+        assert_eq!(b.max_sizes(), (MAX_KEY_SIZE + 1, 0));
     }
 
     #[test]

@@ -46,6 +46,25 @@ pub fn cmp_internal(a_key: &[u8], a_trailer: u64, b_key: &[u8], b_trailer: u64) 
     }
 }
 
+/// The smallest key greater than every key starting with `prefix`, or `None` when there is none
+/// (the prefix is empty or all 0xff): the exclusive end of a prefix scan as a range.
+///
+/// ```
+/// assert_eq!(lsmkv::prefix_upper_bound(b"user:"), Some(b"user;".to_vec()));
+/// assert_eq!(lsmkv::prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
+/// assert_eq!(lsmkv::prefix_upper_bound(b"\xff"), None);
+/// ```
+pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// An owned internal key.
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[cfg(any(test, feature = "internal"))]

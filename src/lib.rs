@@ -48,7 +48,7 @@ macro_rules! internal_mod {
 
 internal_mod!(
     batch, cache, compaction, db, error, format, fs, index, iter, key, manifest, memtable, options,
-    recovery, sstable, stats, txn, value, wal,
+    rangedel, recovery, sstable, stats, txn, value, wal,
 );
 internal_mod!(compaction_filter, ttl);
 

@@ -13,6 +13,8 @@ pub struct Stats {
     pub memtable_bytes: u64,
     /// Entries in the active memtable.
     pub memtable_entries: u64,
+    /// Range tombstones in the active and the frozen memtables.
+    pub memtable_range_tombstones: u64,
     /// Frozen memtables waiting to be flushed.
     pub immutable_memtables: u64,
     /// Bytes held by frozen memtables.
@@ -29,10 +31,14 @@ pub struct Stats {
     pub sst_files: u64,
     /// Bytes in live SSTable files.
     pub sst_bytes: u64,
+    /// Range tombstones in live SSTable files.
+    pub sst_range_tombstones: u64,
     /// Puts since open (batch entries included).
     pub puts: u64,
     /// Deletes since open (batch entries included).
     pub deletes: u64,
+    /// Range deletes (`delete_range`, `delete_prefix`) since open (batch entries included).
+    pub range_deletes: u64,
     /// Point lookups since open.
     pub gets: u64,
     /// Point lookups that found a value.
@@ -81,6 +87,9 @@ pub struct Stats {
     pub entries_filter_dropped: u64,
     /// Values the compaction filter replaced.
     pub entries_filter_replaced: u64,
+    /// Tables compactions deleted whole, without reading them, because a range tombstone visible
+    /// to every reader covered all of them.
+    pub tables_dropped_by_range_delete: u64,
     /// Estimated bytes compaction must still rewrite to bring levels within their targets.
     pub pending_compaction_bytes: u64,
     /// (Bytes flushed + bytes written by compaction) / bytes written by users, since open.
@@ -140,6 +149,10 @@ pub struct KeyspaceStats {
     pub immutable_memtable_bytes: u64,
     /// Its levels.
     pub levels: Vec<LevelStats>,
+    /// Range tombstones in its memtables.
+    pub memtable_range_tombstones: u64,
+    /// Range tombstones in its SSTables.
+    pub sst_range_tombstones: u64,
     /// Its SSTables.
     pub sst_files: u64,
     /// Bytes of its SSTables.
@@ -159,6 +172,8 @@ pub struct LevelStats {
     pub files: u64,
     /// Bytes of those tables.
     pub bytes: u64,
+    /// Range tombstones in those tables.
+    pub range_tombstones: u64,
 }
 
 /// Block cache counters.

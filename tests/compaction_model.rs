@@ -1,6 +1,6 @@
 //! Compaction against a model, for each strategy: tiny memtables and levels so background
 //! compactions run constantly, with snapshots held across them, manual `compact`/`compact_range`,
-//! and reopen. Every read (point, range, reverse, snapshot) is compared with a `BTreeMap` model.
+//! range and prefix deletes (carried, clipped and garbage-collected by compactions), and reopen. Every read (point, range, reverse, snapshot) is compared with a `BTreeMap` model.
 //!
 //! Replay: `LSMKV_SEED=<n>`.
 
@@ -10,6 +10,8 @@ mod common;
 
 use common::model::{self, Model, State};
 use common::{opts, rng};
+use std::ops::Bound;
+
 use lsmkv::{CompactionStrategy, Db, Options, Snapshot};
 
 fn opts(strategy: CompactionStrategy) -> Options {
@@ -43,9 +45,31 @@ fn run(strategy: CompactionStrategy, salt: u64) {
                 db.put(&k, &v).unwrap();
                 model.put(&k, &v);
             }
-            65..=84 => {
+            65..=82 => {
                 db.delete(&k).unwrap();
                 model.delete(&k);
+            }
+            83 => {
+                // A range delete over up to ~60 keys, from memtables through every level.
+                let start = rng.below(1500);
+                let end = start + rng.below(60);
+                let w = model::Write::DeleteRange((
+                    Bound::Included(format!("key{start:05}").into_bytes()),
+                    Bound::Excluded(format!("key{end:05}").into_bytes()),
+                ));
+                w.apply(&db).unwrap();
+                model.apply(&w);
+            }
+            84 => {
+                // 100 keys ("key001xx"), or 10 ("key0012x").
+                let p = if rng.one_in(2) {
+                    format!("key{:03}", rng.below(15))
+                } else {
+                    format!("key{:04}", rng.below(150))
+                };
+                let w = model::Write::DeletePrefix(p.into_bytes());
+                w.apply(&db).unwrap();
+                model.apply(&w);
             }
             85..=89 => {
                 let got = db.get(&k).unwrap();
@@ -115,7 +139,9 @@ fn run(strategy: CompactionStrategy, salt: u64) {
     let tables = db.tables();
     assert!(tables.iter().all(|t| t.level == 3), "{tables:?}");
     assert!(
-        tables.iter().all(|t| t.tombstones == 0),
+        tables
+            .iter()
+            .all(|t| t.tombstones == 0 && t.range_tombstones == 0),
         "tombstones survived a full compaction"
     );
     let entries: u64 = tables.iter().map(|t| t.entries).sum();

@@ -19,7 +19,7 @@ use lsmkv::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT, ValueKind};
 use lsmkv::format::manifest::{self, tag};
 use lsmkv::format::sst::{
     self as sst, EntryHeader, FilterHeader, FilterPrefixHeader, Footer, Handle, IndexEntry,
-    MetaFixed,
+    MetaFixed, MetaV2, RangeTombstoneHeader,
 };
 use lsmkv::format::wal;
 
@@ -280,6 +280,40 @@ fn layouts() -> Vec<Layout> {
         },
         Layout {
             file: "sstable.md",
+            heading: "Meta block",
+            first: "range_tombstones",
+            fields: vec![
+                ("range_tombstones", offset_of!(MetaV2, range_tombstones), 8),
+                (
+                    "range_del_offset",
+                    offset_of!(MetaV2, range_del) + offset_of!(Handle, offset),
+                    8,
+                ),
+                (
+                    "range_del_len",
+                    offset_of!(MetaV2, range_del) + offset_of!(Handle, len),
+                    4,
+                ),
+            ],
+            size: Some(size_of::<MetaV2>()),
+        },
+        Layout {
+            file: "sstable.md",
+            heading: "Range-tombstone block",
+            first: "count",
+            fields: vec![("count", 0, sst::RANGE_DEL_COUNT_SIZE)],
+            size: None,
+        },
+        Layout {
+            file: "sstable.md",
+            heading: "Range-tombstone block",
+            first: "seqno",
+            fields: fields!(RangeTombstoneHeader;
+                "seqno" => seqno: 8, "start_len" => start_len: 4, "end_len" => end_len: 4),
+            size: Some(size_of::<RangeTombstoneHeader>()),
+        },
+        Layout {
+            file: "sstable.md",
             heading: "Footer",
             first: "filter_offset",
             fields: footer,
@@ -417,6 +451,24 @@ fn code_constants() -> BTreeMap<&'static str, u128> {
         // The spec writes "2^32 - 1".
         ("MAX_RECORD_PAYLOAD", wal::MAX_RECORD_PAYLOAD as u128),
         ("META_FIXED_SIZE", sst::META_FIXED_SIZE as u128),
+        ("META_V2_SIZE", sst::META_V2_SIZE as u128),
+        ("RANGE_DEL_COUNT_SIZE", sst::RANGE_DEL_COUNT_SIZE as u128),
+        (
+            "RANGE_TOMBSTONE_HEADER_SIZE",
+            sst::RANGE_TOMBSTONE_HEADER_SIZE as u128,
+        ),
+        (
+            "LARGEST_EXCLUSIVE_TRAILER",
+            u128::from(sst::LARGEST_EXCLUSIVE_TRAILER),
+        ),
+        (
+            "LARGEST_UNBOUNDED_TRAILER",
+            u128::from(sst::LARGEST_UNBOUNDED_TRAILER),
+        ),
+        (
+            "TABLE_MIN_READ_VERSION",
+            u128::from(sst::TABLE_MIN_READ_VERSION),
+        ),
         ("INDEX_ENTRY_SIZE", sst::INDEX_ENTRY_SIZE as u128),
         ("ENTRY_HEADER_SIZE", sst::ENTRY_HEADER_SIZE as u128),
         ("EXPIRY_SIZE", lsmkv::format::EXPIRY_SIZE as u128),
@@ -558,6 +610,12 @@ fn magic_numbers_versions_and_enum_values_match() {
         "`seek_trailer(s) = (s << 8) | {}`",
         ValueKind::MAX
     )));
+    // The unbounded sentinel is (seqno 0, kind RangeDelete), a trailer no entry has.
+    assert_eq!(
+        sst::LARGEST_UNBOUNDED_TRAILER,
+        lsmkv::key::pack_trailer(0, ValueKind::RangeDelete)
+    );
+    assert!(s.contains("Kind 2\n(`RangeDelete`) never appears in a data block"));
     assert!(s.contains("`(seqno << 8) \\| kind`"));
     assert!(s.contains(&format!(
         "{} = raw (`COMPRESSION_NONE`), {} = LZ4 (`COMPRESSION_LZ4`)",

@@ -553,3 +553,31 @@ fn a_keyspace_ttl_applies_to_every_kind_of_put_in_it() {
     clock.advance(ttl);
     assert_eq!(get(&sessions, "after-reopen"), None);
 }
+
+#[test]
+fn range_deletes_stay_inside_their_keyspace() {
+    let d = dir::tempdir();
+    let db = Db::open(d.path(), opts::tiny()).unwrap();
+    let a = db.keyspace("a").unwrap();
+    let b = db.keyspace("b").unwrap();
+    for i in 0..200 {
+        let k = format!("k{i:03}");
+        a.put(&k, "1").unwrap();
+        b.put(&k, "2").unwrap();
+        db.put(&k, "0").unwrap();
+    }
+    a.flush().unwrap();
+    a.delete_prefix("k1").unwrap();
+    let mut batch = WriteBatch::new();
+    batch.delete_range_in(&b, "k000".."k050");
+    db.write(batch).unwrap();
+    assert_eq!(a.range::<&[u8], _>(..).count(), 100);
+    assert_eq!(b.range::<&[u8], _>(..).count(), 150);
+    assert_eq!(db.range::<&[u8], _>(..).count(), 200);
+    a.compact().unwrap();
+    drop((a, b));
+    db.close().unwrap();
+    let db = Db::open(d.path(), opts::tiny()).unwrap();
+    assert_eq!(db.keyspace("a").unwrap().range::<&[u8], _>(..).count(), 100);
+    assert_eq!(db.keyspace("b").unwrap().range::<&[u8], _>(..).count(), 150);
+}

@@ -1,5 +1,5 @@
 //! Metamorphic test (in the manner of Pebble's `metamorphic` package): one seeded sequence of
-//! operations (puts, deletes, batches, gets, range and prefix scans forward and backward,
+//! operations (puts, deletes, batches, range and prefix deletes, gets, range and prefix scans forward and backward,
 //! snapshots, flushes, syncs, reopens) is run under many option sets (block size, bloom rate,
 //! compression, memtable size, cache size, restart interval, sync mode, paranoid checks,
 //! compaction strategy). Every configuration must give identical answers, and the answers must
@@ -23,6 +23,9 @@ enum Op {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    /// `delete_range(lo..hi)` (`None`: unbounded).
+    DeleteRange(Option<Vec<u8>>, Option<Vec<u8>>),
+    DeletePrefix(Vec<u8>),
     Get(Vec<u8>),
     Range {
         lo: Option<Vec<u8>>,
@@ -65,7 +68,18 @@ fn gen_value(r: &mut Rng) -> Vec<u8> {
 
 fn gen_op(r: &mut Rng) -> Op {
     match r.below(100) {
-        0..=34 => Op::Put(gen_key(r), gen_value(r)),
+        0..=32 => Op::Put(gen_key(r), gen_value(r)),
+        33 => {
+            // Mostly short ranges; rarely an open end.
+            let lo = gen_key(r);
+            let hi = (r.below(10) != 0).then(|| {
+                let mut hi = lo.clone();
+                hi.extend_from_slice(format!("{}", r.below(10)).as_bytes());
+                if r.below(2) == 0 { gen_key(r) } else { hi }
+            });
+            Op::DeleteRange((r.below(20) != 0).then_some(lo), hi)
+        }
+        34 => Op::DeletePrefix(format!("k{:02}", r.below(30)).into_bytes()),
         35..=44 => Op::Delete(gen_key(r)),
         45..=52 => Op::Batch(
             (0..1 + r.below(8))
@@ -170,6 +184,28 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
             Op::Batch(entries) => {
                 db.write(model::batch(entries)).expect("batch");
                 model.write(entries);
+                0
+            }
+            Op::DeleteRange(lo, hi) => {
+                let b = (
+                    lo.clone().map_or(Bound::Unbounded, Bound::Included),
+                    hi.clone().map_or(Bound::Unbounded, Bound::Excluded),
+                );
+                db.delete_range(b.clone()).expect("delete_range");
+                let doomed: Vec<model::Entry> = model::range(model.latest(), &b)
+                    .into_iter()
+                    .map(|(k, _)| (k, None))
+                    .collect();
+                model.write(&doomed);
+                0
+            }
+            Op::DeletePrefix(p) => {
+                db.delete_prefix(p).expect("delete_prefix");
+                let doomed: Vec<model::Entry> = model::prefix(model.latest(), p)
+                    .into_iter()
+                    .map(|(k, _)| (k, None))
+                    .collect();
+                model.write(&doomed);
                 0
             }
             Op::Get(k) => {

@@ -1,4 +1,5 @@
-//! Read-path model test: random writes, flushes and reopens, with snapshots taken at random points
+//! Read-path model test: random writes (range and prefix deletes included), flushes, compactions
+//! and reopens, with snapshots taken at random points
 //! and iterators with random bounds, direction and prefixes, all compared to a versioned
 //! `BTreeMap` model (visible seqno -> state).
 //!
@@ -50,6 +51,8 @@ enum Query {
 enum Op {
     Write(Write),
     Flush,
+    /// Full compaction, with snapshots and iterators open.
+    Compact,
     Reopen,
     Snapshot,
     /// Drops the n-th live snapshot (modulo their number).
@@ -125,8 +128,9 @@ fn query() -> impl Strategy<Value = Query> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        17 => Write::strategy(key, value).prop_map(Op::Write),
+        17 => Write::strategy_with_ranges(key, value).prop_map(Op::Write),
         2 => Just(Op::Flush),
+        1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
         3 => Just(Op::Snapshot),
         1 => any::<usize>().prop_map(Op::DropSnapshot),
@@ -303,9 +307,10 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
         match op {
             Op::Write(w) => {
                 ok(w.apply(d), || ctx.clone())?;
-                wrote = Some(w.entries());
+                wrote = Some(model.entries_of(w));
             }
             Op::Flush => ok(d.flush(), || ctx.clone())?,
+            Op::Compact => ok(d.compact(), || ctx.clone())?,
             Op::Reopen => {
                 // Snapshots and iterators keep the database's shared state (and its directory
                 // lock) alive; finish the iterators and drop everything before reopening.

@@ -487,3 +487,40 @@ fn committed_transactions_survive_kill_whole() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn range_deletes_in_a_transaction_are_read_your_writes_and_conflict() {
+    let d = dir::tempdir();
+    let db = Db::open(d.path(), opts::tiny()).unwrap();
+    for k in ["a", "b", "c", "d", "e"] {
+        db.put(k, "db").unwrap();
+    }
+    let mut tx = db.transaction();
+    tx.put("b", "before"); // deleted by the range delete that follows
+    tx.delete_range("b".."d");
+    tx.put("c", "after"); // written after it: kept
+    assert_eq!(tx.get("b").unwrap(), None);
+    assert_eq!(s(tx.get("c").unwrap()).as_deref(), Some("after"));
+    fn keys(it: impl Iterator<Item = lsmkv::Result<(lsmkv::Key, lsmkv::Value)>>) -> Vec<String> {
+        it.map(|r| String::from_utf8(r.unwrap().0.to_vec()).unwrap())
+            .collect()
+    }
+    assert_eq!(keys(tx.range::<&[u8], _>(..)), vec!["a", "c", "d", "e"]);
+    assert_eq!(
+        keys(tx.range::<&[u8], _>(..).rev()),
+        vec!["e", "d", "c", "a"]
+    );
+    tx.commit().unwrap();
+    let all: Vec<String> = db
+        .range::<&[u8], _>(..)
+        .map(|r| String::from_utf8(r.unwrap().0.to_vec()).unwrap())
+        .collect();
+    assert_eq!(all, vec!["a", "c", "d", "e"]);
+    assert_eq!(s(db.get("c").unwrap()).as_deref(), Some("after"));
+    // A committed range delete over a key another transaction scanned is a conflict for it.
+    let mut t = db.transaction();
+    t.range("a".."z").count();
+    t.put("summary", "x");
+    db.delete_range("d".."e").unwrap();
+    assert!(matches!(t.commit(), Err(Error::Conflict)));
+}

@@ -25,20 +25,23 @@ use lsmkv::format::manifest::{
 };
 use lsmkv::format::sst::{
     BLOCK_TRAILER_SIZE, COMPRESSION_NONE, FOOTER_CRC_COVERAGE, FOOTER_SIZE, Footer as FooterLayout,
-    HANDLE_SIZE, Handle, INDEX_COUNT_SIZE, INDEX_ENTRY_SIZE, IndexEntry,
+    HANDLE_SIZE, Handle, INDEX_COUNT_SIZE, INDEX_ENTRY_SIZE, IndexEntry, META_FIXED_SIZE,
+    MetaFixed, MetaV2,
 };
 use lsmkv::format::wal::{
     RECORD_HEADER_SIZE as WAL_RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
     WAL_FORMAT_VERSION,
 };
-use lsmkv::format::{ValueKind, split_expiring};
+use lsmkv::format::{MAX_SEQNO as FORMAT_MAX_SEQNO, RangeEnd, ValueKind, split_expiring};
 use lsmkv::key::{MAX_SEQNO, pack_trailer, unpack_trailer};
 use lsmkv::manifest::{ManifestState, VersionEdit, read_manifest};
+use lsmkv::rangedel::{Fragments, RangeTombstone};
 use lsmkv::sstable::block::{BlockBuilder, BlockView};
 use lsmkv::sstable::compress::{Checked, check_block, decompress, encode_block};
 use lsmkv::sstable::footer::Footer;
 use lsmkv::sstable::index::Index;
-use lsmkv::sstable::{Table, TableOptions, build_table_to_vec, key_hash};
+use lsmkv::sstable::range_del;
+use lsmkv::sstable::{Table, TableOptions, build_table_with_range_dels_to_vec, key_hash};
 use lsmkv::ttl::{Clock, ManualClock, live_value};
 use lsmkv::wal::{frame_record, read_segment};
 use lsmkv::{Compression, Db, Error, Options, SyncMode, WriteBatch};
@@ -56,6 +59,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("batch_decode", batch_decode),
     ("roundtrip", roundtrip),
     ("ops_model", ops_model),
+    ("range_del_decode", range_del_decode),
 ];
 
 /// Reads structured values from fuzz input; past the end every read returns zeros.
@@ -290,6 +294,22 @@ pub fn fix_sst_checksums(buf: &mut [u8]) {
             fix_block_crc(buf, off, len);
         }
     }
+    // Version 2: the range-tombstone block, located through the meta block's last 20 bytes
+    // after its keys (fixed before the meta block's own crc).
+    if let (Ok(moff), Ok(mlen)) = (usize::try_from(meta.0), usize::try_from(meta.1))
+        && mlen >= META_FIXED_SIZE
+    {
+        let at = |f: usize| moff.saturating_add(f);
+        let s_len = le_u32(buf, at(offset_of!(MetaFixed, smallest_key_len))).unwrap_or(0) as usize;
+        let l_len = le_u32(buf, at(offset_of!(MetaFixed, largest_key_len))).unwrap_or(0) as usize;
+        let ext = at(META_FIXED_SIZE)
+            .saturating_add(s_len)
+            .saturating_add(l_len)
+            .saturating_add(offset_of!(MetaV2, range_del));
+        let off = le_u64(buf, ext.saturating_add(offset_of!(Handle, offset))).unwrap_or(0);
+        let len = u64::from(le_u32(buf, ext.saturating_add(offset_of!(Handle, len))).unwrap_or(0));
+        fix_block_crc(buf, off, len);
+    }
     for (off, len) in [filter, index, meta] {
         fix_block_crc(buf, off, len);
     }
@@ -320,6 +340,20 @@ fn open_and_read(data: &[u8]) {
     if let Err(e) = &verified {
         assert_parse_error(e);
     }
+    // The range tombstones decoded at open: in block order, non-empty, inside the key range.
+    let ts = table.range_tombstones();
+    assert_eq!(ts.len() as u64, table.meta().range_tombstones);
+    for w in ts.windows(2) {
+        assert!(
+            range_del::block_order(&w[0], &w[1]).is_lt(),
+            "range tombstones out of order"
+        );
+    }
+    for t in ts {
+        assert!(!t.is_empty(), "an empty range tombstone was accepted");
+        assert_in_key_range(&table, t);
+    }
+    let _ = Fragments::new(ts);
     const MAX_STEPS: usize = 1 << 16;
     let mut fwd = Vec::new();
     let mut fwd_ok = true;
@@ -417,6 +451,28 @@ fn entries_from(inp: &mut Input<'_>, max: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)>
     m.into_iter().map(|((k, t), v)| (k, t.0, v)).collect()
 }
 
+/// Range tombstones over the keys `entries_from` makes (any order, empty ones and duplicate
+/// seqnos included: the builder must cope).
+fn tombstones_from(inp: &mut Input<'_>, max: usize) -> Vec<RangeTombstone> {
+    let n = inp.u8() as usize % (max + 1);
+    let key = |inp: &mut Input<'_>| -> Vec<u8> {
+        let len = inp.u8() as usize % 5;
+        inp.bytes(len).iter().map(|b| b'a' + b % 8).collect()
+    };
+    (0..n)
+        .map(|_| {
+            let start = key(inp);
+            let end = if inp.u8().is_multiple_of(5) {
+                RangeEnd::Unbounded
+            } else {
+                RangeEnd::Before(key(inp))
+            };
+            let seqno = u64::from(inp.u16()) + 1;
+            RangeTombstone { start, end, seqno }
+        })
+        .collect()
+}
+
 fn table_options_from(inp: &mut Input<'_>) -> TableOptions {
     let b = inp.u8();
     TableOptions {
@@ -452,7 +508,8 @@ pub fn sst_open(data: &[u8]) {
     }
     let opts = table_options_from(&mut inp);
     let entries = entries_from(&mut inp, 64);
-    let Ok(mut file) = build_table_to_vec(entries, opts) else {
+    let tombstones = tombstones_from(&mut inp, 8);
+    let Ok(mut file) = build_table_with_range_dels_to_vec(entries, tombstones, opts) else {
         panic!("building a table from valid sorted entries failed");
     };
     let flips = 1 + (mode >> 2) as usize % 4;
@@ -777,6 +834,78 @@ pub fn batch_decode(data: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Range tombstones
+
+/// `range_del_decode`: `sstable::range_del::decode` (the range-tombstone block of SSTable
+/// version 2) and the fragmenting of what it decodes.
+///
+/// Mode byte even: the rest is a block payload. Odd: tombstones from the input are normalized,
+/// encoded and must decode to themselves; then (mode bit 1) bytes of the encoding are flipped and
+/// it must decode or fail with corruption. Whatever decodes is fragmented, and the fragments must
+/// answer "newest tombstone over this key at this snapshot" as a scan of the tombstones does.
+pub fn range_del_decode(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mode = inp.u8();
+    let decoded = if mode & 1 == 0 {
+        range_del::decode(inp.rest())
+    } else {
+        let mut ts = tombstones_from(&mut inp, 16);
+        range_del::normalize(&mut ts);
+        let mut enc = range_del::encode(&ts);
+        assert_eq!(
+            range_del::decode(&enc).expect("an encoded block must decode"),
+            ts,
+            "range tombstone block round trip"
+        );
+        if mode & 2 != 0 {
+            damage(&mut enc, &mut inp, 1 + (mode >> 2) as usize % 4);
+        }
+        range_del::decode(&enc)
+    };
+    let ts = match decoded {
+        Ok(ts) => ts,
+        Err(e) => return assert_parse_error(&e),
+    };
+    for w in ts.windows(2) {
+        assert!(
+            range_del::block_order(&w[0], &w[1]).is_lt(),
+            "decoded out of order"
+        );
+    }
+    assert!(
+        ts.iter()
+            .all(|t| !t.is_empty() && t.seqno <= FORMAT_MAX_SEQNO)
+    );
+    let frags = Fragments::new(&ts);
+    // Probes: every start and end, one byte past each, and the empty key.
+    let mut probes: Vec<Vec<u8>> = vec![Vec::new()];
+    for t in ts.iter().take(64) {
+        probes.push(t.start.clone());
+        probes.push([t.start.as_slice(), &[0]].concat());
+        if let RangeEnd::Before(e) = &t.end {
+            probes.push(e.clone());
+        }
+    }
+    probes.sort();
+    let mut cursor = frags.cursor();
+    for k in &probes {
+        for snap in [0, 1, 1000, MAX_SEQNO] {
+            let want = ts
+                .iter()
+                .filter(|t| t.covers(k) && t.seqno <= snap)
+                .map(|t| t.seqno)
+                .max();
+            assert_eq!(
+                frags.max_covering(k, snap),
+                want,
+                "fragments at {k:?} @ {snap}"
+            );
+        }
+        assert_eq!(cursor.seek_forward(k), frags.find(k), "cursor at {k:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Round trip
 
 /// `roundtrip`: arbitrary sorted entries -> `build_table_to_vec` -> `Table::from_bytes` must read
@@ -786,13 +915,16 @@ pub fn roundtrip(data: &[u8]) {
     let mut inp = Input::new(data);
     let opts = table_options_from(&mut inp);
     let entries = entries_from(&mut inp, 200);
-    let file = build_table_to_vec(entries.clone(), opts).expect("build from sorted entries");
+    let tombstones = tombstones_from(&mut inp, 12);
+    let file = build_table_with_range_dels_to_vec(entries.clone(), tombstones.clone(), opts)
+        .expect("build from sorted entries");
     let table = Arc::new(
         Table::from_bytes(Bytes::from(file), "000009.sst".into(), 9, None)
             .expect("a freshly built table must open"),
     );
     table.verify().expect("a freshly built table must verify");
     assert_eq!(table.meta().entries, entries.len() as u64);
+    check_range_tombstones(&table, &entries, tombstones);
     let mut it = table.iter();
     it.seek_to_first().expect("seek_to_first");
     let mut got = Vec::new();
@@ -841,6 +973,57 @@ pub fn roundtrip(data: &[u8]) {
     );
 }
 
+/// The table's range tombstones are the ones given (normalized), its key range spans them and
+/// every entry, and its seqno range spans both.
+fn check_range_tombstones(
+    table: &Table,
+    entries: &[(Vec<u8>, u64, Vec<u8>)],
+    mut given: Vec<RangeTombstone>,
+) {
+    range_del::normalize(&mut given);
+    assert_eq!(
+        table.range_tombstones(),
+        given.as_slice(),
+        "range tombstones read back"
+    );
+    let (lo, hi) = (table.smallest_user_key(), table.upper_limit());
+    let seqnos = entries
+        .iter()
+        .map(|(_, t, _)| unpack_trailer(*t).0)
+        .chain(given.iter().map(|t| t.seqno));
+    if let (Some(min), Some(max)) = (seqnos.clone().min(), seqnos.max()) {
+        assert_eq!((table.meta().min_seqno, table.meta().max_seqno), (min, max));
+    }
+    for (k, _, _) in entries {
+        assert!(
+            lo <= k.as_slice() && hi.reaches(k),
+            "entry {k:?} outside the key range"
+        );
+    }
+    for t in &given {
+        assert_in_key_range(table, t);
+    }
+}
+
+/// `t` lies in the table's key range and seqno range (the reader checks it at open).
+fn assert_in_key_range(table: &Table, t: &RangeTombstone) {
+    use lsmkv::rangedel::UpperLimit;
+    let (lo, hi, m) = (table.smallest_user_key(), table.upper_limit(), table.meta());
+    assert!(
+        lo <= t.start.as_slice(),
+        "tombstone starts below the key range"
+    );
+    let reaches = match &t.end {
+        RangeEnd::Unbounded => hi == UpperLimit::Unbounded,
+        RangeEnd::Before(e) => hi == UpperLimit::Unbounded || hi.closed() >= e.as_slice(),
+    };
+    assert!(reaches, "tombstone ends above the key range");
+    assert!(
+        (m.min_seqno..=m.max_seqno).contains(&t.seqno),
+        "tombstone seqno out of range"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Differential: the public API against a model
 
@@ -867,6 +1050,12 @@ impl TtlModel {
     fn remove(&mut self, k: &[u8]) {
         self.expiry.remove(k);
         self.values.remove(k);
+    }
+
+    /// Keeps the keys `keep` accepts (a range or prefix delete removes the others).
+    fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        self.values.retain(|k, _| keep(k));
+        self.expiry.retain(|k, _| keep(k));
     }
 
     /// What a reader sees at `now_ms`: expiry is by time, also for snapshots.
@@ -931,9 +1120,10 @@ fn fuzz_tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary directory")
 }
 
-/// `ops_model`: arbitrary put / put with a TTL / clock advance / delete / batch / flush / compact
-/// / reopen / snapshot / range / get on a real `Db` in a temporary directory, checked against a
-/// `BTreeMap` (snapshots against a copy of the model taken with them; expiry by the clock's time).
+/// `ops_model`: arbitrary put / put with a TTL / clock advance / delete / batch / range delete /
+/// prefix delete / flush / compact / reopen / snapshot / range / get on a real `Db` in a temporary
+/// directory, checked against a `BTreeMap` (snapshots against a copy of the model taken with
+/// them; expiry by the clock's time).
 pub fn ops_model(data: &[u8]) {
     let mut inp = Input::new(data);
     let cfg = inp.u8();
@@ -962,7 +1152,27 @@ pub fn ops_model(data: &[u8]) {
     while !inp.is_empty() && ops < 200 {
         ops += 1;
         let now = clock.now_millis();
-        match inp.u8() % 12 {
+        match inp.u8() % 15 {
+            12 => {
+                let (lo, hi) = (model_key(&mut inp), model_key(&mut inp));
+                let inclusive = inp.u8() & 1 == 1;
+                if inclusive {
+                    db.delete_range(lo.clone()..=hi.clone())
+                        .expect("delete_range");
+                    model.retain(|k| !(lo.as_slice()..=hi.as_slice()).contains(&k));
+                } else {
+                    db.delete_range(lo.clone()..hi.clone())
+                        .expect("delete_range");
+                    model.retain(|k| !(lo.as_slice()..hi.as_slice()).contains(&k));
+                }
+            }
+            13 => {
+                let p = model_key(&mut inp);
+                let p = p.get(..inp.u8() as usize % 3).unwrap_or_default().to_vec();
+                db.delete_prefix(&p).expect("delete_prefix");
+                model.retain(|k| !k.starts_with(&p));
+            }
+            14 => db.compact().expect("compact"),
             0 | 1 => {
                 let (k, v) = (model_key(&mut inp), model_value(&mut inp));
                 db.put(&k, &v).expect("put");

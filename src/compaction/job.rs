@@ -1,7 +1,8 @@
 //! Running one compaction: a merging cursor over the input tables, garbage collection of versions
 //! no snapshot can see, expiry and the compaction filter (`retention`), and output tables cut at
 //! the target size (never between two versions of one user key, so a level's tables stay disjoint
-//! by user key).
+//! by user key). Range tombstones (`super::range_dels`) drop whole inputs before the merge, drop
+//! the versions they cover, and go to the outputs clipped to each output's key range.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use crate::key::{SeqNo, unpack_trailer};
 use crate::manifest::FileMeta;
 use crate::options::Options;
 use crate::sstable::{Table, TableBuilder, TableOptions, TableSummary};
+
+use super::range_dels::{GarbageCursor, JobRangeDels, covered_inputs};
 
 /// A token bucket limiting bytes per second (0 = unlimited), shared by compaction threads.
 pub(crate) struct RateLimiter {
@@ -80,10 +83,13 @@ pub(crate) struct JobOutput {
     pub entries_dropped: u64,
     /// Versions rewritten by expiry and the compaction filter.
     pub retention: RetentionStats,
+    /// Inputs deleted whole by range tombstones, without being read.
+    pub tables_dropped: u64,
 }
 
 /// Merges `inputs` into new tables at `output_level`. Versions hidden by a newer version visible to
-/// every snapshot (`smallest_snapshot`) are dropped; tombstones too when `bottommost`.
+/// every snapshot (`smallest_snapshot`) are dropped; tombstones too when `bottommost`; so are
+/// versions, and whole inputs, that a range tombstone visible to every snapshot deletes.
 pub(crate) fn run(
     ctx: &JobContext<'_>,
     inputs: &[Arc<Table>],
@@ -91,22 +97,32 @@ pub(crate) fn run(
     bottommost: bool,
     smallest_snapshot: SeqNo,
 ) -> Result<JobOutput> {
-    let children: Vec<Box<dyn InternalCursor>> = inputs
+    let covered = covered_inputs(inputs, smallest_snapshot);
+    let read: Vec<&Arc<Table>> = inputs
+        .iter()
+        .zip(&covered)
+        .filter_map(|(t, c)| (!c).then_some(t))
+        .collect();
+    let children: Vec<Box<dyn InternalCursor>> = read
         .iter()
         .map(|t| Box::new(t.iter().without_cache_fill()) as Box<dyn InternalCursor>)
         .collect();
     let mut merge = MergeCursor::new(children, true);
     merge.seek(None)?;
+    let range_dels = JobRangeDels::new(read.iter().copied(), smallest_snapshot, bottommost);
     let mut outputs = Outputs {
         ctx,
         level: output_level,
         writer: None,
+        lower: None,
+        range_dels: &range_dels,
         out: JobOutput {
             tables: Vec::new(),
-            bytes_read: inputs.iter().map(|t| t.file_size()).sum(),
+            bytes_read: read.iter().map(|t| t.file_size()).sum(),
             bytes_written: 0,
             entries_dropped: 0,
             retention: RetentionStats::default(),
+            tables_dropped: (inputs.len() - read.len()) as u64,
         },
     };
     let gc = Gc {
@@ -119,7 +135,15 @@ pub(crate) fn run(
         ctx.opts.compaction_filter.as_deref(),
         ctx.opts.max_value_size,
     );
-    match merge_into(ctx, &mut merge, &gc, &mut retention, &mut outputs) {
+    let mut covered_versions = range_dels.cursor();
+    match merge_into(
+        ctx,
+        &mut merge,
+        &gc,
+        &mut retention,
+        &mut covered_versions,
+        &mut outputs,
+    ) {
         Ok(()) => {
             outputs.out.retention = retention.stats;
             Ok(outputs.out)
@@ -158,7 +182,8 @@ fn merge_into(
     merge: &mut MergeCursor,
     gc: &Gc,
     retention: &mut Retention<'_>,
-    outputs: &mut Outputs<'_, '_>,
+    covered: &mut GarbageCursor<'_>,
+    outputs: &mut Outputs<'_, '_, '_>,
 ) -> Result<()> {
     let mut current_key: Vec<u8> = Vec::new();
     let mut have_key = false;
@@ -173,7 +198,7 @@ fn merge_into(
         let trailer = cur.trailer();
         if !have_key || uk != current_key.as_slice() {
             // A good place to cut the output: between two user keys.
-            outputs.cut_if_full()?;
+            outputs.cut_if_full(uk)?;
             current_key.clear();
             current_key.extend_from_slice(uk);
             have_key = true;
@@ -182,7 +207,7 @@ fn merge_into(
         // Expiry and the filter may make the version a tombstone or give it a new value first.
         let (trailer, value) = retention.rewrite(uk, trailer, cur.value(), last_seq_for_key)?;
         let (seq, kind) = unpack_trailer(trailer);
-        let drop = gc.drops(last_seq_for_key, seq, kind);
+        let drop = gc.drops(last_seq_for_key, seq, kind) || covered.deletes(uk, seq);
         last_seq_for_key = seq;
         if drop {
             outputs.out.entries_dropped += 1;
@@ -197,18 +222,21 @@ fn merge_into(
         }
         merge.advance()?;
     }
-    outputs.finish_current()
+    outputs.finish_current(None)
 }
 
 /// The output tables of a job: the finished ones and the one being written.
-struct Outputs<'c, 'a> {
+struct Outputs<'c, 'a, 'r> {
     ctx: &'c JobContext<'a>,
     level: u32,
     writer: Option<OutputFile>,
+    /// The user key at which the current output starts (the last cut; `None` for the first).
+    lower: Option<Vec<u8>>,
+    range_dels: &'r JobRangeDels,
     out: JobOutput,
 }
 
-impl Outputs<'_, '_> {
+impl Outputs<'_, '_, '_> {
     /// Appends an entry to the current output, starting one if needed; pays the rate limiter.
     fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) -> Result<()> {
         if self.writer.is_none() {
@@ -224,25 +252,40 @@ impl Outputs<'_, '_> {
         Ok(())
     }
 
-    /// Finishes the current output if it reached the target file size.
-    fn cut_if_full(&mut self) -> Result<()> {
+    /// Finishes the current output if it reached the target file size; the next one starts at
+    /// `next_key`.
+    fn cut_if_full(&mut self, next_key: &[u8]) -> Result<()> {
         let full = self
             .writer
             .as_ref()
             .is_some_and(|w| w.builder.estimated_size() >= self.ctx.opts.target_file_size);
         if full {
-            self.finish_current()?;
+            self.finish_current(Some(next_key))?;
         }
         Ok(())
     }
 
-    /// Finishes the current output, if any, and makes it live on disk.
-    fn finish_current(&mut self) -> Result<()> {
-        if let Some(w) = self.writer.take() {
+    /// Finishes the current output, which holds the keys below `upper` (`None`: all the rest),
+    /// with the range tombstones of its key range, and makes it live on disk. Starts an output
+    /// for range tombstones alone when they remain and no output is open.
+    fn finish_current(&mut self, upper: Option<&[u8]>) -> Result<()> {
+        let tombstones = if self.range_dels.is_empty() {
+            Vec::new()
+        } else {
+            self.range_dels.for_output(self.lower.as_deref(), upper)
+        };
+        if self.writer.is_none() && !tombstones.is_empty() {
+            self.writer = Some(OutputFile::create(self.ctx)?);
+        }
+        if let Some(mut w) = self.writer.take() {
+            for t in tombstones {
+                w.builder.add_range_tombstone(t)?;
+            }
             let t = w.finish(self.ctx, self.level)?;
             self.out.bytes_written += t.0.file_size;
             self.out.tables.push(t);
         }
+        self.lower = upper.map(<[u8]>::to_vec);
         Ok(())
     }
 

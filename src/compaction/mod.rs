@@ -1,9 +1,11 @@
 //! Compaction: choosing work ([`picker`], pure) and doing it (`job`: merge, drop garbage, write
-//! split outputs; `retention`: expiry and the compaction filter). Installing the result and
-//! scheduling live in `db/compact.rs`.
+//! split outputs; `retention`: expiry and the compaction filter; `range_dels`: what range
+//! tombstones delete, whole tables included, and what the outputs carry). Installing the result
+//! and scheduling live in `db/compact.rs`.
 
 pub(crate) mod job;
 pub mod picker;
+pub(crate) mod range_dels;
 pub(crate) mod retention;
 
 #[cfg(any(test, feature = "internal"))]

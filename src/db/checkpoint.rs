@@ -223,7 +223,8 @@ fn live_files(pinned: &Pinned) -> Result<BTreeMap<u64, FileMeta>> {
     Ok(files)
 }
 
-/// Step 4: the memtables' entries with seqnos up to `seqno`, in one memtable.
+/// Step 4: the memtables' entries and range tombstones with seqnos up to `seqno`, in one
+/// memtable.
 fn memtable_tail(sv: &SuperVersion, seqno: u64) -> Memtable {
     let tail = Memtable::new(0);
     for mem in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
@@ -237,6 +238,9 @@ fn memtable_tail(sv: &SuperVersion, seqno: u64) -> Memtable {
                 tail.insert(c.user_key(), seq, kind, &c.value());
             }
             c.next();
+        }
+        for t in mem.range_tombstones(seqno) {
+            tail.insert_range_tombstone(t);
         }
     }
     tail

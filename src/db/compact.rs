@@ -20,6 +20,7 @@ use super::version::{
 };
 use crate::compaction::job::{self, JobContext};
 use crate::compaction::picker::{self, PickerConfig, Plan};
+use crate::compaction::range_dels;
 use crate::error::{Error, Result};
 use crate::iter::Bounds;
 use crate::manifest::{FileMeta, VersionEdit};
@@ -68,9 +69,11 @@ fn next_plan(shared: &Shared) -> Option<(Arc<Tree>, Plan, Vec<Arc<Table>>)> {
                     cursor.resize(levels.len(), Vec::new());
                 }
                 let cursor = cursor.clone();
-                if let Some(plan) = picker::pick(&cfg, &levels, &c.busy, &cursor)
-                    && let Some(inputs) = resolve(&sv.version, &plan)
+                if let Some(mut plan) = picker::pick(&cfg, &levels, &c.busy, &cursor)
+                    && let Some(mut inputs) = resolve(&sv.version, &plan)
                 {
+                    let (levels, snap) = (&sv.version.levels, smallest_snapshot(shared));
+                    range_dels::add_covered_tables(&mut plan, &mut inputs, levels, &c.busy, snap);
                     for (_, n) in &plan.inputs {
                         c.busy.insert(*n);
                     }
@@ -212,6 +215,8 @@ fn merge_inputs(
     c.compaction_entries_dropped
         .fetch_add(out.entries_dropped, Ordering::Relaxed);
     c.count_retention(&out.retention);
+    c.tables_dropped_by_range_delete
+        .fetch_add(out.tables_dropped, Ordering::Relaxed);
     Ok(out.tables)
 }
 

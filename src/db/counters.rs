@@ -34,6 +34,8 @@ pub(crate) struct Counters {
     pub entries_expired: AtomicU64,
     pub entries_filter_dropped: AtomicU64,
     pub entries_filter_replaced: AtomicU64,
+    pub range_deletes: AtomicU64,
+    pub tables_dropped_by_range_delete: AtomicU64,
 }
 
 impl Counters {
@@ -66,6 +68,8 @@ impl Counters {
             entries_expired: r(&self.entries_expired),
             entries_filter_dropped: r(&self.entries_filter_dropped),
             entries_filter_replaced: r(&self.entries_filter_replaced),
+            range_deletes: r(&self.range_deletes),
+            tables_dropped_by_range_delete: r(&self.tables_dropped_by_range_delete),
             ..Stats::default()
         }
     }
@@ -98,10 +102,13 @@ impl Shared {
                 if let Some(dst) = s.levels.get_mut(l.level as usize) {
                     dst.files += l.files;
                     dst.bytes += l.bytes;
+                    dst.range_tombstones += l.range_tombstones;
                 }
             }
             s.sst_files += ks.sst_files;
             s.sst_bytes += ks.sst_bytes;
+            s.sst_range_tombstones += ks.sst_range_tombstones;
+            s.memtable_range_tombstones += ks.memtable_range_tombstones;
             s.memtable_bytes += ks.memtable_bytes;
             s.memtable_entries += ks.memtable_entries;
             s.immutable_memtables += ks.immutable_memtables;
@@ -164,6 +171,10 @@ fn keyspace_stats(tree: &Tree) -> KeyspaceStats {
         id: tree.id,
         memtable_bytes: sv.mem.approximate_size() as u64,
         memtable_entries: sv.mem.len(),
+        memtable_range_tombstones: std::iter::once(&sv.mem)
+            .chain(&sv.imms)
+            .map(|m| m.range_tombstone_count())
+            .sum(),
         immutable_memtables: sv.imms.len() as u64,
         immutable_memtable_bytes: sv.imms.iter().map(|m| m.approximate_size() as u64).sum(),
         pending_compaction_bytes: tree.pending_compaction_bytes.load(Ordering::Relaxed),
@@ -172,12 +183,15 @@ fn keyspace_stats(tree: &Tree) -> KeyspaceStats {
     };
     for (i, l) in sv.version.levels.iter().enumerate() {
         let bytes: u64 = l.iter().map(|t| t.file_size()).sum();
+        let range_tombstones: u64 = l.iter().map(|t| t.meta().range_tombstones).sum();
         ks.sst_files += l.len() as u64;
         ks.sst_bytes += bytes;
+        ks.sst_range_tombstones += range_tombstones;
         ks.levels.push(LevelStats {
             level: i as u32,
             files: l.len() as u64,
             bytes,
+            range_tombstones,
         });
     }
     ks

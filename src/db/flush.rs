@@ -85,6 +85,9 @@ pub(crate) fn write_table(
             builder.add(c.user_key(), c.trailer(), &c.value())?;
             c.next();
         }
+        for t in mem.range_tombstones(crate::key::MAX_SEQNO) {
+            builder.add_range_tombstone(t)?;
+        }
         let summary = builder.finish()?;
         seal_table(dir, opts, cache, &tmp, number, level, summary)
     };

@@ -130,6 +130,27 @@ impl Keyspace {
         self.write(b)
     }
 
+    /// Deletes every key of this keyspace in `range` with one range tombstone (see
+    /// [`Db::delete_range`]).
+    ///
+    /// # Errors
+    /// As [`Db::delete_range`]; [`Error::KeyspaceNotFound`].
+    pub fn delete_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_range_in(self, range);
+        self.write(b)
+    }
+
+    /// Deletes every key of this keyspace starting with `prefix` with one range tombstone.
+    ///
+    /// # Errors
+    /// As [`Keyspace::delete_range`].
+    pub fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_prefix_in(self, prefix);
+        self.write(b)
+    }
+
     /// Deletes `key`.
     ///
     /// # Errors
@@ -285,6 +306,23 @@ impl WriteBatch {
         ttl: std::time::Duration,
     ) {
         self.push_ttl(ks.id(), key.as_ref(), value.as_ref(), ttl);
+    }
+
+    /// Adds a range delete of `range` in keyspace `ks` (see [`WriteBatch::delete_range`]).
+    pub fn delete_range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, ks: &Keyspace, range: R) {
+        let (lower, upper) = (range.start_bound(), range.end_bound());
+        if let Some((start, end)) = crate::rangedel::range_to_tombstone(
+            lower.map(AsRef::as_ref),
+            upper.map(AsRef::as_ref),
+        ) {
+            self.push_range_delete(ks.id(), &start, &end);
+        }
+    }
+
+    /// Adds a delete of every key starting with `prefix` in keyspace `ks`.
+    pub fn delete_prefix_in(&mut self, ks: &Keyspace, prefix: impl AsRef<[u8]>) {
+        let (start, end) = crate::rangedel::prefix_to_tombstone(prefix.as_ref());
+        self.push_range_delete(ks.id(), &start, &end);
     }
 
     /// Adds a delete of `key` in keyspace `ks`.

@@ -30,6 +30,7 @@ mod flush;
 mod keyspace;
 mod keyspaces;
 mod open;
+mod range_delete;
 mod read;
 mod read_only;
 mod scheduler;
@@ -269,8 +270,20 @@ impl Shared {
         Ok(out)
     }
 
-    /// The newest entry for `key` visible at `snapshot`, tombstones included.
+    /// The newest entry for `key` visible at `snapshot`, tombstones included; a key a range
+    /// tombstone deletes reads as a point tombstone.
     fn lookup(
+        &self,
+        sv: &SuperVersion,
+        key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(u64, Value)>> {
+        let hit = self.lookup_point(sv, key, snapshot)?;
+        Ok(sv.apply_range_tombstones(key, snapshot, hit))
+    }
+
+    /// The newest point entry for `key` visible at `snapshot`, tombstones included.
+    fn lookup_point(
         &self,
         sv: &SuperVersion,
         key: &[u8],

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::iter::{Bounds, DbIter, InternalCursor, MemIter, prefix_upper_bound};
 use crate::key::{SeqNo, decode_internal};
 use crate::manifest::FileMeta;
+use crate::rangedel::TombstoneSet;
 use crate::value::{Key, Value};
 
 /// Live snapshots by seqno (with a count each), so that compaction keeps the versions they see.
@@ -80,11 +81,13 @@ pub(crate) fn prefix_bounds(prefix: &[u8]) -> Bounds {
 }
 
 /// Cursors over every source of `sv` that may hold keys in the bounds: tables are skipped by key
-/// range, and for prefix scans by their prefix filter.
+/// range, for prefix scans by their prefix filter, and when a range tombstone visible at
+/// `snapshot` deletes all they hold.
 fn children(
     sv: &SuperVersion,
     b: &Bounds,
     skipped: &std::sync::atomic::AtomicU64,
+    (tombstones, snapshot): (&TombstoneSet, SeqNo),
 ) -> Vec<Box<dyn InternalCursor>> {
     let mut v: Vec<Box<dyn InternalCursor>> = Vec::new();
     v.push(Box::new(MemIter::new(sv.mem.clone())));
@@ -94,6 +97,16 @@ fn children(
     for level in &sv.version.levels {
         for t in level {
             if !b.overlaps(smallest_user_key(t), largest_user_key(t)) {
+                continue;
+            }
+            if !tombstones.is_empty()
+                && tombstones.covers_table(
+                    t.smallest_user_key(),
+                    t.upper_limit(),
+                    t.meta().max_seqno,
+                    snapshot,
+                )
+            {
                 continue;
             }
             if let Some(p) = &b.prefix
@@ -113,13 +126,18 @@ fn iter_at(tree: &Tree, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {
     let seqno = guard.seqno;
     let owner = guard.shared.clone();
     let now_millis = owner.now_millis();
+    let tombstones = sv.range_tombstones();
+    let skip = tombstones.clone();
     DbIter::new(
-        Arc::new(move |b: &Bounds| children(&sv, b, &owner.counters.prefix_filter_skips)),
+        Arc::new(move |b: &Bounds| {
+            children(&sv, b, &owner.counters.prefix_filter_skips, (&skip, seqno))
+        }),
         seqno,
         now_millis,
         bounds,
         Some(guard),
     )
+    .with_range_tombstones(tombstones)
 }
 
 pub(crate) fn search(it: DbIter, needle: &[u8], limit: usize) -> Result<Vec<(Key, Value)>> {
@@ -193,13 +211,16 @@ impl Db {
 pub(crate) fn tree_iter_at(tree: &Tree, seqno: SeqNo, bounds: Bounds) -> DbIter {
     let sv = tree.sv.load_full();
     let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tombstones = sv.range_tombstones();
+    let skip = tombstones.clone();
     DbIter::new(
-        Arc::new(move |b: &Bounds| children(&sv, b, &skipped)),
+        Arc::new(move |b: &Bounds| children(&sv, b, &skipped, (&skip, seqno))),
         seqno,
         0,
         bounds,
         None,
     )
+    .with_range_tombstones(tombstones)
 }
 
 /// [`Db::len_estimate`] of one keyspace.
@@ -354,9 +375,13 @@ pub struct TableInfo {
     pub entries: u64,
     /// Tombstones among them.
     pub tombstones: u64,
+    /// Range tombstones in the table (besides its entries).
+    pub range_tombstones: u64,
     /// Smallest user key.
     pub smallest_key: Vec<u8>,
-    /// Largest user key.
+    /// Largest user key. For a table whose range a range tombstone extends past its last entry,
+    /// the tombstone's (exclusive) end, or, for a tombstone without end, the largest key the
+    /// table holds (`format-spec/sstable.md`, "Key range of a table").
     pub largest_key: Vec<u8>,
     /// Smallest sequence number.
     pub min_seqno: u64,
@@ -365,7 +390,8 @@ pub struct TableInfo {
 }
 
 impl From<&FileMeta> for TableInfo {
-    /// The manifest record's fields, with user keys instead of internal keys.
+    /// The manifest record's fields, with user keys instead of internal keys (the manifest does
+    /// not count range tombstones: `range_tombstones` is 0).
     fn from(m: &FileMeta) -> TableInfo {
         let user = |k: &[u8]| decode_internal(k).map_or(&[][..], |(u, _)| u).to_vec();
         TableInfo {
@@ -375,6 +401,7 @@ impl From<&FileMeta> for TableInfo {
             file_size: m.file_size,
             entries: m.entries,
             tombstones: m.tombstones,
+            range_tombstones: 0,
             smallest_key: user(&m.smallest_key),
             largest_key: user(&m.largest_key),
             min_seqno: m.min_seqno,
@@ -421,6 +448,7 @@ pub(crate) fn tree_tables(tree: &Tree) -> Vec<TableInfo> {
         for t in tables {
             let mut info = TableInfo::from(&file_meta(t, level as u32, tree.id));
             info.keyspace = tree.name.clone();
+            info.range_tombstones = t.meta().range_tombstones;
             out.push(info);
         }
     }

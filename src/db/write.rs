@@ -357,7 +357,7 @@ fn written(batches: &[(SeqNo, &WriteBatch)]) -> Vec<Written> {
 fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBatch)]) -> Result<()> {
     let c = &shared.counters;
     let default_sv = shared.default_tree.sv.load();
-    let (mut puts, mut deletes, mut user_bytes) = (0u64, 0u64, 0u64);
+    let (mut puts, mut deletes, mut range_deletes, mut user_bytes) = (0u64, 0u64, 0u64, 0u64);
     for (first, b) in sealed {
         for (seq, entry) in (*first..).zip(b.iter()) {
             // A self-built batch always decodes; a failure here is our bug.
@@ -375,12 +375,14 @@ fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBat
             user_bytes += (e.key.len() + e.value.len()) as u64;
             match e.kind {
                 ValueKind::Put | ValueKind::PutExpiring => puts += 1,
-                ValueKind::Delete | ValueKind::RangeDelete => deletes += 1,
+                ValueKind::Delete => deletes += 1,
+                ValueKind::RangeDelete => range_deletes += 1,
             }
         }
     }
     c.puts.fetch_add(puts, Ordering::Relaxed);
     c.deletes.fetch_add(deletes, Ordering::Relaxed);
+    c.range_deletes.fetch_add(range_deletes, Ordering::Relaxed);
     c.user_bytes_written
         .fetch_add(user_bytes, Ordering::Relaxed);
     Ok(())

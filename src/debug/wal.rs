@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Problem, kind_name, read_file, show, show_truncated, shown_value};
 use crate::batch::{BatchEntry, decode_batch};
-use crate::format::ValueKind;
+use crate::format::{RangeEnd, ValueKind};
 use crate::wal::{Record, Tail, scan_segment};
 
 /// What to include.
@@ -35,8 +35,12 @@ pub struct WalEntry {
     pub seqno: u64,
     /// `put`, `delete`, `put-expiring` or `range-delete`.
     pub kind: String,
-    /// Key, escaped.
+    /// Key, escaped (for a range delete, the inclusive start of the range).
     pub key: String,
+    /// For a range delete: its exclusive end, escaped, or `null` when the range has no end.
+    /// Absent for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range_end: Option<Option<String>>,
     /// Value length in bytes (0 for a delete; for `put-expiring`, the user's value, without the
     /// 8-byte expiry).
     pub value_len: u64,
@@ -242,6 +246,11 @@ fn entry_info(seqno: u64, e: &BatchEntry<'_>, opts: WalOptions) -> WalEntry {
         seqno,
         kind: kind_name(Some(e.kind), e.kind as u8),
         key: show(e.key),
+        range_end: (e.kind == ValueKind::RangeDelete).then(|| match RangeEnd::decode(e.value) {
+            Ok(RangeEnd::Before(end)) => Some(show(&end)),
+            // A decoded batch holds only well-formed ends.
+            Ok(RangeEnd::Unbounded) | Err(_) => None,
+        }),
         value_len: if e.kind.is_put() {
             shown.len() as u64
         } else {
@@ -316,6 +325,27 @@ mod tests {
             (e[1].value.as_str(), e[1].expires_at.as_deref()),
             ("plain", None)
         );
+    }
+
+    #[test]
+    fn range_deletes_show_their_end() {
+        let mut data = SegmentHeader::new(7).as_bytes().to_vec();
+        let mut b = WriteBatch::new();
+        b.delete_range(&b"a"[..]..&b"m"[..]);
+        b.delete_prefix(b"");
+        b.put(b"k", b"v");
+        let payload = b.seal(1).to_vec();
+        let offset = data.len() as u64;
+        frame_record(&mut data, 7, offset, &payload);
+        let d = dump_wal_bytes(Path::new("000007.wal"), &data, WalOptions::default());
+        let e = &d.records[0].entries;
+        assert_eq!(
+            (e[0].kind.as_str(), e[0].key.as_str()),
+            ("range-delete", "a")
+        );
+        assert_eq!(e[0].range_end, Some(Some("m".to_string())));
+        assert_eq!(e[1].range_end, Some(None), "no end");
+        assert_eq!(e[2].range_end, None, "not a range delete");
     }
 
     #[test]

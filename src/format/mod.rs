@@ -139,7 +139,6 @@ pub const RANGE_END_BEFORE: u8 = 0;
 /// Tag byte of [`RangeEnd::Unbounded`].
 pub const RANGE_END_UNBOUNDED: u8 = 1;
 
-#[allow(dead_code, reason = "used by the range-delete write and read paths")]
 impl RangeEnd {
     /// Appends the encoding.
     pub fn encode(&self, out: &mut Vec<u8>) {

@@ -1,6 +1,7 @@
-//! SSTable on-disk facts: magic, version, sizes, compression and filter format bytes, and the
-//! fixed-layout structs (footer, block handle, data block entry header, index entry, meta block,
-//! filter header). Spec: `format-spec/sstable.md`. The encoders and decoders live in
+//! SSTable on-disk facts: magic, versions, sizes, compression and filter format bytes, the
+//! sentinel trailers of a table's largest key, and the fixed-layout structs (footer, block handle,
+//! data block entry header, index entry, meta block and its version-2 extension, range-tombstone
+//! header, filter header). Spec: `format-spec/sstable.md`. The encoders and decoders live in
 //! `crate::sstable`; `crate::debug::sst` and `fuzz/` decode through the same functions.
 
 use std::mem::{offset_of, size_of};
@@ -10,10 +11,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Last 8 bytes of every SSTable: the ASCII bytes `LSMKVSST` read as a little-endian u64.
 pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"LSMKVSST");
-/// The SSTable format version this build writes (version 2: entries may be expiring puts).
+/// The SSTable format version this build writes (version 2: the range-tombstone block, and
+/// entries may be expiring puts).
 pub const TABLE_FORMAT_VERSION: u32 = 2;
-/// The oldest SSTable format version this build reads (version 1 tables are version 2 tables
-/// without expiring puts).
+/// The oldest SSTable format version this build reads (a version 1 table is a version 2 table
+/// without range tombstones or expiring puts).
 pub const TABLE_MIN_READ_VERSION: u32 = 1;
 /// Size of the per-block trailer: compression byte + crc32c.
 pub const BLOCK_TRAILER_SIZE: usize = 5;
@@ -53,6 +55,21 @@ pub const BLOOM_SEED: u128 = 0x6c73_6d6b_765f_626c_6f6f_6d5f_7365_6564;
 pub const MAX_BLOOM_HASHES: u32 = 64;
 /// An LZ4 block never expands data more than ~255x; a stored length claiming more is corrupt.
 pub const MAX_LZ4_RATIO: usize = 256;
+/// Size of the version-2 extension of the meta block ([`MetaV2`]), after the two keys.
+pub const META_V2_SIZE: usize = 20;
+/// Size of the range-tombstone block's entry count (u32 LE) in front of its entries.
+pub const RANGE_DEL_COUNT_SIZE: usize = 4;
+/// Size of the fixed header of one range tombstone ([`RangeTombstoneHeader`]).
+pub const RANGE_TOMBSTONE_HEADER_SIZE: usize = 16;
+/// Trailer of a table's largest key that marks it as an *exclusive* bound: the table holds user
+/// keys below that key only (the end of a range tombstone it holds). It is the largest trailer
+/// there is, so the key sorts before every real version of its user key (seqno 2^56 - 1 with
+/// the kind byte 0xFF, which is no kind). See `format-spec/sstable.md`, "Key range of a table".
+pub const LARGEST_EXCLUSIVE_TRAILER: u64 = u64::MAX;
+/// Trailer of a table's largest key that marks the table's key range as unbounded above (it
+/// holds a range tombstone without an end): seqno 0 with kind 2 (`RangeDelete`), which no entry
+/// ever has (seqnos start at 1, and range tombstones are never point entries).
+pub const LARGEST_UNBOUNDED_TRAILER: u64 = 2;
 
 /// Location of a block: offset and on-disk length (trailer included).
 /// Spec: `format-spec/sstable.md` ("Footer").
@@ -154,6 +171,35 @@ const _: () = assert!(offset_of!(MetaFixed, restart_interval) == 72);
 const _: () = assert!(offset_of!(MetaFixed, block_size) == 76);
 const _: () = assert!(offset_of!(MetaFixed, smallest_key_len) == 80);
 const _: () = assert!(offset_of!(MetaFixed, largest_key_len) == 84);
+
+/// The version-2 extension of the meta block, right after `largest_key`. Spec:
+/// `format-spec/sstable.md` ("Meta block").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct MetaV2 {
+    pub range_tombstones: U64,
+    pub range_del: Handle,
+}
+
+const _: () = assert!(size_of::<MetaV2>() == META_V2_SIZE);
+const _: () = assert!(offset_of!(MetaV2, range_tombstones) == 0);
+const _: () = assert!(offset_of!(MetaV2, range_del) == 8);
+
+/// The fixed header of one entry of the range-tombstone block, followed by `start_len` bytes of
+/// start key and `end_len` bytes of end bound ([`crate::format::RangeEnd`] encoding). Spec:
+/// `format-spec/sstable.md` ("Range-tombstone block").
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RangeTombstoneHeader {
+    pub seqno: U64,
+    pub start_len: U32,
+    pub end_len: U32,
+}
+
+const _: () = assert!(size_of::<RangeTombstoneHeader>() == RANGE_TOMBSTONE_HEADER_SIZE);
+const _: () = assert!(offset_of!(RangeTombstoneHeader, seqno) == 0);
+const _: () = assert!(offset_of!(RangeTombstoneHeader, start_len) == 8);
+const _: () = assert!(offset_of!(RangeTombstoneHeader, end_len) == 12);
 
 /// Header of a filter payload of format 1 or 2 (after it: for format 2 a `prefix_len` u32 LE,
 /// see [`FilterPrefixHeader`], then `num_words` u64 LE words). Spec: `format-spec/sstable.md`

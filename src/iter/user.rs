@@ -2,8 +2,9 @@
 //!
 //! It pins the `SuperVersion` (memtables and tables) and a seqno when it is created, so it sees
 //! exactly the writes committed before that moment. For each user key it yields the newest version
-//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone or a
-//! value expired at the time the iterator was created (`ttl::live_value`). Both
+//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone, a
+//! value expired at the time the iterator was created (`ttl::live_value`), or older than a range
+//! tombstone over the key visible at the snapshot. Both
 //! ends work (`DoubleEndedIterator`): each end has its own merging cursor, created on first use,
 //! and the iterator ends when the two meet.
 
@@ -14,6 +15,7 @@ use super::{InternalCursor, MergeCursor};
 use crate::error::Result;
 use crate::key::{SeqNo, unpack_trailer};
 use crate::ttl::live_value;
+use crate::rangedel::TombstoneSet;
 use crate::value::{Key, Value};
 
 /// Key bounds of an iteration, owned.
@@ -68,24 +70,7 @@ impl Bounds {
     }
 }
 
-/// The smallest key greater than every key starting with `prefix`, or `None` when there is none
-/// (the prefix is empty or all 0xff): the exclusive end of a prefix scan as a range.
-///
-/// ```
-/// assert_eq!(lsmkv::prefix_upper_bound(b"user:"), Some(b"user;".to_vec()));
-/// assert_eq!(lsmkv::prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
-/// assert_eq!(lsmkv::prefix_upper_bound(b"\xff"), None);
-/// ```
-pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
+pub use crate::key::prefix_upper_bound;
 
 /// Builds the children of a merging cursor: one cursor per memtable and per table that may hold
 /// keys in bounds.
@@ -108,6 +93,8 @@ pub struct DbIter {
     done: bool,
     /// An error to yield first (an iterator that could not be set up).
     failed: Option<crate::error::Error>,
+    /// The range tombstones of the sources (empty when there are none).
+    range_tombstones: TombstoneSet,
     /// Keeps whatever must outlive the iteration (e.g. a snapshot registration).
     _guard: Option<Arc<dyn Send + Sync>>,
 }
@@ -141,6 +128,7 @@ impl DbIter {
             last_back: None,
             done,
             failed: None,
+            range_tombstones: TombstoneSet::default(),
             _guard: guard,
         }
     }
@@ -161,6 +149,18 @@ impl DbIter {
         );
         it.failed = Some(err);
         it
+    }
+
+    /// Makes the iterator honour `tombstones`, the range tombstones of its sources.
+    pub(crate) fn with_range_tombstones(mut self, tombstones: TombstoneSet) -> Self {
+        self.range_tombstones = tombstones;
+        self
+    }
+
+    /// Whether the version `trailer` of `key` is deleted by a range tombstone.
+    fn range_deleted(&self, key: &[u8], trailer: u64) -> bool {
+        self.range_tombstones
+            .deletes(key, unpack_trailer(trailer).0, self.snapshot)
     }
 
     /// The seqno this iterator reads at.
@@ -239,7 +239,9 @@ impl DbIter {
                 return Ok(None);
             }
             self.last_front = Some(key.clone());
-            if let Some(value) = live_value(trailer, value, self.now_millis)? {
+            if !self.range_deleted(&key, trailer)
+                && let Some(value) = live_value(trailer, value, self.now_millis)?
+            {
                 return Ok(Some((key, value)));
             }
         }
@@ -279,7 +281,9 @@ impl DbIter {
                 continue;
             };
             self.last_back = Some(key.clone());
-            if let Some(value) = live_value(trailer, value, self.now_millis)? {
+            if !self.range_deleted(&key, trailer)
+                && let Some(value) = live_value(trailer, value, self.now_millis)?
+            {
                 return Ok(Some((key, value)));
             }
         }

@@ -1,5 +1,6 @@
 //! The memtable: a concurrent ordered map of internal keys (crossbeam-skiplist), with byte
-//! accounting.
+//! accounting, and beside it the range tombstones written to it (`range_dels`: never point
+//! entries, so point reads and cursors of a memtable without them pay nothing).
 //!
 //! Each entry owns one allocation holding `user_key ++ value`; the value handed to readers is a
 //! zero-copy slice of it. Entries are never removed or replaced (every write has a fresh seqno), so
@@ -9,13 +10,18 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
+use crate::format::RangeEnd;
 use crate::key::{SeqNo, ValueKind, seek_trailer};
+use crate::rangedel::{Fragments, RangeTombstone};
 use crate::value::{Key, Value};
+
+mod range_dels;
 
 /// Per-entry memory besides the key and value bytes, counted in [`Memtable::approximate_size`] so
 /// that the memtable limit bounds real memory: the skiplist node (its tower, the 64-byte inline
@@ -188,6 +194,8 @@ pub struct Memtable {
     entries: AtomicU64,
     tombstones: AtomicU64,
     max_seqno: AtomicU64,
+    /// Range tombstones, beside the point entries.
+    range_dels: range_dels::MemRangeDels,
     /// The WAL segment that was current when this memtable was created (orders memtables).
     wal_number: u64,
     /// The WAL segment of the first write inserted (0: none yet). Memtables of different
@@ -205,6 +213,7 @@ impl Memtable {
             entries: AtomicU64::new(0),
             tombstones: AtomicU64::new(0),
             max_seqno: AtomicU64::new(0),
+            range_dels: Default::default(),
             wal_number,
             first_wal: AtomicU64::new(0),
         }
@@ -236,6 +245,16 @@ impl Memtable {
 
     /// Inserts one version. Seqnos are unique, so nothing is ever replaced.
     pub fn insert(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) {
+        if kind == ValueKind::RangeDelete {
+            if let Ok(end) = RangeEnd::decode(value) {
+                self.insert_range_tombstone(RangeTombstone {
+                    start: user_key.to_vec(),
+                    end,
+                    seqno,
+                });
+            }
+            return;
+        }
         let mut data = Vec::with_capacity(user_key.len() + value.len());
         data.extend_from_slice(user_key);
         data.extend_from_slice(value);
@@ -257,6 +276,40 @@ impl Memtable {
         self.max_seqno.fetch_max(seqno, AtomicOrdering::Relaxed);
     }
 
+    /// Adds a range tombstone (ignored when its range is empty).
+    pub fn insert_range_tombstone(&self, t: RangeTombstone) {
+        if t.is_empty() {
+            return;
+        }
+        let size = t.key_bytes() + ENTRY_OVERHEAD;
+        let seqno = t.seqno;
+        self.range_dels.add(t);
+        self.bytes.fetch_add(size, AtomicOrdering::Relaxed);
+        self.max_seqno.fetch_max(seqno, AtomicOrdering::Relaxed);
+    }
+
+    /// Number of range tombstones.
+    pub fn range_tombstone_count(&self) -> u64 {
+        self.range_dels.len() as u64
+    }
+
+    /// The range tombstones, fragmented for reads; `None` (one atomic load) when there are none.
+    pub fn range_fragments(&self) -> Option<Arc<Fragments>> {
+        self.range_dels.fragments()
+    }
+
+    /// The seqno of the newest range tombstone over `key` with seqno <= `snapshot` (one atomic
+    /// load when there is none).
+    pub fn max_range_tombstone(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
+        self.range_dels.max_covering(key, snapshot)
+    }
+
+    /// A copy of the range tombstones with seqno <= `max_seqno` (to flush them, or to copy them
+    /// into another memtable).
+    pub fn range_tombstones(&self, max_seqno: SeqNo) -> Vec<RangeTombstone> {
+        self.range_dels.snapshot(max_seqno)
+    }
+
     /// The newest version of `user_key` with seqno <= `snapshot`: `(trailer, value)`, tombstones
     /// included (their value is empty).
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(u64, Value)> {
@@ -276,14 +329,14 @@ impl Memtable {
         self.bytes.load(AtomicOrdering::Relaxed)
     }
 
-    /// Number of entries (versions), tombstones included.
+    /// Number of point entries (versions), tombstones included, range tombstones not.
     pub fn len(&self) -> u64 {
         self.entries.load(AtomicOrdering::Relaxed)
     }
 
-    /// True when nothing was inserted.
+    /// True when nothing was inserted (no point entry and no range tombstone).
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && self.range_dels.len() == 0
     }
 
     /// Number of tombstones.
@@ -397,6 +450,39 @@ mod tests {
         assert_eq!(m.tombstones(), 1);
         assert_eq!(m.max_seqno(), 5);
         assert!(m.approximate_size() > 4 * ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn range_tombstones_sit_beside_the_point_entries() {
+        let m = filled(&[(b"a", 1, ValueKind::Put, b"v")]);
+        assert!(m.range_fragments().is_none(), "no tombstone: no fragments");
+        let mut end = Vec::new();
+        RangeEnd::Before(b"m".to_vec()).encode(&mut end);
+        m.insert(b"b", 2, ValueKind::RangeDelete, &end);
+        m.insert(b"x", 3, ValueKind::RangeDelete, b"\x07bad");
+        m.insert(b"z", 4, ValueKind::RangeDelete, &end); // empty: z >= m
+        assert_eq!(m.len(), 1, "range tombstones are not point entries");
+        assert_eq!(m.range_tombstone_count(), 1);
+        assert_eq!(m.max_seqno(), 2);
+        assert_eq!(m.get(b"b", 9), None);
+        let f = m.range_fragments().unwrap();
+        assert_eq!(f.max_covering(b"c", 9), Some(2));
+        assert_eq!(f.max_covering(b"c", 1), None);
+        assert_eq!(m.max_range_tombstone(b"c", 9), Some(2));
+        // Fragments are rebuilt once more tombstones arrive.
+        m.insert_range_tombstone(RangeTombstone {
+            start: b"c".to_vec(),
+            end: RangeEnd::Unbounded,
+            seqno: 5,
+        });
+        assert_eq!(m.max_range_tombstone(b"zz", 9), Some(5), "rebuilt on demand");
+        assert_eq!(m.range_fragments().unwrap().max_covering(b"zz", 9), Some(5));
+        assert_eq!(m.range_tombstones(4).len(), 1);
+        assert_eq!(m.range_tombstones(5).len(), 2);
+        let only = Memtable::new(2);
+        assert!(only.is_empty());
+        only.insert(b"a", 1, ValueKind::RangeDelete, &end);
+        assert!(!only.is_empty(), "a memtable holding only a range tombstone must be flushed");
     }
 
     #[test]

@@ -166,10 +166,17 @@ impl DataBlocks {
         if entries != meta.entries {
             return Err(self.corrupt_meta("meta entry count differs from the data blocks"));
         }
+        // Range tombstones may widen the key range past the last entry.
         if let Some((k, t)) = &prev_last
+            && meta.range_tombstones == 0
             && decode_internal(&meta.largest_key) != Some((k.as_slice(), *t))
         {
             return Err(self.corrupt_meta("meta largest key differs from the last entry"));
+        }
+        if let Some((k, _)) = &prev_last
+            && !meta.upper_limit().reaches(k)
+        {
+            return Err(self.corrupt_meta("the last entry lies beyond the meta largest key"));
         }
         Ok(())
     }

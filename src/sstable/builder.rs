@@ -3,9 +3,16 @@
 //!
 //! Entries must arrive in internal-key order (user key ascending, trailer descending), each
 //! internal key once. A data block is cut before an entry would push it past `block_size`; an
-//! entry larger than a block gets a block of its own. After the data blocks come the filter,
-//! index and meta blocks (always stored raw) and the footer. Only one block is held in memory at
-//! a time (so a 1 GiB value needs about 2 GiB while its block is written).
+//! entry larger than a block gets a block of its own. Range tombstones may be added at any time,
+//! in any order; they are kept in memory and written sorted. After the data blocks come the
+//! filter, range-tombstone, index and meta blocks (always stored raw) and the footer. Only one
+//! data block is held in memory at a time (so a 1 GiB value needs about 2 GiB while its block is
+//! written).
+//!
+//! The table's key range (meta `smallest_key` / `largest_key`) spans its entries and its range
+//! tombstones: a tombstone ending past the last entry makes the largest key its end with the
+//! sentinel trailer [`LARGEST_EXCLUSIVE_TRAILER`] (or [`LARGEST_UNBOUNDED_TRAILER`] for a
+//! tombstone without end), see `format-spec/sstable.md` ("Key range of a table").
 
 use std::cmp::Ordering;
 use std::io::{BufWriter, Write};
@@ -18,13 +25,16 @@ use super::block::BlockBuilder;
 use super::bloom::FilterBuilder;
 use super::compress::encode_block;
 use super::footer::{Footer, Handle};
-use super::index::IndexBuilder;
+use super::index::{BlockHandle, IndexBuilder};
 use super::meta::TableMeta;
+use super::range_del;
 use crate::error::{Error, Result};
-use crate::format::MAX_KEY_SIZE;
+use crate::format::sst::{LARGEST_EXCLUSIVE_TRAILER, LARGEST_UNBOUNDED_TRAILER};
+use crate::format::{MAX_KEY_SIZE, MAX_SEQNO, RangeEnd, ValueKind};
 use crate::fs::{CreateMode, FileSystem, WritableFile};
-use crate::key::{cmp_internal, encode_internal};
+use crate::key::{cmp_internal, decode_internal, encode_internal, pack_trailer};
 use crate::options::Compression;
+use crate::rangedel::RangeTombstone;
 
 /// What a finished table holds; the manifest records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +64,7 @@ struct Core<W: Write> {
     last_key: Vec<u8>,
     last_trailer: u64,
     meta: TableMeta,
+    range_tombstones: Vec<RangeTombstone>,
 }
 
 impl<W: Write> Core<W> {
@@ -72,7 +83,73 @@ impl<W: Write> Core<W> {
             last_key: Vec::new(),
             last_trailer: 0,
             meta: TableMeta::default(),
+            range_tombstones: Vec::new(),
         }
+    }
+
+    fn add_range_tombstone(&mut self, t: RangeTombstone) -> Result<()> {
+        let end_len = match &t.end {
+            RangeEnd::Before(e) => e.len(),
+            RangeEnd::Unbounded => 0,
+        };
+        // An end may be one byte longer than a key: `b ++ [0]` ends an inclusive range.
+        let too_long = t.start.len().max(end_len.saturating_sub(1));
+        if too_long > MAX_KEY_SIZE {
+            return Err(Error::KeyTooLarge {
+                len: too_long,
+                max: MAX_KEY_SIZE,
+            });
+        }
+        if t.seqno > MAX_SEQNO {
+            return Err(Error::InvalidArgument(
+                "range tombstone seqno exceeds 56 bits".into(),
+            ));
+        }
+        if !t.is_empty() {
+            self.range_tombstones.push(t);
+        }
+        Ok(())
+    }
+
+    /// Widens the meta's key and seqno ranges by the range tombstones (sorted by then).
+    fn cover_range_tombstones(&mut self) {
+        let ts = &self.range_tombstones;
+        let m = &mut self.meta;
+        let Some(first) = ts.first() else {
+            return;
+        };
+        let points = m.entries > 0;
+        // Smallest: the first start (newest first among equal starts) if it sorts first.
+        let trailer = pack_trailer(first.seqno, ValueKind::RangeDelete);
+        let first_is_smaller = decode_internal(&m.smallest_key)
+            .is_none_or(|(k, t)| cmp_internal(&first.start, trailer, k, t).is_lt());
+        if !points || first_is_smaller {
+            m.smallest_key = encode_internal(&first.start, trailer);
+        }
+        // Largest: the furthest end, unless the last entry is at or above it.
+        let last_point = points.then_some(self.last_key.as_slice());
+        let furthest = ts.iter().map(|t| &t.end).max().unwrap_or(&RangeEnd::Unbounded);
+        match furthest {
+            RangeEnd::Unbounded => {
+                // Any user key at or above the smallest will do: the trailer says "no end".
+                let starts = ts.iter().map(|t| t.start.as_slice()).max().unwrap_or_default();
+                let k = last_point.map_or(starts, |p| p.max(starts));
+                m.largest_key = encode_internal(k, LARGEST_UNBOUNDED_TRAILER);
+            }
+            RangeEnd::Before(e) if last_point.is_none_or(|p| p < e.as_slice()) => {
+                m.largest_key = encode_internal(e, LARGEST_EXCLUSIVE_TRAILER);
+            }
+            RangeEnd::Before(_) => {}
+        }
+        let tmin = ts.iter().map(|t| t.seqno).min().unwrap_or(0);
+        let tmax = ts.iter().map(|t| t.seqno).max().unwrap_or(0);
+        if points {
+            m.min_seqno = m.min_seqno.min(tmin);
+            m.max_seqno = m.max_seqno.max(tmax);
+        } else {
+            (m.min_seqno, m.max_seqno) = (tmin, tmax);
+        }
+        m.range_tombstones = ts.len() as u64;
     }
 
     fn add(&mut self, user_key: &[u8], trailer: u64, value: &[u8]) -> Result<()> {
@@ -193,10 +270,15 @@ impl<W: Write> Core<W> {
         if self.meta.entries > 0 {
             self.meta.largest_key = encode_internal(&self.last_key, self.last_trailer);
         }
+        range_del::normalize(&mut self.range_tombstones);
+        self.cover_range_tombstones();
         self.meta.restart_interval = u32::try_from(self.opts.restart_interval).unwrap_or(u32::MAX);
         self.meta.block_size = u32::try_from(self.opts.block_size).unwrap_or(u32::MAX);
         let filter = self.filter.finish();
         let filter = self.write_raw_block(&filter)?;
+        let range_dels = range_del::encode(&self.range_tombstones);
+        let range_dels = self.write_raw_block(&range_dels)?;
+        self.meta.range_del = Some(BlockHandle::from(&range_dels));
         let index = self.index.finish();
         let index = self.write_raw_block(&index)?;
         let meta = self.meta.encode();
@@ -262,6 +344,16 @@ impl TableBuilder {
         self.core.add(user_key, trailer, value)
     }
 
+    /// Adds a range tombstone (any order, any time before [`TableBuilder::finish`]; an empty
+    /// one is dropped). The table's key and seqno ranges grow to include it.
+    ///
+    /// # Errors
+    /// [`Error::KeyTooLarge`] for a start over `MAX_KEY_SIZE` or an end over `MAX_KEY_SIZE + 1`
+    /// bytes; [`Error::InvalidArgument`] for a seqno over 56 bits.
+    pub fn add_range_tombstone(&mut self, t: RangeTombstone) -> Result<()> {
+        self.core.add_range_tombstone(t)
+    }
+
     /// Bytes written so far plus the pending block (for cutting output files by size).
     pub fn estimated_size(&self) -> u64 {
         self.core.offset + self.core.block.estimated_size() as u64
@@ -292,9 +384,22 @@ pub fn build_table_to_vec(
     entries: impl IntoIterator<Item = (Vec<u8>, u64, Vec<u8>)>,
     opts: TableOptions,
 ) -> Result<Vec<u8>> {
+    build_table_with_range_dels_to_vec(entries, Vec::new(), opts)
+}
+
+/// [`build_table_to_vec`] with range tombstones.
+#[cfg(any(test, feature = "internal"))]
+pub fn build_table_with_range_dels_to_vec(
+    entries: impl IntoIterator<Item = (Vec<u8>, u64, Vec<u8>)>,
+    range_tombstones: Vec<RangeTombstone>,
+    opts: TableOptions,
+) -> Result<Vec<u8>> {
     let mut core = Core::new(Vec::new(), PathBuf::from("<memory>"), opts);
     for (k, t, v) in entries {
         core.add(&k, t, &v)?;
+    }
+    for t in range_tombstones {
+        core.add_range_tombstone(t)?;
     }
     Ok(core.finish()?.0)
 }

@@ -9,9 +9,10 @@
 //! | 40 | 4 | crc32c of bytes 0..40 |
 //! | 44 | 8 | magic u64 |
 //!
-//! Checks in order: magic (else corruption: not an SSTable or truncated), format version (else
-//! [`crate::Error::UnsupportedVersion`]: a newer format may lay out the footer differently, so its
-//! crc is not checked), crc (else corruption). See `format-spec/sstable.md` ("Footer").
+//! Checks in order: magic (else corruption: not an SSTable or truncated), format version 1 or 2
+//! (else [`crate::Error::UnsupportedVersion`]: a newer format may lay out the footer differently,
+//! so its crc is not checked), crc (else corruption). Versions 1 and 2 share this layout. See
+//! `format-spec/sstable.md` ("Footer").
 
 use std::path::Path;
 
@@ -36,7 +37,7 @@ impl Handle {
 }
 
 impl Footer {
-    /// A version-1 footer with its crc filled in.
+    /// A footer of the version this build writes, with its crc filled in.
     pub fn new(filter: Handle, index: Handle, meta: Handle) -> Footer {
         let mut f = Footer {
             filter,
@@ -99,6 +100,13 @@ pub fn aux_block_end(offset: u64, len: u64, limit: u64) -> Option<u64> {
         .filter(|&end| end <= limit && len >= BLOCK_TRAILER_SIZE as u64)
 }
 
+/// The rule for the range-tombstone block (version 2), which the meta block locates: it lies
+/// between the end of the filter block (`after`) and the start of the index block (`limit`), and
+/// holds at least its trailer. Returns its end.
+pub fn range_del_block_end(offset: u64, len: u64, after: u64, limit: u64) -> Option<u64> {
+    aux_block_end(offset, len, limit).filter(|_| offset >= after)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -122,16 +130,14 @@ mod tests {
                 assert!(e.is_corruption(), "{i}: {e}");
             }
         }
-        let mut d = file.clone();
-        d[10 + 36..10 + 40].copy_from_slice(&3u32.to_le_bytes());
-        assert!(matches!(
-            Footer::decode(&d, p).unwrap_err(),
-            Error::UnsupportedVersion {
-                found: 3,
-                supported: 2,
-                ..
-            }
-        ));
+        for bad in [0u32, 3] {
+            let mut d = file.clone();
+            d[10 + 36..10 + 40].copy_from_slice(&bad.to_le_bytes());
+            assert!(matches!(
+                Footer::decode(&d, p).unwrap_err(),
+                Error::UnsupportedVersion { found, supported: 2, .. } if found == bad
+            ));
+        }
         // Version 1 footers (the same layout) are read; 0 is not a version.
         for (version, readable) in [(0u32, false), (1, true)] {
             let mut f1 = f;

@@ -3,7 +3,7 @@
 //! Layout (`format-spec/sstable.md`):
 //!
 //! ```text
-//! [data block 0] ... [data block n-1] [filter block] [index block] [meta block] [footer]
+//! [data block 0] ... [data block n-1] [filter] [range tombstones] [index] [meta] [footer]
 //! ```
 //!
 //! * [`block`]: data block entries (fixed 16-byte header, no prefix compression, so keys and
@@ -11,7 +11,8 @@
 //! * [`compress`]: the per-block trailer (compression byte + crc32c) and LZ4.
 //! * [`bloom`]: the filter block (fastbloom over `xxh3_64(user_key)`).
 //! * [`index`]: one fixed-size entry per data block, binary-searched in the mapping.
-//! * [`meta`]: table statistics and key range.
+//! * [`meta`]: table statistics and key range (which range tombstones widen).
+//! * [`range_del`]: the range-tombstone block (version 2).
 //! * [`footer`]: fixed-size trailer locating filter, index and meta.
 //! * [`builder`]: [`TableBuilder`] streams a table to a file; [`build_table_to_vec`] in memory.
 //! * [`reader`]: [`Table`] (open, point lookups, verify, obsolete-file unlinking).
@@ -39,6 +40,7 @@ pub mod index;
 pub mod iter;
 pub mod mapping;
 pub mod meta;
+pub mod range_del;
 pub mod reader;
 
 #[cfg(test)]
@@ -46,7 +48,7 @@ mod tests;
 
 pub use builder::{TableBuilder, TableSummary};
 #[cfg(any(test, feature = "internal"))]
-pub use builder::build_table_to_vec;
+pub use builder::{build_table_to_vec, build_table_with_range_dels_to_vec};
 #[cfg(any(test, feature = "internal"))]
 pub use iter::TableCursor;
 #[cfg(any(test, feature = "internal"))]

@@ -1,7 +1,8 @@
 //! Reading tables: [`Table`] maps a sealed SSTable file and serves point lookups from it.
 //!
 //! The whole file is one [`Bytes`] (over the mapping for files, see [`super::mapping`]; any bytes
-//! for [`Table::from_bytes`]). The footer, meta block and filter are decoded once at open; the
+//! for [`Table::from_bytes`]). The footer, meta block, filter and range tombstones (version 2) are
+//! decoded once at open; the
 //! index is kept as a slice of the mapping and binary-searched in place (through [`Fences`]).
 //! Data blocks are loaded by [`DataBlocks`]; either way a returned [`Value`] keeps its bytes
 //! alive on its own.
@@ -17,12 +18,13 @@ use super::blocks::{BlockData, DataBlocks, slice};
 use super::bloom::Filter;
 use super::compress::read_block_in;
 use super::fences::Fences;
-use super::footer::{Footer, Handle, aux_block_end};
+use super::footer::{Footer, Handle, aux_block_end, range_del_block_end};
 use super::index::{BlockHandle, Index};
 use super::iter::{BlockSource, TableCursor};
 use super::mapping::{MapAdvice, MappedFile, map_table};
 use super::meta::TableMeta;
 use crate::cache::BlockCache;
+use crate::rangedel::{RangeTombstone, UpperLimit};
 use crate::error::{Error, Result};
 use crate::format::sst::FOOTER_SIZE;
 use crate::fs::FileSystem;
@@ -41,6 +43,8 @@ pub struct Table {
     fences: Fences,
     filter: Filter,
     meta: TableMeta,
+    /// The range tombstones (version 2), in block order.
+    range_tombstones: Vec<RangeTombstone>,
     obsolete: Option<Arc<AtomicBool>>,
     /// The mapping (None for [`Table::from_bytes`]); the file bytes point into it.
     map: Option<Arc<MappedFile>>,
@@ -121,7 +125,9 @@ impl Table {
                 .ok_or_else(|| Error::corruption(&path, at, "block out of range"))?;
             read_block_in(&data, blk).map_err(|e| e.in_file(&path, at))
         };
-        let meta = TableMeta::decode(&aux(&footer.meta)?).map_err(|e| e.in_file(&path, off.meta))?;
+        let version = footer.format_version.get();
+        let meta = TableMeta::decode(&aux(&footer.meta)?, version)
+            .map_err(|e| e.in_file(&path, off.meta))?;
         let index = Index::new(aux(&footer.index)?).map_err(|e| e.in_file(&path, off.index))?;
         if index.len() as u64 != meta.data_blocks {
             return Err(Error::corruption(
@@ -133,12 +139,36 @@ impl Table {
         let filter =
             Filter::decode(&aux(&footer.filter)?).map_err(|e| e.in_file(&path, off.filter))?;
         let fences = Fences::new(&index).map_err(|e| e.in_file(&path, off.index))?;
+        let range_tombstones = match meta.range_del {
+            None => Vec::new(),
+            Some(h) => {
+                let filter_end = off.filter.saturating_add(u64::from(footer.filter.len.get()));
+                if range_del_block_end(h.offset, h.len, filter_end, off.index).is_none() {
+                    return Err(Error::corruption(&path, off.meta, "range tombstone handle out of range"));
+                }
+                let blk = slice(&data, h.offset, h.len)
+                    .ok_or_else(|| Error::corruption(&path, h.offset, "block out of range"))?;
+                let payload = read_block_in(&data, blk).map_err(|e| e.in_file(&path, h.offset))?;
+                let ts = super::range_del::decode(&payload)
+                    .and_then(|ts| super::range_del::check_within(&ts, &meta).map(|()| ts))
+                    .map_err(|e| e.in_file(&path, h.offset))?;
+                if ts.len() as u64 != meta.range_tombstones {
+                    return Err(Error::corruption(
+                        &path,
+                        off.meta,
+                        "meta and range tombstone block disagree on the number of range tombstones",
+                    ));
+                }
+                ts
+            }
+        };
         let blocks = DataBlocks::new(data, path, file_number, cache, index, off.index, off.filter);
         Ok(Table {
             blocks,
             fences,
             filter,
             meta,
+            range_tombstones,
             obsolete,
             map: None,
             hint_scans: false,
@@ -212,6 +242,22 @@ impl Table {
     /// The decoded meta block.
     pub fn meta(&self) -> &TableMeta {
         &self.meta
+    }
+
+    /// The range tombstones, sorted by start (then newest first). Empty for version-1 tables.
+    pub fn range_tombstones(&self) -> &[RangeTombstone] {
+        &self.range_tombstones
+    }
+
+    /// The smallest user key of the table's range (entries and range tombstones).
+    pub fn smallest_user_key(&self) -> &[u8] {
+        self.meta.smallest_user_key()
+    }
+
+    /// The top of the table's user-key range: inclusive, or exclusive / unbounded when a range
+    /// tombstone reaches past the last entry (see [`TableMeta::upper_limit`]).
+    pub fn upper_limit(&self) -> UpperLimit<'_> {
+        self.meta.upper_limit()
     }
 
     pub fn file_number(&self) -> u64 {

@@ -568,6 +568,25 @@ fn golden_entries() -> Vec<Entry> {
     e
 }
 
+/// The golden table's range tombstone: it reaches past the last entry, so the table's largest key
+/// is its end with the exclusive sentinel trailer.
+fn golden_range_tombstones() -> Vec<crate::rangedel::RangeTombstone> {
+    vec![crate::rangedel::RangeTombstone {
+        start: b"blueberry".to_vec(),
+        end: crate::format::RangeEnd::Before(b"date".to_vec()),
+        seqno: 5,
+    }]
+}
+
+fn golden_table_bytes() -> Vec<u8> {
+    super::build_table_with_range_dels_to_vec(
+        golden_entries(),
+        golden_range_tombstones(),
+        golden_opts(),
+    )
+    .unwrap()
+}
+
 fn golden_opts() -> TableOptions {
     TableOptions {
         block_size: 64,
@@ -588,7 +607,7 @@ fn golden_path() -> PathBuf {
 /// Regenerate with `LSMKV_BLESS=1` and review the diff with `format-spec/sstable.md`.
 #[test]
 fn golden_table() {
-    let built = build_table_to_vec(golden_entries(), golden_opts()).unwrap();
+    let built = golden_table_bytes();
     if std::env::var_os("LSMKV_BLESS").is_some() {
         std::fs::create_dir_all(golden_path().parent().unwrap()).unwrap();
         std::fs::write(golden_path(), &built).unwrap();
@@ -604,6 +623,12 @@ fn golden_table() {
     check_gets(&t, &entries);
     check_iter(&t, &entries, &mut Rng(1));
     t.verify().unwrap();
+    assert_eq!(t.range_tombstones(), golden_range_tombstones().as_slice());
+    assert_eq!(
+        t.upper_limit(),
+        crate::rangedel::UpperLimit::Exclusive(b"date")
+    );
+    assert_eq!((t.meta().min_seqno, t.meta().max_seqno), (1, 5));
     assert!(
         built == golden,
         "writer output differs from src/sstable/testdata/golden.sst; if intended, bless with \
@@ -616,7 +641,7 @@ fn golden_table() {
 #[test]
 #[ignore]
 fn print_golden() {
-    let data = build_table_to_vec(golden_entries(), golden_opts()).unwrap();
+    let data = golden_table_bytes();
     let f = Footer::decode(&data, Path::new("g")).unwrap();
     let t = Table::from_bytes(Bytes::from(data.clone()), "g".into(), 1, None).unwrap();
     for i in 0..t.num_blocks() {
@@ -624,7 +649,10 @@ fn print_golden() {
         let kind = data[(h.offset + h.len) as usize - 5];
         println!("data  {:>5} {:>5} compression={kind}", h.offset, h.len);
     }
-    for (n, h) in [("filter", f.filter), ("index", f.index), ("meta", f.meta)] {
+    let rd = t.meta().range_del.unwrap();
+    println!("filter{:>5} {:>5}", f.filter.offset.get(), f.filter.len.get());
+    println!("rdel  {:>5} {:>5}", rd.offset, rd.len);
+    for (n, h) in [("index", f.index), ("meta", f.meta)] {
         println!("{n:<6}{:>5} {:>5}", h.offset.get(), h.len.get());
     }
     println!("footer{:>5} {:>5}", data.len() - FOOTER_SIZE, FOOTER_SIZE);

@@ -41,7 +41,7 @@ use crate::batch::WriteBatch;
 use crate::db::conflicts::{Check, ReadSet};
 use crate::db::{Db, Snapshot};
 use crate::error::{Error, Result};
-use crate::format::ValueKind;
+use crate::format::{RangeEnd, ValueKind};
 use crate::iter::{Bounds, DbIter};
 use crate::db::Keyspace;
 use crate::value::{Key, Value};
@@ -53,6 +53,9 @@ pub struct Transaction {
     snapshot: Snapshot,
     /// Own writes by (keyspace id, key): a value, or `None` for a delete.
     writes: BTreeMap<(u32, Vec<u8>), Option<Vec<u8>>>,
+    /// Own range deletes: (keyspace id, start, end). Own writes made before one were removed from
+    /// `writes`; those made after it stay there and win over it.
+    range_dels: Vec<(u32, Vec<u8>, RangeEnd)>,
     reads: ReadSet,
     /// The first "too large to track" error: `commit` returns it.
     failed: Option<Error>,
@@ -80,6 +83,7 @@ impl Db {
             default: self.default_keyspace(),
             snapshot,
             writes: BTreeMap::new(),
+            range_dels: Vec::new(),
             reads: ReadSet::default(),
             failed: None,
         }
@@ -100,8 +104,17 @@ impl Transaction {
         }
     }
 
-    fn own(&self, ks: u32, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        self.writes.get(&(ks, key.to_vec()))
+    fn own(&self, ks: u32, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Some(w) = self.writes.get(&(ks, key.to_vec())) {
+            return Some(w.clone());
+        }
+        self.range_deleted(ks, key).then_some(None)
+    }
+
+    fn range_deleted(&self, ks: u32, key: &[u8]) -> bool {
+        self.range_dels
+            .iter()
+            .any(|(id, start, end)| *id == ks && key >= start.as_slice() && end.is_above(key))
     }
 
     /// Reads `key` of the `default` keyspace: this transaction's own write, else the snapshot.
@@ -121,7 +134,7 @@ impl Transaction {
     pub fn get_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         let key = key.as_ref();
         if let Some(own) = self.own(ks.id(), key) {
-            return Ok(own.as_ref().map(|v| Value::from(v.clone())));
+            return Ok(own.map(Value::from));
         }
         self.reads.add_key(ks.id(), key)?;
         self.snapshot.get_in(ks, key)
@@ -165,7 +178,13 @@ impl Transaction {
             .filter(|((_, k), _)| bounds.contains(k))
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect();
-        TxIter::new(inner, own)
+        let hidden: Vec<(Vec<u8>, RangeEnd)> = self
+            .range_dels
+            .iter()
+            .filter(|(id, _, _)| *id == ks.id())
+            .map(|(_, s, e)| (s.clone(), e.clone()))
+            .collect();
+        TxIter::new(inner, own, hidden)
     }
 
     /// Writes `key` = `value` in the `default` keyspace (buffered until commit).
@@ -192,6 +211,28 @@ impl Transaction {
         self.writes.insert((ks.id(), key.as_ref().to_vec()), None);
     }
 
+    /// Deletes every key of the `default` keyspace in `range` (one range tombstone at commit);
+    /// later reads of this transaction see them gone, writes made after it are kept.
+    pub fn delete_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, range: R) {
+        let ks = self.default.clone();
+        self.delete_range_in(&ks, range);
+    }
+
+    /// [`Transaction::delete_range`] in keyspace `ks`.
+    pub fn delete_range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, ks: &Keyspace, range: R) {
+        let (lower, upper) = (range.start_bound(), range.end_bound());
+        let Some((start, end)) = crate::rangedel::range_to_tombstone(
+            lower.map(AsRef::as_ref),
+            upper.map(AsRef::as_ref),
+        ) else {
+            return;
+        };
+        let id = ks.id();
+        self.writes
+            .retain(|(k_id, k), _| !(*k_id == id && k.as_slice() >= start.as_slice() && end.is_above(k)));
+        self.range_dels.push((id, start, end));
+    }
+
     /// Writes everything this transaction wrote, atomically, unless another commit since its
     /// snapshot wrote something it read. A transaction that wrote nothing commits trivially.
     ///
@@ -202,10 +243,14 @@ impl Transaction {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        if self.writes.is_empty() {
+        if self.writes.is_empty() && self.range_dels.is_empty() {
             return Ok(());
         }
         let mut batch = WriteBatch::new();
+        // Range deletes first: the point writes left in `writes` were made after them.
+        for (ks, start, end) in std::mem::take(&mut self.range_dels) {
+            batch.push_range_delete(ks, &start, &end);
+        }
         for ((ks, key), value) in std::mem::take(&mut self.writes) {
             match (value, self.db.keyspace_ttl(ks)) {
                 (Some(v), Some(ttl)) => batch.push_ttl(ks, &key, &v, ttl),
@@ -232,6 +277,8 @@ impl Drop for Transaction {
 pub struct TxIter {
     inner: DbIter,
     own: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The transaction's own range deletes in this keyspace: snapshot entries inside are hidden.
+    hidden: Vec<(Vec<u8>, RangeEnd)>,
     /// Own writes not yet consumed: `own[lo..hi]`.
     lo: usize,
     hi: usize,
@@ -250,11 +297,16 @@ impl std::fmt::Debug for TxIter {
 }
 
 impl TxIter {
-    fn new(inner: DbIter, own: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> TxIter {
+    fn new(
+        inner: DbIter,
+        own: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        hidden: Vec<(Vec<u8>, RangeEnd)>,
+    ) -> TxIter {
         let hi = own.len();
         TxIter {
             inner,
             own,
+            hidden,
             lo: 0,
             hi,
             front: None,
@@ -300,7 +352,10 @@ impl TxIter {
                 (Some(d), Some(o)) => (forward && o <= d) || (!forward && o >= d),
             };
             if !take_own {
-                return self.take_db(forward);
+                match self.take_db(forward) {
+                    Some(item) => return item,
+                    None => continue,
+                }
             }
             if let Some(item) = self.take_own(own_idx, db_key.as_deref(), forward) {
                 return item;
@@ -329,18 +384,26 @@ impl TxIter {
         }
     }
 
-    /// Returns the peeked snapshot entry, unless it crosses the other end.
-    fn take_db(&mut self, forward: bool) -> Option<Result<(Key, Value)>> {
+    /// Returns the peeked snapshot entry, unless it crosses the other end; `Some(None)` when
+    /// the transaction's own range delete hides it (step again).
+    fn take_db(&mut self, forward: bool) -> Option<Option<Result<(Key, Value)>>> {
         let Some(Ok((k, v))) = self.slot(forward).take() else {
             self.done = true;
-            return None;
+            return Some(None);
         };
         if self.crosses(&k, forward) {
             self.done = true;
-            return None;
+            return Some(None);
         }
         self.remember(&k, forward);
-        Some(Ok((k, v)))
+        if self
+            .hidden
+            .iter()
+            .any(|(start, end)| k.as_ref() >= start.as_slice() && end.is_above(&k))
+        {
+            return None;
+        }
+        Some(Some(Ok((k, v))))
     }
 
     /// Consumes own write `idx` (shadowing the snapshot's entry of the same key). `None` when it

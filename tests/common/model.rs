@@ -71,7 +71,41 @@ impl Model {
 
     /// `w` at the next seqno.
     pub fn apply(&mut self, w: &Write) {
-        self.write(&w.entries());
+        self.write(&self.entries_of(w));
+    }
+
+    /// What `w` does to the latest state, as point entries: a range or prefix delete becomes a
+    /// delete of every key it covers that is present (before it in its batch, or earlier).
+    pub fn entries_of(&self, w: &Write) -> Vec<Entry> {
+        let ops = match w {
+            Write::DeleteRange(b) => vec![BatchOp::DeleteRange(b.clone())],
+            Write::DeletePrefix(p) => vec![BatchOp::DeletePrefix(p.clone())],
+            Write::Mixed(ops) => ops.clone(),
+            point => return point.entries(),
+        };
+        let mut state = self.latest.clone();
+        let mut out = Vec::new();
+        for op in ops {
+            let doomed: Vec<Vec<u8>> = match op {
+                BatchOp::Entry(k, v) => {
+                    match &v {
+                        Some(v) => state.insert(k.clone(), v.clone()),
+                        None => state.remove(&k),
+                    };
+                    out.push((k, v));
+                    continue;
+                }
+                BatchOp::DeleteRange(b) => range(&state, &b).into_iter().map(|(k, _)| k).collect(),
+                BatchOp::DeletePrefix(p) => {
+                    prefix(&state, &p).into_iter().map(|(k, _)| k).collect()
+                }
+            };
+            for k in doomed {
+                state.remove(&k);
+                out.push((k, None));
+            }
+        }
+        out
     }
 
     /// A batch at the next seqno.
@@ -181,13 +215,28 @@ impl Model {
 }
 
 /// One write of a model-based test, to apply to the engine ([`Write::apply`]) and to the model
-/// ([`Model::apply`], or [`Model::write_at`] with its [`Write::entries`]).
+/// ([`Model::apply`], or [`Model::write_at`] with [`Model::entries_of`]).
 #[derive(Debug, Clone)]
 pub enum Write {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     /// Entries: `Some(v)` = put, `None` = delete. May name a key twice; the later entry wins.
     Batch(Vec<Entry>),
+    /// `Db::delete_range`: one range tombstone.
+    DeleteRange(Bounds),
+    /// `Db::delete_prefix`.
+    DeletePrefix(Vec<u8>),
+    /// A batch mixing point entries and range deletes, applied in order.
+    Mixed(Vec<BatchOp>),
+}
+
+/// One operation of a [`Write::Mixed`] batch.
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    /// `Some(v)` = put, `None` = delete.
+    Entry(Vec<u8>, Option<Vec<u8>>),
+    DeleteRange(Bounds),
+    DeletePrefix(Vec<u8>),
 }
 
 impl Write {
@@ -197,16 +246,70 @@ impl Write {
             Write::Put(k, v) => db.put(k, v),
             Write::Delete(k) => db.delete(k),
             Write::Batch(entries) => db.write(batch(entries)),
+            Write::DeleteRange(b) => db.delete_range(b.clone()),
+            Write::DeletePrefix(p) => db.delete_prefix(p),
+            Write::Mixed(ops) => {
+                let mut b = WriteBatch::new();
+                for op in ops {
+                    match op {
+                        BatchOp::Entry(k, Some(v)) => b.put(k, v),
+                        BatchOp::Entry(k, None) => b.delete(k),
+                        BatchOp::DeleteRange(r) => b.delete_range(r.clone()),
+                        BatchOp::DeletePrefix(p) => b.delete_prefix(p),
+                    }
+                }
+                db.write(b)
+            }
         }
     }
 
-    /// The write as batch entries.
+    /// The write as batch entries. Point writes only: a range delete's entries depend on the
+    /// state it applies to ([`Model::entries_of`]).
     pub fn entries(&self) -> Vec<Entry> {
         match self {
             Write::Put(k, v) => vec![(k.clone(), Some(v.clone()))],
             Write::Delete(k) => vec![(k.clone(), None)],
             Write::Batch(entries) => entries.clone(),
+            range => panic!("{range:?} has no entries of its own: use Model::entries_of"),
         }
+    }
+
+    /// [`Write::strategy`] plus range deletes over bounds built from `key()` (every kind of
+    /// bound, inverted and empty ranges included), prefix deletes of `key()` prefixes, and
+    /// batches mixing them with point entries (10 : 4 : 3 : 2 : 1 : 2 for put, delete, batch,
+    /// range, prefix, mixed).
+    pub fn strategy_with_ranges<K, V>(
+        key: impl Fn() -> K,
+        value: impl Fn() -> V,
+    ) -> impl proptest::strategy::Strategy<Value = Write>
+    where
+        K: proptest::strategy::Strategy<Value = Vec<u8>> + 'static,
+        V: proptest::strategy::Strategy<Value = Vec<u8>> + 'static,
+    {
+        use proptest::prelude::*;
+        let bound = || {
+            prop_oneof![
+                2 => key().prop_map(Bound::Included),
+                2 => key().prop_map(Bound::Excluded),
+                1 => Just(Bound::Unbounded),
+            ]
+        };
+        let bounds = || (bound(), bound());
+        let op = prop_oneof![
+            4 => (key(), prop::option::weighted(0.7, value()))
+                .prop_map(|(k, v)| BatchOp::Entry(k, v)),
+            1 => bounds().prop_map(BatchOp::DeleteRange),
+            1 => key().prop_map(BatchOp::DeletePrefix),
+        ];
+        prop_oneof![
+            10 => (key(), value()).prop_map(|(k, v)| Write::Put(k, v)),
+            4 => key().prop_map(Write::Delete),
+            3 => prop::collection::vec((key(), prop::option::weighted(0.7, value())), 0..8)
+                .prop_map(Write::Batch),
+            2 => bounds().prop_map(Write::DeleteRange),
+            1 => key().prop_map(Write::DeletePrefix),
+            2 => prop::collection::vec(op, 1..6).prop_map(Write::Mixed),
+        ]
     }
 
     /// Random writes for `proptest` over the keys and values `key()` and `value()` generate:

@@ -1,9 +1,10 @@
-//! Dump of one SSTable (`format-spec/sstable.md`): footer, meta block, filter, index and every
-//! data block, checked one by one so that one damaged block does not hide the others.
+//! Dump of one SSTable (`format-spec/sstable.md`): footer, meta block, filter, range tombstones,
+//! index and every data block, checked one by one so that one damaged block does not hide the
+//! others.
 //!
 //! Every byte is decoded by the engine's own functions: `Footer::decode`, `aux_block_end`,
-//! `TableMeta::decode`, `FilterLayout::parse`, `Index::new`, `compress::check_block` /
-//! `decompress` and `BlockView`. This module only orders the checks so that it can go on past
+//! `range_del_block_end`, `TableMeta::decode`, `FilterLayout::parse`, `range_del::decode`,
+//! `Index::new`, `compress::check_block` / `decompress` and `BlockView`. This module only orders the checks so that it can go on past
 //! a damaged part, and turns errors into [`Problem`]s; it has no parser of its own.
 
 mod blocks;
@@ -16,11 +17,12 @@ use serde::Serialize;
 use self::blocks::{DataRegion, scan_blocks};
 use super::{Problem, ratio, read_file, show, trailer_parts};
 use crate::error::Error;
+use crate::format::RangeEnd;
 use crate::format::sst::FOOTER_SIZE;
 use crate::key::decode_internal;
 use crate::sstable::bloom::{FilterKind, FilterLayout};
 use crate::sstable::compress::read_block_owned;
-use crate::sstable::footer::{Footer, aux_block_end};
+use crate::sstable::footer::{Footer, aux_block_end, range_del_block_end};
 use crate::sstable::index::{BlockHandle, Index};
 use crate::sstable::meta::TableMeta;
 
@@ -101,6 +103,28 @@ pub struct FilterInfo {
     pub bits: Option<u64>,
     /// Filter bits per distinct user key.
     pub bits_per_key: Option<f64>,
+}
+
+/// The range-tombstone block (SSTable version 2).
+#[derive(Debug, Clone, Serialize)]
+pub struct RangeDelInfo {
+    /// File offset of the block.
+    pub offset: u64,
+    /// On-disk length of the block (trailer included).
+    pub on_disk_bytes: u64,
+    /// The tombstones, in block order (start ascending, newest first).
+    pub tombstones: Vec<RangeTombstoneInfo>,
+}
+
+/// One range tombstone: the keys in `[start, end)` are deleted as of `seqno`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RangeTombstoneInfo {
+    /// Inclusive start, escaped.
+    pub start: String,
+    /// Exclusive end, escaped; `None` when the range has no end.
+    pub end: Option<String>,
+    /// Sequence number.
+    pub seqno: u64,
 }
 
 /// The index block.
@@ -200,6 +224,9 @@ pub struct SstDump {
     pub meta: Option<MetaInfo>,
     /// The filter block, when it decoded.
     pub filter: Option<FilterInfo>,
+    /// The range-tombstone block, when the table has one (version 2) and it decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range_dels: Option<RangeDelInfo>,
     /// The index block, when it decoded.
     pub index: Option<IndexInfo>,
     /// Totals over the data blocks, when the index decoded.
@@ -222,6 +249,7 @@ impl SstDump {
             footer: None,
             meta: None,
             filter: None,
+            range_dels: None,
             index: None,
             data: None,
             blocks: Vec::new(),
@@ -255,7 +283,7 @@ pub fn dump_sst_bytes(path: &Path, data: Bytes, opts: SstOptions) -> SstDump {
     dump
 }
 
-/// The footer's three auxiliary blocks as far as they could be read and decoded.
+/// The footer's auxiliary blocks as far as they could be read and decoded.
 struct Aux {
     meta: Option<TableMeta>,
     index: Option<Index>,
@@ -279,6 +307,12 @@ fn dump_bytes(dump: &mut SstDump, data: Bytes, opts: SstOptions) {
             Ok(f) => dump.filter = Some(f),
             Err(e) => dump.note(e, aux.filter_h.offset),
         }
+    }
+    if let Some(m) = &aux.meta
+        && let Some(h) = m.range_del
+    {
+        let after = aux.filter_h.offset.saturating_add(aux.filter_h.len);
+        dump.range_dels = read_range_dels(dump, &data, h, after, aux.index_h.offset, m);
     }
     let Some(index) = &aux.index else { return };
     dump.index = Some(IndexInfo {
@@ -341,8 +375,9 @@ fn read_aux_blocks(dump: &mut SstDump, data: &Bytes, footer: &Footer) -> Aux {
     let meta_h = HandleInfo::from(&footer.meta);
     let index_h = HandleInfo::from(&footer.index);
     let filter_h = HandleInfo::from(&footer.filter);
+    let version = footer.format_version.get();
     let meta = read_aux(dump, data, meta_h, footer_offset(data), "meta")
-        .and_then(|b| decoded(dump, TableMeta::decode(&b), meta_h.offset));
+        .and_then(|b| decoded(dump, TableMeta::decode(&b, version), meta_h.offset));
     let index = read_aux(dump, data, index_h, meta_h.offset, "index")
         .and_then(|b| decoded(dump, Index::new(b), index_h.offset));
     let filter_payload = read_aux(dump, data, filter_h, index_h.offset, "filter");
@@ -354,6 +389,59 @@ fn read_aux_blocks(dump: &mut SstDump, data: &Bytes, footer: &Footer) -> Aux {
         index_h,
         filter_h,
     }
+}
+
+/// Reads the range-tombstone block at `h` (between `after` and `limit`), checked against the
+/// meta block's count.
+fn read_range_dels(
+    dump: &mut SstDump,
+    data: &[u8],
+    h: HandleInfo,
+    after: u64,
+    limit: u64,
+    meta: &TableMeta,
+) -> Option<RangeDelInfo> {
+    if range_del_block_end(h.offset, h.len, after, limit).is_none() {
+        dump.problem_at(
+            footer_offset(data),
+            format!(
+                "range tombstone handle (offset {}, length {}) out of range",
+                h.offset, h.len
+            ),
+        );
+        return None;
+    }
+    let payload = read_aux(dump, data, h, limit, "range tombstone")?;
+    let ts = decoded(dump, crate::sstable::range_del::decode(&payload), h.offset)?;
+    if let Err(e) = crate::sstable::range_del::check_within(&ts, meta) {
+        dump.note(e, h.offset);
+    }
+    if ts.len() as u64 != meta.range_tombstones {
+        dump.problem_at(
+            h.offset,
+            format!(
+                "meta counts {} range tombstones but the block holds {}",
+                meta.range_tombstones,
+                ts.len()
+            ),
+        );
+    }
+    let tombstones = ts
+        .iter()
+        .map(|t| RangeTombstoneInfo {
+            start: show(&t.start),
+            end: match &t.end {
+                RangeEnd::Before(e) => Some(show(e)),
+                RangeEnd::Unbounded => None,
+            },
+            seqno: t.seqno,
+        })
+        .collect();
+    Some(RangeDelInfo {
+        offset: h.offset,
+        on_disk_bytes: h.len,
+        tombstones,
+    })
 }
 
 /// The value of `r`, or `None` with its error recorded at `offset`.

@@ -161,3 +161,60 @@ fn every_flipped_byte_is_found_or_harmless_and_never_panics() {
         assert!(d.problems.iter().all(|p| p.file == Path::new("t.sst")));
     }
 }
+
+#[test]
+fn range_tombstones_are_listed_and_checked() {
+    use crate::format::RangeEnd;
+    use crate::rangedel::RangeTombstone;
+    let t = |s: &[u8], e: Option<&[u8]>, seqno| RangeTombstone {
+        start: s.to_vec(),
+        end: e.map_or(RangeEnd::Unbounded, |e| RangeEnd::Before(e.to_vec())),
+        seqno,
+    };
+    let entries = vec![(
+        b"b".to_vec(),
+        pack_trailer(1, ValueKind::Put),
+        b"v".to_vec(),
+    )];
+    let data = crate::sstable::build_table_with_range_dels_to_vec(
+        entries,
+        vec![t(b"a", Some(b"c"), 2), t(b"x", None, 3)],
+        TableOptions::default(),
+    )
+    .unwrap();
+    let d = dump_sst_bytes(
+        Path::new("t.sst"),
+        Bytes::from(data.clone()),
+        SstOptions::default(),
+    );
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    assert_eq!(d.footer.as_ref().unwrap().format_version, 2);
+    assert_eq!(d.meta.as_ref().unwrap().range_tombstones, 2);
+    let rd = d.range_dels.as_ref().unwrap();
+    assert_eq!(
+        rd.tombstones,
+        vec![
+            RangeTombstoneInfo {
+                start: "a".into(),
+                end: Some("c".into()),
+                seqno: 2
+            },
+            RangeTombstoneInfo {
+                start: "x".into(),
+                end: None,
+                seqno: 3
+            },
+        ]
+    );
+    // A flipped byte in the range-tombstone block is a problem at that block.
+    let mut bad = data;
+    bad[(rd.offset + 6) as usize] ^= 1;
+    let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(bad), SstOptions::default());
+    assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+    let at = d.problems[0].offset.unwrap();
+    assert!(
+        (rd.offset..rd.offset + rd.on_disk_bytes).contains(&at),
+        "{at}"
+    );
+    assert!(d.range_dels.is_none());
+}
