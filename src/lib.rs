@@ -47,20 +47,22 @@ macro_rules! internal_mod {
 }
 
 internal_mod!(
-    batch, cache, compaction, db, error, format, fs, iter, key, keyspace, manifest, memtable,
-    options, recovery, sstable, stats, txn, value, wal,
+    batch, cache, compaction, db, error, format, fs, index, iter, key, manifest, memtable, options,
+    recovery, sstable, stats, txn, value, wal,
 );
 
 pub mod debug;
 
 pub use batch::WriteBatch;
+pub use db::Keyspace;
 pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+pub use index::{Index, IndexIter};
 pub use iter::{DbIter, prefix_upper_bound};
-pub use keyspace::{Keyspace, KeyspaceOptions};
+pub use options::KeyspaceOptions;
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
-pub use stats::{CacheStats, KeyspaceStats, LevelStats, Stats};
+pub use stats::{CacheStats, IndexStats, KeyspaceStats, LevelStats, Stats};
 pub use txn::{Transaction, TxIter};
 pub use value::{Key, Value};

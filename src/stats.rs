@@ -97,6 +97,22 @@ pub struct Stats {
     /// Every keyspace's own shape (`default` first, then by id). The database-wide fields above
     /// sum over keyspaces (`levels`: files and bytes of that level in every keyspace).
     pub keyspaces: Vec<KeyspaceStats>,
+    /// Declared secondary indexes and their build progress.
+    pub indexes: Vec<IndexStats>,
+}
+
+/// One secondary index.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct IndexStats {
+    /// The index's name.
+    pub name: String,
+    /// The keyspace it indexes.
+    pub keyspace: String,
+    /// Whether it covers all existing data (queries work).
+    pub ready: bool,
+    /// Primary keys indexed so far by the background build in this process.
+    pub built_keys: u64,
 }
 
 /// The shape of one keyspace's tree.

@@ -172,10 +172,29 @@ fn flush_thread_panic_poisons_and_keeps_reads() {
     db.flush().unwrap();
     put_range(&db, &mut model, 300, 300);
 
+    // `Db::flush` flushes in the caller's thread; the flush thread takes over when writes fill
+    // the memtable. Write (64 KiB memtables) until its panic poisons the database.
+    db.close().unwrap();
+    let small = Options {
+        memtable_max_size: 64 << 10,
+        ..opts()
+    };
+    let db = Db::open(dir.path(), small.with_file_system(fs.clone())).unwrap();
     fs.arm();
-    let err = db.flush().unwrap_err();
+    let mut i = 600u32;
+    let err = loop {
+        assert!(i < 2_000_000, "the flush thread never ran");
+        let (k, v) = (format!("key{i:06}"), format!("value-{i}"));
+        match db.put(&k, &v) {
+            Ok(()) => {
+                model.insert(k.into_bytes(), v.into_bytes());
+            }
+            Err(e) => break e,
+        }
+        i += 1;
+    };
     let Error::Poisoned { cause } = &err else {
-        panic!("flush after the panic: expected Error::Poisoned, got {err:?}");
+        panic!("write after the panic: expected Error::Poisoned, got {err:?}");
     };
     assert!(cause.contains("lsmkv-flush"), "cause: {cause}");
     check_poisoned(&db, "lsmkv-flush", &model);

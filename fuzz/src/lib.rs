@@ -685,6 +685,19 @@ pub fn manifest_read(data: &[u8]) {
                     assert_parse_error(&err);
                     assert_eq!(state, before, "a failed apply changed the state");
                 }
+                // Keyspace options are opaque to the manifest and parsed at open.
+                for k in &e.keyspaces {
+                    match lsmkv::options::decode_options(&k.options) {
+                        Ok(o) => {
+                            let enc = o.encode_for_fuzz();
+                            let again = lsmkv::options::decode_options(&enc)
+                                .expect("re-encoded keyspace options must decode");
+                            // Compared encoded: a NaN rate is not equal to itself.
+                            assert_eq!(again.encode_for_fuzz(), enc, "keyspace options round trip");
+                        }
+                        Err(err) => assert_parse_error(&err),
+                    }
+                }
             }
         }
         Err(e) => assert_parse_error(&e),

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Shared;
 use super::tree::Tree;
-use crate::stats::{KeyspaceStats, LevelStats, Stats};
+use crate::stats::{IndexStats, KeyspaceStats, LevelStats, Stats};
 
 /// Operation counters, reported by `stats()`.
 #[derive(Default)]
@@ -92,6 +92,14 @@ impl Shared {
             s.keyspaces.push(ks);
         }
         self.fill_wal(&mut s);
+        for def in self.indexes.load().by_name.values() {
+            s.indexes.push(IndexStats {
+                name: def.name.clone(),
+                keyspace: def.primary.name.clone(),
+                ready: def.ready.load(Ordering::Acquire),
+                built_keys: def.built_keys.load(Ordering::Relaxed),
+            });
+        }
         let o = &self.opts;
         s.pending_compaction_bytes = self.sched.pending_compaction_bytes();
         s.compaction_strategy = o.compaction_strategy;

@@ -27,7 +27,7 @@ use crate::sstable::{Table, TableBuilder, TableOptions};
 /// Body of the background flush thread.
 pub(crate) fn flush_thread(shared: Arc<Shared>) {
     loop {
-        let (tree, imm) = {
+        let (tree, _) = {
             let mut g = shared.sched.flush.lock.lock();
             loop {
                 if shared.shutdown.load(Ordering::Acquire)
@@ -41,11 +41,10 @@ pub(crate) fn flush_thread(shared: Arc<Shared>) {
                 shared.sched.flush.work.wait(&mut g);
             }
         };
-        if let Err(e) = flush_one(&shared, &tree, &imm) {
+        if let Err(e) = flush_oldest(&shared, &tree) {
             shared.poison(&e);
             return;
         }
-        shared.sched.flush_progressed();
     }
 }
 
@@ -96,6 +95,20 @@ pub(crate) fn write_table(
             Err(e)
         }
     }
+}
+
+/// Flushes the oldest frozen memtable of `tree`, if it has one; returns whether it did. The
+/// flush thread and `Keyspace::flush` (which flushes its own keyspace in the caller's thread,
+/// so it never waits behind other keyspaces' flushes) both come here; the tree's flush lock
+/// keeps its memtables flushing one at a time, oldest first.
+pub(crate) fn flush_oldest(shared: &Shared, tree: &Arc<Tree>) -> Result<bool> {
+    let _g = tree.flush_lock.lock();
+    let Some(imm) = tree.sv.load().imms.last().cloned() else {
+        return Ok(false);
+    };
+    flush_one(shared, tree, &imm)?;
+    shared.sched.flush_progressed();
+    Ok(true)
 }
 
 /// Flushes the frozen memtable `imm` of `tree`: table, manifest edit (the table, the tree's

@@ -15,8 +15,10 @@ use super::version::Version;
 use super::{Db, Shared};
 use crate::error::{Error, Result};
 use crate::format::manifest::{DEFAULT_KEYSPACE, MAX_KEYSPACE_NAME};
-use crate::keyspace::{Keyspace, KeyspaceOptions};
+use super::keyspace::Keyspace;
+use crate::options::KeyspaceOptions;
 use crate::manifest::{KeyspaceDef, VersionEdit};
+
 
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_KEYSPACE_NAME {
@@ -37,6 +39,12 @@ impl Db {
     /// [`Error::KeyspaceNotFound`] on a read-only handle when it does not exist;
     /// [`Error::Io`] or [`Error::Poisoned`] when the creation cannot be logged.
     pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.check_not_reserved(name)?;
+        self.open_keyspace(name, None)
+    }
+
+    /// [`Db::keyspace`] without the reserved-name check (index keyspaces).
+    pub(crate) fn keyspace_internal(&self, name: &str) -> Result<Keyspace> {
         self.open_keyspace(name, None)
     }
 
@@ -47,6 +55,7 @@ impl Db {
     /// As [`Db::keyspace`]; [`Error::InvalidArgument`] for invalid options or for `"default"`
     /// (whose options are the database's [`crate::Options`]).
     pub fn keyspace_with(&self, name: &str, opts: KeyspaceOptions) -> Result<Keyspace> {
+        self.check_not_reserved(name)?;
         self.open_keyspace(name, Some(opts))
     }
 
@@ -87,6 +96,14 @@ impl Db {
             .by_name(name)
             .cloned()
             .ok_or_else(|| Error::KeyspaceNotFound { name: name.into() })?;
+        let set = s.indexes.load();
+        let indexed = set.by_primary.get(&tree.id).map(|d| d.len()).unwrap_or(0)
+            + set.undeclared.get(&tree.id).map(Vec::len).unwrap_or(0);
+        if indexed > 0 {
+            return Err(Error::InvalidArgument(format!(
+                "keyspace {name:?} has indexes: drop them first (Db::drop_index)"
+            )));
+        }
         {
             let mut m = s.manifest.lock();
             let deleted = m
@@ -114,6 +131,19 @@ impl Db {
         }
         s.sched.flush_progressed();
         tracing::info!(keyspace = name, "keyspace dropped");
+        Ok(())
+    }
+
+    /// Names under `__index/` belong to secondary indexes: only [`Db::create_index`] creates
+    /// them. Opening an existing one by name is allowed (inspection).
+    fn check_not_reserved(&self, name: &str) -> Result<()> {
+        let reserved = name.starts_with(super::index::INDEX_KEYSPACE_PREFIX);
+        if reserved && self.shared().trees.load().by_name(name).is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "keyspace names starting with {:?} are reserved for indexes",
+                super::index::INDEX_KEYSPACE_PREFIX
+            )));
+        }
         Ok(())
     }
 

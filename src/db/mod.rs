@@ -22,8 +22,11 @@ mod cas;
 mod checkpoint;
 mod compact;
 pub(crate) mod conflicts;
+pub(crate) mod index;
+mod index_build;
 mod counters;
 mod flush;
+mod keyspace;
 mod keyspaces;
 mod open;
 mod read;
@@ -53,6 +56,7 @@ use crate::value::Value;
 
 use counters::Counters;
 pub use cas::CasOutcome;
+pub use keyspace::Keyspace;
 pub use read::{Snapshot, TableInfo};
 pub(crate) use compact::everything as everything_bounds;
 pub(crate) use read::{len_estimate, prefix_bounds, search, to_bounds, tree_tables};
@@ -71,6 +75,8 @@ pub(crate) struct Shared {
     default_tree: Arc<Tree>,
     /// Serialises keyspace creation and drop.
     ks_lock: Mutex<()>,
+    /// Serialises index declaration and drop.
+    index_lock: Mutex<()>,
     manifest: WriteSide<Mutex<Manifest>>,
     /// The WAL; holding this lock is holding the right to write.
     wal: WriteSide<Mutex<WalState>>,
@@ -83,6 +89,8 @@ pub(crate) struct Shared {
     /// every public write method returns [`Error::ReadOnly`] before reaching the write side.
     read_only: bool,
     queue: WriteQueue,
+    /// Declared secondary indexes (and undeclared ones found at open).
+    indexes: ArcSwap<index::IndexSet>,
     /// Writes committed while transactions are open, for their conflict checks.
     commit_log: conflicts::CommitLog,
     /// Highest seqno assigned; only the write leader changes it.
@@ -159,7 +167,7 @@ impl Shared {
                 0,
                 crate::format::manifest::DEFAULT_KEYSPACE.into(),
                 opts,
-                crate::keyspace::KeyspaceOptions::default(),
+                crate::options::KeyspaceOptions::default(),
                 version::Version::default(),
                 0,
             )),
@@ -171,6 +179,7 @@ impl Shared {
             trees: ArcSwap::from_pointee(trees),
             default_tree,
             ks_lock: Mutex::new(()),
+            index_lock: Mutex::new(()),
             read_only: lock_file.is_none(),
             current_wal: AtomicU64::new(wal.get().map_or(0, |w| w.lock().writer.number())),
             old_wal_segments: Mutex::new(Vec::new()),
@@ -178,6 +187,7 @@ impl Shared {
             wal,
             queue: WriteQueue::default(),
             commit_log: conflicts::CommitLog::default(),
+            indexes: ArcSwap::from_pointee(index::IndexSet::default()),
             last_seqno: AtomicU64::new(last_seqno),
             visible_seqno: AtomicU64::new(last_seqno),
             sched: scheduler::Scheduler::default(),
@@ -394,12 +404,14 @@ impl Db {
     /// [`Error::InvalidArgument`] for bad options, [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let (shared, threads) = open::open(path.as_ref(), opts)?;
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(DbInner {
                 shared,
                 threads: Mutex::new(threads),
             }),
-        })
+        };
+        db.find_indexes()?;
+        Ok(db)
     }
 
     /// Opens the database in `path` for reading only, writing nothing: no lock (it works while
@@ -469,9 +481,101 @@ impl Db {
         s.get_versioned_at(tree, key, s.visible_seqno.load(Ordering::Acquire))
     }
 
+    pub(crate) fn shared_ref(&self) -> &Shared {
+        self.shared()
+    }
+
+    /// `Ok` while the database can still make progress (not poisoned, not closing).
+    pub(crate) fn check_open(&self) -> Result<()> {
+        let s = self.shared();
+        s.check_poisoned()?;
+        if s.shutdown.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Serialises index declaration and drop.
+    pub(crate) fn index_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.shared().index_lock.lock()
+    }
+
+    /// The current index registry.
+    pub(crate) fn index_set(&self) -> Arc<index::IndexSet> {
+        self.shared().indexes.load_full()
+    }
+
+    /// Adds a declared index (replacing an undeclared record of it).
+    pub(crate) fn register_index(&self, def: Arc<index::IndexDef>) {
+        let s = self.shared();
+        let mut set = index::IndexSet::clone(&s.indexes.load());
+        let primary = def.primary.id;
+        if let Some(names) = set.undeclared.get_mut(&primary) {
+            names.retain(|n| *n != def.name);
+            if names.is_empty() {
+                set.undeclared.remove(&primary);
+            }
+        }
+        let defs = set.by_primary.entry(primary).or_default();
+        defs.retain(|d| d.name != def.name);
+        defs.push(def.clone());
+        set.by_name.insert(def.name.clone(), def);
+        s.indexes.store(Arc::new(set));
+    }
+
+    /// Forgets index `name` (declared or not).
+    pub(crate) fn unregister_index(&self, name: &str) {
+        let s = self.shared();
+        let mut set = index::IndexSet::clone(&s.indexes.load());
+        set.by_name.remove(name);
+        for defs in set.by_primary.values_mut() {
+            defs.retain(|d| d.name != name);
+        }
+        set.by_primary.retain(|_, d| !d.is_empty());
+        for names in set.undeclared.values_mut() {
+            names.retain(|n| n != name);
+        }
+        set.undeclared.retain(|_, n| !n.is_empty());
+        s.indexes.store(Arc::new(set));
+    }
+
+    /// Builds `def` in a background thread.
+    pub(crate) fn spawn_index_build(&self, def: Arc<index::IndexDef>) -> Result<()> {
+        let shared = self.inner.shared.clone();
+        std::thread::Builder::new()
+            .name(format!("lsmkv-index-{}", def.name))
+            .spawn(move || match index_build::build(&shared, &def) {
+                Ok(()) | Err(Error::Closed) => {}
+                Err(e) => tracing::error!(index = %def.name, error = %e, "index build failed"),
+            })
+            .map(drop)
+            .map_err(|e| Error::io("spawning the index builder", &self.shared().dir, e))
+    }
+
+    /// Records the indexes found on disk (index keyspaces) as undeclared, so that writes to
+    /// their keyspaces are refused until they are declared.
+    fn find_indexes(&self) -> Result<()> {
+        let s = self.shared();
+        let mut set = index::IndexSet::default();
+        for tree in s.all_trees() {
+            let Some(name) = tree.name.strip_prefix(index::INDEX_KEYSPACE_PREFIX) else {
+                continue;
+            };
+            let meta = s.get_at(&tree, b"", s.visible_seqno.load(Ordering::Acquire))?;
+            let Some((primary, _)) = meta.as_deref().and_then(index::parse_meta) else {
+                continue;
+            };
+            if let Some(p) = s.trees.load().by_name(&primary) {
+                set.undeclared.entry(p.id).or_default().push(name.to_string());
+            }
+        }
+        s.indexes.store(Arc::new(set));
+        Ok(())
+    }
+
     /// A handle on the `default` keyspace.
-    pub(crate) fn default_keyspace(&self) -> crate::Keyspace {
-        crate::Keyspace::new(self.clone(), self.shared().default_tree.clone())
+    pub(crate) fn default_keyspace(&self) -> Keyspace {
+        Keyspace::new(self.clone(), self.shared().default_tree.clone())
     }
 
     /// Registers a transaction and takes its snapshot (see `conflicts`: registered first).

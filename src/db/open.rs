@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::format::files::{self, FileKind, parse_name};
 use crate::format::manifest::DEFAULT_KEYSPACE;
 use crate::fs::FileSystem;
-use crate::keyspace::KeyspaceOptions;
+use crate::options::KeyspaceOptions;
 use crate::manifest::{Manifest, ManifestState, VersionEdit};
 use crate::memtable::Memtable;
 use crate::options::{Options, SyncMode, WalRecoveryMode};
@@ -99,29 +99,7 @@ fn replay_segment(
             ));
         }
         *next_seqno = (*next_seqno).max(batch.base_seqno + u64::from(batch.count));
-        for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
-            let e = entry?;
-            max_seqno = max_seqno.max(seq);
-            if e.keyspace != 0 && !state.keyspaces.contains_key(&e.keyspace) {
-                if e.keyspace < state.next_keyspace_id {
-                    continue; // a dropped keyspace
-                }
-                return Err(Error::corruption(
-                    path,
-                    rec.offset,
-                    format!(
-                        "a batch writes keyspace {}, which the manifest never created",
-                        e.keyspace
-                    ),
-                ));
-            }
-            if state.flushed.get(&e.keyspace).is_some_and(|f| seq <= *f) {
-                continue; // already in a table
-            }
-            mems.entry(e.keyspace)
-                .or_insert_with(|| Memtable::new(0))
-                .insert(e.key, seq, e.kind, e.value);
-        }
+        max_seqno = max_seqno.max(replay_batch(&batch, path, rec.offset, mems, state)?);
         records += 1;
         Ok(())
     });
@@ -172,6 +150,43 @@ fn replay_segment(
     Ok(max_seqno)
 }
 
+/// Inserts the entries of one WAL batch into their keyspaces' memtables, skipping entries of
+/// dropped keyspaces and entries already in tables (at or below their keyspace's flushed
+/// seqno). Returns the batch's largest seqno.
+fn replay_batch(
+    batch: &crate::batch::DecodedBatch<'_>,
+    path: &Path,
+    offset: u64,
+    mems: &mut Recovered,
+    state: &ManifestState,
+) -> Result<u64> {
+    let mut max_seqno = 0;
+    for (seq, entry) in (batch.base_seqno..).zip(batch.iter()) {
+        let e = entry?;
+        max_seqno = max_seqno.max(seq);
+        if e.keyspace != 0 && !state.keyspaces.contains_key(&e.keyspace) {
+            if e.keyspace < state.next_keyspace_id {
+                continue; // a dropped keyspace
+            }
+            return Err(Error::corruption(
+                path,
+                offset,
+                format!(
+                    "a batch writes keyspace {}, which the manifest never created",
+                    e.keyspace
+                ),
+            ));
+        }
+        if state.flushed.get(&e.keyspace).is_some_and(|f| seq <= *f) {
+            continue; // already in a table
+        }
+        mems.entry(e.keyspace)
+            .or_insert_with(|| Memtable::new(0))
+            .insert(e.key, seq, e.kind, e.value);
+    }
+    Ok(max_seqno)
+}
+
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     opts.validate()?;
     let fs = Arc::clone(&opts.file_system);
@@ -183,7 +198,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     let cache = Arc::new(BlockCache::new(
         opts.block_cache_size_mb.saturating_mul(1 << 20),
     ));
-    let keyspace_opts = keyspace_options(&state, manifest.path())?;
+    let keyspace_opts = keyspace_options(&state, manifest.path(), &opts)?;
     let mut versions = open_tables(&fs, &dir, &opts, &cache, &state)?;
     let (recovered, last_seqno, recovery_report) =
         replay_wal(&*fs, &dir, &opts, &state, &listing, false)?;
@@ -231,11 +246,19 @@ pub(super) type Recovered = BTreeMap<u32, Memtable>;
 pub(super) fn keyspace_options(
     state: &ManifestState,
     manifest: &Path,
+    db_opts: &Options,
 ) -> Result<BTreeMap<u32, (String, KeyspaceOptions)>> {
     let mut out = BTreeMap::new();
     out.insert(0, (DEFAULT_KEYSPACE.to_string(), KeyspaceOptions::default()));
     for (id, def) in &state.keyspaces {
         let o = KeyspaceOptions::decode(&def.options, manifest, 0)?;
+        if let Err(e) = o.validate(db_opts) {
+            return Err(Error::corruption(
+                manifest,
+                0,
+                format!("keyspace {:?} has invalid options: {e}", def.name),
+            ));
+        }
         out.insert(*id, (def.name.clone(), o));
     }
     Ok(out)

@@ -182,6 +182,19 @@ impl Db {
     }
 }
 
+/// Iterates `tree` at `seqno` without registering a snapshot. Only for callers that hold the WAL
+/// lock (no commit runs, so compaction keeps every version visible at the current seqno).
+pub(crate) fn tree_iter_at(tree: &Tree, seqno: SeqNo, bounds: Bounds) -> DbIter {
+    let sv = tree.sv.load_full();
+    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    DbIter::new(
+        Arc::new(move |b: &Bounds| children(&sv, b, &skipped)),
+        seqno,
+        bounds,
+        None,
+    )
+}
+
 /// [`Db::len_estimate`] of one keyspace.
 pub(crate) fn len_estimate(tree: &Tree) -> u64 {
     {
@@ -258,7 +271,7 @@ impl Snapshot {
     /// # Errors
     /// [`crate::Error::KeyspaceNotFound`] when `ks` was dropped or belongs to another database;
     /// [`crate::Error::Corruption`] when a block on the lookup path is damaged.
-    pub fn get_in(&self, ks: &crate::Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+    pub fn get_in(&self, ks: &super::Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         let tree = self.keyspace_tree(ks)?;
         self.guard
             .shared
@@ -271,7 +284,7 @@ impl Snapshot {
     /// As [`Snapshot::get_in`].
     pub fn get_versioned_in(
         &self,
-        ks: &crate::Keyspace,
+        ks: &super::Keyspace,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<(Value, u64)>> {
         let tree = self.keyspace_tree(ks)?;
@@ -284,7 +297,7 @@ impl Snapshot {
     /// but an error.
     pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(
         &self,
-        ks: &crate::Keyspace,
+        ks: &super::Keyspace,
         range: R,
     ) -> DbIter {
         match self.keyspace_tree(ks) {
@@ -294,7 +307,7 @@ impl Snapshot {
     }
 
     /// Keys of keyspace `ks` starting with `prefix`, as of the snapshot.
-    pub fn prefix_in(&self, ks: &crate::Keyspace, prefix: impl AsRef<[u8]>) -> DbIter {
+    pub fn prefix_in(&self, ks: &super::Keyspace, prefix: impl AsRef<[u8]>) -> DbIter {
         match self.keyspace_tree(ks) {
             Ok(tree) => iter_at(&tree, self.guard.clone(), prefix_bounds(prefix.as_ref())),
             Err(e) => DbIter::failed(e),
@@ -302,7 +315,7 @@ impl Snapshot {
     }
 
     /// The tree of `ks`, checked to be live and of this database.
-    fn keyspace_tree(&self, ks: &crate::Keyspace) -> Result<Arc<Tree>> {
+    fn keyspace_tree(&self, ks: &super::Keyspace) -> Result<Arc<Tree>> {
         ks.live_tree_of(&self.guard.shared)
     }
 

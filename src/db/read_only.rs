@@ -26,7 +26,7 @@ use super::{Shared, WriteSide};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
-use crate::keyspace::KeyspaceOptions;
+use crate::options::KeyspaceOptions;
 use crate::manifest::{Manifest, ManifestState};
 use crate::memtable::Memtable;
 use crate::options::Options;
@@ -165,7 +165,7 @@ fn load_state(
     let (mut mems, last_seqno, report) = replay_wal(&**fs, dir, opts, state, &listing, true)?;
     let mut versions = open_tables(fs, dir, opts, cache, state)?;
     let manifest_path = dir.join(crate::format::files::manifest_name(state.manifest_number));
-    let trees = keyspace_options(state, &manifest_path)?
+    let trees = keyspace_options(state, &manifest_path, opts)?
         .into_iter()
         .map(|(id, (name, o))| {
             let version = versions.remove(&id).unwrap_or_default();

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::version::{SuperVersion, Version};
-use crate::keyspace::KeyspaceOptions;
+use crate::options::KeyspaceOptions;
 use crate::memtable::Memtable;
 use crate::options::Options;
 
@@ -31,6 +31,8 @@ pub(crate) struct Tree {
     pub sv: ArcSwap<SuperVersion>,
     /// Serialises changes of `sv` (rotation, flush install, compaction install).
     pub sv_lock: Mutex<()>,
+    /// Held while one of the tree's memtables is being flushed (they flush one at a time).
+    pub flush_lock: Mutex<()>,
     /// Set when the keyspace is dropped: handles still held fail with `Error::KeyspaceNotFound`.
     pub dropped: AtomicBool,
     /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
@@ -60,6 +62,7 @@ impl Tree {
                 version: Arc::new(version),
             }),
             sv_lock: Mutex::new(()),
+            flush_lock: Mutex::new(()),
             dropped: AtomicBool::new(false),
             pending_compaction_bytes: AtomicU64::new(0),
         }

@@ -206,15 +206,22 @@ fn commit_locked(
     shared.check_poisoned()?;
     make_room(shared, wal)?;
     let c = &shared.counters;
-    let accepted = check_conflicts(shared, group)?;
+    let mut refused: Vec<Option<Error>> = check_conflicts(shared, group)?
+        .into_iter()
+        .map(|ok| (!ok).then_some(Error::Conflict))
+        .collect();
+    super::index::maintain(
+        shared,
+        group.iter_mut().map(|p| &mut p.batch).zip(refused.iter_mut()),
+    );
     let first = shared.last_seqno.load(Ordering::Relaxed) + 1;
     let mut seq = first;
     let mut bytes = 0u64;
     let mut results = Vec::with_capacity(group.len());
     let mut firsts: Vec<Option<SeqNo>> = Vec::with_capacity(group.len());
-    for (p, ok) in group.iter_mut().zip(&accepted) {
-        if !ok {
-            results.push(Err(Error::Conflict));
+    for (p, refusal) in group.iter_mut().zip(refused) {
+        if let Some(e) = refusal {
+            results.push(Err(e));
             firsts.push(None);
             continue;
         }
@@ -268,6 +275,26 @@ fn commit_locked(
     }
     c.batches.fetch_add(sealed.len() as u64, Ordering::Relaxed);
     Ok(results)
+}
+
+/// Runs `f` holding the WAL lock (no other commit can run), with a function that commits one
+/// batch inside it (through the same path as every commit: index maintenance, WAL, memtables).
+pub(crate) fn with_commit_lock<T>(
+    shared: &Shared,
+    f: impl FnOnce(&mut dyn FnMut(WriteBatch) -> Result<()>) -> Result<T>,
+) -> Result<T> {
+    let mut wal = shared.wal.lock();
+    let mut commit = |batch: WriteBatch| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut p = Pending { batch, check: None };
+        commit_locked(shared, &mut wal, std::slice::from_mut(&mut p))?
+            .pop()
+            .unwrap_or(Err(Error::Closed))
+            .map(drop)
+    };
+    f(&mut commit)
 }
 
 /// Which batches of the group may commit: every plain batch, and each transaction whose reads no
@@ -426,7 +453,12 @@ pub(crate) fn flush_and_wait(shared: &Shared, tree: &Arc<Tree>) -> Result<()> {
                 name: tree.name.clone(),
             });
         }
-        scheduler::wait_for_flush(shared)?;
+        shared.check_poisoned()?;
+        // Flush it here rather than wait behind other keyspaces' flushes in the flush thread.
+        if let Err(e) = super::flush::flush_oldest(shared, tree) {
+            shared.poison(&e);
+            return Err(e);
+        }
     }
 }
 

@@ -124,7 +124,7 @@ fn check_internal_key<'a>(
 }
 
 /// A keyspace as the manifest records it: id, name and its options in their own encoding
-/// (`crate::keyspace::KeyspaceOptions::encode`; opaque here).
+/// (`crate::options::KeyspaceOptions::encode`; opaque here).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyspaceDef {
     pub id: u32,
@@ -271,32 +271,10 @@ impl VersionEdit {
                     }
                     edit.deleted.push((level, number));
                 }
-                tag::KEYSPACE => {
-                    let id = b.varint32()?;
-                    let name = std::str::from_utf8(b.length_prefixed()?)
-                        .map_err(|_| bad("keyspace name is not UTF-8".into()))?
-                        .to_string();
-                    if name.is_empty() || name.len() > MAX_KEYSPACE_NAME {
-                        return Err(bad(format!("keyspace name of {} bytes", name.len())));
-                    }
-                    let options = b.length_prefixed()?.to_vec();
-                    edit.keyspaces.push(KeyspaceDef { id, name, options });
-                }
-                tag::DROP_KEYSPACE => edit.dropped_keyspaces.push(b.varint32()?),
-                tag::FLUSHED_SEQNO => {
-                    let id = b.varint32()?;
-                    let seqno = b.varint()?;
-                    if seqno > MAX_SEQNO {
-                        return Err(bad(format!("flushed seqno {seqno} exceeds 56 bits")));
-                    }
-                    edit.flushed.push((id, seqno));
-                }
-                tag::NEXT_KEYSPACE_ID => {
-                    let n = b.varint32()?;
-                    if edit.next_keyspace_id.replace(n).is_some() {
-                        return Err(bad("next_keyspace_id given twice".into()));
-                    }
-                }
+                tag::KEYSPACE
+                | tag::DROP_KEYSPACE
+                | tag::FLUSHED_SEQNO
+                | tag::NEXT_KEYSPACE_ID => decode_keyspace_field(t, &mut b, &mut edit, &bad)?,
                 0 => return Err(bad("tag 0 is invalid".into())),
                 t if t & tag::SKIPPABLE_BIT != 0 => continue,
                 t => return Err(bad(format!("unknown tag {t} is not marked skippable"))),
@@ -310,6 +288,44 @@ impl VersionEdit {
         }
         Ok(edit)
     }
+}
+
+/// Decodes one of the keyspace fields (tags 8, 9, 10, 12) into `edit`.
+fn decode_keyspace_field(
+    t: u64,
+    b: &mut Cursor<'_>,
+    edit: &mut VersionEdit,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<()> {
+    match t {
+        tag::KEYSPACE => {
+            let id = b.varint32()?;
+            let name = std::str::from_utf8(b.length_prefixed()?)
+                .map_err(|_| bad("keyspace name is not UTF-8".into()))?
+                .to_string();
+            if name.is_empty() || name.len() > MAX_KEYSPACE_NAME {
+                return Err(bad(format!("keyspace name of {} bytes", name.len())));
+            }
+            let options = b.length_prefixed()?.to_vec();
+            edit.keyspaces.push(KeyspaceDef { id, name, options });
+        }
+        tag::DROP_KEYSPACE => edit.dropped_keyspaces.push(b.varint32()?),
+        tag::FLUSHED_SEQNO => {
+            let id = b.varint32()?;
+            let seqno = b.varint()?;
+            if seqno > MAX_SEQNO {
+                return Err(bad(format!("flushed seqno {seqno} exceeds 56 bits")));
+            }
+            edit.flushed.push((id, seqno));
+        }
+        _ => {
+            let n = b.varint32()?;
+            if edit.next_keyspace_id.replace(n).is_some() {
+                return Err(bad("next_keyspace_id given twice".into()));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn set_once(slot: &mut Option<u64>, value: u64) -> std::result::Result<(), ()> {

@@ -51,48 +51,8 @@ impl ManifestState {
 
     /// Whether `edit` can be applied to this state; `Err` says why not. Does not change `self`.
     pub(crate) fn check(&self, edit: &VersionEdit) -> std::result::Result<(), String> {
-        let mut created = BTreeSet::new();
-        for k in &edit.keyspaces {
-            if k.id == 0 {
-                return Err("defines keyspace 0, which is implicit".into());
-            }
-            match self.keyspaces.get(&k.id) {
-                Some(live) if live.name != k.name => {
-                    return Err(format!(
-                        "renames keyspace {} from {:?} to {:?}",
-                        k.id, live.name, k.name
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    if k.id < self.next_keyspace_id {
-                        return Err(format!("creates keyspace {} with a used id", k.id));
-                    }
-                    let taken = k.name == crate::format::manifest::DEFAULT_KEYSPACE
-                        || self.keyspaces.values().any(|d| d.name == k.name)
-                        || edit
-                            .keyspaces
-                            .iter()
-                            .any(|d| d.name == k.name && d.id != k.id);
-                    if taken {
-                        return Err(format!("keyspace name {:?} is taken", k.name));
-                    }
-                }
-            }
-            created.insert(k.id);
-        }
+        let (created, dropped) = self.check_keyspaces(edit)?;
         let live_ks = |id: u32| id == 0 || self.keyspaces.contains_key(&id) || created.contains(&id);
-        let mut dropped = BTreeSet::new();
-        for &id in &edit.dropped_keyspaces {
-            if id == 0 || !self.keyspaces.contains_key(&id) || !dropped.insert(id) {
-                return Err(format!("drops keyspace {id}, which is not a live keyspace"));
-            }
-        }
-        for &(id, _) in &edit.flushed {
-            if !live_ks(id) || dropped.contains(&id) {
-                return Err(format!("flushed seqno for keyspace {id}, which is not live"));
-            }
-        }
         let mut deleted = BTreeSet::new();
         for &(level, number) in &edit.deleted {
             match self.files.get(&number) {
@@ -144,6 +104,56 @@ impl ManifestState {
             return Err(format!("last_seqno {seqno} exceeds 56 bits"));
         }
         Ok(())
+    }
+
+    /// The keyspace part of [`Self::check`]: the ids `edit` creates and drops.
+    fn check_keyspaces(
+        &self,
+        edit: &VersionEdit,
+    ) -> std::result::Result<(BTreeSet<u32>, BTreeSet<u32>), String> {
+        let mut created = BTreeSet::new();
+        for k in &edit.keyspaces {
+            if k.id == 0 {
+                return Err("defines keyspace 0, which is implicit".into());
+            }
+            match self.keyspaces.get(&k.id) {
+                Some(live) if live.name != k.name => {
+                    return Err(format!(
+                        "renames keyspace {} from {:?} to {:?}",
+                        k.id, live.name, k.name
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    if k.id < self.next_keyspace_id {
+                        return Err(format!("creates keyspace {} with a used id", k.id));
+                    }
+                    let taken = k.name == crate::format::manifest::DEFAULT_KEYSPACE
+                        || self.keyspaces.values().any(|d| d.name == k.name)
+                        || edit
+                            .keyspaces
+                            .iter()
+                            .any(|d| d.name == k.name && d.id != k.id);
+                    if taken {
+                        return Err(format!("keyspace name {:?} is taken", k.name));
+                    }
+                }
+            }
+            created.insert(k.id);
+        }
+        let mut dropped = BTreeSet::new();
+        for &id in &edit.dropped_keyspaces {
+            if id == 0 || !self.keyspaces.contains_key(&id) || !dropped.insert(id) {
+                return Err(format!("drops keyspace {id}, which is not a live keyspace"));
+            }
+        }
+        for &(id, _) in &edit.flushed {
+            let live = id == 0 || self.keyspaces.contains_key(&id) || created.contains(&id);
+            if !live || dropped.contains(&id) {
+                return Err(format!("flushed seqno for keyspace {id}, which is not live"));
+            }
+        }
+        Ok((created, dropped))
     }
 
     /// Applies an edit that [`Self::check`] accepted.

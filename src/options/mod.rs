@@ -5,6 +5,11 @@
 //! `.env` first.
 
 mod env;
+mod keyspace;
+
+pub use keyspace::KeyspaceOptions;
+#[cfg(any(test, feature = "internal"))]
+pub use keyspace::decode_options;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -43,7 +43,7 @@ use crate::db::{Db, Snapshot};
 use crate::error::{Error, Result};
 use crate::format::ValueKind;
 use crate::iter::{Bounds, DbIter};
-use crate::keyspace::Keyspace;
+use crate::db::Keyspace;
 use crate::value::{Key, Value};
 
 /// An optimistic transaction (see the module documentation). Dropping it without `commit` rolls
@@ -277,31 +277,18 @@ impl TxIter {
             if self.done {
                 return None;
             }
-            let slot = if forward { &mut self.front } else { &mut self.back };
-            if slot.is_none() {
-                *slot = if forward {
-                    self.inner.next()
-                } else {
-                    self.inner.next_back()
-                };
-            }
-            let peeked = if forward { &self.front } else { &self.back };
+            let peeked = self.peek_db(forward);
             if let Some(Err(_)) = peeked {
                 self.done = true;
-                let taken = if forward { self.front.take() } else { self.back.take() };
-                return taken;
+                return self.slot(forward).take();
             }
             let db_key: Option<Vec<u8>> = match peeked {
                 Some(Ok((k, _))) => Some(k.to_vec()),
                 _ => None,
             };
-            let own_idx = if self.lo < self.hi {
-                Some(if forward { self.lo } else { self.hi - 1 })
-            } else {
-                None
-            };
+            let own_idx = (self.lo < self.hi).then(|| if forward { self.lo } else { self.hi - 1 });
             let own_key = own_idx.and_then(|i| self.own.get(i)).map(|(k, _)| k.clone());
-            // Pick the next key in this direction; own writes win ties.
+            // The next key in this direction; own writes win ties.
             let take_own = match (&db_key, &own_key) {
                 (None, None) => {
                     self.done = true;
@@ -309,54 +296,78 @@ impl TxIter {
                 }
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
-                (Some(d), Some(o)) => {
-                    if forward {
-                        o <= d
-                    } else {
-                        o >= d
-                    }
-                }
+                (Some(d), Some(o)) => (forward && o <= d) || (!forward && o >= d),
             };
-            if take_own {
-                let Some((k, v)) = own_idx.and_then(|i| self.own.get(i)).cloned() else {
-                    self.done = true;
-                    return None;
-                };
-                if forward {
-                    self.lo += 1;
-                } else {
-                    self.hi -= 1;
-                }
-                if db_key.as_deref() == Some(k.as_slice()) {
-                    // The snapshot's version of this key is shadowed.
-                    if forward {
-                        self.front = None;
-                    } else {
-                        self.back = None;
-                    }
-                }
-                if self.crosses(&k, forward) {
-                    self.done = true;
-                    return None;
-                }
-                self.remember(&k, forward);
-                match v {
-                    Some(v) => return Some(Ok((Key::from(k), Value::from(v)))),
-                    None => continue,
-                }
+            if !take_own {
+                return self.take_db(forward);
             }
-            let item = if forward { self.front.take() } else { self.back.take() };
-            let Some(Ok((k, v))) = item else {
-                self.done = true;
-                return None;
-            };
-            if self.crosses(&k, forward) {
-                self.done = true;
-                return None;
+            if let Some(item) = self.take_own(own_idx, db_key.as_deref(), forward) {
+                return item;
             }
-            self.remember(&k, forward);
-            return Some(Ok((k, v)));
         }
+    }
+
+    /// The snapshot's next entry in this direction, read into its slot if not there yet.
+    fn peek_db(&mut self, forward: bool) -> Option<&Result<(Key, Value)>> {
+        if self.slot(forward).is_none() {
+            let next = if forward {
+                self.inner.next()
+            } else {
+                self.inner.next_back()
+            };
+            *self.slot(forward) = next;
+        }
+        self.slot(forward).as_ref()
+    }
+
+    fn slot(&mut self, forward: bool) -> &mut Option<Result<(Key, Value)>> {
+        if forward {
+            &mut self.front
+        } else {
+            &mut self.back
+        }
+    }
+
+    /// Returns the peeked snapshot entry, unless it crosses the other end.
+    fn take_db(&mut self, forward: bool) -> Option<Result<(Key, Value)>> {
+        let Some(Ok((k, v))) = self.slot(forward).take() else {
+            self.done = true;
+            return None;
+        };
+        if self.crosses(&k, forward) {
+            self.done = true;
+            return None;
+        }
+        self.remember(&k, forward);
+        Some(Ok((k, v)))
+    }
+
+    /// Consumes own write `idx` (shadowing the snapshot's entry of the same key). `None` when it
+    /// was a delete (step again); `Some(None)` at the end.
+    fn take_own(
+        &mut self,
+        idx: Option<usize>,
+        db_key: Option<&[u8]>,
+        forward: bool,
+    ) -> Option<Option<Result<(Key, Value)>>> {
+        let Some((k, v)) = idx.and_then(|i| self.own.get(i)).cloned() else {
+            self.done = true;
+            return Some(None);
+        };
+        if forward {
+            self.lo += 1;
+        } else {
+            self.hi -= 1;
+        }
+        if db_key == Some(k.as_slice()) {
+            *self.slot(forward) = None;
+        }
+        if self.crosses(&k, forward) {
+            self.done = true;
+            return Some(None);
+        }
+        self.remember(&k, forward);
+        v.map(|v| Some(Ok((Key::from(k), Value::from(v)))))
     }
 
     fn remember(&mut self, k: &[u8], forward: bool) {

@@ -21,19 +21,15 @@
 //! # Ok(()) }
 //! ```
 
-mod options;
-
 use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub use options::KeyspaceOptions;
-#[cfg(any(test, feature = "internal"))]
-pub use options::decode_options;
+pub use crate::options::KeyspaceOptions;
 
 use crate::batch::WriteBatch;
-use crate::db::Db;
-use crate::db::tree::Tree;
+use super::Db;
+use super::tree::Tree;
 use crate::error::{Error, Result};
 use crate::format::ValueKind;
 use crate::iter::DbIter;
@@ -82,8 +78,12 @@ impl Keyspace {
         &self.db
     }
 
+    pub(crate) fn tree_arc(&self) -> Arc<Tree> {
+        self.tree.clone()
+    }
+
     /// The tree, if this keyspace is live and belongs to the database of `shared`.
-    pub(crate) fn live_tree_of(&self, shared: &crate::db::Shared) -> Result<Arc<Tree>> {
+    pub(crate) fn live_tree_of(&self, shared: &super::Shared) -> Result<Arc<Tree>> {
         if !self.db.is_same_database(shared) {
             return Err(Error::InvalidArgument(format!(
                 "keyspace {:?} belongs to another database",
@@ -205,12 +205,12 @@ impl Keyspace {
         needle: impl AsRef<[u8]>,
         limit: usize,
     ) -> Result<Vec<(Key, Value)>> {
-        crate::db::search(self.range::<&[u8], _>(..), needle.as_ref(), limit)
+        super::search(self.range::<&[u8], _>(..), needle.as_ref(), limit)
     }
 
     /// Approximate number of live keys (see [`Db::len_estimate`]).
     pub fn len_estimate(&self) -> u64 {
-        crate::db::len_estimate(&self.tree)
+        super::len_estimate(&self.tree)
     }
 
     /// Flushes this keyspace's memtable to a table (other keyspaces are not flushed).
@@ -229,7 +229,7 @@ impl Keyspace {
     pub fn compact(&self) -> Result<()> {
         self.check_live()?;
         self.db
-            .compact_tree(&self.tree, &crate::db::everything_bounds())
+            .compact_tree(&self.tree, &super::everything_bounds())
     }
 
     /// Compacts this keyspace's tables holding keys in `range` (see [`Db::compact_range`]).
@@ -239,12 +239,12 @@ impl Keyspace {
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
         self.check_live()?;
         self.db
-            .compact_tree(&self.tree, &crate::db::to_bounds(&range))
+            .compact_tree(&self.tree, &super::to_bounds(&range))
     }
 
     /// The live tables of this keyspace (see [`Db::tables`]).
     pub fn tables(&self) -> Vec<crate::TableInfo> {
-        crate::db::tree_tables(&self.tree)
+        super::tree_tables(&self.tree)
     }
 }
 

@@ -232,6 +232,14 @@ fn strategy_from(b: u8) -> Option<CompactionStrategy> {
     }
 }
 
+impl KeyspaceOptions {
+    /// [`Self::encode`], for the fuzz targets.
+    #[cfg(any(test, feature = "internal"))]
+    pub fn encode_for_fuzz(&self) -> Vec<u8> {
+        self.encode()
+    }
+}
+
 /// Parses keyspace options from a manifest; used by inspection tools and fuzzing.
 #[cfg(any(test, feature = "internal"))]
 pub fn decode_options(buf: &[u8]) -> Result<KeyspaceOptions> {
