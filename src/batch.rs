@@ -15,10 +15,11 @@
 #![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::codec::Cursor;
-use crate::format::{MAX_KEY_SIZE, ValueKind};
+use crate::format::{EXPIRY_SIZE, MAX_KEY_SIZE, ValueKind};
 use crate::key::SeqNo;
 
 pub use crate::format::wal::BATCH_HEADER_SIZE;
@@ -31,6 +32,10 @@ pub struct WriteBatch {
     count: u32,
     max_key: usize,
     max_value: usize,
+    /// Offsets in `rep` of the `expires_at` fields of the entries added with a time to live that
+    /// have not been given a time yet: each holds the TTL in milliseconds until
+    /// [`WriteBatch::stamp_expiry`] adds the write's time to it.
+    ttl_fields: Vec<usize>,
     /// Some entry names a keyspace other than `default`.
     foreign: bool,
 }
@@ -67,6 +72,7 @@ impl WriteBatch {
             count: 0,
             max_key: 0,
             max_value: 0,
+            ttl_fields: Vec::new(),
             foreign: false,
         }
     }
@@ -76,9 +82,58 @@ impl WriteBatch {
         self.push_entry(0, ValueKind::Put, key.as_ref(), &[value.as_ref()]);
     }
 
+    /// Adds a put that expires `ttl` after the batch is written: its expiry is the database
+    /// clock's time when [`crate::Db::write`] is called plus `ttl` (in whole milliseconds, rounded
+    /// up). From then on the key reads as absent, as if deleted: older versions do not reappear.
+    /// The expiry belongs to this entry only; a later plain put of the key has none. Size limits
+    /// apply to `value` (the 8-byte expiry stored with it is not counted). See
+    /// [`crate::Db::put_with_ttl`].
+    pub fn put_with_ttl(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, ttl: Duration) {
+        self.push_ttl(0, key.as_ref(), value.as_ref(), ttl);
+    }
+
+    /// [`WriteBatch::put_with_ttl`] in keyspace `keyspace`.
+    pub(crate) fn push_ttl(&mut self, keyspace: u32, key: &[u8], value: &[u8], ttl: Duration) {
+        let ttl_millis = crate::ttl::duration_millis(ttl);
+        self.push_entry(
+            keyspace,
+            ValueKind::PutExpiring,
+            key,
+            &[&ttl_millis.to_le_bytes(), value],
+        );
+        // The expiry field lies just before the value, which ends the encoding.
+        let field = self.rep.len().saturating_sub(value.len() + EXPIRY_SIZE);
+        self.ttl_fields.push(field);
+    }
+
+    /// Turns the time to live of every entry added by [`WriteBatch::put_with_ttl`] since the last
+    /// call into its expiry: `now_millis + ttl` (saturating). Called by `Db::write` with the
+    /// database clock's time, once per batch written.
+    pub(crate) fn stamp_expiry(&mut self, now_millis: u64) {
+        for at in self.ttl_fields.drain(..) {
+            let field = self
+                .rep
+                .get_mut(at..)
+                .and_then(|rest| rest.first_chunk_mut::<EXPIRY_SIZE>());
+            if let Some(field) = field {
+                let ttl_millis = u64::from_le_bytes(*field);
+                *field = crate::ttl::expires_at(now_millis, ttl_millis).to_le_bytes();
+            }
+        }
+    }
+
     /// Adds a delete (a tombstone).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         self.push_entry(0, ValueKind::Delete, key.as_ref(), &[]);
+    }
+
+    /// Appends an entry exactly as it is encoded: any kind and keyspace, and for an expiring put
+    /// the stored value (`expires_at` first). For tests and fuzz targets that rebuild decoded
+    /// batches; not API.
+    #[cfg(any(test, feature = "internal"))]
+    #[doc(hidden)]
+    pub fn push_encoded_entry(&mut self, keyspace: u32, kind: ValueKind, key: &[u8], value: &[u8]) {
+        self.push_entry(keyspace, kind, key, &[value]);
     }
 
     /// Appends one entry of `kind` for `key` in keyspace `keyspace`; the value is the
@@ -143,6 +198,7 @@ impl WriteBatch {
         self.count = 0;
         self.max_key = 0;
         self.max_value = 0;
+        self.ttl_fields.clear();
         self.foreign = false;
     }
 
@@ -374,6 +430,48 @@ mod tests {
         b.clear();
         assert!(b.is_empty());
         assert_eq!(b.encoded_size(), BATCH_HEADER_SIZE);
+    }
+
+    #[test]
+    fn ttls_become_expiries_when_stamped() {
+        let mut b = WriteBatch::new();
+        b.put_with_ttl(b"k", b"value", std::time::Duration::from_millis(250));
+        b.put(b"p", b"plain");
+        b.put_with_ttl(b"", b"", std::time::Duration::from_micros(1));
+        // The user value counts against the size limits, not the expiry.
+        assert_eq!(b.max_sizes(), (1, 5));
+        b.stamp_expiry(1_000);
+        // A second stamp (a batch written twice) changes nothing.
+        b.stamp_expiry(5_000);
+        let e: Vec<_> = b.iter().map(|e| e.unwrap()).collect();
+        assert_eq!(e[0].kind, ValueKind::PutExpiring);
+        assert_eq!(
+            crate::format::split_expiring(e[0].value).unwrap(),
+            (1_250, &b"value"[..])
+        );
+        assert_eq!((e[1].kind, e[1].value), (ValueKind::Put, &b"plain"[..]));
+        assert_eq!(
+            crate::format::split_expiring(e[2].value).unwrap(),
+            (1_001, &b""[..])
+        );
+        // What the WAL gets decodes to the same entries.
+        let owned: Vec<(ValueKind, Vec<u8>)> = e.iter().map(|e| (e.kind, e.value.to_vec())).collect();
+        let enc = b.seal(9).to_vec();
+        let d = decode_batch(&enc, Path::new("w"), 0).unwrap();
+        let again: Vec<_> = d
+            .entries()
+            .unwrap()
+            .iter()
+            .map(|e| (e.kind, e.value.to_vec()))
+            .collect();
+        assert_eq!(again, owned);
+        // `clear` forgets pending TTLs with the entries.
+        let mut c = WriteBatch::new();
+        c.put_with_ttl(b"k", b"v", std::time::Duration::from_secs(1));
+        c.clear();
+        c.put(b"k", b"12345678");
+        c.stamp_expiry(7);
+        assert_eq!(c.iter().next().unwrap().unwrap().value, b"12345678");
     }
 
     #[test]

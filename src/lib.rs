@@ -50,10 +50,12 @@ internal_mod!(
     batch, cache, compaction, db, error, format, fs, index, iter, key, manifest, memtable, options,
     recovery, sstable, stats, txn, value, wal,
 );
+internal_mod!(compaction_filter, ttl);
 
 pub mod debug;
 
 pub use batch::WriteBatch;
+pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use db::Keyspace;
 pub use db::{CasOutcome, Db, Snapshot, TableInfo};
 pub use error::{Error, Result};

@@ -74,6 +74,13 @@ pub struct Stats {
     pub compaction_bytes_written: u64,
     /// Versions and tombstones compactions dropped as garbage.
     pub compaction_entries_dropped: u64,
+    /// Values written with a time to live that compactions found expired and turned into
+    /// tombstones (or removed, at the bottom of the tree).
+    pub entries_expired: u64,
+    /// Values the compaction filter dropped.
+    pub entries_filter_dropped: u64,
+    /// Values the compaction filter replaced.
+    pub entries_filter_replaced: u64,
     /// Estimated bytes compaction must still rewrite to bring levels within their targets.
     pub pending_compaction_bytes: u64,
     /// (Bytes flushed + bytes written by compaction) / bytes written by users, since open.

@@ -211,6 +211,13 @@ fn layouts() -> Vec<Layout> {
         },
         Layout {
             file: "sstable.md",
+            heading: "Expiring puts",
+            first: "expires_at",
+            fields: vec![("expires_at", 0, lsmkv::format::EXPIRY_SIZE)],
+            size: Some(lsmkv::format::EXPIRY_SIZE),
+        },
+        Layout {
+            file: "sstable.md",
             heading: "Filter block",
             first: "format",
             fields: fields!(FilterHeader;
@@ -412,6 +419,7 @@ fn code_constants() -> BTreeMap<&'static str, u128> {
         ("META_FIXED_SIZE", sst::META_FIXED_SIZE as u128),
         ("INDEX_ENTRY_SIZE", sst::INDEX_ENTRY_SIZE as u128),
         ("ENTRY_HEADER_SIZE", sst::ENTRY_HEADER_SIZE as u128),
+        ("EXPIRY_SIZE", lsmkv::format::EXPIRY_SIZE as u128),
         ("MAX_BLOOM_HASHES", u128::from(sst::MAX_BLOOM_HASHES)),
         ("MAX_VALUE_SIZE_LIMIT", MAX_VALUE_SIZE_LIMIT as u128),
     ])
@@ -524,9 +532,10 @@ fn magic_numbers_versions_and_enum_values_match() {
     // Versions.
     assert_eq!(wal::WAL_FORMAT_VERSION, 2);
     assert!(w.contains("format_version = 2"));
-    assert_eq!(sst::TABLE_FORMAT_VERSION, 1);
-    assert!(s.contains("# SSTable format (version 1)"));
-    assert!(s.contains("| format_version | 1 (`TABLE_FORMAT_VERSION`)"));
+    assert_eq!(sst::TABLE_FORMAT_VERSION, 2);
+    assert_eq!(sst::TABLE_MIN_READ_VERSION, 1);
+    assert!(s.contains("# SSTable format (version 2)"));
+    assert!(s.contains("| format_version | 2 (`TABLE_FORMAT_VERSION`)"));
     assert_eq!(manifest::MANIFEST_FORMAT_VERSION, 2);
     assert!(m.contains("| format version | 2 (version 1 files are still read) |"));
     // Internal keys: an 8-byte trailer holding a 56-bit seqno and the kind.
@@ -544,6 +553,11 @@ fn magic_numbers_versions_and_enum_values_match() {
     assert_eq!(ValueKind::PutExpiring as u8, 3);
     assert_eq!(ValueKind::MAX, 3);
     assert!(w.contains("0 = Delete, 1 = Put, 2 = RangeDelete, 3 = PutExpiring"));
+    assert!(s.contains("3 (`PutExpiring`"));
+    assert!(s.contains(&format!(
+        "`seek_trailer(s) = (s << 8) | {}`",
+        ValueKind::MAX
+    )));
     assert!(s.contains("`(seqno << 8) \\| kind`"));
     assert!(s.contains(&format!(
         "{} = raw (`COMPRESSION_NONE`), {} = LZ4 (`COMPRESSION_LZ4`)",

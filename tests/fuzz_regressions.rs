@@ -101,7 +101,11 @@ fn generate_seed_corpora() {
             block_size: 256,
             sparse_index_interval: 4,
             ..Options::default()
-        };
+        }
+        // A fixed time, so that the expiries written below are the same on every run.
+        .with_clock(std::sync::Arc::new(lsmkv::ttl::ManualClock::new(
+            1_796_515_200_000,
+        )));
         let db = Db::open(dir.path(), opts).unwrap();
         for i in 0..60u32 {
             db.put(
@@ -111,9 +115,12 @@ fn generate_seed_corpora() {
             .unwrap();
         }
         db.delete("key007").unwrap();
+        db.put_with_ttl("key020", "expiring", std::time::Duration::from_secs(3600))
+            .unwrap();
         db.flush().unwrap();
         let mut b = WriteBatch::new();
         b.put("bat1", "one");
+        b.put_with_ttl("bat2", "expiring", std::time::Duration::from_secs(60));
         b.delete("key010");
         b.put("", "empty key");
         db.write(b).unwrap();

@@ -505,3 +505,51 @@ proptest! {
         check(&ks, &models);
     }
 }
+
+#[test]
+fn a_keyspace_ttl_applies_to_every_kind_of_put_in_it() {
+    use lsmkv::ttl::ManualClock;
+    use std::sync::Arc;
+    let d = dir::tempdir();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let o = opts::tiny().with_clock(clock.clone());
+    let db = Db::open(d.path(), o.clone()).unwrap();
+    let ttl = Duration::from_secs(10);
+    let sessions = db
+        .keyspace_with("sessions", KeyspaceOptions::default().ttl(ttl))
+        .unwrap();
+    sessions.put("plain", "1").unwrap();
+    let mut b = WriteBatch::new();
+    b.put_in(&sessions, "batch", "2");
+    b.put("no-ttl-in-default", "3");
+    db.write(b).unwrap();
+    let mut tx = db.transaction();
+    tx.put_in(&sessions, "txn", "4");
+    tx.commit().unwrap();
+    assert!(sessions.put_if_absent("cas", "5").unwrap());
+    sessions
+        .put_with_ttl("longer", "6", Duration::from_secs(60))
+        .unwrap();
+    clock.advance(Duration::from_millis(9_999));
+    for k in ["plain", "batch", "txn", "cas", "longer"] {
+        assert!(get(&sessions, k).is_some(), "{k} expired early");
+    }
+    clock.advance(Duration::from_millis(1));
+    for k in ["plain", "batch", "txn", "cas"] {
+        assert_eq!(get(&sessions, k), None, "{k} outlived the keyspace TTL");
+    }
+    assert!(
+        get(&sessions, "longer").is_some(),
+        "put_with_ttl overrides it"
+    );
+    assert!(db.get("no-ttl-in-default").unwrap().is_some());
+    // The TTL is part of the keyspace's persisted options.
+    drop(sessions);
+    db.close().unwrap();
+    let db = Db::open(d.path(), o).unwrap();
+    let sessions = db.keyspace("sessions").unwrap();
+    assert_eq!(sessions.options().ttl_value(), Some(ttl));
+    sessions.put("after-reopen", "7").unwrap();
+    clock.advance(ttl);
+    assert_eq!(get(&sessions, "after-reopen"), None);
+}

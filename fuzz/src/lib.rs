@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lsmkv::batch::decode_batch;
-use lsmkv::format::ValueKind;
+use lsmkv::batch::{KEYSPACE_FLAG, decode_batch};
 use lsmkv::format::crc::crc32c;
 use lsmkv::format::manifest::{
     FILE_HEADER_CRC_COVERAGE, FILE_HEADER_SIZE, FileHeader, RECORD_HEADER_CRC_COVERAGE,
@@ -32,6 +31,7 @@ use lsmkv::format::wal::{
     RECORD_HEADER_SIZE as WAL_RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
     WAL_FORMAT_VERSION,
 };
+use lsmkv::format::{ValueKind, split_expiring};
 use lsmkv::key::{MAX_SEQNO, pack_trailer, unpack_trailer};
 use lsmkv::manifest::{ManifestState, VersionEdit, read_manifest};
 use lsmkv::sstable::block::{BlockBuilder, BlockView};
@@ -39,6 +39,7 @@ use lsmkv::sstable::compress::{Checked, check_block, decompress, encode_block};
 use lsmkv::sstable::footer::Footer;
 use lsmkv::sstable::index::Index;
 use lsmkv::sstable::{Table, TableOptions, build_table_to_vec, key_hash};
+use lsmkv::ttl::{Clock, ManualClock, live_value};
 use lsmkv::wal::{frame_record, read_segment};
 use lsmkv::{Compression, Db, Error, Options, SyncMode, WriteBatch};
 
@@ -344,6 +345,14 @@ fn open_and_read(data: &[u8]) {
         assert_parse_error(&e);
         bwd_ok = false;
     }
+    // What readers make of each entry: an expiring value too short for its expiry is corruption.
+    for (_, trailer, value) in fwd.iter().take(256) {
+        for now in [0, u64::MAX] {
+            if let Err(e) = live_value(*trailer, Bytes::copy_from_slice(value).into(), now) {
+                assert_parse_error(&e);
+            }
+        }
+    }
     for (k, _, _) in fwd.iter().take(256) {
         if let Err(e) = table.get(k, key_hash(k), MAX_SEQNO) {
             assert_parse_error(&e);
@@ -378,21 +387,24 @@ fn entries_from(inp: &mut Input<'_>, max: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)>
         let klen = inp.u8() as usize % 6;
         let key: Vec<u8> = inp.bytes(klen).iter().map(|b| b'a' + b % 8).collect();
         let seqno = u64::from(inp.u16()) + 1;
-        let kind = if inp.u8().is_multiple_of(4) {
-            ValueKind::Delete
-        } else {
-            ValueKind::Put
+        let kind = match inp.u8() % 8 {
+            0 | 4 => ValueKind::Delete,
+            3 => ValueKind::PutExpiring,
+            _ => ValueKind::Put,
         };
         let vlen = match inp.u8() {
             255 => 3000,
             b => b as usize % 40,
         };
-        let value = if kind == ValueKind::Put {
+        let mut value = Vec::new();
+        if kind == ValueKind::PutExpiring {
+            // The expiry is part of the stored value (`format-spec/sstable.md`).
+            value.extend_from_slice(&u64::from(inp.u32()).to_le_bytes());
+        }
+        if kind.is_put() {
             let seed = inp.u8();
-            (0..vlen).map(|i| seed.wrapping_add(i as u8 % 7)).collect()
-        } else {
-            Vec::new()
-        };
+            value.extend((0..vlen).map(|i| seed.wrapping_add(i as u8 % 7)));
+        }
         // A user key never holds two entries with one seqno.
         let trailer = pack_trailer(seqno, kind);
         if m.keys()
@@ -725,17 +737,30 @@ pub fn batch_decode(data: &[u8]) {
             enc.extend_from_slice(&b.count.to_le_bytes());
             let mut wb = WriteBatch::new();
             for e in &entries {
-                enc.push(e.kind as u8);
+                // The tag as the input spelled it: the keyspace flag may also name keyspace 0.
+                let flagged = data.get(enc.len()).is_some_and(|t| t & KEYSPACE_FLAG != 0);
+                if flagged {
+                    enc.push(e.kind as u8 | KEYSPACE_FLAG);
+                    enc.extend_from_slice(&e.keyspace.to_le_bytes());
+                } else {
+                    assert_eq!(e.keyspace, 0, "an entry without the flag is in keyspace 0");
+                    enc.push(e.kind as u8);
+                }
                 enc.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
                 enc.extend_from_slice(e.key);
-                if e.kind == ValueKind::Put {
+                if e.kind.has_value() {
                     enc.extend_from_slice(&(e.value.len() as u32).to_le_bytes());
                     enc.extend_from_slice(e.value);
-                    wb.put(e.key, e.value);
                 } else {
                     assert!(e.value.is_empty(), "a delete carries a value");
-                    wb.delete(e.key);
                 }
+                if e.kind == ValueKind::PutExpiring {
+                    assert!(
+                        split_expiring(e.value).is_some(),
+                        "a decoded expiring put lacks its expiry"
+                    );
+                }
+                wb.push_encoded_entry(e.keyspace, e.kind, e.key, e.value);
             }
             assert_eq!(enc, data, "a decoded batch does not re-encode to its bytes");
             let again: Vec<_> = wb
@@ -821,6 +846,42 @@ pub fn roundtrip(data: &[u8]) {
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// The model of `ops_model`: values, and the expiry (ms) of keys last written with a TTL.
+#[derive(Clone, Default)]
+struct TtlModel {
+    values: Model,
+    expiry: BTreeMap<Vec<u8>, u64>,
+}
+
+impl TtlModel {
+    fn put(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.expiry.remove(&k);
+        self.values.insert(k, v);
+    }
+
+    fn put_expiring(&mut self, k: Vec<u8>, v: Vec<u8>, expires_at: u64) {
+        self.expiry.insert(k.clone(), expires_at);
+        self.values.insert(k, v);
+    }
+
+    fn remove(&mut self, k: &[u8]) {
+        self.expiry.remove(k);
+        self.values.remove(k);
+    }
+
+    /// What a reader sees at `now_ms`: expiry is by time, also for snapshots.
+    fn at(&self, now_ms: u64) -> Model {
+        let mut m = self.values.clone();
+        m.retain(|k, _| self.expiry.get(k).is_none_or(|&at| at > now_ms));
+        m
+    }
+}
+
+/// A TTL from fuzz input: 0 to about 4 s, in milliseconds.
+fn model_ttl(inp: &mut Input<'_>) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::from(inp.u16()) % 4096)
+}
+
 fn model_key(inp: &mut Input<'_>) -> Vec<u8> {
     let len = 1 + inp.u8() as usize % 3;
     (0..len).map(|_| b'a' + inp.u8() % 6).collect()
@@ -870,12 +931,13 @@ fn fuzz_tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temporary directory")
 }
 
-/// `ops_model`: arbitrary put / delete / batch / flush / reopen / snapshot / range / get on a real
-/// `Db` in a temporary directory, checked against a `BTreeMap` (snapshots against a copy of the
-/// model taken with them).
+/// `ops_model`: arbitrary put / put with a TTL / clock advance / delete / batch / flush / compact
+/// / reopen / snapshot / range / get on a real `Db` in a temporary directory, checked against a
+/// `BTreeMap` (snapshots against a copy of the model taken with them; expiry by the clock's time).
 pub fn ops_model(data: &[u8]) {
     let mut inp = Input::new(data);
     let cfg = inp.u8();
+    let clock = Arc::new(ManualClock::new(1 << 40));
     let opts = Options {
         sync_mode: SyncMode::None,
         memtable_max_size: 1024 + (inp.u16() as usize % 8192),
@@ -889,20 +951,22 @@ pub fn ops_model(data: &[u8]) {
         bloom_false_positive_rate: if cfg & 16 == 0 { 0.01 } else { 0.0 },
         block_cache_size_mb: if cfg & 32 == 0 { 1 } else { 0 },
         ..Options::default()
-    };
+    }
+    .with_clock(clock.clone());
     let dir = fuzz_tempdir();
     let open = || Db::open(dir.path(), opts.clone()).expect("open");
     let mut db = open();
-    let mut model = Model::new();
-    let mut snaps: Vec<(lsmkv::Snapshot, Model)> = Vec::new();
+    let mut model = TtlModel::default();
+    let mut snaps: Vec<(lsmkv::Snapshot, TtlModel)> = Vec::new();
     let mut ops = 0;
     while !inp.is_empty() && ops < 200 {
         ops += 1;
-        match inp.u8() % 10 {
+        let now = clock.now_millis();
+        match inp.u8() % 12 {
             0 | 1 => {
                 let (k, v) = (model_key(&mut inp), model_value(&mut inp));
                 db.put(&k, &v).expect("put");
-                model.insert(k, v);
+                model.put(k, v);
             }
             2 => {
                 let k = model_key(&mut inp);
@@ -914,19 +978,33 @@ pub fn ops_model(data: &[u8]) {
                 let mut next = model.clone();
                 for _ in 0..inp.u8() % 6 {
                     let k = model_key(&mut inp);
-                    if inp.u8() & 1 == 0 {
-                        let v = model_value(&mut inp);
-                        b.put(&k, &v);
-                        next.insert(k, v);
-                    } else {
-                        b.delete(&k);
-                        next.remove(&k);
+                    match inp.u8() % 4 {
+                        0 | 1 => {
+                            let v = model_value(&mut inp);
+                            b.put(&k, &v);
+                            next.put(k, v);
+                        }
+                        2 => {
+                            let (v, ttl) = (model_value(&mut inp), model_ttl(&mut inp));
+                            b.put_with_ttl(&k, &v, ttl);
+                            next.put_expiring(k, v, now + ttl.as_millis() as u64);
+                        }
+                        _ => {
+                            b.delete(&k);
+                            next.remove(&k);
+                        }
                     }
                 }
                 db.write(b).expect("write batch");
                 model = next;
             }
-            4 => db.flush().expect("flush"),
+            4 => {
+                if inp.u8() & 1 == 0 {
+                    db.flush().expect("flush");
+                } else {
+                    db.compact().expect("compact");
+                }
+            }
             5 => {
                 // Snapshots and iterators pin the directory lock; drop them first.
                 snaps.clear();
@@ -943,47 +1021,54 @@ pub fn ops_model(data: &[u8]) {
                 let (lo, hi, rev) = (model_key(&mut inp), model_key(&mut inp), inp.u8() & 1 == 1);
                 let which = inp.u8() as usize;
                 let (it, m) = match snaps.get(which % (snaps.len() + 1)) {
-                    Some((s, m)) => (s.range(lo.clone()..hi.clone()), m),
-                    None => (db.range(lo.clone()..hi.clone()), &model),
+                    Some((s, m)) => (s.range(lo.clone()..hi.clone()), m.at(now)),
+                    None => (db.range(lo.clone()..hi.clone()), model.at(now)),
                 };
                 assert_eq!(
                     scan(it, rev),
-                    model_range(m, &lo, &hi, rev),
+                    model_range(&m, &lo, &hi, rev),
                     "range {lo:?}..{hi:?}"
                 );
             }
             8 => {
                 let k = model_key(&mut inp);
                 let have = db.get(&k).expect("get").map(|v| v.to_vec());
-                assert_eq!(have.as_ref(), model.get(&k), "get {k:?}");
+                assert_eq!(have.as_ref(), model.at(now).get(&k), "get {k:?}");
                 for (s, m) in &snaps {
                     let have = s.get(&k).expect("snapshot get").map(|v| v.to_vec());
-                    assert_eq!(have.as_ref(), m.get(&k), "snapshot get {k:?}");
+                    assert_eq!(have.as_ref(), m.at(now).get(&k), "snapshot get {k:?}");
                 }
             }
-            _ => {
+            9 => {
                 let p = model_key(&mut inp);
                 let p = p.get(..1).unwrap_or_default().to_vec();
                 let have = scan(db.prefix(&p), false);
                 let want: Vec<_> = model
-                    .iter()
+                    .at(now)
+                    .into_iter()
                     .filter(|(k, _)| k.starts_with(&p))
-                    .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 assert_eq!(have, want, "prefix {p:?}");
             }
+            10 => {
+                let (k, v, ttl) = (
+                    model_key(&mut inp),
+                    model_value(&mut inp),
+                    model_ttl(&mut inp),
+                );
+                db.put_with_ttl(&k, &v, ttl).expect("put_with_ttl");
+                model.put_expiring(k, v, now + ttl.as_millis() as u64);
+            }
+            _ => clock.advance(std::time::Duration::from_millis(u64::from(inp.u16()))),
         }
     }
+    let now = clock.now_millis();
     let all = scan(db.range::<&[u8], _>(..), false);
-    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let want: Vec<_> = model.at(now).into_iter().collect();
     assert_eq!(all, want, "full scan at the end");
     for (s, m) in &snaps {
         let all = scan(s.range::<&[u8], _>(..), true);
-        let want: Vec<_> = m
-            .iter()
-            .rev()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let want: Vec<_> = m.at(now).into_iter().rev().collect();
         assert_eq!(all, want, "snapshot full scan at the end");
     }
     db.verify().expect("verify");

@@ -1,6 +1,7 @@
 //! Running one compaction: a merging cursor over the input tables, garbage collection of versions
-//! no snapshot can see, and output tables cut at the target size (never between two versions of
-//! one user key, so a level's tables stay disjoint by user key).
+//! no snapshot can see, expiry and the compaction filter (`retention`), and output tables cut at
+//! the target size (never between two versions of one user key, so a level's tables stay disjoint
+//! by user key).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::retention::{Retention, RetentionStats};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::ValueKind;
@@ -76,6 +78,8 @@ pub(crate) struct JobOutput {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub entries_dropped: u64,
+    /// Versions rewritten by expiry and the compaction filter.
+    pub retention: RetentionStats,
 }
 
 /// Merges `inputs` into new tables at `output_level`. Versions hidden by a newer version visible to
@@ -102,14 +106,24 @@ pub(crate) fn run(
             bytes_read: inputs.iter().map(|t| t.file_size()).sum(),
             bytes_written: 0,
             entries_dropped: 0,
+            retention: RetentionStats::default(),
         },
     };
     let gc = Gc {
         smallest_snapshot,
         bottommost,
     };
-    match merge_into(ctx, &mut merge, &gc, &mut outputs) {
-        Ok(()) => Ok(outputs.out),
+    let mut retention = Retention::new(
+        ctx.opts.clock.now_millis(),
+        smallest_snapshot,
+        ctx.opts.compaction_filter.as_deref(),
+        ctx.opts.max_value_size,
+    );
+    match merge_into(ctx, &mut merge, &gc, &mut retention, &mut outputs) {
+        Ok(()) => {
+            outputs.out.retention = retention.stats;
+            Ok(outputs.out)
+        }
         Err(e) => {
             outputs.abandon();
             Err(e)
@@ -136,12 +150,14 @@ impl Gc {
     }
 }
 
-/// The merge loop: every entry of `merge`, dropped or written to `outputs`, which are cut between
-/// two user keys once full. Stops with [`Error::Closed`] when the job is cancelled.
+/// The merge loop: every entry of `merge`, rewritten by `retention`, then dropped or written to
+/// `outputs`, which are cut between two user keys once full. Stops with [`Error::Closed`] when
+/// the job is cancelled.
 fn merge_into(
     ctx: &JobContext<'_>,
     merge: &mut MergeCursor,
     gc: &Gc,
+    retention: &mut Retention<'_>,
     outputs: &mut Outputs<'_, '_>,
 ) -> Result<()> {
     let mut current_key: Vec<u8> = Vec::new();
@@ -163,6 +179,8 @@ fn merge_into(
             have_key = true;
             last_seq_for_key = u64::MAX;
         }
+        // Expiry and the filter may make the version a tombstone or give it a new value first.
+        let (trailer, value) = retention.rewrite(uk, trailer, cur.value(), last_seq_for_key)?;
         let (seq, kind) = unpack_trailer(trailer);
         let drop = gc.drops(last_seq_for_key, seq, kind);
         last_seq_for_key = seq;
@@ -175,7 +193,7 @@ fn merge_into(
             // would change a version from N to 0 without a write, and two different values of a
             // key could both read as version 0 (an ABA for compare-and-swap). The measured space
             // cost of keeping them is in the README ("Conditional writes").
-            outputs.add(uk, trailer, &cur.value())?;
+            outputs.add(uk, trailer, &value)?;
         }
         merge.advance()?;
     }

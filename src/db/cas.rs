@@ -1,7 +1,8 @@
 //! Versioned reads and conditional writes: `Db::get_versioned`, `Db::compare_and_swap`,
 //! `Db::put_if_absent`, `Db::compare_and_write`.
 //!
-//! A key's version is the seqno of its newest write (a put; a tombstone makes it absent).
+//! A key's version is the seqno of its newest write (a put; a tombstone, or an expired value,
+//! makes it absent).
 //! Compaction keeps seqnos as written (it never zeroes them), so a version changes only when the
 //! key is written. The check and the write of a conditional write happen under the WAL lock
 //! (`write::write_if`), so they are atomic with respect to every other write.
@@ -50,10 +51,8 @@ impl Shared {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let sv = tree.sv.load();
         let out = match self.lookup(&sv, key, snapshot)? {
-            Some((trailer, v)) => match unpack_trailer(trailer) {
-                (seq, Some(ValueKind::Put)) => Some((v, seq)),
-                _ => None,
-            },
+            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
+                .map(|v| (v, unpack_trailer(trailer).0)),
             None => None,
         };
         if out.is_some() {
@@ -62,7 +61,8 @@ impl Shared {
         Ok(out)
     }
 
-    /// The version of `key` at `snapshot` (`None`: absent), without counting a get.
+    /// The version of `key` at `snapshot` (`None`: absent, also when expired), without counting a
+    /// get.
     pub(super) fn version_at(
         &self,
         tree: &Tree,
@@ -71,10 +71,8 @@ impl Shared {
     ) -> Result<Option<u64>> {
         let sv = tree.sv.load();
         Ok(match self.lookup(&sv, key, snapshot)? {
-            Some((trailer, _)) => match unpack_trailer(trailer) {
-                (seq, Some(ValueKind::Put)) => Some(seq),
-                _ => None,
-            },
+            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
+                .map(|_| unpack_trailer(trailer).0),
             None => None,
         })
     }
@@ -172,9 +170,10 @@ impl Db {
     ) -> Result<CasOutcome> {
         self.shared().check_writable()?;
         let mut b = WriteBatch::with_capacity(13 + key.len() + new_value.map_or(0, <[u8]>::len));
-        match new_value {
-            Some(v) => b.push_entry(tree.id, ValueKind::Put, key, &[v]),
-            None => b.push_entry(tree.id, ValueKind::Delete, key, &[]),
+        match (new_value, tree.ttl()) {
+            (Some(v), Some(ttl)) => b.push_ttl(tree.id, key, v, ttl),
+            (Some(v), None) => b.push_entry(tree.id, ValueKind::Put, key, &[v]),
+            (None, _) => b.push_entry(tree.id, ValueKind::Delete, key, &[]),
         }
         write::write_if(self.shared(), tree, key, expected, b)
     }

@@ -211,6 +211,7 @@ fn merge_inputs(
         .fetch_add(out.bytes_written, Ordering::Relaxed);
     c.compaction_entries_dropped
         .fetch_add(out.entries_dropped, Ordering::Relaxed);
+    c.count_retention(&out.retention);
     Ok(out.tables)
 }
 

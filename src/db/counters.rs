@@ -31,6 +31,9 @@ pub(crate) struct Counters {
     pub compaction_bytes_read: AtomicU64,
     pub compaction_bytes_written: AtomicU64,
     pub compaction_entries_dropped: AtomicU64,
+    pub entries_expired: AtomicU64,
+    pub entries_filter_dropped: AtomicU64,
+    pub entries_filter_replaced: AtomicU64,
 }
 
 impl Counters {
@@ -60,8 +63,22 @@ impl Counters {
             compaction_bytes_read: r(&self.compaction_bytes_read),
             compaction_bytes_written: r(&self.compaction_bytes_written),
             compaction_entries_dropped: r(&self.compaction_entries_dropped),
+            entries_expired: r(&self.entries_expired),
+            entries_filter_dropped: r(&self.entries_filter_dropped),
+            entries_filter_replaced: r(&self.entries_filter_replaced),
             ..Stats::default()
         }
+    }
+}
+
+impl Counters {
+    /// Adds what a compaction's expiry and compaction filter did.
+    pub fn count_retention(&self, r: &crate::compaction::retention::RetentionStats) {
+        self.entries_expired.fetch_add(r.expired, Ordering::Relaxed);
+        self.entries_filter_dropped
+            .fetch_add(r.filter_dropped, Ordering::Relaxed);
+        self.entries_filter_replaced
+            .fetch_add(r.filter_replaced, Ordering::Relaxed);
     }
 }
 

@@ -103,13 +103,30 @@ impl Keyspace {
         Ok(())
     }
 
-    /// Inserts or replaces `key` (with the keyspace's TTL, if it has one).
+    /// Inserts or replaces `key` (with the keyspace's TTL, if it has one:
+    /// [`KeyspaceOptions::ttl`]).
     ///
     /// # Errors
     /// As [`Db::put`]; [`Error::KeyspaceNotFound`] after the keyspace was dropped.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let mut b = WriteBatch::new();
         b.put_in(self, key, value);
+        self.write(b)
+    }
+
+    /// Inserts or replaces `key` with a value that expires `ttl` from now (see
+    /// [`Db::put_with_ttl`]); it overrides the keyspace's TTL for this write.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_with_ttl_in(self, key, value, ttl);
         self.write(b)
     }
 
@@ -251,7 +268,23 @@ impl Keyspace {
 impl WriteBatch {
     /// Adds a put of `key` in keyspace `ks` (with its TTL, if it has one).
     pub fn put_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.push_entry(ks.id(), ValueKind::Put, key.as_ref(), &[value.as_ref()]);
+        let (key, value) = (key.as_ref(), value.as_ref());
+        match ks.tree.ttl() {
+            Some(ttl) => self.push_ttl(ks.id(), key, value, ttl),
+            None => self.push_entry(ks.id(), ValueKind::Put, key, &[value]),
+        }
+    }
+
+    /// Adds a put of `key` in keyspace `ks` that expires `ttl` after the write (instead of the
+    /// keyspace's TTL, if it has one). See [`WriteBatch::put_with_ttl`].
+    pub fn put_with_ttl_in(
+        &mut self,
+        ks: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) {
+        self.push_ttl(ks.id(), key.as_ref(), value.as_ref(), ttl);
     }
 
     /// Adds a delete of `key` in keyspace `ks`.

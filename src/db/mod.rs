@@ -25,6 +25,7 @@ pub(crate) mod conflicts;
 pub(crate) mod index;
 mod index_build;
 mod counters;
+mod expiring;
 mod flush;
 mod keyspace;
 mod keyspaces;
@@ -47,8 +48,7 @@ use parking_lot::Mutex;
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
-use crate::format::ValueKind;
-use crate::key::{SeqNo, unpack_trailer};
+use crate::key::SeqNo;
 use crate::manifest::Manifest;
 use crate::options::Options;
 use crate::stats::Stats;
@@ -260,8 +260,8 @@ impl Shared {
         let sv = tree.sv.load();
         let found = self.lookup(&sv, key, snapshot)?;
         let out = match found {
-            Some((trailer, v)) if unpack_trailer(trailer).1 == Some(ValueKind::Put) => Some(v),
-            _ => None,
+            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?,
+            None => None,
         };
         if out.is_some() {
             self.counters.get_hits.fetch_add(1, Ordering::Relaxed);
@@ -571,6 +571,11 @@ impl Db {
         }
         s.indexes.store(Arc::new(set));
         Ok(())
+    }
+
+    /// The TTL of keyspace `id`'s plain puts, if it has one.
+    pub(crate) fn keyspace_ttl(&self, id: u32) -> Option<std::time::Duration> {
+        self.shared().tree(id).and_then(|t| t.ttl())
     }
 
     /// A handle on the `default` keyspace.

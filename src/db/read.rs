@@ -112,9 +112,11 @@ fn iter_at(tree: &Tree, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {
     let sv = tree.sv.load_full();
     let seqno = guard.seqno;
     let owner = guard.shared.clone();
+    let now_millis = owner.now_millis();
     DbIter::new(
         Arc::new(move |b: &Bounds| children(&sv, b, &owner.counters.prefix_filter_skips)),
         seqno,
+        now_millis,
         bounds,
         Some(guard),
     )
@@ -184,12 +186,17 @@ impl Db {
 
 /// Iterates `tree` at `seqno` without registering a snapshot. Only for callers that hold the WAL
 /// lock (no commit runs, so compaction keeps every version visible at the current seqno).
+///
+/// Expired values are yielded as live (the iterator's time is 0): its callers maintain secondary
+/// indexes, whose entries for an expiring value are written with it (`index::maintain` indexes
+/// expiring puts as puts) and must be found, and removed, after the value expired too.
 pub(crate) fn tree_iter_at(tree: &Tree, seqno: SeqNo, bounds: Bounds) -> DbIter {
     let sv = tree.sv.load_full();
     let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     DbIter::new(
         Arc::new(move |b: &Bounds| children(&sv, b, &skipped)),
         seqno,
+        0,
         bounds,
         None,
     )

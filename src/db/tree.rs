@@ -28,6 +28,8 @@ pub(crate) struct Tree {
     opts: ArcSwap<Options>,
     /// The options the keyspace was declared with.
     declared: Mutex<KeyspaceOptions>,
+    /// Their TTL in milliseconds (0: none), read by every put without taking `declared`'s lock.
+    ttl_millis: AtomicU64,
     pub sv: ArcSwap<SuperVersion>,
     /// Serialises changes of `sv` (rotation, flush install, compaction install).
     pub sv_lock: Mutex<()>,
@@ -51,7 +53,9 @@ impl Tree {
         wal_number: u64,
     ) -> Tree {
         let opts = declared.apply_to(db_opts);
+        let ttl_millis = AtomicU64::new(ttl_of(&declared));
         Tree {
+            ttl_millis,
             id,
             name,
             opts: ArcSwap::from_pointee(opts),
@@ -81,7 +85,16 @@ impl Tree {
     /// Replaces the declared options (and the effective ones derived from them).
     pub fn set_declared(&self, db_opts: &Options, declared: KeyspaceOptions) {
         self.opts.store(Arc::new(declared.apply_to(db_opts)));
+        self.ttl_millis.store(ttl_of(&declared), Ordering::Release);
         *self.declared.lock() = declared;
+    }
+
+    /// The keyspace's TTL for plain puts, if it has one.
+    pub fn ttl(&self) -> Option<std::time::Duration> {
+        match self.ttl_millis.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        }
     }
 
     pub fn is_dropped(&self) -> bool {
@@ -104,6 +117,12 @@ impl Tree {
             .filter_map(|m| m.first_wal())
             .min()
     }
+}
+
+/// A TTL as the milliseconds `Tree::ttl_millis` holds (at least 1 for a set TTL).
+fn ttl_of(o: &KeyspaceOptions) -> u64 {
+    o.ttl_value()
+        .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 /// The live trees by keyspace id. Replaced as a whole (copy on write) on create and drop.

@@ -120,9 +120,11 @@ pub(crate) fn write(shared: &Shared, batch: WriteBatch) -> Result<SeqNo> {
 /// ([`Error::Conflict`] otherwise). It still shares the group commit (and its fsync).
 pub(crate) fn write_checked(
     shared: &Shared,
-    batch: WriteBatch,
+    mut batch: WriteBatch,
     check: Option<Arc<Check>>,
 ) -> Result<SeqNo> {
+    // Every write with a time to live gets its expiry from the clock now.
+    batch.stamp_expiry(shared.now_millis());
     validate(shared, &batch)?;
     if batch.is_empty() && check.is_none() {
         return Ok(shared.visible_seqno.load(Ordering::Acquire));
@@ -523,8 +525,9 @@ pub(crate) fn write_if(
     tree: &Tree,
     key: &[u8],
     expected: Option<SeqNo>,
-    batch: WriteBatch,
+    mut batch: WriteBatch,
 ) -> Result<crate::CasOutcome> {
+    batch.stamp_expiry(shared.now_millis());
     validate(shared, &batch)?;
     shared.check_poisoned()?;
     scheduler::throttle(shared, batch.encoded_size() as u64)?;

@@ -104,6 +104,38 @@ pub fn show_truncated(b: &[u8], max: usize) -> (String, bool) {
     }
 }
 
+/// A stored value as shown: for an expiring put (`expiring`), the user's value and its expiry
+/// (`None` when the value is too short to hold one, which is corruption); otherwise the value as
+/// it is.
+pub fn shown_value(expiring: bool, stored: &[u8]) -> (&[u8], Option<Expiry>) {
+    if !expiring {
+        return (stored, None);
+    }
+    match crate::format::split_expiring(stored) {
+        Some((at, user)) => (user, Some(Expiry::new(at))),
+        None => (stored, None),
+    }
+}
+
+/// When an expiring put expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// Milliseconds since the Unix epoch.
+    pub millis: u64,
+    /// The same as an RFC 3339 UTC time, e.g. `2026-12-06T21:00:23.123Z`.
+    pub utc: String,
+}
+
+impl Expiry {
+    /// The expiry `millis` milliseconds after the Unix epoch.
+    pub fn new(millis: u64) -> Expiry {
+        Expiry {
+            millis,
+            utc: crate::ttl::format_utc_millis(millis),
+        }
+    }
+}
+
 /// `"put"`, `"delete"`, `"range-delete"`, `"put-expiring"` or `"unknown(N)"` for an entry kind byte.
 pub fn kind_name(kind: Option<ValueKind>, raw: u8) -> String {
     match kind {

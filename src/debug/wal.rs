@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{Problem, kind_name, read_file, show, show_truncated};
+use super::{Problem, kind_name, read_file, show, show_truncated, shown_value};
 use crate::batch::{BatchEntry, decode_batch};
 use crate::format::ValueKind;
 use crate::wal::{Record, Tail, scan_segment};
@@ -33,16 +33,23 @@ impl Default for WalOptions {
 pub struct WalEntry {
     /// Sequence number of the entry.
     pub seqno: u64,
-    /// `put` or `delete`.
+    /// `put`, `delete`, `put-expiring` or `range-delete`.
     pub kind: String,
     /// Key, escaped.
     pub key: String,
-    /// Value length in bytes (0 for a delete).
+    /// Value length in bytes (0 for a delete; for `put-expiring`, the user's value, without the
+    /// 8-byte expiry).
     pub value_len: u64,
     /// Value preview, escaped, cut after [`WalOptions::value_preview_bytes`].
     pub value: String,
     /// Whether the preview was cut.
     pub value_truncated: bool,
+    /// `put-expiring`: when the value expires, as an RFC 3339 UTC time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// `put-expiring`: when the value expires, in milliseconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
 }
 
 /// One record (one write batch).
@@ -228,18 +235,22 @@ fn record_info(
 
 /// The row of one batch entry with sequence number `seqno`.
 fn entry_info(seqno: u64, e: &BatchEntry<'_>, opts: WalOptions) -> WalEntry {
-    let (value, value_truncated) = show_truncated(e.value, opts.value_preview_bytes);
+    // A decoded expiring put always holds its 8-byte expiry (the batch decoder checks).
+    let (shown, expiry) = shown_value(e.kind == ValueKind::PutExpiring, e.value);
+    let (value, value_truncated) = show_truncated(shown, opts.value_preview_bytes);
     WalEntry {
         seqno,
         kind: kind_name(Some(e.kind), e.kind as u8),
         key: show(e.key),
-        value_len: if e.kind == ValueKind::Put {
-            e.value.len() as u64
+        value_len: if e.kind.is_put() {
+            shown.len() as u64
         } else {
             0
         },
         value,
         value_truncated,
+        expires_at: expiry.as_ref().map(|x| x.utc.clone()),
+        expires_at_ms: expiry.map(|x| x.millis),
     }
 }
 
@@ -282,6 +293,29 @@ mod tests {
         assert_eq!(d.tail.kind, "torn");
         assert_eq!(d.record_count, 2);
         assert!(d.problems.is_empty());
+    }
+
+    #[test]
+    fn expiring_puts_show_their_user_value_and_expiry() {
+        let mut data = SegmentHeader::new(7).as_bytes().to_vec();
+        let mut b = WriteBatch::new();
+        b.put_with_ttl("k", "session", std::time::Duration::from_millis(1));
+        b.stamp_expiry(1_796_591_223_122);
+        b.put("p", "plain");
+        let payload = b.seal(1).to_vec();
+        let offset = data.len() as u64;
+        frame_record(&mut data, 7, offset, &payload);
+        let d = dump_wal_bytes(Path::new("000007.wal"), &data, WalOptions::default());
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        let e = &d.records[0].entries;
+        assert_eq!(e[0].kind, "put-expiring");
+        assert_eq!((e[0].value.as_str(), e[0].value_len), ("session", 7));
+        assert_eq!(e[0].expires_at.as_deref(), Some("2026-12-06T21:07:03.123Z"));
+        assert_eq!(e[0].expires_at_ms, Some(1_796_591_223_123));
+        assert_eq!(
+            (e[1].value.as_str(), e[1].expires_at.as_deref()),
+            ("plain", None)
+        );
     }
 
     #[test]

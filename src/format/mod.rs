@@ -56,7 +56,8 @@ pub const MAX_KEY_SIZE: usize = 64 * 1024;
 pub const MAX_VALUE_SIZE_LIMIT: usize = 1 << 30;
 
 /// Largest uncompressed block the reader will allocate for. A block holding a single huge entry
-/// may be this large; anything claiming more is corruption.
+/// may be this large (the 64 bytes cover the entry header, an expiring put's 8-byte expiry and
+/// the restart array); anything claiming more is corruption.
 pub const MAX_BLOCK_SIZE: usize = MAX_VALUE_SIZE_LIMIT + MAX_KEY_SIZE + 64;
 
 /// Kind of an internal entry. Stored in the low byte of the 8-byte trailer.
@@ -105,7 +106,16 @@ impl ValueKind {
 /// Size of the `expires_at` prefix of a [`ValueKind::PutExpiring`] value.
 pub const EXPIRY_SIZE: usize = 8;
 
-#[allow(dead_code, reason = "read by the TTL read path")]
+/// The longest value an entry with `trailer` may store: [`MAX_VALUE_SIZE_LIMIT`], plus the
+/// 8-byte expiry for an expiring put (value size limits apply to the user's value).
+pub fn max_stored_value_len(trailer: u64) -> usize {
+    if trailer & 0xff == ValueKind::PutExpiring as u64 {
+        MAX_VALUE_SIZE_LIMIT + EXPIRY_SIZE
+    } else {
+        MAX_VALUE_SIZE_LIMIT
+    }
+}
+
 /// Splits a [`ValueKind::PutExpiring`] stored value into `(expires_at_ms, user_value)`; `None`
 /// when it is shorter than its 8-byte prefix (corruption).
 pub fn split_expiring(stored: &[u8]) -> Option<(u64, &[u8])> {
@@ -233,5 +243,25 @@ mod tests {
         assert_eq!(parse_name("x.tmp"), Some(FileKind::Temp));
         assert_eq!(parse_name("notes.txt"), None);
         assert_eq!(parse_name("abc.sst"), None);
+    }
+
+    #[test]
+    fn expiring_puts_may_store_their_expiry_on_top_of_the_value_limit() {
+        use super::{EXPIRY_SIZE, MAX_BLOCK_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT, ValueKind};
+        let t = |kind: ValueKind| (9 << 8) | kind as u64;
+        assert_eq!(
+            super::max_stored_value_len(t(ValueKind::Put)),
+            MAX_VALUE_SIZE_LIMIT
+        );
+        let most = super::max_stored_value_len(t(ValueKind::PutExpiring));
+        assert_eq!(most, MAX_VALUE_SIZE_LIMIT + EXPIRY_SIZE);
+        // A block holding one such entry (16-byte header, key, value, one restart, the count)
+        // is still within what the reader accepts.
+        assert!(16 + MAX_KEY_SIZE + most + 4 + 4 <= MAX_BLOCK_SIZE);
+        assert_eq!(
+            super::split_expiring(&[1, 0, 0, 0, 0, 0, 0, 0, b'v']),
+            Some((1, &b"v"[..]))
+        );
+        assert_eq!(super::split_expiring(&[1; EXPIRY_SIZE - 1]), None);
     }
 }

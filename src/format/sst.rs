@@ -10,8 +10,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Last 8 bytes of every SSTable: the ASCII bytes `LSMKVSST` read as a little-endian u64.
 pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"LSMKVSST");
-/// The SSTable format version this build writes and reads.
-pub const TABLE_FORMAT_VERSION: u32 = 1;
+/// The SSTable format version this build writes (version 2: entries may be expiring puts).
+pub const TABLE_FORMAT_VERSION: u32 = 2;
+/// The oldest SSTable format version this build reads (version 1 tables are version 2 tables
+/// without expiring puts).
+pub const TABLE_MIN_READ_VERSION: u32 = 1;
 /// Size of the per-block trailer: compression byte + crc32c.
 pub const BLOCK_TRAILER_SIZE: usize = 5;
 /// Compression byte: payload stored as is.

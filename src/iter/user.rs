@@ -2,7 +2,8 @@
 //!
 //! It pins the `SuperVersion` (memtables and tables) and a seqno when it is created, so it sees
 //! exactly the writes committed before that moment. For each user key it yields the newest version
-//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone. Both
+//! with seqno <= the snapshot, and skips keys whose newest visible version is a tombstone or a
+//! value expired at the time the iterator was created (`ttl::live_value`). Both
 //! ends work (`DoubleEndedIterator`): each end has its own merging cursor, created on first use,
 //! and the iterator ends when the two meet.
 
@@ -11,8 +12,8 @@ use std::sync::Arc;
 
 use super::{InternalCursor, MergeCursor};
 use crate::error::Result;
-use crate::format::ValueKind;
 use crate::key::{SeqNo, unpack_trailer};
+use crate::ttl::live_value;
 use crate::value::{Key, Value};
 
 /// Key bounds of an iteration, owned.
@@ -96,6 +97,8 @@ pub(crate) type SourceFactory = dyn Fn(&Bounds) -> Vec<Box<dyn InternalCursor>> 
 pub struct DbIter {
     sources: Arc<SourceFactory>,
     snapshot: SeqNo,
+    /// Values expiring at or before this time (milliseconds since the epoch) read as absent.
+    now_millis: u64,
     bounds: Bounds,
     front: Option<MergeCursor>,
     back: Option<MergeCursor>,
@@ -122,6 +125,7 @@ impl DbIter {
     pub(crate) fn new(
         sources: Arc<SourceFactory>,
         snapshot: SeqNo,
+        now_millis: u64,
         bounds: Bounds,
         guard: Option<Arc<dyn Send + Sync>>,
     ) -> Self {
@@ -129,6 +133,7 @@ impl DbIter {
         DbIter {
             sources,
             snapshot,
+            now_millis,
             bounds,
             front: None,
             back: None,
@@ -145,6 +150,7 @@ impl DbIter {
         let none: Arc<SourceFactory> = Arc::new(|_b: &Bounds| Vec::new());
         let mut it = DbIter::new(
             none,
+            0,
             0,
             Bounds {
                 lower: Bound::Unbounded,
@@ -233,7 +239,7 @@ impl DbIter {
                 return Ok(None);
             }
             self.last_front = Some(key.clone());
-            if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
+            if let Some(value) = live_value(trailer, value, self.now_millis)? {
                 return Ok(Some((key, value)));
             }
         }
@@ -273,7 +279,7 @@ impl DbIter {
                 continue;
             };
             self.last_back = Some(key.clone());
-            if unpack_trailer(trailer).1 == Some(ValueKind::Put) {
+            if let Some(value) = live_value(trailer, value, self.now_millis)? {
                 return Ok(Some((key, value)));
             }
         }
@@ -328,12 +334,22 @@ fn mem_children(mems: &[Arc<crate::memtable::Memtable>]) -> Vec<Box<dyn Internal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::ValueKind;
     use crate::memtable::Memtable;
     use std::collections::BTreeMap;
 
     fn iter_over(mems: Vec<Arc<Memtable>>, snap: SeqNo, bounds: Bounds) -> DbIter {
+        iter_at_time(mems, snap, 0, bounds)
+    }
+
+    fn iter_at_time(
+        mems: Vec<Arc<Memtable>>,
+        snap: SeqNo,
+        now_millis: u64,
+        bounds: Bounds,
+    ) -> DbIter {
         let f: Arc<SourceFactory> = Arc::new(move |_b: &Bounds| mem_children(&mems));
-        DbIter::new(f, snap, bounds, None)
+        DbIter::new(f, snap, now_millis, bounds, None)
     }
 
     type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -368,6 +384,37 @@ mod tests {
         assert_eq!(keys(over(5).rev()), pairs(&[("k3", "three"), ("k1", "new")]));
         assert_eq!(keys(over(2)), pairs(&[("k1", "old"), ("k2", "two")]));
         assert_eq!(keys(over(2).rev()), pairs(&[("k2", "two"), ("k1", "old")]));
+    }
+
+    /// An expired value hides the key and its older versions, in both directions; the values
+    /// yielded are the user's, without the expiry.
+    #[test]
+    fn expired_values_hide_their_key() {
+        let m = Arc::new(Memtable::new(1));
+        let exp = |at: u64, v: &[u8]| [&at.to_le_bytes()[..], v].concat();
+        m.insert(b"a", 1, ValueKind::Put, b"a-old");
+        m.insert(b"a", 2, ValueKind::PutExpiring, &exp(100, b"a-ttl"));
+        m.insert(b"b", 3, ValueKind::PutExpiring, &exp(200, b"b-ttl"));
+        m.insert(b"c", 4, ValueKind::PutExpiring, &exp(100, b"c-old"));
+        m.insert(b"c", 5, ValueKind::Put, b"c-new");
+        let at = |snap: SeqNo, now: u64| iter_at_time(vec![m.clone()], snap, now, Bounds::all());
+        let early = pairs(&[("a", "a-ttl"), ("b", "b-ttl"), ("c", "c-new")]);
+        assert_eq!(keys(at(5, 99)), early);
+        assert_eq!(keys(at(5, 99).rev()), reversed(early));
+        let mid = pairs(&[("b", "b-ttl"), ("c", "c-new")]);
+        assert_eq!(keys(at(5, 100)), mid);
+        assert_eq!(keys(at(5, 100).rev()), reversed(mid));
+        assert_eq!(keys(at(5, 200)), pairs(&[("c", "c-new")]));
+        assert_eq!(keys(at(5, 200).rev()), pairs(&[("c", "c-new")]));
+        // An older snapshot sees the older versions, also expired by time.
+        assert_eq!(keys(at(4, 99)), pairs(&[("a", "a-ttl"), ("b", "b-ttl"), ("c", "c-old")]));
+        assert_eq!(keys(at(4, 150).rev()), pairs(&[("b", "b-ttl")]));
+        assert_eq!(keys(at(1, 150)), pairs(&[("a", "a-old")]));
+    }
+
+    fn reversed(mut p: Pairs) -> Pairs {
+        p.reverse();
+        p
     }
 
     #[test]

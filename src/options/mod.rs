@@ -17,9 +17,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::compaction_filter::CompactionFilter;
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 use crate::fs::FileSystem;
+use crate::ttl::Clock;
 
 /// `impl FromStr` for an option enum: case-insensitive names (after trimming) per variant, and
 /// an error message listing the accepted spellings.
@@ -205,6 +207,18 @@ pub struct Options {
     #[doc(hidden)]
     #[serde(skip)]
     pub file_system: Arc<dyn FileSystem>,
+    /// Decides during compaction whether the newest value of a key is kept, dropped or replaced
+    /// (see [`CompactionFilter`]; set with [`Options::with_compaction_filter`]). Not an
+    /// environment variable. Default none.
+    #[serde(skip)]
+    pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
+    /// Where every expiry decision reads the time (writing `expires_at`, reads, compaction).
+    /// Default the system clock; tests put a manual one here ([`Options::with_clock`]). Not an
+    /// environment variable. Public only so that `Options { .., ..Options::default() }` works
+    /// outside the crate.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Options {
@@ -239,6 +253,8 @@ impl Default for Options {
             soft_pending_compaction_bytes: 64 << 30,
             hard_pending_compaction_bytes: 256 << 30,
             file_system: crate::fs::default_fs(),
+            compaction_filter: None,
+            clock: crate::ttl::default_clock(),
         }
     }
 }
@@ -250,6 +266,22 @@ impl Options {
     #[must_use]
     pub fn with_file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
         self.file_system = fs;
+        self
+    }
+
+    /// These options with `filter` as the compaction filter (see [`CompactionFilter`]).
+    #[must_use]
+    pub fn with_compaction_filter(mut self, filter: Arc<dyn CompactionFilter>) -> Options {
+        self.compaction_filter = Some(filter);
+        self
+    }
+
+    /// These options with `clock` as the time source of every expiry decision (a manual clock
+    /// in tests, so that they need not sleep).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Options {
+        self.clock = clock;
         self
     }
 

@@ -21,7 +21,7 @@ use super::footer::{Footer, Handle};
 use super::index::IndexBuilder;
 use super::meta::TableMeta;
 use crate::error::{Error, Result};
-use crate::format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
+use crate::format::MAX_KEY_SIZE;
 use crate::fs::{CreateMode, FileSystem, WritableFile};
 use crate::key::{cmp_internal, encode_internal};
 use crate::options::Compression;
@@ -82,10 +82,11 @@ impl<W: Write> Core<W> {
                 max: MAX_KEY_SIZE,
             });
         }
-        if value.len() > MAX_VALUE_SIZE_LIMIT {
+        let max_value = crate::format::max_stored_value_len(trailer);
+        if value.len() > max_value {
             return Err(Error::ValueTooLarge {
                 len: value.len(),
-                max: MAX_VALUE_SIZE_LIMIT,
+                max: max_value,
             });
         }
         let first = self.meta.entries == 0;

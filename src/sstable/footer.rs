@@ -20,7 +20,9 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
 use crate::format::crc::crc32c;
-use crate::format::sst::{BLOCK_TRAILER_SIZE, FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC};
+use crate::format::sst::{
+    BLOCK_TRAILER_SIZE, FOOTER_SIZE, TABLE_FORMAT_VERSION, TABLE_MAGIC, TABLE_MIN_READ_VERSION,
+};
 
 pub use crate::format::sst::{FOOTER_CRC_COVERAGE, Footer, Handle};
 
@@ -68,7 +70,7 @@ impl Footer {
                 "bad SSTable magic",
             ));
         }
-        if f.format_version.get() != TABLE_FORMAT_VERSION {
+        if !(TABLE_MIN_READ_VERSION..=TABLE_FORMAT_VERSION).contains(&f.format_version.get()) {
             return Err(Error::UnsupportedVersion {
                 file: path.to_path_buf(),
                 found: f.format_version.get(),
@@ -121,15 +123,22 @@ mod tests {
             }
         }
         let mut d = file.clone();
-        d[10 + 36..10 + 40].copy_from_slice(&2u32.to_le_bytes());
+        d[10 + 36..10 + 40].copy_from_slice(&3u32.to_le_bytes());
         assert!(matches!(
             Footer::decode(&d, p).unwrap_err(),
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ));
+        // Version 1 footers (the same layout) are read; 0 is not a version.
+        for (version, readable) in [(0u32, false), (1, true)] {
+            let mut f1 = f;
+            f1.format_version = U32::new(version);
+            f1.crc = U32::new(f1.compute_crc());
+            assert_eq!(Footer::decode(f1.as_bytes(), p).is_ok(), readable, "{version}");
+        }
         assert!(Footer::decode(&file[..40], p).unwrap_err().is_corruption());
     }
 }

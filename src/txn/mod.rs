@@ -207,9 +207,10 @@ impl Transaction {
         }
         let mut batch = WriteBatch::new();
         for ((ks, key), value) in std::mem::take(&mut self.writes) {
-            match value {
-                Some(v) => batch.push_entry(ks, ValueKind::Put, &key, &[&v]),
-                None => batch.push_entry(ks, ValueKind::Delete, &key, &[]),
+            match (value, self.db.keyspace_ttl(ks)) {
+                (Some(v), Some(ttl)) => batch.push_ttl(ks, &key, &v, ttl),
+                (Some(v), None) => batch.push_entry(ks, ValueKind::Put, &key, &[&v]),
+                (None, _) => batch.push_entry(ks, ValueKind::Delete, &key, &[]),
             }
         }
         let check = Arc::new(Check {

@@ -8,7 +8,8 @@
 //!   writes on stdout; the parent SIGKILLs it after a chosen number of acks.
 //! - [`rng`]: the seed (`LSMKV_SEED`, printed at the start and on failure) and one small PRNG.
 //! - [`dir`]: temporary directories and listing a database directory's files.
-//! - [`opts`]: `Options` for tiny trees (small memtables, blocks and levels, no fsync).
+//! - [`opts`]: `Options` for tiny trees (small memtables, blocks and levels, no fsync), and a
+//!   manual clock for expiry tests.
 //!
 //! `tests/testkit.rs` checks the kit itself.
 

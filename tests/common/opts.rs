@@ -1,8 +1,22 @@
 //! `Options` for tests: no fsync, and tiny sizes so that flushes, multi-block tables and
 //! compactions happen within a few operations. Tests adjust them with struct update syntax:
-//! `Options { block_size: 512, ..opts::tiny() }`.
+//! `Options { block_size: 512, ..opts::tiny() }`. [`with_manual_clock`] gives a database a clock
+//! that tests move by hand.
 
+use std::sync::Arc;
+
+use lsmkv::ttl::ManualClock;
 use lsmkv::{CompactionStrategy, Options, SyncMode};
+
+/// A fixed, recent start time for manual clocks (2026-12-06T00:00:00Z), in milliseconds.
+pub const CLOCK_START_MS: u64 = 1_796_515_200_000;
+
+/// `o` with a [`ManualClock`] at [`CLOCK_START_MS`] as the database clock, and that clock: tests
+/// of expiry move time with it instead of sleeping.
+pub fn with_manual_clock(o: Options) -> (Options, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(CLOCK_START_MS));
+    (o.with_clock(clock.clone()), clock)
+}
 
 /// The defaults without fsync (`SyncMode::None`).
 pub fn no_sync() -> Options {

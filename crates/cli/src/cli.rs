@@ -1,12 +1,13 @@
 //! The one-shot subcommands of the `lsmkv` binary (`lsmkv get KEY`, `lsmkv scan`, ...): each runs
-//! one operation, prints it in the chosen [`OutputMode`] and returns the exit status.
+//! one operation on one keyspace (the [`Backend`]'s), prints it in the chosen [`OutputMode`] and
+//! returns the exit status.
 
 use std::io::Write;
 
 use serde::Serialize;
 use serde_json::json;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, KeyspaceSpec, open_keyspace};
 use crate::exec::effective_limit;
 use crate::failure::{Failure, exit};
 use crate::output::{
@@ -121,7 +122,7 @@ pub fn checkpoint<'a>(
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let db: Backend<'a> = db.into();
-    db.local("checkpoint")?.checkpoint(dir)?;
+    db.local("checkpoint")?.db().checkpoint(dir)?;
     ok(out, mode)
 }
 
@@ -151,8 +152,8 @@ pub fn list<'a>(
 ) -> Result<u8, Failure> {
     let db: Backend<'a> = db.into();
     let limit = effective_limit(l.limit);
-    let db = match db {
-        Backend::Local(db) => db,
+    let ks = match db {
+        Backend::Local(ks) => ks,
         Backend::Remote(c) => {
             let pages = match (&l.search, &l.prefix) {
                 (Some(needle), _) => c.search(needle)?,
@@ -169,7 +170,7 @@ pub fn list<'a>(
         }
     };
     if let Some(needle) = &l.search {
-        let found = db.search_substring(needle, limit.saturating_add(1))?;
+        let found = ks.search_substring(needle, limit.saturating_add(1))?;
         return emit(
             found.into_iter().map(Ok::<_, Failure>),
             limit,
@@ -179,11 +180,11 @@ pub fn list<'a>(
         );
     }
     let it = match (&l.prefix, &l.start, &l.end) {
-        (Some(p), _, _) => db.prefix(p),
-        (None, Some(s), Some(e)) => db.range(s.as_slice()..e.as_slice()),
-        (None, Some(s), None) => db.range(s.as_slice()..),
-        (None, None, Some(e)) => db.range(..e.as_slice()),
-        (None, None, None) => db.range::<&[u8], _>(..),
+        (Some(p), _, _) => ks.prefix(p),
+        (None, Some(s), Some(e)) => ks.range(s.as_slice()..e.as_slice()),
+        (None, Some(s), None) => ks.range(s.as_slice()..),
+        (None, None, Some(e)) => ks.range(..e.as_slice()),
+        (None, None, None) => ks.range::<&[u8], _>(..),
     };
     if l.reverse {
         emit(it.rev(), limit, mode, out, err)
@@ -240,7 +241,8 @@ pub fn count<'a>(
     Ok(exit::OK)
 }
 
-/// `lsmkv stats [SECTION]`: pretty JSON, or one line with `--json`/`--raw`.
+/// `lsmkv stats [SECTION]`: pretty JSON, or one line with `--json`/`--raw`; `keyspace`: the
+/// statistics of the backend's keyspace.
 ///
 /// # Errors
 /// I/O errors of `out`; the server's error.
@@ -251,7 +253,11 @@ pub fn stats<'a>(
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let db: Backend<'a> = db.into();
-    let j = stats_json_value(db.stats()?, section);
+    let j = if section == Some(StatsSection::Keyspace) {
+        db.keyspace_stats()?
+    } else {
+        stats_json_value(db.stats()?, section)
+    };
     let text = if mode == OutputMode::Text {
         serde_json::to_string_pretty(&j)
     } else {
@@ -261,7 +267,7 @@ pub fn stats<'a>(
     Ok(exit::OK)
 }
 
-/// `lsmkv levels`.
+/// `lsmkv levels`: the tables of the backend's keyspace.
 ///
 /// # Errors
 /// I/O errors of `out`; a usage error in client mode.
@@ -271,12 +277,76 @@ pub fn levels<'a>(
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let db: Backend<'a> = db.into();
-    let tables = db.local("levels")?.tables();
+    let ks = db.local("levels")?;
+    let tables = ks.tables();
     match mode {
-        OutputMode::Text => writeln!(out, "{}", levels_text(&tables))?,
+        OutputMode::Text => writeln!(out, "{}", levels_text(ks.name(), &tables))?,
         _ => writeln!(out, "{}", levels_json(&tables))?,
     }
     Ok(exit::OK)
+}
+
+/// `lsmkv keyspaces`: every keyspace with its number of keys (exact, by a full scan of each):
+/// `"NAME" N keys`, `{"keyspace": NAME, "keys": N}` lines with `--json`, `NAME<TAB>N` with
+/// `--raw`.
+///
+/// # Errors
+/// The engine's or the server's error, Ctrl-C.
+pub fn keyspaces<'a>(
+    db: impl Into<Backend<'a>>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    for name in db.keyspace_names()? {
+        let n = match db {
+            Backend::Local(ks) => crate::exec::count_keys(&open_keyspace(ks.db(), &name)?)?,
+            Backend::Remote(c) => c.with_keyspace(&name).count()?,
+        };
+        match mode {
+            OutputMode::Text => {
+                let unit = if n == 1 { "key" } else { "keys" };
+                writeln!(out, "{} {n} {unit}", quoted(name.as_bytes()))?;
+            }
+            OutputMode::Json => writeln!(out, "{}", json!({"keyspace": name, "keys": n}))?,
+            OutputMode::Raw => writeln!(out, "{name}\t{n}")?,
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `lsmkv create-keyspace NAME [OPTION=VALUE]...`.
+///
+/// # Errors
+/// A keyspace of that name exists, a bad option (usage errors); the engine's or the server's
+/// error.
+pub fn create_keyspace<'a>(
+    db: impl Into<Backend<'a>>,
+    name: &str,
+    options: &[String],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    let spec = KeyspaceSpec::parse(options).map_err(Failure::usage)?;
+    db.create_keyspace(name, &spec)?;
+    ok(out, mode)
+}
+
+/// `lsmkv drop-keyspace NAME --yes` (the caller has asked for confirmation).
+///
+/// # Errors
+/// `default`, or a keyspace that does not exist (usage errors); the engine's or the server's
+/// error.
+pub fn drop_keyspace<'a>(
+    db: impl Into<Backend<'a>>,
+    name: &str,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    db.drop_keyspace(name)?;
+    ok(out, mode)
 }
 
 /// Prints a dump or report (text via `text`, JSON by serializing it); exit status 3 if it found

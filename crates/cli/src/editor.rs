@@ -1,5 +1,6 @@
-//! The rustyline helper of the interactive shell: tab completion of command names and of keys
-//! (by prefix, read from the database), and greyed hints of a command's arguments.
+//! The rustyline helper of the interactive shell: tab completion of command names, of keys (by
+//! prefix, read from the keyspace the shell is in) and of keyspace names, and greyed hints of a
+//! command's arguments.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +15,7 @@ use lsmkv::Db;
 use lsmkv::debug::escape_bytes;
 
 use crate::help::{COMMANDS, usage};
-use crate::remote::Client;
+use crate::remote::{Client, DEFAULT_KEYSPACE};
 use crate::words::{split, unescape_word};
 
 /// Most keys listed by one completion (the completed text itself comes from all matching keys).
@@ -26,20 +27,66 @@ pub struct ShellHelper {
     db: Arc<Mutex<Option<Db>>>,
     /// Client mode: keys are read from the server instead.
     remote: Option<Client>,
+    /// The keyspace keys are completed from (the shell's, set before each line).
+    keyspace: String,
 }
 
 impl ShellHelper {
     /// A helper reading keys from `db`.
     pub fn new(db: Arc<Mutex<Option<Db>>>) -> Self {
-        ShellHelper { db, remote: None }
+        ShellHelper {
+            db,
+            remote: None,
+            keyspace: DEFAULT_KEYSPACE.to_string(),
+        }
     }
 
     /// A helper reading keys from the server `client` talks to.
     pub fn remote(client: Client) -> Self {
         ShellHelper {
             db: Arc::new(Mutex::new(None)),
+            keyspace: client.keyspace().to_string(),
             remote: Some(client),
         }
+    }
+
+    /// Completes keys from keyspace `name` from now on.
+    pub fn set_keyspace(&mut self, name: &str) {
+        if self.keyspace != name {
+            self.keyspace = name.to_string();
+            if let Some(c) = &self.remote {
+                self.remote = Some(c.with_keyspace(name));
+            }
+        }
+    }
+
+    /// Every keyspace name starting with `prefix` (for `use` and `drop-keyspace`).
+    fn keyspace_candidates(&self, prefix: &str) -> Vec<Pair> {
+        let names: Vec<String> = match &self.remote {
+            Some(c) => c
+                .keyspaces()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|k| k.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                .collect(),
+            None => {
+                let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+                db.as_ref()
+                    .and_then(|db| db.keyspaces().ok())
+                    .unwrap_or_default()
+            }
+        };
+        names
+            .iter()
+            .filter(|n| n.starts_with(prefix))
+            .map(|n| {
+                let word = render_word(n.as_bytes());
+                Pair {
+                    replacement: format!("{word} "),
+                    display: word,
+                }
+            })
+            .collect()
     }
 
     /// [`ShellHelper::key_candidates`] in client mode: three small requests (the first and the
@@ -76,16 +123,20 @@ impl ShellHelper {
         let Some(db) = db.as_ref() else {
             return Vec::new();
         };
-        let Some(Ok((first, _))) = db.prefix(prefix).next() else {
+        // Looked up, not created: the keyspace may have been dropped meanwhile.
+        let Ok(ks) = crate::backend::open_keyspace(db, &self.keyspace) else {
             return Vec::new();
         };
-        let Some(Ok((last, _))) = db.prefix(prefix).next_back() else {
+        let Some(Ok((first, _))) = ks.prefix(prefix).next() else {
+            return Vec::new();
+        };
+        let Some(Ok((last, _))) = ks.prefix(prefix).next_back() else {
             return Vec::new();
         };
         if first == last {
             return candidates(&first, &last, Vec::new(), quoted);
         }
-        let listed: Vec<Vec<u8>> = db
+        let listed: Vec<Vec<u8>> = ks
             .prefix(prefix)
             .take(MAX_KEY_CANDIDATES + 1)
             .filter_map(Result::ok)
@@ -245,7 +296,7 @@ impl Completer for ShellHelper {
             .unwrap_or_default();
         let fixed: &[&str] = match (first.as_str(), index) {
             ("help", 1) => &[],
-            ("stats", 1) => &["memory", "disk", "wal", "cache"],
+            ("stats", 1) => &["memory", "disk", "wal", "cache", "keyspace"],
             (".timer", 1) => &["on", "off"],
             _ => &[],
         };
@@ -265,6 +316,11 @@ impl Completer for ShellHelper {
                 .map(|n| pair((*n).to_string()))
                 .collect();
             return Ok((start, c));
+        }
+        if matches!(first.as_str(), "use" | "drop-keyspace") && index == 1 {
+            let prefix = partial_bytes(word).unwrap_or_default();
+            let prefix = String::from_utf8_lossy(&prefix);
+            return Ok((start, self.keyspace_candidates(&prefix)));
         }
         if is_key_arg(&first, index - 1) {
             let Some(prefix) = partial_bytes(word) else {

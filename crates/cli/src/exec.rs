@@ -1,20 +1,21 @@
-//! Running commands against a database: a [`Session`] holds the shell's state (the `.timer`
-//! switch and a multi-line `batch` being collected) and writes results as they are produced, so
-//! a long scan streams instead of being buffered.
+//! Running commands against a database: a [`Session`] holds the shell's state (the keyspace it
+//! is in, the `.timer` switch and a multi-line `batch` being collected) and writes results as
+//! they are produced, so a long scan streams instead of being buffered.
 
 use std::io::Write;
 use std::time::Instant;
 
-use lsmkv::Db;
+use lsmkv::Keyspace;
 
 use serde_json::json;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, open_keyspace};
 use crate::cli;
 use crate::failure::Failure;
 use crate::help::{help_for, help_text};
 use crate::output::{OutputMode, quoted, write_entry};
 use crate::parse::{BatchOp, Command, parse_line};
+use crate::remote::{Client, DEFAULT_KEYSPACE};
 
 /// Entries shown by `scan`, `prefix` and `search` (in the shell and as subcommands) when no
 /// LIMIT is given. A LIMIT of 0 means no limit.
@@ -47,38 +48,73 @@ pub enum Flow {
     Exit,
 }
 
+/// What a session runs against: a keyspace of a local database, or a server's (its client acts
+/// on one keyspace). `use` replaces it.
+enum Target {
+    Local(Keyspace),
+    Remote(Client),
+}
+
+/// Asks the user a yes/no question (on a terminal); `Ok(true)` for yes.
+pub type Confirm = Box<dyn FnMut(&str) -> std::io::Result<bool>>;
+
 /// The shell's state across lines.
-pub struct Session<'a> {
-    db: Backend<'a>,
+pub struct Session {
+    target: Target,
     mode: OutputMode,
     timer: bool,
     /// A `batch` being collected line by line.
     pending: Option<Vec<BatchOp>>,
+    /// How `drop-keyspace` without `--yes` asks (interactive shells only).
+    confirm: Option<Confirm>,
 }
 
-impl<'a> Session<'a> {
-    /// A session on `db` (a [`Db`] or a [`Client`](crate::remote::Client)) printing results as
+impl Session {
+    /// A session on `db` (a keyspace of a [`lsmkv::Db`], or a [`Client`]) printing results as
     /// `mode` says.
-    pub fn new(db: impl Into<Backend<'a>>, mode: OutputMode) -> Self {
+    pub fn new<'a>(db: impl Into<Backend<'a>>, mode: OutputMode) -> Self {
+        let target = match db.into() {
+            Backend::Local(ks) => Target::Local(ks.clone()),
+            Backend::Remote(c) => Target::Remote(c.clone()),
+        };
         Session {
-            db: db.into(),
+            target,
             mode,
             timer: false,
             pending: None,
+            confirm: None,
         }
     }
 
-    /// What the session runs against.
-    pub fn backend(&self) -> Backend<'a> {
-        self.db
+    /// Lets `drop-keyspace` ask through `confirm` instead of requiring `--yes`.
+    pub fn set_confirm(&mut self, confirm: Confirm) {
+        self.confirm = Some(confirm);
     }
 
-    /// The prompt for the next line: `batch> ` while a batch is being collected.
-    pub fn prompt(&self) -> &'static str {
-        if self.pending.is_some() {
-            "batch> "
+    /// What the session runs against.
+    pub fn backend(&self) -> Backend<'_> {
+        match &self.target {
+            Target::Local(ks) => Backend::Local(ks),
+            Target::Remote(c) => Backend::Remote(c),
+        }
+    }
+
+    /// The keyspace the commands act on.
+    pub fn keyspace(&self) -> &str {
+        self.backend().keyspace()
+    }
+
+    /// The prompt for the next line: `lsmkv> `, or `batch> ` while a batch is being collected;
+    /// outside the default keyspace with its name (`lsmkv:logs> `).
+    pub fn prompt(&self) -> String {
+        let what = if self.pending.is_some() {
+            "batch"
         } else {
-            "lsmkv> "
+            "lsmkv"
+        };
+        match self.keyspace() {
+            DEFAULT_KEYSPACE => format!("{what}> "),
+            ks => format!("{what}:{ks}> "),
         }
     }
 
@@ -133,7 +169,16 @@ impl<'a> Session<'a> {
         if self.pending.is_some() && self.collect(cmd, out)? {
             return Ok(Flow::Continue);
         }
-        let (db, mode) = (self.db, self.mode);
+        match cmd {
+            Command::Use(name) => return self.switch(name).map(|()| Flow::Continue),
+            Command::DropKeyspace { name, yes } => {
+                self.drop_keyspace(name, *yes, out, err)?;
+                return Ok(Flow::Continue);
+            }
+            _ => {}
+        }
+        let mode = self.mode;
+        let db = self.backend();
         let lister = Lister { mode, out, err };
         match cmd {
             Command::Put { key, value } => _ = cli::put(db, key, value, mode, lister.out)?,
@@ -153,7 +198,7 @@ impl<'a> Session<'a> {
                 lister,
             )?,
             Command::Prefix { prefix, limit } => match db {
-                Backend::Local(db) => lister.list(db.prefix(prefix), effective_limit(*limit))?,
+                Backend::Local(ks) => lister.list(ks.prefix(prefix), effective_limit(*limit))?,
                 Backend::Remote(c) => {
                     let limit = effective_limit(*limit);
                     let pages = c.prefix(prefix, false)?.with_page(limit.saturating_add(1));
@@ -177,6 +222,12 @@ impl<'a> Session<'a> {
             Command::Compact => _ = cli::compact(db, mode, lister.out)?,
             Command::Stats(section) => _ = cli::stats(db, *section, mode, lister.out)?,
             Command::Levels => _ = cli::levels(db, mode, lister.out)?,
+            Command::Keyspaces => _ = cli::keyspaces(db, mode, lister.out)?,
+            Command::CreateKeyspace { name, options } => {
+                _ = cli::create_keyspace(db, name, options, mode, lister.out)?;
+            }
+            // Handled above: they change the session.
+            Command::Use(_) | Command::DropKeyspace { .. } => {}
             Command::Help(name) => help(name.as_deref(), out)?,
             Command::Timer(on) => {
                 self.timer = *on;
@@ -202,7 +253,7 @@ impl<'a> Session<'a> {
             Command::Commit => {
                 let batch = self.pending.take().unwrap_or_default();
                 let n = batch.len();
-                self.db.write(&batch)?;
+                self.backend().write(&batch)?;
                 batch_ok(n, self.mode, out)?;
             }
             Command::Abort => {
@@ -226,6 +277,61 @@ impl<'a> Session<'a> {
     }
 }
 
+impl Session {
+    /// `use NAME`: the keyspace must exist (locally; on the server, asked for its statistics).
+    ///
+    /// # Errors
+    /// It does not exist; the engine's or the server's error.
+    fn switch(&mut self, name: &str) -> Result<(), Failure> {
+        self.target = match &self.target {
+            Target::Local(ks) => Target::Local(open_keyspace(ks.db(), name)?),
+            Target::Remote(c) => {
+                let c = c.with_keyspace(name);
+                c.keyspace_stats(name)?;
+                Target::Remote(c)
+            }
+        };
+        Ok(())
+    }
+
+    /// `drop-keyspace NAME [--yes]`: without `--yes`, asks through the session's confirmation
+    /// (an interactive shell) or refuses (a script). Dropping the current keyspace goes back to
+    /// `default`.
+    ///
+    /// # Errors
+    /// No `--yes` and nobody to ask; the engine's or the server's error.
+    fn drop_keyspace(
+        &mut self,
+        name: &str,
+        yes: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<(), Failure> {
+        if !yes {
+            let Some(confirm) = self.confirm.as_mut() else {
+                return Err(Failure::usage(format!(
+                    "drop-keyspace deletes {} and all its keys: add --yes to confirm",
+                    quoted(name.as_bytes())
+                )));
+            };
+            let question = format!(
+                "drop keyspace {} and all its keys? [y/N] ",
+                quoted(name.as_bytes())
+            );
+            if !confirm(&question)? {
+                writeln!(err, "not dropped")?;
+                return Ok(());
+            }
+        }
+        cli::drop_keyspace(self.backend(), name, self.mode, out)?;
+        if self.keyspace() == name {
+            self.switch(DEFAULT_KEYSPACE)?;
+            writeln!(err, "(back in keyspace \"default\")")?;
+        }
+        Ok(())
+    }
+}
+
 /// `scan` / `rscan`: keys in `[start, end)`, at most `limit` (default [`DEFAULT_LIMIT`]).
 fn scan(
     db: Backend<'_>,
@@ -235,8 +341,8 @@ fn scan(
     reverse: bool,
     lister: Lister<'_>,
 ) -> Result<(), Failure> {
-    let db = match db {
-        Backend::Local(db) => db,
+    let ks = match db {
+        Backend::Local(ks) => ks,
         Backend::Remote(c) => {
             let limit = effective_limit(limit);
             let pages = c.range(start, end, reverse)?;
@@ -244,9 +350,9 @@ fn scan(
         }
     };
     let it = match (start, end) {
-        (Some(s), Some(e)) => db.range(s..e),
-        (Some(s), None) => db.range(s..),
-        (None, _) => db.range::<&[u8], _>(..),
+        (Some(s), Some(e)) => ks.range(s..e),
+        (Some(s), None) => ks.range(s..),
+        (None, _) => ks.range::<&[u8], _>(..),
     };
     let limit = effective_limit(limit);
     if reverse {
@@ -264,14 +370,14 @@ fn search(
     lister: Lister<'_>,
 ) -> Result<(), Failure> {
     let limit = effective_limit(limit);
-    let db = match db {
-        Backend::Local(db) => db,
+    let ks = match db {
+        Backend::Local(ks) => ks,
         Backend::Remote(c) => {
             let pages = c.search(needle)?.with_page(limit.saturating_add(1));
             return lister.list(pages, limit);
         }
     };
-    let found = db.search_substring(needle, limit.saturating_add(1))?;
+    let found = ks.search_substring(needle, limit.saturating_add(1))?;
     lister.list(found.into_iter().map(Ok::<_, Failure>), limit)
 }
 
@@ -359,13 +465,13 @@ impl Lister<'_> {
     }
 }
 
-/// Live keys, by a full scan.
+/// Live keys of keyspace `ks`, by a full scan.
 ///
 /// # Errors
 /// A damaged block on the way, or Ctrl-C in the shell ([`Failure::interrupted`]).
-pub fn count_keys(db: &Db) -> Result<u64, Failure> {
+pub fn count_keys(ks: &Keyspace) -> Result<u64, Failure> {
     let mut n = 0u64;
-    for kv in db.range::<&[u8], _>(..) {
+    for kv in ks.range::<&[u8], _>(..) {
         if crate::signals::interrupted() {
             return Err(Failure::interrupted());
         }
@@ -383,8 +489,11 @@ mod tests {
     #[test]
     fn ctrl_c_stops_listings_and_count() {
         let d = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
-        let db =
-            Db::open(d.path(), lsmkv::Options::default()).unwrap_or_else(|e| unreachable!("{e}"));
+        let db = lsmkv::Db::open(d.path(), lsmkv::Options::default())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let ks = db
+            .keyspace("default")
+            .unwrap_or_else(|e| unreachable!("{e}"));
         for i in 0..10 {
             db.put(format!("k{i}"), "v")
                 .unwrap_or_else(|e| unreachable!("{e}"));
@@ -397,11 +506,12 @@ mod tests {
             err: &mut err,
         }
         .list(db.prefix("k"), 100);
-        let counted = count_keys(&db);
+        let counted = count_keys(&ks);
         signals::clear_interrupt();
         assert_eq!(listed, Err(Failure::interrupted()));
         assert_eq!(counted, Err(Failure::interrupted()));
-        assert_eq!(count_keys(&db), Ok(10));
+        assert_eq!(count_keys(&ks), Ok(10));
+        drop(ks);
         db.close().unwrap_or_else(|e| unreachable!("{e}"));
     }
 }

@@ -102,9 +102,10 @@ impl std::fmt::Display for Failure {
 pub fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Corruption { .. } | Error::UnsupportedVersion { .. } => exit::CORRUPTION,
-        Error::InvalidArgument(_) | Error::KeyTooLarge { .. } | Error::ValueTooLarge { .. } => {
-            exit::USAGE
-        }
+        Error::InvalidArgument(_)
+        | Error::KeyTooLarge { .. }
+        | Error::ValueTooLarge { .. }
+        | Error::KeyspaceNotFound { .. } => exit::USAGE,
         _ => exit::OTHER,
     }
 }

@@ -35,13 +35,33 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("compact", "compact", "compact the whole database"),
     (
         "stats",
-        "stats [memory|disk|wal|cache]",
+        "stats [memory|disk|wal|cache|keyspace]",
         "engine statistics as JSON",
     ),
     (
         "levels",
         "levels",
-        "the LSM tree's shape: tables per level, sizes, key ranges",
+        "the keyspace's LSM tree: tables per level, sizes, key ranges",
+    ),
+    (
+        "keyspaces",
+        "keyspaces",
+        "every keyspace with its number of keys",
+    ),
+    (
+        "use",
+        "use NAME",
+        "act on keyspace NAME from now on (the prompt shows it)",
+    ),
+    (
+        "create-keyspace",
+        "create-keyspace NAME [OPTION=VALUE]...",
+        "create a keyspace, optionally with its own options",
+    ),
+    (
+        "drop-keyspace",
+        "drop-keyspace NAME [--yes]",
+        "delete a keyspace and all its keys (asks first on a terminal)",
     ),
     (
         ".timer",
@@ -70,7 +90,24 @@ fn details(name: &str) -> &'static str {
         }
         "stats" => {
             "memory: memtables and block cache; disk: levels and SSTables; wal: the log;\n\
-             cache: the block cache. Without a section: everything."
+             cache: the block cache; keyspace: the current keyspace's shape.\n\
+             Without a section: everything (every keyspace under \"keyspaces\")."
+        }
+        "use" | "keyspaces" => {
+            "Every command that reads or writes keys acts on one keyspace: default, unless\n\
+             --keyspace NAME or use NAME says otherwise. A batch is applied to the keyspace\n\
+             the shell is in at commit."
+        }
+        "create-keyspace" => {
+            "Options: compression=lz4|none, block_size=BYTES (16K works),\n\
+             bloom_false_positive_rate=0.01, prefix_bloom_length=N,\n\
+             compaction_strategy=leveled|tiered|lazy_leveling, ttl_seconds=N.\n\
+             Unset options take the database's values."
+        }
+        "drop-keyspace" => {
+            "On a terminal it asks before dropping; elsewhere (a script) it needs --yes.\n\
+             The default keyspace cannot be dropped. Dropping the current keyspace\n\
+             goes back to default."
         }
         "search" => "Scans every entry; stops after LIMIT matches (default 100, 0 for all).",
         _ => "",
@@ -80,8 +117,9 @@ fn details(name: &str) -> &'static str {
 /// Text printed by `help`.
 pub fn help_text() -> String {
     let mut s = String::from("commands:\n");
+    let width = COMMANDS.iter().map(|(_, u, _)| u.len()).max().unwrap_or(0);
     for (_, usage, about) in COMMANDS {
-        s.push_str(&format!("  {usage:<32} {about}\n"));
+        s.push_str(&format!("  {usage:<width$} {about}\n"));
     }
     s.push_str(
         "words may be double-quoted; escapes: \\\\ \\\" \\n \\r \\t \\xHH (binary output is shown the same way)",

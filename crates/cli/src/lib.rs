@@ -2,8 +2,8 @@
 //!
 //! - [`words`]: the line syntax (words, quotes, `\xHH` escapes); `help`: the command list.
 //! - [`parse`]: the commands a line's words form.
-//! - `exec`: a [`Session`] runs commands against a [`Backend`] (a [`Db`](lsmkv::Db) or a
-//!   server), streaming results.
+//! - `exec`: a [`Session`] runs commands against a [`Backend`] (a keyspace of a
+//!   [`Db`](lsmkv::Db), or a server's), streaming results; `use` switches the keyspace.
 //! - `shell`: the script and interactive front ends; `editor`: rustyline completion (commands,
 //!   keys from the database) and hints; `signals`: Ctrl-C stops a command, SIGTERM and SIGHUP
 //!   end the shell cleanly.
@@ -11,8 +11,9 @@
 //! - [`output`]: text / JSON / raw rendering shared by the shell and the subcommands.
 //! - [`inspect`]: text rendering of the read-only dumps of [`lsmkv::debug`].
 //! - [`transfer`]: `import` and `export` (JSON lines or CSV) with a progress bar.
-//! - [`backend`]: what commands run against, a local [`Db`](lsmkv::Db) or, in client mode
-//!   (`--url`), a [`remote::Client`] of a running `lsmkv-server` over its REST API.
+//! - [`backend`]: what commands run against, a keyspace of a local [`Db`](lsmkv::Db) or, in
+//!   client mode (`--url`), a [`remote::Client`] of a running `lsmkv-server` over its REST API
+//!   (acting on one keyspace too); keyspaces are looked up, never created by a typo.
 //!
 //! Uses the public API and [`lsmkv::debug`] only. Two front ends: a rustyline editor with a
 //! history file when stdin is a terminal, plain lines otherwise (so `printf 'put a 1\n' | lsmkv`

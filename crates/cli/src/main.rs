@@ -19,8 +19,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lsmkv::debug;
-use lsmkv::{Db, Options};
-use lsmkv_cli::backend::{Backend, not_remote};
+use lsmkv::{Db, Keyspace, Options};
+use lsmkv_cli::backend::{Backend, not_remote, open_keyspace};
 use lsmkv_cli::output::OutputMode;
 use lsmkv_cli::parse::StatsSection;
 use lsmkv_cli::remote::Client;
@@ -33,10 +33,15 @@ Without a subcommand, opens the interactive shell (type help there); with stdin 
 runs its lines as commands. Keys and values on the command line are taken literally; with
 --escapes they may use the shell's escapes (\\xHH, \\n, \\t, \\\\, \\\").
 
+keyspaces: every command that reads or writes keys (get, put, delete, scan, prefix, search,
+count, levels, flush, compact, import, export, the shell) acts on --keyspace NAME (default:
+default), which must exist; keyspaces lists them, create-keyspace and drop-keyspace manage them.
+
 client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
-prefix, search, count and stats run against a running lsmkv-server over plain HTTP (no TLS),
-sending --token (or API_TOKEN) as its bearer token; import and export work there too. levels,
-flush, compact, checkpoint, inspect, verify and a batch with deletes are usage errors there.
+prefix, search, count, stats and the keyspace commands run against a running lsmkv-server over
+plain HTTP (no TLS), sending --token (or API_TOKEN) as its bearer token; import and export work
+there too. levels, flush, compact, checkpoint, inspect, verify and a batch with deletes are usage
+errors there.
 
 exit status:
   0  success
@@ -74,6 +79,15 @@ struct Args {
     /// instead of opening --data-dir.
     #[arg(long, env = "LSMKV_URL", global = true, value_name = "URL")]
     url: Option<String>,
+    /// The keyspace the key commands act on (it must exist; see create-keyspace).
+    #[arg(
+        long,
+        short = 'k',
+        global = true,
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    keyspace: String,
     /// Client mode: the server's bearer token.
     #[arg(
         long,
@@ -127,6 +141,23 @@ enum Cmd {
     },
     /// Count live keys (exact, by a full scan) and show the estimate.
     Count,
+    /// List every keyspace with its number of keys.
+    Keyspaces,
+    /// Create keyspace NAME, optionally with options of its own (OPTION=VALUE: compression,
+    /// block_size, bloom_false_positive_rate, prefix_bloom_length, compaction_strategy,
+    /// ttl_seconds).
+    CreateKeyspace {
+        name: String,
+        /// OPTION=VALUE words.
+        options: Vec<String>,
+    },
+    /// Drop keyspace NAME and all its keys (asks on a terminal; elsewhere needs --yes).
+    DropKeyspace {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Engine statistics as JSON.
     Stats { section: Option<Section> },
     /// The LSM tree's shape: tables per level with sizes and key ranges.
@@ -203,6 +234,7 @@ enum Section {
     Disk,
     Wal,
     Cache,
+    Keyspace,
 }
 
 impl From<Section> for StatsSection {
@@ -212,6 +244,7 @@ impl From<Section> for StatsSection {
             Section::Disk => StatsSection::Disk,
             Section::Wal => StatsSection::Wal,
             Section::Cache => StatsSection::Cache,
+            Section::Keyspace => StatsSection::Keyspace,
         }
     }
 }
@@ -316,31 +349,36 @@ fn report_recovery(report: &lsmkv::RecoveryReport) {
     }
 }
 
-/// Opens the database, runs `f`, closes the database (reporting a failed final sync).
+/// Opens the database, runs `f` on its keyspace `ks` (which must exist), closes the database
+/// (reporting a failed final sync).
 fn with_db(
     dir: &Path,
     must_exist: bool,
-    f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
+    ks: &str,
+    f: impl FnOnce(&Keyspace, &mut dyn Write) -> Result<u8, Failure>,
 ) -> Result<u8, Failure> {
-    with_access(dir, Access::Write { must_exist }, f)
+    with_access(dir, Access::Write { must_exist }, ks, f)
 }
 
 /// [`with_db`] for the reading subcommands: a read-only open of an existing database.
 fn with_db_read_only(
     dir: &Path,
-    f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
+    ks: &str,
+    f: impl FnOnce(&Keyspace, &mut dyn Write) -> Result<u8, Failure>,
 ) -> Result<u8, Failure> {
-    with_access(dir, Access::Read, f)
+    with_access(dir, Access::Read, ks, f)
 }
 
 fn with_access(
     dir: &Path,
     access: Access,
-    f: impl FnOnce(&Db, &mut dyn Write) -> Result<u8, Failure>,
+    ks: &str,
+    f: impl FnOnce(&Keyspace, &mut dyn Write) -> Result<u8, Failure>,
 ) -> Result<u8, Failure> {
     let db = open_with(dir, access)?;
     let mut out = io::stdout().lock();
-    let result = f(&db, &mut out);
+    // The keyspace handle keeps the database open: it goes before the close.
+    let result = open_keyspace(&db, ks).and_then(|ks| f(&ks, &mut out));
     let flushed = out.flush();
     let closed = db.close();
     let code = result?;
@@ -357,38 +395,52 @@ fn run(args: Args) -> Result<u8, Failure> {
     let mode = mode(&args);
     let esc = args.escapes;
     let dir = args.data_dir.clone();
+    let ks = args.keyspace.clone();
+    let ks = ks.as_str();
     let Some(cmd) = args.command else {
-        return shell(&dir, args.bail, mode);
+        return shell(&dir, ks, args.bail, mode);
     };
     match cmd {
-        Cmd::Repl => shell(&dir, args.bail, mode),
+        Cmd::Repl => shell(&dir, ks, args.bail, mode),
         Cmd::Get { key } => {
             let key = bytes(&key, esc)?;
-            with_db_read_only(&dir, |db, out| cli::get(db, &key, mode, out))
+            with_db_read_only(&dir, ks, |db, out| cli::get(db, &key, mode, out))
         }
         Cmd::Put { key, value } => {
             let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            with_db(&dir, false, |db, out| cli::put(db, &key, &value, mode, out))
+            with_db(&dir, false, ks, |db, out| {
+                cli::put(db, &key, &value, mode, out)
+            })
         }
         Cmd::Delete { key } => {
             let key = bytes(&key, esc)?;
-            with_db(&dir, true, |db, out| cli::delete(db, &key, mode, out))
+            with_db(&dir, true, ks, |db, out| cli::delete(db, &key, mode, out))
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
-            with_db_read_only(&dir, |db, out| {
+            with_db_read_only(&dir, ks, |db, out| {
                 cli::list(db, &listing, mode, out, &mut io::stderr())
             })
         }
-        Cmd::Count => with_db_read_only(&dir, |db, out| cli::count(db, mode, out)),
+        Cmd::Count => with_db_read_only(&dir, ks, |db, out| cli::count(db, mode, out)),
+        Cmd::Keyspaces => with_db_read_only(&dir, ks, |db, out| cli::keyspaces(db, mode, out)),
+        Cmd::CreateKeyspace { name, options } => with_db(&dir, false, ks, |db, out| {
+            cli::create_keyspace(db, &name, &options, mode, out)
+        }),
+        Cmd::DropKeyspace { name, yes } => {
+            confirm_drop(&name, yes)?;
+            with_db(&dir, true, ks, |db, out| {
+                cli::drop_keyspace(db, &name, mode, out)
+            })
+        }
         Cmd::Stats { section } => {
             let section = section.map(StatsSection::from);
-            with_db_read_only(&dir, |db, out| cli::stats(db, section, mode, out))
+            with_db_read_only(&dir, ks, |db, out| cli::stats(db, section, mode, out))
         }
-        Cmd::Levels => with_db_read_only(&dir, |db, out| cli::levels(db, mode, out)),
-        Cmd::Flush => with_db(&dir, true, |db, out| cli::flush(db, mode, out)),
-        Cmd::Compact => with_db(&dir, true, |db, out| cli::compact(db, mode, out)),
-        Cmd::Checkpoint { dir: target } => with_db(&dir, true, |db, out| {
+        Cmd::Levels => with_db_read_only(&dir, ks, |db, out| cli::levels(db, mode, out)),
+        Cmd::Flush => with_db(&dir, true, ks, |db, out| cli::flush(db, mode, out)),
+        Cmd::Compact => with_db(&dir, true, ks, |db, out| cli::compact(db, mode, out)),
+        Cmd::Checkpoint { dir: target } => with_db(&dir, true, ks, |db, out| {
             cli::checkpoint(db, &target, mode, out)
         }),
         Cmd::Inspect { what } => inspect_cmd(what, &dir, mode),
@@ -397,15 +449,44 @@ fn run(args: Args) -> Result<u8, Failure> {
             file,
             format,
             batch_size,
-        } => import(&dir, &file, pick_format(format, &file), batch_size, mode),
+        } => import(
+            &dir,
+            ks,
+            &file,
+            pick_format(format, &file),
+            batch_size,
+            mode,
+        ),
         Cmd::Export {
             prefix,
             format,
             output,
         } => {
             let prefix = prefix.map(|p| bytes(&p, esc)).transpose()?;
-            export(&dir, prefix.as_deref(), format, output.as_deref())
+            export(&dir, ks, prefix.as_deref(), format, output.as_deref())
         }
+    }
+}
+
+/// `drop-keyspace NAME` without `--yes`: asks on a terminal, refuses elsewhere.
+fn confirm_drop(name: &str, yes: bool) -> Result<(), Failure> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if yes {
+        return Ok(());
+    }
+    let shown = lsmkv_cli::output::quoted(name.as_bytes());
+    if !io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "drop-keyspace deletes {shown} and all its keys: add --yes to confirm"
+        )));
+    }
+    eprint!("drop keyspace {shown} and all its keys? [y/N] ");
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::other("not dropped"))
     }
 }
 
@@ -413,7 +494,7 @@ fn run(args: Args) -> Result<u8, Failure> {
 fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
     let mode = mode(&args);
     let esc = args.escapes;
-    let client = Client::new(url, args.token.clone())?;
+    let client = Client::new(url, args.token.clone())?.with_keyspace(&args.keyspace);
     let b = Backend::Remote(&client);
     let cmd = match args.command {
         None | Some(Cmd::Repl) => return remote_shell(&client, args.bail, mode),
@@ -433,6 +514,14 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
             cli::list(b, &listing, mode, &mut out, &mut io::stderr())
         }
         Cmd::Count => cli::count(b, mode, &mut out),
+        Cmd::Keyspaces => cli::keyspaces(b, mode, &mut out),
+        Cmd::CreateKeyspace { name, options } => {
+            cli::create_keyspace(b, &name, &options, mode, &mut out)
+        }
+        Cmd::DropKeyspace { name, yes } => {
+            confirm_drop(&name, yes)?;
+            cli::drop_keyspace(b, &name, mode, &mut out)
+        }
         Cmd::Stats { section } => cli::stats(b, section.map(StatsSection::from), mode, &mut out),
         Cmd::Levels => cli::levels(b, mode, &mut out),
         Cmd::Flush => cli::flush(b, mode, &mut out),
@@ -468,6 +557,9 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
 /// rejects the token. History goes to ~/.lsmkv_client_history.
 fn remote_shell(client: &Client, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
     client.check()?;
+    if client.keyspace() != lsmkv_cli::remote::DEFAULT_KEYSPACE {
+        client.keyspace_stats(client.keyspace())?;
+    }
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lsmkv_client_history"));
     let summary = lsmkv_cli::run(client, history.as_deref(), bail, mode)?;
     if let Some(sig) = summary.signal {
@@ -529,12 +621,13 @@ fn verify(dir: &Path, mode: OutputMode) -> Result<u8, Failure> {
 /// `--json`).
 fn import(
     dir: &Path,
+    ks: &str,
     file: &Path,
     format: Format,
     batch_size: usize,
     mode: OutputMode,
 ) -> Result<u8, Failure> {
-    with_db(dir, false, |db, out| {
+    with_db(dir, false, ks, |db, out| {
         import_into(db.into(), file, format, batch_size, mode, out)
     })
 }
@@ -580,12 +673,13 @@ fn export_format(format: Option<FormatArg>, output: Option<&Path>) -> Format {
 /// `lsmkv export`: every key (or those starting with `prefix`) to `output` or stdout.
 fn export(
     dir: &Path,
+    ks: &str,
     prefix: Option<&[u8]>,
     format: Option<FormatArg>,
     output: Option<&Path>,
 ) -> Result<u8, Failure> {
     let format = export_format(format, output);
-    with_db_read_only(dir, |db, out| {
+    with_db_read_only(dir, ks, |db, out| {
         export_from(db.into(), prefix, format, output, out)
     })
 }
@@ -668,12 +762,14 @@ fn read_current(dir: &Path) -> Option<String> {
     (name.starts_with("MANIFEST-") && !name.contains(['/', '\n'])).then(|| name.to_string())
 }
 
-/// The shell: interactive on a terminal, a script otherwise (exit status of the first failing
-/// line).
-fn shell(dir: &Path, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
+/// The shell, starting in keyspace `ks`: interactive on a terminal, a script otherwise (exit
+/// status of the first failing line).
+fn shell(dir: &Path, ks: &str, bail: bool, mode: OutputMode) -> Result<u8, Failure> {
     let db = open(dir, false)?;
     let history = dir.join(".lsmkv_history");
-    let result = lsmkv_cli::run(&db, Some(&history), bail, mode);
+    // The keyspace handle (and the session's) are gone before the close.
+    let result =
+        open_keyspace(&db, ks).and_then(|ks| Ok(lsmkv_cli::run(&ks, Some(&history), bail, mode)?));
     let closed = db.close();
     let summary = result?;
     closed.map_err(|e| {

@@ -143,6 +143,9 @@ fn section_fields(section: StatsSection) -> &'static [&'static str] {
             "last_seqno",
         ],
         StatsSection::Cache => &["block_cache", "bloom_useful"],
+        // The shell shows the current keyspace's own entry (see `cli::stats`); from the whole
+        // statistics, every keyspace's.
+        StatsSection::Keyspace => &["keyspaces"],
     }
 }
 
@@ -167,16 +170,18 @@ pub fn stats_json_value(all: Json, section: Option<StatsSection>) -> Json {
     Json::Object(picked)
 }
 
-/// The LSM tree's shape as a table for people.
-pub fn levels_text(tables: &[TableInfo]) -> String {
+/// The LSM tree of keyspace `keyspace` as a table for people, under a line naming the keyspace.
+pub fn levels_text(keyspace: &str, tables: &[TableInfo]) -> String {
+    let mut s = format!("keyspace {}\n", quoted(keyspace.as_bytes()));
     if tables.is_empty() {
-        return "(no SSTables; everything is in the memtable)".into();
+        s.push_str("(no SSTables; everything is in the memtable)");
+        return s;
     }
     let max_level = tables.iter().map(|t| t.level).max().unwrap_or(0);
-    let mut s = format!(
+    s.push_str(&format!(
         "{:<6} {:>6} {:>11} {:>10} {:>10}  key range\n",
         "level", "files", "size", "entries", "tombstones"
-    );
+    ));
     for level in 0..=max_level {
         let ts: Vec<&TableInfo> = tables.iter().filter(|t| t.level == level).collect();
         if ts.is_empty() {
@@ -214,13 +219,15 @@ pub fn levels_text(tables: &[TableInfo]) -> String {
     s
 }
 
-/// The LSM tree's shape as JSON: one object per table, keys as in [`json_entry`].
+/// The LSM tree's shape as JSON: one object per table (with its keyspace), keys as in
+/// [`json_entry`].
 pub fn levels_json(tables: &[TableInfo]) -> Json {
     Json::Array(
         tables
             .iter()
             .map(|t| {
                 let mut o = Map::new();
+                o.insert("keyspace".into(), Json::String(t.keyspace.clone()));
                 o.insert("level".into(), t.level.into());
                 o.insert("number".into(), t.number.into());
                 o.insert("file_size".into(), t.file_size.into());

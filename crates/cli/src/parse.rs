@@ -12,6 +12,8 @@ pub enum StatsSection {
     Disk,
     Wal,
     Cache,
+    /// The statistics of the keyspace the shell is in (`--keyspace`).
+    Keyspace,
 }
 
 /// One put or delete of a `batch`.
@@ -60,6 +62,20 @@ pub enum Command {
     Compact,
     Stats(Option<StatsSection>),
     Levels,
+    /// `keyspaces`: every keyspace with its number of keys.
+    Keyspaces,
+    /// `use NAME`: the keyspace the other commands act on.
+    Use(String),
+    /// `create-keyspace NAME [OPTION=VALUE]...`.
+    CreateKeyspace {
+        name: String,
+        options: Vec<String>,
+    },
+    /// `drop-keyspace NAME [--yes]`.
+    DropKeyspace {
+        name: String,
+        yes: bool,
+    },
     Help(Option<String>),
     Timer(bool),
     Exit,
@@ -110,6 +126,29 @@ fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
         "flush" => nullary(&args, Command::Flush, name)?,
         "compact" => nullary(&args, Command::Compact, name)?,
         "levels" => nullary(&args, Command::Levels, name)?,
+        "keyspaces" => nullary(&args, Command::Keyspaces, name)?,
+        "use" => Command::Use(keyspace_name(one(args).ok_or_else(bad)?)?),
+        "create-keyspace" => {
+            let mut words = args.into_iter();
+            let ks = keyspace_name(words.next().ok_or_else(bad)?.bytes)?;
+            let options = words
+                .map(|w| String::from_utf8(w.bytes).map_err(|_| bad()))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Checked here, so a bad option is a usage error before anything is sent.
+            crate::backend::KeyspaceSpec::parse(&options).map_err(|e| format!("{e}; {}", bad()))?;
+            Command::CreateKeyspace { name: ks, options }
+        }
+        "drop-keyspace" => {
+            let yes = args.iter().any(|w| !w.quoted && w.bytes == b"--yes");
+            let rest: Vec<Word> = args
+                .into_iter()
+                .filter(|w| w.quoted || w.bytes != b"--yes")
+                .collect();
+            Command::DropKeyspace {
+                name: keyspace_name(one(rest).ok_or_else(bad)?)?,
+                yes,
+            }
+        }
         "exit" => nullary(&args, Command::Exit, name)?,
         "stats" => Command::Stats(parse_stats_section(args).ok_or_else(bad)?),
         "help" => Command::Help(
@@ -130,6 +169,15 @@ fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
         }
     };
     Ok(cmd)
+}
+
+/// A keyspace name: UTF-8, not empty.
+fn keyspace_name(b: Vec<u8>) -> Result<String, String> {
+    match String::from_utf8(b) {
+        Ok(s) if !s.is_empty() => Ok(s),
+        Ok(_) => Err("a keyspace name must not be empty".into()),
+        Err(_) => Err("a keyspace name must be UTF-8".into()),
+    }
 }
 
 /// The error for wrong arguments: the command's usage line.
@@ -181,6 +229,7 @@ fn parse_stats_section(args: Vec<Word>) -> Option<Option<StatsSection>> {
         Some(b"disk") => Some(Some(StatsSection::Disk)),
         Some(b"wal") => Some(Some(StatsSection::Wal)),
         Some(b"cache") => Some(Some(StatsSection::Cache)),
+        Some(b"keyspace") => Some(Some(StatsSection::Keyspace)),
         Some(_) => None,
     }
 }
@@ -344,6 +393,50 @@ mod tests {
         assert!(parse_line("batch get a").is_err());
         assert_eq!(parse("commit"), Command::Commit);
         assert_eq!(parse("abort"), Command::Abort);
+    }
+
+    #[test]
+    fn keyspace_commands() {
+        assert_eq!(parse("keyspaces"), Command::Keyspaces);
+        assert_eq!(parse("use logs"), Command::Use("logs".into()));
+        assert_eq!(parse("use \"a b\""), Command::Use("a b".into()));
+        assert_eq!(
+            parse("create-keyspace logs compression=none ttl_seconds=60"),
+            Command::CreateKeyspace {
+                name: "logs".into(),
+                options: vec!["compression=none".into(), "ttl_seconds=60".into()],
+            }
+        );
+        assert_eq!(
+            parse("drop-keyspace logs --yes"),
+            Command::DropKeyspace {
+                name: "logs".into(),
+                yes: true
+            }
+        );
+        assert_eq!(
+            parse("drop-keyspace \"--yes\""),
+            Command::DropKeyspace {
+                name: "--yes".into(),
+                yes: false
+            }
+        );
+        assert_eq!(
+            parse("stats keyspace"),
+            Command::Stats(Some(StatsSection::Keyspace))
+        );
+        for bad in [
+            "use",
+            "use a b",
+            "use \"\"",
+            "use \"\\xff\"",
+            "create-keyspace",
+            "create-keyspace x size=1",
+            "drop-keyspace",
+            "keyspaces x",
+        ] {
+            assert!(parse_line(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

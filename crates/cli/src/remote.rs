@@ -3,7 +3,8 @@
 //! server.
 //!
 //! Keys travel percent-encoded in paths (`/keys/{key}`) or as `key`/`key_base64` in JSON bodies,
-//! so every byte round-trips. Listings follow the server's `next` cursor page by page. Query
+//! so every byte round-trips. A client acts on one keyspace ([`Client::with_keyspace`]): the
+//! `default` keyspace through `/keys...`, any other through `/keyspaces/{ks}/keys...`. Listings follow the server's `next` cursor page by page. Query
 //! parameters the server reads as text (`start`, `end`, `q`) must be UTF-8; a scan bound that is
 //! not is applied through the cursor or on this side instead.
 //!
@@ -20,6 +21,9 @@ use serde_json::{Map, Value as Json, json};
 use crate::failure::{Failure, exit};
 use crate::output::get_json_bytes;
 
+/// The keyspace of `/keys` (and of `Db`'s own methods).
+pub const DEFAULT_KEYSPACE: &str = "default";
+
 /// Entries asked for per page of a listing (the server caps it at its SEARCH_MAX_LIMIT).
 const PAGE: usize = 1000;
 
@@ -29,13 +33,18 @@ const MAX_PATH: usize = 2048;
 /// Longest a request may take (connect, send, answer) before it fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A connection to a running `lsmkv-server` (clones share the connection pool).
+/// A connection to a running `lsmkv-server` (clones share the connection pool), acting on one
+/// keyspace.
 #[derive(Clone)]
 pub struct Client {
     /// `http://host:port`, without a trailing slash.
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    /// The keyspace of the key commands (`default` unless [`Client::with_keyspace`] says).
+    keyspace: String,
+    /// The path of its keys: `/keys` or `/keyspaces/{ks}/keys`.
+    keys: String,
 }
 
 /// An HTTP answer: status and body.
@@ -73,7 +82,29 @@ impl Client {
             base: base.to_string(),
             token: token.filter(|t| !t.is_empty()),
             agent,
+            keyspace: DEFAULT_KEYSPACE.to_string(),
+            keys: "/keys".to_string(),
         })
+    }
+
+    /// The same server, acting on keyspace `name` (nothing is sent: a keyspace that does not
+    /// exist fails the first request with the server's `keyspace_not_found`).
+    pub fn with_keyspace(&self, name: &str) -> Client {
+        let keys = if name == DEFAULT_KEYSPACE {
+            "/keys".to_string()
+        } else {
+            format!("/keyspaces/{}/keys", enc(name.as_bytes()))
+        };
+        Client {
+            keyspace: name.to_string(),
+            keys,
+            ..self.clone()
+        }
+    }
+
+    /// The keyspace the key commands act on.
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
     }
 
     /// The server's URL.
@@ -162,7 +193,7 @@ impl Client {
     /// The connection or the server's error.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
         let body = json!({ "keys": [bytes_object("key", key)] });
-        let v = self.call("POST", "/keys/get", Some(body))?;
+        let v = self.call("POST", &format!("{}/get", self.keys), Some(body))?;
         let item = v
             .get("items")
             .and_then(Json::as_array)
@@ -184,10 +215,10 @@ impl Client {
     /// # Errors
     /// The connection or the server's error.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), Failure> {
-        let path = format!("/keys/{}", enc(key));
+        let path = format!("{}/{}", self.keys, enc(key));
         if path.len() > MAX_PATH {
             return self
-                .call("POST", "/keys", Some(entry_json(key, value)))
+                .call("POST", &self.keys, Some(entry_json(key, value)))
                 .map(|_| ());
         }
         let body = Some(("application/octet-stream", value.to_vec()));
@@ -199,7 +230,7 @@ impl Client {
     /// # Errors
     /// The connection or the server's error.
     pub fn delete(&self, key: &[u8]) -> Result<(), Failure> {
-        self.call("DELETE", &format!("/keys/{}", enc(key)), None)
+        self.call("DELETE", &format!("{}/{}", self.keys, enc(key)), None)
             .map(|_| ())
     }
 
@@ -209,8 +240,92 @@ impl Client {
     /// The connection or the server's error.
     pub fn put_batch(&self, entries: &[(&[u8], &[u8])]) -> Result<(), Failure> {
         let arr: Vec<Json> = entries.iter().map(|(k, v)| entry_json(k, v)).collect();
-        self.call("POST", "/keys/batch", Some(Json::Array(arr)))
+        self.call(
+            "POST",
+            &format!("{}/batch", self.keys),
+            Some(Json::Array(arr)),
+        )
+        .map(|_| ())
+    }
+
+    /// The number of keys of the keyspace: `GET /keys?count=true`, resumed until the server's
+    /// count is complete.
+    ///
+    /// # Errors
+    /// The connection or the server's error, or Ctrl-C ([`Failure::interrupted`]).
+    pub fn count(&self) -> Result<u64, Failure> {
+        let what = format!("GET {}?count=true", self.keys);
+        let mut total = 0u64;
+        let mut cursor: Option<String> = None;
+        loop {
+            if crate::signals::interrupted() {
+                return Err(Failure::interrupted());
+            }
+            let mut path = format!("{}?count=true", self.keys);
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let v = self.call("GET", &path, None)?;
+            let n = v
+                .get("count")
+                .and_then(Json::as_u64)
+                .ok_or_else(|| bad_answer(&what))?;
+            total = total.saturating_add(n);
+            match v.get("next") {
+                Some(Json::String(c)) => cursor = Some(c.clone()),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    /// `GET /keyspaces`: every keyspace's statistics, by name.
+    ///
+    /// # Errors
+    /// The connection or the server's error.
+    pub fn keyspaces(&self) -> Result<Vec<Json>, Failure> {
+        let v = self.call("GET", "/keyspaces", None)?;
+        match v.get("keyspaces") {
+            Some(Json::Array(a)) => Ok(a.clone()),
+            _ => Err(bad_answer("GET /keyspaces")),
+        }
+    }
+
+    /// `GET /keyspaces/{name}`: one keyspace's statistics (the engine's `KeyspaceStats`).
+    ///
+    /// # Errors
+    /// The connection or the server's error (`keyspace_not_found`: a usage error).
+    pub fn keyspace_stats(&self, name: &str) -> Result<Json, Failure> {
+        let mut v = self.call("GET", &format!("/keyspaces/{}", enc(name.as_bytes())), None)?;
+        // The server's own field; the local statistics have no such thing.
+        if let Some(o) = v.as_object_mut() {
+            o.remove("reserved");
+        }
+        Ok(v)
+    }
+
+    /// `POST /keyspaces` `{"name": NAME, ...options}`: creates a keyspace (`keyspace_exists`
+    /// when it exists).
+    ///
+    /// # Errors
+    /// The connection or the server's error.
+    pub fn create_keyspace(&self, name: &str, options: Map<String, Json>) -> Result<(), Failure> {
+        let mut body = options;
+        body.insert("name".into(), Json::String(name.to_string()));
+        self.call("POST", "/keyspaces", Some(Json::Object(body)))
             .map(|_| ())
+    }
+
+    /// `DELETE /keyspaces/{name}`: drops it with all its data.
+    ///
+    /// # Errors
+    /// The connection or the server's error.
+    pub fn drop_keyspace(&self, name: &str) -> Result<(), Failure> {
+        self.call(
+            "DELETE",
+            &format!("/keyspaces/{}", enc(name.as_bytes())),
+            None,
+        )
+        .map(|_| ())
     }
 
     /// `GET /stats/all`: the engine's statistics (its `engine` object).
@@ -232,7 +347,7 @@ impl Client {
         end: Option<&[u8]>,
         reverse: bool,
     ) -> Result<Pages<'_>, Failure> {
-        let mut p = Pages::new(self, "/keys");
+        let mut p = Pages::new(self, self.keys.clone());
         if reverse {
             p.params.push(("reverse".into(), b"true".to_vec()));
         }
@@ -271,7 +386,7 @@ impl Client {
                 reverse,
             );
         }
-        let mut p = Pages::new(self, "/keys/search/prefix");
+        let mut p = Pages::new(self, format!("{}/search/prefix", self.keys));
         p.params.push(("q".into(), prefix.to_vec()));
         if reverse {
             p.params.push(("reverse".into(), b"true".to_vec()));
@@ -289,7 +404,7 @@ impl Client {
                 "in client mode the search text must be UTF-8 (the server takes it as text)",
             ));
         }
-        let mut p = Pages::new(self, "/keys/search/substring");
+        let mut p = Pages::new(self, format!("{}/search/substring", self.keys));
         p.params.push(("q".into(), text.to_vec()));
         Ok(p)
     }
@@ -298,7 +413,7 @@ impl Client {
 /// A listing read page by page; yields entries until the server's `next` cursor runs out.
 pub struct Pages<'a> {
     client: &'a Client,
-    path: &'static str,
+    path: String,
     params: Vec<(String, Vec<u8>)>,
     cursor: Option<String>,
     buf: VecDeque<Entry>,
@@ -313,7 +428,7 @@ pub struct Pages<'a> {
 }
 
 impl<'a> Pages<'a> {
-    fn new(client: &'a Client, path: &'static str) -> Pages<'a> {
+    fn new(client: &'a Client, path: String) -> Pages<'a> {
         Pages {
             client,
             path,
@@ -411,7 +526,7 @@ pub fn failure_for(status: u16, body: &[u8]) -> Failure {
         ("not_found", _) => exit::NOT_FOUND,
         (
             "bad_request" | "payload_too_large" | "uri_too_long" | "headers_too_large"
-            | "method_not_allowed",
+            | "method_not_allowed" | "keyspace_not_found" | "keyspace_reserved" | "keyspace_exists",
             _,
         ) => exit::USAGE,
         _ => exit::OTHER,
@@ -490,6 +605,18 @@ mod tests {
     }
 
     #[test]
+    fn keyspaces_have_their_own_paths() {
+        let c = Client::new("http://h:1", None).unwrap();
+        assert_eq!(c.keys, "/keys");
+        let k = c.with_keyspace("a/b c");
+        assert_eq!(
+            (k.keys.as_str(), k.keyspace()),
+            ("/keyspaces/a%2Fb%20c/keys", "a/b c")
+        );
+        assert_eq!(k.with_keyspace("default").keys, "/keys");
+    }
+
+    #[test]
     fn path_encoding() {
         // (The prefix bound is the engine's `prefix_upper_bound`, tested there.)
         assert_eq!(enc(b"a/b %\xff~"), "a%2Fb%20%25%FF~");
@@ -517,6 +644,10 @@ mod tests {
             exit::USAGE
         );
         assert_eq!(f(500, r#"{"error":"x","code":"io"}"#).code, exit::OTHER);
+        assert_eq!(
+            f(404, r#"{"error":"x","code":"keyspace_not_found"}"#).code,
+            exit::USAGE
+        );
         assert_eq!(f(502, "bad gateway").code, exit::OTHER);
     }
 }

@@ -158,6 +158,7 @@ pub fn run_interactive<'a>(
 
     let mut stderr = io::stderr();
     let mut session = Session::new(db, mode);
+    session.set_confirm(Box::new(ask));
     let ended = edit_loop(&mut session, &prompts, &rx)?;
     let (signal, reading, failed) = (ended.signal, ended.reading, ended.failed);
     // After SIGHUP the terminal may be gone: what is left to say must not stop the shell from
@@ -192,6 +193,18 @@ pub fn run_interactive<'a>(
     })
 }
 
+/// Asks `question` on the terminal and reads the answer (the editor is not reading meanwhile: it
+/// reads only when the loop sends it a prompt). Yes is `y` or `yes`.
+fn ask(question: &str) -> io::Result<bool> {
+    let mut err = io::stderr();
+    write!(err, "{question}")?;
+    err.flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    let a = answer.trim().to_ascii_lowercase();
+    Ok(a == "y" || a == "yes")
+}
+
 /// The editor waits for a key and keeps the terminal in its raw mode until the process ends:
 /// take back its database handle (closing needs the last one) and restore the terminal's mode.
 fn release_terminal(
@@ -223,7 +236,7 @@ struct Ended {
 /// error. Ctrl-C at the prompt aborts an open batch.
 fn edit_loop(
     session: &mut Session,
-    prompts: &mpsc::Sender<&'static str>,
+    prompts: &mpsc::Sender<Prompt>,
     lines: &mpsc::Receiver<Input<rustyline::Result<String>>>,
 ) -> io::Result<Ended> {
     let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
@@ -234,7 +247,11 @@ fn edit_loop(
     };
     loop {
         ended.signal = signals::terminated();
-        if ended.signal.is_some() || prompts.send(session.prompt()).is_err() {
+        let prompt = Prompt {
+            text: session.prompt(),
+            keyspace: session.keyspace().to_string(),
+        };
+        if ended.signal.is_some() || prompts.send(prompt).is_err() {
             return Ok(ended);
         }
         ended.reading = true;
@@ -269,6 +286,13 @@ fn edit_loop(
 
 type ShellEditor = rustyline::Editor<editor::ShellHelper, rustyline::history::DefaultHistory>;
 
+/// What the loop asks the editor thread for: a line, with this prompt; keys are completed from
+/// this keyspace.
+struct Prompt {
+    text: String,
+    keyspace: String,
+}
+
 /// The editor's handle on the database (`None` once the shell took it back).
 type SharedDb = Arc<Mutex<Option<Db>>>;
 
@@ -291,6 +315,7 @@ fn new_editor(db: Backend<'_>, history: Option<&Path>) -> io::Result<(ShellEdito
         .build();
     let mut rl = ShellEditor::with_config(config).map_err(readline_io)?;
     let helper_db = Arc::new(Mutex::new(db.db().cloned()));
+    // (The helper holds the database, not a keyspace handle: `use` changes the keyspace.)
     let helper = match db {
         Backend::Local(_) => editor::ShellHelper::new(Arc::clone(&helper_db)),
         Backend::Remote(c) => editor::ShellHelper::remote(c.clone()),
@@ -310,14 +335,17 @@ fn spawn_editor(
     mut rl: ShellEditor,
     history_file: Option<PathBuf>,
     lines: mpsc::Sender<Input<rustyline::Result<String>>>,
-) -> io::Result<(mpsc::Sender<&'static str>, thread::JoinHandle<()>)> {
-    let (prompts, prompt_rx) = mpsc::channel::<&'static str>();
+) -> io::Result<(mpsc::Sender<Prompt>, thread::JoinHandle<()>)> {
+    let (prompts, prompt_rx) = mpsc::channel::<Prompt>();
     let editor = thread::Builder::new()
         .name("lsmkv-editor".into())
         .spawn(move || {
             let mut warned = false;
             while let Ok(prompt) = prompt_rx.recv() {
-                let read = rl.readline(prompt);
+                if let Some(h) = rl.helper_mut() {
+                    h.set_keyspace(&prompt.keyspace);
+                }
+                let read = rl.readline(&prompt.text);
                 if let Ok(text) = &read {
                     for line in text.split(['\n', '\r']) {
                         if !line.trim().is_empty() {

@@ -4,9 +4,10 @@
 //! batch is atomic; a failure leaves the batches before it applied), export walks a snapshot. A
 //! progress bar (rate, ETA) is drawn on stderr when it is a terminal.
 //!
-//! In client mode (`--url`) import sends each batch as one `POST /keys/batch` (also cut at
-//! [`REMOTE_BATCH_BYTES`], under the server's JSON body limit) and export pages through
-//! `GET /keys`: not one snapshot, but every key present throughout is exported once.
+//! Both act on the [`Backend`]'s keyspace (`--keyspace`). In client mode (`--url`) import sends
+//! each batch as one `POST /keys/batch` (also cut at [`REMOTE_BATCH_BYTES`], under the server's
+//! JSON body limit) and export pages through `GET /keys` (`/keyspaces/{ks}/keys...` outside
+//! `default`): not one snapshot, but every key present throughout is exported once.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
@@ -85,8 +86,8 @@ impl Writer<'_> {
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), Failure> {
         self.summary.records += 1;
         let full = match self.db {
-            Backend::Local(_) => {
-                self.batch.put(key, value);
+            Backend::Local(ks) => {
+                self.batch.put_in(ks, key, value);
                 self.batch.len() >= self.batch_size || self.batch.encoded_size() >= MAX_BATCH_BYTES
             }
             Backend::Remote(_) => {
@@ -103,8 +104,8 @@ impl Writer<'_> {
 
     fn flush(&mut self) -> Result<(), Failure> {
         match self.db {
-            Backend::Local(db) if !self.batch.is_empty() => {
-                db.write(std::mem::take(&mut self.batch))?;
+            Backend::Local(ks) if !self.batch.is_empty() => {
+                ks.db().write(std::mem::take(&mut self.batch))?;
             }
             Backend::Remote(c) if !self.puts.is_empty() => {
                 let refs: Vec<(&[u8], &[u8])> = self
@@ -219,11 +220,11 @@ pub fn export<'a>(
     let db: Backend<'a> = db.into();
     const TEMPLATE: &str = "{spinner} export [{elapsed_precise}] {wide_bar} {human_pos}/~{human_len} keys {per_sec} ETA {eta}";
     match db {
-        Backend::Local(db) => {
-            let pb = progress_bar(Some(db.len_estimate()), TEMPLATE);
+        Backend::Local(ks) => {
+            let pb = progress_bar(Some(ks.len_estimate()), TEMPLATE);
             let it = match prefix {
-                Some(p) => db.prefix(p),
-                None => db.range::<&[u8], _>(..),
+                Some(p) => ks.prefix(p),
+                None => ks.range::<&[u8], _>(..),
             };
             write_records(it, out, format, pb)
         }

@@ -472,3 +472,115 @@ fn the_interactive_shell_completes_keys_from_the_server() {
     let history = std::fs::read_to_string(home.path().join(".lsmkv_client_history")).unwrap();
     assert!(history.contains("get user:alice"), "{history}");
 }
+
+/// Keyspaces in client mode: `--keyspace`, `keyspaces`, `create-keyspace`, `drop-keyspace` and
+/// the shell's `use` go through `/keyspaces...` and print what local mode prints.
+#[test]
+fn keyspaces_work_as_in_local_mode() {
+    let s = Server::start();
+    let url = s.url();
+    let dir = tempfile::tempdir().unwrap();
+    // The server has its `flags` keyspace; give the local database one too, to compare lists.
+    ok(&run(&mut local(dir.path(), &["create-keyspace", "flags"])));
+    let both = |args: &[&str]| -> (Output, Output) {
+        (
+            run(&mut remote(&url, TOKEN, args)),
+            run(&mut local(dir.path(), args)),
+        )
+    };
+    let same = |args: &[&str]| {
+        let (r, l) = both(args);
+        assert_eq!(
+            status(&r),
+            status(&l),
+            "{args:?}: {} / {}",
+            stderr(&r),
+            stderr(&l)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&l.stdout),
+            "{args:?}"
+        );
+        status(&r)
+    };
+    assert_eq!(
+        same(&[
+            "create-keyspace",
+            "logs",
+            "compression=none",
+            "block_size=8K"
+        ]),
+        0
+    );
+    assert_eq!(same(&["create-keyspace", "logs"]), 2);
+    assert_eq!(same(&["create-keyspace", "x", "nope=1"]), 2);
+    for (k, v) in [("log:1", "boot"), ("log:2", "ready"), ("log:3", "x y")] {
+        assert_eq!(same(&["-k", "logs", "put", k, v]), 0);
+    }
+    assert_eq!(same(&["put", "log:1", "in-default"]), 0);
+    for mode in [None, Some("--json"), Some("--raw")] {
+        for q in [
+            &["-k", "logs", "get", "log:1"][..],
+            &["get", "log:1"],
+            &["-k", "logs", "scan"],
+            &["-k", "logs", "scan", "--reverse", "--limit", "2"],
+            &["-k", "logs", "prefix", "log:"],
+            &["-k", "logs", "search", "ead"],
+            &["keyspaces"],
+        ] {
+            let mut args: Vec<&str> = mode.into_iter().collect();
+            args.extend_from_slice(q);
+            assert_eq!(same(&args), 0, "{args:?}");
+        }
+    }
+    assert_eq!(same(&["--raw", "-k", "logs", "count"]), 0);
+    assert_eq!(same(&["-k", "logs", "export"]), 0);
+    // `stats keyspace`: the same fields.
+    let (r, l) = both(&["--json", "-k", "logs", "stats", "keyspace"]);
+    let fields = |o: &Output| -> BTreeSet<String> {
+        let v: Json = serde_json::from_str(&ok(o)).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(fields(&r), fields(&l));
+    // A keyspace that does not exist: a usage error in both.
+    assert_eq!(same(&["-k", "nope", "get", "x"]), 2);
+    assert_eq!(same(&["-k", "nope", "put", "x", "y"]), 2);
+    let r = run(&mut remote(&url, TOKEN, &["-k", "nope", "scan"]));
+    assert!(stderr(&r).contains("keyspace_not_found"), "{}", stderr(&r));
+
+    // The shell: `use`, a batch in the keyspace, `keyspaces`, dropping the current keyspace.
+    let script = "\
+use logs
+batch put log:4 four put log:5 five
+scan log:4
+use default
+get log:4
+create-keyspace tmp
+use tmp
+put t 1
+keyspaces
+drop-keyspace tmp --yes
+get log:1
+";
+    let r = output_with_stdin(&mut remote(&url, TOKEN, &[]), script.as_bytes());
+    let l = output_with_stdin(&mut local(dir.path(), &[]), script.as_bytes());
+    assert_eq!(ok(&r), ok(&l));
+    assert_eq!(stderr(&r), stderr(&l));
+    assert!(
+        ok(&r).contains("\"tmp\" 1 key\n") && ok(&r).ends_with("OK\n\"in-default\"\n"),
+        "{}",
+        ok(&r)
+    );
+    assert!(stderr(&r).contains("back in keyspace"), "{}", stderr(&r));
+    // A shell on a keyspace that does not exist does not start.
+    let r = output_with_stdin(&mut remote(&url, TOKEN, &["-k", "nope"]), b"get x\n");
+    assert_eq!(status(&r), 2, "{}", stderr(&r));
+
+    // Dropping: --yes without a terminal, never `default`.
+    assert_eq!(same(&["drop-keyspace", "logs"]), 2);
+    assert_eq!(same(&["drop-keyspace", "default", "--yes"]), 2);
+    assert_eq!(same(&["drop-keyspace", "logs", "--yes"]), 0);
+    assert_eq!(same(&["-k", "logs", "get", "log:1"]), 2);
+    assert_eq!(same(&["--raw", "keyspaces"]), 0);
+}

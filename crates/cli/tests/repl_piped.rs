@@ -232,9 +232,22 @@ fn help_timer_and_exit() {
         "search TEXT",
         "levels",
         "batch",
+        "keyspaces",
+        "use NAME",
+        "create-keyspace NAME [OPTION=VALUE]...",
+        "drop-keyspace NAME [--yes]",
+        "stats [memory|disk|wal|cache|keyspace]",
     ] {
         assert!(text.contains(cmd), "help lacks {cmd}: {text}");
     }
+    let more = stdout(&run(
+        dir.path(),
+        "help create-keyspace\nhelp drop-keyspace\n",
+    ));
+    assert!(
+        more.contains("compaction_strategy=leveled|tiered|lazy_leveling") && more.contains("--yes"),
+        "{more}"
+    );
     assert!(text.contains("usage: scan [START [END]] [LIMIT]"), "{text}");
     assert!(text.contains("timer on\n(nil)\nTime: "), "{text}");
     assert!(text.ends_with("timer off\n(nil)\n"), "{text}");

@@ -271,3 +271,57 @@ fn ctrl_c_stops_a_command_and_sigterm_closes_the_database() {
     }
     db.close().unwrap();
 }
+
+#[test]
+fn keyspaces_show_in_the_prompt_complete_and_ask_before_a_drop() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        db.put("user:1", "in default").unwrap();
+        let logs = db.keyspace("logs").unwrap();
+        logs.put("log:alpha", "A").unwrap();
+        drop(logs);
+        db.keyspace("metrics").unwrap();
+        db.close().unwrap();
+    }
+    const LOGS_PROMPT: &str = "lsmkv:logs> \r";
+    let mut s = spawn(&dir, d.path());
+
+    // `use` completes keyspace names; the prompt then shows the keyspace.
+    s.send("use lo\t").unwrap();
+    s.expect("logs").unwrap();
+    s.send("\r").unwrap();
+    s.expect(LOGS_PROMPT).unwrap();
+    // Keys complete from the keyspace the shell is in.
+    s.send("get log:a\t").unwrap();
+    s.expect("log:alpha").unwrap();
+    s.send("\r").unwrap();
+    s.expect("\"A\"").unwrap();
+    s.expect(LOGS_PROMPT).unwrap();
+    s.send("batch\r").unwrap();
+    s.expect("batch:logs> \r").unwrap();
+    s.send("abort\r").unwrap();
+    s.expect(LOGS_PROMPT).unwrap();
+
+    // drop-keyspace asks on a terminal: no keeps it, yes drops it.
+    s.send("drop-keyspace metrics\r").unwrap();
+    s.expect("drop keyspace \"metrics\" and all its keys? [y/N] ")
+        .unwrap();
+    s.send("n\r").unwrap();
+    s.expect("not dropped").unwrap();
+    s.expect(LOGS_PROMPT).unwrap();
+    s.send("drop-keyspace logs\r").unwrap();
+    s.expect("[y/N] ").unwrap();
+    s.send("y\r").unwrap();
+    s.expect("back in keyspace \"default\"").unwrap();
+    s.expect(PROMPT).unwrap();
+    s.send("keyspaces\r").unwrap();
+    s.expect("\"metrics\" 0 keys").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    assert_eq!(db.keyspaces().unwrap(), vec!["default", "metrics"]);
+    db.close().unwrap();
+}

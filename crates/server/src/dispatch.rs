@@ -13,7 +13,7 @@ use hyper::{Request, StatusCode};
 use crate::auth;
 use crate::errors::ApiError;
 use crate::handlers::{self, Ctx, Resp};
-use crate::routes::{self, RouteId, Routed};
+use crate::routes::{self, Params, RouteId, Routed};
 use crate::state::AppState;
 
 /// Counts a request in flight; the count drops also when hyper drops the request's future (the
@@ -103,33 +103,34 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 .insert(ALLOW, HeaderValue::from_static(allow));
             return (route, r);
         }
-        Routed::Route(id, param) => {
-            let p = param.unwrap_or_default();
-            match id {
-                RouteId::Health => handlers::health(&ctx).await,
-                RouteId::Metrics => handlers::metrics(&ctx).await,
-                RouteId::PostKey => handlers::post_key(&ctx, req).await,
-                RouteId::Batch => handlers::batch(&ctx, req).await,
-                RouteId::MultiGet => handlers::multi_get(&ctx, req).await,
-                RouteId::List => handlers::list(&ctx, &req).await,
-                RouteId::SearchPrefix => handlers::search_prefix(&ctx, &req).await,
-                RouteId::SearchSubstring => handlers::search_substring(&ctx, &req).await,
-                RouteId::GetKey => handlers::get_key(&ctx, &req, p).await,
-                RouteId::PutKey => handlers::put_raw(&ctx, req, p).await,
-                RouteId::DeleteKey => handlers::delete_key(&ctx, &req, p).await,
-                RouteId::StatsAll => handlers::stats(&ctx, "all").await,
-                RouteId::StatsMemory => handlers::stats(&ctx, "memory").await,
-                RouteId::StatsDisk => handlers::stats(&ctx, "disk").await,
-                RouteId::ListFeatures => handlers::list_features(&ctx).await,
-                RouteId::GetFeature => handlers::get_feature(&ctx, p).await,
-                RouteId::PostFeature => handlers::post_feature(&ctx, req, p).await,
-                RouteId::AdminPage => Ok(handlers::admin_page()),
-                RouteId::AdminTables => handlers::admin_tables(&ctx).await,
-                RouteId::AdminFlush => handlers::admin_flush(&ctx).await,
-                RouteId::AdminCheckpoint => handlers::admin_checkpoint(&ctx, req).await,
-                RouteId::Unmatched => Err(ApiError::not_found("no such route")),
+        Routed::Route(id, params) => match id.key_op() {
+            Some(op) => handlers::key_route(&ctx, op, params, req).await,
+            None => {
+                let Params { keyspace, param } = params;
+                let p = param.unwrap_or_default();
+                match id {
+                    RouteId::Health => handlers::health(&ctx).await,
+                    RouteId::Metrics => handlers::metrics(&ctx).await,
+                    RouteId::StatsAll => handlers::stats(&ctx, "all").await,
+                    RouteId::StatsMemory => handlers::stats(&ctx, "memory").await,
+                    RouteId::StatsDisk => handlers::stats(&ctx, "disk").await,
+                    RouteId::ListFeatures => handlers::list_features(&ctx).await,
+                    RouteId::GetFeature => handlers::get_feature(&ctx, p).await,
+                    RouteId::PostFeature => handlers::post_feature(&ctx, req, p).await,
+                    RouteId::AdminPage => Ok(handlers::admin_page()),
+                    RouteId::AdminTables => handlers::admin_tables(&ctx).await,
+                    RouteId::AdminFlush => handlers::admin_flush(&ctx, &req).await,
+                    RouteId::AdminCheckpoint => handlers::admin_checkpoint(&ctx, req).await,
+                    RouteId::ListKeyspaces => handlers::list_keyspaces(&ctx).await,
+                    RouteId::PostKeyspace => handlers::post_keyspace(&ctx, req).await,
+                    RouteId::GetKeyspace => handlers::get_keyspace(&ctx, keyspace).await,
+                    RouteId::PutKeyspace => handlers::put_keyspace(&ctx, req, keyspace).await,
+                    RouteId::DeleteKeyspace => handlers::delete_keyspace(&ctx, keyspace).await,
+                    // The key routes are handled above.
+                    _ => Err(ApiError::not_found("no such route")),
+                }
             }
-        }
+        },
     };
     (
         route,

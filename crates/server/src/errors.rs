@@ -9,10 +9,13 @@ use hyper::StatusCode;
 pub const CODES: &[(&str, u16)] = &[
     ("bad_request", 400),
     ("unauthorized", 401),
+    ("keyspace_reserved", 403),
     ("not_found", 404),
+    ("keyspace_not_found", 404),
     ("method_not_allowed", 405),
     ("timeout", 408),
     ("conflict", 409),
+    ("keyspace_exists", 409),
     ("precondition_failed", 412),
     ("payload_too_large", 413),
     ("uri_too_long", 414),
@@ -82,6 +85,14 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
+    /// 404 `keyspace_not_found`.
+    pub fn keyspace_not_found(name: &str) -> Self {
+        Self::not_found(format!("keyspace {name:?} does not exist")).with_code("keyspace_not_found")
+    }
+    /// 403 `keyspace_reserved`: a keyspace the server keeps for itself, or `default` dropped.
+    pub fn keyspace_reserved(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message).with_code("keyspace_reserved")
+    }
 
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
@@ -117,6 +128,8 @@ impl From<lsmkv::Error> for ApiError {
                 );
             }
             E::InvalidArgument(m) => return ApiError::bad_request(m.clone()),
+            // A keyspace dropped while the request ran.
+            E::KeyspaceNotFound { name } => return ApiError::keyspace_not_found(name),
             E::Corruption { .. } => fault(
                 "corruption",
                 "the database found corrupted data (details in the server log)",

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value as Json, json};
 
 use crate::errors::ApiError;
-use crate::keyspace::MAX_USER_KEY;
+use crate::layout::MAX_USER_KEY;
 
 /// A user key and its value.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -195,6 +195,18 @@ pub fn page(items: &[(Vec<u8>, Vec<u8>)], next: Option<&[u8]>) -> Json {
     })
 }
 
+/// `{"items": [{"key": ...}, ...], "next": cursor-or-null}`: a page without values.
+pub fn key_page<'a>(keys: impl Iterator<Item = &'a [u8]>, next: Option<&[u8]>) -> Json {
+    let items: Vec<Json> = keys
+        .map(|k| {
+            let mut o = Map::new();
+            put_bytes(&mut o, "key", k);
+            Json::Object(o)
+        })
+        .collect();
+    json!({ "items": items, "next": next.map(encode_cursor) })
+}
+
 /// A cursor is the last key returned, base64url without padding: opaque to clients.
 pub fn encode_cursor(key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(key)
@@ -204,4 +216,95 @@ pub fn decode_cursor(s: &str) -> Result<Vec<u8>, ApiError> {
     URL_SAFE_NO_PAD
         .decode(s.as_bytes())
         .map_err(|_| ApiError::bad_request("`cursor` is not a cursor returned by this server"))
+}
+
+/// The fields of a keyspace's options in request bodies (`PUT /keyspaces/{ks}`,
+/// `POST /keyspaces`).
+pub const KEYSPACE_OPTION_FIELDS: &[&str] = &[
+    "compression",
+    "block_size",
+    "bloom_false_positive_rate",
+    "prefix_bloom_length",
+    "compaction_strategy",
+    "ttl_seconds",
+];
+
+/// A keyspace's options from the object `o` (only the fields of [`KEYSPACE_OPTION_FIELDS`], plus
+/// those in `also`); unknown fields are refused. The engine checks the values' ranges.
+pub fn keyspace_options(
+    o: &Map<String, Json>,
+    also: &[&str],
+) -> Result<lsmkv::KeyspaceOptions, ApiError> {
+    use std::str::FromStr as _;
+    if let Some(k) = o
+        .keys()
+        .find(|k| !KEYSPACE_OPTION_FIELDS.contains(&k.as_str()) && !also.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown keyspace option `{k}` (known: {})",
+            KEYSPACE_OPTION_FIELDS.join(", ")
+        )));
+    }
+    let whole = |name: &str| -> Result<Option<u64>, ApiError> {
+        o.get(name)
+            .map(|v| {
+                v.as_u64().ok_or_else(|| {
+                    ApiError::bad_request(format!("`{name}` must be a non-negative whole number"))
+                })
+            })
+            .transpose()
+    };
+    let text = |name: &str| -> Result<Option<&str>, ApiError> {
+        o.get(name)
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| ApiError::bad_request(format!("`{name}` must be a string")))
+            })
+            .transpose()
+    };
+    let size = |name: &str| -> Result<Option<usize>, ApiError> {
+        whole(name)?
+            .map(|n| {
+                usize::try_from(n)
+                    .map_err(|_| ApiError::bad_request(format!("`{name}` is too large")))
+            })
+            .transpose()
+    };
+    let mut opts = lsmkv::KeyspaceOptions::default();
+    if let Some(c) = text("compression")? {
+        let c = lsmkv::Compression::from_str(c)
+            .map_err(|e| ApiError::bad_request(format!("`compression`: {e}")))?;
+        opts = opts.compression(c);
+    }
+    if let Some(n) = size("block_size")? {
+        opts = opts.block_size(n);
+    }
+    if let Some(v) = o.get("bloom_false_positive_rate") {
+        let r = v
+            .as_f64()
+            .ok_or_else(|| ApiError::bad_request("`bloom_false_positive_rate` must be a number"))?;
+        opts = opts.bloom_false_positive_rate(r);
+    }
+    if let Some(n) = size("prefix_bloom_length")? {
+        opts = opts.prefix_bloom_length(n);
+    }
+    if let Some(s) = text("compaction_strategy")? {
+        let s = lsmkv::CompactionStrategy::from_str(s)
+            .map_err(|e| ApiError::bad_request(format!("`compaction_strategy`: {e}")))?;
+        opts = opts.compaction_strategy(s);
+    }
+    if let Some(secs) = whole("ttl_seconds")? {
+        if secs == 0 {
+            return Err(ApiError::bad_request(
+                "`ttl_seconds` must be at least 1 (leave it out for no TTL)",
+            ));
+        }
+        opts = opts.ttl(std::time::Duration::from_secs(secs));
+    }
+    Ok(opts)
+}
+
+/// The object `v` (a request body), or 400.
+pub fn body_object(v: &Json) -> Result<&Map<String, Json>, ApiError> {
+    object(v, "body")
 }

@@ -5,8 +5,9 @@
 //!   connection shares.
 //! - `dispatch`: one request's way (auth, route, handler, access log, metrics); `routes`: a
 //!   `match` router on method and raw path; `handlers`: one function per route, by resource.
-//! - `json`: strict request parsing and response encoding; `keyspace`: how user keys and
-//!   feature flags share the engine's key space without colliding.
+//! - `json`: strict request parsing and response encoding; `layout`: where user keys and feature
+//!   flags live (keyspaces `default` and `flags`); `migrate`: the one-time move of a database
+//!   written in the old single-key-space layout; `registry`: the keyspaces served, by name.
 //! - `conn_io`: gives hyper's own 414 a JSON body.
 //! - `auth`: bearer token, constant-time compare; `errors`: `ApiError` -> status + JSON;
 //!   `metrics`: Prometheus text.
@@ -27,8 +28,10 @@ mod dispatch;
 mod errors;
 mod handlers;
 mod json;
-mod keyspace;
+mod layout;
 mod metrics;
+mod migrate;
+mod registry;
 mod routes;
 mod running;
 mod serve;

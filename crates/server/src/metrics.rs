@@ -244,6 +244,9 @@ const ENGINE_COUNTERS: &[&str] = &[
     "compaction_bytes_read",
     "compaction_bytes_written",
     "compaction_entries_dropped",
+    "entries_expired",
+    "entries_filter_dropped",
+    "entries_filter_replaced",
     "block_cache_hits",
     "block_cache_misses",
 ];
@@ -319,15 +322,12 @@ fn flatten(
         }
         Json::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                let label = x.get("level").and_then(Json::as_u64).map_or_else(
-                    || ("index".to_string(), i.to_string()),
-                    |l| ("level".to_string(), l.to_string()),
-                );
+                let (label, identity) = array_label(x, i);
                 let mut ls = labels.to_vec();
                 ls.push(label);
                 if let Json::Object(o) = x {
                     for (k, y) in o {
-                        if k != "level" {
+                        if !identity.contains(&k.as_str()) {
                             flatten(&format!("{prefix}_{}", sanitize(k)), &ls, y, out);
                         }
                     }
@@ -338,6 +338,33 @@ fn flatten(
         }
         Json::Null | Json::String(_) => {}
     }
+}
+
+/// The label of element `i` of an array in the statistics, and the fields that identify it
+/// (left out of the series): a level (`{"level": N, ...}`) is `level="N"`, a keyspace
+/// (`{"name": ..., "id": ..., ...}`) is `keyspace="name"`, anything else `index="i"`.
+fn array_label(x: &Json, i: usize) -> ((String, String), &'static [&'static str]) {
+    if let Some(l) = x.get("level").and_then(Json::as_u64) {
+        return (("level".to_string(), l.to_string()), &["level"]);
+    }
+    if let Some(name) = x.get("name").and_then(Json::as_str) {
+        return (("keyspace".to_string(), label_value(name)), &["name", "id"]);
+    }
+    (("index".to_string(), i.to_string()), &[])
+}
+
+/// A label value in the text format: backslash, double quote and line feed escaped.
+fn label_value(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
 }
 
 fn sanitize(k: &str) -> String {
@@ -417,12 +444,26 @@ mod tests {
         "block_cache_capacity_bytes",
         "block_cache_used_bytes",
         "block_cache_entries",
+        "keyspaces_memtable_bytes",
+        "keyspaces_memtable_entries",
+        "keyspaces_immutable_memtables",
+        "keyspaces_immutable_memtable_bytes",
+        "keyspaces_levels_files",
+        "keyspaces_levels_bytes",
+        "keyspaces_sst_files",
+        "keyspaces_sst_bytes",
+        "keyspaces_pending_compaction_bytes",
+        "keyspaces_len_estimate",
     ];
 
     #[test]
     fn every_engine_field_is_classified_as_counter_or_gauge() {
         let mut stats = serde_json::to_value(lsmkv::Stats::default()).unwrap();
         stats["levels"] = serde_json::json!([{"level": 0, "files": 1, "bytes": 2}]);
+        let mut ks = serde_json::to_value(lsmkv::KeyspaceStats::default()).unwrap();
+        ks["name"] = "default".into();
+        ks["levels"] = stats["levels"].clone();
+        stats["keyspaces"] = serde_json::json!([ks]);
         let mut fields = Vec::new();
         flatten("", &[], &stats, &mut fields);
         let names: Vec<&str> = fields.iter().map(|f| f.0.trim_start_matches('_')).collect();
@@ -437,6 +478,26 @@ mod tests {
         for name in ENGINE_COUNTERS.iter().chain(ENGINE_GAUGES) {
             assert!(names.contains(name), "{name} is no longer a Stats field");
         }
+    }
+
+    #[test]
+    fn keyspaces_are_labelled_by_name() {
+        let stats = serde_json::json!({"keyspaces": [
+            {"name": "default", "id": 0, "sst_bytes": 10, "levels": [{"level": 1, "files": 2}]},
+            {"name": "we\"ird\\", "id": 3, "sst_bytes": 5, "levels": []},
+        ]});
+        let text = Metrics::default().render(&stats, Duration::from_secs(1));
+        assert!(
+            text.contains("# TYPE lsmkv_engine_keyspaces_sst_bytes gauge\nlsmkv_engine_keyspaces_sst_bytes{keyspace=\"default\"} 10\nlsmkv_engine_keyspaces_sst_bytes{keyspace=\"we\\\"ird\\\\\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "lsmkv_engine_keyspaces_levels_files{keyspace=\"default\",level=\"1\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("keyspaces_id"), "{text}");
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! Paths are matched before percent-decoding, so `/keys/search%2Fprefix` is the key
 //! `search/prefix`, while `/keys/search/prefix` is the search route. The key (or flag id) is the
 //! rest of the path after `/keys/` (`/features/`), percent-decoded exactly once: `/`, `..`,
-//! unicode and NUL are just bytes of the key.
+//! unicode and NUL are just bytes of the key. A keyspace name is one path segment
+//! (`/keyspaces/{ks}`, `/`-free before decoding, so `%2F` puts a slash in a name).
+//!
+//! `/keyspaces/{ks}/keys...` has every route of `/keys...`, matched by the same function
+//! ([`key_route`]); `/keys...` is the keyspace `default`. The two families have their own route
+//! ids (so their own metric labels) and share their handlers ([`RouteId::key_op`]).
 
 use hyper::Method;
 use percent_encoding::percent_decode_str;
@@ -32,12 +37,75 @@ pub enum RouteId {
     AdminTables,
     AdminFlush,
     AdminCheckpoint,
+    ListKeyspaces,
+    PostKeyspace,
+    GetKeyspace,
+    PutKeyspace,
+    DeleteKeyspace,
+    KsPostKey,
+    KsBatch,
+    KsMultiGet,
+    KsList,
+    KsSearchPrefix,
+    KsSearchSubstring,
+    KsGetKey,
+    KsPutKey,
+    KsDeleteKey,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
 
+/// What a key route does, whichever keyspace it names: the handler to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOp {
+    Post,
+    Batch,
+    MultiGet,
+    List,
+    SearchPrefix,
+    SearchSubstring,
+    Get,
+    Put,
+    Delete,
+}
+
+impl KeyOp {
+    /// Whether the route writes (refused on the server's own keyspace).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            KeyOp::Post | KeyOp::Batch | KeyOp::Put | KeyOp::Delete
+        )
+    }
+
+    /// The route id of this operation under `/keys` or, `scoped`, `/keyspaces/{ks}/keys`.
+    fn route(self, scoped: bool) -> RouteId {
+        use RouteId as R;
+        match (self, scoped) {
+            (KeyOp::Post, false) => R::PostKey,
+            (KeyOp::Batch, false) => R::Batch,
+            (KeyOp::MultiGet, false) => R::MultiGet,
+            (KeyOp::List, false) => R::List,
+            (KeyOp::SearchPrefix, false) => R::SearchPrefix,
+            (KeyOp::SearchSubstring, false) => R::SearchSubstring,
+            (KeyOp::Get, false) => R::GetKey,
+            (KeyOp::Put, false) => R::PutKey,
+            (KeyOp::Delete, false) => R::DeleteKey,
+            (KeyOp::Post, true) => R::KsPostKey,
+            (KeyOp::Batch, true) => R::KsBatch,
+            (KeyOp::MultiGet, true) => R::KsMultiGet,
+            (KeyOp::List, true) => R::KsList,
+            (KeyOp::SearchPrefix, true) => R::KsSearchPrefix,
+            (KeyOp::SearchSubstring, true) => R::KsSearchSubstring,
+            (KeyOp::Get, true) => R::KsGetKey,
+            (KeyOp::Put, true) => R::KsPutKey,
+            (KeyOp::Delete, true) => R::KsDeleteKey,
+        }
+    }
+}
+
 impl RouteId {
-    pub const ALL: [RouteId; 22] = [
+    pub const ALL: [RouteId; 36] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -59,12 +127,43 @@ impl RouteId {
         RouteId::AdminTables,
         RouteId::AdminFlush,
         RouteId::AdminCheckpoint,
+        RouteId::ListKeyspaces,
+        RouteId::PostKeyspace,
+        RouteId::GetKeyspace,
+        RouteId::PutKeyspace,
+        RouteId::DeleteKeyspace,
+        RouteId::KsPostKey,
+        RouteId::KsBatch,
+        RouteId::KsMultiGet,
+        RouteId::KsList,
+        RouteId::KsSearchPrefix,
+        RouteId::KsSearchSubstring,
+        RouteId::KsGetKey,
+        RouteId::KsPutKey,
+        RouteId::KsDeleteKey,
         RouteId::Unmatched,
     ];
 
     /// Index into [`RouteId::ALL`].
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The key operation of a key route (of either family).
+    pub fn key_op(self) -> Option<KeyOp> {
+        use RouteId as R;
+        Some(match self {
+            R::PostKey | R::KsPostKey => KeyOp::Post,
+            R::Batch | R::KsBatch => KeyOp::Batch,
+            R::MultiGet | R::KsMultiGet => KeyOp::MultiGet,
+            R::List | R::KsList => KeyOp::List,
+            R::SearchPrefix | R::KsSearchPrefix => KeyOp::SearchPrefix,
+            R::SearchSubstring | R::KsSearchSubstring => KeyOp::SearchSubstring,
+            R::GetKey | R::KsGetKey => KeyOp::Get,
+            R::PutKey | R::KsPutKey => KeyOp::Put,
+            R::DeleteKey | R::KsDeleteKey => KeyOp::Delete,
+            _ => return None,
+        })
     }
 
     /// Metric label.
@@ -91,16 +190,39 @@ impl RouteId {
             RouteId::AdminTables => "GET /admin/tables",
             RouteId::AdminFlush => "POST /admin/flush",
             RouteId::AdminCheckpoint => "POST /admin/checkpoint",
+            RouteId::ListKeyspaces => "GET /keyspaces",
+            RouteId::PostKeyspace => "POST /keyspaces",
+            RouteId::GetKeyspace => "GET /keyspaces/{ks}",
+            RouteId::PutKeyspace => "PUT /keyspaces/{ks}",
+            RouteId::DeleteKeyspace => "DELETE /keyspaces/{ks}",
+            RouteId::KsPostKey => "POST /keyspaces/{ks}/keys",
+            RouteId::KsBatch => "POST /keyspaces/{ks}/keys/batch",
+            RouteId::KsMultiGet => "POST /keyspaces/{ks}/keys/get",
+            RouteId::KsList => "GET /keyspaces/{ks}/keys",
+            RouteId::KsSearchPrefix => "GET /keyspaces/{ks}/keys/search/prefix",
+            RouteId::KsSearchSubstring => "GET /keyspaces/{ks}/keys/search/substring",
+            RouteId::KsGetKey => "GET /keyspaces/{ks}/keys/{key}",
+            RouteId::KsPutKey => "PUT /keyspaces/{ks}/keys/{key}",
+            RouteId::KsDeleteKey => "DELETE /keyspaces/{ks}/keys/{key}",
             RouteId::Unmatched => "unmatched",
         }
     }
 }
 
+/// The decoded parameters of a route.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    /// The keyspace name of `/keyspaces/{ks}...` (`None` on other routes: `/keys` is `default`).
+    pub keyspace: Option<Vec<u8>>,
+    /// The key or flag id of the path, when it has one.
+    pub param: Option<Vec<u8>>,
+}
+
 /// The outcome of routing.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Routed {
-    /// A route, with the decoded key or flag id when the path has one.
-    Route(RouteId, Option<Vec<u8>>),
+    /// A route, with its decoded parameters.
+    Route(RouteId, Params),
     NotFound,
     /// The path exists for these methods only.
     MethodNotAllowed(&'static str),
@@ -110,6 +232,10 @@ fn decode(raw: &str) -> Vec<u8> {
     percent_decode_str(raw).collect()
 }
 
+fn plain(id: RouteId) -> Routed {
+    Routed::Route(id, Params::default())
+}
+
 /// Routes a request by method and raw (still percent-encoded) path.
 pub fn route(method: &Method, path: &str) -> Routed {
     use RouteId as R;
@@ -117,7 +243,7 @@ pub fn route(method: &Method, path: &str) -> Routed {
     let get = method == Method::GET || method == Method::HEAD;
     let one = |allowed: &'static str, want: &Method, id: RouteId| {
         if method == want || (*want == Method::GET && get) {
-            Routed::Route(id, None)
+            plain(id)
         } else {
             Routed::MethodNotAllowed(allowed)
         }
@@ -125,15 +251,6 @@ pub fn route(method: &Method, path: &str) -> Routed {
     match path {
         "/health" => one("GET", &Method::GET, R::Health),
         "/metrics" => one("GET", &Method::GET, R::Metrics),
-        "/keys" => match *method {
-            Method::GET | Method::HEAD => Routed::Route(R::List, None),
-            Method::POST => Routed::Route(R::PostKey, None),
-            _ => Routed::MethodNotAllowed("GET, POST"),
-        },
-        "/keys/batch" if method == Method::POST => Routed::Route(R::Batch, None),
-        "/keys/get" if method == Method::POST => Routed::Route(R::MultiGet, None),
-        "/keys/search/prefix" if get => Routed::Route(R::SearchPrefix, None),
-        "/keys/search/substring" if get => Routed::Route(R::SearchSubstring, None),
         "/stats/all" => one("GET", &Method::GET, R::StatsAll),
         "/stats/memory" => one("GET", &Method::GET, R::StatsMemory),
         "/stats/disk" => one("GET", &Method::GET, R::StatsDisk),
@@ -142,20 +259,26 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/admin/tables" => one("GET", &Method::GET, R::AdminTables),
         "/admin/flush" => one("POST", &Method::POST, R::AdminFlush),
         "/admin/checkpoint" => one("POST", &Method::POST, R::AdminCheckpoint),
+        "/keyspaces" => match *method {
+            Method::GET | Method::HEAD => plain(R::ListKeyspaces),
+            Method::POST => plain(R::PostKeyspace),
+            _ => Routed::MethodNotAllowed("GET, POST"),
+        },
         _ => {
-            if let Some(raw) = path.strip_prefix("/keys/") {
-                let key = Some(decode(raw));
-                match *method {
-                    Method::GET | Method::HEAD => Routed::Route(R::GetKey, key),
-                    Method::PUT => Routed::Route(R::PutKey, key),
-                    Method::DELETE => Routed::Route(R::DeleteKey, key),
-                    _ => Routed::MethodNotAllowed("GET, PUT, DELETE"),
-                }
+            // (`/keyspaces/` first: it starts with `/keys` too.)
+            if let Some(rest) = path.strip_prefix("/keyspaces/") {
+                keyspace_route(method, rest)
+            } else if let Some(rest) = path.strip_prefix("/keys") {
+                key_route(method, rest, None)
             } else if let Some(raw) = path.strip_prefix("/features/") {
-                let id = Some(decode(raw));
+                let param = Some(decode(raw));
+                let params = Params {
+                    keyspace: None,
+                    param,
+                };
                 match *method {
-                    Method::GET | Method::HEAD => Routed::Route(R::GetFeature, id),
-                    Method::POST => Routed::Route(R::PostFeature, id),
+                    Method::GET | Method::HEAD => Routed::Route(R::GetFeature, params),
+                    Method::POST => Routed::Route(R::PostFeature, params),
                     _ => Routed::MethodNotAllowed("GET, POST"),
                 }
             } else {
@@ -165,9 +288,92 @@ pub fn route(method: &Method, path: &str) -> Routed {
     }
 }
 
+/// `/keyspaces/{ks}` and `/keyspaces/{ks}/keys...`; `rest` follows `/keyspaces/`.
+fn keyspace_route(method: &Method, rest: &str) -> Routed {
+    use RouteId as R;
+    let (raw_name, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let name = Some(decode(raw_name));
+    if tail.is_empty() {
+        let params = Params {
+            keyspace: name,
+            param: None,
+        };
+        return match *method {
+            Method::GET | Method::HEAD => Routed::Route(R::GetKeyspace, params),
+            Method::PUT => Routed::Route(R::PutKeyspace, params),
+            Method::DELETE => Routed::Route(R::DeleteKeyspace, params),
+            _ => Routed::MethodNotAllowed("GET, PUT, DELETE"),
+        };
+    }
+    match tail.strip_prefix("/keys") {
+        Some(keys) => key_route(method, keys, name),
+        None => Routed::NotFound,
+    }
+}
+
+/// The key routes; `rest` follows `/keys` (of `/keys`, or of `/keyspaces/{ks}` when `keyspace`
+/// is given).
+fn key_route(method: &Method, rest: &str, keyspace: Option<Vec<u8>>) -> Routed {
+    let get = method == Method::GET || method == Method::HEAD;
+    let scoped = keyspace.is_some();
+    let route = |op: KeyOp, param: Option<Vec<u8>>| {
+        Routed::Route(
+            op.route(scoped),
+            Params {
+                keyspace: keyspace.clone(),
+                param,
+            },
+        )
+    };
+    match rest {
+        "" => match *method {
+            Method::GET | Method::HEAD => route(KeyOp::List, None),
+            Method::POST => route(KeyOp::Post, None),
+            _ => Routed::MethodNotAllowed("GET, POST"),
+        },
+        "/batch" if method == Method::POST => route(KeyOp::Batch, None),
+        "/get" if method == Method::POST => route(KeyOp::MultiGet, None),
+        "/search/prefix" if get => route(KeyOp::SearchPrefix, None),
+        "/search/substring" if get => route(KeyOp::SearchSubstring, None),
+        _ => {
+            // `/keysfoo` is no route; `/keys/` + key is one.
+            let Some(raw) = rest.strip_prefix('/') else {
+                return Routed::NotFound;
+            };
+            let key = Some(decode(raw));
+            match *method {
+                Method::GET | Method::HEAD => route(KeyOp::Get, key),
+                Method::PUT => route(KeyOp::Put, key),
+                Method::DELETE => route(KeyOp::Delete, key),
+                _ => Routed::MethodNotAllowed("GET, PUT, DELETE"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_key(id: RouteId, key: &[u8]) -> Routed {
+        Routed::Route(
+            id,
+            Params {
+                keyspace: None,
+                param: Some(key.to_vec()),
+            },
+        )
+    }
+
+    fn in_ks(id: RouteId, ks: &[u8], key: Option<&[u8]>) -> Routed {
+        Routed::Route(
+            id,
+            Params {
+                keyspace: Some(ks.to_vec()),
+                param: key.map(<[u8]>::to_vec),
+            },
+        )
+    }
 
     #[test]
     fn ids_index_all() {
@@ -180,24 +386,68 @@ mod tests {
     fn keys_are_decoded_once() {
         assert_eq!(
             route(&Method::GET, "/keys/a%2Fb%2525%00"),
-            Routed::Route(RouteId::GetKey, Some(b"a/b%25\0".to_vec()))
+            with_key(RouteId::GetKey, b"a/b%25\0")
         );
         assert_eq!(
             route(&Method::GET, "/keys/../x"),
-            Routed::Route(RouteId::GetKey, Some(b"../x".to_vec()))
+            with_key(RouteId::GetKey, b"../x")
         );
         assert_eq!(
             route(&Method::GET, "/keys/search%2Fprefix"),
-            Routed::Route(RouteId::GetKey, Some(b"search/prefix".to_vec()))
+            with_key(RouteId::GetKey, b"search/prefix")
         );
         assert_eq!(
             route(&Method::GET, "/keys/search/prefix"),
-            Routed::Route(RouteId::SearchPrefix, None)
+            plain(RouteId::SearchPrefix)
         );
         assert_eq!(
             route(&Method::GET, "/keys/batch"),
-            Routed::Route(RouteId::GetKey, Some(b"batch".to_vec()))
+            with_key(RouteId::GetKey, b"batch")
         );
+        assert_eq!(route(&Method::GET, "/keysx"), Routed::NotFound);
+    }
+
+    #[test]
+    fn keyspace_routes_mirror_the_key_routes() {
+        assert_eq!(
+            route(&Method::GET, "/keyspaces/logs/keys/a%2Fb"),
+            in_ks(RouteId::KsGetKey, b"logs", Some(b"a/b"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/keyspaces/a%2Fb/keys"),
+            in_ks(RouteId::KsList, b"a/b", None)
+        );
+        assert_eq!(
+            route(&Method::POST, "/keyspaces/x/keys/batch"),
+            in_ks(RouteId::KsBatch, b"x", None)
+        );
+        assert_eq!(
+            route(&Method::GET, "/keyspaces/x/keys/batch"),
+            in_ks(RouteId::KsGetKey, b"x", Some(b"batch"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/keyspaces/x"),
+            in_ks(RouteId::DeleteKeyspace, b"x", None)
+        );
+        assert_eq!(
+            route(&Method::GET, "/keyspaces"),
+            plain(RouteId::ListKeyspaces)
+        );
+        assert_eq!(
+            route(&Method::POST, "/keyspaces"),
+            plain(RouteId::PostKeyspace)
+        );
+        assert_eq!(route(&Method::GET, "/keyspaces/x/nope"), Routed::NotFound);
+        assert_eq!(route(&Method::GET, "/keyspaces/x/keysy"), Routed::NotFound);
+        assert_eq!(
+            route(&Method::POST, "/keyspaces/x"),
+            Routed::MethodNotAllowed("GET, PUT, DELETE")
+        );
+        for id in RouteId::ALL {
+            if let Some(op) = id.key_op() {
+                assert!(op.route(false) == id || op.route(true) == id, "{id:?}");
+            }
+        }
     }
 
     #[test]
@@ -211,9 +461,6 @@ mod tests {
             Routed::MethodNotAllowed("GET, PUT, DELETE")
         );
         assert_eq!(route(&Method::GET, "/nope"), Routed::NotFound);
-        assert_eq!(
-            route(&Method::HEAD, "/health"),
-            Routed::Route(RouteId::Health, None)
-        );
+        assert_eq!(route(&Method::HEAD, "/health"), plain(RouteId::Health));
     }
 }

@@ -138,9 +138,17 @@ where
         )
     })?;
     log_recovery(&db.recovery_report());
+    crate::migrate::run(&db).map_err(|e| {
+        format!(
+            "cannot bring the database in {} (DATA_DIR) to the keyspace layout: {e}",
+            dir.display()
+        )
+    })?;
+    let state = AppState::new(db.clone(), cfg)
+        .map_err(|e| format!("cannot open the keyspaces of {}: {e}", dir.display()))?;
     tracing::info!(addr = %local, data_dir = %dir.display(), "lsmkv-server listening on {local}");
-    let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
-    let state = Arc::new(AppState::new(db.clone(), cfg));
+    let grace = Duration::from_millis(state.cfg.server.shutdown_grace_ms);
+    let state = Arc::new(state);
     // The shutdown future (and with it the signal handlers) exists before anyone is told the
     // server is up.
     let stop = {

@@ -1,15 +1,21 @@
-//! What every connection shares: the database, the configuration, the metrics.
+//! What every connection shares: the database, its keyspaces, the configuration, the metrics.
 
 use std::time::Instant;
 
-use lsmkv::Db;
+use lsmkv::{Db, Keyspace};
 
 use crate::config::ServerConfig;
+use crate::layout::FLAGS;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
 
 /// State shared by every connection.
 pub struct AppState {
     pub db: Db,
+    /// Every keyspace, by name.
+    pub keyspaces: Registry,
+    /// The keyspace of the feature flags.
+    pub flags: Keyspace,
     pub cfg: ServerConfig,
     pub metrics: Metrics,
     /// Serialises feature-flag updates so that version checks are atomic.
@@ -18,13 +24,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, cfg: ServerConfig) -> AppState {
-        AppState {
+    /// The state of a server on `db`, which `migrate::run` has brought to the current layout.
+    ///
+    /// # Errors
+    /// The engine's error.
+    pub fn new(db: Db, cfg: ServerConfig) -> lsmkv::Result<AppState> {
+        // Created by the migration's marker; `keyspace` also creates it, should it be missing.
+        let flags = db.keyspace(FLAGS)?;
+        let keyspaces = Registry::load(&db)?;
+        Ok(AppState {
             db,
+            keyspaces,
+            flags,
             cfg,
             metrics: Metrics::default(),
             flag_lock: parking_lot::Mutex::new(()),
             started: Instant::now(),
-        }
+        })
     }
 }

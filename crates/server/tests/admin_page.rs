@@ -1,7 +1,8 @@
 //! The admin page in a real browser: Debian's `chromium` driven headless through `chromedriver`
 //! (WebDriver's JSON protocol, spoken with ureq). The test loads `/admin` from a running server,
-//! signs in with the API token, reads the tree after flushes, browses keys by prefix page by page,
-//! toggles a flag and checks it on the server. `LSMKV_SCREENSHOT=1` saves the page as
+//! signs in with the API token, reads the tree after flushes (of every keyspace, then of one picked
+//! in its keyspace selector), browses the keys of another keyspace, then keys by prefix page by
+//! page, toggles a flag and checks it on the server. `LSMKV_SCREENSHOT=1` saves the page as
 //! `tests/screenshots/admin.png` (the README's picture).
 //!
 //! Needs `chromium` and `chromedriver` (`apt-get install -y chromium chromium-driver`; `.ci/run`
@@ -460,20 +461,40 @@ fn admin_page_in_headless_chromium() {
         r#"{"enabled": false, "version": 0}"#,
     );
     assert_eq!(r.status, 201, "{}", r.body);
+    // The flush writes a table per keyspace: the user keys' (`default`) and the flags'.
     let r = s.post("/admin/flush", "");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["tables"], 1);
+    assert_eq!(r.json()["tables"], 2);
     let tables = s.get("/admin/tables").json();
     let t = &tables["tables"][0];
-    assert_eq!(t["level"], 0);
+    assert_eq!(
+        (t["keyspace"].as_str(), t["level"].as_u64()),
+        (Some("default"), Some(0))
+    );
     assert_eq!(
         t["smallest"],
-        json!({ "namespace": "flag", "key": "dark-mode" })
+        json!({ "namespace": "key", "key": "order:1" })
     );
     assert_eq!(
         t["largest"],
         json!({ "namespace": "key", "key": "user:020" })
     );
+    let t = &tables["tables"][1];
+    assert_eq!(t["keyspace"], "flags");
+    assert_eq!(
+        (t["smallest"].clone(), t["largest"].clone()),
+        (
+            json!({ "namespace": "flag", "key": "dark-mode" }),
+            json!({ "namespace": "flag", "key": "new-checkout" })
+        )
+    );
+    // A keyspace of its own, not flushed yet.
+    assert_eq!(s.request("PUT", "/keyspaces/logs", &[], b"").status, 201);
+    let r = s.post(
+        "/keyspaces/logs/keys/batch",
+        r#"[{"key": "log:1", "value": "boot"}, {"key": "log:2", "value": "ready"}]"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
 
     b.goto(&s.url("/admin?interval=300"));
     b.viewport(1280, 800);
@@ -482,15 +503,31 @@ fn admin_page_in_headless_chromium() {
     b.type_into("#token", TOKEN);
     b.click("#token-save");
     b.wait_attr("body", "data-loaded", "true");
+    // Every keyspace's tables first: two at L0, the flags' table tagged with its keyspace.
+    b.wait_attr("#tables-count", "data-count", "2");
+    b.wait_text(
+        "two tables at L0",
+        "#levels-body tr[data-level='0'] td.files",
+        |t| t == "2",
+    );
+    b.wait_text("the L0 card", "#l0-count", |t| t == "2");
+    b.wait_text(
+        "the flags table",
+        "#tables-body tr[data-keyspace='flags'] td",
+        |t| t.ends_with("flags"),
+    );
+    // The tree of `default` alone.
+    b.wait_text("the keyspaces", "#tree-ks", |t| t.contains("logs"));
+    b.click("#tree-ks option[value='default']");
     b.wait_attr("#tables-count", "data-count", "1");
     b.wait_text(
-        "one table at L0",
+        "one table of default at L0",
         "#levels-body tr[data-level='0'] td.files",
         |t| t == "1",
     );
-    b.wait_text("the L0 card", "#l0-count", |t| t == "1");
 
-    // More writes, then the page's own Flush button: the tree shows a second L0 table.
+    // More writes, then the page's own Flush button (every keyspace): the tree of `default`
+    // shows a second L0 table, and `logs` has its first.
     write_users(&s, 21..=30);
     b.click("#flush-btn");
     b.wait_attr("#tables-count", "data-count", "2");
@@ -500,7 +537,7 @@ fn admin_page_in_headless_chromium() {
         |t| t == "2",
     );
     assert_eq!(b.texts("#tables-body tr").len(), 2);
-    assert_eq!(table_count(&s), 2);
+    assert_eq!(table_count(&s), 4);
     // The newest table's key range, as the page shows it.
     let ranges = b.texts("#tables-body .range");
     assert!(
@@ -509,6 +546,15 @@ fn admin_page_in_headless_chromium() {
             .any(|r| r.contains("user:021") && r.contains("user:030")),
         "{ranges:?}"
     );
+    b.click("#tree-ks option[value='logs']");
+    b.wait_attr("#tables-count", "data-count", "1");
+    let ranges = b.texts("#tables-body .range");
+    assert!(
+        ranges.len() == 1 && ranges[0].contains("log:1") && ranges[0].contains("log:2"),
+        "{ranges:?}"
+    );
+    b.click("#tree-ks option[value='default']");
+    b.wait_attr("#tables-count", "data-count", "2");
 
     // Traffic for the rate charts and the tree: paced writes, reads and flushes in the
     // background (so compactions run) while the rest of the test goes on.
@@ -517,7 +563,11 @@ fn admin_page_in_headless_chromium() {
         t.starts_with("last")
     });
 
-    // Key browser: prefix search, 10 per page, forward to the last page and back.
+    // Key browser: another keyspace's keys, then back to `default` for a prefix search, 10 per
+    // page, forward to the last page and back.
+    b.click("#keys-ks option[value='logs']");
+    b.wait_keys(&["log:1".to_string(), "log:2".to_string()]);
+    b.click("#keys-ks option[value='default']");
     b.type_into("#prefix", "order:");
     b.click("#search-btn");
     b.wait_keys(&["order:1".to_string(), "order:2".to_string()]);

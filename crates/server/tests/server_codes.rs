@@ -63,6 +63,21 @@ fn http_error_codes() {
 }
 
 #[test]
+fn keyspace_codes() {
+    let s = TestServer::start(&[]);
+    let r = s.get("/keyspaces/nope/keys/a");
+    assert_eq!(
+        (r.status, code_of(&r).as_str()),
+        (404, "keyspace_not_found")
+    );
+    let r = s.request("DELETE", "/keyspaces/default", &[], b"");
+    assert_eq!((r.status, code_of(&r).as_str()), (403, "keyspace_reserved"));
+    assert_eq!(s.post("/keyspaces", r#"{"name": "k"}"#).status, 201);
+    let r = s.post("/keyspaces", r#"{"name": "k"}"#);
+    assert_eq!((r.status, code_of(&r).as_str()), (409, "keyspace_exists"));
+}
+
+#[test]
 fn unauthorized_and_unavailable_codes() {
     let mut s = TestServer::start(&[("API_TOKEN", "t0k3n"), ("MAX_CONNECTIONS", "1")]);
     s.token = None;
@@ -86,12 +101,15 @@ fn engine_corruption_is_coded_and_names_no_path() {
         )
         .unwrap();
         for i in 0..200u32 {
-            db.put(format!("kk{i:03}"), "v".repeat(100)).unwrap();
+            db.put(format!("k{i:03}"), "v".repeat(100)).unwrap();
         }
         db.flush().unwrap();
-        // A stored flag the server cannot read (outside the SSTable damaged below): an internal
-        // fault, not corruption.
-        db.put("fbroken", "not json").unwrap();
+        // A stored flag the server cannot read (in the flags keyspace, outside the SSTable
+        // damaged below): an internal fault, not corruption.
+        db.keyspace("flags")
+            .unwrap()
+            .put("broken", "not json")
+            .unwrap();
         db.close().unwrap();
     }
     let sst = std::fs::read_dir(dir.path())

@@ -187,8 +187,9 @@ fn env_file_precedence_logging_and_sigterm() {
         }
     }
     assert_eq!(access, 2, "{lines:?}");
+    // User keys are stored as they are, in keyspace `default`.
     let db = lsmkv::Db::open(dir.path().join("db"), lsmkv::Options::default()).unwrap();
-    assert_eq!(db.get(b"kdurable").unwrap().as_deref(), Some(&b"yes"[..]));
+    assert_eq!(db.get(b"durable").unwrap().as_deref(), Some(&b"yes"[..]));
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
 
     // The write is durable: the database reopens with it.
     let db = lsmkv::Db::open(s.dir.path(), lsmkv::Options::default()).unwrap();
-    assert_eq!(db.get(b"kinflight").unwrap().as_deref(), Some(&b"done"[..]));
+    assert_eq!(db.get(b"inflight").unwrap().as_deref(), Some(&b"done"[..]));
 }
 
 /// Sends the headers and the first 10 bytes of the body of a `POST /keys` carrying `body`, then

@@ -8,9 +8,10 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::{BlockInfo, DataSummary, EntryInfo, SstDump, SstOptions, block_at};
-use crate::debug::{ratio, show, show_truncated, trailer_parts};
+use crate::debug::{ratio, show, show_truncated, shown_value, trailer_parts};
 use crate::error::Error;
-use crate::key::cmp_internal;
+use crate::format::ValueKind;
+use crate::key::{cmp_internal, unpack_trailer};
 use crate::sstable::block::BlockView;
 use crate::sstable::compress::{Checked, check_block, decompress};
 use crate::sstable::index::{BlockHandle, Index};
@@ -255,15 +256,26 @@ fn list_entries(
     while off < view.entries_end() {
         let e = view.entry_at(off)?;
         let (seqno, kind) = trailer_parts(e.trailer);
-        let (value, value_truncated) = show_truncated(e.value, opts.value_preview_bytes);
+        let expiring = unpack_trailer(e.trailer).1 == Some(ValueKind::PutExpiring);
+        let (shown, expiry) = shown_value(expiring, e.value);
+        if expiring && expiry.is_none() {
+            return Err(Error::corruption(
+                Path::new(""),
+                off as u64,
+                "expiring entry's value is shorter than its 8-byte expiry",
+            ));
+        }
+        let (value, value_truncated) = show_truncated(shown, opts.value_preview_bytes);
         keys.push(EntryInfo {
             block,
             key: show(e.user_key),
             seqno,
             kind,
-            value_len: e.value.len() as u64,
+            value_len: shown.len() as u64,
             value,
             value_truncated,
+            expires_at: expiry.as_ref().map(|x| x.utc.clone()),
+            expires_at_ms: expiry.map(|x| x.millis),
         });
         off = e.next;
     }

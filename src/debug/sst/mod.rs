@@ -171,14 +171,20 @@ pub struct EntryInfo {
     pub key: String,
     /// Sequence number.
     pub seqno: u64,
-    /// `put`, `delete` or `unknown(N)`.
+    /// `put`, `delete`, `put-expiring` or `unknown(N)`.
     pub kind: String,
-    /// Value length in bytes.
+    /// Value length in bytes (for `put-expiring`, the user's value, without the 8-byte expiry).
     pub value_len: u64,
     /// Value preview, escaped, cut after [`SstOptions::value_preview_bytes`].
     pub value: String,
     /// Whether the preview was cut.
     pub value_truncated: bool,
+    /// `put-expiring`: when the value expires, as an RFC 3339 UTC time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// `put-expiring`: when the value expires, in milliseconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
 }
 
 /// Everything read from one SSTable.

@@ -57,6 +57,62 @@ fn healthy_table_has_no_problems() {
     }
 }
 
+#[test]
+fn expiring_entries_show_their_user_value_and_expiry() {
+    let stored = |at: u64, v: &[u8]| [&at.to_le_bytes()[..], v].concat();
+    let entries = vec![
+        (
+            b"a".to_vec(),
+            pack_trailer(2, ValueKind::PutExpiring),
+            stored(0, b"first"),
+        ),
+        (
+            b"a".to_vec(),
+            pack_trailer(1, ValueKind::Put),
+            b"old".to_vec(),
+        ),
+        (
+            b"b".to_vec(),
+            pack_trailer(3, ValueKind::PutExpiring),
+            stored(u64::MAX, b""),
+        ),
+    ];
+    let data = build_table_to_vec(entries, TableOptions::default()).unwrap();
+    let opts = SstOptions {
+        blocks: false,
+        keys: true,
+        value_preview_bytes: 64,
+    };
+    let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(data), opts);
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    let k = &d.keys;
+    assert_eq!(k[0].kind, "put-expiring");
+    assert_eq!((k[0].value.as_str(), k[0].value_len), ("first", 5));
+    assert_eq!(k[0].expires_at.as_deref(), Some("1970-01-01T00:00:00.000Z"));
+    assert_eq!(
+        (k[1].kind.as_str(), k[1].expires_at.as_ref()),
+        ("put", None)
+    );
+    assert_eq!(
+        (k[2].value.as_str(), k[2].expires_at_ms),
+        ("", Some(u64::MAX))
+    );
+    // JSON leaves the fields out for other kinds.
+    let json = serde_json::to_string(&k[1]).unwrap();
+    assert!(!json.contains("expires_at"), "{json}");
+
+    // An expiring value too short to hold its expiry is damage.
+    let bad = vec![(
+        b"c".to_vec(),
+        pack_trailer(4, ValueKind::PutExpiring),
+        b"short".to_vec(),
+    )];
+    let data = build_table_to_vec(bad, TableOptions::default()).unwrap();
+    let d = dump_sst_bytes(Path::new("t.sst"), Bytes::from(data), opts);
+    assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+    assert!(d.problems[0].reason.contains("expiry"), "{:?}", d.problems);
+}
+
 /// Regression: `inspect sst` parsed the filter block with its own copy of the format-1 code
 /// and printed "unknown(2), read as no filter" for prefix-bloom tables. It now uses the
 /// engine's decoder, so format 2 is reported with its prefix length.

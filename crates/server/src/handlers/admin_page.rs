@@ -1,5 +1,5 @@
 //! The admin page: `GET /admin` (one self-contained HTML file, compiled into the binary),
-//! `GET /admin/tables` (the live SSTables as JSON), `POST /admin/flush` and
+//! `GET /admin/tables` (the live SSTables of every keyspace as JSON), `POST /admin/flush` and
 //! `POST /admin/checkpoint` (a copy of the database under `BACKUP_DIR`).
 //!
 //! `GET /admin` never needs the token: it is the same static markup for everyone and holds no
@@ -15,7 +15,7 @@ use serde_json::{Value as Json, json};
 
 use super::context::{Ctx, Resp, json_response};
 use crate::errors::ApiError;
-use crate::keyspace::{FLAG, USER};
+use crate::layout::FLAGS;
 
 /// The page, inline CSS and JS, no external resource.
 const PAGE: &str = include_str!("../admin.html");
@@ -62,24 +62,22 @@ pub(crate) fn escape(b: &[u8]) -> String {
     s
 }
 
-/// An engine key as `{"namespace": "key" | "flag" | "other", "key": escaped}`: user keys and
-/// flag ids without their prefix byte.
-fn bound_json(k: &[u8]) -> Json {
-    let (ns, rest) = match k.split_first() {
-        Some((&USER, rest)) => ("key", rest),
-        Some((&FLAG, rest)) => ("flag", rest),
-        _ => ("other", k),
-    };
-    json!({ "namespace": ns, "key": escape(rest) })
+/// A table's key bound as `{"namespace": "key" | "flag", "key": escaped}`: flag ids are the keys
+/// of the keyspace `flags`.
+fn bound_json(keyspace: &str, k: &[u8]) -> Json {
+    let ns = if keyspace == FLAGS { "flag" } else { "key" };
+    json!({ "namespace": ns, "key": escape(k) })
 }
 
-/// `GET /admin/tables`: `{"tables": [...]}`, level 0 newest first, other levels in key order.
+/// `GET /admin/tables`: `{"tables": [...]}`, every keyspace (`default` first, then in creation
+/// order), in each level 0 newest first and other levels in key order.
 pub async fn admin_tables(ctx: &Ctx) -> Result<Resp, ApiError> {
     let tables = ctx.engine(|db| Ok(db.tables())).await?;
     let list: Vec<Json> = tables
         .iter()
         .map(|t| {
             json!({
+                "keyspace": t.keyspace,
                 "level": t.level,
                 "number": t.number,
                 "file_size": t.file_size,
@@ -87,20 +85,37 @@ pub async fn admin_tables(ctx: &Ctx) -> Result<Resp, ApiError> {
                 "tombstones": t.tombstones,
                 "min_seqno": t.min_seqno,
                 "max_seqno": t.max_seqno,
-                "smallest": bound_json(&t.smallest_key),
-                "largest": bound_json(&t.largest_key),
+                "smallest": bound_json(&t.keyspace, &t.smallest_key),
+                "largest": bound_json(&t.keyspace, &t.largest_key),
             })
         })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "tables": list })))
 }
 
-/// `POST /admin/flush`: writes the memtable to a level-0 table and returns once it is live:
-/// `{"flushed": true, "tables": N}`.
-pub async fn admin_flush(ctx: &Ctx) -> Result<Resp, ApiError> {
+/// `POST /admin/flush[?keyspace=NAME]`: writes the memtable of every keyspace (or of NAME) to a
+/// level-0 table and returns once they are live: `{"flushed": true, "tables": N}`, N the live
+/// tables of every keyspace.
+pub async fn admin_flush(ctx: &Ctx, req: &Request<Incoming>) -> Result<Resp, ApiError> {
+    let only = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "keyspace")
+            .map(|(_, v)| v.into_owned())
+    });
+    let targets = match only {
+        Some(name) => vec![
+            ctx.state
+                .keyspaces
+                .get(&name)
+                .ok_or_else(|| ApiError::keyspace_not_found(&name))?,
+        ],
+        None => ctx.state.keyspaces.all(),
+    };
     let n = ctx
-        .engine(|db| {
-            db.flush()?;
+        .engine(move |db| {
+            for ks in &targets {
+                ks.flush()?;
+            }
             Ok(db.tables().len())
         })
         .await?;
@@ -197,10 +212,10 @@ mod tests {
     fn escapes() {
         assert_eq!(escape(b"user:1"), "user:1");
         assert_eq!(escape(b"a\\b\x00\xff\n"), "a\\\\b\\x00\\xff\\x0a");
-        assert_eq!(bound_json(b"kabc")["namespace"], "key");
-        assert_eq!(bound_json(b"kabc")["key"], "abc");
-        assert_eq!(bound_json(b"fdark")["namespace"], "flag");
-        assert_eq!(bound_json(b"")["namespace"], "other");
+        assert_eq!(bound_json("default", b"kabc")["namespace"], "key");
+        assert_eq!(bound_json("default", b"kabc")["key"], "kabc");
+        assert_eq!(bound_json("flags", b"dark")["namespace"], "flag");
+        assert_eq!(bound_json("logs", b"")["key"], "");
     }
 
     #[test]
@@ -209,15 +224,15 @@ mod tests {
         use hyper::Method;
         assert_eq!(
             route(&Method::GET, "/admin"),
-            Routed::Route(RouteId::AdminPage, None)
+            Routed::Route(RouteId::AdminPage, Default::default())
         );
         assert_eq!(
             route(&Method::HEAD, "/admin/tables"),
-            Routed::Route(RouteId::AdminTables, None)
+            Routed::Route(RouteId::AdminTables, Default::default())
         );
         assert_eq!(
             route(&Method::POST, "/admin/flush"),
-            Routed::Route(RouteId::AdminFlush, None)
+            Routed::Route(RouteId::AdminFlush, Default::default())
         );
         assert_eq!(
             route(&Method::GET, "/admin/flush"),

@@ -1,27 +1,27 @@
 //! `POST /keys/batch`: several puts written as one atomic batch; `POST /keys/get`: several
-//! reads, keys in the body (so no key is too long to read).
+//! reads, keys in the body (so no key is too long to read). The same under
+//! `/keyspaces/{ks}/keys`.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use lsmkv::WriteBatch;
+use lsmkv::{Keyspace, WriteBatch};
 
 use super::context::{Ctx, Resp, json_response};
 use crate::errors::ApiError;
 use crate::json;
-use crate::keyspace::user_key;
 
-pub async fn batch(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn batch(ctx: &Ctx, ks: &Keyspace, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let v = ctx.json_body(req).await?;
     let entries = json::batch(&v, ctx.state.cfg.server.max_batch_entries)?;
     let n = entries.len();
-    ctx.engine(move |db| {
+    ctx.in_keyspace(ks, move |ks| {
         let mut b = WriteBatch::new();
         for (k, v) in entries {
-            b.put(user_key(&k), v);
+            b.put_in(ks, k, v);
         }
-        Ok(db.write(b)?)
+        Ok(ks.db().write(b)?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "written": n })))
@@ -30,15 +30,15 @@ pub async fn batch(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError> 
 /// `POST /keys/get` `{"keys": [{"key": ...} | {"key_base64": ...}, ...]}`: `{"items": [...]}`,
 /// one per requested key in request order, `value` null when the key is absent. At most
 /// MAX_BATCH_ENTRIES keys; all read from one snapshot.
-pub async fn multi_get(ctx: &Ctx, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn multi_get(ctx: &Ctx, ks: &Keyspace, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let v = ctx.json_body(req).await?;
     let keys = json::key_list(&v, ctx.state.cfg.server.max_batch_entries)?;
     let values = ctx
-        .engine(move |db| {
-            let snap = db.snapshot();
+        .in_keyspace(ks, move |ks| {
+            let snap = ks.db().snapshot();
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
-                let v = snap.get(user_key(&k))?;
+                let v = snap.get_in(ks, &k)?;
                 out.push((k, v));
             }
             Ok(out)

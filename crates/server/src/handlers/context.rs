@@ -11,7 +11,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::Value as Json;
 use tokio::time::{Instant, timeout_at};
 
-use lsmkv::Db;
+use lsmkv::{Db, Keyspace};
 
 use crate::errors::ApiError;
 use crate::json;
@@ -27,13 +27,12 @@ pub struct Ctx {
 
 impl Ctx {
     /// Runs `f` on the blocking pool; 503 when the request's deadline passes first.
-    pub(super) async fn engine<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub(super) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     {
-        let db = self.state.db.clone();
-        match timeout_at(self.deadline, tokio::task::spawn_blocking(move || f(&db))).await {
+        match timeout_at(self.deadline, tokio::task::spawn_blocking(f)).await {
             Err(_) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "request timed out (REQUEST_TIMEOUT_MS)",
@@ -42,6 +41,26 @@ impl Ctx {
             Ok(Err(join)) => Err(join.into()),
             Ok(Ok(r)) => r,
         }
+    }
+
+    /// Runs `f` with the database on the blocking pool (see [`Ctx::blocking`]).
+    pub(super) async fn engine<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+    {
+        let db = self.state.db.clone();
+        self.blocking(move || f(&db)).await
+    }
+
+    /// Runs `f` with keyspace `ks` on the blocking pool (see [`Ctx::blocking`]).
+    pub(super) async fn in_keyspace<T, F>(&self, ks: &Keyspace, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Keyspace) -> Result<T, ApiError> + Send + 'static,
+    {
+        let ks = ks.clone();
+        self.blocking(move || f(&ks)).await
     }
 
     /// Reads the whole body, refusing it past `limit` bytes while reading (413) and when the

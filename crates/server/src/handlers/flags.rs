@@ -1,7 +1,6 @@
 //! Feature flags with optimistic versioning: `GET /features`, `GET /features/{id}`,
-//! `POST /features/{id}`.
-
-use std::ops::Bound;
+//! `POST /features/{id}`. They live in the keyspace `flags` (see [`crate::layout`]), flag `id`
+//! as the key `id`.
 
 use hyper::Request;
 use hyper::StatusCode;
@@ -11,7 +10,6 @@ use serde_json::{Value as Json, json};
 use super::context::{Ctx, Resp, json_response};
 use crate::errors::ApiError;
 use crate::json;
-use crate::keyspace::{self, FLAG, flag_key, strip};
 
 fn flag_json(id: &[u8], enabled: bool, version: u64) -> Json {
     json!({ "id": String::from_utf8_lossy(id), "enabled": enabled, "version": version })
@@ -45,13 +43,16 @@ fn check_flag_id(id: &[u8]) -> Result<(), ApiError> {
 
 pub async fn list_features(ctx: &Ctx) -> Result<Resp, ApiError> {
     let flags = ctx
-        .engine(|db| {
-            let (lo, hi) = keyspace::bounds(FLAG, Bound::Unbounded, Bound::Unbounded);
+        .in_keyspace(&ctx.state.flags, |ks| {
             let mut out = Vec::new();
-            for kv in db.range((lo, hi)) {
+            for kv in ks.range::<&[u8], _>(..) {
                 let (k, v) = kv?;
+                // Flag ids are UTF-8; the layout marker is not and is no flag.
+                if std::str::from_utf8(&k).is_err() {
+                    continue;
+                }
                 let (enabled, version) = read_flag(&v)?;
-                out.push(flag_json(strip(&k), enabled, version));
+                out.push(flag_json(&k, enabled, version));
             }
             Ok(out)
         })
@@ -61,8 +62,10 @@ pub async fn list_features(ctx: &Ctx) -> Result<Resp, ApiError> {
 
 pub async fn get_feature(ctx: &Ctx, id: Vec<u8>) -> Result<Resp, ApiError> {
     check_flag_id(&id)?;
-    let k = flag_key(&id);
-    let found = ctx.engine(move |db| Ok(db.get(&k)?)).await?;
+    let k = id.clone();
+    let found = ctx
+        .in_keyspace(&ctx.state.flags, move |ks| Ok(ks.get(&k)?))
+        .await?;
     match found {
         None => Err(ApiError::not_found("feature flag not found")),
         Some(v) => {
@@ -90,11 +93,11 @@ pub async fn post_feature(
     let v = ctx.json_body(req).await?;
     let (enabled, expected) = json::flag_update(&v)?;
     let state = ctx.state.clone();
-    let k = flag_key(&id);
+    let k = id.clone();
     let (status, version) = ctx
-        .engine(move |db| {
+        .in_keyspace(&ctx.state.flags, move |ks| {
             let _serialised = state.flag_lock.lock();
-            let current = match db.get(&k)? {
+            let current = match ks.get(&k)? {
                 None => 0,
                 Some(raw) => read_flag(&raw)?.1,
             };
@@ -112,7 +115,7 @@ pub async fn post_feature(
                 .checked_add(1)
                 .ok_or_else(|| ApiError::bad_request("flag version overflow"))?;
             let stored = json!({ "enabled": enabled, "version": next });
-            db.put(
+            ks.put(
                 &k,
                 serde_json::to_vec(&stored).map_err(|_| ApiError::internal())?,
             )?;

@@ -1,20 +1,24 @@
-//! Listings and searches, one page at a time with a `next` cursor: `GET /keys`,
-//! `GET /keys/search/prefix`, `GET /keys/search/substring`.
+//! Listings and searches, one page at a time with a `next` cursor: `GET /keys` (a range or a
+//! prefix; `keys_only=true` leaves the values out, `count=true` counts instead of listing),
+//! `GET /keys/search/prefix`, `GET /keys/search/substring`; the same under
+//! `/keyspaces/{ks}/keys`.
 
 use std::ops::Bound;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
-use lsmkv::Db;
+use lsmkv::Keyspace;
+use serde_json::json;
 
 use super::context::{Ctx, Resp, json_response};
 use crate::errors::ApiError;
 use crate::json;
-use crate::keyspace::{self, USER, strip};
 use crate::state::AppState;
 
 type Items = Vec<(Vec<u8>, Vec<u8>)>;
+/// A range of keys: lower and upper bound.
+type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// Query parameters of the listing and search routes.
 struct Query {
@@ -63,15 +67,15 @@ impl Query {
     }
 }
 
-/// Up to `limit` user entries in the engine range `(lo, hi)`, and the cursor of the next page.
+/// Up to `limit` entries of `ks` between `lower` and `upper`, and the cursor of the next page.
 fn scan(
-    db: &Db,
-    lo: Bound<Vec<u8>>,
-    hi: Bound<Vec<u8>>,
+    ks: &Keyspace,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
     reverse: bool,
     limit: usize,
 ) -> Result<(Items, Option<Vec<u8>>), ApiError> {
-    let it = db.range((lo, hi));
+    let it = ks.range((lower, upper));
     let it: Box<dyn Iterator<Item = lsmkv::Result<(lsmkv::Key, lsmkv::Value)>>> = if reverse {
         Box::new(it.rev())
     } else {
@@ -85,7 +89,7 @@ fn scan(
             more = true;
             break;
         }
-        items.push((strip(&k).to_vec(), v.to_vec()));
+        items.push((k.to_vec(), v.to_vec()));
     }
     let next = if more {
         items.last().map(|(k, _)| k.clone())
@@ -103,15 +107,7 @@ fn bound_param(v: Option<&str>, inclusive: bool) -> Bound<Vec<u8>> {
     }
 }
 
-fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k),
-        Bound::Excluded(k) => Bound::Excluded(k),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// Applies a cursor (the last key of the previous page) to user bounds.
+/// Applies a cursor (the last key of the previous page) to bounds.
 fn resume(
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
@@ -125,44 +121,108 @@ fn resume(
     }
 }
 
-/// One page of user entries between the user bounds `lower` and `upper`.
+/// The bounds of the keys starting with `prefix`.
+fn prefix_bounds(prefix: &[u8]) -> Range {
+    let upper = lsmkv::prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(prefix.to_vec()), upper)
+}
+
+/// One page of entries of `ks` between `lower` and `upper`.
 async fn page(
     ctx: &Ctx,
-    lower: Bound<Vec<u8>>,
-    upper: Bound<Vec<u8>>,
+    ks: &Keyspace,
+    (lower, upper): (Bound<Vec<u8>>, Bound<Vec<u8>>),
     reverse: bool,
     limit: usize,
+    keys_only: bool,
 ) -> Result<Resp, ApiError> {
     let (items, next) = ctx
-        .engine(move |db| {
-            let (lo, hi) = keyspace::bounds(USER, as_ref(&lower), as_ref(&upper));
-            scan(db, lo, hi, reverse, limit)
+        .in_keyspace(ks, move |ks| scan(ks, lower, upper, reverse, limit))
+        .await?;
+    Ok(page_response(&items, next.as_deref(), keys_only))
+}
+
+/// `{"items": [...], "next": cursor}`; with `keys_only`, items are `{"key": ...}`.
+fn page_response(items: &[(Vec<u8>, Vec<u8>)], next: Option<&[u8]>, keys_only: bool) -> Resp {
+    let body = if keys_only {
+        json::key_page(items.iter().map(|(k, _)| k.as_slice()), next)
+    } else {
+        json::page(items, next)
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+/// `GET /keys?start=&end=&prefix=&limit=&reverse=&cursor=&keys_only=&count=`: `start` inclusive,
+/// `end` exclusive, or the keys starting with `prefix` (not with `start` or `end`).
+/// `keys_only=true`: items without values. `count=true`: `{"count": N, "next": cursor}`, the
+/// number of keys in range; one request examines at most SEARCH_SCAN_LIMIT entries, and a
+/// non-null `next` resumes the count (add the pages' counts up).
+pub async fn list(ctx: &Ctx, ks: &Keyspace, req: &Request<Incoming>) -> Result<Resp, ApiError> {
+    let q = Query::parse(req);
+    let reverse = q.flag("reverse")?;
+    let keys_only = q.flag("keys_only")?;
+    let range = requested_range(&q)?;
+    if q.flag("count")? {
+        return count(ctx, ks, range, q.cursor()?).await;
+    }
+    let limit = q.limit(&ctx.state)?;
+    let range = resume(range.0, range.1, q.cursor()?, reverse);
+    page(ctx, ks, range, reverse, limit, keys_only).await
+}
+
+/// The keys a request names: `prefix=P`, or `start=` (inclusive) and `end=` (exclusive), either
+/// bound optional; not both forms. (The one parser of a range of keys in a query, for listings,
+/// counts and, later, range deletes.)
+fn requested_range(q: &Query) -> Result<Range, ApiError> {
+    match q.get("prefix") {
+        Some(_) if q.get("start").is_some() || q.get("end").is_some() => Err(
+            ApiError::bad_request("give `prefix` or `start` / `end`, not both"),
+        ),
+        Some(p) => Ok(prefix_bounds(p.as_bytes())),
+        None => Ok((
+            bound_param(q.get("start"), true),
+            bound_param(q.get("end"), false),
+        )),
+    }
+}
+
+/// `count=true` of [`list`]: counts forward from the cursor, at most SEARCH_SCAN_LIMIT keys.
+async fn count(
+    ctx: &Ctx,
+    ks: &Keyspace,
+    (lower, upper): (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    cursor: Option<Vec<u8>>,
+) -> Result<Resp, ApiError> {
+    let budget = ctx.state.cfg.server.search_scan_limit;
+    let (lower, upper) = resume(lower, upper, cursor, false);
+    let (n, next) = ctx
+        .in_keyspace(ks, move |ks| {
+            let mut n = 0u64;
+            let mut last: Option<Vec<u8>> = None;
+            for (scanned, kv) in ks.range((lower, upper)).enumerate() {
+                let (k, _) = kv?;
+                if scanned == budget {
+                    return Ok((n, last));
+                }
+                n += 1;
+                last = Some(k.to_vec());
+            }
+            Ok((n, None))
         })
         .await?;
-    Ok(page_response(&items, next.as_deref()))
+    let next = next.as_deref().map(json::encode_cursor);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "count": n, "next": next }),
+    ))
 }
 
-/// `{"items": [...], "next": cursor}`.
-fn page_response(items: &[(Vec<u8>, Vec<u8>)], next: Option<&[u8]>) -> Resp {
-    json_response(StatusCode::OK, &json::page(items, next))
-}
-
-/// `GET /keys?start=&end=&limit=&reverse=&cursor=`: `start` inclusive, `end` exclusive.
-pub async fn list(ctx: &Ctx, req: &Request<Incoming>) -> Result<Resp, ApiError> {
-    let q = Query::parse(req);
-    let limit = q.limit(&ctx.state)?;
-    let reverse = q.flag("reverse")?;
-    let (lower, upper) = resume(
-        bound_param(q.get("start"), true),
-        bound_param(q.get("end"), false),
-        q.cursor()?,
-        reverse,
-    );
-    page(ctx, lower, upper, reverse, limit).await
-}
-
-/// `GET /keys/search/prefix?q=&limit=&cursor=&reverse=`.
-pub async fn search_prefix(ctx: &Ctx, req: &Request<Incoming>) -> Result<Resp, ApiError> {
+/// `GET /keys/search/prefix?q=&limit=&cursor=&reverse=&keys_only=`.
+pub async fn search_prefix(
+    ctx: &Ctx,
+    ks: &Keyspace,
+    req: &Request<Incoming>,
+) -> Result<Resp, ApiError> {
     let q = Query::parse(req);
     let prefix = q
         .get("q")
@@ -171,43 +231,47 @@ pub async fn search_prefix(ctx: &Ctx, req: &Request<Incoming>) -> Result<Resp, A
         .to_vec();
     let limit = q.limit(&ctx.state)?;
     let reverse = q.flag("reverse")?;
-    let upper = lsmkv::prefix_upper_bound(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-    let (lower, upper) = resume(Bound::Included(prefix), upper, q.cursor()?, reverse);
-    page(ctx, lower, upper, reverse, limit).await
+    let keys_only = q.flag("keys_only")?;
+    let (lower, upper) = prefix_bounds(&prefix);
+    let range = resume(lower, upper, q.cursor()?, reverse);
+    page(ctx, ks, range, reverse, limit, keys_only).await
 }
 
-/// `GET /keys/search/substring?q=&limit=&cursor=`: keys or values containing `q`, in key order.
-/// One request examines at most SEARCH_SCAN_LIMIT entries; when it stops early, `next` resumes
-/// the scan (the page may then hold fewer than `limit` items, even none).
-pub async fn search_substring(ctx: &Ctx, req: &Request<Incoming>) -> Result<Resp, ApiError> {
+/// `GET /keys/search/substring?q=&limit=&cursor=&keys_only=`: keys or values containing `q`, in
+/// key order. One request examines at most SEARCH_SCAN_LIMIT entries; when it stops early,
+/// `next` resumes the scan (the page may then hold fewer than `limit` items, even none).
+pub async fn search_substring(
+    ctx: &Ctx,
+    ks: &Keyspace,
+    req: &Request<Incoming>,
+) -> Result<Resp, ApiError> {
     let q = Query::parse(req);
     let needle = match q.get("q") {
         None | Some("") => return Err(ApiError::bad_request("missing query parameter `q`")),
         Some(s) => s.as_bytes().to_vec(),
     };
     let limit = q.limit(&ctx.state)?;
+    let keys_only = q.flag("keys_only")?;
     let budget = ctx.state.cfg.server.search_scan_limit;
     let lower = q.cursor()?.map_or(Bound::Unbounded, Bound::Excluded);
     let (items, next) = ctx
-        .engine(move |db| {
+        .in_keyspace(ks, move |ks| {
             let finder = memchr::memmem::Finder::new(&needle);
-            let (lo, hi) = keyspace::bounds(USER, as_ref(&lower), Bound::Unbounded);
             let mut items: Items = Vec::new();
             let mut last: Option<Vec<u8>> = None;
-            for (scanned, kv) in db.range((lo, hi)).enumerate() {
+            for (scanned, kv) in ks.range((lower, Bound::Unbounded)).enumerate() {
                 let (k, v) = kv?;
                 if items.len() == limit || scanned == budget {
                     // More entries exist: resume after the last one examined.
                     return Ok((items, last));
                 }
-                let user = strip(&k);
-                if finder.find(user).is_some() || finder.find(&v).is_some() {
-                    items.push((user.to_vec(), v.to_vec()));
+                if finder.find(&k).is_some() || finder.find(&v).is_some() {
+                    items.push((k.to_vec(), v.to_vec()));
                 }
-                last = Some(user.to_vec());
+                last = Some(k.to_vec());
             }
             Ok((items, None))
         })
         .await?;
-    Ok(page_response(&items, next.as_deref()))
+    Ok(page_response(&items, next.as_deref(), keys_only))
 }

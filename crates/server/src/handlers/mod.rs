@@ -1,5 +1,7 @@
 //! Request handlers, one module per resource. Each engine call runs on tokio's blocking pool
-//! ([`Ctx`]'s `engine`), never on an async worker, under the request's deadline.
+//! ([`Ctx`]'s `blocking`), never on an async worker, under the request's deadline. The key
+//! handlers take the keyspace they act on ([`key_route`] resolves it), so `/keys` and
+//! `/keyspaces/{ks}/keys` share them.
 
 mod admin;
 mod admin_page;
@@ -7,13 +9,14 @@ mod batch;
 mod context;
 mod flags;
 mod keys;
+mod keyspaces;
 mod listing;
 mod precondition;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
-pub(crate) use batch::{batch, multi_get};
 pub(crate) use context::{Ctx, Resp, error_response};
 pub(crate) use flags::{get_feature, list_features, post_feature};
-pub(crate) use keys::{delete_key, get_key, post_key, put_raw};
-pub(crate) use listing::{list, search_prefix, search_substring};
+pub(crate) use keyspaces::{
+    delete_keyspace, get_keyspace, key_route, list_keyspaces, post_keyspace, put_keyspace,
+};

@@ -1,12 +1,12 @@
 //! HTTP preconditions on a key's version (RFC 9110 section 13): `If-Match` and `If-None-Match`
-//! with entity tags `"N"`, N being the key's version (`Db::get_versioned`), and `*`. A failed
+//! with entity tags `"N"`, N being the key's version (`Keyspace::get_versioned`), and `*`. A failed
 //! precondition is 412 with code `precondition_failed` and `current_version` (null when absent).
 //!
 //! On `GET`, a present key answers 304 (Not Modified, no body) when `If-None-Match` matches its
 //! version and 412 when `If-Match` does not; an absent key is a 404 whatever the headers.
 //!
 //! A conditional write reads the key's version, evaluates the headers against it, and writes
-//! with `Db::compare_and_write` expecting exactly that version: the engine checks it again under
+//! with `Keyspace::compare_and_write` expecting exactly that version: the engine checks it again under
 //! its write lock, so nothing written in between is overwritten. When the version moved, the
 //! headers are evaluated again against the new one.
 
@@ -14,7 +14,7 @@ use hyper::header::{ETAG, HeaderMap, HeaderValue, IF_MATCH, IF_NONE_MATCH};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use lsmkv::{CasOutcome, Db};
+use lsmkv::{CasOutcome, Keyspace};
 
 use crate::errors::ApiError;
 
@@ -124,16 +124,22 @@ impl Preconditions {
         None
     }
 
-    /// Writes `value` (`None`: deletes) to `key` if the preconditions hold, atomically. Returns
-    /// the write's version; 412 when they do not hold. Runs on the blocking pool.
-    pub fn write(&self, db: &Db, key: &[u8], value: Option<&[u8]>) -> Result<u64, ApiError> {
-        let mut current = db.get_versioned(key)?.map(|(_, v)| v);
+    /// Writes `value` (`None`: deletes) to `key` of `ks` if the preconditions hold, atomically.
+    /// Returns the write's version and whether the key existed just before it; 412 when they do
+    /// not hold. Runs on the blocking pool.
+    pub fn write(
+        &self,
+        ks: &Keyspace,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(u64, bool), ApiError> {
+        let mut current = ks.get_versioned(key)?.map(|(_, v)| v);
         loop {
             if !self.pass(current) {
                 return Err(failed(current));
             }
-            match db.compare_and_write(key, current, value)? {
-                CasOutcome::Written { version } => return Ok(version),
+            match ks.compare_and_write(key, current, value)? {
+                CasOutcome::Written { version } => return Ok((version, current.is_some())),
                 // Written in between: evaluate the headers against the new version.
                 CasOutcome::Mismatch { current: now } => current = now,
             }
