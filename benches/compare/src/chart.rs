@@ -36,6 +36,7 @@ fn per_second(workload: &str) -> &'static str {
         Some("batch of 1000") => "keys/s (batches of 1000)",
         Some("next") => "entries/s",
         Some("seek + 100 next") => "seeks/s (each + 100 next)",
+        Some(crate::workload::TXN_UNIT) => "committed txns/s (2 gets + 2 puts each)",
         _ => "ops/s",
     }
 }

@@ -156,13 +156,7 @@ fn child(mut a: RunArgs) -> AnyResult<()> {
     {
         return Err("all workloads of one `run` must belong to one group".into());
     }
-    let cfg = EngineConfig {
-        cache_bytes: a.params.cache_mib << 20,
-        bloom_bits_per_key: 10.0,
-        memtable_bytes: 64 << 20,
-        sync_writes: group == "sync",
-        lsmkv_opts: a.params.lsmkv_opts.clone(),
-    };
+    let cfg = EngineConfig::for_group(group, a.params.cache_mib, a.params.lsmkv_opts.clone());
     let results = match engines::open(&a.engine, &a.dir, &cfg) {
         Ok(eng) => {
             let r = workload::run_group(&a.engine, eng.as_ref(), &a.dir, &a.workloads, &a.params);
@@ -333,14 +327,8 @@ fn lsmkv_opts(deep_tree: bool, given: Vec<String>) -> AnyResult<Vec<String>> {
         .into_iter()
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
-    engines::lsmkv::options(&EngineConfig {
-        cache_bytes: 64 << 20,
-        bloom_bits_per_key: 10.0,
-        memtable_bytes: 64 << 20,
-        sync_writes: false,
-        lsmkv_opts: opts.clone(),
-    })
-    .map_err(|e| e.to_string())?;
+    engines::lsmkv::options(&EngineConfig::for_group("", 64, opts.clone()))
+        .map_err(|e| e.to_string())?;
     Ok(opts)
 }
 

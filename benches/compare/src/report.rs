@@ -353,6 +353,12 @@ fn note(r: &WorkloadResult, unit: &str) -> String {
     if let Some(wps) = r.writer_ops_per_sec {
         note += &format!("writer {}/s ", human(wps));
     }
+    if let Some(c) = r.conflicts {
+        note += &format!("conflicts {c} ({:.2}%) ", conflict_rate(r.ops, c) * 100.0);
+    }
+    if r.verified.is_some() {
+        note += "verified ";
+    }
     if r.compacted {
         note += "compacted ";
     }
@@ -363,6 +369,17 @@ fn note(r: &WorkloadResult, unit: &str) -> String {
         note += &format!("(latency per {unit})");
     }
     note.trim_end().to_string()
+}
+
+/// Failed attempts / all attempts of a transactional workload (`ops` commits, `conflicts`
+/// retried attempts).
+pub fn conflict_rate(ops: u64, conflicts: u64) -> f64 {
+    let attempts = ops + conflicts;
+    if attempts == 0 {
+        0.0
+    } else {
+        conflicts as f64 / attempts as f64
+    }
 }
 
 /// ops/s per engine and workload at one size, with the best peer and lsmkv / best peer.
@@ -518,6 +535,8 @@ pub mod tests {
                     reads: None,
                     seeks: None,
                     sync_num: None,
+                    txns: None,
+                    txn_keys: None,
                     seed: 42,
                     cache_mib: 64,
                     lsmkv_opts: Vec::new(),

@@ -1,5 +1,6 @@
 //! lsmkv through its public API only: `Db::open`, `put`, `get`, `write`, `flush`, `sync`,
-//! `compact`, `range`.
+//! `compact`, `range`; `Db::keyspace` (each keyspace takes the database's options: 64 MiB
+//! memtable, LZ4, bloom) and `Db::transaction` (optimistic, serializable; `Error::Conflict`).
 //!
 //! lsmkv chooses durability per database (`SyncMode`), not per write: a process that runs sync
 //! workloads opens with `SyncMode::Always` (every acknowledged write is fdatasync'ed, concurrent
@@ -15,9 +16,9 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use lsmkv::{Compression, Db, Options, SyncMode, WriteBatch};
+use lsmkv::{Compression, Db, Keyspace, Options, SyncMode, Transaction, WriteBatch};
 
-use super::{Engine, EngineConfig, LsmStats, Reader, Result};
+use super::{Engine, EngineConfig, LsmStats, Reader, Result, Tx, TxBody, TxOutcome};
 use crate::workload::LevelShape;
 
 /// `--deep-tree`: small memtables, levels and tables, so 1M keys make a tree of several levels
@@ -106,13 +107,23 @@ pub fn options(cfg: &EngineConfig) -> Result<Options> {
 
 pub struct LsmkvEngine {
     db: Db,
+    /// `ks0`, `ks1`, ...: the keyspaces of `put_in` (the main one is `default`).
+    spaces: Vec<Keyspace>,
 }
 
 impl LsmkvEngine {
     pub fn open(dir: &Path, cfg: &EngineConfig) -> Result<Self> {
-        Ok(LsmkvEngine {
-            db: Db::open(dir, options(cfg)?)?,
-        })
+        let db = Db::open(dir, options(cfg)?)?;
+        let spaces = (0..cfg.keyspaces)
+            .map(|i| db.keyspace(&format!("ks{i}")))
+            .collect::<lsmkv::Result<Vec<_>>>()?;
+        Ok(LsmkvEngine { db, spaces })
+    }
+
+    fn space(&self, ks: usize) -> Result<&Keyspace> {
+        self.spaces
+            .get(ks)
+            .ok_or_else(|| format!("no keyspace {ks}").into())
     }
 }
 
@@ -131,17 +142,52 @@ impl Engine for LsmkvEngine {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {
-        Ok(Box::new(LsmkvReader { db: &self.db }))
+        Ok(Box::new(LsmkvReader {
+            db: &self.db,
+            spaces: &self.spaces,
+        }))
     }
 
     fn flush(&self) -> Result<()> {
         self.db.flush()?;
+        for ks in &self.spaces {
+            ks.flush()?;
+        }
         Ok(self.db.sync()?)
     }
 
     fn compact(&self) -> Result<bool> {
         self.db.compact()?;
+        for ks in &self.spaces {
+            ks.compact()?;
+        }
         Ok(true)
+    }
+
+    fn keyspace_count(&self) -> usize {
+        self.spaces.len()
+    }
+
+    fn put_in(&self, ks: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        Ok(self.space(ks)?.put(key, value)?)
+    }
+
+    fn write_batch_in(&self, items: &[(usize, &[u8], &[u8])]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        for (ks, k, v) in items {
+            b.put_in(self.space(*ks)?, k, v);
+        }
+        Ok(self.db.write(b)?)
+    }
+
+    fn transaction(&self, body: TxBody<'_>) -> Result<TxOutcome> {
+        let mut tx = self.db.transaction();
+        body(&mut LsmkvTx(&mut tx))?;
+        match tx.commit() {
+            Ok(()) => Ok(TxOutcome::Committed),
+            Err(lsmkv::Error::Conflict) => Ok(TxOutcome::Conflict),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn supports_scan(&self) -> bool {
@@ -167,8 +213,22 @@ impl Engine for LsmkvEngine {
     }
 }
 
+struct LsmkvTx<'a>(&'a mut Transaction);
+
+impl Tx for LsmkvTx<'_> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.0.put(key, value);
+        Ok(())
+    }
+}
+
 struct LsmkvReader<'a> {
     db: &'a Db,
+    spaces: &'a [Keyspace],
 }
 
 impl Reader for LsmkvReader<'_> {
@@ -185,6 +245,14 @@ impl Reader for LsmkvReader<'_> {
         }
         Ok(Some(n))
     }
+
+    fn get_in(&mut self, ks: usize, key: &[u8]) -> Result<Option<usize>> {
+        let space = self
+            .spaces
+            .get(ks)
+            .ok_or_else(|| format!("no keyspace {ks}"))?;
+        Ok(space.get(key)?.map(|v| v.len()))
+    }
 }
 
 #[cfg(test)]
@@ -192,13 +260,7 @@ mod tests {
     use super::*;
 
     fn cfg(opts: &[&str]) -> EngineConfig {
-        EngineConfig {
-            cache_bytes: 64 << 20,
-            bloom_bits_per_key: 10.0,
-            memtable_bytes: 64 << 20,
-            sync_writes: false,
-            lsmkv_opts: opts.iter().map(|s| (*s).to_string()).collect(),
-        }
+        EngineConfig::for_group("", 64, opts.iter().map(|s| (*s).to_string()).collect())
     }
 
     #[test]
@@ -249,6 +311,8 @@ mod tests {
             reads: Some(1000),
             seeks: None,
             sync_num: None,
+            txns: None,
+            txn_keys: None,
             seed: 1,
             cache_mib: 8,
             lsmkv_opts: Vec::new(),

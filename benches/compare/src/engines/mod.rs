@@ -30,6 +30,58 @@ pub struct EngineConfig {
     /// lsmkv options as `NAME=VALUE` (environment variable names), applied last; other engines
     /// ignore them.
     pub lsmkv_opts: Vec<String>,
+    /// Named keyspaces to open besides the engine's main one (keyspaces, column families, fjall
+    /// partitions, redb tables), for [`Engine::put_in`] and [`Reader::get_in`]; 0 outside the
+    /// keyspaces group.
+    pub keyspaces: usize,
+    /// The process runs transactions: engines that need a transactional handle at open (fjall's
+    /// `OptimisticTxDatabase`, RocksDB's `OptimisticTransactionDB`) open one.
+    pub transactional: bool,
+}
+
+impl EngineConfig {
+    /// The tool's common settings for a process running workloads of `group`.
+    pub fn for_group(group: &str, cache_mib: u64, lsmkv_opts: Vec<String>) -> EngineConfig {
+        EngineConfig {
+            cache_bytes: cache_mib << 20,
+            bloom_bits_per_key: 10.0,
+            memtable_bytes: 64 << 20,
+            sync_writes: group == "sync",
+            lsmkv_opts,
+            keyspaces: if group == "keyspaces" {
+                crate::workload::KEYSPACES
+            } else {
+                0
+            },
+            transactional: group == "txn",
+        }
+    }
+}
+
+/// How one transaction attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// Its writes are in.
+    Committed,
+    /// Another commit got in the way; nothing was written. Retry.
+    Conflict,
+    /// The engine (as opened) has no transactions.
+    Unsupported,
+}
+
+/// Reads and writes inside one transaction ([`Engine::transaction`]): reads see the
+/// transaction's snapshot and its own writes; writes are applied at commit.
+pub trait Tx {
+    /// The value of `key` (copied out: a transaction's reads are few).
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
+}
+
+/// The body of a transaction. It may run again after a conflict (a new transaction each time).
+pub type TxBody<'a> = &'a mut dyn FnMut(&mut dyn Tx) -> Result<()>;
+
+fn no_keyspaces() -> Box<dyn std::error::Error + Send + Sync> {
+    "the engine was not opened with keyspaces".into()
 }
 
 /// Counters of an LSM engine that exposes them (lsmkv), for write amplification and the tree's
@@ -66,6 +118,25 @@ pub trait Engine: Send + Sync {
     fn lsm_stats(&self) -> Option<LsmStats> {
         None
     }
+    /// Keyspaces opened besides the main one ([`EngineConfig::keyspaces`]); 0: none (not asked
+    /// for, or the engine has no such thing). [`Engine::flush`] and [`Engine::compact`] cover
+    /// them too.
+    fn keyspace_count(&self) -> usize {
+        0
+    }
+    /// Inserts or replaces `key` in keyspace `ks` (< [`Engine::keyspace_count`]), not durable.
+    fn put_in(&self, _ks: usize, _key: &[u8], _value: &[u8]) -> Result<()> {
+        Err(no_keyspaces())
+    }
+    /// Applies all (keyspace, key, value) atomically, not durable. Used to load, not timed.
+    fn write_batch_in(&self, _items: &[(usize, &[u8], &[u8])]) -> Result<()> {
+        Err(no_keyspaces())
+    }
+    /// Runs `body` in one new transaction and commits it (not durable: the non-sync workloads'
+    /// durability). An error from `body` abandons the transaction and is returned.
+    fn transaction(&self, _body: TxBody<'_>) -> Result<TxOutcome> {
+        Ok(TxOutcome::Unsupported)
+    }
 }
 
 /// Reads through one engine from one thread.
@@ -76,6 +147,10 @@ pub trait Reader {
     /// Visits up to `limit` entries from the first key >= `start`, in order; returns the number of
     /// entries visited (`None`: the engine cannot iterate).
     fn scan(&mut self, start: &[u8], limit: usize) -> Result<Option<u64>>;
+    /// [`Reader::get`] in keyspace `ks` (< [`Engine::keyspace_count`]).
+    fn get_in(&mut self, _ks: usize, _key: &[u8]) -> Result<Option<usize>> {
+        Err(no_keyspaces())
+    }
 }
 
 /// Engine names, in table order (lsmkv first, then the peers).
@@ -101,4 +176,62 @@ pub fn open(name: &str, dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine
         "rocksdb" => return Err("built without the `rocksdb` feature (see README.md)".into()),
         other => return Err(format!("unknown engine {other:?}").into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{Params, run_group};
+
+    /// Every real engine (as built) through the keyspace and transaction workloads at a small
+    /// size, with 20 hot counters so that optimistic engines do meet conflicts: each workload's
+    /// own check (every read hits; the counters add up) must pass.
+    #[test]
+    fn real_engines_pass_the_keyspace_and_transaction_checks() {
+        let p = Params {
+            num: 3000,
+            reads: Some(1000),
+            seeks: None,
+            sync_num: None,
+            txns: Some(400),
+            txn_keys: Some(20),
+            seed: 3,
+            cache_mib: 8,
+            lsmkv_opts: Vec::new(),
+            rss_sample_ms: 0,
+        };
+        let groups: [(&str, [&str; 2]); 2] = [
+            ("keyspaces", ["keyspaces4", "keyspaces4read"]),
+            ("txn", ["txn", "txn4"]),
+        ];
+        for name in all_names() {
+            for (group, ws) in &groups {
+                let dir = std::env::temp_dir().join(format!(
+                    "compare-engines-{}-{name}-{group}",
+                    std::process::id()
+                ));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                let eng = open(name, &dir, &EngineConfig::for_group(group, 8, Vec::new())).unwrap();
+                let ws: Vec<String> = ws.iter().map(|w| (*w).to_string()).collect();
+                let rs = run_group(name, eng.as_ref(), &dir, &ws, &p);
+                drop(eng);
+                std::fs::remove_dir_all(&dir).unwrap();
+                for r in rs {
+                    if name == "sled" && *group == "txn" {
+                        assert_eq!(r.status, "unsupported", "{r:?}");
+                        continue;
+                    }
+                    assert_eq!(r.status, "ok", "{name}: {r:?}");
+                    assert!(r.verified.is_some(), "{name}: {r:?}");
+                    if *group == "txn" {
+                        assert_eq!(r.ops, 400, "{name}: {r:?}");
+                        if name == "redb" {
+                            assert_eq!(r.conflicts, Some(0), "redb's writers queue");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -5,20 +5,33 @@
 //! amortized like redb's own benchmark (one transaction for many reads), but recent enough that
 //! readwhilewriting sees the writer's data and redb can reclaim the pages it frees (a transaction
 //! held for the whole workload grew the file to 2.4 GB and read a frozen snapshot).
+//!
+//! With `EngineConfig::keyspaces` the database also has tables `ks0`, `ks1`, ...; each put into
+//! one is its own write transaction, like every put. A transaction (`Engine::transaction`) is
+//! one write transaction: redb runs one writer at a time (`begin_write` waits for the current
+//! one), so its transactions never conflict; they queue.
 
 use std::path::Path;
 
-use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Engine, EngineConfig, Reader, Result};
+use super::{Engine, EngineConfig, Reader, Result, Tx, TxBody, TxOutcome};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bench");
 
 /// Operations served by one read transaction before the reader begins a fresh one.
 const REFRESH_OPS: u32 = 1000;
 
+type Table<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
+
 pub struct RedbEngine {
     db: Database,
+    /// Names of the keyspace tables (`ks0`, ...).
+    spaces: Vec<String>,
+}
+
+fn space_table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+    TableDefinition::new(name)
 }
 
 impl RedbEngine {
@@ -26,29 +39,43 @@ impl RedbEngine {
         let db = Database::builder()
             .set_cache_size(usize::try_from(cfg.cache_bytes)?)
             .create(dir.join("bench.redb"))?;
+        let spaces: Vec<String> = (0..cfg.keyspaces).map(|i| format!("ks{i}")).collect();
         let tx = db.begin_write()?;
         tx.open_table(TABLE)?;
+        for name in &spaces {
+            tx.open_table(space_table(name))?;
+        }
         tx.commit()?;
-        Ok(RedbEngine { db })
+        Ok(RedbEngine { db, spaces })
     }
 
-    fn commit_with(
+    fn space(&self, ks: usize) -> Result<TableDefinition<'_, &'static [u8], &'static [u8]>> {
+        let name = self
+            .spaces
+            .get(ks)
+            .ok_or_else(|| format!("no keyspace {ks}"))?;
+        Ok(space_table(name))
+    }
+
+    /// One write transaction: `f` gets the transaction, commits it.
+    fn write_tx<T>(
         &self,
         sync: bool,
-        f: impl FnOnce(&mut redb::Table<&[u8], &[u8]>) -> Result<()>,
-    ) -> Result<()> {
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(if sync {
             Durability::Immediate
         } else {
             Durability::None
         })?;
-        {
-            let mut t = tx.open_table(TABLE)?;
-            f(&mut t)?;
-        }
+        let out = f(&tx)?;
         tx.commit()?;
-        Ok(())
+        Ok(out)
+    }
+
+    fn commit_with(&self, sync: bool, f: impl FnOnce(&mut Table<'_>) -> Result<()>) -> Result<()> {
+        self.write_tx(sync, |tx| f(&mut tx.open_table(TABLE)?))
     }
 }
 
@@ -70,11 +97,7 @@ impl Engine for RedbEngine {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {
-        Ok(Box::new(RedbReader {
-            db: &self.db,
-            table: open_read(&self.db)?,
-            ops: 0,
-        }))
+        Ok(Box::new(RedbReader::open(&self.db, &self.spaces)?))
     }
 
     fn flush(&self) -> Result<()> {
@@ -86,24 +109,89 @@ impl Engine for RedbEngine {
         // `Database::compact` needs `&mut self` and no live transactions; the engine is shared.
         Ok(false)
     }
+
+    fn keyspace_count(&self) -> usize {
+        self.spaces.len()
+    }
+
+    fn put_in(&self, ks: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        let def = self.space(ks)?;
+        self.write_tx(false, |tx| {
+            tx.open_table(def)?.insert(key, value)?;
+            Ok(())
+        })
+    }
+
+    fn write_batch_in(&self, items: &[(usize, &[u8], &[u8])]) -> Result<()> {
+        self.write_tx(false, |tx| {
+            let mut tables = self
+                .spaces
+                .iter()
+                .map(|n| tx.open_table(space_table(n)))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for (ks, k, v) in items {
+                tables
+                    .get_mut(*ks)
+                    .ok_or_else(|| format!("no keyspace {ks}"))?
+                    .insert(*k, *v)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn transaction(&self, body: TxBody<'_>) -> Result<TxOutcome> {
+        self.write_tx(false, |tx| {
+            body(&mut RedbTx(&mut tx.open_table(TABLE)?))?;
+            Ok(TxOutcome::Committed)
+        })
+    }
 }
 
-fn open_read(db: &Database) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>> {
-    Ok(db.begin_read()?.open_table(TABLE)?)
+struct RedbTx<'a, 'txn>(&'a mut Table<'txn>);
+
+impl Tx for RedbTx<'_, '_> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key)?.map(|g| g.value().to_vec()))
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.0.insert(key, value)?;
+        Ok(())
+    }
 }
+
+type ReadTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 struct RedbReader<'a> {
     db: &'a Database,
-    table: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    names: &'a [String],
+    table: ReadTable,
+    /// The keyspace tables, from the same read transaction as `table`.
+    spaces: Vec<ReadTable>,
     ops: u32,
 }
 
-impl RedbReader<'_> {
+impl<'a> RedbReader<'a> {
+    /// Opens every table in one new read transaction (the tables keep it alive).
+    fn open(db: &'a Database, names: &'a [String]) -> Result<Self> {
+        let tx = db.begin_read()?;
+        let spaces = names
+            .iter()
+            .map(|n| tx.open_table(space_table(n)))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RedbReader {
+            db,
+            names,
+            table: tx.open_table(TABLE)?,
+            spaces,
+            ops: 0,
+        })
+    }
+
     fn tick(&mut self) -> Result<()> {
         self.ops += 1;
         if self.ops >= REFRESH_OPS {
-            self.ops = 0;
-            self.table = open_read(self.db)?;
+            *self = RedbReader::open(self.db, self.names)?;
         }
         Ok(())
     }
@@ -124,5 +212,14 @@ impl Reader for RedbReader<'_> {
             n += 1;
         }
         Ok(Some(n))
+    }
+
+    fn get_in(&mut self, ks: usize, key: &[u8]) -> Result<Option<usize>> {
+        self.tick()?;
+        let t = self
+            .spaces
+            .get(ks)
+            .ok_or_else(|| format!("no keyspace {ks}"))?;
+        Ok(t.get(key)?.map(|g| g.value().len()))
     }
 }

@@ -1,6 +1,9 @@
 //! sled 0.34: default tree, 64 MiB cache, no compression (sled's zstd needs a feature and is not
 //! LZ4). sled has no per-write WAL sync: sync writes call `flush()` after the write, which is
 //! what sled offers for durability.
+//!
+//! Keyspaces are sled trees (`open_tree`). Transactions are not driven: sled's closure API
+//! retries conflicts by itself and its transactional trees are a separate API.
 
 use std::path::Path;
 
@@ -8,6 +11,8 @@ use super::{Engine, EngineConfig, Reader, Result};
 
 pub struct SledEngine {
     db: sled::Db,
+    /// The trees of `put_in`.
+    spaces: Vec<sled::Tree>,
 }
 
 impl SledEngine {
@@ -17,7 +22,16 @@ impl SledEngine {
             .cache_capacity(cfg.cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Ok(SledEngine { db })
+        let spaces = (0..cfg.keyspaces)
+            .map(|i| db.open_tree(format!("ks{i}")))
+            .collect::<sled::Result<Vec<_>>>()?;
+        Ok(SledEngine { db, spaces })
+    }
+
+    fn space(&self, ks: usize) -> Result<&sled::Tree> {
+        self.spaces
+            .get(ks)
+            .ok_or_else(|| format!("no keyspace {ks}").into())
     }
 }
 
@@ -43,10 +57,14 @@ impl Engine for SledEngine {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {
-        Ok(Box::new(SledReader { db: &self.db }))
+        Ok(Box::new(SledReader {
+            db: &self.db,
+            spaces: &self.spaces,
+        }))
     }
 
     fn flush(&self) -> Result<()> {
+        // One flush covers every tree of the database.
         self.db.flush()?;
         Ok(())
     }
@@ -54,10 +72,36 @@ impl Engine for SledEngine {
     fn compact(&self) -> Result<bool> {
         Ok(false)
     }
+
+    fn keyspace_count(&self) -> usize {
+        self.spaces.len()
+    }
+
+    fn put_in(&self, ks: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        self.space(ks)?.insert(key, value)?;
+        Ok(())
+    }
+
+    fn write_batch_in(&self, items: &[(usize, &[u8], &[u8])]) -> Result<()> {
+        // Atomic across trees only inside a transaction; this is untimed loading, one batch per
+        // tree is enough.
+        let mut batches = vec![sled::Batch::default(); self.spaces.len()];
+        for (ks, k, v) in items {
+            batches
+                .get_mut(*ks)
+                .ok_or_else(|| format!("no keyspace {ks}"))?
+                .insert(*k, *v);
+        }
+        for (tree, b) in self.spaces.iter().zip(batches) {
+            tree.apply_batch(b)?;
+        }
+        Ok(())
+    }
 }
 
 struct SledReader<'a> {
     db: &'a sled::Db,
+    spaces: &'a [sled::Tree],
 }
 
 impl Reader for SledReader<'_> {
@@ -73,5 +117,13 @@ impl Reader for SledReader<'_> {
             n += 1;
         }
         Ok(Some(n))
+    }
+
+    fn get_in(&mut self, ks: usize, key: &[u8]) -> Result<Option<usize>> {
+        let tree = self
+            .spaces
+            .get(ks)
+            .ok_or_else(|| format!("no keyspace {ks}"))?;
+        Ok(tree.get(key)?.map(|v| v.len()))
     }
 }

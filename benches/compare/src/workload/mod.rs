@@ -6,6 +6,11 @@
 //! pseudo-random bytes followed by the same 50 again (half compressible). All randomness comes
 //! from splitmix64 seeded by `--seed` and the workload, so runs are repeatable.
 
+mod keyspaces;
+#[cfg(test)]
+mod mem;
+mod txn;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -23,6 +28,12 @@ pub const BATCH: usize = 1000;
 pub const SEEK_NEXTS: usize = 100;
 /// Writer threads in `fillsync4`.
 pub const SYNC_THREADS: usize = 4;
+/// Keyspaces (column families, partitions, tables) of `keyspaces4` and `keyspaces4read`.
+pub const KEYSPACES: usize = 4;
+/// Threads in `txn4`.
+pub const TXN_THREADS: usize = 4;
+/// What one `txn`/`txn4` op is.
+pub const TXN_UNIT: &str = "txn of 2 gets + 2 puts";
 
 /// Every workload: name, the process group it runs in, and what one timed "op" is.
 /// Workloads of one group run in one child process, in this order, on one database.
@@ -38,6 +49,10 @@ pub const WORKLOADS: &[(&str, &str, &str)] = &[
     ("readseq", "read", "next"),
     ("seekrandom", "read", "seek + 100 next"),
     ("readwhilewriting", "read", "get"),
+    ("keyspaces4", "keyspaces", "put"),
+    ("keyspaces4read", "keyspaces", "get"),
+    ("txn", "txn", TXN_UNIT),
+    ("txn4", "txn", TXN_UNIT),
 ];
 
 pub fn group_of(workload: &str) -> Option<&'static str> {
@@ -67,6 +82,15 @@ pub struct Params {
     /// Writes in fillsync and in fillsync4 (all threads together) (default: min(--num, 10000)).
     #[arg(long)]
     pub sync_num: Option<u64>,
+    /// Transactions in txn and in txn4 (all threads together) (default: --num / 10).
+    #[arg(long)]
+    #[serde(default)]
+    pub txns: Option<u64>,
+    /// Counters the transactions pick from: keys 0..N of the loaded --num (default: all of
+    /// them); fewer make transactions collide (conflicts, or waits where writers queue).
+    #[arg(long)]
+    #[serde(default)]
+    pub txn_keys: Option<u64>,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -132,6 +156,13 @@ impl Params {
     pub fn sync_num(&self) -> u64 {
         self.sync_num.unwrap_or(self.num.min(10_000))
     }
+    pub fn txns(&self) -> u64 {
+        self.txns.unwrap_or((self.num / 10).max(1))
+    }
+    /// At least 2 (a transaction takes two distinct counters), at most --num.
+    pub fn txn_keys(&self) -> u64 {
+        self.txn_keys.unwrap_or(self.num).clamp(2, self.num.max(2))
+    }
     /// Values of every `--flag` this struct has, for a child's command line (which gets
     /// `--num` of its own).
     pub fn to_args(&self) -> Vec<String> {
@@ -151,6 +182,8 @@ impl Params {
             ("--reads", self.reads),
             ("--seeks", self.seeks),
             ("--sync-num", self.sync_num),
+            ("--txns", self.txns),
+            ("--txn-keys", self.txn_keys),
         ] {
             if let Some(v) = v {
                 a.push(flag.into());
@@ -208,6 +241,12 @@ pub struct WorkloadResult {
     /// readwhilewriting: puts per second of the concurrent writer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writer_ops_per_sec: Option<f64>,
+    /// txn, txn4: attempts that failed with a conflict and were retried (`ops` counts commits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<u64>,
+    /// What the workload's end-of-run check confirmed (it fails the workload otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
     /// LSM engines that expose their counters (lsmkv): bytes written to tables by flushes and
     /// compactions during the workload and its flush / user key+value bytes written by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +294,8 @@ impl WorkloadResult {
             peak_file_bytes: 0,
             compacted: false,
             writer_ops_per_sec: None,
+            conflicts: None,
+            verified: None,
             write_amp: None,
             levels: None,
             level_shape: Vec::new(),
@@ -413,6 +454,19 @@ pub fn run_group(
                 );
                 Ok(p.num)
             }
+            // keyspaces4read alone still needs the keys to read.
+            "keyspaces" if !workloads.iter().any(|w| w == "keyspaces4") => {
+                keyspaces::load(eng, p.num, p.seed)
+            }
+            "txn" => {
+                let t = Instant::now();
+                let n = txn::load_counters(eng, p.num, p.seed)?;
+                eprintln!(
+                    "  [{engine_name}] loaded, flushed and warmed {n} counters in {:.1}s",
+                    t.elapsed().as_secs_f64()
+                );
+                Ok(n)
+            }
             _ => Ok(0),
         }
     };
@@ -441,7 +495,7 @@ pub fn run_group(
         let mem = sampler.peaks();
         let mut r = match res {
             Ok(None) => WorkloadResult::empty(engine_name, w, "unsupported", None),
-            Ok(Some((m, writer))) => {
+            Ok(Some((m, extra))) => {
                 let mut r = WorkloadResult::empty(engine_name, w, "ok", None);
                 r.ops = m.ops;
                 r.secs = m.secs;
@@ -462,11 +516,13 @@ pub fn run_group(
                 }
                 if matches!(
                     w.as_str(),
-                    "readrandom" | "readmissing" | "readwhilewriting"
+                    "readrandom" | "readmissing" | "readwhilewriting" | "keyspaces4read"
                 ) {
                     r.found = Some(m.found);
                 }
-                r.writer_ops_per_sec = writer;
+                r.writer_ops_per_sec = extra.writer_ops_per_sec;
+                r.conflicts = extra.conflicts;
+                r.verified = extra.verified;
                 r
             }
             Err(e) => WorkloadResult::empty(engine_name, w, "failed", Some(e.to_string())),
@@ -480,14 +536,18 @@ pub fn run_group(
         r.peak_anon_bytes = mem.anon;
         r.peak_file_bytes = mem.file;
         distinct = match w.as_str() {
-            "fillseq" | "fillrandom" | "fillbatch" => p.num,
+            "fillseq" | "fillrandom" | "fillbatch" | "keyspaces4" => p.num,
             "fillsync" | "fillsync4" => distinct + p.sync_num(),
             _ => distinct,
         };
         // Untimed: make the state on disk comparable before measuring it. The LSM counters are
         // read after the flush (so the memtable's bytes count) and before the full compaction
         // (which is ours, not the workload's).
-        let flushed = if w.starts_with("fill") || w == "overwrite" || w == "readwhilewriting" {
+        let writes = matches!(
+            w.as_str(),
+            "overwrite" | "readwhilewriting" | "keyspaces4" | "txn" | "txn4"
+        );
+        let flushed = if w.starts_with("fill") || writes {
             eng.flush()
         } else {
             Ok(())
@@ -518,7 +578,7 @@ pub fn run_group(
             r.space_amp = allocated as f64 / (distinct as f64 * (KEY_LEN + VALUE_LEN) as f64);
         }
         eprintln!(
-            "  [{engine_name} {}] {w:<17} {:>9} {:>12.0} ops/s  p50 {:>8} us  p99 {:>8} us  disk {:>6.1} MiB  rss {:>6.1} MiB (anon {:.1}, file {:.1}){}{}",
+            "  [{engine_name} {}] {w:<17} {:>9} {:>12.0} ops/s  p50 {:>8} us  p99 {:>8} us  disk {:>6.1} MiB  rss {:>6.1} MiB (anon {:.1}, file {:.1}){}{}{}",
             p.num,
             r.status,
             r.ops_per_sec,
@@ -533,6 +593,10 @@ pub fn run_group(
                 (None, Some(l)) => format!("  {l} levels"),
                 _ => String::new(),
             },
+            r.conflicts.map_or(String::new(), |c| format!(
+                "  conflicts {c} ({:.2}%)",
+                crate::report::conflict_rate(r.ops, c) * 100.0
+            )),
             r.error
                 .as_deref()
                 .map_or(String::new(), |e| format!("  ({e})")),
@@ -544,6 +608,23 @@ pub fn run_group(
 
 /// Writes keys 0..n in order, 1000 per batch, no sync. Untimed preparation.
 fn load(eng: &dyn Engine, n: u64, seed: u64) -> Result<()> {
+    load_batches(n, seed, |_, keys, vals| {
+        let items: Vec<(&[u8], &[u8])> = keys
+            .iter()
+            .zip(vals.iter())
+            .map(|(k, v)| (&k[..], &v[..]))
+            .collect();
+        eng.write_batch(&items, false)
+    })
+}
+
+/// The keys 0..n in order with their load values, 1000 at a time: `write(first index, keys,
+/// values)` (values may be changed before they are written).
+fn load_batches(
+    n: u64,
+    seed: u64,
+    mut write: impl FnMut(u64, &[[u8; KEY_LEN]], &mut [[u8; VALUE_LEN]]) -> Result<()>,
+) -> Result<()> {
     let mut rng = Rng::new(seed, "load");
     let mut keys = Vec::with_capacity(BATCH);
     let mut vals = Vec::with_capacity(BATCH);
@@ -558,12 +639,7 @@ fn load(eng: &dyn Engine, n: u64, seed: u64) -> Result<()> {
             fill_value(&mut rng, &mut v);
             vals.push(v);
         }
-        let items: Vec<(&[u8], &[u8])> = keys
-            .iter()
-            .zip(&vals)
-            .map(|(k, v)| (&k[..], &v[..]))
-            .collect();
-        eng.write_batch(&items, false)?;
+        write(i, &keys, &mut vals)?;
         i = end;
     }
     Ok(())
@@ -589,7 +665,15 @@ fn warm(eng: &dyn Engine, n: u64) -> Result<()> {
     Ok(())
 }
 
-type Outcome = Option<(Meas, Option<f64>)>;
+/// What a workload reports besides its timing.
+#[derive(Default)]
+struct Extra {
+    writer_ops_per_sec: Option<f64>,
+    conflicts: Option<u64>,
+    verified: Option<String>,
+}
+
+type Outcome = Option<(Meas, Extra)>;
 
 /// Runs one timed workload. `Ok(None)`: the engine cannot do it.
 fn run_one(eng: &dyn Engine, w: &str, p: &Params) -> Result<Outcome> {
@@ -760,11 +844,19 @@ fn run_one(eng: &dyn Engine, w: &str, p: &Params) -> Result<Outcome> {
                 Ok((res?, wsecs))
             })?;
             let wps = writes.load(Ordering::Relaxed) as f64 / wsecs.max(1e-9);
-            return Ok(Some((m, Some(wps))));
+            let extra = Extra {
+                writer_ops_per_sec: Some(wps),
+                ..Extra::default()
+            };
+            return Ok(Some((m, extra)));
         }
+        "keyspaces4" => return keyspaces::write(eng, p),
+        "keyspaces4read" => return keyspaces::read(eng, p),
+        "txn" => return txn::run(eng, w, p, 1),
+        "txn4" => return txn::run(eng, w, p, TXN_THREADS),
         other => return Err(format!("unknown workload {other:?}").into()),
     };
-    Ok(Some((m, None)))
+    Ok(Some((m, Extra::default())))
 }
 
 #[cfg(test)]
@@ -800,42 +892,36 @@ mod tests {
         assert_eq!(p, (0..1000).collect::<Vec<_>>());
     }
 
-    /// A BTreeMap engine, to run the runner end to end without a real store.
-    struct Mem(std::sync::RwLock<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>);
+    use mem::{Fault, Mem};
 
-    impl Engine for Mem {
-        fn put(&self, k: &[u8], v: &[u8], _sync: bool) -> Result<()> {
-            self.0.write().unwrap().insert(k.to_vec(), v.to_vec());
-            Ok(())
-        }
-        fn write_batch(&self, items: &[(&[u8], &[u8])], _sync: bool) -> Result<()> {
-            let mut m = self.0.write().unwrap();
-            for (k, v) in items {
-                m.insert(k.to_vec(), v.to_vec());
-            }
-            Ok(())
-        }
-        fn reader(&self) -> Result<Box<dyn crate::engines::Reader + '_>> {
-            Ok(Box::new(MemReader(self)))
-        }
-        fn flush(&self) -> Result<()> {
-            Ok(())
-        }
-        fn compact(&self) -> Result<bool> {
-            Ok(false)
+    fn small(num: u64) -> Params {
+        Params {
+            num,
+            reads: None,
+            seeks: None,
+            sync_num: None,
+            txns: None,
+            txn_keys: None,
+            seed: 1,
+            cache_mib: 8,
+            lsmkv_opts: Vec::new(),
+            rss_sample_ms: 0,
         }
     }
 
-    struct MemReader<'a>(&'a Mem);
-
-    impl crate::engines::Reader for MemReader<'_> {
-        fn get(&mut self, k: &[u8]) -> Result<Option<usize>> {
-            Ok(self.0.0.read().unwrap().get(k).map(Vec::len))
-        }
-        fn scan(&mut self, start: &[u8], limit: usize) -> Result<Option<u64>> {
-            let m = self.0.0.read().unwrap();
-            Ok(Some(m.range(start.to_vec()..).take(limit).count() as u64))
-        }
+    /// Runs `workloads` (of one group) against `eng` in a scratch directory.
+    pub(super) fn run_on(eng: &dyn Engine, ws: &[&str], p: &Params) -> Vec<WorkloadResult> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "compare-run-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ws: Vec<String> = ws.iter().map(|w| (*w).to_string()).collect();
+        let rs = run_group("mem", eng, &dir, &ws, p);
+        std::fs::remove_dir_all(&dir).unwrap();
+        rs
     }
 
     #[test]
@@ -845,6 +931,8 @@ mod tests {
             reads: Some(500),
             seeks: Some(50),
             sync_num: Some(40),
+            txns: Some(200),
+            txn_keys: None,
             seed: 1,
             cache_mib: 8,
             lsmkv_opts: Vec::new(),
@@ -853,13 +941,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("compare-runner-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut all = Vec::new();
-        for g in ["fillseq", "fill", "fillbatch", "sync", "read"] {
+        for g in [
+            "fillseq",
+            "fill",
+            "fillbatch",
+            "sync",
+            "read",
+            "keyspaces",
+            "txn",
+        ] {
             let ws: Vec<String> = WORKLOADS
                 .iter()
                 .filter(|w| w.1 == g)
                 .map(|w| w.0.to_string())
                 .collect();
-            let eng = Mem(Default::default());
+            let eng = Mem::with_keyspaces(KEYSPACES);
             all.extend(run_group("mem", &eng, &dir, &ws, &p));
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -878,6 +974,18 @@ mod tests {
         assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
         assert!(get("readrandom").p99_us.is_some());
         assert!(get("readrandom").p999_us >= get("readrandom").p99_us);
+        assert_eq!(get("keyspaces4").ops, 2000);
+        assert_eq!(
+            get("keyspaces4").space_amp,
+            0.0,
+            "no files, but distinct keys known"
+        );
+        assert_eq!(get("keyspaces4read").found, Some(500));
+        assert_eq!((get("txn").ops, get("txn4").ops), (200, 200));
+        assert_eq!(get("txn4").conflicts, Some(0));
+        for w in ["keyspaces4", "keyspaces4read", "txn", "txn4"] {
+            assert!(get(w).verified.is_some(), "{w}");
+        }
         assert!(all.iter().all(|r| r.num == 2000));
         // The BTreeMap engine has no LSM counters.
         assert!(
@@ -888,23 +996,97 @@ mod tests {
 
     #[test]
     fn overwrite_alone_loads_first() {
-        let p = Params {
-            num: 300,
-            reads: None,
-            seeks: None,
-            sync_num: None,
-            seed: 1,
-            cache_mib: 8,
-            lsmkv_opts: Vec::new(),
-            rss_sample_ms: 0,
-        };
-        let eng = Mem(Default::default());
-        let dir = std::env::temp_dir().join(format!("compare-ow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let rs = run_group("mem", &eng, &dir, &["overwrite".to_string()], &p);
-        std::fs::remove_dir_all(&dir).unwrap();
+        let eng = Mem::new();
+        let rs = run_on(&eng, &["overwrite"], &small(300));
         assert_eq!(rs[0].status, "ok");
-        assert_eq!(eng.0.read().unwrap().len(), 300);
+        assert_eq!(eng.main.read().unwrap().len(), 300);
+    }
+
+    #[test]
+    fn keyspace_reads_alone_load_first() {
+        let eng = Mem::with_keyspaces(KEYSPACES);
+        let rs = run_on(&eng, &["keyspaces4read"], &small(300));
+        assert_eq!(rs[0].status, "ok", "{:?}", rs[0]);
+        assert_eq!(rs[0].found, Some(300));
+    }
+
+    #[test]
+    fn engines_without_keyspaces_or_transactions_are_unsupported() {
+        let eng = Mem::new();
+        let rs = run_on(&eng, &["keyspaces4", "keyspaces4read"], &small(100));
+        assert!(rs.iter().all(|r| r.status == "unsupported"), "{rs:?}");
+        struct NoTx(Mem);
+        impl Engine for NoTx {
+            fn put(&self, k: &[u8], v: &[u8], s: bool) -> Result<()> {
+                self.0.put(k, v, s)
+            }
+            fn write_batch(&self, items: &[(&[u8], &[u8])], s: bool) -> Result<()> {
+                self.0.write_batch(items, s)
+            }
+            fn reader(&self) -> Result<Box<dyn crate::engines::Reader + '_>> {
+                self.0.reader()
+            }
+            fn flush(&self) -> Result<()> {
+                Ok(())
+            }
+            fn compact(&self) -> Result<bool> {
+                Ok(false)
+            }
+        }
+        let rs = run_on(&NoTx(Mem::new()), &["txn", "txn4"], &small(100));
+        assert!(rs.iter().all(|r| r.status == "unsupported"), "{rs:?}");
+    }
+
+    #[test]
+    fn conflicts_are_retried_and_counted() {
+        let mut p = small(1000);
+        p.txns = Some(400);
+        let eng = Mem::conflicting_every(5);
+        let rs = run_on(&eng, &["txn", "txn4"], &p);
+        for r in &rs {
+            assert_eq!(r.status, "ok", "{r:?}");
+            assert_eq!(r.ops, 400, "commits, not attempts");
+            // Every 5th attempt fails: 400 commits take about 500 attempts (txn4 goes on
+            // counting where txn stopped).
+            let c = r.conflicts.unwrap();
+            assert!((95..=105).contains(&c), "{c}");
+        }
+        let rate = crate::report::conflict_rate(rs[0].ops, rs[0].conflicts.unwrap());
+        assert!((0.19..0.21).contains(&rate), "{rate}");
+    }
+
+    #[test]
+    fn a_hot_set_of_two_counters_still_adds_up() {
+        let mut p = small(100);
+        p.txns = Some(200);
+        p.txn_keys = Some(2);
+        let rs = run_on(&Mem::new(), &["txn4"], &p);
+        assert_eq!(rs[0].status, "ok", "{rs:?}");
+        assert!(
+            rs[0]
+                .verified
+                .as_deref()
+                .unwrap()
+                .contains("2 counters grew by 400")
+        );
+    }
+
+    /// A broken engine cannot produce a number: the checks fail the workload.
+    #[test]
+    fn broken_engines_fail_the_checks() {
+        let mut p = small(500);
+        p.txns = Some(100);
+        let rs = run_on(&Mem::new().faulty(Fault::LoseCommits), &["txn", "txn4"], &p);
+        for r in &rs {
+            assert_eq!(r.status, "failed", "{r:?}");
+            assert!(r.error.as_deref().unwrap().contains("check:"), "{r:?}");
+        }
+        let eng = Mem::with_keyspaces(KEYSPACES).faulty(Fault::SharedKeyspaces);
+        let rs = run_on(&eng, &["keyspaces4", "keyspaces4read"], &p);
+        for r in &rs {
+            assert_eq!(r.status, "failed", "{r:?}");
+            assert!(r.error.as_deref().unwrap().contains("found in"), "{r:?}");
+        }
     }
 
     #[test]
