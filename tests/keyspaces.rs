@@ -40,8 +40,18 @@ fn keyspaces_are_isolated_and_default_is_the_db() {
     assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"d"[..]));
     let default = db.keyspace("default").unwrap();
     assert_eq!(get(&default, "k").as_deref(), Some("d"));
-    // Same handle twice is the same keyspace.
+    // Same handle twice is the same keyspace; lookups never create.
     assert_eq!(db.keyspace("users").unwrap().id(), users.id());
+    assert_eq!(db.existing_keyspace("users").unwrap().id(), users.id());
+    assert!(db.keyspace_exists("orders"));
+    assert!(!db.keyspace_exists("typo"));
+    assert!(matches!(
+        db.existing_keyspace("typo"),
+        Err(Error::KeyspaceNotFound { .. })
+    ));
+    assert!(!db.keyspace_exists("typo"));
+    let v = users.put_versioned("versioned", "x").unwrap();
+    assert_eq!(users.get_versioned("versioned").unwrap().unwrap().1, v);
     users.delete("k").unwrap();
     assert_eq!(get(&users, "k"), None);
     assert_eq!(get(&orders, "k").as_deref(), Some("o"));

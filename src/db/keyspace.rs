@@ -216,6 +216,18 @@ impl Keyspace {
             .compare_and_write_in(&self.tree, key.as_ref(), expected, new_value)
     }
 
+    /// [`Db::put_versioned`] in this keyspace: a put (with the keyspace's TTL, if any) that
+    /// returns the key's new version. It joins the group commit like any put.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn put_versioned(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64> {
+        self.check_live()?;
+        let mut b = WriteBatch::new();
+        b.put_in(self, key, value);
+        self.db.write_versioned(b)
+    }
+
     /// [`Db::put_if_absent`] in this keyspace.
     ///
     /// # Errors

@@ -59,6 +59,22 @@ impl Db {
         self.open_keyspace(name, Some(opts))
     }
 
+    /// Whether the keyspace `name` exists.
+    pub fn keyspace_exists(&self, name: &str) -> bool {
+        self.shared().trees.load().by_name(name).is_some()
+    }
+
+    /// The existing keyspace `name`, never creating it (also on a read-only handle).
+    ///
+    /// # Errors
+    /// [`Error::KeyspaceNotFound`] when it does not exist.
+    pub fn existing_keyspace(&self, name: &str) -> Result<Keyspace> {
+        match self.shared().trees.load().by_name(name) {
+            Some(tree) => Ok(Keyspace::new(self.clone(), tree.clone())),
+            None => Err(Error::KeyspaceNotFound { name: name.into() }),
+        }
+    }
+
     /// The names of every keyspace, `default` included, sorted.
     ///
     /// # Errors

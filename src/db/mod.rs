@@ -591,6 +591,12 @@ impl Db {
         self.shared().tree(id).and_then(|t| t.ttl())
     }
 
+    /// Commits `batch` and returns the seqno of its first entry (its version).
+    pub(crate) fn write_versioned(&self, batch: WriteBatch) -> Result<u64> {
+        self.shared().check_writable()?;
+        write::write(self.shared(), batch)
+    }
+
     /// A handle on the `default` keyspace.
     pub(crate) fn default_keyspace(&self) -> Keyspace {
         Keyspace::new(self.clone(), self.shared().default_tree.clone())

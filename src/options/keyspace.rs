@@ -93,6 +93,31 @@ impl KeyspaceOptions {
         self.ttl
     }
 
+    /// The compression it sets, if any.
+    pub fn compression_value(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    /// The bloom false-positive rate it sets, if any.
+    pub fn bloom_false_positive_rate_value(&self) -> Option<f64> {
+        self.bloom_false_positive_rate
+    }
+
+    /// The prefix bloom length it sets, if any.
+    pub fn prefix_bloom_length_value(&self) -> Option<usize> {
+        self.prefix_bloom_length
+    }
+
+    /// The block size it sets, if any.
+    pub fn block_size_value(&self) -> Option<usize> {
+        self.block_size
+    }
+
+    /// The compaction strategy it sets, if any.
+    pub fn compaction_strategy_value(&self) -> Option<CompactionStrategy> {
+        self.compaction_strategy
+    }
+
     /// `db` with this keyspace's overrides applied.
     pub(crate) fn apply_to(&self, db: &Options) -> Options {
         let mut o = db.clone();
