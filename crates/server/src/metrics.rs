@@ -247,6 +247,8 @@ const ENGINE_COUNTERS: &[&str] = &[
     "entries_expired",
     "entries_filter_dropped",
     "entries_filter_replaced",
+    "range_deletes",
+    "tables_dropped_by_range_delete",
     "block_cache_hits",
     "block_cache_misses",
 ];
@@ -454,12 +456,19 @@ mod tests {
         "keyspaces_sst_bytes",
         "keyspaces_pending_compaction_bytes",
         "keyspaces_len_estimate",
+        "memtable_range_tombstones",
+        "sst_range_tombstones",
+        "levels_range_tombstones",
+        "keyspaces_memtable_range_tombstones",
+        "keyspaces_sst_range_tombstones",
+        "keyspaces_levels_range_tombstones",
     ];
 
     #[test]
     fn every_engine_field_is_classified_as_counter_or_gauge() {
         let mut stats = serde_json::to_value(lsmkv::Stats::default()).unwrap();
-        stats["levels"] = serde_json::json!([{"level": 0, "files": 1, "bytes": 2}]);
+        stats["levels"] =
+            serde_json::json!([{"level": 0, "files": 1, "bytes": 2, "range_tombstones": 3}]);
         let mut ks = serde_json::to_value(lsmkv::KeyspaceStats::default()).unwrap();
         ks["name"] = "default".into();
         ks["levels"] = stats["levels"].clone();
