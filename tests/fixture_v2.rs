@@ -119,13 +119,20 @@ fn fixture_v2_opens_and_reads_back_exactly() {
         assert_eq!(read_all(&ks, false), want, "keyspace {name}");
         assert_eq!(read_all(&ks, true), want, "keyspace {name} backward");
         for (k, v) in &want {
-            assert_eq!(ks.get(k).unwrap().as_deref(), Some(v.as_bytes()), "{name}/{k}");
+            assert_eq!(
+                ks.get(k).unwrap().as_deref(),
+                Some(v.as_bytes()),
+                "{name}/{k}"
+            );
         }
     }
     for gone in ["d/04", "u/12", "u/03", "u/expired", "wal/expired"] {
         let in_default = db.get(gone).unwrap();
         let in_users = users.get(gone).unwrap();
-        assert!(in_default.is_none() && in_users.is_none(), "{gone} must be absent");
+        assert!(
+            in_default.is_none() && in_users.is_none(),
+            "{gone} must be absent"
+        );
     }
     db.verify().unwrap();
     drop(users);
@@ -178,8 +185,12 @@ fn generate_fixture_v2() {
     for i in 0..20 {
         users.put(format!("u/{i:02}"), format!("user-{i}")).unwrap();
     }
-    users.put_with_ttl("u/long", "expires in 2117", LONG).unwrap();
-    users.put_with_ttl("u/expired", "expired in 2017", SHORT).unwrap();
+    users
+        .put_with_ttl("u/long", "expires in 2117", LONG)
+        .unwrap();
+    users
+        .put_with_ttl("u/expired", "expired in 2017", SHORT)
+        .unwrap();
     let ttl = db
         .keyspace_with("ttl", KeyspaceOptions::default().ttl(LONG))
         .unwrap();
@@ -196,7 +207,9 @@ fn generate_fixture_v2() {
     users.delete_prefix("u/1").unwrap();
     db.flush().unwrap();
     users.flush().unwrap();
-    users.put("u/17", "rewritten after the prefix delete").unwrap();
+    users
+        .put("u/17", "rewritten after the prefix delete")
+        .unwrap();
     users.flush().unwrap();
 
     let mut b = WriteBatch::new();

@@ -43,6 +43,16 @@ enum Op {
     Reopen,
     Compact,
     CompactRange(Vec<u8>, Vec<u8>),
+    /// The same kinds of operation in a second keyspace, `side`.
+    SidePut(Vec<u8>, Vec<u8>),
+    SideDeletePrefix(Vec<u8>),
+    SideRange {
+        rev: bool,
+        snapshot: Option<usize>,
+    },
+    SideFlush,
+    /// One batch across both keyspaces (`true`: `side`).
+    CrossBatch(Vec<(bool, Vec<u8>, Option<Vec<u8>>)>),
 }
 
 fn gen_key(r: &mut Rng) -> Vec<u8> {
@@ -68,7 +78,23 @@ fn gen_value(r: &mut Rng) -> Vec<u8> {
 
 fn gen_op(r: &mut Rng) -> Op {
     match r.below(100) {
-        0..=32 => Op::Put(gen_key(r), gen_value(r)),
+        0..=26 => Op::Put(gen_key(r), gen_value(r)),
+        27..=29 => Op::SidePut(gen_key(r), gen_value(r)),
+        30 => Op::SideDeletePrefix(format!("k{:02}", r.below(30)).into_bytes()),
+        31 => Op::CrossBatch(
+            (0..1 + r.below(6))
+                .map(|_| {
+                    let side = r.below(2) == 0;
+                    let k = gen_key(r);
+                    let v = (r.below(3) != 0).then(|| gen_value(r));
+                    (side, k, v)
+                })
+                .collect(),
+        ),
+        32 => Op::SideRange {
+            rev: r.below(2) == 0,
+            snapshot: (r.below(2) == 0).then(|| r.below(4) as usize),
+        },
         33 => {
             // Mostly short ranges; rarely an open end.
             let lo = gen_key(r);
@@ -106,7 +132,8 @@ fn gen_op(r: &mut Rng) -> Op {
         84..=87 => Op::TakeSnapshot,
         88..=89 => Op::DropSnapshot(r.below(4) as usize),
         90..=93 => Op::SnapshotGet(r.below(4) as usize, gen_key(r)),
-        94..=95 => Op::Flush,
+        94 => Op::Flush,
+        95 => Op::SideFlush,
         96 => {
             if r.below(3) == 0 {
                 Op::Compact
@@ -162,11 +189,16 @@ fn digest(rows: &[(Vec<u8>, Vec<u8>)]) -> u64 {
 /// Runs `ops` on a fresh database with `opts`; returns one answer digest per op. Panics with the
 /// op index when an answer differs from the model.
 fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
-    let open = || Db::open(dir, opts.clone()).expect("open");
-    let mut db = open();
+    let open = || {
+        let db = Db::open(dir, opts.clone()).expect("open");
+        let side = db.keyspace("side").expect("keyspace");
+        (db, side)
+    };
+    let (mut db, mut side) = open();
     let mut model = Model::new();
-    // Snapshots with the model seqno they must show.
-    let mut snaps: Vec<(Snapshot, u64)> = Vec::new();
+    let mut side_model = Model::new();
+    // Snapshots with the model seqno they must show, in `default` and in `side`.
+    let mut snaps: Vec<(Snapshot, u64, u64)> = Vec::new();
     let mut trace = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let ctx = || format!("[{label}] op {i}: {op:?}");
@@ -221,7 +253,7 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
                 snapshot,
             } => {
                 let (it, state) = match snapshot.and_then(|s| snaps.get(s)) {
-                    Some((s, m)) => (s.range(bounds(lo, hi)), model.at(*m)),
+                    Some((s, m, _)) => (s.range(bounds(lo, hi)), model.at(*m)),
                     None => (db.range(bounds(lo, hi)), model.latest().clone()),
                 };
                 let got = collect(it, *rev, *limit);
@@ -239,7 +271,7 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
                 if snaps.len() >= 4 {
                     snaps.remove(0);
                 }
-                snaps.push((db.snapshot(), model.seqno()));
+                snaps.push((db.snapshot(), model.seqno(), side_model.seqno()));
                 snaps.len() as u64
             }
             Op::DropSnapshot(s) => {
@@ -249,7 +281,7 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
                 snaps.len() as u64
             }
             Op::SnapshotGet(s, k) => match snaps.get(*s) {
-                Some((snap, m)) => {
+                Some((snap, m, _)) => {
                     let got = snap.get(k).expect("snapshot get").map(|v| v.to_vec());
                     assert_eq!(got.as_deref(), model.get_at(k, *m), "{}", ctx());
                     digest(&got.map(|v| (k.clone(), v)).into_iter().collect::<Vec<_>>())
@@ -274,25 +306,88 @@ fn run(ops: &[Op], opts: &Options, dir: &Path, label: &str) -> Vec<u64> {
                 0
             }
             Op::Reopen => {
-                // Snapshots keep the directory locked; they end with the handle.
+                // Snapshots and keyspace handles keep the directory locked.
                 snaps.clear();
+                drop(side);
                 db.close().expect("close");
-                db = open();
+                (db, side) = open();
+                0
+            }
+            Op::SidePut(k, v) => {
+                side.put(k, v).expect("side put");
+                side_model.put(k, v);
+                0
+            }
+            Op::SideDeletePrefix(p) => {
+                side.delete_prefix(p).expect("side delete_prefix");
+                let doomed: Vec<model::Entry> = model::prefix(side_model.latest(), p)
+                    .into_iter()
+                    .map(|(k, _)| (k, None))
+                    .collect();
+                side_model.write(&doomed);
+                0
+            }
+            Op::SideRange { rev, snapshot } => {
+                let all = (Bound::Unbounded, Bound::Unbounded);
+                let (it, state) = match snapshot.and_then(|s| snaps.get(s)) {
+                    Some((s, _, m)) => (s.range_in::<&[u8], _>(&side, ..), side_model.at(*m)),
+                    None => (side.range::<&[u8], _>(..), side_model.latest().clone()),
+                };
+                let got = collect(it, *rev, usize::MAX);
+                let want = limited(model::range(&state, &all), *rev, usize::MAX);
+                assert_eq!(got, want, "{}", ctx());
+                digest(&got)
+            }
+            Op::SideFlush => {
+                side.flush().expect("side flush");
+                0
+            }
+            Op::CrossBatch(entries) => {
+                let mut b = lsmkv::WriteBatch::new();
+                let (mut main, mut other): (Vec<model::Entry>, Vec<model::Entry>) =
+                    (Vec::new(), Vec::new());
+                for (in_side, k, v) in entries {
+                    match (in_side, v) {
+                        (true, Some(v)) => b.put_in(&side, k, v),
+                        (true, None) => b.delete_in(&side, k),
+                        (false, Some(v)) => b.put(k, v),
+                        (false, None) => b.delete(k),
+                    }
+                    let e = (k.clone(), v.clone());
+                    if *in_side {
+                        other.push(e);
+                    } else {
+                        main.push(e);
+                    }
+                }
+                db.write(b).expect("cross-keyspace batch");
+                model.write(&main);
+                side_model.write(&other);
                 0
             }
         };
         trace.push(answer);
         if i % 4096 == 4095 {
             // Long runs: the model keeps only what the live snapshots still need.
-            let oldest = snaps.iter().map(|(_, m)| *m).min();
+            let oldest = snaps.iter().map(|(_, m, _)| *m).min();
             model.forget_before(oldest.unwrap_or(model.seqno()));
+            let oldest = snaps.iter().map(|(_, _, m)| *m).min();
+            side_model.forget_before(oldest.unwrap_or(side_model.seqno()));
         }
     }
     let all = model::scan(&db);
     assert_eq!(all, model::pairs(model.latest()), "[{label}] final scan");
+    let side_all = model::collect(side.range::<&[u8], _>(..));
+    assert_eq!(
+        side_all,
+        model::pairs(side_model.latest()),
+        "[{label}] final scan of side"
+    );
     db.verify().expect("verify");
     trace.push(digest(&all));
+    trace.push(digest(&side_all));
     snaps.clear();
+    drop(side);
     db.close().expect("close");
     trace
 }
