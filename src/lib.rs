@@ -57,7 +57,9 @@ pub mod debug;
 pub use batch::WriteBatch;
 pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use db::Keyspace;
-pub use db::{CasOutcome, Db, Snapshot, TableInfo};
+pub use db::{
+    CasOutcome, Change, DEFAULT_FEED_CAPACITY, Db, Event, Snapshot, Subscription, TableInfo,
+};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 pub use index::{Index, IndexIter};

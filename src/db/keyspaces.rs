@@ -141,6 +141,7 @@ impl Db {
         let mut next = Trees::clone(&trees);
         next.by_id.remove(&tree.id);
         s.trees.store(Arc::new(next));
+        s.feed.keyspace_dropped(tree.id);
         let sv = tree.sv.load();
         for t in sv.version.levels.iter().flatten() {
             t.mark_obsolete();

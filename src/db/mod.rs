@@ -10,6 +10,7 @@
 //!   so that none of them calls another.
 //! - `open.rs`: recovery: lock, manifest, tables, WAL replay, orphan cleanup, threads.
 //! - `cas.rs`: versioned reads and conditional writes (compare-and-swap).
+//! - `feed/`: the change feed; the write leader hands it each committed group.
 //! - `read.rs`: snapshots, iterators, `Db::tables`, `Db::verify`.
 //! - `counters.rs`: operation counters and `Db::stats`.
 //! - `version.rs`: the `SuperVersion` readers load without locking (arc-swap).
@@ -26,6 +27,7 @@ pub(crate) mod index;
 mod index_build;
 mod counters;
 mod expiring;
+mod feed;
 mod flush;
 mod keyspace;
 mod keyspaces;
@@ -58,6 +60,7 @@ use crate::value::Value;
 use counters::Counters;
 pub use cas::CasOutcome;
 pub use keyspace::Keyspace;
+pub use feed::{Change, DEFAULT_FEED_CAPACITY, Event, Subscription};
 pub use read::{Snapshot, TableInfo};
 pub(crate) use compact::everything as everything_bounds;
 pub(crate) use read::{len_estimate, prefix_bounds, search, to_bounds, tree_tables};
@@ -94,6 +97,8 @@ pub(crate) struct Shared {
     indexes: ArcSwap<index::IndexSet>,
     /// Writes committed while transactions are open, for their conflict checks.
     commit_log: conflicts::CommitLog,
+    /// Change-feed subscribers; every commit is handed to it.
+    feed: feed::Feed,
     /// Highest seqno assigned; only the write leader changes it.
     last_seqno: AtomicU64,
     /// Highest seqno whose batch is fully in the memtable; what readers see.
@@ -189,6 +194,7 @@ impl Shared {
             queue: WriteQueue::default(),
             commit_log: conflicts::CommitLog::default(),
             indexes: ArcSwap::from_pointee(index::IndexSet::default()),
+            feed: feed::Feed::default(),
             last_seqno: AtomicU64::new(last_seqno),
             visible_seqno: AtomicU64::new(last_seqno),
             sched: scheduler::Scheduler::default(),
@@ -339,6 +345,8 @@ impl DbInner {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::Release);
         shared.sched.wake_all();
+        // No handle is left to write: subscribers get what is queued, then disconnect.
+        shared.feed.close();
         for h in self.threads.lock().drain(..) {
             // A background body's panic is caught and poisons the database where it happens
             // (`spawn_background`); a join error can only come from a panic in that handler.

@@ -275,6 +275,8 @@ fn commit_locked(
     if shared.commit_log.any_open() {
         shared.commit_log.append(written(&sealed));
     }
+    // Still under the WAL lock: change-feed subscribers get commits in commit order.
+    super::feed::publish(shared, &sealed);
     c.batches.fetch_add(sealed.len() as u64, Ordering::Relaxed);
     Ok(results)
 }
