@@ -293,7 +293,8 @@ impl Db {
     /// Writers never wait for subscribers: a subscription buffers up to
     /// [`DEFAULT_FEED_CAPACITY`] events ([`Subscription::with_capacity`]), and one that falls
     /// further behind misses events and then receives [`Event::Lagged`] with how many. Dropping
-    /// the [`Subscription`] unsubscribes. The call may wait for a commit in progress.
+    /// the [`Subscription`] unsubscribes. The call may wait for a commit in progress. On a
+    /// read-only handle nothing arrives: it commits nothing, and [`Db::refresh`] sends no events.
     ///
     /// To mirror the data, subscribe first, then read a [`Db::snapshot`]: the events with a
     /// seqno above the snapshot's are exactly the changes it does not hold.

@@ -46,7 +46,8 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Change {
-    /// The write's sequence number (its version, as [`Db::get_versioned`] reports it).
+    /// The write's sequence number: its version, as
+    /// [`Db::get_versioned`](crate::Db::get_versioned) reports it.
     pub seqno: u64,
     /// The name of the keyspace.
     pub keyspace: String,
@@ -145,8 +146,10 @@ impl QueueState {
     }
 }
 
-/// A subscription to committed changes, from [`Db::subscribe`], [`Keyspace::subscribe`] or
-/// [`Db::subscribe_all`]: a receiver of [`Event`]s in commit order. Dropping it unsubscribes.
+/// A subscription to committed changes, from [`Db::subscribe`](crate::Db::subscribe),
+/// [`Keyspace::subscribe`](crate::Keyspace::subscribe) or
+/// [`Db::subscribe_all`](crate::Db::subscribe_all): a receiver of [`Event`]s in commit order.
+/// Dropping it unsubscribes.
 ///
 /// It buffers up to [`DEFAULT_FEED_CAPACITY`] events (see [`Subscription::with_capacity`]);
 /// writers never wait for it. A subscriber that does not keep up misses events and is told so by
