@@ -32,6 +32,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+use super::index::INDEX_KEYSPACE_PREFIX;
 use super::tree::Tree;
 use super::{Db, Keyspace, Shared};
 use crate::batch::{BatchEntry, WriteBatch};
@@ -61,9 +62,13 @@ impl Filter {
         }
     }
 
-    fn matches(&self, item: &Item<'_>) -> bool {
-        if self.keyspace.is_some_and(|k| k != item.keyspace) {
-            return false;
+    /// Whether `item`, of an index keyspace if `index`, passes. Subscribing to every keyspace
+    /// leaves out index keyspaces: their entries derive from the others'.
+    fn matches(&self, item: &Item<'_>, index: bool) -> bool {
+        match self.keyspace {
+            Some(k) if k != item.keyspace => return false,
+            None if index => return false,
+            _ => {}
         }
         match &item.what {
             What::Point { key, .. } => key.starts_with(&self.prefix),
@@ -83,10 +88,11 @@ struct Item<'a> {
 }
 
 enum What<'a> {
-    /// A put (the user value) or a delete (`None`).
+    /// A put (the user value, and its expiry if it has one) or a delete (`None`).
     Point {
         key: &'a [u8],
         value: Option<&'a [u8]>,
+        expires_at: Option<u64>,
     },
     Range {
         start: &'a [u8],
@@ -102,14 +108,20 @@ impl<'a> Item<'a> {
             ValueKind::Put => What::Point {
                 key: e.key,
                 value: Some(e.value),
+                expires_at: None,
             },
-            ValueKind::PutExpiring => What::Point {
-                key: e.key,
-                value: Some(crate::format::split_expiring(e.value)?.1),
-            },
+            ValueKind::PutExpiring => {
+                let (expires_at, value) = crate::format::split_expiring(e.value)?;
+                What::Point {
+                    key: e.key,
+                    value: Some(value),
+                    expires_at: Some(expires_at),
+                }
+            }
             ValueKind::Delete => What::Point {
                 key: e.key,
                 value: None,
+                expires_at: None,
             },
             ValueKind::RangeDelete => What::Range {
                 start: e.key,
@@ -125,11 +137,16 @@ impl<'a> Item<'a> {
 
     fn to_event(&self, keyspace: String) -> Event {
         match &self.what {
-            What::Point { key, value } => Event::Change(Change {
+            What::Point {
+                key,
+                value,
+                expires_at,
+            } => Event::Change(Change {
                 seqno: self.seqno,
                 keyspace,
                 key: Key::copy_from_slice(key),
                 value: value.map(Value::copy_from_slice),
+                expires_at: *expires_at,
             }),
             What::Range { start, end } => Event::RangeDelete {
                 seqno: self.seqno,
@@ -219,32 +236,26 @@ pub(crate) fn publish(shared: &Shared, sealed: &[(SeqNo, &WriteBatch)]) {
 fn deliver(shared: &Shared, sealed: &[(SeqNo, &WriteBatch)]) {
     let st = shared.feed.registry.state.lock();
     let mut out: Vec<Vec<Event>> = st.subs.iter().map(|_| Vec::new()).collect();
-    // The last keyspace looked up, and its name (`None`: dropped since the batch was validated;
-    // its writes went with it, as in `apply_to_memtables`).
-    let mut names: Option<(u32, Option<Arc<Tree>>)> = None;
+    // The keyspace of the last entry, looked up once per run of entries of one keyspace.
+    let mut last: Option<(u32, Option<Arc<Tree>>)> = None;
     for (first, batch) in sealed {
         for (seqno, entry) in (*first..).zip(batch.iter()) {
             let Some(item) = entry.ok().and_then(|e| Item::decode(seqno, &e)) else {
                 continue;
             };
+            if last.as_ref().is_none_or(|(id, _)| *id != item.keyspace) {
+                last = Some((item.keyspace, shared.tree(item.keyspace)));
+            }
+            // A keyspace dropped since the batch was validated: its writes went with it, as in
+            // `apply_to_memtables`.
+            let Some((_, Some(tree))) = &last else {
+                continue;
+            };
+            let index = tree.name.starts_with(INDEX_KEYSPACE_PREFIX);
             let mut event = None;
             for (sub, events) in st.subs.iter().zip(out.iter_mut()) {
-                if !sub.filter.matches(&item) {
-                    continue;
-                }
-                if event.is_none() {
-                    let tree = match &names {
-                        Some((id, t)) if *id == item.keyspace => t.clone(),
-                        _ => {
-                            let t = shared.tree(item.keyspace);
-                            names = Some((item.keyspace, t.clone()));
-                            t
-                        }
-                    };
-                    let Some(tree) = tree else { break };
-                    event = Some(item.to_event(tree.name.clone()));
-                }
-                if let Some(e) = &event {
+                if sub.filter.matches(&item, index) {
+                    let e = event.get_or_insert_with(|| item.to_event(tree.name.clone()));
                     events.push(e.clone());
                 }
             }
@@ -327,7 +338,9 @@ impl Db {
     }
 
     /// Subscribes to the changes of every keyspace (those created later included), as
-    /// [`Db::subscribe`] does for one; [`Event::keyspace`] names each event's keyspace.
+    /// [`Db::subscribe`] does for one; [`Event::keyspace`] names each event's keyspace. The
+    /// keyspaces of secondary indexes (`__index/...`) are left out: their entries derive from the
+    /// others' ([`Keyspace::subscribe`] on one still works).
     pub fn subscribe_all(&self) -> Subscription {
         subscribe(self.shared(), Filter::new(None, &[]), None)
     }

@@ -55,6 +55,9 @@ pub struct Change {
     pub key: Key,
     /// The new value (for an expiring put, the value without its expiry), `None` for a delete.
     pub value: Option<Value>,
+    /// For a put with a time to live, when it expires: milliseconds since the Unix epoch, by the
+    /// database's clock ([`Options::clock`](crate::Options::clock)). `None` otherwise.
+    pub expires_at: Option<u64>,
 }
 
 impl Event {

@@ -9,6 +9,7 @@ fn change(seqno: u64) -> Event {
         keyspace: "default".into(),
         key: Key::copy_from_slice(b"k"),
         value: None,
+        expires_at: None,
     })
 }
 
@@ -76,6 +77,7 @@ fn expiring_puts_and_range_deletes_become_events() {
                 keyspace: "ks0".into(),
                 key: Key::copy_from_slice(b"ttl"),
                 value: Some(Value::copy_from_slice(b"user value")),
+                expires_at: Some(1234),
             }),
             range(11, "ks3", b"a", Some(b"m")),
             range(12, "ks0", b"x", None),
@@ -84,6 +86,7 @@ fn expiring_puts_and_range_deletes_become_events() {
                 keyspace: "ks0".into(),
                 key: Key::copy_from_slice(b"gone"),
                 value: None,
+                expires_at: None,
             }),
         ]
     );
@@ -94,7 +97,11 @@ fn filters_match_keyspace_prefix_and_overlapping_ranges() {
     let point = |keyspace, key: &'static [u8]| Item {
         seqno: 1,
         keyspace,
-        what: What::Point { key, value: None },
+        what: What::Point {
+                key,
+                value: None,
+                expires_at: None,
+            },
     };
     let range = |start: &'static [u8], end: Option<&[u8]>| Item {
         seqno: 1,
@@ -105,19 +112,22 @@ fn filters_match_keyspace_prefix_and_overlapping_ranges() {
         },
     };
     let f = Filter::new(Some(0), b"user:");
-    assert!(f.matches(&point(0, b"user:1")));
-    assert!(f.matches(&point(0, b"user:")));
-    assert!(!f.matches(&point(0, b"user")));
-    assert!(!f.matches(&point(1, b"user:1")));
-    assert!(f.matches(&range(b"a", None)));
-    assert!(f.matches(&range(b"a", Some(b"user:\x00"))));
-    assert!(f.matches(&range(b"user:5", Some(b"zzz"))));
-    assert!(!f.matches(&range(b"a", Some(b"user:"))));
-    assert!(!f.matches(&range(b"user;", None)));
+    assert!(f.matches(&point(0, b"user:1"), false));
+    assert!(f.matches(&point(0, b"user:"), false));
+    assert!(!f.matches(&point(0, b"user"), false));
+    assert!(!f.matches(&point(1, b"user:1"), false));
+    assert!(f.matches(&range(b"a", None), false));
+    assert!(f.matches(&range(b"a", Some(b"user:\x00")), false));
+    assert!(f.matches(&range(b"user:5", Some(b"zzz")), false));
+    assert!(!f.matches(&range(b"a", Some(b"user:")), false));
+    assert!(!f.matches(&range(b"user;", None), false));
     let all = Filter::new(None, b"");
-    assert!(all.matches(&point(7, b"")));
-    assert!(all.matches(&range(b"", Some(b"\x00"))));
+    assert!(all.matches(&point(7, b""), false));
+    assert!(all.matches(&range(b"", Some(b"\x00")), false));
+    // Index keyspaces only for a subscription to that keyspace.
+    assert!(!all.matches(&point(7, b"k"), true));
+    assert!(Filter::new(Some(7), b"").matches(&point(7, b"k"), true));
     let ff = Filter::new(Some(0), b"\xff");
-    assert!(ff.matches(&range(b"\xff\x01", Some(b"\xff\x02"))));
-    assert!(!ff.matches(&range(b"a", Some(b"\xff"))));
+    assert!(ff.matches(&range(b"\xff\x01", Some(b"\xff\x02")), false));
+    assert!(!ff.matches(&range(b"a", Some(b"\xff")), false));
 }
