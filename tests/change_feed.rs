@@ -3,7 +3,8 @@
 //! of a failed commit (transaction conflict, I/O error); a subscriber that never reads does not
 //! stall writers and later sees `Lagged` and then newer events; dropping a subscription, closing
 //! the database and dropping a keyspace end subscriptions; a snapshot taken after subscribing
-//! plus the events above its seqno rebuild the database.
+//! plus the events above its seqno rebuild the database; range deletes, expiring puts and index
+//! keyspaces.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,7 +17,9 @@ use std::time::Duration;
 
 use common::{dir, opts};
 use lsmkv::fs::{FaultFs, FaultOp, FaultRule, default_fs};
-use lsmkv::{Change, Db, Error, Event, Options, Subscription, SyncMode, WriteBatch};
+use lsmkv::{
+    Change, Db, Error, Event, KeyspaceOptions, Options, Subscription, SyncMode, WriteBatch,
+};
 
 /// Every event queued now. A write's events are queued before the write returns.
 fn drain(sub: &Subscription) -> Vec<Event> {
@@ -444,4 +447,134 @@ fn a_snapshot_after_subscribing_plus_later_events_rebuild_the_database() {
         })
         .collect();
     assert_eq!(mirror, now);
+}
+
+fn range(seqno: u64, keyspace: &str, start: &str, end: Option<&str>) -> Event {
+    Event::RangeDelete {
+        seqno,
+        keyspace: keyspace.into(),
+        start: start.as_bytes().into(),
+        end: end.map(|e| e.as_bytes().into()),
+    }
+}
+
+#[test]
+fn range_deletes_come_whole_to_the_prefixes_they_overlap() {
+    let d = dir::tempdir();
+    let db = Db::open(d.path(), opts::no_sync()).unwrap();
+    let users = db.subscribe("user:");
+    let all = db.subscribe("");
+    let first = db.put_versioned("user:1", "a").unwrap();
+    db.delete_prefix("user:").unwrap();
+    db.delete_range("a".."b").unwrap(); // below the prefix
+    db.delete_range("u".."v").unwrap(); // around it
+    db.delete_range::<&str, _>("user:5"..).unwrap(); // from inside it, with no end
+    let mut b = WriteBatch::new();
+    b.put("user:2", "x");
+    b.delete_range("user:0".."user:5");
+    b.put("user:3", "y");
+    db.write(b).unwrap();
+    let (s, ks) = (|i: u64| first + i, "default");
+
+    let got = drain(&users);
+    let want_ranges = [
+        (1, range(s(1), ks, "user:", Some("user;"))),
+        (2, range(s(3), ks, "u", Some("v"))),
+        (3, range(s(4), ks, "user:5", None)),
+        (5, range(s(6), ks, "user:0", Some("user:5"))),
+    ];
+    assert_eq!(got.len(), 7);
+    for (i, want) in want_ranges {
+        assert_eq!(got[i], want);
+    }
+    let puts: Vec<_> = [0, 4, 6]
+        .map(|i| changes(vec![got[i].clone()]).remove(0))
+        .iter()
+        .map(|c| (c.seqno, text(&c.key), c.value.as_deref().map(text)))
+        .collect();
+    assert_eq!(
+        puts,
+        [
+            (s(0), "user:1".into(), Some("a".into())),
+            (s(5), "user:2".into(), Some("x".into())),
+            (s(7), "user:3".into(), Some("y".into())),
+        ]
+    );
+    // The keyspace-wide subscriber also gets the one below the prefix.
+    let everything = drain(&all);
+    assert_eq!(everything.len(), 8);
+    assert_eq!(everything[2], range(s(2), ks, "a", Some("b")));
+}
+
+#[test]
+fn expiring_puts_come_with_their_value_and_expiry() {
+    let d = dir::tempdir();
+    let (o, _clock) = opts::with_manual_clock(opts::no_sync());
+    let db = Db::open(d.path(), o).unwrap();
+    let sessions = db
+        .keyspace_with(
+            "sessions",
+            KeyspaceOptions::default().ttl(Duration::from_secs(60)),
+        )
+        .unwrap();
+    let all = db.subscribe_all();
+    db.put_with_ttl("k", "v", Duration::from_millis(1500))
+        .unwrap();
+    db.put("plain", "p").unwrap();
+    sessions.put("s1", "alice").unwrap(); // the keyspace's TTL
+    let got: Vec<_> = changes(drain(&all))
+        .iter()
+        .map(|c| (kv(c), c.expires_at))
+        .collect();
+    let start = opts::CLOCK_START_MS;
+    assert_eq!(
+        got,
+        [
+            (
+                ("default".into(), "k".into(), Some("v".into())),
+                Some(start + 1500)
+            ),
+            (("default".into(), "plain".into(), Some("p".into())), None),
+            (
+                ("sessions".into(), "s1".into(), Some("alice".into())),
+                Some(start + 60_000)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn index_keyspaces_are_left_out_of_subscribe_all() {
+    let d = dir::tempdir();
+    let db = Db::open(d.path(), opts::no_sync()).unwrap();
+    let users = db.keyspace("users").unwrap();
+    let all = db.subscribe_all();
+    let _color = db
+        .create_index("color", &users, |_key, value| vec![value.to_vec()])
+        .unwrap();
+    let index = db.keyspace("__index/color").unwrap();
+    let on_index = index.subscribe("");
+    users.put("u1", "red").unwrap();
+    users.put("u2", "blue").unwrap();
+    let got: Vec<_> = changes(drain(&all)).iter().map(kv).collect();
+    assert_eq!(
+        got,
+        [
+            ("users".into(), "u1".into(), Some("red".into())),
+            ("users".into(), "u2".into(), Some("blue".into())),
+        ]
+    );
+    // A subscription to the index keyspace itself gets its entries (and the builder's mark).
+    let index_keys: Vec<Vec<u8>> = changes(drain(&on_index))
+        .iter()
+        .map(|c| c.key.to_vec())
+        .collect();
+    assert!(
+        index_keys.iter().any(|k| k.ends_with(b"u1")),
+        "{index_keys:?}"
+    );
+    assert!(
+        index_keys.iter().any(|k| k.ends_with(b"u2")),
+        "{index_keys:?}"
+    );
 }
