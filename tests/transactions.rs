@@ -524,3 +524,45 @@ fn range_deletes_in_a_transaction_are_read_your_writes_and_conflict() {
     db.delete_range("d".."e").unwrap();
     assert!(matches!(t.commit(), Err(Error::Conflict)));
 }
+
+/// Measurement, not a check (run by hand): with `SyncMode::Always`, concurrent transactions share
+/// fsyncs through the group commit. Prints commits per fsync.
+/// `cargo test --release --test transactions -- --ignored --nocapture commits_share_fsyncs`
+#[test]
+#[ignore = "measurement; run by hand"]
+fn commits_share_fsyncs() {
+    let d = dir::tempdir();
+    let db = Db::open(
+        d.path(),
+        Options {
+            sync_mode: SyncMode::Always,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let commits = AtomicU64::new(0);
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let (db, commits) = (&db, &commits);
+            s.spawn(move || {
+                for i in 0..500u64 {
+                    let mut tx = db.transaction();
+                    let k = format!("t{t}-{i}");
+                    tx.get(&k).unwrap();
+                    tx.put(&k, "v");
+                    tx.put(format!("t{t}-last"), &k);
+                    tx.commit().unwrap();
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let n = commits.load(Ordering::Relaxed);
+    let syncs = db.stats().wal_syncs;
+    println!(
+        "{n} transactions, {syncs} WAL fsyncs: {:.1} commits per fsync, {:.0} commits/s",
+        n as f64 / syncs as f64,
+        n as f64 / start.elapsed().as_secs_f64()
+    );
+}
