@@ -8,6 +8,7 @@ use hyper::StatusCode;
 /// Every `code` the server puts in an error body, with its status (the README's table).
 pub const CODES: &[(&str, u16)] = &[
     ("bad_request", 400),
+    ("range_required", 400),
     ("unauthorized", 401),
     ("keyspace_reserved", 403),
     ("not_found", 404),

@@ -51,6 +51,8 @@ pub enum RouteId {
     KsGetKey,
     KsPutKey,
     KsDeleteKey,
+    DeleteRange,
+    KsDeleteRange,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
@@ -67,6 +69,8 @@ pub enum KeyOp {
     Get,
     Put,
     Delete,
+    /// `DELETE /keys?prefix=|start=&end=`: one range delete.
+    DeleteRange,
 }
 
 impl KeyOp {
@@ -74,7 +78,7 @@ impl KeyOp {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            KeyOp::Post | KeyOp::Batch | KeyOp::Put | KeyOp::Delete
+            KeyOp::Post | KeyOp::Batch | KeyOp::Put | KeyOp::Delete | KeyOp::DeleteRange
         )
     }
 
@@ -100,12 +104,14 @@ impl KeyOp {
             (KeyOp::Get, true) => R::KsGetKey,
             (KeyOp::Put, true) => R::KsPutKey,
             (KeyOp::Delete, true) => R::KsDeleteKey,
+            (KeyOp::DeleteRange, false) => R::DeleteRange,
+            (KeyOp::DeleteRange, true) => R::KsDeleteRange,
         }
     }
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 36] = [
+    pub const ALL: [RouteId; 38] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -141,6 +147,8 @@ impl RouteId {
         RouteId::KsGetKey,
         RouteId::KsPutKey,
         RouteId::KsDeleteKey,
+        RouteId::DeleteRange,
+        RouteId::KsDeleteRange,
         RouteId::Unmatched,
     ];
 
@@ -162,6 +170,7 @@ impl RouteId {
             R::GetKey | R::KsGetKey => KeyOp::Get,
             R::PutKey | R::KsPutKey => KeyOp::Put,
             R::DeleteKey | R::KsDeleteKey => KeyOp::Delete,
+            R::DeleteRange | R::KsDeleteRange => KeyOp::DeleteRange,
             _ => return None,
         })
     }
@@ -204,6 +213,8 @@ impl RouteId {
             RouteId::KsGetKey => "GET /keyspaces/{ks}/keys/{key}",
             RouteId::KsPutKey => "PUT /keyspaces/{ks}/keys/{key}",
             RouteId::KsDeleteKey => "DELETE /keyspaces/{ks}/keys/{key}",
+            RouteId::DeleteRange => "DELETE /keys",
+            RouteId::KsDeleteRange => "DELETE /keyspaces/{ks}/keys",
             RouteId::Unmatched => "unmatched",
         }
     }
@@ -329,7 +340,8 @@ fn key_route(method: &Method, rest: &str, keyspace: Option<Vec<u8>>) -> Routed {
         "" => match *method {
             Method::GET | Method::HEAD => route(KeyOp::List, None),
             Method::POST => route(KeyOp::Post, None),
-            _ => Routed::MethodNotAllowed("GET, POST"),
+            Method::DELETE => route(KeyOp::DeleteRange, None),
+            _ => Routed::MethodNotAllowed("GET, POST, DELETE"),
         },
         "/batch" if method == Method::POST => route(KeyOp::Batch, None),
         "/get" if method == Method::POST => route(KeyOp::MultiGet, None),
@@ -462,5 +474,18 @@ mod tests {
         );
         assert_eq!(route(&Method::GET, "/nope"), Routed::NotFound);
         assert_eq!(route(&Method::HEAD, "/health"), plain(RouteId::Health));
+        assert_eq!(
+            route(&Method::PUT, "/keys"),
+            Routed::MethodNotAllowed("GET, POST, DELETE")
+        );
+    }
+
+    #[test]
+    fn range_deletes() {
+        assert_eq!(route(&Method::DELETE, "/keys"), plain(RouteId::DeleteRange));
+        assert_eq!(
+            route(&Method::DELETE, "/keyspaces/x/keys"),
+            in_ks(RouteId::KsDeleteRange, b"x", None)
+        );
     }
 }

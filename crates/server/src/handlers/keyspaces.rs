@@ -14,7 +14,7 @@ use serde_json::{Value as Json, json};
 use lsmkv::Keyspace;
 
 use super::context::{Ctx, Resp, json_response};
-use super::{batch, keys, listing};
+use super::{batch, keys, listing, range_delete};
 use crate::errors::ApiError;
 use crate::json;
 use crate::layout::{self, DEFAULT, FLAGS};
@@ -85,6 +85,7 @@ pub async fn key_route(
         KeyOp::Get => keys::get_key(ctx, &ks, &req, key).await,
         KeyOp::Put => keys::put_raw(ctx, &ks, req, key).await,
         KeyOp::Delete => keys::delete_key(ctx, &ks, &req, key).await,
+        KeyOp::DeleteRange => range_delete::delete_range(ctx, &ks, &req).await,
     }
 }
 

@@ -12,6 +12,7 @@ mod keys;
 mod keyspaces;
 mod listing;
 mod precondition;
+mod range_delete;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
