@@ -8,6 +8,8 @@
 //! - `json`: strict request parsing and response encoding; `layout`: where user keys and feature
 //!   flags live (keyspaces `default` and `flags`); `migrate`: the one-time move of a database
 //!   written in the old single-key-space layout; `registry`: the keyspaces served, by name.
+//! - `indexes`: secondary indexes on a JSON field, their definitions and their declaration at
+//!   start-up (before the first connection is accepted).
 //! - `conn_io`: gives hyper's own 414 a JSON body.
 //! - `auth`: bearer token, constant-time compare; `errors`: `ApiError` -> status + JSON;
 //!   `metrics`: Prometheus text.
@@ -27,6 +29,7 @@ mod conn_io;
 mod dispatch;
 mod errors;
 mod handlers;
+mod indexes;
 mod json;
 mod layout;
 mod metrics;
