@@ -51,6 +51,29 @@ pub fn open_keyspace(db: &Db, name: &str) -> Result<Keyspace, Failure> {
     Ok(db.keyspace(name)?)
 }
 
+/// Declares the secondary indexes `lsmkv-server` made in `db` (its `/indexes`), so that writes
+/// to their keyspaces are accepted and keep them current, as the server would; returns how many.
+/// For databases opened for writing (a read-only handle needs no declaration). A definition
+/// whose keyspace is gone is skipped (the server deletes it at its next start).
+///
+/// # Errors
+/// The engine's error, or a definition that cannot be read.
+pub fn declare_server_indexes(db: &Db) -> Result<usize, Failure> {
+    use crate::server_indexes::{declare, definitions};
+    let mut n = 0;
+    for def in definitions(db)? {
+        match db.existing_keyspace(&def.keyspace) {
+            Ok(ks) => {
+                declare(db, &def, &ks)?;
+                n += 1;
+            }
+            Err(lsmkv::Error::KeyspaceNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
 /// The usage error for a keyspace that does not exist.
 pub fn no_such_keyspace(name: &str) -> Failure {
     Failure::usage(format!(

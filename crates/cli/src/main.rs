@@ -361,6 +361,14 @@ fn open_with(dir: &Path, access: Access) -> Result<Db, Failure> {
         f
     })?;
     report_recovery(&db.recovery_report());
+    if let Access::Write { .. } = access {
+        // A server's indexes: without them its indexed keyspaces refuse writes.
+        if let Err(mut f) = lsmkv_cli::backend::declare_server_indexes(&db) {
+            f.message = format!("cannot declare the server's indexes: {}", f.message);
+            let _ = db.close();
+            return Err(f);
+        }
+    }
     Ok(db)
 }
 

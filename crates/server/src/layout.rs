@@ -25,11 +25,11 @@ pub const DEFAULT: &str = "default";
 /// The keyspace of the feature flags.
 pub const FLAGS: &str = "flags";
 /// The keyspace of the server's index definitions (created with the first index).
-pub const SERVER_INDEXES: &str = "__server/indexes";
+pub const SERVER_INDEXES: &str = crate::index_def::DEFINITIONS;
 /// Names of keyspaces the server keeps for itself start with this.
 pub const SERVER_PREFIX: &str = "__server/";
 /// Names of the engine's index keyspaces start with this (the engine's own reservation).
-pub const INDEX_PREFIX: &str = "__index/";
+pub const INDEX_PREFIX: &str = crate::index_def::INDEX_KEYSPACE_PREFIX;
 /// Key of the migration marker in [`FLAGS`] (not UTF-8, so never a flag id).
 pub const MARKER: &[u8] = b"\xfflsmkv-server-migration";
 

@@ -1,4 +1,4 @@
-//! Secondary indexes on a JSON field (see [`crate::indexes`]): `GET /indexes` (every index with
+//! Secondary indexes on a JSON field (see [`crate::index_def`] and [`crate::indexes`]): `GET /indexes` (every index with
 //! its build progress), `POST /indexes` (create), `GET /indexes/{name}` (the entries whose
 //! field equals a value, or lies in a range, a page at a time), `DELETE /indexes/{name}`.
 //!
@@ -21,7 +21,7 @@ use lsmkv::Index;
 use super::context::{Ctx, Resp, json_response};
 use super::listing::{self, Query};
 use crate::errors::ApiError;
-use crate::indexes::{IndexDef, MAX_INDEX_NAME, index_key};
+use crate::index_def::{IndexDef, MAX_INDEX_NAME, index_key};
 use crate::json;
 use crate::layout::{self, DEFAULT};
 
