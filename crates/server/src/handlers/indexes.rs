@@ -284,14 +284,17 @@ pub async fn query_index(
         .map(decode_cursor)
         .transpose()?;
     if !index.is_ready() {
+        let n = name.clone();
         let built = ctx
-            .state
-            .db
-            .stats()
-            .indexes
-            .iter()
-            .find(|s| s.name == name)
-            .map_or(0, |s| s.built_keys);
+            .engine(move |db| {
+                Ok(db
+                    .stats()
+                    .indexes
+                    .iter()
+                    .find(|s| s.name == n)
+                    .map_or(0, |s| s.built_keys))
+            })
+            .await?;
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("index {name:?} is still being built ({built} keys so far); retry shortly"),
