@@ -169,21 +169,8 @@ impl Session {
         if self.pending.is_some() && self.collect(cmd, out)? {
             return Ok(Flow::Continue);
         }
-        match cmd {
-            Command::Use(name) => return self.switch(name).map(|()| Flow::Continue),
-            Command::DropKeyspace { name, yes } => {
-                self.drop_keyspace(name, *yes, out, err)?;
-                return Ok(Flow::Continue);
-            }
-            Command::DeleteRange { start, end, yes } => {
-                self.range_delete(cli::RangeDelete::Range(start, end), *yes, out, err)?;
-                return Ok(Flow::Continue);
-            }
-            Command::DeletePrefix { prefix, yes } => {
-                self.range_delete(cli::RangeDelete::Prefix(prefix), *yes, out, err)?;
-                return Ok(Flow::Continue);
-            }
-            _ => {}
+        if self.with_session(cmd, out, err)? {
+            return Ok(Flow::Continue);
         }
         let mode = self.mode;
         let db = self.backend();
@@ -353,6 +340,31 @@ impl Session {
 }
 
 impl Session {
+    /// The commands that change the session or ask first: `use`, `drop-keyspace`,
+    /// `delete-range`, `delete-prefix`. Returns whether `cmd` was one of them.
+    ///
+    /// # Errors
+    /// As the command's.
+    fn with_session(
+        &mut self,
+        cmd: &Command,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<bool, Failure> {
+        match cmd {
+            Command::Use(name) => self.switch(name)?,
+            Command::DropKeyspace { name, yes } => self.drop_keyspace(name, *yes, out, err)?,
+            Command::DeleteRange { start, end, yes } => {
+                self.range_delete(cli::RangeDelete::Range(start, end), *yes, out, err)?;
+            }
+            Command::DeletePrefix { prefix, yes } => {
+                self.range_delete(cli::RangeDelete::Prefix(prefix), *yes, out, err)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// `delete-range` / `delete-prefix` without `--yes`: asks through the session's
     /// confirmation (an interactive shell) or refuses (a script), as `drop-keyspace` does.
     ///

@@ -113,8 +113,8 @@ enum Cmd {
         key: OsString,
         value: OsString,
         /// ttl=SECS: a whole number of seconds, at least 1.
-        #[arg(value_name = "ttl=SECS")]
-        ttl: Option<String>,
+        #[arg(value_name = "ttl=SECS", value_parser = ttl_word)]
+        ttl: Option<u64>,
     },
     /// Delete KEY.
     #[command(alias = "del")]
@@ -438,25 +438,10 @@ fn run(args: Args) -> Result<u8, Failure> {
             let key = bytes(&key, esc)?;
             with_db_read_only(&dir, ks, |db, out| cli::get(db, &key, mode, out))
         }
-        Cmd::Put { key, value, ttl } => {
-            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            let ttl = ttl_arg(ttl.as_deref())?;
-            with_db(&dir, false, ks, |db, out| {
-                cli::put(db, &key, &value, ttl, mode, out)
-            })
-        }
-        Cmd::Delete { key } => {
-            let key = bytes(&key, esc)?;
-            with_db(&dir, true, ks, |db, out| cli::delete(db, &key, mode, out))
-        }
-        cmd @ (Cmd::DeleteRange { .. } | Cmd::DeletePrefix { .. }) => {
-            let (start, end, prefix, yes) = range_delete_args(cmd, esc)?;
-            let what = range_delete(&start, &end, prefix.as_deref());
-            confirm_range_delete(&what, ks, yes)?;
-            with_db(&dir, true, ks, |db, out| {
-                cli::run_range_delete(db, what, mode, out)
-            })
-        }
+        cmd @ (Cmd::Put { .. }
+        | Cmd::Delete { .. }
+        | Cmd::DeleteRange { .. }
+        | Cmd::DeletePrefix { .. }) => write_keys(cmd, &dir, ks, esc, mode),
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
             with_db_read_only(&dir, ks, |db, out| {
@@ -509,6 +494,30 @@ fn run(args: Args) -> Result<u8, Failure> {
     }
 }
 
+/// `put`, `delete`, `delete-range` and `delete-prefix` on the database in `dir`.
+fn write_keys(cmd: Cmd, dir: &Path, ks: &str, esc: bool, mode: OutputMode) -> Result<u8, Failure> {
+    match cmd {
+        Cmd::Put { key, value, ttl } => {
+            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
+            with_db(dir, false, ks, |db, out| {
+                cli::put(db, &key, &value, ttl, mode, out)
+            })
+        }
+        Cmd::Delete { key } => {
+            let key = bytes(&key, esc)?;
+            with_db(dir, true, ks, |db, out| cli::delete(db, &key, mode, out))
+        }
+        cmd @ (Cmd::DeleteRange { .. } | Cmd::DeletePrefix { .. }) => {
+            range_delete_cmd(cmd, esc, ks, |what| {
+                with_db(dir, true, ks, |db, out| {
+                    cli::run_range_delete(db, what, mode, out)
+                })
+            })
+        }
+        _ => Err(Failure::usage("not a write")),
+    }
+}
+
 /// `drop-keyspace NAME` without `--yes`: asks on a terminal, refuses elsewhere.
 fn confirm_drop(name: &str, yes: bool) -> Result<(), Failure> {
     let shown = lsmkv_cli::output::quoted(name.as_bytes());
@@ -558,40 +567,35 @@ fn confirm_range_delete(what: &cli::RangeDelete<'_>, ks: &str, yes: bool) -> Res
     )
 }
 
-/// The arguments of `delete-range` (START, END) or `delete-prefix` (PREFIX), and `--yes`.
-type RangeArgs = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, bool);
-
-fn range_delete_args(cmd: Cmd, esc: bool) -> Result<RangeArgs, Failure> {
-    Ok(match cmd {
+/// `delete-range START END` or `delete-prefix PREFIX` (`cmd`, any other is no command): asks
+/// for confirmation without `--yes`, then runs `f` on what to delete in keyspace `ks`.
+fn range_delete_cmd(
+    cmd: Cmd,
+    esc: bool,
+    ks: &str,
+    f: impl FnOnce(cli::RangeDelete<'_>) -> Result<u8, Failure>,
+) -> Result<u8, Failure> {
+    let (start, end, prefix, yes) = match cmd {
         Cmd::DeleteRange { start, end, yes } => (bytes(&start, esc)?, bytes(&end, esc)?, None, yes),
         Cmd::DeletePrefix { prefix, yes } => {
             (Vec::new(), Vec::new(), Some(bytes(&prefix, esc)?), yes)
         }
-        _ => (Vec::new(), Vec::new(), None, false),
-    })
-}
-
-/// What [`range_delete_args`] describe.
-fn range_delete<'a>(
-    start: &'a [u8],
-    end: &'a [u8],
-    prefix: Option<&'a [u8]>,
-) -> cli::RangeDelete<'a> {
-    match prefix {
+        _ => return Err(Failure::usage("not a range delete")),
+    };
+    let what = match &prefix {
         Some(p) => cli::RangeDelete::Prefix(p),
-        None => cli::RangeDelete::Range(start, end),
-    }
+        None => cli::RangeDelete::Range(&start, &end),
+    };
+    confirm_range_delete(&what, ks, yes)?;
+    f(what)
 }
 
-/// The `ttl=SECS` word of `put`, if given.
-fn ttl_arg(word: Option<&str>) -> Result<Option<u64>, Failure> {
-    word.map(|w| match w.strip_prefix("ttl=") {
-        Some(secs) => lsmkv_cli::parse::parse_ttl(secs).map_err(Failure::usage),
-        None => Err(Failure::usage(format!(
-            "put KEY VALUE [ttl=SECS]: expected ttl=SECS, found {w:?}"
-        ))),
-    })
-    .transpose()
+/// The `ttl=SECS` word of `put`: SECS.
+fn ttl_word(word: &str) -> Result<u64, String> {
+    match word.strip_prefix("ttl=") {
+        Some(secs) => lsmkv_cli::parse::parse_ttl(secs),
+        None => Err(format!("expected ttl=SECS, found {word:?}")),
+    }
 }
 
 /// Client mode: the shell or one subcommand against the server at `url`.
@@ -610,14 +614,13 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
         Cmd::Get { key } => cli::get(b, &bytes(&key, esc)?, mode, &mut out),
         Cmd::Put { key, value, ttl } => {
             let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            cli::put(b, &key, &value, ttl_arg(ttl.as_deref())?, mode, &mut out)
+            cli::put(b, &key, &value, ttl, mode, &mut out)
         }
         Cmd::Delete { key } => cli::delete(b, &bytes(&key, esc)?, mode, &mut out),
         cmd @ (Cmd::DeleteRange { .. } | Cmd::DeletePrefix { .. }) => {
-            let (start, end, prefix, yes) = range_delete_args(cmd, esc)?;
-            let what = range_delete(&start, &end, prefix.as_deref());
-            confirm_range_delete(&what, client.keyspace(), yes)?;
-            cli::run_range_delete(b, what, mode, &mut out)
+            range_delete_cmd(cmd, esc, client.keyspace(), |what| {
+                cli::run_range_delete(b, what, mode, &mut out)
+            })
         }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;

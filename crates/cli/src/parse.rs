@@ -124,27 +124,7 @@ fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
         "delete" => Command::Delete {
             key: one(args).ok_or_else(bad)?,
         },
-        "delete-range" => {
-            let (args, yes) = split_yes(args);
-            match <[Word; 2]>::try_from(args) {
-                Ok([s, e]) => {
-                    check_range(&s.bytes, &e.bytes)?;
-                    Command::DeleteRange {
-                        start: s.bytes,
-                        end: e.bytes,
-                        yes,
-                    }
-                }
-                Err(_) => return Err(bad()),
-            }
-        }
-        "delete-prefix" => {
-            let (args, yes) = split_yes(args);
-            Command::DeletePrefix {
-                prefix: one(args).ok_or_else(bad)?,
-                yes,
-            }
-        }
+        "delete-range" | "delete-prefix" => parse_range_delete(name, args)?,
         "scan" | "rscan" => parse_scan(name, args)?,
         "prefix" | "search" => parse_prefix_or_search(name, args)?,
         "batch" if args.is_empty() => Command::BatchBegin,
@@ -216,6 +196,24 @@ fn parse_put(args: Vec<Word>) -> Option<Result<Command, String>> {
         return None;
     }
     Some(Ok(Command::Put { key, value, ttl }))
+}
+
+/// `delete-range START END [--yes]` / `delete-prefix PREFIX [--yes]`.
+fn parse_range_delete(name: &str, args: Vec<Word>) -> Result<Command, String> {
+    let (args, yes) = split_yes(args);
+    if name == "delete-prefix" {
+        let prefix = one(args).ok_or_else(|| usage_error(name))?;
+        return Ok(Command::DeletePrefix { prefix, yes });
+    }
+    let Ok([s, e]) = <[Word; 2]>::try_from(args) else {
+        return Err(usage_error(name));
+    };
+    check_range(&s.bytes, &e.bytes)?;
+    Ok(Command::DeleteRange {
+        start: s.bytes,
+        end: e.bytes,
+        yes,
+    })
 }
 
 /// The SECS of `ttl=SECS`: a whole number of seconds, at least 1.
@@ -523,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn ttls_and_range_deletes() {
+    fn ttls() {
         assert_eq!(
             parse("put k v ttl=60"),
             Command::Put {
@@ -557,6 +555,10 @@ mod tests {
         for bad in ["put k v x=1", "put k v ttl=1 more"] {
             assert!(parse_line(bad).unwrap_err().contains("usage: put"), "{bad}");
         }
+    }
+
+    #[test]
+    fn range_deletes() {
         assert_eq!(
             parse("delete-range a c"),
             Command::DeleteRange {
