@@ -8,6 +8,9 @@
 //! Keyspaces are looked up, never created, by the key commands ([`open_keyspace`]): the engine's
 //! `Db::keyspace` would create a misspelled one.
 
+use std::ops::Bound;
+use std::time::Duration;
+
 use lsmkv::{Db, Keyspace, KeyspaceOptions, Options, WriteBatch};
 use serde_json::{Map, Value as Json};
 
@@ -46,6 +49,29 @@ pub fn open_keyspace(db: &Db, name: &str) -> Result<Keyspace, Failure> {
         return Err(no_such_keyspace(name));
     }
     Ok(db.keyspace(name)?)
+}
+
+/// Declares the secondary indexes `lsmkv-server` made in `db` (its `/indexes`), so that writes
+/// to their keyspaces are accepted and keep them current, as the server would; returns how many.
+/// For databases opened for writing (a read-only handle needs no declaration). A definition
+/// whose keyspace is gone is skipped (the server deletes it at its next start).
+///
+/// # Errors
+/// The engine's error, or a definition that cannot be read.
+pub fn declare_server_indexes(db: &Db) -> Result<usize, Failure> {
+    use crate::server_indexes::{declare, definitions};
+    let mut n = 0;
+    for def in definitions(db)? {
+        match db.existing_keyspace(&def.keyspace) {
+            Ok(ks) => {
+                declare(db, &def, &ks)?;
+                n += 1;
+            }
+            Err(lsmkv::Error::KeyspaceNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
 }
 
 /// The usage error for a keyspace that does not exist.
@@ -103,6 +129,48 @@ impl<'a> Backend<'a> {
         match self {
             Backend::Local(ks) => Ok(ks.put(key, value)?),
             Backend::Remote(c) => c.put(key, value),
+        }
+    }
+
+    /// Inserts or replaces `key` with a value that expires `ttl` from now.
+    ///
+    /// # Errors
+    /// The engine's or the server's error.
+    pub fn put_with_ttl(self, key: &[u8], value: &[u8], ttl: Duration) -> Result<(), Failure> {
+        match self {
+            Backend::Local(ks) => Ok(ks.put_with_ttl(key, value, ttl)?),
+            Backend::Remote(c) => c.put_with_ttl(key, value, ttl.as_secs()),
+        }
+    }
+
+    /// Deletes every key in `[start, end)` with one range delete; an empty bound is no bound.
+    /// (Confirming that is the caller's business.)
+    ///
+    /// # Errors
+    /// The engine's or the server's error.
+    pub fn delete_range(self, start: &[u8], end: &[u8]) -> Result<(), Failure> {
+        match self {
+            Backend::Local(ks) => {
+                let bound = |b: &[u8], inclusive: bool| match b {
+                    [] => Bound::Unbounded,
+                    b if inclusive => Bound::Included(b.to_vec()),
+                    b => Bound::Excluded(b.to_vec()),
+                };
+                Ok(ks.delete_range((bound(start, true), bound(end, false)))?)
+            }
+            Backend::Remote(c) => c.delete_range(start, end),
+        }
+    }
+
+    /// Deletes every key starting with `prefix` (every key for an empty one) with one range
+    /// delete.
+    ///
+    /// # Errors
+    /// The engine's or the server's error.
+    pub fn delete_prefix(self, prefix: &[u8]) -> Result<(), Failure> {
+        match self {
+            Backend::Local(ks) => Ok(ks.delete_prefix(prefix)?),
+            Backend::Remote(c) => c.delete_prefix(prefix),
         }
     }
 

@@ -51,7 +51,8 @@ pub fn get<'a>(
     })
 }
 
-/// `lsmkv put KEY VALUE`.
+/// `lsmkv put KEY VALUE [ttl=SECS]`: with `ttl`, the value expires that many seconds after the
+/// write.
 ///
 /// # Errors
 /// The engine's error.
@@ -59,12 +60,102 @@ pub fn put<'a>(
     db: impl Into<Backend<'a>>,
     key: &[u8],
     value: &[u8],
+    ttl: Option<u64>,
     mode: OutputMode,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let db: Backend<'a> = db.into();
-    db.put(key, value)?;
+    match ttl {
+        Some(secs) => db.put_with_ttl(key, value, std::time::Duration::from_secs(secs))?,
+        None => db.put(key, value)?,
+    }
     ok(out, mode)
+}
+
+/// `lsmkv delete-range START END --yes` (the caller has asked for confirmation): one range
+/// delete of `[start, end)`, an empty bound being no bound.
+///
+/// # Errors
+/// START >= END (a usage error); the engine's or the server's error.
+pub fn delete_range<'a>(
+    db: impl Into<Backend<'a>>,
+    start: &[u8],
+    end: &[u8],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    crate::parse::check_range(start, end).map_err(Failure::usage)?;
+    db.delete_range(start, end)?;
+    ok(out, mode)
+}
+
+/// `lsmkv delete-prefix PREFIX --yes` (the caller has asked for confirmation): one range delete
+/// of the keys starting with `prefix` (every key for an empty one).
+///
+/// # Errors
+/// The engine's or the server's error.
+pub fn delete_prefix<'a>(
+    db: impl Into<Backend<'a>>,
+    prefix: &[u8],
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let db: Backend<'a> = db.into();
+    db.delete_prefix(prefix)?;
+    ok(out, mode)
+}
+
+/// The question `delete-range` and `delete-prefix` ask before deleting.
+pub fn range_question(what: &RangeDelete<'_>, keyspace: &str) -> String {
+    let ks = quoted(keyspace.as_bytes());
+    match what {
+        RangeDelete::Prefix([]) => format!("delete every key of keyspace {ks}? [y/N] "),
+        RangeDelete::Prefix(p) => {
+            format!(
+                "delete every key starting with {} in keyspace {ks}? [y/N] ",
+                quoted(p)
+            )
+        }
+        RangeDelete::Range([], []) => format!("delete every key of keyspace {ks}? [y/N] "),
+        RangeDelete::Range(s, e) => {
+            let bound = |b: &[u8], none: &str| {
+                if b.is_empty() {
+                    none.to_string()
+                } else {
+                    quoted(b)
+                }
+            };
+            format!(
+                "delete every key in [{}, {}) of keyspace {ks}? [y/N] ",
+                bound(s, "first key"),
+                bound(e, "end")
+            )
+        }
+    }
+}
+
+/// What `delete-range` or `delete-prefix` deletes.
+#[derive(Debug, Clone, Copy)]
+pub enum RangeDelete<'a> {
+    Range(&'a [u8], &'a [u8]),
+    Prefix(&'a [u8]),
+}
+
+/// Runs a confirmed range delete.
+///
+/// # Errors
+/// As [`delete_range`] and [`delete_prefix`].
+pub fn run_range_delete<'a>(
+    db: impl Into<Backend<'a>>,
+    what: RangeDelete<'_>,
+    mode: OutputMode,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    match what {
+        RangeDelete::Range(s, e) => delete_range(db, s, e, mode, out),
+        RangeDelete::Prefix(p) => delete_prefix(db, p, mode, out),
+    }
 }
 
 /// `lsmkv delete KEY`.

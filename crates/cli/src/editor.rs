@@ -253,7 +253,8 @@ fn partial_bytes(word: &str) -> Option<Vec<u8>> {
 /// Whether argument `arg` (0-based) of command `cmd` is a key.
 fn is_key_arg(cmd: &str, arg: usize) -> bool {
     match cmd {
-        "get" | "delete" | "del" | "prefix" => arg == 0,
+        "get" | "delete" | "del" | "prefix" | "delete-prefix" => arg == 0,
+        "delete-range" => arg <= 1,
         "put" | "set" => arg == 0,
         "scan" | "rscan" => arg <= 1,
         _ => false,

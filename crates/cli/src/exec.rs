@@ -169,19 +169,16 @@ impl Session {
         if self.pending.is_some() && self.collect(cmd, out)? {
             return Ok(Flow::Continue);
         }
-        match cmd {
-            Command::Use(name) => return self.switch(name).map(|()| Flow::Continue),
-            Command::DropKeyspace { name, yes } => {
-                self.drop_keyspace(name, *yes, out, err)?;
-                return Ok(Flow::Continue);
-            }
-            _ => {}
+        if self.with_session(cmd, out, err)? {
+            return Ok(Flow::Continue);
         }
         let mode = self.mode;
         let db = self.backend();
         let lister = Lister { mode, out, err };
         match cmd {
-            Command::Put { key, value } => _ = cli::put(db, key, value, mode, lister.out)?,
+            Command::Put { key, value, ttl } => {
+                _ = cli::put(db, key, value, *ttl, mode, lister.out)?;
+            }
             Command::Get { key } => _ = cli::get(db, key, mode, lister.out)?,
             Command::Delete { key } => _ = cli::delete(db, key, mode, lister.out)?,
             Command::Scan {
@@ -226,8 +223,11 @@ impl Session {
             Command::CreateKeyspace { name, options } => {
                 _ = cli::create_keyspace(db, name, options, mode, lister.out)?;
             }
-            // Handled above: they change the session.
-            Command::Use(_) | Command::DropKeyspace { .. } => {}
+            // Handled above: they change the session, or ask first.
+            Command::Use(_)
+            | Command::DropKeyspace { .. }
+            | Command::DeleteRange { .. }
+            | Command::DeletePrefix { .. } => {}
             Command::Help(name) => help(name.as_deref(), out)?,
             Command::Timer(on) => {
                 self.timer = *on;
@@ -248,7 +248,14 @@ impl Session {
             return Ok(false);
         };
         match cmd {
-            Command::Put { key, value } => batch.push(BatchOp::Put(key.clone(), value.clone())),
+            Command::Put { ttl: Some(_), .. } => {
+                return Err(Failure::usage(
+                    "ttl= is not taken inside a batch; put the expiring value outside it",
+                ));
+            }
+            Command::Put { key, value, .. } => {
+                batch.push(BatchOp::Put(key.clone(), value.clone()));
+            }
             Command::Delete { key } => batch.push(BatchOp::Delete(key.clone())),
             Command::Commit => {
                 let batch = self.pending.take().unwrap_or_default();
@@ -328,6 +335,65 @@ impl Session {
             self.switch(DEFAULT_KEYSPACE)?;
             writeln!(err, "(back in keyspace \"default\")")?;
         }
+        Ok(())
+    }
+}
+
+impl Session {
+    /// The commands that change the session or ask first: `use`, `drop-keyspace`,
+    /// `delete-range`, `delete-prefix`. Returns whether `cmd` was one of them.
+    ///
+    /// # Errors
+    /// As the command's.
+    fn with_session(
+        &mut self,
+        cmd: &Command,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<bool, Failure> {
+        match cmd {
+            Command::Use(name) => self.switch(name)?,
+            Command::DropKeyspace { name, yes } => self.drop_keyspace(name, *yes, out, err)?,
+            Command::DeleteRange { start, end, yes } => {
+                self.range_delete(cli::RangeDelete::Range(start, end), *yes, out, err)?;
+            }
+            Command::DeletePrefix { prefix, yes } => {
+                self.range_delete(cli::RangeDelete::Prefix(prefix), *yes, out, err)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// `delete-range` / `delete-prefix` without `--yes`: asks through the session's
+    /// confirmation (an interactive shell) or refuses (a script), as `drop-keyspace` does.
+    ///
+    /// # Errors
+    /// No `--yes` and nobody to ask; the engine's or the server's error.
+    fn range_delete(
+        &mut self,
+        what: cli::RangeDelete<'_>,
+        yes: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<(), Failure> {
+        if !yes {
+            let question = cli::range_question(&what, self.keyspace());
+            let Some(confirm) = self.confirm.as_mut() else {
+                let name = match what {
+                    cli::RangeDelete::Range(..) => "delete-range",
+                    cli::RangeDelete::Prefix(_) => "delete-prefix",
+                };
+                return Err(Failure::usage(format!(
+                    "{name} deletes every key it covers: add --yes to confirm"
+                )));
+            };
+            if !confirm(&question)? {
+                writeln!(err, "not deleted")?;
+                return Ok(());
+            }
+        }
+        cli::run_range_delete(self.backend(), what, self.mode, out)?;
         Ok(())
     }
 }

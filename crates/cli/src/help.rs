@@ -2,9 +2,23 @@
 
 /// Name, usage and one-line description of every command, in `help` order.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
-    ("put", "put KEY VALUE", "insert or replace KEY (alias: set)"),
+    (
+        "put",
+        "put KEY VALUE [ttl=SECS]",
+        "insert or replace KEY, expiring after SECS seconds if given (alias: set)",
+    ),
     ("get", "get KEY", "print the value of KEY, or (nil)"),
     ("delete", "delete KEY", "delete KEY (alias: del)"),
+    (
+        "delete-range",
+        "delete-range START END [--yes]",
+        "delete every key in [START, END) (asks first on a terminal)",
+    ),
+    (
+        "delete-prefix",
+        "delete-prefix PREFIX [--yes]",
+        "delete every key starting with PREFIX (asks first on a terminal)",
+    ),
     (
         "scan",
         "scan [START [END]] [LIMIT]",
@@ -110,6 +124,18 @@ fn details(name: &str) -> &'static str {
              goes back to default."
         }
         "search" => "Scans every entry; stops after LIMIT matches (default 100, 0 for all).",
+        "put" => {
+            "ttl=SECS: the value expires SECS seconds after the write (by the database's clock)\n\
+             and reads as absent from then on; it overrides the keyspace's ttl_seconds.\n\
+             A third word must be ttl=SECS, unquoted (put k v \"ttl=1\" is a usage error);\n\
+             put k ttl=1 stores the value ttl=1."
+        }
+        "delete-range" | "delete-prefix" => {
+            "One range delete: one tombstone, however many keys it covers. END is exclusive;\n\
+             an empty START or END (\"\") is no bound, so delete-range \"\" \"\" and\n\
+             delete-prefix \"\" delete every key of the keyspace. On a terminal it asks\n\
+             before deleting; elsewhere (a script) it needs --yes."
+        }
         _ => "",
     }
 }

@@ -11,6 +11,9 @@
 //! - [`output`]: text / JSON / raw rendering shared by the shell and the subcommands.
 //! - [`inspect`]: text rendering of the read-only dumps of [`lsmkv::debug`].
 //! - [`transfer`]: `import` and `export` (JSON lines or CSV) with a progress bar.
+//! - [`server_indexes`]: the secondary indexes an `lsmkv-server` made in its database, which the
+//!   shell declares before writing to it (the engine refuses writes to an indexed keyspace
+//!   whose indexes the process has not declared).
 //! - [`backend`]: what commands run against, a keyspace of a local [`Db`](lsmkv::Db) or, in
 //!   client mode (`--url`), a [`remote::Client`] of a running `lsmkv-server` over its REST API
 //!   (acting on one keyspace too); keyspaces are looked up, never created by a typo.
@@ -36,6 +39,12 @@ pub mod inspect;
 pub mod output;
 pub mod parse;
 pub mod remote;
+/// The server's secondary indexes on a JSON field: their stored definitions and extractor, the
+/// very source file `lsmkv-server` compiles (`crates/server/src/index_def.rs`), so that the
+/// shell computes the same index keys when it declares them (see
+/// [`backend::declare_server_indexes`]).
+#[path = "../../server/src/index_def.rs"]
+pub mod server_indexes;
 mod shell;
 mod signals;
 pub mod transfer;

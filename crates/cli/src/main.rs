@@ -33,15 +33,16 @@ Without a subcommand, opens the interactive shell (type help there); with stdin 
 runs its lines as commands. Keys and values on the command line are taken literally; with
 --escapes they may use the shell's escapes (\\xHH, \\n, \\t, \\\\, \\\").
 
-keyspaces: every command that reads or writes keys (get, put, delete, scan, prefix, search,
-count, levels, flush, compact, import, export, the shell) acts on --keyspace NAME (default:
-default), which must exist; keyspaces lists them, create-keyspace and drop-keyspace manage them.
+keyspaces: every command that reads or writes keys (get, put, delete, delete-range,
+delete-prefix, scan, prefix, search, count, levels, flush, compact, import, export, the shell)
+acts on --keyspace NAME (default: default), which must exist; keyspaces lists them,
+create-keyspace and drop-keyspace manage them.
 
-client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete, scan,
-prefix, search, count, stats and the keyspace commands run against a running lsmkv-server over
-plain HTTP (no TLS), sending --token (or API_TOKEN) as its bearer token; import and export work
-there too. levels, flush, compact, checkpoint, inspect, verify and a batch with deletes are usage
-errors there.
+client mode: with --url http://HOST:PORT (or LSMKV_URL) the shell and get, put, delete,
+delete-range, delete-prefix, scan, prefix, search, count, stats and the keyspace commands run
+against a running lsmkv-server over plain HTTP (no TLS), sending --token (or API_TOKEN) as its
+bearer token; import and export work there too. levels, flush, compact, checkpoint, inspect,
+verify and a batch with deletes are usage errors there.
 
 exit status:
   0  success
@@ -107,11 +108,34 @@ enum Cmd {
     Repl,
     /// Print the value of KEY (exit status 1 if absent).
     Get { key: OsString },
-    /// Insert or replace KEY.
-    Put { key: OsString, value: OsString },
+    /// Insert or replace KEY; with ttl=SECS the value expires SECS seconds after the write.
+    Put {
+        key: OsString,
+        value: OsString,
+        /// ttl=SECS: a whole number of seconds, at least 1.
+        #[arg(value_name = "ttl=SECS", value_parser = ttl_word)]
+        ttl: Option<u64>,
+    },
     /// Delete KEY.
     #[command(alias = "del")]
     Delete { key: OsString },
+    /// Delete every key in [START, END) with one range delete ("" for no bound); asks on a
+    /// terminal, elsewhere needs --yes.
+    DeleteRange {
+        start: OsString,
+        end: OsString,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete every key starting with PREFIX with one range delete ("" for every key); asks on
+    /// a terminal, elsewhere needs --yes.
+    DeletePrefix {
+        prefix: OsString,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// List keys in [START, END).
     Scan {
         start: Option<OsString>,
@@ -337,6 +361,14 @@ fn open_with(dir: &Path, access: Access) -> Result<Db, Failure> {
         f
     })?;
     report_recovery(&db.recovery_report());
+    if let Access::Write { .. } = access {
+        // A server's indexes: without them its indexed keyspaces refuse writes.
+        if let Err(mut f) = lsmkv_cli::backend::declare_server_indexes(&db) {
+            f.message = format!("cannot declare the server's indexes: {}", f.message);
+            let _ = db.close();
+            return Err(f);
+        }
+    }
     Ok(db)
 }
 
@@ -406,16 +438,10 @@ fn run(args: Args) -> Result<u8, Failure> {
             let key = bytes(&key, esc)?;
             with_db_read_only(&dir, ks, |db, out| cli::get(db, &key, mode, out))
         }
-        Cmd::Put { key, value } => {
-            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            with_db(&dir, false, ks, |db, out| {
-                cli::put(db, &key, &value, mode, out)
-            })
-        }
-        Cmd::Delete { key } => {
-            let key = bytes(&key, esc)?;
-            with_db(&dir, true, ks, |db, out| cli::delete(db, &key, mode, out))
-        }
+        cmd @ (Cmd::Put { .. }
+        | Cmd::Delete { .. }
+        | Cmd::DeleteRange { .. }
+        | Cmd::DeletePrefix { .. }) => write_keys(cmd, &dir, ks, esc, mode),
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
             with_db_read_only(&dir, ks, |db, out| {
@@ -468,25 +494,107 @@ fn run(args: Args) -> Result<u8, Failure> {
     }
 }
 
+/// `put`, `delete`, `delete-range` and `delete-prefix` on the database in `dir`.
+fn write_keys(cmd: Cmd, dir: &Path, ks: &str, esc: bool, mode: OutputMode) -> Result<u8, Failure> {
+    match cmd {
+        Cmd::Put { key, value, ttl } => {
+            let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
+            with_db(dir, false, ks, |db, out| {
+                cli::put(db, &key, &value, ttl, mode, out)
+            })
+        }
+        Cmd::Delete { key } => {
+            let key = bytes(&key, esc)?;
+            with_db(dir, true, ks, |db, out| cli::delete(db, &key, mode, out))
+        }
+        cmd @ (Cmd::DeleteRange { .. } | Cmd::DeletePrefix { .. }) => {
+            range_delete_cmd(cmd, esc, ks, |what| {
+                with_db(dir, true, ks, |db, out| {
+                    cli::run_range_delete(db, what, mode, out)
+                })
+            })
+        }
+        _ => Err(Failure::usage("not a write")),
+    }
+}
+
 /// `drop-keyspace NAME` without `--yes`: asks on a terminal, refuses elsewhere.
 fn confirm_drop(name: &str, yes: bool) -> Result<(), Failure> {
+    let shown = lsmkv_cli::output::quoted(name.as_bytes());
+    confirm(
+        yes,
+        &format!("drop-keyspace deletes {shown} and all its keys: add --yes to confirm"),
+        &format!("drop keyspace {shown} and all its keys? [y/N] "),
+        "not dropped",
+    )
+}
+
+/// Without `yes`: asks `question` on a terminal (anything but y or yes fails with `declined`),
+/// and fails with the usage error `refusal` elsewhere.
+fn confirm(yes: bool, refusal: &str, question: &str, declined: &str) -> Result<(), Failure> {
     use std::io::{BufRead as _, IsTerminal as _};
     if yes {
         return Ok(());
     }
-    let shown = lsmkv_cli::output::quoted(name.as_bytes());
     if !io::stdin().is_terminal() {
-        return Err(Failure::usage(format!(
-            "drop-keyspace deletes {shown} and all its keys: add --yes to confirm"
-        )));
+        return Err(Failure::usage(refusal));
     }
-    eprint!("drop keyspace {shown} and all its keys? [y/N] ");
+    eprint!("{question}");
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;
     if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         Ok(())
     } else {
-        Err(Failure::other("not dropped"))
+        Err(Failure::other(declined))
+    }
+}
+
+/// `delete-range` / `delete-prefix` without `--yes`: asks on a terminal, refuses elsewhere. A
+/// reversed range is refused before anything is asked.
+fn confirm_range_delete(what: &cli::RangeDelete<'_>, ks: &str, yes: bool) -> Result<(), Failure> {
+    let name = match what {
+        cli::RangeDelete::Range(s, e) => {
+            lsmkv_cli::parse::check_range(s, e).map_err(Failure::usage)?;
+            "delete-range"
+        }
+        cli::RangeDelete::Prefix(_) => "delete-prefix",
+    };
+    confirm(
+        yes,
+        &format!("{name} deletes every key it covers: add --yes to confirm"),
+        &cli::range_question(what, ks),
+        "not deleted",
+    )
+}
+
+/// `delete-range START END` or `delete-prefix PREFIX` (`cmd`, any other is no command): asks
+/// for confirmation without `--yes`, then runs `f` on what to delete in keyspace `ks`.
+fn range_delete_cmd(
+    cmd: Cmd,
+    esc: bool,
+    ks: &str,
+    f: impl FnOnce(cli::RangeDelete<'_>) -> Result<u8, Failure>,
+) -> Result<u8, Failure> {
+    let (start, end, prefix, yes) = match cmd {
+        Cmd::DeleteRange { start, end, yes } => (bytes(&start, esc)?, bytes(&end, esc)?, None, yes),
+        Cmd::DeletePrefix { prefix, yes } => {
+            (Vec::new(), Vec::new(), Some(bytes(&prefix, esc)?), yes)
+        }
+        _ => return Err(Failure::usage("not a range delete")),
+    };
+    let what = match &prefix {
+        Some(p) => cli::RangeDelete::Prefix(p),
+        None => cli::RangeDelete::Range(&start, &end),
+    };
+    confirm_range_delete(&what, ks, yes)?;
+    f(what)
+}
+
+/// The `ttl=SECS` word of `put`: SECS.
+fn ttl_word(word: &str) -> Result<u64, String> {
+    match word.strip_prefix("ttl=") {
+        Some(secs) => lsmkv_cli::parse::parse_ttl(secs),
+        None => Err(format!("expected ttl=SECS, found {word:?}")),
     }
 }
 
@@ -504,11 +612,16 @@ fn run_remote(args: Args, url: &str) -> Result<u8, Failure> {
     let code = match cmd {
         Cmd::Repl => Ok(exit::OK),
         Cmd::Get { key } => cli::get(b, &bytes(&key, esc)?, mode, &mut out),
-        Cmd::Put { key, value } => {
+        Cmd::Put { key, value, ttl } => {
             let (key, value) = (bytes(&key, esc)?, bytes(&value, esc)?);
-            cli::put(b, &key, &value, mode, &mut out)
+            cli::put(b, &key, &value, ttl, mode, &mut out)
         }
         Cmd::Delete { key } => cli::delete(b, &bytes(&key, esc)?, mode, &mut out),
+        cmd @ (Cmd::DeleteRange { .. } | Cmd::DeletePrefix { .. }) => {
+            range_delete_cmd(cmd, esc, client.keyspace(), |what| {
+                cli::run_range_delete(b, what, mode, &mut out)
+            })
+        }
         cmd @ (Cmd::Scan { .. } | Cmd::Prefix { .. } | Cmd::Search { .. }) => {
             let listing = listing(cmd, esc)?;
             cli::list(b, &listing, mode, &mut out, &mut io::stderr())

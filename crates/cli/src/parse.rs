@@ -26,15 +26,29 @@ pub enum BatchOp {
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// `put KEY VALUE [ttl=SECS]`.
     Put {
         key: Vec<u8>,
         value: Vec<u8>,
+        /// Seconds until the value expires (`ttl=SECS`).
+        ttl: Option<u64>,
     },
     Get {
         key: Vec<u8>,
     },
     Delete {
         key: Vec<u8>,
+    },
+    /// `delete-range START END [--yes]`: the keys in `[start, end)`; an empty bound is no bound.
+    DeleteRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        yes: bool,
+    },
+    /// `delete-prefix PREFIX [--yes]`: the keys starting with `prefix` (every key for "").
+    DeletePrefix {
+        prefix: Vec<u8>,
+        yes: bool,
     },
     /// `scan` / `rscan`: keys in `[start, end)`, at most `limit`.
     Scan {
@@ -103,19 +117,14 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, String> {
 fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
     let bad = || usage_error(name);
     let cmd = match name {
-        "put" => match <[Word; 2]>::try_from(args) {
-            Ok([k, v]) => Command::Put {
-                key: k.bytes,
-                value: v.bytes,
-            },
-            Err(_) => return Err(bad()),
-        },
+        "put" => parse_put(args).ok_or_else(bad)??,
         "get" => Command::Get {
             key: one(args).ok_or_else(bad)?,
         },
         "delete" => Command::Delete {
             key: one(args).ok_or_else(bad)?,
         },
+        "delete-range" | "delete-prefix" => parse_range_delete(name, args)?,
         "scan" | "rscan" => parse_scan(name, args)?,
         "prefix" | "search" => parse_prefix_or_search(name, args)?,
         "batch" if args.is_empty() => Command::BatchBegin,
@@ -139,11 +148,7 @@ fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
             Command::CreateKeyspace { name: ks, options }
         }
         "drop-keyspace" => {
-            let yes = args.iter().any(|w| !w.quoted && w.bytes == b"--yes");
-            let rest: Vec<Word> = args
-                .into_iter()
-                .filter(|w| w.quoted || w.bytes != b"--yes")
-                .collect();
+            let (rest, yes) = split_yes(args);
             Command::DropKeyspace {
                 name: keyspace_name(one(rest).ok_or_else(bad)?)?,
                 yes,
@@ -169,6 +174,80 @@ fn parse_command(name: &str, args: Vec<Word>) -> Result<Command, String> {
         }
     };
     Ok(cmd)
+}
+
+/// `put KEY VALUE [ttl=SECS]`: `None` for the wrong number of words; an error for a bad TTL.
+fn parse_put(args: Vec<Word>) -> Option<Result<Command, String>> {
+    let mut it = args.into_iter();
+    let (key, value) = (it.next()?.bytes, it.next()?.bytes);
+    let ttl = match it.next() {
+        None => None,
+        Some(w) if w.quoted => return None,
+        Some(w) => {
+            let text = String::from_utf8(w.bytes).ok()?;
+            let secs = text.strip_prefix("ttl=")?;
+            match parse_ttl(secs) {
+                Ok(n) => Some(n),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    };
+    if it.next().is_some() {
+        return None;
+    }
+    Some(Ok(Command::Put { key, value, ttl }))
+}
+
+/// `delete-range START END [--yes]` / `delete-prefix PREFIX [--yes]`.
+fn parse_range_delete(name: &str, args: Vec<Word>) -> Result<Command, String> {
+    let (args, yes) = split_yes(args);
+    if name == "delete-prefix" {
+        let prefix = one(args).ok_or_else(|| usage_error(name))?;
+        return Ok(Command::DeletePrefix { prefix, yes });
+    }
+    let Ok([s, e]) = <[Word; 2]>::try_from(args) else {
+        return Err(usage_error(name));
+    };
+    check_range(&s.bytes, &e.bytes)?;
+    Ok(Command::DeleteRange {
+        start: s.bytes,
+        end: e.bytes,
+        yes,
+    })
+}
+
+/// The SECS of `ttl=SECS`: a whole number of seconds, at least 1.
+///
+/// # Errors
+/// A message saying what SECS must be.
+pub fn parse_ttl(secs: &str) -> Result<u64, String> {
+    secs.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        format!("ttl={secs}: the time to live is a whole number of seconds, at least 1")
+    })
+}
+
+/// The bounds of `delete-range`: an empty bound is no bound; otherwise START must be below END.
+///
+/// # Errors
+/// START >= END.
+pub fn check_range(start: &[u8], end: &[u8]) -> Result<(), String> {
+    if !end.is_empty() && start >= end {
+        return Err(
+            "delete-range START END: START must be below END (END is exclusive; \"\" for no bound)"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Takes an unquoted `--yes` out of `args`, and says whether there was one.
+fn split_yes(args: Vec<Word>) -> (Vec<Word>, bool) {
+    let yes = args.iter().any(|w| !w.quoted && w.bytes == b"--yes");
+    let rest = args
+        .into_iter()
+        .filter(|w| w.quoted || w.bytes != b"--yes")
+        .collect();
+    (rest, yes)
 }
 
 /// A keyspace name: UTF-8, not empty.
@@ -316,14 +395,16 @@ mod tests {
             parse("put k v"),
             Command::Put {
                 key: b"k".to_vec(),
-                value: b"v".to_vec()
+                value: b"v".to_vec(),
+                ttl: None,
             }
         );
         assert_eq!(
             parse("SET \"\" \"\""),
             Command::Put {
                 key: vec![],
-                value: vec![]
+                value: vec![],
+                ttl: None,
             }
         );
         assert_eq!(parse("get k"), Command::Get { key: b"k".to_vec() });
@@ -437,6 +518,96 @@ mod tests {
         ] {
             assert!(parse_line(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ttls() {
+        assert_eq!(
+            parse("put k v ttl=60"),
+            Command::Put {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                ttl: Some(60),
+            }
+        );
+        // A quoted third word is no option.
+        assert!(parse_line("put k v \"ttl=60\"").is_err());
+        // `ttl=60` as a value is still a value.
+        assert_eq!(
+            parse("put k ttl=60"),
+            Command::Put {
+                key: b"k".to_vec(),
+                value: b"ttl=60".to_vec(),
+                ttl: None,
+            }
+        );
+        for bad in [
+            "put k v ttl=0",
+            "put k v ttl=-1",
+            "put k v ttl=x",
+            "put k v ttl=",
+        ] {
+            assert!(
+                parse_line(bad).unwrap_err().contains("whole number"),
+                "{bad}"
+            );
+        }
+        for bad in ["put k v x=1", "put k v ttl=1 more"] {
+            assert!(parse_line(bad).unwrap_err().contains("usage: put"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn range_deletes() {
+        assert_eq!(
+            parse("delete-range a c"),
+            Command::DeleteRange {
+                start: b"a".to_vec(),
+                end: b"c".to_vec(),
+                yes: false
+            }
+        );
+        assert_eq!(
+            parse("delete-range --yes \"\" \"\""),
+            Command::DeleteRange {
+                start: vec![],
+                end: vec![],
+                yes: true
+            }
+        );
+        assert_eq!(
+            parse("delete-prefix user: --yes"),
+            Command::DeletePrefix {
+                prefix: b"user:".to_vec(),
+                yes: true
+            }
+        );
+        assert_eq!(
+            parse("delete-prefix \"--yes\""),
+            Command::DeletePrefix {
+                prefix: b"--yes".to_vec(),
+                yes: false
+            }
+        );
+        for bad in [
+            "delete-range a",
+            "delete-range a b c",
+            "delete-prefix",
+            "delete-prefix a b",
+        ] {
+            assert!(parse_line(bad).unwrap_err().contains("usage"), "{bad}");
+        }
+        assert!(
+            parse_line("delete-range b a")
+                .unwrap_err()
+                .contains("below")
+        );
+        assert!(
+            parse_line("delete-range b b")
+                .unwrap_err()
+                .contains("below")
+        );
+        assert!(parse_line("delete-range b \"\"").is_ok());
     }
 
     #[test]

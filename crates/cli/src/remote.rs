@@ -225,6 +225,58 @@ impl Client {
         self.call_with("PUT", &path, body).map(|_| ())
     }
 
+    /// `PUT /keys/{key}?ttl_seconds=N` with the value as the raw body; `POST /keys` `{key,
+    /// value, ttl_seconds}` for a key too long for a path.
+    ///
+    /// # Errors
+    /// The connection or the server's error.
+    pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl_seconds: u64) -> Result<(), Failure> {
+        let path = format!("{}/{}?ttl_seconds={ttl_seconds}", self.keys, enc(key));
+        if path.len() > MAX_PATH {
+            let mut body = entry_json(key, value);
+            if let Some(o) = body.as_object_mut() {
+                o.insert("ttl_seconds".into(), ttl_seconds.into());
+            }
+            return self.call("POST", &self.keys, Some(body)).map(|_| ());
+        }
+        let body = Some(("application/octet-stream", value.to_vec()));
+        self.call_with("PUT", &path, body).map(|_| ())
+    }
+
+    /// `DELETE /keys?start=&end=`: one range delete of `[start, end)`, an empty bound being no
+    /// bound (`start_base64` / `end_base64` for bytes that are not UTF-8; `all=true` when both are
+    /// empty, which the caller has confirmed).
+    ///
+    /// # Errors
+    /// The connection or the server's error.
+    pub fn delete_range(&self, start: &[u8], end: &[u8]) -> Result<(), Failure> {
+        let mut q = Vec::new();
+        for (name, b) in [("start", start), ("end", end)] {
+            if !b.is_empty() {
+                q.push(query_bytes(name, b));
+            }
+        }
+        if q.is_empty() {
+            q.push("all=true".to_string());
+        }
+        self.call("DELETE", &format!("{}?{}", self.keys, q.join("&")), None)
+            .map(|_| ())
+    }
+
+    /// `DELETE /keys?prefix=P`: one range delete of the keys starting with `prefix` (`all=true`
+    /// as well for an empty one, which the caller has confirmed).
+    ///
+    /// # Errors
+    /// The connection or the server's error.
+    pub fn delete_prefix(&self, prefix: &[u8]) -> Result<(), Failure> {
+        let mut q = query_bytes("prefix", prefix);
+        if prefix.is_empty() {
+            q.push_str("&all=true");
+        }
+        self.call("DELETE", &format!("{}?{q}", self.keys), None)
+            .map(|_| ())
+    }
+
     /// `DELETE /keys/{key}`.
     ///
     /// # Errors
@@ -526,7 +578,8 @@ pub fn failure_for(status: u16, body: &[u8]) -> Failure {
         ("not_found", _) => exit::NOT_FOUND,
         (
             "bad_request" | "payload_too_large" | "uri_too_long" | "headers_too_large"
-            | "method_not_allowed" | "keyspace_not_found" | "keyspace_reserved" | "keyspace_exists",
+            | "method_not_allowed" | "keyspace_not_found" | "keyspace_reserved" | "keyspace_exists"
+            | "keyspace_indexed" | "range_required" | "index_not_found" | "index_exists",
             _,
         ) => exit::USAGE,
         _ => exit::OTHER,
@@ -562,6 +615,15 @@ fn put_bytes(o: &mut Map<String, Json>, name: &str, b: &[u8]) {
         Ok(s) => o.insert(name.to_string(), Json::String(s.to_string())),
         Err(_) => o.insert(format!("{name}_base64"), Json::String(STANDARD.encode(b))),
     };
+}
+
+/// The query parameter `name=TEXT`, or `name_base64=...` for bytes that are not UTF-8 (both
+/// percent-encoded).
+fn query_bytes(name: &str, b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(_) => format!("{name}={}", enc(b)),
+        Err(_) => format!("{name}_base64={}", enc(STANDARD.encode(b).as_bytes())),
+    }
 }
 
 /// `{key, value}` as the server's write routes take it.
@@ -614,6 +676,13 @@ mod tests {
             ("/keyspaces/a%2Fb%20c/keys", "a/b c")
         );
         assert_eq!(k.with_keyspace("default").keys, "/keys");
+    }
+
+    #[test]
+    fn binary_bounds_go_as_base64() {
+        assert_eq!(query_bytes("start", b"a b"), "start=a%20b");
+        assert_eq!(query_bytes("prefix", b""), "prefix=");
+        assert_eq!(query_bytes("end", b"bin\xff"), "end_base64=Ymlu%2Fw%3D%3D");
     }
 
     #[test]

@@ -584,3 +584,119 @@ get log:1
     assert_eq!(same(&["-k", "logs", "get", "log:1"]), 2);
     assert_eq!(same(&["--raw", "keyspaces"]), 0);
 }
+
+/// `delete-range`, `delete-prefix` and `put ... ttl=SECS` in client mode go through
+/// `DELETE /keys?...` and `PUT /keys/{key}?ttl_seconds=N` and do what local mode does: the same
+/// output, statuses and remaining keys, binary bounds (as `_base64` parameters) included.
+#[test]
+fn range_deletes_and_ttls_work_as_in_local_mode() {
+    let s = Server::start();
+    let url = s.url();
+    let dir = tempfile::tempdir().unwrap();
+    ok(&run(&mut local(dir.path(), &["create-keyspace", "flags"])));
+    let same = |args: &[&str]| -> i32 {
+        let r = run(&mut remote(&url, TOKEN, args));
+        let l = run(&mut local(dir.path(), args));
+        assert_eq!(
+            status(&r),
+            status(&l),
+            "{args:?}: {} / {}",
+            stderr(&r),
+            stderr(&l)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&l.stdout),
+            "{args:?}"
+        );
+        status(&r)
+    };
+    let fill = || {
+        for (k, v) in DATA {
+            assert_eq!(same(&["put", k, v]), 0);
+        }
+        for k in [r"bin\xff\x01", r"bin\xff\x02", r"bin\xfe"] {
+            assert_eq!(same(&["-e", "put", k, "v"]), 0);
+        }
+    };
+    let listing = || assert_eq!(same(&["--raw", "scan", "--limit", "0"]), 0);
+    fill();
+    assert_eq!(same(&["delete-range", "b", "c"]), 2);
+    assert_eq!(same(&["delete-range", "c", "b", "--yes"]), 2);
+    assert_eq!(same(&["delete-range", "banana", "c", "--yes"]), 0);
+    listing();
+    assert_eq!(same(&["--json", "delete-prefix", "user:", "--yes"]), 0);
+    listing();
+    assert_eq!(same(&["-e", "delete-prefix", r"bin\xff", "--yes"]), 0);
+    listing();
+    assert_eq!(
+        same(&[
+            "-e",
+            "--raw",
+            "delete-range",
+            r"bin\xfe",
+            r"bin\xff",
+            "--yes"
+        ]),
+        0
+    );
+    listing();
+    assert_eq!(same(&["delete-range", "w", "", "--yes"]), 0);
+    listing();
+    // Every key: the client adds `all=true` once --yes has confirmed it.
+    assert_eq!(same(&["delete-range", "", "", "--yes"]), 0);
+    listing();
+    assert_eq!(same(&["--raw", "count"]), 0);
+    fill();
+    assert_eq!(same(&["delete-prefix", "", "--yes"]), 0);
+    assert_eq!(same(&["--raw", "count"]), 0);
+    // In a keyspace, through the piped shell.
+    assert_eq!(same(&["create-keyspace", "logs"]), 0);
+    let script = "\
+use logs
+put log:1 a
+put log:2 b
+put other c
+delete-prefix log:
+delete-prefix log: --yes
+scan
+put t v ttl=3600
+get t
+";
+    let r = output_with_stdin(&mut remote(&url, TOKEN, &[]), script.as_bytes());
+    let l = output_with_stdin(&mut local(dir.path(), &[]), script.as_bytes());
+    assert_eq!((status(&r), ok_or_err(&r)), (status(&l), ok_or_err(&l)));
+    assert_eq!(stderr(&r), stderr(&l));
+    assert_eq!(
+        ok_or_err(&r),
+        "OK\nOK\nOK\nOK\n\"other\" \"c\"\nOK\n\"v\"\n"
+    );
+
+    // A value with a short TTL expires on the server.
+    assert_eq!(same(&["put", "short", "v", "ttl=1"]), 0);
+    assert_eq!(same(&["put", "bad", "v", "ttl=0"]), 2);
+    let start = std::time::Instant::now();
+    while status(&run(&mut remote(&url, TOKEN, &["get", "short"]))) != 1 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A key too long for a path goes by POST /keys, with its TTL.
+    let long = "k".repeat(3000);
+    ok(&run(&mut remote(
+        &url,
+        TOKEN,
+        &["put", &long, "v", "ttl=3600"],
+    )));
+    assert_eq!(
+        ok(&run(&mut remote(&url, TOKEN, &["get", &long]))),
+        "\"v\"\n"
+    );
+}
+
+/// Stdout of a run that may have failed.
+fn ok_or_err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

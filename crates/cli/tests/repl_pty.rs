@@ -325,3 +325,75 @@ fn keyspaces_show_in_the_prompt_complete_and_ask_before_a_drop() {
     assert_eq!(db.keyspaces().unwrap(), vec!["default", "metrics"]);
     db.close().unwrap();
 }
+
+#[test]
+fn range_deletes_ask_on_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("db");
+    {
+        let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+        for k in ["a", "b", "c", "user:1", "user:2", "z"] {
+            db.put(k, "v").unwrap();
+        }
+        db.close().unwrap();
+    }
+    // The shell: no keeps the keys, yes deletes them.
+    let mut s = spawn(&dir, d.path());
+    s.send("delete-prefix user:\r").unwrap();
+    s.expect("delete every key starting with \"user:\" in keyspace \"default\"? [y/N] ")
+        .unwrap();
+    s.send("n\r").unwrap();
+    s.expect("not deleted").unwrap();
+    s.expect(PROMPT).unwrap();
+    s.send("delete-range \"\" b\r").unwrap();
+    s.expect("delete every key in [first key, \"b\") of keyspace \"default\"? [y/N] ")
+        .unwrap();
+    s.send("y\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(PROMPT).unwrap();
+    s.send("count\r").unwrap();
+    s.expect("5 (estimate").unwrap();
+    s.expect(PROMPT).unwrap();
+    exit_with_ctrl_d(s);
+
+    // The subcommand asks too; anything but y or yes keeps the keys (status 4).
+    let subcommand = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsmkv"));
+        cmd.arg("--data-dir")
+            .arg(&dir)
+            .args(args)
+            .current_dir(d.path())
+            .env_remove("DATA_DIR")
+            .env_remove("LSMKV_URL")
+            .env("WAL_SYNC_MODE", "none");
+        let mut s = Session::spawn(cmd).unwrap();
+        s.set_expect_timeout(Some(Duration::from_secs(60)));
+        s
+    };
+    let mut s = subcommand(&["delete-range", "user:", ""]);
+    s.expect("delete every key in [\"user:\", end) of keyspace \"default\"? [y/N] ")
+        .unwrap();
+    s.send("nope\r").unwrap();
+    s.expect("not deleted").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    let status = s.get_process().wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 4)),
+        "status {status:?}"
+    );
+    let mut s = subcommand(&["delete-prefix", ""]);
+    s.expect("delete every key of keyspace \"default\"? [y/N] ")
+        .unwrap();
+    s.send("yes\r").unwrap();
+    s.expect("OK").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    let status = s.get_process().wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "status {status:?}"
+    );
+
+    let db = lsmkv::Db::open(&dir, lsmkv::Options::default()).unwrap();
+    assert_eq!(db.range::<&[u8], _>(..).count(), 0);
+    db.close().unwrap();
+}

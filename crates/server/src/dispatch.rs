@@ -126,6 +126,10 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                     RouteId::GetKeyspace => handlers::get_keyspace(&ctx, keyspace).await,
                     RouteId::PutKeyspace => handlers::put_keyspace(&ctx, req, keyspace).await,
                     RouteId::DeleteKeyspace => handlers::delete_keyspace(&ctx, keyspace).await,
+                    RouteId::ListIndexes => handlers::list_indexes(&ctx).await,
+                    RouteId::PostIndex => handlers::post_index(&ctx, req).await,
+                    RouteId::QueryIndex => handlers::query_index(&ctx, &req, p).await,
+                    RouteId::DeleteIndex => handlers::delete_index(&ctx, p).await,
                     // The key routes are handled above.
                     _ => Err(ApiError::not_found("no such route")),
                 }

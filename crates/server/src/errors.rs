@@ -8,14 +8,18 @@ use hyper::StatusCode;
 /// Every `code` the server puts in an error body, with its status (the README's table).
 pub const CODES: &[(&str, u16)] = &[
     ("bad_request", 400),
+    ("range_required", 400),
     ("unauthorized", 401),
     ("keyspace_reserved", 403),
     ("not_found", 404),
     ("keyspace_not_found", 404),
+    ("index_not_found", 404),
     ("method_not_allowed", 405),
     ("timeout", 408),
     ("conflict", 409),
     ("keyspace_exists", 409),
+    ("keyspace_indexed", 409),
+    ("index_exists", 409),
     ("precondition_failed", 412),
     ("payload_too_large", 413),
     ("uri_too_long", 414),
@@ -25,6 +29,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("corruption", 500),
     ("read_only", 500),
     ("unavailable", 503),
+    ("index_building", 503),
 ];
 
 /// An error response.
@@ -92,6 +97,11 @@ impl ApiError {
     /// 403 `keyspace_reserved`: a keyspace the server keeps for itself, or `default` dropped.
     pub fn keyspace_reserved(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message).with_code("keyspace_reserved")
+    }
+
+    /// 404 `index_not_found`.
+    pub fn index_not_found(name: &str) -> Self {
+        Self::not_found(format!("index {name:?} does not exist")).with_code("index_not_found")
     }
 
     /// The JSON body.

@@ -7,13 +7,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use std::time::Duration;
+
 use serde_json::{Map, Value as Json, json};
 
 use crate::errors::ApiError;
 use crate::layout::MAX_USER_KEY;
 
-/// A user key and its value.
-pub type KeyValue = (Vec<u8>, Vec<u8>);
+/// A write of a request body: key, value and time to live (`ttl_seconds`).
+pub type Entry = (Vec<u8>, Vec<u8>, Option<Duration>);
 
 /// Parses a body as JSON.
 pub fn parse(body: &[u8]) -> Result<Json, ApiError> {
@@ -82,9 +84,27 @@ pub fn key_field(o: &Map<String, Json>, at: &str) -> Result<Vec<u8>, ApiError> {
     Ok(key)
 }
 
-/// A `{"key": "...", "value": "..."}` object; `key_base64` / `value_base64` (as in responses)
-/// stand for bytes that are not UTF-8.
-pub fn key_value(v: &Json, at: &str) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+/// A time to live in whole seconds, at least 1 (`what` names it in the message).
+pub fn ttl_seconds(n: Option<u64>, what: &str) -> Result<Duration, ApiError> {
+    match n {
+        Some(n) if n >= 1 => Ok(Duration::from_secs(n)),
+        _ => Err(ApiError::bad_request(format!(
+            "{what} must be a whole number of seconds, at least 1 (leave it out for no expiry)"
+        ))),
+    }
+}
+
+/// The optional `ttl_seconds` of a write's object (absent or null: no expiry of its own).
+fn ttl_field(o: &Map<String, Json>, at: &str) -> Result<Option<Duration>, ApiError> {
+    match o.get("ttl_seconds") {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => ttl_seconds(v.as_u64(), &format!("{at}`ttl_seconds`")).map(Some),
+    }
+}
+
+/// A `{"key": "...", "value": "...", "ttl_seconds": N}` object (`ttl_seconds` optional);
+/// `key_base64` / `value_base64` (as in responses) stand for bytes that are not UTF-8.
+pub fn key_value(v: &Json, at: &str) -> Result<Entry, ApiError> {
     let o = object(
         v,
         if at.is_empty() {
@@ -95,11 +115,12 @@ pub fn key_value(v: &Json, at: &str) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
     )?;
     let key = key_field(o, at)?;
     let value = bytes_field(o, "value", at)?;
-    Ok((key, value))
+    let ttl = ttl_field(o, at)?;
+    Ok((key, value, ttl))
 }
 
-/// A `[{"key": ..., "value": ...}, ...]` array of at most `max` entries.
-pub fn batch(v: &Json, max: usize) -> Result<Vec<KeyValue>, ApiError> {
+/// A `[{"key": ..., "value": ..., "ttl_seconds": N}, ...]` array of at most `max` entries.
+pub fn batch(v: &Json, max: usize) -> Result<Vec<Entry>, ApiError> {
     let arr = v.as_array().ok_or_else(|| {
         ApiError::bad_request("body must be a JSON array of {key, value} objects")
     })?;
@@ -164,7 +185,7 @@ pub fn flag_update(v: &Json) -> Result<(bool, Option<u64>), ApiError> {
 }
 
 /// Adds `name` (or `name_base64` when not UTF-8) to `o`.
-fn put_bytes(o: &mut Map<String, Json>, name: &str, b: &[u8]) {
+pub fn put_bytes(o: &mut Map<String, Json>, name: &str, b: &[u8]) {
     match std::str::from_utf8(b) {
         Ok(s) => o.insert(name.to_string(), Json::String(s.to_string())),
         Err(_) => o.insert(format!("{name}_base64"), Json::String(STANDARD.encode(b))),

@@ -6,6 +6,11 @@
 //! - Feature flags live in the keyspace [`FLAGS`], flag `id` as the key `id` with the value
 //!   `{"enabled": bool, "version": N}`. The server keeps that keyspace for itself: the key routes
 //!   may read it but not write it, and it cannot be created or dropped through the API.
+//! - Secondary indexes made through `/indexes` are engine indexes (each a keyspace of its own,
+//!   [`INDEX_PREFIX`]`<name>`); their definitions (keyspace and JSON field) live in the keyspace
+//!   [`SERVER_INDEXES`], index name as the key, so that the server declares them again at every
+//!   start (see `indexes`). Both kinds are the server's own, like [`FLAGS`]: readable through the
+//!   key routes, never writable there, never created or dropped through `/keyspaces`.
 //! - While a migration from the old layout runs (see `migrate`), the marker [`MARKER`] in
 //!   [`FLAGS`] records its step. It is not UTF-8, so it is never a flag id; it is deleted when
 //!   the migration ends.
@@ -19,6 +24,12 @@ use lsmkv::MAX_KEY_SIZE;
 pub const DEFAULT: &str = "default";
 /// The keyspace of the feature flags.
 pub const FLAGS: &str = "flags";
+/// The keyspace of the server's index definitions (created with the first index).
+pub const SERVER_INDEXES: &str = crate::index_def::DEFINITIONS;
+/// Names of keyspaces the server keeps for itself start with this.
+pub const SERVER_PREFIX: &str = "__server/";
+/// Names of the engine's index keyspaces start with this (the engine's own reservation).
+pub const INDEX_PREFIX: &str = crate::index_def::INDEX_KEYSPACE_PREFIX;
 /// Key of the migration marker in [`FLAGS`] (not UTF-8, so never a flag id).
 pub const MARKER: &[u8] = b"\xfflsmkv-server-migration";
 
@@ -31,8 +42,14 @@ pub const OLD_USER: u8 = b'k';
 /// Prefix byte of feature flags in the old layout.
 pub const OLD_FLAG: u8 = b'f';
 
-/// Whether the key routes may write keyspace `name` (the server's own keyspace is read-only to
+/// Whether keyspace `name` belongs to the server or the engine: [`FLAGS`], the server's
+/// `__server/...` keyspaces and the engine's index keyspaces `__index/...`.
+pub fn is_reserved(name: &str) -> bool {
+    name == FLAGS || name.starts_with(SERVER_PREFIX) || name.starts_with(INDEX_PREFIX)
+}
+
+/// Whether the key routes may write keyspace `name` (the reserved keyspaces are read-only to
 /// them).
 pub fn writable_by_key_routes(name: &str) -> bool {
-    name != FLAGS
+    !is_reserved(name)
 }

@@ -8,6 +8,10 @@
 //! - `json`: strict request parsing and response encoding; `layout`: where user keys and feature
 //!   flags live (keyspaces `default` and `flags`); `migrate`: the one-time move of a database
 //!   written in the old single-key-space layout; `registry`: the keyspaces served, by name.
+//! - `index_def`: the JSON-field extractor of secondary indexes and their stored definition
+//!   (one source file with the shell, which declares the server's indexes when it writes);
+//!   `indexes`: the server's indexes and their declaration at start-up (before the first
+//!   connection is accepted).
 //! - `conn_io`: gives hyper's own 414 a JSON body.
 //! - `auth`: bearer token, constant-time compare; `errors`: `ApiError` -> status + JSON;
 //!   `metrics`: Prometheus text.
@@ -27,6 +31,8 @@ mod conn_io;
 mod dispatch;
 mod errors;
 mod handlers;
+mod index_def;
+mod indexes;
 mod json;
 mod layout;
 mod metrics;

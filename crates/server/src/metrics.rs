@@ -225,6 +225,7 @@ fn load(c: &AtomicU64) -> u64 {
 const ENGINE_COUNTERS: &[&str] = &[
     "puts",
     "deletes",
+    "range_deletes",
     "gets",
     "get_hits",
     "batches",
@@ -247,7 +248,6 @@ const ENGINE_COUNTERS: &[&str] = &[
     "entries_expired",
     "entries_filter_dropped",
     "entries_filter_replaced",
-    "range_deletes",
     "tables_dropped_by_range_delete",
     "block_cache_hits",
     "block_cache_misses",
@@ -305,18 +305,17 @@ fn flatten(
     v: &Json,
     out: &mut Vec<(String, String, String)>,
 ) {
-    match v {
-        Json::Number(n) => {
-            let l = if labels.is_empty() {
-                String::new()
-            } else {
-                let inner: Vec<String> =
-                    labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-                format!("{{{}}}", inner.join(","))
-            };
-            out.push((prefix.to_string(), l, n.to_string()));
+    let label_set = || {
+        if labels.is_empty() {
+            String::new()
+        } else {
+            let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            format!("{{{}}}", inner.join(","))
         }
-        Json::Bool(b) => out.push((prefix.to_string(), String::new(), u8::from(*b).to_string())),
+    };
+    match v {
+        Json::Number(n) => out.push((prefix.to_string(), label_set(), n.to_string())),
+        Json::Bool(b) => out.push((prefix.to_string(), label_set(), u8::from(*b).to_string())),
         Json::Object(o) => {
             for (k, x) in o {
                 flatten(&format!("{prefix}_{}", sanitize(k)), labels, x, out);
@@ -324,7 +323,7 @@ fn flatten(
         }
         Json::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                let (label, identity) = array_label(x, i);
+                let (label, identity) = array_label(prefix, x, i);
                 let mut ls = labels.to_vec();
                 ls.push(label);
                 if let Json::Object(o) = x {
@@ -342,12 +341,21 @@ fn flatten(
     }
 }
 
-/// The label of element `i` of an array in the statistics, and the fields that identify it
-/// (left out of the series): a level (`{"level": N, ...}`) is `level="N"`, a keyspace
-/// (`{"name": ..., "id": ..., ...}`) is `keyspace="name"`, anything else `index="i"`.
-fn array_label(x: &Json, i: usize) -> ((String, String), &'static [&'static str]) {
+/// The label of element `i` of the array `prefix` in the statistics, and the fields that
+/// identify it (left out of the series): a level (`{"level": N, ...}`) is `level="N"`, a
+/// secondary index (under `indexes`) is `index="name"`, a keyspace (`{"name": ..., "id": ...,
+/// ...}`) is `keyspace="name"`, anything else `index="i"`.
+fn array_label(prefix: &str, x: &Json, i: usize) -> ((String, String), &'static [&'static str]) {
     if let Some(l) = x.get("level").and_then(Json::as_u64) {
         return (("level".to_string(), l.to_string()), &["level"]);
+    }
+    if prefix == "_indexes"
+        && let Some(name) = x.get("name").and_then(Json::as_str)
+    {
+        return (
+            ("index".to_string(), label_value(name)),
+            &["name", "keyspace"],
+        );
     }
     if let Some(name) = x.get("name").and_then(Json::as_str) {
         return (("keyspace".to_string(), label_value(name)), &["name", "id"]);
@@ -425,6 +433,7 @@ mod tests {
         "last_seqno",
         "memtable_bytes",
         "memtable_entries",
+        "memtable_range_tombstones",
         "immutable_memtables",
         "immutable_memtable_bytes",
         "wal_segments",
@@ -432,8 +441,10 @@ mod tests {
         "wal_current_segment",
         "levels_files",
         "levels_bytes",
+        "levels_range_tombstones",
         "sst_files",
         "sst_bytes",
+        "sst_range_tombstones",
         "longest_stall_micros",
         "pending_compaction_bytes",
         "write_amplification",
@@ -452,6 +463,9 @@ mod tests {
         "keyspaces_immutable_memtable_bytes",
         "keyspaces_levels_files",
         "keyspaces_levels_bytes",
+        "keyspaces_levels_range_tombstones",
+        "keyspaces_memtable_range_tombstones",
+        "keyspaces_sst_range_tombstones",
         "keyspaces_sst_files",
         "keyspaces_sst_bytes",
         "keyspaces_pending_compaction_bytes",
@@ -462,6 +476,8 @@ mod tests {
         "keyspaces_memtable_range_tombstones",
         "keyspaces_sst_range_tombstones",
         "keyspaces_levels_range_tombstones",
+        "indexes_ready",
+        "indexes_built_keys",
     ];
 
     #[test]
@@ -473,6 +489,9 @@ mod tests {
         ks["name"] = "default".into();
         ks["levels"] = stats["levels"].clone();
         stats["keyspaces"] = serde_json::json!([ks]);
+        let mut ix = serde_json::to_value(lsmkv::IndexStats::default()).unwrap();
+        ix["name"] = "by_email".into();
+        stats["indexes"] = serde_json::json!([ix]);
         let mut fields = Vec::new();
         flatten("", &[], &stats, &mut fields);
         let names: Vec<&str> = fields.iter().map(|f| f.0.trim_start_matches('_')).collect();
@@ -507,6 +526,22 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("keyspaces_id"), "{text}");
+    }
+
+    #[test]
+    fn indexes_are_labelled_by_name() {
+        let stats = serde_json::json!({"indexes": [
+            {"name": "by_email", "keyspace": "users", "ready": true, "built_keys": 7},
+        ]});
+        let text = Metrics::default().render(&stats, Duration::from_secs(1));
+        assert!(
+            text.contains("lsmkv_engine_indexes_built_keys{index=\"by_email\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lsmkv_engine_indexes_ready{index=\"by_email\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -89,6 +89,17 @@ impl Registry {
         Ok((ks, created))
     }
 
+    /// Serves `ks`, a keyspace the server created for itself (an index's, or its index
+    /// definitions').
+    pub fn adopt(&self, ks: Keyspace) {
+        self.handles.write().insert(ks.name().to_string(), ks);
+    }
+
+    /// Stops serving keyspace `name`, which the engine dropped (an index's).
+    pub fn forget(&self, name: &str) {
+        self.handles.write().remove(name);
+    }
+
     /// Drops keyspace `name` and all its data. Blocking (a manifest write).
     ///
     /// # Errors

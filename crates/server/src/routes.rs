@@ -3,8 +3,9 @@
 //! Paths are matched before percent-decoding, so `/keys/search%2Fprefix` is the key
 //! `search/prefix`, while `/keys/search/prefix` is the search route. The key (or flag id) is the
 //! rest of the path after `/keys/` (`/features/`), percent-decoded exactly once: `/`, `..`,
-//! unicode and NUL are just bytes of the key. A keyspace name is one path segment
-//! (`/keyspaces/{ks}`, `/`-free before decoding, so `%2F` puts a slash in a name).
+//! unicode and NUL are just bytes of the key. A keyspace name (and an index name,
+//! `/indexes/{name}`) is one path segment (`/`-free before decoding, so `%2F` puts a slash in a
+//! name).
 //!
 //! `/keyspaces/{ks}/keys...` has every route of `/keys...`, matched by the same function
 //! ([`key_route`]); `/keys...` is the keyspace `default`. The two families have their own route
@@ -51,6 +52,12 @@ pub enum RouteId {
     KsGetKey,
     KsPutKey,
     KsDeleteKey,
+    DeleteRange,
+    KsDeleteRange,
+    ListIndexes,
+    PostIndex,
+    QueryIndex,
+    DeleteIndex,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
@@ -67,6 +74,8 @@ pub enum KeyOp {
     Get,
     Put,
     Delete,
+    /// `DELETE /keys?prefix=|start=&end=`: one range delete.
+    DeleteRange,
 }
 
 impl KeyOp {
@@ -74,7 +83,7 @@ impl KeyOp {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            KeyOp::Post | KeyOp::Batch | KeyOp::Put | KeyOp::Delete
+            KeyOp::Post | KeyOp::Batch | KeyOp::Put | KeyOp::Delete | KeyOp::DeleteRange
         )
     }
 
@@ -100,12 +109,14 @@ impl KeyOp {
             (KeyOp::Get, true) => R::KsGetKey,
             (KeyOp::Put, true) => R::KsPutKey,
             (KeyOp::Delete, true) => R::KsDeleteKey,
+            (KeyOp::DeleteRange, false) => R::DeleteRange,
+            (KeyOp::DeleteRange, true) => R::KsDeleteRange,
         }
     }
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 36] = [
+    pub const ALL: [RouteId; 42] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -141,6 +152,12 @@ impl RouteId {
         RouteId::KsGetKey,
         RouteId::KsPutKey,
         RouteId::KsDeleteKey,
+        RouteId::DeleteRange,
+        RouteId::KsDeleteRange,
+        RouteId::ListIndexes,
+        RouteId::PostIndex,
+        RouteId::QueryIndex,
+        RouteId::DeleteIndex,
         RouteId::Unmatched,
     ];
 
@@ -162,6 +179,7 @@ impl RouteId {
             R::GetKey | R::KsGetKey => KeyOp::Get,
             R::PutKey | R::KsPutKey => KeyOp::Put,
             R::DeleteKey | R::KsDeleteKey => KeyOp::Delete,
+            R::DeleteRange | R::KsDeleteRange => KeyOp::DeleteRange,
             _ => return None,
         })
     }
@@ -204,6 +222,12 @@ impl RouteId {
             RouteId::KsGetKey => "GET /keyspaces/{ks}/keys/{key}",
             RouteId::KsPutKey => "PUT /keyspaces/{ks}/keys/{key}",
             RouteId::KsDeleteKey => "DELETE /keyspaces/{ks}/keys/{key}",
+            RouteId::DeleteRange => "DELETE /keys",
+            RouteId::KsDeleteRange => "DELETE /keyspaces/{ks}/keys",
+            RouteId::ListIndexes => "GET /indexes",
+            RouteId::PostIndex => "POST /indexes",
+            RouteId::QueryIndex => "GET /indexes/{name}",
+            RouteId::DeleteIndex => "DELETE /indexes/{name}",
             RouteId::Unmatched => "unmatched",
         }
     }
@@ -264,12 +288,19 @@ pub fn route(method: &Method, path: &str) -> Routed {
             Method::POST => plain(R::PostKeyspace),
             _ => Routed::MethodNotAllowed("GET, POST"),
         },
+        "/indexes" => match *method {
+            Method::GET | Method::HEAD => plain(R::ListIndexes),
+            Method::POST => plain(R::PostIndex),
+            _ => Routed::MethodNotAllowed("GET, POST"),
+        },
         _ => {
             // (`/keyspaces/` first: it starts with `/keys` too.)
             if let Some(rest) = path.strip_prefix("/keyspaces/") {
                 keyspace_route(method, rest)
             } else if let Some(rest) = path.strip_prefix("/keys") {
                 key_route(method, rest, None)
+            } else if let Some(raw) = path.strip_prefix("/indexes/") {
+                index_route(method, raw)
             } else if let Some(raw) = path.strip_prefix("/features/") {
                 let param = Some(decode(raw));
                 let params = Params {
@@ -311,6 +342,22 @@ fn keyspace_route(method: &Method, rest: &str) -> Routed {
     }
 }
 
+/// `/indexes/{name}`; `raw` follows `/indexes/` (one path segment: `%2F` puts a slash in a name).
+fn index_route(method: &Method, raw: &str) -> Routed {
+    if raw.is_empty() || raw.contains('/') {
+        return Routed::NotFound;
+    }
+    let params = Params {
+        keyspace: None,
+        param: Some(decode(raw)),
+    };
+    match *method {
+        Method::GET | Method::HEAD => Routed::Route(RouteId::QueryIndex, params),
+        Method::DELETE => Routed::Route(RouteId::DeleteIndex, params),
+        _ => Routed::MethodNotAllowed("GET, DELETE"),
+    }
+}
+
 /// The key routes; `rest` follows `/keys` (of `/keys`, or of `/keyspaces/{ks}` when `keyspace`
 /// is given).
 fn key_route(method: &Method, rest: &str, keyspace: Option<Vec<u8>>) -> Routed {
@@ -329,7 +376,8 @@ fn key_route(method: &Method, rest: &str, keyspace: Option<Vec<u8>>) -> Routed {
         "" => match *method {
             Method::GET | Method::HEAD => route(KeyOp::List, None),
             Method::POST => route(KeyOp::Post, None),
-            _ => Routed::MethodNotAllowed("GET, POST"),
+            Method::DELETE => route(KeyOp::DeleteRange, None),
+            _ => Routed::MethodNotAllowed("GET, POST, DELETE"),
         },
         "/batch" if method == Method::POST => route(KeyOp::Batch, None),
         "/get" if method == Method::POST => route(KeyOp::MultiGet, None),
@@ -363,6 +411,10 @@ mod tests {
                 param: Some(key.to_vec()),
             },
         )
+    }
+
+    fn with_param(id: RouteId, p: &[u8]) -> Routed {
+        with_key(id, p)
     }
 
     fn in_ks(id: RouteId, ks: &[u8], key: Option<&[u8]>) -> Routed {
@@ -462,5 +514,34 @@ mod tests {
         );
         assert_eq!(route(&Method::GET, "/nope"), Routed::NotFound);
         assert_eq!(route(&Method::HEAD, "/health"), plain(RouteId::Health));
+        assert_eq!(
+            route(&Method::PUT, "/keys"),
+            Routed::MethodNotAllowed("GET, POST, DELETE")
+        );
+    }
+
+    #[test]
+    fn range_deletes_and_indexes() {
+        assert_eq!(route(&Method::DELETE, "/keys"), plain(RouteId::DeleteRange));
+        assert_eq!(
+            route(&Method::DELETE, "/keyspaces/x/keys"),
+            in_ks(RouteId::KsDeleteRange, b"x", None)
+        );
+        assert_eq!(route(&Method::GET, "/indexes"), plain(RouteId::ListIndexes));
+        assert_eq!(route(&Method::POST, "/indexes"), plain(RouteId::PostIndex));
+        assert_eq!(
+            route(&Method::GET, "/indexes/by%2Fmail"),
+            with_param(RouteId::QueryIndex, b"by/mail")
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/indexes/x"),
+            with_param(RouteId::DeleteIndex, b"x")
+        );
+        assert_eq!(
+            route(&Method::PUT, "/indexes/x"),
+            Routed::MethodNotAllowed("GET, DELETE")
+        );
+        assert_eq!(route(&Method::GET, "/indexes/x/y"), Routed::NotFound);
+        assert_eq!(route(&Method::GET, "/indexes/"), Routed::NotFound);
     }
 }

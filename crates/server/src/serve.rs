@@ -144,8 +144,12 @@ where
             dir.display()
         )
     })?;
-    let state = AppState::new(db.clone(), cfg)
-        .map_err(|e| format!("cannot open the keyspaces of {}: {e}", dir.display()))?;
+    let state = AppState::new(db.clone(), cfg).map_err(|e| {
+        format!(
+            "cannot open the keyspaces and indexes of {}: {e}",
+            dir.display()
+        )
+    })?;
     tracing::info!(addr = %local, data_dir = %dir.display(), "lsmkv-server listening on {local}");
     let grace = Duration::from_millis(state.cfg.server.shutdown_grace_ms);
     let state = Arc::new(state);

@@ -5,6 +5,7 @@ use std::time::Instant;
 use lsmkv::{Db, Keyspace};
 
 use crate::config::ServerConfig;
+use crate::indexes::Indexes;
 use crate::layout::FLAGS;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub keyspaces: Registry,
     /// The keyspace of the feature flags.
     pub flags: Keyspace,
+    /// The secondary indexes made through `/indexes`.
+    pub indexes: Indexes,
     pub cfg: ServerConfig,
     pub metrics: Metrics,
     /// Serialises feature-flag updates so that version checks are atomic.
@@ -24,18 +27,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server on `db`, which `migrate::run` has brought to the current layout.
+    /// The state of a server on `db`, which `migrate::run` has brought to the current layout,
+    /// with every index declared (so that its keyspace takes writes).
     ///
     /// # Errors
     /// The engine's error.
     pub fn new(db: Db, cfg: ServerConfig) -> lsmkv::Result<AppState> {
         // Created by the migration's marker; `keyspace` also creates it, should it be missing.
         let flags = db.keyspace(FLAGS)?;
+        // Before the registry: declaring may create an index keyspace (a create cut short).
+        let indexes = Indexes::load(&db)?;
         let keyspaces = Registry::load(&db)?;
         Ok(AppState {
             db,
             keyspaces,
             flags,
+            indexes,
             cfg,
             metrics: Metrics::default(),
             flag_lock: parking_lot::Mutex::new(()),

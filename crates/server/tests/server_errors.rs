@@ -77,7 +77,7 @@ fn not_found_and_method_not_allowed() {
     assert_eq!(r.headers["allow"], "GET");
     let r = s.put_raw("/keys", b"x");
     assert_error(&r, 405);
-    assert_eq!(r.headers["allow"], "GET, POST");
+    assert_eq!(r.headers["allow"], "GET, POST, DELETE");
     assert_error(&s.delete("/features/x"), 405);
 }
 

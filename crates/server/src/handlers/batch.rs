@@ -1,4 +1,5 @@
-//! `POST /keys/batch`: several puts written as one atomic batch; `POST /keys/get`: several
+//! `POST /keys/batch`: several puts written as one atomic batch (each may carry a `ttl_seconds`
+//! of its own); `POST /keys/get`: several
 //! reads, keys in the body (so no key is too long to read). The same under
 //! `/keyspaces/{ks}/keys`.
 
@@ -18,8 +19,11 @@ pub async fn batch(ctx: &Ctx, ks: &Keyspace, req: Request<Incoming>) -> Result<R
     let n = entries.len();
     ctx.in_keyspace(ks, move |ks| {
         let mut b = WriteBatch::new();
-        for (k, v) in entries {
-            b.put_in(ks, k, v);
+        for (k, v, ttl) in entries {
+            match ttl {
+                Some(ttl) => b.put_with_ttl_in(ks, k, v, ttl),
+                None => b.put_in(ks, k, v),
+            }
         }
         Ok(ks.db().write(b)?)
     })

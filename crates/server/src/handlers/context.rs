@@ -114,5 +114,11 @@ pub(super) fn empty(status: StatusCode) -> Resp {
 }
 
 pub fn error_response(e: &ApiError) -> Resp {
-    json_response(e.status, &e.body())
+    let mut r = json_response(e.status, &e.body());
+    if e.code == "index_building" {
+        // Building takes a while; a second is a fair first guess.
+        r.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }

@@ -6,6 +6,11 @@
 //! returns it as `ETag: "N"` and, in JSON, as `"version"` (304 when `If-None-Match` names it);
 //! writes return the new one the same way and honour `If-Match` / `If-None-Match`
 //! ([`super::precondition`]; 412 when they fail).
+//!
+//! A put may carry a time to live of its own (`ttl_seconds` in a `POST` body, `?ttl_seconds=N` on
+//! a `PUT`): the engine's `put_with_ttl`. See [`put_expiring`] for what that does to versions.
+
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -48,21 +53,41 @@ async fn write(
     .await
 }
 
-/// A put that returns the key's new version. The engine has `Db::put_versioned` for `default`
-/// (a plain group-committed put) but no `Keyspace::put_versioned` yet, so in another keyspace
-/// the put is a compare-and-write of the version just read, retried until it lands: exact, but
-/// it commits alone instead of joining a group commit.
+/// A put that returns the key's new version (a plain group-committed put).
 fn put_versioned(ks: &Keyspace, key: &[u8], value: &[u8]) -> Result<u64, ApiError> {
-    if ks.id() == 0 {
-        return Ok(ks.db().put_versioned(key, value)?);
+    Ok(ks.put_versioned(key, value)?)
+}
+
+/// A put of `value` that expires `ttl` from now, and the key's version after it if known.
+///
+/// The engine has no put with a TTL that returns its version, nor a conditional one, so
+/// preconditions are refused with a TTL (400), and the version is read back right after the
+/// write: it is this write's, unless another write of the very same bytes landed in between
+/// (then it is that one's, of the same value). When the key holds something else by then (a
+/// later write; or the value already expired), the version is unknown: `None`, answered as
+/// `"version": null` without an `ETag`.
+async fn put_expiring(
+    ctx: &Ctx,
+    ks: &Keyspace,
+    pre: &Preconditions,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    ttl: Duration,
+) -> Result<Option<u64>, ApiError> {
+    if !pre.is_empty() {
+        return Err(ApiError::bad_request(
+            "`ttl_seconds` cannot be combined with If-Match / If-None-Match (the engine has no \
+             conditional write with a time to live)",
+        ));
     }
-    let mut current = ks.get_versioned(key)?.map(|(_, v)| v);
-    loop {
-        match ks.compare_and_write(key, current, Some(value))? {
-            CasOutcome::Written { version } => return Ok(version),
-            CasOutcome::Mismatch { current: now } => current = now,
-        }
-    }
+    ctx.in_keyspace(ks, move |ks| {
+        ks.put_with_ttl(&key, &value, ttl)?;
+        Ok(ks
+            .get_versioned(&key)?
+            .filter(|(now, _)| now[..] == value[..])
+            .map(|(_, version)| version))
+    })
+    .await
 }
 
 /// Deletes `key` and says whether it existed: a compare-and-write of the version read, so the
@@ -78,8 +103,8 @@ fn delete_reporting(ks: &Keyspace, key: &[u8]) -> Result<(u64, bool), ApiError> 
     Ok((0, false))
 }
 
-/// `{"key": ..., "value": ..., "version": N}`.
-fn versioned_item(key: &[u8], value: &[u8], version: u64) -> serde_json::Value {
+/// `{"key": ..., "value": ..., "version": N}` (`null` for a version that is not known).
+fn versioned_item(key: &[u8], value: &[u8], version: Option<u64>) -> serde_json::Value {
     let mut item = json::item(key, value);
     if let Some(o) = item.as_object_mut() {
         o.insert("version".to_string(), version.into());
@@ -100,14 +125,37 @@ pub(super) fn accepts(h: &HeaderMap, media: &str) -> bool {
         })
 }
 
+/// `POST /keys` `{"key", "value", "ttl_seconds"?}`: 200 with the item and its new version
+/// (`ttl_seconds` echoed when given).
 pub async fn post_key(ctx: &Ctx, ks: &Keyspace, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let pre = Preconditions::from_headers(req.headers())?;
     let v = ctx.json_body(req).await?;
-    let (key, value) = json::key_value(&v, "")?;
-    let (version, _) = write(ctx, ks, pre, key.clone(), Some(value.clone()), false).await?;
-    let mut r = json_response(StatusCode::OK, &versioned_item(&key, &value, version));
-    set_etag(&mut r, version);
+    let (key, value, ttl) = json::key_value(&v, "")?;
+    let version = match ttl {
+        Some(ttl) => put_expiring(ctx, ks, &pre, key.clone(), value.clone(), ttl).await?,
+        None => {
+            let (version, _) = write(ctx, ks, pre, key.clone(), Some(value.clone()), false).await?;
+            Some(version)
+        }
+    };
+    let mut item = versioned_item(&key, &value, version);
+    if let (Some(ttl), Some(o)) = (ttl, item.as_object_mut()) {
+        o.insert("ttl_seconds".to_string(), ttl.as_secs().into());
+    }
+    let mut r = json_response(StatusCode::OK, &item);
+    if let Some(version) = version {
+        set_etag(&mut r, version);
+    }
     Ok(r)
+}
+
+/// `?ttl_seconds=N` of a `PUT`, if given.
+fn ttl_query(req: &Request<Incoming>) -> Result<Option<Duration>, ApiError> {
+    let q = req.uri().query().unwrap_or("");
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "ttl_seconds")
+        .map(|(_, v)| json::ttl_seconds(v.parse::<u64>().ok(), "`ttl_seconds`"))
+        .transpose()
 }
 
 pub async fn put_raw(
@@ -118,12 +166,21 @@ pub async fn put_raw(
 ) -> Result<Resp, ApiError> {
     json::check_key(&key)?;
     let pre = Preconditions::from_headers(req.headers())?;
+    let ttl = ttl_query(&req)?;
     // Raw values are bounded by the engine's MAX_VALUE_SIZE rather than the JSON limit.
     let limit = ctx.state.db.options().max_value_size;
     let value = ctx.body(req, limit).await?;
-    let (version, _) = write(ctx, ks, pre, key, Some(value.to_vec()), false).await?;
+    let version = match ttl {
+        Some(ttl) => put_expiring(ctx, ks, &pre, key, value.to_vec(), ttl).await?,
+        None => {
+            let (version, _) = write(ctx, ks, pre, key, Some(value.to_vec()), false).await?;
+            Some(version)
+        }
+    };
     let mut r = empty(StatusCode::NO_CONTENT);
-    set_etag(&mut r, version);
+    if let Some(version) = version {
+        set_etag(&mut r, version);
+    }
     Ok(r)
 }
 
@@ -156,7 +213,7 @@ pub async fn get_key(
         );
         r
     } else {
-        json_response(StatusCode::OK, &versioned_item(&key, &value, version))
+        json_response(StatusCode::OK, &versioned_item(&key, &value, Some(version)))
     };
     set_etag(&mut r, version);
     Ok(r)

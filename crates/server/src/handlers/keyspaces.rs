@@ -4,8 +4,10 @@
 //! `/keyspaces/{ks}/keys...`) on its keyspace.
 //!
 //! Names are UTF-8, 1 to 255 bytes, one path segment (percent-encoded). `default` cannot be
-//! dropped; `flags` (the feature flags) cannot be created, dropped or written through the key
-//! routes, nor can the migration's staging keyspace be created: 403 `keyspace_reserved`.
+//! dropped; `flags` (the feature flags), the server's `__server/...` keyspaces and the engine's
+//! index keyspaces `__index/...` cannot be created, dropped or written through the key routes,
+//! nor can the migration's staging keyspace be created: 403 `keyspace_reserved`. A keyspace
+//! with indexes cannot be dropped before them: 409 `keyspace_indexed`.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -14,7 +16,7 @@ use serde_json::{Value as Json, json};
 use lsmkv::Keyspace;
 
 use super::context::{Ctx, Resp, json_response};
-use super::{batch, keys, listing};
+use super::{batch, keys, listing, range_delete};
 use crate::errors::ApiError;
 use crate::json;
 use crate::layout::{self, DEFAULT, FLAGS};
@@ -32,6 +34,14 @@ fn check_managed(name: &str, dropping: bool) -> Result<(), ApiError> {
     if name == FLAGS {
         return Err(ApiError::keyspace_reserved(format!(
             "keyspace {FLAGS:?} holds the server's feature flags (use /features)"
+        )));
+    }
+    if layout::is_reserved(name) {
+        return Err(ApiError::keyspace_reserved(format!(
+            "keyspace names starting with {:?} or {:?} belong to the server's indexes (use \
+             /indexes)",
+            layout::SERVER_PREFIX,
+            layout::INDEX_PREFIX
         )));
     }
     if name == crate::migrate::STAGING {
@@ -69,8 +79,13 @@ pub async fn key_route(
 ) -> Result<Resp, ApiError> {
     let ks = resolve(ctx, params.keyspace)?;
     if op.writes() && !layout::writable_by_key_routes(ks.name()) {
+        let why = if ks.name() == FLAGS {
+            "it holds the server's feature flags (use /features)"
+        } else {
+            "it belongs to the server's indexes (use /indexes)"
+        };
         return Err(ApiError::keyspace_reserved(format!(
-            "keyspace {:?} is read-only here: it holds the server's feature flags (use /features)",
+            "keyspace {:?} is read-only here: {why}",
             ks.name()
         )));
     }
@@ -85,6 +100,7 @@ pub async fn key_route(
         KeyOp::Get => keys::get_key(ctx, &ks, &req, key).await,
         KeyOp::Put => keys::put_raw(ctx, &ks, req, key).await,
         KeyOp::Delete => keys::delete_key(ctx, &ks, &req, key).await,
+        KeyOp::DeleteRange => range_delete::delete_range(ctx, &ks, &req).await,
     }
 }
 
@@ -106,7 +122,7 @@ async fn keyspace_stats(ctx: &Ctx, only: Option<String>) -> Result<Vec<Json>, Ap
         .map(|k| {
             let mut v = serde_json::to_value(k).unwrap_or(Json::Null);
             if let Some(o) = v.as_object_mut() {
-                o.insert("reserved".into(), Json::Bool(k.name == FLAGS));
+                o.insert("reserved".into(), Json::Bool(layout::is_reserved(&k.name)));
             }
             (k.name.clone(), v)
         })
@@ -209,8 +225,18 @@ pub async fn delete_keyspace(ctx: &Ctx, raw: Option<Vec<u8>>) -> Result<Resp, Ap
     check_managed(&name, true)?;
     let state = ctx.state.clone();
     let n = name.clone();
-    ctx.blocking(move || state.keyspaces.drop_keyspace(&n))
-        .await?;
+    ctx.blocking(move || {
+        let indexes = state.indexes.of_keyspace(&n);
+        if !indexes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("keyspace {n:?} has indexes {indexes:?}: drop them first (DELETE /indexes/{{name}})"),
+            )
+            .with_code("keyspace_indexed"));
+        }
+        state.keyspaces.drop_keyspace(&n)
+    })
+    .await?;
     tracing::info!(keyspace = %name, "keyspace dropped through the API");
     Ok(json_response(StatusCode::OK, &json!({ "dropped": name })))
 }

@@ -1,15 +1,18 @@
 //! Listings and searches, one page at a time with a `next` cursor: `GET /keys` (a range or a
 //! prefix; `keys_only=true` leaves the values out, `count=true` counts instead of listing),
 //! `GET /keys/search/prefix`, `GET /keys/search/substring`; the same under
-//! `/keyspaces/{ks}/keys`.
+//! `/keyspaces/{ks}/keys`. [`requested`] parses the range a request names, for listings, counts
+//! and range deletes alike.
 
 use std::ops::Bound;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use lsmkv::Keyspace;
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 use super::context::{Ctx, Resp, json_response};
 use crate::errors::ApiError;
@@ -21,24 +24,24 @@ type Items = Vec<(Vec<u8>, Vec<u8>)>;
 type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// Query parameters of the listing and search routes.
-struct Query {
+pub(super) struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
-    fn parse(req: &Request<Incoming>) -> Query {
+    pub(super) fn parse(req: &Request<Incoming>) -> Query {
         let q = req.uri().query().unwrap_or("");
         Query {
             pairs: form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
         }
     }
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-    fn limit(&self, state: &AppState) -> Result<usize, ApiError> {
+    pub(super) fn limit(&self, state: &AppState) -> Result<usize, ApiError> {
         let s = &state.cfg.server;
         match self.get("limit") {
             None | Some("") => Ok(s.default_page_limit),
@@ -50,13 +53,30 @@ impl Query {
             },
         }
     }
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    pub(super) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
             None | Some("") | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") => Ok(true),
             Some(_) => Err(ApiError::bad_request(format!(
                 "`{name}` must be true or false"
             ))),
+        }
+    }
+    /// The bytes of parameter `name` given as text (`name`) or as standard base64
+    /// (`name_base64`, for bytes that are not UTF-8), not both; `None` when neither is given.
+    pub(super) fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let b64 = format!("{name}_base64");
+        match (self.get(name), self.get(&b64)) {
+            (Some(_), Some(_)) => Err(ApiError::bad_request(format!(
+                "give `{name}` or `{b64}`, not both"
+            ))),
+            (Some(s), None) => Ok(Some(s.as_bytes().to_vec())),
+            (None, Some(s)) => STANDARD.decode(s.as_bytes()).map(Some).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "`{b64}` is not valid standard base64 (percent-encode its `+`, `/` and `=`)"
+                ))
+            }),
+            (None, None) => Ok(None),
         }
     }
     fn cursor(&self) -> Result<Option<Vec<u8>>, ApiError> {
@@ -99,11 +119,12 @@ fn scan(
     Ok((items, next))
 }
 
-fn bound_param(v: Option<&str>, inclusive: bool) -> Bound<Vec<u8>> {
+/// A bound of a range; an empty one is no bound.
+fn bound(v: Option<&[u8]>, inclusive: bool) -> Bound<Vec<u8>> {
     match v {
-        None | Some("") => Bound::Unbounded,
-        Some(s) if inclusive => Bound::Included(s.as_bytes().to_vec()),
-        Some(s) => Bound::Excluded(s.as_bytes().to_vec()),
+        None | Some([]) => Bound::Unbounded,
+        Some(s) if inclusive => Bound::Included(s.to_vec()),
+        Some(s) => Bound::Excluded(s.to_vec()),
     }
 }
 
@@ -122,7 +143,7 @@ fn resume(
 }
 
 /// The bounds of the keys starting with `prefix`.
-fn prefix_bounds(prefix: &[u8]) -> Range {
+pub(super) fn prefix_bounds(prefix: &[u8]) -> Range {
     let upper = lsmkv::prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded);
     (Bound::Included(prefix.to_vec()), upper)
 }
@@ -161,7 +182,7 @@ pub async fn list(ctx: &Ctx, ks: &Keyspace, req: &Request<Incoming>) -> Result<R
     let q = Query::parse(req);
     let reverse = q.flag("reverse")?;
     let keys_only = q.flag("keys_only")?;
-    let range = requested_range(&q)?;
+    let range = requested(&q)?.unwrap_or_default().range();
     if q.flag("count")? {
         return count(ctx, ks, range, q.cursor()?).await;
     }
@@ -170,19 +191,81 @@ pub async fn list(ctx: &Ctx, ks: &Keyspace, req: &Request<Incoming>) -> Result<R
     page(ctx, ks, range, reverse, limit, keys_only).await
 }
 
+/// The keys a request names (see [`requested`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Requested {
+    /// The keys starting with this (every key for an empty prefix).
+    Prefix(Vec<u8>),
+    /// `[start, end)`; an absent or empty bound is no bound.
+    Bounds {
+        start: Option<Vec<u8>>,
+        end: Option<Vec<u8>>,
+    },
+}
+
+impl Default for Requested {
+    /// Every key.
+    fn default() -> Self {
+        Requested::Bounds {
+            start: None,
+            end: None,
+        }
+    }
+}
+
+impl Requested {
+    /// The engine's bounds.
+    pub(super) fn range(&self) -> Range {
+        match self {
+            Requested::Prefix(p) => prefix_bounds(p),
+            Requested::Bounds { start, end } => {
+                (bound(start.as_deref(), true), bound(end.as_deref(), false))
+            }
+        }
+    }
+
+    /// Whether it names every key (an empty prefix, or no bound at all).
+    pub(super) fn is_everything(&self) -> bool {
+        match self {
+            Requested::Prefix(p) => p.is_empty(),
+            Requested::Bounds { start, end } => [start, end]
+                .iter()
+                .all(|b| b.as_deref().is_none_or(<[u8]>::is_empty)),
+        }
+    }
+
+    /// `{"prefix": P}` or `{"start": S, "end": E}` (null for no bound), bytes that are not UTF-8
+    /// as `..._base64`.
+    pub(super) fn describe(&self) -> Json {
+        let mut o = serde_json::Map::new();
+        match self {
+            Requested::Prefix(p) => json::put_bytes(&mut o, "prefix", p),
+            Requested::Bounds { start, end } => {
+                for (name, b) in [("start", start), ("end", end)] {
+                    match b.as_deref().filter(|b| !b.is_empty()) {
+                        Some(b) => json::put_bytes(&mut o, name, b),
+                        None => _ = o.insert(name.to_string(), Json::Null),
+                    }
+                }
+            }
+        }
+        Json::Object(o)
+    }
+}
+
 /// The keys a request names: `prefix=P`, or `start=` (inclusive) and `end=` (exclusive), either
-/// bound optional; not both forms. (The one parser of a range of keys in a query, for listings,
-/// counts and, later, range deletes.)
-fn requested_range(q: &Query) -> Result<Range, ApiError> {
-    match q.get("prefix") {
-        Some(_) if q.get("start").is_some() || q.get("end").is_some() => Err(
-            ApiError::bad_request("give `prefix` or `start` / `end`, not both"),
-        ),
-        Some(p) => Ok(prefix_bounds(p.as_bytes())),
-        None => Ok((
-            bound_param(q.get("start"), true),
-            bound_param(q.get("end"), false),
+/// bound optional; not both forms; each also as `..._base64` (standard base64) for bytes that
+/// are not UTF-8. `None` when it names none of them. (The one parser of a range of keys in a
+/// query, for listings, counts and range deletes.)
+pub(super) fn requested(q: &Query) -> Result<Option<Requested>, ApiError> {
+    let (prefix, start, end) = (q.bytes("prefix")?, q.bytes("start")?, q.bytes("end")?);
+    match prefix {
+        Some(_) if start.is_some() || end.is_some() => Err(ApiError::bad_request(
+            "give `prefix` or `start` / `end`, not both",
         )),
+        Some(p) => Ok(Some(Requested::Prefix(p))),
+        None if start.is_none() && end.is_none() => Ok(None),
+        None => Ok(Some(Requested::Bounds { start, end })),
     }
 }
 
