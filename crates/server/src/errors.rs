@@ -25,6 +25,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("corruption", 500),
     ("read_only", 500),
     ("unavailable", 503),
+    ("too_many_watchers", 503),
 ];
 
 /// An error response.

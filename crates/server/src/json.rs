@@ -164,7 +164,7 @@ pub fn flag_update(v: &Json) -> Result<(bool, Option<u64>), ApiError> {
 }
 
 /// Adds `name` (or `name_base64` when not UTF-8) to `o`.
-fn put_bytes(o: &mut Map<String, Json>, name: &str, b: &[u8]) {
+pub fn put_bytes(o: &mut Map<String, Json>, name: &str, b: &[u8]) {
     match std::str::from_utf8(b) {
         Ok(s) => o.insert(name.to_string(), Json::String(s.to_string())),
         Err(_) => o.insert(format!("{name}_base64"), Json::String(STANDARD.encode(b))),

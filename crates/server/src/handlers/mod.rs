@@ -12,6 +12,7 @@ mod keys;
 mod keyspaces;
 mod listing;
 mod precondition;
+pub(crate) mod watch;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
@@ -20,3 +21,4 @@ pub(crate) use flags::{get_feature, list_features, post_feature};
 pub(crate) use keyspaces::{
     delete_keyspace, get_keyspace, key_route, list_keyspaces, post_keyspace, put_keyspace,
 };
+pub(crate) use watch::{Watchers, watch};
