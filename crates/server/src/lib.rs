@@ -8,6 +8,8 @@
 //! - `json`: strict request parsing and response encoding; `layout`: where user keys and feature
 //!   flags live (keyspaces `default` and `flags`); `migrate`: the one-time move of a database
 //!   written in the old single-key-space layout; `registry`: the keyspaces served, by name.
+//! - `handlers::watch`: `GET /watch`, the change feed as server-sent events, one thread per
+//!   stream (the only handler whose body is not one buffer).
 //! - `conn_io`: gives hyper's own 414 a JSON body.
 //! - `auth`: bearer token, constant-time compare; `errors`: `ApiError` -> status + JSON;
 //!   `metrics`: Prometheus text.

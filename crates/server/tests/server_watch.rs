@@ -288,12 +288,12 @@ fn lagged_with_a_tiny_buffer_then_the_stream_goes_on() {
 fn keep_alive_comments() {
     let s = TestServer::start(&[("WATCH_KEEPALIVE_SECS", "1")]);
     let mut w = watch(&s, "/watch");
-    let start = Instant::now();
-    assert_eq!(
-        w.next_block().unwrap().comment.as_deref(),
-        Some("keep-alive")
-    );
-    assert!(start.elapsed() >= Duration::from_millis(500));
+    for _ in 0..2 {
+        assert_eq!(
+            w.next_block().unwrap().comment.as_deref(),
+            Some("keep-alive")
+        );
+    }
 }
 
 #[test]
