@@ -12,7 +12,7 @@ use hyper::{Request, StatusCode};
 
 use crate::auth;
 use crate::errors::ApiError;
-use crate::handlers::{self, Ctx, Resp};
+use crate::handlers::{self, Ctx, Resp, watch};
 use crate::routes::{self, Params, RouteId, Routed};
 use crate::state::AppState;
 
@@ -37,13 +37,14 @@ impl Drop for InFlight {
 pub(crate) async fn handle(
     state: Arc<AppState>,
     req: Request<Incoming>,
-) -> Result<Resp, Infallible> {
+) -> Result<hyper::Response<watch::Body>, Infallible> {
     let start = Instant::now();
     let in_flight = InFlight::new(&state);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (route, mut resp) = dispatch(&state, req).await;
-    if method == hyper::Method::HEAD {
+    let head = method == hyper::Method::HEAD;
+    if head {
         // Same headers as GET, Content-Length included, no body.
         let len = hyper::body::Body::size_hint(resp.body()).exact();
         *resp.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
@@ -65,7 +66,7 @@ pub(crate) async fn handle(
     } else if s.access_log {
         tracing::info!(target: "lsmkv::access", %method, %path, status, latency_us = micros, "request");
     }
-    Ok(resp)
+    Ok(watch::into_body(resp, head))
 }
 
 async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Resp) {
@@ -130,6 +131,9 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                     RouteId::PostIndex => handlers::post_index(&ctx, req).await,
                     RouteId::QueryIndex => handlers::query_index(&ctx, &req, p).await,
                     RouteId::DeleteIndex => handlers::delete_index(&ctx, p).await,
+                    RouteId::Watch | RouteId::KsWatch => {
+                        handlers::watch(&ctx, keyspace, &req).await
+                    }
                     // The key routes are handled above.
                     _ => Err(ApiError::not_found("no such route")),
                 }

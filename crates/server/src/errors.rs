@@ -30,6 +30,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("read_only", 500),
     ("unavailable", 503),
     ("index_building", 503),
+    ("too_many_watchers", 503),
 ];
 
 /// An error response.

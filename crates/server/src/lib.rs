@@ -12,6 +12,8 @@
 //!   (one source file with the shell, which declares the server's indexes when it writes);
 //!   `indexes`: the server's indexes and their declaration at start-up (before the first
 //!   connection is accepted).
+//! - `handlers::watch`: `GET /watch`, the change feed as server-sent events, one thread per
+//!   stream (the only handler whose body is not one buffer).
 //! - `conn_io`: gives hyper's own 414 a JSON body.
 //! - `auth`: bearer token, constant-time compare; `errors`: `ApiError` -> status + JSON;
 //!   `metrics`: Prometheus text.

@@ -470,12 +470,6 @@ mod tests {
         "keyspaces_sst_bytes",
         "keyspaces_pending_compaction_bytes",
         "keyspaces_len_estimate",
-        "memtable_range_tombstones",
-        "sst_range_tombstones",
-        "levels_range_tombstones",
-        "keyspaces_memtable_range_tombstones",
-        "keyspaces_sst_range_tombstones",
-        "keyspaces_levels_range_tombstones",
         "indexes_ready",
         "indexes_built_keys",
     ];

@@ -58,6 +58,8 @@ pub enum RouteId {
     PostIndex,
     QueryIndex,
     DeleteIndex,
+    Watch,
+    KsWatch,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
@@ -116,7 +118,7 @@ impl KeyOp {
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 42] = [
+    pub const ALL: [RouteId; 44] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -158,6 +160,8 @@ impl RouteId {
         RouteId::PostIndex,
         RouteId::QueryIndex,
         RouteId::DeleteIndex,
+        RouteId::Watch,
+        RouteId::KsWatch,
         RouteId::Unmatched,
     ];
 
@@ -228,6 +232,8 @@ impl RouteId {
             RouteId::PostIndex => "POST /indexes",
             RouteId::QueryIndex => "GET /indexes/{name}",
             RouteId::DeleteIndex => "DELETE /indexes/{name}",
+            RouteId::Watch => "GET /watch",
+            RouteId::KsWatch => "GET /keyspaces/{ks}/watch",
             RouteId::Unmatched => "unmatched",
         }
     }
@@ -254,6 +260,13 @@ pub enum Routed {
 
 fn decode(raw: &str) -> Vec<u8> {
     percent_decode_str(raw).collect()
+}
+
+fn params_of(keyspace: Option<Vec<u8>>) -> Params {
+    Params {
+        keyspace,
+        param: None,
+    }
 }
 
 fn plain(id: RouteId) -> Routed {
@@ -283,6 +296,7 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/admin/tables" => one("GET", &Method::GET, R::AdminTables),
         "/admin/flush" => one("POST", &Method::POST, R::AdminFlush),
         "/admin/checkpoint" => one("POST", &Method::POST, R::AdminCheckpoint),
+        "/watch" => one("GET", &Method::GET, R::Watch),
         "/keyspaces" => match *method {
             Method::GET | Method::HEAD => plain(R::ListKeyspaces),
             Method::POST => plain(R::PostKeyspace),
@@ -338,6 +352,10 @@ fn keyspace_route(method: &Method, rest: &str) -> Routed {
     }
     match tail.strip_prefix("/keys") {
         Some(keys) => key_route(method, keys, name),
+        None if tail == "/watch" => match *method {
+            Method::GET | Method::HEAD => Routed::Route(R::KsWatch, params_of(name)),
+            _ => Routed::MethodNotAllowed("GET"),
+        },
         None => Routed::NotFound,
     }
 }
@@ -490,6 +508,11 @@ mod tests {
             plain(RouteId::PostKeyspace)
         );
         assert_eq!(route(&Method::GET, "/keyspaces/x/nope"), Routed::NotFound);
+        assert_eq!(
+            route(&Method::GET, "/keyspaces/a%2Fb/watch"),
+            in_ks(RouteId::KsWatch, b"a/b", None)
+        );
+        assert_eq!(route(&Method::GET, "/watch"), plain(RouteId::Watch));
         assert_eq!(route(&Method::GET, "/keyspaces/x/keysy"), Routed::NotFound);
         assert_eq!(
             route(&Method::POST, "/keyspaces/x"),

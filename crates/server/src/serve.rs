@@ -92,6 +92,8 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Watch streams never end on their own: end them, so that their connections can close.
+    state.watchers.close();
     let grace = Duration::from_millis(state.cfg.server.shutdown_grace_ms);
     tracing::info!("shutting down: finishing requests in flight");
     if tokio::time::timeout(grace, graceful.shutdown())

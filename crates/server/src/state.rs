@@ -5,6 +5,7 @@ use std::time::Instant;
 use lsmkv::{Db, Keyspace};
 
 use crate::config::ServerConfig;
+use crate::handlers::Watchers;
 use crate::indexes::Indexes;
 use crate::layout::FLAGS;
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Serialises feature-flag updates so that version checks are atomic.
     pub flag_lock: parking_lot::Mutex<()>,
     pub started: Instant,
+    /// The open `/watch` streams.
+    pub watchers: std::sync::Arc<Watchers>,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             metrics: Metrics::default(),
             flag_lock: parking_lot::Mutex::new(()),
             started: Instant::now(),
+            watchers: Default::default(),
         })
     }
 }

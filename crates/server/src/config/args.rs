@@ -80,6 +80,12 @@ pub struct ServerArgs {
     /// On SIGTERM/SIGINT, how long requests in flight may take before connections are dropped.
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000, help_heading = HTTP)]
     pub shutdown_grace_ms: u64,
+    /// Open GET /watch streams served at once; one more gets 503 `too_many_watchers`.
+    #[arg(long, env = "MAX_WATCHERS", default_value_t = 64, help_heading = HTTP)]
+    pub max_watchers: usize,
+    /// Seconds without an event after which a GET /watch stream sends a `: keep-alive` comment.
+    #[arg(long, env = "WATCH_KEEPALIVE_SECS", default_value_t = 15, help_heading = HTTP)]
+    pub watch_keepalive_secs: u64,
     /// Root of POST /admin/checkpoint targets (a checkpoint goes to a new directory under it, on
     /// the data directory's file system); empty = the route is disabled (403).
     #[arg(long, env = "BACKUP_DIR", default_value = "", help_heading = ADVANCED)]

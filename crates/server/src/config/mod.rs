@@ -101,6 +101,12 @@ impl ServerConfig {
         if s.max_connections == 0 {
             return bad("MAX_CONNECTIONS", "must be at least 1");
         }
+        if s.max_watchers == 0 {
+            return bad("MAX_WATCHERS", "must be at least 1");
+        }
+        if s.watch_keepalive_secs == 0 || s.watch_keepalive_secs > 3600 {
+            return bad("WATCH_KEEPALIVE_SECS", "must be between 1 and 3600");
+        }
         if s.max_batch_entries == 0 {
             return bad("MAX_BATCH_ENTRIES", "must be at least 1");
         }
@@ -180,6 +186,8 @@ impl ServerConfig {
             "max_connections": s.max_connections,
             "keep_alive": s.keep_alive,
             "shutdown_grace_ms": s.shutdown_grace_ms,
+            "max_watchers": s.max_watchers,
+            "watch_keepalive_secs": s.watch_keepalive_secs,
             "backup_dir": s.backup_dir,
             "max_batch_entries": s.max_batch_entries,
             "default_page_limit": s.default_page_limit,

@@ -34,6 +34,13 @@ fn defaults_are_valid() {
     assert_eq!(c.server.max_json_payload_size, 1 << 20);
     assert!(c.api_token().is_none());
     assert!(c.server.keep_alive);
+    assert_eq!(c.server.max_watchers, 64);
+    assert_eq!(c.server.watch_keepalive_secs, 15);
+    let c = lookup(&[("MAX_WATCHERS", "3"), ("WATCH_KEEPALIVE_SECS", "2")]).unwrap();
+    assert_eq!(
+        (c.server.max_watchers, c.server.watch_keepalive_secs),
+        (3, 2)
+    );
 }
 
 #[test]
@@ -65,6 +72,9 @@ fn bad_values_name_the_variable() {
         ("COMPACTION_STRATEGY", "random"),
         ("DEFAULT_PAGE_LIMIT", "0"),
         ("SERVER_HOST", "not a host"),
+        ("MAX_WATCHERS", "0"),
+        ("WATCH_KEEPALIVE_SECS", "0"),
+        ("WATCH_KEEPALIVE_SECS", "soon"),
     ] {
         let e = lookup(&[(k, v)]).unwrap_err().to_string();
         assert!(e.contains(k), "{k}: {e}");

@@ -40,11 +40,11 @@ const DISK_FIELDS: &[&str] = &[
 ];
 
 pub async fn stats(ctx: &Ctx, which: &'static str) -> Result<Resp, ApiError> {
-    let (engine, options) = ctx
+    let (engine, options, subscribers) = ctx
         .engine(|db| {
             let s = serde_json::to_value(db.stats()).map_err(|_| ApiError::internal())?;
             let o = serde_json::to_value(db.options()).map_err(|_| ApiError::internal())?;
-            Ok((s, o))
+            Ok((s, o, db.subscriber_count()))
         })
         .await?;
     let body = match which {
@@ -66,6 +66,8 @@ pub async fn stats(ctx: &Ctx, which: &'static str) -> Result<Resp, ApiError> {
                     "connections_open": ld(&m.connections_open),
                     "connections_total": ld(&m.connections_total),
                     "connections_rejected": ld(&m.connections_rejected),
+                    "watchers": st.watchers.active(),
+                    "subscribers": subscribers,
                     "config": st.cfg.to_json(),
                 },
                 "options": options,

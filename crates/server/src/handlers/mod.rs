@@ -14,6 +14,7 @@ mod keyspaces;
 mod listing;
 mod precondition;
 mod range_delete;
+pub(crate) mod watch;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
@@ -23,3 +24,4 @@ pub(crate) use indexes::{delete_index, list_indexes, post_index, query_index};
 pub(crate) use keyspaces::{
     delete_keyspace, get_keyspace, key_route, list_keyspaces, post_keyspace, put_keyspace,
 };
+pub(crate) use watch::{Watchers, watch};
