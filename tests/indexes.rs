@@ -129,6 +129,14 @@ fn queries_and_maintenance_by_every_kind_of_write() {
     );
     assert_eq!(db.index("color").unwrap().name(), "color");
     assert!(db.index("nope").is_err());
+    // An index entry (escaped index key + primary key) longer than a key refuses the write whole.
+    let big = "x".repeat(40_000);
+    let err = users.put(&big, &big).unwrap_err();
+    assert!(matches!(err, Error::KeyTooLarge { .. }), "{err}");
+    assert!(
+        users.get(&big).unwrap().is_none(),
+        "nothing of the refused batch was written"
+    );
     // An indexed keyspace cannot be dropped before its index; the reserved names are refused.
     assert!(db.drop_keyspace("users").is_err());
     assert!(db.keyspace("__index/mine").is_err());

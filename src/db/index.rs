@@ -210,7 +210,16 @@ fn plan_batch(
                     ops.push((def.tree.id, ValueKind::Delete, entry_key(ix, &pk)));
                 }
                 for ix in new_ix.iter().filter(|ix| !old_ix.contains(ix)) {
-                    ops.push((def.tree.id, ValueKind::Put, entry_key(ix, &pk)));
+                    let key = entry_key(ix, &pk);
+                    // The batch's own sizes were checked before it got here; an index entry
+                    // (escaped index key + primary key) must fit in a key too.
+                    if key.len() > crate::format::MAX_KEY_SIZE {
+                        return Err(Error::KeyTooLarge {
+                            len: key.len(),
+                            max: crate::format::MAX_KEY_SIZE,
+                        });
+                    }
+                    ops.push((def.tree.id, ValueKind::Put, key));
                 }
             }
             overlay.insert((e.keyspace, pk), new);
