@@ -9,7 +9,8 @@
 //! Full compaction is `Database::compact`, which takes `&mut Database` and fails while any
 //! transaction is alive: the database sits behind an `RwLock`, taken for reading only to begin a
 //! transaction (uncontended: nothing waits on it but `compact`, which runs when nothing else
-//! does) and for writing by `compact`.
+//! does) and for writing by `compact`. A prefix is deleted in one write transaction by
+//! `Table::retain_in` over the prefix's range (redb's bulk delete of a range).
 //!
 //! With `EngineConfig::keyspaces` the database also has tables `ks0`, `ks1`, ...; each put into
 //! one is its own write transaction, like every put. A transaction (`Engine::transaction`) is
@@ -124,6 +125,18 @@ impl Engine for RedbEngine {
         // Frees the pages of earlier non-durable commits too (it commits durably first).
         let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
         db.compact()?;
+        Ok(true)
+    }
+
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        let end = super::prefix_end(prefix);
+        self.commit_with(false, |t| {
+            match &end {
+                Some(end) => t.retain_in::<&[u8], _>(prefix..end.as_slice(), |_, _| false)?,
+                None => t.retain_in::<&[u8], _>(prefix.., |_, _| false)?,
+            }
+            Ok(())
+        })?;
         Ok(true)
     }
 
