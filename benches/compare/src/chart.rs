@@ -37,6 +37,7 @@ fn per_second(workload: &str) -> &'static str {
         Some("next") => "entries/s",
         Some("seek + 100 next") => "seeks/s (each + 100 next)",
         Some(crate::workload::TXN_UNIT) => "committed txns/s (2 gets + 2 puts each)",
+        Some(crate::workload::DELETE_UNIT) => "keys deleted/s (one prefix delete)",
         _ => "ops/s",
     }
 }
@@ -80,7 +81,9 @@ fn tick_label(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let (div, suffix) = if v >= 1e6 {
+    let (div, suffix) = if v >= 1e9 {
+        (1e9, "G")
+    } else if v >= 1e6 {
         (1e6, "M")
     } else if v >= 1e3 {
         (1e3, "k")

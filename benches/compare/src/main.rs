@@ -266,8 +266,13 @@ fn drive(mut a: DriveArgs) -> AnyResult<()> {
                     Duration::from_secs(a.timeout_secs),
                 );
                 eprintln!("== {e} @ {num}: done in {:.1}s", t.elapsed().as_secs_f64());
+                // What is left once the engine has closed the database.
+                let closed = sys::dir_bytes(&dir).1;
                 results.extend(rs.into_iter().map(|mut r| {
                     r.num = num;
+                    if let Some(d) = r.deleterange.as_mut() {
+                        d.disk_after_close_bytes = Some(closed);
+                    }
                     r
                 }));
                 if !a.keep {

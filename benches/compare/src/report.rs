@@ -136,9 +136,11 @@ pub fn summarize(results: &[WorkloadResult]) -> Vec<Summary> {
     out
 }
 
-/// 1234567 -> "1.23M", 45678 -> "45.7k".
+/// 1234567 -> "1.23M", 45678 -> "45.7k" (a range delete's keys/s can reach "62.50G").
 pub fn human(x: f64) -> String {
-    if x >= 1e6 {
+    if x >= 1e9 {
+        format!("{:.2}G", x / 1e9)
+    } else if x >= 1e6 {
         format!("{:.2}M", x / 1e6)
     } else if x >= 1e3 {
         format!("{:.1}k", x / 1e3)
@@ -166,6 +168,26 @@ pub fn count_label(n: u64) -> String {
 
 fn mib(b: u64) -> String {
     format!("{:.1}", b as f64 / 1048576.0)
+}
+
+/// A duration for people: "16 us", "412.3 ms", "2.41 s".
+pub fn duration(secs: f64) -> String {
+    if secs < 1e-3 {
+        format!("{:.0} us", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.1} ms", secs * 1e3)
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+/// lsmkv / best peer: "1.52x", and without decimals from 100x on ("31250x").
+pub fn ratio(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}x")
+    } else {
+        format!("{r:.2}x")
+    }
 }
 
 fn us(v: Option<f64>) -> String {
@@ -401,10 +423,76 @@ fn summary_table(rep: &Report, num: u64) -> Table {
             }));
         }
         row.push(sm.best_peer.clone().unwrap_or_else(|| "-".into()));
-        row.push(sm.ratio.map_or("-".into(), |r| format!("{r:.2}x")));
+        row.push(sm.ratio.map_or("-".into(), ratio));
         t.rows.push(row);
     }
     t
+}
+
+/// The `deleterange` rows at one size, if it ran: the delete call, the reclamation step (flush,
+/// then full compaction) and the bytes on disk around them, per engine.
+fn deleterange_table(rep: &Report, num: u64) -> Option<Table> {
+    use Align::{Left, Right};
+    let rows: Vec<&WorkloadResult> = rep
+        .meta
+        .engines
+        .iter()
+        .filter_map(|e| rep.find(e, num, "deleterange"))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut t = Table::new(&[
+        ("deleterange", Left),
+        ("delete", Right),
+        ("flush", Right),
+        ("compaction", Right),
+        ("reclaim", Right),
+        ("MiB before", Right),
+        ("after delete", Right),
+        ("after compaction", Right),
+        ("after close", Right),
+        ("x raw", Right),
+        ("note", Left),
+    ]);
+    for r in rows {
+        let mut row = vec![r.engine.clone()];
+        match (&r.deleterange, r.status.as_str()) {
+            (Some(d), "ok") => {
+                row.extend([
+                    duration(d.delete_secs),
+                    duration(d.flush_secs),
+                    d.compact_secs.map_or("none".into(), duration),
+                    duration(d.reclaim_secs()),
+                    mib(d.disk_before_bytes),
+                    mib(d.disk_after_delete_bytes),
+                    mib(d.disk_after_bytes),
+                    d.disk_after_close_bytes.map_or("-".into(), mib),
+                    if r.space_amp > 0.0 {
+                        format!("{:.2}", r.space_amp)
+                    } else {
+                        "-".into()
+                    },
+                    format!(
+                        "{} keys deleted, {} kept{}",
+                        d.deleted_keys,
+                        d.kept_keys,
+                        if r.verified.is_some() {
+                            ", verified"
+                        } else {
+                            ""
+                        }
+                    ),
+                ]);
+            }
+            _ => {
+                row.extend(std::iter::repeat_n("-".to_string(), 9));
+                row.push(note(r, ""));
+            }
+        }
+        t.rows.push(row);
+    }
+    Some(t)
 }
 
 /// ops/s of every (workload, engine) at every size, and last size / first size.
@@ -463,6 +551,10 @@ pub fn render_table(rep: &Report) -> String {
         let _ = writeln!(s, "== {num} keys ({}) ==", count_label(num));
         s += &detail_table(rep, num).text();
         s.push('\n');
+        if let Some(t) = deleterange_table(rep, num) {
+            s += &t.text();
+            s.push('\n');
+        }
         s += &summary_table(rep, num).text();
         s.push('\n');
     }
@@ -498,6 +590,10 @@ pub fn render_markdown(rep: &Report) -> String {
         let _ = writeln!(s, "\n## {num} keys\n");
         s += &detail_table(rep, num).markdown();
         s.push('\n');
+        if let Some(t) = deleterange_table(rep, num) {
+            s += &t.markdown();
+            s.push('\n');
+        }
         s += &summary_table(rep, num).markdown();
     }
     if sizes.len() > 1 {
@@ -588,6 +684,79 @@ pub mod tests {
         assert_eq!(human(1_234_567.0), "1.23M");
         assert_eq!(human(45_678.0), "45.7k");
         assert_eq!(human(12.0), "12");
+        assert_eq!(human(62_500_000_000.0), "62.50G");
+        assert_eq!(duration(0.000_016_4), "16 us");
+        assert_eq!(duration(0.412_34), "412.3 ms");
+        assert_eq!(duration(2.414), "2.41 s");
+        assert_eq!(ratio(1.516), "1.52x");
+        assert_eq!(ratio(31_250.4), "31250x");
+    }
+
+    #[test]
+    fn deleterange_gets_a_table_of_its_own() {
+        use crate::workload::deleterange::DeleteRangeInfo;
+        let info = |delete_secs, compact_secs| DeleteRangeInfo {
+            deleted_keys: 1000,
+            kept_keys: 100,
+            delete_secs,
+            flush_secs: 0.02,
+            compact_secs,
+            disk_before_bytes: 70 << 20,
+            disk_after_delete_bytes: 71 << 20,
+            disk_after_bytes: 7 << 20,
+            disk_after_close_bytes: Some(6 << 20),
+        };
+        let mut a = res("lsmkv", 1000, "deleterange", 1000.0 / 16e-6);
+        a.deleterange = Some(info(16e-6, Some(0.35)));
+        a.verified = Some("yes".into());
+        let mut b = res("sled", 1000, "deleterange", 1000.0 / 2.5);
+        b.deleterange = Some(info(2.5, None));
+        let mut c = WorkloadResult::empty("fjall", "deleterange", "failed", Some("check x".into()));
+        c.num = 1000;
+        let rep = report(vec![a, b, c], &["lsmkv", "fjall", "sled"]);
+        let t = render_table(&rep);
+        let lsm = t.lines().find(|l| l.starts_with("lsmkv ")).unwrap();
+        let cells: Vec<&str> = lsm
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                "lsmkv",
+                "16 us",
+                "20.0 ms",
+                "350.0 ms",
+                "370.0 ms",
+                "70.0",
+                "71.0",
+                "7.0",
+                "6.0",
+                "-",
+                "1000 keys deleted, 100 kept, verified"
+            ]
+        );
+        let sled = t.lines().find(|l| l.starts_with("sled ")).unwrap();
+        assert!(sled.contains("2.50 s") && sled.contains("none"), "{sled}");
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("fjall ") && l.contains("failed: check x"))
+        );
+        // The summary's ratio is that of the delete times.
+        assert!(t.contains("156250x"), "{t}");
+        let md = render_markdown(&rep);
+        let table: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| deleterange | delete |"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(table.len(), 5, "{md}");
+        let cells = |l: &str| l.matches('|').count();
+        assert!(
+            table.iter().all(|l| cells(l) == cells(table[0])),
+            "{table:?}"
+        );
     }
 
     #[test]

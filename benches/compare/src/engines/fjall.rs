@@ -150,6 +150,43 @@ impl Engine for FjallEngine {
         Ok(true)
     }
 
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        // fjall 3 has no range delete (`Keyspace::clear` empties a whole keyspace; the hidden
+        // `AbstractTree::drop_range` only drops tables that lie wholly inside the range): scan
+        // the prefix (a snapshot) and delete its keys in batches.
+        let mut keys: Vec<fjall::UserKey> = Vec::with_capacity(super::DELETE_BATCH);
+        let commit = |keys: &mut Vec<fjall::UserKey>| -> Result<()> {
+            match &self.db {
+                Handle::Plain(db) => {
+                    let mut b = db.batch();
+                    for k in keys.drain(..) {
+                        b.remove(&self.ks, k);
+                    }
+                    b.commit()?;
+                }
+                Handle::Optimistic(db) => {
+                    let mut tx = db.write_tx()?;
+                    for k in keys.drain(..) {
+                        tx.remove(&self.ks, k);
+                    }
+                    tx.commit()?
+                        .map_err(|_| "a write transaction without reads conflicted")?;
+                }
+            }
+            Ok(())
+        };
+        for guard in self.ks.prefix(prefix) {
+            keys.push(guard.key()?);
+            if keys.len() == super::DELETE_BATCH {
+                commit(&mut keys)?;
+            }
+        }
+        if !keys.is_empty() {
+            commit(&mut keys)?;
+        }
+        Ok(true)
+    }
+
     fn keyspace_count(&self) -> usize {
         self.spaces.len()
     }

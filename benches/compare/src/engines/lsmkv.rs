@@ -1,5 +1,5 @@
 //! lsmkv through its public API only: `Db::open`, `put`, `get`, `write`, `flush`, `sync`,
-//! `compact`, `range`; `Db::keyspace` (each keyspace takes the database's options: 64 MiB
+//! `compact`, `range`, `delete_prefix` (one range tombstone); `Db::keyspace` (each keyspace takes the database's options: 64 MiB
 //! memtable, LZ4, bloom) and `Db::transaction` (optimistic, serializable; `Error::Conflict`).
 //!
 //! lsmkv chooses durability per database (`SyncMode`), not per write: a process that runs sync
@@ -161,6 +161,12 @@ impl Engine for LsmkvEngine {
         for ks in &self.spaces {
             ks.compact()?;
         }
+        Ok(true)
+    }
+
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        // One range tombstone, whatever it covers.
+        self.db.delete_prefix(prefix)?;
         Ok(true)
     }
 

@@ -80,6 +80,22 @@ pub trait Tx {
 /// The body of a transaction. It may run again after a conflict (a new transaction each time).
 pub type TxBody<'a> = &'a mut dyn FnMut(&mut dyn Tx) -> Result<()>;
 
+/// Deletes per batch where an engine without range deletes deletes a prefix key by key.
+pub const DELETE_BATCH: usize = 1000;
+
+/// The smallest key after every key that starts with `prefix` (the exclusive end of the
+/// prefix's range); `None` if there is none (the prefix is empty or all 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 fn no_keyspaces() -> Box<dyn std::error::Error + Send + Sync> {
     "the engine was not opened with keyspaces".into()
 }
@@ -108,8 +124,18 @@ pub trait Engine: Send + Sync {
     fn reader(&self) -> Result<Box<dyn Reader + '_>>;
     /// Moves buffered writes to their on-disk structure and makes them durable. Not timed.
     fn flush(&self) -> Result<()>;
-    /// Full compaction if the engine has one; `Ok(false)` if it has not. Not timed.
+    /// Full compaction if the engine has one; `Ok(false)` if it has not. Not timed, except in
+    /// `deleterange` (where it is the space reclamation step). Called only while no
+    /// [`Reader`] is alive.
     fn compact(&self) -> Result<bool>;
+    /// Deletes every key that starts with `prefix` from the main keyspace, not durable, the
+    /// engine's own best way: one range tombstone where it has range deletes (lsmkv
+    /// `delete_prefix`, RocksDB `DeleteRange`), else a scan of the prefix and deletes in
+    /// batches of [`DELETE_BATCH`] (fjall, sled) or in one write transaction (redb `retain_in`).
+    /// `Ok(false)`: the engine cannot (nothing was deleted). Timed by `deleterange`.
+    fn delete_prefix(&self, _prefix: &[u8]) -> Result<bool> {
+        Ok(false)
+    }
     /// Whether [`Reader::scan`] works.
     fn supports_scan(&self) -> bool {
         true
@@ -183,11 +209,20 @@ mod tests {
     use super::*;
     use crate::workload::{Params, run_group};
 
-    /// Every real engine (as built) through the keyspace and transaction workloads at a small
-    /// size, with 20 hot counters so that optimistic engines do meet conflicts: each workload's
-    /// own check (every read hits; the counters add up) must pass.
+    /// Every real engine (as built) through the keyspace, transaction and range-delete workloads
+    /// at a small size, with 20 hot counters so that optimistic engines do meet conflicts: each
+    /// workload's own check (every read hits; the counters add up; the deleted prefix is gone
+    /// and the rest is there, before and after compaction) must pass.
     #[test]
-    fn real_engines_pass_the_keyspace_and_transaction_checks() {
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"p/").as_deref(), Some(&b"p0"[..]));
+        assert_eq!(prefix_end(b"a\xff\xff").as_deref(), Some(&b"b"[..]));
+        assert_eq!(prefix_end(b"\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn real_engines_pass_the_keyspace_transaction_and_range_delete_checks() {
         let p = Params {
             num: 3000,
             reads: Some(1000),
@@ -200,9 +235,10 @@ mod tests {
             lsmkv_opts: Vec::new(),
             rss_sample_ms: 0,
         };
-        let groups: [(&str, [&str; 2]); 2] = [
-            ("keyspaces", ["keyspaces4", "keyspaces4read"]),
-            ("txn", ["txn", "txn4"]),
+        let groups: [(&str, &[&str]); 3] = [
+            ("keyspaces", &["keyspaces4", "keyspaces4read"]),
+            ("txn", &["txn", "txn4"]),
+            ("deleterange", &["deleterange"]),
         ];
         for name in all_names() {
             for (group, ws) in &groups {
@@ -229,6 +265,13 @@ mod tests {
                         if name == "redb" {
                             assert_eq!(r.conflicts, Some(0), "redb's writers queue");
                         }
+                    }
+                    if *group == "deleterange" {
+                        let info = r.deleterange.as_ref().unwrap();
+                        assert_eq!((r.ops, info.kept_keys), (3000, 300), "{name}");
+                        // Every engine here but sled has a full compaction.
+                        assert_eq!(info.compact_secs.is_some(), name != "sled", "{name}");
+                        assert!(info.disk_before_bytes > 0, "{name}: {info:?}");
                     }
                 }
             }

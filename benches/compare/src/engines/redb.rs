@@ -6,12 +6,19 @@
 //! readwhilewriting sees the writer's data and redb can reclaim the pages it frees (a transaction
 //! held for the whole workload grew the file to 2.4 GB and read a frozen snapshot).
 //!
+//! Full compaction is `Database::compact`, which takes `&mut Database` and fails while any
+//! transaction is alive: the database sits behind an `RwLock`, taken for reading only to begin a
+//! transaction (uncontended: nothing waits on it but `compact`, which runs when nothing else
+//! does) and for writing by `compact`. A prefix is deleted in one write transaction by
+//! `Table::retain_in` over the prefix's range (redb's bulk delete of a range).
+//!
 //! With `EngineConfig::keyspaces` the database also has tables `ks0`, `ks1`, ...; each put into
 //! one is its own write transaction, like every put. A transaction (`Engine::transaction`) is
 //! one write transaction: redb runs one writer at a time (`begin_write` waits for the current
 //! one), so its transactions never conflict; they queue.
 
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard};
 
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -25,7 +32,7 @@ const REFRESH_OPS: u32 = 1000;
 type Table<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
 
 pub struct RedbEngine {
-    db: Database,
+    db: RwLock<Database>,
     /// Names of the keyspace tables (`ks0`, ...).
     spaces: Vec<String>,
 }
@@ -46,7 +53,16 @@ impl RedbEngine {
             tx.open_table(space_table(name))?;
         }
         tx.commit()?;
-        Ok(RedbEngine { db, spaces })
+        Ok(RedbEngine {
+            db: RwLock::new(db),
+            spaces,
+        })
+    }
+
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        // A panic while holding the lock cannot leave the database half-changed: redb's own
+        // transactions are the unit of change.
+        self.db.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn space(&self, ks: usize) -> Result<TableDefinition<'_, &'static [u8], &'static [u8]>> {
@@ -63,7 +79,7 @@ impl RedbEngine {
         sync: bool,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
     ) -> Result<T> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.db().begin_write()?;
         tx.set_durability(if sync {
             Durability::Immediate
         } else {
@@ -106,8 +122,22 @@ impl Engine for RedbEngine {
     }
 
     fn compact(&self) -> Result<bool> {
-        // `Database::compact` needs `&mut self` and no live transactions; the engine is shared.
-        Ok(false)
+        // Frees the pages of earlier non-durable commits too (it commits durably first).
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        db.compact()?;
+        Ok(true)
+    }
+
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        let end = super::prefix_end(prefix);
+        self.commit_with(false, |t| {
+            match &end {
+                Some(end) => t.retain_in::<&[u8], _>(prefix..end.as_slice(), |_, _| false)?,
+                None => t.retain_in::<&[u8], _>(prefix.., |_, _| false)?,
+            }
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     fn keyspace_count(&self) -> usize {
@@ -163,7 +193,7 @@ impl Tx for RedbTx<'_, '_> {
 type ReadTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 struct RedbReader<'a> {
-    db: &'a Database,
+    db: &'a RwLock<Database>,
     names: &'a [String],
     table: ReadTable,
     /// The keyspace tables, from the same read transaction as `table`.
@@ -173,8 +203,9 @@ struct RedbReader<'a> {
 
 impl<'a> RedbReader<'a> {
     /// Opens every table in one new read transaction (the tables keep it alive).
-    fn open(db: &'a Database, names: &'a [String]) -> Result<Self> {
-        let tx = db.begin_read()?;
+    fn open(db: &'a RwLock<Database>, names: &'a [String]) -> Result<Self> {
+        // The read transaction does not borrow the database: the lock is held only to begin it.
+        let tx = db.read().unwrap_or_else(|e| e.into_inner()).begin_read()?;
         let spaces = names
             .iter()
             .map(|n| tx.open_table(space_table(n)))

@@ -158,6 +158,21 @@ impl Engine for RocksEngine {
         Ok(true)
     }
 
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        // One range tombstone: `DeleteRange` on the default column family. The crate hands out
+        // no handle of the default family for `delete_range_cf`, so it goes through a
+        // `WriteBatch` (its `delete_range` is the default family's). The deleterange group opens
+        // a plain database (the crate has no range delete on an `OptimisticTransactionDB`).
+        let Handle::Plain(db) = &self.db else {
+            return Ok(false);
+        };
+        let end = super::prefix_end(prefix).ok_or("a prefix without an end")?;
+        let mut b = WriteBatch::default();
+        b.delete_range(prefix, end.as_slice());
+        db.write_opt(b, &self.nosync)?;
+        Ok(true)
+    }
+
     fn keyspace_count(&self) -> usize {
         self.spaces.len()
     }

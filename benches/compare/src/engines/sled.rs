@@ -73,6 +73,25 @@ impl Engine for SledEngine {
         Ok(false)
     }
 
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        // No range delete in sled: scan the prefix and delete its keys in batches.
+        let mut b = sled::Batch::default();
+        let mut n = 0;
+        for item in self.db.scan_prefix(prefix) {
+            let (k, _) = item?;
+            b.remove(k);
+            n += 1;
+            if n == super::DELETE_BATCH {
+                self.db.apply_batch(std::mem::take(&mut b))?;
+                n = 0;
+            }
+        }
+        if n > 0 {
+            self.db.apply_batch(b)?;
+        }
+        Ok(true)
+    }
+
     fn keyspace_count(&self) -> usize {
         self.spaces.len()
     }

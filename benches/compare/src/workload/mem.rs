@@ -17,6 +17,10 @@ pub enum Fault {
     LoseCommits,
     /// Every keyspace is the same map.
     SharedKeyspaces,
+    /// `delete_prefix` leaves the prefix's last key.
+    DeletePrefixLeavesOne,
+    /// `delete_prefix` also deletes the first key after the prefix.
+    DeletePrefixTooWide,
 }
 
 #[derive(Default)]
@@ -82,6 +86,33 @@ impl Engine for Mem {
     }
     fn compact(&self) -> Result<bool> {
         Ok(false)
+    }
+    fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        let mut m = self.main.write().unwrap();
+        let mut doomed: Vec<Vec<u8>> = m
+            .range(prefix.to_vec()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        match self.fault {
+            Fault::DeletePrefixLeavesOne => {
+                doomed.pop();
+            }
+            Fault::DeletePrefixTooWide => {
+                let after = m
+                    .range(prefix.to_vec()..)
+                    .map(|(k, _)| k)
+                    .find(|k| !k.starts_with(prefix))
+                    .cloned();
+                doomed.extend(after);
+            }
+            _ => {}
+        }
+        for k in doomed {
+            m.remove(&k);
+        }
+        Ok(true)
     }
     fn keyspace_count(&self) -> usize {
         self.spaces.len()

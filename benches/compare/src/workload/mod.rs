@@ -6,6 +6,7 @@
 //! pseudo-random bytes followed by the same 50 again (half compressible). All randomness comes
 //! from splitmix64 seeded by `--seed` and the workload, so runs are repeatable.
 
+pub mod deleterange;
 mod keyspaces;
 #[cfg(test)]
 mod mem;
@@ -34,6 +35,8 @@ pub const KEYSPACES: usize = 4;
 pub const TXN_THREADS: usize = 4;
 /// What one `txn`/`txn4` op is.
 pub const TXN_UNIT: &str = "txn of 2 gets + 2 puts";
+/// What the latency of `deleterange` covers (its `ops` count the keys deleted).
+pub const DELETE_UNIT: &str = "delete of the prefix";
 
 /// Every workload: name, the process group it runs in, and what one timed "op" is.
 /// Workloads of one group run in one child process, in this order, on one database.
@@ -53,6 +56,7 @@ pub const WORKLOADS: &[(&str, &str, &str)] = &[
     ("keyspaces4read", "keyspaces", "get"),
     ("txn", "txn", TXN_UNIT),
     ("txn4", "txn", TXN_UNIT),
+    ("deleterange", "deleterange", DELETE_UNIT),
 ];
 
 pub fn group_of(workload: &str) -> Option<&'static str> {
@@ -260,6 +264,9 @@ pub struct WorkloadResult {
     /// Bytes compaction still had to rewrite then (written later, so not in `write_amp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_compaction_bytes: Option<u64>,
+    /// deleterange: the delete, the reclamation step and the bytes on disk around them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleterange: Option<deleterange::DeleteRangeInfo>,
 }
 
 /// One non-empty level of an LSM tree.
@@ -300,6 +307,7 @@ impl WorkloadResult {
             levels: None,
             level_shape: Vec::new(),
             pending_compaction_bytes: None,
+            deleterange: None,
         }
     }
 
@@ -458,6 +466,16 @@ pub fn run_group(
             "keyspaces" if !workloads.iter().any(|w| w == "keyspaces4") => {
                 keyspaces::load(eng, p.num, p.seed)
             }
+            "deleterange" => {
+                let t = Instant::now();
+                let n = deleterange::load(eng, p)?;
+                eprintln!(
+                    "  [{engine_name}] loaded {n} keys under two prefixes, flushed and compacted \
+                     in {:.1}s",
+                    t.elapsed().as_secs_f64()
+                );
+                Ok(n)
+            }
             "txn" => {
                 let t = Instant::now();
                 let n = txn::load_counters(eng, p.num, p.seed)?;
@@ -491,7 +509,7 @@ pub fn run_group(
         let lsm_before = eng.lsm_stats();
         let hwm_reset = sys::reset_peak_rss();
         sampler.reset();
-        let res = run_one(eng, w, p);
+        let res = run_one(eng, w, dir, p);
         let mem = sampler.peaks();
         let mut r = match res {
             Ok(None) => WorkloadResult::empty(engine_name, w, "unsupported", None),
@@ -523,6 +541,7 @@ pub fn run_group(
                 r.writer_ops_per_sec = extra.writer_ops_per_sec;
                 r.conflicts = extra.conflicts;
                 r.verified = extra.verified;
+                r.deleterange = extra.deleterange;
                 r
             }
             Err(e) => WorkloadResult::empty(engine_name, w, "failed", Some(e.to_string())),
@@ -538,6 +557,7 @@ pub fn run_group(
         distinct = match w.as_str() {
             "fillseq" | "fillrandom" | "fillbatch" | "keyspaces4" => p.num,
             "fillsync" | "fillsync4" => distinct + p.sync_num(),
+            "deleterange" => deleterange::kept_keys(p.num),
             _ => distinct,
         };
         // Untimed: make the state on disk comparable before measuring it. The LSM counters are
@@ -556,6 +576,11 @@ pub fn run_group(
             && r.status == "ok"
         {
             r.set_lsm(before, &after);
+            if w == "deleterange" {
+                // The workload's own compaction rewrote what the load wrote: bytes over the
+                // few bytes of one range tombstone would be no write amplification.
+                r.write_amp = None;
+            }
         }
         let settled = flushed.and_then(|()| {
             if w == "overwrite" {
@@ -671,12 +696,13 @@ struct Extra {
     writer_ops_per_sec: Option<f64>,
     conflicts: Option<u64>,
     verified: Option<String>,
+    deleterange: Option<deleterange::DeleteRangeInfo>,
 }
 
 type Outcome = Option<(Meas, Extra)>;
 
-/// Runs one timed workload. `Ok(None)`: the engine cannot do it.
-fn run_one(eng: &dyn Engine, w: &str, p: &Params) -> Result<Outcome> {
+/// Runs one timed workload on the database in `dir`. `Ok(None)`: the engine cannot do it.
+fn run_one(eng: &dyn Engine, w: &str, dir: &std::path::Path, p: &Params) -> Result<Outcome> {
     let seed = p.seed;
     let mut vrng = Rng::new(seed, &format!("{w}/values"));
     let mut v = [0u8; VALUE_LEN];
@@ -854,6 +880,7 @@ fn run_one(eng: &dyn Engine, w: &str, p: &Params) -> Result<Outcome> {
         "keyspaces4read" => return keyspaces::read(eng, p),
         "txn" => return txn::run(eng, w, p, 1),
         "txn4" => return txn::run(eng, w, p, TXN_THREADS),
+        "deleterange" => return deleterange::run(eng, dir, p),
         other => return Err(format!("unknown workload {other:?}").into()),
     };
     Ok(Some((m, Extra::default())))
@@ -949,6 +976,7 @@ mod tests {
             "read",
             "keyspaces",
             "txn",
+            "deleterange",
         ] {
             let ws: Vec<String> = WORKLOADS
                 .iter()
@@ -986,6 +1014,16 @@ mod tests {
         for w in ["keyspaces4", "keyspaces4read", "txn", "txn4"] {
             assert!(get(w).verified.is_some(), "{w}");
         }
+        let dr = get("deleterange");
+        assert_eq!(dr.ops, 2000, "keys deleted");
+        assert!(dr.verified.is_some() && dr.p50_us.is_some(), "{dr:?}");
+        let info = dr.deleterange.as_ref().unwrap();
+        assert_eq!((info.deleted_keys, info.kept_keys), (2000, 200));
+        assert_eq!(
+            info.compact_secs, None,
+            "the BTreeMap engine has no compaction"
+        );
+        assert!((dr.secs - info.delete_secs).abs() < 1e-12);
         assert!(all.iter().all(|r| r.num == 2000));
         // The BTreeMap engine has no LSM counters.
         assert!(
@@ -1035,6 +1073,9 @@ mod tests {
         }
         let rs = run_on(&NoTx(Mem::new()), &["txn", "txn4"], &small(100));
         assert!(rs.iter().all(|r| r.status == "unsupported"), "{rs:?}");
+        // Nor range deletes (the trait's default).
+        let rs = run_on(&NoTx(Mem::new()), &["deleterange"], &small(100));
+        assert_eq!(rs[0].status, "unsupported", "{rs:?}");
     }
 
     #[test]
@@ -1087,6 +1128,70 @@ mod tests {
             assert_eq!(r.status, "failed", "{r:?}");
             assert!(r.error.as_deref().unwrap().contains("found in"), "{r:?}");
         }
+        for (fault, says) in [
+            (
+                Fault::DeletePrefixLeavesOne,
+                "deleted key 499 is still there",
+            ),
+            (Fault::DeletePrefixTooWide, "kept key 0 is gone"),
+        ] {
+            let rs = run_on(&Mem::new().faulty(fault), &["deleterange"], &p);
+            assert_eq!(rs[0].status, "failed", "{rs:?}");
+            let e = rs[0].error.as_deref().unwrap();
+            assert!(
+                e.starts_with("check after the delete:") && e.contains(says),
+                "{e}"
+            );
+            assert!(rs[0].deleterange.is_none());
+        }
+    }
+
+    /// Deleted keys that a scan still sees, or kept keys that lost their value, fail too.
+    #[test]
+    fn deleterange_checks_scans_and_values() {
+        struct Ghost(Mem, bool);
+        impl Engine for Ghost {
+            fn put(&self, k: &[u8], v: &[u8], s: bool) -> Result<()> {
+                self.0.put(k, v, s)
+            }
+            fn write_batch(&self, items: &[(&[u8], &[u8])], s: bool) -> Result<()> {
+                self.0.write_batch(items, s)
+            }
+            fn reader(&self) -> Result<Box<dyn crate::engines::Reader + '_>> {
+                Ok(Box::new(GhostReader(self.0.reader()?, self.1)))
+            }
+            fn flush(&self) -> Result<()> {
+                Ok(())
+            }
+            fn compact(&self) -> Result<bool> {
+                Ok(true)
+            }
+            fn delete_prefix(&self, prefix: &[u8]) -> Result<bool> {
+                self.0.delete_prefix(prefix)
+            }
+        }
+        /// Scans see one entry too many (`true`), or gets see a truncated value (`false`).
+        struct GhostReader<'a>(Box<dyn crate::engines::Reader + 'a>, bool);
+        impl crate::engines::Reader for GhostReader<'_> {
+            fn get(&mut self, k: &[u8]) -> Result<Option<usize>> {
+                let v = self.0.get(k)?;
+                Ok(if self.1 { v } else { v.map(|n| n - 1) })
+            }
+            fn scan(&mut self, start: &[u8], limit: usize) -> Result<Option<u64>> {
+                let n = self.0.scan(start, limit)?;
+                Ok(if self.1 { n.map(|n| n + 1) } else { n })
+            }
+        }
+        let p = small(300);
+        let rs = run_on(&Ghost(Mem::new(), true), &["deleterange"], &p);
+        let e = rs[0].error.as_deref().unwrap_or_default();
+        assert!(
+            e.contains("a full scan saw 31 keys, not the 30 kept"),
+            "{rs:?}"
+        );
+        let rs = run_on(&Ghost(Mem::new(), false), &["deleterange"], &p);
+        let e = rs[0].error.as_deref().unwrap_or_default();
+        assert!(e.contains("kept key 0 has a value of 99 bytes"), "{rs:?}");
     }
 
     #[test]
