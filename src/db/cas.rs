@@ -183,11 +183,10 @@ impl Db {
     /// # Errors
     /// As [`Db::put`].
     pub fn put_versioned(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64> {
-        self.shared().check_writable()?;
         let (key, value) = (key.as_ref(), value.as_ref());
         let mut b = WriteBatch::with_capacity(9 + key.len() + value.len());
         b.put(key, value);
-        write::write(self.shared(), b)
+        self.write_versioned(b)
     }
 }
 

@@ -239,26 +239,14 @@ fn drop_front(inner: &mut LogInner) {
 impl Bounds {
     /// Whether `key` lies within these bounds (prefix included).
     pub(crate) fn contains(&self, key: &[u8]) -> bool {
-        let lower = match &self.lower {
-            Bound::Included(l) => key >= l.as_slice(),
-            Bound::Excluded(l) => key > l.as_slice(),
-            Bound::Unbounded => true,
-        };
-        let upper = match &self.upper {
-            Bound::Included(u) => key <= u.as_slice(),
-            Bound::Excluded(u) => key < u.as_slice(),
-            Bound::Unbounded => true,
-        };
-        lower && upper && self.prefix.as_ref().is_none_or(|p| key.starts_with(p))
+        self.above_lower(key)
+            && self.below_upper(key)
+            && self.prefix.as_ref().is_none_or(|p| key.starts_with(p))
     }
 
     /// Whether some key of `[start, end)` (`None`: unbounded) lies within these bounds.
     pub(crate) fn overlaps_range(&self, start: &[u8], end: Option<&[u8]>) -> bool {
-        let below_upper = match &self.upper {
-            Bound::Included(u) => start <= u.as_slice(),
-            Bound::Excluded(u) => start < u.as_slice(),
-            Bound::Unbounded => true,
-        };
+        let below_upper = self.below_upper(start);
         let above_lower = match (&self.lower, end) {
             (_, None) | (Bound::Unbounded, _) => true,
             (Bound::Included(l) | Bound::Excluded(l), Some(e)) => l.as_slice() < e,

@@ -252,7 +252,7 @@ fn covered_keys(
     overlay: &HashMap<(u32, Vec<u8>), Option<Vec<u8>>>,
 ) -> Result<Vec<Vec<u8>>> {
     let end = RangeEnd::decode(end).map_err(|r| Error::InvalidArgument(r.into()))?;
-    let in_range = |k: &[u8]| k >= start && end.is_above(k);
+    let in_range = |k: &[u8]| end.contains(start, k);
     let seqno = shared.visible_seqno.load(Ordering::Acquire);
     let bounds = crate::iter::Bounds {
         lower: std::ops::Bound::Included(start.to_vec()),

@@ -208,7 +208,7 @@ fn commit_locked(
     shared.check_poisoned()?;
     make_room(shared, wal)?;
     let c = &shared.counters;
-    let mut refused: Vec<Option<Error>> = check_conflicts(shared, group)?
+    let mut refused: Vec<Option<Error>> = check_conflicts(shared, group)
         .into_iter()
         .map(|ok| (!ok).then_some(Error::Conflict))
         .collect();
@@ -303,9 +303,9 @@ pub(crate) fn with_commit_lock<T>(
 
 /// Which batches of the group may commit: every plain batch, and each transaction whose reads no
 /// commit since its snapshot (earlier batches of this group included) has written.
-fn check_conflicts(shared: &Shared, group: &[Pending]) -> Result<Vec<bool>> {
+fn check_conflicts(shared: &Shared, group: &[Pending]) -> Vec<bool> {
     if group.iter().all(|p| p.check.is_none()) {
-        return Ok(vec![true; group.len()]);
+        return vec![true; group.len()];
     }
     let mut pending: Vec<Written> = Vec::new();
     let mut accepted = Vec::with_capacity(group.len());
@@ -321,7 +321,7 @@ fn check_conflicts(shared: &Shared, group: &[Pending]) -> Result<Vec<bool>> {
         }
         accepted.push(ok);
     }
-    Ok(accepted)
+    accepted
 }
 
 /// The keys (and ranges) `batches` write, for the commit log.

@@ -165,6 +165,11 @@ impl RangeEnd {
         }
     }
 
+    /// Whether `key` lies in `[start, self)`.
+    pub fn contains(&self, start: &[u8], key: &[u8]) -> bool {
+        start <= key && self.is_above(key)
+    }
+
     /// Whether `key` lies below this end.
     pub fn is_above(&self, key: &[u8]) -> bool {
         match self {

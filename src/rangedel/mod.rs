@@ -39,7 +39,7 @@ impl RangeTombstone {
     /// Whether `key` lies in the range.
     #[cfg(any(test, feature = "internal"))]
     pub fn covers(&self, key: &[u8]) -> bool {
-        self.start.as_slice() <= key && self.end.is_above(key)
+        self.end.contains(&self.start, key)
     }
 
     /// Whether the range holds no key (`start >= end`).

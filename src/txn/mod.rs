@@ -114,7 +114,7 @@ impl Transaction {
     fn range_deleted(&self, ks: u32, key: &[u8]) -> bool {
         self.range_dels
             .iter()
-            .any(|(id, start, end)| *id == ks && key >= start.as_slice() && end.is_above(key))
+            .any(|(id, start, end)| *id == ks && end.contains(start, key))
     }
 
     /// Reads `key` of the `default` keyspace: this transaction's own write, else the snapshot.
@@ -229,7 +229,7 @@ impl Transaction {
         };
         let id = ks.id();
         self.writes
-            .retain(|(k_id, k), _| !(*k_id == id && k.as_slice() >= start.as_slice() && end.is_above(k)));
+            .retain(|(k_id, k), _| !(*k_id == id && end.contains(&start, k)));
         self.range_dels.push((id, start, end));
     }
 
@@ -399,7 +399,7 @@ impl TxIter {
         if self
             .hidden
             .iter()
-            .any(|(start, end)| k.as_ref() >= start.as_slice() && end.is_above(&k))
+            .any(|(start, end)| end.contains(start, &k))
         {
             return None;
         }
