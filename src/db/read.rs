@@ -11,10 +11,11 @@ use super::tree::Tree;
 use super::version::{SuperVersion, file_meta, largest_user_key, smallest_user_key};
 use super::{Db, Shared};
 use crate::error::Result;
-use crate::iter::{Bounds, DbIter, InternalCursor, MemIter, prefix_upper_bound};
+use crate::iter::{Bounds, DbIter, InternalCursor, LevelCursor, MemIter, prefix_upper_bound};
 use crate::key::{SeqNo, decode_internal};
 use crate::manifest::FileMeta;
 use crate::rangedel::TombstoneSet;
+use crate::sstable::Table;
 use crate::value::{Key, Value};
 
 /// Live snapshots by seqno (with a count each), so that compaction keeps the versions they see.
@@ -80,9 +81,10 @@ pub(crate) fn prefix_bounds(prefix: &[u8]) -> Bounds {
     }
 }
 
-/// Cursors over every source of `sv` that may hold keys in the bounds: tables are skipped by key
-/// range, for prefix scans by their prefix filter, and when a range tombstone visible at
-/// `snapshot` deletes all they hold.
+/// Cursors over every source of `sv` that may hold keys in the bounds: one per memtable, one per
+/// L0 table, and one concatenating cursor per deeper level. Tables are skipped by key range, for
+/// prefix scans by their prefix filter, and when a range tombstone visible at `snapshot` deletes
+/// all they hold.
 fn children(
     sv: &SuperVersion,
     b: &Bounds,
@@ -94,31 +96,59 @@ fn children(
     for m in &sv.imms {
         v.push(Box::new(MemIter::new(m.clone())));
     }
-    for level in &sv.version.levels {
-        for t in level {
-            if !b.overlaps(smallest_user_key(t), largest_user_key(t)) {
-                continue;
-            }
-            if !tombstones.is_empty()
-                && tombstones.covers_table(
-                    t.smallest_user_key(),
-                    t.upper_limit(),
-                    t.meta().max_seqno,
-                    snapshot,
-                )
-            {
-                continue;
-            }
-            if let Some(p) = &b.prefix
-                && !t.may_contain_prefix(p)
-            {
-                skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
+    let wanted = |t: &Arc<Table>| {
+        if !b.overlaps(smallest_user_key(t), largest_user_key(t)) {
+            return false;
+        }
+        if !tombstones.is_empty()
+            && tombstones.covers_table(
+                t.smallest_user_key(),
+                t.upper_limit(),
+                t.meta().max_seqno,
+                snapshot,
+            )
+        {
+            return false;
+        }
+        if let Some(p) = &b.prefix
+            && !t.may_contain_prefix(p)
+        {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    };
+    let mut levels = sv.version.levels.iter();
+    if let Some(l0) = levels.next() {
+        for t in l0.iter().filter(|t| wanted(t)) {
             v.push(Box::new(t.iter()));
         }
     }
+    for level in levels {
+        let mut tables: Vec<Arc<Table>> = in_bounds(level, b)
+            .iter()
+            .filter(|t| wanted(t))
+            .cloned()
+            .collect();
+        match tables.len() {
+            0 => {}
+            1 => {
+                if let Some(t) = tables.pop() {
+                    v.push(Box::new(t.iter()));
+                }
+            }
+            _ => v.push(Box::new(LevelCursor::new(tables))),
+        }
+    }
     v
+}
+
+/// The tables of a sorted level (below L0) whose key ranges may reach into `b`, found by binary
+/// search.
+fn in_bounds<'a>(level: &'a [Arc<Table>], b: &Bounds) -> &'a [Arc<Table>] {
+    let start = level.partition_point(|t| !b.above_lower(largest_user_key(t)));
+    let end = level.partition_point(|t| b.below_upper(smallest_user_key(t)));
+    level.get(start..end.max(start)).unwrap_or_default()
 }
 
 fn iter_at(tree: &Tree, guard: Arc<SnapshotGuard>, bounds: Bounds) -> DbIter {

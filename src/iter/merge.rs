@@ -116,7 +116,10 @@ impl MergeCursor {
             self.heap.swap(0, last);
             self.heap.pop();
         }
-        self.sift_down(0);
+        // One source left (a scan of a compacted tree): nothing to reorder.
+        if self.heap.len() > 1 {
+            self.sift_down(0);
+        }
         Ok(())
     }
 }

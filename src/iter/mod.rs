@@ -1,12 +1,15 @@
-//! Iterators: the internal cursor trait, its memtable implementation, the merging cursor over many
-//! sources, and the user-facing [`DbIter`] (snapshot visibility, tombstones, bounds, both ends).
+//! Iterators: the internal cursor trait, its memtable implementation, the concatenating cursor
+//! over a sorted level, the merging cursor over many sources, and the user-facing [`DbIter`]
+//! (snapshot visibility, tombstones, bounds, both ends).
 
+mod level;
 mod mem;
 mod merge;
 mod user;
 
 pub use user::DbIter;
 
+pub(crate) use level::LevelCursor;
 pub(crate) use mem::MemIter;
 pub(crate) use merge::MergeCursor;
 pub(crate) use user::Bounds;

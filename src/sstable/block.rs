@@ -152,6 +152,23 @@ impl<'a> BlockView<'a> {
         })
     }
 
+    /// The layout [`BlockView::new`] found: entry-area end and restart count, to rebuild the view
+    /// of the same bytes with [`BlockView::with_layout`] without parsing the trailer again.
+    pub(crate) fn layout(&self) -> (usize, usize) {
+        (self.entries_end, self.num_restarts)
+    }
+
+    /// The view of `data` with a layout an earlier [`BlockView::new`] of the same bytes returned
+    /// (every accessor still bounds-checks, so a wrong layout gives errors, never a panic).
+    #[inline]
+    pub(crate) fn with_layout(data: &'a [u8], (entries_end, num_restarts): (usize, usize)) -> Self {
+        BlockView {
+            data,
+            entries_end,
+            num_restarts,
+        }
+    }
+
     /// The whole block's bytes.
     #[cfg(any(test, feature = "internal"))]
     pub fn data(&self) -> &'a [u8] {

@@ -69,6 +69,8 @@ pub struct TableCursor<S> {
     table: Arc<S>,
     block_idx: usize,
     block: Bytes,
+    /// `block`'s layout, checked once when it was loaded ([`BlockView::layout`]).
+    layout: (usize, usize),
     cur: Option<Cursor>,
     /// Blocks loaded in a row in one direction (readahead starts after a few).
     run: u32,
@@ -101,6 +103,7 @@ impl<S: BlockSource> TableCursor<S> {
             table,
             block_idx: 0,
             block: Bytes::new(),
+            layout: (0, 0),
             cur: None,
             run: 0,
             ahead: (0, 0),
@@ -130,6 +133,7 @@ impl<S: BlockSource> TableCursor<S> {
         if r.is_err() {
             self.cur = None;
             self.block = Bytes::new();
+            self.layout = (0, 0);
         }
         r
     }
@@ -147,6 +151,10 @@ impl<S: BlockSource> TableCursor<S> {
         }
         self.block_idx = i;
         self.block = self.table.block_bytes(i, self.fill_cache)?;
+        self.layout = match BlockView::new(&self.block) {
+            Ok(v) => v.layout(),
+            Err(e) => return Err(self.err_ctx(e)),
+        };
         Ok(())
     }
 
@@ -171,7 +179,7 @@ impl<S: BlockSource> TableCursor<S> {
 
     /// Applies `f` to a view of the current block and stores the entry it returns.
     fn set(&mut self, f: impl FnOnce(&BlockView<'_>) -> Result<Option<Cursor>>) -> Result<()> {
-        let r = BlockView::new(&self.block).and_then(|v| f(&v));
+        let r = f(&BlockView::with_layout(&self.block, self.layout));
         self.cur = r.map_err(|e| self.err_ctx(e))?;
         Ok(())
     }
