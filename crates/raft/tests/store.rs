@@ -323,3 +323,67 @@ async fn check_installed(
     let current = sm.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(&current.meta, meta);
 }
+
+fn put_ttl(k: &str, v: &str, ttl_ms: u64) -> Op {
+    Op::Put {
+        keyspace: None,
+        key: k.into(),
+        value: v.into(),
+        ttl_ms: Some(ttl_ms),
+    }
+}
+
+/// A value written with a TTL keeps an expiry through a snapshot (the engine hands out no
+/// expiry: the adapter keeps its own record, which follows every write of the key).
+#[tokio::test]
+async fn snapshots_keep_time_to_live() {
+    let (da, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_a, _la, mut sm_a) = open(da.path());
+    let hour = 3_600_000;
+    let ops = vec![
+        put_ttl("ttl", "1", hour),
+        put_ttl("was-ttl", "2", hour),
+        put(None, "was-ttl", "3"),
+        put_ttl("gone", "4", 1),
+        put(None, "plain", "5"),
+    ];
+    sm_a.apply(vec![entry(1, Request::new("", 0, ops))])
+        .await
+        .unwrap();
+    // "gone" expires (1 ms; the sleep only makes sure of it).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(get(&sm_a, None, "gone"), None);
+    let snap = sm_a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let (b, _lb, mut sm_b) = open(dir_b.path());
+    let mut rx = sm_b.begin_receiving_snapshot().await.unwrap();
+    rx.get_mut().extend_from_slice(snap.snapshot.get_ref());
+    sm_b.install_snapshot(&snap.meta, rx).await.unwrap();
+    assert_eq!(get(&sm_b, None, "ttl").as_deref(), Some("1"));
+    assert_eq!(get(&sm_b, None, "was-ttl").as_deref(), Some("3"));
+    assert_eq!(get(&sm_b, None, "plain").as_deref(), Some("5"));
+    assert_eq!(get(&sm_b, None, "gone"), None);
+    let expiry = b.existing_keyspace("raft.g1.x.default").unwrap();
+    let at = u64::from_be_bytes(
+        *expiry
+            .get("ttl")
+            .unwrap()
+            .unwrap()
+            .first_chunk::<8>()
+            .unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(at > now && at <= now + hour, "expiry {at}, now {now}");
+    assert!(
+        expiry.get("was-ttl").unwrap().is_none(),
+        "a plain put clears the expiry"
+    );
+    assert!(expiry.get("plain").unwrap().is_none());
+}
