@@ -98,6 +98,46 @@ fn a_callback_can_write() {
     assert!(db.get("second").unwrap().is_some());
 }
 
+/// A callback may hold the last handle: the close then runs on the durability thread, which
+/// cannot join itself, and still syncs what the callback wrote.
+#[test]
+fn a_callback_may_hold_the_last_handle() {
+    let dir = common::dir::tempdir();
+    let mut on_thread = 0;
+    for i in 0..50 {
+        let db = Db::open(dir.path(), opts(SyncMode::None)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let t = db.write_with_ticket(batch(&format!("k{i}"))).unwrap();
+        t.on_durable(move |r| {
+            let last = db;
+            // Buffered under `none`: only the close's final sync makes it durable.
+            last.put(format!("after{i}"), "x").unwrap();
+            let name = std::thread::current().name().map(str::to_string);
+            drop(last);
+            tx.send((r, name)).unwrap();
+        });
+        let (r, name) = rx.recv_timeout(HANG).unwrap();
+        r.unwrap();
+        if name.as_deref() == Some("lsmkv-durability") {
+            on_thread += 1;
+        }
+        // The database closed and its lock is released (once that thread is done).
+        let deadline = std::time::Instant::now() + HANG;
+        let db = loop {
+            match Db::open(dir.path(), opts(SyncMode::None)) {
+                Ok(db) => break db,
+                Err(Error::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        };
+        assert!(db.get(format!("k{i}")).unwrap().is_some());
+        assert!(db.get(format!("after{i}")).unwrap().is_some(), "round {i}");
+    }
+    eprintln!("{on_thread} of 50 callbacks ran on the durability thread");
+}
+
 /// A ticket still pending at close resolves with the close's final sync.
 #[test]
 fn close_resolves_pending_tickets() {

@@ -360,6 +360,11 @@ impl DbInner {
         shared.durability.wake();
         let extra: Vec<JoinHandle<()>> = shared.extra_threads.lock().drain(..).collect();
         for h in self.threads.lock().drain(..).chain(extra) {
+            // A durability callback may hold the last handle: its thread cannot join itself
+            // (it ends on its own once it sees the shutdown flag).
+            if h.thread().id() == std::thread::current().id() {
+                continue;
+            }
             // A background body's panic is caught and poisons the database where it happens
             // (`spawn_background`); a join error can only come from a panic in that handler.
             if h.join().is_err() {
