@@ -768,7 +768,7 @@ impl Db {
         let first = write::write(s, batch)?;
         // An empty batch reports the visible seqno: everything before it must be durable.
         let last = if len == 0 { first } else { first + len - 1 };
-        DurabilityTicket::issue(s, last)
+        Ok(DurabilityTicket::issue(s, last))
     }
 
     /// Current statistics.
