@@ -759,6 +759,23 @@ impl Db {
     /// waits for the `async_batch` interval and resolves under `none` too. A batch may target
     /// several keyspaces ([`WriteBatch::put_in`] and the other `_in` methods).
     ///
+    /// ```
+    /// # fn main() -> lsmkv::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let opts = lsmkv::Options { sync_mode: lsmkv::SyncMode::None, ..Default::default() };
+    /// let db = lsmkv::Db::open(dir.path(), opts)?;
+    /// let mut b = lsmkv::WriteBatch::new();
+    /// b.put("k", "v");
+    /// let ticket = db.write_with_ticket(b)?;
+    /// assert!(db.get("k")?.is_some()); // visible at once
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// ticket.clone().on_durable(move |r| tx.send(r.is_ok()).unwrap_or(()));
+    /// ticket.wait()?; // durable now
+    /// assert!(ticket.is_durable());
+    /// assert_eq!(rx.recv().ok(), Some(true));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`Db::write`]; on error nothing of the batch was applied and there is no ticket.
     pub fn write_with_ticket(&self, batch: WriteBatch) -> Result<DurabilityTicket> {

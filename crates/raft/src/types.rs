@@ -103,7 +103,11 @@ impl Op {
 /// [`Response`]. A request whose `seq` is the last one applied returns that stored response
 /// without applying again; a `seq` below it is refused (`error` set, nothing applied). A client
 /// numbers its requests 1, 2, 3, ... and sends one at a time (a retry reuses the number). An
-/// empty `client` is never deduplicated.
+/// empty `client` is never deduplicated. The table keeps one record per client id ever seen, so
+/// clients should reuse a bounded set of ids.
+///
+/// Every node applies the same checks (key size, value size against its `MAX_VALUE_SIZE`,
+/// keyspace name length): the nodes of a cluster must share `MAX_VALUE_SIZE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// The client's id ("" for no deduplication).
