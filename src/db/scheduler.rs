@@ -62,6 +62,9 @@ pub(crate) struct Scheduler {
     pub compaction: CompactionState,
     /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
     pub pending_compaction_bytes: AtomicU64,
+    /// Heap bytes the live tables pin (bloom filters, fences, ...); refreshed with
+    /// `pending_compaction_bytes`.
+    pub pinned_bytes: AtomicU64,
     /// Set by `Db::pause_background_work`: the flush and compaction threads start no new job.
     pub paused: AtomicBool,
     /// How long the last flush took, in microseconds (0: none yet): `retry_after` of a write
@@ -236,9 +239,17 @@ pub(crate) fn tree_changed(shared: &Shared) {
 /// bytes, and their sum for the database.
 pub(crate) fn refresh_pressure(shared: &Shared) {
     let mut total = 0u64;
+    let mut pinned = 0u64;
     for tree in shared.all_trees() {
         let opts = tree.opts();
         let sv = tree.sv.load();
+        pinned += sv
+            .version
+            .levels
+            .iter()
+            .flatten()
+            .map(|t| t.pinned_bytes())
+            .sum::<u64>();
         let cfg = PickerConfig::from(&*opts);
         let levels = picker_views(&sv.version, opts.max_levels);
         let pending = picker::pending_compaction_bytes(&cfg, &levels);
@@ -250,6 +261,14 @@ pub(crate) fn refresh_pressure(shared: &Shared) {
         .sched
         .pending_compaction_bytes
         .store(total, Ordering::Relaxed);
+    shared.sched.pinned_bytes.store(pinned, Ordering::Relaxed);
+    // Under a memory budget the block cache gets what the write buffer and the pinned memory
+    // leave.
+    let o = &shared.opts;
+    if let Some(write_buffer) = o.write_buffer_budget() {
+        let left = o.memory_budget - write_buffer;
+        shared.cache.set_capacity(left.saturating_sub(pinned));
+    }
 }
 
 /// The worst backpressure inputs over every keyspace: the most level-0 tables and the most
@@ -344,20 +363,17 @@ pub(crate) fn wait_for_flush(shared: &Shared) -> Result<()> {
     shared.check_poisoned()
 }
 
-/// Stalls a writer while too many frozen memtables wait for the flush thread; counts the stall.
+/// Stalls a writer while `blocked` (too many frozen memtables wait for the flush thread, or the
+/// memory budget's write buffer is full); counts the stall.
 ///
 /// # Errors
 /// [`Error::Poisoned`] or [`Error::Closed`] when the flush thread will make no more progress.
-pub(crate) fn stall_for_flush(shared: &Shared) -> Result<()> {
+pub(crate) fn stall_for_flush(shared: &Shared, blocked: &dyn Fn() -> bool) -> Result<()> {
     let start = Instant::now();
     {
         let flush = &shared.sched.flush;
         let mut g = flush.lock.lock();
-        let max = shared.opts.max_immutable_memtables;
-        while shared
-            .all_trees()
-            .iter()
-            .any(|t| t.sv.load().imms.len() >= max)
+        while blocked()
             && !shared.poisoned.load(Ordering::Acquire)
             && !shared.shutdown.load(Ordering::Acquire)
         {

@@ -465,7 +465,46 @@ fn room_needed(shared: &Shared, wal: &WalState) -> (Vec<Arc<Tree>>, bool) {
     }
     let max_imms = shared.opts.max_immutable_memtables;
     let stall = full.iter().any(|t| t.sv.load().imms.len() >= max_imms);
-    (full, stall)
+    let budget_stall = match shared.opts.write_buffer_budget() {
+        Some(limit) => budget_room(&trees, limit, &mut full),
+        None => false,
+    };
+    (full, stall || budget_stall)
+}
+
+/// Under `MEMORY_BUDGET`, with `limit` the write buffer: freezes (adds to `full`) the largest
+/// active memtable once the active memtables together reach half of `limit`, and returns true
+/// (stall) while all memtables together hold `limit` and some are frozen (their flush frees
+/// memory; without frozen ones the freeze above makes some).
+fn budget_room(trees: &[Arc<Tree>], limit: u64, full: &mut Vec<Arc<Tree>>) -> bool {
+    let (active, frozen, largest) = memtable_usage(trees);
+    if active + frozen >= limit && frozen > 0 {
+        return true;
+    }
+    if active >= limit / 2
+        && let Some(t) = largest
+        && !full.iter().any(|f| Arc::ptr_eq(f, &t))
+    {
+        full.push(t);
+    }
+    false
+}
+
+/// Bytes of the active memtables, bytes of the frozen ones, and the tree with the largest
+/// non-empty active memtable.
+fn memtable_usage(trees: &[Arc<Tree>]) -> (u64, u64, Option<Arc<Tree>>) {
+    let (mut active, mut frozen) = (0u64, 0u64);
+    let mut largest: Option<(u64, &Arc<Tree>)> = None;
+    for t in trees {
+        let sv = t.sv.load();
+        let a = sv.mem.approximate_size() as u64;
+        active += a;
+        frozen += sv.imms.iter().map(|m| m.approximate_size() as u64).sum::<u64>();
+        if !sv.mem.is_empty() && largest.is_none_or(|(s, _)| a > s) {
+            largest = Some((a, t));
+        }
+    }
+    (active, frozen, largest.map(|(_, t)| t.clone()))
 }
 
 /// The check [`try_write`] makes before it queues, without the WAL lock: some keyspace has a
@@ -473,9 +512,14 @@ fn room_needed(shared: &Shared, wal: &WalState) -> (Vec<Arc<Tree>>, bool) {
 /// included, in [`refuse_nonblocking`].)
 fn memtables_would_stall(shared: &Shared) -> bool {
     let max_imms = shared.opts.max_immutable_memtables;
-    shared.all_trees().iter().any(|t| {
+    let trees = shared.all_trees();
+    let full = trees.iter().any(|t| {
         let sv = t.sv.load();
         sv.imms.len() >= max_imms && sv.mem.approximate_size() >= shared.opts.memtable_max_size
+    });
+    full || shared.opts.write_buffer_budget().is_some_and(|limit| {
+        let (active, frozen, _) = memtable_usage(&trees);
+        active + frozen >= limit && frozen > 0
     })
 }
 
@@ -500,12 +544,13 @@ fn refuse_nonblocking(shared: &Shared, wal: &WalState, group: &[Pending]) -> Vec
 fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
     loop {
         let (full, stall) = room_needed(shared, wal);
+        if stall {
+            let w: &WalState = wal;
+            scheduler::stall_for_flush(shared, &|| room_needed(shared, w).1)?;
+            continue;
+        }
         if full.is_empty() {
             return Ok(());
-        }
-        if stall {
-            scheduler::stall_for_flush(shared)?;
-            continue;
         }
         return rotate(shared, wal, &full);
     }

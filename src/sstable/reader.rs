@@ -285,6 +285,28 @@ impl Table {
         self.blocks.index.len()
     }
 
+    /// Heap bytes this open table keeps for as long as it is open, whatever is read: the decoded
+    /// bloom filter, the fences over the index, the range tombstones and the checksum-once bit
+    /// set (the index itself and the data blocks are read in place from the mapping).
+    pub fn pinned_bytes(&self) -> u64 {
+        let tombstones: usize = self
+            .range_tombstones
+            .iter()
+            .map(|t| {
+                let end = match &t.end {
+                    crate::format::RangeEnd::Before(k) => k.len(),
+                    crate::format::RangeEnd::Unbounded => 0,
+                };
+                t.start.len() + end + 64
+            })
+            .sum();
+        self.filter.heap_bytes()
+            + self.fences.heap_bytes()
+            + self.blocks.heap_bytes()
+            + tombstones as u64
+            + std::mem::size_of::<Table>() as u64
+    }
+
     /// Marks the file obsolete: it is unlinked when the last holder of its mapping (this table,
     /// iterators, values) is dropped. No-op for tables made with [`Table::from_bytes`].
     pub fn mark_obsolete(&self) {
