@@ -112,7 +112,10 @@ pub(crate) fn run(
         .collect();
     let children: Vec<Box<dyn InternalCursor>> = read
         .iter()
-        .map(|t| Box::new(t.iter().without_cache_fill()) as Box<dyn InternalCursor>)
+        .map(|t| {
+            let c = t.iter().without_cache_fill().release_behind();
+            Box::new(c) as Box<dyn InternalCursor>
+        })
         .collect();
     let mut merge = MergeCursor::new(children, true);
     merge.seek(None)?;
@@ -153,6 +156,11 @@ pub(crate) fn run(
     ) {
         Ok(()) => {
             outputs.out.retention = retention.stats;
+            // Every input was read to its end: release what the cursors had not yet (their
+            // last step, and the index and filter pages read at open).
+            for t in &read {
+                t.release_pages(0, t.file_size());
+            }
             Ok(outputs.out)
         }
         Err(e) => {

@@ -324,6 +324,18 @@ impl Table {
         self.blocks.verify(&self.meta)
     }
 
+    /// Drops this process's resident pages of `[offset, offset + len)` of the file (they stay in
+    /// the page cache; a later read maps them again). For one-pass readers that are done with a
+    /// range, such as compaction reading its inputs: otherwise every page of every input stays in
+    /// the process's RSS until the table's last holder unmaps it. A no-op for tables without a
+    /// mapping.
+    pub fn release_pages(&self, offset: u64, len: u64) {
+        let Some(map) = self.map.as_ref() else { return };
+        if let (Ok(off), Ok(n)) = (usize::try_from(offset), usize::try_from(len)) {
+            map.release(off, n);
+        }
+    }
+
     /// Asks the kernel to start reading `[offset, offset + len)` of the file (clipped to the data
     /// blocks) into the page cache, for scans over a mapping advised `Random` (which turns off the
     /// kernel's own readahead); a no-op otherwise. A hint; failures are ignored.
@@ -394,6 +406,10 @@ impl BlockSource for Table {
 
     fn readahead(&self, offset: u64, len: u64) {
         Table::readahead(self, offset, len);
+    }
+
+    fn release(&self, offset: u64, len: u64) {
+        self.release_pages(offset, len);
     }
 
     fn path(&self) -> &Path {
