@@ -252,12 +252,12 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     /// Resident bytes of the mapping that holds `addr`, from `/proc/self/smaps`.
-    fn mapping_rss(addr: usize) -> u64 {
+    pub(crate) fn mapping_rss(addr: usize) -> u64 {
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let mut inside = false;
         for line in smaps.lines() {

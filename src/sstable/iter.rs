@@ -85,8 +85,10 @@ pub struct TableCursor<S> {
 }
 
 /// A cursor that releases pages behind it does so in steps of this many bytes (one `madvise`
-/// per step).
-const RELEASE_STEP_BYTES: u64 = 1 << 20;
+/// per step), and releases the rest of the file when it runs off its end.
+const RELEASE_STEP_BYTES: u64 = 256 << 10;
+/// What Linux's fault-around maps at most around a faulting address (`fault_around_bytes`).
+const FAULT_AROUND_BYTES: u64 = 64 << 10;
 
 /// Readahead window for scans over a mapping advised `Random` (see [`BlockSource::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
 /// blocks were read in a row, doubles with the run, up to `READAHEAD_MAX_BYTES`. Short scans
@@ -169,8 +171,11 @@ impl<S: BlockSource> TableCursor<S> {
             && let Ok(h) = self.table.block_handle(i)
             && h.offset >= done.saturating_add(RELEASE_STEP_BYTES)
         {
-            // Every block before block `i` (which starts at `h.offset`) has been read.
-            self.table.release(done, h.offset - done);
+            // Every block before block `i` (which starts at `h.offset`) has been read. The
+            // range starts a little before the last one ended: the kernel's fault-around maps
+            // up to 64 KiB of cached pages around each fault, behind the reader too.
+            let from = done.saturating_sub(FAULT_AROUND_BYTES);
+            self.table.release(from, h.offset - from);
             self.released = Some(h.offset);
         }
         self.block_idx = i;
@@ -219,6 +224,12 @@ impl<S: BlockSource> TableCursor<S> {
                 return Ok(());
             }
             i += 1;
+        }
+        // Ran off the end: a one-pass reader is done with the whole file.
+        if self.released.is_some_and(|d| d < u64::MAX) {
+            self.block = Bytes::new();
+            self.table.release(0, u64::MAX);
+            self.released = Some(u64::MAX);
         }
         Ok(())
     }
