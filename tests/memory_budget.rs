@@ -94,7 +94,7 @@ impl Watch {
 
 #[test]
 fn anonymous_memory_stays_within_the_budget() {
-    let seed = rng::seed("memory_budget", 0x5eed_b0d9_e7);
+    let seed = rng::seed("memory_budget", 0x5eed_b0d9);
     let dir = dir::tempdir();
     let mut w = Watch {
         baseline: anon_bytes(),
@@ -109,7 +109,7 @@ fn anonymous_memory_stays_within_the_budget() {
         if batch.len() == 100 {
             db.write(std::mem::take(&mut batch)).unwrap();
         }
-        if i % 10_000 == 0 {
+        if i.is_multiple_of(10_000) {
             w.sample(&db, "filling");
         }
     }
@@ -127,7 +127,7 @@ fn anonymous_memory_stays_within_the_budget() {
     for n in 0..50_000u64 {
         let k = r.below(KEYS);
         assert_eq!(db.get(key(k)).unwrap().as_deref(), Some(&value(k)[..]));
-        if n % 5_000 == 0 {
+        if n.is_multiple_of(5_000) {
             w.sample(&db, "reading");
         }
     }
@@ -137,7 +137,7 @@ fn anonymous_memory_stays_within_the_budget() {
     for item in db.range::<&[u8], _>(..) {
         item.unwrap();
         seen += 1;
-        if seen % 50_000 == 0 {
+        if seen.is_multiple_of(50_000) {
             w.sample(&db, "scanning");
         }
     }

@@ -247,16 +247,8 @@ fn commit_locked(
     group: &mut [Pending],
 ) -> Result<Vec<Result<SeqNo>>> {
     shared.check_poisoned()?;
-    let stalled = refuse_nonblocking(shared, wal, group);
-    if stalled.iter().any(Option::is_none) {
-        make_room(shared, wal)?;
-    }
+    let mut refused = admit(shared, wal, group)?;
     let c = &shared.counters;
-    let mut refused: Vec<Option<Error>> = check_conflicts(shared, group)
-        .into_iter()
-        .zip(stalled)
-        .map(|(ok, stall)| stall.or((!ok).then_some(Error::Conflict)))
-        .collect();
     super::index::maintain(
         shared,
         group.iter_mut().map(|p| &mut p.batch).zip(refused.iter_mut()),
@@ -324,6 +316,22 @@ fn commit_locked(
     super::feed::publish(shared, &sealed);
     c.batches.fetch_add(sealed.len() as u64, Ordering::Relaxed);
     Ok(results)
+}
+
+/// Makes room in the memtables for `group` and says which of its batches are refused:
+/// [`Error::WouldStall`] for the non-blocking ones when making room would stall (then room is
+/// made, waiting, only if some blocking batch remains), [`Error::Conflict`] for transactions that
+/// fail their check.
+fn admit(shared: &Shared, wal: &mut WalState, group: &[Pending]) -> Result<Vec<Option<Error>>> {
+    let stalled = refuse_nonblocking(shared, wal, group);
+    if stalled.iter().any(Option::is_none) {
+        make_room(shared, wal)?;
+    }
+    Ok(check_conflicts(shared, group)
+        .into_iter()
+        .zip(stalled)
+        .map(|(ok, stall)| stall.or((!ok).then_some(Error::Conflict)))
+        .collect())
 }
 
 /// Runs `f` holding the WAL lock (no other commit can run), with a function that commits one
