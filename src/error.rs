@@ -84,6 +84,14 @@ pub enum Error {
         /// The first failure, as it was reported.
         cause: String,
     },
+    /// A non-blocking write ([`crate::Db::try_write`] and the other `try_` methods) found the
+    /// database slowing down or stopping writes (too many memtables waiting for flush, too many
+    /// level-0 tables or pending compaction bytes, the memory budget used up). Nothing was
+    /// written; retry after about `retry_after`.
+    WouldStall {
+        /// The engine's estimate of when the write can go through: see [`crate::Db::try_write`].
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -177,6 +185,11 @@ impl fmt::Display for Error {
             Error::Poisoned { cause } => write!(
                 f,
                 "database is read-only after an earlier failure ({cause}); reopen it to recover"
+            ),
+            Error::WouldStall { retry_after } => write!(
+                f,
+                "writes are stalled waiting for background work; retry in {} ms",
+                retry_after.as_millis().max(1)
             ),
         }
     }

@@ -110,6 +110,8 @@ pub struct Stats {
     pub hard_pending_compaction_bytes: u64,
     /// Block cache.
     pub block_cache: CacheStats,
+    /// What the memory budget (`MEMORY_BUDGET`) covers, part by part.
+    pub memory: MemoryStats,
     /// Every keyspace's own shape (`default` first, then by id). The database-wide fields above
     /// sum over keyspaces (`levels`: files and bytes of that level in every keyspace).
     pub keyspaces: Vec<KeyspaceStats>,
@@ -161,6 +163,28 @@ pub struct KeyspaceStats {
     pub pending_compaction_bytes: u64,
     /// Approximate number of live keys (entries minus tombstones).
     pub len_estimate: u64,
+}
+
+/// The memory `MEMORY_BUDGET` bounds, part by part (reported also without a budget).
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct MemoryStats {
+    /// `MEMORY_BUDGET` (0: none).
+    pub budget_bytes: u64,
+    /// The memtables' share of the budget (half of it; 0 without a budget).
+    pub write_buffer_bytes: u64,
+    /// Bytes held by every keyspace's active and frozen memtables.
+    pub memtable_bytes: u64,
+    /// Bytes of blocks in the block cache.
+    pub block_cache_bytes: u64,
+    /// The block cache's capacity now (under a budget: what memtables' share and the pinned
+    /// memory leave).
+    pub block_cache_capacity_bytes: u64,
+    /// Heap bytes open tables keep whatever is read: decoded bloom filters, index fences,
+    /// range tombstones (the index and data blocks are read from the mapping).
+    pub index_filter_pinned_bytes: u64,
+    /// `memtable_bytes + block_cache_bytes + index_filter_pinned_bytes`.
+    pub total_bytes: u64,
 }
 
 /// One level of the LSM tree.

@@ -79,6 +79,7 @@ fn every_variable_is_read() {
         ("COMPRESSION", "none"),
         ("MAX_VALUE_SIZE", "1G"),
         ("PARANOID_CHECKS", "yes"),
+        ("MEMORY_BUDGET", "1GiB"),
     ])
     .unwrap();
     assert_eq!(o.data_dir, PathBuf::from("/srv/db"));
@@ -94,6 +95,7 @@ fn every_variable_is_read() {
     assert_eq!(o.compression, Compression::None);
     assert_eq!(o.max_value_size, 1 << 30);
     assert!(o.paranoid_checks);
+    assert_eq!(o.memory_budget, 1 << 30);
 }
 
 #[test]
@@ -127,6 +129,8 @@ fn invalid_values_are_invalid_argument_naming_the_variable() {
         ("COMPRESSION", "zstd"),
         ("MAX_VALUE_SIZE", "2G"),
         ("PARANOID_CHECKS", "maybe"),
+        ("MEMORY_BUDGET", "512KiB"),
+        ("MEMORY_BUDGET", "much"),
     ] {
         let e = from_map(&[(var, bad)]).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{var}={bad}: {e:?}");

@@ -33,7 +33,7 @@ type Inner = quick_cache::sync::Cache<(u64, u64), Bytes, BlockWeighter>;
 /// A bounded, sharded cache of decompressed blocks shared by all tables of a database.
 pub struct BlockCache {
     inner: Option<Inner>,
-    capacity_bytes: u64,
+    capacity_bytes: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -57,9 +57,18 @@ impl BlockCache {
         });
         BlockCache {
             inner,
-            capacity_bytes: capacity,
+            capacity_bytes: AtomicU64::new(capacity),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes the capacity (evicting down to it at once). A cache made with capacity 0 stays
+    /// disabled.
+    pub fn set_capacity(&self, capacity_bytes: u64) {
+        if let Some(c) = &self.inner {
+            c.set_capacity(capacity_bytes);
+            self.capacity_bytes.store(capacity_bytes, Ordering::Relaxed);
         }
     }
 
@@ -128,7 +137,7 @@ impl BlockCache {
             .as_ref()
             .map_or((0, 0), |c| (c.weight(), c.len() as u64));
         CacheStats {
-            capacity_bytes: self.capacity_bytes,
+            capacity_bytes: self.capacity_bytes.load(Ordering::Relaxed),
             used_bytes: used,
             entries,
             hits: self.hits.load(Ordering::Relaxed),
@@ -164,11 +173,19 @@ mod tests {
         assert!(cache.get(3, 0).is_none());
         cache.evict_file(2);
         assert!(cache.get(2, 0).is_none());
+        // Shrinking evicts down to the new capacity at once.
+        assert!(cache.stats().used_bytes > 16 * 1024);
+        cache.set_capacity(16 * 1024);
+        let s = cache.stats();
+        assert_eq!(s.capacity_bytes, 16 * 1024);
+        assert!(s.used_bytes <= 16 * 1024, "{s:?}");
     }
 
     #[test]
     fn zero_capacity_disables() {
         let cache = BlockCache::new(0);
+        cache.set_capacity(1 << 20);
+        assert_eq!(cache.stats().capacity_bytes, 0);
         assert!(!cache.is_enabled());
         cache.insert(1, 0, Bytes::from_static(b"x"));
         assert!(cache.get(1, 0).is_none());

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -37,9 +38,10 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until `bytes` more may be written. A burst of up to 50 ms of budget goes through
-    /// without waiting.
-    pub fn request(&self, bytes: u64) {
+    /// Waits until `bytes` more may be written, or until `cancel` is set (checked every 50 ms, so
+    /// that closing the database never waits out a long pause of a slow limit). A burst of up to
+    /// 50 ms of budget goes through without waiting.
+    pub fn request(&self, bytes: u64, cancel: &AtomicBool) {
         if self.bytes_per_sec == 0 || bytes == 0 {
             return;
         }
@@ -56,8 +58,13 @@ impl RateLimiter {
             end.saturating_duration_since(now)
                 .saturating_sub(Duration::from_millis(50))
         };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
+        let until = now + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
 }
@@ -72,7 +79,7 @@ pub(crate) struct JobContext<'a> {
     pub new_file_number: &'a (dyn Fn() -> u64 + Sync),
     /// Set when the database closes: the job stops early with [`Error::Closed`], leaving the
     /// tree as it was (its partial outputs are deleted).
-    pub cancel: &'a std::sync::atomic::AtomicBool,
+    pub cancel: &'a AtomicBool,
 }
 
 /// What a job produced.
@@ -105,7 +112,10 @@ pub(crate) fn run(
         .collect();
     let children: Vec<Box<dyn InternalCursor>> = read
         .iter()
-        .map(|t| Box::new(t.iter().without_cache_fill()) as Box<dyn InternalCursor>)
+        .map(|t| {
+            let c = t.iter().without_cache_fill().release_behind();
+            Box::new(c) as Box<dyn InternalCursor>
+        })
         .collect();
     let mut merge = MergeCursor::new(children, true);
     merge.seek(None)?;
@@ -146,6 +156,11 @@ pub(crate) fn run(
     ) {
         Ok(()) => {
             outputs.out.retention = retention.stats;
+            // Every input was read to its end: release what the cursors had not yet (their
+            // last step, and the index and filter pages read at open).
+            for t in &read {
+                t.release_pages(0, t.file_size());
+            }
             Ok(outputs.out)
         }
         Err(e) => {
@@ -247,7 +262,7 @@ impl Outputs<'_, '_, '_> {
             w.builder.add(user_key, trailer, value)?;
             self.ctx
                 .limiter
-                .request(w.builder.estimated_size().saturating_sub(before));
+                .request(w.builder.estimated_size().saturating_sub(before), self.ctx.cancel);
         }
         Ok(())
     }
@@ -376,6 +391,7 @@ impl OutputFile {
 #[cfg(test)]
 mod tests {
     use super::RateLimiter;
+    use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -383,9 +399,10 @@ mod tests {
         // 1 MiB of writes at 1 MiB/s takes about a second (less the 50 ms burst allowance). Only
         // a lower bound is checked: a slow machine can only make it slower.
         let l = RateLimiter::new(1 << 20);
+        let never = AtomicBool::new(false);
         let t = Instant::now();
         for _ in 0..8 {
-            l.request(128 << 10);
+            l.request(128 << 10, &never);
         }
         assert!(
             t.elapsed() >= Duration::from_millis(800),
@@ -394,6 +411,11 @@ mod tests {
         );
         // Unlimited never waits: the whole request costs nothing.
         let l = RateLimiter::new(0);
-        l.request(u64::MAX);
+        l.request(u64::MAX, &never);
+        // Cancelled, a request of an hour's budget returns without waiting for it.
+        let l = RateLimiter::new(1);
+        let cancelled = AtomicBool::new(true);
+        l.request(3600, &cancelled);
+        assert!(l.next.lock().is_some());
     }
 }

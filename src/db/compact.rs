@@ -55,7 +55,7 @@ fn next_plan(shared: &Shared) -> Option<(Arc<Tree>, Plan, Vec<Arc<Table>>)> {
         if shared.shutdown.load(Ordering::Acquire) || shared.poisoned.load(Ordering::Acquire) {
             return None;
         }
-        if c.manual == 0 {
+        if c.manual == 0 && !shared.sched.is_paused() {
             let trees = shared.all_trees();
             let start = trees.iter().position(|t| t.id > c.last_tree).unwrap_or(0);
             let order = trees.iter().skip(start).chain(trees.iter().take(start));
@@ -167,6 +167,8 @@ fn execute(shared: &Shared, tree: &Tree, plan: &Plan, inputs: &[Arc<Table>]) -> 
         .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     if plan.trivial_move {
         c.trivial_moves.fetch_add(1, Ordering::Relaxed);
+    } else {
+        shared.sched.record_job(true, start.elapsed());
     }
     tracing::debug!(
         reason = plan.reason,

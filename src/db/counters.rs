@@ -142,7 +142,23 @@ impl Shared {
             s.space_amplification = s.sst_bytes as f64 / bottom.bytes as f64;
         }
         s.block_cache = self.cache.stats();
+        s.memory = self.memory_stats(&s);
         s
+    }
+
+    /// The parts `MEMORY_BUDGET` bounds, from the shape in `s`.
+    fn memory_stats(&self, s: &Stats) -> crate::stats::MemoryStats {
+        let memtable_bytes = s.memtable_bytes + s.immutable_memtable_bytes;
+        let pinned = self.sched.pinned_bytes.load(Ordering::Relaxed);
+        crate::stats::MemoryStats {
+            budget_bytes: self.opts.memory_budget,
+            write_buffer_bytes: self.opts.write_buffer_budget().unwrap_or(0),
+            memtable_bytes,
+            block_cache_bytes: s.block_cache.used_bytes,
+            block_cache_capacity_bytes: s.block_cache.capacity_bytes,
+            index_filter_pinned_bytes: pinned,
+            total_bytes: memtable_bytes + s.block_cache.used_bytes + pinned,
+        }
     }
 
     /// The WAL as it is now.

@@ -35,7 +35,9 @@ pub(crate) fn flush_thread(shared: Arc<Shared>) {
                 {
                     return;
                 }
-                if let Some(work) = oldest_frozen(&shared) {
+                if !shared.sched.is_paused()
+                    && let Some(work) = oldest_frozen(&shared)
+                {
                     break work;
                 }
                 shared.sched.flush.work.wait(&mut g);
@@ -118,6 +120,7 @@ pub(crate) fn flush_oldest(shared: &Shared, tree: &Arc<Tree>) -> Result<bool> {
 /// flushed seqno, the oldest WAL segment still needed), new `SuperVersion`, deletion of the WAL
 /// segments no memtable needs any more.
 fn flush_one(shared: &Shared, tree: &Arc<Tree>, imm: &Arc<Memtable>) -> Result<()> {
+    let start = std::time::Instant::now();
     let number = shared.manifest.lock().new_file_number();
     let mut written = write_table(&shared.dir, &tree.opts(), &shared.cache, imm, number, 0)?;
     if let Some((meta, _)) = &mut written {
@@ -150,6 +153,7 @@ fn flush_one(shared: &Shared, tree: &Arc<Tree>, imm: &Arc<Memtable>) -> Result<(
     }
     install(shared, tree, imm, written.as_ref());
     shared.counters.flushes.fetch_add(1, Ordering::Relaxed);
+    shared.sched.record_job(false, start.elapsed());
     scheduler::tree_changed(shared);
     remove_wal_segments_below(shared, live_wal);
     Ok(())

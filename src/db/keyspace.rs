@@ -228,6 +228,40 @@ impl Keyspace {
         self.db.write_versioned(b)
     }
 
+    /// [`Keyspace::put`] that never waits for background work ([`Db::try_write`]).
+    ///
+    /// # Errors
+    /// [`Error::WouldStall`]; otherwise as [`Keyspace::put`].
+    pub fn try_put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.try_put_versioned(key, value).map(drop)
+    }
+
+    /// [`Keyspace::put_versioned`] that never waits for background work ([`Db::try_write`]).
+    ///
+    /// # Errors
+    /// As [`Keyspace::try_put`].
+    pub fn try_put_versioned(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<u64> {
+        self.check_live()?;
+        let mut b = WriteBatch::new();
+        b.put_in(self, key, value);
+        self.db.try_write_versioned(b)
+    }
+
+    /// [`Keyspace::delete`] that never waits for background work ([`Db::try_write`]).
+    ///
+    /// # Errors
+    /// As [`Keyspace::try_put`].
+    pub fn try_delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.check_live()?;
+        let mut b = WriteBatch::new();
+        b.delete_in(self, key);
+        self.db.try_write_versioned(b).map(drop)
+    }
+
     /// [`Db::put_if_absent`] in this keyspace.
     ///
     /// # Errors

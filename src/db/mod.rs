@@ -719,6 +719,71 @@ impl Db {
         write::write(self.shared(), batch).map(drop)
     }
 
+    /// [`Db::write`] for callers that must not block: when the database is slowing down or
+    /// stopping writes, returns [`Error::WouldStall`] at once instead of waiting, and writes
+    /// nothing. That is when a memtable the batch needs is full and its keyspace already has
+    /// `MAX_IMMUTABLE_MEMTABLES` frozen memtables waiting for flush (or the live WAL segments
+    /// passed `MAX_WAL_SIZE` with that many waiting), when level 0 has
+    /// `L0_STOP_WRITES_TRIGGER` tables or `HARD_PENDING_COMPACTION_BYTES` await compaction, and,
+    /// between the slowdown and stop thresholds, when the write would exceed the slowdown rate
+    /// that [`Db::write`] keeps by sleeping.
+    ///
+    /// `retry_after` is an estimate: for a flush, how long the last flush took; for a stop, how
+    /// long the last compaction that rewrote tables took (50 ms and 100 ms before the first);
+    /// under the slowdown rate, the time until the rate admits the next write. Always between
+    /// 1 ms and 10 s. A write that is refused changes nothing; retrying it later is safe.
+    ///
+    /// It still waits, like every write, for the WAL write of the commit ahead of it.
+    ///
+    /// # Errors
+    /// [`Error::WouldStall`]; otherwise as [`Db::write`].
+    pub fn try_write(&self, batch: WriteBatch) -> Result<()> {
+        self.shared().check_writable()?;
+        write::try_write(self.shared(), batch).map(drop)
+    }
+
+    /// [`Db::put`] through [`Db::try_write`].
+    ///
+    /// # Errors
+    /// As [`Db::try_write`].
+    pub fn try_put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let mut b = WriteBatch::with_capacity(9 + key.len() + value.len());
+        b.put(key, value);
+        self.try_write(b)
+    }
+
+    /// [`Db::delete`] through [`Db::try_write`].
+    ///
+    /// # Errors
+    /// As [`Db::try_write`].
+    pub fn try_delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.as_ref();
+        let mut b = WriteBatch::with_capacity(5 + key.len());
+        b.delete(key);
+        self.try_write(b)
+    }
+
+    /// [`Db::try_write`] returning the seqno of the batch's first entry (its version).
+    pub(crate) fn try_write_versioned(&self, batch: WriteBatch) -> Result<u64> {
+        self.shared().check_writable()?;
+        write::try_write(self.shared(), batch)
+    }
+
+    /// Stops the background flush and compaction threads from starting new jobs (a job already
+    /// running finishes) until [`Db::continue_background_work`]. Meanwhile memtables and level-0
+    /// tables pile up: [`Db::write`] stalls and [`Db::try_write`] is refused once their limits
+    /// are reached. Explicit [`Db::flush`] and [`Db::compact`] still run. For maintenance
+    /// windows (e.g. copying files out) and for tests of write stalls.
+    pub fn pause_background_work(&self) {
+        self.shared().sched.set_paused(true);
+    }
+
+    /// Lets the background threads run again after [`Db::pause_background_work`], and wakes them.
+    pub fn continue_background_work(&self) {
+        self.shared().sched.set_paused(false);
+    }
+
     /// Freezes the `default` keyspace's memtable, writes it to an SSTable and returns when that
     /// table is durable and live. Also waits for its memtables frozen earlier. Other keyspaces
     /// are not flushed ([`crate::Keyspace::flush`]).

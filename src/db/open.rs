@@ -195,9 +195,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Arc<Shared>, Vec<JoinHa
     let listing = list_dir(&*fs, &dir)?;
     // Numbers handed out before a crash but never recorded must not be reused.
     manifest.mark_file_number_used(listing.max_number);
-    let cache = Arc::new(BlockCache::new(
-        opts.block_cache_size_mb.saturating_mul(1 << 20),
-    ));
+    let cache = Arc::new(BlockCache::new(opts.initial_cache_bytes()));
     let keyspace_opts = keyspace_options(&state, manifest.path(), &opts)?;
     let mut versions = open_tables(&fs, &dir, &opts, &cache, &state)?;
     let (recovered, last_seqno, recovery_report) =

@@ -51,9 +51,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
     let dir = dir
         .canonicalize()
         .map_err(|e| Error::io("resolving", dir, e))?;
-    let cache = Arc::new(BlockCache::new(
-        opts.block_cache_size_mb.saturating_mul(1 << 20),
-    ));
+    let cache = Arc::new(BlockCache::new(opts.initial_cache_bytes()));
     let view = load(&opts.file_system, &dir, &opts, &cache)?;
     let mut trees = Trees::default();
     for (id, (name, ks_opts, version, mem)) in view.trees {

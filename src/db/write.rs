@@ -59,6 +59,8 @@ impl WalState {
 pub(crate) struct Pending {
     pub batch: WriteBatch,
     pub check: Option<Arc<Check>>,
+    /// From a `try_` write: refused with [`Error::WouldStall`] rather than waiting for room.
+    pub nonblocking: bool,
 }
 
 #[derive(Default)]
@@ -131,7 +133,46 @@ pub(crate) fn write_checked(
     }
     shared.check_poisoned()?;
     scheduler::throttle(shared, batch.encoded_size() as u64)?;
-    let mut mine = Pending { batch, check };
+    enqueue(
+        shared,
+        Pending {
+            batch,
+            check,
+            nonblocking: false,
+        },
+    )
+}
+
+/// [`write`] that never waits for background work: [`Error::WouldStall`] (nothing written) when
+/// the write would be slowed down or stopped (see [`scheduler::try_throttle`]) or when a memtable
+/// it needs is full and cannot be frozen because its keyspace already has
+/// `max_immutable_memtables` frozen ones waiting for flush. Checked before it queues and again
+/// by the commit that takes it, under the WAL lock. It still waits, like every write, for the
+/// commit in progress ahead of it (whose leader may itself be a blocking writer waiting for a
+/// flush, if that stall began between this check and the queueing).
+pub(crate) fn try_write(shared: &Shared, mut batch: WriteBatch) -> Result<SeqNo> {
+    batch.stamp_expiry(shared.now_millis());
+    validate(shared, &batch)?;
+    if batch.is_empty() {
+        return Ok(shared.visible_seqno.load(Ordering::Acquire));
+    }
+    shared.check_poisoned()?;
+    if memtables_would_stall(shared) {
+        return Err(scheduler::would_stall_for_flush(shared));
+    }
+    scheduler::try_throttle(shared, batch.encoded_size() as u64)?;
+    enqueue(
+        shared,
+        Pending {
+            batch,
+            check: None,
+            nonblocking: true,
+        },
+    )
+}
+
+/// Queues `mine` for the group commit, as leader or follower, and returns its result.
+fn enqueue(shared: &Shared, mut mine: Pending) -> Result<SeqNo> {
     let q = &shared.queue;
     let mut st = q.state.lock();
     if !st.leader_active && st.waiting.is_empty() {
@@ -206,12 +247,8 @@ fn commit_locked(
     group: &mut [Pending],
 ) -> Result<Vec<Result<SeqNo>>> {
     shared.check_poisoned()?;
-    make_room(shared, wal)?;
+    let mut refused = admit(shared, wal, group)?;
     let c = &shared.counters;
-    let mut refused: Vec<Option<Error>> = check_conflicts(shared, group)
-        .into_iter()
-        .map(|ok| (!ok).then_some(Error::Conflict))
-        .collect();
     super::index::maintain(
         shared,
         group.iter_mut().map(|p| &mut p.batch).zip(refused.iter_mut()),
@@ -290,6 +327,22 @@ fn write_wal(shared: &Shared, wal: &mut WalState, last: SeqNo) -> Result<()> {
     Ok(())
 }
 
+/// Makes room in the memtables for `group` and says which of its batches are refused:
+/// [`Error::WouldStall`] for the non-blocking ones when making room would stall (then room is
+/// made, waiting, only if some blocking batch remains), [`Error::Conflict`] for transactions that
+/// fail their check.
+fn admit(shared: &Shared, wal: &mut WalState, group: &[Pending]) -> Result<Vec<Option<Error>>> {
+    let stalled = refuse_nonblocking(shared, wal, group);
+    if stalled.iter().any(Option::is_none) {
+        make_room(shared, wal)?;
+    }
+    Ok(check_conflicts(shared, group)
+        .into_iter()
+        .zip(stalled)
+        .map(|(ok, stall)| stall.or((!ok).then_some(Error::Conflict)))
+        .collect())
+}
+
 /// Runs `f` holding the WAL lock (no other commit can run), with a function that commits one
 /// batch inside it (through the same path as every commit: index maintenance, WAL, memtables).
 pub(crate) fn with_commit_lock<T>(
@@ -301,7 +354,11 @@ pub(crate) fn with_commit_lock<T>(
         if batch.is_empty() {
             return Ok(());
         }
-        let mut p = Pending { batch, check: None };
+        let mut p = Pending {
+            batch,
+            check: None,
+            nonblocking: false,
+        };
         commit_locked(shared, &mut wal, std::slice::from_mut(&mut p))?
             .pop()
             .unwrap_or(Err(Error::Closed))
@@ -399,41 +456,120 @@ fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBat
     Ok(())
 }
 
-/// Ensures every memtable has room, rotating the full ones (and the WAL segment). Also forces
-/// out the keyspaces holding the oldest WAL segment once the live segments pass `max_wal_size`.
-/// Stalls while a full keyspace already has too many frozen memtables waiting for the flush
-/// thread.
+/// What the memtables need before a commit: the keyspaces whose memtable must be frozen (full,
+/// or holding the oldest WAL segment once the live segments pass `max_wal_size`), and whether
+/// one of them cannot be because it already has `max_immutable_memtables` frozen memtables
+/// waiting for the flush thread.
+fn room_needed(shared: &Shared, wal: &WalState) -> (Vec<Arc<Tree>>, bool) {
+    let trees = shared.all_trees();
+    let mut full: Vec<Arc<Tree>> = trees
+        .iter()
+        .filter(|t| t.sv.load().mem.approximate_size() >= shared.opts.memtable_max_size)
+        .cloned()
+        .collect();
+    let (old_bytes, oldest) = {
+        let old = shared.old_wal_segments.lock();
+        (old.iter().map(|s| s.1).sum::<u64>(), old.first().map(|s| s.0))
+    };
+    if old_bytes + wal.writer.size() >= shared.opts.max_wal_size {
+        let oldest = oldest.unwrap_or(wal.writer.number());
+        for t in &trees {
+            let holds_oldest = t.sv.load().mem.first_wal().is_some_and(|n| n <= oldest);
+            if holds_oldest && !full.iter().any(|f| Arc::ptr_eq(f, t)) {
+                full.push(t.clone());
+            }
+        }
+    }
+    let max_imms = shared.opts.max_immutable_memtables;
+    let stall = full.iter().any(|t| t.sv.load().imms.len() >= max_imms);
+    let budget_stall = match shared.opts.write_buffer_budget() {
+        Some(limit) => budget_room(&trees, limit, &mut full),
+        None => false,
+    };
+    (full, stall || budget_stall)
+}
+
+/// Under `MEMORY_BUDGET`, with `limit` the write buffer: freezes (adds to `full`) the largest
+/// active memtable once the active memtables together reach half of `limit`, and returns true
+/// (stall) while all memtables together hold `limit` and some are frozen (their flush frees
+/// memory; without frozen ones the freeze above makes some).
+fn budget_room(trees: &[Arc<Tree>], limit: u64, full: &mut Vec<Arc<Tree>>) -> bool {
+    let (active, frozen, largest) = memtable_usage(trees);
+    if active + frozen >= limit && frozen > 0 {
+        return true;
+    }
+    if active >= limit / 2
+        && let Some(t) = largest
+        && !full.iter().any(|f| Arc::ptr_eq(f, &t))
+    {
+        full.push(t);
+    }
+    false
+}
+
+/// Bytes of the active memtables, bytes of the frozen ones, and the tree with the largest
+/// non-empty active memtable.
+fn memtable_usage(trees: &[Arc<Tree>]) -> (u64, u64, Option<Arc<Tree>>) {
+    let (mut active, mut frozen) = (0u64, 0u64);
+    let mut largest: Option<(u64, &Arc<Tree>)> = None;
+    for t in trees {
+        let sv = t.sv.load();
+        let a = sv.mem.approximate_size() as u64;
+        active += a;
+        frozen += sv.imms.iter().map(|m| m.approximate_size() as u64).sum::<u64>();
+        if !sv.mem.is_empty() && largest.is_none_or(|(s, _)| a > s) {
+            largest = Some((a, t));
+        }
+    }
+    (active, frozen, largest.map(|(_, t)| t.clone()))
+}
+
+/// The check [`try_write`] makes before it queues, without the WAL lock: some keyspace has a
+/// full memtable and `max_immutable_memtables` frozen ones. (The commit checks again, WAL size
+/// included, in [`refuse_nonblocking`].)
+fn memtables_would_stall(shared: &Shared) -> bool {
+    let max_imms = shared.opts.max_immutable_memtables;
+    let trees = shared.all_trees();
+    let full = trees.iter().any(|t| {
+        let sv = t.sv.load();
+        sv.imms.len() >= max_imms && sv.mem.approximate_size() >= shared.opts.memtable_max_size
+    });
+    full || shared.opts.write_buffer_budget().is_some_and(|limit| {
+        let (active, frozen, _) = memtable_usage(&trees);
+        active + frozen >= limit && frozen > 0
+    })
+}
+
+/// Per batch of `group`: [`Error::WouldStall`] for each non-blocking one when making room would
+/// stall, so that the commit refuses them instead of waiting; `None` for the others.
+fn refuse_nonblocking(shared: &Shared, wal: &WalState, group: &[Pending]) -> Vec<Option<Error>> {
+    let mut out = vec![None; group.len()];
+    if !group.iter().any(|p| p.nonblocking) || !room_needed(shared, wal).1 {
+        return out;
+    }
+    let e = scheduler::would_stall_for_flush(shared);
+    for (p, o) in group.iter().zip(out.iter_mut()) {
+        if p.nonblocking {
+            *o = Some(e.clone());
+        }
+    }
+    out
+}
+
+/// Ensures every memtable has room, rotating the full ones (and the WAL segment). Stalls while
+/// a keyspace to rotate already has too many frozen memtables waiting for the flush thread.
 fn make_room(shared: &Shared, wal: &mut WalState) -> Result<()> {
     loop {
-        let trees = shared.all_trees();
-        let max_imms = shared.opts.max_immutable_memtables;
-        let mut full: Vec<Arc<Tree>> = trees
-            .iter()
-            .filter(|t| t.sv.load().mem.approximate_size() >= shared.opts.memtable_max_size)
-            .cloned()
-            .collect();
-        let (old_bytes, oldest) = {
-            let old = shared.old_wal_segments.lock();
-            (old.iter().map(|s| s.1).sum::<u64>(), old.first().map(|s| s.0))
-        };
-        if old_bytes + wal.writer.size() >= shared.opts.max_wal_size {
-            let oldest = oldest.unwrap_or(wal.writer.number());
-            for t in &trees {
-                let holds_oldest = t.sv.load().mem.first_wal().is_some_and(|n| n <= oldest);
-                if holds_oldest && !full.iter().any(|f| Arc::ptr_eq(f, t)) {
-                    full.push(t.clone());
-                }
-            }
+        let (full, stall) = room_needed(shared, wal);
+        if stall {
+            let w: &WalState = wal;
+            scheduler::stall_for_flush(shared, &|| room_needed(shared, w).1)?;
+            continue;
         }
         if full.is_empty() {
             return Ok(());
         }
-        if full.iter().any(|t| t.sv.load().imms.len() >= max_imms) {
-            scheduler::stall_for_flush(shared)?;
-            continue;
-        }
-        rotate(shared, wal, &full)?;
-        return Ok(());
+        return rotate(shared, wal, &full);
     }
 }
 
@@ -555,7 +691,11 @@ pub(crate) fn write_if(
     if current != expected {
         return Ok(crate::CasOutcome::Mismatch { current });
     }
-    let mut pending = Pending { batch, check: None };
+    let mut pending = Pending {
+        batch,
+        check: None,
+        nonblocking: false,
+    };
     let version = commit_locked(shared, &mut wal, std::slice::from_mut(&mut pending))?
         .pop()
         .unwrap_or(Err(Error::Closed))?;

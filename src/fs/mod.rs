@@ -185,6 +185,39 @@ impl Mapping {
     }
 }
 
+impl Mapping {
+    /// Drops this process's resident pages of `[offset, offset + len)` (`madvise(MADV_DONTNEED)`):
+    /// they leave the process's RSS at once, stay in the page cache, and the next access maps
+    /// them again from the file (a minor fault, or a read if the kernel evicted them meanwhile).
+    /// For ranges a one-pass reader (compaction) is done with. A range reaching past the end is
+    /// clipped; nothing happens for an empty mapping.
+    ///
+    /// # Errors
+    /// The OS error of `madvise`.
+    #[expect(
+        unsafe_code,
+        reason = "MADV_DONTNEED is an unchecked advice in memmap2: releasing pages of a sealed, read-only file mapping"
+    )]
+    pub fn release_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        let Some(m) = &self.map else { return Ok(()) };
+        let Some(len) = m.len().checked_sub(offset).map(|left| left.min(len)) else {
+            return Ok(());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: MADV_DONTNEED drops the page-table entries of the range. On an anonymous or a
+        // privately modified mapping that would replace the bytes behind live `&[u8]`s with zeros
+        // or the file's, which is why memmap2 makes it unsafe. This mapping is a read-only
+        // (`PROT_READ`) mapping of a whole file that is never written again while mapped (the
+        // mapping contract in `map_file`, std_fs.rs, which every `Mapping` comes from): no page
+        // can hold private modifications, and a later access faults the same bytes back in from
+        // the file. Borrowed slices and `Bytes` into the range therefore keep their contents;
+        // only residency changes. `offset + len` is within the mapping (clipped above).
+        unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) }
+    }
+}
+
 impl Deref for Mapping {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -215,5 +248,50 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Resident bytes of the mapping that holds `addr`, from `/proc/self/smaps`.
+    pub(crate) fn mapping_rss(addr: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if let Some((lo, hi)) = first.split_once('-')
+                && let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                inside = (lo..hi).contains(&addr);
+            } else if inside && let Some(kb) = line.strip_prefix("Rss:") {
+                let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap();
+                return kb * 1024;
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    #[test]
+    fn released_pages_leave_rss_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let m = StdFs.map(&path).unwrap();
+        let addr = m.as_ptr() as usize;
+        assert_eq!(&m[..], &data[..]);
+        let touched = mapping_rss(addr);
+        assert!(touched >= 3 << 20, "{touched}");
+        // Clipped at the end; past the end does nothing.
+        m.release_range(0, usize::MAX).unwrap();
+        m.release_range(data.len() + 10, 5).unwrap();
+        let released = mapping_rss(addr);
+        assert!(released < 1 << 20, "{released} bytes still resident of {touched}");
+        assert_eq!(&m[..], &data[..], "the bytes read back from the file");
+        Mapping::empty().release_range(0, 10).unwrap();
     }
 }

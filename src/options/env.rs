@@ -63,6 +63,7 @@ fn set_tables(lookup: Lookup<'_>, o: &mut Options) -> Result<()> {
     set(lookup, "BLOOM_FALSE_POSITIVE_RATE", parse_rate, fp_rate)?;
     set(lookup, "PREFIX_BLOOM_LENGTH", number, &mut o.prefix_bloom_length)?;
     set(lookup, "BLOCK_CACHE_SIZE_MB", number, &mut o.block_cache_size_mb)?;
+    set(lookup, "MEMORY_BUDGET", parse_size, &mut o.memory_budget)?;
     set(lookup, "COMPRESSION", Compression::from_str, &mut o.compression)?;
     set(lookup, "MAX_VALUE_SIZE", size_usize, &mut o.max_value_size)?;
     set(lookup, "PARANOID_CHECKS", parse_bool, &mut o.paranoid_checks)
@@ -167,6 +168,8 @@ mod tests {
         Options::default().validate().unwrap();
         let o = with(&[]).unwrap();
         assert_eq!(o.memtable_max_size, 64 << 20);
+        assert_eq!(o.write_buffer_budget(), None);
+        assert_eq!(o.initial_cache_bytes(), 64 << 20);
         assert_eq!(o.block_size, 4096);
     }
 
@@ -201,6 +204,7 @@ mod tests {
             ("COMPACTION_MAX_BYTES_PER_SEC", "10MiB"),
             ("SOFT_PENDING_COMPACTION_BYTES", "1GiB"),
             ("HARD_PENDING_COMPACTION_BYTES", "2GiB"),
+            ("MEMORY_BUDGET", "512MiB"),
         ])
         .unwrap();
         assert_eq!(o.memtable_max_size, 1 << 20);
@@ -231,6 +235,9 @@ mod tests {
         assert_eq!(o.compaction_max_bytes_per_sec, 10 << 20);
         assert_eq!(o.soft_pending_compaction_bytes, 1 << 30);
         assert_eq!(o.hard_pending_compaction_bytes, 2 << 30);
+        assert_eq!(o.memory_budget, 512 << 20);
+        assert_eq!(o.write_buffer_budget(), Some(256 << 20));
+        assert_eq!(o.initial_cache_bytes(), 256 << 20);
     }
 
     #[test]
@@ -244,6 +251,10 @@ mod tests {
         assert!(e.to_string().contains("BLOOM_FALSE_POSITIVE_RATE"), "{e}");
         let e = with(&[("MEMTABLE_MAX_SIZE", "10")]).unwrap_err();
         assert!(e.to_string().contains("MEMTABLE_MAX_SIZE"), "{e}");
+        let e = with(&[("MEMORY_BUDGET", "1000")]).unwrap_err();
+        assert!(e.to_string().contains("MEMORY_BUDGET"), "{e}");
+        let e = with(&[("MEMORY_BUDGET", "lots")]).unwrap_err();
+        assert!(e.to_string().contains("MEMORY_BUDGET"), "{e}");
     }
 
     #[test]

@@ -159,8 +159,18 @@ pub struct Options {
     /// prefixes of at least N bytes). Pick N = the length of the prefixes you scan by (e.g. a
     /// fixed-width tenant or table id). Default 0 (off).
     pub prefix_bloom_length: usize,
-    /// `BLOCK_CACHE_SIZE_MB`: bytes of decompressed blocks cached, in MiB. Default 64.
+    /// `BLOCK_CACHE_SIZE_MB`: bytes of decompressed blocks cached, in MiB. Default 64. Ignored
+    /// when `memory_budget` is set.
     pub block_cache_size_mb: usize,
+    /// `MEMORY_BUDGET`: bytes (suffixes accepted) that memtables, the block cache and the
+    /// pinned index and filter memory of open tables share; 0 (the default) sets no budget.
+    /// When set, memtables of every keyspace together get half of it (the write buffer): the
+    /// largest active memtable is frozen once active memtables pass a quarter, and writers stall
+    /// ([`crate::Db::try_write`]: are refused) while memtables hold the whole half and frozen
+    /// ones wait for flush. The block cache gets what is left after the write buffer and the
+    /// pinned memory, recomputed whenever the tree changes, and `BLOCK_CACHE_SIZE_MB` is
+    /// ignored. At least 1 MiB. `stats().memory` reports each part.
+    pub memory_budget: u64,
     /// `COMPRESSION` = lz4 | none. Default lz4.
     pub compression: Compression,
     /// `MAX_VALUE_SIZE`: largest value accepted, in bytes. Default 64 MiB; at most 1 GiB.
@@ -236,6 +246,7 @@ impl Default for Options {
             bloom_false_positive_rate: 0.01,
             prefix_bloom_length: 0,
             block_cache_size_mb: 64,
+            memory_budget: 0,
             compression: Compression::Lz4,
             max_value_size: 64 << 20,
             paranoid_checks: false,
@@ -260,6 +271,21 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The write buffer: the bytes all memtables together may hold under `memory_budget`
+    /// (half of it); `None` without a budget.
+    pub(crate) fn write_buffer_budget(&self) -> Option<u64> {
+        (self.memory_budget > 0).then_some(self.memory_budget / 2)
+    }
+
+    /// The block cache's capacity when the database opens: `BLOCK_CACHE_SIZE_MB`, or under
+    /// `memory_budget` what the write buffer leaves (less once tables pin memory).
+    pub(crate) fn initial_cache_bytes(&self) -> usize {
+        match self.write_buffer_budget() {
+            Some(w) => usize::try_from(self.memory_budget - w).unwrap_or(usize::MAX),
+            None => self.block_cache_size_mb.saturating_mul(1 << 20),
+        }
+    }
+
     /// These options with `fs` as the file system under the database (fault injection and
     /// power-loss recording in tests; see [`crate::fs`]).
     #[doc(hidden)]
@@ -299,9 +325,14 @@ impl Options {
     }
 
     /// (broken, variable, requirement) for the memtable, WAL, table and value settings.
-    fn memory_and_table_rules(&self) -> [(bool, &'static str, &'static str); 9] {
+    fn memory_and_table_rules(&self) -> [(bool, &'static str, &'static str); 10] {
         let fp_rate = self.bloom_false_positive_rate;
         [
+            (
+                self.memory_budget != 0 && self.memory_budget < (1 << 20),
+                "MEMORY_BUDGET",
+                "must be 0 (no budget) or at least 1 MiB",
+            ),
             (
                 self.memtable_max_size < 1024,
                 "MEMTABLE_MAX_SIZE",

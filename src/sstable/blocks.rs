@@ -45,6 +45,11 @@ pub(super) struct DataBlocks {
 }
 
 impl DataBlocks {
+    /// Heap bytes held beside the mapping (the checksum-once bit set).
+    pub fn heap_bytes(&self) -> u64 {
+        (self.raw_verified.words.capacity() * 8) as u64
+    }
+
     pub(super) fn new(
         data: Bytes,
         path: PathBuf,

@@ -273,6 +273,11 @@ impl Filter {
         }
     }
 
+    /// Heap bytes of the filter's bit array (it is decoded out of the file at open).
+    pub fn heap_bytes(&self) -> u64 {
+        self.bloom.as_ref().map_or(0, |b| (b.num_bits() / 8) as u64)
+    }
+
     /// Decodes a filter payload. Unknown formats yield [`Filter::none`]; a known format with bad
     /// framing is corruption (offsets relative to the payload start).
     pub fn decode(payload: &[u8]) -> Result<Filter> {

@@ -34,6 +34,11 @@ impl Fences {
         Ok(Fences { prefix, words })
     }
 
+    /// Heap bytes held.
+    pub(super) fn heap_bytes(&self) -> u64 {
+        (self.prefix.capacity() + self.words.capacity() * 8) as u64
+    }
+
     pub(super) fn find(&self, index: &Index, user_key: &[u8], trailer: u64) -> Result<usize> {
         if self.words.len() != index.len() || !user_key.starts_with(&self.prefix) {
             // Outside the prefix (or no blocks): rare, answer from the index itself.

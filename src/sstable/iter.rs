@@ -35,6 +35,9 @@ pub trait BlockSource {
     fn block_bytes(&self, i: usize, fill_cache: bool) -> Result<Bytes>;
     /// Hints that `[offset, offset + len)` of the file will be read soon (may do nothing).
     fn readahead(&self, offset: u64, len: u64);
+    /// Hints that this reader is done with `[offset, offset + len)` of the file: its pages may
+    /// leave the process's memory (may do nothing).
+    fn release(&self, _offset: u64, _len: u64) {}
     /// The file, for error messages.
     fn path(&self) -> &Path;
 }
@@ -78,7 +81,16 @@ pub struct TableCursor<S> {
     ahead: (u64, u64),
     /// Whether blocks this iterator decompresses go into the block cache.
     fill_cache: bool,
+    /// One-pass forward reading ([`TableCursor::release_behind`]): the file offset below which
+    /// pages were released, or `None` when this cursor releases nothing.
+    released: Option<u64>,
 }
+
+/// A cursor that releases pages behind it does so in steps of this many bytes (one `madvise`
+/// per step), and releases the rest of the file when it runs off its end.
+const RELEASE_STEP_BYTES: u64 = 256 << 10;
+/// What Linux's fault-around maps at most around a faulting address (`fault_around_bytes`).
+const FAULT_AROUND_BYTES: u64 = 64 << 10;
 
 /// Readahead window for scans over a mapping advised `Random` (see [`BlockSource::readahead`]): starts at `READAHEAD_MIN_BYTES` once `READAHEAD_AFTER_BLOCKS`
 /// blocks were read in a row, doubles with the run, up to `READAHEAD_MAX_BYTES`. Short scans
@@ -108,7 +120,16 @@ impl<S: BlockSource> TableCursor<S> {
             run: 0,
             ahead: (0, 0),
             fill_cache: true,
+            released: None,
         }
+    }
+
+    /// For a one-pass forward reader (compaction): as the cursor moves forward, the file pages
+    /// of the blocks behind it are released from the process's memory, 1 MiB at a time (see
+    /// [`BlockSource::release`]). Moving backward or seeking does not release anything.
+    pub fn release_behind(mut self) -> TableCursor<S> {
+        self.released = Some(0);
+        self
     }
 
     /// Blocks this iterator decompresses are not inserted into the block cache (blocks already
@@ -148,6 +169,18 @@ impl<S: BlockSource> TableCursor<S> {
         };
         if self.run >= READAHEAD_AFTER_BLOCKS {
             self.hint_readahead(i, i > self.block_idx);
+        }
+        if let Some(done) = self.released
+            && i == self.block_idx + 1
+            && let Ok(h) = self.table.block_handle(i)
+            && h.offset >= done.saturating_add(RELEASE_STEP_BYTES)
+        {
+            // Every block before block `i` (which starts at `h.offset`) has been read. The
+            // range starts a little before the last one ended: the kernel's fault-around maps
+            // up to 64 KiB of cached pages around each fault, behind the reader too.
+            let from = done.saturating_sub(FAULT_AROUND_BYTES);
+            self.table.release(from, h.offset - from);
+            self.released = Some(h.offset);
         }
         self.block_idx = i;
         self.block = self.table.block_bytes(i, self.fill_cache)?;
@@ -199,6 +232,12 @@ impl<S: BlockSource> TableCursor<S> {
                 return Ok(());
             }
             i += 1;
+        }
+        // Ran off the end: a one-pass reader is done with the whole file.
+        if self.released.is_some_and(|d| d < u64::MAX) {
+            self.block = Bytes::new();
+            self.table.release(0, u64::MAX);
+            self.released = Some(u64::MAX);
         }
         Ok(())
     }

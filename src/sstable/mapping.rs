@@ -94,6 +94,12 @@ pub(super) fn map_table(fs: &Arc<dyn FileSystem>, path: &Path) -> Result<Mapped>
 }
 
 impl MappedFile {
+    /// Releases this process's resident pages of `[offset, offset + len)` (see
+    /// [`Mapping::release_range`]). A hint; failures are ignored.
+    pub(super) fn release(&self, offset: usize, len: usize) {
+        let _ = self.mmap.release_range(offset, len);
+    }
+
     /// Asks the kernel to read `[offset, offset + len)` ahead. A hint; failures are ignored.
     pub(super) fn will_need(&self, offset: usize, len: usize) {
         let _ = self

@@ -285,6 +285,28 @@ impl Table {
         self.blocks.index.len()
     }
 
+    /// Heap bytes this open table keeps for as long as it is open, whatever is read: the decoded
+    /// bloom filter, the fences over the index, the range tombstones and the checksum-once bit
+    /// set (the index itself and the data blocks are read in place from the mapping).
+    pub fn pinned_bytes(&self) -> u64 {
+        let tombstones: usize = self
+            .range_tombstones
+            .iter()
+            .map(|t| {
+                let end = match &t.end {
+                    crate::format::RangeEnd::Before(k) => k.len(),
+                    crate::format::RangeEnd::Unbounded => 0,
+                };
+                t.start.len() + end + 64
+            })
+            .sum();
+        self.filter.heap_bytes()
+            + self.fences.heap_bytes()
+            + self.blocks.heap_bytes()
+            + tombstones as u64
+            + std::mem::size_of::<Table>() as u64
+    }
+
     /// Marks the file obsolete: it is unlinked when the last holder of its mapping (this table,
     /// iterators, values) is dropped. No-op for tables made with [`Table::from_bytes`].
     pub fn mark_obsolete(&self) {
@@ -300,6 +322,18 @@ impl Table {
     /// ordering within and across blocks, index keys, and the meta counts.
     pub fn verify(&self) -> Result<()> {
         self.blocks.verify(&self.meta)
+    }
+
+    /// Drops this process's resident pages of `[offset, offset + len)` of the file (they stay in
+    /// the page cache; a later read maps them again). For one-pass readers that are done with a
+    /// range, such as compaction reading its inputs: otherwise every page of every input stays in
+    /// the process's RSS until the table's last holder unmaps it. A no-op for tables without a
+    /// mapping.
+    pub fn release_pages(&self, offset: u64, len: u64) {
+        let Some(map) = self.map.as_ref() else { return };
+        if let (Ok(off), Ok(n)) = (usize::try_from(offset), usize::try_from(len)) {
+            map.release(off, n);
+        }
     }
 
     /// Asks the kernel to start reading `[offset, offset + len)` of the file (clipped to the data
@@ -372,6 +406,10 @@ impl BlockSource for Table {
 
     fn readahead(&self, offset: u64, len: u64) {
         Table::readahead(self, offset, len);
+    }
+
+    fn release(&self, offset: u64, len: u64) {
+        self.release_pages(offset, len);
     }
 
     fn path(&self) -> &Path {

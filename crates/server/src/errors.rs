@@ -29,6 +29,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("corruption", 500),
     ("read_only", 500),
     ("unavailable", 503),
+    ("write_stalled", 503),
     ("index_building", 503),
     ("too_many_watchers", 503),
 ];
@@ -100,6 +101,20 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, message).with_code("keyspace_reserved")
     }
 
+    /// 503 `write_stalled`: the engine is holding writes back until a flush or compaction
+    /// catches up. `retry_after_seconds` (the engine's estimate rounded up, at least 1) goes in
+    /// the body and the `Retry-After` header.
+    pub fn write_stalled(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "writes are held back until background work catches up; retry later",
+        )
+        .with_code("write_stalled");
+        e.extra = Some(serde_json::json!({ "retry_after_seconds": secs.max(1) }));
+        e
+    }
+
     /// 404 `index_not_found`.
     pub fn index_not_found(name: &str) -> Self {
         Self::not_found(format!("index {name:?} does not exist")).with_code("index_not_found")
@@ -156,6 +171,8 @@ impl From<lsmkv::Error> for ApiError {
             ),
             E::ReadOnly => fault("read_only", "the database is open read-only"),
             E::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is closed"),
+            // Not a fault: the client retries after `Retry-After` (see `error_response`).
+            E::WouldStall { retry_after } => return ApiError::write_stalled(*retry_after),
             _ => ApiError::internal(),
         };
         // Details (paths, offsets, OS errors) stay in the log.
@@ -217,6 +234,17 @@ mod tests {
         }
         let a = ApiError::from(lsmkv::Error::Closed);
         assert_eq!((a.status.as_u16(), a.code), (503, "unavailable"));
+    }
+
+    #[test]
+    fn stalls_round_retry_after_up_to_whole_seconds() {
+        for (ms, secs) in [(1u64, 1u64), (999, 1), (1000, 1), (1001, 2), (10_000, 10)] {
+            let a = ApiError::from(lsmkv::Error::WouldStall {
+                retry_after: std::time::Duration::from_millis(ms),
+            });
+            assert_eq!((a.status.as_u16(), a.code), (503, "write_stalled"));
+            assert_eq!(a.body()["retry_after_seconds"], secs, "{ms} ms");
+        }
     }
 
     #[test]

@@ -240,6 +240,8 @@ fn stats_health_and_metrics() {
     let mem = s.get("/stats/memory").json();
     assert!(mem["memtable_entries"].as_u64().unwrap() >= 1, "{mem}");
     assert!(mem.get("levels").is_none());
+    assert_eq!(mem["memory"]["budget_bytes"], 0, "{mem}");
+    assert!(mem["memory"]["index_filter_pinned_bytes"].is_u64(), "{mem}");
     let disk = s.get("/stats/disk").json();
     assert!(disk["sst_files"].is_u64(), "{disk}");
 

@@ -68,6 +68,13 @@ pub const ENGINE_VARS: &[EngineVar] = &[
         "Block cache capacity in MiB"
     ),
     ev!(
+        "MEMORY_BUDGET",
+        "memory-budget",
+        ENGINE,
+        "0",
+        "Bytes shared by memtables, block cache and pinned index/filter memory (0 = no budget)"
+    ),
+    ev!(
         "SPARSE_INDEX_INTERVAL",
         "sparse-index-interval",
         ENGINE,

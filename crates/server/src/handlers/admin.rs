@@ -25,6 +25,7 @@ const MEMORY_FIELDS: &[&str] = &[
     "immutable_memtables",
     "immutable_memtable_bytes",
     "block_cache",
+    "memory",
 ];
 const DISK_FIELDS: &[&str] = &[
     "levels",

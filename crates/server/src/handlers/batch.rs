@@ -25,7 +25,7 @@ pub async fn batch(ctx: &Ctx, ks: &Keyspace, req: Request<Incoming>) -> Result<R
                 None => b.put_in(ks, k, v),
             }
         }
-        Ok(ks.db().write(b)?)
+        Ok(ks.db().try_write(b)?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "written": n })))

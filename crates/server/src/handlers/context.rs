@@ -120,5 +120,13 @@ pub fn error_response(e: &ApiError) -> Resp {
         r.headers_mut()
             .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    if let Some(secs) = e
+        .extra
+        .as_ref()
+        .and_then(|x| x["retry_after_seconds"].as_u64())
+    {
+        r.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     r
 }

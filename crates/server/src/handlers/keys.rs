@@ -45,7 +45,7 @@ async fn write(
             Some(v) => Ok((put_versioned(ks, &key, &v)?, false)),
             None if existed => delete_reporting(ks, &key),
             None => {
-                ks.delete(&key)?;
+                ks.try_delete(&key)?;
                 Ok((0, false))
             }
         }
@@ -53,9 +53,10 @@ async fn write(
     .await
 }
 
-/// A put that returns the key's new version (a plain group-committed put).
+/// A put that returns the key's new version (a plain group-committed put; refused with 503
+/// `write_stalled` rather than held while the engine stalls writes).
 fn put_versioned(ks: &Keyspace, key: &[u8], value: &[u8]) -> Result<u64, ApiError> {
-    Ok(ks.put_versioned(key, value)?)
+    Ok(ks.try_put_versioned(key, value)?)
 }
 
 /// A put of `value` that expires `ttl` from now, and the key's version after it if known.
