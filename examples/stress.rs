@@ -214,7 +214,10 @@ impl Store {
     }
     /// Every row with a key in `lo..hi` (`None`: unbounded), in key order, over both keyspaces.
     fn scan(&self, lo: Option<u64>, hi: Option<u64>) -> lsmkv::Result<Rows> {
-        let (lo, hi) = (lo.map_or_else(Vec::new, key), hi.map_or_else(|| b"l".to_vec(), key));
+        let (lo, hi) = (
+            lo.map_or_else(Vec::new, key),
+            hi.map_or_else(|| b"l".to_vec(), key),
+        );
         let mut rows = Vec::new();
         let parts = std::iter::once(self.db.range(lo.clone()..hi.clone()))
             .chain(self.side.iter().map(|ks| ks.range(lo.clone()..hi.clone())));
@@ -349,8 +352,7 @@ fn worker(
                 let Some(i) = pick(&mut r) else { continue };
                 let (c, _) = exp.get(i);
                 exp.set(i, c, 0);
-                db.write(&[(i, 0)])
-                    .map_err(|e| format!("delete: {e}"))?;
+                db.write(&[(i, 0)]).map_err(|e| format!("delete: {e}"))?;
                 exp.set(i, 0, 0);
                 counts.deletes.fetch_add(1, Ordering::Relaxed);
             }
@@ -400,8 +402,9 @@ fn worker(
                 let rev = r.below(2) == 0;
                 let mut rows = if rev && db.side.is_none() {
                     let it = db.db.range(key(start)..key(end)).rev();
-                    let rows: lsmkv::Result<Rows> =
-                        it.map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec()))).collect();
+                    let rows: lsmkv::Result<Rows> = it
+                        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+                        .collect();
                     rows
                 } else {
                     db.scan(Some(start), Some(end))
@@ -509,7 +512,12 @@ fn main() -> ExitCode {
     let lossy = args.sync == SyncMode::None;
     if existed {
         let mut lost = 0;
-        match verify_all(&db, &exp, (args.keys, args.threads as u64, lossy), &mut lost) {
+        match verify_all(
+            &db,
+            &exp,
+            (args.keys, args.threads as u64, lossy),
+            &mut lost,
+        ) {
             Ok((applied, dropped)) => println!(
                 "stress: verified {} keys after reopen in {:?} (in-flight writes: {applied} applied, {dropped} not; {lost} keys at an older value, sync none)",
                 args.keys,

@@ -39,7 +39,13 @@ enum Start {
     Exited(String),
 }
 
-fn start(bin: &Path, db: &Path, args: &[String], seed: u64, extra: &[&str]) -> Result<Start, String> {
+fn start(
+    bin: &Path,
+    db: &Path,
+    args: &[String],
+    seed: u64,
+    extra: &[&str],
+) -> Result<Start, String> {
     let err_path = db.with_extension("stderr");
     let err = std::fs::OpenOptions::new()
         .create(true)
@@ -84,7 +90,9 @@ fn start(bin: &Path, db: &Path, args: &[String], seed: u64, extra: &[&str]) -> R
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("stress printed nothing for {START_TIMEOUT:?} (hang)"));
+                return Err(format!(
+                    "stress printed nothing for {START_TIMEOUT:?} (hang)"
+                ));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let st = child.wait().map_err(|e| e.to_string())?;
@@ -114,7 +122,10 @@ fn classify(run: &mut Run, msg: &str) {
         "partial_batches"
     } else if msg.contains("not one this tool writes") || msg.contains("foreign key") {
         "phantoms"
-    } else if msg.contains("expected committed") || msg.contains("disagrees") || msg.contains("scan saw") {
+    } else if msg.contains("expected committed")
+        || msg.contains("disagrees")
+        || msg.contains("scan saw")
+    {
         "acked_writes_lost"
     } else {
         "other_failures"
@@ -130,7 +141,13 @@ pub fn run(run: &mut Run) {
     let bin = super::examples_dir().join("stress");
     let work = run.work_dir("dbs");
     let n_configs = SYNC.len() * COMPACTION.len() * LAYOUT.len();
-    for k in ["rounds", "acked_writes_lost", "partial_batches", "phantoms", "other_failures"] {
+    for k in [
+        "rounds",
+        "acked_writes_lost",
+        "partial_batches",
+        "phantoms",
+        "other_failures",
+    ] {
         run.set(k, 0);
     }
     let mut r = Rng::new(run.seed);
@@ -148,7 +165,9 @@ pub fn run(run: &mut Run) {
             }
             Ok(Start::Exited(out)) => {
                 classify(run, &out);
-                run.fail(format!("round {round} config {args:?} seed {seed}: stress ended by itself: {out}"));
+                run.fail(format!(
+                    "round {round} config {args:?} seed {seed}: stress ended by itself: {out}"
+                ));
             }
             Ok(Start::Running(mut child, verified)) => {
                 if let Some((a, d, older)) = verified {
@@ -192,7 +211,9 @@ pub fn run(run: &mut Run) {
             Ok(Start::Running(mut child, _)) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                run.fail(format!("final verification of config {args:?} did not stop"));
+                run.fail(format!(
+                    "final verification of config {args:?} did not stop"
+                ));
             }
             Err(e) => run.fail(format!("final verification of config {args:?}: {e}")),
         }
@@ -207,5 +228,9 @@ pub fn run(run: &mut Run) {
 
 /// Consecutive passing rounds.
 fn run_rounds(round: u64, failed: bool) -> u64 {
-    if failed { round.saturating_sub(1) } else { round }
+    if failed {
+        round.saturating_sub(1)
+    } else {
+        round
+    }
 }

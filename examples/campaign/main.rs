@@ -96,7 +96,11 @@ impl Run {
     pub fn log(&mut self, line: impl AsRef<str>) {
         let line = line.as_ref();
         eprintln!("{}: {line}", self.name);
-        let _ = writeln!(self.log, "{:>8.1}s {line}", self.started.elapsed().as_secs_f64());
+        let _ = writeln!(
+            self.log,
+            "{:>8.1}s {line}",
+            self.started.elapsed().as_secs_f64()
+        );
     }
 
     /// Records a failing case (kept in the summary; the campaign exits 1).
@@ -173,7 +177,8 @@ pub fn git_head() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let head = out(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let dirty =
+        out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     if dirty { format!("{head}-dirty") } else { head }
 }
 
@@ -199,7 +204,9 @@ pub fn cargo_build(args: &[&str]) -> Result<(), String> {
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    let st = cmd.status().map_err(|e| format!("cargo build {args:?}: {e}"))?;
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cargo build {args:?}: {e}"))?;
     st.success()
         .then_some(())
         .ok_or_else(|| format!("cargo build {args:?}: {st}"))
