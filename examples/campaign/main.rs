@@ -2,7 +2,7 @@
 //! directory and prints a one-line count summary (RELIABILITY.md records the figures reached).
 //!
 //! ```text
-//! cargo run --release --example campaign -- <campaign> (--seconds N | --rounds N) [--seed S] [--out DIR]
+//! cargo run --release --example campaign -- <campaign> (--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N]
 //! ```
 //!
 //! Campaigns: `crash`, `power-loss`, `io-error`, `disk-full`, `metamorphic`, `corruption`,
@@ -67,6 +67,8 @@ pub struct Run {
     pub seed: u64,
     pub out: PathBuf,
     pub budget: Budget,
+    /// `--ops`: operations per run, for campaigns that have runs of a size (metamorphic).
+    pub ops: Option<u64>,
     /// The commit measured (taken at the start: the tree may move on during a long run).
     commit: String,
     started: Instant,
@@ -216,11 +218,12 @@ struct Args {
     campaign: String,
     budget: Budget,
     seed: u64,
+    ops: Option<u64>,
     out: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: campaign <crash|power-loss|io-error|disk-full|metamorphic|corruption|server> \
-(--seconds N | --rounds N) [--seed S] [--out DIR]";
+(--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -238,6 +241,7 @@ fn parse_args() -> Result<Args, String> {
             rounds: None,
         },
         seed: unix_now() ^ u64::from(std::process::id()),
+        ops: None,
         out: None,
     };
     while let Some(flag) = it.next() {
@@ -250,6 +254,7 @@ fn parse_args() -> Result<Args, String> {
             "--rounds" => a.budget.rounds = Some(num(val()?)?),
             "--seed" => a.seed = num(val()?)?,
             "--out" => a.out = Some(PathBuf::from(val()?)),
+            "--ops" => a.ops = Some(num(val()?)?),
             _ => return Err(format!("unknown flag {flag}; {USAGE}")),
         }
     }
@@ -286,6 +291,7 @@ fn main() -> ExitCode {
         seed: a.seed,
         out,
         budget: a.budget,
+        ops: a.ops,
         commit: git_head(),
         started: Instant::now(),
         log,
