@@ -269,6 +269,11 @@ fn round(run: &mut Run, seed: u64) -> Result<(), String> {
     let m = counter.ops();
     run.count("file_operations_in_workloads", m);
     for n in 1..=m + 3 {
+        // A time budget may end a workload part way (the counts say how far it got).
+        if !run.budget.more(0) {
+            run.log(format!("workload seed {seed}: budget over at op {n}/{m}"));
+            break;
+        }
         for &(kind, errno, short) in KINDS {
             let d = tmpfs_tempdir();
             let dir = d.path().join("db");
