@@ -7,7 +7,7 @@
 #   scripts/campaigns.sh SECONDS [campaign...]
 #   CAMPAIGN_PROFILE=debug scripts/campaigns.sh 5     # the CI smoke run (reuses the test build)
 #
-# The metamorphic campaign runs 200 operations per second of budget per run (at most 100,000).
+# The metamorphic campaign runs 100 operations per second of budget per run (at most 100,000).
 # Exit status 1 if any campaign failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ else
     cargo build --quiet --example campaign --example stress
 fi
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/examples/campaign"
-OPS=$((SECS * 200))
+OPS=$((SECS * 100))
 [ "$OPS" -gt 100000 ] && OPS=100000
 
 status=0

@@ -433,6 +433,8 @@ impl Db {
         let shared = self.shared_arc();
         let mut live = Vec::new();
         let mut known = std::collections::BTreeSet::from([0u32]);
+        // Held until the directory is listed: a table is deleted once no version holds it.
+        let mut held = Vec::new();
         for tree in shared.all_trees() {
             known.insert(tree.id);
             let sv = tree.sv.load_full();
@@ -442,6 +444,7 @@ impl Db {
                     live.push(file_meta(t, level as u32, tree.id));
                 }
             }
+            held.push(sv);
         }
         // Read after the versions: a table's writes were assigned their seqnos before it was
         // flushed, and the counter only grows.
@@ -451,6 +454,7 @@ impl Db {
             .file_system
             .list_dir(&shared.dir)
             .map_err(|e| Error::io("listing the database directory", &shared.dir, e))?;
+        drop(held);
         let on_disk: std::collections::BTreeSet<String> = on_disk.into_iter().collect();
         let mut problems: Vec<String> = live
             .iter()
