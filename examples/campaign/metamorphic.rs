@@ -128,8 +128,10 @@ pub fn run(run: &mut Run) {
             }
             Some(st) => {
                 run.count("differences", 1);
-                let tail: Vec<&String> = lines.iter().rev().take(8).collect();
-                run.fail(format!("seed {seed} ({ops} ops): {st}: {tail:?} (replay: LSMKV_SEED={seed} LSMKV_METAMORPHIC_OPS={ops} cargo test --release --test metamorphic)"));
+                let kept = run.out.join(format!("seed-{seed}.stderr"));
+                let _ = std::fs::write(&kept, lines.join("\n"));
+                let why: Vec<&String> = lines.iter().filter(|l| l.contains("panicked") || l.contains("differ") || l.contains("failed")).take(4).collect();
+                run.fail(format!("seed {seed} ({ops} ops): {st}: {why:?}, whole output in {} (replay: LSMKV_SEED={seed} LSMKV_METAMORPHIC_OPS={ops} cargo test --release --test metamorphic)", kept.display()));
                 break;
             }
         }
