@@ -2,7 +2,7 @@
 //! directory and prints a one-line count summary (RELIABILITY.md records the figures reached).
 //!
 //! ```text
-//! cargo run --release --example campaign -- <campaign> (--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N]
+//! cargo run --release --example campaign -- <campaign> (--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N] [--no-build]
 //! ```
 //!
 //! Campaigns: `crash`, `power-loss`, `io-error`, `disk-full`, `metamorphic`, `corruption`,
@@ -199,8 +199,12 @@ pub fn examples_dir() -> PathBuf {
 }
 
 /// `cargo build` in this executable's profile with `args` (an example, a package), so that a
-/// campaign driving another program runs the current code.
+/// campaign driving another program runs the current code. Skipped with `--no-build` (a long run
+/// of a copied build uses the programs beside it as they are).
 pub fn cargo_build(args: &[&str]) -> Result<(), String> {
+    if std::env::args().any(|a| a == "--no-build") {
+        return Ok(());
+    }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.arg("build").arg("--quiet").args(args);
     if !cfg!(debug_assertions) {
@@ -223,7 +227,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: campaign <crash|power-loss|io-error|disk-full|metamorphic|corruption|server> \
-(--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N]";
+(--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N] [--no-build]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -255,6 +259,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = num(val()?)?,
             "--out" => a.out = Some(PathBuf::from(val()?)),
             "--ops" => a.ops = Some(num(val()?)?),
+            "--no-build" => {}
             _ => return Err(format!("unknown flag {flag}; {USAGE}")),
         }
     }

@@ -130,7 +130,13 @@ pub fn run(run: &mut Run) {
                 run.count("differences", 1);
                 let kept = run.out.join(format!("seed-{seed}.stderr"));
                 let _ = std::fs::write(&kept, lines.join("\n"));
-                let why: Vec<&String> = lines.iter().filter(|l| l.contains("panicked") || l.contains("differ") || l.contains("failed")).take(4).collect();
+                let why: Vec<&String> = lines
+                    .iter()
+                    .filter(|l| {
+                        l.contains("panicked") || l.contains("differ") || l.contains("failed")
+                    })
+                    .take(4)
+                    .collect();
                 run.fail(format!("seed {seed} ({ops} ops): {st}: {why:?}, whole output in {} (replay: LSMKV_SEED={seed} LSMKV_METAMORPHIC_OPS={ops} cargo test --release --test metamorphic)", kept.display()));
                 break;
             }
