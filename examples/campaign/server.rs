@@ -334,7 +334,8 @@ pub fn run(run: &mut Run) {
     let interval = (run.budget.left() / 10).max(Duration::from_secs(5));
     let (mut rss, mut p99s) = (vec![rss_kib(pid)], Vec::new());
     let mut intervals = 0u64;
-    while run.budget.more(intervals) {
+    // At least one interval, however short the budget.
+    while intervals == 0 || run.budget.more(intervals) {
         std::thread::sleep(interval.min(run.budget.left().max(Duration::from_millis(100))));
         let lat = st
             .lat

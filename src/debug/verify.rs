@@ -294,8 +294,9 @@ pub(crate) fn cross_file_problems(
             .map(|(u, _)| u.to_vec())
             .unwrap_or_default()
     };
-    let mut runs: std::collections::BTreeMap<(u32, u32), Vec<(Vec<u8>, Vec<u8>, u64)>> =
-        Default::default();
+    // (keyspace, level) -> (smallest user key, largest user key, file number) of each table.
+    type Run = Vec<(Vec<u8>, Vec<u8>, u64)>;
+    let mut runs: std::collections::BTreeMap<(u32, u32), Run> = Default::default();
     for f in live.iter().filter(|f| f.level >= 1) {
         runs.entry((f.keyspace, f.level)).or_default().push((
             user(&f.smallest_key),
