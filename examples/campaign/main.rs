@@ -12,7 +12,6 @@
 //! failure, 2 on bad arguments.
 
 #[path = "../../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod common;
 
 mod corruption;
