@@ -4,8 +4,16 @@
 //!
 //! ```text
 //! cargo run --example stress -- --dir /tmp/st/db --seconds 30 [--threads 4] [--keys 20000]
-//!     [--sync none|async_batch|always] [--seed N] [--verify-only]
+//!     [--sync none|async_batch|always] [--compaction leveled|tiered|lazy_leveling]
+//!     [--keyspaces] [--txn] [--seed N] [--verify-only]
 //! ```
+//!
+//! `--keyspaces` keeps the odd keys in a second keyspace, `side` (batches and scans span both);
+//! `--txn` writes the multi-key batches as transactions. With `--sync none` a crash may lose the
+//! acknowledged writes still in the WAL buffer (documented for `SyncMode::None`): the check at
+//! start then accepts an older value this tool wrote and counts those keys. Each thread has at most one write in
+//! flight, so after a crash a thread's in-flight keys must be all applied or all not: the check
+//! at start fails on a partially applied batch or transaction.
 //!
 //! Expected state (`<dir>.expected`): per key 8 bytes, `committed u32 | pending u32`, where a value
 //! id of 0 means "absent" and id n > 0 means the value `value_for(key, n)`. Keys are partitioned
@@ -26,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lsmkv::{Db, Options, SyncMode, WriteBatch};
+use lsmkv::{CompactionStrategy, Db, Error, Keyspace, Options, SyncMode, WriteBatch};
 
 struct Args {
     dir: PathBuf,
@@ -34,6 +42,9 @@ struct Args {
     threads: usize,
     keys: u64,
     sync: SyncMode,
+    compaction: CompactionStrategy,
+    keyspaces: bool,
+    txn: bool,
     seed: u64,
     verify_only: bool,
 }
@@ -45,6 +56,9 @@ fn parse_args() -> Result<Args, String> {
         threads: 4,
         keys: 20_000,
         sync: SyncMode::AsyncBatch,
+        compaction: CompactionStrategy::Leveled,
+        keyspaces: false,
+        txn: false,
         seed: 0,
         verify_only: false,
     };
@@ -59,6 +73,9 @@ fn parse_args() -> Result<Args, String> {
             "--keys" => a.keys = num(val()?)?.max(1),
             "--seed" => a.seed = num(val()?)?,
             "--sync" => a.sync = val()?.parse()?,
+            "--compaction" => a.compaction = val()?.parse()?,
+            "--keyspaces" => a.keyspaces = true,
+            "--txn" => a.txn = true,
             "--verify-only" => a.verify_only = true,
             "-h" | "--help" => return Err("see the doc comment of examples/stress.rs".into()),
             _ => return Err(format!("unknown flag {flag}")),
@@ -134,42 +151,157 @@ impl Expected {
     }
 }
 
+/// The database as the tool sees it: with `--keyspaces`, key `i` lives in the keyspace `side`
+/// when `i` is odd; with `--txn`, multi-key writes are transactions.
+struct Store {
+    db: Db,
+    side: Option<Keyspace>,
+    txn: bool,
+}
+
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+impl Store {
+    fn side_of(&self, i: u64) -> Option<&Keyspace> {
+        self.side.as_ref().filter(|_| i % 2 == 1)
+    }
+    fn get(&self, i: u64) -> lsmkv::Result<Option<Vec<u8>>> {
+        let v = match self.side_of(i) {
+            Some(ks) => ks.get(key(i))?,
+            None => self.db.get(key(i))?,
+        };
+        Ok(v.map(|v| v.to_vec()))
+    }
+    fn snapshot_get(&self, snap: &lsmkv::Snapshot, i: u64) -> lsmkv::Result<Option<Vec<u8>>> {
+        let v = match self.side_of(i) {
+            Some(ks) => snap.get_in(ks, key(i))?,
+            None => snap.get(key(i))?,
+        };
+        Ok(v.map(|v| v.to_vec()))
+    }
+    /// Writes `slots` (key, value id; 0 deletes) atomically: one batch, or one transaction.
+    fn write(&self, slots: &[(u64, u32)]) -> lsmkv::Result<()> {
+        if self.txn {
+            let mut tx = self.db.transaction();
+            for &(i, id) in slots {
+                match (self.side_of(i), id) {
+                    (Some(ks), 0) => tx.delete_in(ks, key(i)),
+                    (Some(ks), _) => tx.put_in(ks, key(i), value_for(i, id)),
+                    (None, 0) => tx.delete(key(i)),
+                    (None, _) => tx.put(key(i), value_for(i, id)),
+                }
+            }
+            return tx.commit();
+        }
+        if let [(i, id)] = *slots {
+            return match (self.side_of(i), id) {
+                (Some(ks), 0) => ks.delete(key(i)),
+                (Some(ks), _) => ks.put(key(i), value_for(i, id)),
+                (None, 0) => self.db.delete(key(i)),
+                (None, _) => self.db.put(key(i), value_for(i, id)),
+            };
+        }
+        let mut b = WriteBatch::new();
+        for &(i, id) in slots {
+            match (self.side_of(i), id) {
+                (Some(ks), 0) => b.delete_in(ks, key(i)),
+                (Some(ks), _) => b.put_in(ks, key(i), value_for(i, id)),
+                (None, 0) => b.delete(key(i)),
+                (None, _) => b.put(key(i), value_for(i, id)),
+            }
+        }
+        self.db.write(b)
+    }
+    /// Every row with a key in `lo..hi` (`None`: unbounded), in key order, over both keyspaces.
+    fn scan(&self, lo: Option<u64>, hi: Option<u64>) -> lsmkv::Result<Rows> {
+        let (lo, hi) = (
+            lo.map_or_else(Vec::new, key),
+            hi.map_or_else(|| b"l".to_vec(), key),
+        );
+        let mut rows = Vec::new();
+        let parts = std::iter::once(self.db.range(lo.clone()..hi.clone()))
+            .chain(self.side.iter().map(|ks| ks.range(lo.clone()..hi.clone())));
+        for it in parts {
+            for kv in it {
+                let (k, v) = kv?;
+                rows.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        rows.sort();
+        Ok(rows)
+    }
+}
+
+/// The key number of a row this tool wrote.
+fn key_number(k: &[u8]) -> Option<u64> {
+    std::str::from_utf8(k.get(3..)?).ok()?.parse().ok()
+}
+
 /// Checks every key against the expected state; adopts what the database holds. Returns the
 /// number of keys whose in-flight write was found applied / not applied, or the first mismatch.
-fn verify_all(db: &Db, exp: &Expected, keys: u64) -> Result<(u64, u64), String> {
+/// A thread's in-flight keys belong to one write (a batch or transaction): all applied or none.
+/// With `SyncMode::None` a process crash may lose the acknowledged writes still in the WAL
+/// buffer (documented): then a key may hold any value this tool wrote for it (`lossy`), and the
+/// keys found at an older value are counted in `tail_lost`.
+fn verify_all(
+    db: &Store,
+    exp: &Expected,
+    (keys, threads, lossy): (u64, u64, bool),
+    tail_lost: &mut u64,
+) -> Result<(u64, u64), String> {
     let (mut applied, mut dropped) = (0, 0);
+    let mut per_thread = vec![(0u64, 0u64); threads as usize];
+    // What the database holds, adopted only once every check passed (a failing check leaves
+    // the expected state as it was, for the post-mortem).
+    let mut found = Vec::with_capacity(keys as usize);
     for i in 0..keys {
-        let got = db.get(key(i)).map_err(|e| format!("get key {i}: {e}"))?;
+        let got = db.get(i).map_err(|e| format!("get key {i}: {e}"))?;
         let (c, p) = exp.get(i);
         let id = id_of(i, got.as_deref())
             .ok_or_else(|| format!("key {i}: value {got:?} is not one this tool writes"))?;
-        if id != c && id != p {
+        if id != c && id != p && lossy {
+            *tail_lost += 1;
+        } else if id != c && id != p {
             return Err(format!(
                 "key {i}: database holds id {id}, expected committed {c} or in-flight {p}"
             ));
         }
-        if c != p {
-            if id == p { applied += 1 } else { dropped += 1 }
+        // With a lost tail (`lossy`), an absent key may be an older state rather than an applied
+        // delete: only in-flight puts tell applied from not.
+        if c != p && !(lossy && p == 0) {
+            let t = &mut per_thread[(i % threads) as usize];
+            if id == p {
+                applied += 1;
+                t.0 += 1;
+            } else {
+                dropped += 1;
+                t.1 += 1;
+            }
         }
-        exp.set(i, id, id);
+        found.push(id);
+    }
+    if let Some(t) = per_thread.iter().position(|&(a, d)| a > 0 && d > 0) {
+        let (a, d) = per_thread[t];
+        return Err(format!(
+            "partial batch: thread {t}'s in-flight write is applied for {a} keys and not for {d}"
+        ));
     }
     // A full scan must agree with the point reads.
     let mut n = 0u64;
-    for kv in db.range::<&[u8], _>(..) {
-        let (k, v) = kv.map_err(|e| format!("scan: {e}"))?;
-        let i: u64 = std::str::from_utf8(&k[3..])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("scan: foreign key {k:?}"))?;
-        let (c, _) = exp.get(i);
+    for (k, v) in db.scan(None, None).map_err(|e| format!("scan: {e}"))? {
+        let i = key_number(&k).ok_or_else(|| format!("scan: foreign key {k:?}"))?;
+        let c = found.get(i as usize).copied().unwrap_or(0);
         if id_of(i, Some(&v)) != Some(c) || c == 0 {
             return Err(format!("scan: key {i} disagrees with its point read"));
         }
         n += 1;
     }
-    let live = (0..keys).filter(|&i| exp.get(i).0 != 0).count() as u64;
+    let live = found.iter().filter(|&&id| id != 0).count() as u64;
     if n != live {
         return Err(format!("scan saw {n} keys, point reads {live}"));
+    }
+    for (i, id) in (0..).zip(found) {
+        exp.set(i, id, id);
     }
     Ok((applied, dropped))
 }
@@ -201,7 +333,7 @@ impl Rng {
 fn worker(
     t: u64,
     (threads, keys, seed): (u64, u64, u64),
-    db: &Db,
+    db: &Store,
     exp: &Expected,
     stop: &AtomicBool,
     counts: &Counts,
@@ -220,8 +352,7 @@ fn worker(
                 let (c, _) = exp.get(i);
                 let id = next_id(&mut r);
                 exp.set(i, c, id);
-                db.put(key(i), value_for(i, id))
-                    .map_err(|e| format!("put: {e}"))?;
+                db.write(&[(i, id)]).map_err(|e| format!("put: {e}"))?;
                 exp.set(i, id, id);
                 counts.puts.fetch_add(1, Ordering::Relaxed);
             }
@@ -229,12 +360,11 @@ fn worker(
                 let Some(i) = pick(&mut r) else { continue };
                 let (c, _) = exp.get(i);
                 exp.set(i, c, 0);
-                db.delete(key(i)).map_err(|e| format!("delete: {e}"))?;
+                db.write(&[(i, 0)]).map_err(|e| format!("delete: {e}"))?;
                 exp.set(i, 0, 0);
                 counts.deletes.fetch_add(1, Ordering::Relaxed);
             }
             50..=59 => {
-                let mut b = WriteBatch::new();
                 let mut slots = Vec::new();
                 for _ in 0..1 + r.below(10) {
                     let Some(i) = pick(&mut r) else { continue };
@@ -244,14 +374,20 @@ fn worker(
                     let id = if r.below(4) == 0 { 0 } else { next_id(&mut r) };
                     let (c, _) = exp.get(i);
                     exp.set(i, c, id);
-                    if id == 0 {
-                        b.delete(key(i));
-                    } else {
-                        b.put(key(i), value_for(i, id));
-                    }
                     slots.push((i, id));
                 }
-                db.write(b).map_err(|e| format!("batch: {e}"))?;
+                match db.write(&slots) {
+                    Ok(()) => {}
+                    // Nothing of a conflicting transaction was written.
+                    Err(Error::Conflict) => {
+                        for &(i, _) in &slots {
+                            let (c, _) = exp.get(i);
+                            exp.set(i, c, c);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(format!("batch: {e}")),
+                }
                 for (i, id) in slots {
                     exp.set(i, id, id);
                 }
@@ -259,7 +395,7 @@ fn worker(
             }
             60..=84 => {
                 let Some(i) = pick(&mut r) else { continue };
-                let got = db.get(key(i)).map_err(|e| format!("get: {e}"))?;
+                let got = db.get(i).map_err(|e| format!("get: {e}"))?;
                 let (c, _) = exp.get(i);
                 if id_of(i, got.as_deref()) != Some(c) {
                     return Err(format!("get key {i}: {got:?}, expected id {c}"));
@@ -272,19 +408,22 @@ fn worker(
                 let start = r.below(keys);
                 let end = (start + 1 + r.below(400)).min(keys);
                 let rev = r.below(2) == 0;
-                let it = db.range(key(start)..key(end));
-                let rows: Vec<_> = if rev {
-                    it.rev().collect()
+                let mut rows = if rev && db.side.is_none() {
+                    let it = db.db.range(key(start)..key(end)).rev();
+                    let rows: lsmkv::Result<Rows> = it
+                        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+                        .collect();
+                    rows
                 } else {
-                    it.collect()
-                };
+                    db.scan(Some(start), Some(end))
+                }
+                .map_err(|e| format!("scan: {e}"))?;
+                if rev && db.side.is_some() {
+                    rows.reverse();
+                }
                 let mut seen = Vec::new();
-                for kv in rows {
-                    let (k, v) = kv.map_err(|e| format!("scan: {e}"))?;
-                    let i: u64 = std::str::from_utf8(&k[3..])
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or("scan: foreign key")?;
+                for (k, v) in rows {
+                    let i = key_number(&k).ok_or("scan: foreign key")?;
                     if id_of(i, Some(&v)).is_none_or(|id| id == 0) {
                         return Err(format!("scan: key {i} holds a value never written"));
                     }
@@ -311,14 +450,15 @@ fn worker(
             _ => {
                 // A snapshot must keep showing the old value after this thread overwrites it.
                 let Some(i) = pick(&mut r) else { continue };
-                let snap = db.snapshot();
+                let snap = db.db.snapshot();
                 let (before, _) = exp.get(i);
                 let id = next_id(&mut r);
                 exp.set(i, before, id);
-                db.put(key(i), value_for(i, id))
-                    .map_err(|e| format!("put: {e}"))?;
+                db.write(&[(i, id)]).map_err(|e| format!("put: {e}"))?;
                 exp.set(i, id, id);
-                let old = snap.get(key(i)).map_err(|e| format!("snapshot get: {e}"))?;
+                let old = db
+                    .snapshot_get(&snap, i)
+                    .map_err(|e| format!("snapshot get: {e}"))?;
                 if id_of(i, old.as_deref()) != Some(before) {
                     return Err(format!(
                         "snapshot of key {i} sees {old:?}, expected id {before}"
@@ -344,6 +484,7 @@ fn main() -> ExitCode {
     let exp_path = PathBuf::from(exp_path);
     let opts = Options {
         sync_mode: args.sync,
+        compaction_strategy: args.compaction,
         memtable_max_size: 256 << 10,
         block_size: 1024,
         block_cache_size_mb: 4,
@@ -357,6 +498,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let side = match args.keyspaces.then(|| db.keyspace("side")).transpose() {
+        Ok(side) => side,
+        Err(e) => {
+            eprintln!("stress: FAILED to open the keyspace side: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let db = Arc::new(Store {
+        db,
+        side,
+        txn: args.txn,
+    });
     let (exp, existed) = match Expected::open(&exp_path, args.keys) {
         Ok(x) => x,
         Err(e) => {
@@ -364,10 +517,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let lossy = args.sync == SyncMode::None;
     if existed {
-        match verify_all(&db, &exp, args.keys) {
+        let mut lost = 0;
+        match verify_all(
+            &db,
+            &exp,
+            (args.keys, args.threads as u64, lossy),
+            &mut lost,
+        ) {
             Ok((applied, dropped)) => println!(
-                "stress: verified {} keys after reopen in {:?} (in-flight writes: {applied} applied, {dropped} not)",
+                "stress: verified {} keys after reopen in {:?} (in-flight writes: {applied} applied, {dropped} not; {lost} keys at an older value, sync none)",
                 args.keys,
                 started.elapsed()
             ),
@@ -436,16 +596,18 @@ fn main() -> ExitCode {
         c(&counts.gets),
         c(&counts.scans),
         c(&counts.snapshots),
-        db.stats().sst_files
+        db.db.stats().sst_files
     );
     if failed {
         return ExitCode::from(1);
     }
-    if let Err(e) = verify_all(&db, &exp, args.keys) {
+    // No crash since the start: nothing may be lost.
+    if let Err(e) = verify_all(&db, &exp, (args.keys, args.threads as u64, false), &mut 0) {
         eprintln!("stress: FINAL VERIFY FAILED: {e}");
         return ExitCode::from(1);
     }
-    if let Err(e) = db.close() {
+    let closed = Arc::try_unwrap(db).map_or(Ok(()), |store| store.db.close());
+    if let Err(e) = closed {
         eprintln!("stress: close: {e}");
         return ExitCode::from(1);
     }

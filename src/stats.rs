@@ -117,6 +117,10 @@ pub struct Stats {
     pub keyspaces: Vec<KeyspaceStats>,
     /// Declared secondary indexes and their build progress.
     pub indexes: Vec<IndexStats>,
+    /// `Some(cause)` once the database is read-only after a fatal failure (a failed write or
+    /// fsync, a full disk, a panic in a background thread): every write returns
+    /// [`crate::Error::Poisoned`] with this cause until the database is reopened; reads go on.
+    pub poisoned: Option<String>,
 }
 
 /// One secondary index.

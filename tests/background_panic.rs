@@ -122,6 +122,11 @@ fn check_poisoned(db: &Db, thread: &str, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
         panic!("expected Error::Poisoned, got {err:?}");
     };
     assert!(cause.contains(thread), "cause {cause:?} names no {thread}");
+    assert_eq!(
+        db.stats().poisoned.as_ref(),
+        Some(cause),
+        "stats().poisoned reports the cause"
+    );
     assert!(
         cause.contains(PANIC_MESSAGE),
         "cause {cause:?} lacks the panic"

@@ -203,6 +203,20 @@ fn generate_seed_corpora() {
             &format!("random-{i}"),
             &pseudo_random(i + 100, 400),
         );
+        write_seed(
+            "io_countdown",
+            &format!("random-{i}"),
+            &pseudo_random(i + 200, 300),
+        );
+        // Early failures (operation 5 + 9i) of each kind: EIO, ENOSPC, a short write.
+        write_seed(
+            "io_countdown",
+            &format!("fail-early-{i}"),
+            &with_mode(
+                &[4 + 9 * i as u8, 0, i as u8 % 3],
+                &pseudo_random(i + 300, 200),
+            ),
+        );
     }
     generate_range_del_seeds();
 }

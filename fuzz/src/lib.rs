@@ -33,6 +33,7 @@ use lsmkv::format::wal::{
     WAL_FORMAT_VERSION,
 };
 use lsmkv::format::{MAX_SEQNO as FORMAT_MAX_SEQNO, RangeEnd, ValueKind, split_expiring};
+use lsmkv::fs::{FaultFs, default_fs};
 use lsmkv::key::{MAX_SEQNO, pack_trailer, unpack_trailer};
 use lsmkv::manifest::{ManifestState, VersionEdit, read_manifest};
 use lsmkv::rangedel::{Fragments, RangeTombstone};
@@ -60,6 +61,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("roundtrip", roundtrip),
     ("ops_model", ops_model),
     ("range_del_decode", range_del_decode),
+    ("io_countdown", io_countdown),
 ];
 
 /// Reads structured values from fuzz input; past the end every read returns zeros.
@@ -1289,4 +1291,133 @@ pub fn ops_model(data: &[u8]) {
     let all = scan(db.range::<&[u8], _>(..), false);
     assert_eq!(all, want, "full scan after the final reopen");
     db.close().expect("close");
+}
+
+/// The state the acknowledged (or the failed) writes of `io_countdown` leave: key -> value
+/// (`None`: deleted).
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// An error an injected I/O failure may cause.
+fn is_io_failure(e: &Error) -> bool {
+    matches!(e, Error::Io { .. } | Error::Poisoned { .. })
+}
+
+/// One step of the `io_countdown` workload: its result and the writes it attempted.
+fn countdown_step(db: &Db, inp: &mut Input<'_>) -> (lsmkv::Result<()>, Writes) {
+    match inp.u8() % 7 {
+        0..=2 => {
+            let (k, v) = (model_key(inp), model_value(inp));
+            (db.put(&k, &v), Writes::from([(k, Some(v))]))
+        }
+        3 => {
+            let k = model_key(inp);
+            (db.delete(&k), Writes::from([(k, None)]))
+        }
+        4 => {
+            let mut b = WriteBatch::new();
+            let mut w = Writes::new();
+            for _ in 0..1 + inp.u8() % 4 {
+                let (k, v) = (model_key(inp), model_value(inp));
+                b.put(&k, &v);
+                w.insert(k, Some(v));
+            }
+            (db.write(b), w)
+        }
+        5 => (db.flush(), Writes::new()),
+        _ => (db.compact(), Writes::new()),
+    }
+}
+
+/// After the first failure: every write fails, reads see the acknowledged state.
+fn check_read_only(db: &Db, acked: &Writes) {
+    let e = db
+        .put(b"never", b"x")
+        .expect_err("a write after an I/O failure succeeded");
+    assert!(is_io_failure(&e), "a write after the failure: {e:?}");
+    assert!(
+        db.stats().poisoned.is_some(),
+        "stats().poisoned after the failure"
+    );
+    for (k, v) in acked {
+        let got = db.get(k).expect("a read after the failure");
+        assert_eq!(
+            got.as_deref(),
+            v.as_deref(),
+            "read of {k:?} after the failure"
+        );
+    }
+}
+
+/// I/O-failure countdown over the storage seam (redb's fuzzer style): the N-th file operation
+/// (N from the input) fails with EIO, ENOSPC or a short write, while a workload from the rest of
+/// the input runs (puts, deletes, batches with `SyncMode::Always`, flushes, compactions). The
+/// first error must be an I/O error; from then on writes fail and reads see every acknowledged
+/// write. A reopen on the plain file system must hold every acknowledged write (a key whose
+/// later write failed: either value), nothing never attempted, and verify.
+pub fn io_countdown(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let n = 1 + u64::from(inp.u16() % 512);
+    let kind = inp.u8() % 3;
+    let errno = if kind == 0 { 5 } else { 28 };
+    let opts = Options {
+        sync_mode: SyncMode::Always,
+        // Background work only when the workload asks: the same operations for the same input.
+        memtable_max_size: 1 << 20,
+        l0_compaction_trigger: 8,
+        block_cache_size_mb: 0,
+        ..Options::default()
+    };
+    let dir = fuzz_tempdir();
+    let fs = FaultFs::new(default_fs());
+    let guard = if kind == 2 {
+        fs.fail_nth_short(n, errno)
+    } else {
+        fs.fail_nth(n, errno)
+    };
+    let (mut acked, mut failed) = (Writes::new(), Writes::new());
+    match Db::open(dir.path(), opts.clone().with_file_system(fs.clone())) {
+        Err(e) => assert!(is_io_failure(&e), "open: {e:?}"),
+        Ok(db) => {
+            for _ in 0..64 {
+                if inp.is_empty() {
+                    break;
+                }
+                let (r, writes) = countdown_step(&db, &mut inp);
+                match r {
+                    Ok(()) => acked.extend(writes),
+                    Err(e) => {
+                        assert!(is_io_failure(&e), "not an I/O error: {e:?}");
+                        failed = writes;
+                        check_read_only(&db, &acked);
+                        break;
+                    }
+                }
+            }
+            // A close that fails (its final sync) is one more I/O failure: nothing to check.
+            let _ = db.close();
+        }
+    }
+    drop(guard);
+    let db = Db::open(dir.path(), opts).expect("reopen after an injected I/O failure");
+    for (k, v) in &acked {
+        let got = db.get(k).expect("read after reopen");
+        let ok = got.as_deref() == v.as_deref()
+            || failed
+                .get(k)
+                .is_some_and(|f| got.as_deref() == f.as_deref());
+        assert!(ok, "after reopen {k:?} = {got:?}, acknowledged {v:?}");
+    }
+    for (k, v) in failed.iter().filter(|(k, _)| !acked.contains_key(*k)) {
+        let got = db.get(k).expect("read after reopen");
+        assert!(
+            got.is_none() || got.as_deref() == v.as_deref(),
+            "{k:?} = {got:?}"
+        );
+    }
+    assert_eq!(
+        db.get(b"never").expect("read"),
+        None,
+        "a failed write is present"
+    );
+    db.verify().expect("verify after reopen");
 }

@@ -124,6 +124,14 @@ impl Shared {
                 built_keys: def.built_keys.load(Ordering::Relaxed),
             });
         }
+        if self.poisoned.load(Ordering::Acquire) {
+            s.poisoned = Some(
+                self.poison_cause
+                    .lock()
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            );
+        }
         let o = &self.opts;
         s.pending_compaction_bytes = self.sched.pending_compaction_bytes();
         s.compaction_strategy = o.compaction_strategy;

@@ -67,10 +67,20 @@ pub(super) fn list_dir(fs: &dyn FileSystem, dir: &Path) -> Result<DirListing> {
     Ok(l)
 }
 
+/// Where replay stands in the log's seqnos.
+struct LogCursor {
+    /// One past the largest seqno the manifest and the records so far hold.
+    next: u64,
+    /// One past the last replayed record's seqnos (None before the first record).
+    log_end: Option<u64>,
+}
+
 /// Replays one WAL segment into `mem`; returns the largest seqno seen. `cut_at_damage` is set
 /// for the newest segment (the one being appended to at the crash) under `PointInTime` recovery:
 /// only there may damage end the log instead of failing the open.
-/// Adds the segment, its records and any region it drops to `report`.
+/// Adds the segment, its records and any region it drops to `report`. Returns the largest
+/// seqno, whether the segment ended early (a torn tail or a missing header, or damage cut off)
+/// and how many records it held.
 ///
 /// `next_seqno` is the seqno the log must continue with (one past what the manifest and earlier
 /// segments hold); a batch starting beyond it means records the log should hold are gone.
@@ -80,25 +90,29 @@ fn replay_segment(
     number: u64,
     (mems, state): (&mut Recovered, &ManifestState),
     cut_at_damage: bool,
-    next_seqno: &mut u64,
+    next_seqno: &mut LogCursor,
     report: &mut RecoveryReport,
-) -> Result<u64> {
+) -> Result<(u64, bool, u64)> {
     let mut max_seqno = 0;
     let mut records = 0u64;
     let result = reader.replay(|rec| {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
-        if batch.base_seqno > *next_seqno {
+        // Within the log, seqnos follow on from record to record; before its first record, the
+        // log may start at or below the manifest's next seqno.
+        let expected = next_seqno.log_end.unwrap_or(next_seqno.next);
+        if batch.base_seqno > expected {
             return Err(Error::corruption(
                 path,
                 rec.offset,
                 format!(
-                    "the log skips seqnos {}..{}: a WAL segment or manifest edit is missing",
-                    *next_seqno,
+                    "the log skips seqnos {expected}..{}: a WAL segment, part of one or a manifest edit is missing",
                     batch.base_seqno - 1
                 ),
             ));
         }
-        *next_seqno = (*next_seqno).max(batch.base_seqno + u64::from(batch.count));
+        let end = batch.base_seqno + u64::from(batch.count);
+        next_seqno.next = next_seqno.next.max(end);
+        next_seqno.log_end = Some(next_seqno.log_end.map_or(end, |e| e.max(end)));
         max_seqno = max_seqno.max(replay_batch(&batch, path, rec.offset, mems, state)?);
         records += 1;
         Ok(())
@@ -146,8 +160,9 @@ fn replay_segment(
     report.wal_segments_replayed += 1;
     report.wal_records_replayed += records;
     // A segment with no data at all (crash while creating it) loses nothing.
+    let ended_early = cut.is_some();
     report.dropped.extend(cut.filter(|d| d.bytes > 0));
-    Ok(max_seqno)
+    Ok((max_seqno, ended_early, records))
 }
 
 /// Inserts the entries of one WAL batch into their keyspaces' memtables, skipping entries of
@@ -336,7 +351,14 @@ pub(super) fn replay_wal(
         .copied()
         .filter(|n| *n >= state.log_number)
         .collect();
-    let mut next_seqno = state.last_seqno + 1;
+    let mut next_seqno = LogCursor {
+        next: state.last_seqno + 1,
+        log_end: None,
+    };
+    // A segment that ended early (torn, or without a header) is the end of the log: every older
+    // segment was synced whole when it was closed, before the next one took a record. A later
+    // segment with records means the early end is damage, not a crash.
+    let mut ended_early: Option<std::path::PathBuf> = None;
     for (i, n) in replay.iter().enumerate() {
         let path = dir.join(files::wal_name(*n));
         let newest = i + 1 == replay.len();
@@ -345,7 +367,7 @@ pub(super) fn replay_wal(
         } else {
             WalReader::open_with_fs(fs, &path)?
         };
-        last_seqno = last_seqno.max(replay_segment(
+        let (max, early, records) = replay_segment(
             reader,
             &path,
             *n,
@@ -353,7 +375,23 @@ pub(super) fn replay_wal(
             newest && opts.wal_recovery_mode == WalRecoveryMode::PointInTime,
             &mut next_seqno,
             &mut report,
-        )?);
+        )?;
+        if let Some(older) = &ended_early
+            && records > 0
+        {
+            return Err(Error::corruption(
+                older,
+                0,
+                format!(
+                    "WAL segment ends early (torn or truncated) but a later segment, {}, holds records: part of the log is missing",
+                    files::wal_name(*n)
+                ),
+            ));
+        }
+        if early {
+            ended_early = Some(path);
+        }
+        last_seqno = last_seqno.max(max);
     }
     Ok((recovered, last_seqno, report))
 }

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::tree::Tree;
 use super::version::{SuperVersion, file_meta, largest_user_key, smallest_user_key};
 use super::{Db, Shared};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::iter::{Bounds, DbIter, InternalCursor, LevelCursor, MemIter, prefix_upper_bound};
 use crate::key::{SeqNo, decode_internal};
 use crate::manifest::FileMeta;
@@ -452,21 +452,53 @@ impl Db {
     }
 
     /// Checks every checksum of every live table of every keyspace (each block is read and
-    /// decoded). Returns the first damage found as [`crate::Error::Corruption`] with file and
-    /// offset.
+    /// decoded), then what holds between files: every live table is in the directory, every
+    /// level from 1 down is one sorted run (tables in key order, none overlapping), no table
+    /// holds a seqno above the last one assigned, every table belongs to a live keyspace.
+    /// Returns the first damage found as [`crate::Error::Corruption`] with file and offset.
     ///
     /// # Errors
     /// [`crate::Error::Corruption`].
     pub fn verify(&self) -> Result<()> {
-        for tree in self.shared_arc().all_trees() {
+        let shared = self.shared_arc();
+        let mut live = Vec::new();
+        let mut known = std::collections::BTreeSet::from([0u32]);
+        // Held until the directory is listed: a table is deleted once no version holds it.
+        let mut held = Vec::new();
+        for tree in shared.all_trees() {
+            known.insert(tree.id);
             let sv = tree.sv.load_full();
-            for tables in &sv.version.levels {
+            for (level, tables) in sv.version.levels.iter().enumerate() {
                 for t in tables {
                     t.verify()?;
+                    live.push(file_meta(t, level as u32, tree.id));
                 }
             }
+            held.push(sv);
         }
-        Ok(())
+        // Read after the versions: a table's writes were assigned their seqnos before it was
+        // flushed, and the counter only grows.
+        let last_seqno = shared.last_seqno.load(Ordering::Acquire);
+        let on_disk = shared
+            .opts
+            .file_system
+            .list_dir(&shared.dir)
+            .map_err(|e| Error::io("listing the database directory", &shared.dir, e))?;
+        drop(held);
+        let on_disk: std::collections::BTreeSet<String> = on_disk.into_iter().collect();
+        let mut problems: Vec<String> = live
+            .iter()
+            .map(|f| crate::format::files::sst_name(f.number))
+            .filter(|name| !on_disk.contains(name))
+            .map(|name| format!("live table {name} is missing from the directory"))
+            .collect();
+        problems.extend(crate::debug::verify::cross_file_problems(
+            &live, last_seqno, &known,
+        ));
+        match problems.into_iter().next() {
+            None => Ok(()),
+            Some(reason) => Err(Error::corruption(&shared.dir, 0, reason)),
+        }
     }
 }
 

@@ -69,6 +69,16 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> VerifyRepor
         .as_ref()
         .map(|s| s.files.values().cloned().collect())
         .unwrap_or_default();
+    if let Some(state) = &m.raw_state {
+        let manifest_file = m
+            .manifest
+            .clone()
+            .unwrap_or_else(|| dir.join(files::CURRENT));
+        let known: BTreeSet<u32> = state.keyspaces.keys().copied().chain([0]).collect();
+        for reason in cross_file_problems(&live, state.last_seqno, &known) {
+            report.problems.push(Problem::whole(&manifest_file, reason));
+        }
+    }
     let log_number = m.raw_state.as_ref().map_or(0, |s| s.log_number);
     let wals = needed_wals(&names, log_number);
     let total = (live.len() + wals.len()) as u64;
@@ -252,4 +262,122 @@ fn check_table(dir: &Path, meta: &FileMeta, report: &mut VerifyReport) {
         detail: format!("level {}, {entries} entries, {blocks} blocks", meta.level),
     });
     report.problems.extend(problems);
+}
+
+/// Invariants that hold between the live tables and the manifest, beyond each file on its own:
+/// per keyspace, every level from 1 down holds one sorted run (tables in key order, no two
+/// overlapping); no table holds a seqno above the manifest's last seqno; every table belongs to
+/// a keyspace the manifest knows (`known`, `default` included). Returns what is wrong.
+pub(crate) fn cross_file_problems(
+    live: &[FileMeta],
+    last_seqno: u64,
+    known: &BTreeSet<u32>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for f in live {
+        let name = files::sst_name(f.number);
+        if f.max_seqno > last_seqno {
+            problems.push(format!(
+                "{name} holds seqno {} but the manifest's last seqno is {last_seqno}",
+                f.max_seqno
+            ));
+        }
+        if !known.contains(&f.keyspace) {
+            problems.push(format!(
+                "{name} belongs to keyspace id {}, which the manifest does not know",
+                f.keyspace
+            ));
+        }
+    }
+    let user = |k: &[u8]| {
+        decode_internal(k)
+            .map(|(u, _)| u.to_vec())
+            .unwrap_or_default()
+    };
+    // (keyspace, level) -> (smallest user key, largest user key, file number) of each table.
+    type Run = Vec<(Vec<u8>, Vec<u8>, u64)>;
+    let mut runs: std::collections::BTreeMap<(u32, u32), Run> = Default::default();
+    for f in live.iter().filter(|f| f.level >= 1) {
+        runs.entry((f.keyspace, f.level)).or_default().push((
+            user(&f.smallest_key),
+            user(&f.largest_key),
+            f.number,
+        ));
+    }
+    for ((ks, level), mut tables) in runs {
+        tables.sort();
+        for pair in tables.windows(2) {
+            let [(_, a_hi, a), (b_lo, _, b)] = pair else {
+                continue;
+            };
+            // A range tombstone's exclusive end may equal the next table's first key.
+            if a_hi > b_lo {
+                problems.push(format!(
+                    "level {level} of keyspace id {ks}: {} and {} overlap",
+                    files::sst_name(*a),
+                    files::sst_name(*b)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::ValueKind;
+    use crate::key::{encode_internal, pack_trailer};
+    use crate::sstable::TableSummary;
+
+    fn table(
+        number: u64,
+        keyspace: u32,
+        level: u32,
+        keys: (&str, &str),
+        seqnos: (u64, u64),
+    ) -> FileMeta {
+        let ik = |k: &str, s| encode_internal(k.as_bytes(), pack_trailer(s, ValueKind::Put));
+        FileMeta {
+            number,
+            keyspace,
+            level,
+            summary: TableSummary {
+                file_size: 100,
+                entries: 2,
+                tombstones: 0,
+                smallest_key: ik(keys.0, seqnos.0),
+                largest_key: ik(keys.1, seqnos.1),
+                min_seqno: seqnos.0,
+                max_seqno: seqnos.1,
+            },
+        }
+    }
+
+    #[test]
+    fn cross_file_invariants() {
+        let known = BTreeSet::from([0, 1]);
+        let good = vec![
+            table(1, 0, 0, ("a", "z"), (20, 30)),
+            table(2, 0, 0, ("b", "c"), (31, 32)),
+            table(3, 0, 1, ("a", "f"), (1, 10)),
+            table(4, 0, 1, ("f", "k"), (2, 9)),
+            table(5, 1, 1, ("a", "z"), (11, 12)),
+        ];
+        assert_eq!(cross_file_problems(&good, 32, &known), Vec::<String>::new());
+
+        let overlap = vec![
+            table(3, 0, 2, ("a", "g"), (1, 10)),
+            table(4, 0, 2, ("f", "k"), (2, 9)),
+        ];
+        let p = cross_file_problems(&overlap, 32, &known);
+        assert!(p.len() == 1 && p[0].contains("overlap"), "{p:?}");
+
+        let p = cross_file_problems(&good, 31, &known);
+        assert!(p.len() == 1 && p[0].contains("last seqno is 31"), "{p:?}");
+
+        let stray = vec![table(9, 7, 1, ("a", "b"), (1, 1))];
+        let p = cross_file_problems(&stray, 32, &known);
+        assert!(p.len() == 1 && p[0].contains("keyspace id 7"), "{p:?}");
+    }
 }

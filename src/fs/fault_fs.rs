@@ -104,6 +104,8 @@ struct Shared {
     ops: AtomicU64,
     /// Operations that failed because of a rule.
     fired: AtomicU64,
+    /// A failing write first writes half its buffer (a short write, then the error).
+    torn_writes: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
 }
 
@@ -215,6 +217,13 @@ impl FaultFs {
         })
     }
 
+    /// Like [`FaultFs::fail_nth`], but a failing write is a short write: the first half of its
+    /// buffer reaches the file, then the error is returned (the file holds a torn record).
+    pub fn fail_nth_short(&self, n: u64, errno: i32) -> FaultGuard {
+        self.shared.torn_writes.store(true, Ordering::Relaxed);
+        self.fail_nth(n, errno)
+    }
+
     /// Operations seen so far, of every kind, failed ones included.
     pub fn ops(&self) -> u64 {
         self.shared.ops.load(Ordering::Relaxed)
@@ -317,7 +326,14 @@ impl std::fmt::Debug for Shared {
 
 impl Write for FaultFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.shared.check(FaultOp::Write, &self.path)?;
+        if let Err(e) = self.shared.check(FaultOp::Write, &self.path) {
+            if self.shared.torn_writes.load(Ordering::Relaxed) {
+                let half = buf.get(..buf.len() / 2).unwrap_or_default();
+                // The short write's own outcome does not matter: the caller gets the error.
+                let _ = self.inner.write(half);
+            }
+            return Err(e);
+        }
         self.inner.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -402,5 +418,18 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(28));
         f.sync_all().unwrap();
         fs.rename(&p, &d.path().join("y")).unwrap();
+    }
+
+    #[test]
+    fn fail_nth_short_writes_half_then_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let fs = FaultFs::new(super::super::default_fs());
+        let _g = fs.fail_nth_short(2, 28);
+        let p = d.path().join("x");
+        let mut f = fs.create(&p, CreateMode::New).unwrap();
+        let e = f.write(b"abcdef").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28));
+        f.flush().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"abc");
     }
 }

@@ -151,6 +151,25 @@ fn preallocated_segment_reads_clean_then_finish_truncates() {
 }
 
 #[test]
+fn no_room_to_preallocate_is_not_an_error() {
+    use crate::fs::{FaultFs, FaultOp, FaultRule, default_fs};
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::new(default_fs());
+    let _g = fs.inject(FaultRule::new(FaultOp::Allocate, 28));
+    let mut w = WalWriter::create_with_fs(&*fs, dir.path(), 5, 64 << 10).unwrap();
+    let path = w.path().to_path_buf();
+    for i in 0..100 {
+        w.add_record(&payload(1000, i));
+    }
+    w.sync().unwrap();
+    assert!(fs.faults() > 0, "the reservation was attempted");
+    let r = WalReader::open(&path).unwrap();
+    let seg = r.read().unwrap();
+    assert_eq!(seg.records.len(), 100);
+    assert_eq!(seg.tail, Tail::Clean);
+}
+
+#[test]
 fn preallocation_grows_a_chunk_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let chunk = 64u64 << 10;

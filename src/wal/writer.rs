@@ -260,11 +260,18 @@ fn init_segment(
 }
 
 /// `fallocate(fd, 0, 0, len)`: allocates zeroed blocks and sets the file size, so later
-/// `fdatasync`s need not log a size change. Returns `len`, or 0 where unsupported.
+/// `fdatasync`s need not log a size change. Returns `len`, or 0 where unsupported or where the
+/// disk has no room for the reservation (ENOSPC): the segment then grows write by write, so a
+/// nearly full disk still opens the database and takes the writes that fit.
 fn reserve(file: &mut dyn WritableFile, path: &Path, len: u64) -> Result<u64> {
+    const ENOSPC: i32 = 28;
     match file.allocate(len) {
         Ok(true) => Ok(len),
         Ok(false) => Ok(0),
+        Err(e) if e.raw_os_error() == Some(ENOSPC) => {
+            tracing::warn!(path = %path.display(), len, "no room to preallocate the WAL segment; going on without");
+            Ok(0)
+        }
         Err(e) => Err(Error::io("preallocating WAL segment", path, e)),
     }
 }

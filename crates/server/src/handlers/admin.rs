@@ -104,8 +104,38 @@ pub async fn metrics(ctx: &Ctx) -> Result<Resp, ApiError> {
 pub async fn health(ctx: &Ctx) -> Result<Resp, ApiError> {
     let recovery =
         serde_json::to_value(ctx.state.db.recovery_report()).map_err(|_| ApiError::internal())?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "status": "ok", "recovery": recovery }),
-    ))
+    let (status, body) = health_body(ctx.state.db.stats().poisoned, recovery);
+    Ok(json_response(status, &body))
+}
+
+/// `/health`'s answer: 200 `{"status":"ok"}`, or 503 `{"status":"poisoned","cause":...}` once a
+/// fatal failure (a failed write or fsync, a full disk, a panic in a background thread) made the
+/// database read-only: writes fail until a restart, reads go on.
+fn health_body(poisoned: Option<String>, recovery: Json) -> (StatusCode, Json) {
+    match poisoned {
+        None => (
+            StatusCode::OK,
+            json!({ "status": "ok", "recovery": recovery }),
+        ),
+        Some(cause) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "poisoned", "cause": cause, "recovery": recovery }),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_503_with_the_cause_once_poisoned() {
+        let (st, body) = health_body(None, json!({}));
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        let (st, body) = health_body(Some("fsync failed: EIO".into()), json!({}));
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "poisoned");
+        assert_eq!(body["cause"], "fsync failed: EIO");
+    }
 }
