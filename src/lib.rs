@@ -58,7 +58,8 @@ pub use batch::WriteBatch;
 pub use compaction_filter::{CompactionFilter, FilterDecision};
 pub use db::Keyspace;
 pub use db::{
-    CasOutcome, Change, DEFAULT_FEED_CAPACITY, Db, Event, Snapshot, Subscription, TableInfo,
+    CasOutcome, Change, DEFAULT_FEED_CAPACITY, Db, DurabilityTicket, Event, Snapshot, Subscription,
+    TableInfo,
 };
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};

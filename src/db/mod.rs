@@ -26,6 +26,7 @@ pub(crate) mod conflicts;
 pub(crate) mod index;
 mod index_build;
 mod counters;
+mod durable;
 mod expiring;
 mod feed;
 mod flush;
@@ -59,6 +60,7 @@ use crate::value::Value;
 
 use counters::Counters;
 pub use cas::CasOutcome;
+pub use durable::DurabilityTicket;
 pub use keyspace::Keyspace;
 pub use feed::{Change, DEFAULT_FEED_CAPACITY, Event, Subscription};
 pub use read::{Snapshot, TableInfo};
@@ -114,6 +116,10 @@ pub(crate) struct Shared {
     compaction_limiter: crate::compaction::job::RateLimiter,
     /// What WAL replay at open recovered and dropped.
     recovery_report: crate::recovery::RecoveryReport,
+    /// The durable seqno and the durability tickets waiting on it.
+    durability: durable::Durability,
+    /// Background threads started after open (the durability thread); joined at close.
+    extra_threads: Mutex<Vec<JoinHandle<()>>>,
     /// Held (locked) for the lifetime of the database; `None` when read-only.
     _lock_file: Option<crate::fs::DirLock>,
 }
@@ -207,6 +213,8 @@ impl Shared {
                 opts.compaction_max_bytes_per_sec,
             ),
             recovery_report,
+            durability: durable::Durability::new(last_seqno),
+            extra_threads: Mutex::new(Vec::new()),
             _lock_file: lock_file,
         }
     }
@@ -245,7 +253,9 @@ impl Shared {
             *cause = Some(cause_text);
         }
         self.poisoned.store(true, Ordering::Release);
+        let cause_text = cause.clone().unwrap_or_default();
         drop(cause);
+        self.durability.fail(&cause_text);
         self.sched.wake_all();
     }
 
@@ -347,7 +357,9 @@ impl DbInner {
         shared.sched.wake_all();
         // No handle is left to write: subscribers get what is queued, then disconnect.
         shared.feed.close();
-        for h in self.threads.lock().drain(..) {
+        shared.durability.wake();
+        let extra: Vec<JoinHandle<()>> = shared.extra_threads.lock().drain(..).collect();
+        for h in self.threads.lock().drain(..).chain(extra) {
             // A background body's panic is caught and poisons the database where it happens
             // (`spawn_background`); a join error can only come from a panic in that handler.
             if h.join().is_err() {
@@ -359,7 +371,17 @@ impl DbInner {
             return Ok(());
         };
         let mut wal = wal.lock();
-        wal.sync(&shared.counters)
+        let r = wal.sync(&shared.counters);
+        match &r {
+            Ok(()) => shared
+                .durability
+                .mark_durable(shared.last_seqno.load(Ordering::Relaxed)),
+            Err(e) => shared.durability.fail(&e.to_string()),
+        }
+        drop(wal);
+        // Tickets still pending resolve now, on this thread.
+        shared.durability.close();
+        r
     }
 }
 
@@ -713,10 +735,35 @@ impl Db {
         s.check_poisoned()?;
         let mut wal = s.wal.lock();
         let r = wal.sync(&s.counters);
-        if let Err(e) = &r {
-            s.poison(e);
+        match &r {
+            Ok(()) => s
+                .durability
+                .mark_durable(s.last_seqno.load(Ordering::Relaxed)),
+            Err(e) => s.poison(e),
         }
         r
+    }
+
+    /// Commits `batch` like [`Db::write`] and returns once it is visible to readers, without
+    /// waiting for it to be durable: the [`DurabilityTicket`] resolves when the WAL fsync covering
+    /// the batch is done ([`DurabilityTicket::wait`] blocks, [`DurabilityTicket::on_durable`]
+    /// calls back, [`DurabilityTicket::is_durable`] polls). With [`crate::SyncMode::Always`] the
+    /// batch was fsynced before it became visible, so the ticket is resolved already; with
+    /// `AsyncBatch` and `None` the engine fsyncs on demand on its durability thread as soon as a
+    /// ticket is pending (one fsync covers every ticket issued meanwhile), so a ticket never
+    /// waits for the `async_batch` interval and resolves under `none` too. A batch may target
+    /// several keyspaces ([`WriteBatch::put_in`] and the other `_in` methods).
+    ///
+    /// # Errors
+    /// As [`Db::write`]; on error nothing of the batch was applied and there is no ticket.
+    pub fn write_with_ticket(&self, batch: WriteBatch) -> Result<DurabilityTicket> {
+        let s = &self.inner.shared;
+        s.check_writable()?;
+        let len = batch.len() as u64;
+        let first = write::write(s, batch)?;
+        // An empty batch reports the visible seqno: everything before it must be durable.
+        let last = if len == 0 { first } else { first + len - 1 };
+        DurabilityTicket::issue(s, last)
     }
 
     /// Current statistics.

@@ -528,17 +528,22 @@ fn wal_sync_thread(shared: Arc<Shared>) {
                 continue;
             }
             wal.unsynced = false;
+            // Under AsyncBatch every commit was handed to the OS (flushed) before it got its
+            // seqno published: the fsync below covers every seqno assigned so far.
+            let upto = shared.last_seqno.load(Ordering::Relaxed);
             wal.writer
                 .sync_handle()
-                .map(|f| (f, wal.writer.path().to_path_buf()))
+                .map(|f| (f, wal.writer.path().to_path_buf(), upto))
         };
-        let r = handle.and_then(|(f, path)| {
+        let r = handle.and_then(|(f, path, upto)| {
             f.sync_data()
                 .map_err(|e| Error::io("syncing WAL segment", &path, e))
+                .map(|()| upto)
         });
         match r {
-            Ok(()) => {
+            Ok(upto) => {
                 shared.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                shared.durability.mark_durable(upto);
             }
             Err(e) => {
                 shared.poison(&e);

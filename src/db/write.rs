@@ -264,6 +264,7 @@ fn commit_locked(
     match shared.opts.sync_mode {
         SyncMode::Always => {
             c.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            shared.durability.mark_durable(last);
         }
         _ => wal.unsynced = true,
     }
@@ -488,6 +489,10 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) 
         shared.poison(&e);
         return Err(e);
     }
+    // Every seqno assigned so far was written to the old segment, which is now synced.
+    shared
+        .durability
+        .mark_durable(shared.last_seqno.load(Ordering::Relaxed));
     shared.old_wal_segments.lock().push((old_number, old_size));
     shared.current_wal.store(number, Ordering::SeqCst);
     wal.unsynced = false;

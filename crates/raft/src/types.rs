@@ -1,0 +1,106 @@
+//! The replicated command ([`Request`] of [`Op`]s), its [`Response`], and the deduplication record.
+
+use serde::{Deserialize, Serialize};
+
+/// One write of a [`Request`]. `keyspace: None` is the user's `default` keyspace; any other name
+/// is a user keyspace (for example the server's flags keyspace), created on first write. Keys
+/// and values are raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Inserts or replaces `key`. With `ttl_ms` the value expires that many milliseconds after it
+    /// is applied on each node (each node stamps the expiry with its own clock when it applies the
+    /// entry).
+    Put {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyspace: Option<String>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_ms: Option<u64>,
+    },
+    /// Deletes `key` (absent is not an error).
+    Delete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyspace: Option<String>,
+        key: Vec<u8>,
+    },
+    /// Deletes every key in `start..end` (`end: None`: to the end of the keyspace).
+    DeleteRange {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyspace: Option<String>,
+        start: Vec<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<Vec<u8>>,
+    },
+    /// Deletes every key starting with `prefix`.
+    DeletePrefix {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyspace: Option<String>,
+        prefix: Vec<u8>,
+    },
+}
+
+impl Op {
+    /// The user keyspace the op writes (`None`: `default`).
+    pub fn keyspace(&self) -> Option<&str> {
+        match self {
+            Op::Put { keyspace, .. }
+            | Op::Delete { keyspace, .. }
+            | Op::DeleteRange { keyspace, .. }
+            | Op::DeletePrefix { keyspace, .. } => keyspace.as_deref(),
+        }
+    }
+}
+
+/// The application data of a Raft log entry: a write command. Its ops are applied atomically
+/// (one lsmkv `WriteBatch`, together with the applied log id and the deduplication record).
+///
+/// Deduplication: a request with a non-empty `client` is applied at most once per
+/// (`client`, `seq`): the state machine keeps, per client, the last applied `seq` and its
+/// [`Response`]. A request whose `seq` is the last one applied returns that stored response
+/// without applying again; a `seq` below it is refused (`error` set, nothing applied). A client
+/// numbers its requests 1, 2, 3, ... and sends one at a time (a retry reuses the number). An
+/// empty `client` is never deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The client's id ("" for no deduplication).
+    #[serde(default)]
+    pub client: String,
+    /// The client's sequence number of this request.
+    #[serde(default)]
+    pub seq: u64,
+    /// The writes, applied atomically in this order.
+    pub ops: Vec<Op>,
+}
+
+impl Request {
+    /// A request of `ops` from `client` with sequence number `seq`.
+    pub fn new(client: impl Into<String>, seq: u64, ops: Vec<Op>) -> Request {
+        Request {
+            client: client.into(),
+            seq,
+            ops,
+        }
+    }
+}
+
+/// What applying a [`Request`] (or a blank or membership entry) returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The index of the log entry that applied the request (for a duplicate: the entry that
+    /// applied it the first time).
+    pub log_index: u64,
+    /// Why the request was not applied (an invalid key, value or keyspace name, a stale sequence
+    /// number); `None` when it was. A refused request still consumes its log entry and is
+    /// refused the same way on every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The deduplication record of one client: its last applied sequence number and response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Dedup {
+    pub seq: u64,
+    pub response: Response,
+}
