@@ -93,6 +93,9 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
         state: state.clone(),
         deadline: tokio::time::Instant::now() + state.cfg.request_timeout(),
     };
+    if let Some(e) = handlers::refused_in_cluster(&ctx, route) {
+        return (route, handlers::error_response(&e));
+    }
     let result = match routed {
         Routed::NotFound => Err(ApiError::not_found("no such route")),
         Routed::MethodNotAllowed(allow) => {
@@ -131,6 +134,13 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                     RouteId::PostIndex => handlers::post_index(&ctx, req).await,
                     RouteId::QueryIndex => handlers::query_index(&ctx, &req, p).await,
                     RouteId::DeleteIndex => handlers::delete_index(&ctx, p).await,
+                    RouteId::Cluster
+                    | RouteId::RaftAppend
+                    | RouteId::RaftVote
+                    | RouteId::RaftSnapshot
+                    | RouteId::RaftWrite
+                    | RouteId::RaftReadIndex
+                    | RouteId::RaftState => handlers::cluster_route(&ctx, id, req).await,
                     RouteId::Watch | RouteId::KsWatch => {
                         handlers::watch(&ctx, keyspace, &req).await
                     }

@@ -89,17 +89,24 @@ pub(super) fn settings(s: &ServerArgs) -> Result<Option<RaftSettings>, String> {
     if s.raft_snapshot_logs == 0 {
         return Err("RAFT_SNAPSHOT_LOGS: must be at least 1".into());
     }
-    match (id.is_empty(), peers.is_empty()) {
-        (true, true) => return Ok(None),
-        (true, false) => return Err("RAFT_NODE_ID: required with RAFT_PEERS".into()),
-        (false, true) => return Err("RAFT_PEERS: required with RAFT_NODE_ID".into()),
-        (false, false) => {}
-    }
-    let id = match id.parse::<u64>() {
-        Ok(id) if id > 0 => id,
-        _ => return Err(format!("RAFT_NODE_ID: {id:?} is not a positive integer")),
+    // Each value given is checked, then that both are given.
+    let id = match id {
+        "" => None,
+        id => match id.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(format!("RAFT_NODE_ID: {id:?} is not a positive integer")),
+        },
     };
-    let peers = parse_peers(peers)?;
+    let peers = match peers {
+        "" => None,
+        p => Some(parse_peers(p)?),
+    };
+    let (id, peers) = match (id, peers) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => return Err("RAFT_NODE_ID: required with RAFT_PEERS".into()),
+        (Some(_), None) => return Err("RAFT_PEERS: required with RAFT_NODE_ID".into()),
+        (Some(id), Some(peers)) => (id, peers),
+    };
     if !peers.contains_key(&id) {
         return Err(format!("RAFT_NODE_ID: node {id} is not listed in RAFT_PEERS"));
     }

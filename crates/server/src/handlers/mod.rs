@@ -14,11 +14,13 @@ mod keyspaces;
 mod listing;
 mod precondition;
 mod range_delete;
+mod replicated;
 pub(crate) mod watch;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
-pub(crate) use context::{Ctx, Resp, error_response};
+pub(crate) use context::{Ctx, Resp, error_response, json_response};
+pub(crate) use replicated::{EMPTY, cluster_route, refused_in_cluster};
 pub(crate) use flags::{get_feature, list_features, post_feature};
 pub(crate) use indexes::{delete_index, list_indexes, post_index, query_index};
 pub(crate) use keyspaces::{
