@@ -82,7 +82,9 @@ fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
-    ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+    ls.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
 }
 
 fn agent() -> ureq::Agent {
@@ -209,8 +211,12 @@ fn leader_change(s: &mut Servers) -> Duration {
     let a = agent();
     let leader = (0..s.addrs.len())
         .find_map(|i| {
-            let mut r = a.get(format!("http://{}/cluster", s.addrs[i])).call().ok()?;
-            let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+            let mut r = a
+                .get(format!("http://{}/cluster", s.addrs[i]))
+                .call()
+                .ok()?;
+            let v: serde_json::Value =
+                serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
             (v["state"] == "leader").then_some(i)
         })
         .expect("a leader");

@@ -107,6 +107,7 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 .insert(ALLOW, HeaderValue::from_static(allow));
             return (route, r);
         }
+        Routed::Route(id, _) if id.is_cluster() => handlers::cluster_route(&ctx, id, req).await,
         Routed::Route(id, params) => match id.key_op() {
             Some(op) => handlers::key_route(&ctx, op, params, req).await,
             None => {
@@ -134,13 +135,6 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                     RouteId::PostIndex => handlers::post_index(&ctx, req).await,
                     RouteId::QueryIndex => handlers::query_index(&ctx, &req, p).await,
                     RouteId::DeleteIndex => handlers::delete_index(&ctx, p).await,
-                    RouteId::Cluster
-                    | RouteId::RaftAppend
-                    | RouteId::RaftVote
-                    | RouteId::RaftSnapshot
-                    | RouteId::RaftWrite
-                    | RouteId::RaftReadIndex
-                    | RouteId::RaftState => handlers::cluster_route(&ctx, id, req).await,
                     RouteId::Watch | RouteId::KsWatch => {
                         handlers::watch(&ctx, keyspace, &req).await
                     }

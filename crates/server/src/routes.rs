@@ -203,6 +203,21 @@ impl RouteId {
         })
     }
 
+    /// Whether it is `GET /cluster` or a `/raft/` route.
+    pub fn is_cluster(self) -> bool {
+        use RouteId as R;
+        matches!(
+            self,
+            R::Cluster
+                | R::RaftAppend
+                | R::RaftVote
+                | R::RaftSnapshot
+                | R::RaftWrite
+                | R::RaftReadIndex
+                | R::RaftState
+        )
+    }
+
     /// Metric label.
     pub fn name(self) -> &'static str {
         match self {

@@ -57,7 +57,11 @@ fn the_cluster_forms_and_answers_its_status() {
     assert_eq!(r.json()["value"], "1");
     let batch = br#"[{"key":"b1","value":"x"},{"key":"b2","value":"y"},{"key":"c","value":"z"}]"#;
     let r = c.request(f, "POST", "/keys/batch", batch);
-    assert_eq!((r.status, r.json()["written"].clone()), (200, json!(3)), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["written"].clone()),
+        (200, json!(3)),
+        "{r:?}"
+    );
     let r = c.request(l, "DELETE", "/keys?prefix=b", b"");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(c.request(f, "DELETE", "/keys/c", b"").status, 204);
@@ -80,9 +84,15 @@ fn the_cluster_forms_and_answers_its_status() {
     }
     // What a cluster does not replicate is refused with a stable code.
     let r = c.request(f, "PUT", "/keyspaces/logs", b"{}");
-    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("not_replicated")));
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (400, json!("not_replicated"))
+    );
     let r = c.request(f, "GET", "/keyspaces/nothing/keys/x", b"");
-    assert_eq!((r.status, r.json()["code"].clone()), (404, json!("keyspace_not_found")));
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (404, json!("keyspace_not_found"))
+    );
 }
 
 #[test]
@@ -135,7 +145,10 @@ fn a_wiped_node_catches_up_through_a_snapshot() {
         f + 1
     );
     check_all(&c, f, 0..150, true);
-    assert_eq!(c.status(f).unwrap()["members"].as_object().unwrap().len(), 3);
+    assert_eq!(
+        c.status(f).unwrap()["members"].as_object().unwrap().len(),
+        3
+    );
 }
 
 #[test]
@@ -154,9 +167,17 @@ fn a_minority_cannot_commit_and_loses_nothing() {
         assert_eq!(r.json()["code"], "no_quorum", "{r:?}");
     }
     let r = c.request(l, "POST", "/keys/batch", br#"[{"key":"x","value":"y"}]"#);
-    assert_eq!((r.status, r.json()["code"].clone()), (503, json!("no_quorum")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, json!("no_quorum")),
+        "{r:?}"
+    );
     let r = c.get(l, "/keys/key1");
-    assert_eq!((r.status, r.json()["code"].clone()), (503, json!("no_quorum")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, json!("no_quorum")),
+        "{r:?}"
+    );
     // Its own state still answers a local read.
     assert_eq!(c.value(l, "key1", true).as_deref(), Some("v1"));
     // A lone follower cannot commit either.
@@ -164,7 +185,11 @@ fn a_minority_cannot_commit_and_loses_nothing() {
     c.spawn(others[0]);
     c.wait_healthy(others[0]);
     let r = c.request(others[0], "PUT", "/keys/key30", b"lost?");
-    assert_eq!((r.status, r.json()["code"].clone()), (503, json!("no_quorum")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, json!("no_quorum")),
+        "{r:?}"
+    );
     // When the others return, nothing acknowledged is lost and writes work again.
     c.spawn(l);
     c.spawn(others[1]);
@@ -248,7 +273,10 @@ fn sixteen_clients_across_a_leader_change_lose_nothing_and_apply_nothing_twice()
             for i in 0..3 {
                 let v = cluster.value(i, key, true);
                 if v.as_deref() != Some(want.as_str()) {
-                    cluster.fail(&format!("acknowledged {key} = {want} reads {v:?} on node {}", i + 1));
+                    cluster.fail(&format!(
+                        "acknowledged {key} = {want} reads {v:?} on node {}",
+                        i + 1
+                    ));
                 }
             }
         }
@@ -266,7 +294,10 @@ fn sixteen_clients_across_a_leader_change_lose_nothing_and_apply_nothing_twice()
             );
         }
     }
-    assert!(acked > 16, "the clients wrote too little ({acked} writes) to mean anything");
+    assert!(
+        acked > 16,
+        "the clients wrote too little ({acked} writes) to mean anything"
+    );
 }
 
 #[test]
@@ -291,5 +322,66 @@ fn a_retried_request_is_applied_once() {
     assert_eq!(c.value(f, "k", false).as_deref(), Some("2"));
     // A follower does not lead: it refuses to propose a forwarded request itself.
     let r = c.request(f, "POST", "/raft/write", req("Z", 1, "3").as_bytes());
-    assert_eq!((r.status, r.json()["code"].clone()), (503, json!("not_leader")));
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, json!("not_leader"))
+    );
+}
+
+#[test]
+fn raft_routes_need_the_token_and_the_nodes_send_it() {
+    let c = Cluster::start(&[("API_TOKEN", "s3cret")]);
+    // The cluster formed, so its RPCs carry the token; writes and reads work.
+    let l = c.leader();
+    assert_eq!(c.put((l + 1) % 3, "k", "v"), 204);
+    assert_eq!(c.value((l + 2) % 3, "k", false).as_deref(), Some("v"));
+    // Without the token every /raft/ route and /cluster is refused.
+    let agent = cluster_common::agent(Duration::from_secs(10));
+    for path in [
+        "/raft/append",
+        "/raft/vote",
+        "/raft/snapshot",
+        "/raft/write",
+        "/raft/read_index",
+    ] {
+        let r = agent.post(c.url(l, path)).send("{}").unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let r = agent.get(c.url(l, "/cluster")).call().unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn a_single_node_server_has_no_cluster_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lsmkv-server"))
+        .env_clear()
+        .env("DATA_DIR", dir.path().join("d"))
+        .env("SERVER_PORT", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("lsmkv-server listening on ")
+        .unwrap()
+        .to_string();
+    let agent = cluster_common::agent(Duration::from_secs(10));
+    let r = agent.get(format!("http://{addr}/cluster")).call().unwrap();
+    let status = r.status();
+    let r2 = agent
+        .put(format!("http://{addr}/keys/k?consistency=local"))
+        .send("v")
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 404);
+    assert_eq!(r2.status(), 204);
 }

@@ -33,7 +33,9 @@ use openraft::{Config, Raft, ServerState, SnapshotPolicy};
 use tokio::time::Instant;
 
 use lsmkv::Db;
-use lsmkv_raft::{LogStore, Node, NodeId, Op, ReplicatedData, Request, Response, StateMachineStore, TypeConfig};
+use lsmkv_raft::{
+    LogStore, Node, NodeId, Op, ReplicatedData, Request, Response, StateMachineStore, TypeConfig,
+};
 
 use crate::config::RaftSettings;
 use crate::errors::ApiError;
@@ -74,8 +76,11 @@ pub(crate) fn no_quorum(what: &str) -> ApiError {
 
 /// 503 `not_leader`: sent by a node that was asked to lead a forwarded request but does not.
 fn not_leader() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "this node is not the leader")
-        .with_code("not_leader")
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this node is not the leader",
+    )
+    .with_code("not_leader")
 }
 
 fn storage_error(e: lsmkv::Error) -> String {
@@ -155,7 +160,9 @@ impl Cluster {
                     tracing::info!("a peer has Raft state: joining its cluster, not forming one");
                     return;
                 }
-                Err(e) => tracing::debug!(error = %e, "waiting for every peer before forming the cluster"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "waiting for every peer before forming the cluster")
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -252,7 +259,8 @@ impl Cluster {
             }
             let leader = self.leader();
             if leader == Some(self.id) {
-                let r = tokio::time::timeout_at(deadline, self.raft.client_write(req.clone())).await;
+                let r =
+                    tokio::time::timeout_at(deadline, self.raft.client_write(req.clone())).await;
                 match r {
                     Err(_) => return Err(no_quorum("write")),
                     Ok(Ok(done)) => return Ok(done.data),
@@ -270,7 +278,9 @@ impl Cluster {
                     self.client.call(addr, "/raft/write", &req, left).await;
                 match r {
                     Ok(resp) => return Ok(resp),
-                    Err(e) => tracing::debug!(error = ?e, "forwarding a write to the leader failed; retrying"),
+                    Err(e) => {
+                        tracing::debug!(error = ?e, "forwarding a write to the leader failed; retrying")
+                    }
                 }
                 tokio::time::sleep(RETRY.min(deadline.saturating_duration_since(Instant::now())))
                     .await;
@@ -324,7 +334,9 @@ impl Cluster {
                     self.client.call(addr, "/raft/read_index", &(), left).await;
                 match r {
                     Ok(ri) => return Ok(ri.index),
-                    Err(e) => tracing::debug!(error = ?e, "asking the leader for a read index failed; retrying"),
+                    Err(e) => {
+                        tracing::debug!(error = ?e, "asking the leader for a read index failed; retrying")
+                    }
                 }
                 tokio::time::sleep(RETRY.min(deadline.saturating_duration_since(Instant::now())))
                     .await;

@@ -179,7 +179,9 @@ impl Connection {
         match answer {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
-            Err(e @ PeerError::Unreachable(_)) => Err(RPCError::Unreachable(Unreachable::new(&e.io()))),
+            Err(e @ PeerError::Unreachable(_)) => {
+                Err(RPCError::Unreachable(Unreachable::new(&e.io())))
+            }
             Err(e) => Err(RPCError::Network(NetworkError::new(&e.io()))),
         }
     }

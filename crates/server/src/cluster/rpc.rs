@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::StatusCode;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,6 @@ use lsmkv_raft::{Request, TypeConfig};
 
 use super::Cluster;
 use crate::errors::ApiError;
-use crate::handlers::{Resp, json_response};
 
 /// Which cluster route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,17 +44,16 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("not a valid Raft message: {e}")))
 }
 
-fn ok<T: Serialize>(v: &T) -> Result<Resp, ApiError> {
-    let v = serde_json::to_value(v).map_err(|_| ApiError::internal())?;
-    Ok(json_response(StatusCode::OK, &v))
+fn ok<T: Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|_| ApiError::internal())
 }
 
-/// Runs cluster route `route` with request body `body`.
+/// Runs cluster route `route` with request body `body`; the answer's JSON (status 200).
 pub(crate) async fn handle(
     cluster: &Arc<Cluster>,
     route: RaftRoute,
     body: Bytes,
-) -> Result<Resp, ApiError> {
+) -> Result<serde_json::Value, ApiError> {
     let raft = &cluster.raft;
     match route {
         RaftRoute::Append => {

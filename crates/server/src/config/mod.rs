@@ -89,7 +89,8 @@ impl ServerConfig {
         if let Some(r) = &raft {
             // A node listens on its own RAFT_PEERS address unless SERVER_HOST / SERVER_PORT say
             // otherwise.
-            let defaulted = |id| m.value_source(id) == Some(clap::parser::ValueSource::DefaultValue);
+            let defaulted =
+                |id| m.value_source(id) == Some(clap::parser::ValueSource::DefaultValue);
             let own = r.own_socket().map_err(ConfigError::Invalid)?;
             if defaulted("server_port") {
                 server.server_port = own.port();

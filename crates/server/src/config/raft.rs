@@ -108,7 +108,9 @@ pub(super) fn settings(s: &ServerArgs) -> Result<Option<RaftSettings>, String> {
         (Some(id), Some(peers)) => (id, peers),
     };
     if !peers.contains_key(&id) {
-        return Err(format!("RAFT_NODE_ID: node {id} is not listed in RAFT_PEERS"));
+        return Err(format!(
+            "RAFT_NODE_ID: node {id} is not listed in RAFT_PEERS"
+        ));
     }
     Ok(Some(RaftSettings {
         id,

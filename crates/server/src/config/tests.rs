@@ -116,12 +116,33 @@ fn raft_settings_are_parsed_and_checked() {
     for (vars, names) in [
         (vec![("RAFT_NODE_ID", "1")], "RAFT_PEERS"),
         (vec![("RAFT_PEERS", peers)], "RAFT_NODE_ID"),
-        (vec![("RAFT_NODE_ID", "4"), ("RAFT_PEERS", peers)], "RAFT_NODE_ID"),
-        (vec![("RAFT_NODE_ID", "0"), ("RAFT_PEERS", peers)], "RAFT_NODE_ID"),
-        (vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "1=127.0.0.1")], "RAFT_PEERS"),
-        (vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "1=127.0.0.1:1,1=127.0.0.1:2")], "RAFT_PEERS"),
-        (vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "x=127.0.0.1:1")], "RAFT_PEERS"),
-        (vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "127.0.0.1:1")], "RAFT_PEERS"),
+        (
+            vec![("RAFT_NODE_ID", "4"), ("RAFT_PEERS", peers)],
+            "RAFT_NODE_ID",
+        ),
+        (
+            vec![("RAFT_NODE_ID", "0"), ("RAFT_PEERS", peers)],
+            "RAFT_NODE_ID",
+        ),
+        (
+            vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "1=127.0.0.1")],
+            "RAFT_PEERS",
+        ),
+        (
+            vec![
+                ("RAFT_NODE_ID", "1"),
+                ("RAFT_PEERS", "1=127.0.0.1:1,1=127.0.0.1:2"),
+            ],
+            "RAFT_PEERS",
+        ),
+        (
+            vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "x=127.0.0.1:1")],
+            "RAFT_PEERS",
+        ),
+        (
+            vec![("RAFT_NODE_ID", "1"), ("RAFT_PEERS", "127.0.0.1:1")],
+            "RAFT_PEERS",
+        ),
     ] {
         let e = lookup(&vars).unwrap_err().to_string();
         assert!(e.contains(names), "{vars:?}: {e}");

@@ -19,11 +19,11 @@ pub(crate) mod watch;
 
 pub(crate) use admin::{health, metrics, stats};
 pub(crate) use admin_page::{admin_checkpoint, admin_flush, admin_page, admin_tables};
-pub(crate) use context::{Ctx, Resp, error_response, json_response};
-pub(crate) use replicated::{EMPTY, cluster_route, refused_in_cluster};
+pub(crate) use context::{Ctx, Resp, error_response};
 pub(crate) use flags::{get_feature, list_features, post_feature};
 pub(crate) use indexes::{delete_index, list_indexes, post_index, query_index};
 pub(crate) use keyspaces::{
     delete_keyspace, get_keyspace, key_route, list_keyspaces, post_keyspace, put_keyspace,
 };
+pub(crate) use replicated::{EMPTY, cluster_route, refused_in_cluster};
 pub(crate) use watch::{Watchers, watch};

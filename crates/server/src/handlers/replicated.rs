@@ -105,7 +105,12 @@ async fn propose(cluster: &Cluster, ops: Vec<Op>) -> Result<u64, ApiError> {
     }
 }
 
-fn put(keyspace: &Option<String>, key: Vec<u8>, value: Vec<u8>, ttl: Option<std::time::Duration>) -> Op {
+fn put(
+    keyspace: &Option<String>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    ttl: Option<std::time::Duration>,
+) -> Op {
     Op::Put {
         keyspace: keyspace.clone(),
         key,
@@ -148,27 +153,7 @@ async fn write(
             propose(cluster, vec![put(&ks, key, value.to_vec(), ttl)]).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        KeyOp::Delete => {
-            json::check_key(&key)?;
-            let report = accepts(req.headers(), "application/json");
-            let existed = if report {
-                let k = key.clone();
-                let ks = cluster.data().keyspace(ks.as_deref())?;
-                ctx.blocking(move || match ks {
-                    Some(ks) => Ok(ks.get(&k)?.is_some()),
-                    None => Ok(false),
-                })
-                .await?
-            } else {
-                false
-            };
-            propose(cluster, vec![Op::Delete { keyspace: ks, key }]).await?;
-            Ok(if report {
-                json_response(StatusCode::OK, &json!({ "deleted": existed }))
-            } else {
-                empty(StatusCode::NO_CONTENT)
-            })
-        }
+        KeyOp::Delete => delete(ctx, cluster, ks, key, &req).await,
         KeyOp::Batch => {
             let v = ctx.json_body(req).await?;
             let entries = json::batch(&v, ctx.state.cfg.server.max_batch_entries)?;
@@ -180,35 +165,81 @@ async fn write(
             propose(cluster, ops).await?;
             Ok(json_response(StatusCode::OK, &json!({ "written": n })))
         }
-        KeyOp::DeleteRange => {
-            let requested = range_delete::deleted_range(&Query::parse(&req))?;
-            let op = match &requested {
-                Requested::Prefix(p) => Op::DeletePrefix {
-                    keyspace: ks.clone(),
-                    prefix: p.clone(),
-                },
-                Requested::Bounds { start, end } => Op::DeleteRange {
-                    keyspace: ks.clone(),
-                    start: start.clone().unwrap_or_default(),
-                    end: end.clone().filter(|e| !e.is_empty()),
-                },
-            };
-            propose(cluster, vec![op]).await?;
-            let mut described = requested.describe();
-            if let Some(o) = described.as_object_mut() {
-                o.insert("keyspace".into(), Json::String(ks.unwrap_or_else(|| DEFAULT.into())));
-            }
-            Ok(json_response(StatusCode::OK, &json!({ "deleted_range": described })))
-        }
+        KeyOp::DeleteRange => delete_range(cluster, ks, &req).await,
         _ => Err(ApiError::not_found("no such route")),
     }
+}
+
+/// `DELETE /keys/{key}` (see the module for `deleted`).
+async fn delete(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    ks: Option<String>,
+    key: Vec<u8>,
+    req: &Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    json::check_key(&key)?;
+    let report = accepts(req.headers(), "application/json");
+    let existed = if report {
+        let k = key.clone();
+        let ks = cluster.data().keyspace(ks.as_deref())?;
+        ctx.blocking(move || match ks {
+            Some(ks) => Ok(ks.get(&k)?.is_some()),
+            None => Ok(false),
+        })
+        .await?
+    } else {
+        false
+    };
+    propose(cluster, vec![Op::Delete { keyspace: ks, key }]).await?;
+    Ok(if report {
+        json_response(StatusCode::OK, &json!({ "deleted": existed }))
+    } else {
+        empty(StatusCode::NO_CONTENT)
+    })
+}
+
+/// `DELETE /keys?prefix=|start=&end=`: one `DeletePrefix` or `DeleteRange` op.
+async fn delete_range(
+    cluster: &Cluster,
+    ks: Option<String>,
+    req: &Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    let requested = range_delete::deleted_range(&Query::parse(req))?;
+    let op = match &requested {
+        Requested::Prefix(p) => Op::DeletePrefix {
+            keyspace: ks.clone(),
+            prefix: p.clone(),
+        },
+        Requested::Bounds { start, end } => Op::DeleteRange {
+            keyspace: ks.clone(),
+            start: start.clone().unwrap_or_default(),
+            end: end.clone().filter(|e| !e.is_empty()),
+        },
+    };
+    propose(cluster, vec![op]).await?;
+    let mut described = requested.describe();
+    if let Some(o) = described.as_object_mut() {
+        o.insert(
+            "keyspace".into(),
+            Json::String(ks.unwrap_or_else(|| DEFAULT.into())),
+        );
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deleted_range": described }),
+    ))
 }
 
 /// Largest body of a `/raft/` request: log entries in bulk and snapshot chunks (1 MiB each).
 const RAFT_BODY_LIMIT: usize = 1 << 30;
 
 /// `GET /cluster` and the `/raft/` routes (404 on a single-node server).
-pub async fn cluster_route(ctx: &Ctx, id: RouteId, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn cluster_route(
+    ctx: &Ctx,
+    id: RouteId,
+    req: Request<Incoming>,
+) -> Result<Resp, ApiError> {
     let Some(cluster) = ctx.state.cluster.clone() else {
         return Err(ApiError::not_found(
             "not a node of a replicated cluster (RAFT_NODE_ID is not set)",
@@ -225,7 +256,8 @@ pub async fn cluster_route(ctx: &Ctx, id: RouteId, req: Request<Incoming>) -> Re
         _ => return Err(ApiError::not_found("no such route")),
     };
     let body = ctx.body(req, RAFT_BODY_LIMIT).await?;
-    rpc::handle(&cluster, route, body).await
+    let answer = rpc::handle(&cluster, route, body).await?;
+    Ok(json_response(StatusCode::OK, &answer))
 }
 
 /// 400 `not_replicated` for the writes a cluster does not replicate (keyspace options, indexes,

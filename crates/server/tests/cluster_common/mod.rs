@@ -65,7 +65,10 @@ impl Cluster {
             root: tempfile::tempdir().expect("tempdir"),
             addrs,
             children: vec![None, None, None],
-            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             agent: agent(Duration::from_secs(30)),
         };
         for i in 0..3 {
@@ -149,11 +152,21 @@ impl Cluster {
     pub fn try_request(&self, i: usize, method: &str, path: &str, body: &[u8]) -> Option<Resp> {
         let url = self.url(i, path);
         let a = &self.agent;
+        // The API token, when the nodes have one.
+        let token = self
+            .vars
+            .iter()
+            .find(|(k, _)| k == "API_TOKEN")
+            .map_or(String::new(), |(_, t)| format!("Bearer {t}"));
         let r = match method {
-            "GET" => a.get(url).call(),
-            "DELETE" => a.delete(url).call(),
-            "POST" => a.post(url).header("Content-Type", "application/json").send(body),
-            "PUT" => a.put(url).send(body),
+            "GET" => a.get(url).header("Authorization", &token).call(),
+            "DELETE" => a.delete(url).header("Authorization", &token).call(),
+            "POST" => a
+                .post(url)
+                .header("Authorization", &token)
+                .header("Content-Type", "application/json")
+                .send(body),
+            "PUT" => a.put(url).header("Authorization", &token).send(body),
             other => panic!("unsupported method {other}"),
         };
         let mut r = r.ok()?;
@@ -163,8 +176,9 @@ impl Cluster {
     }
 
     pub fn request(&self, i: usize, method: &str, path: &str, body: &[u8]) -> Resp {
-        self.try_request(i, method, path, body)
-            .unwrap_or_else(|| self.fail(&format!("node {} does not answer {method} {path}", i + 1)))
+        self.try_request(i, method, path, body).unwrap_or_else(|| {
+            self.fail(&format!("node {} does not answer {method} {path}", i + 1))
+        })
     }
 
     pub fn get(&self, i: usize, path: &str) -> Resp {
