@@ -1,7 +1,7 @@
 //! Write load on a three-node replicated cluster beside a single-node server, on loopback.
 //!
 //! ```sh
-//! cargo build --release -p lsmkv-server --example cluster_load
+//! cargo build --release -p lsmkv-server --bin lsmkv-server --example cluster_load
 //! target/release/examples/cluster_load --secs 10
 //! ```
 //!
@@ -9,8 +9,9 @@
 //! server with `WAL_SYNC_MODE=always`, then as a three-node cluster (`RAFT_NODE_ID`,
 //! `RAFT_PEERS`, default timeouts), each on fresh temporary data directories, and for 1 and 16
 //! clients (`--clients 1,16`) runs `--secs` seconds of `PUT /keys/{key}` of 100-byte values
-//! (each client one keep-alive connection, one request at a time; cluster clients spread over
-//! the three nodes, so two thirds of the writes are forwarded by a follower). Then it kills the
+//! (each client one keep-alive connection, one request at a time) on the single node and on the
+//! cluster's leader, then with the most clients spread over the three nodes (two thirds of the
+//! writes forwarded by a follower). Then it kills the
 //! cluster's leader (`kill -9`) and times the leader change: from the kill to the first
 //! acknowledged write through a surviving node. Prints a Markdown table. Every process it starts
 //! is killed when it ends.
@@ -156,13 +157,14 @@ struct Result {
     failed: usize,
 }
 
-fn load(s: &Servers, clients: usize, secs: u64, tag: &str) -> Result {
+/// `clients` clients writing for `secs` seconds, client `c` to `targets[c % len]`.
+fn load(targets: &[String], clients: usize, secs: u64, tag: &str) -> Result {
     let stop = Arc::new(AtomicBool::new(false));
     let value = vec![b'v'; 100];
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let (stop, value) = (stop.clone(), value.clone());
-            let addr = s.addrs[c % s.addrs.len()].clone();
+            let addr = targets[c % targets.len()].clone();
             let tag = tag.to_string();
             std::thread::spawn(move || {
                 let a = agent();
@@ -209,17 +211,7 @@ fn load(s: &Servers, clients: usize, secs: u64, tag: &str) -> Result {
 /// acknowledged.
 fn leader_change(s: &mut Servers) -> Duration {
     let a = agent();
-    let leader = (0..s.addrs.len())
-        .find_map(|i| {
-            let mut r = a
-                .get(format!("http://{}/cluster", s.addrs[i]))
-                .call()
-                .ok()?;
-            let v: serde_json::Value =
-                serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
-            (v["state"] == "leader").then_some(i)
-        })
-        .expect("a leader");
+    let leader = leader_of(s);
     let survivor = s.addrs[(leader + 1) % s.addrs.len()].clone();
     if let Some(mut c) = s.children[leader].take() {
         let t = Instant::now();
@@ -237,6 +229,22 @@ fn leader_change(s: &mut Servers) -> Duration {
     Duration::ZERO
 }
 
+/// The index of the cluster's leader.
+fn leader_of(s: &Servers) -> usize {
+    let a = agent();
+    (0..s.addrs.len())
+        .find_map(|i| {
+            let mut r = a
+                .get(format!("http://{}/cluster", s.addrs[i]))
+                .call()
+                .ok()?;
+            let v: serde_json::Value =
+                serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+            (v["state"] == "leader").then_some(i)
+        })
+        .expect("a leader")
+}
+
 fn main() {
     let args = parse_args();
     println!("| server | clients | writes/s | p50 ms | p99 ms | failed |");
@@ -250,14 +258,19 @@ fn main() {
     {
         let single = start(&args.bin, 1, &[("WAL_SYNC_MODE", "always")]);
         for &c in &args.clients {
-            let r = load(&single, c, args.secs, &format!("s{c}"));
+            let r = load(&single.addrs, c, args.secs, &format!("s{c}"));
             row("single node, WAL_SYNC_MODE=always", c, &r);
         }
     }
     let mut cluster = start(&args.bin, 3, &[]);
+    let leader = vec![cluster.addrs[leader_of(&cluster)].clone()];
     for &c in &args.clients {
-        let r = load(&cluster, c, args.secs, &format!("r{c}"));
-        row("3-node cluster", c, &r);
+        let r = load(&leader, c, args.secs, &format!("r{c}"));
+        row("3-node cluster, clients on the leader", c, &r);
+    }
+    if let Some(&c) = args.clients.iter().max() {
+        let r = load(&cluster.addrs, c, args.secs, &format!("f{c}"));
+        row("3-node cluster, clients on all nodes", c, &r);
     }
     let t = leader_change(&mut cluster);
     println!();

@@ -82,6 +82,47 @@ fn the_cluster_forms_and_answers_its_status() {
     for i in 0..3 {
         c.wait_applied(i, applied);
     }
+    // Feature flags are replicated: updated through a follower (forwarded to the leader, which
+    // checks the version), read on every node.
+    let r = c.request(
+        f,
+        "POST",
+        "/features/dark-mode",
+        br#"{"enabled":true,"version":0}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["version"], 1);
+    let r = c.request(
+        l,
+        "POST",
+        "/features/dark-mode",
+        br#"{"enabled":false,"version":0}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["current_version"].clone()),
+        (409, json!(1)),
+        "{r:?}"
+    );
+    let r = c.request(
+        f,
+        "POST",
+        "/features/dark-mode",
+        br#"{"enabled":false,"version":1}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["version"].clone()),
+        (200, json!(2)),
+        "{r:?}"
+    );
+    for i in 0..3 {
+        let r = c.get(i, "/features/dark-mode");
+        assert_eq!(
+            r.json(),
+            json!({"id": "dark-mode", "enabled": false, "version": 2})
+        );
+        let r = c.get(i, "/features");
+        assert_eq!(r.json()["features"].as_array().unwrap().len(), 1, "{r:?}");
+    }
     // What a cluster does not replicate is refused with a stable code.
     let r = c.request(f, "PUT", "/keyspaces/logs", b"{}");
     assert_eq!(

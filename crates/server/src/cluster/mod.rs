@@ -54,6 +54,8 @@ pub struct Cluster {
     sessions: parking_lot::Mutex<Vec<Session>>,
     session_prefix: String,
     next_session: AtomicU64,
+    /// Serialises the leader's flag updates (read, compare, propose).
+    pub(crate) flag_lock: tokio::sync::Mutex<()>,
 }
 
 /// A client id of the state machine's deduplication and its next sequence number.
@@ -75,7 +77,7 @@ pub(crate) fn no_quorum(what: &str) -> ApiError {
 }
 
 /// 503 `not_leader`: sent by a node that was asked to lead a forwarded request but does not.
-fn not_leader() -> ApiError {
+pub(crate) fn not_leader() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "this node is not the leader",
@@ -132,6 +134,7 @@ impl Cluster {
             sessions: parking_lot::Mutex::new(Vec::new()),
             session_prefix: format!("{id}-{:016x}", random_u64()),
             next_session: AtomicU64::new(0),
+            flag_lock: tokio::sync::Mutex::new(()),
             settings,
         });
         let lowest = cluster.settings.peers.keys().next() == Some(&id);
@@ -202,6 +205,47 @@ impl Cluster {
     /// The replicated data (the state machine's keyspaces), for reads.
     pub(crate) fn data(&self) -> &ReplicatedData {
         &self.data
+    }
+
+    /// Whether this node leads (as far as it knows).
+    pub(crate) fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id)
+    }
+
+    /// Sends a request (`POST path` with JSON `body`, marked with header `mark`) to the leader,
+    /// waiting for one up to RAFT_WRITE_TIMEOUT_MS: the leader's status and body.
+    pub(crate) async fn forward(
+        &self,
+        path: &str,
+        mark: &'static str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
+        let deadline = Instant::now() + self.settings.write_timeout;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(no_quorum("write"));
+            }
+            match self.leader() {
+                Some(l) if l == self.id => return Err(not_leader()),
+                Some(l) => {
+                    let addr = self.addr_of(l).unwrap_or_default();
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let r = self
+                        .client
+                        .post_marked(addr, path, body.clone(), left, Some(mark))
+                        .await;
+                    match r {
+                        Ok(answer) => return Ok(answer),
+                        Err(e) => {
+                            tracing::debug!(error = ?e, "forwarding to the leader failed; retrying")
+                        }
+                    }
+                    let pause = RETRY.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                }
+                None => self.wait_for_change(deadline).await,
+            }
+        }
     }
 
     fn leader(&self) -> Option<NodeId> {

@@ -75,6 +75,18 @@ impl PeerClient {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes), PeerError> {
+        self.post_marked(addr, path, body, timeout, None).await
+    }
+
+    /// [`PeerClient::post`] with header `mark: 1` when given.
+    pub(crate) async fn post_marked(
+        &self,
+        addr: &str,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        mark: Option<&'static str>,
+    ) -> Result<(StatusCode, Bytes), PeerError> {
         let uri = format!("http://{addr}{path}");
         let mut req = Request::post(uri)
             .header(CONTENT_TYPE, "application/json")
@@ -82,6 +94,10 @@ impl PeerClient {
             .map_err(|e| PeerError::Failed(format!("bad request to {addr}: {e}")))?;
         if let Some(a) = &self.auth {
             req.headers_mut().insert(AUTHORIZATION, a.clone());
+        }
+        if let Some(mark) = mark {
+            req.headers_mut()
+                .insert(mark, HeaderValue::from_static("1"));
         }
         let call = async {
             let resp = self.client.request(req).await.map_err(|e| {

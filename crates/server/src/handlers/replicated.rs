@@ -1,4 +1,5 @@
-//! The key routes of a node of a replicated cluster (`RAFT_NODE_ID`): writes become
+//! The key routes and flag updates of a node of a replicated cluster (`RAFT_NODE_ID`), its
+//! `/raft/` and `/cluster` routes, and the refusal of what it does not replicate. Writes become
 //! `lsmkv_raft` ops proposed through Raft ([`Cluster::write`], answered once committed and
 //! applied, forwarded to the leader from a follower); reads pass the linearizable read barrier
 //! ([`Cluster::linearize`]) unless `?consistency=local`, then run the single-node read handlers
@@ -23,7 +24,7 @@ use lsmkv_raft::Op;
 use super::context::{Ctx, Resp, empty, json_response};
 use super::keys::accepts;
 use super::listing::{Query, Requested};
-use super::{batch, keys, listing, range_delete};
+use super::{batch, flags, keys, listing, range_delete};
 use crate::cluster::Cluster;
 use crate::cluster::rpc::{self, RaftRoute};
 use crate::errors::ApiError;
@@ -75,6 +76,18 @@ pub async fn key_route(
 }
 
 /// The state machine's keyspace `name` (`None`: default) for a read.
+pub(super) fn replicated_keyspace(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    name: Option<&str>,
+) -> Result<Keyspace, ApiError> {
+    match cluster.data().keyspace(name)? {
+        Some(ks) => Ok(ks),
+        None => Ok(ctx.state.db.keyspace(EMPTY)?),
+    }
+}
+
+/// The state machine's keyspace `name` (`None`: default) for a read of a key route.
 fn read_keyspace(ctx: &Ctx, cluster: &Cluster, name: Option<&str>) -> Result<Keyspace, ApiError> {
     match cluster.data().keyspace(name)? {
         Some(ks) => Ok(ks),
@@ -260,8 +273,8 @@ pub async fn cluster_route(
     Ok(json_response(StatusCode::OK, &answer))
 }
 
-/// 400 `not_replicated` for the writes a cluster does not replicate (keyspace options, indexes,
-/// feature flags), `None` for every other route.
+/// 400 `not_replicated` for the writes a cluster does not replicate (keyspace options,
+/// indexes), `None` for every other route.
 pub fn refused_in_cluster(ctx: &Ctx, id: RouteId) -> Option<ApiError> {
     ctx.state.cluster.as_ref()?;
     let what = match id {
@@ -269,11 +282,77 @@ pub fn refused_in_cluster(ctx: &Ctx, id: RouteId) -> Option<ApiError> {
             "creating and dropping keyspaces (a keyspace exists once a key is written to it)"
         }
         RouteId::PostIndex | RouteId::DeleteIndex => "secondary indexes",
-        RouteId::PostFeature => "feature flag updates",
         _ => return None,
     };
     Some(
         ApiError::bad_request(format!("{what}: not supported by a replicated cluster"))
             .with_code("not_replicated"),
     )
+}
+
+/// The header of a flag update forwarded by a follower to the leader.
+const FORWARDED: &str = "x-lsmkv-forwarded";
+
+/// `POST /features/{id}` on a cluster node: the leader reads the flag after the read barrier,
+/// checks the version and proposes the new value, all under one lock, so of two racing updates
+/// of the same version exactly one wins; a follower forwards the request to the leader.
+pub async fn post_feature(
+    ctx: &Ctx,
+    cluster: &Arc<Cluster>,
+    req: Request<Incoming>,
+    id: Vec<u8>,
+) -> Result<Resp, ApiError> {
+    flags::check_flag_id(&id)?;
+    let forwarded = req.headers().contains_key(FORWARDED);
+    let body = ctx
+        .body(req, ctx.state.cfg.server.max_json_payload_size)
+        .await?;
+    if !cluster.is_leader() {
+        if forwarded {
+            return Err(crate::cluster::not_leader());
+        }
+        let encoded = percent_encoding::percent_encode(&id, percent_encoding::NON_ALPHANUMERIC);
+        let path = format!("/features/{encoded}");
+        let (status, answer) = cluster.forward(&path, FORWARDED, body.to_vec()).await?;
+        let v: Json = serde_json::from_slice(&answer).map_err(|_| ApiError::internal())?;
+        return Ok(json_response(status, &v));
+    }
+    let v = json::parse(&body)?;
+    let (enabled, expected) = json::flag_update(&v)?;
+    let _serialised = cluster.flag_lock.lock().await;
+    cluster.linearize().await?;
+    let ks = replicated_keyspace(ctx, cluster, Some(FLAGS))?;
+    let k = id.clone();
+    let current = ctx
+        .in_keyspace(&ks, move |ks| match ks.get(&k)? {
+            None => Ok(0),
+            Some(raw) => Ok(flags::read_flag(&raw)?.1),
+        })
+        .await?;
+    if let Some(expected) = expected
+        && current != expected
+    {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            format!("version conflict: the flag is at version {current}, not {expected}"),
+        );
+        e.extra = Some(json!({ "current_version": current }));
+        return Err(e);
+    }
+    let next = current
+        .checked_add(1)
+        .ok_or_else(|| ApiError::bad_request("flag version overflow"))?;
+    let stored = json!({ "enabled": enabled, "version": next });
+    let value = serde_json::to_vec(&stored).map_err(|_| ApiError::internal())?;
+    propose(
+        cluster,
+        vec![put(&Some(FLAGS.to_string()), id.clone(), value, None)],
+    )
+    .await?;
+    let status = if current == 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, &flags::flag_json(&id, enabled, next)))
 }
