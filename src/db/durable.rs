@@ -150,22 +150,28 @@ impl std::fmt::Debug for DurabilityTicket {
 impl DurabilityTicket {
     /// A ticket for the batch ending at `seqno`; starts the durability thread when an fsync is
     /// needed to resolve it.
-    pub(crate) fn issue(shared: &Arc<Shared>, seqno: SeqNo) -> Result<DurabilityTicket> {
+    pub(crate) fn issue(shared: &Arc<Shared>, seqno: SeqNo) -> DurabilityTicket {
         let d = &shared.durability;
         let ticket = DurabilityTicket {
             shared: shared.clone(),
             seqno,
         };
         if d.durable.load(Ordering::Acquire) >= seqno {
-            return Ok(ticket);
+            return ticket;
         }
         {
             let mut st = d.state.lock();
             st.wanted = st.wanted.max(seqno);
         }
-        ensure_thread(shared)?;
+        if let Err(e) = ensure_thread(shared) {
+            // No thread to fsync for it: fsync here, so that the ticket still resolves.
+            tracing::warn!(error = %e, "lsmkv: no durability thread; syncing in the writer");
+            if let Err(e) = sync_now(shared) {
+                shared.poison(&e);
+            }
+        }
         d.cv.notify_all();
-        Ok(ticket)
+        ticket
     }
 
     /// The seqno of the batch's last entry (for an empty batch: the visible seqno when it was
@@ -219,9 +225,17 @@ fn ensure_thread(shared: &Arc<Shared>) -> Result<()> {
     if d.started.swap(true, Ordering::AcqRel) {
         return Ok(());
     }
-    let handle = super::spawn_background(shared, "lsmkv-durability".into(), durability_thread)?;
-    shared.extra_threads.lock().push(handle);
-    Ok(())
+    match super::spawn_background(shared, "lsmkv-durability".into(), durability_thread) {
+        Ok(handle) => {
+            shared.extra_threads.lock().push(handle);
+            Ok(())
+        }
+        Err(e) => {
+            // The next ticket tries again.
+            d.started.store(false, Ordering::Release);
+            Err(e)
+        }
+    }
 }
 
 /// What the durability thread does next.

@@ -360,6 +360,11 @@ impl DbInner {
         shared.durability.wake();
         let extra: Vec<JoinHandle<()>> = shared.extra_threads.lock().drain(..).collect();
         for h in self.threads.lock().drain(..).chain(extra) {
+            // A durability callback may hold the last handle: its thread cannot join itself
+            // (it ends on its own once it sees the shutdown flag).
+            if h.thread().id() == std::thread::current().id() {
+                continue;
+            }
             // A background body's panic is caught and poisons the database where it happens
             // (`spawn_background`); a join error can only come from a panic in that handler.
             if h.join().is_err() {
@@ -754,6 +759,23 @@ impl Db {
     /// waits for the `async_batch` interval and resolves under `none` too. A batch may target
     /// several keyspaces ([`WriteBatch::put_in`] and the other `_in` methods).
     ///
+    /// ```
+    /// # fn main() -> lsmkv::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let opts = lsmkv::Options { sync_mode: lsmkv::SyncMode::None, ..Default::default() };
+    /// let db = lsmkv::Db::open(dir.path(), opts)?;
+    /// let mut b = lsmkv::WriteBatch::new();
+    /// b.put("k", "v");
+    /// let ticket = db.write_with_ticket(b)?;
+    /// assert!(db.get("k")?.is_some()); // visible at once
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// ticket.clone().on_durable(move |r| tx.send(r.is_ok()).unwrap_or(()));
+    /// ticket.wait()?; // durable now
+    /// assert!(ticket.is_durable());
+    /// assert_eq!(rx.recv().ok(), Some(true));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`Db::write`]; on error nothing of the batch was applied and there is no ticket.
     pub fn write_with_ticket(&self, batch: WriteBatch) -> Result<DurabilityTicket> {
@@ -763,7 +785,7 @@ impl Db {
         let first = write::write(s, batch)?;
         // An empty batch reports the visible seqno: everything before it must be durable.
         let last = if len == 0 { first } else { first + len - 1 };
-        DurabilityTicket::issue(s, last)
+        Ok(DurabilityTicket::issue(s, last))
     }
 
     /// Current statistics.

@@ -251,23 +251,7 @@ fn commit_locked(
             .collect());
     }
     let last = seq - 1;
-    let io = match shared.opts.sync_mode {
-        SyncMode::Always => wal.writer.sync(),
-        SyncMode::AsyncBatch => wal.writer.flush(),
-        SyncMode::None if wal.writer.buffered_bytes() >= WAL_BUFFER_BYTES => wal.writer.flush(),
-        SyncMode::None => Ok(()),
-    };
-    if let Err(e) = io {
-        shared.poison(&e);
-        return Err(e);
-    }
-    match shared.opts.sync_mode {
-        SyncMode::Always => {
-            c.wal_syncs.fetch_add(1, Ordering::Relaxed);
-            shared.durability.mark_durable(last);
-        }
-        _ => wal.unsynced = true,
-    }
+    write_wal(shared, wal, last)?;
     c.wal_bytes_written.fetch_add(bytes, Ordering::Relaxed);
     shared.last_seqno.store(last, Ordering::Relaxed);
     apply_to_memtables(shared, wal.writer.number(), &sealed)?;
@@ -280,6 +264,30 @@ fn commit_locked(
     super::feed::publish(shared, &sealed);
     c.batches.fetch_add(sealed.len() as u64, Ordering::Relaxed);
     Ok(results)
+}
+
+/// Hands the group's framed records (seqnos up to `last`) to the OS as the sync mode says, with
+/// the fdatasync under `SyncMode::Always` (which makes them durable). A failure poisons the
+/// database.
+fn write_wal(shared: &Shared, wal: &mut WalState, last: SeqNo) -> Result<()> {
+    let io = match shared.opts.sync_mode {
+        SyncMode::Always => wal.writer.sync(),
+        SyncMode::AsyncBatch => wal.writer.flush(),
+        SyncMode::None if wal.writer.buffered_bytes() >= WAL_BUFFER_BYTES => wal.writer.flush(),
+        SyncMode::None => Ok(()),
+    };
+    if let Err(e) = io {
+        shared.poison(&e);
+        return Err(e);
+    }
+    match shared.opts.sync_mode {
+        SyncMode::Always => {
+            shared.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            shared.durability.mark_durable(last);
+        }
+        _ => wal.unsynced = true,
+    }
+    Ok(())
 }
 
 /// Runs `f` holding the WAL lock (no other commit can run), with a function that commits one

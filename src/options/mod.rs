@@ -52,7 +52,7 @@ pub enum SyncMode {
     AsyncBatch,
     /// Fastest: WAL records collect in a 64 KiB in-process buffer that is handed to the OS when it
     /// fills, and on `sync()`, memtable rotation and close; the engine never fsyncs on its own
-    /// schedule. A process crash can lose the acknowledged writes still in the buffer (what
+    /// schedule, only when a [`crate::DurabilityTicket`] is pending (`Db::write_with_ticket`). A process crash can lose the acknowledged writes still in the buffer (what
     /// survives is always a consistent prefix of the commit order); power loss can lose what the
     /// OS had not written back.
     None,

@@ -10,6 +10,9 @@
 //! - `raft.g<N>.d.<name>`: user keyspace `<name>` of generation `N` (`default` for the user's
 //!   default keyspace). User keyspaces live only here, so no user name collides with the adapter's
 //!   own keyspaces.
+//! - `raft.g<N>.x.<name>`: for each key of `<name>` last written with a TTL, its expiry
+//!   (milliseconds since the Unix epoch, 8 big-endian bytes), so that a snapshot carries the
+//!   remaining TTL (the engine does not hand out a value's expiry). Created on the first TTL put.
 //!
 //! A snapshot install writes generation `N + 1` and switches `generation` with one durable batch;
 //! keyspaces of any other generation are leftovers of an interrupted install (or of the previous
@@ -65,6 +68,21 @@ pub(crate) fn data_keyspace(generation: u64, user: Option<&str>) -> String {
         data_prefix(generation),
         user.unwrap_or(DEFAULT_USER_KEYSPACE)
     )
+}
+
+/// The expiry keyspace of user keyspace `user` in generation `generation`.
+pub(crate) fn expiry_keyspace(generation: u64, user: Option<&str>) -> String {
+    format!(
+        "{GEN_PREFIX}{generation}.x.{}",
+        user.unwrap_or(DEFAULT_USER_KEYSPACE)
+    )
+}
+
+/// Milliseconds since the Unix epoch now (0 if the clock is before it).
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The generation a keyspace name belongs to, if it is one of the adapter's generation keyspaces.

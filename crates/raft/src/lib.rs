@@ -55,8 +55,9 @@
 //! A snapshot is a consistent read (one lsmkv snapshot seqno) of the live generation: user data,
 //! deduplication table, and, in openraft's `SnapshotMeta`, the applied log id and membership. Its
 //! bytes ([`SnapshotData`], openraft 0.9's default `Cursor<Vec<u8>>`) are held in memory while
-//! built, sent or installed, so the state machine must fit in memory. Values are snapshotted as
-//! they read now: a value written with a TTL arrives without its expiry. Installing writes a new
+//! built, sent or installed, so the state machine must fit in memory. A value written with a TTL
+//! travels with its remaining TTL (the adapter records each TTL put's expiry beside the data).
+//! A TTL's expiry is stamped by each node's clock when it applies the entry. Installing writes a new
 //! generation and switches to it with one durable batch: a crash during the install leaves the old
 //! state (the partial generation is dropped at the next open).
 

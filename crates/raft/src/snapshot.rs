@@ -6,6 +6,8 @@
 //! - `1` client, JSON deduplication record;
 //! - `2` user keyspace name: the keyspace the following entries belong to;
 //! - `3` key, value;
+//! - `4` key, value, remaining time to live in milliseconds (8 bytes, little-endian): a value
+//!   written with a TTL, which the installing node writes with that TTL;
 //! - `0` end (nothing may follow).
 //!
 //! The applied log id and membership travel in openraft's `SnapshotMeta` beside the data.
@@ -36,6 +38,7 @@ const TAG_END: u8 = 0;
 const TAG_DEDUP: u8 = 1;
 const TAG_KEYSPACE: u8 = 2;
 const TAG_ENTRY: u8 = 3;
+const TAG_ENTRY_TTL: u8 = 4;
 
 /// The stored current snapshot is kept in chunks of this size (a value must stay below the
 /// engine's value size limit).
@@ -128,13 +131,32 @@ fn encode_generation(db: &Db, g: &Generation, snap: &DbSnapshot) -> Result<Vec<u
         let Some(ks) = g.existing_data_keyspace(db, Some(&name))? else {
             continue;
         };
+        let expiry = g.expiry_keyspace(db, Some(&name), false)?;
+        let now = layout::now_millis();
         out.push(TAG_KEYSPACE);
         put_bytes(&mut out, name.as_bytes())?;
         for item in snap.range_in::<&[u8], _>(&ks, ..) {
             let (k, v) = item?;
-            out.push(TAG_ENTRY);
-            put_bytes(&mut out, &k)?;
-            put_bytes(&mut out, &v)?;
+            let expires_at = match &expiry {
+                Some(x) => snap
+                    .get_in(x, &k)?
+                    .and_then(|e| e.first_chunk::<8>().copied()),
+                None => None,
+            };
+            match expires_at.map(u64::from_be_bytes) {
+                Some(at) => {
+                    // Expired since the read's iterator passed it: still sent, expiring at once.
+                    out.push(TAG_ENTRY_TTL);
+                    put_bytes(&mut out, &k)?;
+                    put_bytes(&mut out, &v)?;
+                    put_bytes(&mut out, &at.saturating_sub(now).max(1).to_le_bytes())?;
+                }
+                None => {
+                    out.push(TAG_ENTRY);
+                    put_bytes(&mut out, &k)?;
+                    put_bytes(&mut out, &v)?;
+                }
+            }
         }
     }
     out.push(TAG_END);
@@ -146,6 +168,7 @@ enum Record<'a> {
     Dedup(&'a [u8], &'a [u8]),
     Keyspace(&'a [u8]),
     Entry(&'a [u8], &'a [u8]),
+    EntryTtl(&'a [u8], &'a [u8], u64),
 }
 
 /// Reads the records of the snapshot bytes `data`.
@@ -188,6 +211,15 @@ impl<'a> Reader<'a> {
             TAG_DEDUP => Ok(Some(Record::Dedup(self.bytes()?, self.bytes()?))),
             TAG_KEYSPACE => Ok(Some(Record::Keyspace(self.bytes()?))),
             TAG_ENTRY => Ok(Some(Record::Entry(self.bytes()?, self.bytes()?))),
+            TAG_ENTRY_TTL => {
+                let (k, v) = (self.bytes()?, self.bytes()?);
+                let ttl = self
+                    .bytes()?
+                    .first_chunk::<8>()
+                    .map(|b| u64::from_le_bytes(*b))
+                    .ok_or("snapshot TTL field shorter than 8 bytes")?;
+                Ok(Some(Record::EntryTtl(k, v, ttl)))
+            }
             t => Err(format!("unknown snapshot record tag {t}")),
         }
     }
@@ -272,6 +304,8 @@ fn write_generation(
     let mut reader = Reader::new(data)?;
     let mut b = WriteBatch::new();
     let mut ks: Option<Keyspace> = None;
+    let mut user: Option<String> = None;
+    let now = layout::now_millis();
     while let Some(rec) = reader.next_record()? {
         match rec {
             Record::Dedup(client, record) => {
@@ -281,10 +315,20 @@ fn write_generation(
             Record::Keyspace(name) => {
                 let name = std::str::from_utf8(name).map_err(|e| e.to_string())?;
                 ks = Some(g.data_keyspace(db, Some(name)).map_err(|e| e.to_string())?);
+                user = Some(name.to_string());
             }
             Record::Entry(k, v) => {
                 let ks = ks.as_ref().ok_or("snapshot entry before any keyspace")?;
                 b.put_in(ks, k, v);
+            }
+            Record::EntryTtl(k, v, ttl) => {
+                let ks = ks.as_ref().ok_or("snapshot entry before any keyspace")?;
+                let x = g
+                    .expiry_keyspace(db, user.as_deref(), true)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("expiry keyspace not created")?;
+                b.put_with_ttl_in(ks, k, v, std::time::Duration::from_millis(ttl));
+                b.put_in(&x, k, now.saturating_add(ttl).to_be_bytes());
             }
         }
         if b.encoded_size() >= INSTALL_BATCH_BYTES {

@@ -26,6 +26,8 @@ pub(crate) struct Generation {
     pub sm: Keyspace,
     /// User keyspace name (`None`: default) -> engine keyspace.
     pub data: Mutex<HashMap<Option<String>, Keyspace>>,
+    /// Expiry keyspaces opened so far, by engine name.
+    pub expiry: Mutex<HashMap<String, Keyspace>>,
 }
 
 impl Generation {
@@ -34,6 +36,7 @@ impl Generation {
             number,
             sm: db.keyspace(&layout::sm_keyspace(number))?,
             data: Mutex::new(HashMap::new()),
+            expiry: Mutex::new(HashMap::new()),
         })
     }
 
@@ -51,6 +54,26 @@ impl Generation {
         let ks = db.keyspace(&layout::data_keyspace(self.number, user))?;
         data.insert(name, ks.clone());
         Ok(ks)
+    }
+
+    /// The expiry keyspace of user keyspace `user`: created when `create`, else `None` if absent.
+    pub(crate) fn expiry_keyspace(
+        &self,
+        db: &Db,
+        user: Option<&str>,
+        create: bool,
+    ) -> Result<Option<Keyspace>, lsmkv::Error> {
+        let name = layout::expiry_keyspace(self.number, user);
+        let mut expiry = self.expiry.lock();
+        if let Some(ks) = expiry.get(&name) {
+            return Ok(Some(ks.clone()));
+        }
+        if !create && !db.keyspace_exists(&name) {
+            return Ok(None);
+        }
+        let ks = db.keyspace(&name)?;
+        expiry.insert(name, ks.clone());
+        Ok(Some(ks))
     }
 
     /// The engine keyspace of user keyspace `user` if it exists.
@@ -280,23 +303,48 @@ fn add_ops(
     batch: &mut WriteBatch,
     ops: &[Op],
 ) -> Result<(), lsmkv::Error> {
+    let now = layout::now_millis();
     for op in ops {
-        let ks = g.data_keyspace(db, op.keyspace())?;
+        let user = op.keyspace();
+        let ks = g.data_keyspace(db, user)?;
+        let ttl = match op {
+            Op::Put { ttl_ms, .. } => *ttl_ms,
+            _ => None,
+        };
+        // The key's expiry record follows every write of the key.
+        let expiry = g.expiry_keyspace(db, user, ttl.is_some())?;
         match op {
-            Op::Put {
-                key, value, ttl_ms, ..
-            } => match ttl_ms {
-                Some(ms) => {
-                    batch.put_with_ttl_in(&ks, key, value, std::time::Duration::from_millis(*ms))
+            Op::Put { key, value, .. } => match (ttl, &expiry) {
+                (Some(ms), Some(x)) => {
+                    batch.put_with_ttl_in(&ks, key, value, std::time::Duration::from_millis(ms));
+                    batch.put_in(x, key, now.saturating_add(ms).to_be_bytes());
                 }
-                None => batch.put_in(&ks, key, value),
+                _ => {
+                    batch.put_in(&ks, key, value);
+                    if let Some(x) = &expiry {
+                        batch.delete_in(x, key);
+                    }
+                }
             },
-            Op::Delete { key, .. } => batch.delete_in(&ks, key),
-            Op::DeleteRange { start, end, .. } => match end {
-                Some(end) => batch.delete_range_in(&ks, &start[..]..&end[..]),
-                None => batch.delete_range_in(&ks, &start[..]..),
-            },
-            Op::DeletePrefix { prefix, .. } => batch.delete_prefix_in(&ks, prefix),
+            Op::Delete { key, .. } => {
+                batch.delete_in(&ks, key);
+                if let Some(x) = &expiry {
+                    batch.delete_in(x, key);
+                }
+            }
+            Op::DeleteRange { start, end, .. } => {
+                for k in std::iter::once(&ks).chain(&expiry) {
+                    match end {
+                        Some(end) => batch.delete_range_in(k, &start[..]..&end[..]),
+                        None => batch.delete_range_in(k, &start[..]..),
+                    }
+                }
+            }
+            Op::DeletePrefix { prefix, .. } => {
+                for k in std::iter::once(&ks).chain(&expiry) {
+                    batch.delete_prefix_in(k, prefix);
+                }
+            }
         }
     }
     Ok(())

@@ -2,9 +2,46 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Bytes as a base64 string in serde formats (a third more than the bytes, not the four times of
+/// a JSON number array).
+mod b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`b64`] for an optional field.
+mod b64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => super::b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::b64")] Vec<u8>);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
 /// One write of a [`Request`]. `keyspace: None` is the user's `default` keyspace; any other name
 /// is a user keyspace (for example the server's flags keyspace), created on first write. Keys
-/// and values are raw bytes.
+/// and values are raw bytes, base64 strings (standard alphabet, padded) in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
@@ -14,7 +51,9 @@ pub enum Op {
     Put {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keyspace: Option<String>,
+        #[serde(with = "b64")]
         key: Vec<u8>,
+        #[serde(with = "b64")]
         value: Vec<u8>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ttl_ms: Option<u64>,
@@ -23,20 +62,23 @@ pub enum Op {
     Delete {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keyspace: Option<String>,
+        #[serde(with = "b64")]
         key: Vec<u8>,
     },
     /// Deletes every key in `start..end` (`end: None`: to the end of the keyspace).
     DeleteRange {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keyspace: Option<String>,
+        #[serde(with = "b64")]
         start: Vec<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
         end: Option<Vec<u8>>,
     },
     /// Deletes every key starting with `prefix`.
     DeletePrefix {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keyspace: Option<String>,
+        #[serde(with = "b64")]
         prefix: Vec<u8>,
     },
 }
@@ -61,7 +103,11 @@ impl Op {
 /// [`Response`]. A request whose `seq` is the last one applied returns that stored response
 /// without applying again; a `seq` below it is refused (`error` set, nothing applied). A client
 /// numbers its requests 1, 2, 3, ... and sends one at a time (a retry reuses the number). An
-/// empty `client` is never deduplicated.
+/// empty `client` is never deduplicated. The table keeps one record per client id ever seen, so
+/// clients should reuse a bounded set of ids.
+///
+/// Every node applies the same checks (key size, value size against its `MAX_VALUE_SIZE`,
+/// keyspace name length): the nodes of a cluster must share `MAX_VALUE_SIZE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// The client's id ("" for no deduplication).
@@ -96,6 +142,44 @@ pub struct Response {
     /// refused the same way on every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_json_with_base64_bytes() {
+        let req = Request::new(
+            "c",
+            7,
+            vec![
+                Op::Put {
+                    keyspace: Some("flags".into()),
+                    key: b"k".to_vec(),
+                    value: vec![0, 255],
+                    ttl_ms: Some(5),
+                },
+                Op::DeleteRange {
+                    keyspace: None,
+                    start: b"a".to_vec(),
+                    end: None,
+                },
+                Op::DeleteRange {
+                    keyspace: None,
+                    start: vec![],
+                    end: Some(b"z".to_vec()),
+                },
+            ],
+        );
+        let json = serde_json::to_string(&req).unwrap();
+        assert_eq!(
+            json,
+            r#"{"client":"c","seq":7,"ops":[{"op":"put","keyspace":"flags","key":"aw==","value":"AP8=","ttl_ms":5},{"op":"delete_range","start":"YQ=="},{"op":"delete_range","start":"","end":"eg=="}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), req);
+        assert!(serde_json::from_str::<Request>(r#"{"ops":[{"op":"delete","key":"!"}]}"#).is_err());
+    }
 }
 
 /// The deduplication record of one client: its last applied sequence number and response.
