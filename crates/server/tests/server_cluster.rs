@@ -45,6 +45,26 @@ fn the_cluster_forms_and_answers_its_status() {
     assert_eq!(members.len(), 3);
     assert_eq!(members["2"], json!(c.addrs[1]));
     assert!(s["last_log_index"].as_u64().is_some());
+    // The README's example starts nodes the way this kit does and shows these fields.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(readme.contains(
+        "export RAFT_PEERS=1=127.0.0.1:8081,2=127.0.0.1:8082,3=127.0.0.1:8083\nRAFT_NODE_ID=1 DATA_DIR=/tmp/n1 target/release/lsmkv-server &"
+    ));
+    for field in [
+        "id",
+        "leader",
+        "term",
+        "members",
+        "last_log_index",
+        "last_applied",
+    ] {
+        assert!(s.get(field).is_some(), "/cluster lacks {field}: {s}");
+        assert!(
+            readme.contains(&format!("\"{field}\":")),
+            "README lacks {field}"
+        );
+    }
     // A write through a follower is forwarded; every node reads it (linearizable by default).
     let f = (l + 1) % 3;
     assert_eq!(c.put(f, "greeting", "hello"), 204);
@@ -124,11 +144,19 @@ fn the_cluster_forms_and_answers_its_status() {
         assert_eq!(r.json()["features"].as_array().unwrap().len(), 1, "{r:?}");
     }
     // What a cluster does not replicate is refused with a stable code.
-    let r = c.request(f, "PUT", "/keyspaces/logs", b"{}");
-    assert_eq!(
-        (r.status, r.json()["code"].clone()),
-        (400, json!("not_replicated"))
-    );
+    for (method, path) in [
+        ("PUT", "/keyspaces/logs"),
+        ("POST", "/indexes"),
+        ("GET", "/watch"),
+    ] {
+        let r = c.request(f, method, path, b"{}");
+        let code = r.json()["code"].clone();
+        assert_eq!((r.status, code), (400, json!("not_replicated")), "{path}");
+    }
+    let r = c.request(f, "PUT", "/keys/k", br#"{"v":1}"#);
+    assert_eq!(r.status, 204);
+    let r = c.request(l, "GET", "/keys/k", b"");
+    assert_eq!(r.json()["value"], r#"{"v":1}"#);
     let r = c.request(f, "GET", "/keyspaces/nothing/keys/x", b"");
     assert_eq!(
         (r.status, r.json()["code"].clone()),
@@ -346,10 +374,15 @@ fn a_retried_request_is_applied_once() {
     let c = Cluster::start(&[]);
     let l = c.leader();
     let f = (l + 1) % 3;
+    // The request a follower forwards to the leader.
     let req = |client: &str, seq: u64, value: &str| {
-        json!({"client": client, "seq": seq,
-               "ops": [{"op": "put", "key": b"k".to_vec(), "value": value.as_bytes().to_vec()}]})
-        .to_string()
+        let put = lsmkv_raft::Op::Put {
+            keyspace: None,
+            key: b"k".to_vec(),
+            value: value.as_bytes().to_vec(),
+            ttl_ms: None,
+        };
+        serde_json::to_string(&lsmkv_raft::Request::new(client, seq, vec![put])).unwrap()
     };
     // Client X writes k = 1, client Y then k = 2; X's request again (a retry after a lost
     // answer, as a follower sends it to a new leader) changes nothing.

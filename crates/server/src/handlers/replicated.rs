@@ -273,8 +273,8 @@ pub async fn cluster_route(
     Ok(json_response(StatusCode::OK, &answer))
 }
 
-/// 400 `not_replicated` for the writes a cluster does not replicate (keyspace options,
-/// indexes), `None` for every other route.
+/// 400 `not_replicated` for what a cluster does not replicate (keyspace options, indexes, change
+/// feeds), `None` for every other route.
 pub fn refused_in_cluster(ctx: &Ctx, id: RouteId) -> Option<ApiError> {
     ctx.state.cluster.as_ref()?;
     let what = match id {
@@ -282,6 +282,7 @@ pub fn refused_in_cluster(ctx: &Ctx, id: RouteId) -> Option<ApiError> {
             "creating and dropping keyspaces (a keyspace exists once a key is written to it)"
         }
         RouteId::PostIndex | RouteId::DeleteIndex => "secondary indexes",
+        RouteId::Watch | RouteId::KsWatch => "change feeds (GET /watch)",
         _ => return None,
     };
     Some(
