@@ -7,6 +7,8 @@
 //!   leader change or a lost connection is retried with the same client id and sequence number
 //!   (the state machine applies a (client, seq) once), up to RAFT_WRITE_TIMEOUT_MS, after which
 //!   the answer is 503 `no_quorum` and nothing was acknowledged.
+//!   On the leader, writes go through a group commit ([`batch_loop`]): those that arrive while
+//!   earlier proposals commit become one log entry.
 //! - [`Cluster::linearize`]: the read barrier of a linearizable read: the leader confirms its
 //!   leadership with a quorum (openraft's read index) and this node waits until it has applied
 //!   that index; a follower asks the leader for the index (`POST /raft/read_index`).
@@ -56,6 +58,81 @@ pub struct Cluster {
     next_session: AtomicU64,
     /// Serialises the leader's flag updates (read, compare, propose).
     pub(crate) flag_lock: tokio::sync::Mutex<()>,
+    /// The leader's group commit ([`batch_loop`]).
+    proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+}
+
+/// A request waiting in the leader's group commit, and where its outcome goes.
+type Proposal = (Request, tokio::sync::oneshot::Sender<Proposed>);
+
+/// The outcome of a proposal.
+enum Proposed {
+    Applied(Response),
+    /// This node does not lead (any more): ask again.
+    NotLeader,
+    Failed,
+}
+
+/// Proposals in flight at once: while they commit, new requests collect into the next group.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// The most requests one log entry carries.
+const MAX_GROUP: usize = 256;
+
+/// The leader's group commit. openraft 0.9 appends each proposal to the log and waits for its
+/// fsync before it takes the next one, so proposals are serial; here the requests that arrive
+/// while [`MAX_IN_FLIGHT`] proposals commit are proposed together as one entry
+/// ([`Request::group`]): one append, one fsync and one replication for all of them.
+async fn batch_loop(
+    raft: Raft<TypeConfig>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose_group(&raft, group).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Proposes `group` as one entry (a single request as itself) and answers each request.
+async fn propose_group(raft: &Raft<TypeConfig>, mut group: Vec<Proposal>) {
+    let single = group.len() == 1;
+    let req = if single {
+        group[0].0.clone()
+    } else {
+        Request::group(group.iter().map(|(r, _)| r.clone()).collect())
+    };
+    let outcome = raft.client_write(req).await;
+    let mut answers: Vec<Proposed> = match outcome {
+        Ok(done) if single => vec![Proposed::Applied(done.data)],
+        Ok(done) => done.data.batch.into_iter().map(Proposed::Applied).collect(),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "a replicated write failed");
+            group.drain(..).for_each(|(_, tx)| {
+                let _ = tx.send(Proposed::Failed);
+            });
+            return;
+        }
+    };
+    answers.reverse();
+    for (_, tx) in group {
+        // No answer (a leader change): the writer asks again with the same sequence number.
+        let _ = tx.send(answers.pop().unwrap_or(Proposed::NotLeader));
+    }
 }
 
 /// A client id of the state machine's deduplication and its next sequence number.
@@ -126,6 +203,8 @@ impl Cluster {
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
             .await
             .map_err(|e| format!("cannot start Raft: {e}"))?;
+        let (proposals, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(batch_loop(raft.clone(), rx));
         let cluster = Arc::new(Cluster {
             raft,
             id,
@@ -135,6 +214,7 @@ impl Cluster {
             session_prefix: format!("{id}-{:016x}", random_u64()),
             next_session: AtomicU64::new(0),
             flag_lock: tokio::sync::Mutex::new(()),
+            proposals,
             settings,
         });
         let lowest = cluster.settings.peers.keys().next() == Some(&id);
@@ -303,16 +383,15 @@ impl Cluster {
             }
             let leader = self.leader();
             if leader == Some(self.id) {
-                let r =
-                    tokio::time::timeout_at(deadline, self.raft.client_write(req.clone())).await;
-                match r {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if self.proposals.send((req.clone(), tx)).is_err() {
+                    return Err(ApiError::internal());
+                }
+                match tokio::time::timeout_at(deadline, rx).await {
                     Err(_) => return Err(no_quorum("write")),
-                    Ok(Ok(done)) => return Ok(done.data),
-                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "a replicated write failed");
-                        return Err(ApiError::internal());
-                    }
+                    Ok(Ok(Proposed::Applied(r))) => return Ok(r),
+                    Ok(Ok(Proposed::NotLeader)) => {}
+                    Ok(Ok(Proposed::Failed) | Err(_)) => return Err(ApiError::internal()),
                 }
             } else if !forward {
                 return Err(not_leader());
