@@ -181,7 +181,10 @@ impl Cluster {
             cluster_name: "lsmkv".into(),
             heartbeat_interval: settings.heartbeat.as_millis() as u64,
             election_timeout_min: settings.election_timeout.as_millis() as u64,
-            election_timeout_max: 2 * settings.election_timeout.as_millis() as u64,
+            // 1.5x, not 2x: a follower refuses votes for election_timeout_max after it last heard
+            // the leader (openraft's leader lease), so a candidate's first timeout is always
+            // refused and the election takes two timeouts; a narrower range keeps that under 2 s.
+            election_timeout_max: settings.election_timeout.as_millis() as u64 * 3 / 2 + 1,
             install_snapshot_timeout: 10_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_logs),
             max_in_snapshot_log_to_keep: settings.snapshot_logs,

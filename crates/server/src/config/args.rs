@@ -132,7 +132,7 @@ pub struct ServerArgs {
     /// twice that without one.
     #[arg(long, env = "RAFT_HEARTBEAT_MS", default_value_t = 100, help_heading = REPLICATION)]
     pub raft_heartbeat_ms: u64,
-    /// Shortest election timeout (a random one up to twice this is used); above the heartbeat.
+    /// Shortest election timeout (a random one up to 1.5 times this is used); above the heartbeat.
     #[arg(long, env = "RAFT_ELECTION_TIMEOUT_MS", default_value_t = 500, help_heading = REPLICATION)]
     pub raft_election_timeout_ms: u64,
     /// Log entries applied between two snapshots; the log keeps as many before the last one (a

@@ -17,7 +17,7 @@ pub struct RaftSettings {
     pub write_timeout: Duration,
     /// RAFT_HEARTBEAT_MS.
     pub heartbeat: Duration,
-    /// RAFT_ELECTION_TIMEOUT_MS (the shortest; the longest is twice it).
+    /// RAFT_ELECTION_TIMEOUT_MS (the shortest; the longest is 1.5 times it).
     pub election_timeout: Duration,
     /// RAFT_SNAPSHOT_LOGS.
     pub snapshot_logs: u64,
