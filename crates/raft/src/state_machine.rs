@@ -176,17 +176,22 @@ impl StateMachineStore {
             let response = match entry.payload {
                 EntryPayload::Blank => Response {
                     log_index: index,
-                    error: None,
+                    ..Response::default()
                 },
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m));
                     Response {
                         log_index: index,
-                        error: None,
+                        ..Response::default()
                     }
                 }
                 EntryPayload::Normal(req) => {
-                    apply_request(db, &g, &mut batch, &mut dedup, index, &req)?
+                    let mut r = apply_request(db, &g, &mut batch, &mut dedup, index, &req)?;
+                    for sub in &req.batch {
+                        let s = apply_request(db, &g, &mut batch, &mut dedup, index, sub)?;
+                        r.batch.push(s);
+                    }
+                    r
                 }
             };
             responses.push(response);
@@ -234,6 +239,7 @@ fn apply_request(
                         "stale request: client {:?} sequence {} is below its last applied {}",
                         req.client, req.seq, prev.seq
                     )),
+                    ..Response::default()
                 });
             }
         }
@@ -248,6 +254,7 @@ fn apply_request(
     let response = Response {
         log_index: index,
         error,
+        batch: Vec::new(),
     };
     if !req.client.is_empty() {
         dedup.insert(

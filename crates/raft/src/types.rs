@@ -118,6 +118,13 @@ pub struct Request {
     pub seq: u64,
     /// The writes, applied atomically in this order.
     pub ops: Vec<Op>,
+    /// Further requests carried by the same log entry (group commit: a leader proposes the
+    /// requests that arrive together as one entry, one log append and one fsync for all). Each
+    /// is applied after this one's ops, in order, with its own deduplication, as if it had its own
+    /// entry; their responses are [`Response::batch`], in the same order. Nested `batch`es are
+    /// ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<Request>,
 }
 
 impl Request {
@@ -127,6 +134,18 @@ impl Request {
             client: client.into(),
             seq,
             ops,
+            batch: Vec::new(),
+        }
+    }
+
+    /// One request carrying `requests` (see [`Request::batch`]): no ops, no deduplication of its
+    /// own.
+    pub fn group(requests: Vec<Request>) -> Request {
+        Request {
+            client: String::new(),
+            seq: 0,
+            ops: Vec::new(),
+            batch: requests,
         }
     }
 }
@@ -142,6 +161,9 @@ pub struct Response {
     /// refused the same way on every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The responses of the requests in [`Request::batch`], in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<Response>,
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The adapter beyond openraft's suite: the log, vote and state machine survive a reopen; a
 //! (client, seq) applied twice takes effect once and answers the stored response; user keyspaces
 //! stay apart from each other and from the adapter's own; a snapshot built on one node installs on
-//! another (replacing its state) and survives a reopen there.
+//! another (replacing its state) and survives a reopen there; a group of requests in one entry
+//! applies each with its own deduplication.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -129,7 +130,7 @@ async fn a_request_applied_twice_takes_effect_once() {
         r[0],
         Response {
             log_index: 1,
-            error: None
+            ..Response::default()
         }
     );
     // The retry of a's request, committed again at index 3 (e.g. resent after a leader change).
@@ -386,4 +387,48 @@ async fn snapshots_keep_time_to_live() {
         "a plain put clears the expiry"
     );
     assert!(expiry.get("plain").unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_group_applies_each_request_with_its_own_deduplication() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, _log, mut sm) = open(dir.path());
+    let a1 = Request::new("client-a", 1, vec![put(None, "a", "1")]);
+    let b1 = Request::new("client-b", 1, vec![put(Some("ks"), "b", "1")]);
+    let bad = Request::new("client-c", 1, vec![put(Some(""), "c", "1")]);
+    let r = sm
+        .apply(vec![entry(
+            1,
+            Request::group(vec![a1.clone(), b1.clone(), bad]),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].batch.len(), 3, "one response per request, in order");
+    assert_eq!(r[0].batch[0].error, None);
+    assert_eq!(r[0].batch[1].error, None);
+    assert!(
+        r[0].batch[2].error.is_some(),
+        "a refused request refuses alone"
+    );
+    assert_eq!(get(&sm, None, "a").as_deref(), Some("1"));
+    assert_eq!(get(&sm, Some("ks"), "b").as_deref(), Some("1"));
+    // A retry of a grouped request alone (or in another group, or twice in one group) takes
+    // effect once and answers the stored response.
+    let a2 = Request::new("client-a", 2, vec![put(None, "a", "2")]);
+    let again = sm
+        .apply(vec![
+            entry(2, a1),
+            entry(3, Request::group(vec![b1, a2.clone(), a2])),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again[0], r[0].batch[0]);
+    assert_eq!(again[1].batch[0], r[0].batch[1]);
+    assert_eq!(again[1].batch[1], again[1].batch[2]);
+    assert_eq!(again[1].batch[1].log_index, 3);
+    assert_eq!(get(&sm, None, "a").as_deref(), Some("2"));
+    // The JSON of a lone request has no batch field (the log of older nodes reads the same).
+    let json = serde_json::to_string(&Request::new("x", 1, vec![])).unwrap();
+    assert!(!json.contains("batch"), "{json}");
 }

@@ -93,6 +93,9 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
         state: state.clone(),
         deadline: tokio::time::Instant::now() + state.cfg.request_timeout(),
     };
+    if let Some(e) = handlers::refused_in_cluster(&ctx, route) {
+        return (route, handlers::error_response(&e));
+    }
     let result = match routed {
         Routed::NotFound => Err(ApiError::not_found("no such route")),
         Routed::MethodNotAllowed(allow) => {
@@ -104,6 +107,7 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>) -> (RouteId, Re
                 .insert(ALLOW, HeaderValue::from_static(allow));
             return (route, r);
         }
+        Routed::Route(id, _) if id.is_cluster() => handlers::cluster_route(&ctx, id, req).await,
         Routed::Route(id, params) => match id.key_op() {
             Some(op) => handlers::key_route(&ctx, op, params, req).await,
             None => {

@@ -8,6 +8,7 @@ use hyper::StatusCode;
 /// Every `code` the server puts in an error body, with its status (the README's table).
 pub const CODES: &[(&str, u16)] = &[
     ("bad_request", 400),
+    ("not_replicated", 400),
     ("range_required", 400),
     ("unauthorized", 401),
     ("keyspace_reserved", 403),
@@ -32,6 +33,8 @@ pub const CODES: &[(&str, u16)] = &[
     ("write_stalled", 503),
     ("index_building", 503),
     ("too_many_watchers", 503),
+    ("no_quorum", 503),
+    ("not_leader", 503),
 ];
 
 /// An error response.

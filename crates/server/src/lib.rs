@@ -28,6 +28,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod cluster;
 pub mod config;
 mod conn_io;
 mod dispatch;

@@ -60,6 +60,14 @@ pub enum RouteId {
     DeleteIndex,
     Watch,
     KsWatch,
+    /// `GET /cluster` (a node of a replicated cluster).
+    Cluster,
+    RaftAppend,
+    RaftVote,
+    RaftSnapshot,
+    RaftWrite,
+    RaftReadIndex,
+    RaftState,
     /// No route matched (404) or the method is not allowed (405).
     Unmatched,
 }
@@ -118,7 +126,7 @@ impl KeyOp {
 }
 
 impl RouteId {
-    pub const ALL: [RouteId; 44] = [
+    pub const ALL: [RouteId; 51] = [
         RouteId::Health,
         RouteId::Metrics,
         RouteId::PostKey,
@@ -162,6 +170,13 @@ impl RouteId {
         RouteId::DeleteIndex,
         RouteId::Watch,
         RouteId::KsWatch,
+        RouteId::Cluster,
+        RouteId::RaftAppend,
+        RouteId::RaftVote,
+        RouteId::RaftSnapshot,
+        RouteId::RaftWrite,
+        RouteId::RaftReadIndex,
+        RouteId::RaftState,
         RouteId::Unmatched,
     ];
 
@@ -186,6 +201,21 @@ impl RouteId {
             R::DeleteRange | R::KsDeleteRange => KeyOp::DeleteRange,
             _ => return None,
         })
+    }
+
+    /// Whether it is `GET /cluster` or a `/raft/` route.
+    pub fn is_cluster(self) -> bool {
+        use RouteId as R;
+        matches!(
+            self,
+            R::Cluster
+                | R::RaftAppend
+                | R::RaftVote
+                | R::RaftSnapshot
+                | R::RaftWrite
+                | R::RaftReadIndex
+                | R::RaftState
+        )
     }
 
     /// Metric label.
@@ -234,6 +264,13 @@ impl RouteId {
             RouteId::DeleteIndex => "DELETE /indexes/{name}",
             RouteId::Watch => "GET /watch",
             RouteId::KsWatch => "GET /keyspaces/{ks}/watch",
+            RouteId::Cluster => "GET /cluster",
+            RouteId::RaftAppend => "POST /raft/append",
+            RouteId::RaftVote => "POST /raft/vote",
+            RouteId::RaftSnapshot => "POST /raft/snapshot",
+            RouteId::RaftWrite => "POST /raft/write",
+            RouteId::RaftReadIndex => "POST /raft/read_index",
+            RouteId::RaftState => "POST /raft/state",
             RouteId::Unmatched => "unmatched",
         }
     }
@@ -297,6 +334,13 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/admin/flush" => one("POST", &Method::POST, R::AdminFlush),
         "/admin/checkpoint" => one("POST", &Method::POST, R::AdminCheckpoint),
         "/watch" => one("GET", &Method::GET, R::Watch),
+        "/cluster" => one("GET", &Method::GET, R::Cluster),
+        "/raft/append" => one("POST", &Method::POST, R::RaftAppend),
+        "/raft/vote" => one("POST", &Method::POST, R::RaftVote),
+        "/raft/snapshot" => one("POST", &Method::POST, R::RaftSnapshot),
+        "/raft/write" => one("POST", &Method::POST, R::RaftWrite),
+        "/raft/read_index" => one("POST", &Method::POST, R::RaftReadIndex),
+        "/raft/state" => one("POST", &Method::POST, R::RaftState),
         "/keyspaces" => match *method {
             Method::GET | Method::HEAD => plain(R::ListKeyspaces),
             Method::POST => plain(R::PostKeyspace),

@@ -146,12 +146,23 @@ where
             dir.display()
         )
     })?;
-    let state = AppState::new(db.clone(), cfg).map_err(|e| {
+    let mut state = AppState::new(db.clone(), cfg).map_err(|e| {
         format!(
             "cannot open the keyspaces and indexes of {}: {e}",
             dir.display()
         )
     })?;
+    if let Some(settings) = state.cfg.raft.clone() {
+        db.keyspace(crate::handlers::EMPTY)
+            .map_err(|e| format!("cannot create the server's keyspaces: {e}"))?;
+        let token = state.cfg.api_token().map(str::to_string);
+        let cluster = rt.block_on(crate::cluster::Cluster::start(
+            &db,
+            settings,
+            token.as_deref(),
+        ))?;
+        state.cluster = Some(cluster);
+    }
     tracing::info!(addr = %local, data_dir = %dir.display(), "lsmkv-server listening on {local}");
     let grace = Duration::from_millis(state.cfg.server.shutdown_grace_ms);
     let state = Arc::new(state);
@@ -163,6 +174,9 @@ where
     };
     ready(local);
     rt.block_on(serve(listener, state.clone(), stop));
+    if let Some(cluster) = &state.cluster {
+        rt.block_on(cluster.shutdown());
+    }
     // Requests are finished (or dropped after the grace period): make every acknowledged write
     // durable, then wait for stray blocking tasks before closing.
     let synced = db.sync();

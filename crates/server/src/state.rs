@@ -27,6 +27,8 @@ pub struct AppState {
     pub started: Instant,
     /// The open `/watch` streams.
     pub watchers: std::sync::Arc<Watchers>,
+    /// This node of the replicated cluster (RAFT_NODE_ID); `None`: a single-node server.
+    pub cluster: Option<std::sync::Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             flag_lock: parking_lot::Mutex::new(()),
             started: Instant::now(),
             watchers: Default::default(),
+            cluster: None,
         })
     }
 }

@@ -86,6 +86,7 @@ fn help_lists_every_variable() {
         "Compaction",
         "Advanced tuning",
         "Monitoring",
+        "Replication",
     ] {
         assert!(help.contains(group), "--help lacks group {group}");
     }
@@ -108,6 +109,9 @@ fn bad_values_stop_startup_naming_the_variable() {
         ("LOG_FORMAT", "xml", "json"),
         ("BLOCK_SIZE", "huge", "byte size"),
         ("COMPACTION_STRATEGY", "random", "leveled"),
+        ("RAFT_PEERS", "1=127.0.0.1", "host:port"),
+        ("RAFT_NODE_ID", "x", "positive integer"),
+        ("RAFT_ELECTION_TIMEOUT_MS", "10", "RAFT_HEARTBEAT_MS"),
     ] {
         let out = cmd(dir.path(), &[(k, v), ("DATA_DIR", "d")])
             .output()

@@ -4,7 +4,7 @@ use clap::{ArgAction, Args};
 
 use lsmkv::Options;
 
-use super::vars::{ADVANCED, HTTP, MONITORING};
+use super::vars::{ADVANCED, HTTP, MONITORING, REPLICATION};
 
 fn size(s: &str) -> Result<usize, String> {
     let n = Options::parse_size(s)?;
@@ -117,4 +117,26 @@ pub struct ServerArgs {
     /// Requests slower than this are logged at WARN (and counted); 0 disables.
     #[arg(long, env = "SLOW_REQUEST_MS", default_value_t = 1000, help_heading = MONITORING)]
     pub slow_request_ms: u64,
+    /// This node's id in the replicated cluster (a positive integer listed in RAFT_PEERS); empty =
+    /// single-node server.
+    #[arg(long, env = "RAFT_NODE_ID", default_value = "", help_heading = REPLICATION)]
+    pub raft_node_id: String,
+    /// Every node of the cluster as id=host:port, comma-separated, each node's own HTTP address
+    /// (1=127.0.0.1:8081,2=127.0.0.1:8082,3=127.0.0.1:8083); the same on every node.
+    #[arg(long, env = "RAFT_PEERS", default_value = "", help_heading = REPLICATION)]
+    pub raft_peers: String,
+    /// How long a replicated write waits for a leader and a quorum before 503 `no_quorum`.
+    #[arg(long, env = "RAFT_WRITE_TIMEOUT_MS", default_value_t = 5_000, help_heading = REPLICATION)]
+    pub raft_write_timeout_ms: u64,
+    /// Leader heartbeat interval; followers start an election after RAFT_ELECTION_TIMEOUT_MS to
+    /// twice that without one.
+    #[arg(long, env = "RAFT_HEARTBEAT_MS", default_value_t = 100, help_heading = REPLICATION)]
+    pub raft_heartbeat_ms: u64,
+    /// Shortest election timeout (a random one up to 1.5 times this is used); above the heartbeat.
+    #[arg(long, env = "RAFT_ELECTION_TIMEOUT_MS", default_value_t = 500, help_heading = REPLICATION)]
+    pub raft_election_timeout_ms: u64,
+    /// Log entries applied between two snapshots; the log keeps as many before the last one (a
+    /// follower further behind catches up through a snapshot install).
+    #[arg(long, env = "RAFT_SNAPSHOT_LOGS", default_value_t = 10_000, help_heading = REPLICATION)]
+    pub raft_snapshot_logs: u64,
 }

@@ -1,4 +1,4 @@
-//! Server configuration: command-line flags and environment variables, in five groups.
+//! Server configuration: command-line flags and environment variables, in six groups.
 //!
 //! Precedence: flag > environment variable > `.env` (the binary loads it with dotenvy before
 //! parsing, without overriding variables already set) > built-in default. Every variable has a
@@ -16,6 +16,7 @@
 
 mod args;
 mod command;
+mod raft;
 mod vars;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use lsmkv::Options;
 
 pub use args::{LogFormat, ServerArgs};
 pub use command::command;
+pub use raft::RaftSettings;
 pub use vars::{ENGINE_VARS, EngineVar};
 
 /// The complete, validated configuration of a server.
@@ -34,6 +36,8 @@ pub use vars::{ENGINE_VARS, EngineVar};
 pub struct ServerConfig {
     pub server: ServerArgs,
     pub engine: Options,
+    /// The replicated mode's settings; `None`: a single-node server.
+    pub raft: Option<RaftSettings>,
 }
 
 impl ServerConfig {
@@ -78,10 +82,28 @@ impl ServerConfig {
     /// The server's values from the derive struct, the engine's through
     /// [`Options::from_lookup`], then the range checks of `validate`.
     fn from_matches(m: &ArgMatches) -> Result<ServerConfig, ConfigError> {
-        let server = ServerArgs::from_arg_matches(m).map_err(ConfigError::Clap)?;
+        let mut server = ServerArgs::from_arg_matches(m).map_err(ConfigError::Clap)?;
         let engine = Options::from_lookup(&|k| m.try_get_one::<String>(k).ok().flatten().cloned())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let cfg = ServerConfig { server, engine };
+        let raft = raft::settings(&server).map_err(ConfigError::Invalid)?;
+        if let Some(r) = &raft {
+            // A node listens on its own RAFT_PEERS address unless SERVER_HOST / SERVER_PORT say
+            // otherwise.
+            let defaulted =
+                |id| m.value_source(id) == Some(clap::parser::ValueSource::DefaultValue);
+            let own = r.own_socket().map_err(ConfigError::Invalid)?;
+            if defaulted("server_port") {
+                server.server_port = own.port();
+                if defaulted("server_host") {
+                    server.server_host = own.ip().to_string();
+                }
+            }
+        }
+        let cfg = ServerConfig {
+            server,
+            engine,
+            raft,
+        };
         cfg.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
@@ -198,6 +220,12 @@ impl ServerConfig {
             "metrics_enabled": s.metrics_enabled,
             "access_log": s.access_log,
             "slow_request_ms": s.slow_request_ms,
+            "raft_node_id": self.raft.as_ref().map(|r| r.id),
+            "raft_peers": self.raft.as_ref().map(|r| &r.peers),
+            "raft_write_timeout_ms": s.raft_write_timeout_ms,
+            "raft_heartbeat_ms": s.raft_heartbeat_ms,
+            "raft_election_timeout_ms": s.raft_election_timeout_ms,
+            "raft_snapshot_logs": s.raft_snapshot_logs,
         })
     }
 }

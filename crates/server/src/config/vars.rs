@@ -8,6 +8,8 @@ pub(super) const COMPACTION: &str = "Compaction";
 pub(super) const ADVANCED: &str = "Advanced tuning";
 pub(super) const HTTP: &str = "Server HTTP";
 pub(super) const MONITORING: &str = "Monitoring";
+/// `--help` group of the replicated mode's variables.
+pub(super) const REPLICATION: &str = "Replication";
 
 /// One engine variable: name (also the clap id), flag, `--help` group, default, meaning.
 pub struct EngineVar {

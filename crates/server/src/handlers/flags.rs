@@ -7,16 +7,31 @@ use hyper::StatusCode;
 use hyper::body::Incoming;
 use serde_json::{Value as Json, json};
 
+use lsmkv::Keyspace;
+
 use super::context::{Ctx, Resp, json_response};
 use crate::errors::ApiError;
 use crate::json;
+use crate::layout::FLAGS;
 
-fn flag_json(id: &[u8], enabled: bool, version: u64) -> Json {
+/// The keyspace the flags are read from: the server's own, or on a node of a replicated cluster
+/// the replicated one, after the linearizable read barrier.
+async fn flags_keyspace(ctx: &Ctx) -> Result<Keyspace, ApiError> {
+    match &ctx.state.cluster {
+        None => Ok(ctx.state.flags.clone()),
+        Some(cluster) => {
+            cluster.linearize().await?;
+            super::replicated::replicated_keyspace(ctx, cluster, Some(FLAGS))
+        }
+    }
+}
+
+pub(super) fn flag_json(id: &[u8], enabled: bool, version: u64) -> Json {
     json!({ "id": String::from_utf8_lossy(id), "enabled": enabled, "version": version })
 }
 
 /// Decodes a stored flag value.
-fn read_flag(raw: &[u8]) -> Result<(bool, u64), ApiError> {
+pub(super) fn read_flag(raw: &[u8]) -> Result<(bool, u64), ApiError> {
     let v: Json = serde_json::from_slice(raw).map_err(|e| {
         tracing::error!(error = %e, "stored feature flag is not valid JSON");
         ApiError::internal()
@@ -33,7 +48,7 @@ fn read_flag(raw: &[u8]) -> Result<(bool, u64), ApiError> {
     }
 }
 
-fn check_flag_id(id: &[u8]) -> Result<(), ApiError> {
+pub(super) fn check_flag_id(id: &[u8]) -> Result<(), ApiError> {
     json::check_key(id).map_err(|e| ApiError::bad_request(e.message.replace("key", "flag id")))?;
     if std::str::from_utf8(id).is_err() {
         return Err(ApiError::bad_request("flag id must be UTF-8"));
@@ -42,8 +57,9 @@ fn check_flag_id(id: &[u8]) -> Result<(), ApiError> {
 }
 
 pub async fn list_features(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let ks = flags_keyspace(ctx).await?;
     let flags = ctx
-        .in_keyspace(&ctx.state.flags, |ks| {
+        .in_keyspace(&ks, |ks| {
             let mut out = Vec::new();
             for kv in ks.range::<&[u8], _>(..) {
                 let (k, v) = kv?;
@@ -63,9 +79,8 @@ pub async fn list_features(ctx: &Ctx) -> Result<Resp, ApiError> {
 pub async fn get_feature(ctx: &Ctx, id: Vec<u8>) -> Result<Resp, ApiError> {
     check_flag_id(&id)?;
     let k = id.clone();
-    let found = ctx
-        .in_keyspace(&ctx.state.flags, move |ks| Ok(ks.get(&k)?))
-        .await?;
+    let ks = flags_keyspace(ctx).await?;
+    let found = ctx.in_keyspace(&ks, move |ks| Ok(ks.get(&k)?)).await?;
     match found {
         None => Err(ApiError::not_found("feature flag not found")),
         Some(v) => {
@@ -89,6 +104,9 @@ pub async fn post_feature(
     req: Request<Incoming>,
     id: Vec<u8>,
 ) -> Result<Resp, ApiError> {
+    if let Some(cluster) = ctx.state.cluster.clone() {
+        return super::replicated::post_feature(ctx, &cluster, req, id).await;
+    }
     check_flag_id(&id)?;
     let v = ctx.json_body(req).await?;
     let (enabled, expected) = json::flag_update(&v)?;

@@ -77,6 +77,9 @@ pub async fn key_route(
     params: Params,
     req: Request<Incoming>,
 ) -> Result<Resp, ApiError> {
+    if let Some(cluster) = &ctx.state.cluster {
+        return super::replicated::key_route(ctx, cluster, op, params, req).await;
+    }
     let ks = resolve(ctx, params.keyspace)?;
     if op.writes() && !layout::writable_by_key_routes(ks.name()) {
         let why = if ks.name() == FLAGS {

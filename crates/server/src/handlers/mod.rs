@@ -14,6 +14,7 @@ mod keyspaces;
 mod listing;
 mod precondition;
 mod range_delete;
+mod replicated;
 pub(crate) mod watch;
 
 pub(crate) use admin::{health, metrics, stats};
@@ -24,4 +25,5 @@ pub(crate) use indexes::{delete_index, list_indexes, post_index, query_index};
 pub(crate) use keyspaces::{
     delete_keyspace, get_keyspace, key_route, list_keyspaces, post_keyspace, put_keyspace,
 };
+pub(crate) use replicated::{EMPTY, cluster_route, refused_in_cluster};
 pub(crate) use watch::{Watchers, watch};

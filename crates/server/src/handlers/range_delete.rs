@@ -25,7 +25,7 @@ fn range_required(message: &str) -> ApiError {
 }
 
 /// The range a `DELETE /keys` request deletes (see the module's rules).
-fn deleted_range(q: &Query) -> Result<Requested, ApiError> {
+pub(super) fn deleted_range(q: &Query) -> Result<Requested, ApiError> {
     let all = q.flag("all")?;
     let requested = match listing::requested(q)? {
         Some(r) => r,
