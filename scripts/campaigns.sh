@@ -28,6 +28,8 @@ BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/examples/campaign"
 OPS=$((SECS * 100))
 [ "$OPS" -gt 100000 ] && OPS=100000
 
+# The evidence directory: a fresh clone has no target/campaigns yet.
+mkdir -p target/campaigns
 status=0
 summaries=()
 for c in "${CAMPAIGNS[@]}"; do
