@@ -30,6 +30,32 @@ pub(super) fn flag_json(id: &[u8], enabled: bool, version: u64) -> Json {
     json!({ "id": String::from_utf8_lossy(id), "enabled": enabled, "version": version })
 }
 
+/// The update of a flag at version `current` (0: absent) to `enabled`, checked against the
+/// client's `expected` version: the new version and the value to store, or 409 with
+/// `current_version` when `expected` is stale.
+pub(super) fn next_flag(
+    current: u64,
+    expected: Option<u64>,
+    enabled: bool,
+) -> Result<(u64, Vec<u8>), ApiError> {
+    if let Some(expected) = expected
+        && current != expected
+    {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            format!("version conflict: the flag is at version {current}, not {expected}"),
+        );
+        e.extra = Some(json!({ "current_version": current }));
+        return Err(e);
+    }
+    let next = current
+        .checked_add(1)
+        .ok_or_else(|| ApiError::bad_request("flag version overflow"))?;
+    let stored = json!({ "enabled": enabled, "version": next });
+    let value = serde_json::to_vec(&stored).map_err(|_| ApiError::internal())?;
+    Ok((next, value))
+}
+
 /// Decodes a stored flag value.
 pub(super) fn read_flag(raw: &[u8]) -> Result<(bool, u64), ApiError> {
     let v: Json = serde_json::from_slice(raw).map_err(|e| {
@@ -119,24 +145,8 @@ pub async fn post_feature(
                 None => 0,
                 Some(raw) => read_flag(&raw)?.1,
             };
-            if let Some(expected) = expected
-                && current != expected
-            {
-                let mut e = ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("version conflict: the flag is at version {current}, not {expected}"),
-                );
-                e.extra = Some(json!({ "current_version": current }));
-                return Err(e);
-            }
-            let next = current
-                .checked_add(1)
-                .ok_or_else(|| ApiError::bad_request("flag version overflow"))?;
-            let stored = json!({ "enabled": enabled, "version": next });
-            ks.put(
-                &k,
-                serde_json::to_vec(&stored).map_err(|_| ApiError::internal())?,
-            )?;
+            let (next, value) = next_flag(current, expected, enabled)?;
+            ks.put(&k, value)?;
             let status = if current == 0 {
                 StatusCode::CREATED
             } else {

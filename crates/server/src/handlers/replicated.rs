@@ -330,21 +330,7 @@ pub async fn post_feature(
             Some(raw) => Ok(flags::read_flag(&raw)?.1),
         })
         .await?;
-    if let Some(expected) = expected
-        && current != expected
-    {
-        let mut e = ApiError::new(
-            StatusCode::CONFLICT,
-            format!("version conflict: the flag is at version {current}, not {expected}"),
-        );
-        e.extra = Some(json!({ "current_version": current }));
-        return Err(e);
-    }
-    let next = current
-        .checked_add(1)
-        .ok_or_else(|| ApiError::bad_request("flag version overflow"))?;
-    let stored = json!({ "enabled": enabled, "version": next });
-    let value = serde_json::to_vec(&stored).map_err(|_| ApiError::internal())?;
+    let (next, value) = flags::next_flag(current, expected, enabled)?;
     propose(
         cluster,
         vec![put(&Some(FLAGS.to_string()), id.clone(), value, None)],
