@@ -4,8 +4,12 @@
 //! a fifth client sends hostile input (garbage, oversized headers and bodies, bad encodings,
 //! truncated bodies, bad JSON) that must get a 4xx or a closed connection, never a 5xx or a
 //! dead server. Every interval (a tenth of the run, at least 5 s) it records the p99 latency of
-//! the load and the server's RSS (`/proc/<pid>/status`). Counted: requests, errors (5xx, I/O
-//! errors and wrong answers in the load; 5xx or no server in the hostile part).
+//! the load, the server's RSS split into anonymous and file-backed (`/proc/<pid>/status`) and the
+//! engine's own account of its memory (`GET /stats/memory`: memtables, block cache, pinned index
+//! and filters). The server runs with a 4 MiB memtable and an 8 MiB block cache, so a run of
+//! minutes goes through many flushes and compactions and its memory must level off within the
+//! run. Counted: requests, errors (5xx, I/O errors and wrong answers in the load; 5xx or no
+//! server in the hostile part).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -32,6 +36,9 @@ fn start_server(run: &Run) -> Result<(Child, SocketAddr), String> {
         .env("DATA_DIR", &data)
         .env("SERVER_PORT", "0")
         .env("LOG_LEVEL", "warn")
+        // Small buffers: many flush and compaction cycles in a run of minutes.
+        .env("MEMTABLE_MAX_SIZE", "4MiB")
+        .env("BLOCK_CACHE_SIZE_MB", "8")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -57,19 +64,37 @@ fn start_server(run: &Run) -> Result<(Child, SocketAddr), String> {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")?
+/// The server's resident memory (KiB) from `/proc/<pid>/status`: total, anonymous, file-backed.
+fn rss_kib(pid: u32) -> [u64; 3] {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(name)?
                     .split_whitespace()
                     .next()?
                     .parse()
                     .ok()
             })
+            .unwrap_or(0)
+    };
+    [field("VmRSS:"), field("RssAnon:"), field("RssFile:")]
+}
+
+/// The engine's own account of its memory (`GET /stats/memory`, `memory.total_bytes`), in KiB.
+fn engine_kib(addr: SocketAddr) -> u64 {
+    let body = connect(addr)
+        .and_then(|(mut s, mut r)| {
+            s.write_all(&request("GET", "/stats/memory", b""))?;
+            read_response(&mut r)
         })
-        .unwrap_or(0)
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["memory"]["total_bytes"].as_u64())
+        .map_or(0, |b| b / 1024)
 }
 
 /// One response: status (0: the connection closed first) and body.
@@ -333,6 +358,7 @@ pub fn run(run: &mut Run) {
     }
     let interval = (run.budget.left() / 10).max(Duration::from_secs(5));
     let (mut rss, mut p99s) = (vec![rss_kib(pid)], Vec::new());
+    let mut engine = vec![engine_kib(addr)];
     let mut intervals = 0u64;
     // At least one interval, however short the budget.
     while intervals == 0 || run.budget.more(intervals) {
@@ -344,11 +370,14 @@ pub fn run(run: &mut Run) {
             .unwrap_or_default();
         let (n, p) = (lat.len(), p99(lat));
         p99s.push(p);
-        rss.push(rss_kib(pid));
+        let [total, anon, file] = rss_kib(pid);
+        rss.push([total, anon, file]);
+        engine.push(engine_kib(addr));
         intervals += 1;
         run.log(format!(
-            "interval {intervals}: {n} requests, p99 {p} us, rss {} KiB",
-            rss.last().copied().unwrap_or(0)
+            "interval {intervals}: {n} requests, p99 {p} us, rss {total} KiB \
+             (anon {anon}, file {file}), engine {} KiB",
+            engine.last().copied().unwrap_or(0)
         ));
         if matches!(child.try_wait(), Ok(Some(_))) {
             run.fail("the server exited during the run");
@@ -361,6 +390,18 @@ pub fn run(run: &mut Run) {
     }
     let _ = child.kill();
     let _ = child.wait();
+    report(run, &st, &rss, &engine, &p99s, intervals);
+}
+
+/// Puts the run's counts and per-interval figures into the summary; fails the run on any error.
+fn report(
+    run: &mut Run,
+    st: &Stats,
+    rss: &[[u64; 3]],
+    engine: &[u64],
+    p99s: &[u32],
+    intervals: u64,
+) {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
     run.set("requests", g(&st.requests));
     run.set("errors", g(&st.errors));
@@ -368,9 +409,13 @@ pub fn run(run: &mut Run) {
     run.set("hostile_inputs", g(&st.hostile));
     run.set("hostile_errors", g(&st.hostile_errors));
     run.set("intervals", intervals);
-    run.set("rss_start_kib", rss.first().copied().unwrap_or(0));
-    run.set("rss_end_kib", rss.last().copied().unwrap_or(0));
-    run.figure("rss_kib_per_interval", serde_json::json!(rss));
+    let col = |i: usize| rss.iter().map(|r| r[i]).collect::<Vec<_>>();
+    run.set("rss_start_kib", rss.first().map_or(0, |r| r[0]));
+    run.set("rss_end_kib", rss.last().map_or(0, |r| r[0]));
+    run.figure("rss_kib_per_interval", serde_json::json!(col(0)));
+    run.figure("rss_anon_kib_per_interval", serde_json::json!(col(1)));
+    run.figure("rss_file_kib_per_interval", serde_json::json!(col(2)));
+    run.figure("engine_memory_kib_per_interval", serde_json::json!(engine));
     run.figure("p99_us_per_interval", serde_json::json!(p99s));
     let firsts = st
         .first_errors
