@@ -53,43 +53,52 @@ impl Arena {
     }
 
     /// `a ++ b`, copied into the arena.
+    #[cfg(test)]
     fn copy(&self, a: &[u8], b: &[u8]) -> Bytes {
-        let need = a.len() + b.len();
-        let mut g = self.chunk.lock();
-        let (chunk, size) = &mut *g;
-        if need > *size / 4 && need > ARENA_FIRST_CHUNK / 4 {
-            let mut own = Vec::with_capacity(need);
-            own.extend_from_slice(a);
-            own.extend_from_slice(b);
-            return Bytes::from(own);
-        }
-        if chunk.capacity() - chunk.len() < need {
-            *size = (*size * 2).min(ARENA_MAX_CHUNK);
-            *chunk = bytes::BytesMut::with_capacity(*size);
-        }
-        chunk.extend_from_slice(a);
-        chunk.extend_from_slice(b);
-        chunk.split().freeze()
+        arena_copy(&mut self.chunk.lock(), a, b)
     }
+}
+
+/// `a ++ b`, copied into the arena's current chunk `g` (locked by the caller, once for many
+/// entries).
+fn arena_copy(g: &mut (bytes::BytesMut, usize), a: &[u8], b: &[u8]) -> Bytes {
+    let need = a.len() + b.len();
+    let (chunk, size) = g;
+    if need > *size / 4 && need > ARENA_FIRST_CHUNK / 4 {
+        let mut own = Vec::with_capacity(need);
+        own.extend_from_slice(a);
+        own.extend_from_slice(b);
+        return Bytes::from(own);
+    }
+    if chunk.capacity() - chunk.len() < need {
+        *size = (*size * 2).min(ARENA_MAX_CHUNK);
+        *chunk = bytes::BytesMut::with_capacity(*size);
+    }
+    chunk.extend_from_slice(a);
+    chunk.extend_from_slice(b);
+    chunk.split().freeze()
 }
 
 /// Bytes of each key kept inline in the skiplist node, so that most comparisons while searching
 /// resolve without following a pointer to the key's allocation (a cache miss per node visited).
 const PREFIX: usize = 16;
 
-fn make_prefix(key: &[u8]) -> [u8; PREFIX] {
+/// The first `PREFIX` bytes of `key`, zero padded, as a big-endian number: numbers compare as
+/// the byte strings do, so a prefix comparison is one 128-bit comparison, with no byte swapping
+/// at search time.
+fn make_prefix(key: &[u8]) -> u128 {
     let mut p = [0u8; PREFIX];
     let n = key.len().min(PREFIX);
     if let (Some(dst), Some(src)) = (p.get_mut(..n), key.get(..n)) {
         dst.copy_from_slice(src);
     }
-    p
+    u128::from_be_bytes(p)
 }
 
 /// An internal key as the skiplist stores it.
 struct MemKey {
-    /// The first `PREFIX` bytes of the user key, zero padded.
-    prefix: [u8; PREFIX],
+    /// [`make_prefix`] of the user key.
+    prefix: u128,
     /// `user_key ++ value`.
     data: Bytes,
     key_len: usize,
@@ -102,32 +111,34 @@ impl MemKey {
     }
 }
 
-/// What the skiplist is searched with: anything that can present a (user key, trailer).
+/// What comparisons read of a key: its prefix, the whole user key and the trailer.
+#[derive(Clone, Copy)]
+struct KeyRef<'a> {
+    prefix: u128,
+    key: &'a [u8],
+    trailer: u64,
+}
+
+/// What the skiplist is searched with: anything that can present a (user key, trailer). One call
+/// gives everything a comparison needs (the skiplist compares through `dyn KeyView`, so each
+/// method call is an indirect call).
 trait KeyView {
-    fn prefix(&self) -> &[u8; PREFIX];
-    fn key_len(&self) -> usize;
-    fn user_key(&self) -> &[u8];
-    fn trailer(&self) -> u64;
+    fn key_ref(&self) -> KeyRef<'_>;
 }
 
 impl KeyView for MemKey {
-    fn prefix(&self) -> &[u8; PREFIX] {
-        &self.prefix
-    }
-    fn key_len(&self) -> usize {
-        self.key_len
-    }
-    fn user_key(&self) -> &[u8] {
-        MemKey::user_key(self)
-    }
-    fn trailer(&self) -> u64 {
-        self.trailer
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            prefix: self.prefix,
+            key: self.user_key(),
+            trailer: self.trailer,
+        }
     }
 }
 
 /// A search key.
 struct Probe<'a> {
-    prefix: [u8; PREFIX],
+    prefix: u128,
     key: &'a [u8],
     trailer: u64,
 }
@@ -143,42 +154,39 @@ impl<'a> Probe<'a> {
 }
 
 impl KeyView for Probe<'_> {
-    fn prefix(&self) -> &[u8; PREFIX] {
-        &self.prefix
-    }
-    fn key_len(&self) -> usize {
-        self.key.len()
-    }
-    fn user_key(&self) -> &[u8] {
-        self.key
-    }
-    fn trailer(&self) -> u64 {
-        self.trailer
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            prefix: self.prefix,
+            key: self.key,
+            trailer: self.trailer,
+        }
     }
 }
 
 /// Internal-key order (user key ascending, trailer descending), comparing the inline prefixes
 /// first and the rest of the keys only when the prefixes tie.
-fn cmp_views<A: KeyView + ?Sized, B: KeyView + ?Sized>(a: &A, b: &B) -> Ordering {
-    let (al, bl) = (a.key_len(), b.key_len());
+#[inline]
+fn cmp_refs(a: &KeyRef<'_>, b: &KeyRef<'_>) -> Ordering {
+    let (al, bl) = (a.key.len(), b.key.len());
     let by_key = if al >= PREFIX && bl >= PREFIX {
-        match u128::from_be_bytes(*a.prefix()).cmp(&u128::from_be_bytes(*b.prefix())) {
+        match a.prefix.cmp(&b.prefix) {
             Ordering::Equal if al == PREFIX && bl == PREFIX => Ordering::Equal,
             Ordering::Equal => {
-                let ar = a.user_key().get(PREFIX..).unwrap_or_default();
-                let br = b.user_key().get(PREFIX..).unwrap_or_default();
+                let ar = a.key.get(PREFIX..).unwrap_or_default();
+                let br = b.key.get(PREFIX..).unwrap_or_default();
                 ar.cmp(br)
             }
             o => o,
         }
     } else {
-        // One key is shorter than the prefix, so it lies wholly inside it.
+        // One key is shorter than the prefix, so it lies wholly inside it: compare the first
+        // `n` bytes (the top `n` bytes of the prefixes), then the lengths.
         let n = al.min(bl);
-        let ap = a.prefix().get(..n).unwrap_or_default();
-        let bp = b.prefix().get(..n).unwrap_or_default();
-        ap.cmp(bp).then(al.cmp(&bl))
+        let shift = u32::try_from((PREFIX - n) * 8).unwrap_or(128);
+        let top = |p: u128| p.checked_shr(shift).unwrap_or(0);
+        top(a.prefix).cmp(&top(b.prefix)).then(al.cmp(&bl))
     };
-    by_key.then_with(|| b.trailer().cmp(&a.trailer()))
+    by_key.then_with(|| b.trailer.cmp(&a.trailer))
 }
 
 impl PartialEq for dyn KeyView + '_ {
@@ -194,7 +202,7 @@ impl PartialOrd for dyn KeyView + '_ {
 }
 impl Ord for dyn KeyView + '_ {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_views(self, other)
+        cmp_refs(&self.key_ref(), &other.key_ref())
     }
 }
 
@@ -211,7 +219,7 @@ impl PartialOrd for MemKey {
 }
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_views(self, other)
+        cmp_refs(&self.key_ref(), &other.key_ref())
     }
 }
 
@@ -290,33 +298,53 @@ impl Memtable {
 
     /// Inserts one version. Seqnos are unique, so nothing is ever replaced.
     pub fn insert(&self, user_key: &[u8], seqno: SeqNo, kind: ValueKind, value: &[u8]) {
-        if kind == ValueKind::RangeDelete {
-            if let Ok(end) = RangeEnd::decode(value) {
-                self.insert_range_tombstone(RangeTombstone {
-                    start: user_key.to_vec(),
-                    end,
-                    seqno,
-                });
+        self.insert_many(std::iter::once((user_key, seqno, kind, value)));
+    }
+
+    /// Inserts versions `(user_key, seqno, kind, value)` (a batch): as [`Memtable::insert`] of
+    /// each, but the arena is locked once and the size counters move once, for all of them.
+    /// Readers see each entry as it lands; the write path publishes the batch's seqnos only after
+    /// it has returned.
+    pub fn insert_many<'a>(&self, entries: impl IntoIterator<Item = (&'a [u8], SeqNo, ValueKind, &'a [u8])>) {
+        let (mut bytes, mut count, mut tombstones, mut max_seqno) = (0usize, 0u64, 0u64, 0u64);
+        let mut arena = self.arena.chunk.lock();
+        for (user_key, seqno, kind, value) in entries {
+            if kind == ValueKind::RangeDelete {
+                if let Ok(end) = RangeEnd::decode(value) {
+                    self.insert_range_tombstone(RangeTombstone {
+                        start: user_key.to_vec(),
+                        end,
+                        seqno,
+                    });
+                }
+                continue;
             }
+            let data = arena_copy(&mut arena, user_key, value);
+            bytes += data.len() + ENTRY_OVERHEAD;
+            self.map.insert(
+                MemKey {
+                    prefix: make_prefix(user_key),
+                    data,
+                    key_len: user_key.len(),
+                    trailer: crate::key::pack_trailer(seqno, kind),
+                },
+                (),
+            );
+            count += 1;
+            tombstones += u64::from(kind == ValueKind::Delete);
+            max_seqno = max_seqno.max(seqno);
+        }
+        drop(arena);
+        if count == 0 {
             return;
         }
-        let data = self.arena.copy(user_key, value);
-        let size = data.len() + ENTRY_OVERHEAD;
-        self.map.insert(
-            MemKey {
-                prefix: make_prefix(user_key),
-                data,
-                key_len: user_key.len(),
-                trailer: crate::key::pack_trailer(seqno, kind),
-            },
-            (),
-        );
-        self.bytes.fetch_add(size, AtomicOrdering::Relaxed);
-        self.entries.fetch_add(1, AtomicOrdering::Relaxed);
-        if kind == ValueKind::Delete {
-            self.tombstones.fetch_add(1, AtomicOrdering::Relaxed);
+        self.bytes.fetch_add(bytes, AtomicOrdering::Relaxed);
+        self.entries.fetch_add(count, AtomicOrdering::Relaxed);
+        if tombstones > 0 {
+            self.tombstones
+                .fetch_add(tombstones, AtomicOrdering::Relaxed);
         }
-        self.max_seqno.fetch_max(seqno, AtomicOrdering::Relaxed);
+        self.max_seqno.fetch_max(max_seqno, AtomicOrdering::Relaxed);
     }
 
     /// Adds a range tombstone (ignored when its range is empty).
@@ -622,9 +650,12 @@ mod order_tests {
             let pa = Probe::new(&a, ta);
             let pb = Probe::new(&b, tb);
             prop_assert_eq!(
-                cmp_views(&pa, &pb),
+                cmp_refs(&pa.key_ref(), &pb.key_ref()),
                 crate::key::cmp_internal(&a, ta, &b, tb)
             );
+            // The skiplist compares through `dyn KeyView`.
+            let (da, db): (&dyn KeyView, &dyn KeyView) = (&pa, &pb);
+            prop_assert_eq!(da.cmp(db), crate::key::cmp_internal(&a, ta, &b, tb));
         }
     }
 }
