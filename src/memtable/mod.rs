@@ -83,22 +83,19 @@ fn arena_copy(g: &mut (bytes::BytesMut, usize), a: &[u8], b: &[u8]) -> Bytes {
 /// resolve without following a pointer to the key's allocation (a cache miss per node visited).
 const PREFIX: usize = 16;
 
-/// The first `PREFIX` bytes of `key`, zero padded, as a big-endian number: numbers compare as
-/// the byte strings do, so a prefix comparison is one 128-bit comparison, with no byte swapping
-/// at search time.
-fn make_prefix(key: &[u8]) -> u128 {
+fn make_prefix(key: &[u8]) -> [u8; PREFIX] {
     let mut p = [0u8; PREFIX];
     let n = key.len().min(PREFIX);
     if let (Some(dst), Some(src)) = (p.get_mut(..n), key.get(..n)) {
         dst.copy_from_slice(src);
     }
-    u128::from_be_bytes(p)
+    p
 }
 
 /// An internal key as the skiplist stores it.
 struct MemKey {
-    /// [`make_prefix`] of the user key.
-    prefix: u128,
+    /// The first `PREFIX` bytes of the user key, zero padded.
+    prefix: [u8; PREFIX],
     /// `user_key ++ value`.
     data: Bytes,
     key_len: usize,
@@ -111,34 +108,32 @@ impl MemKey {
     }
 }
 
-/// What comparisons read of a key: its prefix, the whole user key and the trailer.
-#[derive(Clone, Copy)]
-struct KeyRef<'a> {
-    prefix: u128,
-    key: &'a [u8],
-    trailer: u64,
-}
-
-/// What the skiplist is searched with: anything that can present a (user key, trailer). One call
-/// gives everything a comparison needs (the skiplist compares through `dyn KeyView`, so each
-/// method call is an indirect call).
+/// What the skiplist is searched with: anything that can present a (user key, trailer).
 trait KeyView {
-    fn key_ref(&self) -> KeyRef<'_>;
+    fn prefix(&self) -> &[u8; PREFIX];
+    fn key_len(&self) -> usize;
+    fn user_key(&self) -> &[u8];
+    fn trailer(&self) -> u64;
 }
 
 impl KeyView for MemKey {
-    fn key_ref(&self) -> KeyRef<'_> {
-        KeyRef {
-            prefix: self.prefix,
-            key: self.user_key(),
-            trailer: self.trailer,
-        }
+    fn prefix(&self) -> &[u8; PREFIX] {
+        &self.prefix
+    }
+    fn key_len(&self) -> usize {
+        self.key_len
+    }
+    fn user_key(&self) -> &[u8] {
+        MemKey::user_key(self)
+    }
+    fn trailer(&self) -> u64 {
+        self.trailer
     }
 }
 
 /// A search key.
 struct Probe<'a> {
-    prefix: u128,
+    prefix: [u8; PREFIX],
     key: &'a [u8],
     trailer: u64,
 }
@@ -154,39 +149,42 @@ impl<'a> Probe<'a> {
 }
 
 impl KeyView for Probe<'_> {
-    fn key_ref(&self) -> KeyRef<'_> {
-        KeyRef {
-            prefix: self.prefix,
-            key: self.key,
-            trailer: self.trailer,
-        }
+    fn prefix(&self) -> &[u8; PREFIX] {
+        &self.prefix
+    }
+    fn key_len(&self) -> usize {
+        self.key.len()
+    }
+    fn user_key(&self) -> &[u8] {
+        self.key
+    }
+    fn trailer(&self) -> u64 {
+        self.trailer
     }
 }
 
 /// Internal-key order (user key ascending, trailer descending), comparing the inline prefixes
 /// first and the rest of the keys only when the prefixes tie.
-#[inline]
-fn cmp_refs(a: &KeyRef<'_>, b: &KeyRef<'_>) -> Ordering {
-    let (al, bl) = (a.key.len(), b.key.len());
+fn cmp_views<A: KeyView + ?Sized, B: KeyView + ?Sized>(a: &A, b: &B) -> Ordering {
+    let (al, bl) = (a.key_len(), b.key_len());
     let by_key = if al >= PREFIX && bl >= PREFIX {
-        match a.prefix.cmp(&b.prefix) {
+        match u128::from_be_bytes(*a.prefix()).cmp(&u128::from_be_bytes(*b.prefix())) {
             Ordering::Equal if al == PREFIX && bl == PREFIX => Ordering::Equal,
             Ordering::Equal => {
-                let ar = a.key.get(PREFIX..).unwrap_or_default();
-                let br = b.key.get(PREFIX..).unwrap_or_default();
+                let ar = a.user_key().get(PREFIX..).unwrap_or_default();
+                let br = b.user_key().get(PREFIX..).unwrap_or_default();
                 ar.cmp(br)
             }
             o => o,
         }
     } else {
-        // One key is shorter than the prefix, so it lies wholly inside it: compare the first
-        // `n` bytes (the top `n` bytes of the prefixes), then the lengths.
+        // One key is shorter than the prefix, so it lies wholly inside it.
         let n = al.min(bl);
-        let shift = u32::try_from((PREFIX - n) * 8).unwrap_or(128);
-        let top = |p: u128| p.checked_shr(shift).unwrap_or(0);
-        top(a.prefix).cmp(&top(b.prefix)).then(al.cmp(&bl))
+        let ap = a.prefix().get(..n).unwrap_or_default();
+        let bp = b.prefix().get(..n).unwrap_or_default();
+        ap.cmp(bp).then(al.cmp(&bl))
     };
-    by_key.then_with(|| b.trailer.cmp(&a.trailer))
+    by_key.then_with(|| b.trailer().cmp(&a.trailer()))
 }
 
 impl PartialEq for dyn KeyView + '_ {
@@ -202,7 +200,7 @@ impl PartialOrd for dyn KeyView + '_ {
 }
 impl Ord for dyn KeyView + '_ {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_refs(&self.key_ref(), &other.key_ref())
+        cmp_views(self, other)
     }
 }
 
@@ -219,7 +217,7 @@ impl PartialOrd for MemKey {
 }
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_refs(&self.key_ref(), &other.key_ref())
+        cmp_views(self, other)
     }
 }
 
@@ -650,12 +648,9 @@ mod order_tests {
             let pa = Probe::new(&a, ta);
             let pb = Probe::new(&b, tb);
             prop_assert_eq!(
-                cmp_refs(&pa.key_ref(), &pb.key_ref()),
+                cmp_views(&pa, &pb),
                 crate::key::cmp_internal(&a, ta, &b, tb)
             );
-            // The skiplist compares through `dyn KeyView`.
-            let (da, db): (&dyn KeyView, &dyn KeyView) = (&pa, &pb);
-            prop_assert_eq!(da.cmp(db), crate::key::cmp_internal(&a, ta, &b, tb));
         }
     }
 }
