@@ -491,6 +491,51 @@ impl MemCursor<'_> {
 mod tests {
     use super::*;
 
+    /// A batch through `insert_many` leaves the memtable exactly as one `insert` per entry:
+    /// the same entries in the same order, sizes, counts, tombstones, newest seqno and range
+    /// tombstones (a malformed range end is skipped in both).
+    #[test]
+    fn insert_many_equals_one_insert_per_entry() {
+        let big = vec![9u8; 5000];
+        let mut end = Vec::new();
+        RangeEnd::Before(b"m".to_vec()).encode(&mut end);
+        let entries: Vec<(Vec<u8>, SeqNo, ValueKind, Vec<u8>)> = vec![
+            (b"k3".to_vec(), 7, ValueKind::Put, b"v3".to_vec()),
+            (b"k1".to_vec(), 8, ValueKind::Delete, Vec::new()),
+            (b"a".to_vec(), 9, ValueKind::RangeDelete, end),
+            (b"k1".to_vec(), 10, ValueKind::Put, big),
+            (b"x".to_vec(), 11, ValueKind::RangeDelete, b"\x07bad".to_vec()),
+            (Vec::new(), 12, ValueKind::Put, Vec::new()),
+            (b"k2".to_vec(), 5, ValueKind::PutExpiring, b"v2".to_vec()),
+        ];
+        let one = Memtable::new(1);
+        for (k, s, kind, v) in &entries {
+            one.insert(k, *s, *kind, v);
+        }
+        let many = Memtable::new(1);
+        many.insert_many(entries.iter().map(|(k, s, kind, v)| (&k[..], *s, *kind, &v[..])));
+        let dump = |m: &Memtable| {
+            let mut c = m.cursor();
+            c.seek_to_first();
+            let mut out = Vec::new();
+            while c.valid() {
+                out.push((c.user_key().to_vec(), c.trailer(), c.value().to_vec()));
+                c.next();
+            }
+            out
+        };
+        assert_eq!(dump(&one), dump(&many));
+        assert_eq!(dump(&many).len(), 5);
+        assert_eq!(one.approximate_size(), many.approximate_size());
+        assert_eq!((one.len(), one.tombstones(), one.max_seqno()), (5, 1, 12));
+        assert_eq!((many.len(), many.tombstones(), many.max_seqno()), (5, 1, 12));
+        assert_eq!(many.range_tombstone_count(), 1);
+        assert_eq!(one.range_tombstones(u64::MAX), many.range_tombstones(u64::MAX));
+        // An empty batch changes nothing.
+        many.insert_many(std::iter::empty());
+        assert_eq!((many.len(), many.approximate_size()), (5, one.approximate_size()));
+    }
+
     #[test]
     fn arena_copies_share_chunks_and_stay_intact() {
         let arena = Arena::new();
