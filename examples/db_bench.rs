@@ -14,6 +14,10 @@
 //! - `fillseq`: puts keys 0..num in order.
 //! - `fillrandom`: puts `num` keys drawn uniformly from 0..num.
 //! - `overwrite`: as fillrandom, on top of what exists.
+//! - `fillbatch`: puts every key of 0..num once, in a random order, 1000 per atomic `WriteBatch`
+//!   (the comparison tool's fillbatch); latency is per batch. Like every fill benchmark it ends
+//!   with the CPU time each thread of the process used during it (writer, flush, compaction)
+//!   and the write stalls by cause, which tell what a slow fill waited for or competed with.
 //! - `readrandom`: gets `num` keys that exist, from SSTables: runs fillseq first if this invocation
 //!   has not, then flushes.
 //! - `readmissing`: gets `num` keys that sort among existing ones but were never written.
@@ -70,7 +74,7 @@ struct Args {
 const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size N] [--key-size N]
                 [--sync-mode always|async_batch|none] [--db DIR] [--use-existing-db] [--seed N]
                 [--mmap-advice random|normal|sequential] [--reads N]
-  LIST is comma-separated: fillseq,fillrandom,overwrite,readrandom,readmissing,fillsync,
+  LIST is comma-separated: fillseq,fillrandom,fillbatch,overwrite,readrandom,readmissing,fillsync,
     readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold,readseqmem,
     overwrite5 (1 ordered + 4 random passes; reports write/space amp, longest stall),
     compactall (full compaction + reopen; reports disk / raw live data)
@@ -308,6 +312,32 @@ impl Bench<'_> {
         Ok(bytes)
     }
 
+    /// Puts every key of `0..num` once, in a random order, 1000 per batch; one latency sample
+    /// per batch.
+    fn fill_batch(&mut self, hist: &mut Hist) -> lsmkv::Result<u64> {
+        let (ks, vs, n) = (self.args.key_size, self.args.value_size, self.args.num);
+        let db = self.open(self.args.sync_mode)?.clone();
+        let mut order: Vec<u64> = (0..n).collect();
+        for i in (1..order.len()).rev() {
+            let j = self.rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        let mut bytes = 0;
+        for chunk in order.chunks(1000) {
+            let mut b = lsmkv::WriteBatch::new();
+            for &i in chunk {
+                let k = make_key(i, ks);
+                let v = self.values.next(vs);
+                bytes += (k.len() + v.len()) as u64;
+                b.put(&k, v);
+            }
+            let t = Instant::now();
+            db.write(b)?;
+            hist.nanos.push(t.elapsed().as_nanos() as u64);
+        }
+        Ok(bytes)
+    }
+
     /// Fills `num` keys in order (untimed) unless done, flushes, and returns the database.
     fn filled(&mut self) -> lsmkv::Result<Db> {
         let n = self.args.num;
@@ -500,11 +530,18 @@ impl Bench<'_> {
         };
         let start = Instant::now();
         let io_before = storage_read_bytes();
+        let cpu_before = thread_cpu();
+        let stalls_before = self.db.as_ref().map(|d| d.stats().stalls);
         let mut note = String::new();
         let (ops, bytes) = match name {
             "fillseq" => {
                 let b = self.fill(self.args.num, false, self.args.sync_mode, &mut hist)?;
                 self.seq_filled = true;
+                (self.args.num, b)
+            }
+            "fillbatch" => {
+                let b = self.fill_batch(&mut hist)?;
+                note = " (latency per batch of 1000)".into();
                 (self.args.num, b)
             }
             "fillrandom" | "overwrite" => (
@@ -643,8 +680,79 @@ impl Bench<'_> {
             hist.percentile(0.999),
             dir_bytes(&self.dir) as f64 / (1 << 20) as f64,
         );
+        if name.starts_with("fill")
+            && let Some(db) = &self.db
+        {
+            print_fill_costs(&cpu_before, &stalls_before.unwrap_or_default(), &db.stats());
+        }
         Ok(())
     }
+}
+
+/// CPU seconds (user + system) of every thread of this process, by thread id, with its name.
+fn thread_cpu() -> std::collections::BTreeMap<u64, (String, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ... utime stime: fields 14 and 15, counted after the ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let tid = t.file_name().to_string_lossy().parse().unwrap_or(0);
+        // USER_HZ is 100 on Linux.
+        out.insert(tid, (comm, (ticks(11) + ticks(12)) as f64 / 100.0));
+    }
+    out
+}
+
+/// After a fill: CPU seconds each thread used during it (by name, summed over threads of one
+/// name) and the write stalls by cause.
+fn print_fill_costs(
+    before: &std::collections::BTreeMap<u64, (String, f64)>,
+    stalls_before: &lsmkv::StallStats,
+    st: &lsmkv::Stats,
+) {
+    let mut by_name: std::collections::BTreeMap<String, f64> = Default::default();
+    for (tid, (name, secs)) in thread_cpu() {
+        let was = before.get(&tid).map_or(0.0, |b| b.1);
+        *by_name.entry(name).or_default() += secs - was;
+    }
+    let cpu: Vec<String> = by_name
+        .iter()
+        .filter(|(_, s)| **s >= 0.01)
+        .map(|(n, s)| format!("{n} {s:.2}"))
+        .collect();
+    let (a, b) = (&st.stalls, stalls_before);
+    println!(
+        "  cpu s: {}; stalls: memtable {} ({:.0} ms), L0 slowdown {} ({:.0} ms), L0 stop {} ({:.0} ms), pending {} ({:.0} ms); peak L0 {}, frozen memtables {}, pending compaction {:.0} MiB; {} flushes {:.0} MiB, {} compactions {:.0} MiB written",
+        cpu.join(", "),
+        a.memtable_waits - b.memtable_waits,
+        (a.memtable_micros - b.memtable_micros) as f64 / 1e3,
+        a.l0_slowdowns - b.l0_slowdowns,
+        (a.l0_slowdown_micros - b.l0_slowdown_micros) as f64 / 1e3,
+        a.l0_stops - b.l0_stops,
+        (a.l0_stop_micros - b.l0_stop_micros) as f64 / 1e3,
+        a.pending_slowdowns + a.pending_stops - b.pending_slowdowns - b.pending_stops,
+        (a.pending_slowdown_micros + a.pending_stop_micros
+            - b.pending_slowdown_micros
+            - b.pending_stop_micros) as f64
+            / 1e3,
+        a.peak_l0_files,
+        a.peak_immutable_memtables,
+        a.peak_pending_compaction_bytes as f64 / 1048576.0,
+        st.flushes,
+        st.flush_bytes_written as f64 / 1048576.0,
+        st.compactions,
+        st.compaction_bytes_written as f64 / 1048576.0,
+    );
 }
 
 fn main() -> ExitCode {

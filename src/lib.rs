@@ -68,6 +68,8 @@ pub use iter::{DbIter, prefix_upper_bound};
 pub use options::KeyspaceOptions;
 pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
-pub use stats::{CacheStats, IndexStats, KeyspaceStats, LevelStats, MemoryStats, Stats};
+pub use stats::{
+    CacheStats, IndexStats, KeyspaceStats, LevelStats, MemoryStats, StallStats, Stats,
+};
 pub use txn::{Transaction, TxIter};
 pub use value::{Key, Value};

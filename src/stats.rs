@@ -64,6 +64,8 @@ pub struct Stats {
     pub write_stall_micros: u64,
     /// Longest single write stall.
     pub longest_stall_micros: u64,
+    /// The write stalls above by cause, and the peaks of what causes them.
+    pub stalls: StallStats,
     /// Point lookups answered "absent" by a bloom filter without reading a block.
     pub bloom_useful: u64,
     /// Tables a prefix scan skipped because their prefix filter ruled the prefix out.
@@ -121,6 +123,42 @@ pub struct Stats {
     /// fsync, a full disk, a panic in a background thread): every write returns
     /// [`crate::Error::Poisoned`] with this cause until the database is reopened; reads go on.
     pub poisoned: Option<String>,
+}
+
+/// Write stalls by cause (each also counted in `write_stalls` and `write_stall_micros`), and the
+/// peaks since open of the inputs that cause them: what tells a writer held back by flushes from
+/// one held back by compaction.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct StallStats {
+    /// Waits because a memtable was full while `MAX_IMMUTABLE_MEMTABLES` frozen ones waited for
+    /// the flush thread (or the memory budget's write buffer was full).
+    pub memtable_waits: u64,
+    /// Time writers spent in those waits.
+    pub memtable_micros: u64,
+    /// Writes slowed down because level 0 held `L0_SLOWDOWN_WRITES_TRIGGER` tables or more.
+    pub l0_slowdowns: u64,
+    /// Time writers slept in those slowdowns.
+    pub l0_slowdown_micros: u64,
+    /// Writes stopped because level 0 held `L0_STOP_WRITES_TRIGGER` tables or more.
+    pub l0_stops: u64,
+    /// Time writers waited in those stops.
+    pub l0_stop_micros: u64,
+    /// Writes slowed down because pending compaction bytes reached
+    /// `SOFT_PENDING_COMPACTION_BYTES`.
+    pub pending_slowdowns: u64,
+    /// Time writers slept in those slowdowns.
+    pub pending_slowdown_micros: u64,
+    /// Writes stopped because pending compaction bytes reached `HARD_PENDING_COMPACTION_BYTES`.
+    pub pending_stops: u64,
+    /// Time writers waited in those stops.
+    pub pending_stop_micros: u64,
+    /// Most level-0 tables any keyspace had at once since open.
+    pub peak_l0_files: u64,
+    /// Most frozen memtables any keyspace had waiting for flush at once since open.
+    pub peak_immutable_memtables: u64,
+    /// Most pending compaction bytes of any keyspace at once since open.
+    pub peak_pending_compaction_bytes: u64,
 }
 
 /// One secondary index.

@@ -128,3 +128,44 @@ fn try_write_is_a_write_when_nothing_stalls() {
     let empty = WriteBatch::new();
     db.try_write(empty).unwrap();
 }
+
+/// Blocking writes between the level-0 slowdown and stop triggers are slowed down, and each
+/// slowdown is counted under its cause (level 0), beside the peak level-0 count that caused it.
+#[test]
+fn level0_slowdowns_are_counted_by_cause() {
+    let d = dir::tempdir();
+    let o = Options {
+        l0_compaction_trigger: 2,
+        l0_slowdown_writes_trigger: 3,
+        l0_stop_writes_trigger: 10,
+        ..opts::no_sync()
+    };
+    let db = Db::open(d.path(), o).unwrap();
+    db.pause_background_work();
+    for i in 0..3u32 {
+        db.put(format!("k{i}"), "v").unwrap();
+        db.flush().unwrap();
+    }
+    let before = db.stats();
+    assert_eq!(before.stalls.l0_slowdowns, 0);
+    assert_eq!(before.stalls.peak_l0_files, 3);
+    db.put("slowed", "v").unwrap();
+    db.put("slowed2", "v").unwrap();
+    let s = db.stats();
+    assert_eq!(s.stalls.l0_slowdowns, 2, "{:?}", s.stalls);
+    assert_eq!(s.write_stalls, before.write_stalls + 2);
+    assert_eq!(
+        (
+            s.stalls.l0_stops,
+            s.stalls.memtable_waits,
+            s.stalls.pending_slowdowns
+        ),
+        (0, 0, 0)
+    );
+    db.continue_background_work();
+    db.compact().unwrap();
+    // A peak stays a peak after compaction empties level 0.
+    let after = db.stats();
+    assert_eq!(after.levels[0].files, 0);
+    assert_eq!(after.stalls.peak_l0_files, 3);
+}

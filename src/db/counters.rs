@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Shared;
 use super::tree::Tree;
-use crate::stats::{IndexStats, KeyspaceStats, LevelStats, Stats};
+use crate::stats::{IndexStats, KeyspaceStats, LevelStats, StallStats, Stats};
 
 /// Operation counters, reported by `stats()`.
 #[derive(Default)]
@@ -36,6 +36,22 @@ pub(crate) struct Counters {
     pub entries_filter_replaced: AtomicU64,
     pub range_deletes: AtomicU64,
     pub tables_dropped_by_range_delete: AtomicU64,
+    /// Stalls by cause, indexed by [`StallCause`]: (count, microseconds).
+    pub stalls: [(AtomicU64, AtomicU64); 5],
+    pub peak_l0_files: AtomicU64,
+    pub peak_immutable_memtables: AtomicU64,
+    pub peak_pending_compaction_bytes: AtomicU64,
+}
+
+/// Why a writer was held back (the index into [`Counters::stalls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StallCause {
+    /// Frozen memtables waiting for flush (or the memory budget's write buffer full).
+    Memtable = 0,
+    L0Slowdown = 1,
+    L0Stop = 2,
+    PendingSlowdown = 3,
+    PendingStop = 4,
 }
 
 impl Counters {
@@ -70,8 +86,40 @@ impl Counters {
             entries_filter_replaced: r(&self.entries_filter_replaced),
             range_deletes: r(&self.range_deletes),
             tables_dropped_by_range_delete: r(&self.tables_dropped_by_range_delete),
+            stalls: self.stall_stats(),
             ..Stats::default()
         }
+    }
+
+    fn stall_stats(&self) -> StallStats {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let [mem, l0s, l0x, ps, px] = &self.stalls;
+        StallStats {
+            memtable_waits: r(&mem.0),
+            memtable_micros: r(&mem.1),
+            l0_slowdowns: r(&l0s.0),
+            l0_slowdown_micros: r(&l0s.1),
+            l0_stops: r(&l0x.0),
+            l0_stop_micros: r(&l0x.1),
+            pending_slowdowns: r(&ps.0),
+            pending_slowdown_micros: r(&ps.1),
+            pending_stops: r(&px.0),
+            pending_stop_micros: r(&px.1),
+            peak_l0_files: r(&self.peak_l0_files),
+            peak_immutable_memtables: r(&self.peak_immutable_memtables),
+            peak_pending_compaction_bytes: r(&self.peak_pending_compaction_bytes),
+        }
+    }
+
+    /// Counts one stall of `us` microseconds, caused by `cause`.
+    pub fn count_stall(&self, cause: StallCause, us: u64) {
+        if let Some((n, t)) = self.stalls.get(cause as usize) {
+            n.fetch_add(1, Ordering::Relaxed);
+            t.fetch_add(us, Ordering::Relaxed);
+        }
+        self.write_stalls.fetch_add(1, Ordering::Relaxed);
+        self.write_stall_micros.fetch_add(us, Ordering::Relaxed);
+        self.longest_stall_micros.fetch_max(us, Ordering::Relaxed);
     }
 }
 

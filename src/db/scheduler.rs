@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::Shared;
+use super::counters::StallCause;
 use super::version::picker_views;
 use crate::compaction::picker::{self, PickerConfig};
 use crate::error::{Error, Result};
@@ -167,27 +168,35 @@ pub(crate) fn would_stall_for_flush(shared: &Shared) -> Error {
     }
 }
 
-/// How hard writers are held back now.
+/// How hard writers are held back now, and why.
 enum Pressure {
     None,
     /// Between the slowdown and stop thresholds: writes limited to this many bytes per second.
-    Slow(f64),
+    Slow(f64, StallCause),
     /// At a stop threshold: writes wait for compaction.
-    Stop,
+    Stop(StallCause),
 }
 
 fn pressure(shared: &Shared) -> Pressure {
     let o = &shared.opts;
     let (l0, pending) = worst_pressure(shared);
-    if l0 >= o.l0_stop_writes_trigger || pending >= o.hard_pending_compaction_bytes {
-        return Pressure::Stop;
+    if l0 >= o.l0_stop_writes_trigger {
+        return Pressure::Stop(StallCause::L0Stop);
+    }
+    if pending >= o.hard_pending_compaction_bytes {
+        return Pressure::Stop(StallCause::PendingStop);
     }
     if l0 >= o.l0_slowdown_writes_trigger || pending >= o.soft_pending_compaction_bytes {
         // Between the thresholds writes are limited to a rate that falls linearly from
         // 64 MiB/s to 1 MiB/s as L0 approaches the stop trigger.
         let span = (o.l0_stop_writes_trigger - o.l0_slowdown_writes_trigger).max(1) as f64;
         let over = l0.saturating_sub(o.l0_slowdown_writes_trigger) as f64 / span;
-        return Pressure::Slow((64.0 * (1.0 - over)).max(1.0) * 1048576.0);
+        let cause = if l0 >= o.l0_slowdown_writes_trigger {
+            StallCause::L0Slowdown
+        } else {
+            StallCause::PendingSlowdown
+        };
+        return Pressure::Slow((64.0 * (1.0 - over)).max(1.0) * 1048576.0, cause);
     }
     Pressure::None
 }
@@ -201,13 +210,13 @@ pub(crate) fn try_throttle(shared: &Shared, bytes: u64) -> Result<()> {
     let sched = &shared.sched;
     match pressure(shared) {
         Pressure::None => Ok(()),
-        Pressure::Stop => {
+        Pressure::Stop(_) => {
             sched.request_compaction();
             Err(Error::WouldStall {
                 retry_after: estimate(&sched.last_compaction_micros, FIRST_COMPACTION_GUESS),
             })
         }
-        Pressure::Slow(rate) => {
+        Pressure::Slow(rate, _) => {
             let mut next = sched.slowdown_next.lock();
             take_slot(&mut next, Instant::now(), bytes, rate)
                 .map_err(|retry_after| Error::WouldStall { retry_after })
@@ -240,9 +249,12 @@ pub(crate) fn tree_changed(shared: &Shared) {
 pub(crate) fn refresh_pressure(shared: &Shared) {
     let mut total = 0u64;
     let mut pinned = 0u64;
+    let c = &shared.counters;
     for tree in shared.all_trees() {
         let opts = tree.opts();
         let sv = tree.sv.load();
+        let l0 = sv.version.levels.first().map_or(0, Vec::len) as u64;
+        c.peak_l0_files.fetch_max(l0, Ordering::Relaxed);
         pinned += sv
             .version
             .levels
@@ -255,6 +267,8 @@ pub(crate) fn refresh_pressure(shared: &Shared) {
         let pending = picker::pending_compaction_bytes(&cfg, &levels);
         tree.pending_compaction_bytes
             .store(pending, Ordering::Relaxed);
+        c.peak_pending_compaction_bytes
+            .fetch_max(pending, Ordering::Relaxed);
         total = total.saturating_add(pending);
     }
     shared
@@ -303,11 +317,11 @@ fn worst_pressure(shared: &Shared) -> (usize, u64) {
 /// the soft and hard thresholds and makes them wait at the hard ones.
 pub(crate) fn throttle(shared: &Shared, bytes: u64) -> Result<()> {
     let sched = &shared.sched;
-    let mut stalled: Option<Instant> = None;
+    let mut stalled: Option<(Instant, StallCause)> = None;
     loop {
         match pressure(shared) {
-            Pressure::Stop => {
-                stalled.get_or_insert_with(Instant::now);
+            Pressure::Stop(cause) => {
+                stalled.get_or_insert_with(|| (Instant::now(), cause));
                 shared.check_poisoned()?;
                 if shared.shutdown.load(Ordering::Acquire) {
                     return Err(Error::Closed);
@@ -321,29 +335,26 @@ pub(crate) fn throttle(shared: &Shared, bytes: u64) -> Result<()> {
                     .wait_for(&mut c, Duration::from_millis(10));
                 continue;
             }
-            Pressure::Slow(rate) => {
+            Pressure::Slow(rate, cause) => {
                 let wait = Duration::from_secs_f64(bytes as f64 / rate);
                 let t = Instant::now();
                 std::thread::sleep(wait);
-                record_stall(shared, t.elapsed());
+                record_stall(shared, cause, t.elapsed());
             }
             Pressure::None => {}
         }
         break;
     }
-    if let Some(t) = stalled {
-        record_stall(shared, t.elapsed());
+    if let Some((t, cause)) = stalled {
+        record_stall(shared, cause, t.elapsed());
     }
     Ok(())
 }
 
-/// Counts one write stall of length `d`.
-pub(crate) fn record_stall(shared: &Shared, d: Duration) {
-    let us = d.as_micros() as u64;
-    let c = &shared.counters;
-    c.write_stalls.fetch_add(1, Ordering::Relaxed);
-    c.write_stall_micros.fetch_add(us, Ordering::Relaxed);
-    c.longest_stall_micros.fetch_max(us, Ordering::Relaxed);
+/// Counts one write stall of length `d`, caused by `cause`.
+pub(crate) fn record_stall(shared: &Shared, cause: StallCause, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    shared.counters.count_stall(cause, us);
 }
 
 /// Waits (up to 50 ms) for the flush thread to make progress, waking it first.
@@ -381,7 +392,7 @@ pub(crate) fn stall_for_flush(shared: &Shared, blocked: &dyn Fn() -> bool) -> Re
             flush.done.wait_for(&mut g, Duration::from_millis(100));
         }
     }
-    record_stall(shared, start.elapsed());
+    record_stall(shared, StallCause::Memtable, start.elapsed());
     shared.check_poisoned()?;
     if shared.shutdown.load(Ordering::Acquire) {
         return Err(Error::Closed);

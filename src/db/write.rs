@@ -421,12 +421,33 @@ fn written(batches: &[(SeqNo, &WriteBatch)]) -> Vec<Written> {
 }
 
 /// Inserts the sealed batches into their keyspaces' memtables (logged in WAL segment `segment`)
-/// and counts them.
+/// and counts them. A batch of the default keyspace only goes in with one
+/// [`Memtable::insert_many`].
 fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBatch)]) -> Result<()> {
     let c = &shared.counters;
     let default_sv = shared.default_tree.sv.load();
-    let (mut puts, mut deletes, mut range_deletes, mut user_bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut n = EntryCounts::default();
     for (first, b) in sealed {
+        if !b.has_keyspaces() {
+            let mut bad = None;
+            let entries = (*first..).zip(b.iter()).map_while(|(seq, entry)| match entry {
+                Ok(e) => {
+                    n.count(&e);
+                    Some((e.key, seq, e.kind, e.value))
+                }
+                Err(e) => {
+                    bad = Some(e);
+                    None
+                }
+            });
+            default_sv.mem.note_wal(segment);
+            default_sv.mem.insert_many(entries);
+            // A self-built batch always decodes; a failure here is our bug.
+            if let Some(e) = bad {
+                return Err(e);
+            }
+            continue;
+        }
         for (seq, entry) in (*first..).zip(b.iter()) {
             // A self-built batch always decodes; a failure here is our bug.
             let e = entry?;
@@ -440,20 +461,35 @@ fn apply_to_memtables(shared: &Shared, segment: u64, sealed: &[(SeqNo, &WriteBat
                 sv.mem.note_wal(segment);
                 sv.mem.insert(e.key, seq, e.kind, e.value);
             }
-            user_bytes += (e.key.len() + e.value.len()) as u64;
-            match e.kind {
-                ValueKind::Put | ValueKind::PutExpiring => puts += 1,
-                ValueKind::Delete => deletes += 1,
-                ValueKind::RangeDelete => range_deletes += 1,
-            }
+            n.count(&e);
         }
     }
-    c.puts.fetch_add(puts, Ordering::Relaxed);
-    c.deletes.fetch_add(deletes, Ordering::Relaxed);
-    c.range_deletes.fetch_add(range_deletes, Ordering::Relaxed);
+    c.puts.fetch_add(n.puts, Ordering::Relaxed);
+    c.deletes.fetch_add(n.deletes, Ordering::Relaxed);
+    c.range_deletes.fetch_add(n.range_deletes, Ordering::Relaxed);
     c.user_bytes_written
-        .fetch_add(user_bytes, Ordering::Relaxed);
+        .fetch_add(n.user_bytes, Ordering::Relaxed);
     Ok(())
+}
+
+/// What [`apply_to_memtables`] counts of the entries it inserts.
+#[derive(Default)]
+struct EntryCounts {
+    puts: u64,
+    deletes: u64,
+    range_deletes: u64,
+    user_bytes: u64,
+}
+
+impl EntryCounts {
+    fn count(&mut self, e: &crate::batch::BatchEntry<'_>) {
+        self.user_bytes += (e.key.len() + e.value.len()) as u64;
+        match e.kind {
+            ValueKind::Put | ValueKind::PutExpiring => self.puts += 1,
+            ValueKind::Delete => self.deletes += 1,
+            ValueKind::RangeDelete => self.range_deletes += 1,
+        }
+    }
 }
 
 /// What the memtables need before a commit: the keyspaces whose memtable must be frozen (full,
@@ -651,6 +687,11 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) 
                 version: cur.version.clone(),
             }
         });
+        let frozen = tree.sv.load().imms.len() as u64;
+        shared
+            .counters
+            .peak_immutable_memtables
+            .fetch_max(frozen, Ordering::Relaxed);
     }
     shared.sched.request_flush();
     Ok(())

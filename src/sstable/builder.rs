@@ -23,7 +23,7 @@ use zerocopy::IntoBytes;
 use super::TableOptions;
 use super::block::BlockBuilder;
 use super::bloom::FilterBuilder;
-use super::compress::encode_block;
+use super::compress::{Lz4Scratch, encode_block};
 use super::footer::{Footer, Handle};
 use super::index::{BlockHandle, IndexBuilder};
 use super::meta::TableMeta;
@@ -59,7 +59,7 @@ struct Core<W: Write> {
     block: BlockBuilder,
     index: IndexBuilder,
     filter: FilterBuilder,
-    scratch: Vec<u8>,
+    scratch: Lz4Scratch,
     encoded: Vec<u8>,
     last_key: Vec<u8>,
     last_trailer: u64,
@@ -78,7 +78,7 @@ impl<W: Write> Core<W> {
                 .with_prefix_len(opts.prefix_bloom_len),
             opts,
             offset: 0,
-            scratch: Vec::new(),
+            scratch: Lz4Scratch::default(),
             encoded: Vec::new(),
             last_key: Vec::new(),
             last_trailer: 0,

@@ -19,7 +19,7 @@ use std::path::Path;
 use lsmkv::{Compression, Db, Keyspace, Options, SyncMode, Transaction, WriteBatch};
 
 use super::{Engine, EngineConfig, LsmStats, Reader, Result, Tx, TxBody, TxOutcome};
-use crate::workload::LevelShape;
+use crate::workload::{LevelShape, StallCounts};
 
 /// `--deep-tree`: small memtables, levels and tables, so 1M keys make a tree of several levels
 /// (with the defaults, 256 MiB base level and 64 MiB memtable, 1M keys fit in L0 and L1). Put
@@ -215,6 +215,23 @@ impl Engine for LsmkvEngine {
                 })
                 .collect(),
             pending_compaction_bytes: s.pending_compaction_bytes,
+            stalls: StallCounts {
+                stalls: s.write_stalls,
+                stall_ms: s.write_stall_micros as f64 / 1e3,
+                memtable_ms: s.stalls.memtable_micros as f64 / 1e3,
+                l0_slowdown_ms: s.stalls.l0_slowdown_micros as f64 / 1e3,
+                l0_stop_ms: s.stalls.l0_stop_micros as f64 / 1e3,
+                pending_ms: (s.stalls.pending_slowdown_micros + s.stalls.pending_stop_micros)
+                    as f64
+                    / 1e3,
+                peak_l0_files: s.stalls.peak_l0_files,
+                peak_immutable_memtables: s.stalls.peak_immutable_memtables,
+                peak_pending_compaction_bytes: s.stalls.peak_pending_compaction_bytes,
+                flushes: s.flushes,
+                flush_bytes: s.flush_bytes_written,
+                compactions: s.compactions,
+                compaction_bytes: s.compaction_bytes_written,
+            },
         })
     }
 }

@@ -112,6 +112,9 @@ pub struct LsmStats {
     pub levels: Vec<crate::workload::LevelShape>,
     /// Bytes compaction still has to rewrite to bring levels within their targets.
     pub pending_compaction_bytes: u64,
+    /// Write stalls by cause and background work, cumulative since open (peaks: the most since
+    /// open).
+    pub stalls: crate::workload::StallCounts,
 }
 
 /// A store under test. One instance per child process; shared by all worker threads.

@@ -267,6 +267,77 @@ pub struct WorkloadResult {
     /// deleterange: the delete, the reclamation step and the bytes on disk around them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleterange: Option<deleterange::DeleteRangeInfo>,
+    /// LSM engines that expose their counters (lsmkv): write stalls by cause and background
+    /// work during the workload and its flush (peaks: the most since the process opened the
+    /// database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalls: Option<StallCounts>,
+}
+
+/// Write stalls by cause, flushes and compactions of an LSM engine over one workload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StallCounts {
+    /// Writes that were slowed down or waited.
+    pub stalls: u64,
+    /// Time writers spent in those, in ms; and by cause: frozen memtables waiting for flush,
+    /// level 0 between its slowdown and stop triggers, level 0 at its stop trigger, pending
+    /// compaction bytes over a limit.
+    pub stall_ms: f64,
+    pub memtable_ms: f64,
+    pub l0_slowdown_ms: f64,
+    pub l0_stop_ms: f64,
+    pub pending_ms: f64,
+    /// Most level-0 tables, frozen memtables and pending compaction bytes at once.
+    pub peak_l0_files: u64,
+    pub peak_immutable_memtables: u64,
+    pub peak_pending_compaction_bytes: u64,
+    /// Memtable flushes and the bytes they wrote; compactions (trivial moves included) and the
+    /// bytes they wrote.
+    pub flushes: u64,
+    pub flush_bytes: u64,
+    pub compactions: u64,
+    pub compaction_bytes: u64,
+}
+
+impl StallCounts {
+    /// What happened between `before` and `after` (peaks are `after`'s).
+    fn since(&self, before: &StallCounts) -> StallCounts {
+        StallCounts {
+            stalls: self.stalls.saturating_sub(before.stalls),
+            stall_ms: self.stall_ms - before.stall_ms,
+            memtable_ms: self.memtable_ms - before.memtable_ms,
+            l0_slowdown_ms: self.l0_slowdown_ms - before.l0_slowdown_ms,
+            l0_stop_ms: self.l0_stop_ms - before.l0_stop_ms,
+            pending_ms: self.pending_ms - before.pending_ms,
+            flushes: self.flushes.saturating_sub(before.flushes),
+            flush_bytes: self.flush_bytes.saturating_sub(before.flush_bytes),
+            compactions: self.compactions.saturating_sub(before.compactions),
+            compaction_bytes: self
+                .compaction_bytes
+                .saturating_sub(before.compaction_bytes),
+            ..self.clone()
+        }
+    }
+
+    /// One line for the progress output.
+    pub fn summary(&self) -> String {
+        format!(
+            "stalls {} {:.0} ms (memtable {:.0}, L0 slow {:.0}, L0 stop {:.0}, pending {:.0}), peak L0 {} imm {} pending {:.0} MiB, {} flushes {:.0} MiB, {} compactions {:.0} MiB",
+            self.stalls,
+            self.stall_ms,
+            self.memtable_ms,
+            self.l0_slowdown_ms,
+            self.l0_stop_ms,
+            self.pending_ms,
+            self.peak_l0_files,
+            self.peak_immutable_memtables,
+            self.peak_pending_compaction_bytes as f64 / 1048576.0,
+            self.flushes,
+            self.flush_bytes as f64 / 1048576.0,
+            self.compactions,
+            self.compaction_bytes as f64 / 1048576.0,
+        )
+    }
 }
 
 /// One non-empty level of an LSM tree.
@@ -308,6 +379,7 @@ impl WorkloadResult {
             level_shape: Vec::new(),
             pending_compaction_bytes: None,
             deleterange: None,
+            stalls: None,
         }
     }
 
@@ -326,6 +398,7 @@ impl WorkloadResult {
             .collect();
         self.levels = Some(self.level_shape.len() as u32);
         self.pending_compaction_bytes = Some(after.pending_compaction_bytes);
+        self.stalls = Some(after.stalls.since(&before.stalls));
     }
 }
 
@@ -626,6 +699,9 @@ pub fn run_group(
                 .as_deref()
                 .map_or(String::new(), |e| format!("  ({e})")),
         );
+        if let Some(st) = &r.stalls {
+            eprintln!("      {}", st.summary());
+        }
         out.push(r);
     }
     out
@@ -1206,12 +1282,28 @@ mod tests {
             table_bytes_written: 5000,
             levels: vec![shape(0, 1)],
             pending_compaction_bytes: 0,
+            stalls: StallCounts {
+                stalls: 3,
+                stall_ms: 10.0,
+                l0_slowdown_ms: 4.0,
+                flushes: 2,
+                peak_l0_files: 5,
+                ..StallCounts::default()
+            },
         };
         let after = LsmStats {
             user_bytes: 3000,
             table_bytes_written: 8000,
             levels: vec![shape(0, 2), shape(1, 0), shape(2, 7)],
             pending_compaction_bytes: 42,
+            stalls: StallCounts {
+                stalls: 7,
+                stall_ms: 25.0,
+                l0_slowdown_ms: 9.0,
+                flushes: 6,
+                peak_l0_files: 21,
+                ..StallCounts::default()
+            },
         };
         let mut r = WorkloadResult::empty("lsmkv", "fillrandom", "ok", None);
         r.set_lsm(&before, &after);
@@ -1219,6 +1311,11 @@ mod tests {
         assert_eq!(r.levels, Some(2), "empty levels do not count");
         assert_eq!(r.level_shape, vec![shape(0, 2), shape(2, 7)]);
         assert_eq!(r.pending_compaction_bytes, Some(42));
+        // Stalls and flushes of the workload; the peak is the one since open.
+        let st = r.stalls.clone().unwrap();
+        assert_eq!((st.stalls, st.flushes, st.peak_l0_files), (4, 4, 21));
+        assert!((st.stall_ms - 15.0).abs() < 1e-9 && (st.l0_slowdown_ms - 5.0).abs() < 1e-9);
+        assert!(st.summary().contains("stalls 4 15 ms"), "{}", st.summary());
         // A read workload writes nothing: no write amplification, but the shape.
         let mut r = WorkloadResult::empty("lsmkv", "readrandom", "ok", None);
         r.set_lsm(&after, &after);
