@@ -38,7 +38,7 @@ use lsmkv::key::{MAX_SEQNO, pack_trailer, unpack_trailer};
 use lsmkv::manifest::{ManifestState, VersionEdit, read_manifest};
 use lsmkv::rangedel::{Fragments, RangeTombstone};
 use lsmkv::sstable::block::{BlockBuilder, BlockView};
-use lsmkv::sstable::compress::{Checked, check_block, decompress, encode_block};
+use lsmkv::sstable::compress::{Checked, Lz4Scratch, check_block, decompress, encode_block};
 use lsmkv::sstable::footer::Footer;
 use lsmkv::sstable::index::Index;
 use lsmkv::sstable::range_del;
@@ -627,7 +627,7 @@ pub fn block_decode(data: &[u8]) {
                 assert_eq!(s.map(|s| s.offset), Some(at), "seek finds the entry");
                 at = e.next;
             }
-            let (mut scratch, mut out) = (Vec::new(), Vec::new());
+            let (mut scratch, mut out) = (Lz4Scratch::default(), Vec::new());
             encode_block(&raw, compression, &mut scratch, &mut out);
             let back = match check_block(&out).expect("an encoded block must check") {
                 Checked::Raw(p) => p.to_vec(),

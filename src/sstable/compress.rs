@@ -211,7 +211,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 half.push((x >> 24) as u8);
-                if half.len() % period == 0 {
+                if half.len().is_multiple_of(period) {
                     let again = half[half.len() - period..].to_vec();
                     half.extend_from_slice(&again[..again.len().min(len - half.len())]);
                 }
