@@ -23,32 +23,41 @@ fn key(i: u64) -> Vec<u8> {
     format!("key{i:08}").into_bytes()
 }
 
-/// Compressible values, except a run of pseudo-random ones (every key in 1000..1400) that makes
-/// raw (incompressible) blocks among the LZ4 ones.
+/// `len` pseudo-random bytes from `seed`.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Half-compressible values (60 pseudo-random bytes twice), except a run of wholly random ones
+/// (every key in 1000..1400) that makes raw (incompressible) blocks among the LZ4 ones.
 fn value(i: u64) -> Vec<u8> {
     if (1000..1400).contains(&i) {
-        let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..120)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        noise(i, 120)
     } else {
-        format!("value-{i}-").repeat(12).into_bytes()
+        noise(i, 60).repeat(2)
     }
 }
 
 fn build(path: &Path) {
+    build_n(path, N);
+}
+
+fn build_n(path: &Path, n: u64) {
     let opts = Options {
         compression: Compression::Lz4,
         block_size: 1024,
         ..Options::default()
     };
     let mut b = TableBuilder::create(path, TableOptions::from(&opts)).unwrap();
-    for i in 0..N {
+    for i in 0..n {
         b.add(&key(i), pack_trailer(i + 1, ValueKind::Put), &value(i))
             .unwrap();
     }
@@ -109,7 +118,11 @@ fn pread_and_mmap_return_the_same_data() {
                 let from_p = p.get(&k, key_hash(&k), SNAPSHOT).unwrap().unwrap();
                 let from_m = m.get(&k, key_hash(&k), SNAPSHOT).unwrap().unwrap();
                 assert_eq!(&from_p.1[..], &value(i)[..], "pread get {i}");
-                assert_eq!((from_p.0, &from_p.1[..]), (from_m.0, &from_m.1[..]), "get {i}");
+                assert_eq!(
+                    (from_p.0, &from_p.1[..]),
+                    (from_m.0, &from_m.1[..]),
+                    "get {i}"
+                );
             }
         }
     }
@@ -153,16 +166,24 @@ fn pread_reports_a_damaged_block_with_its_file_and_offset() {
 fn pread_leaves_the_data_pages_out_of_resident_memory() {
     let dir = common::dir::tempdir();
     let (pread_path, mmap_path) = (dir.path().join("p.sst"), dir.path().join("m.sst"));
-    build(&pread_path);
+    // Large enough that the data blocks dwarf the index and filter and the pages the kernel
+    // maps around each fault (fault-around, 64 KiB) when they are read in place.
+    build_n(&pread_path, 40_000);
     std::fs::copy(&pread_path, &mmap_path).unwrap();
     let file_size = std::fs::metadata(&pread_path).unwrap().len();
     let p = open(&pread_path, BlockRead::Pread, 0);
     let m = open(&mmap_path, BlockRead::Mmap, 0);
     assert_eq!(scan(&p), scan(&m));
-    let (rss_p, rss_m) = (resident_bytes_of(&pread_path), resident_bytes_of(&mmap_path));
+    let (rss_p, rss_m) = (
+        resident_bytes_of(&pread_path),
+        resident_bytes_of(&mmap_path),
+    );
     // Through the mapping every data block was touched; with pread only the index, filter and
     // the raw blocks (the random values) are, well under the whole file.
-    assert!(rss_m >= file_size * 3 / 4, "mmap: {rss_m} of {file_size} resident");
+    assert!(
+        rss_m >= file_size * 3 / 4,
+        "mmap: {rss_m} of {file_size} resident"
+    );
     assert!(rss_p < rss_m / 2, "pread: {rss_p} resident, mmap: {rss_m}");
 }
 
@@ -189,7 +210,11 @@ fn a_database_reads_the_same_with_either_mode() {
         )
         .unwrap();
         for i in (0..N).step_by(3) {
-            assert_eq!(db.get(key(i)).unwrap().as_deref(), Some(&value(i)[..]), "{mode:?} {i}");
+            assert_eq!(
+                db.get(key(i)).unwrap().as_deref(),
+                Some(&value(i)[..]),
+                "{mode:?} {i}"
+            );
         }
         let all: Vec<_> = db
             .range::<&[u8], _>(..)
