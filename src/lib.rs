@@ -66,7 +66,7 @@ pub use format::{MAX_KEY_SIZE, MAX_VALUE_SIZE_LIMIT};
 pub use index::{Index, IndexIter};
 pub use iter::{DbIter, prefix_upper_bound};
 pub use options::KeyspaceOptions;
-pub use options::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
+pub use options::{BlockRead, CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 pub use recovery::{RecoveryReport, WalDrop};
 pub use stats::{
     CacheStats, IndexStats, KeyspaceStats, LevelStats, MemoryStats, StallStats, Stats,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use common::crash::self_test_command;
-use lsmkv::{Compression, Error, Options, SyncMode};
+use lsmkv::{BlockRead, Compression, Error, Options, SyncMode};
 
 fn from_map(vars: &[(&str, &str)]) -> lsmkv::Result<Options> {
     let m: BTreeMap<String, String> = vars
@@ -80,6 +80,7 @@ fn every_variable_is_read() {
         ("MAX_VALUE_SIZE", "1G"),
         ("PARANOID_CHECKS", "yes"),
         ("MEMORY_BUDGET", "1GiB"),
+        ("BLOCK_READ", "MMAP"),
     ])
     .unwrap();
     assert_eq!(o.data_dir, PathBuf::from("/srv/db"));
@@ -96,6 +97,8 @@ fn every_variable_is_read() {
     assert_eq!(o.max_value_size, 1 << 30);
     assert!(o.paranoid_checks);
     assert_eq!(o.memory_budget, 1 << 30);
+    assert_eq!(o.block_read, BlockRead::Mmap);
+    assert_eq!(Options::default().block_read, BlockRead::Pread);
 }
 
 #[test]
@@ -129,6 +132,7 @@ fn invalid_values_are_invalid_argument_naming_the_variable() {
         ("COMPRESSION", "zstd"),
         ("MAX_VALUE_SIZE", "2G"),
         ("PARANOID_CHECKS", "maybe"),
+        ("BLOCK_READ", "direct"),
         ("MEMORY_BUDGET", "512KiB"),
         ("MEMORY_BUDGET", "much"),
     ] {

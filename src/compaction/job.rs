@@ -335,6 +335,7 @@ pub(crate) fn seal_table(
         .map_err(|e| Error::io("syncing directory", dir, e))?;
     let table = Table::open_with_fs(fs, &path, number, Some(cache.clone()))?;
     table.set_paranoid_checks(opts.paranoid_checks);
+    table.set_block_read(opts.block_read);
     // The caller sets the keyspace (a table does not know which one it belongs to).
     let meta = FileMeta {
         number,

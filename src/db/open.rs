@@ -308,6 +308,7 @@ pub(super) fn open_tables(
         let path = dir.join(files::sst_name(meta.number));
         let table = Table::open_with_fs(fs, &path, meta.number, Some(cache.clone()))?;
         table.set_paranoid_checks(opts.paranoid_checks);
+        table.set_block_read(opts.block_read);
         let level = meta.level as usize;
         while version.levels.len() <= level {
             version.levels.push(Vec::new());

@@ -7,7 +7,8 @@
 //! chosen per database through [`crate::Options::with_file_system`]; the default is [`StdFs`].
 //!
 //! Cost: one dynamic call per file operation (each is a syscall anyway). Reads of tables and WAL
-//! segments go through the [`Mapping`] and never come back here.
+//! segments go through the [`Mapping`] (its bytes, or [`Mapping::read_at`]) and never come back
+//! here.
 //!
 //! The offline inspection tools in `crate::debug` read files with `std::fs` on purpose: they are
 //! read-only and never run under a database.
@@ -149,12 +150,38 @@ impl Debug for DirLock {
 #[derive(Debug)]
 pub struct Mapping {
     map: Option<memmap2::Mmap>,
+    /// The file the mapping was made from, kept open for [`Mapping::read_at`].
+    file: Option<std::fs::File>,
 }
 
 impl Mapping {
     /// The mapping of an empty file.
     pub fn empty() -> Mapping {
-        Mapping { map: None }
+        Mapping {
+            map: None,
+            file: None,
+        }
+    }
+
+    /// Copies `buf.len()` bytes at `offset` of the mapped file into `buf` with `pread(2)`, not
+    /// through the mapping: the bytes come from the page cache (or storage), and none of the
+    /// mapping's pages becomes resident in this process, so they count in no process's RSS.
+    /// Where no file handle is kept (the empty mapping) the bytes are copied from the mapping.
+    ///
+    /// # Errors
+    /// The OS error of `pread`; `UnexpectedEof` for a range reaching past the end of the file.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if let Some(f) = &self.file {
+            return std::os::unix::fs::FileExt::read_exact_at(f, buf, offset);
+        }
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.get(o..o.checked_add(buf.len())?))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the file")
+            })?;
+        buf.copy_from_slice(src);
+        Ok(())
     }
 
     /// `madvise` hint for the whole mapping (nothing for an empty one).
@@ -293,5 +320,31 @@ pub(crate) mod tests {
         assert!(released < 1 << 20, "{released} bytes still resident of {touched}");
         assert_eq!(&m[..], &data[..], "the bytes read back from the file");
         Mapping::empty().release_range(0, 10).unwrap();
+    }
+
+    #[test]
+    fn read_at_copies_the_file_bytes_without_making_the_mapping_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let m = StdFs.map(&path).unwrap();
+        let addr = m.as_ptr() as usize;
+        let mut buf = vec![0u8; 1 << 20];
+        for off in (0..data.len() - buf.len()).step_by(300_001) {
+            m.read_at(off as u64, &mut buf).unwrap();
+            assert_eq!(buf, &data[off..off + buf.len()], "at {off}");
+        }
+        let rss = mapping_rss(addr);
+        assert!(rss < 256 << 10, "{rss} bytes of the mapping resident after preads");
+        // The last byte reads; one past it is an error, not a short read.
+        m.read_at(data.len() as u64 - 1, &mut buf[..1]).unwrap();
+        assert_eq!(buf[0], data[data.len() - 1]);
+        let err = m.read_at(data.len() as u64 - 1, &mut buf[..2]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        // The empty mapping: an empty read succeeds, anything else is past the end.
+        Mapping::empty().read_at(0, &mut []).unwrap();
+        let err = Mapping::empty().read_at(0, &mut buf[..1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

@@ -75,6 +75,7 @@ impl FileSystem for StdFs {
         }
         Ok(Mapping {
             map: Some(map_file(&file)?),
+            file: Some(file),
         })
     }
 }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::{CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
+use super::{BlockRead, CompactionStrategy, Compression, Options, SyncMode, WalRecoveryMode};
 use crate::error::{Error, Result};
 
 /// Reads variables by name.
@@ -66,7 +66,8 @@ fn set_tables(lookup: Lookup<'_>, o: &mut Options) -> Result<()> {
     set(lookup, "MEMORY_BUDGET", parse_size, &mut o.memory_budget)?;
     set(lookup, "COMPRESSION", Compression::from_str, &mut o.compression)?;
     set(lookup, "MAX_VALUE_SIZE", size_usize, &mut o.max_value_size)?;
-    set(lookup, "PARANOID_CHECKS", parse_bool, &mut o.paranoid_checks)
+    set(lookup, "PARANOID_CHECKS", parse_bool, &mut o.paranoid_checks)?;
+    set(lookup, "BLOCK_READ", BlockRead::from_str, &mut o.block_read)
 }
 
 /// Compaction and write backpressure.
@@ -151,7 +152,7 @@ fn number<T: FromStr>(s: &str) -> Result<T, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CompactionStrategy, Compression, SyncMode, WalRecoveryMode};
+    use super::super::{BlockRead, CompactionStrategy, Compression, SyncMode, WalRecoveryMode};
     use super::*;
     use std::collections::HashMap;
 
@@ -189,6 +190,7 @@ mod tests {
             ("WAL_SYNC_INTERVAL_MS", "5"),
             ("MAX_IMMUTABLE_MEMTABLES", "3"),
             ("PARANOID_CHECKS", "true"),
+            ("BLOCK_READ", "mmap"),
             ("COMPACTION_STRATEGY", "lazy_leveling"),
             ("WAL_RECOVERY_MODE", "point_in_time"),
             ("PREFIX_BLOOM_LENGTH", "6"),
@@ -220,6 +222,7 @@ mod tests {
         assert_eq!(o.wal_sync_interval_ms, 5);
         assert_eq!(o.max_immutable_memtables, 3);
         assert!(o.paranoid_checks);
+        assert_eq!(o.block_read, BlockRead::Mmap);
         assert_eq!(o.compaction_strategy, CompactionStrategy::LazyLeveling);
         assert_eq!(o.compaction_threads, 2);
         assert_eq!(o.wal_recovery_mode, WalRecoveryMode::PointInTime);

@@ -101,6 +101,26 @@ from_str_by_name!(Compression, "lz4, none", {
     "lz4" => Lz4,
 });
 
+/// How an LZ4-compressed data block is read from its table on a block cache miss (`BLOCK_READ`).
+/// Raw blocks, indexes and filters are always read in place in the mapping (zero-copy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockRead {
+    /// `pread(2)` of the compressed bytes into a pooled buffer, decompressed from there: the
+    /// compressed bytes stay in the page cache and out of the process's resident memory, which
+    /// holds only the decompressed block cache. The default.
+    #[default]
+    Pread,
+    /// Decompressed straight from the mapping: no syscall per cache miss, but every block ever
+    /// read stays resident (file-backed RSS) next to its decompressed copy in the cache.
+    Mmap,
+}
+
+from_str_by_name!(BlockRead, "pread, mmap", {
+    "pread" => Pread,
+    "mmap" => Mmap,
+});
+
 /// How SSTables are merged in the background. See the README's "Compaction" section.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -179,6 +199,9 @@ pub struct Options {
     /// the block cache and the checksum-once record. Default off: a raw block is verified the
     /// first time it is read from its (immutable) mapping, an LZ4 block when it enters the cache.
     pub paranoid_checks: bool,
+    /// `BLOCK_READ` = pread | mmap: how an LZ4 data block is read on a block cache miss (see
+    /// [`BlockRead`]). Default pread.
+    pub block_read: BlockRead,
     /// `COMPACTION_STRATEGY` = leveled | tiered | lazy_leveling. Default leveled.
     pub compaction_strategy: CompactionStrategy,
     /// `COMPACTION_THREADS`: background compaction threads; compactions of disjoint key ranges
@@ -250,6 +273,7 @@ impl Default for Options {
             compression: Compression::Lz4,
             max_value_size: 64 << 20,
             paranoid_checks: false,
+            block_read: BlockRead::Pread,
             compaction_strategy: CompactionStrategy::Leveled,
             compaction_threads: 1,
             l0_compaction_trigger: 4,

@@ -3,6 +3,14 @@
 //! A raw data block is read in place (its crc checked on its first read, or on every read with
 //! `PARANOID_CHECKS`) and values are zero-copy slices of the file; an LZ4 block is decompressed
 //! into a pooled buffer and cached in the [`BlockCache`], and values slice into that buffer.
+//!
+//! On a cache miss an LZ4 block's compressed bytes are read with `pread` into a pooled buffer
+//! (`BLOCK_READ=pread`, the default) rather than through the mapping, so that the process's
+//! resident memory holds the decompressed block cache and not also every compressed block ever
+//! read (those stay in the page cache). Which blocks are raw is not known before a block's
+//! trailer is read, and reading it through the mapping would fault its pages in; so a block's
+//! first read goes the pread way, and a block found raw is recorded (with its verified checksum)
+//! and served in place from then on.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -12,8 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use bytes::Bytes;
 
 use super::block::BlockView;
-use super::compress::{Checked, check_block, read_block_in};
+use super::compress::{Checked, check_block, decompress, read_block_in};
 use super::index::{BlockHandle, Index};
+use super::mapping::MappedFile;
+use crate::cache::pool::BufferPool;
 use super::meta::TableMeta;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
@@ -24,6 +34,13 @@ use crate::key::{cmp_internal, decode_internal};
 pub(super) enum BlockData<'a> {
     InPlace(&'a [u8]),
     Owned(Bytes),
+}
+
+/// What [`DataBlocks::pread_block`] found: an LZ4 block, decompressed, or a raw block (verified;
+/// its bytes are read from the mapping).
+enum Preread {
+    Lz4(Bytes),
+    Raw,
 }
 
 /// The data block region of one table file and its index.
@@ -42,6 +59,10 @@ pub(super) struct DataBlocks {
     /// `PARANOID_CHECKS`: verify every block's checksum on every read (no checksum-once
     /// shortcut, no cached decompressed blocks).
     paranoid: AtomicBool,
+    /// The file behind `data` for `pread` (None for a table held in plain bytes).
+    file: Option<Arc<MappedFile>>,
+    /// `BLOCK_READ=pread`: blocks not yet known to be raw are read with `pread` from `file`.
+    pread: AtomicBool,
 }
 
 impl DataBlocks {
@@ -70,11 +91,32 @@ impl DataBlocks {
             data_end,
             raw_verified,
             paranoid: AtomicBool::new(false),
+            file: None,
+            pread: AtomicBool::new(true),
         }
     }
 
     pub(super) fn set_paranoid(&self, on: bool) {
         self.paranoid.store(on, AtomicOrdering::Relaxed);
+    }
+
+    /// Gives the blocks the file to `pread` from.
+    pub(super) fn set_file(&mut self, file: Arc<MappedFile>) {
+        self.file = Some(file);
+    }
+
+    /// `BLOCK_READ`: `true` reads blocks not yet known to be raw with `pread`, `false` through
+    /// the mapping.
+    pub(super) fn set_pread(&self, on: bool) {
+        self.pread.store(on, AtomicOrdering::Relaxed);
+    }
+
+    /// The file to `pread` a block from, when that is the way blocks are read.
+    #[inline]
+    fn pread_file(&self) -> Option<&MappedFile> {
+        self.file
+            .as_deref()
+            .filter(|_| self.pread.load(AtomicOrdering::Relaxed))
     }
 
     pub(super) fn handle(&self, i: usize) -> Result<BlockHandle> {
@@ -108,12 +150,9 @@ impl DataBlocks {
     /// decompressed for LZ4 blocks.
     #[inline]
     pub(super) fn load(&self, i: usize, h: BlockHandle, fill_cache: bool) -> Result<BlockData<'_>> {
+        // Taking the slice touches no byte of the mapping; reading one would fault it in.
         let blk = self.block_slice(h)?;
-        let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
         let paranoid = self.paranoid.load(AtomicOrdering::Relaxed);
-        if blk.get(kind_at) == Some(&COMPRESSION_LZ4) {
-            return self.load_lz4(h, blk, fill_cache, paranoid).map(BlockData::Owned);
-        }
         // A raw block is read in place. Its checksum is checked on the first read only: the
         // mapped bytes cannot change (mapping contract), so a block that passed once passes
         // again, as a cached block does. The framing is still decoded with bounds checks.
@@ -123,12 +162,84 @@ impl DataBlocks {
                 return Ok(BlockData::InPlace(p));
             }
         }
+        if let Some(file) = self.pread_file() {
+            return self.load_pread(file, i, h, blk, fill_cache, paranoid);
+        }
+        let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
+        if blk.get(kind_at) == Some(&COMPRESSION_LZ4) {
+            return self.load_lz4(h, blk, fill_cache, paranoid).map(BlockData::Owned);
+        }
         match check_block(blk).map_err(|e| e.in_file(&self.path, h.offset))? {
             Checked::Raw(p) => {
                 self.raw_verified.set(i);
                 Ok(BlockData::InPlace(p))
             }
             Checked::Lz4 { .. } => self.decode(h, blk).map(BlockData::Owned),
+        }
+    }
+
+    /// `BLOCK_READ=pread`: a block not known to be raw, from the cache or read with `pread`
+    /// ([`DataBlocks::pread_block`]); an LZ4 block is cached when `fill_cache`, a raw one is
+    /// recorded as verified and served in place.
+    fn load_pread<'a>(
+        &self,
+        file: &MappedFile,
+        i: usize,
+        h: BlockHandle,
+        blk: &'a [u8],
+        fill_cache: bool,
+        paranoid: bool,
+    ) -> Result<BlockData<'a>> {
+        let read = || self.pread_block(file, h, blk.len());
+        let found = match self.cache.as_ref().filter(|_| !paranoid) {
+            // A raw block is not cached: the loader gives it back as `Err(None)`.
+            Some(c) if fill_cache => match c.get_or_load(self.file_number, h.offset, || {
+                match read() {
+                    Ok(Preread::Lz4(b)) => Ok(b),
+                    Ok(Preread::Raw) => Err(None),
+                    Err(e) => Err(Some(e)),
+                }
+            }) {
+                Ok(b) => Preread::Lz4(b),
+                Err(None) => Preread::Raw,
+                Err(Some(e)) => return Err(e),
+            },
+            Some(c) => match c.get(self.file_number, h.offset) {
+                Some(b) => Preread::Lz4(b),
+                None => read()?,
+            },
+            None => read()?,
+        };
+        match found {
+            Preread::Lz4(b) => Ok(BlockData::Owned(b)),
+            Preread::Raw => {
+                let payload_end = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
+                let payload = blk.get(..payload_end).ok_or_else(|| {
+                    Error::corruption(&self.path, h.offset, "data block out of range")
+                })?;
+                self.raw_verified.set(i);
+                Ok(BlockData::InPlace(payload))
+            }
+        }
+    }
+
+    /// Reads the `len` on-disk bytes of the block at `h` with `pread` into a pooled buffer and
+    /// checks them there: an LZ4 block is decompressed from the buffer (its compressed bytes
+    /// never enter the process's resident memory through the mapping); a raw one is only
+    /// reported, to be served from the mapping.
+    fn pread_block(&self, file: &MappedFile, h: BlockHandle, len: usize) -> Result<Preread> {
+        let mut buf = BufferPool::global().take(len);
+        file.read_at(h.offset, buf.as_mut_slice())
+            .map_err(|e| Error::io("reading an SSTable block", &self.path, e))?;
+        let in_block = |e: Error| e.in_file(&self.path, h.offset);
+        match check_block(buf.as_ref()).map_err(in_block)? {
+            Checked::Raw(_) => Ok(Preread::Raw),
+            Checked::Lz4 {
+                uncompressed_len,
+                compressed,
+            } => decompress(uncompressed_len, compressed)
+                .map(Preread::Lz4)
+                .map_err(in_block),
         }
     }
 

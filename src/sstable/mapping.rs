@@ -100,6 +100,12 @@ impl MappedFile {
         let _ = self.mmap.release_range(offset, len);
     }
 
+    /// Copies `buf.len()` bytes at `offset` of the file with `pread(2)` (see
+    /// [`Mapping::read_at`]): none of the mapping's pages becomes resident in the process.
+    pub(super) fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.mmap.read_at(offset, buf)
+    }
+
     /// Asks the kernel to read `[offset, offset + len)` ahead. A hint; failures are ignored.
     pub(super) fn will_need(&self, offset: usize, len: usize) {
         let _ = self

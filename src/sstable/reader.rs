@@ -93,6 +93,7 @@ impl Table {
         let mut t = Table::parse(m.data, path.to_path_buf(), file_number, cache, Some(m.obsolete))?;
         // Only a `Random` mapping needs the scans' own readahead hints; otherwise the kernel's
         // read-around does it (and a hint over resident pages costs a page-cache walk).
+        t.blocks.set_file(Arc::clone(&m.owner));
         t.map = Some(m.owner);
         t.hint_scans = m.advice == MapAdvice::Random;
         Ok(Arc::new(t))
@@ -180,6 +181,12 @@ impl Table {
     /// checksum-once record are bypassed).
     pub fn set_paranoid_checks(&self, on: bool) {
         self.blocks.set_paranoid(on);
+    }
+
+    /// `BLOCK_READ` for this table: how a data block not yet known to be raw is read on a block
+    /// cache miss (see [`crate::BlockRead`]). Tables start with `Pread`.
+    pub fn set_block_read(&self, mode: crate::BlockRead) {
+        self.blocks.set_pread(mode == crate::BlockRead::Pread);
     }
 
     /// Newest entry for `user_key` with seqno <= `snapshot` (tombstones included), as

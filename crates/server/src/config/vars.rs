@@ -237,4 +237,11 @@ pub const ENGINE_VARS: &[EngineVar] = &[
         "false",
         "Verify block checksums on every read, cached blocks too"
     ),
+    ev!(
+        "BLOCK_READ",
+        "block-read",
+        ADVANCED,
+        "pread",
+        "How an LZ4 block is read on a cache miss: pread (keeps it out of RSS) | mmap"
+    ),
 ];
