@@ -168,6 +168,14 @@ fn layouts() -> Vec<Layout> {
         },
         Layout {
             file: "wal.md",
+            heading: "SealPayload",
+            first: "records",
+            fields: fields!(wal::SealPayload;
+                "records" => records: 8, "last_seqno" => last_seqno: 8),
+            size: Some(size_of::<wal::SealPayload>()),
+        },
+        Layout {
+            file: "wal.md",
             heading: "Batch payload",
             first: "base_seqno",
             fields: vec![("base_seqno", 0, 8), ("count", 8, 4)],
@@ -582,8 +590,13 @@ fn magic_numbers_versions_and_enum_values_match() {
     assert_eq!(&sst::TABLE_MAGIC.to_le_bytes(), b"LSMKVSST");
     assert!(s.contains("`LSMKVSST`"));
     // Versions.
-    assert_eq!(wal::WAL_FORMAT_VERSION, 2);
-    assert!(w.contains("format_version = 2"));
+    assert_eq!(wal::WAL_FORMAT_VERSION, 3);
+    assert!(w.contains("format_version = 3"));
+    assert_eq!(wal::WAL_SEAL_VERSION, 3);
+    assert!(w.contains("seals from format_version = 3"));
+    assert!(w.contains(&hex_bytes(&wal::SEAL_MAGIC)), "WAL seal magic");
+    assert!(w.contains(&format!("`length` {}", wal::SEAL_PAYLOAD_SIZE)));
+    assert!(w.contains(&format!("{} bytes in all", wal::SEAL_RECORD_SIZE)));
     assert_eq!(sst::TABLE_FORMAT_VERSION, 2);
     assert_eq!(sst::TABLE_MIN_READ_VERSION, 1);
     assert!(s.contains("# SSTable format (version 2)"));

@@ -2,11 +2,12 @@
 //! directory and prints a one-line count summary (RELIABILITY.md records the figures reached).
 //!
 //! ```text
-//! cargo run --release --example campaign -- <campaign> (--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N] [--no-build]
+//! cargo run --release --example campaign -- <campaign> (--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N] [--large] [--no-build]
 //! ```
 //!
 //! Campaigns: `crash`, `power-loss`, `io-error`, `disk-full`, `metamorphic`, `corruption`,
-//! `server`. The evidence directory (default `target/campaigns/<campaign>-<unix time>`) holds
+//! `server`. `--large` runs `corruption` on a large database (multi-MiB tables and WAL segments,
+//! random trials counted per file type). The evidence directory (default `target/campaigns/<campaign>-<unix time>`) holds
 //! `summary.json` (counts, seed, commit, duration, failures) and `log.txt`; failing cases keep
 //! their seed and, where there is one, their database directory there. Exit status 1 on any
 //! failure, 2 on bad arguments.
@@ -15,6 +16,7 @@
 mod common;
 
 mod corruption;
+mod corruption_large;
 mod crash;
 mod disk_full;
 mod io_error;
@@ -68,6 +70,8 @@ pub struct Run {
     pub budget: Budget,
     /// `--ops`: operations per run, for campaigns that have runs of a size (metamorphic).
     pub ops: Option<u64>,
+    /// `--large`: `corruption` on a large database (`corruption_large.rs`).
+    pub large: bool,
     /// The commit measured (taken at the start: the tree may move on during a long run).
     commit: String,
     started: Instant,
@@ -222,11 +226,12 @@ struct Args {
     budget: Budget,
     seed: u64,
     ops: Option<u64>,
+    large: bool,
     out: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: campaign <crash|power-loss|io-error|disk-full|metamorphic|corruption|server> \
-(--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N] [--no-build]";
+(--seconds N | --rounds N) [--seed S] [--out DIR] [--ops N] [--large] [--no-build]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -245,6 +250,7 @@ fn parse_args() -> Result<Args, String> {
         },
         seed: unix_now() ^ u64::from(std::process::id()),
         ops: None,
+        large: false,
         out: None,
     };
     while let Some(flag) = it.next() {
@@ -258,6 +264,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = num(val()?)?,
             "--out" => a.out = Some(PathBuf::from(val()?)),
             "--ops" => a.ops = Some(num(val()?)?),
+            "--large" if a.campaign == "corruption" => a.large = true,
             "--no-build" => {}
             _ => return Err(format!("unknown flag {flag}; {USAGE}")),
         }
@@ -296,6 +303,7 @@ fn main() -> ExitCode {
         out,
         budget: a.budget,
         ops: a.ops,
+        large: a.large,
         commit: git_head(),
         started: Instant::now(),
         log,

@@ -75,12 +75,47 @@ struct LogCursor {
     log_end: Option<u64>,
 }
 
-/// Replays one WAL segment into `mem`; returns the largest seqno seen. `cut_at_damage` is set
-/// for the newest segment (the one being appended to at the crash) under `PointInTime` recovery:
-/// only there may damage end the log instead of failing the open.
-/// Adds the segment, its records and any region it drops to `report`. Returns the largest
-/// seqno, whether the segment ended early (a torn tail or a missing header, or damage cut off)
-/// and how many records it held.
+impl LogCursor {
+    /// Moves past a batch of `count` entries from `base`, at `offset` of `path`. Within the log,
+    /// seqnos follow on from record to record; before its first record, the log may start at or
+    /// below the manifest's next seqno.
+    fn advance(&mut self, base: u64, count: u32, path: &Path, offset: u64) -> Result<()> {
+        let expected = self.log_end.unwrap_or(self.next);
+        if base > expected {
+            return Err(Error::corruption(
+                path,
+                offset,
+                format!(
+                    "the log skips seqnos {expected}..{}: a WAL segment, part of one or a manifest edit is missing",
+                    base - 1
+                ),
+            ));
+        }
+        let end = base + u64::from(count);
+        self.next = self.next.max(end);
+        self.log_end = Some(self.log_end.map_or(end, |e| e.max(end)));
+        Ok(())
+    }
+}
+
+/// What replaying one segment found.
+struct Replayed {
+    /// The largest seqno in its records (0 without records).
+    max_seqno: u64,
+    /// Whether it ended early: a torn tail, a missing header, or damage cut off.
+    early: bool,
+    /// Batch records replayed.
+    records: u64,
+    /// Whether it ends with a valid seal (which then matches the records replayed).
+    sealed: bool,
+    /// Where its records end: where a seal would start.
+    end: u64,
+}
+
+/// Replays one WAL segment into `mem`. `cut_at_damage` is set for the newest segment (the one
+/// being appended to at the crash) under `PointInTime` recovery: only there may damage end the
+/// log instead of failing the open. Adds the segment, its records and any region it drops to
+/// `report`. A seal must name the last seqno of the records before it.
 ///
 /// `next_seqno` is the seqno the log must continue with (one past what the manifest and earlier
 /// segments hold); a batch starting beyond it means records the log should hold are gone.
@@ -92,77 +127,95 @@ fn replay_segment(
     cut_at_damage: bool,
     next_seqno: &mut LogCursor,
     report: &mut RecoveryReport,
-) -> Result<(u64, bool, u64)> {
+) -> Result<Replayed> {
     let mut max_seqno = 0;
     let mut records = 0u64;
+    let mut records_end = crate::wal::SEGMENT_HEADER_SIZE as u64;
     let result = reader.replay(|rec| {
         let batch = decode_batch(rec.payload, path, rec.payload_offset())?;
-        // Within the log, seqnos follow on from record to record; before its first record, the
-        // log may start at or below the manifest's next seqno.
-        let expected = next_seqno.log_end.unwrap_or(next_seqno.next);
-        if batch.base_seqno > expected {
-            return Err(Error::corruption(
-                path,
-                rec.offset,
-                format!(
-                    "the log skips seqnos {expected}..{}: a WAL segment, part of one or a manifest edit is missing",
-                    batch.base_seqno - 1
-                ),
-            ));
-        }
-        let end = batch.base_seqno + u64::from(batch.count);
-        next_seqno.next = next_seqno.next.max(end);
-        next_seqno.log_end = Some(next_seqno.log_end.map_or(end, |e| e.max(end)));
+        next_seqno.advance(batch.base_seqno, batch.count, path, rec.offset)?;
         max_seqno = max_seqno.max(replay_batch(&batch, path, rec.offset, mems, state)?);
         records += 1;
+        records_end = rec.payload_offset() + rec.payload.len() as u64;
         Ok(())
     });
-    let dropped = |offset: u64, reason: String, corruption: bool| {
-        let region = dropped_region(reader.data(), offset, number);
-        WalDrop {
-            file: files::wal_name(number),
-            offset,
-            bytes: region.bytes,
-            records: region.records,
-            reason,
-            corruption,
-        }
-    };
+    let mut sealed = false;
     let cut = match result {
         Ok(Tail::Clean) => None,
-        Ok(Tail::Torn { offset }) => {
-            tracing::warn!(
-                path = %path.display(),
-                offset,
-                "WAL segment ends with an incomplete record (torn write); it was dropped"
-            );
-            let reason = "incomplete record at end of segment (torn write)".to_string();
-            Some(dropped(offset, reason, false))
+        Ok(Tail::Sealed {
+            offset, last_seqno, ..
+        }) => {
+            // The reader checked the record count; the seqno needs the batches.
+            if records > 0 && last_seqno != max_seqno {
+                return Err(Error::corruption(
+                    path,
+                    offset,
+                    format!("WAL seal says the segment ends at seqno {last_seqno}, its records end at {max_seqno}"),
+                ));
+            }
+            sealed = true;
+            None
         }
-        Err(Error::Corruption {
-            file,
-            offset,
-            reason,
-        }) if cut_at_damage => {
-            let d = dropped(offset, reason, true);
-            tracing::warn!(
-                path = %file.display(),
-                offset,
-                bytes = d.bytes,
-                records = d.records,
-                reason = %d.reason,
-                "WAL damaged in its unsynced tail; recovered to the last consistent point"
-            );
-            Some(d)
+        Ok(Tail::Torn { offset }) => {
+            records_end = offset;
+            Some(torn_drop(reader.data(), path, number, offset))
+        }
+        Err(Error::Corruption { offset, reason, .. }) if cut_at_damage => {
+            Some(damage_drop(reader.data(), path, number, offset, reason))
         }
         Err(e) => return Err(e),
     };
     report.wal_segments_replayed += 1;
     report.wal_records_replayed += records;
     // A segment with no data at all (crash while creating it) loses nothing.
-    let ended_early = cut.is_some();
+    let early = cut.is_some();
     report.dropped.extend(cut.filter(|d| d.bytes > 0));
-    Ok((max_seqno, ended_early, records))
+    Ok(Replayed {
+        max_seqno,
+        early,
+        records,
+        sealed,
+        end: records_end,
+    })
+}
+
+/// The region of segment `number` (bytes `data`, at `path`) that a torn write at `offset` drops;
+/// logged.
+fn torn_drop(data: &[u8], path: &Path, number: u64, offset: u64) -> WalDrop {
+    tracing::warn!(
+        path = %path.display(),
+        offset,
+        "WAL segment ends with an incomplete record (torn write); it was dropped"
+    );
+    let reason = "incomplete record at end of segment (torn write)".to_string();
+    wal_drop(data, number, offset, reason, false)
+}
+
+/// The region of the newest segment that `PointInTime` recovery drops from damage at `offset`
+/// on; logged.
+fn damage_drop(data: &[u8], path: &Path, number: u64, offset: u64, reason: String) -> WalDrop {
+    let d = wal_drop(data, number, offset, reason, true);
+    tracing::warn!(
+        path = %path.display(),
+        offset,
+        bytes = d.bytes,
+        records = d.records,
+        reason = %d.reason,
+        "WAL damaged in its unsynced tail; recovered to the last consistent point"
+    );
+    d
+}
+
+fn wal_drop(data: &[u8], number: u64, offset: u64, reason: String, corruption: bool) -> WalDrop {
+    let region = dropped_region(data, offset, number);
+    WalDrop {
+        file: files::wal_name(number),
+        offset,
+        bytes: region.bytes,
+        records: region.records,
+        reason,
+        corruption,
+    }
 }
 
 /// Inserts the entries of one WAL batch into their keyspaces' memtables, skipping entries of
@@ -358,7 +411,9 @@ pub(super) fn replay_wal(
     };
     // A segment that ended early (torn, or without a header) is the end of the log: every older
     // segment was synced whole when it was closed, before the next one took a record. A later
-    // segment with records means the early end is damage, not a crash.
+    // segment with records, or any later segment of a version with seals, means the early end is
+    // damage, not a crash. From version 3 on, every segment but the newest must also end with its
+    // seal, which proves that no record is missing at its end (`format-spec/wal.md`, "Seal").
     let mut ended_early: Option<std::path::PathBuf> = None;
     for (i, n) in replay.iter().enumerate() {
         let path = dir.join(files::wal_name(*n));
@@ -368,7 +423,10 @@ pub(super) fn replay_wal(
         } else {
             WalReader::open_with_fs(fs, &path)?
         };
-        let (max, early, records) = replay_segment(
+        let has_seals = reader
+            .format_version()
+            .is_some_and(|v| v >= crate::wal::WAL_SEAL_VERSION);
+        let r = replay_segment(
             reader,
             &path,
             *n,
@@ -377,24 +435,41 @@ pub(super) fn replay_wal(
             &mut next_seqno,
             &mut report,
         )?;
-        if let Some(older) = &ended_early
-            && records > 0
-        {
+        check_log_order(ended_early.as_deref(), *n, has_seals, r.records)?;
+        if has_seals && !newest && !r.sealed {
             return Err(Error::corruption(
-                older,
-                0,
+                &path,
+                r.end,
                 format!(
-                    "WAL segment ends early (torn or truncated) but a later segment, {}, holds records: part of the log is missing",
-                    files::wal_name(*n)
+                    "WAL segment has no seal but a later segment, {}, exists: it was cut short and records at its end may be missing",
+                    files::wal_name(replay.last().copied().unwrap_or(*n))
                 ),
             ));
         }
-        if early {
+        if r.early {
             ended_early = Some(path);
         }
-        last_seqno = last_seqno.max(max);
+        last_seqno = last_seqno.max(r.max_seqno);
     }
     Ok((recovered, last_seqno, report))
+}
+
+/// The segment after one that ended early (`older`) may exist only when it is a version-1 or -2
+/// segment without records (a crash while creating it, or recovery starting a segment, in those
+/// versions): records after the early end, or a segment of a version with seals (which is only
+/// created after the one before it was sealed), mean the early end is damage.
+fn check_log_order(older: Option<&Path>, n: u64, has_seals: bool, records: u64) -> Result<()> {
+    match older {
+        Some(older) if records > 0 || has_seals => Err(Error::corruption(
+            older,
+            0,
+            format!(
+                "WAL segment ends early (torn or truncated) but a later segment, {}, holds records or was created after it was finished: part of the log is missing",
+                files::wal_name(n)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What recovery found, to be made durable.
@@ -407,9 +482,15 @@ struct Recovery<'a> {
 }
 
 impl Recovery<'_> {
-    /// Writes each keyspace's replayed memtable as a level-0 table, starts a fresh WAL segment and
-    /// records all of it (with the recovered seqno) in one manifest edit; adds the tables to
-    /// `versions`. Returns the new segment's writer.
+    /// Writes each keyspace's replayed memtable as a level-0 table, records them (with the
+    /// recovered seqno and the number of a fresh WAL segment as `log_number`) in one manifest
+    /// edit, then creates that segment; adds the tables to `versions`. Returns the new segment's
+    /// writer.
+    ///
+    /// The edit comes first: the replayed segments are then below `log_number` and never read
+    /// again (the newest of them may end torn and unsealed), so no segment is ever created after
+    /// one that is not sealed. A crash between the edit and the creation leaves no segment at or
+    /// above `log_number`: an empty log.
     fn persist(
         &self,
         manifest: &mut Manifest,
@@ -441,9 +522,9 @@ impl Recovery<'_> {
                 tables.push((*ks, table));
             }
         }
+        manifest.log_edit(edit)?;
         let fs = &*opts.file_system;
         let writer = WalWriter::create_with_fs(fs, dir, wal_number, wal_preallocation(opts))?;
-        manifest.log_edit(edit)?;
         for (ks, t) in tables {
             let version = versions.entry(ks).or_default();
             if version.levels.is_empty() {

@@ -650,10 +650,25 @@ pub(crate) fn flush_and_wait(shared: &Shared, tree: &Arc<Tree>) -> Result<()> {
 }
 
 /// Starts a new WAL segment and freezes the memtables of `freeze`. Requires the WAL lock (`wal`).
+///
+/// The current segment is sealed first (a seal record with its record count and the last seqno,
+/// synced, preallocated space trimmed), so it is complete on disk, and proves it, before the next
+/// segment exists (`format-spec/wal.md`, "Seal"). A crash after the seal leaves it the newest
+/// segment; a crash while creating the next one leaves an empty newest segment after it.
 pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) -> Result<()> {
     let number = shared.manifest.lock().new_file_number();
     let prealloc = wal_preallocation(&shared.opts);
     let fs = &*shared.opts.file_system;
+    // The old segment is complete: seal and sync it (its writes may have been acknowledged
+    // without fsync under AsyncBatch/None). A failure poisons the db, so the sealed writer left
+    // in `wal` never takes another record.
+    let last = shared.last_seqno.load(Ordering::Relaxed);
+    if let Err(e) = wal.writer.seal(last) {
+        shared.poison(&e);
+        return Err(e);
+    }
+    // Every seqno assigned so far was written to the old segment, which is now synced.
+    shared.durability.mark_durable(last);
     let new_writer = match WalWriter::create_with_fs(fs, &shared.dir, number, prealloc) {
         Ok(w) => w,
         Err(e) => {
@@ -663,16 +678,7 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) 
     };
     let old = std::mem::replace(&mut wal.writer, new_writer);
     let (old_number, old_size) = (old.number(), old.size());
-    // The old segment is complete: sync it (its writes may have been acknowledged without fsync
-    // under AsyncBatch/None) and trim its preallocated tail.
-    if let Err(e) = old.finish() {
-        shared.poison(&e);
-        return Err(e);
-    }
-    // Every seqno assigned so far was written to the old segment, which is now synced.
-    shared
-        .durability
-        .mark_durable(shared.last_seqno.load(Ordering::Relaxed));
+    drop(old);
     shared.old_wal_segments.lock().push((old_number, old_size));
     shared.current_wal.store(number, Ordering::SeqCst);
     wal.unsynced = false;

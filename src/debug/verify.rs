@@ -180,16 +180,29 @@ fn check_wal(dir: &Path, n: u64, newest: bool, report: &mut VerifyReport) {
             d.tail.bytes_after.unwrap_or(0)
         ));
     }
+    let mut problems = d.problems;
+    let has_seals = d
+        .format_version
+        .is_some_and(|v| v >= crate::wal::WAL_SEAL_VERSION);
+    if !newest && has_seals && problems.is_empty() && d.tail.kind != "sealed" {
+        // Recovery refuses it: a finished segment without its seal was cut short.
+        let at = d.tail.offset.unwrap_or(d.file_size);
+        problems.push(Problem::at(
+            &path,
+            at,
+            "WAL segment has no seal but a later segment exists: it was cut short and records at its end may be missing",
+        ));
+    }
     report.files.push(FileCheck {
         file: path,
         kind: "wal".into(),
-        ok: d.problems.is_empty(),
+        ok: problems.is_empty(),
         detail: format!(
             "{} records, {} entries, tail {}",
             d.record_count, d.entry_count, d.tail.kind
         ),
     });
-    report.problems.extend(d.problems);
+    report.problems.extend(problems);
 }
 
 /// Notes every SSTable in the directory that the manifest does not reference.

@@ -77,10 +77,12 @@ pub struct WalRecordInfo {
 /// How the segment ends.
 #[derive(Debug, Clone, Serialize)]
 pub struct TailInfo {
-    /// `clean` (end of file or zero fill), `torn` (an incomplete last write, dropped by
-    /// recovery) or `corrupt` (damage followed by valid data: recovery refuses the database).
+    /// `clean` (end of file or zero fill), `sealed` (the seal record of a finished segment,
+    /// format version 3 on; it matched the records), `torn` (an incomplete last write, dropped by
+    /// recovery) or `corrupt` (damage followed by valid data, or a seal that does not match:
+    /// recovery refuses the database).
     pub kind: String,
-    /// Where the torn tail or the damage starts.
+    /// Where the seal, the torn tail or the damage starts.
     pub offset: Option<u64>,
     /// Bytes from `offset` to the end of the file.
     pub bytes_after: Option<u64>,
@@ -95,6 +97,8 @@ pub struct WalDump {
     pub file_size: u64,
     /// The segment number from its header (or its name when the header is missing).
     pub number: Option<u64>,
+    /// The format version from its header, when the header is intact.
+    pub format_version: Option<u32>,
     /// Every record read, in file order.
     pub records: Vec<WalRecordInfo>,
     /// Number of records read.
@@ -119,6 +123,7 @@ pub fn dump_wal(path: &Path, opts: WalOptions) -> WalDump {
             file: path.to_path_buf(),
             file_size: 0,
             number: None,
+            format_version: None,
             records: Vec::new(),
             record_count: 0,
             entry_count: 0,
@@ -150,6 +155,9 @@ pub fn dump_wal_bytes(path: &Path, data: &[u8], opts: WalOptions) -> WalDump {
     let size = data.len() as u64;
     let (number, tail) = match scanned {
         Ok((number, Tail::Clean)) => (Some(number), TailInfo::new("clean", None, size)),
+        Ok((number, Tail::Sealed { offset, .. })) => {
+            (Some(number), TailInfo::new("sealed", Some(offset), size))
+        }
         Ok((number, Tail::Torn { offset })) => {
             (Some(number), TailInfo::new("torn", Some(offset), size))
         }
@@ -164,6 +172,7 @@ pub fn dump_wal_bytes(path: &Path, data: &[u8], opts: WalOptions) -> WalDump {
         file: path.to_path_buf(),
         file_size: size,
         number,
+        format_version: crate::wal::header_version(data),
         record_count: records.len() as u64,
         records,
         entry_count: totals.entry_count,

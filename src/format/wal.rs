@@ -10,9 +10,13 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LSMKVWAL";
 /// The WAL format version this build writes.
-pub const WAL_FORMAT_VERSION: u32 = 2;
-/// The oldest WAL format version this build reads (version 1 batches are a subset of version 2).
+pub const WAL_FORMAT_VERSION: u32 = 3;
+/// The oldest WAL format version this build reads (version 1 batches are a subset of version 2;
+/// versions 1 and 2 have no seal).
 pub const WAL_MIN_READ_VERSION: u32 = 1;
+/// The first WAL format version whose segments end with a seal when a newer segment follows
+/// them (`format-spec/wal.md`, "Seal").
+pub const WAL_SEAL_VERSION: u32 = 3;
 /// Size of [`SegmentHeader`].
 pub const SEGMENT_HEADER_SIZE: usize = 24;
 /// Bytes of the segment header covered by its crc (magic, format_version, number).
@@ -20,6 +24,14 @@ pub const SEGMENT_HEADER_CRC_COVERAGE: usize = 20;
 /// First 4 bytes of every record: the resynchronisation marker. Never zero (a zero-filled region
 /// is the clean end of the log), and `0xD1 0x57` is not valid UTF-8, so text payloads rarely hold it.
 pub const RECORD_MAGIC: [u8; 4] = [0xD1, b'W', b'A', b'L'];
+/// Marker of the seal record that ends a finished segment (version 3 on), in place of
+/// [`RECORD_MAGIC`]: `0xD1 0x53` is not valid UTF-8 either, and never zero.
+pub const SEAL_MAGIC: [u8; 4] = [0xD1, b'S', b'E', b'L'];
+/// Size of [`SealPayload`], the payload of a seal record (its `length` field).
+pub const SEAL_PAYLOAD_SIZE: usize = 16;
+/// Size of a whole seal record: a [`RecordHeader`] and a [`SealPayload`].
+pub const SEAL_RECORD_SIZE: usize = RECORD_HEADER_SIZE + SEAL_PAYLOAD_SIZE;
+const _: () = assert!(SEAL_RECORD_SIZE == 32);
 /// Size of [`RecordHeader`].
 pub const RECORD_HEADER_SIZE: usize = 16;
 /// Largest payload a record can hold (the length field is a u32).
@@ -68,3 +80,19 @@ const _: () = assert!(offset_of!(RecordHeader, magic) == 0);
 const _: () = assert!(offset_of!(RecordHeader, crc) == 4);
 const _: () = assert!(offset_of!(RecordHeader, length) == 8);
 const _: () = assert!(offset_of!(RecordHeader, header_crc) == 12);
+
+/// The payload of a seal record (`format-spec/wal.md`, "Seal"): what the segment held when it was
+/// finished, so that a reader can tell a complete segment from one cut at a record boundary.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct SealPayload {
+    /// Number of (batch) records in the segment before the seal.
+    pub records: U64,
+    /// The last seqno assigned when the segment was sealed: the last seqno of its last record,
+    /// or, for a segment without records, of the log before it.
+    pub last_seqno: U64,
+}
+
+const _: () = assert!(size_of::<SealPayload>() == SEAL_PAYLOAD_SIZE);
+const _: () = assert!(offset_of!(SealPayload, records) == 0);
+const _: () = assert!(offset_of!(SealPayload, last_seqno) == 8);

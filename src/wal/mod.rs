@@ -9,7 +9,9 @@
 //!   of the log (a bad record followed by a valid one: [`crate::Error::Corruption`]).
 //!
 //! Invariants: a segment is created once (`create_new`) and only appended to; its header is
-//! durable before the first record is written; every record's checksum is salted with the segment
+//! durable before the first record is written; a segment is sealed ([`WalWriter::seal`]: a seal
+//! record with its record count, synced) before the next segment is created, so every segment
+//! but the newest proves it is complete; every record's checksum is salted with the segment
 //! number and the record's own offset, so a record copied into a payload, or a stale record from
 //! another segment, never validates at the wrong place.
 
@@ -30,16 +32,17 @@ use crate::format::crc::{crc32c, crc32c_append};
 
 #[cfg(any(test, feature = "internal"))]
 pub use reader::replay;
-pub use reader::{Record, Tail, WalReader, dropped_region, scan_segment};
+pub use reader::{Record, Tail, WalReader, dropped_region, header_version, scan_segment};
 #[cfg(any(test, feature = "internal"))]
 pub use reader::{Segment, read_segment};
 pub use writer::WalWriter;
 #[cfg(any(test, feature = "internal"))]
-pub use writer::frame_record;
+pub use writer::{frame_record, frame_seal};
 
 pub use crate::format::wal::{
-    MAX_RECORD_PAYLOAD, RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEGMENT_HEADER_SIZE,
-    SEGMENT_MAGIC, SegmentHeader, WAL_FORMAT_VERSION,
+    MAX_RECORD_PAYLOAD, RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEAL_MAGIC,
+    SEAL_PAYLOAD_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC, SealPayload,
+    SegmentHeader, WAL_FORMAT_VERSION, WAL_SEAL_VERSION,
 };
 
 impl SegmentHeader {

@@ -7,6 +7,9 @@
 //! - Else, if a valid record starts anywhere after `p`: [`Error::Corruption`] at `p` (bytes inside
 //!   the log were damaged; silently dropping the records after them would lose acknowledged writes).
 //! - Else: [`Tail::Torn`] at `p` (the last write was cut short by a crash).
+//! - A seal record (version 3 on) ends the sequence: it must count the records before it, and
+//!   only zero fill may follow it; then [`Tail::Sealed`]. Whether a segment *must* end with a
+//!   seal (every segment but the newest) is the caller's rule: the reader sees one file.
 //!
 //! The resync scan is linear: it looks for [`RECORD_MAGIC`] and checks each candidate's 8-byte
 //! header checksum before touching a payload, so only real record headers (which never overlap)
@@ -17,9 +20,11 @@ use std::path::{Path, PathBuf};
 use zerocopy::FromBytes;
 
 use super::{
-    RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
-    SegmentHeader, WAL_FORMAT_VERSION, record_crc, record_header_crc,
+    RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEAL_MAGIC, SEAL_PAYLOAD_SIZE,
+    SEGMENT_HEADER_SIZE, SEGMENT_MAGIC, SealPayload, SegmentHeader, WAL_FORMAT_VERSION,
+    WAL_SEAL_VERSION, record_crc, record_header_crc,
 };
+use crate::format::wal::WAL_MIN_READ_VERSION;
 use crate::error::{Error, Result};
 use crate::format::files::{FileKind, parse_name};
 use crate::fs::{FileSystem, Mapping};
@@ -49,6 +54,15 @@ pub enum Tail {
     /// An incomplete record starts at `offset`; everything from there on is garbage from a write
     /// cut short. `offset` 0 means the segment header itself is missing (crash during create).
     Torn { offset: u64 },
+    /// The segment ends with its seal (format version 3 on), at `offset`, which counts the
+    /// `records` batch records before it (checked) and says `last_seqno` was the last seqno
+    /// assigned when the segment was sealed. Only zero fill follows. Every segment but the
+    /// newest must end so (`format-spec/wal.md`, "Seal").
+    Sealed {
+        offset: u64,
+        records: u64,
+        last_seqno: u64,
+    },
 }
 
 /// A parsed segment.
@@ -171,6 +185,12 @@ impl WalReader {
         &self.path
     }
 
+    /// The segment's format version, when its header is intact (`None` for a missing or damaged
+    /// header).
+    pub fn format_version(&self) -> Option<u32> {
+        header_version(self.data())
+    }
+
     /// The mapped bytes (empty for an empty file).
     pub fn data(&self) -> &[u8] {
         match &self.owned {
@@ -196,7 +216,8 @@ impl WalReader {
 pub struct DroppedRegion {
     /// Bytes from `offset` to the last non-zero byte (zero fill is not data).
     pub bytes: u64,
-    /// Records with intact framing and checksum that start at or after `offset`.
+    /// Batch records with intact framing and checksum that start at or after `offset` (a seal is
+    /// not counted).
     pub records: u64,
 }
 
@@ -216,13 +237,16 @@ pub fn dropped_region(data: &[u8], offset: u64, number: u64) -> DroppedRegion {
         .rposition(|&b| b != 0)
         .map_or(0, |last| last + 1)
         .max(start);
+    let frame = Frame::new(number, header_version(data).unwrap_or(WAL_MIN_READ_VERSION));
     let mut records = 0u64;
     let mut from = start;
-    while let Some(at) = find_valid_record(data, from, number) {
-        records += 1;
+    while let Some(at) = find_valid_record(data, from, frame) {
         // A valid record parses again; its end is past `at`, so the scan always advances.
-        from = match parse_record(data, at, number) {
-            Ok((_, next)) => next,
+        from = match parse_record(data, at, frame) {
+            Ok((kind, _, next)) => {
+                records += u64::from(kind == Kind::Batch);
+                next
+            }
             Err(_) => at + 1,
         };
     }
@@ -236,50 +260,134 @@ pub fn dropped_region(data: &[u8], offset: u64, number: u64) -> DroppedRegion {
 enum Header {
     /// Crash during create: shorter than a header, or zero-filled.
     Missing,
-    Present(u64),
+    /// The segment's number and format version.
+    Present(u64, u32),
 }
 
-/// Parses the header and every record, passing records to `f`. Returns (number, tail).
+/// What parsing a record needs to know about its segment.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// The segment number, which salts every record checksum.
+    number: u64,
+    /// Whether a seal record may end the segment (format version 3 on).
+    seals: bool,
+}
+
+impl Frame {
+    fn new(number: u64, version: u32) -> Frame {
+        Frame {
+            number,
+            seals: version >= WAL_SEAL_VERSION,
+        }
+    }
+}
+
+/// What a valid record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A write batch.
+    Batch,
+    /// The seal that ends a finished segment.
+    Seal,
+}
+
+/// Parses the header and every record, passing batch records to `f`. Returns (number, tail).
 fn scan<'a>(
     data: &'a [u8],
     file: &Path,
     mut f: impl FnMut(Record<'a>) -> Result<()>,
 ) -> Result<(u64, Tail)> {
-    let number = match parse_header(data, file)? {
+    let frame = match parse_header(data, file)? {
         Header::Missing => {
             return Ok((name_number(file).unwrap_or(0), Tail::Torn { offset: 0 }));
         }
-        Header::Present(n) => n,
+        Header::Present(n, version) => Frame::new(n, version),
     };
     let mut pos = SEGMENT_HEADER_SIZE;
+    let mut records = 0u64;
     loop {
         let rest = data.get(pos..).unwrap_or_default();
         if rest.is_empty() {
-            return Ok((number, Tail::Clean));
+            return Ok((frame.number, Tail::Clean));
         }
-        match parse_record(data, pos, number) {
-            Ok((payload, next)) => {
+        match parse_record(data, pos, frame) {
+            Ok((Kind::Batch, payload, next)) => {
                 f(Record {
                     offset: pos as u64,
                     payload,
                 })?;
+                records += 1;
                 pos = next;
+            }
+            Ok((Kind::Seal, payload, next)) => {
+                let tail = seal_tail(data, file, (pos, next), records, payload)?;
+                return Ok((frame.number, tail));
             }
             Err(why) => {
                 if is_zero(rest) {
-                    return Ok((number, Tail::Clean));
+                    return Ok((frame.number, Tail::Clean));
                 }
-                if let Some(valid) = find_valid_record(data, pos.saturating_add(1), number) {
+                if let Some(valid) = find_valid_record(data, pos.saturating_add(1), frame) {
                     return Err(Error::corruption(
                         file,
                         pos as u64,
                         format!("damaged WAL record ({why}) followed by a valid record at {valid}"),
                     ));
                 }
-                return Ok((number, Tail::Torn { offset: pos as u64 }));
+                return Ok((frame.number, Tail::Torn { offset: pos as u64 }));
             }
         }
     }
+}
+
+/// The verdict on a segment whose seal record spans `at.0..at.1`, after `records` batch records:
+/// the seal must count exactly those records, and only zero fill may follow it (nothing is ever
+/// written after a seal).
+fn seal_tail(
+    data: &[u8],
+    file: &Path,
+    (pos, next): (usize, usize),
+    records: u64,
+    payload: &[u8],
+) -> Result<Tail> {
+    let Ok(seal) = SealPayload::ref_from_bytes(payload) else {
+        return Err(Error::corruption(
+            file,
+            pos as u64,
+            format!(
+                "WAL seal record holds {} bytes, not {SEAL_PAYLOAD_SIZE}",
+                payload.len()
+            ),
+        ));
+    };
+    if seal.records.get() != records {
+        return Err(Error::corruption(
+            file,
+            pos as u64,
+            format!(
+                "WAL seal counts {} records but the segment holds {records} before it: records are missing",
+                seal.records.get()
+            ),
+        ));
+    }
+    if !is_zero(data.get(next..).unwrap_or_default()) {
+        return Err(Error::corruption(
+            file,
+            next as u64,
+            "bytes after the WAL segment's seal",
+        ));
+    }
+    Ok(Tail::Sealed {
+        offset: pos as u64,
+        records,
+        last_seqno: seal.last_seqno.get(),
+    })
+}
+
+/// The format version in `data`'s segment header, when the header is intact (magic and checksum).
+pub fn header_version(data: &[u8]) -> Option<u32> {
+    let (h, _) = SegmentHeader::ref_from_prefix(data).ok()?;
+    (h.magic == SEGMENT_MAGIC && h.crc.get() == h.compute_crc()).then(|| h.format_version.get())
 }
 
 fn parse_header(data: &[u8], file: &Path) -> Result<Header> {
@@ -313,7 +421,7 @@ fn parse_header(data: &[u8], file: &Path) -> Result<Header> {
         ));
     }
     let version = h.format_version.get();
-    if !(crate::format::wal::WAL_MIN_READ_VERSION..=WAL_FORMAT_VERSION).contains(&version) {
+    if !(WAL_MIN_READ_VERSION..=WAL_FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             file: file.to_path_buf(),
             found: version,
@@ -330,38 +438,46 @@ fn parse_header(data: &[u8], file: &Path) -> Result<Header> {
             format!("WAL segment header says number {number}, file name says {expected}"),
         ));
     }
-    Ok(Header::Present(number))
+    Ok(Header::Present(number, version))
 }
 
-/// The record at `pos`: its payload and the offset just after it, or why it is not valid.
-fn parse_record(data: &[u8], pos: usize, number: u64) -> Result<(&[u8], usize), &'static str> {
+/// The record at `pos`: what it holds, its payload and the offset just after it, or why it is not
+/// valid. A seal counts as a record only in a segment of a version that has seals.
+fn parse_record(
+    data: &[u8],
+    pos: usize,
+    frame: Frame,
+) -> Result<(Kind, &[u8], usize), &'static str> {
     let rest = data.get(pos..).ok_or("offset past end")?;
     let (h, body) = RecordHeader::ref_from_prefix(rest).map_err(|_| "short record header")?;
-    if h.magic != RECORD_MAGIC {
-        return Err("bad record marker");
-    }
+    let kind = match h.magic {
+        RECORD_MAGIC => Kind::Batch,
+        SEAL_MAGIC if frame.seals => Kind::Seal,
+        _ => return Err("bad record marker"),
+    };
     if h.header_crc.get() != record_header_crc(&h.magic, h.length) {
         return Err("record header checksum mismatch");
     }
     // A u32 length fits usize on every supported target (>= 32 bits); `get` bounds it by the file.
     let len = usize::try_from(h.length.get()).map_err(|_| "record length overflows")?;
     let payload = body.get(..len).ok_or("record extends past end of file")?;
-    if h.crc.get() != record_crc(number, pos as u64, h.length, h.header_crc, payload) {
+    if h.crc.get() != record_crc(frame.number, pos as u64, h.length, h.header_crc, payload) {
         return Err("record checksum mismatch");
     }
     // No overflow: pos + 16 + len <= data.len().
-    Ok((payload, pos + RECORD_HEADER_SIZE + len))
+    Ok((kind, payload, pos + RECORD_HEADER_SIZE + len))
 }
 
-/// Offset of the first valid record starting at or after `from`.
-fn find_valid_record(data: &[u8], mut from: usize, number: u64) -> Option<usize> {
+/// Offset of the first valid record (a batch, or a seal where the version has seals) starting at
+/// or after `from`.
+fn find_valid_record(data: &[u8], mut from: usize, frame: Frame) -> Option<usize> {
     loop {
         let hay = data.get(from..)?;
         let rel = hay
             .windows(RECORD_MAGIC.len())
-            .position(|w| w == RECORD_MAGIC)?;
+            .position(|w| w == RECORD_MAGIC || (frame.seals && w == SEAL_MAGIC))?;
         let candidate = from + rel;
-        if parse_record(data, candidate, number).is_ok() {
+        if parse_record(data, candidate, frame).is_ok() {
             return Some(candidate);
         }
         from = candidate + 1;

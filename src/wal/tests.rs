@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::error::Error;
+use crate::format::wal::SEAL_RECORD_SIZE;
 
 /// Deterministic filler bytes.
 fn payload(len: usize, seed: u64) -> Vec<u8> {
@@ -376,15 +377,15 @@ fn header_damage_is_corruption() {
 #[test]
 fn unknown_version_is_unsupported() {
     let mut h = SegmentHeader::new(4);
-    h.format_version = zerocopy::little_endian::U32::new(3);
+    h.format_version = zerocopy::little_endian::U32::new(4);
     h.crc = zerocopy::little_endian::U32::new(h.compute_crc());
     let e = read_segment(h.as_bytes(), Path::new("000004.wal")).unwrap_err();
     assert!(
         matches!(
             e,
             Error::UnsupportedVersion {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             }
         ),
@@ -467,9 +468,19 @@ fn golden_example_matches_spec() {
     b.put(b"k", b"v");
     b.delete(b"x");
     w.add_record(b.seal(1));
+    w.seal(2).unwrap();
     let path = w.path().to_path_buf();
     w.finish().unwrap();
     let bytes = std::fs::read(&path).unwrap();
+    let seg = read_segment(&bytes, &path).unwrap();
+    assert_eq!(
+        seg.tail,
+        Tail::Sealed {
+            offset: 69,
+            records: 1,
+            last_seqno: 2
+        }
+    );
     let got = hex_dump(&bytes);
 
     let spec = include_str!("../../format-spec/wal.md");
@@ -542,10 +553,126 @@ fn spec_tables_match_structs() {
         (offset_of!(RecordHeader, header_crc), 4, "header_crc".into()),
     ];
     assert_eq!(rec, want);
+    let seal = spec_table("### Seal payload");
+    let want = vec![
+        (offset_of!(SealPayload, records), 8, "records".to_string()),
+        (offset_of!(SealPayload, last_seqno), 8, "last_seqno".into()),
+    ];
+    assert_eq!(seal, want);
+    assert_eq!(size_of::<SealPayload>(), SEAL_PAYLOAD_SIZE);
     let spec = include_str!("../../format-spec/wal.md");
+    assert!(spec.contains("`d1 53 45 4c`"), "seal magic");
+    assert_eq!(SEAL_MAGIC, [0xd1, 0x53, 0x45, 0x4c]);
+    assert!(spec.contains(&format!(
+        "seals from format_version = {WAL_SEAL_VERSION}"
+    )));
     assert!(spec.contains("`4c 53 4d 4b 56 57 41 4c`"), "segment magic");
     assert_eq!(&SEGMENT_MAGIC, b"LSMKVWAL");
     assert!(spec.contains("`d1 57 41 4c`"), "record magic");
     assert_eq!(RECORD_MAGIC, [0xd1, 0x57, 0x41, 0x4c]);
     assert!(spec.contains(&format!("format_version = {WAL_FORMAT_VERSION}")));
+}
+
+/// A sealed segment: `payloads`, then the seal; returns (path, bytes, seal offset).
+fn write_sealed(dir: &Path, number: u64, payloads: &[Vec<u8>], last: u64) -> (PathBuf, Vec<u8>, u64) {
+    let mut w = WalWriter::create(dir, number, 4096).unwrap();
+    for p in payloads {
+        w.add_record(p);
+    }
+    let seal_at = w.size();
+    w.seal(last).unwrap();
+    assert_eq!(w.records(), payloads.len() as u64);
+    let path = w.path().to_path_buf();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len() as u64, seal_at + SEAL_RECORD_SIZE as u64, "preallocation trimmed");
+    (path, bytes, seal_at)
+}
+
+#[test]
+fn sealed_segment_reads_back_with_its_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, bytes, seal_at) = write_sealed(dir.path(), 3, &payloads, 41);
+    let seg = read_segment(&bytes, &path).unwrap();
+    assert_eq!(payloads_of(&seg), payloads.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(
+        seg.tail,
+        Tail::Sealed {
+            offset: seal_at,
+            records: 3,
+            last_seqno: 41
+        }
+    );
+    // Zero fill after the seal (a trim that did not reach the disk) is still sealed.
+    let mut padded = bytes.clone();
+    padded.resize(bytes.len() + 4096, 0);
+    assert!(matches!(read_segment(&padded, &path).unwrap().tail, Tail::Sealed { .. }));
+    // An empty segment seals too.
+    let (p0, b0, at0) = write_sealed(dir.path(), 4, &[], 9);
+    assert_eq!(at0, SEGMENT_HEADER_SIZE as u64);
+    let seg = read_segment(&b0, &p0).unwrap();
+    assert_eq!(seg.tail, Tail::Sealed { offset: at0, records: 0, last_seqno: 9 });
+}
+
+#[test]
+fn seal_that_miscounts_or_is_followed_by_data_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, bytes, seal_at) = write_sealed(dir.path(), 3, &payloads, 41);
+    // The seal counts one record more than precede it: a whole record vanished before it.
+    let mut b = bytes[..seal_at as usize].to_vec();
+    frame_seal(&mut b, 3, seal_at, 4, 41);
+    let e = read_segment(&b, &path).unwrap_err();
+    assert!(matches!(e, Error::Corruption { offset, .. } if offset == seal_at), "{e}");
+    // A record framed after the seal.
+    let mut b = bytes.clone();
+    frame_record(&mut b, 3, bytes.len() as u64, b"late");
+    let e = read_segment(&b, &path).unwrap_err();
+    assert!(
+        matches!(e, Error::Corruption { offset, .. } if offset == bytes.len() as u64),
+        "{e}"
+    );
+    // A stray non-zero byte after the seal.
+    let mut b = bytes.clone();
+    b.extend_from_slice(&[0, 0, 7]);
+    assert!(read_segment(&b, &path).unwrap_err().is_corruption());
+    // A seal of another segment number, or at another offset, is not a seal here.
+    let mut b = bytes[..seal_at as usize].to_vec();
+    frame_seal(&mut b, 4, seal_at, 3, 41);
+    assert!(matches!(read_segment(&b, &path).unwrap().tail, Tail::Torn { offset } if offset == seal_at));
+}
+
+#[test]
+fn damage_before_a_seal_is_corruption_and_cuts_lose_the_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = small_payloads();
+    let (path, bytes, seal_at) = write_sealed(dir.path(), 3, &payloads, 41);
+    // A flipped byte in the last record: the valid seal after it shows it is damage.
+    let mut b = bytes.clone();
+    b[seal_at as usize - 1] ^= 0x40;
+    assert!(read_segment(&b, &path).unwrap_err().is_corruption());
+    // Any cut removes the seal: the segment reads as unsealed (clean at a record boundary,
+    // else torn), which recovery refuses for every segment but the newest.
+    for cut in SEGMENT_HEADER_SIZE..bytes.len() {
+        let seg = read_segment(&bytes[..cut], &path).unwrap();
+        assert!(!matches!(seg.tail, Tail::Sealed { .. }), "cut at {cut}");
+    }
+}
+
+#[test]
+fn version_2_segments_have_no_seals() {
+    let mut h = SegmentHeader::new(5);
+    h.format_version = zerocopy::little_endian::U32::new(2);
+    h.crc = zerocopy::little_endian::U32::new(h.compute_crc());
+    let mut b = h.as_bytes().to_vec();
+    let at = b.len() as u64;
+    frame_record(&mut b, 5, at, b"batch");
+    let seal_at = b.len() as u64;
+    frame_seal(&mut b, 5, seal_at, 1, 1);
+    // In version 2 the seal marker is no record marker: a torn tail where the seal is.
+    let seg = read_segment(&b, Path::new("000005.wal")).unwrap();
+    assert_eq!(seg.records.len(), 1);
+    assert_eq!(seg.tail, Tail::Torn { offset: seal_at });
+    assert_eq!(header_version(&b), Some(2));
 }

@@ -9,11 +9,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use zerocopy::IntoBytes;
-use zerocopy::little_endian::U32;
+use zerocopy::little_endian::{U32, U64};
 
 use super::{
-    MAX_RECORD_PAYLOAD, RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEGMENT_HEADER_SIZE,
-    SegmentHeader, record_crc, record_header_crc,
+    MAX_RECORD_PAYLOAD, RECORD_HEADER_SIZE, RECORD_MAGIC, RecordHeader, SEAL_MAGIC,
+    SEGMENT_HEADER_SIZE, SealPayload, SegmentHeader, record_crc, record_header_crc,
 };
 use crate::error::{Error, Result};
 use crate::format::files::wal_name;
@@ -28,6 +28,22 @@ const KEEP_BUFFER_BYTES: usize = 4 << 20;
 /// # Panics
 /// If `payload.len() > MAX_RECORD_PAYLOAD` (the caller bounds batch sizes; a bug otherwise).
 pub fn frame_record(out: &mut Vec<u8>, segment: u64, offset: u64, payload: &[u8]) {
+    frame(out, RECORD_MAGIC, segment, offset, payload);
+}
+
+/// Appends the seal record of segment `segment` at file offset `offset` to `out`
+/// (`format-spec/wal.md`, "Seal"): `records` batch records precede it, `last_seqno` is the last
+/// seqno assigned when it was sealed.
+pub fn frame_seal(out: &mut Vec<u8>, segment: u64, offset: u64, records: u64, last_seqno: u64) {
+    let seal = SealPayload {
+        records: U64::new(records),
+        last_seqno: U64::new(last_seqno),
+    };
+    frame(out, SEAL_MAGIC, segment, offset, seal.as_bytes());
+}
+
+/// Frames one record (a batch with [`RECORD_MAGIC`], a seal with [`SEAL_MAGIC`]).
+fn frame(out: &mut Vec<u8>, magic: [u8; 4], segment: u64, offset: u64, payload: &[u8]) {
     assert!(
         payload.len() <= MAX_RECORD_PAYLOAD,
         "WAL record payload of {} bytes exceeds {MAX_RECORD_PAYLOAD}",
@@ -35,9 +51,9 @@ pub fn frame_record(out: &mut Vec<u8>, segment: u64, offset: u64, payload: &[u8]
     );
     // Cannot truncate: checked just above.
     let length = U32::new(crate::format::len_u32(payload.len()));
-    let header_crc = U32::new(record_header_crc(&RECORD_MAGIC, length));
+    let header_crc = U32::new(record_header_crc(&magic, length));
     let header = RecordHeader {
-        magic: RECORD_MAGIC,
+        magic,
         crc: U32::new(record_crc(segment, offset, length, header_crc, payload)),
         length,
         header_crc,
@@ -61,6 +77,10 @@ pub struct WalWriter {
     allocated: u64,
     /// Growth step of the reservation (0: no preallocation).
     chunk: u64,
+    /// Batch records added so far (what the seal counts).
+    records: u64,
+    /// Set once the seal is added: nothing may follow it.
+    sealed: bool,
     /// Set by the first failed I/O operation; every later call fails with it.
     failed: Option<String>,
 }
@@ -100,6 +120,8 @@ impl WalWriter {
                 written: SEGMENT_HEADER_SIZE as u64,
                 allocated,
                 chunk: if allocated > 0 { preallocate } else { 0 },
+                records: 0,
+                sealed: false,
                 failed: None,
             }),
             Err(e) => {
@@ -114,11 +136,39 @@ impl WalWriter {
     /// (what [`super::Record::offset`] will say when it is read back).
     ///
     /// # Panics
-    /// If `payload.len() > MAX_RECORD_PAYLOAD`.
+    /// If `payload.len() > MAX_RECORD_PAYLOAD`, or after [`seal`](Self::seal) (the db replaces a
+    /// sealed writer before the next commit; a bug otherwise).
     pub fn add_record(&mut self, payload: &[u8]) -> u64 {
+        assert!(!self.sealed, "record added to sealed WAL segment {}", self.number);
         let offset = self.size();
         frame_record(&mut self.buf, self.number, offset, payload);
+        self.records += 1;
         offset
+    }
+
+    /// Ends the segment before the next one is created: appends the seal record (the number of
+    /// records added, and `last_seqno`, the last seqno assigned so far), syncs, and truncates
+    /// preallocated space, so that the segment is complete on disk and proves it
+    /// (`format-spec/wal.md`, "Seal"). Nothing may be added afterwards; the writer can still be
+    /// dropped.
+    ///
+    /// # Errors
+    /// As [`sync`](Self::sync), or [`Error::Io`] from the truncation.
+    pub fn seal(&mut self, last_seqno: u64) -> Result<()> {
+        self.check()?;
+        if !self.sealed {
+            let offset = self.size();
+            frame_seal(&mut self.buf, self.number, offset, self.records, last_seqno);
+            self.sealed = true;
+        }
+        self.sync()?;
+        self.trim()
+    }
+
+    /// Records added so far (not counting a seal).
+    #[cfg(any(test, feature = "internal"))]
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
     /// Writes buffered records to the file with one `write_all`.
@@ -202,8 +252,14 @@ impl WalWriter {
     ///
     /// # Errors
     /// As [`sync`](Self::sync), or [`Error::Io`] from the truncation.
+    #[cfg(any(test, feature = "internal"))]
     pub fn finish(mut self) -> Result<()> {
         self.sync()?;
+        self.trim()
+    }
+
+    /// Truncates preallocated space to the logical size and fsyncs (nothing to do without it).
+    fn trim(&mut self) -> Result<()> {
         if self.allocated > self.written {
             let r = self
                 .file
@@ -216,6 +272,7 @@ impl WalWriter {
                     e,
                 )));
             }
+            self.allocated = self.written;
         }
         Ok(())
     }

@@ -179,10 +179,11 @@ pub fn wal_text(d: &WalDump) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "file: {} ({} bytes), segment {}",
+        "file: {} ({} bytes), segment {}, format version {}",
         d.file.display(),
         d.file_size,
-        opt(d.number)
+        opt(d.number),
+        opt(d.format_version)
     );
     let _ = writeln!(
         s,
@@ -220,6 +221,12 @@ pub fn wal_text(d: &WalDump) -> String {
     }
     let _ = match d.tail.kind.as_str() {
         "clean" => writeln!(s, "tail: clean"),
+        "sealed" => writeln!(
+            s,
+            "tail: sealed at offset {} (a finished segment; the seal counts its {} records)",
+            opt(d.tail.offset),
+            d.record_count
+        ),
         "torn" => writeln!(
             s,
             "tail: torn write at offset {} ({} bytes; recovery drops them)",

@@ -318,3 +318,52 @@ fn inspect_manifest_file_finds_current_in_its_directory() {
         text(&o)
     );
 }
+
+/// An older WAL segment (kept because keyspace `default` is not flushed) ends with its seal:
+/// `inspect wal` shows it; cut at a record boundary, the seal is gone and `verify` reports the
+/// segment (recovery would refuse it), while `inspect wal` alone, which sees one file, does not.
+#[test]
+fn sealed_older_wal_segment_is_shown_and_a_cut_one_is_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = Options {
+        sync_mode: SyncMode::None,
+        ..Options::default()
+    };
+    let db = Db::open(d.path(), opts).unwrap();
+    let other = db.keyspace("other").unwrap();
+    for i in 0..5 {
+        db.put(format!("a{i}"), "in the older segment").unwrap();
+    }
+    other.put("o", "flushed").unwrap();
+    other.flush().unwrap();
+    drop(other);
+    db.close().unwrap();
+    let wals = files_with(d.path(), "wal");
+    assert_eq!(wals.len(), 2, "{wals:?}");
+    let older = wals[0].to_str().unwrap();
+    let o = lsmkv(&["inspect", "wal", older]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("format version 3"), "{t}");
+    assert!(
+        t.contains("tail: sealed at offset") && t.contains("its 6 records"),
+        "{t}"
+    );
+    let o = lsmkv(&["verify", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Cut right after the header.
+    let len = std::fs::metadata(&wals[0]).unwrap().len();
+    assert!(len > 24);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wals[0])
+        .unwrap()
+        .set_len(24)
+        .unwrap();
+    let t = text(&lsmkv(&["inspect", "wal", older]));
+    assert!(t.contains("records: 0") && t.contains("tail: clean"), "{t}");
+    let o = lsmkv(&["verify", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("has no seal"), "{}", text(&o));
+}
