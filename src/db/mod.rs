@@ -587,17 +587,20 @@ impl Db {
         s.indexes.store(Arc::new(set));
     }
 
-    /// Builds `def` in a background thread.
+    /// Builds `def` in a background thread. Closing the database stops the build at its next
+    /// chunk and joins the thread, so that no builder holds the database (and its directory
+    /// lock) after `close` returns.
     pub(crate) fn spawn_index_build(&self, def: Arc<index::IndexDef>) -> Result<()> {
         let shared = self.inner.shared.clone();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(format!("lsmkv-index-{}", def.name))
             .spawn(move || match index_build::build(&shared, &def) {
                 Ok(()) | Err(Error::Closed) => {}
                 Err(e) => tracing::error!(index = %def.name, error = %e, "index build failed"),
             })
-            .map(drop)
-            .map_err(|e| Error::io("spawning the index builder", &self.shared().dir, e))
+            .map_err(|e| Error::io("spawning the index builder", &self.shared().dir, e))?;
+        self.shared().extra_threads.lock().push(handle);
+        Ok(())
     }
 
     /// Records the indexes found on disk (index keyspaces) as undeclared, so that writes to

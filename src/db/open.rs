@@ -382,6 +382,30 @@ pub(super) fn open_tables(
     Ok(versions)
 }
 
+/// The segment the manifest names as the oldest still needed (`log_number`) is deleted only
+/// after an edit naming a newer one is durable, and a segment is created (and its directory
+/// entry synced) before any edit names it. So when it is missing while a newer segment exists,
+/// the manifest has lost its last edits (damage, not a crash: a torn append cannot lose a synced
+/// edit), and the writes of the flushes those edits recorded are in no segment any more. A
+/// read-only open (`copy`) skips the check: a live writer may delete segments between its
+/// reading the manifest and listing the directory.
+fn check_log_start(dir: &Path, state: &ManifestState, replay: &[u64], copy: bool) -> Result<()> {
+    match replay.first() {
+        Some(&first) if !copy && state.log_number > 0 && first != state.log_number => {
+            Err(Error::corruption(
+                dir.join(files::manifest_name(state.manifest_number)),
+                0,
+                format!(
+                    "the manifest names WAL segment {} as the oldest still needed, but it is gone \
+                     while the newer segment {first} exists: the manifest lost its last edits",
+                    state.log_number
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Replays every WAL segment the manifest does not cover, oldest first, into one memtable per
 /// keyspace (skipping each keyspace's entries at or below its flushed seqno, and those of dropped
 /// keyspaces); returns them, the largest seqno recovered (the manifest's or the log's) and what
@@ -405,6 +429,7 @@ pub(super) fn replay_wal(
         .copied()
         .filter(|n| *n >= state.log_number)
         .collect();
+    check_log_start(dir, state, &replay, copy)?;
     let mut next_seqno = LogCursor {
         next: state.last_seqno + 1,
         log_end: None,
