@@ -65,7 +65,9 @@ fn build(dir: &Path) -> u64 {
 
 fn count(dir: &Path, prefix: &str) -> usize {
     let db = Db::open(dir, options()).unwrap();
-    db.prefix(prefix).inspect(|kv| assert!(kv.is_ok(), "{kv:?}")).count()
+    db.prefix(prefix)
+        .inspect(|kv| assert!(kv.is_ok(), "{kv:?}"))
+        .count()
 }
 
 #[test]
