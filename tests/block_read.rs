@@ -25,15 +25,7 @@ fn key(i: u64) -> Vec<u8> {
 
 /// `len` pseudo-random bytes from `seed`.
 fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::rng::Rng::new(seed).bytes(len)
 }
 
 /// Half-compressible values (60 pseudo-random bytes twice), except a run of wholly random ones

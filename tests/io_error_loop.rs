@@ -8,29 +8,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use lsmkv::fs::{FaultFs, FileSystem, default_fs};
-use lsmkv::{Db, Error, Options, SyncMode, WriteBatch};
+use lsmkv::{Db, Error, Options, WriteBatch};
 
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
 
 fn opts() -> Options {
-    Options {
-        sync_mode: SyncMode::Always,
-        // Nothing happens in the background unless the workload asks for it: flushes and
-        // compactions run when called, so the operation order is the same in every run.
-        memtable_max_size: 1 << 20,
-        l0_compaction_trigger: 8,
-        l0_slowdown_writes_trigger: 16,
-        l0_stop_writes_trigger: 24,
-        block_cache_size_mb: 1,
-        ..Options::default()
-    }
+    common::opts::deterministic_always()
 }
 
 /// One step of the workload.

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::dir::tempdir;
+use common::dir::{copy_db_dir, tempdir};
 use lsmkv::{Db, Error, Options, SyncMode};
 
 fn options() -> Options {
@@ -90,12 +90,7 @@ fn a_manifest_cut_inside_the_last_flush_edit_is_corruption() {
     // Every cut from the start of the lost edit to just before the manifest's end.
     for at in cut..len {
         let copy = tempdir();
-        for e in std::fs::read_dir(dir.path()).unwrap() {
-            let e = e.unwrap();
-            if e.file_name() != "LOCK" {
-                std::fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
-            }
-        }
+        copy_db_dir(dir.path(), copy.path());
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(copy.path().join(path.file_name().unwrap()))

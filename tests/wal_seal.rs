@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use common::dir::{files_with_ext, tempdir};
+use common::dir::{copy_db_dir, files_with_ext, tempdir};
 use lsmkv::format::crc::crc32c;
 use lsmkv::fs::{FaultFs, FaultOp, FaultRule, PowerLossFs, StdFs};
 use lsmkv::wal::{Tail, WalWriter, read_segment};
@@ -73,15 +73,6 @@ fn read_state(dir: &Path, opts: &Options) -> Result<State, Error> {
     Ok(state)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// The segment holding `default`'s records: the oldest one, with a newer segment after it.
 fn older_segment(dir: &Path) -> PathBuf {
     let wals = files_with_ext(dir, "wal");
@@ -123,11 +114,11 @@ fn older_segment_cut_at_a_record_boundary_is_corruption() {
     }
     assert_eq!(cuts[0], 24, "the first cut is right after the header");
     let pristine = tempdir();
-    copy_dir(src.path(), pristine.path());
+    copy_db_dir(src.path(), pristine.path());
     assert_eq!(read_state(pristine.path(), &opts).unwrap(), state);
     for cut in cuts {
         let t = tempdir();
-        copy_dir(src.path(), t.path());
+        copy_db_dir(src.path(), t.path());
         let path = t.path().join(older.file_name().unwrap());
         std::fs::write(&path, &data[..cut as usize]).unwrap();
         assert_corruption_naming(
@@ -256,7 +247,7 @@ fn crash_after_the_seal_or_during_the_next_create_loses_nothing() {
         "the sealed segment is the newest in the image"
     );
     let t = tempdir();
-    copy_dir(image.path(), t.path());
+    copy_db_dir(image.path(), t.path());
     assert_eq!(
         read_state(t.path(), &options()).unwrap(),
         state,
@@ -280,7 +271,7 @@ fn crash_after_the_seal_or_during_the_next_create_loses_nothing() {
     };
     for len in [0, 5, 20, 24] {
         let t = tempdir();
-        copy_dir(image.path(), t.path());
+        copy_db_dir(image.path(), t.path());
         let next = t.path().join(format!("{:06}.wal", number + 1));
         std::fs::write(&next, &header[..len]).unwrap();
         assert_eq!(
@@ -340,7 +331,7 @@ fn v2_header(number: u64) -> Vec<u8> {
 
 fn fixture_v2() -> tempfile::TempDir {
     let t = tempdir();
-    copy_dir(
+    copy_db_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2"),
         t.path(),
     );

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lsmkv::fs::{FaultFs, FileSystem, default_fs};
-use lsmkv::{Db, Error, Options, SyncMode, WriteBatch};
+use lsmkv::{Db, Error, Options, WriteBatch};
 
 use super::Run;
 use super::common::dir::tmpfs_tempdir;
@@ -27,17 +27,7 @@ const KINDS: &[(&str, i32, bool)] = &[
 ];
 
 fn opts() -> Options {
-    Options {
-        sync_mode: SyncMode::Always,
-        // Flushes and compactions run only when the workload calls them: the same operation
-        // order in every run.
-        memtable_max_size: 1 << 20,
-        l0_compaction_trigger: 8,
-        l0_slowdown_writes_trigger: 16,
-        l0_stop_writes_trigger: 24,
-        block_cache_size_mb: 1,
-        ..Options::default()
-    }
+    super::common::opts::deterministic_always()
 }
 
 #[derive(Debug, Clone)]

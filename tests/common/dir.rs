@@ -34,6 +34,16 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Copies every file of the database directory `from` into `to`, but its `LOCK`.
+pub fn copy_db_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 /// The names of the files in `dir` whose extension is `ext`.
 pub fn names_with_ext(dir: &Path, ext: &str) -> BTreeSet<String> {
     files_with_ext(dir, ext)

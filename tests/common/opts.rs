@@ -26,6 +26,22 @@ pub fn no_sync() -> Options {
     }
 }
 
+/// `always` sync, a 1 MiB memtable and high level-0 triggers: nothing runs in the background
+/// unless the workload asks (flushes and compactions run when called), so the same workload
+/// makes the same file operations in the same order every time (the I/O-error loop and its
+/// campaign fail the N-th one).
+pub fn deterministic_always() -> Options {
+    Options {
+        sync_mode: SyncMode::Always,
+        memtable_max_size: 1 << 20,
+        l0_compaction_trigger: 8,
+        l0_slowdown_writes_trigger: 16,
+        l0_stop_writes_trigger: 24,
+        block_cache_size_mb: 1,
+        ..Options::default()
+    }
+}
+
 /// A tiny tree: a 4 KiB memtable (automatic flushes every few writes), 256-byte blocks with an
 /// index entry every 4 keys, no fsync.
 pub fn tiny() -> Options {
