@@ -1,0 +1,702 @@
+//! The memtable's ordered map: an append-only skiplist whose nodes, keys and values all live in an
+//! arena of anonymous mappings (in the manner of LevelDB's and RocksDB's arena skiplists).
+//!
+//! - **One writer at a time, readers without locks.** Inserts take the writer mutex; a node is
+//!   written in full, then linked bottom-up with release stores, so a reader that reaches it with
+//!   an acquire load sees it whole. Nothing is ever unlinked or changed after it is linked.
+//! - **Memory.** A node is `[NodeHead][next pointers; height][user key][value]`, 8-byte aligned, in
+//!   the current chunk. Chunks are anonymous mappings (`memmap2`), growing from
+//!   [`FIRST_CHUNK`] to [`MAX_CHUNK`]; an entry larger than a quarter of the current chunk gets a
+//!   mapping of its own. One node per entry and no allocator in between: about 45 bytes of
+//!   overhead per entry (was about 100 with a heap-allocated node per entry), and when the
+//!   memtable goes, its memory goes back to the system at once (freed heap chunks used to stay
+//!   in glibc's heap).
+//! - **Zero-copy values.** Each chunk starts with a [`Bytes`] over the whole mapping, so a value
+//!   read out is a reference-counted slice of its chunk: it stays valid after the memtable is
+//!   dropped, and the mapping is unmapped when the last such slice goes.
+//! - **Insert with a hint.** The writer keeps the search path (the splice) of its last insert; a
+//!   key that falls right after the last one (a sorted batch, a sequential load) is linked without
+//!   a search.
+
+#![allow(
+    unsafe_code,
+    reason = "the memtable's hot path: nodes laid out by hand in an arena of mappings, linked \
+              with atomics for lock-free readers"
+)]
+
+use std::cmp::Ordering;
+use std::mem::{ManuallyDrop, size_of};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering as AtomicOrdering};
+
+use bytes::Bytes;
+
+/// Tallest tower. With a branching factor of 4, 12 levels keep searches logarithmic up to 4^12
+/// (16M) entries, far more than a memtable holds.
+pub(super) const MAX_HEIGHT: usize = 12;
+/// One node in `BRANCHING` of level `l` is also in level `l + 1`.
+const BRANCHING: u64 = 4;
+/// The first chunk of a list; each next one is twice the last, up to [`MAX_CHUNK`], so the many
+/// small memtables of small configurations (and of idle keyspaces) stay small.
+pub(super) const FIRST_CHUNK: usize = 16 << 10;
+pub(super) const MAX_CHUNK: usize = 1 << 20;
+
+/// The start of every chunk: a handle on the whole mapping (the owner of the zero-copy slices).
+#[repr(C)]
+struct ChunkHead {
+    bytes: ManuallyDrop<Bytes>,
+}
+const CHUNK_HEAD: usize = size_of::<ChunkHead>().next_multiple_of(8);
+
+/// The fixed part of a node; `height` next pointers, the user key and the value follow.
+#[repr(C)]
+pub(super) struct NodeHead {
+    trailer: u64,
+    /// The first 8 bytes of the user key, big-endian, zero padded: most comparisons end here.
+    prefix: u64,
+    key_len: u32,
+    value_len: u32,
+    /// Offset of this node from the start of its chunk (to find the chunk's [`ChunkHead`]).
+    chunk_off: u32,
+    height: u32,
+}
+const NODE_HEAD: usize = size_of::<NodeHead>();
+const _: () = assert!(NODE_HEAD.is_multiple_of(8) && CHUNK_HEAD.is_multiple_of(8));
+
+/// A node as a raw pointer: nodes are shared between the writer and readers and outlive any
+/// borrow a reader could name, so they are handled through pointers and read with the accessors
+/// below (each relies on the node having been written in full before it was linked).
+pub(super) type NodePtr = *const NodeHead;
+
+/// A node pointer held by a cursor, which may move between threads with the memtable it borrows.
+#[derive(Clone, Copy)]
+pub(super) struct Pos(pub(super) NodePtr);
+
+// SAFETY: a `Pos` points into a list that is `Send + Sync` (below) and outlives the cursor that
+// holds it; linked nodes are never written again.
+unsafe impl Send for Pos {}
+// SAFETY: as above.
+unsafe impl Sync for Pos {}
+
+/// The big-endian value of the first 8 bytes of `key`, zero padded. Two keys whose prefixes
+/// differ are ordered as their prefixes: at the first differing byte either both keys have a
+/// byte, or one has ended (padding 0) and the other has a byte above 0.
+#[inline]
+pub(super) fn key_prefix(key: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = key.len().min(8);
+    if let (Some(dst), Some(src)) = (p.get_mut(..n), key.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_be_bytes(p)
+}
+
+/// A key to search for: (user key, trailer) in internal-key order (user key ascending, trailer
+/// descending).
+pub(super) struct Probe<'a> {
+    prefix: u64,
+    key: &'a [u8],
+    trailer: u64,
+}
+
+impl<'a> Probe<'a> {
+    pub(super) fn new(key: &'a [u8], trailer: u64) -> Self {
+        Probe {
+            prefix: key_prefix(key),
+            key,
+            trailer,
+        }
+    }
+}
+
+// Node accessors. SAFETY (all of them): `n` points at a node that was fully written before it
+// was linked (or, for the writer, before it is linked), in a chunk that lives as long as the list.
+
+#[inline]
+fn head(n: NodePtr) -> &'static NodeHead {
+    // SAFETY: see above; the reference is used only while the list lives (callers bound it).
+    unsafe { &*n }
+}
+
+#[inline]
+fn next_slot(n: NodePtr, level: usize) -> &'static AtomicPtr<NodeHead> {
+    debug_assert!(level < head(n).height as usize);
+    // SAFETY: see above; `level < height`, and the tower follows the 8-aligned head.
+    unsafe { &*(n.cast::<u8>().add(NODE_HEAD).cast::<AtomicPtr<NodeHead>>().add(level)) }
+}
+
+#[inline]
+fn next(n: NodePtr, level: usize) -> NodePtr {
+    next_slot(n, level).load(AtomicOrdering::Acquire)
+}
+
+#[inline]
+fn data_ptr(n: NodePtr) -> *const u8 {
+    // SAFETY: see above; the key follows the tower.
+    unsafe { n.cast::<u8>().add(NODE_HEAD + 8 * head(n).height as usize) }
+}
+
+/// The node's user key, valid while the list lives.
+#[inline]
+pub(super) fn user_key<'a>(n: NodePtr) -> &'a [u8] {
+    // SAFETY: see above; `key_len` bytes of key were written after the tower.
+    unsafe { std::slice::from_raw_parts(data_ptr(n), head(n).key_len as usize) }
+}
+
+#[inline]
+pub(super) fn trailer(n: NodePtr) -> u64 {
+    head(n).trailer
+}
+
+/// The chunk's handle and the offset of the node's data in it.
+fn chunk_of(n: NodePtr) -> (&'static Bytes, usize) {
+    let h = head(n);
+    // SAFETY: see above; `chunk_off` is the node's distance from its chunk's start, which holds
+    // the chunk's `ChunkHead` until the list is dropped.
+    let chunk = unsafe { &*n.cast::<u8>().sub(h.chunk_off as usize).cast::<ChunkHead>() };
+    let data = h.chunk_off as usize + NODE_HEAD + 8 * h.height as usize;
+    (&chunk.bytes, data)
+}
+
+/// The node's user key as a zero-copy slice of its chunk (valid after the list is gone).
+pub(super) fn key_bytes(n: NodePtr) -> Bytes {
+    let (chunk, data) = chunk_of(n);
+    chunk.slice(data..data + head(n).key_len as usize)
+}
+
+/// The node's value as a zero-copy slice of its chunk (valid after the list is gone).
+pub(super) fn value_bytes(n: NodePtr) -> Bytes {
+    let (chunk, data) = chunk_of(n);
+    let h = head(n);
+    let start = data + h.key_len as usize;
+    chunk.slice(start..start + h.value_len as usize)
+}
+
+/// Internal-key order of node `n` against `p`.
+#[inline]
+fn cmp_node(n: NodePtr, p: &Probe<'_>) -> Ordering {
+    let h = head(n);
+    h.prefix
+        .cmp(&p.prefix)
+        .then_with(|| cmp_after_prefix(user_key(n), p.key))
+        .then_with(|| p.trailer.cmp(&h.trailer))
+}
+
+/// Byte order of two keys whose 8-byte prefixes are equal: the rest compared 8 bytes at a time
+/// as big-endian integers (keys with a common prefix, such as zero-padded numbers, tie there;
+/// this is the memtable's hottest loop and a call to `memcmp` per tie cost more).
+#[inline]
+fn cmp_after_prefix(a: &[u8], b: &[u8]) -> Ordering {
+    let mut i = 8;
+    loop {
+        match (a.get(i..i + 8), b.get(i..i + 8)) {
+            (Some(x), Some(y)) => {
+                let (x, y) = (
+                    u64::from_be_bytes(x.try_into().unwrap_or_default()),
+                    u64::from_be_bytes(y.try_into().unwrap_or_default()),
+                );
+                if x != y {
+                    return x.cmp(&y);
+                }
+                i += 8;
+            }
+            _ => {
+                // The bytes before `s` are equal (a prefix tie of a key shorter than 8 bytes
+                // says nothing past its end: padding).
+                let s = i.min(a.len()).min(b.len());
+                let (x, y) = (a.get(s..), b.get(s..));
+                return x.unwrap_or_default().cmp(y.unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// The writer's state: the chunk being filled, every chunk (to release them), the random source
+/// of tower heights and the splice of the last insert.
+struct Writer {
+    /// Next free byte and end of the current chunk, and the current chunk's offset base.
+    cur: *mut u8,
+    end: *mut u8,
+    chunk_base: *mut u8,
+    /// Size of the next shared chunk.
+    next_chunk: usize,
+    chunks: Vec<*mut ChunkHead>,
+    /// Bytes mapped, all chunks together.
+    mapped: usize,
+    rng: u64,
+    /// Per level, the node after which the last insert went and the node after it (null: end).
+    prev: [NodePtr; MAX_HEIGHT],
+    next: [NodePtr; MAX_HEIGHT],
+}
+
+/// The skiplist. `Send + Sync`: nodes are immutable once linked, links are atomic, and the
+/// writer state is behind a mutex.
+pub(super) struct SkipList {
+    head: NodePtr,
+    max_height: AtomicUsize,
+    writer: parking_lot::Mutex<Writer>,
+    /// Bytes mapped (a copy of the writer's count, for readers of the size).
+    mapped: AtomicUsize,
+}
+
+// SAFETY: the raw pointers point into mappings the list owns (released only on drop); linked
+// nodes are never written again and links are atomics; the writer's pointers are only used under
+// its mutex.
+unsafe impl Send for SkipList {}
+// SAFETY: as above.
+unsafe impl Sync for SkipList {}
+
+/// A new anonymous mapping of `len` bytes, with its handle written at its start. Aborts like any
+/// failed allocation when the system has no memory left.
+fn map_chunk(len: usize) -> (*mut ChunkHead, *mut u8) {
+    let layout = std::alloc::Layout::from_size_align(len, 8)
+        .unwrap_or_else(|_| std::alloc::Layout::new::<u64>());
+    let Ok(mut map) = memmap2::MmapMut::map_anon(len) else {
+        std::alloc::handle_alloc_error(layout)
+    };
+    let base = map.as_mut_ptr();
+    let bytes = Bytes::from_owner(map);
+    let chunk = base.cast::<ChunkHead>();
+    // SAFETY: the mapping is `len >= CHUNK_HEAD` bytes, page aligned, and ours alone; it is not
+    // moved by moving its `MmapMut` into the `Bytes`.
+    unsafe {
+        chunk.write(ChunkHead {
+            bytes: ManuallyDrop::new(bytes),
+        })
+    };
+    (chunk, base)
+}
+
+impl Writer {
+    /// `size` bytes (a multiple of 8) for a node: its address and its chunk's base.
+    fn alloc(&mut self, size: usize) -> (*mut u8, *mut u8) {
+        if size > self.next_chunk / 4 && size > FIRST_CHUNK / 4 {
+            // A large entry: a chunk of its own; the current chunk goes on being filled.
+            let len = CHUNK_HEAD + size;
+            let (chunk, base) = map_chunk(len);
+            self.chunks.push(chunk);
+            self.mapped += len;
+            // SAFETY: the node fits after the head in the new chunk.
+            return (unsafe { base.add(CHUNK_HEAD) }, base);
+        }
+        if (self.end as usize) - (self.cur as usize) < size {
+            let len = self.next_chunk;
+            let (chunk, base) = map_chunk(len);
+            self.chunks.push(chunk);
+            self.mapped += len;
+            self.next_chunk = (len * 2).min(MAX_CHUNK);
+            self.chunk_base = base;
+            // SAFETY: both within (or one past the end of) the new mapping of `len` bytes.
+            (self.cur, self.end) = unsafe { (base.add(CHUNK_HEAD), base.add(len)) };
+        }
+        let at = self.cur;
+        // SAFETY: checked above that `size` bytes remain in the current chunk.
+        self.cur = unsafe { at.add(size) };
+        (at, self.chunk_base)
+    }
+
+    fn random_height(&mut self) -> usize {
+        let mut h = 1;
+        while h < MAX_HEIGHT {
+            // xorshift64
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            if !self.rng.is_multiple_of(BRANCHING) {
+                break;
+            }
+            h += 1;
+        }
+        h
+    }
+}
+
+impl SkipList {
+    pub(super) fn new() -> SkipList {
+        let (chunk, base) = map_chunk(FIRST_CHUNK);
+        let mut w = Writer {
+            // SAFETY: within the new chunk.
+            cur: unsafe { base.add(CHUNK_HEAD) },
+            // SAFETY: one past the end of the new chunk.
+            end: unsafe { base.add(FIRST_CHUNK) },
+            chunk_base: base,
+            next_chunk: (FIRST_CHUNK * 2).min(MAX_CHUNK),
+            chunks: vec![chunk],
+            mapped: FIRST_CHUNK,
+            rng: 0x9E37_79B9_7F4A_7C15,
+            prev: [ptr::null(); MAX_HEIGHT],
+            next: [ptr::null(); MAX_HEIGHT],
+        };
+        // The head: a full tower, no key; its links start null (the mapping is zeroed).
+        let (at, base) = w.alloc(NODE_HEAD + 8 * MAX_HEIGHT);
+        let node = at.cast::<NodeHead>();
+        // SAFETY: `at` is 8-aligned room for the head node in a chunk we own.
+        unsafe {
+            node.write(NodeHead {
+                trailer: 0,
+                prefix: 0,
+                key_len: 0,
+                value_len: 0,
+                chunk_off: (at as usize - base as usize) as u32,
+                height: MAX_HEIGHT as u32,
+            })
+        };
+        w.prev = [node.cast_const(); MAX_HEIGHT];
+        let mapped = w.mapped;
+        SkipList {
+            head: node,
+            max_height: AtomicUsize::new(1),
+            writer: parking_lot::Mutex::new(w),
+            mapped: AtomicUsize::new(mapped),
+        }
+    }
+
+    /// Bytes of memory the list has mapped.
+    #[cfg(test)]
+    fn mapped_bytes(&self) -> usize {
+        self.mapped.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Locks the writer side for a batch of [`Inserter::insert`]s.
+    pub(super) fn inserter(&self) -> Inserter<'_> {
+        Inserter {
+            list: self,
+            w: self.writer.lock(),
+        }
+    }
+
+    /// The first node, null when empty.
+    pub(super) fn first(&self) -> NodePtr {
+        next(self.head, 0)
+    }
+
+    /// The successor of `n` (null at the end).
+    pub(super) fn next(n: NodePtr) -> NodePtr {
+        next(n, 0)
+    }
+
+    /// The last node, null when empty.
+    pub(super) fn last(&self) -> NodePtr {
+        let mut x = self.head;
+        let mut level = self.max_height.load(AtomicOrdering::Relaxed) - 1;
+        loop {
+            let n = next(x, level);
+            if !n.is_null() {
+                x = n;
+            } else if level == 0 {
+                return self.or_null(x);
+            } else {
+                level -= 1;
+            }
+        }
+    }
+
+    /// The first node `>= p`, null when none.
+    pub(super) fn lower_bound(&self, p: &Probe<'_>) -> NodePtr {
+        let mut x = self.head;
+        let mut level = self.max_height.load(AtomicOrdering::Relaxed) - 1;
+        loop {
+            let n = next(x, level);
+            if !n.is_null() && cmp_node(n, p) == Ordering::Less {
+                x = n;
+            } else if level == 0 {
+                return n;
+            } else {
+                level -= 1;
+            }
+        }
+    }
+
+    /// The last node `< p` (`or_equal`: `<= p`), null when none.
+    pub(super) fn last_before(&self, p: &Probe<'_>, or_equal: bool) -> NodePtr {
+        let stop = if or_equal {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        };
+        let mut x = self.head;
+        let mut level = self.max_height.load(AtomicOrdering::Relaxed) - 1;
+        loop {
+            let n = next(x, level);
+            if !n.is_null() && cmp_node(n, p) < stop {
+                x = n;
+            } else if level == 0 {
+                return self.or_null(x);
+            } else {
+                level -= 1;
+            }
+        }
+    }
+
+    /// The predecessor of `n` (null at the start).
+    pub(super) fn prev(&self, n: NodePtr) -> NodePtr {
+        let p = Probe {
+            prefix: head(n).prefix,
+            key: user_key(n),
+            trailer: trailer(n),
+        };
+        self.last_before(&p, false)
+    }
+
+    fn or_null(&self, x: NodePtr) -> NodePtr {
+        if ptr::eq(x, self.head) {
+            ptr::null()
+        } else {
+            x
+        }
+    }
+}
+
+/// The writer side, locked: inserts one entry after another.
+pub(super) struct Inserter<'a> {
+    list: &'a SkipList,
+    w: parking_lot::MutexGuard<'a, Writer>,
+}
+
+impl Inserter<'_> {
+    /// Inserts `(user_key, trailer) -> value`; returns the bytes the node takes. Internal keys are
+    /// unique (every version has its own seqno); an equal key would go in after the existing one.
+    pub(super) fn insert(&mut self, key: &[u8], trailer: u64, value: &[u8]) -> usize {
+        let list = self.list;
+        let w = &mut *self.w;
+        let p = Probe::new(key, trailer);
+        // The splice of the last insert still brackets the key at level 0 (so at every level):
+        // a sorted batch or a sequential load skips the search.
+        // The splice always holds, per level, two adjacent nodes (nothing else inserts), and a
+        // higher level's pair encloses the lower's: bracketing at level 0 is enough.
+        let hinted = (ptr::eq(w.prev[0], list.head) || cmp_node(w.prev[0], &p) == Ordering::Less)
+            && (w.next[0].is_null() || cmp_node(w.next[0], &p) != Ordering::Less);
+        let max_height = list.max_height.load(AtomicOrdering::Relaxed);
+        if !hinted {
+            let mut x = list.head;
+            let splice = w.prev.iter_mut().zip(w.next.iter_mut());
+            for (level, (prev, succ)) in splice.enumerate().take(max_height).rev() {
+                let mut n = next(x, level);
+                while !n.is_null() && cmp_node(n, &p) == Ordering::Less {
+                    x = n;
+                    n = next(x, level);
+                }
+                (*prev, *succ) = (x, n);
+            }
+        }
+        let height = w.random_height();
+        if height > max_height {
+            let splice = w.prev.iter_mut().zip(w.next.iter_mut());
+            for (prev, succ) in splice.take(height).skip(max_height) {
+                (*prev, *succ) = (list.head, ptr::null());
+            }
+            list.max_height.store(height, AtomicOrdering::Relaxed);
+        }
+        let size = (NODE_HEAD + 8 * height + key.len() + value.len()).next_multiple_of(8);
+        let (at, base) = w.alloc(size);
+        let node = at.cast::<NodeHead>();
+        // SAFETY: `at` is 8-aligned room for `size` bytes that no reader can reach yet: the head,
+        // the tower (links set below), then the key and the value.
+        unsafe {
+            node.write(NodeHead {
+                trailer,
+                prefix: p.prefix,
+                key_len: key.len() as u32,
+                value_len: value.len() as u32,
+                chunk_off: (at as usize - base as usize) as u32,
+                height: height as u32,
+            });
+            let data = at.add(NODE_HEAD + 8 * height);
+            ptr::copy_nonoverlapping(key.as_ptr(), data, key.len());
+            ptr::copy_nonoverlapping(value.as_ptr(), data.add(key.len()), value.len());
+        }
+        let node = node.cast_const();
+        let splice = w.prev.iter_mut().zip(w.next.iter());
+        for (level, (prev, succ)) in splice.enumerate().take(height) {
+            next_slot(node, level).store(succ.cast_mut(), AtomicOrdering::Relaxed);
+            // Publishes the node (and everything written to it above) at this level.
+            next_slot(*prev, level).store(node.cast_mut(), AtomicOrdering::Release);
+            *prev = node;
+        }
+        list.mapped.store(w.mapped, AtomicOrdering::Relaxed);
+        size
+    }
+}
+
+impl Drop for SkipList {
+    fn drop(&mut self) {
+        for &chunk in &self.writer.get_mut().chunks {
+            // SAFETY: each chunk's head was written when it was mapped and is dropped only here,
+            // once. It is moved out before it is dropped: dropping the last handle unmaps the
+            // chunk that held it.
+            let bytes = unsafe { ManuallyDrop::take(&mut (*chunk).bytes) };
+            drop(bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn collect(l: &SkipList) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut n = l.first();
+        while !n.is_null() {
+            out.push((user_key(n).to_vec(), trailer(n), value_bytes(n).to_vec()));
+            n = SkipList::next(n);
+        }
+        out
+    }
+
+    fn model_order(a: &(Vec<u8>, u64, Vec<u8>), b: &(Vec<u8>, u64, Vec<u8>)) -> Ordering {
+        a.0.cmp(&b.0).then(b.1.cmp(&a.1))
+    }
+
+    proptest! {
+        /// Any sequence of inserts reads back in internal-key order, and every search answers as
+        /// a sorted vector does.
+        #[test]
+        fn matches_a_sorted_model(
+            entries in proptest::collection::vec(
+                (proptest::collection::vec(0u8..4, 0..12), 0u64..1000, proptest::collection::vec(any::<u8>(), 0..40)),
+                0..300,
+            ),
+            probes in proptest::collection::vec((proptest::collection::vec(0u8..4, 0..12), 0u64..1000), 0..40),
+        ) {
+            let l = SkipList::new();
+            let mut model: Vec<(Vec<u8>, u64, Vec<u8>)> = Vec::new();
+            let mut ins = l.inserter();
+            for (k, t, v) in entries {
+                if model.iter().any(|m| m.0 == k && m.1 == t) {
+                    continue; // internal keys are unique
+                }
+                ins.insert(&k, t, &v);
+                model.push((k, t, v));
+            }
+            drop(ins);
+            model.sort_by(model_order);
+            prop_assert_eq!(collect(&l), model.clone());
+            let last = l.last();
+            prop_assert_eq!(last.is_null(), model.is_empty());
+            for (k, t) in probes {
+                let p = Probe::new(&k, t);
+                let probe = (k.clone(), t, Vec::new());
+                let ge = model.iter().find(|m| model_order(m, &probe) != Ordering::Less);
+                let n = l.lower_bound(&p);
+                prop_assert_eq!(ge.map(|m| (&m.0[..], m.1)), (!n.is_null()).then(|| (user_key(n), trailer(n))));
+                let lt = model.iter().rev().find(|m| model_order(m, &probe) == Ordering::Less);
+                let n = l.last_before(&p, false);
+                prop_assert_eq!(lt.map(|m| (&m.0[..], m.1)), (!n.is_null()).then(|| (user_key(n), trailer(n))));
+                let le = model.iter().rev().find(|m| model_order(m, &probe) != Ordering::Greater);
+                let n = l.last_before(&p, true);
+                prop_assert_eq!(le.map(|m| (&m.0[..], m.1)), (!n.is_null()).then(|| (user_key(n), trailer(n))));
+            }
+            // prev() walks the whole list backwards.
+            let mut back = Vec::new();
+            let mut n = l.last();
+            while !n.is_null() {
+                back.push((user_key(n).to_vec(), trailer(n), value_bytes(n).to_vec()));
+                n = l.prev(n);
+            }
+            back.reverse();
+            prop_assert_eq!(back, model);
+        }
+
+        /// The 8-byte prefix order, then the word-wise rest, agree with byte order of the keys.
+        #[test]
+        fn prefix_order_agrees(a in proptest::collection::vec(0u8..3, 0..30), b in proptest::collection::vec(0u8..3, 0..30)) {
+            let (pa, pb) = (key_prefix(&a), key_prefix(&b));
+            let ours = pa.cmp(&pb).then_with(|| cmp_after_prefix(&a, &b));
+            prop_assert_eq!(ours, a.cmp(&b));
+        }
+    }
+
+    /// Sorted runs take the hint, and the list stays right when the hint is wrong.
+    #[test]
+    fn sorted_and_reverse_runs() {
+        let l = SkipList::new();
+        let mut ins = l.inserter();
+        for i in 0..5000u32 {
+            ins.insert(&i.to_be_bytes(), 1, b"v");
+        }
+        for i in (5000..10_000u32).rev() {
+            ins.insert(&i.to_be_bytes(), 1, b"w");
+        }
+        for i in 0..10_000u32 {
+            ins.insert(&i.to_be_bytes(), 0, b"old"); // older versions go after the newer
+        }
+        drop(ins);
+        let all = collect(&l);
+        assert_eq!(all.len(), 20_000);
+        for (i, pair) in all.chunks(2).enumerate() {
+            assert_eq!(pair[0].0, (i as u32).to_be_bytes());
+            assert_eq!((pair[0].1, pair[1].1), (1, 0));
+            assert_eq!(pair[1].2, b"old");
+        }
+    }
+
+    /// Values outlive the list; large entries get their own chunk; memory is counted.
+    #[test]
+    fn values_outlive_the_list_and_large_entries_fit() {
+        let l = SkipList::new();
+        let big = vec![7u8; 3 * MAX_CHUNK];
+        let mut ins = l.inserter();
+        let small_size = ins.insert(b"a", 1, b"small");
+        ins.insert(b"b", 1, &big);
+        for i in 0..20_000u32 {
+            ins.insert(&i.to_be_bytes(), 2, &[i as u8; 50]);
+        }
+        drop(ins);
+        // Head, a tower of 1 to MAX_HEIGHT links, key and value, rounded to 8.
+        assert_eq!(small_size % 8, 0);
+        assert!((NODE_HEAD + 8 + 6..NODE_HEAD + 8 * MAX_HEIGHT + 6 + 8).contains(&small_size));
+        assert!(l.mapped_bytes() > 3 * MAX_CHUNK + 20_000 * 50);
+        let p = Probe::new(b"b", u64::MAX);
+        let n = l.lower_bound(&p);
+        let v = value_bytes(n);
+        let k = key_bytes(n);
+        let seven = 7u32.to_be_bytes();
+        let p = Probe::new(&seven, u64::MAX);
+        let small = value_bytes(l.lower_bound(&p));
+        drop(l);
+        assert_eq!(&k[..], b"b");
+        assert_eq!(v.len(), big.len());
+        assert!(v.iter().all(|&b| b == 7));
+        assert_eq!(&small[..], &[7u8; 50]);
+    }
+
+    /// Readers on other threads see a consistent, growing list while one writer inserts.
+    #[test]
+    fn readers_run_beside_the_writer() {
+        let l = std::sync::Arc::new(SkipList::new());
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, done) = (l.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut rounds = 0u64;
+                    while !done.load(AtomicOrdering::Relaxed) || rounds == 0 {
+                        let mut n = l.first();
+                        let mut last: Option<Vec<u8>> = None;
+                        while !n.is_null() {
+                            let k = user_key(n).to_vec();
+                            assert_eq!(&value_bytes(n)[..], &k[..], "value written before link");
+                            if let Some(prev) = &last {
+                                assert!(prev < &k, "order");
+                            }
+                            last = Some(k);
+                            n = SkipList::next(n);
+                        }
+                        rounds += 1;
+                    }
+                })
+            })
+            .collect();
+        for i in 0..20_000u64 {
+            let k = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_be_bytes();
+            l.inserter().insert(&k, 1, &k);
+        }
+        done.store(true, AtomicOrdering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(collect(&l).len(), 20_000);
+    }
+}
