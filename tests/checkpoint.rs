@@ -32,6 +32,22 @@ fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .collect()
 }
 
+/// The database's files once the inputs of finished compactions are gone: a compaction drops its
+/// last handles on them (which unlinks them) just after it reports done, so a listing taken right
+/// after `compact()` may still show one. Waits (bounded) until the directory holds exactly the
+/// live tables.
+fn settled_files(db: &Db, dir: &Path) -> Vec<String> {
+    let live = db.stats().sst_files as usize;
+    for _ in 0..1000 {
+        let f = files(dir);
+        if f.iter().filter(|n| n.ends_with(".sst")).count() == live {
+            return f;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    files(dir)
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -63,7 +79,7 @@ fn checkpoint_is_an_independent_copy() {
     db.compact().unwrap();
     db.put("mem-only", "in the memtable").unwrap();
     let expected = contents(&db);
-    let source_files = files(src.path());
+    let source_files = settled_files(&db, src.path());
 
     db.checkpoint(&target).unwrap();
     db.put("after", "not in the copy").unwrap();
@@ -264,7 +280,7 @@ fn crash_during_checkpoint_leaves_no_copy_that_opens() {
             db.put(format!("m{i:04}"), "memtable").unwrap();
         }
         let expected = contents(&db);
-        let source_files = files(src.path());
+        let source_files = settled_files(&db, src.path());
 
         let guard = fault.inject(FaultRule {
             op: None,

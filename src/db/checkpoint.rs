@@ -235,7 +235,7 @@ fn memtable_tail(sv: &SuperVersion, seqno: u64) -> Memtable {
             if let Some(kind) = kind
                 && seq <= seqno
             {
-                tail.insert(c.user_key(), seq, kind, &c.value());
+                tail.insert(c.user_key(), seq, kind, c.value_slice());
             }
             c.next();
         }

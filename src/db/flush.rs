@@ -84,7 +84,7 @@ pub(crate) fn write_table(
         let mut c = mem.cursor();
         c.seek_to_first();
         while c.valid() {
-            builder.add(c.user_key(), c.trailer(), &c.value())?;
+            builder.add(c.user_key(), c.trailer(), c.value_slice())?;
             c.next();
         }
         for t in mem.range_tombstones(crate::key::MAX_SEQNO) {

@@ -1,17 +1,11 @@
-//! An owning cursor over a memtable.
+//! An owning cursor over a memtable: a [`MemCursor`] that holds an `Arc<Memtable>`, so a user
+//! iterator can outlive any borrow. The memtable's nodes never move or change once linked, so
+//! the cursor is a node pointer: a step is one load, a key or value a slice of the memtable.
 //!
-//! It holds an `Arc<Memtable>`; the skiplist's borrowed cursors cannot outlive a borrow, and a user
-//! iterator must. So it reads entries in batches: a seek positions a skiplist cursor, copies the
-//! next few entries' handles (`Bytes` clones, no byte copies) into a buffer, and drops the cursor;
-//! stepping pops from the buffer, and only an empty buffer costs a new seek (past the last entry
-//! taken). Batches grow from `MIN_BATCH` to `MAX_BATCH` while a scan goes on, so a seek that reads
-//! one entry does not pay for many.
-//!
-//! Entries inserted after a batch was read are not seen by it. That is safe for snapshot reads:
-//! the entries a reader may see (seqno <= its snapshot) were all in the memtable before its
-//! snapshot was taken; later inserts carry larger seqnos and are filtered out anyway.
+//! It sees entries inserted after it was created. That is safe for snapshot reads: the entries a
+//! reader may see (seqno <= its snapshot) were all in the memtable before its snapshot was taken;
+//! later inserts carry larger seqnos and are filtered out by the user iterator.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::InternalCursor;
@@ -19,127 +13,57 @@ use crate::error::Result;
 use crate::memtable::{MemCursor, Memtable};
 use crate::value::{Key, Value};
 
-const MIN_BATCH: usize = 4;
-const MAX_BATCH: usize = 64;
-
 pub(crate) struct MemIter {
-    mem: Arc<Memtable>,
-    /// The current entry and the next ones in `forward`'s direction.
-    buf: VecDeque<(Key, u64, Value)>,
-    forward: bool,
-    /// Size of the next batch.
-    batch: usize,
+    cursor: MemCursor<Arc<Memtable>>,
 }
 
 impl MemIter {
     pub fn new(mem: Arc<Memtable>) -> Self {
         MemIter {
-            mem,
-            buf: VecDeque::new(),
-            forward: true,
-            batch: MIN_BATCH,
+            cursor: mem.owned_cursor(),
         }
-    }
-
-    /// Positions a fresh cursor with `position`, then buffers up to `batch` entries from there in
-    /// the given direction.
-    fn fill(&mut self, forward: bool, position: impl FnOnce(&mut MemCursor<'_>)) {
-        self.buf.clear();
-        self.forward = forward;
-        let mut c = self.mem.cursor();
-        position(&mut c);
-        while c.valid() && self.buf.len() < self.batch {
-            self.buf.push_back((c.key(), c.trailer(), c.value()));
-            if forward {
-                c.next();
-            } else {
-                c.prev();
-            }
-        }
-    }
-
-    fn seek_with(&mut self, forward: bool, position: impl FnOnce(&mut MemCursor<'_>)) {
-        self.batch = MIN_BATCH;
-        self.fill(forward, position);
-    }
-
-    /// Moves one entry in direction `forward`.
-    fn step(&mut self, forward: bool) {
-        let Some((k, t, _)) = self.buf.pop_front() else {
-            return;
-        };
-        if self.forward == forward && !self.buf.is_empty() {
-            return;
-        }
-        // Buffer used up (or direction changed): continue from the entry just left.
-        if self.forward == forward {
-            self.batch = (self.batch * 2).min(MAX_BATCH);
-        } else {
-            self.batch = MIN_BATCH;
-        }
-        self.fill(forward, |c| {
-            if forward {
-                c.seek(&k, t);
-            } else {
-                c.seek_for_prev(&k, t);
-            }
-            // Positioned on the entry just left (entries are never removed); step past it.
-            if c.valid() && c.user_key() == &k[..] && c.trailer() == t {
-                if forward {
-                    c.next();
-                } else {
-                    c.prev();
-                }
-            }
-        });
     }
 }
 
 impl InternalCursor for MemIter {
     fn valid(&self) -> bool {
-        !self.buf.is_empty()
+        self.cursor.valid()
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        self.seek_with(true, |c| c.seek_to_first());
+        self.cursor.seek_to_first();
         Ok(())
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        self.seek_with(false, |c| c.seek_to_last());
+        self.cursor.seek_to_last();
         Ok(())
     }
     fn seek(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
-        self.seek_with(true, |c| c.seek(user_key, trailer));
+        self.cursor.seek(user_key, trailer);
         Ok(())
     }
     fn seek_for_prev(&mut self, user_key: &[u8], trailer: u64) -> Result<()> {
-        self.seek_with(false, |c| c.seek_for_prev(user_key, trailer));
+        self.cursor.seek_for_prev(user_key, trailer);
         Ok(())
     }
     fn next(&mut self) -> Result<()> {
-        self.step(true);
+        self.cursor.next();
         Ok(())
     }
     fn prev(&mut self) -> Result<()> {
-        self.step(false);
+        self.cursor.prev();
         Ok(())
     }
     fn user_key(&self) -> &[u8] {
-        self.buf.front().map_or(&[], |(k, _, _)| k)
+        self.cursor.user_key()
     }
     fn trailer(&self) -> u64 {
-        self.buf.front().map_or(0, |(_, t, _)| *t)
+        self.cursor.trailer()
     }
     fn value(&self) -> Value {
-        self.buf
-            .front()
-            .map(|(_, _, v)| v.clone())
-            .unwrap_or_default()
+        self.cursor.value()
     }
     fn key(&self) -> Key {
-        self.buf
-            .front()
-            .map(|(k, _, _)| k.clone())
-            .unwrap_or_default()
+        self.cursor.key()
     }
 }
 
@@ -151,7 +75,7 @@ mod tests {
 
     /// Every walk (forward, backward, direction changes, seeks) matches a sorted vector.
     #[test]
-    fn batched_cursor_matches_sorted_entries() {
+    fn owned_cursor_matches_sorted_entries() {
         let m = Arc::new(Memtable::new(1));
         let mut all: Vec<(Vec<u8>, u64)> = Vec::new();
         for i in 0..300u64 {
@@ -196,5 +120,14 @@ mod tests {
         assert_eq!(cur(&it), all[200]);
         it.next().unwrap();
         assert_eq!(cur(&it), all[201]);
+        // Entries inserted behind the cursor's back are seen in order; the cursor outlives
+        // every other handle on the memtable.
+        m.insert(b"k100", 1000, ValueKind::Put, b"new");
+        it.seek(b"k100", u64::MAX).unwrap();
+        assert_eq!((it.user_key(), &it.value()[..]), (&b"k100"[..], &b"new"[..]));
+        drop(m);
+        it.next().unwrap();
+        assert_eq!(it.user_key(), b"k100");
+        assert_eq!(it.key(), b"k100");
     }
 }

@@ -3,6 +3,10 @@
 //! A binary heap of child indices, ordered by each child's current internal key (smallest on top
 //! going forward, largest going backward). Seqnos are unique, so no two children are ever at the
 //! same internal key; ties are broken by child index anyway (lower index = newer source).
+//!
+//! Each heap slot caches the first 16 bytes of its child's key, so most comparisons while
+//! re-ordering the heap are one integer comparison instead of four calls through the children's
+//! vtables and a `memcmp` (the heap was a quarter of a seek-and-scan's instructions).
 
 use std::cmp::Ordering;
 
@@ -12,8 +16,25 @@ use crate::key::cmp_internal;
 
 pub(crate) struct MergeCursor {
     children: Vec<Box<dyn InternalCursor>>,
-    heap: Vec<usize>,
+    heap: Vec<Slot>,
     forward: bool,
+}
+
+/// A heap entry: a child and the first 16 bytes of its current user key (big-endian, zero
+/// padded; keys whose prefixes differ are ordered as their prefixes, see `before`).
+#[derive(Clone, Copy)]
+struct Slot {
+    prefix: u128,
+    child: usize,
+}
+
+fn prefix16(key: &[u8]) -> u128 {
+    let mut p = [0u8; 16];
+    let n = key.len().min(16);
+    if let (Some(dst), Some(src)) = (p.get_mut(..n), key.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u128::from_be_bytes(p)
 }
 
 impl MergeCursor {
@@ -25,8 +46,19 @@ impl MergeCursor {
         }
     }
 
-    /// True when `a` should be above `b` in the heap.
-    fn before(&self, a: usize, b: usize) -> bool {
+    fn slot(&self, child: usize) -> Slot {
+        let prefix = self.children.get(child).map_or(0, |c| prefix16(c.user_key()));
+        Slot { prefix, child }
+    }
+
+    /// True when `a` should be above `b` in the heap. Different prefixes order the keys (at the
+    /// first differing byte both keys have a byte, or one has ended, padded with 0, and the other
+    /// has a byte above 0); equal ones say nothing past a short key's end, so compare in full.
+    fn before(&self, a: Slot, b: Slot) -> bool {
+        if a.prefix != b.prefix {
+            return (a.prefix < b.prefix) == self.forward;
+        }
+        let (a, b) = (a.child, b.child);
         let (Some(ca), Some(cb)) = (self.children.get(a), self.children.get(b)) else {
             return false;
         };
@@ -69,6 +101,7 @@ impl MergeCursor {
     fn rebuild(&mut self) {
         self.heap = (0..self.children.len())
             .filter(|&i| self.children[i].valid())
+            .map(|i| self.slot(i))
             .collect();
         for i in (0..self.heap.len() / 2).rev() {
             self.sift_down(i);
@@ -92,7 +125,7 @@ impl MergeCursor {
 
     /// The child at the current position.
     pub fn current(&self) -> Option<&dyn InternalCursor> {
-        let i = *self.heap.first()?;
+        let i = self.heap.first()?.child;
         self.children.get(i).map(|c| &**c)
     }
 
@@ -102,7 +135,7 @@ impl MergeCursor {
         reason = "hot path: heap positions are < heap.len() and heap entries < children.len()"
     )]
     pub fn advance(&mut self) -> Result<()> {
-        let Some(&top) = self.heap.first() else {
+        let Some(&Slot { child: top, .. }) = self.heap.first() else {
             return Ok(());
         };
         let c = &mut self.children[top];
@@ -111,7 +144,9 @@ impl MergeCursor {
         } else {
             c.prev()?;
         }
-        if !c.valid() {
+        if c.valid() {
+            self.heap[0] = self.slot(top);
+        } else {
             let last = self.heap.len() - 1;
             self.heap.swap(0, last);
             self.heap.pop();

@@ -8,6 +8,7 @@
 //! visibility is decided by the reader's snapshot seqno, which the write path publishes only after
 //! a whole batch is inserted.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
@@ -206,23 +207,32 @@ impl Memtable {
     }
 
     /// A cursor over every version in internal-key order.
-    pub fn cursor(&self) -> MemCursor<'_> {
+    pub fn cursor(&self) -> MemCursor<&Memtable> {
         MemCursor {
             table: self,
             node: Pos(std::ptr::null()),
         }
     }
+
+    /// A cursor that holds the memtable (for cursors that must outlive a borrow, such as a user
+    /// iterator's).
+    pub fn owned_cursor(self: &Arc<Self>) -> MemCursor<Arc<Memtable>> {
+        MemCursor {
+            table: self.clone(),
+            node: Pos(std::ptr::null()),
+        }
+    }
 }
 
-/// A bidirectional cursor over a memtable, in internal-key order. Sees entries inserted after it
-/// was created (callers filter by seqno).
-pub struct MemCursor<'a> {
-    table: &'a Memtable,
+/// A bidirectional cursor over a memtable (borrowed, `&Memtable`, or held, `Arc<Memtable>`), in
+/// internal-key order. Sees entries inserted after it was created (callers filter by seqno).
+pub struct MemCursor<T: Deref<Target = Memtable>> {
+    table: T,
     /// The current node; null: not valid.
     node: Pos,
 }
 
-impl<'a> MemCursor<'a> {
+impl<T: Deref<Target = Memtable>> MemCursor<T> {
     pub fn valid(&self) -> bool {
         !self.node.0.is_null()
     }
@@ -254,7 +264,7 @@ impl<'a> MemCursor<'a> {
         }
     }
     /// Requires `valid()`; returns empty on an invalid cursor.
-    pub fn user_key(&self) -> &'a [u8] {
+    pub fn user_key(&self) -> &[u8] {
         if self.valid() {
             skiplist::user_key(self.node.0)
         } else {
@@ -273,6 +283,14 @@ impl<'a> MemCursor<'a> {
             Value::from_bytes(skiplist::value_bytes(self.node.0))
         } else {
             Value::default()
+        }
+    }
+    /// The value as a slice of the memtable (no reference count taken), empty when not valid.
+    pub fn value_slice(&self) -> &[u8] {
+        if self.valid() {
+            skiplist::value(self.node.0)
+        } else {
+            &[]
         }
     }
     pub fn key(&self) -> Key {

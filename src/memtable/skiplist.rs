@@ -143,6 +143,14 @@ pub(super) fn user_key<'a>(n: NodePtr) -> &'a [u8] {
     unsafe { std::slice::from_raw_parts(data_ptr(n), head(n).key_len as usize) }
 }
 
+/// The node's value, valid while the list lives.
+#[inline]
+pub(super) fn value<'a>(n: NodePtr) -> &'a [u8] {
+    let h = head(n);
+    // SAFETY: see above; `value_len` bytes of value were written after the key.
+    unsafe { std::slice::from_raw_parts(data_ptr(n).add(h.key_len as usize), h.value_len as usize) }
+}
+
 #[inline]
 pub(super) fn trailer(n: NodePtr) -> u64 {
     head(n).trailer
