@@ -637,6 +637,7 @@ pub mod tests {
                     cache_mib: 64,
                     lsmkv_opts: Vec::new(),
                     rss_sample_ms: 10,
+                    deep_tree: false,
                 },
                 sizes: sizes_of(&results),
                 engines: engines.iter().map(|e| (*e).to_string()).collect(),

@@ -13,6 +13,7 @@ pub mod lsmkv;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
+pub mod rocksdb_manifest;
 mod sled;
 
 /// Settings applied to every engine, as far as it has a matching knob.
@@ -37,12 +38,34 @@ pub struct EngineConfig {
     /// The process runs transactions: engines that need a transactional handle at open (fjall's
     /// `OptimisticTxDatabase`, RocksDB's `OptimisticTransactionDB`) open one.
     pub transactional: bool,
+    /// `--deep-tree`: the LSM shape lsmkv runs with (from its options in force), which RocksDB
+    /// copies; `None`: RocksDB keeps its own shape.
+    pub tree_shape: Option<TreeShape>,
+}
+
+/// The shape of a leveled LSM tree, as lsmkv's options give it ([`lsmkv::tree_shape`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeShape {
+    /// Memtable (write buffer) size.
+    pub memtable_bytes: u64,
+    /// lsmkv `LEVEL_BASE_SIZE`: the base level is the highest level whose dynamic target is at
+    /// least this.
+    pub level_base_bytes: u64,
+    pub target_file_bytes: u64,
+    /// Size ratio between adjacent levels.
+    pub ratio: u64,
+    /// Levels, level 0 included.
+    pub levels: u32,
+    pub l0_compaction_trigger: u32,
+    pub l0_slowdown_trigger: u32,
+    pub l0_stop_trigger: u32,
 }
 
 impl EngineConfig {
     /// The tool's common settings for a process running workloads of `group`.
     pub fn for_group(group: &str, cache_mib: u64, lsmkv_opts: Vec<String>) -> EngineConfig {
         EngineConfig {
+            tree_shape: None,
             cache_bytes: cache_mib << 20,
             bloom_bits_per_key: 10.0,
             memtable_bytes: 64 << 20,
@@ -113,9 +136,14 @@ pub struct LsmStats {
     /// Bytes compaction still has to rewrite to bring levels within their targets.
     pub pending_compaction_bytes: u64,
     /// Write stalls by cause and background work, cumulative since open (peaks: the most since
-    /// open).
-    pub stalls: crate::workload::StallCounts,
+    /// open); `None` where the engine does not count them.
+    pub stalls: Option<crate::workload::StallCounts>,
 }
+
+/// Where [`Engine::key_levels`] found the newest version of a key: a level number, or one of
+/// these.
+pub const IN_MEMTABLE: u8 = 254;
+pub const NOT_FOUND: u8 = 255;
 
 /// A store under test. One instance per child process; shared by all worker threads.
 pub trait Engine: Send + Sync {
@@ -143,9 +171,21 @@ pub trait Engine: Send + Sync {
     fn supports_scan(&self) -> bool {
         true
     }
-    /// Write counters and tree shape, where the engine exposes them through its public API.
+    /// Write counters and tree shape, where the engine exposes them (`LevelShape::bytes_written`
+    /// cumulative since open).
     fn lsm_stats(&self) -> Option<LsmStats> {
         None
+    }
+    /// Waits (up to `timeout`) until no flush or compaction is running or owed, so that the tree
+    /// holds still for [`Engine::key_levels`] and the reads after it. Not timed.
+    fn wait_idle(&self, _timeout: std::time::Duration) -> Result<()> {
+        Ok(())
+    }
+    /// For every key `crate::workload::key(i, true)`, i in 0..num: the level that holds its
+    /// newest version, [`IN_MEMTABLE`] or [`NOT_FOUND`]. `Ok(None)`: the engine cannot tell.
+    /// Not timed; call after [`Engine::wait_idle`].
+    fn key_levels(&self, _num: u64) -> Result<Option<Vec<u8>>> {
+        Ok(None)
     }
     /// Keyspaces opened besides the main one ([`EngineConfig::keyspaces`]); 0: none (not asked
     /// for, or the engine has no such thing). [`Engine::flush`] and [`Engine::compact`] cover
@@ -237,6 +277,7 @@ mod tests {
             cache_mib: 8,
             lsmkv_opts: Vec::new(),
             rss_sample_ms: 0,
+            deep_tree: false,
         };
         let groups: [(&str, &[&str]); 3] = [
             ("keyspaces", &["keyspaces4", "keyspaces4read"]),
