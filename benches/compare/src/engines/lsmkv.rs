@@ -433,6 +433,32 @@ mod tests {
         }
     }
 
+    /// A tiny deep tree: fillrandom then readlevels fill every per-level field, and they add up.
+    #[test]
+    fn levels_are_counted_and_read_by_level() {
+        let dir = std::env::temp_dir().join(format!("compare-lsmkv-lv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = [
+            "MEMTABLE_MAX_SIZE=32KiB",
+            "LEVEL_BASE_SIZE=16KiB",
+            "TARGET_FILE_SIZE=8KiB",
+        ];
+        let eng = LsmkvEngine::open(&dir, &cfg(&opts)).unwrap();
+        let mut p = crate::workload::tests::small(8000);
+        p.reads = Some(300);
+        let ws = ["fillrandom".to_string(), "readlevels".to_string()];
+        let rs = crate::workload::run_group("lsmkv", &eng, &dir, &ws, &p);
+        // The levels it found are the levels the engine reports.
+        let levels = eng.key_levels(8000).unwrap().unwrap();
+        let tables = eng.db.tables();
+        drop(eng);
+        std::fs::remove_dir_all(&dir).unwrap();
+        crate::engines::assert_levels_are_consistent(&rs, 8000);
+        for l in levels {
+            assert!(tables.iter().any(|t| t.level == u32::from(l)), "{l}");
+        }
+    }
+
     #[test]
     fn unknown_names_and_bad_values_fail() {
         let e = options(&cfg(&["LEVEL_BASE_SZE=4MiB"])).err().unwrap();

@@ -247,6 +247,64 @@ pub fn open(name: &str, dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine
     })
 }
 
+/// Checks of a real engine's fillrandom + readlevels results (shared by the engines' tests).
+#[cfg(test)]
+pub fn assert_levels_are_consistent(rs: &[crate::workload::WorkloadResult], num: u64) {
+    let [fill, reads] = rs else {
+        panic!("fillrandom and readlevels: {rs:?}")
+    };
+    for r in rs {
+        assert_eq!(r.status, "ok", "{r:?}");
+    }
+    // Every byte the workload wrote into a level is in the per-level counts, and they add up
+    // to the write amplification.
+    let user = fill.user_bytes.expect("user bytes") as f64;
+    assert_eq!(user, (num * 116) as f64);
+    let written: u64 = fill.level_shape.iter().map(|l| l.bytes_written).sum();
+    let wamp = fill.write_amp.expect("w-amp");
+    assert!((written as f64 / user - wamp).abs() < 1e-9, "{fill:?}");
+    assert!(wamp > 0.3, "every key is flushed at least once: {wamp}");
+    let l0 = fill.level_shape.iter().find(|l| l.level == 0).expect("L0");
+    assert!(l0.bytes_written > 0, "flushes write into level 0");
+    assert!(
+        fill.level_shape
+            .iter()
+            .any(|l| l.level > 0 && l.bytes_written > 0),
+        "compactions write below level 0: {:?}",
+        fill.level_shape
+    );
+    assert!(fill.levels.is_some_and(|n| n >= 2), "{fill:?}");
+    // After the settling every key is in exactly one place, and the places are levels of the
+    // tree the reads ran on.
+    let lr = reads.level_reads.as_ref().expect("level reads");
+    let keys: u64 = lr.rows.iter().map(|x| x.keys).sum();
+    assert_eq!(keys, num, "{lr:?}");
+    assert_eq!(
+        reads.pending_compaction_bytes,
+        Some(0),
+        "settled: {reads:?}"
+    );
+    let absent = lr.rows.last().expect("rows");
+    assert_eq!(absent.place, "absent");
+    for row in &lr.rows {
+        assert!(
+            row.gets > 0 && row.p50_us > 0.0 && row.p99_us >= row.p50_us,
+            "{row:?}"
+        );
+        if let Some(l) = row.place.strip_prefix('L') {
+            let l: u32 = l.parse().expect("level");
+            let shape = reads.level_shape.iter().find(|s| s.level == l);
+            assert!(
+                shape.is_some_and(|s| s.files > 0),
+                "{} has keys: {reads:?}",
+                row.place
+            );
+        }
+    }
+    assert!(lr.rows.len() >= 3, "two levels or more, and absent: {lr:?}");
+    assert_eq!(reads.ops, lr.rows.iter().map(|x| x.gets).sum::<u64>());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

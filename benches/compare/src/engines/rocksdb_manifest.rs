@@ -236,6 +236,7 @@ pub fn replay(log: &[u8]) -> Result<ManifestLevels, String> {
 }
 
 /// Reads the current MANIFEST of the database in `dir` (named by `CURRENT`) and replays it.
+#[cfg(feature = "rocksdb")]
 pub fn read(dir: &std::path::Path) -> Result<ManifestLevels, String> {
     let current = std::fs::read_to_string(dir.join("CURRENT"))
         .map_err(|e| format!("{}: {e}", dir.join("CURRENT").display()))?;

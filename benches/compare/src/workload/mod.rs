@@ -1021,7 +1021,7 @@ fn run_one(eng: &dyn Engine, w: &str, dir: &std::path::Path, p: &Params) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1068,7 +1068,7 @@ mod tests {
 
     use mem::{Fault, Mem};
 
-    fn small(num: u64) -> Params {
+    pub(crate) fn small(num: u64) -> Params {
         Params {
             num,
             reads: None,
@@ -1147,6 +1147,16 @@ mod tests {
         assert_eq!(get("readrandom").found, Some(500));
         assert_eq!(get("readmissing").found, Some(0));
         assert_eq!(get("readseq").ops, 2000);
+        // readlevels after fillrandom: every key in the memtable, 500 of them read, and 500
+        // absent keys.
+        let lr = get("readlevels").level_reads.clone().unwrap();
+        let rows: Vec<(&str, u64, u64)> = lr
+            .rows
+            .iter()
+            .map(|x| (x.place.as_str(), x.keys, x.gets))
+            .collect();
+        assert_eq!(rows, vec![("memtable", 2000, 500), ("absent", 0, 500)]);
+        assert_eq!(get("readlevels").ops, 1000);
         assert_eq!(get("seekrandom").ops, 50);
         assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
         assert!(get("readrandom").p99_us.is_some());
