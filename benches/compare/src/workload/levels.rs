@@ -67,8 +67,8 @@ fn place_rank(code: u8) -> u16 {
 
 /// Up to `per_place` keys of every place, drawn uniformly (a reservoir per place), and the number
 /// of keys each place holds. Keys nobody holds are not drawn (they are the check's business).
-pub fn sample_by_place(levels: &[u8], per_place: usize, rng: &mut Rng) -> Vec<(u8, u64, Vec<u64>)> {
-    let mut places: Vec<(u8, u64, Vec<u64>)> = Vec::new();
+pub fn sample_by_place(levels: &[u8], per_place: usize, rng: &mut Rng) -> Vec<Place> {
+    let mut places: Vec<Place> = Vec::new();
     for (i, &code) in levels.iter().enumerate() {
         if code == NOT_FOUND {
             continue;
@@ -95,6 +95,9 @@ pub fn sample_by_place(levels: &[u8], per_place: usize, rng: &mut Rng) -> Vec<(u
     places
 }
 
+/// A place's code, how many keys live there, and the keys drawn from it.
+type Place = (u8, u64, Vec<u64>);
+
 pub(super) fn run(eng: &dyn Engine, p: &Params) -> Result<Outcome> {
     let t = Instant::now();
     eng.flush()?;
@@ -117,7 +120,39 @@ pub(super) fn run(eng: &dyn Engine, p: &Params) -> Result<Outcome> {
     drop(levels);
     let absent: Vec<u64> = (0..per_place).map(|_| rng.below(p.num)).collect();
     places.push((ABSENT, 0, absent));
-    // Every get of every row, in one random order: (row, key index).
+    let (m, hists) = read_places(eng, &places, &mut rng)?;
+    let us = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let rows = places
+        .iter()
+        .zip(&hists)
+        .map(|((code, keys, _), h)| LevelRead {
+            place: place_name(*code),
+            keys: *keys,
+            gets: h.len(),
+            p50_us: us(h, 0.50),
+            p99_us: us(h, 0.99),
+            p999_us: us(h, 0.999),
+        })
+        .collect();
+    let extra = Extra {
+        level_reads: Some(LevelReads {
+            settle_secs,
+            classify_secs,
+            rows,
+        }),
+        ..Extra::default()
+    };
+    Ok(Some((m, extra)))
+}
+
+/// Gets every drawn key of every place (the last place: absent keys) in one random order, once
+/// untimed and once timed: the whole, and a histogram per place.
+fn read_places(
+    eng: &dyn Engine,
+    places: &[Place],
+    rng: &mut Rng,
+) -> Result<(Meas, Vec<hdrhistogram::Histogram<u64>>)> {
+    // (row, key index)
     let mut gets: Vec<(usize, u64)> = places
         .iter()
         .enumerate()
@@ -128,7 +163,7 @@ pub(super) fn run(eng: &dyn Engine, p: &Params) -> Result<Outcome> {
         gets.swap(i, j);
     }
     let mut r = eng.reader()?;
-    let absent_row = places.len() - 1;
+    let absent_row = places.len().saturating_sub(1);
     let check = |row: usize, k: u64, found: bool| -> Result<()> {
         if found != (row != absent_row) {
             let what = if found {
@@ -159,28 +194,7 @@ pub(super) fn run(eng: &dyn Engine, p: &Params) -> Result<Outcome> {
     }
     m.secs = start.elapsed().as_secs_f64();
     m.ops = gets.len() as u64;
-    let us = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    let rows = places
-        .iter()
-        .zip(&hists)
-        .map(|((code, keys, _), h)| LevelRead {
-            place: place_name(*code),
-            keys: *keys,
-            gets: h.len(),
-            p50_us: us(h, 0.50),
-            p99_us: us(h, 0.99),
-            p999_us: us(h, 0.999),
-        })
-        .collect();
-    let extra = Extra {
-        level_reads: Some(LevelReads {
-            settle_secs,
-            classify_secs,
-            rows,
-        }),
-        ..Extra::default()
-    };
-    Ok(Some((m, extra)))
+    Ok((m, hists))
 }
 
 #[cfg(test)]
