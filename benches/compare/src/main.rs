@@ -69,7 +69,7 @@ struct DriveArgs {
     /// Engines, comma separated (default: all built in; rocksdb needs the `rocksdb` feature).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<String>,
-    /// Workloads, comma separated (default: all).
+    /// Workloads, comma separated (default: all but readlevels, which runs only when named).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Parent directory of the databases (must be a real disk, not tmpfs: fsync would be free).
@@ -214,7 +214,7 @@ fn drive(mut a: DriveArgs) -> AnyResult<()> {
         a.engines.clone()
     };
     let selected: Vec<&str> = if a.workloads.is_empty() {
-        WORKLOADS.iter().map(|w| w.0).collect()
+        workload::default_workloads()
     } else {
         for w in &a.workloads {
             if workload::group_of(w).is_none() {

@@ -503,11 +503,11 @@ fn deleterange_table(rep: &Report, num: u64) -> Option<Table> {
 }
 
 /// What the levels table says, above it.
-pub const LEVELS_NOTE: &str = "Per level: the tables the reads ran on; `written`: bytes flushes and \
-compactions wrote into the level during fillrandom and the compaction it left pending (finished \
-before readlevels); `w-amp`: written / key and value bytes of fillrandom; `keys`: keys whose \
-newest version is there; latency of gets of such keys (`absent`: keys never written), all rows' \
-gets in one random order.";
+pub const LEVELS_NOTE: &str = "Per level: the tables of the tree readlevels ran on (else of the one \
+fillrandom left); `written`: bytes flushes and compactions wrote into the level during fillrandom \
+and, when readlevels ran, the compaction owed before its reads; `w-amp`: written / key and value \
+bytes of fillrandom; `keys`: keys whose newest version is there; latency of gets of such keys \
+(`absent`: keys never written), all rows' gets in one random order.";
 
 /// One engine's levels at one size, from its fillrandom and readlevels results.
 fn level_rows(fill: Option<&WorkloadResult>, reads: Option<&WorkloadResult>) -> Vec<Vec<String>> {
@@ -1125,5 +1125,22 @@ pub mod tests {
         let rep = Report::from_json(&bytes).unwrap();
         assert_eq!(rep.sizes(), vec![1_000_000]);
         assert!(render_table(&rep).contains("readwhilewriting"));
+        // The 10M deep tree: both engines' levels, L3 to L6 holding keys.
+        let bytes = std::fs::read(dir.join("2026-12-07-10m-deep-tree-run1.json")).unwrap();
+        let t = render_table(&Report::from_json(&bytes).unwrap());
+        let levels: Vec<&str> = t
+            .lines()
+            .skip_while(|l| !l.starts_with("levels "))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        for engine in ["lsmkv", "rocksdb"] {
+            assert!(levels.iter().any(|l| l.starts_with(engine)), "{t}");
+        }
+        let with_keys = levels
+            .iter()
+            .filter(|l| l.split_whitespace().any(|c| c == "L6" || c == "L3"))
+            .filter(|l| l.split_whitespace().nth_back(3).is_some_and(|k| k != "-"))
+            .count();
+        assert_eq!(with_keys, 4, "L3 and L6 of both engines: {levels:?}");
     }
 }

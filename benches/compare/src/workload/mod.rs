@@ -61,6 +61,19 @@ pub const WORKLOADS: &[(&str, &str, &str)] = &[
     ("readlevels", "fill", "get"),
 ];
 
+/// Workloads that run only when `--workloads` names them: readlevels describes the tree
+/// fillrandom left, which overwrite (before it in the fill group) would replace.
+pub const OPT_IN: &[&str] = &["readlevels"];
+
+/// The workloads of a run without `--workloads`, in table order.
+pub fn default_workloads() -> Vec<&'static str> {
+    WORKLOADS
+        .iter()
+        .map(|w| w.0)
+        .filter(|w| !OPT_IN.contains(w))
+        .collect()
+}
+
 pub fn group_of(workload: &str) -> Option<&'static str> {
     WORKLOADS.iter().find(|w| w.0 == workload).map(|w| w.1)
 }
@@ -1456,5 +1469,8 @@ pub(crate) mod tests {
         for (w, _, _) in WORKLOADS {
             assert!(group_of(w).is_some());
         }
+        let defaults = default_workloads();
+        assert_eq!(defaults.len(), WORKLOADS.len() - OPT_IN.len());
+        assert!(!defaults.contains(&"readlevels") && defaults.contains(&"fillrandom"));
     }
 }
