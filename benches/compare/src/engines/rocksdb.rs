@@ -454,11 +454,16 @@ fn per_level_perf_context(on: bool) {
 pub fn found_level(report: &str) -> Option<u8> {
     const NAME: &str = "bloom_filter_full_true_positive = ";
     let at = report.find(NAME)? + NAME.len();
+    // `N@levelL` items separated by ", " until the next counter's name (an empty counter is
+    // followed by the next name at once).
     report[at..]
         .split(", ")
-        .map_while(|item| item.split_once("@level"))
-        .filter(|(count, _)| count.trim().parse::<u64>().is_ok_and(|c| c > 0))
-        .find_map(|(_, level)| level.trim().parse::<u8>().ok())
+        .map_while(|item| {
+            let (count, level) = item.split_once("@level")?;
+            Some((count.parse::<u64>().ok()?, level.parse::<u8>().ok()?))
+        })
+        .find(|&(count, _)| count > 0)
+        .map(|(_, level)| level)
 }
 
 #[cfg(test)]
@@ -508,20 +513,31 @@ mod tests {
 
     #[test]
     fn the_level_that_returned_the_key_is_read_from_the_report() {
-        // As RocksDB 7.8 prints it (exclude_zero_counters): the per-level counters follow the
-        // plain ones.
-        let report = "user_key_comparison_count = 31, block_cache_hit_count = 4, \
-            get_read_bytes = 116, bloom_sst_hit_count = 1, bloom_sst_miss_count = 2, \
-            bloom_filter_useful = 1@level0, 1@level4, bloom_filter_full_positive = 1@level5, \
-            bloom_filter_full_true_positive = 1@level5, block_cache_hit_count = 3@level5, ";
-        assert_eq!(found_level(report), Some(5));
-        let memtable = "user_key_comparison_count = 3, get_from_memtable_count = 1, \
-            bloom_filter_full_true_positive = , ";
+        // Captured from Debian's librocksdb 7.8 (`PerfContext::report(true)` after one get with
+        // per-level counters on): a key found in a table of level 0, then one in the memtable.
+        let table = "user_key_comparison_count = 10, block_read_count = 1, \
+            block_read_byte = 2076, get_read_bytes = 1, bloom_sst_hit_count = 1, \
+            bloom_filter_useful = bloom_filter_full_positive = 1@level0, \
+            bloom_filter_full_true_positive = 1@level0, block_cache_hit_count = \
+            block_cache_miss_count = 1@level0";
+        assert_eq!(found_level(table), Some(0));
+        let memtable = "user_key_comparison_count = 3, get_read_bytes = 1, \
+            get_from_memtable_count = 1, bloom_filter_useful = bloom_filter_full_positive = \
+            bloom_filter_full_true_positive = block_cache_hit_count = block_cache_miss_count =";
         assert_eq!(found_level(memtable), None);
-        assert_eq!(found_level("get_from_memtable_count = 1"), None);
+        // Deeper levels, several levels counted (a miss in L4 first), zeroes, nothing at all.
+        let deep = "bloom_filter_useful = 1@level4, bloom_filter_full_positive = 1@level5, \
+            bloom_filter_full_true_positive = 0@level4, 1@level5, block_cache_hit_count = 3@level5";
+        assert_eq!(found_level(deep), Some(5));
+        assert_eq!(
+            found_level("bloom_filter_full_true_positive = block_cache_hit_count = 1@level3"),
+            None,
+            "another counter's levels are not this one's"
+        );
         assert_eq!(
             found_level("bloom_filter_full_true_positive = 0@level2, "),
             None
         );
+        assert_eq!(found_level("get_from_memtable_count = 1"), None);
     }
 }
