@@ -13,6 +13,8 @@ pub mod lsmkv;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
+// Pure parsing: tested without the feature too.
+#[cfg(any(test, feature = "rocksdb"))]
 pub mod rocksdb_manifest;
 mod sled;
 

@@ -148,9 +148,11 @@ mod tag {
 
 /// A file an edit adds: (level, number, size).
 type Added = (u32, u64, u64);
+/// A file an edit deletes: (level, number).
+type Deleted = (u32, u64);
 
 /// The files one edit adds and deletes.
-fn decode_edit(edit: &[u8]) -> Result<(Vec<Added>, Vec<(u32, u64)>), String> {
+fn decode_edit(edit: &[u8]) -> Result<(Vec<Added>, Vec<Deleted>), String> {
     let mut f = Fields(edit);
     let (mut added, mut deleted) = (Vec::new(), Vec::new());
     while !f.0.is_empty() {
