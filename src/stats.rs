@@ -240,6 +240,12 @@ pub struct LevelStats {
     pub bytes: u64,
     /// Range tombstones in those tables.
     pub range_tombstones: u64,
+    /// Bytes of new tables written into the level since open: by memtable flushes (level 0)
+    /// and by compactions whose output level it is (a trivial move writes nothing). Over all
+    /// levels they sum to `flush_bytes_written + compaction_bytes_written` (of the keyspaces open
+    /// now); divided by `user_bytes_written`, each is that level's share of the write
+    /// amplification.
+    pub bytes_written: u64,
 }
 
 /// Block cache counters.

@@ -214,6 +214,7 @@ fn merge_inputs(
         .fetch_add(out.bytes_read, Ordering::Relaxed);
     c.compaction_bytes_written
         .fetch_add(out.bytes_written, Ordering::Relaxed);
+    tree.count_written(out_level as usize, out.bytes_written);
     c.compaction_entries_dropped
         .fetch_add(out.entries_dropped, Ordering::Relaxed);
     c.count_retention(&out.retention);

@@ -223,6 +223,7 @@ fn install(
             .counters
             .flush_bytes_written
             .fetch_add(meta.file_size, Ordering::Relaxed);
+        tree.count_written(0, meta.file_size);
     }
     tree.sv.store(Arc::new(SuperVersion {
         mem: cur.mem.clone(),

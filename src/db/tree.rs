@@ -39,7 +39,14 @@ pub(crate) struct Tree {
     pub dropped: AtomicBool,
     /// Estimated bytes compaction still has to rewrite; refreshed when the tree changes.
     pub pending_compaction_bytes: AtomicU64,
+    /// Bytes written into each level since open: flushes into level 0, compactions into their
+    /// output level (trivial moves write nothing). Indexed by level (`MAX_LEVELS` is at most
+    /// [`LEVEL_COUNTERS`]).
+    pub level_bytes_written: [AtomicU64; LEVEL_COUNTERS],
 }
+
+/// Levels with a bytes-written counter: the most `MAX_LEVELS` allows.
+pub(crate) const LEVEL_COUNTERS: usize = 16;
 
 impl Tree {
     /// A tree with `version` as its tables and an empty memtable logging to WAL segment
@@ -69,6 +76,14 @@ impl Tree {
             flush_lock: Mutex::new(()),
             dropped: AtomicBool::new(false),
             pending_compaction_bytes: AtomicU64::new(0),
+            level_bytes_written: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Counts `bytes` of new tables written into `level` (a flush or a compaction's outputs).
+    pub fn count_written(&self, level: usize, bytes: u64) {
+        if let Some(c) = self.level_bytes_written.get(level) {
+            c.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 

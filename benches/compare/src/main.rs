@@ -66,14 +66,10 @@ struct DriveArgs {
     /// (`1000000,10000000` or `1M,10M`) runs every engine at every size.
     #[arg(long, visible_alias = "sizes", default_value = "1000000", value_parser = workload::parse_sizes)]
     num: Sizes,
-    /// A deep LSM tree for lsmkv: small memtable, base level and tables (see README.md); any
-    /// --lsmkv-opt given too wins.
-    #[arg(long)]
-    deep_tree: bool,
     /// Engines, comma separated (default: all built in; rocksdb needs the `rocksdb` feature).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<String>,
-    /// Workloads, comma separated (default: all).
+    /// Workloads, comma separated (default: all but readlevels, which runs only when named).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Parent directory of the databases (must be a real disk, not tmpfs: fsync would be free).
@@ -156,7 +152,12 @@ fn child(mut a: RunArgs) -> AnyResult<()> {
     {
         return Err("all workloads of one `run` must belong to one group".into());
     }
-    let cfg = EngineConfig::for_group(group, a.params.cache_mib, a.params.lsmkv_opts.clone());
+    let mut cfg = EngineConfig::for_group(group, a.params.cache_mib, a.params.lsmkv_opts.clone());
+    if a.params.deep_tree {
+        // The driver has put the preset into the lsmkv options; RocksDB copies their shape.
+        let opts = engines::lsmkv::options(&cfg).map_err(|e| e.to_string())?;
+        cfg.tree_shape = Some(engines::lsmkv::tree_shape(&opts));
+    }
     let results = match engines::open(&a.engine, &a.dir, &cfg) {
         Ok(eng) => {
             let r = workload::run_group(&a.engine, eng.as_ref(), &a.dir, &a.workloads, &a.params);
@@ -205,7 +206,7 @@ fn reprint(json: &Path, svg: Option<&Path>, markdown: Option<&Path>) -> AnyResul
 
 /// Driver: one child per (size, engine, group), then the report.
 fn drive(mut a: DriveArgs) -> AnyResult<()> {
-    a.params.lsmkv_opts = lsmkv_opts(a.deep_tree, std::mem::take(&mut a.params.lsmkv_opts))?;
+    a.params.lsmkv_opts = lsmkv_opts(a.params.deep_tree, std::mem::take(&mut a.params.lsmkv_opts))?;
     let sizes = a.num.0.clone();
     let engine_names: Vec<String> = if a.engines.is_empty() {
         engines::all_names().into_iter().map(String::from).collect()
@@ -213,7 +214,7 @@ fn drive(mut a: DriveArgs) -> AnyResult<()> {
         a.engines.clone()
     };
     let selected: Vec<&str> = if a.workloads.is_empty() {
-        WORKLOADS.iter().map(|w| w.0).collect()
+        workload::default_workloads()
     } else {
         for w in &a.workloads {
             if workload::group_of(w).is_none() {

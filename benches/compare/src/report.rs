@@ -387,6 +387,13 @@ fn note(r: &WorkloadResult, unit: &str) -> String {
     if let Some(p) = r.pending_compaction_bytes.filter(|&p| p > 0) {
         note += &format!("pending {} MiB ", mib(p));
     }
+    if let Some(lr) = &r.level_reads {
+        note += &format!(
+            "settled in {}, levels found in {} ",
+            duration(lr.settle_secs),
+            duration(lr.classify_secs)
+        );
+    }
     if unit != "put" && unit != "get" && r.p50_us.is_some() {
         note += &format!("(latency per {unit})");
     }
@@ -495,6 +502,127 @@ fn deleterange_table(rep: &Report, num: u64) -> Option<Table> {
     Some(t)
 }
 
+/// What the levels table says, above it.
+pub const LEVELS_NOTE: &str = "Per level: the tables of the tree readlevels ran on (else of the one \
+fillrandom left); `written`: bytes flushes and compactions wrote into the level during fillrandom \
+and, when readlevels ran, the compaction owed before its reads; `w-amp`: written / key and value \
+bytes of fillrandom; `keys`: keys whose newest version is there; latency of gets of such keys \
+(`absent`: keys never written), all rows' gets in one random order.";
+
+/// One engine's levels at one size, from its fillrandom and readlevels results.
+fn level_rows(fill: Option<&WorkloadResult>, reads: Option<&WorkloadResult>) -> Vec<Vec<String>> {
+    fn ok(r: Option<&WorkloadResult>) -> Option<&WorkloadResult> {
+        r.filter(|r| r.status == "ok")
+    }
+    fn shape(r: Option<&WorkloadResult>, l: u32) -> Option<&crate::workload::LevelShape> {
+        r.and_then(|r| r.level_shape.iter().find(|s| s.level == l))
+    }
+    let (fill, reads) = (ok(fill), ok(reads));
+    let user = fill.and_then(|f| f.user_bytes).filter(|&u| u > 0);
+    let mut levels: Vec<u32> = [fill, reads]
+        .iter()
+        .flatten()
+        .flat_map(|r| r.level_shape.iter().map(|s| s.level))
+        .collect();
+    let read_rows = reads
+        .and_then(|r| r.level_reads.as_ref())
+        .map_or(&[][..], |lr| &lr.rows[..]);
+    levels.extend(
+        read_rows
+            .iter()
+            .filter_map(|row| row.place.strip_prefix('L')?.parse::<u32>().ok()),
+    );
+    levels.sort_unstable();
+    levels.dedup();
+    let read_cells = |place: &str| match read_rows.iter().find(|x| x.place == place) {
+        Some(x) => vec![
+            x.keys.to_string(),
+            us(Some(x.p50_us)),
+            us(Some(x.p99_us)),
+            us(Some(x.p999_us)),
+        ],
+        None => vec!["-".to_string(); 4],
+    };
+    let wamp = |b: u64| user.map_or("-".into(), |u| format!("{:.2}", b as f64 / u as f64));
+    // The tree the reads ran on, else the one fillrandom left.
+    let tree = if reads.is_some() { reads } else { fill };
+    let mut out = Vec::new();
+    if read_rows.iter().any(|x| x.place == "memtable") {
+        let mut row = vec!["memtable".to_string()];
+        row.extend(["-", "-", "-", "-"].map(String::from));
+        row.extend(read_cells("memtable"));
+        out.push(row);
+    }
+    let (mut files, mut bytes, mut written) = (0, 0, 0);
+    for l in levels {
+        let (f, b) = shape(tree, l).map_or((0, 0), |s| (s.files, s.bytes));
+        let w = [fill, reads]
+            .iter()
+            .map(|r| shape(*r, l).map_or(0, |s| s.bytes_written))
+            .sum::<u64>();
+        (files, bytes, written) = (files + f, bytes + b, written + w);
+        let mut row = vec![format!("L{l}"), f.to_string(), mib(b), mib(w), wamp(w)];
+        row.extend(read_cells(&format!("L{l}")));
+        out.push(row);
+    }
+    if read_rows.iter().any(|x| x.place == "absent") {
+        let mut row = vec!["absent".to_string()];
+        row.extend(["-", "-", "-", "-"].map(String::from));
+        row.extend(read_cells("absent"));
+        row[5] = "-".into();
+        out.push(row);
+    }
+    if !out.is_empty() {
+        let mut row = vec![
+            "total".to_string(),
+            files.to_string(),
+            mib(bytes),
+            mib(written),
+            wamp(written),
+        ];
+        row.extend(std::iter::repeat_n("-".to_string(), 4));
+        out.push(row);
+    }
+    out
+}
+
+/// Per engine and level at one size, when fillrandom or readlevels gave level counters: the
+/// tree, the bytes written into each level and its share of the write amplification, and the
+/// read latency of the keys it holds.
+fn levels_table(rep: &Report, num: u64) -> Option<Table> {
+    use Align::{Left, Right};
+    let mut t = Table::new(&[
+        ("levels", Left),
+        ("level", Left),
+        ("files", Right),
+        ("MiB", Right),
+        ("written MiB", Right),
+        ("w-amp", Right),
+        ("keys", Right),
+        ("p50 us", Right),
+        ("p99 us", Right),
+        ("p99.9 us", Right),
+    ]);
+    for e in &rep.meta.engines {
+        let rows = level_rows(
+            rep.find(e, num, "fillrandom"),
+            rep.find(e, num, "readlevels"),
+        );
+        for (i, row) in rows.into_iter().enumerate() {
+            let mut cells = vec![if i == 0 { e.clone() } else { String::new() }];
+            cells.extend(row);
+            t.rows.push(cells);
+        }
+    }
+    let has_levels = rep.results.iter().any(|r| {
+        r.num == num
+            && (r.workload == "readlevels"
+                || (r.workload == "fillrandom"
+                    && r.level_shape.iter().any(|l| l.bytes_written > 0)))
+    });
+    (has_levels && !t.rows.is_empty()).then_some(t)
+}
+
 /// ops/s of every (workload, engine) at every size, and last size / first size.
 fn scaling_table(rep: &Report, sizes: &[u64]) -> Table {
     use Align::{Left, Right};
@@ -555,6 +683,11 @@ pub fn render_table(rep: &Report) -> String {
             s += &t.text();
             s.push('\n');
         }
+        if let Some(t) = levels_table(rep, num) {
+            let _ = writeln!(s, "{LEVELS_NOTE}");
+            s += &t.text();
+            s.push('\n');
+        }
         s += &summary_table(rep, num).text();
         s.push('\n');
     }
@@ -591,6 +724,11 @@ pub fn render_markdown(rep: &Report) -> String {
         s += &detail_table(rep, num).markdown();
         s.push('\n');
         if let Some(t) = deleterange_table(rep, num) {
+            s += &t.markdown();
+            s.push('\n');
+        }
+        if let Some(t) = levels_table(rep, num) {
+            let _ = writeln!(s, "{LEVELS_NOTE}\n");
             s += &t.markdown();
             s.push('\n');
         }
@@ -637,6 +775,7 @@ pub mod tests {
                     cache_mib: 64,
                     lsmkv_opts: Vec::new(),
                     rss_sample_ms: 10,
+                    deep_tree: false,
                 },
                 sizes: sizes_of(&results),
                 engines: engines.iter().map(|e| (*e).to_string()).collect(),
@@ -757,6 +896,94 @@ pub mod tests {
             table.iter().all(|l| cells(l) == cells(table[0])),
             "{table:?}"
         );
+    }
+
+    #[test]
+    fn levels_table_adds_the_settling_and_puts_reads_by_level() {
+        use crate::workload::LevelShape;
+        use crate::workload::levels::{LevelRead, LevelReads};
+        let shape = |level, files, bytes, bytes_written| LevelShape {
+            level,
+            files,
+            bytes,
+            bytes_written,
+        };
+        let mut fill = res("lsmkv", 1000, "fillrandom", 100.0);
+        fill.user_bytes = Some(100 << 20);
+        fill.level_shape = vec![
+            shape(0, 2, 4 << 20, 60 << 20),
+            shape(3, 1, 1 << 20, 30 << 20),
+            shape(4, 5, 50 << 20, 80 << 20),
+        ];
+        let mut reads = res("lsmkv", 1000, "readlevels", 1000.0);
+        // The settling emptied level 0 into level 3, which spilled into level 4.
+        reads.level_shape = vec![
+            shape(3, 1, 1 << 20, 4 << 20),
+            shape(4, 6, 60 << 20, 6 << 20),
+        ];
+        let row = |place: &str, keys, p50| LevelRead {
+            place: place.into(),
+            keys,
+            gets: 10,
+            p50_us: p50,
+            p99_us: p50 * 2.0,
+            p999_us: p50 * 3.0,
+        };
+        reads.level_reads = Some(LevelReads {
+            settle_secs: 2.5,
+            classify_secs: 0.5,
+            rows: vec![
+                row("L3", 80, 1.5),
+                row("L4", 920, 2.0),
+                row("absent", 0, 0.25),
+            ],
+        });
+        let rep = report(vec![fill, reads], &["lsmkv"]);
+        let t = render_table(&rep);
+        let table: Vec<Vec<&str>> = t
+            .lines()
+            .skip_while(|l| !l.starts_with("levels "))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            table,
+            vec![
+                vec![
+                    "lsmkv", "L0", "0", "0.0", "60.0", "0.60", "-", "-", "-", "-"
+                ],
+                vec![
+                    "L3", "1", "1.0", "34.0", "0.34", "80", "1.50", "3.00", "4.50"
+                ],
+                vec![
+                    "L4", "6", "60.0", "86.0", "0.86", "920", "2.00", "4.00", "6.00"
+                ],
+                vec!["absent", "-", "-", "-", "-", "-", "0.25", "0.50", "0.75"],
+                vec!["total", "7", "61.0", "180.0", "1.80", "-", "-", "-", "-"],
+            ],
+            "{t}"
+        );
+        assert!(t.contains(LEVELS_NOTE));
+        assert!(
+            t.contains("settled in 2.50 s, levels found in 500.0 ms"),
+            "{t}"
+        );
+        // Markdown: the same table, every line with as many cells as its header.
+        let md = render_markdown(&rep);
+        let lines: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| levels |"))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(lines.len(), 7, "{md}");
+        assert!(
+            lines.iter().all(|l| l.matches('|').count() == 11),
+            "{lines:?}"
+        );
+        // Without level counters (other engines, older runs) there is no such table.
+        let plain = report(vec![res("fjall", 1000, "fillrandom", 5.0)], &["fjall"]);
+        assert!(!render_table(&plain).contains(LEVELS_NOTE));
     }
 
     #[test]
@@ -898,5 +1125,22 @@ pub mod tests {
         let rep = Report::from_json(&bytes).unwrap();
         assert_eq!(rep.sizes(), vec![1_000_000]);
         assert!(render_table(&rep).contains("readwhilewriting"));
+        // The 10M deep tree: both engines' levels, L3 to L6 holding keys.
+        let bytes = std::fs::read(dir.join("2026-12-07-10m-deep-tree-run1.json")).unwrap();
+        let t = render_table(&Report::from_json(&bytes).unwrap());
+        let levels: Vec<&str> = t
+            .lines()
+            .skip_while(|l| !l.starts_with("levels "))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        for engine in ["lsmkv", "rocksdb"] {
+            assert!(levels.iter().any(|l| l.starts_with(engine)), "{t}");
+        }
+        let with_keys = levels
+            .iter()
+            .filter(|l| l.split_whitespace().any(|c| c == "L6" || c == "L3"))
+            .filter(|l| l.split_whitespace().nth_back(3).is_some_and(|k| k != "-"))
+            .count();
+        assert_eq!(with_keys, 4, "L3 and L6 of both engines: {levels:?}");
     }
 }

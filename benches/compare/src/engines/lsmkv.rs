@@ -1,6 +1,9 @@
-//! lsmkv through its public API only: `Db::open`, `put`, `get`, `write`, `flush`, `sync`,
+//! lsmkv through its public API: `Db::open`, `put`, `get`, `write`, `flush`, `sync`,
 //! `compact`, `range`, `delete_prefix` (one range tombstone); `Db::keyspace` (each keyspace takes the database's options: 64 MiB
 //! memtable, LZ4, bloom) and `Db::transaction` (optimistic, serializable; `Error::Conflict`).
+//! One untimed step reads engine internals (the `internal` feature): `readlevels` finds the level
+//! of every key by iterating each live table (`Db::tables` names them, `sstable::Table` reads
+//! them).
 //!
 //! lsmkv chooses durability per database (`SyncMode`), not per write: a process that runs sync
 //! workloads opens with `SyncMode::Always` (every acknowledged write is fdatasync'ed, concurrent
@@ -18,7 +21,10 @@ use std::path::Path;
 
 use lsmkv::{Compression, Db, Keyspace, Options, SyncMode, Transaction, WriteBatch};
 
-use super::{Engine, EngineConfig, LsmStats, Reader, Result, Tx, TxBody, TxOutcome};
+use super::{
+    Engine, EngineConfig, IN_MEMTABLE, LsmStats, NOT_FOUND, Reader, Result, TreeShape, Tx, TxBody,
+    TxOutcome,
+};
 use crate::workload::{LevelShape, StallCounts};
 
 /// `--deep-tree`: small memtables, levels and tables, so 1M keys make a tree of several levels
@@ -29,6 +35,21 @@ pub const DEEP_TREE: &[&str] = &[
     "LEVEL_BASE_SIZE=4MiB",
     "TARGET_FILE_SIZE=1MiB",
 ];
+
+/// The tree shape of lsmkv's options (leveled compaction), for engines that copy it.
+pub fn tree_shape(o: &Options) -> TreeShape {
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    TreeShape {
+        memtable_bytes: o.memtable_max_size as u64,
+        level_base_bytes: o.level_base_size,
+        target_file_bytes: o.target_file_size,
+        ratio: o.level_size_ratio as u64,
+        levels: n(o.max_levels),
+        l0_compaction_trigger: n(o.l0_compaction_trigger),
+        l0_slowdown_trigger: n(o.l0_slowdown_writes_trigger),
+        l0_stop_trigger: n(o.l0_stop_writes_trigger),
+    }
+}
 
 /// Splits `NAME=VALUE` pairs; a later pair for the same name wins.
 pub fn parse_opts(opts: &[String]) -> std::result::Result<Vec<(String, String)>, String> {
@@ -212,10 +233,11 @@ impl Engine for LsmkvEngine {
                     level: l.level,
                     files: l.files,
                     bytes: l.bytes,
+                    bytes_written: l.bytes_written,
                 })
                 .collect(),
             pending_compaction_bytes: s.pending_compaction_bytes,
-            stalls: StallCounts {
+            stalls: Some(StallCounts {
                 stalls: s.write_stalls,
                 stall_ms: s.write_stall_micros as f64 / 1e3,
                 memtable_ms: s.stalls.memtable_micros as f64 / 1e3,
@@ -231,8 +253,63 @@ impl Engine for LsmkvEngine {
                 flush_bytes: s.flush_bytes_written,
                 compactions: s.compactions,
                 compaction_bytes: s.compaction_bytes_written,
-            },
+            }),
         })
+    }
+
+    fn wait_idle(&self, timeout: std::time::Duration) -> Result<()> {
+        let start = std::time::Instant::now();
+        let trigger = self.db.options().l0_compaction_trigger as u64;
+        let mut last = None;
+        loop {
+            let s = self.db.stats();
+            let l0 = s.levels.first().map_or(0, |l| l.files);
+            let quiet =
+                s.pending_compaction_bytes == 0 && s.immutable_memtables == 0 && l0 < trigger;
+            // Quiet, and no compaction finished since the last look (none was running).
+            let now = (s.compactions, s.flushes);
+            if quiet && last == Some(now) {
+                return Ok(());
+            }
+            last = quiet.then_some(now);
+            if start.elapsed() > timeout {
+                return Err(format!("compaction still busy after {}s", timeout.as_secs()).into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+
+    fn key_levels(&self, num: u64) -> Result<Option<Vec<u8>>> {
+        let mut out = vec![NOT_FOUND; usize::try_from(num)?];
+        // Level 0 newest first, then the levels down: the first table that holds a key holds
+        // its newest version.
+        for t in self.db.tables().iter().filter(|t| t.keyspace == "default") {
+            let level = u8::try_from(t.level)?;
+            let path = self
+                .db
+                .path()
+                .join(lsmkv::format::files::sst_name(t.number));
+            let table = lsmkv::sstable::Table::open(&path, t.number, None)?;
+            let mut it = table.iter();
+            it.seek_to_first()?;
+            while it.valid() {
+                if let Some((i, true)) = crate::workload::key_index(it.user_key())
+                    && let Some(slot) = out.get_mut(i as usize)
+                    && *slot == NOT_FOUND
+                {
+                    *slot = level;
+                }
+                it.next()?;
+            }
+        }
+        // Keys in no table are in a memtable, or nowhere.
+        let mut r = self.reader()?;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if *slot == NOT_FOUND && r.get(&crate::workload::key(i as u64, true))?.is_some() {
+                *slot = IN_MEMTABLE;
+            }
+        }
+        Ok(Some(out))
     }
 }
 
@@ -340,6 +417,7 @@ mod tests {
             cache_mib: 8,
             lsmkv_opts: Vec::new(),
             rss_sample_ms: 0,
+            deep_tree: false,
         };
         let ws = ["fillrandom".to_string(), "overwrite".to_string()];
         let rs = crate::workload::run_group("lsmkv", &eng, &dir, &ws, &p);
@@ -352,6 +430,32 @@ mod tests {
             assert!(r.write_amp.is_some_and(|w| w > 0.3), "{r:?}");
             assert!(r.levels.is_some_and(|l| l >= 1), "{r:?}");
             assert!(r.peak_rss_bytes > 0);
+        }
+    }
+
+    /// A tiny deep tree: fillrandom then readlevels fill every per-level field, and they add up.
+    #[test]
+    fn levels_are_counted_and_read_by_level() {
+        let dir = std::env::temp_dir().join(format!("compare-lsmkv-lv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = [
+            "MEMTABLE_MAX_SIZE=32KiB",
+            "LEVEL_BASE_SIZE=16KiB",
+            "TARGET_FILE_SIZE=8KiB",
+        ];
+        let eng = LsmkvEngine::open(&dir, &cfg(&opts)).unwrap();
+        let mut p = crate::workload::tests::small(8000);
+        p.reads = Some(300);
+        let ws = ["fillrandom".to_string(), "readlevels".to_string()];
+        let rs = crate::workload::run_group("lsmkv", &eng, &dir, &ws, &p);
+        // The levels it found are the levels the engine reports.
+        let levels = eng.key_levels(8000).unwrap().unwrap();
+        let tables = eng.db.tables();
+        drop(eng);
+        std::fs::remove_dir_all(&dir).unwrap();
+        crate::engines::assert_levels_are_consistent(&rs, 8000);
+        for l in levels {
+            assert!(tables.iter().any(|t| t.level == u32::from(l)), "{l}");
         }
     }
 

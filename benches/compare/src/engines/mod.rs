@@ -13,6 +13,9 @@ pub mod lsmkv;
 mod redb;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
+// Pure parsing: tested without the feature too.
+#[cfg(any(test, feature = "rocksdb"))]
+pub mod rocksdb_manifest;
 mod sled;
 
 /// Settings applied to every engine, as far as it has a matching knob.
@@ -37,12 +40,34 @@ pub struct EngineConfig {
     /// The process runs transactions: engines that need a transactional handle at open (fjall's
     /// `OptimisticTxDatabase`, RocksDB's `OptimisticTransactionDB`) open one.
     pub transactional: bool,
+    /// `--deep-tree`: the LSM shape lsmkv runs with (from its options in force), which RocksDB
+    /// copies; `None`: RocksDB keeps its own shape.
+    pub tree_shape: Option<TreeShape>,
+}
+
+/// The shape of a leveled LSM tree, as lsmkv's options give it ([`lsmkv::tree_shape`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeShape {
+    /// Memtable (write buffer) size.
+    pub memtable_bytes: u64,
+    /// lsmkv `LEVEL_BASE_SIZE`: the base level is the highest level whose dynamic target is at
+    /// least this.
+    pub level_base_bytes: u64,
+    pub target_file_bytes: u64,
+    /// Size ratio between adjacent levels.
+    pub ratio: u64,
+    /// Levels, level 0 included.
+    pub levels: u32,
+    pub l0_compaction_trigger: u32,
+    pub l0_slowdown_trigger: u32,
+    pub l0_stop_trigger: u32,
 }
 
 impl EngineConfig {
     /// The tool's common settings for a process running workloads of `group`.
     pub fn for_group(group: &str, cache_mib: u64, lsmkv_opts: Vec<String>) -> EngineConfig {
         EngineConfig {
+            tree_shape: None,
             cache_bytes: cache_mib << 20,
             bloom_bits_per_key: 10.0,
             memtable_bytes: 64 << 20,
@@ -113,9 +138,14 @@ pub struct LsmStats {
     /// Bytes compaction still has to rewrite to bring levels within their targets.
     pub pending_compaction_bytes: u64,
     /// Write stalls by cause and background work, cumulative since open (peaks: the most since
-    /// open).
-    pub stalls: crate::workload::StallCounts,
+    /// open); `None` where the engine does not count them.
+    pub stalls: Option<crate::workload::StallCounts>,
 }
+
+/// Where [`Engine::key_levels`] found the newest version of a key: a level number, or one of
+/// these.
+pub const IN_MEMTABLE: u8 = 254;
+pub const NOT_FOUND: u8 = 255;
 
 /// A store under test. One instance per child process; shared by all worker threads.
 pub trait Engine: Send + Sync {
@@ -143,9 +173,21 @@ pub trait Engine: Send + Sync {
     fn supports_scan(&self) -> bool {
         true
     }
-    /// Write counters and tree shape, where the engine exposes them through its public API.
+    /// Write counters and tree shape, where the engine exposes them (`LevelShape::bytes_written`
+    /// cumulative since open).
     fn lsm_stats(&self) -> Option<LsmStats> {
         None
+    }
+    /// Waits (up to `timeout`) until no flush or compaction is running or owed, so that the tree
+    /// holds still for [`Engine::key_levels`] and the reads after it. Not timed.
+    fn wait_idle(&self, _timeout: std::time::Duration) -> Result<()> {
+        Ok(())
+    }
+    /// For every key `crate::workload::key(i, true)`, i in 0..num: the level that holds its
+    /// newest version, [`IN_MEMTABLE`] or [`NOT_FOUND`]. `Ok(None)`: the engine cannot tell.
+    /// Not timed; call after [`Engine::wait_idle`].
+    fn key_levels(&self, _num: u64) -> Result<Option<Vec<u8>>> {
+        Ok(None)
     }
     /// Keyspaces opened besides the main one ([`EngineConfig::keyspaces`]); 0: none (not asked
     /// for, or the engine has no such thing). [`Engine::flush`] and [`Engine::compact`] cover
@@ -207,6 +249,64 @@ pub fn open(name: &str, dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine
     })
 }
 
+/// Checks of a real engine's fillrandom + readlevels results (shared by the engines' tests).
+#[cfg(test)]
+pub fn assert_levels_are_consistent(rs: &[crate::workload::WorkloadResult], num: u64) {
+    let [fill, reads] = rs else {
+        panic!("fillrandom and readlevels: {rs:?}")
+    };
+    for r in rs {
+        assert_eq!(r.status, "ok", "{r:?}");
+    }
+    // Every byte the workload wrote into a level is in the per-level counts, and they add up
+    // to the write amplification.
+    let user = fill.user_bytes.expect("user bytes") as f64;
+    assert_eq!(user, (num * 116) as f64);
+    let written: u64 = fill.level_shape.iter().map(|l| l.bytes_written).sum();
+    let wamp = fill.write_amp.expect("w-amp");
+    assert!((written as f64 / user - wamp).abs() < 1e-9, "{fill:?}");
+    assert!(wamp > 0.3, "every key is flushed at least once: {wamp}");
+    let l0 = fill.level_shape.iter().find(|l| l.level == 0).expect("L0");
+    assert!(l0.bytes_written > 0, "flushes write into level 0");
+    assert!(
+        fill.level_shape
+            .iter()
+            .any(|l| l.level > 0 && l.bytes_written > 0),
+        "compactions write below level 0: {:?}",
+        fill.level_shape
+    );
+    assert!(fill.levels.is_some_and(|n| n >= 2), "{fill:?}");
+    // After the settling every key is in exactly one place, and the places are levels of the
+    // tree the reads ran on.
+    let lr = reads.level_reads.as_ref().expect("level reads");
+    let keys: u64 = lr.rows.iter().map(|x| x.keys).sum();
+    assert_eq!(keys, num, "{lr:?}");
+    assert_eq!(
+        reads.pending_compaction_bytes,
+        Some(0),
+        "settled: {reads:?}"
+    );
+    let absent = lr.rows.last().expect("rows");
+    assert_eq!(absent.place, "absent");
+    for row in &lr.rows {
+        assert!(
+            row.gets > 0 && row.p50_us > 0.0 && row.p99_us >= row.p50_us,
+            "{row:?}"
+        );
+        if let Some(l) = row.place.strip_prefix('L') {
+            let l: u32 = l.parse().expect("level");
+            let shape = reads.level_shape.iter().find(|s| s.level == l);
+            assert!(
+                shape.is_some_and(|s| s.files > 0),
+                "{} has keys: {reads:?}",
+                row.place
+            );
+        }
+    }
+    assert!(lr.rows.len() >= 3, "two levels or more, and absent: {lr:?}");
+    assert_eq!(reads.ops, lr.rows.iter().map(|x| x.gets).sum::<u64>());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +337,7 @@ mod tests {
             cache_mib: 8,
             lsmkv_opts: Vec::new(),
             rss_sample_ms: 0,
+            deep_tree: false,
         };
         let groups: [(&str, &[&str]); 3] = [
             ("keyspaces", &["keyspaces4", "keyspaces4read"]),

@@ -8,6 +8,7 @@
 
 pub mod deleterange;
 mod keyspaces;
+pub mod levels;
 #[cfg(test)]
 mod mem;
 mod txn;
@@ -57,7 +58,21 @@ pub const WORKLOADS: &[(&str, &str, &str)] = &[
     ("txn", "txn", TXN_UNIT),
     ("txn4", "txn", TXN_UNIT),
     ("deleterange", "deleterange", DELETE_UNIT),
+    ("readlevels", "fill", "get"),
 ];
+
+/// Workloads that run only when `--workloads` names them: readlevels describes the tree
+/// fillrandom left, which overwrite (before it in the fill group) would replace.
+pub const OPT_IN: &[&str] = &["readlevels"];
+
+/// The workloads of a run without `--workloads`, in table order.
+pub fn default_workloads() -> Vec<&'static str> {
+    WORKLOADS
+        .iter()
+        .map(|w| w.0)
+        .filter(|w| !OPT_IN.contains(w))
+        .collect()
+}
 
 pub fn group_of(workload: &str) -> Option<&'static str> {
     WORKLOADS.iter().find(|w| w.0 == workload).map(|w| w.1)
@@ -111,6 +126,11 @@ pub struct Params {
     #[arg(long, default_value_t = DEFAULT_RSS_SAMPLE_MS)]
     #[serde(default = "default_rss_sample_ms")]
     pub rss_sample_ms: u64,
+    /// A deep LSM tree: lsmkv with small memtable, base level and tables (see README.md; any
+    /// --lsmkv-opt given too wins), and RocksDB with the same shape.
+    #[arg(long)]
+    #[serde(default)]
+    pub deep_tree: bool,
 }
 
 pub const DEFAULT_RSS_SAMPLE_MS: u64 = 10;
@@ -178,6 +198,9 @@ impl Params {
             "--rss-sample-ms".into(),
             self.rss_sample_ms.to_string(),
         ];
+        if self.deep_tree {
+            a.push("--deep-tree".into());
+        }
         for o in &self.lsmkv_opts {
             a.push("--lsmkv-opt".into());
             a.push(o.clone());
@@ -258,9 +281,17 @@ pub struct WorkloadResult {
     /// Non-empty levels after the workload (and its flush; before a full compaction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub levels: Option<u32>,
-    /// Tables and bytes per non-empty level at that moment.
+    /// Tables and bytes per non-empty level at that moment, and the bytes written into each
+    /// level during the workload (levels with tables or writes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub level_shape: Vec<LevelShape>,
+    /// Key and value bytes the workload wrote, as the engine counted them (the divisor of
+    /// `write_amp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_bytes: Option<u64>,
+    /// readlevels: point-read latency by the level holding the key's newest version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_reads: Option<levels::LevelReads>,
     /// Bytes compaction still had to rewrite then (written later, so not in `write_amp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_compaction_bytes: Option<u64>,
@@ -340,12 +371,17 @@ impl StallCounts {
     }
 }
 
-/// One non-empty level of an LSM tree.
+/// One level of an LSM tree that has tables or had bytes written into it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelShape {
     pub level: u32,
     pub files: u64,
     pub bytes: u64,
+    /// Bytes of new tables flushes and compactions wrote into the level: during the workload and
+    /// its flush in a result (0 in runs saved before it was counted), since open in
+    /// [`crate::engines::LsmStats`].
+    #[serde(default)]
+    pub bytes_written: u64,
 }
 
 impl WorkloadResult {
@@ -377,6 +413,8 @@ impl WorkloadResult {
             write_amp: None,
             levels: None,
             level_shape: Vec::new(),
+            user_bytes: None,
+            level_reads: None,
             pending_compaction_bytes: None,
             deleterange: None,
             stalls: None,
@@ -390,15 +428,29 @@ impl WorkloadResult {
             .table_bytes_written
             .saturating_sub(before.table_bytes_written);
         self.write_amp = (user > 0).then(|| table as f64 / user as f64);
+        self.user_bytes = (user > 0).then_some(user);
+        let written_before = |level: u32| {
+            before
+                .levels
+                .iter()
+                .find(|l| l.level == level)
+                .map_or(0, |l| l.bytes_written)
+        };
         self.level_shape = after
             .levels
             .iter()
-            .filter(|l| l.files > 0)
-            .cloned()
+            .map(|l| LevelShape {
+                bytes_written: l.bytes_written.saturating_sub(written_before(l.level)),
+                ..l.clone()
+            })
+            .filter(|l| l.files > 0 || l.bytes_written > 0)
             .collect();
-        self.levels = Some(self.level_shape.len() as u32);
+        self.levels = Some(self.level_shape.iter().filter(|l| l.files > 0).count() as u32);
         self.pending_compaction_bytes = Some(after.pending_compaction_bytes);
-        self.stalls = Some(after.stalls.since(&before.stalls));
+        self.stalls = match (&before.stalls, &after.stalls) {
+            (Some(b), Some(a)) => Some(a.since(b)),
+            _ => None,
+        };
     }
 }
 
@@ -437,6 +489,22 @@ pub fn key(i: u64, present: bool) -> [u8; KEY_LEN] {
     }
     k[KEY_LEN - 1] = if present { b'0' } else { b'1' };
     k
+}
+
+/// The index of a key made by [`key`] and whether it is a written one; `None` for other keys.
+pub fn key_index(k: &[u8]) -> Option<(u64, bool)> {
+    let (digits, tag) = k.split_last_chunk::<1>()?;
+    if k.len() != KEY_LEN || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let i = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    match tag {
+        [b'0'] => Some((i, true)),
+        [b'1'] => Some((i, false)),
+        _ => None,
+    }
 }
 
 /// 50 random bytes, then the same 50 bytes again.
@@ -615,6 +683,7 @@ pub fn run_group(
                 r.conflicts = extra.conflicts;
                 r.verified = extra.verified;
                 r.deleterange = extra.deleterange;
+                r.level_reads = extra.level_reads;
                 r
             }
             Err(e) => WorkloadResult::empty(engine_name, w, "failed", Some(e.to_string())),
@@ -773,6 +842,7 @@ struct Extra {
     conflicts: Option<u64>,
     verified: Option<String>,
     deleterange: Option<deleterange::DeleteRangeInfo>,
+    level_reads: Option<levels::LevelReads>,
 }
 
 type Outcome = Option<(Meas, Extra)>;
@@ -957,13 +1027,14 @@ fn run_one(eng: &dyn Engine, w: &str, dir: &std::path::Path, p: &Params) -> Resu
         "txn" => return txn::run(eng, w, p, 1),
         "txn4" => return txn::run(eng, w, p, TXN_THREADS),
         "deleterange" => return deleterange::run(eng, dir, p),
+        "readlevels" => return levels::run(eng, p),
         other => return Err(format!("unknown workload {other:?}").into()),
     };
     Ok(Some((m, Extra::default())))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -972,6 +1043,19 @@ mod tests {
         assert_eq!(&key(5, false), b"0000000000000051");
         assert!(key(5, true) < key(5, false) && key(5, false) < key(6, true));
         assert!(key(999, true) < key(1000, true));
+        assert_eq!(
+            key_index(&key(123_456_789, true)),
+            Some((123_456_789, true))
+        );
+        assert_eq!(key_index(&key(0, false)), Some((0, false)));
+        assert_eq!(
+            key_index(&key(999_999_999_999_999, true)),
+            Some((999_999_999_999_999, true))
+        );
+        assert_eq!(key_index(b"000000000000005"), None, "too short");
+        assert_eq!(key_index(b"00000000000000a0"), None);
+        assert_eq!(key_index(b"0000000000000052"), None, "bad tag");
+        assert_eq!(key_index(b"p/00000000000010"), None);
     }
 
     #[test]
@@ -997,7 +1081,7 @@ mod tests {
 
     use mem::{Fault, Mem};
 
-    fn small(num: u64) -> Params {
+    pub(crate) fn small(num: u64) -> Params {
         Params {
             num,
             reads: None,
@@ -1009,6 +1093,7 @@ mod tests {
             cache_mib: 8,
             lsmkv_opts: Vec::new(),
             rss_sample_ms: 0,
+            deep_tree: false,
         }
     }
 
@@ -1040,6 +1125,7 @@ mod tests {
             cache_mib: 8,
             lsmkv_opts: Vec::new(),
             rss_sample_ms: 0,
+            deep_tree: false,
         };
         let dir = std::env::temp_dir().join(format!("compare-runner-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1074,6 +1160,16 @@ mod tests {
         assert_eq!(get("readrandom").found, Some(500));
         assert_eq!(get("readmissing").found, Some(0));
         assert_eq!(get("readseq").ops, 2000);
+        // readlevels after fillrandom: every key in the memtable, 500 of them read, and 500
+        // absent keys.
+        let lr = get("readlevels").level_reads.clone().unwrap();
+        let rows: Vec<(&str, u64, u64)> = lr
+            .rows
+            .iter()
+            .map(|x| (x.place.as_str(), x.keys, x.gets))
+            .collect();
+        assert_eq!(rows, vec![("memtable", 2000, 500), ("absent", 0, 500)]);
+        assert_eq!(get("readlevels").ops, 1000);
         assert_eq!(get("seekrandom").ops, 50);
         assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
         assert!(get("readrandom").p99_us.is_some());
@@ -1276,40 +1372,56 @@ mod tests {
             level,
             files,
             bytes: files * 100,
+            bytes_written: files * 1000,
         };
         let before = LsmStats {
             user_bytes: 1000,
             table_bytes_written: 5000,
             levels: vec![shape(0, 1)],
             pending_compaction_bytes: 0,
-            stalls: StallCounts {
+            stalls: Some(StallCounts {
                 stalls: 3,
                 stall_ms: 10.0,
                 l0_slowdown_ms: 4.0,
                 flushes: 2,
                 peak_l0_files: 5,
                 ..StallCounts::default()
-            },
+            }),
         };
         let after = LsmStats {
             user_bytes: 3000,
             table_bytes_written: 8000,
-            levels: vec![shape(0, 2), shape(1, 0), shape(2, 7)],
+            // Level 3 lost its tables to a compaction, but was written into.
+            levels: vec![
+                shape(0, 2),
+                shape(1, 0),
+                shape(2, 7),
+                LevelShape {
+                    bytes_written: 500,
+                    ..shape(3, 0)
+                },
+            ],
             pending_compaction_bytes: 42,
-            stalls: StallCounts {
+            stalls: Some(StallCounts {
                 stalls: 7,
                 stall_ms: 25.0,
                 l0_slowdown_ms: 9.0,
                 flushes: 6,
                 peak_l0_files: 21,
                 ..StallCounts::default()
-            },
+            }),
         };
         let mut r = WorkloadResult::empty("lsmkv", "fillrandom", "ok", None);
         r.set_lsm(&before, &after);
         assert_eq!(r.write_amp, Some(1.5));
         assert_eq!(r.levels, Some(2), "empty levels do not count");
-        assert_eq!(r.level_shape, vec![shape(0, 2), shape(2, 7)]);
+        assert_eq!(r.user_bytes, Some(2000));
+        // Bytes written during the workload; levels with tables or writes.
+        let written = |l: &LevelShape| (l.level, l.files, l.bytes_written);
+        assert_eq!(
+            r.level_shape.iter().map(written).collect::<Vec<_>>(),
+            vec![(0, 2, 1000), (2, 7, 7000), (3, 0, 500)]
+        );
         assert_eq!(r.pending_compaction_bytes, Some(42));
         // Stalls and flushes of the workload; the peak is the one since open.
         let st = r.stalls.clone().unwrap();
@@ -1320,6 +1432,14 @@ mod tests {
         let mut r = WorkloadResult::empty("lsmkv", "readrandom", "ok", None);
         r.set_lsm(&after, &after);
         assert_eq!((r.write_amp, r.levels), (None, Some(2)));
+        assert!(r.level_shape.iter().all(|l| l.bytes_written == 0));
+        // An engine that counts no stalls reports none.
+        let quiet = LsmStats {
+            stalls: None,
+            ..after.clone()
+        };
+        r.set_lsm(&quiet, &quiet);
+        assert!(r.stalls.is_none());
     }
 
     #[test]
@@ -1349,5 +1469,8 @@ mod tests {
         for (w, _, _) in WORKLOADS {
             assert!(group_of(w).is_some());
         }
+        let defaults = default_workloads();
+        assert_eq!(defaults.len(), WORKLOADS.len() - OPT_IN.len());
+        assert!(!defaults.contains(&"readlevels") && defaults.contains(&"fillrandom"));
     }
 }
