@@ -11,6 +11,10 @@
 #   FUZZ_BUILD_ONLY=1 scripts/fuzz.sh  # build the targets only (CI without time)
 #   FUZZ_LEDGER=FILE scripts/fuzz.sh 10 # record the run in FILE instead of fuzz/ledger.csv
 #
+# Do not pause a run (SIGSTOP, a suspended VM): libFuzzer's -timeout is wall-clock time, so the
+# unit running at the time is written out as a timeout. Replay such an artifact
+# (fuzz/target/fuzz/x86_64-unknown-linux-gnu/release/<target> <file>) before calling it a hang.
+#
 # A crash: copy the artifact to fuzz/regressions/<target>/ (tests/fuzz_regressions.rs replays it
 # in `cargo test`), and report it. Exit status is non-zero if any target found a crash.
 set -euo pipefail
