@@ -57,6 +57,8 @@ pub(super) struct NodeHead {
     trailer: u64,
     /// The value's first byte.
     value: *const u8,
+    /// Keys are at most `MAX_KEY_SIZE` (64 KiB) and values `MAX_VALUE_SIZE_LIMIT` (1 GiB) long:
+    /// both fit in 32 bits.
     key_len: u32,
     value_len: u32,
     /// Offsets of this node from the start of its chunk, and of the value from the start of its
