@@ -230,8 +230,6 @@ struct Writer {
     nodes: Bump,
     values: Bump,
     chunks: Vec<*mut ChunkHead>,
-    /// Bytes mapped, all chunks together.
-    mapped: usize,
     rng: u64,
     /// Per level, the node after which the last insert went and the node after it (null: end).
     prev: [NodePtr; MAX_HEIGHT],
@@ -244,8 +242,6 @@ pub(super) struct SkipList {
     head: NodePtr,
     max_height: AtomicUsize,
     writer: parking_lot::Mutex<Writer>,
-    /// Bytes mapped (a copy of the writer's count, for readers of the size).
-    mapped: AtomicUsize,
 }
 
 // SAFETY: the raw pointers point into mappings the list owns (released only on drop); linked
@@ -290,7 +286,6 @@ impl Writer {
             let len = CHUNK_HEAD + size;
             let (chunk, base) = map_chunk(len);
             self.chunks.push(chunk);
-            self.mapped += len;
             // SAFETY: `size` bytes fit after the head in the new chunk.
             return (unsafe { base.add(CHUNK_HEAD) }, base);
         }
@@ -298,7 +293,6 @@ impl Writer {
             let len = bump.next_chunk;
             let (chunk, base) = map_chunk(len);
             self.chunks.push(chunk);
-            self.mapped += len;
             bump.next_chunk = (len * 2).min(MAX_CHUNK);
             bump.base = base;
             // SAFETY: both within (or one past the end of) the new mapping of `len` bytes.
@@ -332,7 +326,6 @@ impl SkipList {
             nodes: Bump::new(),
             values: Bump::new(),
             chunks: Vec::new(),
-            mapped: 0,
             rng: 0x9E37_79B9_7F4A_7C15,
             prev: [ptr::null(); MAX_HEIGHT],
             next: [ptr::null(); MAX_HEIGHT],
@@ -355,19 +348,19 @@ impl SkipList {
             })
         };
         w.prev = [node.cast_const(); MAX_HEIGHT];
-        let mapped = w.mapped;
         SkipList {
             head: node,
             max_height: AtomicUsize::new(1),
             writer: parking_lot::Mutex::new(w),
-            mapped: AtomicUsize::new(mapped),
         }
     }
 
     /// Bytes of memory the list has mapped.
     #[cfg(test)]
     fn mapped_bytes(&self) -> usize {
-        self.mapped.load(AtomicOrdering::Relaxed)
+        let w = self.writer.lock();
+        // SAFETY: every chunk's head lives until the list is dropped.
+        w.chunks.iter().map(|&c| unsafe { (*c).bytes.len() }).sum()
     }
 
     /// Locks the writer side for a batch of [`Inserter::insert`]s.
@@ -540,7 +533,6 @@ impl Inserter<'_> {
             next_slot(*prev, level).store(node.cast_mut(), AtomicOrdering::Release);
             *prev = node;
         }
-        list.mapped.store(w.mapped, AtomicOrdering::Relaxed);
         size + value_size
     }
 }
