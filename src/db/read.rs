@@ -120,27 +120,56 @@ fn children(
     };
     let mut levels = sv.version.levels.iter();
     if let Some(l0) = levels.next() {
-        for t in l0.iter().filter(|t| wanted(t)) {
-            v.push(Box::new(t.iter()));
+        for run in disjoint_runs(l0.iter().filter(|t| wanted(t)).cloned().collect()) {
+            push_run(&mut v, run);
         }
     }
     for level in levels {
-        let mut tables: Vec<Arc<Table>> = in_bounds(level, b)
+        let tables: Vec<Arc<Table>> = in_bounds(level, b)
             .iter()
             .filter(|t| wanted(t))
             .cloned()
             .collect();
-        match tables.len() {
-            0 => {}
-            1 => {
-                if let Some(t) = tables.pop() {
-                    v.push(Box::new(t.iter()));
-                }
-            }
-            _ => v.push(Box::new(LevelCursor::new(tables))),
-        }
+        push_run(&mut v, tables);
     }
     v
+}
+
+/// Adds a cursor over `run` (tables in key order with disjoint ranges) to `v`: none for no table,
+/// the table's own cursor for one, a concatenating cursor for more.
+fn push_run(v: &mut Vec<Box<dyn InternalCursor>>, mut run: Vec<Arc<Table>>) {
+    match run.len() {
+        0 => {}
+        1 => {
+            if let Some(t) = run.pop() {
+                v.push(Box::new(t.iter()));
+            }
+        }
+        _ => v.push(Box::new(LevelCursor::new(run))),
+    }
+}
+
+/// Level-0 tables split into as few sorted runs as their key ranges allow: each run holds tables
+/// in key order whose ranges do not overlap, so it reads through one concatenating cursor, and a
+/// seek opens one table per run instead of one per table. (Flushes of keys written in order make
+/// level-0 tables that never overlap: one run.) Which run a table joins does not matter to the
+/// merge: seqnos are unique, so the merged order is the internal-key order whatever the sources.
+///
+/// Greedy interval partitioning by smallest key, which gives the fewest runs.
+fn disjoint_runs(mut tables: Vec<Arc<Table>>) -> Vec<Vec<Arc<Table>>> {
+    tables.sort_by(|a, b| a.smallest_user_key().cmp(b.smallest_user_key()));
+    let mut runs: Vec<Vec<Arc<Table>>> = Vec::new();
+    for t in tables {
+        let fits = |run: &Vec<Arc<Table>>| {
+            run.last()
+                .is_some_and(|last| !last.upper_limit().reaches(t.smallest_user_key()))
+        };
+        match runs.iter_mut().find(|r| fits(r)) {
+            Some(run) => run.push(t),
+            None => runs.push(vec![t]),
+        }
+    }
+    runs
 }
 
 /// The tables of a sorted level (below L0) whose key ranges may reach into `b`, found by binary
@@ -515,4 +544,73 @@ pub(crate) fn tree_tables(tree: &Tree) -> Vec<TableInfo> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::path::PathBuf;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::key::{ValueKind, pack_trailer};
+    use crate::options::Compression;
+    use crate::sstable::{TableOptions, build_table_to_vec};
+
+    /// A table (file number `n`) holding the keys `keys` (one put each).
+    fn table(n: u64, keys: &[&str]) -> Arc<Table> {
+        let entries: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let t = pack_trailer(n * 100 + i as u64 + 1, ValueKind::Put);
+                (k.as_bytes().to_vec(), t, b"v".to_vec())
+            })
+            .collect();
+        let opts = TableOptions {
+            block_size: 64,
+            restart_interval: 2,
+            bloom_false_positive_rate: 0.01,
+            compression: Compression::None,
+            expected_entries: 10,
+            prefix_bloom_len: 0,
+        };
+        let bytes = build_table_to_vec(entries, opts).unwrap();
+        Arc::new(Table::from_bytes(Bytes::from(bytes), PathBuf::from("<t>"), n, None).unwrap())
+    }
+
+    fn numbers(runs: &[Vec<Arc<Table>>]) -> Vec<Vec<u64>> {
+        runs.iter()
+            .map(|r| r.iter().map(|t| t.file_number()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn disjoint_tables_make_one_run_in_key_order() {
+        // Newest first, as level 0 lists them: flushes of keys written in order.
+        let l0 = vec![table(3, &["g", "h"]), table(2, &["d", "e"]), table(1, &["a", "b"])];
+        assert_eq!(numbers(&disjoint_runs(l0)), vec![vec![1, 2, 3]]);
+    }
+
+    #[test]
+    fn overlapping_tables_go_to_other_runs_and_touching_ranges_overlap() {
+        let l0 = vec![
+            table(5, &["b", "y"]), // spans everything
+            table(4, &["m", "n"]),
+            table(3, &["e", "m"]), // ends where table 4 starts: they overlap at "m"
+            table(2, &["c", "d"]),
+            table(1, &["a"]),
+        ];
+        let runs = disjoint_runs(l0);
+        // Three runs are the fewest: tables 3, 4 and 5 all hold "m".
+        assert_eq!(numbers(&runs), vec![vec![1, 5], vec![2, 3], vec![4]]);
+        for run in &runs {
+            for pair in run.windows(2) {
+                assert!(!pair[0].upper_limit().reaches(pair[1].smallest_user_key()));
+            }
+        }
+        assert!(disjoint_runs(Vec::new()).is_empty());
+    }
 }
