@@ -39,6 +39,11 @@ pub const TXN_UNIT: &str = "txn of 2 gets + 2 puts";
 /// What the latency of `deleterange` covers (its `ops` count the keys deleted).
 pub const DELETE_UNIT: &str = "delete of the prefix";
 
+/// Puts per second of the writer of `readwhilewriting10k`: a rate every engine sustains, so that
+/// the reads of every engine run beside the same write load (as db_bench's readwhilewriting with
+/// `--benchmark_write_rate_limit`); `readwhilewriting`'s writer runs as fast as the engine lets it.
+pub const PACED_WRITER_PUTS_PER_SEC: u64 = 10_000;
+
 /// Every workload: name, the process group it runs in, and what one timed "op" is.
 /// Workloads of one group run in one child process, in this order, on one database.
 pub const WORKLOADS: &[(&str, &str, &str)] = &[
@@ -53,6 +58,7 @@ pub const WORKLOADS: &[(&str, &str, &str)] = &[
     ("readseq", "read", "next"),
     ("seekrandom", "read", "seek + 100 next"),
     ("readwhilewriting", "read", "get"),
+    ("readwhilewriting10k", "read", "get"),
     ("keyspaces4", "keyspaces", "put"),
     ("keyspaces4read", "keyspaces", "get"),
     ("txn", "txn", TXN_UNIT),
@@ -557,6 +563,66 @@ impl Meas {
 }
 
 /// Calls `op(i)` for i in 0..n, timing each call into the histogram. One clock read per op.
+/// `readwhilewriting` (writer unpaced) and `readwhilewriting10k` (writer at `rate` puts/s): `reads`
+/// gets of random present keys on this thread while one writer thread overwrites random keys.
+fn read_while_writing(
+    eng: &dyn Engine,
+    w: &str,
+    p: &Params,
+    rate: Option<u64>,
+) -> Result<Option<(Meas, Extra)>> {
+    let seed = p.seed;
+    let stop = AtomicBool::new(false);
+    let writes = AtomicU64::new(0);
+    let reads = p.reads();
+    let (m, wsecs) = std::thread::scope(|s| -> Result<(Meas, f64)> {
+        let writer = s.spawn(|| -> Result<f64> {
+            let mut kr = Rng::new(seed, "readwhilewriting/writer");
+            let mut vr = Rng::new(seed, "readwhilewriting/writer/values");
+            let mut v = [0u8; VALUE_LEN];
+            let t = Instant::now();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(wait) = rate.and_then(|r| pace_wait(r, n, t.elapsed())) {
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                fill_value(&mut vr, &mut v);
+                eng.put(&key(kr.below(p.num), true), &v, false)?;
+                writes.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+            Ok(t.elapsed().as_secs_f64())
+        });
+        let mut krng = Rng::new(seed, w);
+        let res = (|| -> Result<Meas> {
+            let mut r = eng.reader()?;
+            timed(reads, |_| {
+                Ok(u64::from(r.get(&key(krng.below(p.num), true))?.is_some()))
+            })
+        })();
+        stop.store(true, Ordering::Relaxed);
+        let wsecs = writer
+            .join()
+            .unwrap_or_else(|_| Err("writer thread panicked".into()))?;
+        Ok((res?, wsecs))
+    })?;
+    let wps = writes.load(Ordering::Relaxed) as f64 / wsecs.max(1e-9);
+    let extra = Extra {
+        writer_ops_per_sec: Some(wps),
+        ..Extra::default()
+    };
+    Ok(Some((m, extra)))
+}
+
+/// How long a writer paced at `rate` puts/s waits before put number `n` (counted from 0), `elapsed`
+/// after it started: put n is due n/rate seconds after the start, so a writer that fell behind
+/// catches up at full speed and one ahead sleeps; `None` when the put is due.
+fn pace_wait(rate: u64, n: u64, elapsed: std::time::Duration) -> Option<std::time::Duration> {
+    let due = std::time::Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
+    due.checked_sub(elapsed).filter(|w| !w.is_zero())
+}
+
 fn timed(n: u64, mut op: impl FnMut(u64) -> Result<u64>) -> Result<Meas> {
     let mut m = Meas::new();
     let start = Instant::now();
@@ -675,7 +741,11 @@ pub fn run_group(
                 }
                 if matches!(
                     w.as_str(),
-                    "readrandom" | "readmissing" | "readwhilewriting" | "keyspaces4read"
+                    "readrandom"
+                        | "readmissing"
+                        | "readwhilewriting"
+                        | "readwhilewriting10k"
+                        | "keyspaces4read"
                 ) {
                     r.found = Some(m.found);
                 }
@@ -707,7 +777,12 @@ pub fn run_group(
         // (which is ours, not the workload's).
         let writes = matches!(
             w.as_str(),
-            "overwrite" | "readwhilewriting" | "keyspaces4" | "txn" | "txn4"
+            "overwrite"
+                | "readwhilewriting"
+                | "readwhilewriting10k"
+                | "keyspaces4"
+                | "txn"
+                | "txn4"
         );
         let flushed = if w.starts_with("fill") || writes {
             eng.flush()
@@ -985,42 +1060,9 @@ fn run_one(eng: &dyn Engine, w: &str, dir: &std::path::Path, p: &Params) -> Resu
             }
             m?
         }
-        "readwhilewriting" => {
-            let stop = AtomicBool::new(false);
-            let writes = AtomicU64::new(0);
-            let reads = p.reads();
-            let (m, wsecs) = std::thread::scope(|s| -> Result<(Meas, f64)> {
-                let writer = s.spawn(|| -> Result<f64> {
-                    let mut kr = Rng::new(seed, "readwhilewriting/writer");
-                    let mut vr = Rng::new(seed, "readwhilewriting/writer/values");
-                    let mut v = [0u8; VALUE_LEN];
-                    let t = Instant::now();
-                    while !stop.load(Ordering::Relaxed) {
-                        fill_value(&mut vr, &mut v);
-                        eng.put(&key(kr.below(p.num), true), &v, false)?;
-                        writes.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(t.elapsed().as_secs_f64())
-                });
-                let mut krng = Rng::new(seed, w);
-                let res = (|| -> Result<Meas> {
-                    let mut r = eng.reader()?;
-                    timed(reads, |_| {
-                        Ok(u64::from(r.get(&key(krng.below(p.num), true))?.is_some()))
-                    })
-                })();
-                stop.store(true, Ordering::Relaxed);
-                let wsecs = writer
-                    .join()
-                    .unwrap_or_else(|_| Err("writer thread panicked".into()))?;
-                Ok((res?, wsecs))
-            })?;
-            let wps = writes.load(Ordering::Relaxed) as f64 / wsecs.max(1e-9);
-            let extra = Extra {
-                writer_ops_per_sec: Some(wps),
-                ..Extra::default()
-            };
-            return Ok(Some((m, extra)));
+        "readwhilewriting" => return read_while_writing(eng, w, p, None),
+        "readwhilewriting10k" => {
+            return read_while_writing(eng, w, p, Some(PACED_WRITER_PUTS_PER_SEC));
         }
         "keyspaces4" => return keyspaces::write(eng, p),
         "keyspaces4read" => return keyspaces::read(eng, p),
@@ -1113,6 +1155,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn paced_writer_is_due_at_n_over_rate() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        assert_eq!(
+            pace_wait(10_000, 0, ms(0)),
+            None,
+            "the first put is due at once"
+        );
+        assert_eq!(pace_wait(10_000, 10, ms(0)), Some(ms(1)));
+        assert_eq!(pace_wait(10_000, 10, ms(1)), None);
+        // Behind: due long ago, no wait (it catches up).
+        assert_eq!(pace_wait(10_000, 10, ms(500)), None);
+        assert_eq!(pace_wait(1_000, 2_500, ms(2_000)), Some(ms(500)));
+    }
+
+    #[test]
     fn runner_runs_every_workload() {
         let p = Params {
             num: 2000,
@@ -1172,6 +1230,9 @@ pub(crate) mod tests {
         assert_eq!(get("readlevels").ops, 1000);
         assert_eq!(get("seekrandom").ops, 50);
         assert!(get("readwhilewriting").writer_ops_per_sec.is_some());
+        let paced = get("readwhilewriting10k");
+        assert_eq!(paced.found, Some(500));
+        assert!(paced.writer_ops_per_sec.is_some());
         assert!(get("readrandom").p99_us.is_some());
         assert!(get("readrandom").p999_us >= get("readrandom").p99_us);
         assert_eq!(get("keyspaces4").ops, 2000);
