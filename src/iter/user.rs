@@ -87,9 +87,10 @@ pub struct DbIter {
     bounds: Bounds,
     front: Option<MergeCursor>,
     back: Option<MergeCursor>,
-    /// Last key yielded (or decided) from each end.
-    last_front: Option<Key>,
-    last_back: Option<Key>,
+    /// How far each end has read, for the other end to stop there. Kept only while both ends
+    /// are in use (a one-way scan clones no key for it).
+    last_front: Mark,
+    last_back: Mark,
     done: bool,
     /// An error to yield first (an iterator that could not be set up).
     failed: Option<crate::error::Error>,
@@ -124,8 +125,8 @@ impl DbIter {
             bounds,
             front: None,
             back: None,
-            last_front: None,
-            last_back: None,
+            last_front: Mark::Unset,
+            last_back: Mark::Unset,
             done,
             failed: None,
             range_tombstones: TombstoneSet::default(),
@@ -177,6 +178,7 @@ impl DbIter {
                 // Trailer 0 sorts after every real version of `k` (seqnos start at 1).
                 Bound::Excluded(k) => c.seek(Some((k, 0)))?,
             }
+            self.last_back = self.back.as_ref().map_or(Mark::Unset, Mark::at_cursor);
             self.front = Some(c);
         }
         match self.front.as_mut() {
@@ -195,6 +197,7 @@ impl DbIter {
                 // (k, MAX) sorts before every version of `k`.
                 Bound::Excluded(k) => c.seek(Some((k, u64::MAX)))?,
             }
+            self.last_front = self.front.as_ref().map_or(Mark::Unset, Mark::at_cursor);
             self.back = Some(c);
         }
         match self.back.as_mut() {
@@ -233,12 +236,12 @@ impl DbIter {
             if !bounds_ok {
                 return Ok(None);
             }
-            if let Some(lb) = &self.last_back
-                && key >= *lb
-            {
+            if self.last_back.stops(&key, std::cmp::Ordering::Greater) {
                 return Ok(None);
             }
-            self.last_front = Some(key.clone());
+            if self.back.is_some() {
+                self.last_front = Mark::Through(key.clone());
+            }
             if !self.range_deleted(&key, trailer)
                 && let Some(value) = live_value(trailer, value, self.now_millis)?
             {
@@ -272,20 +275,53 @@ impl DbIter {
             if !self.bounds.above_lower(&key) {
                 return Ok(None);
             }
-            if let Some(lf) = &self.last_front
-                && key <= *lf
-            {
+            if self.last_front.stops(&key, std::cmp::Ordering::Less) {
                 return Ok(None);
             }
             let Some((trailer, value)) = best else {
                 continue;
             };
-            self.last_back = Some(key.clone());
+            if self.front.is_some() {
+                self.last_back = Mark::Through(key.clone());
+            }
             if !self.range_deleted(&key, trailer)
                 && let Some(value) = live_value(trailer, value, self.now_millis)?
             {
                 return Ok(Some((key, value)));
             }
+        }
+    }
+}
+
+/// How far one end of a [`DbIter`] has read, as the other end must see it.
+enum Mark {
+    /// That end has not read (or the other end is not in use).
+    Unset,
+    /// That end has yielded or passed over every key up to this one, this one included.
+    Through(Key),
+    /// That end has dealt with every key before this one (the key its cursor is at), not with
+    /// this one: the mark of an end that moved while the other one was not in use yet.
+    Before(Key),
+    /// That end has dealt with every key: its cursor ran off its end.
+    All,
+}
+
+impl Mark {
+    /// The mark of an end whose cursor is `c` (see [`Mark::Before`]). No key lies strictly
+    /// between the last one that end dealt with and its cursor's key, so this stops the other
+    /// end exactly where a [`Mark::Through`] of that last key would.
+    fn at_cursor(c: &MergeCursor) -> Mark {
+        c.current().map_or(Mark::All, |cur| Mark::Before(cur.key()))
+    }
+
+    /// Whether an end moving toward `toward` (`Greater`: the front, `Less`: the back) must stop
+    /// at `key` because the other end's mark is at or past it.
+    fn stops(&self, key: &[u8], toward: std::cmp::Ordering) -> bool {
+        match self {
+            Mark::Unset => false,
+            Mark::All => true,
+            Mark::Through(m) => key.cmp(&m[..]) != toward.reverse(),
+            Mark::Before(m) => key.cmp(&m[..]) == toward,
         }
     }
 }
@@ -497,6 +533,64 @@ mod tests {
             front.extend(back);
             let ks: Vec<Vec<u8>> = expect.into_iter().map(|(k, _)| k).collect();
             assert_eq!(front, ks);
+        }
+    }
+
+    /// One end runs for a while alone, then the other starts (and they alternate): the two ends
+    /// yield every visible key once between them, whatever the hidden versions, tombstones and
+    /// versions newer than the snapshot around the point where they meet.
+    #[test]
+    fn ends_started_one_after_the_other_meet_exactly() {
+        let a = Arc::new(Memtable::new(1));
+        let b = Arc::new(Memtable::new(2));
+        let seq = std::cell::Cell::new(0);
+        let put = |m: &Memtable, k: &str, kind: ValueKind| {
+            seq.set(seq.get() + 1);
+            m.insert(k.as_bytes(), seq.get(), kind, k.as_bytes());
+        };
+        for k in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            put(&a, k, ValueKind::Put);
+        }
+        put(&b, "b", ValueKind::Delete); // b deleted
+        put(&b, "d", ValueKind::Put); // d twice
+        put(&b, "f", ValueKind::Delete); // f deleted ...
+        let snap = seq.get();
+        put(&b, "c", ValueKind::Delete); // ... and c deleted after the snapshot: still visible
+        put(&b, "i", ValueKind::Put); // a key after the snapshot: invisible
+        let want: Vec<Vec<u8>> = ["a", "c", "d", "e", "g", "h"]
+            .iter()
+            .map(|k| k.as_bytes().to_vec())
+            .collect();
+        let over = || iter_over(vec![b.clone(), a.clone()], snap, Bounds::all());
+        for first_front in [true, false] {
+            for alone in 0..=want.len() + 1 {
+                // `alone` steps from one end, then alternate starting with the other end.
+                let mut it = over();
+                let (mut front, mut back) = (Vec::new(), Vec::new());
+                let mut step = |from_front: bool, it: &mut DbIter| {
+                    let r = if from_front { it.next() } else { it.next_back() };
+                    match r {
+                        Some(kv) => {
+                            let k = kv.unwrap().0.to_vec();
+                            if from_front { front.push(k) } else { back.push(k) }
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                let mut more = true;
+                for _ in 0..alone {
+                    more = more && step(first_front, &mut it);
+                }
+                let mut turn = !first_front;
+                while more {
+                    more = step(turn, &mut it);
+                    turn = !turn;
+                }
+                back.reverse();
+                front.extend(back);
+                assert_eq!(front, want, "first_front {first_front}, alone {alone}");
+            }
         }
     }
 
