@@ -7,6 +7,9 @@
 #   scripts/fuzz_until.sh 3600                 # every target to one CPU-hour
 #   scripts/fuzz_until.sh 3600 wal_read sst_open
 #   FUZZ_CHUNK=600 scripts/fuzz_until.sh 3600 roundtrip
+#
+# The loop lowers its scheduling group's priority (see FUZZ_AUTOGROUP_NICE below): it is meant to
+# run for hours beside other work, e.g. `setsid taskset -c 0 nice -n 19 scripts/fuzz_until.sh ...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,15 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
     TARGETS=(wal_read sst_open block_decode footer_index manifest_read batch_decode range_del_decode roundtrip ops_model io_countdown)
 fi
 CHUNK="${FUZZ_CHUNK:-900}"
+
+# Background work: with autogroup scheduling (Linux's default for desktop and many VM kernels),
+# `nice` acts only inside the session's group, and a fuzzer started in a session of its own
+# (setsid, nohup from another terminal) takes an equal share of a core from everything else:
+# benchmarks run beside it lost half their throughput. The group's own nice value fixes that.
+# FUZZ_AUTOGROUP_NICE= (empty) leaves it alone.
+if [ -n "${FUZZ_AUTOGROUP_NICE-19}" ] && [ -w /proc/self/autogroup ]; then
+    echo "${FUZZ_AUTOGROUP_NICE-19}" > /proc/self/autogroup 2>/dev/null || true
+fi
 LEDGER="${FUZZ_LEDGER:-fuzz/ledger.csv}"
 
 spent() {
