@@ -9,11 +9,22 @@ use crate::error::Result;
 /// so a binary search over the dense words (8 bytes per block, cache friendly) narrows the answer
 /// to the blocks whose word equals the target's, which are then compared in full: usually none or
 /// one. Zero-padded decimal keys, the common case, differ within those 8 bytes.
+///
+/// The words are searched in two steps: `top` holds the last word of each run of [`BUCKET`]
+/// words (an eighth of a word per block: a table of 30,000 blocks has 3.7 KiB of it, which stays
+/// in the CPU's cache), and picks the one run to search. A plain binary search over the 240 KiB of
+/// words of such a table missed the cache at nearly every step, and a database has many tables:
+/// it was the largest cost of a point read from the page cache at 10M keys.
 #[derive(Debug, Default)]
 pub(super) struct Fences {
     prefix: Vec<u8>,
     words: Vec<u64>,
+    /// `top[j]` = the last word of `words[j * BUCKET..]`'s first `BUCKET` words.
+    top: Vec<u64>,
 }
+
+/// Words per run of the two-step search: 64 words are 8 cache lines.
+const BUCKET: usize = 64;
 
 impl Fences {
     pub(super) fn new(index: &Index) -> Result<Fences> {
@@ -31,12 +42,16 @@ impl Fences {
             let (k, _) = index.key(i)?;
             words.push(word_after(k, lcp));
         }
-        Ok(Fences { prefix, words })
+        let top = words
+            .chunks(BUCKET)
+            .filter_map(|c| c.last().copied())
+            .collect();
+        Ok(Fences { prefix, words, top })
     }
 
     /// Heap bytes held.
     pub(super) fn heap_bytes(&self) -> u64 {
-        (self.prefix.capacity() + self.words.capacity() * 8) as u64
+        (self.prefix.capacity() + (self.words.capacity() + self.top.capacity()) * 8) as u64
     }
 
     pub(super) fn find(&self, index: &Index, user_key: &[u8], trailer: u64) -> Result<usize> {
@@ -46,13 +61,28 @@ impl Fences {
         }
         let w = word_after(user_key, self.prefix.len());
         // Blocks with a smaller word have a smaller key; blocks with a larger word a larger one.
-        let lo = self.words.partition_point(|&x| x < w);
-        let hi = lo
-            + self
-                .words
-                .get(lo..)
-                .map_or(0, |r| r.partition_point(|&x| x == w));
-        index.find_between(lo, hi, user_key, trailer)
+        let lo = self.first_at_least(w);
+        index.find_between(lo, self.end_of_equal(lo, w), user_key, trailer)
+    }
+
+    /// The first block whose word is >= `w` (`words.len()` when none): the run whose last word
+    /// is the first >= `w` holds it.
+    fn first_at_least(&self, w: u64) -> usize {
+        let run = self.top.partition_point(|&x| x < w);
+        let start = (run * BUCKET).min(self.words.len());
+        let words = self.words.get(start..).unwrap_or_default();
+        let words = words.get(..BUCKET).unwrap_or(words);
+        start + words.partition_point(|&x| x < w)
+    }
+
+    /// The end of the blocks from `lo` whose word is `w`: usually none or one, so look at a few
+    /// before searching the rest.
+    fn end_of_equal(&self, lo: usize, w: u64) -> usize {
+        let rest = self.words.get(lo..).unwrap_or_default();
+        match rest.iter().take(4).position(|&x| x != w) {
+            Some(n) => lo + n,
+            None => lo + rest.partition_point(|&x| x == w),
+        }
     }
 }
 
@@ -111,6 +141,11 @@ mod tests {
             ],
             vec![b"same".to_vec()],
             vec![],
+            // Long runs of equal words (keys that differ only past the 8 bytes after the common
+            // prefix), crossing the two-step search's runs of 64 words.
+            (0..400u64)
+                .map(|i| format!("k{:08}/{:05}", i / 90, i).into_bytes())
+                .collect(),
         ];
         for keys in sets {
             // Duplicate user keys across blocks happen (versions of one key); trailers descend.
