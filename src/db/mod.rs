@@ -305,11 +305,12 @@ impl Shared {
         key: &[u8],
         snapshot: SeqNo,
     ) -> Result<Option<(u64, Value)>> {
-        if let Some(hit) = sv.mem.get(key, snapshot) {
+        let hash = crate::sstable::key_hash(key);
+        if let Some(hit) = sv.mem.get_hashed(key, hash, snapshot) {
             return Ok(Some(hit));
         }
         for imm in &sv.imms {
-            if let Some(hit) = imm.get(key, snapshot) {
+            if let Some(hit) = imm.get_hashed(key, hash, snapshot) {
                 return Ok(Some(hit));
             }
         }
@@ -317,9 +318,13 @@ impl Shared {
         if version.table_count() == 0 {
             return Ok(None);
         }
-        let hash = crate::sstable::key_hash(key);
         if let Some(l0) = version.levels.first() {
             for table in l0 {
+                // Level-0 tables written from keys in order hold disjoint ranges: a key is in
+                // the range of one, and the others are passed over without a filter probe.
+                if key < table.smallest_user_key() || !table.upper_limit().reaches(key) {
+                    continue;
+                }
                 if !table.may_contain_hash(hash) {
                     self.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
                     continue;

@@ -68,7 +68,10 @@ impl Tree {
             opts: ArcSwap::from_pointee(opts),
             declared: Mutex::new(declared),
             sv: ArcSwap::from_pointee(SuperVersion {
-                mem: Arc::new(Memtable::new(wal_number)),
+                mem: Arc::new(Memtable::with_key_filter(
+                    wal_number,
+                    db_opts.memtable_max_size,
+                )),
                 imms: Vec::new(),
                 version: Arc::new(version),
             }),

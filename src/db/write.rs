@@ -688,7 +688,10 @@ pub(crate) fn rotate(shared: &Shared, wal: &mut WalState, freeze: &[Arc<Tree>]) 
             imms.push(cur.mem.clone());
             imms.extend(cur.imms.iter().cloned());
             SuperVersion {
-                mem: Arc::new(Memtable::new(number)),
+                mem: Arc::new(Memtable::with_key_filter(
+                    number,
+                    shared.opts.memtable_max_size,
+                )),
                 imms,
                 version: cur.version.clone(),
             }

@@ -17,14 +17,22 @@ use crate::key::{SeqNo, ValueKind, seek_trailer};
 use crate::rangedel::{Fragments, RangeTombstone};
 use crate::value::{Key, Value};
 
+mod key_filter;
 mod range_dels;
 mod skiplist;
+
+use key_filter::KeyFilter;
 
 use skiplist::{Pos, Probe, SkipList};
 
 /// Memory counted per range tombstone besides its keys (its entry in the tombstone list and its
 /// share of the fragments).
 const RANGE_TOMBSTONE_OVERHEAD: usize = 120;
+
+/// Key filter bits per byte of a memtable's size limit (see [`Memtable::with_key_filter`]): one
+/// bit per 16 bytes, about 10 bits per entry of a 16-byte key and a 100-byte value (170 bytes in
+/// the skiplist), and a filter of 1/128 of the memtable's size.
+const KEY_FILTER_BYTES_PER_BIT: usize = 16;
 
 /// One version of a key, as read from a memtable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +58,8 @@ pub struct Memtable {
     /// keyspaces share segments, so a memtable may hold writes of several segments from this one
     /// on; the segments below the smallest `first_wal` of all memtables are no longer needed.
     first_wal: AtomicU64,
+    /// The user keys of the point entries, so that a read of an absent key skips the search.
+    filter: Option<KeyFilter>,
 }
 
 impl Memtable {
@@ -64,7 +74,22 @@ impl Memtable {
             range_dels: Default::default(),
             wal_number,
             first_wal: AtomicU64::new(0),
+            filter: None,
         }
+    }
+
+    /// An empty memtable (as [`Memtable::new`]) with a filter over its keys, sized for a memtable
+    /// of up to `max_size` bytes: point reads of keys it does not hold skip the skiplist search.
+    /// The filter's bytes count in [`Memtable::approximate_size`].
+    pub fn with_key_filter(wal_number: u64, max_size: usize) -> Self {
+        let filter = KeyFilter::with_bits(max_size / KEY_FILTER_BYTES_PER_BIT);
+        let m = Memtable {
+            filter: Some(filter),
+            ..Memtable::new(wal_number)
+        };
+        let bytes = m.filter.as_ref().map_or(0, KeyFilter::bytes);
+        m.bytes.store(bytes, AtomicOrdering::Relaxed);
+        m
     }
 
     /// The WAL segment that was current when this memtable was created.
@@ -113,6 +138,9 @@ impl Memtable {
                     });
                 }
                 continue;
+            }
+            if let Some(f) = &self.filter {
+                f.insert(crate::sstable::key_hash(user_key));
             }
             bytes += list.insert(user_key, crate::key::pack_trailer(seqno, kind), value);
             count += 1;
@@ -168,7 +196,17 @@ impl Memtable {
 
     /// The newest version of `user_key` with seqno <= `snapshot`: `(trailer, value)`, tombstones
     /// included (their value is empty).
+    #[cfg(any(test, feature = "internal"))]
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(u64, Value)> {
+        self.get_hashed(user_key, crate::sstable::key_hash(user_key), snapshot)
+    }
+
+    /// [`Memtable::get`] given `hash`, the user key's `sstable::key_hash` (computed once per read
+    /// for every memtable and table filter).
+    pub fn get_hashed(&self, user_key: &[u8], hash: u64, snapshot: SeqNo) -> Option<(u64, Value)> {
+        if self.filter.as_ref().is_some_and(|f| !f.may_contain(hash)) {
+            return None;
+        }
         let n = self
             .list
             .lower_bound(&Probe::new(user_key, seek_trailer(snapshot)));
@@ -358,6 +396,40 @@ mod tests {
             m.insert(key, *seq, *kind, value);
         }
         m
+    }
+
+    /// A memtable with a key filter answers every read as one without: present keys at every
+    /// snapshot, tombstones, and absent keys (which the filter mostly answers alone).
+    #[test]
+    fn key_filter_changes_no_answer() {
+        let plain = Memtable::new(1);
+        let filtered = Memtable::with_key_filter(1, 64 << 10);
+        assert_eq!(filtered.approximate_size(), 512, "the filter's bytes are counted");
+        let mut seq = 0;
+        for round in 0..3u64 {
+            for i in (round..600).step_by(3) {
+                seq += 1;
+                let key = format!("key{i:05}");
+                let (kind, value) = if i % 7 == 0 {
+                    (ValueKind::Delete, Vec::new())
+                } else {
+                    (ValueKind::Put, format!("v{round}-{i}").into_bytes())
+                };
+                for m in [&plain, &filtered] {
+                    m.insert(key.as_bytes(), seq, kind, &value);
+                }
+            }
+        }
+        for i in 0..1200u64 {
+            let key = format!("key{i:05}");
+            for snapshot in [0, seq / 3, seq / 2, seq] {
+                assert_eq!(
+                    filtered.get(key.as_bytes(), snapshot),
+                    plain.get(key.as_bytes(), snapshot),
+                    "{key} at {snapshot}"
+                );
+            }
+        }
     }
 
     #[test]
