@@ -322,7 +322,7 @@ impl Shared {
             for table in l0 {
                 // Level-0 tables written from keys in order hold disjoint ranges: a key is in
                 // the range of one, and the others are passed over without a filter probe.
-                if key < table.smallest_user_key() || !table.upper_limit().reaches(key) {
+                if !table.key_in_range(key) {
                     continue;
                 }
                 if !table.may_contain_hash(hash) {

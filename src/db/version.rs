@@ -26,8 +26,7 @@ impl Version {
         let tables = self.levels.get(level)?;
         // First table whose range reaches user_key.
         let idx = tables.partition_point(|t| !t.upper_limit().reaches(user_key));
-        let t = tables.get(idx)?;
-        (smallest_user_key(t) <= user_key).then_some(t)
+        tables.get(idx).filter(|t| t.key_in_range(user_key))
     }
 
     pub fn table_count(&self) -> usize {

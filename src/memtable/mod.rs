@@ -83,13 +83,11 @@ impl Memtable {
     /// The filter's bytes count in [`Memtable::approximate_size`].
     pub fn with_key_filter(wal_number: u64, max_size: usize) -> Self {
         let filter = KeyFilter::with_bits(max_size / KEY_FILTER_BYTES_PER_BIT);
-        let m = Memtable {
+        Memtable {
+            bytes: AtomicUsize::new(filter.bytes()),
             filter: Some(filter),
             ..Memtable::new(wal_number)
-        };
-        let bytes = m.filter.as_ref().map_or(0, KeyFilter::bytes);
-        m.bytes.store(bytes, AtomicOrdering::Relaxed);
-        m
+        }
     }
 
     /// The WAL segment that was current when this memtable was created.

@@ -228,6 +228,13 @@ impl Table {
         Ok(found)
     }
 
+    /// Whether `user_key` lies in the table's key range (from its smallest key to its
+    /// [`Table::upper_limit`]): a table whose range misses the key cannot hold it.
+    #[inline]
+    pub fn key_in_range(&self, user_key: &[u8]) -> bool {
+        self.smallest_user_key() <= user_key && self.upper_limit().reaches(user_key)
+    }
+
     /// False only if the filter rules out the key with hash `key_hash`.
     #[inline]
     pub fn may_contain_hash(&self, key_hash: u64) -> bool {

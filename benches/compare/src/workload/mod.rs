@@ -562,7 +562,6 @@ impl Meas {
     }
 }
 
-/// Calls `op(i)` for i in 0..n, timing each call into the histogram. One clock read per op.
 /// `readwhilewriting` (writer unpaced) and `readwhilewriting10k` (writer at `rate` puts/s): `reads`
 /// gets of random present keys on this thread while one writer thread overwrites random keys.
 fn read_while_writing(
@@ -623,6 +622,7 @@ fn pace_wait(rate: u64, n: u64, elapsed: std::time::Duration) -> Option<std::tim
     due.checked_sub(elapsed).filter(|w| !w.is_zero())
 }
 
+/// Calls `op(i)` for i in 0..n, timing each call into the histogram. One clock read per op.
 fn timed(n: u64, mut op: impl FnMut(u64) -> Result<u64>) -> Result<Meas> {
     let mut m = Meas::new();
     let start = Instant::now();
