@@ -42,7 +42,7 @@
 //! The read benchmarks fill `num` keys in order first (untimed) if this invocation has not, and
 //! flush, so they read from SSTables. `--mmap-advice random|normal|sequential` sets the madvise hint
 //! the tables get when opened (default normal). `--reads N` sets the number of point reads of the
-//! readrandom benchmarks (default `num`). Each line ends with the bytes the process read from
+//! readrandom benchmarks (default `num`) and of seeks in seekrandom (default `num / 10`). Each line ends with the bytes the process read from
 //! storage during the benchmark (`/proc/self/io`), which shows what readahead costs cold.
 //!
 //! Each reports ops/s, MB/s of user data, p50/p99/p99.9 latency of single operations and the bytes
@@ -67,7 +67,7 @@ struct Args {
     use_existing_db: bool,
     seed: u64,
     mmap_advice: MapAdvice,
-    /// Point reads per read benchmark (default `num`).
+    /// Point reads per read benchmark (default `num`); seeks in seekrandom (default `num / 10`).
     reads: Option<u64>,
 }
 
@@ -414,7 +414,7 @@ impl Bench<'_> {
     fn seek(&mut self, hist: &mut Hist) -> lsmkv::Result<(u64, u64)> {
         let db = self.filled()?;
         let (n, ks) = (self.args.num, self.args.key_size);
-        let seeks = (n / 10).max(1);
+        let seeks = self.args.reads.unwrap_or(n / 10).max(1);
         let mut bytes = 0;
         for _ in 0..seeks {
             let k = make_key(self.rng.below(n), ks);

@@ -11,6 +11,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::merge::prefix16;
 use super::{InternalCursor, MergeCursor};
 use crate::error::Result;
 use crate::key::{SeqNo, unpack_trailer};
@@ -215,20 +216,17 @@ impl DbIter {
                 let Some(cur) = c.current() else {
                     return Ok(None);
                 };
-                let (seq, _) = unpack_trailer(cur.trailer());
-                if seq > snapshot {
+                trailer = c.current_trailer();
+                if unpack_trailer(trailer).0 > snapshot {
                     c.advance()?;
                     continue;
                 }
                 key = cur.key();
-                trailer = cur.trailer();
                 value = cur.value();
                 c.advance()?;
                 // Skip the older versions of this key.
-                while let Some(cur) = c.current() {
-                    if cur.user_key() != &key[..] {
-                        break;
-                    }
+                let prefix = prefix16(&key);
+                while c.at_key(&key, prefix) {
                     c.advance()?;
                 }
             }
@@ -262,12 +260,13 @@ impl DbIter {
                 };
                 key = cur.key();
                 // Going backward, the versions of one key come oldest first.
-                while let Some(cur) = c.current() {
-                    if cur.user_key() != &key[..] {
-                        break;
-                    }
-                    if unpack_trailer(cur.trailer()).0 <= snapshot {
-                        best = Some((cur.trailer(), cur.value()));
+                let prefix = prefix16(&key);
+                while c.at_key(&key, prefix) {
+                    let trailer = c.current_trailer();
+                    if unpack_trailer(trailer).0 <= snapshot
+                        && let Some(cur) = c.current()
+                    {
+                        best = Some((trailer, cur.value()));
                     }
                     c.advance()?;
                 }

@@ -302,6 +302,15 @@ impl<S: BlockSource> TableCursor<S> {
     // Not `Iterator::next`: moving can fail, and the cursor also moves backwards and seeks.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<()> {
+        // The common case, the next entry in the same block, without the general path's
+        // closures and moves of `Result`s (a tenth of a scan's instructions per entry).
+        if let Some(c) = &self.cur
+            && c.next < self.layout.0
+            && let Ok(e) = BlockView::with_layout(&self.block, self.layout).entry_at(c.next)
+        {
+            self.cur = Some(Cursor::from_entry(&e));
+            return Ok(());
+        }
         self.guard(|it| {
             let Some(c) = it.cur.take() else {
                 return Ok(());
