@@ -42,7 +42,17 @@ pub(crate) async fn handle(
     let in_flight = InFlight::new(&state);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let has_body = !hyper::body::Body::is_end_stream(req.body());
     let (route, mut resp) = dispatch(&state, req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        // A refused request's body may be unread (refused before it was read, or only partly
+        // read). hyper then drains what has already arrived and otherwise closes the connection
+        // after the answer, possibly without saying so: a client that sent the body a moment
+        // later and reuses the connection for its next request finds it closed. Saying so lets
+        // the client open a new connection instead.
+        resp.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let head = method == hyper::Method::HEAD;
     if head {
         // Same headers as GET, Content-Length included, no body.

@@ -233,3 +233,44 @@ fn slow_requests_are_counted() {
         .unwrap();
     assert_ne!(line, "lsmkv_http_slow_requests_total 0", "{m}");
 }
+
+/// Whether a response head says `connection: close`.
+fn says_close(text: &str) -> bool {
+    text.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close")
+        })
+    })
+}
+
+/// A request refused before its body arrived: the server does not read the body, so it must not
+/// leave the client to reuse the connection (the client's next request would meet a closed
+/// connection, which pooled clients report as an error). A request whose body was read keeps
+/// its connection.
+#[test]
+fn refused_requests_with_unread_bodies_close_their_connection() {
+    let s = TestServer::start(&[]);
+    for head in [
+        // A reserved keyspace: refused with 403 before the body is read.
+        "PUT /keyspaces/flags/keys/x HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\n",
+        // No such route.
+        "POST /nowhere HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\n",
+    ] {
+        let mut c = connect(s.addr());
+        c.write_all(head.as_bytes()).unwrap();
+        let (status, text) = read_response(&mut c);
+        assert!((400..500).contains(&status), "{text}");
+        assert!(says_close(&text), "{text}");
+    }
+    // A successful write with a body, then a second request on the same connection.
+    let mut c = connect(s.addr());
+    c.write_all(b"PUT /keys/a HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\n1")
+        .unwrap();
+    let (status, text) = read_response(&mut c);
+    assert_eq!(status, 204, "{text}");
+    assert!(!says_close(&text), "{text}");
+    c.write_all(b"GET /keys/a HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let (status, text) = read_response(&mut c);
+    assert_eq!(status, 200, "{text}");
+}
