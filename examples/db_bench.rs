@@ -42,8 +42,9 @@
 //! The read benchmarks fill `num` keys in order first (untimed) if this invocation has not, and
 //! flush, so they read from SSTables. `--mmap-advice random|normal|sequential` sets the madvise hint
 //! the tables get when opened (default normal). `--reads N` sets the number of point reads of the
-//! readrandom benchmarks (default `num`) and of seeks in seekrandom (default `num / 10`). Each line ends with the bytes the process read from
-//! storage during the benchmark (`/proc/self/io`), which shows what readahead costs cold.
+//! readrandom benchmarks (default `num`) and of seeks in seekrandom (default `num / 10`). Each line
+//! ends with the bytes the process read from storage during the benchmark (`/proc/self/io`), which
+//! shows what readahead costs cold.
 //!
 //! Each reports ops/s, MB/s of user data, p50/p99/p99.9 latency of single operations and the bytes
 //! the database directory holds afterwards.
