@@ -143,11 +143,22 @@ pub fn split_stored(stored: Value) -> Result<(u64, Value)> {
 /// # Errors
 /// [`Error::Corruption`] for an expiring value shorter than its expiry.
 pub fn live_value(trailer: u64, value: Value, now_millis: u64) -> Result<Option<Value>> {
+    live_value_at(trailer, value, || now_millis)
+}
+
+/// [`live_value`] that reads the clock only for an expiring value (a point read of a plain value
+/// makes no clock call).
+#[inline]
+pub fn live_value_at(
+    trailer: u64,
+    value: Value,
+    now_millis: impl FnOnce() -> u64,
+) -> Result<Option<Value>> {
     match unpack_trailer(trailer).1 {
         Some(ValueKind::Put) => Ok(Some(value)),
         Some(ValueKind::PutExpiring) => {
             let (at, user) = split_stored(value)?;
-            Ok((!is_expired(at, now_millis)).then_some(user))
+            Ok((!is_expired(at, now_millis())).then_some(user))
         }
         _ => Ok(None),
     }

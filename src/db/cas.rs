@@ -51,7 +51,7 @@ impl Shared {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let sv = tree.sv.load();
         let out = match self.lookup(&sv, key, snapshot)? {
-            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
+            Some((trailer, v)) => crate::ttl::live_value_at(trailer, v, || self.now_millis())?
                 .map(|v| (v, unpack_trailer(trailer).0)),
             None => None,
         };
@@ -71,7 +71,7 @@ impl Shared {
     ) -> Result<Option<u64>> {
         let sv = tree.sv.load();
         Ok(match self.lookup(&sv, key, snapshot)? {
-            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?
+            Some((trailer, v)) => crate::ttl::live_value_at(trailer, v, || self.now_millis())?
                 .map(|_| unpack_trailer(trailer).0),
             None => None,
         })

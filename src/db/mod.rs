@@ -277,7 +277,7 @@ impl Shared {
         let sv = tree.sv.load();
         let found = self.lookup(&sv, key, snapshot)?;
         let out = match found {
-            Some((trailer, v)) => crate::ttl::live_value(trailer, v, self.now_millis())?,
+            Some((trailer, v)) => crate::ttl::live_value_at(trailer, v, || self.now_millis())?,
             None => None,
         };
         if out.is_some() {
@@ -329,7 +329,7 @@ impl Shared {
                     self.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                if let Some(hit) = table.get(key, hash, snapshot)? {
+                if let Some(hit) = table.get_past_filter(key, snapshot)? {
                     return Ok(Some(hit));
                 }
             }
@@ -340,7 +340,7 @@ impl Shared {
                     self.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                if let Some(hit) = table.get(key, hash, snapshot)? {
+                if let Some(hit) = table.get_past_filter(key, snapshot)? {
                     return Ok(Some(hit));
                 }
             }

@@ -202,7 +202,12 @@ impl Memtable {
     /// [`Memtable::get`] given `hash`, the user key's `sstable::key_hash` (computed once per read
     /// for every memtable and table filter).
     pub fn get_hashed(&self, user_key: &[u8], hash: u64, snapshot: SeqNo) -> Option<(u64, Value)> {
-        if self.filter.as_ref().is_some_and(|f| !f.may_contain(hash)) {
+        // An empty memtable (the common case for reads after a flush) answers without touching
+        // the filter, whose probe is a cache miss. A batch's entries are counted before the
+        // write path publishes its seqnos, so a reader whose snapshot covers them sees the count.
+        if self.entries.load(AtomicOrdering::Relaxed) == 0
+            || self.filter.as_ref().is_some_and(|f| !f.may_contain(hash))
+        {
             return None;
         }
         let n = self

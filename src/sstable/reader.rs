@@ -192,6 +192,7 @@ impl Table {
     /// Newest entry for `user_key` with seqno <= `snapshot` (tombstones included), as
     /// `(trailer, value)`. `key_hash` is [`super::key_hash`]`(user_key)`; when the filter rules
     /// the key out, no block is read.
+    #[cfg(any(test, feature = "internal"))]
     #[inline]
     pub fn get(
         &self,
@@ -202,6 +203,17 @@ impl Table {
         if !self.filter.may_contain_hash(key_hash) {
             return Ok(None);
         }
+        self.get_past_filter(user_key, snapshot)
+    }
+
+    /// [`Table::get`] for a caller that has already asked the filter
+    /// ([`Table::may_contain_hash`]), so it is not probed twice.
+    #[inline]
+    pub fn get_past_filter(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(u64, Value)>> {
         let target = seek_trailer(snapshot);
         let i = self.find_block(user_key, target)?;
         if i >= self.blocks.index.len() {
@@ -217,12 +229,28 @@ impl Table {
                 e.filter(|e| e.user_key == user_key)
                     .map(|e| (e.trailer, Value::from_bytes(self.blocks.data.slice_ref(e.value))))
             }
-            BlockData::Owned(b) => {
+            BlockData::Owned(mut b) => {
                 let e = BlockView::new(&b)
                     .and_then(|v| v.seek(user_key, target))
                     .map_err(|e| e.in_file(path, h.offset))?;
-                e.filter(|e| e.user_key == user_key)
-                    .map(|e| (e.trailer, Value::from_bytes(b.slice_ref(e.value))))
+                // The value's place in the block, then the block's own handle narrowed to it:
+                // no second reference count on the block for a slice of it.
+                let at = e.filter(|e| e.user_key == user_key).map(|e| {
+                    let start = (e.value.as_ptr() as usize).wrapping_sub(b.as_ptr() as usize);
+                    (e.trailer, start, e.value.len())
+                });
+                match at {
+                    None => None,
+                    Some((trailer, start, len)) => {
+                        let end = start.checked_add(len).filter(|&end| end <= b.len());
+                        let end = end.ok_or_else(|| {
+                            Error::corruption(path, h.offset, "value outside its block")
+                        })?;
+                        b.truncate(end);
+                        bytes::Buf::advance(&mut b, start);
+                        Some((trailer, Value::from_bytes(b)))
+                    }
+                }
             }
         };
         Ok(found)
