@@ -43,6 +43,28 @@ enum Preread {
     Raw,
 }
 
+/// A stretch of a table's file read with one `pread`, from which a cursor moving forward block
+/// by block takes the blocks that follow (see [`DataBlocks::bytes_ahead`]): a scan makes one
+/// system call per window instead of one per block. Owned by one cursor over one table; the
+/// buffer is reused from window to window.
+#[derive(Debug, Default)]
+pub struct ReadWindow {
+    /// File offset of `buf[0]`.
+    start: u64,
+    /// Bytes read; `buf` may be longer (kept from a larger window).
+    len: usize,
+    buf: Vec<u8>,
+}
+
+impl ReadWindow {
+    /// The `len` bytes at file offset `offset`, when the window holds all of them.
+    fn get(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let from = usize::try_from(offset.checked_sub(self.start)?).ok()?;
+        let to = from.checked_add(len).filter(|&to| to <= self.len)?;
+        self.buf.get(from..to)
+    }
+}
+
 /// The data block region of one table file and its index.
 pub(super) struct DataBlocks {
     /// The whole file.
@@ -63,6 +85,9 @@ pub(super) struct DataBlocks {
     file: Option<Arc<MappedFile>>,
     /// `BLOCK_READ=pread`: blocks not yet known to be raw are read with `pread` from `file`.
     pread: AtomicBool,
+    /// `pread` calls made (tests count the calls a scan makes).
+    #[cfg(test)]
+    pub(super) file_reads: AtomicU64,
 }
 
 impl DataBlocks {
@@ -93,6 +118,8 @@ impl DataBlocks {
             paranoid: AtomicBool::new(false),
             file: None,
             pread: AtomicBool::new(true),
+            #[cfg(test)]
+            file_reads: AtomicU64::new(0),
         }
     }
 
@@ -150,6 +177,19 @@ impl DataBlocks {
     /// decompressed for LZ4 blocks.
     #[inline]
     pub(super) fn load(&self, i: usize, h: BlockHandle, fill_cache: bool) -> Result<BlockData<'_>> {
+        self.load_with(i, h, fill_cache, None)
+    }
+
+    /// [`DataBlocks::load`], reading a block not in the cache through `window` when given
+    /// (`(window, bytes)`: refilled with `bytes` from the block on when it does not hold it).
+    #[inline]
+    fn load_with(
+        &self,
+        i: usize,
+        h: BlockHandle,
+        fill_cache: bool,
+        window: Option<(&mut ReadWindow, u64)>,
+    ) -> Result<BlockData<'_>> {
         // Taking the slice touches no byte of the mapping; reading one would fault it in.
         let blk = self.block_slice(h)?;
         let paranoid = self.paranoid.load(AtomicOrdering::Relaxed);
@@ -163,7 +203,7 @@ impl DataBlocks {
             }
         }
         if let Some(file) = self.pread_file() {
-            return self.load_pread(file, i, h, blk, fill_cache, paranoid);
+            return self.load_pread(file, (i, h), blk, fill_cache, paranoid, window);
         }
         let kind_at = blk.len().saturating_sub(BLOCK_TRAILER_SIZE);
         if blk.get(kind_at) == Some(&COMPRESSION_LZ4) {
@@ -184,13 +224,16 @@ impl DataBlocks {
     fn load_pread<'a>(
         &self,
         file: &MappedFile,
-        i: usize,
-        h: BlockHandle,
+        (i, h): (usize, BlockHandle),
         blk: &'a [u8],
         fill_cache: bool,
         paranoid: bool,
+        mut window: Option<(&mut ReadWindow, u64)>,
     ) -> Result<BlockData<'a>> {
-        let read = || self.pread_block(file, h, blk.len());
+        let mut read = || match window.as_mut() {
+            Some((w, bytes)) => self.pread_block_via(file, h, blk.len(), w, *bytes),
+            None => self.pread_block(file, h, blk.len()),
+        };
         let found = match self.cache.as_ref().filter(|_| !paranoid) {
             // A raw block is not cached: the loader gives it back as `Err(None)`.
             Some(c) if fill_cache => match c.get_or_load(self.file_number, h.offset, || {
@@ -229,10 +272,51 @@ impl DataBlocks {
     /// reported, to be served from the mapping.
     fn pread_block(&self, file: &MappedFile, h: BlockHandle, len: usize) -> Result<Preread> {
         let mut buf = BufferPool::global().take(len);
+        #[cfg(test)]
+        self.file_reads.fetch_add(1, AtomicOrdering::Relaxed);
         file.read_at(h.offset, buf.as_mut_slice())
             .map_err(|e| Error::io("reading an SSTable block", &self.path, e))?;
+        self.check_read(h, buf.as_ref())
+    }
+
+    /// [`DataBlocks::pread_block`] through `window`: the block's bytes are taken from the
+    /// window, which is first refilled from the block on (`bytes` of the file, at least the
+    /// block, never past the data blocks) when it does not hold them.
+    fn pread_block_via(
+        &self,
+        file: &MappedFile,
+        h: BlockHandle,
+        len: usize,
+        window: &mut ReadWindow,
+        bytes: u64,
+    ) -> Result<Preread> {
+        if window.get(h.offset, len).is_none() {
+            // `block_slice` checked that the block ends within the data blocks.
+            let room = self.data_end.saturating_sub(h.offset);
+            let want = usize::try_from(bytes.min(room)).unwrap_or(len).max(len);
+            window.len = 0;
+            if window.buf.len() < want {
+                window.buf.resize(want, 0);
+            }
+            let dst = window.buf.get_mut(..want).unwrap_or_default();
+            #[cfg(test)]
+            self.file_reads.fetch_add(1, AtomicOrdering::Relaxed);
+            file.read_at(h.offset, dst)
+                .map_err(|e| Error::io("reading SSTable blocks", &self.path, e))?;
+            window.start = h.offset;
+            window.len = want;
+        }
+        let blk = window
+            .get(h.offset, len)
+            .ok_or_else(|| Error::corruption(&self.path, h.offset, "data block out of range"))?;
+        self.check_read(h, blk)
+    }
+
+    /// Checks the on-disk bytes of the block at `h`, read into memory, and decompresses them
+    /// (an LZ4 block) or reports them raw.
+    fn check_read(&self, h: BlockHandle, blk: &[u8]) -> Result<Preread> {
         let in_block = |e: Error| e.in_file(&self.path, h.offset);
-        match check_block(buf.as_ref()).map_err(in_block)? {
+        match check_block(blk).map_err(in_block)? {
             Checked::Raw(_) => Ok(Preread::Raw),
             Checked::Lz4 {
                 uncompressed_len,
@@ -262,8 +346,30 @@ impl DataBlocks {
 
     /// Block `i`'s contents as `Bytes` (for iterators).
     pub(super) fn bytes(&self, i: usize, fill_cache: bool) -> Result<Bytes> {
+        self.bytes_with(i, fill_cache, None)
+    }
+
+    /// [`DataBlocks::bytes`] for a cursor reading forward: a block that must be read from the
+    /// file comes from `window`, refilled with `ahead` bytes from the block on when it does not
+    /// hold the block (see [`ReadWindow`]).
+    pub(super) fn bytes_ahead(
+        &self,
+        i: usize,
+        fill_cache: bool,
+        window: &mut ReadWindow,
+        ahead: u64,
+    ) -> Result<Bytes> {
+        self.bytes_with(i, fill_cache, Some((window, ahead)))
+    }
+
+    fn bytes_with(
+        &self,
+        i: usize,
+        fill_cache: bool,
+        window: Option<(&mut ReadWindow, u64)>,
+    ) -> Result<Bytes> {
         let h = self.handle(i)?;
-        Ok(match self.load(i, h, fill_cache)? {
+        Ok(match self.load_with(i, h, fill_cache, window)? {
             BlockData::InPlace(p) => self.data.slice_ref(p),
             BlockData::Owned(b) => b,
         })

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use bytes::Bytes;
 
 use super::block::BlockView;
-use super::blocks::{BlockData, DataBlocks, slice};
+use super::blocks::{BlockData, DataBlocks, ReadWindow, slice};
 use super::bloom::Filter;
 use super::compress::read_block_in;
 use super::fences::Fences;
@@ -321,6 +321,12 @@ impl Table {
         self.filter.is_present()
     }
 
+    /// `pread` calls made for data blocks so far.
+    #[cfg(test)]
+    pub(super) fn file_reads(&self) -> u64 {
+        self.blocks.file_reads.load(AtomicOrdering::Relaxed)
+    }
+
     /// Number of data blocks.
     #[cfg(any(test, feature = "internal"))]
     pub fn num_blocks(&self) -> usize {
@@ -444,6 +450,16 @@ impl BlockSource for Table {
     #[inline]
     fn block_bytes(&self, i: usize, fill_cache: bool) -> Result<Bytes> {
         self.blocks.bytes(i, fill_cache)
+    }
+
+    fn block_bytes_ahead(
+        &self,
+        i: usize,
+        fill_cache: bool,
+        window: &mut ReadWindow,
+        ahead: u64,
+    ) -> Result<Bytes> {
+        self.blocks.bytes_ahead(i, fill_cache, window, ahead)
     }
 
     fn readahead(&self, offset: u64, len: u64) {

@@ -531,6 +531,89 @@ fn compaction_cursors_release_the_pages_behind_them() {
     check_gets(&t, &[(b"k00000007".to_vec(), 7 << 8 | 1, vec![b'v'; 100])]);
 }
 
+/// A table file of `n` entries whose values alternate, block by block, between compressible
+/// (stored LZ4) and random (stored raw): forward scans read both kinds through their window.
+fn mixed_table(dir: &Path, number: u64, n: u64) -> (PathBuf, Vec<Entry>) {
+    let path = dir.join(crate::format::files::sst_name(number));
+    let mut rng = Rng(number);
+    let entries: Vec<Entry> = (0..n)
+        .map(|i| {
+            let value: Vec<u8> = if (i / 30) % 3 == 2 {
+                (0..100).map(|_| rng.next() as u8).collect()
+            } else {
+                vec![b'a' + (i % 26) as u8; 100]
+            };
+            (format!("k{i:08}").into_bytes(), i << 8 | 1, value)
+        })
+        .collect();
+    let mut b = TableBuilder::create(&path, opts(4096, 16, Compression::Lz4)).unwrap();
+    for (k, t, v) in &entries {
+        b.add(k, *t, v).unwrap();
+    }
+    b.finish().unwrap();
+    (path, entries)
+}
+
+#[test]
+fn forward_scans_read_blocks_a_window_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, entries) = mixed_table(dir.path(), 21, 20_000);
+    for cache in [None, Some(Arc::new(BlockCache::new(64 << 10)))] {
+        let t = Arc::new(Table::open(&path, 21, cache).unwrap());
+        let blocks = t.num_blocks() as u64;
+        assert!(blocks > 500, "{blocks}");
+        let mut it = t.iter();
+        it.seek_to_first().unwrap();
+        assert!(collect_forward(&mut it) == entries, "a forward scan differs");
+        // Block by block that is a read per block (less the raw ones, read in place after their
+        // first read); through windows a small fraction of that.
+        let reads = t.file_reads();
+        assert!(reads * 8 < blocks, "{reads} reads for {blocks} blocks");
+        // Backward scans and point reads do not use the window, and read the same bytes.
+        it.seek_to_last().unwrap();
+        let mut back = Vec::new();
+        while it.valid() {
+            back.push((it.user_key().to_vec(), it.trailer(), it.value().to_vec()));
+            it.prev().unwrap();
+        }
+        back.reverse();
+        assert!(back == entries, "a backward scan differs");
+        check_gets(&t, &entries[..2000]);
+    }
+}
+
+#[test]
+fn a_damaged_block_read_through_a_window_is_corruption_at_that_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = mixed_table(dir.path(), 22, 20_000);
+    let mut data = std::fs::read(&path).unwrap();
+    let t = Table::open(&path, 22, None).unwrap();
+    let h = iter::BlockSource::block_handle(&*t, 200).unwrap();
+    drop(t);
+    data[(h.offset + h.len / 2) as usize] ^= 0x40;
+    std::fs::write(&path, &data).unwrap();
+    let t = Arc::new(Table::open(&path, 22, None).unwrap());
+    let mut it = t.iter();
+    it.seek_to_first().unwrap();
+    let err = loop {
+        match it.next() {
+            Ok(()) => assert!(it.valid(), "the scan ended without meeting the damage"),
+            Err(e) => break e,
+        }
+    };
+    match err {
+        Error::Corruption { offset, .. } => {
+            assert!(
+                (h.offset..h.offset + h.len).contains(&offset),
+                "offset {offset} outside block {}..{}",
+                h.offset,
+                h.offset + h.len
+            );
+        }
+        e => panic!("{e}"),
+    }
+}
+
 #[test]
 fn obsolete_file_unlinked_after_last_value() {
     let dir = tempfile::tempdir().unwrap();
