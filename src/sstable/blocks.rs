@@ -57,6 +57,12 @@ pub struct ReadWindow {
 }
 
 impl ReadWindow {
+    /// Bytes the window holds allocated.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The `len` bytes at file offset `offset`, when the window holds all of them.
     fn get(&self, offset: u64, len: usize) -> Option<&[u8]> {
         let from = usize::try_from(offset.checked_sub(self.start)?).ok()?;

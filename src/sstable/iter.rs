@@ -167,6 +167,12 @@ impl<S: BlockSource> TableCursor<S> {
         self
     }
 
+    /// Bytes allocated for reading ahead.
+    #[cfg(test)]
+    pub(super) fn window_capacity(&self) -> usize {
+        self.window.capacity()
+    }
+
     fn err_ctx(&self, e: Error) -> Error {
         let offset = self
             .table
@@ -267,7 +273,10 @@ impl<S: BlockSource> TableCursor<S> {
             }
             i += 1;
         }
-        // Ran off the end: a one-pass reader is done with the whole file.
+        // Ran off the end: the read-ahead buffer goes (a compaction keeps every input's cursor
+        // until it is done, and most of them sit at their end); a one-pass reader is done with
+        // the whole file.
+        self.window = ReadWindow::default();
         if self.released.is_some_and(|d| d < u64::MAX) {
             self.block = Bytes::new();
             self.table.release(0, u64::MAX);

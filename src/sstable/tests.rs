@@ -564,7 +564,15 @@ fn forward_scans_read_blocks_a_window_at_a_time() {
         assert!(blocks > 500, "{blocks}");
         let mut it = t.iter();
         it.seek_to_first().unwrap();
+        for _ in 0..2000 {
+            it.next().unwrap();
+        }
+        assert!(it.window_capacity() > 0, "no window half way through");
+        it.seek_to_first().unwrap();
         assert!(collect_forward(&mut it) == entries, "a forward scan differs");
+        // A cursor that ran off the end (as a compaction's inputs do, one after the other,
+        // while the job goes on) holds no window.
+        assert_eq!(it.window_capacity(), 0);
         // Block by block that is a read per block (less the raw ones, read in place after their
         // first read); through windows a small fraction of that.
         let reads = t.file_reads();
