@@ -53,20 +53,28 @@ for t in "${TARGETS[@]}"; do
     start=$(date +%s)
     crashes=0
     # /usr/bin/time measures the CPU time of the fuzzer (user + system), for the ledger.
-    if /usr/bin/time -f "%U %S" -o "fuzz/last-$t.time" \
+    # Log and time files carry the process id while the fuzzer runs: two runs of one target at
+    # once (one loop per core) each read their own execution count. The log then becomes
+    # fuzz/last-<target>.log (the last run to end wins).
+    log="fuzz/last-$t.$$.log"
+    tfile="fuzz/last-$t.$$.time"
+    if /usr/bin/time -f "%U %S" -o "$tfile" \
         cargo +nightly fuzz run "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout="$timeout_s" -rss_limit_mb=2048 \
-        -max_len=65536 -print_final_stats=1 >"fuzz/last-$t.log" 2>&1; then
+        -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
         result=ok
     else
         result=CRASH
         crashes=1
         status=1
     fi
-    runs=$(grep -E '^stat::number_of_executed_units' "fuzz/last-$t.log" | awk '{print $2}' || true)
-    cpu=$(awk 'END { printf "%.0f", $1 + $2 }' "fuzz/last-$t.time" 2>/dev/null || echo 0)
+    runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
+    cpu=$(awk 'END { printf "%.0f", $1 + $2 }' "$tfile" 2>/dev/null || echo 0)
+    rm -f "$tfile"
+    mv -f "$log" "fuzz/last-$t.log"
+    log="fuzz/last-$t.log"
     [ -f "$LEDGER" ] || echo "date,commit,target,cpu_seconds,execs,crashes" >"$LEDGER"
     echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$(git rev-parse --short HEAD),$t,$cpu,${runs:-0},$crashes" >>"$LEDGER"
-    echo "$t: $result after $(( $(date +%s) - start ))s (${cpu}s CPU), ${runs:-?} executions (log: fuzz/last-$t.log)"
+    echo "$t: $result after $(( $(date +%s) - start ))s (${cpu}s CPU), ${runs:-?} executions (log: $log)"
 done
 exit $status
