@@ -623,6 +623,37 @@ fn a_damaged_block_read_through_a_window_is_corruption_at_that_block() {
 }
 
 #[test]
+fn a_tables_filter_pages_are_not_left_resident_by_its_open() {
+    use crate::fs::tests::mapping_rss;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::format::files::sst_name(23));
+    let n = 300_000u64;
+    let mut o = opts(4096, 16, Compression::None);
+    o.expected_entries = n as usize;
+    let mut b = TableBuilder::create(&path, o).unwrap();
+    for i in 0..n {
+        b.add(format!("k{i:08}").as_bytes(), i << 8 | 1, b"v").unwrap();
+    }
+    b.finish().unwrap();
+    let data = std::fs::read(&path).unwrap();
+    let footer = Footer::decode(&data, &path).unwrap();
+    let (filter_len, index_len) = (footer.filter.len.get() as u64, footer.index.len.get() as u64);
+    assert!(filter_len > 300 << 10 && index_len < 150 << 10, "{filter_len} {index_len}");
+    let t = Arc::new(Table::open(&path, 23, None).unwrap());
+    // Open read the footer, meta, index and filter through the mapping; only what the reads
+    // need afterwards (the index, searched in place) may stay.
+    let mut it = t.iter();
+    it.seek_to_first().unwrap();
+    let resident = mapping_rss(it.value().as_ptr() as usize);
+    // Measured: 288 KiB with the release, 580 KiB without (the filter is 351 KiB).
+    assert!(
+        resident < filter_len + index_len,
+        "{resident} bytes resident, filter {filter_len}, index {index_len}"
+    );
+    check_gets(&t, &[(b"k00000007".to_vec(), 7 << 8 | 1, b"v".to_vec())]);
+}
+
+#[test]
 fn obsolete_file_unlinked_after_last_value() {
     let dir = tempfile::tempdir().unwrap();
     for comp in [Compression::None, Compression::Lz4] {
