@@ -44,7 +44,7 @@ enum Preread {
 }
 
 /// A stretch of a table's file read with one `pread`, from which a cursor moving forward block
-/// by block takes the blocks that follow (see [`DataBlocks::bytes_ahead`]): a scan makes one
+/// by block takes the blocks that follow (see [`DataBlocks::bytes_with`]): a scan makes one
 /// system call per window instead of one per block. Owned by one cursor over one table; the
 /// buffer is reused from window to window.
 #[derive(Debug, Default)]
@@ -355,20 +355,10 @@ impl DataBlocks {
         self.bytes_with(i, fill_cache, None)
     }
 
-    /// [`DataBlocks::bytes`] for a cursor reading forward: a block that must be read from the
-    /// file comes from `window`, refilled with `ahead` bytes from the block on when it does not
-    /// hold the block (see [`ReadWindow`]).
-    pub(super) fn bytes_ahead(
-        &self,
-        i: usize,
-        fill_cache: bool,
-        window: &mut ReadWindow,
-        ahead: u64,
-    ) -> Result<Bytes> {
-        self.bytes_with(i, fill_cache, Some((window, ahead)))
-    }
-
-    fn bytes_with(
+    /// [`DataBlocks::bytes`], for a cursor reading forward when `window` is given (`(window,
+    /// ahead)`): a block that must be read from the file comes from the window, refilled with
+    /// `ahead` bytes from the block on when it does not hold the block (see [`ReadWindow`]).
+    pub(super) fn bytes_with(
         &self,
         i: usize,
         fill_cache: bool,

@@ -236,28 +236,12 @@ impl Table {
                 e.filter(|e| e.user_key == user_key)
                     .map(|e| (e.trailer, Value::from_bytes(self.blocks.data.slice_ref(e.value))))
             }
-            BlockData::Owned(mut b) => {
+            BlockData::Owned(b) => {
                 let e = BlockView::new(&b)
                     .and_then(|v| v.seek(user_key, target))
                     .map_err(|e| e.in_file(path, h.offset))?;
-                // The value's place in the block, then the block's own handle narrowed to it:
-                // no second reference count on the block for a slice of it.
-                let at = e.filter(|e| e.user_key == user_key).map(|e| {
-                    let start = (e.value.as_ptr() as usize).wrapping_sub(b.as_ptr() as usize);
-                    (e.trailer, start, e.value.len())
-                });
-                match at {
-                    None => None,
-                    Some((trailer, start, len)) => {
-                        let end = start.checked_add(len).filter(|&end| end <= b.len());
-                        let end = end.ok_or_else(|| {
-                            Error::corruption(path, h.offset, "value outside its block")
-                        })?;
-                        b.truncate(end);
-                        bytes::Buf::advance(&mut b, start);
-                        Some((trailer, Value::from_bytes(b)))
-                    }
-                }
+                e.filter(|e| e.user_key == user_key)
+                    .map(|e| (e.trailer, Value::from_bytes(b.slice_ref(e.value))))
             }
         };
         Ok(found)
@@ -466,7 +450,7 @@ impl BlockSource for Table {
         window: &mut ReadWindow,
         ahead: u64,
     ) -> Result<Bytes> {
-        self.blocks.bytes_ahead(i, fill_cache, window, ahead)
+        self.blocks.bytes_with(i, fill_cache, Some((window, ahead)))
     }
 
     fn readahead(&self, offset: u64, len: u64) {
