@@ -375,6 +375,13 @@ fn note(r: &WorkloadResult, unit: &str) -> String {
     if let Some(wps) = r.writer_ops_per_sec {
         note += &format!("writer {}/s ", human(wps));
     }
+    if let Some(d) = r.device_syncs_per_sec.filter(|d| *d > 0.0) {
+        note += &format!(
+            "device {}/s in place ({:.2}x) ",
+            human(d),
+            r.ops_per_sec / d
+        );
+    }
     if let Some(c) = r.conflicts {
         note += &format!("conflicts {c} ({:.2}%) ", conflict_rate(r.ops, c) * 100.0);
     }
@@ -816,6 +823,15 @@ pub mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].num, s[0].ratio), (1000, Some(1.5)));
         assert_eq!((s[1].num, s[1].ratio), (2000, Some(0.25)));
+    }
+
+    #[test]
+    fn fillsync_notes_the_device_rate_beside_it() {
+        let mut r = res("lsmkv", 1000, "fillsync", 5400.0);
+        r.device_syncs_per_sec = Some(6000.0);
+        assert_eq!(note(&r, "put + fsync"), "device 6.0k/s in place (0.90x)");
+        r.device_syncs_per_sec = None;
+        assert!(!note(&r, "put").contains("device"));
     }
 
     #[test]

@@ -231,9 +231,53 @@ pub fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Bytes of one probe write: about what a write-ahead log appends for one put of the sync
+/// workloads (16-byte key, 100-byte value, a record header).
+pub const DEVICE_SYNC_RECORD: usize = 128;
+
+/// The device's in-place durable write rate: `n` writes of [`DEVICE_SYNC_RECORD`] bytes, one after
+/// the other, into a file whose blocks were written (zeros) and synced beforehand, each followed by
+/// `fdatasync`; returns writes per second. Nothing but data reaches the device per sync (the
+/// file's size and extents do not change), so this is the rate an engine's synced puts can at
+/// best reach one at a time. The file is `path`, removed afterwards.
+pub fn device_syncs_per_sec(path: &Path, n: u64) -> std::io::Result<f64> {
+    use std::os::unix::fs::FileExt;
+    let rec = [0x5au8; DEVICE_SYNC_RECORD];
+    let len = (n.max(1) as usize * DEVICE_SYNC_RECORD).div_ceil(4096) * 4096;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let res = (|| {
+        f.write_all_at(&vec![0u8; len], 0)?;
+        f.sync_all()?;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            f.write_all_at(&rec, i * DEVICE_SYNC_RECORD as u64)?;
+            f.sync_data()?;
+        }
+        Ok(n as f64 / start.elapsed().as_secs_f64().max(1e-9))
+    })();
+    drop(f);
+    let _ = std::fs::remove_file(path);
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_probe_measures_and_cleans_up() {
+        let p = std::env::temp_dir().join(format!("compare-probe-test-{}", std::process::id()));
+        let rate = device_syncs_per_sec(&p, 20).unwrap();
+        assert!(rate.is_finite() && rate > 0.0, "{rate}");
+        assert!(!p.exists(), "probe file left behind");
+        // A path that cannot be created is an error, not a rate.
+        assert!(device_syncs_per_sec(&p.join("no/such/dir"), 1).is_err());
+    }
 
     #[test]
     fn dir_bytes_counts_files() {

@@ -28,6 +28,12 @@ pub const VALUE_LEN: usize = 100;
 pub const BATCH: usize = 1000;
 /// Entries read after each seek in `seekrandom`.
 pub const SEEK_NEXTS: usize = 100;
+/// fillsync's puts run in this many turns, with a turn of the device probe before each and after
+/// the last.
+const DEVICE_PROBE_TURNS: u64 = 4;
+/// Most writes of the device probe beside fillsync, all turns together.
+const DEVICE_PROBE_MAX: u64 = 5000;
+
 /// Writer threads in `fillsync4`.
 pub const SYNC_THREADS: usize = 4;
 /// Keyspaces (column families, partitions, tables) of `keyspaces4` and `keyspaces4read`.
@@ -309,6 +315,10 @@ pub struct WorkloadResult {
     /// database).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalls: Option<StallCounts>,
+    /// fillsync: the device's in-place `fdatasync` rate (writes/s of 128 bytes into written,
+    /// synced blocks), measured beside the workload (`sys::device_syncs_per_sec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_syncs_per_sec: Option<f64>,
 }
 
 /// Write stalls by cause, flushes and compactions of an LSM engine over one workload.
@@ -424,6 +434,7 @@ impl WorkloadResult {
             pending_compaction_bytes: None,
             deleterange: None,
             stalls: None,
+            device_syncs_per_sec: None,
         }
     }
 
@@ -754,6 +765,7 @@ pub fn run_group(
                 r.verified = extra.verified;
                 r.deleterange = extra.deleterange;
                 r.level_reads = extra.level_reads;
+                r.device_syncs_per_sec = extra.device_syncs_per_sec;
                 r
             }
             Err(e) => WorkloadResult::empty(engine_name, w, "failed", Some(e.to_string())),
@@ -918,6 +930,7 @@ struct Extra {
     verified: Option<String>,
     deleterange: Option<deleterange::DeleteRangeInfo>,
     level_reads: Option<levels::LevelReads>,
+    device_syncs_per_sec: Option<f64>,
 }
 
 type Outcome = Option<(Meas, Extra)>;
@@ -974,11 +987,37 @@ fn run_one(eng: &dyn Engine, w: &str, dir: &std::path::Path, p: &Params) -> Resu
         "fillsync" => {
             let n = p.sync_num();
             let mut krng = Rng::new(seed, w);
-            timed(n, |_| {
-                fill_value(&mut vrng, &mut v);
-                eng.put(&key(krng.below(p.num), true), &v, true)?;
-                Ok(0)
-            })?
+            // The device's in-place rate on the same file system, measured in turns with the
+            // engine's puts (probe, puts, probe, ..., probe) so that both see the same moments of
+            // a shared disk: what one synced put at a time can reach.
+            let probe = dir.with_extension("devicesync");
+            let per_probe =
+                (n / DEVICE_PROBE_TURNS).clamp(1, DEVICE_PROBE_MAX / (DEVICE_PROBE_TURNS + 1));
+            let (mut probe_writes, mut probe_secs) = (0u64, 0.0f64);
+            let mut probe_turn = || -> Result<()> {
+                let rate = sys::device_syncs_per_sec(&probe, per_probe)?;
+                probe_writes += per_probe;
+                probe_secs += per_probe as f64 / rate;
+                Ok(())
+            };
+            let mut m = Meas::new();
+            probe_turn()?;
+            for turn in 0..DEVICE_PROBE_TURNS {
+                let puts = n / DEVICE_PROBE_TURNS + u64::from(turn < n % DEVICE_PROBE_TURNS);
+                let part = timed(puts, |_| {
+                    fill_value(&mut vrng, &mut v);
+                    eng.put(&key(krng.below(p.num), true), &v, true)?;
+                    Ok(0)
+                })?;
+                m.merge(&part);
+                m.secs += part.secs;
+                probe_turn()?;
+            }
+            let extra = Extra {
+                device_syncs_per_sec: Some(probe_writes as f64 / probe_secs.max(1e-9)),
+                ..Extra::default()
+            };
+            return Ok(Some((m, extra)));
         }
         "fillsync4" => {
             let n = p.sync_num();
@@ -1176,7 +1215,7 @@ pub(crate) mod tests {
             num: 2000,
             reads: Some(500),
             seeks: Some(50),
-            sync_num: Some(40),
+            sync_num: Some(42),
             txns: Some(200),
             txn_keys: None,
             seed: 1,
@@ -1214,7 +1253,16 @@ pub(crate) mod tests {
             assert!(r.ops > 0, "{r:?}");
         }
         assert_eq!(get("fillbatch").ops, 2000);
-        assert_eq!(get("fillsync4").ops, 40);
+        assert_eq!(get("fillsync4").ops, 40, "4 threads of 42 / 4");
+        // 42 puts in 4 turns (11, 11, 10, 10), the device probed beside them and its file gone.
+        assert_eq!(get("fillsync").ops, 42);
+        assert!(
+            get("fillsync")
+                .device_syncs_per_sec
+                .is_some_and(|d| d > 0.0)
+        );
+        assert!(get("fillsync4").device_syncs_per_sec.is_none());
+        assert!(!dir.with_extension("devicesync").exists());
         assert_eq!(get("readrandom").found, Some(500));
         assert_eq!(get("readmissing").found, Some(0));
         assert_eq!(get("readseq").ops, 2000);
