@@ -9,8 +9,9 @@
 //!   the key's first bytes, all next to each other, and values do not spread the nodes apart (with
 //!   the value inside the node, 1M-entry gets took 40% longer than crossbeam's skiplist; with
 //!   values apart they take less). Chunks are anonymous mappings (`memmap2`), growing from
-//!   [`FIRST_CHUNK`] to [`MAX_CHUNK`]; anything larger than a quarter of its stream's chunk gets a
-//!   mapping of its own. No allocator in between: about 170 bytes per entry of 16-byte keys and
+//!   [`FIRST_CHUNK`] to [`MAX_CHUNK`] (values) or [`MAX_NODE_CHUNK`] (nodes: one transparent huge
+//!   page each, so that a search's steps do not each miss the TLB); anything larger than a
+//!   quarter of its stream's chunk gets a mapping of its own. No allocator in between: about 170 bytes per entry of 16-byte keys and
 //!   100-byte values (217 before), and when the memtable goes, its memory goes back to the system
 //!   at once (freed heap chunks used to stay in glibc's heap).
 //! - **Zero-copy values.** Each chunk starts with a [`Bytes`] over the whole mapping, so a key or
@@ -38,10 +39,17 @@ use bytes::Bytes;
 pub(super) const MAX_HEIGHT: usize = 12;
 /// One node in `BRANCHING` of level `l` is also in level `l + 1`.
 const BRANCHING: u64 = 4;
-/// The first chunk of a list; each next one is twice the last, up to [`MAX_CHUNK`], so the many
-/// small memtables of small configurations (and of idle keyspaces) stay small.
+/// The first chunk of a list; each next one is twice the last, up to [`MAX_CHUNK`] for values and
+/// [`MAX_NODE_CHUNK`] for nodes, so the many small memtables of small configurations (and of idle
+/// keyspaces) stay small.
 pub(super) const FIRST_CHUNK: usize = 16 << 10;
 pub(super) const MAX_CHUNK: usize = 1 << 20;
+/// The largest node chunk: one transparent huge page. A search steps from node to node all over
+/// the node stream, and with 4 KiB pages nearly every step of a large memtable missed the TLB (a
+/// costly page walk under virtualisation); node chunks of this size are advised `MADV_HUGEPAGE`,
+/// which Linux (6.7 on) can honour because it places anonymous mappings of a multiple of the huge
+/// page size on a huge page boundary. Values, read once per hit, stay in 4 KiB pages.
+pub(super) const MAX_NODE_CHUNK: usize = 2 << 20;
 
 /// The start of every chunk: a handle on the whole mapping (the owner of the zero-copy slices).
 #[repr(C)]
@@ -208,17 +216,19 @@ struct Bump {
     cur: *mut u8,
     end: *mut u8,
     base: *mut u8,
-    /// Size of the next chunk.
+    /// Size of the next chunk, and the largest a chunk grows to.
     next_chunk: usize,
+    max_chunk: usize,
 }
 
 impl Bump {
-    fn new() -> Bump {
+    fn new(max_chunk: usize) -> Bump {
         Bump {
             cur: ptr::null_mut(),
             end: ptr::null_mut(),
             base: ptr::null_mut(),
             next_chunk: FIRST_CHUNK,
+            max_chunk,
         }
     }
 }
@@ -251,14 +261,21 @@ unsafe impl Send for SkipList {}
 // SAFETY: as above.
 unsafe impl Sync for SkipList {}
 
-/// A new anonymous mapping of `len` bytes, with its handle written at its start. Aborts like any
-/// failed allocation when the system has no memory left.
-fn map_chunk(len: usize) -> (*mut ChunkHead, *mut u8) {
+/// A new anonymous mapping of `len` bytes, with its handle written at its start; with
+/// `huge_pages`, advised `MADV_HUGEPAGE` (a hint: ignored where transparent huge pages are off).
+/// Aborts like any failed allocation when the system has no memory left.
+fn map_chunk(len: usize, huge_pages: bool) -> (*mut ChunkHead, *mut u8) {
     let layout = std::alloc::Layout::from_size_align(len, 8)
         .unwrap_or_else(|_| std::alloc::Layout::new::<u64>());
     let Ok(mut map) = memmap2::MmapMut::map_anon(len) else {
         std::alloc::handle_alloc_error(layout)
     };
+    #[cfg(target_os = "linux")]
+    if huge_pages {
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = huge_pages;
     let base = map.as_mut_ptr();
     let bytes = Bytes::from_owner(map);
     let chunk = base.cast::<ChunkHead>();
@@ -284,16 +301,16 @@ impl Writer {
         if size > bump.next_chunk / 4 && size > FIRST_CHUNK / 4 {
             // A large one: a chunk of its own; the current chunk goes on being filled.
             let len = CHUNK_HEAD + size;
-            let (chunk, base) = map_chunk(len);
+            let (chunk, base) = map_chunk(len, false);
             self.chunks.push(chunk);
             // SAFETY: `size` bytes fit after the head in the new chunk.
             return (unsafe { base.add(CHUNK_HEAD) }, base);
         }
         if (bump.end as usize) - (bump.cur as usize) < size {
             let len = bump.next_chunk;
-            let (chunk, base) = map_chunk(len);
+            let (chunk, base) = map_chunk(len, !values && len == MAX_NODE_CHUNK);
             self.chunks.push(chunk);
-            bump.next_chunk = (len * 2).min(MAX_CHUNK);
+            bump.next_chunk = (len * 2).min(bump.max_chunk);
             bump.base = base;
             // SAFETY: both within (or one past the end of) the new mapping of `len` bytes.
             (bump.cur, bump.end) = unsafe { (base.add(CHUNK_HEAD), base.add(len)) };
@@ -323,8 +340,8 @@ impl Writer {
 impl SkipList {
     pub(super) fn new() -> SkipList {
         let mut w = Writer {
-            nodes: Bump::new(),
-            values: Bump::new(),
+            nodes: Bump::new(MAX_NODE_CHUNK),
+            values: Bump::new(MAX_CHUNK),
             chunks: Vec::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
             prev: [ptr::null(); MAX_HEIGHT],
@@ -647,6 +664,56 @@ mod tests {
             assert_eq!((pair[0].1, pair[1].1), (1, 0));
             assert_eq!(pair[1].2, b"old");
         }
+    }
+
+    /// The `VmFlags` of the mapping of this process that holds `addr` (Linux `/proc/self/smaps`).
+    #[cfg(target_os = "linux")]
+    fn vm_flags(addr: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().and_then(|r| r.split_once('-'));
+            if let Some((a, b)) = range
+                && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            {
+                inside = (a..b).contains(&addr);
+            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
+                return flags.to_string();
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    /// Node chunks grown to a huge page's size are advised `MADV_HUGEPAGE` (`hg` in the mapping's
+    /// flags); smaller node chunks and value chunks are not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn full_size_node_chunks_ask_for_huge_pages() {
+        let l = SkipList::new();
+        let mut ins = l.inserter();
+        for i in 0..100_000u64 {
+            ins.insert(format!("{i:016}").as_bytes(), 1, &[7u8; 100]);
+        }
+        drop(ins);
+        let w = l.writer.lock();
+        let sizes: Vec<usize> = w
+            .chunks
+            .iter()
+            // SAFETY: every chunk's head lives until the list is dropped.
+            .map(|&c| unsafe { (*c).bytes.len() })
+            .collect();
+        assert!(sizes.contains(&MAX_NODE_CHUNK), "{sizes:?}");
+        let first_node_chunk = w.chunks[0] as usize;
+        let (node_chunk, value_chunk) = (w.nodes.base as usize, w.values.base as usize);
+        // SAFETY: as above.
+        assert_eq!(unsafe { (*w.nodes.base.cast::<ChunkHead>()).bytes.len() }, MAX_NODE_CHUNK);
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+            return; // a kernel without transparent huge pages refuses the advice
+        }
+        let hg = |flags: String| flags.split_whitespace().any(|f| f == "hg");
+        assert!(hg(vm_flags(node_chunk)), "{}", vm_flags(node_chunk));
+        assert!(!hg(vm_flags(value_chunk)), "{}", vm_flags(value_chunk));
+        assert!(!hg(vm_flags(first_node_chunk)), "{}", vm_flags(first_node_chunk));
     }
 
     /// Values outlive the list; large entries get their own chunk; memory is counted.
