@@ -222,8 +222,8 @@ pub struct MemoryStats {
     /// The block cache's capacity now (under a budget: what memtables' share and the pinned
     /// memory leave).
     pub block_cache_capacity_bytes: u64,
-    /// Heap bytes open tables keep whatever is read: decoded bloom filters, index fences,
-    /// range tombstones (the index and data blocks are read from the mapping).
+    /// Heap bytes open tables keep whatever is read: index fences, range tombstones (the bloom
+    /// filters, the index and the data blocks are read from the mapping).
     pub index_filter_pinned_bytes: u64,
     /// `memtable_bytes + block_cache_bytes + index_filter_pinned_bytes`.
     pub total_bytes: u64,

@@ -446,7 +446,6 @@ fn every_layout_table_matches_the_code() {
 fn code_constants() -> BTreeMap<&'static str, u128> {
     BTreeMap::from([
         ("BLOCK_TRAILER_SIZE", sst::BLOCK_TRAILER_SIZE as u128),
-        ("BLOOM_SEED", sst::BLOOM_SEED),
         ("FILTER_HEADER_SIZE", sst::FILTER_HEADER_SIZE as u128),
         (
             "FILTER_PREFIX_HEADER_SIZE",

@@ -48,9 +48,6 @@ pub const FILTER_HEADER_SIZE: usize = 9;
 pub const FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX: u8 = 2;
 /// Header of a format-2 filter payload: format 1's header plus `prefix_len` (u32 LE).
 pub const FILTER_PREFIX_HEADER_SIZE: usize = 13;
-/// Seed given to fastbloom's builder. Queries go by precomputed hash, so the seed does not
-/// affect the bits today; it is fixed so that it never silently starts to.
-pub const BLOOM_SEED: u128 = 0x6c73_6d6b_765f_626c_6f6f_6d5f_7365_6564;
 /// Most hash functions a filter may claim; more is corruption.
 pub const MAX_BLOOM_HASHES: u32 = 64;
 /// An LZ4 block never expands data more than ~255x; a stored length claiming more is corrupt.

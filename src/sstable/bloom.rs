@@ -1,26 +1,27 @@
-//! The filter block: a fastbloom filter over `xxh3_64(user_key)`.
+//! The filter block: a bloom filter over `xxh3_64(user_key)`, probed where it lies.
 //!
 //! ```text
 //! filter payload = format u8 | num_hashes u32 LE | num_words u32 LE | word u64 LE * num_words
 //! ```
 //!
-//! Keys are hashed by us (xxh3, platform-stable) and inserted/queried by hash, so fastbloom's own
-//! `Hash`-based hashing never touches the format. Its bit layout (how a hash maps to bit indices)
-//! is still fastbloom's, which is why the version is pinned and a golden table is read back in the
-//! tests. Format [`FILTER_FORMAT_NONE`] (or any unknown format byte) means "no filter": the table
-//! is read without one, which costs I/O but never loses a key. See `format-spec/sstable.md`
-//! ("Filter block").
+//! Keys are hashed by us (xxh3, platform-stable) and a hash maps to its bits as fastbloom 0.17's
+//! `insert_hash` / `contains_hash` map it (the layout the format was first written with; the tests
+//! check both directions against fastbloom itself and read a golden table back). The filter is
+//! built straight into the payload and probed in the table's bytes (the file mapping): no copy of
+//! it lives on the heap. Format [`FILTER_FORMAT_NONE`] (or any unknown format byte) means "no
+//! filter": the table is read without one, which costs I/O but never loses a key. See
+//! `format-spec/sstable.md` ("Filter block").
 
 use std::path::Path;
 
-use fastbloom::BloomFilter;
+use bytes::Bytes;
 use zerocopy::FromBytes;
 use zerocopy::little_endian::U32;
 
 use crate::error::{Error, Result};
 use crate::format::MAX_KEY_SIZE;
 use crate::format::sst::{
-    BLOOM_SEED, FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX,
+    FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX,
     FILTER_FORMAT_NONE, FILTER_HEADER_SIZE, FILTER_PREFIX_HEADER_SIZE, FilterHeader,
     MAX_BLOOM_HASHES,
 };
@@ -87,52 +88,82 @@ impl FilterBuilder {
         }
     }
 
-    /// The filter block payload.
+    /// The filter block payload: the filter sized for the hashes added (as fastbloom 0.17's
+    /// `with_false_pos(rate).expected_items(n)` sizes it) and every hash's bits set, written
+    /// straight into the payload.
     pub fn finish(&self) -> Vec<u8> {
         if self.false_positive_rate <= 0.0 || self.hashes.is_empty() {
             return vec![FILTER_FORMAT_NONE];
         }
         // Very small rates would make huge filters; 1e-9 is far below anything useful.
         let fp = self.false_positive_rate.max(1e-9);
-        let mut f = BloomFilter::with_false_pos(fp)
-            .seed(&BLOOM_SEED)
-            .expected_items(self.hashes.len());
-        for &h in &self.hashes {
-            f.insert_hash(h);
-        }
-        if self.prefix_len > 0 {
-            encode_with_prefix(&f, crate::format::len_u32(self.prefix_len))
+        let items = self.hashes.len();
+        let num_words = filter_bits(items, fp).div_ceil(64);
+        let num_hashes = filter_hashes(num_words * 64, items);
+        let (format, header) = if self.prefix_len > 0 {
+            (FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX, FILTER_PREFIX_HEADER_SIZE)
         } else {
-            encode(&f)
+            (FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_HEADER_SIZE)
+        };
+        let mut out = Vec::with_capacity(header + 8 * num_words);
+        out.push(format);
+        out.extend_from_slice(&num_hashes.to_le_bytes());
+        out.extend_from_slice(&crate::format::len_u32(num_words).to_le_bytes());
+        if self.prefix_len > 0 {
+            out.extend_from_slice(&crate::format::len_u32(self.prefix_len).to_le_bytes());
         }
+        out.resize(header + 8 * num_words, 0);
+        if let Some(words) = out.get_mut(header..) {
+            let num_bits = num_words as u64 * 64;
+            for &h in &self.hashes {
+                for bit in bit_indices(h, num_hashes, num_bits) {
+                    if let Some(byte) = words.get_mut((bit >> 3) as usize) {
+                        *byte |= 1 << (bit & 7);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
-/// Serializes a filter in format [`FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX`].
-pub fn encode_with_prefix(f: &BloomFilter, prefix_len: u32) -> Vec<u8> {
-    let words = f.as_slice();
-    let mut out = Vec::with_capacity(FILTER_PREFIX_HEADER_SIZE + 8 * words.len());
-    out.push(FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX);
-    out.extend_from_slice(&f.num_hashes().to_le_bytes());
-    out.extend_from_slice(&crate::format::len_u32(words.len()).to_le_bytes());
-    out.extend_from_slice(&prefix_len.to_le_bytes());
-    for w in words {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-    out
+/// Bits of a filter for `items` items at false-positive rate `fp` (fastbloom 0.17's
+/// `optimal_size`): `8 * ceil(items * ln(fp) / (-8 * ln(2)^2))`, at least 64.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a float-to-int cast saturates: an absurd size stays a number, never UB"
+)]
+fn filter_bits(items: usize, fp: f64) -> usize {
+    let ln2_sq = std::f64::consts::LN_2 * std::f64::consts::LN_2;
+    let bytes = (items as f64 * fp.ln() / (-8.0 * ln2_sq)).ceil();
+    (bytes as usize).saturating_mul(8).max(64)
 }
 
-/// Serializes a filter in format [`FILTER_FORMAT_FASTBLOOM_XXH3`].
-pub fn encode(f: &BloomFilter) -> Vec<u8> {
-    let words = f.as_slice();
-    let mut out = Vec::with_capacity(FILTER_HEADER_SIZE + 8 * words.len());
-    out.push(FILTER_FORMAT_FASTBLOOM_XXH3);
-    out.extend_from_slice(&f.num_hashes().to_le_bytes());
-    out.extend_from_slice(&crate::format::len_u32(words.len()).to_le_bytes());
-    for w in words {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-    out
+/// Hash functions for `bits` bits and `items` items (fastbloom 0.17's `optimal_hashes`):
+/// `round(ln(2) * bits / items)`, clamped to 1..=`MAX_BLOOM_HASHES`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a float-to-int cast saturates, and the count is clamped to the format's range"
+)]
+fn filter_hashes(bits: usize, items: usize) -> u32 {
+    let k = (std::f64::consts::LN_2 * bits as f64 / items.max(1) as f64).round();
+    (k as u32).clamp(1, MAX_BLOOM_HASHES)
+}
+
+/// The bit indices of hash `h` in a filter of `num_bits` bits and `num_hashes` hash functions
+/// (fastbloom 0.17's layout, `format-spec/sstable.md`): the first is `h` itself, each next one
+/// `h1 = h1.rotate_left(5) + h2` with `h2 = h * 0x517cc1b727220a95`; a hash `x` becomes the index
+/// `(x * num_bits) >> 64` (128-bit product).
+#[inline]
+fn bit_indices(h: u64, num_hashes: u32, num_bits: u64) -> impl Iterator<Item = u64> {
+    let h2 = h.wrapping_mul(0x517c_c1b7_2722_0a95);
+    let mut h1 = h;
+    (0..num_hashes.max(1)).map(move |i| {
+        if i > 0 {
+            h1 = h1.rotate_left(5).wrapping_add(h2);
+        }
+        ((u128::from(h1) * u128::from(num_bits)) >> 64) as u64
+    })
 }
 
 /// What the format byte of a filter payload says.
@@ -256,10 +287,14 @@ impl<'a> FilterLayout<'a> {
     }
 }
 
-/// A decoded filter, or none.
+/// A filter, read in place: its words are a slice of the table's bytes (for an open table, of
+/// the file mapping), or none.
 #[derive(Debug, Clone)]
 pub struct Filter {
-    bloom: Option<BloomFilter>,
+    /// `8 * num_words` bytes: bit `i` is bit `i % 8` of byte `i / 8` (the little-endian words).
+    words: Bytes,
+    /// Hash functions; 0 for "no filter".
+    num_hashes: u32,
     /// Format 2: the length of the key prefixes the filter also holds.
     prefix_len: Option<usize>,
 }
@@ -268,19 +303,16 @@ impl Filter {
     /// A filter that answers "maybe" for every key.
     pub fn none() -> Filter {
         Filter {
-            bloom: None,
+            words: Bytes::new(),
+            num_hashes: 0,
             prefix_len: None,
         }
     }
 
-    /// Heap bytes of the filter's bit array (it is decoded out of the file at open).
-    pub fn heap_bytes(&self) -> u64 {
-        self.bloom.as_ref().map_or(0, |b| (b.num_bits() / 8) as u64)
-    }
-
-    /// Decodes a filter payload. Unknown formats yield [`Filter::none`]; a known format with bad
-    /// framing is corruption (offsets relative to the payload start).
-    pub fn decode(payload: &[u8]) -> Result<Filter> {
+    /// Checks a filter payload and keeps its words where they are (`payload` is the filter
+    /// block's contents, a slice of the table's bytes). Unknown formats yield [`Filter::none`]; a
+    /// known format with bad framing is corruption (offsets relative to the payload start).
+    pub fn decode(payload: &Bytes) -> Result<Filter> {
         let layout = FilterLayout::parse(payload)?;
         let Some(bloom) = &layout.bloom else {
             if let FilterKind::Unknown(format) = layout.kind {
@@ -291,21 +323,22 @@ impl Filter {
             }
             return Ok(Filter::none());
         };
-        let bits: Vec<u64> = bloom
-            .words
-            .chunks_exact(8)
-            .map(|c| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(c);
-                u64::from_le_bytes(w)
-            })
-            .collect();
-        let bloom = BloomFilter::from_vec(bits)
-            .seed(&BLOOM_SEED)
-            .hashes(bloom.num_hashes);
         Ok(Filter {
-            bloom: Some(bloom),
+            words: payload.slice_ref(bloom.words),
+            num_hashes: bloom.num_hashes,
             prefix_len: layout.prefix_len(),
+        })
+    }
+
+    /// False only if `h` was certainly never added: every one of its bits must be set.
+    #[inline]
+    fn contains_hash(&self, h: u64) -> bool {
+        let num_bits = self.words.len() as u64 * 8;
+        bit_indices(h, self.num_hashes, num_bits).all(|bit| {
+            // Indices are below `num_bits`, so the byte exists; a missing one reads as "maybe".
+            self.words
+                .get((bit >> 3) as usize)
+                .is_none_or(|b| b >> (bit & 7) & 1 == 1)
         })
     }
 
@@ -313,10 +346,10 @@ impl Filter {
     /// prefix at least as long as the filter's prefix length (otherwise: "maybe").
     #[inline]
     pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
-        match (&self.bloom, self.prefix_len) {
-            (Some(b), Some(n)) => prefix
+        match self.prefix_len {
+            Some(n) if self.is_present() => prefix
                 .get(..n)
-                .is_none_or(|p| b.contains_hash(super::key_hash(p))),
+                .is_none_or(|p| self.contains_hash(super::key_hash(p))),
             _ => true,
         }
     }
@@ -330,21 +363,18 @@ impl Filter {
     /// False only if `key_hash` (= `xxh3_64(user_key)`) was certainly never added.
     #[inline]
     pub fn may_contain_hash(&self, key_hash: u64) -> bool {
-        self.bloom
-            .as_ref()
-            .is_none_or(|b| b.contains_hash(key_hash))
+        !self.is_present() || self.contains_hash(key_hash)
     }
 
     /// True when a real filter is present.
-    #[cfg(any(test, feature = "internal"))]
     pub fn is_present(&self) -> bool {
-        self.bloom.is_some()
+        self.num_hashes > 0 && !self.words.is_empty()
     }
 
-    /// Heap bytes held by the filter.
+    /// Bytes of the filter's bit array (in the table's bytes, not the heap).
     #[cfg(any(test, feature = "internal"))]
     pub fn size_bytes(&self) -> usize {
-        self.bloom.as_ref().map_or(0, |b| b.as_slice().len() * 8)
+        self.words.len()
     }
 }
 
@@ -361,7 +391,7 @@ mod tests {
             b.add_hash(key_hash(&i.to_le_bytes()));
         }
         let payload = b.finish();
-        let f = Filter::decode(&payload).unwrap();
+        let f = Filter::decode(&Bytes::from(payload.clone())).unwrap();
         assert!(f.is_present());
         for i in 0..1000u32 {
             assert!(f.may_contain_hash(key_hash(&i.to_le_bytes())));
@@ -381,7 +411,7 @@ mod tests {
         }
         let payload = b.finish();
         assert_eq!(payload[0], FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX);
-        let f = Filter::decode(&payload).unwrap();
+        let f = Filter::decode(&Bytes::from(payload.clone())).unwrap();
         assert_eq!(f.prefix_len(), Some(4));
         for i in 0..1000u32 {
             let k = format!("p{:03}-{i:04}", i / 10);
@@ -398,12 +428,12 @@ mod tests {
         // Damaged prefix length is corruption, not a panic.
         let mut bad = payload.clone();
         bad[9..13].copy_from_slice(&0u32.to_le_bytes());
-        assert!(Filter::decode(&bad).is_err());
-        assert!(Filter::decode(&payload[..11]).is_err());
+        assert!(Filter::decode(&Bytes::from(bad)).is_err());
+        assert!(Filter::decode(&Bytes::copy_from_slice(&payload[..11])).is_err());
         // A format-1 filter answers "maybe" for every prefix.
         let mut b = FilterBuilder::new(0.01, 10);
         b.add_key(b"p000-0001");
-        let f = Filter::decode(&b.finish()).unwrap();
+        let f = Filter::decode(&Bytes::from(b.finish())).unwrap();
         assert!(f.may_contain_prefix(b"zzzz"));
     }
 
@@ -411,9 +441,9 @@ mod tests {
     fn disabled_and_unknown_formats_admit_everything() {
         let b = FilterBuilder::new(0.0, 10);
         assert_eq!(b.finish(), vec![FILTER_FORMAT_NONE]);
-        let f = Filter::decode(&[FILTER_FORMAT_NONE]).unwrap();
+        let f = Filter::decode(&Bytes::from_static(&[FILTER_FORMAT_NONE])).unwrap();
         assert!(!f.is_present() && f.may_contain_hash(1));
-        let f = Filter::decode(&[200, 1, 2, 3]).unwrap();
+        let f = Filter::decode(&Bytes::from_static(&[200, 1, 2, 3])).unwrap();
         assert!(!f.is_present() && f.may_contain_hash(1));
     }
 
@@ -423,13 +453,103 @@ mod tests {
         b.add_hash(1);
         let payload = b.finish();
         for cut in 0..payload.len() {
-            assert!(Filter::decode(&payload[..cut]).is_err(), "cut {cut}");
+            assert!(Filter::decode(&Bytes::copy_from_slice(&payload[..cut])).is_err(), "cut {cut}");
         }
         let mut p = payload.clone();
         p[1..5].copy_from_slice(&0u32.to_le_bytes());
-        assert!(Filter::decode(&p).is_err());
+        assert!(Filter::decode(&Bytes::from(p)).is_err());
         let mut p = payload;
         p[5..9].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(Filter::decode(&p).is_err());
+        assert!(Filter::decode(&Bytes::from(p)).is_err());
+    }
+
+    /// The payload fastbloom 0.17 itself builds for `hashes` (the format's reference layout).
+    fn fastbloom_payload(hashes: &[u64], fp: f64, prefix_len: Option<u32>) -> Vec<u8> {
+        let mut f = fastbloom::BloomFilter::with_false_pos(fp.max(1e-9)).expected_items(hashes.len());
+        for &h in hashes {
+            f.insert_hash(h);
+        }
+        let mut out = vec![if prefix_len.is_some() {
+            FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX
+        } else {
+            FILTER_FORMAT_FASTBLOOM_XXH3
+        }];
+        out.extend_from_slice(&f.num_hashes().to_le_bytes());
+        out.extend_from_slice(&(f.as_slice().len() as u32).to_le_bytes());
+        if let Some(p) = prefix_len {
+            out.extend_from_slice(&p.to_le_bytes());
+        }
+        for w in f.as_slice() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// The builder writes exactly the bytes fastbloom 0.17 writes (so tables of either build read
+    /// the same), and the in-place probe answers exactly as fastbloom's `contains_hash` for
+    /// present and absent hashes.
+    #[test]
+    fn filters_are_fastbloom_0_17_bit_for_bit() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for (n, fp) in [(1, 0.01), (7, 0.5), (1000, 0.01), (5000, 0.0082), (3000, 1e-12)] {
+            let hashes: Vec<u64> = (0..n).map(|_| next()).collect();
+            let mut b = FilterBuilder::new(fp, n);
+            for &h in &hashes {
+                b.add_hash(h);
+            }
+            let ours = b.finish();
+            assert_eq!(ours, fastbloom_payload(&hashes, fp, None), "n {n} fp {fp}");
+            let f = Filter::decode(&Bytes::from(ours.clone())).unwrap();
+            let words: Vec<u64> = ours[FILTER_HEADER_SIZE..]
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let reference = fastbloom::BloomFilter::from_vec(words)
+                .hashes(u32::from_le_bytes(ours[1..5].try_into().unwrap()));
+            for &h in &hashes {
+                assert!(f.may_contain_hash(h));
+            }
+            let mut positives = 0;
+            for _ in 0..20_000 {
+                let h = next();
+                assert_eq!(f.may_contain_hash(h), reference.contains_hash(h), "hash {h:#x}");
+                positives += usize::from(f.may_contain_hash(h));
+            }
+            if n >= 1000 {
+                assert!(positives < 20_000 * 3 / 100 + 100, "{positives} false positives (n {n})");
+            }
+        }
+        // Format 2 carries the prefix length; its bits are laid out the same way.
+        let mut b = FilterBuilder::new(0.01, 100).with_prefix_len(3);
+        let mut items = Vec::new();
+        for i in 0..100u32 {
+            let k = format!("k{:02}{i:03}", i / 10);
+            b.add_key(k.as_bytes());
+            items.push(key_hash(k.as_bytes()));
+            if i % 10 == 0 {
+                items.push(key_hash(&k.as_bytes()[..3]));
+            }
+        }
+        assert_eq!(b.finish(), fastbloom_payload(&items, 0.01, Some(3)));
+    }
+
+    /// A decoded filter reads its words where the payload lies: no copy.
+    #[test]
+    fn filter_words_stay_in_the_payload() {
+        let mut b = FilterBuilder::new(0.01, 1000);
+        for i in 0..1000u32 {
+            b.add_hash(key_hash(&i.to_le_bytes()));
+        }
+        let payload = Bytes::from(b.finish());
+        let f = Filter::decode(&payload).unwrap();
+        let range = payload.as_ptr_range();
+        assert!(range.contains(&f.words.as_ptr()));
+        assert_eq!(f.size_bytes(), payload.len() - FILTER_HEADER_SIZE);
     }
 }

@@ -50,8 +50,8 @@ pub struct Table {
     map: Option<Arc<MappedFile>>,
     /// True when iterators should hint readahead (the mapping is advised `Random`).
     hint_scans: bool,
-    /// Where the filter block lies (offset, length): decoded into the heap at open, its pages
-    /// are released from the mapping afterwards.
+    /// Where the filter block lies (offset, length): probed in place, its pages are released
+    /// from the mapping after the open's checksum read them.
     filter_block: (u64, u64),
 }
 
@@ -99,8 +99,8 @@ impl Table {
         t.blocks.set_file(Arc::clone(&m.owner));
         t.map = Some(m.owner);
         t.hint_scans = m.advice == MapAdvice::Random;
-        // The filter was copied into the heap (the bloom filter needs its own words): its pages
-        // need not stay resident in the mapping too (about 1.2 MiB per million keys).
+        // Checking the filter's checksum read all of its pages; a table nobody reads need not keep
+        // them resident (about 1.2 MiB per million keys). Probes bring back the pages they touch.
         t.release_pages(t.filter_block.0, t.filter_block.1);
         Ok(Arc::new(t))
     }
@@ -324,9 +324,9 @@ impl Table {
         self.blocks.index.len()
     }
 
-    /// Heap bytes this open table keeps for as long as it is open, whatever is read: the decoded
-    /// bloom filter, the fences over the index, the range tombstones and the checksum-once bit
-    /// set (the index itself and the data blocks are read in place from the mapping).
+    /// Heap bytes this open table keeps for as long as it is open, whatever is read: the fences
+    /// over the index, the range tombstones and the checksum-once bit set (the bloom filter, the
+    /// index itself and the data blocks are read in place from the mapping).
     pub fn pinned_bytes(&self) -> u64 {
         let tombstones: usize = self
             .range_tombstones
@@ -339,8 +339,7 @@ impl Table {
                 t.start.len() + end + 64
             })
             .sum();
-        self.filter.heap_bytes()
-            + self.fences.heap_bytes()
+        self.fences.heap_bytes()
             + self.blocks.heap_bytes()
             + tombstones as u64
             + std::mem::size_of::<Table>() as u64

@@ -74,7 +74,7 @@ pub const ENGINE_VARS: &[EngineVar] = &[
         "memory-budget",
         ENGINE,
         "0",
-        "Bytes shared by memtables, block cache and pinned index/filter memory (0 = no budget)"
+        "Bytes shared by memtables, block cache and pinned table memory (0 = no budget)"
     ),
     ev!(
         "SPARSE_INDEX_INTERVAL",
