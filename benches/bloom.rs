@@ -24,7 +24,7 @@ fn bench(c: &mut Criterion) {
     for &h in &hashes {
         fb.add_hash(h);
     }
-    let filter = Filter::decode(&bytes::Bytes::from(fb.finish())).unwrap();
+    let filter = Filter::decode(&bytes::Bytes::from(fb.finish().to_vec())).unwrap();
     let absent: Vec<u64> = (KEYS..2 * KEYS).map(|i| key_hash(&key(i))).collect();
     let mut g = c.benchmark_group("bloom");
     g.measurement_time(Duration::from_secs(2))

@@ -8,6 +8,7 @@
 //!
 //! `BlockCache::new(0)` disables caching (every lookup decompresses again).
 
+pub mod mapped;
 pub mod pool;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,6 +11,16 @@
 //! Concurrency: the writer sets a key's bits before the entry's seqno is published (the batch is
 //! inserted before the write path makes it visible, with release/acquire on the visible seqno),
 //! so a reader whose snapshot includes the entry sees the bits. Relaxed atomics suffice here.
+//!
+//! Memory: the words live in an anonymous mapping of their own, not in the malloc heap. A 64 MiB
+//! memtable's filter is 512 KiB, made and dropped with every memtable; from glibc's malloc it was
+//! mapped and unmapped each time, and each unmapping raised glibc's dynamic mmap threshold (see
+//! `crate::cache::mapped`).
+
+#![allow(
+    unsafe_code,
+    reason = "the filter's words are atomics over an anonymous mapping the filter owns"
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,25 +29,45 @@ const BITS_PER_KEY: u32 = 6;
 
 /// A blocked Bloom filter of a fixed number of 64-bit words (a power of two).
 pub(super) struct KeyFilter {
-    words: Box<[AtomicU64]>,
-    /// `words.len() - 1`.
+    /// The words' memory: `8 * (mask + 1)` bytes, zeroed by the kernel, page aligned.
+    map: memmap2::MmapRaw,
+    /// Number of words - 1.
     mask: usize,
 }
 
 impl KeyFilter {
     /// A filter of at least `bits` bits (rounded up to a power of two of 64-bit words, at least
-    /// one word).
+    /// one word). Aborts like a failed allocation when the system has no memory left.
     pub fn with_bits(bits: usize) -> KeyFilter {
         let words = bits.div_ceil(64).max(1).next_power_of_two();
+        let Ok(map) = memmap2::MmapMut::map_anon(words * 8) else {
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<u64>(words)
+                    .unwrap_or_else(|_| std::alloc::Layout::new::<u64>()),
+            )
+        };
         KeyFilter {
-            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            map: memmap2::MmapRaw::from(map),
             mask: words - 1,
         }
     }
 
-    /// Heap bytes held.
+    /// The words.
+    #[inline]
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is `8 * (mask + 1)` bytes, page aligned (so aligned for `u64`),
+        // zero-initialised by the kernel, and lives as long as `self`. `AtomicU64` has the size,
+        // alignment and bit validity of `u64`, and the mapping is only ever accessed through these
+        // atomics (nothing reads or writes it as plain bytes), so shared references to them are
+        // sound; the pointer comes from the mapping itself (`MmapRaw`), not from a reference.
+        unsafe {
+            std::slice::from_raw_parts(self.map.as_mut_ptr().cast::<AtomicU64>(), self.mask + 1)
+        }
+    }
+
+    /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.words.len() * 8
+        (self.mask + 1) * 8
     }
 
     /// The word of `hash` and the bits it sets there: the word from the hash's high half, each bit
@@ -49,7 +79,7 @@ impl KeyFilter {
         for i in 0..BITS_PER_KEY {
             bits |= 1u64 << ((hash >> (6 * i)) & 63);
         }
-        (self.words.get(word), bits)
+        (self.words().get(word), bits)
     }
 
     /// Records the key of hash `hash` (`sstable::key_hash` of the user key).

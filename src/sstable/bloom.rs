@@ -18,6 +18,7 @@ use bytes::Bytes;
 use zerocopy::FromBytes;
 use zerocopy::little_endian::U32;
 
+use crate::cache::mapped::MappedBuf;
 use crate::error::{Error, Result};
 use crate::format::MAX_KEY_SIZE;
 use crate::format::sst::{
@@ -34,7 +35,8 @@ fn corrupt(offset: usize, reason: &'static str) -> Error {
 /// of distinct keys is known.
 #[derive(Debug, Default)]
 pub struct FilterBuilder {
-    hashes: Vec<u64>,
+    /// The hashes, 8 bytes each (native order), out of the malloc heap (see [`MappedBuf`]).
+    hashes: MappedBuf,
     false_positive_rate: f64,
     /// 0: whole keys only (format 1); else also key prefixes of this length (format 2).
     prefix_len: usize,
@@ -45,12 +47,12 @@ impl FilterBuilder {
     /// `false_positive_rate` outside (0, 1) disables the filter.
     pub fn new(false_positive_rate: f64, expected_keys: usize) -> FilterBuilder {
         let enabled = false_positive_rate > 0.0 && false_positive_rate < 1.0;
+        let mut hashes = MappedBuf::new();
+        if enabled {
+            hashes.reserve(8 * expected_keys.min(1 << 20));
+        }
         FilterBuilder {
-            hashes: if enabled {
-                Vec::with_capacity(expected_keys.min(1 << 20))
-            } else {
-                Vec::new()
-            },
+            hashes,
             false_positive_rate: if enabled { false_positive_rate } else { 0.0 },
             prefix_len: 0,
             last_prefix: Vec::new(),
@@ -69,12 +71,13 @@ impl FilterBuilder {
         if self.false_positive_rate <= 0.0 {
             return;
         }
-        self.hashes.push(super::key_hash(user_key));
+        self.hashes
+            .extend_from_slice(&super::key_hash(user_key).to_ne_bytes());
         if self.prefix_len > 0
             && let Some(p) = user_key.get(..self.prefix_len)
             && p != self.last_prefix.as_slice()
         {
-            self.hashes.push(super::key_hash(p));
+            self.hashes.extend_from_slice(&super::key_hash(p).to_ne_bytes());
             self.last_prefix.clear();
             self.last_prefix.extend_from_slice(p);
         }
@@ -84,20 +87,22 @@ impl FilterBuilder {
     #[cfg(any(test, feature = "internal"))]
     pub fn add_hash(&mut self, hash: u64) {
         if self.false_positive_rate > 0.0 {
-            self.hashes.push(hash);
+            self.hashes.extend_from_slice(&hash.to_ne_bytes());
         }
     }
 
     /// The filter block payload: the filter sized for the hashes added (as fastbloom 0.17's
     /// `with_false_pos(rate).expected_items(n)` sizes it) and every hash's bits set, written
-    /// straight into the payload.
-    pub fn finish(&self) -> Vec<u8> {
+    /// straight into the payload (a [`MappedBuf`], like the hashes).
+    pub fn finish(&self) -> MappedBuf {
+        let mut out = MappedBuf::new();
         if self.false_positive_rate <= 0.0 || self.hashes.is_empty() {
-            return vec![FILTER_FORMAT_NONE];
+            out.extend_from_slice(&[FILTER_FORMAT_NONE]);
+            return out;
         }
         // Very small rates would make huge filters; 1e-9 is far below anything useful.
         let fp = self.false_positive_rate.max(1e-9);
-        let items = self.hashes.len();
+        let items = self.hashes.len() / 8;
         let num_words = filter_bits(items, fp).div_ceil(64);
         let num_hashes = filter_hashes(num_words * 64, items);
         let (format, header) = if self.prefix_len > 0 {
@@ -105,17 +110,22 @@ impl FilterBuilder {
         } else {
             (FILTER_FORMAT_FASTBLOOM_XXH3, FILTER_HEADER_SIZE)
         };
-        let mut out = Vec::with_capacity(header + 8 * num_words);
-        out.push(format);
+        out.reserve(header + 8 * num_words);
+        out.extend_from_slice(&[format]);
         out.extend_from_slice(&num_hashes.to_le_bytes());
         out.extend_from_slice(&crate::format::len_u32(num_words).to_le_bytes());
         if self.prefix_len > 0 {
             out.extend_from_slice(&crate::format::len_u32(self.prefix_len).to_le_bytes());
         }
-        out.resize(header + 8 * num_words, 0);
-        if let Some(words) = out.get_mut(header..) {
+        out.resize_zeroed(header + 8 * num_words);
+        if let Some(words) = out.as_mut_slice().get_mut(header..) {
             let num_bits = num_words as u64 * 64;
-            for &h in &self.hashes {
+            let hashes = self.hashes.chunks_exact(8).map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                u64::from_ne_bytes(b)
+            });
+            for h in hashes {
                 for bit in bit_indices(h, num_hashes, num_bits) {
                     if let Some(byte) = words.get_mut((bit >> 3) as usize) {
                         *byte |= 1 << (bit & 7);
@@ -390,7 +400,7 @@ mod tests {
         for i in 0..1000u32 {
             b.add_hash(key_hash(&i.to_le_bytes()));
         }
-        let payload = b.finish();
+        let payload = b.finish().to_vec();
         let f = Filter::decode(&Bytes::from(payload.clone())).unwrap();
         assert!(f.is_present());
         for i in 0..1000u32 {
@@ -409,7 +419,7 @@ mod tests {
             // Prefixes "p000".."p099", ten keys each, in key order.
             b.add_key(format!("p{:03}-{i:04}", i / 10).as_bytes());
         }
-        let payload = b.finish();
+        let payload = b.finish().to_vec();
         assert_eq!(payload[0], FILTER_FORMAT_FASTBLOOM_XXH3_PREFIX);
         let f = Filter::decode(&Bytes::from(payload.clone())).unwrap();
         assert_eq!(f.prefix_len(), Some(4));
@@ -433,14 +443,14 @@ mod tests {
         // A format-1 filter answers "maybe" for every prefix.
         let mut b = FilterBuilder::new(0.01, 10);
         b.add_key(b"p000-0001");
-        let f = Filter::decode(&Bytes::from(b.finish())).unwrap();
+        let f = Filter::decode(&Bytes::from(b.finish().to_vec())).unwrap();
         assert!(f.may_contain_prefix(b"zzzz"));
     }
 
     #[test]
     fn disabled_and_unknown_formats_admit_everything() {
         let b = FilterBuilder::new(0.0, 10);
-        assert_eq!(b.finish(), vec![FILTER_FORMAT_NONE]);
+        assert_eq!(b.finish().to_vec(), vec![FILTER_FORMAT_NONE]);
         let f = Filter::decode(&Bytes::from_static(&[FILTER_FORMAT_NONE])).unwrap();
         assert!(!f.is_present() && f.may_contain_hash(1));
         let f = Filter::decode(&Bytes::from_static(&[200, 1, 2, 3])).unwrap();
@@ -451,7 +461,7 @@ mod tests {
     fn damaged_framing_is_corruption() {
         let mut b = FilterBuilder::new(0.1, 10);
         b.add_hash(1);
-        let payload = b.finish();
+        let payload = b.finish().to_vec();
         for cut in 0..payload.len() {
             assert!(Filter::decode(&Bytes::copy_from_slice(&payload[..cut])).is_err(), "cut {cut}");
         }
@@ -503,7 +513,7 @@ mod tests {
             for &h in &hashes {
                 b.add_hash(h);
             }
-            let ours = b.finish();
+            let ours = b.finish().to_vec();
             assert_eq!(ours, fastbloom_payload(&hashes, fp, None), "n {n} fp {fp}");
             let f = Filter::decode(&Bytes::from(ours.clone())).unwrap();
             let words: Vec<u64> = ours[FILTER_HEADER_SIZE..]
@@ -536,7 +546,7 @@ mod tests {
                 items.push(key_hash(&k.as_bytes()[..3]));
             }
         }
-        assert_eq!(b.finish(), fastbloom_payload(&items, 0.01, Some(3)));
+        assert_eq!(b.finish().to_vec(), fastbloom_payload(&items, 0.01, Some(3)));
     }
 
     /// A decoded filter reads its words where the payload lies: no copy.
@@ -546,7 +556,7 @@ mod tests {
         for i in 0..1000u32 {
             b.add_hash(key_hash(&i.to_le_bytes()));
         }
-        let payload = Bytes::from(b.finish());
+        let payload = Bytes::from(b.finish().to_vec());
         let f = Filter::decode(&payload).unwrap();
         let range = payload.as_ptr_range();
         assert!(range.contains(&f.words.as_ptr()));

@@ -24,6 +24,7 @@ use super::TableOptions;
 use super::block::BlockBuilder;
 use super::bloom::FilterBuilder;
 use super::compress::{Lz4Scratch, encode_block};
+use crate::format::sst::{BLOCK_TRAILER_SIZE, COMPRESSION_NONE};
 use super::footer::{Footer, Handle};
 use super::index::{BlockHandle, IndexBuilder};
 use super::meta::TableMeta;
@@ -33,7 +34,6 @@ use crate::format::sst::{LARGEST_EXCLUSIVE_TRAILER, LARGEST_UNBOUNDED_TRAILER};
 use crate::format::{MAX_KEY_SIZE, MAX_SEQNO, RangeEnd, ValueKind};
 use crate::fs::{CreateMode, FileSystem, WritableFile};
 use crate::key::{cmp_internal, decode_internal, encode_internal, pack_trailer};
-use crate::options::Compression;
 use crate::rangedel::RangeTombstone;
 
 /// What a finished table holds; the manifest records it.
@@ -253,15 +253,34 @@ impl<W: Write> Core<W> {
     }
 
     fn write_raw_block(&mut self, payload: &[u8]) -> Result<Handle> {
+        self.write_raw_parts(&[payload])
+    }
+
+    /// Writes one raw block whose payload is `parts` one after the other, each straight to the
+    /// output (a large filter or index is never copied into one buffer), then its trailer.
+    fn write_raw_parts(&mut self, parts: &[&[u8]]) -> Result<Handle> {
         let offset = self.offset;
-        self.encoded.clear();
-        encode_block(
-            payload,
-            Compression::None,
-            &mut self.scratch,
-            &mut self.encoded,
-        );
-        let len = self.write_encoded()?;
+        let mut crc = 0u32;
+        let mut len = 0u64;
+        for part in parts {
+            self.out
+                .write_all(part)
+                .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+            crc = crc32c::crc32c_append(crc, part);
+            len += part.len() as u64;
+        }
+        // The trailer: the kind byte, then the crc32c of the payload and the kind byte.
+        let kind = [COMPRESSION_NONE];
+        crc = crc32c::crc32c_append(crc, &kind);
+        for part in [&kind[..], &crc.to_le_bytes()] {
+            self.out
+                .write_all(part)
+                .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+        }
+        len += BLOCK_TRAILER_SIZE as u64;
+        self.offset += len;
+        let len = u32::try_from(len)
+            .map_err(|_| Error::InvalidArgument("SSTable block exceeds 4 GiB".into()))?;
         Ok(Handle::new(offset, len))
     }
 
@@ -279,8 +298,9 @@ impl<W: Write> Core<W> {
         let range_dels = range_del::encode(&self.range_tombstones);
         let range_dels = self.write_raw_block(&range_dels)?;
         self.meta.range_del = Some(BlockHandle::from(&range_dels));
-        let index = self.index.finish();
-        let index = self.write_raw_block(&index)?;
+        let index = std::mem::take(&mut self.index);
+        let (count, entries, heap) = index.finish();
+        let index = self.write_raw_parts(&[&count, entries, heap])?;
         let meta = self.meta.encode();
         let meta = self.write_raw_block(&meta)?;
         let footer = Footer::new(filter, index, meta);
@@ -307,6 +327,10 @@ impl<W: Write> Core<W> {
     }
 }
 
+/// Write buffer of a table file: below glibc's 128 KiB mmap threshold, so that it comes from the
+/// heap and its free never raises the threshold (see `crate::cache::mapped`).
+const TABLE_WRITE_BUFFER: usize = 124 << 10;
+
 /// Streams a table to a file.
 pub struct TableBuilder {
     core: Core<BufWriter<Box<dyn WritableFile>>>,
@@ -331,7 +355,7 @@ impl TableBuilder {
             .map_err(|e| Error::io("creating SSTable", path, e))?;
         Ok(TableBuilder {
             core: Core::new(
-                BufWriter::with_capacity(256 * 1024, file),
+                BufWriter::with_capacity(TABLE_WRITE_BUFFER, file),
                 path.to_path_buf(),
                 opts,
             ),

@@ -111,7 +111,7 @@ mod tests {
         for (i, (k, t)) in keys.iter().enumerate() {
             b.add(k, *t, i as u64 * 100, 100);
         }
-        Index::new(Bytes::from(b.finish())).unwrap()
+        Index::new(Bytes::from(b.finish_vec())).unwrap()
     }
 
     /// Fences answer exactly as the index's own binary search, for targets inside and outside

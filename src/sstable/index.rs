@@ -18,6 +18,7 @@ use bytes::Bytes;
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
+use crate::cache::mapped::MappedBuf;
 use crate::error::{Error, Result};
 use crate::format::TRAILER_SIZE;
 use crate::format::sst::{INDEX_COUNT_SIZE, INDEX_ENTRY_SIZE};
@@ -29,11 +30,14 @@ fn corrupt(offset: usize, reason: &'static str) -> Error {
     Error::corruption(Path::new(""), offset as u64, reason)
 }
 
-/// Builds the index payload.
+/// Builds the index payload. Entries and keys are kept in [`MappedBuf`]s, out of the malloc heap
+/// (a large table's index is hundreds of KiB, built and dropped by every flush and compaction).
 #[derive(Debug, Default)]
 pub struct IndexBuilder {
-    entries: Vec<IndexEntry>,
-    heap: Vec<u8>,
+    /// The [`IndexEntry`]s, as their bytes.
+    entries: MappedBuf,
+    count: usize,
+    heap: MappedBuf,
 }
 
 impl IndexBuilder {
@@ -43,12 +47,14 @@ impl IndexBuilder {
 
     /// Records a data block whose last entry is (`user_key`, `trailer`).
     pub fn add(&mut self, user_key: &[u8], trailer: u64, block_offset: u64, block_len: u32) {
-        self.entries.push(IndexEntry {
+        let entry = IndexEntry {
             key_offset: U32::new(crate::format::len_u32(self.heap.len())),
             key_len: U32::new(crate::format::len_u32(user_key.len() + TRAILER_SIZE)),
             block_offset: U64::new(block_offset),
             block_len: U32::new(block_len),
-        });
+        };
+        self.entries.extend_from_slice(entry.as_bytes());
+        self.count += 1;
         self.heap.extend_from_slice(user_key);
         self.heap.extend_from_slice(&trailer.to_le_bytes());
     }
@@ -56,24 +62,30 @@ impl IndexBuilder {
     /// Number of blocks recorded.
     #[cfg(any(test, feature = "internal"))]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.count
     }
 
     /// True when no block was recorded.
     #[cfg(any(test, feature = "internal"))]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.count == 0
     }
 
-    /// The index payload.
-    pub fn finish(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            INDEX_COUNT_SIZE + self.entries.len() * INDEX_ENTRY_SIZE + self.heap.len(),
-        );
-        out.extend_from_slice(&crate::format::len_u32(self.entries.len()).to_le_bytes());
-        out.extend_from_slice(self.entries.as_bytes());
-        out.extend_from_slice(&self.heap);
-        out
+    /// The index payload, as its three consecutive parts: the entry count, the entries, the key
+    /// heap (written one after the other, never joined in memory).
+    pub fn finish(&self) -> ([u8; INDEX_COUNT_SIZE], &[u8], &[u8]) {
+        (
+            crate::format::len_u32(self.count).to_le_bytes(),
+            self.entries.as_slice(),
+            self.heap.as_slice(),
+        )
+    }
+
+    /// The index payload in one `Vec` (tests and tools).
+    #[cfg(any(test, feature = "internal"))]
+    pub fn finish_vec(&self) -> Vec<u8> {
+        let (count, entries, heap) = self.finish();
+        [&count[..], entries, heap].concat()
     }
 }
 
@@ -204,7 +216,7 @@ mod tests {
         for i in 0..20u64 {
             b.add(format!("k{i:02}").as_bytes(), 5 << 8, i * 100, 100);
         }
-        let idx = Index::new(Bytes::from(b.finish())).unwrap();
+        let idx = Index::new(Bytes::from(b.finish_vec())).unwrap();
         assert_eq!(idx.len(), 20);
         for i in 0..20usize {
             assert_eq!(idx.key(i).unwrap(), (format!("k{i:02}").as_bytes(), 5 << 8));
@@ -226,7 +238,7 @@ mod tests {
         for i in 0..4u64 {
             b.add(format!("key{i}").as_bytes(), 1, i * 10, 10);
         }
-        let data = b.finish();
+        let data = b.finish_vec();
         for cut in 0..data.len() {
             if let Ok(idx) = Index::new(Bytes::copy_from_slice(&data[..cut])) {
                 let _ = idx.find(b"key2", 0);
