@@ -1,5 +1,7 @@
-//! Criterion micro-benchmarks of the public `Db` API: puts (memtable only vs. fsync'ed WAL) and
-//! gets (memtable vs. warm SSTables). Kept short: small samples, short measurement windows.
+//! Criterion micro-benchmarks of the public `Db` API: puts (memtable only vs. fsync'ed WAL),
+//! gets (memtable vs. warm SSTables) and a full scan after a range delete over 90% of the keys
+//! (the keys in a table or in the memtable with the tombstone). Kept short: small samples, short
+//! measurement windows.
 //!
 //! `cargo bench --bench db` (add `-- get` to filter). For throughput at scale use
 //! `examples/db_bench.rs`.
@@ -94,5 +96,29 @@ fn gets(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, puts, gets);
+fn scans(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scan_after_range_delete");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, flush) in [("memtable", false), ("sstable_warm", true)] {
+        let (_dir, db) = open(SyncMode::None);
+        for i in 0..KEYS {
+            db.put(key(i), VALUE).unwrap();
+        }
+        if flush {
+            db.flush().unwrap();
+        }
+        db.delete_range(key(KEYS / 20)..key(KEYS - KEYS / 20))
+            .unwrap();
+        assert_eq!(db.range::<&[u8], _>(..).count() as u64, KEYS / 10);
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(db.range::<&[u8], _>(..).count()))
+        });
+        db.close().unwrap();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, puts, gets, scans);
 criterion_main!(benches);

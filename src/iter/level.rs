@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::InternalCursor;
 use crate::error::Result;
+use crate::key::SeqNo;
 use crate::sstable::{Table, TableIter};
 use crate::value::{Key, Value};
 
@@ -21,15 +22,19 @@ pub(crate) struct LevelCursor {
     idx: usize,
     /// The open table's cursor; `None` when unpositioned or past either end.
     iter: Option<TableIter>,
+    /// The largest seqno in any of the tables.
+    max_seqno: SeqNo,
 }
 
 impl LevelCursor {
     /// A cursor over `tables`, which must be in key order with disjoint user-key ranges.
     pub fn new(tables: Vec<Arc<Table>>) -> LevelCursor {
+        let max_seqno = tables.iter().map(|t| t.meta().max_seqno).max().unwrap_or(0);
         LevelCursor {
             tables,
             idx: 0,
             iter: None,
+            max_seqno,
         }
     }
 
@@ -163,6 +168,10 @@ impl InternalCursor for LevelCursor {
 
     fn key(&self) -> Key {
         self.current().map_or_else(Key::default, |it| it.key_bytes())
+    }
+
+    fn max_seqno(&self) -> SeqNo {
+        self.max_seqno
     }
 }
 

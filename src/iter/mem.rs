@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::InternalCursor;
 use crate::error::Result;
+use crate::key::SeqNo;
 use crate::memtable::{MemCursor, Memtable};
 use crate::value::{Key, Value};
 
@@ -64,6 +65,9 @@ impl InternalCursor for MemIter {
     }
     fn key(&self) -> Key {
         self.cursor.key()
+    }
+    fn max_seqno(&self) -> SeqNo {
+        self.cursor.max_seqno()
     }
 }
 

@@ -15,7 +15,8 @@ use std::cmp::Ordering;
 
 use super::InternalCursor;
 use crate::error::Result;
-use crate::key::cmp_internal;
+use crate::format::RangeEnd;
+use crate::key::{SeqNo, cmp_internal};
 
 pub(crate) struct MergeCursor {
     children: Vec<Box<dyn InternalCursor>>,
@@ -221,6 +222,52 @@ impl MergeCursor {
         }
         Ok(())
     }
+
+    /// Moves past the piece `[start, end)` of a range tombstone at `seqno` every source whose
+    /// entries are all older than it (its `max_seqno` is at most `seqno`, which, seqnos being
+    /// unique, no point entry of that source can equal): their entries in the piece are deleted
+    /// for any reader that sees the tombstone, so walking them one by one would only discard
+    /// them. Going forward a source moves to its first entry at or after `end`; going backward,
+    /// to its last entry before `start`. Sources already past the piece, or with newer entries,
+    /// stay where they are. Returns how many sources moved.
+    pub fn skip_covered(&mut self, start: &[u8], end: &RangeEnd, seqno: SeqNo) -> Result<usize> {
+        let mut moved = 0;
+        for i in 0..self.heap.len() {
+            let Some(c) = self
+                .heap
+                .get(i)
+                .and_then(|s| self.children.get_mut(s.child as usize))
+            else {
+                continue;
+            };
+            if c.max_seqno() > seqno {
+                continue;
+            }
+            if self.forward {
+                if !end.is_above(c.user_key()) {
+                    continue;
+                }
+                match end {
+                    RangeEnd::Before(e) => c.seek(e, u64::MAX)?,
+                    RangeEnd::Unbounded => {
+                        c.seek_to_last()?;
+                        c.next()?;
+                    }
+                }
+            } else {
+                if c.user_key() < start {
+                    continue;
+                }
+                // (start, MAX) sorts before every version of `start`.
+                c.seek_for_prev(start, u64::MAX)?;
+            }
+            moved += 1;
+        }
+        if moved > 0 {
+            self.rebuild();
+        }
+        Ok(moved)
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +337,80 @@ mod tests {
         fn key(&self) -> Key {
             Key::from_bytes(Bytes::copy_from_slice(self.user_key()))
         }
+        fn max_seqno(&self) -> SeqNo {
+            self.entries
+                .iter()
+                .map(|e| crate::key::unpack_trailer(e.1).0)
+                .max()
+                .unwrap_or(0)
+        }
+    }
+
+    fn vec_cursor(entries: &[(&[u8], u64)]) -> Box<dyn InternalCursor> {
+        Box::new(VecCursor {
+            entries: entries
+                .iter()
+                .map(|(k, s)| (k.to_vec(), pack_trailer(*s, ValueKind::Put)))
+                .collect(),
+            pos: None,
+        })
+    }
+
+    /// Merged `(key, seqno)`s from the cursor's position on.
+    fn drain(m: &mut MergeCursor) -> Vec<(Vec<u8>, u64)> {
+        let mut out = Vec::new();
+        while let Some(c) = m.current() {
+            out.push((c.user_key().to_vec(), crate::key::unpack_trailer(c.trailer()).0));
+            m.advance().unwrap();
+        }
+        out
+    }
+
+    /// A tombstone piece `[b, e) @ 10` moves the sources whose seqnos are all at most 10 past
+    /// the piece (forward: to `e`, backward: before `b`); a source with a newer entry, and one
+    /// already past the piece, stay where they are.
+    #[test]
+    fn skip_covered_moves_only_older_sources_past_the_piece() {
+        let sources = || {
+            vec![
+                // Newer than the tombstone: keeps its entries in the piece.
+                vec_cursor(&[(b"c", 11), (b"d", 3)]),
+                // All older: skipped over the piece.
+                vec_cursor(&[(b"a", 1), (b"b", 2), (b"c", 4), (b"d", 5), (b"e", 6), (b"f", 7)]),
+                // Holds the tombstone's own seqno at most: skipped too.
+                vec_cursor(&[(b"b", 8), (b"d", 9), (b"g", 10)]),
+            ]
+        };
+        let end = RangeEnd::Before(b"e".to_vec());
+        let mut m = MergeCursor::new(sources(), true);
+        m.seek(Some((b"b", u64::MAX))).unwrap();
+        assert_eq!(m.skip_covered(b"b", &end, 10).unwrap(), 2);
+        let got = drain(&mut m);
+        let want: Vec<(Vec<u8>, u64)> = [(b"c", 11), (b"d", 3), (b"e", 6), (b"f", 7), (b"g", 10)]
+            .iter()
+            .map(|(k, s)| (k.to_vec(), *s))
+            .collect();
+        assert_eq!(got, want);
+
+        let mut m = MergeCursor::new(sources(), false);
+        m.seek(Some((b"d", 0))).unwrap();
+        assert_eq!(m.skip_covered(b"b", &end, 10).unwrap(), 2);
+        let got = drain(&mut m);
+        let want: Vec<(Vec<u8>, u64)> = [(b"d", 3), (b"c", 11), (b"a", 1)]
+            .iter()
+            .map(|(k, s)| (k.to_vec(), *s))
+            .collect();
+        assert_eq!(got, want);
+
+        // No end: the older sources run out; nothing older than the tombstone: nothing moves.
+        let mut m = MergeCursor::new(sources(), true);
+        m.seek(Some((b"b", u64::MAX))).unwrap();
+        assert_eq!(m.skip_covered(b"b", &RangeEnd::Unbounded, 10).unwrap(), 2);
+        assert_eq!(drain(&mut m), vec![(b"c".to_vec(), 11), (b"d".to_vec(), 3)]);
+        let mut m = MergeCursor::new(sources(), true);
+        m.seek(Some((b"b", u64::MAX))).unwrap();
+        assert_eq!(m.skip_covered(b"b", &end, 6).unwrap(), 0);
+        assert_eq!(drain(&mut m).len(), 10);
     }
 
     /// Keys that share their first 16 bytes, or end inside them with zero bytes after a common

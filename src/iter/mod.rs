@@ -16,6 +16,7 @@ pub(crate) use user::Bounds;
 pub use user::prefix_upper_bound;
 
 use crate::error::Result;
+use crate::key::SeqNo;
 use crate::value::{Key, Value};
 
 /// A bidirectional cursor over internal entries (user key asc, trailer desc).
@@ -34,6 +35,10 @@ pub(crate) trait InternalCursor: Send {
     fn trailer(&self) -> u64;
     fn value(&self) -> Value;
     fn key(&self) -> Key;
+    /// At least the largest seqno of any entry the cursor can reach (a memtable's may grow while
+    /// the cursor lives: entries inserted later carry seqnos above every reader's snapshot).
+    /// Lets a merge skip a source's entries that a newer range tombstone deletes.
+    fn max_seqno(&self) -> SeqNo;
 }
 
 impl InternalCursor for crate::sstable::TableIter {
@@ -69,5 +74,8 @@ impl InternalCursor for crate::sstable::TableIter {
     }
     fn key(&self) -> Key {
         crate::sstable::TableIter::key_bytes(self)
+    }
+    fn max_seqno(&self) -> SeqNo {
+        self.table().meta().max_seqno
     }
 }

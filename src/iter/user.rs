@@ -159,10 +159,29 @@ impl DbIter {
         self
     }
 
-    /// Whether the version `trailer` of `key` is deleted by a range tombstone.
-    fn range_deleted(&self, key: &[u8], trailer: u64) -> bool {
-        self.range_tombstones
-            .deletes(key, unpack_trailer(trailer).0, self.snapshot)
+    /// Whether the version `trailer` of `key` is deleted by a range tombstone. When it is, the
+    /// cursor of that end (`forward`: the front) also moves its sources that the tombstone's
+    /// piece deletes past the piece ([`MergeCursor::skip_covered`]): a scan after a large range
+    /// delete seeks over the deleted keys of older sources instead of reading each of them.
+    fn skip_range_deleted(&mut self, key: &[u8], trailer: u64, forward: bool) -> Result<bool> {
+        if self.range_tombstones.is_empty() {
+            return Ok(false);
+        }
+        let Some((seqno, piece)) = self.range_tombstones.covering(key, self.snapshot) else {
+            return Ok(false);
+        };
+        if seqno <= unpack_trailer(trailer).0 {
+            return Ok(false);
+        }
+        let cursor = if forward {
+            self.front.as_mut()
+        } else {
+            self.back.as_mut()
+        };
+        if let Some(c) = cursor {
+            c.skip_covered(&piece.start, &piece.end, seqno)?;
+        }
+        Ok(true)
     }
 
     /// The seqno this iterator reads at.
@@ -240,9 +259,10 @@ impl DbIter {
             if self.back.is_some() {
                 self.last_front = Mark::Through(key.clone());
             }
-            if !self.range_deleted(&key, trailer)
-                && let Some(value) = live_value(trailer, value, self.now_millis)?
-            {
+            if self.skip_range_deleted(&key, trailer, true)? {
+                continue;
+            }
+            if let Some(value) = live_value(trailer, value, self.now_millis)? {
                 return Ok(Some((key, value)));
             }
         }
@@ -283,9 +303,10 @@ impl DbIter {
             if self.front.is_some() {
                 self.last_back = Mark::Through(key.clone());
             }
-            if !self.range_deleted(&key, trailer)
-                && let Some(value) = live_value(trailer, value, self.now_millis)?
-            {
+            if self.skip_range_deleted(&key, trailer, false)? {
+                continue;
+            }
+            if let Some(value) = live_value(trailer, value, self.now_millis)? {
                 return Ok(Some((key, value)));
             }
         }
@@ -591,6 +612,130 @@ mod tests {
                 assert_eq!(front, want, "first_front {first_front}, alone {alone}");
             }
         }
+    }
+
+    /// Counts the steps of the cursor it wraps.
+    struct Counting(super::super::MemIter, Arc<std::sync::atomic::AtomicUsize>);
+
+    impl InternalCursor for Counting {
+        fn valid(&self) -> bool {
+            self.0.valid()
+        }
+        fn seek_to_first(&mut self) -> Result<()> {
+            self.0.seek_to_first()
+        }
+        fn seek_to_last(&mut self) -> Result<()> {
+            self.0.seek_to_last()
+        }
+        fn seek(&mut self, k: &[u8], t: u64) -> Result<()> {
+            self.0.seek(k, t)
+        }
+        fn seek_for_prev(&mut self, k: &[u8], t: u64) -> Result<()> {
+            self.0.seek_for_prev(k, t)
+        }
+        fn next(&mut self) -> Result<()> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.next()
+        }
+        fn prev(&mut self) -> Result<()> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.prev()
+        }
+        fn user_key(&self) -> &[u8] {
+            self.0.user_key()
+        }
+        fn trailer(&self) -> u64 {
+            self.0.trailer()
+        }
+        fn value(&self) -> Value {
+            self.0.value()
+        }
+        fn key(&self) -> Key {
+            self.0.key()
+        }
+        fn max_seqno(&self) -> SeqNo {
+            self.0.max_seqno()
+        }
+    }
+
+    /// 2000 keys in an old memtable, then a tombstone over 1800 of them and two puts inside it
+    /// in a new one: a scan from either end, or from both in turns, yields exactly the 202 live
+    /// keys, and seeks the old memtable over the deleted ones instead of stepping through them.
+    /// At a snapshot before the tombstone every key is there.
+    #[test]
+    fn scans_seek_over_what_a_range_tombstone_deletes() {
+        use crate::format::RangeEnd;
+        use crate::rangedel::RangeTombstone;
+        let key = |i: usize| format!("k{i:04}").into_bytes();
+        let old = Arc::new(Memtable::new(1));
+        for i in 0..2000 {
+            old.insert(&key(i), i as SeqNo + 1, ValueKind::Put, b"old");
+        }
+        let new = Arc::new(Memtable::new(2));
+        new.insert_range_tombstone(RangeTombstone {
+            start: key(100),
+            end: RangeEnd::Before(key(1900)),
+            seqno: 3000,
+        });
+        new.insert(&key(500), 3001, ValueKind::Put, b"new");
+        new.insert(&key(1000), 3002, ValueKind::Put, b"new");
+        let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let scan = |snap: SeqNo| {
+            let mut set = TombstoneSet::default();
+            set.push(new.range_fragments().unwrap());
+            let (old, new, steps) = (old.clone(), new.clone(), steps.clone());
+            let f: Arc<SourceFactory> = Arc::new(move |_b: &Bounds| {
+                [&new, &old]
+                    .into_iter()
+                    .map(|m| {
+                        Box::new(Counting(super::super::MemIter::new((*m).clone()), steps.clone()))
+                            as Box<dyn InternalCursor>
+                    })
+                    .collect()
+            });
+            DbIter::new(f, snap, 0, Bounds::all(), None).with_range_tombstones(set)
+        };
+        let want: Vec<Vec<u8>> = (0..100)
+            .chain([500, 1000])
+            .chain(1900..2000)
+            .map(key)
+            .collect();
+        let names = |v: Vec<(Key, Value)>| v.into_iter().map(|(k, _)| k.to_vec()).collect::<Vec<_>>();
+        let taken = |steps: &std::sync::atomic::AtomicUsize| {
+            steps.swap(0, std::sync::atomic::Ordering::Relaxed)
+        };
+
+        let fwd: Vec<(Key, Value)> = scan(3002).map(|r| r.unwrap()).collect();
+        assert_eq!(names(fwd), want);
+        let n = taken(&steps);
+        assert!(n < 400, "{n} steps forward");
+
+        let mut back: Vec<Vec<u8>> = names(scan(3002).rev().map(|r| r.unwrap()).collect());
+        back.reverse();
+        assert_eq!(back, want);
+        let n = taken(&steps);
+        assert!(n < 400, "{n} steps backward");
+
+        // Both ends in turns meet exactly once.
+        let mut it = scan(3002);
+        let (mut front, mut tail) = (Vec::new(), Vec::new());
+        loop {
+            match it.next() {
+                Some(r) => front.push(r.unwrap().0.to_vec()),
+                None => break,
+            }
+            match it.next_back() {
+                Some(r) => tail.push(r.unwrap().0.to_vec()),
+                None => break,
+            }
+        }
+        tail.reverse();
+        front.extend(tail);
+        assert_eq!(front, want);
+
+        // Before the tombstone, nothing is deleted and nothing is skipped.
+        assert_eq!(scan(2999).count(), 2000);
+        assert_eq!(scan(2999).rev().count(), 2000);
     }
 
     #[test]

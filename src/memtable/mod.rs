@@ -277,6 +277,10 @@ impl<T: Deref<Target = Memtable>> MemCursor<T> {
     pub fn valid(&self) -> bool {
         !self.node.0.is_null()
     }
+    /// The memtable's largest seqno so far ([`Memtable::max_seqno`]).
+    pub fn max_seqno(&self) -> SeqNo {
+        self.table.max_seqno()
+    }
     pub fn seek_to_first(&mut self) {
         self.node = Pos(self.table.list.first());
     }

@@ -20,7 +20,7 @@ pub mod fragments;
 use std::ops::Bound;
 use std::sync::{Arc, OnceLock};
 
-pub use fragments::{FragmentCursor, Fragments};
+pub use fragments::{Fragment, FragmentCursor, Fragments};
 
 use crate::format::{MAX_KEY_SIZE, RangeEnd};
 use crate::key::SeqNo;
@@ -180,17 +180,20 @@ impl TombstoneSet {
         self.lists.is_empty()
     }
 
-    /// The seqno of the newest tombstone covering `key` with seqno `<= snapshot`.
-    pub fn max_covering(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
-        self.lists
-            .iter()
-            .filter_map(|f| f.max_covering(key, snapshot))
-            .max()
-    }
-
-    /// Whether a version of `key` with seqno `seqno` is deleted for a read at `snapshot`.
-    pub fn deletes(&self, key: &[u8], seqno: SeqNo, snapshot: SeqNo) -> bool {
-        !self.is_empty() && self.max_covering(key, snapshot).is_some_and(|t| t > seqno)
+    /// The newest tombstone over `key` visible at `snapshot`: its seqno, and the piece of that
+    /// source's fragments holding `key`, over every key of which the same tombstone stands (so
+    /// every version in the piece older than the seqno is deleted at `snapshot`).
+    pub fn covering(&self, key: &[u8], snapshot: SeqNo) -> Option<(SeqNo, &Fragment)> {
+        let mut best: Option<(SeqNo, &Fragment)> = None;
+        for f in &self.lists {
+            if let Some(piece) = f.find(key)
+                && let Some(s) = piece.newest_at(snapshot)
+                && best.is_none_or(|(b, _)| s > b)
+            {
+                best = Some((s, piece));
+            }
+        }
+        best
     }
 
     /// Whether one source's tombstones, visible at `snapshot` and newer than `max_seqno`, cover
@@ -293,15 +296,21 @@ mod tests {
             Arc::new(Fragments::new(&ts))
         };
         let mut set = TombstoneSet::default();
-        assert!(set.is_empty() && !set.deletes(b"b", 1, 100));
+        let max_covering = |set: &TombstoneSet, k: &[u8], s| set.covering(k, s).map(|c| c.0);
+        assert!(set.is_empty() && set.covering(b"b", 100).is_none());
         set.push(ts(&[]));
         assert!(set.is_empty());
         set.push(ts(&[(b"a", b"c", 5)]));
         set.push(ts(&[(b"b", b"d", 9)]));
-        assert_eq!(set.max_covering(b"b", 100), Some(9));
-        assert_eq!(set.max_covering(b"b", 8), Some(5));
-        assert_eq!(set.max_covering(b"c", 8), None);
-        assert!(set.deletes(b"b", 6, 100) && !set.deletes(b"b", 6, 8));
+        assert_eq!(max_covering(&set, b"b", 100), Some(9));
+        assert_eq!(max_covering(&set, b"b", 8), Some(5));
+        assert_eq!(max_covering(&set, b"c", 8), None);
+        // The covering piece is the newest source's; at an older snapshot, the older one's.
+        let (s, piece) = set.covering(b"b", 100).unwrap();
+        assert_eq!((s, &piece.start[..], &piece.end), (9, &b"b"[..], &before(b"d")));
+        let (s, piece) = set.covering(b"b", 8).unwrap();
+        assert_eq!((s, &piece.start[..], &piece.end), (5, &b"a"[..], &before(b"c")));
+        assert!(set.covering(b"c", 8).is_none() && set.covering(b"e", 100).is_none());
         assert!(set.covers_table(b"b", UpperLimit::Exclusive(b"d"), 8, 9));
         assert!(!set.covers_table(b"b", UpperLimit::Inclusive(b"d"), 8, 9));
         assert!(!set.covers_table(b"b", UpperLimit::Exclusive(b"d"), 9, 9));

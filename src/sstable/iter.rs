@@ -421,7 +421,6 @@ impl<S: BlockSource> TableCursor<S> {
     }
 
     /// The table this cursor reads.
-    #[cfg(any(test, feature = "internal"))]
     pub fn table(&self) -> &Arc<S> {
         &self.table
     }
