@@ -407,3 +407,36 @@ fn versioned_reads_and_compare_and_swap_see_range_deletes() {
     db.compact().unwrap();
     assert_eq!(db.get_versioned(b"user/1").unwrap().unwrap().1, new_version);
 }
+
+/// `len_estimate` takes range deletes into account wherever the keys and the tombstone are
+/// (memtable, table), counts keys written after a tombstone, and says 0 after every key went:
+/// within 25% of the true count, from the skiplist's levels and the tables' indexes.
+#[test]
+fn len_estimate_subtracts_what_range_deletes_cover() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts::no_sync()).unwrap();
+    let near = |want: u64, ctx: &str| {
+        let got = db.len_estimate();
+        let slack = want / 4 + 20;
+        assert!(
+            got.abs_diff(want) <= slack,
+            "{ctx}: estimate {got}, {want} live"
+        );
+    };
+    filled(&db, 8000);
+    near(8000, "filled");
+    db.delete_range(key(1000)..key(7000)).unwrap();
+    near(2000, "tombstone and keys in the memtable");
+    db.flush().unwrap();
+    near(2000, "flushed together");
+    for i in (2000..3000).step_by(2) {
+        db.put(key(i), b"again").unwrap();
+    }
+    near(2500, "rewritten after the tombstone");
+    db.delete_range::<&[u8], _>(..).unwrap();
+    near(0, "everything deleted, in the memtable");
+    db.flush().unwrap();
+    near(0, "everything deleted, flushed");
+    filled(&db, 400);
+    near(400, "written again");
+}

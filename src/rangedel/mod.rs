@@ -196,6 +196,27 @@ impl TombstoneSet {
         best
     }
 
+    /// Every source's pieces cut into one set of pieces, each listing the newest seqno of every
+    /// source's piece over it (what a reader at the newest snapshot sees).
+    pub fn merged(&self) -> Fragments {
+        if let [one] = self.lists.as_slice() {
+            return Fragments::clone(one);
+        }
+        let newest: Vec<RangeTombstone> = self
+            .lists
+            .iter()
+            .flat_map(|f| f.iter())
+            .filter_map(|p| {
+                Some(RangeTombstone {
+                    start: p.start.clone(),
+                    end: p.end.clone(),
+                    seqno: *p.seqnos.first()?,
+                })
+            })
+            .collect();
+        Fragments::new(&newest)
+    }
+
     /// Whether one source's tombstones, visible at `snapshot` and newer than `max_seqno`, cover
     /// every key from `smallest` up to `upper`: then a table with that range and largest seqno
     /// holds nothing a read at `snapshot` can see.

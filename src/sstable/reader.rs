@@ -272,6 +272,35 @@ impl Table {
         TableCursor::new(Arc::clone(self))
     }
 
+    /// About how many of the table's entries have user keys in `[start, end)`: its entry count
+    /// times the share of its data blocks the range spans, found in the index without reading a
+    /// block (a block the range starts in counts whole, the one it ends in not at all). Every
+    /// entry when the range holds the table's; 0 when it misses it, or the index is damaged.
+    pub fn approximate_entries_in(&self, start: &[u8], end: &crate::format::RangeEnd) -> u64 {
+        let entries = self.meta.entries;
+        let upper = self.upper_limit();
+        let (lo, hi) = (self.smallest_user_key(), upper.closed());
+        if end.is_above(hi) && start <= lo {
+            return entries;
+        }
+        if !end.is_above(lo) || !upper.reaches(start) {
+            return 0;
+        }
+        let index = &self.blocks.index;
+        let blocks = index.len() as u64;
+        let first = index.find(start, u64::MAX);
+        let last = match end {
+            crate::format::RangeEnd::Before(e) => index.find(e, u64::MAX),
+            crate::format::RangeEnd::Unbounded => Ok(index.len()),
+        };
+        match (first, last) {
+            (Ok(a), Ok(b)) if blocks > 0 => {
+                entries.saturating_mul(b.saturating_sub(a) as u64) / blocks
+            }
+            _ => 0,
+        }
+    }
+
     /// The decoded meta block.
     pub fn meta(&self) -> &TableMeta {
         &self.meta
