@@ -9,6 +9,10 @@
 //! them) with and without its key filter: a get of an absent key, a get of a present one, an
 //! insert.
 //!
+//! Group `memtable_range_tombstones`: a fresh memtable takes 1,000 range tombstones, each
+//! followed by a point read that must consult them (the read after a write of a queue that
+//! deletes what it consumed).
+//!
 //! `cargo bench --bench memtable`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -196,5 +200,39 @@ fn key_filter(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, key_filter);
+fn range_tombstones(c: &mut Criterion) {
+    let mut g = c.benchmark_group("memtable_range_tombstones");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    const TOMBSTONES: u64 = 1000;
+    let ends: Vec<Vec<u8>> = (0..TOMBSTONES)
+        .map(|i| {
+            let mut e = Vec::new();
+            lsmkv::format::RangeEnd::Before(key(10 * i + 5)).encode(&mut e);
+            e
+        })
+        .collect();
+    g.bench_function("1000_each_then_a_read", |b| {
+        b.iter_batched(
+            || Memtable::new(1),
+            |m| {
+                for i in 0..TOMBSTONES {
+                    m.insert(
+                        &key(10 * i),
+                        i + 1,
+                        ValueKind::RangeDelete,
+                        &ends[i as usize],
+                    );
+                    black_box(m.max_range_tombstone(&key(10 * i + 1), u64::MAX));
+                }
+                m
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, key_filter, range_tombstones);
 criterion_main!(benches);

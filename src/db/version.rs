@@ -109,9 +109,7 @@ impl SuperVersion {
     pub fn range_tombstones(&self) -> TombstoneSet {
         let mut set = TombstoneSet::default();
         for m in std::iter::once(&self.mem).chain(&self.imms) {
-            if let Some(f) = m.range_fragments() {
-                set.push(f);
-            }
+            m.push_range_fragments(&mut set);
         }
         set.push(Arc::clone(self.version.range_fragments()));
         set

@@ -682,7 +682,7 @@ mod tests {
         let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let scan = |snap: SeqNo| {
             let mut set = TombstoneSet::default();
-            set.push(new.range_fragments().unwrap());
+            new.push_range_fragments(&mut set);
             let (old, new, steps) = (old.clone(), new.clone(), steps.clone());
             let f: Arc<SourceFactory> = Arc::new(move |_b: &Bounds| {
                 [&new, &old]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
 use crate::format::RangeEnd;
 use crate::key::{SeqNo, ValueKind, seek_trailer};
-use crate::rangedel::{Fragments, RangeTombstone};
+use crate::rangedel::{RangeTombstone, TombstoneSet};
 use crate::value::{Key, Value};
 
 mod key_filter;
@@ -181,9 +181,14 @@ impl Memtable {
         self.range_dels.len() as u64
     }
 
-    /// The range tombstones, fragmented for reads; `None` (one atomic load) when there are none.
-    pub fn range_fragments(&self) -> Option<Arc<Fragments>> {
-        self.range_dels.fragments()
+    /// Adds the range tombstones, fragmented for reads (one list per run, see `range_dels`), to
+    /// `set`; one atomic load when there are none.
+    pub fn push_range_fragments(&self, set: &mut TombstoneSet) {
+        if let Some(runs) = self.range_dels.runs() {
+            for f in runs.lists() {
+                set.push(Arc::clone(f));
+            }
+        }
     }
 
     /// The seqno of the newest range tombstone over `key` with seqno <= `snapshot` (one atomic
@@ -513,7 +518,12 @@ mod tests {
     #[test]
     fn range_tombstones_sit_beside_the_point_entries() {
         let m = filled(&[(b"a", 1, ValueKind::Put, b"v")]);
-        assert!(m.range_fragments().is_none(), "no tombstone: no fragments");
+        let fragments = |m: &Memtable| {
+            let mut set = TombstoneSet::default();
+            m.push_range_fragments(&mut set);
+            set
+        };
+        assert!(fragments(&m).is_empty(), "no tombstone: no fragments");
         let mut end = Vec::new();
         RangeEnd::Before(b"m".to_vec()).encode(&mut end);
         m.insert(b"b", 2, ValueKind::RangeDelete, &end);
@@ -523,9 +533,9 @@ mod tests {
         assert_eq!(m.range_tombstone_count(), 1);
         assert_eq!(m.max_seqno(), 2);
         assert_eq!(m.get(b"b", 9), None);
-        let f = m.range_fragments().unwrap();
-        assert_eq!(f.max_covering(b"c", 9), Some(2));
-        assert_eq!(f.max_covering(b"c", 1), None);
+        let f = fragments(&m);
+        assert_eq!(f.covering(b"c", 9).map(|c| c.0), Some(2));
+        assert_eq!(f.covering(b"c", 1), None);
         assert_eq!(m.max_range_tombstone(b"c", 9), Some(2));
         // Fragments are rebuilt once more tombstones arrive.
         m.insert_range_tombstone(RangeTombstone {
@@ -534,7 +544,7 @@ mod tests {
             seqno: 5,
         });
         assert_eq!(m.max_range_tombstone(b"zz", 9), Some(5), "rebuilt on demand");
-        assert_eq!(m.range_fragments().unwrap().max_covering(b"zz", 9), Some(5));
+        assert_eq!(fragments(&m).covering(b"zz", 9).map(|c| c.0), Some(5));
         assert_eq!(m.range_tombstones(4).len(), 1);
         assert_eq!(m.range_tombstones(5).len(), 2);
         let only = Memtable::new(2);

@@ -38,17 +38,13 @@ impl Fragment {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fragments {
     frags: Vec<Fragment>,
-    /// How many tombstones (empty ones included) the pieces were built from.
-    sources: usize,
 }
 
 impl Fragments {
     /// Fragments `tombstones` (any order; empty ones are ignored).
     pub fn new<'a>(tombstones: impl IntoIterator<Item = &'a RangeTombstone>) -> Fragments {
-        let mut sources = 0usize;
         let mut ts: Vec<&RangeTombstone> = tombstones
             .into_iter()
-            .inspect(|_| sources += 1)
             .filter(|t| !t.is_empty())
             .collect();
         ts.sort_by(|a, b| a.start.cmp(&b.start));
@@ -90,17 +86,12 @@ impl Fragments {
                 }),
             }
         }
-        Fragments { frags, sources }
+        Fragments { frags }
     }
 
     /// No tombstone at all.
     pub fn is_empty(&self) -> bool {
         self.frags.is_empty()
-    }
-
-    /// Number of tombstones this was built from.
-    pub fn sources(&self) -> usize {
-        self.sources
     }
 
     /// The pieces, in key order.
@@ -233,7 +224,6 @@ mod tests {
                 s("x", "inf", &[3])
             ]
         );
-        assert_eq!(f.sources(), 4);
         assert_eq!(f.max_covering(b"c", 100), Some(9));
         assert_eq!(f.max_covering(b"c", 8), Some(5));
         assert_eq!(f.max_covering(b"c", 4), None);
