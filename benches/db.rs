@@ -66,18 +66,26 @@ fn puts(c: &mut Criterion) {
     g.finish();
 }
 
+/// A database of `KEYS` keys, in the memtable or (`flush`) in a table.
+fn filled(flush: bool) -> (tempfile::TempDir, Db) {
+    let (dir, db) = open(SyncMode::None);
+    for i in 0..KEYS {
+        db.put(key(i), VALUE).unwrap();
+    }
+    if flush {
+        db.flush().unwrap();
+    }
+    (dir, db)
+}
+
 fn gets(c: &mut Criterion) {
     let mut g = c.benchmark_group("get");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for (name, flush) in [("memtable", false), ("sstable_warm", true)] {
-        let (_dir, db) = open(SyncMode::None);
-        for i in 0..KEYS {
-            db.put(key(i), VALUE).unwrap();
-        }
+        let (_dir, db) = filled(flush);
         if flush {
-            db.flush().unwrap();
             // Warm the block cache and page cache.
             for i in 0..KEYS {
                 black_box(db.get(key(i)).unwrap());
@@ -102,13 +110,7 @@ fn scans(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for (name, flush) in [("memtable", false), ("sstable_warm", true)] {
-        let (_dir, db) = open(SyncMode::None);
-        for i in 0..KEYS {
-            db.put(key(i), VALUE).unwrap();
-        }
-        if flush {
-            db.flush().unwrap();
-        }
+        let (_dir, db) = filled(flush);
         db.delete_range(key(KEYS / 20)..key(KEYS - KEYS / 20))
             .unwrap();
         assert_eq!(db.range::<&[u8], _>(..).count() as u64, KEYS / 10);

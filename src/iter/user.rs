@@ -422,6 +422,24 @@ mod tests {
         .collect()
     }
 
+    /// The keys of `it` read from the front and the back in turns, in key order.
+    fn alternate_ends(mut it: DbIter) -> Vec<Vec<u8>> {
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        loop {
+            match it.next() {
+                Some(r) => front.push(r.unwrap().0.to_vec()),
+                None => break,
+            }
+            match it.next_back() {
+                Some(r) => back.push(r.unwrap().0.to_vec()),
+                None => break,
+            }
+        }
+        back.reverse();
+        front.extend(back);
+        front
+    }
+
     /// `(key, value)` pairs as the iterator returns them.
     fn pairs(kv: &[(&str, &str)]) -> Pairs {
         kv.iter()
@@ -536,23 +554,8 @@ mod tests {
                 rev
             );
             // Alternate ends: every item exactly once.
-            let mut it = iter_over(vec![m.clone()], seq, bounds);
-            let mut front = vec![];
-            let mut back = vec![];
-            loop {
-                match it.next() {
-                    Some(r) => front.push(r.unwrap().0.to_vec()),
-                    None => break,
-                }
-                match it.next_back() {
-                    Some(r) => back.push(r.unwrap().0.to_vec()),
-                    None => break,
-                }
-            }
-            back.reverse();
-            front.extend(back);
             let ks: Vec<Vec<u8>> = expect.into_iter().map(|(k, _)| k).collect();
-            assert_eq!(front, ks);
+            assert_eq!(alternate_ends(iter_over(vec![m.clone()], seq, bounds)), ks);
         }
     }
 
@@ -717,21 +720,7 @@ mod tests {
         assert!(n < 400, "{n} steps backward");
 
         // Both ends in turns meet exactly once.
-        let mut it = scan(3002);
-        let (mut front, mut tail) = (Vec::new(), Vec::new());
-        loop {
-            match it.next() {
-                Some(r) => front.push(r.unwrap().0.to_vec()),
-                None => break,
-            }
-            match it.next_back() {
-                Some(r) => tail.push(r.unwrap().0.to_vec()),
-                None => break,
-            }
-        }
-        tail.reverse();
-        front.extend(tail);
-        assert_eq!(front, want);
+        assert_eq!(alternate_ends(scan(3002)), want);
 
         // Before the tombstone, nothing is deleted and nothing is skipped.
         assert_eq!(scan(2999).count(), 2000);
