@@ -9,7 +9,11 @@
 //! - **Leveled**: L0 compacts (all of it) into the *base level*; each level `l >= base` has a
 //!   target size, the last level's actual size divided by `ratio^(last - l)` (dynamic level
 //!   targets), and the level with the highest `size / target` above 1 pushes one table (round robin
-//!   by key) into the next level, merging with the tables it overlaps.
+//!   by key) into the next level, merging with the tables it overlaps. When no level is over its
+//!   target, a table above the last level that is mostly point tombstones is pushed down (all of
+//!   L0 when it is in L0), rewritten even when nothing below overlaps it, so that its tombstones
+//!   go at the bottom instead of lingering under every scan of their range (RocksDB's
+//!   deletion-triggered compaction, with a fixed trigger).
 //! - **Tiered**: every run (each L0 table, each non-empty level) is a tier. When at least
 //!   `min_merge_width` consecutive runs (by age, from the newest) have similar sizes they merge
 //!   into one run placed at the position of the oldest of them (see `pick_tiered`).
@@ -28,6 +32,19 @@ pub struct TableView {
     /// Smallest and largest user keys.
     pub smallest: Vec<u8>,
     pub largest: Vec<u8>,
+    /// Entries (every version), and how many of them are point tombstones.
+    pub entries: u64,
+    pub tombstones: u64,
+}
+
+/// The fewest point tombstones that make a table worth compacting for them alone.
+pub const TOMBSTONE_TRIGGER_MIN: u64 = 1024;
+
+/// Whether `t` is mostly point tombstones (at least half its entries, and at least
+/// [`TOMBSTONE_TRIGGER_MIN`]): until compaction takes them below the data they delete, every scan
+/// over its range steps over each of them.
+fn tombstone_heavy(t: &TableView) -> bool {
+    t.tombstones >= TOMBSTONE_TRIGGER_MIN && t.tombstones.saturating_mul(2) >= t.entries
 }
 
 /// What to compact.
@@ -195,6 +212,36 @@ fn pick_leveled(
             return plan;
         }
     }
+    pick_tombstones(cfg, levels, busy, base)
+}
+
+/// The first table above the last level, from the top, that is [`tombstone_heavy`] and can be
+/// compacted now: pushed into the level below (L0: all of L0 into the base level), never moved
+/// without a rewrite (the rewrite is what drops the tombstones once nothing below overlaps).
+fn pick_tombstones(
+    cfg: &PickerConfig,
+    levels: &[Vec<TableView>],
+    busy: &HashSet<u64>,
+    base: usize,
+) -> Option<Plan> {
+    let last = cfg.max_levels - 1;
+    for (l, tables) in levels.iter().enumerate().take(last) {
+        for t in tables {
+            if !tombstone_heavy(t) || busy.contains(&t.number) {
+                continue;
+            }
+            let plan = if l == 0 {
+                pick_level0(levels, busy, base)
+            } else {
+                push_down(levels, busy, l, t)
+            };
+            if let Some(mut p) = plan {
+                p.trivial_move = false;
+                p.reason = "point tombstones";
+                return Some(p);
+            }
+        }
+    }
     None
 }
 
@@ -274,28 +321,44 @@ fn pick_round_robin(
         if busy.contains(&t.number) {
             continue;
         }
-        let out = l + 1;
-        let overlapping: Vec<&TableView> = level_of(levels, out)
-            .iter()
-            .filter(|o| overlaps(o, &t.smallest, &t.largest))
-            .collect();
-        if overlapping.iter().any(|o| busy.contains(&o.number)) {
-            continue;
+        if let Some(plan) = push_down(levels, busy, l, t) {
+            return Some(plan);
         }
-        let mut inputs = vec![(l, t.number)];
-        inputs.extend(overlapping.iter().map(|o| (out, o.number)));
-        let set: HashSet<u64> = inputs.iter().map(|(_, n)| *n).collect();
-        let (s, e) =
-            key_range(std::iter::once(t).chain(overlapping.iter().copied())).unwrap_or_default();
-        return Some(Plan {
-            bottommost: nothing_below(levels, out, &s, &e, &set),
-            trivial_move: overlapping.is_empty(),
-            inputs,
-            output_level: out,
-            reason: "level size over target",
-        });
     }
     None
+}
+
+/// Table `t` of level `l >= 1` into level `l + 1`, with the tables it overlaps there (a trivial
+/// move when there is none); `None` when `t` or one of those is busy.
+fn push_down(
+    levels: &[Vec<TableView>],
+    busy: &HashSet<u64>,
+    l: usize,
+    t: &TableView,
+) -> Option<Plan> {
+    if busy.contains(&t.number) {
+        return None;
+    }
+    let out = l + 1;
+    let overlapping: Vec<&TableView> = level_of(levels, out)
+        .iter()
+        .filter(|o| overlaps(o, &t.smallest, &t.largest))
+        .collect();
+    if overlapping.iter().any(|o| busy.contains(&o.number)) {
+        return None;
+    }
+    let mut inputs = vec![(l, t.number)];
+    inputs.extend(overlapping.iter().map(|o| (out, o.number)));
+    let set: HashSet<u64> = inputs.iter().map(|(_, n)| *n).collect();
+    let (s, e) =
+        key_range(std::iter::once(t).chain(overlapping.iter().copied())).unwrap_or_default();
+    Some(Plan {
+        bottommost: nothing_below(levels, out, &s, &e, &set),
+        trivial_move: overlapping.is_empty(),
+        inputs,
+        output_level: out,
+        reason: "level size over target",
+    })
 }
 
 /// A sorted run for tiered picking: its tables and where it lives.

@@ -87,6 +87,8 @@ pub(crate) fn picker_views(version: &Version, max_levels: usize) -> Vec<Vec<Tabl
                     size: t.file_size(),
                     smallest: smallest_user_key(t).to_vec(),
                     largest: largest_user_key(t).to_vec(),
+                    entries: t.meta().entries,
+                    tombstones: t.meta().tombstones,
                 })
                 .collect();
         }

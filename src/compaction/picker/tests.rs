@@ -59,6 +59,8 @@ impl Sim {
             size: 10,
             smallest: key(lo),
             largest: key(hi),
+            entries: 10,
+            tombstones: 0,
         };
         self.next += 1;
         self.flushed += 10;
@@ -105,6 +107,8 @@ impl Sim {
                     size: total / pieces,
                     smallest: key(a),
                     largest: key(b.max(a)),
+                    entries: total / pieces,
+                    tombstones: 0,
                 });
                 self.next += 1;
             }
@@ -243,10 +247,57 @@ fn pending_bytes_grow_when_levels_overflow() {
         size,
         smallest: key(n * 10),
         largest: key(n * 10 + 5),
+        entries: size,
+        tombstones: 0,
     };
     let mut levels = vec![Vec::new(); 7];
     assert_eq!(pending_compaction_bytes(&cfg, &levels), 0);
     levels[5] = vec![t(1, 100)];
     levels[6] = vec![t(2, 100)];
     assert!(pending_compaction_bytes(&cfg, &levels) > 0);
+}
+
+/// With no level over its target, a table above the last level that is mostly point tombstones
+/// is pushed down and rewritten (even with nothing below it to merge with): all of L0 from L0,
+/// the table alone from a middle level. A table with few tombstones, with fewer than
+/// `TOMBSTONE_TRIGGER_MIN`, at the last level, or busy, is left alone.
+#[test]
+fn tables_of_point_tombstones_are_pushed_down_when_nothing_else_is_due() {
+    let cfg = Sim::new(CompactionStrategy::Leveled).cfg;
+    let t = |n: u64, lo: u64, hi: u64, entries: u64, tombstones: u64| TableView {
+        number: n,
+        size: 10,
+        smallest: key(lo),
+        largest: key(hi),
+        entries,
+        tombstones,
+    };
+    let none = HashSet::new();
+    let cursor = vec![Vec::new(); cfg.max_levels];
+    let heavy = TOMBSTONE_TRIGGER_MIN * 2;
+    // The base level is the last (the bottom is small): L0 goes there with what it overlaps.
+    let mut levels = vec![Vec::new(); cfg.max_levels];
+    levels[0] = vec![t(1, 10, 20, heavy, heavy / 2)];
+    levels[6] = vec![t(2, 0, 15, 5000, 0), t(3, 30, 40, 5000, 0)];
+    let p = pick(&cfg, &levels, &none, &cursor).expect("tombstones in L0");
+    assert_eq!(p.inputs, vec![(0, 1), (6, 2)]);
+    assert_eq!((p.output_level, p.trivial_move, p.reason), (6, false, "point tombstones"));
+    // Fewer than half tombstones, or fewer than the minimum: nothing to do.
+    levels[0] = vec![t(1, 10, 20, heavy, heavy / 2 - 1)];
+    assert_eq!(pick(&cfg, &levels, &none, &cursor), None);
+    levels[0] = vec![t(1, 10, 20, 100, TOMBSTONE_TRIGGER_MIN - 1)];
+    assert_eq!(pick(&cfg, &levels, &none, &cursor), None);
+    // At the last level tombstones stay (what still holds them is a snapshot).
+    levels[0].clear();
+    levels[6].push(t(4, 50, 60, heavy, heavy));
+    assert_eq!(pick(&cfg, &levels, &none, &cursor), None);
+    // A middle level: the table alone, rewritten although nothing below overlaps it; not while
+    // it is busy.
+    levels[3] = vec![t(5, 70, 80, heavy, heavy)];
+    let p = pick(&cfg, &levels, &none, &cursor).expect("tombstones in L3");
+    assert_eq!((p.inputs.clone(), p.output_level, p.trivial_move), (vec![(3, 5)], 4, false));
+    assert_eq!(p.reason, "point tombstones");
+    assert!(p.bottommost, "nothing below overlaps: the tombstones can go");
+    let busy: HashSet<u64> = [5].into();
+    assert_eq!(pick(&cfg, &levels, &busy, &cursor), None);
 }
