@@ -33,6 +33,9 @@
 //! - `readseqcold`: readseq after the same cold reopen as readrandomcold.
 //! - `readseqmem`: readseq over keys still in the memtable (filled without a flush; choose `--num`
 //!   so that they fit in `MEMTABLE_MAX_SIZE`).
+//! - `putdelete`: puts keys 0..num in order, then `num` operations on random keys of 0..num,
+//!   every other one a delete; reports write amplification, the database size against the live
+//!   data (`len_estimate`), the compactions and the point tombstones still in tables.
 //! - `deleteprefix`: puts `num` keys under the prefix `p/` and `num / 100` under `q/` (untimed),
 //!   compacts, then times one `delete_prefix("p/")` (a single range tombstone), and the full
 //!   compaction after it; reports the database size before and after, the tables compaction
@@ -78,6 +81,7 @@ const USAGE: &str = "usage: db_bench [--benchmarks LIST] [--num N] [--value-size
   LIST is comma-separated: fillseq,fillrandom,fillbatch,overwrite,readrandom,readmissing,fillsync,
     readseq,readreverse,seekrandom,readrandomcold,readrandomwarm,readseqcold,readseqmem,
     overwrite5 (1 ordered + 4 random passes; reports write/space amp, longest stall),
+    putdelete (1 ordered pass + num random puts and deletes, half each; write/space amp),
     compactall (full compaction + reopen; reports disk / raw live data)
   Other engine options come from the environment (see .env.example), e.g. MEMTABLE_MAX_SIZE.";
 
@@ -309,6 +313,27 @@ impl Bench<'_> {
             db.put(&k, v)?;
             hist.nanos.push(t.elapsed().as_nanos() as u64);
             bytes += (k.len() + v.len()) as u64;
+        }
+        Ok(bytes)
+    }
+
+    /// `n` operations on random keys of `0..num`: a put, then a delete, and so on.
+    fn put_delete(&mut self, n: u64, hist: &mut Hist) -> lsmkv::Result<u64> {
+        let (ks, vs) = (self.args.key_size, self.args.value_size);
+        let db = self.open(self.args.sync_mode)?.clone();
+        let mut bytes = 0;
+        for i in 0..n {
+            let k = make_key(self.rng.below(self.args.num), ks);
+            let t = Instant::now();
+            if i % 2 == 0 {
+                let v = self.values.next(vs);
+                db.put(&k, v)?;
+                bytes += (k.len() + v.len()) as u64;
+            } else {
+                db.delete(&k)?;
+                bytes += k.len() as u64;
+            }
+            hist.nanos.push(t.elapsed().as_nanos() as u64);
         }
         Ok(bytes)
     }
@@ -575,6 +600,33 @@ impl Bench<'_> {
                 );
                 (5 * n, b)
             }
+            "putdelete" => {
+                // A churning store: every key written once in order, then `num` operations on
+                // random keys, each a put or (every other one) a delete; reports what compaction
+                // made of it, the deletes' tombstones included.
+                let n = self.args.num;
+                let mut b = self.fill(n, false, self.args.sync_mode, &mut hist)?;
+                b += self.put_delete(n, &mut hist)?;
+                self.seq_filled = false;
+                let db = self.open(self.args.sync_mode)?.clone();
+                db.flush()?;
+                wait_idle(&db);
+                let st = db.stats();
+                let keys = db.range::<&[u8], _>(..).count() as u64;
+                let live = keys * (self.args.key_size + self.args.value_size) as u64;
+                note = format!(
+                    " ({} writes, half of the last {n} deletes; {keys} keys left; after compaction \
+                     went idle, {:?}: write amp {:.2}, space {:.2}x live, {} compactions, {} \
+                     tombstones left in tables)",
+                    2 * n,
+                    st.compaction_strategy,
+                    st.write_amplification,
+                    dir_bytes(&self.dir) as f64 / live.max(1) as f64,
+                    st.compactions,
+                    db.tables().iter().map(|t| t.tombstones).sum::<u64>(),
+                );
+                (2 * n, b)
+            }
             "compactall" => {
                 // Full compaction, then close and reopen: bytes on disk (WAL included) against
                 // the raw bytes of the live keys and values.
@@ -712,6 +764,23 @@ fn thread_cpu() -> std::collections::BTreeMap<u64, (String, f64)> {
         out.insert(tid, (comm, (ticks(11) + ticks(12)) as f64 / 100.0));
     }
     out
+}
+
+/// Returns once no flush or compaction has run for a second and none is due (polled).
+fn wait_idle(db: &lsmkv::Db) {
+    let trigger = db.options().l0_compaction_trigger as u64;
+    let mut last = None;
+    loop {
+        let s = db.stats();
+        let l0 = s.levels.first().map_or(0, |l| l.files);
+        let quiet = s.pending_compaction_bytes == 0 && s.immutable_memtables == 0 && l0 < trigger;
+        let now = (s.compactions, s.flushes);
+        if quiet && last == Some(now) {
+            return;
+        }
+        last = quiet.then_some(now);
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// After a fill: CPU seconds each thread used during it (by name, summed over threads of one
