@@ -97,6 +97,28 @@ fn the_cluster_forms_and_answers_its_status() {
         let r = c.get(i, "/keys?keys_only=true");
         assert_eq!(r.status, 200, "{r:?}");
     }
+    // Every node lists the replicated keyspaces under their users' names, not the Raft
+    // adapter's keyspaces they live in.
+    for i in 0..3 {
+        let r = c.get(i, "/keyspaces");
+        assert_eq!(r.status, 200, "{r:?}");
+        let names: Vec<String> = r.json()["keyspaces"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(names, ["default", "users"], "{r:?}");
+        let r = c.get(i, "/keyspaces/users");
+        assert_eq!(
+            (r.status, r.json()["name"].clone()),
+            (200, json!("users")),
+            "{r:?}"
+        );
+        assert_eq!(c.get(i, "/keyspaces/raft.log").status, 404);
+    }
     // Every node has applied the same log.
     let applied = c.applied(l);
     for i in 0..3 {

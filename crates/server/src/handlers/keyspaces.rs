@@ -107,27 +107,49 @@ pub async fn key_route(
     }
 }
 
-/// The statistics of every keyspace named in `names` (all when `None`), by name: the engine's
-/// `KeyspaceStats` plus `reserved` (true for `flags`).
+/// The statistics of every keyspace (only `only` when given), by name: the engine's
+/// `KeyspaceStats` plus `reserved` (true for `flags`). On a cluster node the keyspaces are the
+/// replicated user keyspaces, under their users' names (each lives in an engine keyspace of the
+/// Raft adapter's, `raft.g<N>.d.<name>`; the adapter's own keyspaces are not listed).
 async fn keyspace_stats(ctx: &Ctx, only: Option<String>) -> Result<Vec<Json>, ApiError> {
-    let live: Vec<String> = ctx
-        .state
-        .keyspaces
-        .all()
-        .iter()
-        .map(|k| k.name().to_string())
-        .collect();
+    // (the name shown, the engine keyspace's name)
+    let names: Vec<(String, String)> = match &ctx.state.cluster {
+        Some(cluster) => {
+            let data = cluster.data().clone();
+            ctx.blocking(move || {
+                let mut v = Vec::new();
+                for user in data.keyspaces()? {
+                    if let Some(ks) = data.keyspace(Some(&user))? {
+                        v.push((user, ks.name().to_string()));
+                    }
+                }
+                Ok(v)
+            })
+            .await?
+        }
+        None => ctx
+            .state
+            .keyspaces
+            .all()
+            .iter()
+            .map(|k| (k.name().to_string(), k.name().to_string()))
+            .collect(),
+    };
     let stats = ctx.engine(|db| Ok(db.stats())).await?;
     let mut out: Vec<(String, Json)> = stats
         .keyspaces
         .iter()
-        .filter(|k| live.contains(&k.name) && only.as_ref().is_none_or(|o| *o == k.name))
-        .map(|k| {
+        .filter_map(|k| {
+            let (shown, _) = names.iter().find(|(_, engine)| *engine == k.name)?;
+            if only.as_ref().is_some_and(|o| o != shown) {
+                return None;
+            }
             let mut v = serde_json::to_value(k).unwrap_or(Json::Null);
             if let Some(o) = v.as_object_mut() {
-                o.insert("reserved".into(), Json::Bool(layout::is_reserved(&k.name)));
+                o.insert("name".into(), Json::String(shown.clone()));
+                o.insert("reserved".into(), Json::Bool(layout::is_reserved(shown)));
             }
-            (k.name.clone(), v)
+            Some((shown.clone(), v))
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
