@@ -12,6 +12,19 @@
 /// Smallest mapping a buffer takes when it first grows (mappings are page granular anyway).
 const MIN_MAP: usize = 64 << 10;
 
+/// A new anonymous mapping of `len` bytes (zeroed, page aligned). Aborts like a failed
+/// allocation when the system has no memory left: the engine's memory outside the heap (build
+/// buffers, memtable arenas and key filters) fails the way heap memory does.
+pub(crate) fn map_anon(len: usize) -> memmap2::MmapMut {
+    match memmap2::MmapMut::map_anon(len) {
+        Ok(map) => map,
+        Err(_) => std::alloc::handle_alloc_error(
+            std::alloc::Layout::from_size_align(len, 8)
+                .unwrap_or_else(|_| std::alloc::Layout::new::<u64>()),
+        ),
+    }
+}
+
 /// A `Vec<u8>`-like buffer whose bytes live in an anonymous mapping (none until first written).
 #[derive(Debug, Default)]
 pub struct MappedBuf {
@@ -65,12 +78,7 @@ impl MappedBuf {
             return;
         }
         let cap = need.max(self.capacity().saturating_mul(2)).max(MIN_MAP);
-        let Ok(mut map) = memmap2::MmapMut::map_anon(cap) else {
-            std::alloc::handle_alloc_error(
-                std::alloc::Layout::from_size_align(cap, 1)
-                    .unwrap_or_else(|_| std::alloc::Layout::new::<u8>()),
-            )
-        };
+        let mut map = map_anon(cap);
         if let Some(dst) = map.get_mut(..self.len) {
             dst.copy_from_slice(self.as_slice());
         }

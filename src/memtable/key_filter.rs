@@ -40,14 +40,8 @@ impl KeyFilter {
     /// one word). Aborts like a failed allocation when the system has no memory left.
     pub fn with_bits(bits: usize) -> KeyFilter {
         let words = bits.div_ceil(64).max(1).next_power_of_two();
-        let Ok(map) = memmap2::MmapMut::map_anon(words * 8) else {
-            std::alloc::handle_alloc_error(
-                std::alloc::Layout::array::<u64>(words)
-                    .unwrap_or_else(|_| std::alloc::Layout::new::<u64>()),
-            )
-        };
         KeyFilter {
-            map: memmap2::MmapRaw::from(map),
+            map: memmap2::MmapRaw::from(crate::cache::mapped::map_anon(words * 8)),
             mask: words - 1,
         }
     }

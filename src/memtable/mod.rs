@@ -405,7 +405,6 @@ mod tests {
         assert_eq!(m.approximate_entries_in(b"a", &RangeEnd::Before(b"b".to_vec())), 0);
     }
 
-
     /// A batch through `insert_many` leaves the memtable exactly as one `insert` per entry:
     /// the same entries in the same order, sizes, counts, tombstones, newest seqno and range
     /// tombstones (a malformed range end is skipped in both).

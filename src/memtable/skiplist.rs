@@ -11,9 +11,9 @@
 //!   values apart they take less). Chunks are anonymous mappings (`memmap2`), growing from
 //!   [`FIRST_CHUNK`] to [`MAX_CHUNK`] (values) or [`MAX_NODE_CHUNK`] (nodes: one transparent huge
 //!   page each, so that a search's steps do not each miss the TLB); anything larger than a
-//!   quarter of its stream's chunk gets a mapping of its own. No allocator in between: about 170 bytes per entry of 16-byte keys and
-//!   100-byte values (217 before), and when the memtable goes, its memory goes back to the system
-//!   at once (freed heap chunks used to stay in glibc's heap).
+//!   quarter of its stream's chunk gets a mapping of its own. No allocator in between: about 170
+//!   bytes per entry of 16-byte keys and 100-byte values (217 before), and when the memtable goes,
+//!   its memory goes back to the system at once (freed heap chunks used to stay in glibc's heap).
 //! - **Zero-copy values.** Each chunk starts with a [`Bytes`] over the whole mapping, so a key or
 //!   value read out is a reference-counted slice of its chunk: it stays valid after the memtable is
 //!   dropped, and the mapping is unmapped when the last such slice goes.
@@ -268,11 +268,7 @@ unsafe impl Sync for SkipList {}
 /// `huge_pages`, advised `MADV_HUGEPAGE` (a hint: ignored where transparent huge pages are off).
 /// Aborts like any failed allocation when the system has no memory left.
 fn map_chunk(len: usize, huge_pages: bool) -> (*mut ChunkHead, *mut u8) {
-    let layout = std::alloc::Layout::from_size_align(len, 8)
-        .unwrap_or_else(|_| std::alloc::Layout::new::<u64>());
-    let Ok(mut map) = memmap2::MmapMut::map_anon(len) else {
-        std::alloc::handle_alloc_error(layout)
-    };
+    let mut map = crate::cache::mapped::map_anon(len);
     #[cfg(target_os = "linux")]
     if huge_pages {
         let _ = map.advise(memmap2::Advice::HugePage);

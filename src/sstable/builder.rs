@@ -23,14 +23,16 @@ use zerocopy::IntoBytes;
 use super::TableOptions;
 use super::block::BlockBuilder;
 use super::bloom::FilterBuilder;
-use super::compress::{Lz4Scratch, encode_block};
-use crate::format::sst::{BLOCK_TRAILER_SIZE, COMPRESSION_NONE};
+use super::compress::{Lz4Scratch, block_trailer, encode_block};
 use super::footer::{Footer, Handle};
 use super::index::{BlockHandle, IndexBuilder};
 use super::meta::TableMeta;
 use super::range_del;
 use crate::error::{Error, Result};
-use crate::format::sst::{LARGEST_EXCLUSIVE_TRAILER, LARGEST_UNBOUNDED_TRAILER};
+use crate::format::crc::crc32c_append;
+use crate::format::sst::{
+    COMPRESSION_NONE, LARGEST_EXCLUSIVE_TRAILER, LARGEST_UNBOUNDED_TRAILER,
+};
 use crate::format::{MAX_KEY_SIZE, MAX_SEQNO, RangeEnd, ValueKind};
 use crate::fs::{CreateMode, FileSystem, WritableFile};
 use crate::key::{cmp_internal, decode_internal, encode_internal, pack_trailer};
@@ -261,23 +263,17 @@ impl<W: Write> Core<W> {
     fn write_raw_parts(&mut self, parts: &[&[u8]]) -> Result<Handle> {
         let offset = self.offset;
         let mut crc = 0u32;
-        let mut len = 0u64;
         for part in parts {
+            crc = crc32c_append(crc, part);
+        }
+        let trailer = block_trailer(crc, COMPRESSION_NONE);
+        let mut len = 0u64;
+        for part in parts.iter().copied().chain([&trailer[..]]) {
             self.out
                 .write_all(part)
                 .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
-            crc = crc32c::crc32c_append(crc, part);
             len += part.len() as u64;
         }
-        // The trailer: the kind byte, then the crc32c of the payload and the kind byte.
-        let kind = [COMPRESSION_NONE];
-        crc = crc32c::crc32c_append(crc, &kind);
-        for part in [&kind[..], &crc.to_le_bytes()] {
-            self.out
-                .write_all(part)
-                .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
-        }
-        len += BLOCK_TRAILER_SIZE as u64;
         self.offset += len;
         let len = u32::try_from(len)
             .map_err(|_| Error::InvalidArgument("SSTable block exceeds 4 GiB".into()))?;

@@ -37,6 +37,13 @@ pub struct Lz4Scratch {
     table: lz4_flex::block::CompressTable,
 }
 
+/// The trailer of a block whose payload has crc32c `payload_crc` and whose compression byte is
+/// `kind`: the byte, then the crc32c of payload and byte (LE).
+pub fn block_trailer(payload_crc: u32, kind: u8) -> [u8; BLOCK_TRAILER_SIZE] {
+    let crc = crc32c_append(payload_crc, &[kind]).to_le_bytes();
+    [kind, crc[0], crc[1], crc[2], crc[3]]
+}
+
 /// Appends the on-disk form of `raw` to `out`, compressing with LZ4 when asked and worth it.
 /// `scratch` is reused between calls. Returns the compression byte used.
 pub fn encode_block(
@@ -65,9 +72,8 @@ pub fn encode_block(
     if kind == COMPRESSION_NONE {
         out.extend_from_slice(raw);
     }
-    out.push(kind);
-    let crc = crc32c(out.get(start..).unwrap_or_default());
-    out.extend_from_slice(&crc.to_le_bytes());
+    let trailer = block_trailer(crc32c(out.get(start..).unwrap_or_default()), kind);
+    out.extend_from_slice(&trailer);
     kind
 }
 
