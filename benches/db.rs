@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the public `Db` API: puts (memtable only vs. fsync'ed WAL),
-//! gets (memtable vs. warm SSTables) and a full scan after a range delete over 90% of the keys
-//! (the keys in a table or in the memtable with the tombstone). Kept short: small samples, short
-//! measurement windows.
+//! gets (memtable vs. warm SSTables), a full scan after a range delete over 90% of the keys
+//! (the keys in a table or in the memtable with the tombstone), and a full scan with owned and
+//! with borrowed items. Kept short: small samples, short measurement windows.
 //!
 //! `cargo bench --bench db` (add `-- get` to filter). For throughput at scale use
 //! `examples/db_bench.rs`.
@@ -122,5 +122,40 @@ fn scans(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, puts, gets, scans);
+/// A full forward scan of 20,000 keys, in the memtable or in a warm table, read as owned
+/// `(Key, Value)` items (`Iterator::next`) and as borrowed slices (`DbIter::next_ref`).
+fn full_scans(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scan");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (place, flush) in [("memtable", false), ("sstable_warm", true)] {
+        let (_dir, db) = filled(flush);
+        g.bench_function(format!("{place}/next"), |b| {
+            b.iter(|| {
+                let mut bytes = 0;
+                for item in db.range::<&[u8], _>(..) {
+                    let (k, v) = item.unwrap();
+                    bytes += k.len() + v.len();
+                }
+                black_box(bytes)
+            })
+        });
+        g.bench_function(format!("{place}/next_ref"), |b| {
+            b.iter(|| {
+                let mut bytes = 0;
+                let mut it = db.range::<&[u8], _>(..);
+                while let Some(item) = it.next_ref() {
+                    let (k, v) = item.unwrap();
+                    bytes += k.len() + v.len();
+                }
+                black_box(bytes)
+            })
+        });
+        db.close().unwrap();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, puts, gets, scans, full_scans);
 criterion_main!(benches);

@@ -146,6 +146,37 @@ pub fn live_value(trailer: u64, value: Value, now_millis: u64) -> Result<Option<
     live_value_at(trailer, value, || now_millis)
 }
 
+/// Whether `trailer` is an expiring put's, whose stored value starts with its expiry.
+pub(crate) fn is_expiring(trailer: u64) -> bool {
+    unpack_trailer(trailer).1 == Some(ValueKind::PutExpiring)
+}
+
+/// The user's part of a stored value whose version `trailer` [`live_slice`] found live: all of
+/// it, or what follows the expiry of an expiring put.
+pub(crate) fn user_part(trailer: u64, stored: &[u8]) -> &[u8] {
+    if is_expiring(trailer) {
+        stored.get(EXPIRY_SIZE..).unwrap_or_default()
+    } else {
+        stored
+    }
+}
+
+/// [`live_value`] on a borrowed value: the user's part of `value` (a subslice, after the expiry
+/// of an expiring put) when the version is live at `now_millis`.
+///
+/// # Errors
+/// [`Error::Corruption`] for an expiring value shorter than its expiry.
+pub fn live_slice(trailer: u64, value: &[u8], now_millis: u64) -> Result<Option<&[u8]>> {
+    match unpack_trailer(trailer).1 {
+        Some(ValueKind::Put) => Ok(Some(value)),
+        Some(ValueKind::PutExpiring) => {
+            let (at, user) = split_expiring(value).ok_or_else(short_expiring_value)?;
+            Ok((!is_expired(at, now_millis)).then_some(user))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// [`live_value`] that reads the clock only for an expiring value (a point read of a plain value
 /// makes no clock call).
 #[inline]

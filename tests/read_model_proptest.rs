@@ -9,8 +9,8 @@
 //!   it sees from memtables into SSTables;
 //! - an iterator opened, partly consumed, and finished after later writes and flushes yields the
 //!   view at its creation;
-//! - forward, reverse and alternating (`next`/`next_back`) traversal agree with the model, for
-//!   included / excluded / unbounded bounds and prefixes;
+//! - forward, reverse and alternating (`next`, `next_ref`, `next_back`) traversal agree with the
+//!   model, for included / excluded / unbounded bounds and prefixes;
 //! - `Snapshot::seqno` is a batch boundary the model knows (batches are atomic for readers).
 //!
 //! Replay: `LSMKV_SEED=<n>` picks another seed (printed at start), `PROPTEST_CASES=<n>` more cases.
@@ -38,13 +38,28 @@ enum Query {
     Range {
         lo: Bound<Vec<u8>>,
         hi: Bound<Vec<u8>>,
-        /// `true` = `next`, `false` = `next_back`, repeated cyclically; all-true is forward.
-        pattern: Vec<bool>,
+        /// The steps to take, repeated cyclically; all-forward is a forward scan.
+        pattern: Vec<Step>,
     },
     Prefix {
         prefix: Vec<u8>,
-        pattern: Vec<bool>,
+        pattern: Vec<Step>,
     },
+}
+
+/// One step of an iteration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// `Iterator::next`: owned key and value.
+    Next,
+    /// `DbIter::next_ref`: the same front, borrowed key and value.
+    NextRef,
+    /// `DoubleEndedIterator::next_back`.
+    Back,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![Just(Step::Next), Just(Step::NextRef), Just(Step::Back)]
 }
 
 #[derive(Debug, Clone)]
@@ -106,11 +121,12 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn pattern() -> impl Strategy<Value = Vec<bool>> {
+fn pattern() -> impl Strategy<Value = Vec<Step>> {
     prop_oneof![
-        2 => Just(vec![true]),
-        2 => Just(vec![false]),
-        1 => prop::collection::vec(any::<bool>(), 1..6),
+        2 => Just(vec![Step::Next]),
+        1 => Just(vec![Step::NextRef]),
+        2 => Just(vec![Step::Back]),
+        2 => prop::collection::vec(step(), 1..6),
     ]
 }
 
@@ -170,10 +186,10 @@ fn iter(src: &dyn Read, q: &Query) -> DbIter {
     }
 }
 
-fn pattern_of(q: &Query) -> &[bool] {
+fn pattern_of(q: &Query) -> &[Step] {
     match q {
         Query::Range { pattern, .. } | Query::Prefix { pattern, .. } => pattern,
-        Query::Get(_) => &[true],
+        Query::Get(_) => &[Step::Next],
     }
 }
 
@@ -181,7 +197,7 @@ fn pattern_of(q: &Query) -> &[bool] {
 /// each end yielded.
 struct Walk {
     it: DbIter,
-    pattern: Vec<bool>,
+    pattern: Vec<Step>,
     step: usize,
     front: Vec<(Key, Value)>,
     back: Vec<(Key, Value)>,
@@ -189,11 +205,11 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(it: DbIter, pattern: &[bool]) -> Walk {
+    fn new(it: DbIter, pattern: &[Step]) -> Walk {
         Walk {
             it,
             pattern: if pattern.is_empty() {
-                vec![true]
+                vec![Step::Next]
             } else {
                 pattern.to_vec()
             },
@@ -210,12 +226,16 @@ impl Walk {
             if self.done {
                 return Ok(());
             }
-            let fwd = self.pattern[self.step % self.pattern.len()];
+            let step = self.pattern[self.step % self.pattern.len()];
             self.step += 1;
-            let item = if fwd {
-                self.it.next()
-            } else {
-                self.it.next_back()
+            let fwd = step != Step::Back;
+            let item = match step {
+                Step::Next => self.it.next(),
+                Step::NextRef => self
+                    .it
+                    .next_ref()
+                    .map(|r| r.map(|(k, v)| (Key::copy_from_slice(k), Value::copy_from_slice(v)))),
+                Step::Back => self.it.next_back(),
             };
             match item {
                 None => self.done = true,
@@ -392,12 +412,12 @@ fn run_case(compression: Compression, ops: &[Op]) -> Result<(), TestCaseError> {
     let all = Query::Range {
         lo: Bound::Unbounded,
         hi: Bound::Unbounded,
-        pattern: vec![true],
+        pattern: vec![Step::Next],
     };
     let all_rev = Query::Range {
         lo: Bound::Unbounded,
         hi: Bound::Unbounded,
-        pattern: vec![false],
+        pattern: vec![Step::Back],
     };
     for s in &snaps {
         let want = state_at(&model, s.seqno())?;

@@ -1,8 +1,8 @@
 //! Values written with a time to live read as absent from their expiry on, everywhere: `get`,
-//! `get_versioned`, compare-and-swap, iterators in both directions (range, prefix, reverse),
-//! snapshots (expiry is by time, also for a snapshot taken before it), read-only handles, and
-//! after a reopen, from the WAL or from tables. The expired newest version hides the older ones.
-//! Time is a `ManualClock`: no sleeping.
+//! `get_versioned`, compare-and-swap, iterators in both directions (range, prefix, reverse,
+//! borrowed with `next_ref`), snapshots (expiry is by time, also for a snapshot taken before it),
+//! read-only handles, and after a reopen, from the WAL or from tables. The expired newest version
+//! hides the older ones. Time is a `ManualClock`: no sleeping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::dir;
-use common::model::{collect, scan, scan_rev};
+use common::model::{collect, collect_lent, scan, scan_rev};
 use common::opts;
 use lsmkv::{Db, Error, Options, WriteBatch};
 
@@ -31,6 +31,11 @@ fn get(db: &Db, k: &str) -> Option<Vec<u8>> {
 fn assert_reads(db: &Db, want: &[(&str, &str)], ctx: &str) {
     let want = pairs(want);
     assert_eq!(scan(db), want, "{ctx}: scan");
+    assert_eq!(
+        collect_lent(db.range::<&[u8], _>(..)),
+        want,
+        "{ctx}: lent scan"
+    );
     let mut rev = want.clone();
     rev.reverse();
     assert_eq!(scan_rev(db), rev, "{ctx}: reverse scan");

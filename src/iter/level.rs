@@ -166,6 +166,10 @@ impl InternalCursor for LevelCursor {
         self.current().map_or_else(Value::default, |it| it.value())
     }
 
+    fn value_slice(&self) -> &[u8] {
+        self.current().map_or(&[][..], |it| it.value_slice())
+    }
+
     fn key(&self) -> Key {
         self.current().map_or_else(Key::default, |it| it.key_bytes())
     }

@@ -63,6 +63,9 @@ impl InternalCursor for MemIter {
     fn value(&self) -> Value {
         self.cursor.value()
     }
+    fn value_slice(&self) -> &[u8] {
+        self.cursor.value_slice()
+    }
     fn key(&self) -> Key {
         self.cursor.key()
     }

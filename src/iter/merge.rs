@@ -35,6 +35,13 @@ struct Slot {
     child: u32,
 }
 
+/// A user key as the heap compares it: its [`prefix16`] and length (saturated at `u32::MAX`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyMark {
+    prefix: u128,
+    len: u32,
+}
+
 /// Keys up to this long are told apart by their [`prefix16`] and length alone.
 const PREFIX_BYTES: u32 = 16;
 
@@ -180,17 +187,41 @@ impl MergeCursor {
     /// `prefix`. Reads the key only when it is longer than 16 bytes and its prefix and length
     /// match.
     pub fn at_key(&self, key: &[u8], prefix: u128) -> bool {
+        self.at_key_of(KeyMark {
+            prefix,
+            len: len32(key),
+        }, key)
+    }
+
+    /// The [`KeyMark`] of the user key at the current position (zero when there is none): what
+    /// [`MergeCursor::at_key_of`] needs to recognise the key's other versions, read from the
+    /// heap without a call to the child.
+    pub fn current_mark(&self) -> KeyMark {
+        self.heap.first().map_or(KeyMark::default(), |s| KeyMark {
+            prefix: s.prefix,
+            len: s.len,
+        })
+    }
+
+    /// [`MergeCursor::at_key`] for the key marked `mark`; `long_key` is read only when the key is
+    /// longer than 16 bytes (it must then be the whole key; it may be empty otherwise).
+    pub fn at_key_of(&self, mark: KeyMark, long_key: &[u8]) -> bool {
         let Some(&s) = self.heap.first() else {
             return false;
         };
-        if s.prefix != prefix || s.len != len32(key) {
+        if s.prefix != mark.prefix || s.len != mark.len {
             return false;
         }
         s.len <= PREFIX_BYTES
             || self
                 .children
                 .get(s.child as usize)
-                .is_some_and(|c| c.user_key() == key)
+                .is_some_and(|c| c.user_key() == long_key)
+    }
+
+    /// Whether keys marked `mark` are told apart by their mark alone (at most 16 bytes long).
+    pub fn mark_is_whole(mark: KeyMark) -> bool {
+        mark.len <= PREFIX_BYTES
     }
 
     /// Moves one entry in this cursor's direction.
@@ -333,6 +364,9 @@ mod tests {
         }
         fn value(&self) -> Value {
             Value::from_bytes(Bytes::new())
+        }
+        fn value_slice(&self) -> &[u8] {
+            &[]
         }
         fn key(&self) -> Key {
             Key::from_bytes(Bytes::copy_from_slice(self.user_key()))

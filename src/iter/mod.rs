@@ -34,6 +34,8 @@ pub(crate) trait InternalCursor: Send {
     fn user_key(&self) -> &[u8];
     fn trailer(&self) -> u64;
     fn value(&self) -> Value;
+    /// The value as a slice borrowed from the cursor (no reference count taken).
+    fn value_slice(&self) -> &[u8];
     fn key(&self) -> Key;
     /// At least the largest seqno of any entry the cursor can reach (a memtable's may grow while
     /// the cursor lives: entries inserted later carry seqnos above every reader's snapshot).
@@ -71,6 +73,9 @@ impl InternalCursor for crate::sstable::TableIter {
     }
     fn value(&self) -> Value {
         crate::sstable::TableIter::value(self)
+    }
+    fn value_slice(&self) -> &[u8] {
+        crate::sstable::TableIter::value_slice(self)
     }
     fn key(&self) -> Key {
         crate::sstable::TableIter::key_bytes(self)

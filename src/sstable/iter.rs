@@ -410,6 +410,15 @@ impl<S: BlockSource> TableCursor<S> {
         }
     }
 
+    /// Value of the current entry as a slice of the block (no reference count taken; empty when
+    /// invalid).
+    pub fn value_slice(&self) -> &[u8] {
+        self.cur
+            .as_ref()
+            .and_then(|c| self.block.get(c.value.clone()))
+            .unwrap_or_default()
+    }
+
     /// Value of the current entry: a zero-copy handle (empty when invalid).
     pub fn value(&self) -> Value {
         Value::from_bytes(self.sub(self.cur.as_ref().map(|c| c.value.clone())))

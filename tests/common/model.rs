@@ -451,6 +451,17 @@ pub fn collect(it: impl Iterator<Item = lsmkv::Result<(Key, Value)>>) -> Pairs {
     try_collect(it).expect("iteration")
 }
 
+/// The pairs `it` yields through [`DbIter::next_ref`] (borrowed, copied here); panics on an
+/// error.
+pub fn collect_lent(mut it: DbIter) -> Pairs {
+    let mut out = Pairs::new();
+    while let Some(r) = it.next_ref() {
+        let (k, v) = r.expect("iteration");
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    out
+}
+
 /// A full forward scan of `r`.
 pub fn scan(r: &impl Read) -> Pairs {
     collect(r.all())

@@ -1,5 +1,5 @@
 //! lsmkv through its public API: `Db::open`, `put`, `get`, `write`, `flush`, `sync`,
-//! `compact`, `range`, `delete_prefix` (one range tombstone); `Db::keyspace` (each keyspace takes the database's options: 64 MiB
+//! `compact`, `range` (read with `DbIter::next_ref`), `delete_prefix` (one range tombstone); `Db::keyspace` (each keyspace takes the database's options: 64 MiB
 //! memtable, LZ4, bloom) and `Db::transaction` (optimistic, serializable; `Error::Conflict`).
 //! One untimed step reads engine internals (the `internal` feature): `readlevels` finds the level
 //! of every key by iterating each live table (`Db::tables` names them, `sstable::Table` reads
@@ -337,8 +337,12 @@ impl Reader for LsmkvReader<'_> {
     }
 
     fn scan(&mut self, start: &[u8], limit: usize) -> Result<Option<u64>> {
+        // Borrowed entries, as RocksDB's raw iterator hands them out.
         let mut n = 0u64;
-        for item in self.db.range(start..).take(limit) {
+        let mut it = self.db.range(start..);
+        while n < limit as u64
+            && let Some(item) = it.next_ref()
+        {
             let (k, v) = item?;
             std::hint::black_box((k.len(), v.len()));
             n += 1;
