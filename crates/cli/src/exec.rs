@@ -537,7 +537,9 @@ impl Lister<'_> {
 /// A damaged block on the way, or Ctrl-C in the shell ([`Failure::interrupted`]).
 pub fn count_keys(ks: &Keyspace) -> Result<u64, Failure> {
     let mut n = 0u64;
-    for kv in ks.range::<&[u8], _>(..) {
+    // Borrowed entries: counting takes no reference count per key.
+    let mut it = ks.range::<&[u8], _>(..);
+    while let Some(kv) = it.next_ref() {
         if crate::signals::interrupted() {
             return Err(Failure::interrupted());
         }

@@ -280,15 +280,19 @@ async fn count(
     let (lower, upper) = resume(lower, upper, cursor, false);
     let (n, next) = ctx
         .in_keyspace(ks, move |ks| {
+            // Borrowed entries, and the last key counted kept in one reused buffer: no
+            // allocation or reference count per key.
             let mut n = 0u64;
-            let mut last: Option<Vec<u8>> = None;
-            for (scanned, kv) in ks.range((lower, upper)).enumerate() {
+            let mut last: Vec<u8> = Vec::new();
+            let mut it = ks.range((lower, upper));
+            while let Some(kv) = it.next_ref() {
                 let (k, _) = kv?;
-                if scanned == budget {
-                    return Ok((n, last));
+                if n as usize == budget {
+                    return Ok((n, Some(last)));
                 }
                 n += 1;
-                last = Some(k.to_vec());
+                last.clear();
+                last.extend_from_slice(k);
             }
             Ok((n, None))
         })
