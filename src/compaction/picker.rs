@@ -318,9 +318,6 @@ fn pick_round_robin(
     let order = (start..tables.len()).chain(0..start);
     for i in order {
         let Some(t) = tables.get(i) else { continue };
-        if busy.contains(&t.number) {
-            continue;
-        }
         if let Some(plan) = push_down(levels, busy, l, t) {
             return Some(plan);
         }

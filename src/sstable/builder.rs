@@ -254,6 +254,12 @@ impl<W: Write> Core<W> {
         Ok(())
     }
 
+    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io("writing SSTable", &self.path, e))
+    }
+
     fn write_raw_block(&mut self, payload: &[u8]) -> Result<Handle> {
         self.write_raw_parts(&[payload])
     }
@@ -263,17 +269,16 @@ impl<W: Write> Core<W> {
     fn write_raw_parts(&mut self, parts: &[&[u8]]) -> Result<Handle> {
         let offset = self.offset;
         let mut crc = 0u32;
-        for part in parts {
-            crc = crc32c_append(crc, part);
-        }
-        let trailer = block_trailer(crc, COMPRESSION_NONE);
         let mut len = 0u64;
-        for part in parts.iter().copied().chain([&trailer[..]]) {
-            self.out
-                .write_all(part)
-                .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+        // One pass: each part is checksummed as it is written.
+        for part in parts {
+            self.write_all(part)?;
+            crc = crc32c_append(crc, part);
             len += part.len() as u64;
         }
+        let trailer = block_trailer(crc, COMPRESSION_NONE);
+        self.write_all(&trailer)?;
+        len += trailer.len() as u64;
         self.offset += len;
         let len = u32::try_from(len)
             .map_err(|_| Error::InvalidArgument("SSTable block exceeds 4 GiB".into()))?;
@@ -300,9 +305,7 @@ impl<W: Write> Core<W> {
         let meta = self.meta.encode();
         let meta = self.write_raw_block(&meta)?;
         let footer = Footer::new(filter, index, meta);
-        self.out
-            .write_all(footer.as_bytes())
-            .map_err(|e| Error::io("writing SSTable", &self.path, e))?;
+        self.write_all(footer.as_bytes())?;
         self.offset += footer.as_bytes().len() as u64;
         self.out
             .flush()
